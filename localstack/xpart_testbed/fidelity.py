@@ -1,0 +1,118 @@
+"""Where moto differs from AWS on behaviour xpart relies on, make it behave as AWS does.
+
+- RunInstances with a ClientToken already used returns the original reservation
+  (EC2 idempotency), or IdempotentParameterMismatch when the parameters differ.
+- IAM trust policies and KMS key policies that name a principal of another
+  partition are refused, as the real services refuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+from moto.core.exceptions import JsonRESTError
+
+from . import policy
+
+_applied = False
+
+
+class _KmsMalformedPolicy(JsonRESTError):
+    code = 400
+
+    def __init__(self) -> None:
+        super().__init__(
+            "MalformedPolicyDocumentException",
+            "Policy contains a statement with one or more invalid principals.",
+        )
+
+
+def _patch_iam() -> None:
+    from moto.iam.exceptions import MalformedPolicyDocument
+    from moto.iam.models import IAMBackend
+
+    def guard(backend, document: str) -> None:
+        bad = policy.foreign_principals(document, backend.partition)
+        if bad:
+            raise MalformedPolicyDocument(f"Invalid principal in policy: {bad[0]}")
+
+    create_role = IAMBackend.create_role
+    update_trust = IAMBackend.update_assume_role_policy
+
+    def create_role_checked(self, role_name, assume_role_policy_document, *args, **kwargs):
+        guard(self, assume_role_policy_document)
+        return create_role(self, role_name, assume_role_policy_document, *args, **kwargs)
+
+    def update_trust_checked(self, role_name, policy_document):
+        guard(self, policy_document)
+        return update_trust(self, role_name, policy_document)
+
+    IAMBackend.create_role = create_role_checked
+    IAMBackend.update_assume_role_policy = update_trust_checked
+
+
+def _patch_kms() -> None:
+    from moto.kms.models import KmsBackend
+
+    create_key = KmsBackend.create_key
+    put_key_policy = KmsBackend.put_key_policy
+
+    def guard(backend, document) -> None:
+        if document and policy.foreign_principals(document, backend.partition):
+            raise _KmsMalformedPolicy()
+
+    def create_key_checked(self, policy_doc, *args, **kwargs):
+        guard(self, policy_doc)
+        return create_key(self, policy_doc, *args, **kwargs)
+
+    def put_key_policy_checked(self, key_id, policy_doc):
+        guard(self, policy_doc)
+        return put_key_policy(self, key_id, policy_doc)
+
+    KmsBackend.create_key = create_key_checked
+    KmsBackend.put_key_policy = put_key_policy_checked
+
+
+def _patch_ec2() -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.instances import InstanceResponse
+
+    run_instances = InstanceResponse.run_instances
+    seen: dict[tuple[str, str, str], tuple[str, object]] = {}
+    lock = threading.Lock()
+
+    def run_instances_idempotent(self):
+        token = self._get_param("ClientToken")
+        if not token:
+            return run_instances(self)
+        params = {k: v for k, v in self.querystring.items() if k not in ("ClientToken",)}
+        fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+        key = (self.current_account, self.region, token)
+        # One lock over check-and-create: a retry racing the original must not
+        # create a second reservation.
+        with lock:
+            if key in seen:
+                prior_fp, result = seen[key]
+                if prior_fp != fingerprint:
+                    raise EC2ClientError(
+                        "IdempotentParameterMismatch",
+                        "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).",
+                    )
+                return result
+            result = run_instances(self)
+            seen[key] = (fingerprint, result)
+            return result
+
+    InstanceResponse.run_instances = run_instances_idempotent
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    _patch_iam()
+    _patch_kms()
+    _patch_ec2()
+    _applied = True

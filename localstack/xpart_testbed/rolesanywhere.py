@@ -1,0 +1,481 @@
+"""IAM Roles Anywhere emulation: trust anchors, profiles, tags and CreateSession.
+
+Speaks the service's REST-JSON protocol (botocore's rolesanywhere 2018-05-10
+model) so unmodified SDK clients work. CreateSession verifies the AWS4-X509
+signature and the certificate chain, checks the profile and the role's trust
+policy, then mints credentials through moto's STS for the same partition, so
+they are accepted by that partition's other services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import uuid
+from typing import Any, Callable
+
+from werkzeug.wrappers import Request, Response
+
+from . import policy, x509auth
+from .x509auth import AuthError, access_denied, validation
+
+NAME_RE = re.compile(r"^[ a-zA-Z0-9\-_]{1,255}$")
+ROLE_ARN_RE = re.compile(r"^arn:(aws[a-zA-Z-]*):iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+DEFAULT_DURATION = 3600
+SESSION_ACTIONS = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def not_found(message: str) -> AuthError:
+    return AuthError("ResourceNotFoundException", message, 404)
+
+
+class Store:
+    """All Roles Anywhere state of one partition, keyed by ARN."""
+
+    def __init__(self, account: str, partition: str):
+        self.account = account
+        self.partition = partition
+        self.lock = threading.RLock()
+        self.anchors: dict[str, dict] = {}
+        self.profiles: dict[str, dict] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+
+    def arn(self, region: str, kind: str, rid: str) -> str:
+        return f"arn:{self.partition}:rolesanywhere:{region}:{self.account}:{kind}/{rid}"
+
+
+def _region_from_sigv4(auth: str) -> str | None:
+    m = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request", auth)
+    return m.group(1) if m else None
+
+
+def is_rolesanywhere(environ: dict) -> bool:
+    """Route a request here when it is signed for the rolesanywhere service or is a CreateSession."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if auth.startswith("AWS4-X509-"):
+        return True
+    return "/rolesanywhere/aws4_request" in auth
+
+
+def _tags_in(body: dict) -> dict[str, str]:
+    tags = body.get("tags") or []
+    if not isinstance(tags, list) or len(tags) > 200:
+        raise validation("Invalid tags")
+    out = {}
+    for t in tags:
+        if not isinstance(t, dict) or "key" not in t or "value" not in t:
+            raise validation("Tag must have a key and a value")
+        k, v = str(t["key"]), str(t["value"])
+        if not (1 <= len(k) <= 128) or len(v) > 256 or k.lower().startswith("aws:"):
+            raise validation(f"Invalid tag key or value: {k}")
+        out[k] = v
+    return out
+
+
+class RolesAnywhere:
+    """The WSGI application for both control plane and CreateSession."""
+
+    def __init__(self, store: Store, sts_lookup: Callable[[], Any], iam_lookup: Callable[[], Any]):
+        self.s = store
+        self.sts = sts_lookup
+        self.iam = iam_lookup
+        self.routes: list[tuple[str, re.Pattern, Callable]] = []
+        for method, pattern, fn in [
+            ("POST", r"/sessions", self.create_session),
+            ("POST", r"/trustanchors", self.create_trust_anchor),
+            ("GET", r"/trustanchors", self.list_trust_anchors),
+            ("GET", r"/trustanchor/(?P<id>[^/]+)", self.get_trust_anchor),
+            ("PATCH", r"/trustanchor/(?P<id>[^/]+)", self.update_trust_anchor),
+            ("DELETE", r"/trustanchor/(?P<id>[^/]+)", self.delete_trust_anchor),
+            ("POST", r"/trustanchor/(?P<id>[^/]+)/enable", self.enable_trust_anchor),
+            ("POST", r"/trustanchor/(?P<id>[^/]+)/disable", self.disable_trust_anchor),
+            ("POST", r"/profiles", self.create_profile),
+            ("GET", r"/profiles", self.list_profiles),
+            ("GET", r"/profile/(?P<id>[^/]+)", self.get_profile),
+            ("PATCH", r"/profile/(?P<id>[^/]+)", self.update_profile),
+            ("DELETE", r"/profile/(?P<id>[^/]+)", self.delete_profile),
+            ("POST", r"/profile/(?P<id>[^/]+)/enable", self.enable_profile),
+            ("POST", r"/profile/(?P<id>[^/]+)/disable", self.disable_profile),
+            ("POST", r"/TagResource", self.tag_resource),
+            ("POST", r"/UntagResource", self.untag_resource),
+            ("GET", r"/ListTagsForResource", self.list_tags),
+        ]:
+            self.routes.append((method, re.compile(f"^{pattern}$"), fn))
+
+    # ---- WSGI plumbing -------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        req = Request(environ)
+        try:
+            for method, pattern, fn in self.routes:
+                m = pattern.match(req.path)
+                if m and req.method == method:
+                    status, payload = fn(req, **m.groupdict())
+                    resp = Response(json.dumps(payload), status=status, mimetype="application/json")
+                    break
+            else:
+                raise AuthError("UnknownOperationException", f"No route for {req.method} {req.path}", 404)
+        except AuthError as e:
+            resp = Response(
+                json.dumps({"message": e.message, "__type": e.code}),
+                status=e.status,
+                mimetype="application/json",
+                headers={"x-amzn-ErrorType": e.code},
+            )
+        resp.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+        return resp(environ, start_response)
+
+    def _body(self, req: Request) -> dict:
+        raw = req.get_data()
+        if not raw:
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise validation("Request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise validation("Request body must be a JSON object")
+        return body
+
+    def _region(self, req: Request) -> str:
+        region = _region_from_sigv4(req.headers.get("Authorization", ""))
+        if not region:
+            raise AuthError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        return region
+
+    # ---- trust anchors -------------------------------------------------
+
+    def _check_source(self, source: Any) -> dict:
+        if not isinstance(source, dict):
+            raise validation("source is required")
+        st = source.get("sourceType")
+        data = source.get("sourceData") or {}
+        if st != "CERTIFICATE_BUNDLE":
+            raise validation(f"Unsupported sourceType in this emulator: {st}")
+        pem = data.get("x509CertificateData")
+        if not isinstance(pem, str) or not (1 <= len(pem) <= 8000):
+            raise validation("x509CertificateData is required and must be 1-8000 characters")
+        for cert in x509auth.load_pem_bundle(pem):
+            x509auth.check_ca_certificate(cert)
+        return {"sourceType": st, "sourceData": {"x509CertificateData": pem}}
+
+    def _anchor(self, req: Request, tid: str) -> dict:
+        region = self._region(req)
+        arn = self.s.arn(region, "trust-anchor", tid)
+        with self.s.lock:
+            ta = self.s.anchors.get(arn)
+        if ta is None:
+            raise not_found("Resource not found")
+        return ta
+
+    def create_trust_anchor(self, req: Request):
+        body = self._body(req)
+        region = self._region(req)
+        name = body.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise validation("name must be 1-255 characters of [ a-zA-Z0-9-_]")
+        source = self._check_source(body.get("source"))
+        tags = _tags_in(body)
+        tid = str(uuid.uuid4())
+        now = _iso(_now())
+        arn = self.s.arn(region, "trust-anchor", tid)
+        ta = {
+            "trustAnchorId": tid,
+            "trustAnchorArn": arn,
+            "name": name,
+            "source": source,
+            "enabled": bool(body.get("enabled", False)),
+            "createdAt": now,
+            "updatedAt": now,
+            "notificationSettings": [],
+        }
+        with self.s.lock:
+            self.s.anchors[arn] = ta
+            self.s.tags[arn] = tags
+        return 201, {"trustAnchor": ta}
+
+    def list_trust_anchors(self, req: Request):
+        return self._list(req, self.s.anchors, "trustAnchors")
+
+    def get_trust_anchor(self, req: Request, id: str):
+        return 200, {"trustAnchor": self._anchor(req, id)}
+
+    def update_trust_anchor(self, req: Request, id: str):
+        body = self._body(req)
+        ta = self._anchor(req, id)
+        if "name" in body:
+            if not isinstance(body["name"], str) or not NAME_RE.match(body["name"]):
+                raise validation("name must be 1-255 characters of [ a-zA-Z0-9-_]")
+        source = self._check_source(body["source"]) if "source" in body else None
+        with self.s.lock:
+            if "name" in body:
+                ta["name"] = body["name"]
+            if source:
+                ta["source"] = source
+            ta["updatedAt"] = _iso(_now())
+        return 200, {"trustAnchor": ta}
+
+    def delete_trust_anchor(self, req: Request, id: str):
+        ta = self._anchor(req, id)
+        with self.s.lock:
+            self.s.anchors.pop(ta["trustAnchorArn"], None)
+            self.s.tags.pop(ta["trustAnchorArn"], None)
+        return 200, {"trustAnchor": ta}
+
+    def enable_trust_anchor(self, req: Request, id: str):
+        return self._set_enabled(self._anchor(req, id), True, "trustAnchor")
+
+    def disable_trust_anchor(self, req: Request, id: str):
+        return self._set_enabled(self._anchor(req, id), False, "trustAnchor")
+
+    # ---- profiles ------------------------------------------------------
+
+    def _profile(self, req: Request, pid: str) -> dict:
+        region = self._region(req)
+        arn = self.s.arn(region, "profile", pid)
+        with self.s.lock:
+            p = self.s.profiles.get(arn)
+        if p is None:
+            raise not_found("Resource not found")
+        return p
+
+    def _check_profile_fields(self, body: dict) -> None:
+        if "name" in body and (not isinstance(body["name"], str) or not NAME_RE.match(body["name"])):
+            raise validation("name must be 1-255 characters of [ a-zA-Z0-9-_]")
+        if "durationSeconds" in body:
+            d = body["durationSeconds"]
+            if not isinstance(d, int) or not (900 <= d <= 43200):
+                raise validation("durationSeconds must be between 900 and 43200")
+        if "roleArns" in body:
+            arns = body["roleArns"]
+            if not isinstance(arns, list) or len(arns) > 250:
+                raise validation("roleArns must be a list of at most 250 role ARNs")
+            for a in arns:
+                m = ROLE_ARN_RE.match(a) if isinstance(a, str) else None
+                if not m:
+                    raise validation(f"Invalid role ARN: {a}")
+                if m.group(1) != self.s.partition:
+                    raise validation(f"Role ARN {a} is not in partition {self.s.partition}")
+        if "managedPolicyArns" in body and not isinstance(body["managedPolicyArns"], list):
+            raise validation("managedPolicyArns must be a list")
+        if "sessionPolicy" in body and body["sessionPolicy"] is not None:
+            try:
+                json.loads(body["sessionPolicy"])
+            except (TypeError, ValueError):
+                raise validation("sessionPolicy is not valid JSON") from None
+
+    def create_profile(self, req: Request):
+        body = self._body(req)
+        region = self._region(req)
+        if "name" not in body or "roleArns" not in body:
+            raise validation("name and roleArns are required")
+        self._check_profile_fields(body)
+        tags = _tags_in(body)
+        pid = str(uuid.uuid4())
+        now = _iso(_now())
+        arn = self.s.arn(region, "profile", pid)
+        p = {
+            "profileId": pid,
+            "profileArn": arn,
+            "name": body["name"],
+            "requireInstanceProperties": bool(body.get("requireInstanceProperties", False)),
+            "enabled": bool(body.get("enabled", False)),
+            "createdBy": f"arn:{self.s.partition}:iam::{self.s.account}:root",
+            "sessionPolicy": body.get("sessionPolicy"),
+            "roleArns": list(body["roleArns"]),
+            "managedPolicyArns": list(body.get("managedPolicyArns") or []),
+            "createdAt": now,
+            "updatedAt": now,
+            "durationSeconds": body.get("durationSeconds", DEFAULT_DURATION),
+            "acceptRoleSessionName": bool(body.get("acceptRoleSessionName", False)),
+            "attributeMappings": [],
+        }
+        if p["sessionPolicy"] is None:
+            del p["sessionPolicy"]
+        with self.s.lock:
+            self.s.profiles[arn] = p
+            self.s.tags[arn] = tags
+        return 201, {"profile": p}
+
+    def list_profiles(self, req: Request):
+        return self._list(req, self.s.profiles, "profiles")
+
+    def get_profile(self, req: Request, id: str):
+        return 200, {"profile": self._profile(req, id)}
+
+    def update_profile(self, req: Request, id: str):
+        body = self._body(req)
+        p = self._profile(req, id)
+        self._check_profile_fields(body)
+        with self.s.lock:
+            for k in ("name", "sessionPolicy", "roleArns", "managedPolicyArns", "durationSeconds", "acceptRoleSessionName"):
+                if k in body:
+                    p[k] = body[k]
+            p["updatedAt"] = _iso(_now())
+        return 200, {"profile": p}
+
+    def delete_profile(self, req: Request, id: str):
+        p = self._profile(req, id)
+        with self.s.lock:
+            self.s.profiles.pop(p["profileArn"], None)
+            self.s.tags.pop(p["profileArn"], None)
+        return 200, {"profile": p}
+
+    def enable_profile(self, req: Request, id: str):
+        return self._set_enabled(self._profile(req, id), True, "profile")
+
+    def disable_profile(self, req: Request, id: str):
+        return self._set_enabled(self._profile(req, id), False, "profile")
+
+    # ---- shared --------------------------------------------------------
+
+    def _set_enabled(self, item: dict, enabled: bool, key: str):
+        with self.s.lock:
+            item["enabled"] = enabled
+            item["updatedAt"] = _iso(_now())
+        return 200, {key: item}
+
+    def _list(self, req: Request, table: dict, key: str):
+        region = self._region(req)
+        page_size = req.args.get("pageSize", type=int) or 50
+        if not (1 <= page_size <= 100):
+            raise validation("pageSize must be between 1 and 100")
+        prefix = f"arn:{self.s.partition}:rolesanywhere:{region}:"
+        with self.s.lock:
+            items = sorted((v for k, v in table.items() if k.startswith(prefix)), key=lambda x: x["createdAt"])
+        start = 0
+        token = req.args.get("nextToken")
+        if token:
+            try:
+                start = int(token)
+            except ValueError:
+                raise validation("Invalid nextToken") from None
+        page = items[start : start + page_size]
+        out: dict[str, Any] = {key: page}
+        if start + page_size < len(items):
+            out["nextToken"] = str(start + page_size)
+        return 200, out
+
+    def _resource(self, arn: Any) -> str:
+        if not isinstance(arn, str):
+            raise validation("resourceArn is required")
+        with self.s.lock:
+            if arn not in self.s.anchors and arn not in self.s.profiles:
+                raise not_found("Resource not found")
+        return arn
+
+    def tag_resource(self, req: Request):
+        body = self._body(req)
+        arn = self._resource(body.get("resourceArn"))
+        tags = _tags_in(body)
+        with self.s.lock:
+            merged = {**self.s.tags.get(arn, {}), **tags}
+            if len(merged) > 200:
+                raise AuthError("TooManyTagsException", "Too many tags", 400)
+            self.s.tags[arn] = merged
+        return 201, {}
+
+    def untag_resource(self, req: Request):
+        body = self._body(req)
+        arn = self._resource(body.get("resourceArn"))
+        keys = body.get("tagKeys")
+        if not isinstance(keys, list):
+            raise validation("tagKeys is required")
+        with self.s.lock:
+            for k in keys:
+                self.s.tags.get(arn, {}).pop(k, None)
+        return 200, {}
+
+    def list_tags(self, req: Request):
+        arn = self._resource(req.args.get("resourceArn"))
+        with self.s.lock:
+            tags = [{"key": k, "value": v} for k, v in self.s.tags.get(arn, {}).items()]
+        return 200, {"tags": tags}
+
+    # ---- CreateSession -------------------------------------------------
+
+    def create_session(self, req: Request):
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        signed = x509auth.verify_request(
+            req.method, req.path, req.query_string.decode(), headers, req.get_data(), _now()
+        )
+        body = self._body(req)
+        q = req.args
+        profile_arn = q.get("profileArn") or body.get("profileArn")
+        role_arn = q.get("roleArn") or body.get("roleArn")
+        anchor_arn = q.get("trustAnchorArn") or body.get("trustAnchorArn")
+        if not profile_arn or not role_arn or not anchor_arn:
+            raise validation("profileArn, roleArn and trustAnchorArn are required")
+        region = signed.region
+        with self.s.lock:
+            anchor = self.s.anchors.get(anchor_arn)
+            profile = self.s.profiles.get(profile_arn)
+        if anchor is None or not anchor_arn.startswith(f"arn:{self.s.partition}:rolesanywhere:{region}:"):
+            raise not_found("Trust anchor not found")
+        if profile is None or not profile_arn.startswith(f"arn:{self.s.partition}:rolesanywhere:{region}:"):
+            raise not_found("Profile not found")
+        if not anchor["enabled"]:
+            raise access_denied("Untrusted signing certificate")
+        anchors = x509auth.load_pem_bundle(anchor["source"]["sourceData"]["x509CertificateData"])
+        if not x509auth.chains_to(signed.certificate, signed.chain, anchors, _now()):
+            raise access_denied("Untrusted signing certificate")
+        if not profile["enabled"]:
+            raise access_denied("Profile is disabled")
+        if role_arn not in profile["roleArns"]:
+            raise access_denied("Role is not associated with the profile")
+
+        role_name = role_arn.split("/")[-1]
+        role = next((r for r in self.iam().roles.values() if r.arn == role_arn), None)
+        if role is None:
+            raise access_denied(f"Unable to assume role {role_name}: role does not exist")
+        cert = signed.certificate
+        context = {"aws:SourceArn": anchor_arn, "aws:SourceAccount": self.s.account}
+        context.update({f"aws:PrincipalTag/{k}": v for k, v in x509auth.subject_tags(cert).items()})
+        if not policy.trust_allows(role.assume_role_policy_document, "rolesanywhere.amazonaws.com", SESSION_ACTIONS, context):
+            raise access_denied("Unable to assume role: the role's trust policy does not allow this session")
+
+        requested = body.get("durationSeconds", 3600)
+        if not isinstance(requested, int) or not (900 <= requested <= 43200):
+            raise validation("durationSeconds must be between 900 and 43200")
+        duration = min(requested, int(profile["durationSeconds"]))
+        session_name = format(cert.serial_number, "x")
+        if body.get("roleSessionName"):
+            if not profile.get("acceptRoleSessionName"):
+                raise validation("Profile does not accept a custom role session name")
+            session_name = str(body["roleSessionName"])
+        assumed = self.sts().assume_role(
+            region_name=region,
+            role_session_name=session_name,
+            role_arn=role_arn,
+            policy=profile.get("sessionPolicy") or "",
+            duration=duration,
+            external_id="",
+        )
+        subject = str(cert.subject.rfc4514_string())
+        return 201, {
+            "credentialSet": [
+                {
+                    "assumedRoleUser": {"arn": assumed.arn, "assumedRoleId": assumed.user_id},
+                    "credentials": {
+                        "accessKeyId": assumed.access_key_id,
+                        "secretAccessKey": assumed.secret_access_key,
+                        "sessionToken": assumed.session_token,
+                        "expiration": _iso(_now() + dt.timedelta(seconds=duration)),
+                    },
+                    "packedPolicySize": 0,
+                    "roleArn": role_arn,
+                    "sourceIdentity": subject,
+                }
+            ],
+            "subjectArn": self.s.arn(region, "subject", str(uuid.uuid5(uuid.NAMESPACE_OID, subject))),
+        }

@@ -1,0 +1,101 @@
+"""Run one emulated partition: moto + Roles Anywhere on a private port, the fault proxy in front.
+
+    python -m xpart_testbed.server --name china --region cn-north-1 --account 444455556666 \
+        --port 14567 --faults-file /path/faults-china.json --ready-file /path/china.ready
+
+The account is fixed per process (moto reads MOTO_ACCOUNT_ID), which is why each
+partition runs in its own process. The ready file is written once both
+listeners accept connections; `up` waits for it and then for a health answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="xpart_testbed.server")
+    ap.add_argument("--name", required=True, help="commercial or china: a label for logs and health")
+    ap.add_argument("--region", required=True)
+    ap.add_argument("--account", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True, help="public port (the fault proxy)")
+    ap.add_argument("--faults-file", default=None)
+    ap.add_argument("--ready-file", default=None)
+    args = ap.parse_args(argv)
+
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        print("the test-bed only listens on loopback", file=sys.stderr)
+        return 2
+    if not (len(args.account) == 12 and args.account.isdigit()):
+        print("--account must be 12 digits", file=sys.stderr)
+        return 2
+    os.environ["MOTO_ACCOUNT_ID"] = args.account
+    # Never reach for real credentials or instance metadata from inside the test-bed.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testbed")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testbed")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+    from moto.utilities.utils import get_partition  # after MOTO_ACCOUNT_ID is set
+    from moto.iam.models import iam_backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.sts.models import sts_backends
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    from . import fidelity
+    from .faults import FaultProxy
+    from .rolesanywhere import RolesAnywhere, Store, is_rolesanywhere
+
+    fidelity.apply()
+    partition = get_partition(args.region)
+    store = Store(args.account, partition)
+    ra = RolesAnywhere(
+        store,
+        sts_lookup=lambda: sts_backends[args.account][partition],
+        iam_lookup=lambda: iam_backends[args.account][partition],
+    )
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    health = {"name": args.name, "partition": partition, "region": args.region, "account": args.account}
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/__testbed/health":
+            return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
+        if is_rolesanywhere(environ):
+            return ra(environ, start_response)
+        return moto_app(environ, start_response)
+
+    backend = make_server("127.0.0.1", 0, app, threaded=True)
+    backend_port = backend.server_port
+    threading.Thread(target=backend.serve_forever, daemon=True, name="backend").start()
+
+    proxy = FaultProxy(backend_port, args.faults_file)
+    ready = threading.Event()
+    threading.Thread(
+        target=proxy.serve_forever, args=(args.host, args.port, ready), daemon=True, name="proxy"
+    ).start()
+    if not ready.wait(30) or proxy.error:
+        print(f"{args.name}: cannot listen on {args.host}:{args.port}: {proxy.error}", file=sys.stderr)
+        return 1
+
+    if args.ready_file:
+        tmp = args.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({**health, "port": args.port, "backend_port": backend_port, "pid": os.getpid()}, f)
+        os.replace(tmp, args.ready_file)
+    print(f"{args.name}: {partition} {args.region} account {args.account} on {args.host}:{args.port}", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
