@@ -22,6 +22,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import struct
 import threading
 import uuid
@@ -94,6 +95,9 @@ class _ConfigFile:
         self.path = path
         self.stamp: tuple | None = None
         self.cfg = FaultConfig()
+        # Set on every reload; the proxy then restarts its draws, so writing the
+        # same settings again replays the same faults.
+        self.changed = False
 
     def current(self) -> FaultConfig:
         if not self.path:
@@ -105,6 +109,7 @@ class _ConfigFile:
             stamp = None
         if stamp != self.stamp:
             self.stamp = stamp
+            self.changed = True
             if stamp is None:
                 self.cfg = FaultConfig()
             else:
@@ -187,8 +192,13 @@ class FaultProxy:
         self.injected: Counter[str] = Counter()
         self.error: OSError | None = None
 
-    def _draw(self, op: str, cfg: FaultConfig) -> tuple[float, str | None]:
+    def _draw(self, op: str) -> tuple[float, str | None]:
         with self.lock:
+            cfg = self.config.current()
+            if self.config.changed:
+                self.config.changed = False
+                self.seen.clear()
+                self.injected.clear()
             n = self.seen[op]
             self.seen[op] += 1
             self.calls[op] += 1
@@ -279,7 +289,7 @@ class FaultProxy:
                 delay, kind, protocol = 0.0, None, "rest-json"
             else:
                 op, protocol = operation_of(method, target, lower, body)
-                delay, kind = self._draw(op, self.config.current())
+                delay, kind = self._draw(op)
             if delay:
                 await asyncio.sleep(delay)
             if kind == "reset":
@@ -303,18 +313,28 @@ class FaultProxy:
         except (ConnectionError, OSError):
             writer.transport.abort()
 
-    def serve_forever(self, host: str, port: int, ready: threading.Event) -> None:
-        """Serve until the process ends; `self.error` is set (and `ready` too) if binding fails."""
+    def serve_forever(
+        self, host: str, port: int, ready: threading.Event, tls_port: int | None = None, tls_dir: str | None = None
+    ) -> None:
+        """Serve plain HTTP on `port` (and HTTPS on `tls_port`) until the process ends;
+        `self.error` is set (and `ready` too) if binding fails."""
 
         async def main():
             try:
-                server = await asyncio.start_server(self.handle, host, port, limit=MAX_HEAD, reuse_address=True)
+                servers = [await asyncio.start_server(self.handle, host, port, limit=MAX_HEAD, reuse_address=True)]
+                if tls_port:
+                    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                    ctx.load_cert_chain(os.path.join(tls_dir, "server.pem"), os.path.join(tls_dir, "server.key"))
+                    servers.append(
+                        await asyncio.start_server(
+                            self.handle, host, tls_port, limit=MAX_HEAD, reuse_address=True, ssl=ctx
+                        )
+                    )
             except OSError as e:
                 self.error = e
                 ready.set()
                 return
             ready.set()
-            async with server:
-                await server.serve_forever()
+            await asyncio.gather(*(s.serve_forever() for s in servers))
 
         asyncio.run(main())

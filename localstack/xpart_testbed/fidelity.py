@@ -1,7 +1,8 @@
 """Where moto differs from AWS on behaviour xpart relies on, make it behave as AWS does.
 
 - RunInstances with a ClientToken already used returns the original reservation
-  (EC2 idempotency), or IdempotentParameterMismatch when the parameters differ.
+  (EC2 idempotency), or IdempotentParameterMismatch when the parameters differ;
+  DescribeInstances accepts the client-token filter.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
 """
@@ -106,6 +107,11 @@ def _patch_ec2() -> None:
             return result
 
     InstanceResponse.run_instances = run_instances_idempotent
+
+    # DescribeInstances' client-token filter: how a client finds what a lost reply created.
+    from moto.ec2 import utils as ec2_utils
+
+    ec2_utils.filter_dict_attribute_mapping.setdefault("client-token", "client_token")
 
 
 def apply() -> None:

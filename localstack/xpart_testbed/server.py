@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--account", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True, help="public port (the fault proxy)")
+    ap.add_argument("--tls-port", type=int, default=None, help="HTTPS port (same service, same faults)")
+    ap.add_argument("--tls-dir", default=None, help="holds server.pem and server.key (see tls.py)")
     ap.add_argument("--faults-file", default=None)
     ap.add_argument("--ready-file", default=None)
     args = ap.parse_args(argv)
@@ -77,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     proxy = FaultProxy(backend_port, args.faults_file)
     ready = threading.Event()
     threading.Thread(
-        target=proxy.serve_forever, args=(args.host, args.port, ready), daemon=True, name="proxy"
+        target=proxy.serve_forever,
+        args=(args.host, args.port, ready, args.tls_port, args.tls_dir),
+        daemon=True, name="proxy"
     ).start()
     if not ready.wait(30) or proxy.error:
         print(f"{args.name}: cannot listen on {args.host}:{args.port}: {proxy.error}", file=sys.stderr)
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({**health, "port": args.port, "backend_port": backend_port, "pid": os.getpid()}, f)
+            json.dump({**health, "port": args.port, "tls_port": args.tls_port, "backend_port": backend_port, "pid": os.getpid()}, f)
         os.replace(tmp, args.ready_file)
     print(f"{args.name}: {partition} {args.region} account {args.account} on {args.host}:{args.port}", flush=True)
 

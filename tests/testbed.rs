@@ -1,0 +1,670 @@
+//! The local test-bed itself: partitions, Roles Anywhere emulation, fidelity fixes, faults, up/down.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorType};
+use serde_json::Value;
+
+use crate::util::{pki, rt, tempdir, testbed, unique, Side, Testbed};
+
+const SIDES: [Side; 2] = [Side::Commercial, Side::China];
+
+fn cli(tb: &Testbed, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("aws").args(args).envs(tb.env()).output().expect("aws CLI on PATH");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn source(pem: &str) -> Source {
+    Source::builder()
+        .source_type(TrustAnchorType::CertificateBundle)
+        .source_data(SourceData::X509CertificateData(pem.to_string()))
+        .build()
+}
+
+#[test]
+fn each_partition_has_its_own_account_and_arn_partition_sdk() {
+    let tb = testbed();
+    rt().block_on(async {
+        let mut accounts = vec![];
+        for side in SIDES {
+            let sts = aws_sdk_sts::Client::new(&tb.sdk(side).await);
+            let id = sts.get_caller_identity().send().await.unwrap();
+            let arn = id.arn().unwrap();
+            assert!(arn.starts_with(&format!("arn:{}:", side.partition())), "{side:?}: {arn}");
+            assert_eq!(id.account().unwrap(), tb.account(side));
+            accounts.push(id.account().unwrap().to_string());
+        }
+        assert_ne!(accounts[0], accounts[1]);
+    });
+}
+
+#[test]
+fn each_partition_has_its_own_account_and_arn_partition_cli() {
+    let tb = testbed();
+    let mut seen = vec![];
+    for side in SIDES {
+        let (ok, out, err) = cli(tb, &["--profile", side.profile(), "sts", "get-caller-identity"]);
+        assert!(ok, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let arn = v["Arn"].as_str().unwrap();
+        assert!(arn.starts_with(&format!("arn:{}:sts::", side.partition())), "{arn}");
+        assert_eq!(v["Account"].as_str().unwrap().len(), 12);
+        seen.push(v["Account"].as_str().unwrap().to_string());
+    }
+    assert_ne!(seen[0], seen[1], "the two partitions must be different accounts");
+}
+
+#[test]
+fn trust_anchor_requires_a_ca_certificate() {
+    let tb = testbed();
+    rt().block_on(async {
+        for side in SIDES {
+            let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
+            let no_bc = pki::ca("no-basic-constraints", false);
+            let err = ra
+                .create_trust_anchor()
+                .name(unique("bad"))
+                .source(source(&no_bc.pem))
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_validation_exception(), "{side:?}: {err:?}");
+            assert_eq!(err.meta().message(), Some("Incorrect basic constraints for CA certificate"));
+
+            let no_sign = pki::ca_without_cert_sign("no-cert-sign");
+            let err = ra
+                .create_trust_anchor()
+                .name(unique("bad"))
+                .source(source(&no_sign))
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_validation_exception(), "{side:?}: {err:?}");
+
+            let good = pki::ca("good", true);
+            let ta = ra
+                .create_trust_anchor()
+                .name(unique("good"))
+                .source(source(&good.pem))
+                .enabled(true)
+                .send()
+                .await
+                .unwrap();
+            let ta = ta.trust_anchor().unwrap();
+            let arn = ta.trust_anchor_arn().unwrap();
+            let prefix = format!(
+                "arn:{}:rolesanywhere:{}:{}:trust-anchor/",
+                side.partition(),
+                tb.region(side),
+                tb.account(side)
+            );
+            assert!(arn.starts_with(&prefix), "{arn}");
+            assert_eq!(ta.enabled(), Some(true));
+        }
+    });
+}
+
+#[test]
+fn trust_anchor_validation_with_the_aws_cli() {
+    let tb = testbed();
+    let bad = pki::ca("cli-bad", false);
+    let src = serde_json::json!({
+        "sourceType": "CERTIFICATE_BUNDLE",
+        "sourceData": {"x509CertificateData": bad.pem},
+    })
+    .to_string();
+    let (ok, _, err) = cli(
+        tb,
+        &["--profile", "xpart-china", "rolesanywhere", "create-trust-anchor", "--name", &unique("cli"), "--source", &src],
+    );
+    assert!(!ok);
+    assert!(err.contains("ValidationException"), "{err}");
+    assert!(err.contains("Incorrect basic constraints for CA certificate"), "{err}");
+}
+
+#[test]
+fn roles_anywhere_control_plane_round_trip() {
+    let tb = testbed();
+    rt().block_on(async {
+        let side = Side::China;
+        let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
+        let ca = pki::ca("crud", true);
+        let name = unique("crud");
+        let ta = ra
+            .create_trust_anchor()
+            .name(&name)
+            .source(source(&ca.pem))
+            .tags(Tag::builder().key("xpart:plan").value("t").build().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .trust_anchor
+            .unwrap();
+        let id = ta.trust_anchor_id().unwrap().to_string();
+        let arn = ta.trust_anchor_arn().unwrap().to_string();
+        assert_eq!(ta.enabled(), Some(false));
+
+        let got = ra.get_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        assert_eq!(got.trust_anchor().unwrap().name(), Some(name.as_str()));
+        let listed = ra.list_trust_anchors().send().await.unwrap();
+        assert!(listed.trust_anchors().iter().any(|t| t.trust_anchor_arn() == Some(arn.as_str())));
+
+        let renamed = format!("{name}-2");
+        let up = ra.update_trust_anchor().trust_anchor_id(&id).name(&renamed).send().await.unwrap();
+        assert_eq!(up.trust_anchor().unwrap().name(), Some(renamed.as_str()));
+        let en = ra.enable_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        assert_eq!(en.trust_anchor().unwrap().enabled(), Some(true));
+        let dis = ra.disable_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        assert_eq!(dis.trust_anchor().unwrap().enabled(), Some(false));
+
+        ra.tag_resource()
+            .resource_arn(&arn)
+            .tags(Tag::builder().key("extra").value("1").build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let tags = ra.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+        let keys: Vec<_> = tags.tags().iter().map(|t| t.key().to_string()).collect();
+        assert!(keys.contains(&"xpart:plan".to_string()) && keys.contains(&"extra".to_string()), "{keys:?}");
+        ra.untag_resource().resource_arn(&arn).tag_keys("extra").send().await.unwrap();
+        let tags = ra.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+        assert_eq!(tags.tags().len(), 1);
+
+        let role_arn = format!("arn:aws-cn:iam::{}:role/{}", tb.account(side), unique("r"));
+        for bad in [899, 43201] {
+            let err = ra
+                .create_profile()
+                .name(unique("p"))
+                .role_arns(&role_arn)
+                .duration_seconds(bad)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_validation_exception(), "{bad}: {err:?}");
+        }
+        let foreign = format!("arn:aws:iam::{}:role/x", tb.account(side));
+        let err = ra.create_profile().name(unique("p")).role_arns(foreign).send().await.unwrap_err();
+        assert!(err.into_service_error().is_validation_exception());
+
+        let p = ra
+            .create_profile()
+            .name(unique("p"))
+            .role_arns(&role_arn)
+            .duration_seconds(3600)
+            .send()
+            .await
+            .unwrap()
+            .profile
+            .unwrap();
+        let pid = p.profile_id().unwrap().to_string();
+        assert!(p.profile_arn().unwrap().starts_with("arn:aws-cn:rolesanywhere:"));
+        let up = ra.update_profile().profile_id(&pid).duration_seconds(900).send().await.unwrap();
+        assert_eq!(up.profile().unwrap().duration_seconds(), Some(900));
+        let en = ra.enable_profile().profile_id(&pid).send().await.unwrap();
+        assert_eq!(en.profile().unwrap().enabled(), Some(true));
+        ra.disable_profile().profile_id(&pid).send().await.unwrap();
+
+        ra.delete_profile().profile_id(&pid).send().await.unwrap();
+        let err = ra.get_profile().profile_id(&pid).send().await.unwrap_err().into_service_error();
+        assert!(err.is_resource_not_found_exception(), "{err:?}");
+        ra.delete_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        let err = ra.get_trust_anchor().trust_anchor_id(&id).send().await.unwrap_err().into_service_error();
+        assert!(err.is_resource_not_found_exception(), "{err:?}");
+    });
+}
+
+/// What one side needs for CreateSession: a CA-backed anchor, a role that trusts
+/// Roles Anywhere (bound to the anchor), a profile, and a secret.
+struct Chain {
+    side: Side,
+    ca: pki::Ca,
+    anchor_id: String,
+    anchor_arn: String,
+    profile_id: String,
+    profile_arn: String,
+    role_arn: String,
+    secret_id: String,
+}
+
+const SECRET: &str = "hello-from-the-other-partition";
+
+async fn chain(tb: &Testbed, side: Side) -> Chain {
+    let conf = tb.sdk(side).await;
+    let ra = aws_sdk_rolesanywhere::Client::new(&conf);
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    let ca = pki::ca(&unique("root"), true);
+    let ta = ra
+        .create_trust_anchor()
+        .name(unique("ta"))
+        .source(source(&ca.pem))
+        .enabled(true)
+        .send()
+        .await
+        .unwrap()
+        .trust_anchor
+        .unwrap();
+    let anchor_arn = ta.trust_anchor_arn().unwrap().to_string();
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            "Condition": {"ArnEquals": {"aws:SourceArn": anchor_arn}}
+        }]
+    });
+    let role = iam
+        .create_role()
+        .role_name(unique("reader"))
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let profile = ra
+        .create_profile()
+        .name(unique("profile"))
+        .role_arns(role.arn())
+        .enabled(true)
+        .send()
+        .await
+        .unwrap()
+        .profile
+        .unwrap();
+    let secret = sm.create_secret().name(unique("secret")).secret_string(SECRET).send().await.unwrap();
+    Chain {
+        side,
+        ca,
+        anchor_id: ta.trust_anchor_id().unwrap().to_string(),
+        anchor_arn,
+        profile_id: profile.profile_id().unwrap().to_string(),
+        profile_arn: profile.profile_arn().unwrap().to_string(),
+        role_arn: role.arn().to_string(),
+        secret_id: secret.arn().unwrap().to_string(),
+    }
+}
+
+/// Run iam-rolesanywhere-session (a third-party client) against the chain.
+fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> Value {
+    let dir = tempdir("ira");
+    let (cert, key) = leaf.write(&dir, "client");
+    let host = tb.tls_endpoint(c.side).trim_start_matches("https://").to_string();
+    let mut cmd = Command::new(tb.python());
+    cmd.arg(crate::util::repo().join("tests/clients/ira_session.py"))
+        .args(["--endpoint", &host])
+        .args(["--ca-bundle", tb.var("XPART_TESTBED_CA_BUNDLE")])
+        .args(["--region", tb.region(c.side)])
+        .args(["--profile-arn", &c.profile_arn, "--role-arn", &c.role_arn])
+        .args(["--trust-anchor-arn", &c.anchor_arn])
+        .args(["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()])
+        .args(["--service-endpoint", tb.endpoint(c.side), "--secret-id", &c.secret_id])
+        .envs(tb.env());
+    if tamper {
+        cmd.arg("--tamper");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "client crashed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn sha256_hex(s: &str) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn third_party_client_reads_a_secret_through_roles_anywhere() {
+    let tb = testbed();
+    rt().block_on(async {
+        for side in SIDES {
+            let c = chain(tb, side).await;
+            for p384 in [false, true] {
+                let leaf = c.ca.issue("workload", p384, false);
+                let v = third_party(tb, &c, &leaf, false);
+                assert_eq!(v["ok"], true, "{side:?} p384={p384}: {v}");
+                let role_name = c.role_arn.rsplit('/').next().unwrap();
+                let arn = v["arn"].as_str().unwrap();
+                assert!(
+                    arn.starts_with(&format!("arn:{}:sts::{}:assumed-role/{role_name}/", side.partition(), tb.account(side))),
+                    "{arn}"
+                );
+                assert_eq!(v["secret_sha256"], sha256_hex(SECRET));
+            }
+        }
+    });
+}
+
+#[test]
+fn create_session_refuses_what_aws_refuses() {
+    let tb = testbed();
+    rt().block_on(async {
+        let side = Side::Commercial;
+        let c = chain(tb, side).await;
+        let good = c.ca.issue("workload", false, false);
+
+        let v = third_party(tb, &c, &good, true);
+        assert_eq!((v["ok"].clone(), v["status"].clone()), (Value::Bool(false), Value::from(403)), "{v}");
+        assert_eq!(v["code"], "AccessDeniedException", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("Invalid signature"), "{v}");
+
+        let other = pki::ca("other-root", true).issue("workload", false, false);
+        let v = third_party(tb, &c, &other, false);
+        assert_eq!(v["code"], "AccessDeniedException", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("Untrusted signing certificate"), "{v}");
+
+        let expired = c.ca.issue("workload", false, true);
+        let v = third_party(tb, &c, &expired, false);
+        assert_eq!(v["code"], "AccessDeniedException", "{v}");
+
+        let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
+        ra.disable_trust_anchor().trust_anchor_id(&c.anchor_id).send().await.unwrap();
+        let v = third_party(tb, &c, &good, false);
+        assert_eq!(v["code"], "AccessDeniedException", "disabled anchor: {v}");
+        ra.enable_trust_anchor().trust_anchor_id(&c.anchor_id).send().await.unwrap();
+
+        ra.disable_profile().profile_id(&c.profile_id).send().await.unwrap();
+        let v = third_party(tb, &c, &good, false);
+        assert_eq!(v["code"], "AccessDeniedException", "disabled profile: {v}");
+        ra.enable_profile().profile_id(&c.profile_id).send().await.unwrap();
+
+        // Back to a working chain: the refusals above were for the stated reasons only.
+        let v = third_party(tb, &c, &good, false);
+        assert_eq!(v["ok"], true, "{v}");
+    });
+}
+
+#[test]
+fn trust_policy_conditions_are_enforced() {
+    let tb = testbed();
+    rt().block_on(async {
+        let c = chain(tb, Side::China).await;
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let name = c.role_arn.rsplit('/').next().unwrap();
+        // Bind the role to another trust anchor: the session must now be refused.
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": format!("{}-other", c.anchor_arn)},
+                }
+            }]
+        });
+        iam.update_assume_role_policy().role_name(name).policy_document(trust.to_string()).send().await.unwrap();
+        let v = third_party(tb, &c, &c.ca.issue("workload", false, false), false);
+        assert_eq!(v["code"], "AccessDeniedException", "{v}");
+
+        // Bound to the anchor and to the subject CN: only that CN gets in.
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": c.anchor_arn},
+                    "StringEquals": {"aws:PrincipalTag/x509Subject/CN": "cn-ec2-workload"}
+                }
+            }]
+        });
+        iam.update_assume_role_policy().role_name(name).policy_document(trust.to_string()).send().await.unwrap();
+        let v = third_party(tb, &c, &c.ca.issue("someone-else", false, false), false);
+        assert_eq!(v["code"], "AccessDeniedException", "{v}");
+        let v = third_party(tb, &c, &c.ca.issue("cn-ec2-workload", false, false), false);
+        assert_eq!(v["ok"], true, "{v}");
+    });
+}
+
+#[test]
+fn cross_partition_principals_are_refused_like_aws() {
+    let tb = testbed();
+    rt().block_on(async {
+        for side in SIDES {
+            let conf = tb.sdk(side).await;
+            let other = match side {
+                Side::Commercial => "aws-cn",
+                Side::China => "aws",
+            };
+            let doc = |partition: &str| {
+                serde_json::json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"AWS": format!("arn:{partition}:iam::{}:root", tb.account(side))},
+                        "Action": "sts:AssumeRole"
+                    }]
+                })
+                .to_string()
+            };
+            let iam = aws_sdk_iam::Client::new(&conf);
+            let err = iam
+                .create_role()
+                .role_name(unique("xp"))
+                .assume_role_policy_document(doc(other))
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(err.is_malformed_policy_document_exception(), "{side:?}: {err:?}");
+            iam.create_role()
+                .role_name(unique("ok"))
+                .assume_role_policy_document(doc(side.partition()))
+                .send()
+                .await
+                .unwrap();
+
+            let key_policy = |partition: &str| {
+                serde_json::json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Sid": "Enable IAM policies",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": format!("arn:{partition}:iam::{}:root", tb.account(side))},
+                        "Action": "kms:*",
+                        "Resource": "*"
+                    }]
+                })
+                .to_string()
+            };
+            let kms = aws_sdk_kms::Client::new(&conf);
+            let err = kms.create_key().policy(key_policy(other)).send().await.unwrap_err().into_service_error();
+            assert!(err.is_malformed_policy_document_exception(), "{side:?}: {err:?}");
+            // The documented default key policy, with the account principal, is accepted in
+            // both partitions (arn:aws-cn:iam::<account>:root in China).
+            let key = kms.create_key().policy(key_policy(side.partition())).send().await.unwrap();
+            let key_arn = key.key_metadata().unwrap().arn().unwrap();
+            assert!(key_arn.starts_with(&format!("arn:{}:kms:", side.partition())), "{key_arn}");
+        }
+    });
+}
+
+#[test]
+fn latency_is_per_partition() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "latency_ms=800");
+    rt().block_on(async {
+        let china = aws_sdk_sts::Client::new(&tb.sdk(Side::China).await);
+        let commercial = aws_sdk_sts::Client::new(&tb.sdk(Side::Commercial).await);
+        // Warm both connections' code paths once so only latency is measured.
+        commercial.get_caller_identity().send().await.unwrap();
+        let t = Instant::now();
+        china.get_caller_identity().send().await.unwrap();
+        let slow = t.elapsed();
+        let t = Instant::now();
+        commercial.get_caller_identity().send().await.unwrap();
+        let fast = t.elapsed();
+        assert!(slow >= Duration::from_millis(800), "china took {slow:?}");
+        assert!(fast < Duration::from_millis(800), "commercial took {fast:?}");
+    });
+}
+
+#[test]
+fn lost_response_on_run_instances_yields_one_instance() {
+    let tb = Testbed::private();
+    // The first RunInstances is processed, then its reply is lost: the SDK retries with
+    // the same ClientToken, and EC2 idempotency must return the same reservation.
+    tb.set_faults(Side::China, "lost_response=1 match=RunInstances max_faults=1");
+    rt().block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
+        let token = unique("token");
+        let out = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .client_token(&token)
+            .send()
+            .await
+            .unwrap();
+        let id = out.instances()[0].instance_id().unwrap().to_string();
+        let stats = tb.stats(Side::China);
+        assert_eq!(stats["injected"]["lost_response"], 1, "{stats}");
+        assert_eq!(stats["calls"]["RunInstances"], 2, "{stats}");
+        let found = ec2
+            .describe_instances()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("client-token").values(&token).build())
+            .send()
+            .await
+            .unwrap();
+        let ids: Vec<_> =
+            found.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.instance_id()).collect();
+        assert_eq!(ids, vec![id.as_str()]);
+    });
+}
+
+#[test]
+fn lost_response_with_the_aws_cli_yields_one_instance() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "lost_response=1 match=RunInstances max_faults=1");
+    let token = unique("cli-token");
+    let (ok, out, err) = cli(
+        &tb,
+        &[
+            "--profile", "xpart-china", "ec2", "run-instances", "--image-id", "ami-12c6146b",
+            "--count", "1", "--client-token", &token,
+        ],
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let id = v["Instances"][0]["InstanceId"].as_str().unwrap().to_string();
+    let (ok, out, err) = cli(
+        &tb,
+        &["--profile", "xpart-china", "ec2", "describe-instances", "--filters", &format!("Name=client-token,Values={token}")],
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<_> = v["Reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["Instances"].as_array().unwrap().iter())
+        .map(|i| i["InstanceId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![id]);
+    assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], 1);
+}
+
+#[test]
+fn transient_faults_are_injected_and_retried() {
+    let tb = Testbed::private();
+    rt().block_on(async {
+        let sts = aws_sdk_sts::Client::new(&tb.sdk(Side::Commercial).await);
+        for kind in ["http_500", "http_503", "throttle", "reset"] {
+            tb.set_faults(Side::Commercial, &format!("{kind}=1 max_faults=2"));
+            // Three attempts by default: two faults, then success.
+            sts.get_caller_identity().send().await.unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            let stats = tb.stats(Side::Commercial);
+            assert_eq!(stats["injected"][kind], 2, "{kind}: {stats}");
+        }
+        // Without retries the fault reaches the caller, with the protocol's error code.
+        let once = aws_sdk_sts::Client::new(
+            &tb.sdk_with(Side::Commercial, aws_config::retry::RetryConfig::disabled()).await,
+        );
+        tb.set_faults(Side::Commercial, "throttle=1 max_faults=1");
+        let err = once.get_caller_identity().send().await.unwrap_err();
+        let code = err.as_service_error().and_then(|e| aws_sdk_sts::error::ProvideErrorMetadata::code(e));
+        assert_eq!(code, Some("Throttling"), "{err:?}");
+    });
+}
+
+#[test]
+fn stall_holds_the_request() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "stall=1 stall_s=2 max_faults=1");
+    rt().block_on(async {
+        let sts = aws_sdk_sts::Client::new(&tb.sdk(Side::China).await);
+        let t = Instant::now();
+        sts.get_caller_identity().send().await.unwrap();
+        assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(tb.stats(Side::China)["injected"]["stall"], 1);
+    });
+}
+
+#[test]
+fn faults_are_repeatable_for_a_seed() {
+    let tb = Testbed::private();
+    rt().block_on(async {
+        let sts = aws_sdk_sts::Client::new(
+            &tb.sdk_with(Side::China, aws_config::retry::RetryConfig::disabled()).await,
+        );
+        let mut runs = vec![];
+        for _ in 0..2 {
+            // Writing the settings again restarts the draws.
+            tb.set_faults(Side::China, "seed=7 http_503=0.5");
+            let mut pattern = vec![];
+            for _ in 0..16 {
+                pattern.push(sts.get_caller_identity().send().await.is_ok());
+            }
+            runs.push(pattern);
+            std::thread::sleep(Duration::from_millis(20)); // a new mtime for the rewrite
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert!(runs[0].contains(&true) && runs[0].contains(&false), "{:?}", runs[0]);
+    });
+}
+
+#[test]
+fn down_stops_everything_up_started() {
+    let tb = Testbed::private();
+    let state = tb.state();
+    let pids: Vec<u32> = ["commercial", "china"]
+        .iter()
+        .map(|n| std::fs::read_to_string(state.join(format!("{n}.pid"))).unwrap().trim().parse().unwrap())
+        .collect();
+    for pid in &pids {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+    let out = tb.down();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for pid in &pids {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.contains("xpart_testbed.server"))
+            .unwrap_or(false);
+        assert!(!alive, "pid {pid} still running after down");
+    }
+    let port = tb.endpoint(Side::China).rsplit(':').next().unwrap().to_string();
+    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+}

@@ -1,0 +1,5 @@
+//! xpart's integration tests: the built binary and the local two-partition test-bed.
+
+mod cli;
+mod testbed;
+mod util;

@@ -1,0 +1,343 @@
+//! Shared test helpers: the local test-bed (shared or private), unique names, SDK configs, test PKI.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A name no other test (or earlier run) uses: tests run in parallel against one test-bed.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos & 0xffff
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Commercial,
+    China,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Commercial => "commercial",
+            Side::China => "china",
+        }
+    }
+    pub fn profile(self) -> &'static str {
+        match self {
+            Side::Commercial => "xpart-commercial",
+            Side::China => "xpart-china",
+        }
+    }
+    pub fn partition(self) -> &'static str {
+        match self {
+            Side::Commercial => "aws",
+            Side::China => "aws-cn",
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            Side::Commercial => "COMMERCIAL",
+            Side::China => "CHINA",
+        }
+    }
+}
+
+/// A running test-bed, described by the `export` lines `localstack/up` printed.
+#[derive(Debug)]
+pub struct Testbed {
+    pub vars: BTreeMap<String, String>,
+    /// Set for a private test-bed: its state dir, stopped on drop.
+    private_state: Option<PathBuf>,
+}
+
+impl Testbed {
+    fn up(extra_env: &[(String, String)]) -> Testbed {
+        let out = Command::new("bash")
+            .arg(repo().join("localstack/up"))
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run localstack/up");
+        assert!(
+            out.status.success(),
+            "localstack/up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut vars = BTreeMap::new();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let Some(rest) = line.strip_prefix("export ") else { continue };
+            let (k, v) = rest.split_once('=').unwrap();
+            vars.insert(k.to_string(), v.trim_matches('\'').to_string());
+        }
+        for (k, v) in &vars {
+            if k.ends_with("ENDPOINT") {
+                assert!(
+                    v.starts_with("http://127.0.0.1:") || v.starts_with("https://127.0.0.1:"),
+                    "the test-bed must only be on loopback: {k}={v}"
+                );
+            }
+        }
+        Testbed { vars, private_state: None }
+    }
+
+    pub fn var(&self, k: &str) -> &str {
+        self.vars.get(k).unwrap_or_else(|| panic!("localstack/up exported no {k}"))
+    }
+    pub fn endpoint(&self, side: Side) -> &str {
+        self.var(&format!("XPART_TESTBED_{}_ENDPOINT", side.key()))
+    }
+    pub fn tls_endpoint(&self, side: Side) -> &str {
+        self.var(&format!("XPART_TESTBED_{}_TLS_ENDPOINT", side.key()))
+    }
+    pub fn account(&self, side: Side) -> &str {
+        self.var(&format!("XPART_TESTBED_{}_ACCOUNT", side.key()))
+    }
+    pub fn region(&self, side: Side) -> &str {
+        self.var(&format!("XPART_TESTBED_{}_REGION", side.key()))
+    }
+    pub fn config_file(&self) -> &str {
+        self.var("AWS_CONFIG_FILE")
+    }
+    pub fn python(&self) -> &str {
+        self.var("XPART_TESTBED_PYTHON")
+    }
+    pub fn state(&self) -> PathBuf {
+        PathBuf::from(self.var("XPART_TESTBED_STATE"))
+    }
+
+    /// Environment for child processes (the aws CLI, xpart, Python clients).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<_> = self.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // Never let a developer's real credentials or profile leak into a test.
+        env.push(("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()));
+        env.push(("AWS_PROFILE".into(), "xpart-commercial".into()));
+        env
+    }
+
+    /// An SDK config from the generated shared-config profile, with timeouts so no test hangs.
+    pub async fn sdk(&self, side: Side) -> SdkConfig {
+        self.sdk_with(side, aws_config::retry::RetryConfig::standard()).await
+    }
+
+    pub async fn sdk_with(&self, side: Side, retry: aws_config::retry::RetryConfig) -> SdkConfig {
+        let files = ProfileFiles::builder()
+            .with_file(ProfileFileKind::Config, self.config_file())
+            .with_contents(ProfileFileKind::Credentials, "")
+            .build();
+        aws_config::defaults(BehaviorVersion::latest())
+            .profile_files(files)
+            .profile_name(side.profile())
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .load()
+            .await
+    }
+
+    /// Write a fault setting for one partition (see localstack/faults); private test-beds only,
+    /// so faults never disturb tests that share the default test-bed.
+    pub fn set_faults(&self, side: Side, spec: &str) {
+        assert!(self.private_state.is_some(), "faults only on a private test-bed");
+        let path = self.state().join(format!("faults-{}.json", side.name()));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, spec).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+
+    /// Requests and injected faults counted by a partition's fault layer.
+    pub fn stats(&self, side: Side) -> serde_json::Value {
+        let url = format!("{}/__testbed/stats", self.endpoint(side));
+        let out = Command::new(self.python())
+            .args([
+                "-c",
+                "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A second, private test-bed on free ports with its own state dir, stopped on drop.
+    pub fn private() -> Testbed {
+        let dir = tempdir("testbed");
+        let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        let env = vec![
+            ("XPART_TESTBED_STATE".to_string(), dir.display().to_string()),
+            ("XPART_TESTBED_COMMERCIAL_PORT".into(), ports[0].to_string()),
+            ("XPART_TESTBED_CHINA_PORT".into(), ports[1].to_string()),
+            ("XPART_TESTBED_COMMERCIAL_TLS_PORT".into(), ports[2].to_string()),
+            ("XPART_TESTBED_CHINA_TLS_PORT".into(), ports[3].to_string()),
+        ];
+        let mut tb = Testbed::up(&env);
+        tb.private_state = Some(dir);
+        tb
+    }
+
+    /// Stop a private test-bed now (also done on drop).
+    pub fn down(&self) -> std::process::Output {
+        let state = self.private_state.as_ref().expect("only private test-beds are stopped by tests");
+        Command::new("bash")
+            .arg(repo().join("localstack/down"))
+            .env("XPART_TESTBED_STATE", state)
+            .output()
+            .expect("run localstack/down")
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if self.private_state.is_some() {
+            let _ = self.down();
+        }
+    }
+}
+
+/// The shared test-bed: brought up once (or reused when already running).
+pub fn testbed() -> &'static Testbed {
+    static TB: OnceLock<Testbed> = OnceLock::new();
+    TB.get_or_init(|| Testbed::up(&[]))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn tempdir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("xpart-{prefix}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running tokio runtime for tests that call the SDK.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Test PKI made with rcgen.
+pub mod pki {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+        IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384,
+    };
+    use time::{Duration as TDuration, OffsetDateTime};
+
+    pub struct Ca {
+        pub pem: String,
+        params: CertificateParams,
+        key: KeyPair,
+    }
+
+    pub struct Leaf {
+        pub cert_pem: String,
+        pub key_pem: String,
+    }
+
+    impl Leaf {
+        /// Write `name.pem` and `name.key` (mode 0600) into `dir`.
+        pub fn write(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+            use std::os::unix::fs::OpenOptionsExt;
+            let c = dir.join(format!("{name}.pem"));
+            let k = dir.join(format!("{name}.key"));
+            std::fs::write(&c, &self.cert_pem).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&k)
+                .unwrap();
+            std::io::Write::write_all(&mut f, self.key_pem.as_bytes()).unwrap();
+            (c, k)
+        }
+    }
+
+    fn dn(cn: &str) -> DistinguishedName {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "xpart tests");
+        dn.push(DnType::CommonName, cn);
+        dn
+    }
+
+    /// A root CA as Roles Anywhere wants it; `proper = false` leaves out basicConstraints.
+    pub fn ca(cn: &str, proper: bool) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = dn(cn);
+        params.not_before = OffsetDateTime::now_utc() - TDuration::days(1);
+        params.not_after = OffsetDateTime::now_utc() + TDuration::days(30);
+        if proper {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+        }
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { pem, params, key }
+    }
+
+    /// A CA with CA:TRUE but without keyCertSign.
+    pub fn ca_without_cert_sign(cn: &str) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = dn(cn);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    impl Ca {
+        /// A client certificate; `p384` picks the curve; `expired` puts its validity in the past.
+        pub fn issue(&self, cn: &str, p384: bool, expired: bool) -> Leaf {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name = dn(cn);
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let now = OffsetDateTime::now_utc();
+            if expired {
+                params.not_before = now - TDuration::days(10);
+                params.not_after = now - TDuration::days(1);
+            } else {
+                params.not_before = now - TDuration::hours(1);
+                params.not_after = now + TDuration::days(10);
+            }
+            let alg = if p384 { &PKCS_ECDSA_P384_SHA384 } else { &PKCS_ECDSA_P256_SHA256 };
+            let key = KeyPair::generate_for(alg).unwrap();
+            let issuer = Issuer::from_params(&self.params, &self.key);
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+        }
+    }
+}
