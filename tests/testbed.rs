@@ -11,7 +11,11 @@ use crate::util::{pki, rt, tempdir, testbed, unique, Side, Testbed};
 const SIDES: [Side; 2] = [Side::Commercial, Side::China];
 
 fn cli(tb: &Testbed, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("aws").args(args).envs(tb.env()).output().expect("aws CLI on PATH");
+    let out = Command::new("aws")
+        .args(args)
+        .envs(tb.env())
+        .output()
+        .expect("aws CLI on PATH");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -35,7 +39,10 @@ fn each_partition_has_its_own_account_and_arn_partition_sdk() {
             let sts = aws_sdk_sts::Client::new(&tb.sdk(side).await);
             let id = sts.get_caller_identity().send().await.unwrap();
             let arn = id.arn().unwrap();
-            assert!(arn.starts_with(&format!("arn:{}:", side.partition())), "{side:?}: {arn}");
+            assert!(
+                arn.starts_with(&format!("arn:{}:", side.partition())),
+                "{side:?}: {arn}"
+            );
             assert_eq!(id.account().unwrap(), tb.account(side));
             accounts.push(id.account().unwrap().to_string());
         }
@@ -48,15 +55,24 @@ fn each_partition_has_its_own_account_and_arn_partition_cli() {
     let tb = testbed();
     let mut seen = vec![];
     for side in SIDES {
-        let (ok, out, err) = cli(tb, &["--profile", side.profile(), "sts", "get-caller-identity"]);
+        let (ok, out, err) = cli(
+            tb,
+            &["--profile", side.profile(), "sts", "get-caller-identity"],
+        );
         assert!(ok, "{err}");
         let v: Value = serde_json::from_str(&out).unwrap();
         let arn = v["Arn"].as_str().unwrap();
-        assert!(arn.starts_with(&format!("arn:{}:sts::", side.partition())), "{arn}");
+        assert!(
+            arn.starts_with(&format!("arn:{}:sts::", side.partition())),
+            "{arn}"
+        );
         assert_eq!(v["Account"].as_str().unwrap().len(), 12);
         seen.push(v["Account"].as_str().unwrap().to_string());
     }
-    assert_ne!(seen[0], seen[1], "the two partitions must be different accounts");
+    assert_ne!(
+        seen[0], seen[1],
+        "the two partitions must be different accounts"
+    );
 }
 
 #[test]
@@ -75,7 +91,10 @@ fn trust_anchor_requires_a_ca_certificate() {
                 .unwrap_err()
                 .into_service_error();
             assert!(err.is_validation_exception(), "{side:?}: {err:?}");
-            assert_eq!(err.meta().message(), Some("Incorrect basic constraints for CA certificate"));
+            assert_eq!(
+                err.meta().message(),
+                Some("Incorrect basic constraints for CA certificate")
+            );
 
             let no_sign = pki::ca_without_cert_sign("no-cert-sign");
             let err = ra
@@ -122,11 +141,23 @@ fn trust_anchor_validation_with_the_aws_cli() {
     .to_string();
     let (ok, _, err) = cli(
         tb,
-        &["--profile", "xpart-china", "rolesanywhere", "create-trust-anchor", "--name", &unique("cli"), "--source", &src],
+        &[
+            "--profile",
+            "xpart-china",
+            "rolesanywhere",
+            "create-trust-anchor",
+            "--name",
+            &unique("cli"),
+            "--source",
+            &src,
+        ],
     );
     assert!(!ok);
     assert!(err.contains("ValidationException"), "{err}");
-    assert!(err.contains("Incorrect basic constraints for CA certificate"), "{err}");
+    assert!(
+        err.contains("Incorrect basic constraints for CA certificate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -151,17 +182,41 @@ fn roles_anywhere_control_plane_round_trip() {
         let arn = ta.trust_anchor_arn().unwrap().to_string();
         assert_eq!(ta.enabled(), Some(false));
 
-        let got = ra.get_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        let got = ra
+            .get_trust_anchor()
+            .trust_anchor_id(&id)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(got.trust_anchor().unwrap().name(), Some(name.as_str()));
         let listed = ra.list_trust_anchors().send().await.unwrap();
-        assert!(listed.trust_anchors().iter().any(|t| t.trust_anchor_arn() == Some(arn.as_str())));
+        assert!(listed
+            .trust_anchors()
+            .iter()
+            .any(|t| t.trust_anchor_arn() == Some(arn.as_str())));
 
         let renamed = format!("{name}-2");
-        let up = ra.update_trust_anchor().trust_anchor_id(&id).name(&renamed).send().await.unwrap();
+        let up = ra
+            .update_trust_anchor()
+            .trust_anchor_id(&id)
+            .name(&renamed)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(up.trust_anchor().unwrap().name(), Some(renamed.as_str()));
-        let en = ra.enable_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        let en = ra
+            .enable_trust_anchor()
+            .trust_anchor_id(&id)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(en.trust_anchor().unwrap().enabled(), Some(true));
-        let dis = ra.disable_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
+        let dis = ra
+            .disable_trust_anchor()
+            .trust_anchor_id(&id)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(dis.trust_anchor().unwrap().enabled(), Some(false));
 
         ra.tag_resource()
@@ -170,11 +225,29 @@ fn roles_anywhere_control_plane_round_trip() {
             .send()
             .await
             .unwrap();
-        let tags = ra.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+        let tags = ra
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .unwrap();
         let keys: Vec<_> = tags.tags().iter().map(|t| t.key().to_string()).collect();
-        assert!(keys.contains(&"xpart:plan".to_string()) && keys.contains(&"extra".to_string()), "{keys:?}");
-        ra.untag_resource().resource_arn(&arn).tag_keys("extra").send().await.unwrap();
-        let tags = ra.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
+        assert!(
+            keys.contains(&"xpart:plan".to_string()) && keys.contains(&"extra".to_string()),
+            "{keys:?}"
+        );
+        ra.untag_resource()
+            .resource_arn(&arn)
+            .tag_keys("extra")
+            .send()
+            .await
+            .unwrap();
+        let tags = ra
+            .list_tags_for_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(tags.tags().len(), 1);
 
         let role_arn = format!("arn:aws-cn:iam::{}:role/{}", tb.account(side), unique("r"));
@@ -191,7 +264,13 @@ fn roles_anywhere_control_plane_round_trip() {
             assert!(err.is_validation_exception(), "{bad}: {err:?}");
         }
         let foreign = format!("arn:aws:iam::{}:role/x", tb.account(side));
-        let err = ra.create_profile().name(unique("p")).role_arns(foreign).send().await.unwrap_err();
+        let err = ra
+            .create_profile()
+            .name(unique("p"))
+            .role_arns(foreign)
+            .send()
+            .await
+            .unwrap_err();
         assert!(err.into_service_error().is_validation_exception());
 
         let p = ra
@@ -205,18 +284,43 @@ fn roles_anywhere_control_plane_round_trip() {
             .profile
             .unwrap();
         let pid = p.profile_id().unwrap().to_string();
-        assert!(p.profile_arn().unwrap().starts_with("arn:aws-cn:rolesanywhere:"));
-        let up = ra.update_profile().profile_id(&pid).duration_seconds(900).send().await.unwrap();
+        assert!(p
+            .profile_arn()
+            .unwrap()
+            .starts_with("arn:aws-cn:rolesanywhere:"));
+        let up = ra
+            .update_profile()
+            .profile_id(&pid)
+            .duration_seconds(900)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(up.profile().unwrap().duration_seconds(), Some(900));
         let en = ra.enable_profile().profile_id(&pid).send().await.unwrap();
         assert_eq!(en.profile().unwrap().enabled(), Some(true));
         ra.disable_profile().profile_id(&pid).send().await.unwrap();
 
         ra.delete_profile().profile_id(&pid).send().await.unwrap();
-        let err = ra.get_profile().profile_id(&pid).send().await.unwrap_err().into_service_error();
+        let err = ra
+            .get_profile()
+            .profile_id(&pid)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
         assert!(err.is_resource_not_found_exception(), "{err:?}");
-        ra.delete_trust_anchor().trust_anchor_id(&id).send().await.unwrap();
-        let err = ra.get_trust_anchor().trust_anchor_id(&id).send().await.unwrap_err().into_service_error();
+        ra.delete_trust_anchor()
+            .trust_anchor_id(&id)
+            .send()
+            .await
+            .unwrap();
+        let err = ra
+            .get_trust_anchor()
+            .trust_anchor_id(&id)
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
         assert!(err.is_resource_not_found_exception(), "{err:?}");
     });
 }
@@ -281,7 +385,13 @@ async fn chain(tb: &Testbed, side: Side) -> Chain {
         .unwrap()
         .profile
         .unwrap();
-    let secret = sm.create_secret().name(unique("secret")).secret_string(SECRET).send().await.unwrap();
+    let secret = sm
+        .create_secret()
+        .name(unique("secret"))
+        .secret_string(SECRET)
+        .send()
+        .await
+        .unwrap();
     Chain {
         side,
         ca,
@@ -298,7 +408,10 @@ async fn chain(tb: &Testbed, side: Side) -> Chain {
 fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> Value {
     let dir = tempdir("ira");
     let (cert, key) = leaf.write(&dir, "client");
-    let host = tb.tls_endpoint(c.side).trim_start_matches("https://").to_string();
+    let host = tb
+        .tls_endpoint(c.side)
+        .trim_start_matches("https://")
+        .to_string();
     let mut cmd = Command::new(tb.python());
     cmd.arg(crate::util::repo().join("tests/clients/ira_session.py"))
         .args(["--endpoint", &host])
@@ -306,14 +419,28 @@ fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> Value
         .args(["--region", tb.region(c.side)])
         .args(["--profile-arn", &c.profile_arn, "--role-arn", &c.role_arn])
         .args(["--trust-anchor-arn", &c.anchor_arn])
-        .args(["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()])
-        .args(["--service-endpoint", tb.endpoint(c.side), "--secret-id", &c.secret_id])
+        .args([
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .args([
+            "--service-endpoint",
+            tb.endpoint(c.side),
+            "--secret-id",
+            &c.secret_id,
+        ])
         .envs(tb.env());
     if tamper {
         cmd.arg("--tamper");
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "client crashed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "client crashed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
@@ -329,7 +456,12 @@ fn sha256_hex(s: &str) -> String {
             c.wait_with_output()
         })
         .unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -345,7 +477,11 @@ fn third_party_client_reads_a_secret_through_roles_anywhere() {
                 let role_name = c.role_arn.rsplit('/').next().unwrap();
                 let arn = v["arn"].as_str().unwrap();
                 assert!(
-                    arn.starts_with(&format!("arn:{}:sts::{}:assumed-role/{role_name}/", side.partition(), tb.account(side))),
+                    arn.starts_with(&format!(
+                        "arn:{}:sts::{}:assumed-role/{role_name}/",
+                        side.partition(),
+                        tb.account(side)
+                    )),
                     "{arn}"
                 );
                 assert_eq!(v["secret_sha256"], sha256_hex(SECRET));
@@ -363,29 +499,58 @@ fn create_session_refuses_what_aws_refuses() {
         let good = c.ca.issue("workload", false, false);
 
         let v = third_party(tb, &c, &good, true);
-        assert_eq!((v["ok"].clone(), v["status"].clone()), (Value::Bool(false), Value::from(403)), "{v}");
+        assert_eq!(
+            (v["ok"].clone(), v["status"].clone()),
+            (Value::Bool(false), Value::from(403)),
+            "{v}"
+        );
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
-        assert!(v["message"].as_str().unwrap().contains("Invalid signature"), "{v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("Invalid signature"),
+            "{v}"
+        );
 
         let other = pki::ca("other-root", true).issue("workload", false, false);
         let v = third_party(tb, &c, &other, false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
-        assert!(v["message"].as_str().unwrap().contains("Untrusted signing certificate"), "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("Untrusted signing certificate"),
+            "{v}"
+        );
 
         let expired = c.ca.issue("workload", false, true);
         let v = third_party(tb, &c, &expired, false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
 
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
-        ra.disable_trust_anchor().trust_anchor_id(&c.anchor_id).send().await.unwrap();
+        ra.disable_trust_anchor()
+            .trust_anchor_id(&c.anchor_id)
+            .send()
+            .await
+            .unwrap();
         let v = third_party(tb, &c, &good, false);
         assert_eq!(v["code"], "AccessDeniedException", "disabled anchor: {v}");
-        ra.enable_trust_anchor().trust_anchor_id(&c.anchor_id).send().await.unwrap();
+        ra.enable_trust_anchor()
+            .trust_anchor_id(&c.anchor_id)
+            .send()
+            .await
+            .unwrap();
 
-        ra.disable_profile().profile_id(&c.profile_id).send().await.unwrap();
+        ra.disable_profile()
+            .profile_id(&c.profile_id)
+            .send()
+            .await
+            .unwrap();
         let v = third_party(tb, &c, &good, false);
         assert_eq!(v["code"], "AccessDeniedException", "disabled profile: {v}");
-        ra.enable_profile().profile_id(&c.profile_id).send().await.unwrap();
+        ra.enable_profile()
+            .profile_id(&c.profile_id)
+            .send()
+            .await
+            .unwrap();
 
         // Back to a working chain: the refusals above were for the stated reasons only.
         let v = third_party(tb, &c, &good, false);
@@ -412,7 +577,12 @@ fn trust_policy_conditions_are_enforced() {
                 }
             }]
         });
-        iam.update_assume_role_policy().role_name(name).policy_document(trust.to_string()).send().await.unwrap();
+        iam.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust.to_string())
+            .send()
+            .await
+            .unwrap();
         let v = third_party(tb, &c, &c.ca.issue("workload", false, false), false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
 
@@ -429,7 +599,12 @@ fn trust_policy_conditions_are_enforced() {
                 }
             }]
         });
-        iam.update_assume_role_policy().role_name(name).policy_document(trust.to_string()).send().await.unwrap();
+        iam.update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust.to_string())
+            .send()
+            .await
+            .unwrap();
         let v = third_party(tb, &c, &c.ca.issue("someone-else", false, false), false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
         let v = third_party(tb, &c, &c.ca.issue("cn-ec2-workload", false, false), false);
@@ -516,7 +691,10 @@ fn latency_is_per_partition() {
         commercial.get_caller_identity().send().await.unwrap();
         let fast = t.elapsed();
         assert!(slow >= Duration::from_millis(800), "china took {slow:?}");
-        assert!(fast < Duration::from_millis(800), "commercial took {fast:?}");
+        assert!(
+            fast < Duration::from_millis(800),
+            "commercial took {fast:?}"
+        );
     });
 }
 
@@ -525,7 +703,10 @@ fn lost_response_on_run_instances_yields_one_instance() {
     let tb = Testbed::private();
     // The first RunInstances is processed, then its reply is lost: the SDK retries with
     // the same ClientToken, and EC2 idempotency must return the same reservation.
-    tb.set_faults(Side::China, "lost_response=1 match=RunInstances max_faults=1");
+    tb.set_faults(
+        Side::China,
+        "lost_response=1 match=RunInstances max_faults=1",
+    );
     rt().block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
         let token = unique("token");
@@ -545,12 +726,21 @@ fn lost_response_on_run_instances_yields_one_instance() {
         assert_eq!(stats["calls"]["RunInstances"], 2, "{stats}");
         let found = ec2
             .describe_instances()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("client-token").values(&token).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("client-token")
+                    .values(&token)
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
-        let ids: Vec<_> =
-            found.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.instance_id()).collect();
+        let ids: Vec<_> = found
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.instance_id())
+            .collect();
         assert_eq!(ids, vec![id.as_str()]);
     });
 }
@@ -558,21 +748,42 @@ fn lost_response_on_run_instances_yields_one_instance() {
 #[test]
 fn lost_response_with_the_aws_cli_yields_one_instance() {
     let tb = Testbed::private();
-    tb.set_faults(Side::China, "lost_response=1 match=RunInstances max_faults=1");
+    tb.set_faults(
+        Side::China,
+        "lost_response=1 match=RunInstances max_faults=1",
+    );
     let token = unique("cli-token");
     let (ok, out, err) = cli(
         &tb,
         &[
-            "--profile", "xpart-china", "ec2", "run-instances", "--image-id", "ami-12c6146b",
-            "--count", "1", "--client-token", &token,
+            "--profile",
+            "xpart-china",
+            "ec2",
+            "run-instances",
+            "--image-id",
+            "ami-12c6146b",
+            "--count",
+            "1",
+            "--client-token",
+            &token,
         ],
     );
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let id = v["Instances"][0]["InstanceId"].as_str().unwrap().to_string();
+    let id = v["Instances"][0]["InstanceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (ok, out, err) = cli(
         &tb,
-        &["--profile", "xpart-china", "ec2", "describe-instances", "--filters", &format!("Name=client-token,Values={token}")],
+        &[
+            "--profile",
+            "xpart-china",
+            "ec2",
+            "describe-instances",
+            "--filters",
+            &format!("Name=client-token,Values={token}"),
+        ],
     );
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -595,17 +806,23 @@ fn transient_faults_are_injected_and_retried() {
         for kind in ["http_500", "http_503", "throttle", "reset"] {
             tb.set_faults(Side::Commercial, &format!("{kind}=1 max_faults=2"));
             // Three attempts by default: two faults, then success.
-            sts.get_caller_identity().send().await.unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            sts.get_caller_identity()
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
             let stats = tb.stats(Side::Commercial);
             assert_eq!(stats["injected"][kind], 2, "{kind}: {stats}");
         }
         // Without retries the fault reaches the caller, with the protocol's error code.
         let once = aws_sdk_sts::Client::new(
-            &tb.sdk_with(Side::Commercial, aws_config::retry::RetryConfig::disabled()).await,
+            &tb.sdk_with(Side::Commercial, aws_config::retry::RetryConfig::disabled())
+                .await,
         );
         tb.set_faults(Side::Commercial, "throttle=1 max_faults=1");
         let err = once.get_caller_identity().send().await.unwrap_err();
-        let code = err.as_service_error().and_then(|e| aws_sdk_sts::error::ProvideErrorMetadata::code(e));
+        let code = err
+            .as_service_error()
+            .and_then(|e| aws_sdk_sts::error::ProvideErrorMetadata::code(e));
         assert_eq!(code, Some("Throttling"), "{err:?}");
     });
 }
@@ -628,7 +845,8 @@ fn faults_are_repeatable_for_a_seed() {
     let tb = Testbed::private();
     rt().block_on(async {
         let sts = aws_sdk_sts::Client::new(
-            &tb.sdk_with(Side::China, aws_config::retry::RetryConfig::disabled()).await,
+            &tb.sdk_with(Side::China, aws_config::retry::RetryConfig::disabled())
+                .await,
         );
         let mut runs = vec![];
         for _ in 0..2 {
@@ -642,7 +860,11 @@ fn faults_are_repeatable_for_a_seed() {
             std::thread::sleep(Duration::from_millis(20)); // a new mtime for the rewrite
         }
         assert_eq!(runs[0], runs[1]);
-        assert!(runs[0].contains(&true) && runs[0].contains(&false), "{:?}", runs[0]);
+        assert!(
+            runs[0].contains(&true) && runs[0].contains(&false),
+            "{:?}",
+            runs[0]
+        );
     });
 }
 
@@ -652,19 +874,34 @@ fn down_stops_everything_up_started() {
     let state = tb.state();
     let pids: Vec<u32> = ["commercial", "china"]
         .iter()
-        .map(|n| std::fs::read_to_string(state.join(format!("{n}.pid"))).unwrap().trim().parse().unwrap())
+        .map(|n| {
+            std::fs::read_to_string(state.join(format!("{n}.pid")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
         .collect();
     for pid in &pids {
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
     let out = tb.down();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for pid in &pids {
         let alive = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .map(|c| c.contains("xpart_testbed.server"))
             .unwrap_or(false);
         assert!(!alive, "pid {pid} still running after down");
     }
-    let port = tb.endpoint(Side::China).rsplit(':').next().unwrap().to_string();
+    let port = tb
+        .endpoint(Side::China)
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
 }

@@ -9,9 +9,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_runtime::env_config::file::{
+    EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles,
+};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -87,7 +89,9 @@ impl Testbed {
         );
         let mut vars = BTreeMap::new();
         for line in String::from_utf8(out.stdout).unwrap().lines() {
-            let Some(rest) = line.strip_prefix("export ") else { continue };
+            let Some(rest) = line.strip_prefix("export ") else {
+                continue;
+            };
             let (k, v) = rest.split_once('=').unwrap();
             vars.insert(k.to_string(), v.trim_matches('\'').to_string());
         }
@@ -99,11 +103,16 @@ impl Testbed {
                 );
             }
         }
-        Testbed { vars, private_state: None }
+        Testbed {
+            vars,
+            private_state: None,
+        }
     }
 
     pub fn var(&self, k: &str) -> &str {
-        self.vars.get(k).unwrap_or_else(|| panic!("localstack/up exported no {k}"))
+        self.vars
+            .get(k)
+            .unwrap_or_else(|| panic!("localstack/up exported no {k}"))
     }
     pub fn endpoint(&self, side: Side) -> &str {
         self.var(&format!("XPART_TESTBED_{}_ENDPOINT", side.key()))
@@ -129,7 +138,11 @@ impl Testbed {
 
     /// Environment for child processes (the aws CLI, xpart, Python clients).
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<_> = self.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env: Vec<_> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         // Never let a developer's real credentials or profile leak into a test.
         env.push(("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()));
         env.push(("AWS_PROFILE".into(), "xpart-commercial".into()));
@@ -138,7 +151,8 @@ impl Testbed {
 
     /// An SDK config from the generated shared-config profile, with timeouts so no test hangs.
     pub async fn sdk(&self, side: Side) -> SdkConfig {
-        self.sdk_with(side, aws_config::retry::RetryConfig::standard()).await
+        self.sdk_with(side, aws_config::retry::RetryConfig::standard())
+            .await
     }
 
     pub async fn sdk_with(&self, side: Side, retry: aws_config::retry::RetryConfig) -> SdkConfig {
@@ -164,7 +178,10 @@ impl Testbed {
     /// Write a fault setting for one partition (see localstack/faults); private test-beds only,
     /// so faults never disturb tests that share the default test-bed.
     pub fn set_faults(&self, side: Side, spec: &str) {
-        assert!(self.private_state.is_some(), "faults only on a private test-bed");
+        assert!(
+            self.private_state.is_some(),
+            "faults only on a private test-bed"
+        );
         let path = self.state().join(format!("faults-{}.json", side.name()));
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, spec).unwrap();
@@ -182,7 +199,11 @@ impl Testbed {
             ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -194,7 +215,10 @@ impl Testbed {
             ("XPART_TESTBED_STATE".to_string(), dir.display().to_string()),
             ("XPART_TESTBED_COMMERCIAL_PORT".into(), ports[0].to_string()),
             ("XPART_TESTBED_CHINA_PORT".into(), ports[1].to_string()),
-            ("XPART_TESTBED_COMMERCIAL_TLS_PORT".into(), ports[2].to_string()),
+            (
+                "XPART_TESTBED_COMMERCIAL_TLS_PORT".into(),
+                ports[2].to_string(),
+            ),
             ("XPART_TESTBED_CHINA_TLS_PORT".into(), ports[3].to_string()),
         ];
         let mut tb = Testbed::up(&env);
@@ -204,7 +228,10 @@ impl Testbed {
 
     /// Stop a private test-bed now (also done on drop).
     pub fn down(&self) -> std::process::Output {
-        let state = self.private_state.as_ref().expect("only private test-beds are stopped by tests");
+        let state = self
+            .private_state
+            .as_ref()
+            .expect("only private test-beds are stopped by tests");
         Command::new("bash")
             .arg(repo().join("localstack/down"))
             .env("XPART_TESTBED_STATE", state)
@@ -228,7 +255,11 @@ pub fn testbed() -> &'static Testbed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn tempdir(prefix: &str) -> PathBuf {
@@ -239,7 +270,11 @@ pub fn tempdir(prefix: &str) -> PathBuf {
 
 /// A running tokio runtime for tests that call the SDK.
 pub fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Test PKI made with rcgen.
@@ -333,11 +368,18 @@ pub mod pki {
                 params.not_before = now - TDuration::hours(1);
                 params.not_after = now + TDuration::days(10);
             }
-            let alg = if p384 { &PKCS_ECDSA_P384_SHA384 } else { &PKCS_ECDSA_P256_SHA256 };
+            let alg = if p384 {
+                &PKCS_ECDSA_P384_SHA384
+            } else {
+                &PKCS_ECDSA_P256_SHA256
+            };
             let key = KeyPair::generate_for(alg).unwrap();
             let issuer = Issuer::from_params(&self.params, &self.key);
             let cert = params.signed_by(&key, &issuer).unwrap();
-            Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+            Leaf {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+            }
         }
     }
 }
