@@ -1,0 +1,716 @@
+//! `xpart lint`: static checks of a plan, with no network and no credentials.
+//!
+//! Loading already reports syntax, shape, variables, references and cycles; the rules here
+//! catch what AWS would refuse or what would silently be wrong: ARNs and principals of the other
+//! partition, key policies that lock the account out, trust without conditions, names and
+//! numbers out of range, literal secrets, CAs Roles Anywhere will not take.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+
+use serde_json::Value as Json;
+
+use crate::diag::Finding;
+use crate::partition::Partition;
+use crate::policy;
+use crate::spec::template::Template;
+use crate::spec::types::{KeyAlgorithm, KeySpec, Kind};
+use crate::spec::{self, LoadOptions, PartitionDef, Path, ResourceDef, Spec};
+
+/// Load and check a plan; `base` is the directory relative file paths are read from.
+pub fn lint_text(name: &str, text: &str, opts: &LoadOptions, base: &FsPath) -> Vec<Finding> {
+    let (spec, mut findings) = spec::load(name, text, opts);
+    if let Some(spec) = spec {
+        let mut more = lint(&spec, base);
+        for f in &mut more {
+            f.file = name.to_string();
+        }
+        findings.extend(more);
+    }
+    findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
+    findings.dedup();
+    findings
+}
+
+/// Fields holding data for the workload or for people, not names of things in the partition:
+/// an ARN of the other partition is expected there (the China workload needs the commercial
+/// trust anchor's ARN, for instance).
+const FREE_FIELDS: &[&str] = &["bootstrap", "description", "tags", "value"];
+
+struct Ctx<'a> {
+    spec: &'a Spec,
+    out: Vec<Finding>,
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, f: Finding) {
+        self.out.push(f);
+    }
+    fn value(&self, p: &Path) -> crate::diag::Span {
+        self.spec.source.value_span(p)
+    }
+    fn key(&self, p: &Path) -> crate::diag::Span {
+        self.spec.source.key_span(p)
+    }
+}
+
+pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
+    let mut cx = Ctx { spec, out: vec![] };
+    for (name, p) in &spec.partitions {
+        for (svc, principal) in &p.spec.service_principals {
+            if p.partition.foreign_service_principal(principal) {
+                let at = Path::root()
+                    .key("partitions")
+                    .key(name)
+                    .key("service_principals")
+                    .key(svc);
+                cx.push(
+                    Finding::error("XP021", format!("service principal `{principal}` belongs to AWS China, but `{name}` is in {}", p.partition))
+                        .at(cx.value(&at))
+                        .hint(format!("use `{}`", Partition::Aws.service_principal(svc))),
+                );
+            }
+        }
+    }
+    let mut names: BTreeMap<(String, Option<String>, String), Path> = BTreeMap::new();
+    for r in spec.resources.values() {
+        let part = spec.partition_of(r);
+        if let Some(p) = part {
+            cross_partition(&mut cx, r, p);
+        }
+        kind_rules(&mut cx, r, part, base);
+        reference_types(&mut cx, r);
+        if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
+            if !n.contains("${") {
+                let key = (r.type_name.clone(), r.partition.clone(), n.to_string());
+                let at = r.path.key("properties").key("name");
+                if let Some(first) = names.get(&key) {
+                    let first_line = spec.source.value_span(first).line;
+                    cx.push(
+                        Finding::error("XP060", format!("two `{}` resources are named `{n}`", r.type_name))
+                            .at(cx.value(&at))
+                            .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
+                    );
+                } else {
+                    names.insert(key, at);
+                }
+            }
+        }
+    }
+    cx.out
+}
+
+fn props(r: &ResourceDef) -> Path {
+    r.path.key("properties")
+}
+
+/// ARNs and references of another partition in fields that name things in this one.
+fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
+    let mut leaves = vec![];
+    spec::strings(&r.properties, &props(r), &mut leaves);
+    for (path, s) in leaves {
+        let field = path.0.get(3).and_then(|s| match s {
+            spec::Seg::Key(k) => Some(k.as_str()),
+            _ => None,
+        });
+        if field.is_some_and(|f| FREE_FIELDS.contains(&f)) {
+            continue;
+        }
+        let mut rest = s;
+        while let Some(i) = rest.find("arn:") {
+            let after = &rest[i + 4..];
+            let part = after.split(':').next().unwrap_or_default();
+            if !part.is_empty() && !part.contains('$') && part != p.partition.id() {
+                let needle = format!("arn:{part}:");
+                let span = cx.spec.source.span_within(&path, &needle);
+                // The raw text may spell the partition through ${partitions.X.partition}.
+                let span = if span == cx.value(&path) {
+                    cx.spec.source.span_within(&path, "arn:")
+                } else {
+                    span
+                };
+                cx.push(
+                    Finding::error(
+                        "XP020",
+                        format!("ARN of partition `{part}` in `{}`, which is in {} (`{}`)", r.id, p.partition, p.name),
+                    )
+                    .at(span)
+                    .hint(format!(
+                        "refer to a resource of `{}` (${{id.arn}}) or build the ARN with ${{partitions.{}.partition}}; AWS rejects principals and resources of another partition",
+                        p.name, p.name
+                    )),
+                );
+            }
+            rest = after;
+        }
+        let Ok(t) = Template::parse(s) else { continue };
+        for (rid, _, text) in t.refs() {
+            let Some(target) = cx.spec.resources.get(rid) else {
+                continue;
+            };
+            let Some(tp) = cx.spec.partition_of(target) else {
+                continue;
+            };
+            if tp.partition != p.partition {
+                cx.push(
+                    Finding::error(
+                        "XP022",
+                        format!("`{}` ({}) refers to `{rid}`, which is in {} (`{}`)", r.id, p.partition, tp.partition, tp.name),
+                    )
+                    .at(cx.spec.source.span_within(&path, text))
+                    .hint("no principal or resource of another partition can be named here; the bridge between partitions is Roles Anywhere"),
+                );
+            }
+        }
+    }
+}
+
+fn check_name(
+    cx: &mut Ctx,
+    at: &Path,
+    name: &str,
+    code: &'static str,
+    what: &str,
+    max: usize,
+    ok: fn(char) -> bool,
+    allowed: &str,
+) {
+    if name.contains("${") {
+        return; // known only at apply time
+    }
+    if name.is_empty() || name.chars().count() > max || !name.chars().all(ok) {
+        cx.push(
+            Finding::error(code, format!("{what} `{name}` is not a name AWS accepts"))
+                .at(cx.value(at))
+                .hint(format!("1–{max} characters of {allowed}")),
+        );
+    }
+}
+
+fn iam_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+}
+
+fn documents(r: &ResourceDef) -> Vec<(Path, Json)> {
+    let at = props(r);
+    match &r.kind {
+        Kind::Role(role) => {
+            let mut v = vec![];
+            if let Some(d) = &role.trust.document {
+                v.push((at.key("trust").key("document"), policy::yaml_to_json(d)));
+            }
+            for (n, pol) in &role.policies {
+                if let Some(d) = &pol.document {
+                    v.push((
+                        at.key("policies").key(n).key("document"),
+                        policy::yaml_to_json(d),
+                    ));
+                }
+            }
+            v
+        }
+        Kind::KmsKey(k) => k
+            .policy
+            .iter()
+            .map(|d| (at.key("policy"), policy::yaml_to_json(d)))
+            .collect(),
+        Kind::Profile(pr) => pr
+            .session_policy
+            .iter()
+            .map(|d| (at.key("session_policy"), policy::yaml_to_json(d)))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: &FsPath) {
+    let at = props(r);
+    for (doc_at, doc) in documents(r) {
+        if doc.get("Statement").is_none() {
+            cx.push(
+                Finding::error("XP044", "a policy document needs a `Statement`")
+                    .at(cx.value(&doc_at))
+                    .hint("write Version and Statement as in IAM's JSON policy grammar"),
+            );
+        }
+        for (i, st) in policy::statements(&doc).into_iter().enumerate() {
+            let st_at = doc_at.key("Statement");
+            let st_at = if doc.get("Statement").is_some_and(Json::is_array) {
+                st_at.index(i)
+            } else {
+                st_at
+            };
+            let allow = st.get("Effect").and_then(Json::as_str) == Some("Allow");
+            for (kind, who) in policy::principals(st) {
+                if who == "*" && allow && st.get("Condition").is_none() {
+                    cx.push(
+                        Finding::error(
+                            "XP042",
+                            "a wildcard principal without a condition lets anyone in",
+                        )
+                        .at(cx.key(&st_at.key("Principal")))
+                        .hint("name the principal, or add a Condition that narrows it"),
+                    );
+                }
+                if let Some(p) = part {
+                    if kind == "Service" && p.partition.foreign_service_principal(who) {
+                        cx.push(
+                            Finding::error("XP021", format!("service principal `{who}` belongs to AWS China, but `{}` is in {}", r.id, p.partition))
+                                .at(cx.spec.source.span_within(&st_at.key("Principal"), who))
+                                .hint(format!("use `{}`", who.trim_end_matches(".cn"))),
+                        );
+                    }
+                }
+                if kind == "Service" && who == "rolesanywhere.amazonaws.com" && allow {
+                    let binds = st
+                        .get("Condition")
+                        .and_then(Json::as_object)
+                        .is_some_and(|c| {
+                            c.values().any(|ops| {
+                                ops.as_object().is_some_and(|o| {
+                                    o.keys().any(|k| k.eq_ignore_ascii_case("aws:SourceArn"))
+                                })
+                            })
+                        });
+                    if !binds {
+                        cx.push(
+                            Finding::warning("XP041", "Roles Anywhere trust without an aws:SourceArn condition: any trust anchor in the account can hand out this role")
+                                .at(cx.key(&st_at))
+                                .hint("use `trust: {roles_anywhere: {trust_anchor: ${anchor.arn}}}`, or add ArnEquals aws:SourceArn"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    match &r.kind {
+        Kind::Role(role) => {
+            check_name(
+                cx,
+                &at.key("name"),
+                &role.name,
+                "XP050",
+                "role name",
+                64,
+                iam_char,
+                "letters, digits and +=,.@_-",
+            );
+            let set = [
+                role.trust.service.is_some(),
+                role.trust.roles_anywhere.is_some(),
+                role.trust.document.is_some(),
+            ];
+            if set.iter().filter(|b| **b).count() != 1 {
+                cx.push(
+                    Finding::error(
+                        "XP058",
+                        "`trust` needs exactly one of `service`, `roles_anywhere`, `document`",
+                    )
+                    .at(cx.key(&at.key("trust")))
+                    .hint("e.g. `trust: {service: ec2}`"),
+                );
+            }
+            if let Some(svc) = &role.trust.service {
+                if svc.contains('.') {
+                    cx.push(Finding::error("XP021", format!("`service: {svc}` takes a short service name; the principal comes from the partition table")).at(cx.value(&at.key("trust").key("service"))).hint(format!("write `service: {}`", svc.split('.').next().unwrap_or(svc))));
+                }
+            }
+            for (n, pol) in &role.policies {
+                for (i, s) in pol.statements.iter().enumerate() {
+                    if s.actions.iter().any(|a| a == "*") && s.resources.iter().any(|r| r == "*") {
+                        cx.push(
+                            Finding::warning(
+                                "XP043",
+                                "a statement allowing every action on every resource",
+                            )
+                            .at(cx.key(&at.key("policies").key(n).key("statements").index(i)))
+                            .hint("list the actions and resource ARNs the role needs"),
+                        );
+                    }
+                    for (j, a) in s.actions.iter().enumerate() {
+                        if a != "*" && !a.contains(':') {
+                            cx.push(Finding::error("XP062", format!("action `{a}` has no service prefix")).at(cx.value(&at.key("policies").key(n).key("statements").index(i).key("actions").index(j))).hint("write actions as service:Action, e.g. secretsmanager:GetSecretValue"));
+                        }
+                    }
+                }
+            }
+        }
+        Kind::InstanceProfile(ip) => check_name(
+            cx,
+            &at.key("name"),
+            &ip.name,
+            "XP050",
+            "instance profile name",
+            128,
+            iam_char,
+            "letters, digits and +=,.@_-",
+        ),
+        Kind::Secret(s) => {
+            check_name(
+                cx,
+                &at.key("name"),
+                &s.name,
+                "XP051",
+                "secret name",
+                512,
+                |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c),
+                "letters, digits and /_+=.@-",
+            );
+            let v = &s.value;
+            let n = [
+                v.env.is_some(),
+                v.file.is_some(),
+                v.generate.is_some(),
+                v.literal.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if n != 1 {
+                cx.push(
+                    Finding::error(
+                        "XP058",
+                        "`value` needs exactly one of `env`, `file`, `generate`, `literal`",
+                    )
+                    .at(cx.key(&at.key("value")))
+                    .hint("e.g. `value: {env: MY_SECRET}`"),
+                );
+            }
+            if v.literal.is_some() && !s.allow_literal {
+                cx.push(
+                    Finding::error("XP057", "a literal secret value is written in the plan")
+                        .at(cx.value(&at.key("value").key("literal")))
+                        .hint("read it from `env:` or `file:`, or let the service `generate:` it; `allow_literal: true` if this is really a test value"),
+                );
+            }
+            if let Some(w) = s.recovery_window_days {
+                if !(7..=30).contains(&w) {
+                    cx.push(
+                        Finding::error(
+                            "XP059",
+                            format!("recovery window {w} is outside 7–30 days"),
+                        )
+                        .at(cx.value(&at.key("recovery_window_days")))
+                        .hint("use 7–30, or `force_delete: true` for no recovery"),
+                    );
+                }
+            }
+        }
+        Kind::KmsKey(k) => {
+            if let Some(a) = &k.alias {
+                let ok = a.starts_with("alias/")
+                    && !a.starts_with("alias/aws/")
+                    && a.len() > 6
+                    && a.len() <= 256
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c));
+                if !ok && !a.contains("${") {
+                    cx.push(Finding::error("XP052", format!("alias `{a}` is not an alias AWS accepts")).at(cx.value(&at.key("alias"))).hint("start with `alias/` (not `alias/aws/`), then letters, digits and /_-"));
+                }
+            }
+            if let Some(w) = k.deletion_window_days {
+                if !(7..=30).contains(&w) {
+                    cx.push(
+                        Finding::error(
+                            "XP059",
+                            format!("deletion window {w} is outside 7–30 days"),
+                        )
+                        .at(cx.value(&at.key("deletion_window_days")))
+                        .hint("KMS schedules key deletion 7 to 30 days out"),
+                    );
+                }
+            }
+            if let (Some(doc), Some(p)) = (&k.policy, part) {
+                if !policy::key_policy_keeps_account(&policy::yaml_to_json(doc), p) {
+                    cx.push(
+                        Finding::error("XP040", "this key policy locks the account out: no statement gives the account principal kms:* or kms:PutKeyPolicy")
+                            .at(cx.key(&at.key("policy")))
+                            .hint(format!("add the default statement: Principal AWS {}, Action kms:*, Resource *", p.partition.account_principal(&policy::account_of(p)))),
+                    );
+                }
+            }
+        }
+        Kind::TrustAnchor(ta) => {
+            check_name(
+                cx,
+                &at.key("name"),
+                &ta.name,
+                "XP053",
+                "trust anchor name",
+                255,
+                |c| c.is_ascii_alphanumeric() || " _-".contains(c),
+                "letters, digits, spaces, _ and -",
+            );
+            if ta.ca.is_some() == ta.certificate_file.is_some() {
+                cx.push(
+                    Finding::error(
+                        "XP058",
+                        "a trust anchor needs exactly one of `ca` and `certificate_file`",
+                    )
+                    .at(cx.key(&at))
+                    .hint("e.g. `ca: ${root_ca.id}`"),
+                );
+            }
+            if let Some(f) = &ta.certificate_file {
+                check_ca_file(cx, &at.key("certificate_file"), f, base);
+            }
+        }
+        Kind::Profile(pr) => {
+            check_name(
+                cx,
+                &at.key("name"),
+                &pr.name,
+                "XP053",
+                "profile name",
+                255,
+                |c| c.is_ascii_alphanumeric() || " _-".contains(c),
+                "letters, digits, spaces, _ and -",
+            );
+            if let Some(d) = pr.duration_seconds {
+                if !(900..=43200).contains(&d) {
+                    cx.push(
+                        Finding::error(
+                            "XP055",
+                            format!("session duration {d} s is outside 900–43200"),
+                        )
+                        .at(cx.value(&at.key("duration_seconds")))
+                        .hint("Roles Anywhere sessions last 15 minutes to 12 hours"),
+                    );
+                }
+            }
+            if pr.roles.is_empty() {
+                cx.push(
+                    Finding::error("XP058", "a profile needs at least one role")
+                        .at(cx.key(&at.key("roles")))
+                        .hint("roles: [${role.arn}]"),
+                );
+            }
+        }
+        Kind::PkiCa(ca) => {
+            if let Some(k) = &ca.key {
+                key_spec(cx, &at.key("key"), k);
+            }
+            if let Some(imp) = &ca.import {
+                check_ca_file(
+                    cx,
+                    &at.key("import").key("certificate_file"),
+                    &imp.certificate_file,
+                    base,
+                );
+            } else if ca.subject.is_none() {
+                cx.push(
+                    Finding::error("XP004", "a generated CA needs a `subject`")
+                        .at(cx.key(&at))
+                        .hint("subject: {common_name: my-root-ca}, or `import:` an existing CA"),
+                );
+            }
+        }
+        Kind::PkiCert(c) => {
+            if let Some(k) = &c.key {
+                key_spec(cx, &at.key("key"), k);
+            }
+        }
+        Kind::Vpc(v) => cidr(cx, &at.key("cidr"), &v.cidr),
+        Kind::Subnet(s) => cidr(cx, &at.key("cidr"), &s.cidr),
+        Kind::RouteTable(rt) => {
+            for (i, route) in rt.routes.iter().enumerate() {
+                cidr(
+                    cx,
+                    &at.key("routes").index(i).key("destination"),
+                    &route.destination,
+                );
+            }
+        }
+        Kind::SecurityGroup(sg) => {
+            for (i, rule) in sg.ingress.iter().enumerate() {
+                let rat = at.key("ingress").index(i);
+                cidr(cx, &rat.key("cidr"), &rule.cidr);
+                let ports =
+                    rule.port.is_some() || rule.from_port.is_some() || rule.to_port.is_some();
+                if !["tcp", "udp", "icmp", "-1"].contains(&rule.protocol.as_str()) {
+                    cx.push(
+                        Finding::error(
+                            "XP061",
+                            format!("protocol `{}` is not tcp, udp, icmp or -1", rule.protocol),
+                        )
+                        .at(cx.value(&rat.key("protocol")))
+                        .hint("use tcp, udp, icmp or -1 (all)"),
+                    );
+                } else if ["tcp", "udp"].contains(&rule.protocol.as_str()) && !ports {
+                    cx.push(
+                        Finding::error(
+                            "XP061",
+                            "a tcp or udp rule needs `port` or `from_port`/`to_port`",
+                        )
+                        .at(cx.key(&rat))
+                        .hint("e.g. port: 22"),
+                    );
+                }
+                if let (Some(f), Some(t)) = (rule.from_port, rule.to_port) {
+                    if f > t {
+                        cx.push(
+                            Finding::error("XP061", format!("from_port {f} is above to_port {t}"))
+                                .at(cx.value(&rat.key("from_port")))
+                                .hint("swap them"),
+                        );
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn key_spec(cx: &mut Ctx, at: &Path, k: &KeySpec) {
+    match k.algorithm {
+        KeyAlgorithm::Rsa if !matches!(k.bits, None | Some(2048 | 3072 | 4096)) => {
+            cx.push(
+                Finding::error(
+                    "XP063",
+                    format!("RSA keys of {} bits are not supported", k.bits.unwrap_or(0)),
+                )
+                .at(cx.value(&at.key("bits")))
+                .hint("bits: 2048, 3072 or 4096"),
+            );
+        }
+        KeyAlgorithm::Ecdsa if k.bits.is_some() => {
+            cx.push(
+                Finding::error("XP063", "ECDSA keys take `curve`, not `bits`")
+                    .at(cx.key(&at.key("bits")))
+                    .hint("curve: p256 or p384"),
+            );
+        }
+        _ => {}
+    }
+}
+
+fn cidr(cx: &mut Ctx, at: &Path, s: &str) {
+    if s.contains("${") {
+        return;
+    }
+    let ok = s.split_once('/').is_some_and(|(ip, len)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|n| n <= 32)
+    });
+    if !ok {
+        cx.push(
+            Finding::error("XP061", format!("`{s}` is not an IPv4 CIDR block"))
+                .at(cx.value(at))
+                .hint("e.g. 10.0.0.0/16"),
+        );
+    }
+}
+
+/// A CA the user brings gets the checks CreateTrustAnchor applies, before any API call.
+fn check_ca_file(cx: &mut Ctx, at: &Path, file: &str, base: &FsPath) {
+    if file.contains("${") {
+        return;
+    }
+    let path = base.join(file);
+    let pem = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.push(
+                Finding::error(
+                    "XP056",
+                    format!("cannot read CA certificate {}: {e}", path.display()),
+                )
+                .at(cx.value(at))
+                .hint("give a PEM file path relative to the plan"),
+            );
+            return;
+        }
+    };
+    match crate::pki::ca_problems(&pem) {
+        Ok(problems) => {
+            for p in problems {
+                cx.push(Finding::error("XP056", format!("{}: {p}", path.display())).at(cx.value(at)).hint("a trust anchor CA needs X.509 v3 with basicConstraints CA:TRUE and keyUsage keyCertSign"));
+            }
+        }
+        Err(e) => cx.push(
+            Finding::error("XP056", format!("{}: {e}", path.display()))
+                .at(cx.value(at))
+                .hint("give a PEM-encoded X.509 certificate"),
+        ),
+    }
+}
+
+/// Fields whose single reference must point at a resource of a given type.
+fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
+    let expected: &[(&str, &str)] = match r.type_name.as_str() {
+        "pki.cert" => &[("ca", "pki.ca")],
+        "secretsmanager.secret" => &[("kms_key", "kms.key")],
+        "iam.instance_profile" => &[("role", "iam.role")],
+        "rolesanywhere.trust_anchor" => &[("ca", "pki.ca")],
+        "rolesanywhere.profile" => &[("roles", "iam.role")],
+        "ec2.subnet" | "ec2.internet_gateway" | "ec2.route_table" | "ec2.security_group" => {
+            &[("vpc", "ec2.vpc")]
+        }
+        "ec2.instance" => &[
+            ("subnet", "ec2.subnet"),
+            ("security_groups", "ec2.security_group"),
+            ("instance_profile", "iam.instance_profile"),
+        ],
+        _ => &[],
+    };
+    let mut checks: Vec<(Path, &str)> = expected
+        .iter()
+        .map(|(f, t)| (props(r).key(f), *t))
+        .collect();
+    if r.type_name == "iam.role" {
+        checks.push((
+            props(r)
+                .key("trust")
+                .key("roles_anywhere")
+                .key("trust_anchor"),
+            "rolesanywhere.trust_anchor",
+        ));
+    }
+    if r.type_name == "ec2.route_table" {
+        if let Kind::RouteTable(rt) = &r.kind {
+            for i in 0..rt.routes.len() {
+                checks.push((
+                    props(r).key("routes").index(i).key("gateway"),
+                    "ec2.internet_gateway",
+                ));
+            }
+        }
+        checks.push((props(r).key("subnets"), "ec2.subnet"));
+    }
+    for (at, want) in checks {
+        let mut leaves = vec![];
+        if let Some(v) = lookup(&r.properties, &at.0[3..]) {
+            spec::strings(v, &at, &mut leaves);
+        }
+        for (path, s) in leaves {
+            let Ok(t) = Template::parse(s) else { continue };
+            if let Some((rid, _)) = t.single_ref() {
+                if let Some(target) = cx.spec.resources.get(rid) {
+                    if target.type_name != want {
+                        cx.push(
+                            Finding::error(
+                                "XP017",
+                                format!(
+                                    "`{rid}` is a `{}`, but this field wants a `{want}`",
+                                    target.type_name
+                                ),
+                            )
+                            .at(cx.value(&path))
+                            .hint(format!("refer to a {want} resource")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn lookup<'v>(v: &'v serde_yaml::Value, segs: &[spec::Seg]) -> Option<&'v serde_yaml::Value> {
+    let mut cur = v;
+    for s in segs {
+        cur = match s {
+            spec::Seg::Key(k) => cur.get(k.as_str())?,
+            spec::Seg::Index(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
+}

@@ -1,0 +1,803 @@
+//! The spec: a plan file loaded in two stages, raw (serde data + source positions) then
+//! resolved (variables, partitions, references, dependency order).
+//!
+//! Loading never touches the network. Every problem becomes a `Finding` with file:line:col;
+//! all of them are collected, so a user sees every mistake of a file at once.
+
+pub mod schema;
+pub mod source;
+pub mod template;
+pub mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+use crate::diag::Finding;
+use crate::partition::Partition;
+pub use source::{Path, Seg, Source};
+use template::{Part, Template};
+pub use types::{Kind, PartitionSpec, PlanFile, ResourceSpec};
+
+/// The plan format this xpart reads.
+pub const VERSION: u32 = 1;
+
+/// Inputs besides the file: `--var` values and whether `XPART_VAR_*` is read.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub vars: BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl LoadOptions {
+    /// `--var` values plus the process's `XPART_VAR_*` environment.
+    pub fn from_env(vars: BTreeMap<String, String>) -> LoadOptions {
+        let env = std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix("XPART_VAR_").map(|n| (n.to_string(), v)))
+            .collect();
+        LoadOptions { vars, env }
+    }
+}
+
+/// A partition as the plan uses it.
+#[derive(Debug, Clone)]
+pub struct PartitionDef {
+    pub name: String,
+    pub region: String,
+    pub partition: Partition,
+    pub spec: PartitionSpec,
+}
+
+impl PartitionDef {
+    pub fn service_principal(&self, service: &str) -> String {
+        self.spec
+            .service_principals
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| self.partition.service_principal(service))
+    }
+}
+
+/// A resource as resolved: typed properties with variables and static facts substituted;
+/// references to other resources (`${id.attr}`) stay in the strings until apply knows them.
+#[derive(Debug, Clone)]
+pub struct ResourceDef {
+    pub id: String,
+    pub type_name: String,
+    /// The plan's name for the partition (a key of `partitions`); None for local types.
+    pub partition: Option<String>,
+    pub kind: Kind,
+    pub properties: Value,
+    /// Resources this one depends on (references and `depends_on`).
+    pub deps: BTreeSet<String>,
+    pub path: Path,
+}
+
+/// A loaded plan: what lint checks and what the engine plans from.
+#[derive(Debug)]
+pub struct Spec {
+    pub source: Source,
+    pub name: String,
+    pub vars: BTreeMap<String, String>,
+    pub partitions: BTreeMap<String, PartitionDef>,
+    pub resources: BTreeMap<String, ResourceDef>,
+    /// Resource ids, every one after its dependencies.
+    pub order: Vec<String>,
+}
+
+impl Spec {
+    pub fn partition_of(&self, r: &ResourceDef) -> Option<&PartitionDef> {
+        r.partition.as_ref().and_then(|p| self.partitions.get(p))
+    }
+}
+
+/// Collects findings while loading, with the source for positions.
+struct Loader<'a> {
+    src: &'a Source,
+    findings: Vec<Finding>,
+}
+
+impl Loader<'_> {
+    fn push(&mut self, f: Finding) {
+        let mut f = f;
+        f.file = self.src.name.clone();
+        self.findings.push(f);
+    }
+
+    /// Deserialize `value` (found at `at`) as `T`, turning a serde error into a finding there.
+    fn typed<T: DeserializeOwned>(&mut self, value: Value, at: &Path) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut path = at.clone();
+                for seg in e.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Map { key } => path = path.key(key),
+                        serde_path_to_error::Segment::Seq { index } => path = path.index(*index),
+                        _ => {}
+                    }
+                }
+                let f = serde_finding(self.src, &path, &e.into_inner().to_string());
+                self.push(f);
+                None
+            }
+        }
+    }
+}
+
+/// Classify a serde message (unknown field, missing field, wrong type) and place it.
+fn serde_finding(src: &Source, path: &Path, msg: &str) -> Finding {
+    let msg = msg.split(" at line ").next().unwrap_or(msg).to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let at = match path.0.last() {
+            Some(Seg::Key(k)) if k == field => path.clone(),
+            _ => path.key(field),
+        };
+        let expected = rest.split_once(", expected ").map(|(_, e)| e.to_string());
+        let owner = at.parent().unwrap_or_default();
+        let mut f = Finding::error(
+            "XP003",
+            format!("unknown field `{field}` in {}", describe(&owner)),
+        )
+        .at(src.key_span(&at));
+        if let Some(e) = expected {
+            f = f.hint(format!("expected {e}"));
+        }
+        return f;
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return Finding::error(
+            "XP004",
+            format!("missing field `{field}` in {}", describe(path)),
+        )
+        .at(src.key_span(path))
+        .hint(format!("add `{field}:`"));
+    }
+    Finding::error("XP002", format!("{msg} at {path}"))
+        .at(src.value_span(path))
+        .hint("see the plan reference (docs/plan.md)")
+}
+
+fn describe(path: &Path) -> String {
+    if path.0.is_empty() {
+        "the plan".into()
+    } else {
+        format!("`{path}`")
+    }
+}
+
+fn nearest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Edit distance ≤ 2 picks the obvious typo; anything further is not a suggestion.
+    fn dist(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                cur.push(
+                    (prev[j] + (ca != *cb) as usize)
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    options
+        .into_iter()
+        .map(|o| (dist(word, o), o))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, o)| o)
+}
+
+/// Every string leaf under `v`, with its path.
+pub fn strings<'v>(v: &'v Value, at: &Path, out: &mut Vec<(Path, &'v str)>) {
+    match v {
+        Value::String(s) => out.push((at.clone(), s)),
+        Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                strings(item, &at.index(i), out);
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, item) in m {
+                if let Some(k) = k.as_str() {
+                    strings(item, &at.key(k), out);
+                }
+            }
+        }
+        Value::Tagged(t) => strings(&t.value, at, out),
+        _ => {}
+    }
+}
+
+/// Rewrite every string leaf with `f`.
+fn map_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> String) {
+    match v {
+        Value::String(s) => *s = f(s),
+        Value::Sequence(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, i)| map_strings(i, f)),
+        Value::Tagged(t) => map_strings(&mut t.value, f),
+        _ => {}
+    }
+}
+
+const TOP_KEYS: &[&str] = &["version", "name", "vars", "partitions", "resources"];
+
+/// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
+pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Finding>) {
+    let src = Source::new(name, text);
+    let mut l = Loader {
+        src: &src,
+        findings: vec![],
+    };
+    let root: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let span = match e.location() {
+                Some(loc) => {
+                    let line_start: usize = text
+                        .split_inclusive('\n')
+                        .take(loc.line() - 1)
+                        .map(str::len)
+                        .sum();
+                    let col: usize = text[line_start..]
+                        .chars()
+                        .take(loc.column() - 1)
+                        .map(char::len_utf8)
+                        .sum();
+                    src.span(line_start + col, line_start + col + 1)
+                }
+                None => src.span(0, 1),
+            };
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let line = src.line_text(span.line);
+            let hint = if line.contains("${")
+                && (line.matches('{').count() > line.matches("${").count() || line.contains('['))
+            {
+                "inside { } or [ ], quote strings that contain ${…}: \"name-${var.x}\""
+            } else {
+                "fix the YAML syntax at this position"
+            };
+            l.push(
+                Finding::error("XP001", format!("YAML syntax: {msg}"))
+                    .at(span)
+                    .hint(hint),
+            );
+            let findings = l.findings;
+            return (None, findings);
+        }
+    };
+    let Value::Mapping(top) = root else {
+        l.push(
+            Finding::error(
+                "XP002",
+                "a plan is a mapping with version, name, partitions and resources",
+            )
+            .at(src.span(0, 1)),
+        );
+        let findings = l.findings;
+        return (None, findings);
+    };
+    let root_path = Path::root();
+    for k in top.keys() {
+        let k = k.as_str().unwrap_or("?");
+        if !TOP_KEYS.contains(&k) {
+            let mut f = Finding::error("XP003", format!("unknown field `{k}` in the plan"))
+                .at(src.key_span(&root_path.key(k)));
+            f = f.hint(match nearest(k, TOP_KEYS.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("expected one of {}", TOP_KEYS.join(", ")),
+            });
+            l.push(f);
+        }
+    }
+    let get = |k: &str| top.get(Value::String(k.into())).cloned();
+
+    // version and name
+    match get("version") {
+        None => l.push(
+            Finding::error("XP004", "missing field `version` in the plan")
+                .at(src.span(0, 1))
+                .hint("add `version: 1`"),
+        ),
+        Some(v) => {
+            if let Some(n) = l.typed::<u32>(v, &root_path.key("version")) {
+                if n != VERSION {
+                    l.push(
+                        Finding::error("XP005", format!("plan version {n} is not supported"))
+                            .at(src.value_span(&root_path.key("version")))
+                            .hint(format!("this xpart reads version {VERSION}")),
+                    );
+                }
+            }
+        }
+    }
+    let raw_name = match get("name") {
+        None => {
+            l.push(
+                Finding::error("XP004", "missing field `name` in the plan")
+                    .at(src.span(0, 1))
+                    .hint("add `name: <owner identity>`"),
+            );
+            None
+        }
+        Some(v) => l.typed::<String>(v, &root_path.key("name")),
+    };
+
+    // vars
+    let decls: BTreeMap<String, types::VarDecl> = get("vars")
+        .and_then(|v| l.typed(v, &root_path.key("vars")))
+        .unwrap_or_default();
+    let mut vars = BTreeMap::new();
+    for (k, d) in &decls {
+        let value = opts
+            .vars
+            .get(k)
+            .or_else(|| opts.env.get(k))
+            .or(d.default.as_ref());
+        match value {
+            Some(v) => {
+                vars.insert(k.clone(), v.clone());
+            }
+            None => l.push(
+                Finding::error("XP010", format!("variable `{k}` has no value"))
+                    .at(src.key_span(&root_path.key("vars").key(k)))
+                    .hint(format!(
+                        "give it a default, or pass --var {k}=VALUE or XPART_VAR_{k}"
+                    )),
+            ),
+        }
+    }
+    for k in opts.vars.keys() {
+        if !decls.contains_key(k) {
+            l.push(
+                Finding::error(
+                    "XP010",
+                    format!("--var {k} is given but the plan declares no variable `{k}`"),
+                )
+                .at(src.key_span(&root_path.key("vars")))
+                .hint(format!("declare it under `vars:` or drop --var {k}")),
+            );
+        }
+    }
+
+    // partitions
+    let part_specs: BTreeMap<String, PartitionSpec> = get("partitions")
+        .and_then(|v| l.typed(v, &root_path.key("partitions")))
+        .unwrap_or_default();
+    if get("partitions").is_none() {
+        l.push(
+            Finding::error("XP004", "missing field `partitions` in the plan")
+                .at(src.span(0, 1))
+                .hint("add `partitions:` with a region for each"),
+        );
+    }
+    let mut partitions = BTreeMap::new();
+    for (pname, ps) in part_specs {
+        let at = root_path.key("partitions").key(&pname);
+        let Some(partition) = Partition::of_region(&ps.region) else {
+            l.push(
+                Finding::error("XP030", format!("region `{}` is not in a partition xpart knows", ps.region))
+                    .at(src.value_span(&at.key("region")))
+                    .hint("use a commercial region (e.g. us-west-2) or a China region (cn-north-1, cn-northwest-1)"),
+            );
+            continue;
+        };
+        if let Some(declared) = &ps.partition {
+            if declared != partition.id() {
+                l.push(
+                    Finding::error(
+                        "XP030",
+                        format!(
+                            "region `{}` is in partition {partition}, not {declared}",
+                            ps.region
+                        ),
+                    )
+                    .at(src.value_span(&at.key("region")))
+                    .hint(format!(
+                        "pick a region of {declared} ({})",
+                        Partition::from_id(declared)
+                            .map(|p| p.regions().join(", "))
+                            .unwrap_or_else(|| "unknown partition".into())
+                    )),
+                );
+            }
+        }
+        if let Some(acct) = &ps.account {
+            if acct.len() != 12 || !acct.chars().all(|c| c.is_ascii_digit()) {
+                l.push(
+                    Finding::error(
+                        "XP031",
+                        format!("account `{acct}` is not a 12-digit account id"),
+                    )
+                    .at(src.value_span(&at.key("account")))
+                    .hint("quote it as a string of 12 digits, e.g. \"111122223333\""),
+                );
+            }
+        }
+        partitions.insert(
+            pname.clone(),
+            PartitionDef {
+                name: pname,
+                region: ps.region.clone(),
+                partition,
+                spec: ps,
+            },
+        );
+    }
+
+    // resources, raw
+    let raw_resources: BTreeMap<String, Value> = match get("resources") {
+        Some(Value::Mapping(m)) => m
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v)))
+            .collect(),
+        Some(Value::Null) | None => BTreeMap::new(),
+        Some(_) => {
+            l.push(
+                Finding::error("XP002", "`resources` must be a mapping of id to resource")
+                    .at(src.value_span(&root_path.key("resources"))),
+            );
+            BTreeMap::new()
+        }
+    };
+    let ids: BTreeSet<String> = raw_resources.keys().cloned().collect();
+    let plan_name = raw_name.as_deref().map(|n| {
+        Template::parse(n)
+            .map(|t| {
+                t.render(&mut |p| {
+                    if let Part::Var(v) = p {
+                        vars.get(v).cloned()
+                    } else {
+                        None
+                    }
+                })
+            })
+            .unwrap_or_else(|_| n.to_string())
+    });
+
+    let mut resources = BTreeMap::new();
+    for (id, raw) in raw_resources {
+        let at = root_path.key("resources").key(&id);
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            l.push(
+                Finding::error(
+                    "XP016",
+                    format!("resource id `{id}` may only use letters, digits, `_` and `-`"),
+                )
+                .at(src.key_span(&at))
+                .hint("rename it; ids appear in references as ${id.attr}"),
+            );
+            continue;
+        }
+        let Some(rs) = l.typed::<ResourceSpec>(raw, &at) else {
+            continue;
+        };
+        let Some(info) = types::type_info(&rs.type_name) else {
+            let names = types::TYPES.iter().map(|t| t.name);
+            let hint = match nearest(&rs.type_name, names.clone()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("known types: {}", names.collect::<Vec<_>>().join(", ")),
+            };
+            l.push(
+                Finding::error("XP006", format!("unknown resource type `{}`", rs.type_name))
+                    .at(src.value_span(&at.key("type")))
+                    .hint(hint),
+            );
+            continue;
+        };
+        // partition
+        let partition = match (&rs.partition, info.local) {
+            (Some(p), true) => {
+                l.push(
+                    Finding::error(
+                        "XP015",
+                        format!("`{}` is local and lives in no partition", info.name),
+                    )
+                    .at(src.key_span(&at.key("partition")))
+                    .hint("remove `partition:`"),
+                );
+                let _ = p;
+                None
+            }
+            (None, false) => {
+                l.push(
+                    Finding::error("XP015", format!("`{}` needs a partition", info.name))
+                        .at(src.key_span(&at))
+                        .hint(format!(
+                            "add `partition:` with one of: {}",
+                            partitions.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                );
+                continue;
+            }
+            (Some(p), false) if !partitions.contains_key(p) => {
+                let hint = match nearest(p, partitions.keys().map(String::as_str)) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!(
+                        "declared partitions: {}",
+                        partitions.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                l.push(
+                    Finding::error(
+                        "XP014",
+                        format!("partition `{p}` is not declared under `partitions`"),
+                    )
+                    .at(src.value_span(&at.key("partition")))
+                    .hint(hint),
+                );
+                continue;
+            }
+            (p, _) => p.clone(),
+        };
+
+        // templates: variables, facts, references
+        let props_at = at.key("properties");
+        let mut deps = BTreeSet::new();
+        let mut leaves = vec![];
+        strings(&rs.properties, &props_at, &mut leaves);
+        let mut ok = true;
+        for (path, s) in &leaves {
+            let t = match Template::parse(s) {
+                Ok(t) => t,
+                Err(e) => {
+                    l.push(Finding::error("XP011", e.message).at(src.span_within(path, &e.text)).hint("references look like ${id.attr}, ${var.NAME} or ${partitions.NAME.ATTR}"));
+                    ok = false;
+                    continue;
+                }
+            };
+            for (part, text) in &t.parts {
+                match part {
+                    Part::Var(v) if !vars.contains_key(v) && !decls.contains_key(v) => {
+                        l.push(
+                            Finding::error("XP010", format!("unknown variable `{v}`"))
+                                .at(src.span_within(path, text))
+                                .hint("declare it under `vars:`"),
+                        );
+                        ok = false;
+                    }
+                    Part::Fact { partition: p, .. } if !partitions.contains_key(p) => {
+                        l.push(
+                            Finding::error(
+                                "XP014",
+                                format!("partition `{p}` is not declared under `partitions`"),
+                            )
+                            .at(src.span_within(path, text))
+                            .hint(format!(
+                                "declared partitions: {}",
+                                partitions.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )),
+                        );
+                        ok = false;
+                    }
+                    Part::Ref { id: rid, attr } => {
+                        if !ids.contains(rid) {
+                            let hint = match nearest(rid, ids.iter().map(String::as_str)) {
+                                Some(n) => format!("did you mean `{n}`?"),
+                                None => {
+                                    "reference a resource id declared under `resources`".to_string()
+                                }
+                            };
+                            l.push(
+                                Finding::error(
+                                    "XP011",
+                                    format!("`{text}` refers to no resource `{rid}`"),
+                                )
+                                .at(src.span_within(path, text))
+                                .hint(hint),
+                            );
+                            ok = false;
+                        } else if rid == &id {
+                            l.push(
+                                Finding::error("XP013", format!("`{id}` refers to itself"))
+                                    .at(src.span_within(path, text))
+                                    .hint("a resource cannot depend on its own attributes"),
+                            );
+                            ok = false;
+                        } else {
+                            deps.insert(rid.clone());
+                            let _ = attr; // checked once all types are known
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (i, d) in rs.depends_on.iter().enumerate() {
+            if ids.contains(d) {
+                deps.insert(d.clone());
+            } else {
+                l.push(
+                    Finding::error("XP011", format!("depends_on names no resource `{d}`"))
+                        .at(src.value_span(&at.key("depends_on").index(i)))
+                        .hint("list resource ids declared under `resources`"),
+                );
+            }
+        }
+
+        // substitute variables and the facts known without credentials
+        let mut props = rs.properties.clone();
+        map_strings(&mut props, &mut |s| match Template::parse(s) {
+            Ok(t) => t.render(&mut |p| static_value(p, &vars, &partitions)),
+            Err(_) => s.to_string(),
+        });
+        let props = match props {
+            Value::Null => Value::Mapping(Default::default()),
+            p => p,
+        };
+        let kind = match Kind::from_properties(info.name, props.clone()) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => {
+                let mut path = props_at.clone();
+                for seg in e.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Map { key } => path = path.key(key),
+                        serde_path_to_error::Segment::Seq { index } => path = path.index(*index),
+                        _ => {}
+                    }
+                }
+                let f = serde_finding(&src, &path, &e.into_inner().to_string());
+                l.push(f);
+                None
+            }
+            None => None,
+        };
+        if let (Some(kind), true) = (kind, ok) {
+            resources.insert(
+                id.clone(),
+                ResourceDef {
+                    id: id.clone(),
+                    type_name: info.name.to_string(),
+                    partition,
+                    kind,
+                    properties: props,
+                    deps,
+                    path: at,
+                },
+            );
+        }
+    }
+
+    // attributes of references, now that every type is known
+    let types_by_id: BTreeMap<String, &'static str> = resources
+        .values()
+        .map(|r| (r.id.clone(), types::type_info(&r.type_name).unwrap().name))
+        .collect();
+    for r in resources.values() {
+        let mut leaves = vec![];
+        strings(&r.properties, &r.path.key("properties"), &mut leaves);
+        for (path, s) in leaves {
+            let Ok(t) = Template::parse(s) else { continue };
+            for (rid, attr, text) in t.refs() {
+                if let Some(tn) = types_by_id.get(rid) {
+                    let info = types::type_info(tn).unwrap();
+                    if !info.attrs.contains(&attr) {
+                        l.push(
+                            Finding::error("XP012", format!("`{tn}` has no attribute `{attr}`"))
+                                .at(src.span_within(&path, text))
+                                .hint(format!("attributes of {tn}: {}", info.attrs.join(", "))),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let order = match topo_order(&resources) {
+        Ok(o) => o,
+        Err(cycle) => {
+            let first = &cycle[0];
+            let at = resources[first].path.clone();
+            l.push(
+                Finding::error("XP013", format!("dependency cycle: {}", cycle.join(" → ")))
+                    .at(src.key_span(&at))
+                    .hint("break the cycle: one of these resources must not refer to the next"),
+            );
+            vec![]
+        }
+    };
+
+    let mut findings = l.findings;
+    findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
+    findings.dedup();
+    // The spec is returned even with errors, holding what did load, so lint can check the
+    // rest in the same run; the engine refuses a spec whose findings include an error.
+    let spec = Spec {
+        name: plan_name.unwrap_or_default(),
+        vars,
+        partitions,
+        resources,
+        order,
+        source: Source::new(name, text),
+    };
+    (Some(spec), findings)
+}
+
+/// Values known without credentials: variables and partition facts (account only when given).
+pub fn static_value(
+    p: &Part,
+    vars: &BTreeMap<String, String>,
+    parts: &BTreeMap<String, PartitionDef>,
+) -> Option<String> {
+    match p {
+        Part::Var(v) => vars.get(v).cloned(),
+        Part::Fact { partition, attr } => {
+            let d = parts.get(partition)?;
+            match attr.as_str() {
+                "partition" => Some(d.partition.id().to_string()),
+                "region" => Some(d.region.clone()),
+                "dns_suffix" => Some(d.partition.dns_suffix().to_string()),
+                "account" => d.spec.account.clone(),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Kahn's algorithm, ties broken by id so the order is stable; Err carries one cycle.
+fn topo_order(resources: &BTreeMap<String, ResourceDef>) -> Result<Vec<String>, Vec<String>> {
+    let mut indeg: BTreeMap<&str, usize> = resources.keys().map(|k| (k.as_str(), 0)).collect();
+    for r in resources.values() {
+        for d in &r.deps {
+            if resources.contains_key(d) {
+                *indeg.get_mut(r.id.as_str()).unwrap() += 1;
+            }
+        }
+    }
+    let mut ready: BTreeSet<&str> = indeg
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| *k)
+        .collect();
+    let mut order = vec![];
+    while let Some(&next) = ready.iter().next() {
+        ready.remove(next);
+        order.push(next.to_string());
+        for r in resources.values() {
+            if r.deps.contains(next) {
+                let n = indeg.get_mut(r.id.as_str()).unwrap();
+                *n -= 1;
+                if *n == 0 {
+                    ready.insert(r.id.as_str());
+                }
+            }
+        }
+    }
+    if order.len() == resources.len() {
+        return Ok(order);
+    }
+    // Walk dependencies from any unfinished node until one repeats: that is a cycle.
+    let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+    let mut cur = resources
+        .keys()
+        .find(|k| !done.contains(k.as_str()))
+        .unwrap()
+        .as_str();
+    let mut seen: Vec<&str> = vec![];
+    loop {
+        if let Some(pos) = seen.iter().position(|s| *s == cur) {
+            let mut cycle: Vec<String> = seen[pos..].iter().map(|s| s.to_string()).collect();
+            cycle.push(cur.to_string());
+            return Err(cycle);
+        }
+        seen.push(cur);
+        cur = resources[cur]
+            .deps
+            .iter()
+            .find(|d| resources.contains_key(*d) && !done.contains(d.as_str()))
+            .map(String::as_str)
+            .unwrap();
+    }
+}

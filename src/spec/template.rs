@@ -1,0 +1,213 @@
+//! `${…}` templates in plan strings: variables, partition facts and references to resources.
+//!
+//! `${var.NAME}`, `${partitions.NAME.ATTR}` (partition, account, region, dns_suffix) and
+//! `${ID.ATTR}`; `$${` writes a literal `${`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Lit(String),
+    Var(String),
+    Fact { partition: String, attr: String },
+    Ref { id: String, attr: String },
+}
+
+/// A parsed template; `text` of each non-literal part is its source form (`${…}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<(Part, String)>,
+}
+
+pub const FACT_ATTRS: &[&str] = &["partition", "account", "region", "dns_suffix"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub message: String,
+    /// The offending text, for locating it in the source.
+    pub text: String,
+}
+
+fn ident_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Template {
+    pub fn parse(s: &str) -> Result<Template, TemplateError> {
+        let mut parts = vec![];
+        let mut lit = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('$') {
+            lit.push_str(&rest[..i]);
+            rest = &rest[i..];
+            if let Some(r) = rest.strip_prefix("$${") {
+                lit.push_str("${");
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("${") {
+                let Some(end) = r.find('}') else {
+                    return Err(TemplateError {
+                        message: "unterminated `${`".into(),
+                        text: rest.to_string(),
+                    });
+                };
+                let expr = r[..end].trim();
+                let text = format!("${{{}}}", &r[..end]);
+                let segs: Vec<&str> = expr.split('.').collect();
+                let part = match segs.as_slice() {
+                    ["var", name] if ident_ok(name) => Part::Var(name.to_string()),
+                    ["partitions", p, attr] if ident_ok(p) => {
+                        if !FACT_ATTRS.contains(attr) {
+                            return Err(TemplateError {
+                                message: format!(
+                                    "unknown partition fact `{attr}`; known: {}",
+                                    FACT_ATTRS.join(", ")
+                                ),
+                                text,
+                            });
+                        }
+                        Part::Fact { partition: p.to_string(), attr: attr.to_string() }
+                    }
+                    [id, attr] if ident_ok(id) && ident_ok(attr) => {
+                        Part::Ref { id: id.to_string(), attr: attr.to_string() }
+                    }
+                    _ => {
+                        return Err(TemplateError {
+                            message: format!(
+                                "`{text}` is not a reference: expected ${{var.NAME}}, ${{partitions.NAME.ATTR}} or ${{ID.ATTR}}"
+                            ),
+                            text,
+                        })
+                    }
+                };
+                if !lit.is_empty() {
+                    parts.push((Part::Lit(std::mem::take(&mut lit)), String::new()));
+                }
+                parts.push((part, text));
+                rest = &r[end + 1..];
+            } else {
+                lit.push('$');
+                rest = &rest[1..];
+            }
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() || parts.is_empty() {
+            parts.push((Part::Lit(lit), String::new()));
+        }
+        Ok(Template { parts })
+    }
+
+    pub fn refs(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.parts.iter().filter_map(|(p, t)| match p {
+            Part::Ref { id, attr } => Some((id.as_str(), attr.as_str(), t.as_str())),
+            _ => None,
+        })
+    }
+
+    /// Whether the template is exactly one reference, with nothing around it.
+    pub fn single_ref(&self) -> Option<(&str, &str)> {
+        match self.parts.as_slice() {
+            [(Part::Ref { id, attr }, _)] => Some((id, attr)),
+            _ => None,
+        }
+    }
+
+    /// Substitute what `lookup` knows; unknown parts stay as written.
+    pub fn render(&self, lookup: &mut dyn FnMut(&Part) -> Option<String>) -> String {
+        let mut out = String::new();
+        for (p, text) in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(&s.replace("${", "$${")),
+                other => match lookup(other) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(text),
+                },
+            }
+        }
+        out
+    }
+
+    /// Whether every part is a literal.
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|(p, _)| matches!(p, Part::Lit(_)))
+    }
+
+    /// The literal value (with `$${` unescaped), if there are no references left.
+    pub fn literal(&self) -> Option<String> {
+        self.is_literal().then(|| {
+            self.parts
+                .iter()
+                .map(|(p, _)| match p {
+                    Part::Lit(s) => s.as_str(),
+                    _ => "",
+                })
+                .collect()
+        })
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&mut |_| None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_kind_of_part() {
+        let t = Template::parse("arn:${partitions.china.partition}:x:${var.suffix}/${role.arn}")
+            .unwrap();
+        let kinds: Vec<_> = t.parts.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Part::Lit("arn:".into()),
+                Part::Fact {
+                    partition: "china".into(),
+                    attr: "partition".into()
+                },
+                Part::Lit(":x:".into()),
+                Part::Var("suffix".into()),
+                Part::Lit("/".into()),
+                Part::Ref {
+                    id: "role".into(),
+                    attr: "arn".into()
+                },
+            ]
+        );
+        assert_eq!(t.single_ref(), None);
+        assert_eq!(
+            Template::parse("${role.arn}").unwrap().single_ref(),
+            Some(("role", "arn"))
+        );
+    }
+
+    #[test]
+    fn escapes_and_plain_dollars_are_literal() {
+        let t = Template::parse("cost: $5, $${not.a.ref}").unwrap();
+        assert_eq!(t.literal().as_deref(), Some("cost: $5, ${not.a.ref}"));
+        assert_eq!(t.to_string(), "cost: $5, $${not.a.ref}");
+    }
+
+    #[test]
+    fn malformed_references_are_errors() {
+        assert!(Template::parse("${role.arn").is_err());
+        assert!(Template::parse("${a.b.c.d}").is_err());
+        assert!(Template::parse("${partitions.china.nope}").is_err());
+        assert!(Template::parse("${}").is_err());
+    }
+
+    #[test]
+    fn render_substitutes_known_parts_only() {
+        let t = Template::parse("${var.a}-${x.arn}").unwrap();
+        let out = t.render(&mut |p| match p {
+            Part::Var(v) if v == "a" => Some("one".into()),
+            _ => None,
+        });
+        assert_eq!(out, "one-${x.arn}");
+    }
+}
