@@ -275,7 +275,7 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
                     if !binds {
                         cx.push(
                             Finding::warning("XP041", "Roles Anywhere trust without an aws:SourceArn condition: any trust anchor in the account can hand out this role")
-                                .at(cx.key(&st_at))
+                                .at(cx.key(&st_at.key("Principal")))
                                 .hint("use `trust: {roles_anywhere: {trust_anchor: ${anchor.arn}}}`, or add ArnEquals aws:SourceArn"),
                         );
                     }

@@ -380,9 +380,13 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         );
     }
     let mut partitions = BTreeMap::new();
+    // Declared but unusable (unknown region): already reported, so resources in them are
+    // skipped quietly instead of each repeating the same problem.
+    let mut broken_partitions = BTreeSet::new();
     for (pname, ps) in part_specs {
         let at = root_path.key("partitions").key(&pname);
         let Some(partition) = Partition::of_region(&ps.region) else {
+            broken_partitions.insert(pname.clone());
             l.push(
                 Finding::error("XP030", format!("region `{}` is not in a partition xpart knows", ps.region))
                     .at(src.value_span(&at.key("region")))
@@ -521,6 +525,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                 );
                 continue;
             }
+            (Some(p), false) if broken_partitions.contains(p) => continue,
             (Some(p), false) if !partitions.contains_key(p) => {
                 let hint = match nearest(p, partitions.keys().map(String::as_str)) {
                     Some(n) => format!("did you mean `{n}`?"),
@@ -567,7 +572,9 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                         );
                         ok = false;
                     }
-                    Part::Fact { partition: p, .. } if !partitions.contains_key(p) => {
+                    Part::Fact { partition: p, .. }
+                        if !partitions.contains_key(p) && !broken_partitions.contains(p) =>
+                    {
                         l.push(
                             Finding::error(
                                 "XP014",
