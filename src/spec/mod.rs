@@ -110,20 +110,29 @@ impl Loader<'_> {
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
-                let mut path = at.clone();
-                for seg in e.path().iter() {
-                    match seg {
-                        serde_path_to_error::Segment::Map { key } => path = path.key(key),
-                        serde_path_to_error::Segment::Seq { index } => path = path.index(*index),
-                        _ => {}
-                    }
-                }
-                let f = serde_finding(self.src, &path, &e.into_inner().to_string());
+                let f = path_error(self.src, at, e);
                 self.push(f);
                 None
             }
         }
     }
+}
+
+/// A serde error at `at` plus the path serde_path_to_error tracked inside it, as a finding.
+fn path_error(
+    src: &Source,
+    at: &Path,
+    e: serde_path_to_error::Error<serde_yaml::Error>,
+) -> Finding {
+    let mut path = at.clone();
+    for seg in e.path().iter() {
+        match seg {
+            serde_path_to_error::Segment::Map { key } => path = path.key(key),
+            serde_path_to_error::Segment::Seq { index } => path = path.index(*index),
+            _ => {}
+        }
+    }
+    serde_finding(src, &path, &e.into_inner().to_string())
 }
 
 /// Classify a serde message (unknown field, missing field, wrong type) and place it.
@@ -646,15 +655,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         let kind = match Kind::from_properties(info.name, props.clone()) {
             Some(Ok(k)) => Some(k),
             Some(Err(e)) => {
-                let mut path = props_at.clone();
-                for seg in e.path().iter() {
-                    match seg {
-                        serde_path_to_error::Segment::Map { key } => path = path.key(key),
-                        serde_path_to_error::Segment::Seq { index } => path = path.index(*index),
-                        _ => {}
-                    }
-                }
-                let f = serde_finding(&src, &path, &e.into_inner().to_string());
+                let f = path_error(&src, &props_at, e);
                 l.push(f);
                 None
             }
