@@ -1,9 +1,13 @@
 //! xpart: cross-partition access between AWS commercial and AWS China from one plan.
 
+pub mod aws;
 pub mod cli;
+pub mod credential_process;
 pub mod diag;
 pub mod lint;
 pub mod partition;
 pub mod pki;
+pub mod plan;
 pub mod policy;
 pub mod spec;
+pub mod view;

@@ -1,0 +1,273 @@
+//! One client factory per partition: SDK config with the partition's profile, region, retry and
+//! timeout tuning, and every service client built from it.
+//!
+//! Retries have one owner. The SDK's standard retry layer owns transient failures (throttling,
+//! 5xx, connection resets, timeouts); the engine only retries what the SDK cannot know is
+//! transient (IAM eventual consistency) and creates that the API cannot deduplicate, for which
+//! it turns the SDK's retries off (`no_retry`).
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::partition::Partition;
+use crate::spec::PartitionDef;
+
+/// Timeouts and retries for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Tuning {
+    /// China endpoints are slow and sometimes hang behind the Great Firewall: give them longer
+    /// to connect and answer and more attempts, but still a bound on every call, so that nothing
+    /// "sits indefinitely" as the seed's Terraform runs did.
+    pub fn default_for(p: Partition) -> Tuning {
+        match p {
+            Partition::Aws => Tuning {
+                connect: Duration::from_secs(5),
+                attempt: Duration::from_secs(20),
+                operation: Duration::from_secs(90),
+                max_attempts: 5,
+                initial_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(10),
+            },
+            Partition::AwsCn => Tuning {
+                connect: Duration::from_secs(10),
+                attempt: Duration::from_secs(45),
+                operation: Duration::from_secs(300),
+                max_attempts: 8,
+                initial_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(20),
+            },
+        }
+    }
+
+    /// The partition's defaults with the plan's overrides applied.
+    pub fn for_partition(def: &PartitionDef) -> Tuning {
+        let mut t = Tuning::default_for(def.partition);
+        let (r, o) = (&def.spec.retry, &def.spec.timeouts);
+        if let Some(n) = r.max_attempts {
+            t.max_attempts = n.max(1);
+        }
+        if let Some(ms) = r.initial_backoff_ms {
+            t.initial_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = r.max_backoff_ms {
+            t.max_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = o.connect_ms {
+            t.connect = Duration::from_millis(ms);
+        }
+        if let Some(ms) = o.attempt_ms {
+            t.attempt = Duration::from_millis(ms);
+        }
+        if let Some(ms) = o.operation_ms {
+            t.operation = Duration::from_millis(ms);
+        }
+        t
+    }
+
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff)
+    }
+
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// A failure talking to a partition, with where it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} in partition `{partition}` ({region}): {message}")]
+pub struct AwsError {
+    pub partition: String,
+    pub region: String,
+    pub op: String,
+    pub message: String,
+    /// The service's error code, when it sent one (e.g. `AccessDenied`, `ThrottlingException`).
+    pub code: Option<String>,
+}
+
+/// Every client of one partition, built from one SDK config.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub name: String,
+    pub partition: Partition,
+    pub region: String,
+    pub tuning: Tuning,
+    pub config: SdkConfig,
+    pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rolesanywhere: aws_sdk_rolesanywhere::Client,
+}
+
+/// How to reach a partition besides what the plan says.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Overrides the plan's profile (`--profile NAME=PROFILE`).
+    pub profile: Option<String>,
+    /// A shared-config file to read instead of `AWS_CONFIG_FILE` / `~/.aws/config`.
+    pub config_file: Option<std::path::PathBuf>,
+}
+
+/// The caller identity of a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
+
+impl Clients {
+    /// Build the clients of one partition.
+    pub async fn connect(def: &PartitionDef, opts: &ConnectOptions) -> Clients {
+        let tuning = Tuning::for_partition(def);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(def.region.clone()))
+            .retry_config(tuning.retry_config())
+            .timeout_config(tuning.timeout_config());
+        let files = opts.config_file.as_ref().map(|f| {
+            aws_runtime::env_config::file::EnvConfigFiles::builder()
+                .with_file(aws_runtime::env_config::file::EnvConfigFileKind::Config, f)
+                .include_default_credentials_file(true)
+                .build()
+        });
+        if let Some(files) = &files {
+            loader = loader.profile_files(files.clone());
+        }
+        if let Some(p) = opts.profile.as_deref().or(def.spec.profile.as_deref()) {
+            // Credentials from this profile only: environment credentials are valid in one
+            // partition at most, so they must not silently apply to both.
+            let mut creds = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p);
+            if let Some(files) = &files {
+                creds = creds.profile_files(files.clone());
+            }
+            loader = loader.profile_name(p).credentials_provider(creds.build());
+        }
+        let config = loader.load().await;
+        Clients {
+            name: def.name.clone(),
+            partition: def.partition,
+            region: def.region.clone(),
+            tuning,
+            sts: aws_sdk_sts::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            rolesanywhere: aws_sdk_rolesanywhere::Client::new(&config),
+            config,
+        }
+    }
+
+    /// Wrap an SDK error with where it happened.
+    pub fn error<E>(&self, op: &str, e: aws_sdk_sts::error::SdkError<E>) -> AwsError
+    where
+        E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let code = e.as_service_error().and_then(|s| s.code()).map(str::to_string);
+        let message = match e.as_service_error() {
+            Some(s) => format!("{}: {}", s.code().unwrap_or("error"), s.message().unwrap_or_default()),
+            None => describe_transport(&e),
+        };
+        AwsError { partition: self.name.clone(), region: self.region.clone(), op: op.to_string(), message, code }
+    }
+
+    /// Who we are in this partition.
+    pub async fn identity(&self) -> Result<Identity, AwsError> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| self.error("GetCallerIdentity", e))?;
+        Ok(Identity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Refuse to work in an account other than the plan's expected one.
+    pub async fn check_account(&self, expected: Option<&str>) -> Result<Identity, AwsError> {
+        let id = self.identity().await?;
+        if let Some(want) = expected {
+            if id.account != want {
+                return Err(AwsError {
+                    partition: self.name.clone(),
+                    region: self.region.clone(),
+                    op: "account check".into(),
+                    message: format!(
+                        "the credentials are for account {} but the plan expects {want}; refusing to touch it",
+                        id.account
+                    ),
+                    code: Some("AccountMismatch".into()),
+                });
+            }
+        }
+        if !id.arn.starts_with(&format!("arn:{}:", self.partition.id())) {
+            return Err(AwsError {
+                partition: self.name.clone(),
+                region: self.region.clone(),
+                op: "partition check".into(),
+                message: format!("the caller {} is not in partition {}", id.arn, self.partition),
+                code: Some("PartitionMismatch".into()),
+            });
+        }
+        Ok(id)
+    }
+}
+
+/// A readable one-line cause for a failure that never reached the service.
+fn describe_transport<E: std::error::Error + 'static>(e: &aws_sdk_sts::error::SdkError<E>) -> String {
+    use aws_sdk_sts::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) => "timed out (the partition's timeouts are set in the plan: timeouts.*_ms)".into(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting".into(),
+        SdkError::DispatchFailure(d) if d.is_io() => format!("connection failed: {}", chain(e)),
+        SdkError::DispatchFailure(_) => format!("request could not be sent: {}", chain(e)),
+        SdkError::ResponseError(_) => format!("unreadable response: {}", chain(e)),
+        _ => chain(e),
+    }
+}
+
+/// The error and its sources, joined: SDK errors put the useful part deep in the chain.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn china_is_more_patient_than_commercial() {
+        let (a, c) = (Tuning::default_for(Partition::Aws), Tuning::default_for(Partition::AwsCn));
+        assert!(c.connect > a.connect && c.attempt > a.attempt && c.operation > a.operation);
+        assert!(c.max_attempts > a.max_attempts);
+        // Bounded all the same.
+        assert!(c.operation <= Duration::from_secs(300));
+    }
+}

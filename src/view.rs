@@ -1,0 +1,273 @@
+//! Renderings of a plan: Terraform-like text (colour only on a terminal), a Markdown pull-request
+//! comment, and JSON. The diff is computed elsewhere; this module only draws it.
+
+use std::fmt::Write;
+
+use serde_json::Value as Json;
+
+use crate::plan::{Action, AttrChange, Change, Plan, UNKNOWN};
+
+/// ANSI colours, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, action: Action, s: &str) -> String {
+        if !self.color {
+            return s.to_string();
+        }
+        let code = match action {
+            Action::Create => "32",
+            Action::Update => "33",
+            Action::Replace => "35",
+            Action::Delete => "31",
+            Action::NoOp => "0",
+        };
+        format!("\x1b[{code}m{s}\x1b[0m")
+    }
+}
+
+fn value(v: &Option<Json>, sensitive: bool) -> String {
+    if sensitive {
+        return "(sensitive)".into();
+    }
+    match v {
+        None => "null".into(),
+        Some(Json::String(s)) if s == UNKNOWN => UNKNOWN.into(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+    }
+}
+
+fn attr_line(a: &AttrChange, action: Action) -> Option<String> {
+    let replace = if a.forces_replacement && action == Action::Replace { "  # forces replacement" } else { "" };
+    match action {
+        Action::Create => Some(format!("+ {} = {}", a.name, value(&a.after, a.sensitive))),
+        Action::Delete => Some(format!("- {} = {}", a.name, value(&a.before, a.sensitive))),
+        _ if !a.changed() => None,
+        _ => Some(format!(
+            "~ {} = {} -> {}{replace}",
+            a.name,
+            value(&a.before, a.sensitive),
+            value(&a.after, a.sensitive)
+        )),
+    }
+}
+
+fn partition_label(plan: &Plan, name: Option<&str>) -> String {
+    match name.and_then(|n| plan.partitions.iter().find(|p| p.name == n)) {
+        Some(p) => format!("{} ({}, {})", p.name, p.partition, p.region),
+        None => "local".into(),
+    }
+}
+
+fn groups(plan: &Plan) -> Vec<Option<&str>> {
+    let mut g: Vec<Option<&str>> = vec![None];
+    g.extend(plan.partitions.iter().map(|p| Some(p.name.as_str())));
+    g
+}
+
+fn change_block(c: &Change, style: Style, out: &mut String) {
+    let head = format!("{} {} {}", c.action.glyph(), c.type_name, c.id);
+    let _ = write!(out, "  {}", style.paint(c.action, &head));
+    if let Some(r) = &c.reason {
+        let _ = write!(out, "  # {r}");
+    }
+    out.push('\n');
+    for a in &c.attrs {
+        if let Some(l) = attr_line(a, c.action) {
+            let _ = writeln!(out, "      {}", style.paint(c.action, &l));
+        }
+    }
+}
+
+/// The text view: changed resources grouped by partition, then one count line per partition.
+pub fn text(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "xpart plan: {}\n", plan.plan);
+    for g in groups(plan) {
+        let changes: Vec<_> = plan.changes.iter().filter(|c| c.partition.as_deref() == g && c.action != Action::NoOp).collect();
+        if changes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# {}", partition_label(plan, g));
+        for c in changes {
+            change_block(c, style, &mut out);
+        }
+        out.push('\n');
+    }
+    for g in groups(plan) {
+        if g.is_none() && !plan.changes.iter().any(|c| c.partition.is_none()) {
+            continue;
+        }
+        let n = plan.counts(g);
+        let _ = writeln!(
+            out,
+            "Plan for {}: {} to add, {} to change, {} to destroy.",
+            partition_label(plan, g),
+            n.add,
+            n.change,
+            n.destroy
+        );
+    }
+    if !plan.has_changes() {
+        out.push_str("No changes: live state matches the plan.\n");
+    }
+    out
+}
+
+/// A pull-request comment: counts per partition, a warning when anything is destroyed, and the
+/// details folded away.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### xpart plan: `{}`\n", plan.plan);
+    out.push_str("| partition | add | change | destroy |\n|---|---:|---:|---:|\n");
+    for g in groups(plan) {
+        if g.is_none() && !plan.changes.iter().any(|c| c.partition.is_none()) {
+            continue;
+        }
+        let n = plan.counts(g);
+        let _ = writeln!(out, "| {} | {} | {} | {} |", partition_label(plan, g), n.add, n.change, n.destroy);
+    }
+    out.push('\n');
+    let destroyed: Vec<_> = plan.destroys().collect();
+    if !destroyed.is_empty() {
+        out.push_str("> [!WARNING]\n");
+        let _ = writeln!(out, "> This plan destroys {} resource{}:", destroyed.len(), if destroyed.len() == 1 { "" } else { "s" });
+        for c in &destroyed {
+            let verb = if c.action == Action::Replace { "replaced" } else { "deleted" };
+            let _ = writeln!(out, "> - `{} {}` in {} ({verb})", c.type_name, c.id, partition_label(plan, c.partition.as_deref()));
+        }
+        out.push('\n');
+    }
+    if !plan.has_changes() {
+        out.push_str("No changes: live state matches the plan.\n");
+        return out;
+    }
+    out.push_str("<details><summary>Details</summary>\n\n```diff\n");
+    let plain = text(plan, Style { color: false });
+    for line in plain.lines().skip(2) {
+        if line.starts_with("Plan for") || line.starts_with("No changes") {
+            continue;
+        }
+        // `diff` highlighting keys on the first character.
+        let t = line.trim_start();
+        let lead = match t.chars().next() {
+            Some('+') | Some('-') => "",
+            Some('~') => "!",
+            _ => " ",
+        };
+        let _ = writeln!(out, "{lead}{t}");
+    }
+    out.push_str("```\n\n</details>\n");
+    out
+}
+
+/// The JSON view: the plan as data (schema: `xpart plan-schema`).
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).expect("a plan is JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PartitionInfo, FORMAT_VERSION};
+    use serde_json::json;
+
+    fn attr(name: &str, before: Option<Json>, after: Option<Json>) -> AttrChange {
+        AttrChange { name: name.into(), before, after, sensitive: false, forces_replacement: false }
+    }
+
+    fn sample() -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            plan: "china-to-commercial-dev".into(),
+            partitions: vec![
+                PartitionInfo { name: "china".into(), partition: "aws-cn".into(), region: "cn-north-1".into(), account: None },
+                PartitionInfo { name: "commercial".into(), partition: "aws".into(), region: "us-west-2".into(), account: None },
+            ],
+            changes: vec![
+                Change {
+                    id: "ra_profile".into(),
+                    type_name: "rolesanywhere.profile".into(),
+                    partition: Some("commercial".into()),
+                    action: Action::Update,
+                    attrs: vec![attr("duration_seconds", Some(json!(3600)), Some(json!(7200))), attr("name", Some(json!("p")), Some(json!("p")))],
+                    reason: None,
+                },
+                Change {
+                    id: "app_secret".into(),
+                    type_name: "secretsmanager.secret".into(),
+                    partition: Some("commercial".into()),
+                    action: Action::Create,
+                    attrs: vec![
+                        attr("name", None, Some(json!("xpart/app-secret-dev"))),
+                        AttrChange { name: "value".into(), before: None, after: None, sensitive: true, forces_replacement: false },
+                        attr("arn", None, Some(json!(UNKNOWN))),
+                    ],
+                    reason: None,
+                },
+                Change {
+                    id: "workload".into(),
+                    type_name: "ec2.instance".into(),
+                    partition: Some("china".into()),
+                    action: Action::Replace,
+                    attrs: vec![AttrChange { name: "ami".into(), before: Some(json!("ami-1")), after: Some(json!("ami-2")), sensitive: false, forces_replacement: true }],
+                    reason: None,
+                },
+                Change {
+                    id: "old".into(),
+                    type_name: "ec2.security_group".into(),
+                    partition: Some("china".into()),
+                    action: Action::Delete,
+                    attrs: vec![attr("name", Some(json!("old")), None)],
+                    reason: Some("owned by this plan, no longer in it".into()),
+                },
+                Change { id: "vpc".into(), type_name: "ec2.vpc".into(), partition: Some("china".into()), action: Action::NoOp, attrs: vec![], reason: None },
+            ],
+        }
+    }
+
+    #[test]
+    fn text_view() {
+        let t = text(&sample(), Style { color: false });
+        assert!(t.contains("  ~ rolesanywhere.profile ra_profile\n      ~ duration_seconds = 3600 -> 7200\n"), "{t}");
+        assert!(!t.contains("name = \"p\""), "unchanged attributes are not shown in updates: {t}");
+        assert!(t.contains("+ value = (sensitive)"), "{t}");
+        assert!(t.contains("+ arn = (known after apply)"), "{t}");
+        assert!(t.contains("-/+ ec2.instance workload"), "{t}");
+        assert!(t.contains("# forces replacement"), "{t}");
+        assert!(t.contains("Plan for china (aws-cn, cn-north-1): 1 to add, 0 to change, 2 to destroy."), "{t}");
+        assert!(t.contains("Plan for commercial (aws, us-west-2): 1 to add, 1 to change, 0 to destroy."), "{t}");
+        assert!(!t.contains("ec2.vpc"), "no-ops are not listed: {t}");
+        assert!(!t.contains('\x1b'));
+        assert!(text(&sample(), Style { color: true }).contains("\x1b[32m"));
+    }
+
+    #[test]
+    fn markdown_view_warns_of_destroys() {
+        let m = markdown(&sample());
+        assert!(m.contains("| china (aws-cn, cn-north-1) | 1 | 0 | 2 |"), "{m}");
+        assert!(m.contains("> [!WARNING]\n> This plan destroys 2 resources:"), "{m}");
+        assert!(m.contains("<details><summary>Details</summary>"), "{m}");
+        assert!(m.contains("```diff\n"), "{m}");
+    }
+
+    #[test]
+    fn json_view_round_trips_and_hides_sensitive_values() {
+        let v: Json = serde_json::from_str(&json(&sample())).unwrap();
+        assert_eq!(v["format_version"], 1);
+        let value = &v["changes"][1]["attrs"][1];
+        assert_eq!(value["sensitive"], true);
+        assert!(value["after"].is_null());
+    }
+
+    #[test]
+    fn no_changes() {
+        let mut p = sample();
+        p.changes.retain(|c| c.action == Action::NoOp);
+        assert!(text(&p, Style { color: false }).contains("No changes"));
+        assert!(markdown(&p).contains("No changes"));
+    }
+}
