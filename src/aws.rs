@@ -157,7 +157,8 @@ impl Clients {
         if let Some(p) = opts.profile.as_deref().or(def.spec.profile.as_deref()) {
             // Credentials from this profile only: environment credentials are valid in one
             // partition at most, so they must not silently apply to both.
-            let mut creds = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p);
+            let mut creds =
+                aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p);
             if let Some(files) = &files {
                 creds = creds.profile_files(files.clone());
             }
@@ -184,17 +185,35 @@ impl Clients {
     where
         E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let code = e.as_service_error().and_then(|s| s.code()).map(str::to_string);
+        let code = e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .map(str::to_string);
         let message = match e.as_service_error() {
-            Some(s) => format!("{}: {}", s.code().unwrap_or("error"), s.message().unwrap_or_default()),
+            Some(s) => format!(
+                "{}: {}",
+                s.code().unwrap_or("error"),
+                s.message().unwrap_or_default()
+            ),
             None => describe_transport(&e),
         };
-        AwsError { partition: self.name.clone(), region: self.region.clone(), op: op.to_string(), message, code }
+        AwsError {
+            partition: self.name.clone(),
+            region: self.region.clone(),
+            op: op.to_string(),
+            message,
+            code,
+        }
     }
 
     /// Who we are in this partition.
     pub async fn identity(&self) -> Result<Identity, AwsError> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| self.error("GetCallerIdentity", e))?;
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.error("GetCallerIdentity", e))?;
         Ok(Identity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -223,7 +242,10 @@ impl Clients {
                 partition: self.name.clone(),
                 region: self.region.clone(),
                 op: "partition check".into(),
-                message: format!("the caller {} is not in partition {}", id.arn, self.partition),
+                message: format!(
+                    "the caller {} is not in partition {}",
+                    id.arn, self.partition
+                ),
                 code: Some("PartitionMismatch".into()),
             });
         }
@@ -232,10 +254,14 @@ impl Clients {
 }
 
 /// A readable one-line cause for a failure that never reached the service.
-fn describe_transport<E: std::error::Error + 'static>(e: &aws_sdk_sts::error::SdkError<E>) -> String {
+fn describe_transport<E: std::error::Error + 'static>(
+    e: &aws_sdk_sts::error::SdkError<E>,
+) -> String {
     use aws_sdk_sts::error::SdkError;
     match e {
-        SdkError::TimeoutError(_) => "timed out (the partition's timeouts are set in the plan: timeouts.*_ms)".into(),
+        SdkError::TimeoutError(_) => {
+            "timed out (the partition's timeouts are set in the plan: timeouts.*_ms)".into()
+        }
         SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting".into(),
         SdkError::DispatchFailure(d) if d.is_io() => format!("connection failed: {}", chain(e)),
         SdkError::DispatchFailure(_) => format!("request could not be sent: {}", chain(e)),
@@ -264,7 +290,10 @@ mod tests {
 
     #[test]
     fn china_is_more_patient_than_commercial() {
-        let (a, c) = (Tuning::default_for(Partition::Aws), Tuning::default_for(Partition::AwsCn));
+        let (a, c) = (
+            Tuning::default_for(Partition::Aws),
+            Tuning::default_for(Partition::AwsCn),
+        );
         assert!(c.connect > a.connect && c.attempt > a.attempt && c.operation > a.operation);
         assert!(c.max_attempts > a.max_attempts);
         // Bounded all the same.

@@ -38,6 +38,9 @@ enum Command {
     },
     /// Print the JSON Schema of plan files (for editor completion).
     Schema,
+    /// Print IAM Roles Anywhere credentials for the AWS SDKs' `credential_process`
+    /// (a drop-in for `aws_signing_helper credential-process`).
+    CredentialProcess(crate::credential_process::CredentialProcessArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
             vars,
             format,
         } => run_lint(&plans, &vars.options(), format),
+        Command::CredentialProcess(args) => crate::credential_process::run(&args),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::spec::schema::plan_schema())
                 .expect("schema is JSON");

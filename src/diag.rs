@@ -34,6 +34,9 @@ pub struct Finding {
     pub span: Span,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The source line holds a secret: renderings give its position but never print it.
+    #[serde(skip)]
+    pub conceal_source: bool,
 }
 
 impl Finding {
@@ -45,6 +48,7 @@ impl Finding {
             file: String::new(),
             span: Span::default(),
             hint: None,
+            conceal_source: false,
         }
     }
 
@@ -62,6 +66,11 @@ impl Finding {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Finding {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn conceal_source(mut self) -> Finding {
+        self.conceal_source = true;
         self
     }
 
@@ -90,13 +99,20 @@ pub fn render_text(
             .end
             .max(f.span.start + 1)
             .min(source.len().max(f.span.start));
-        let mut d = d
-            .with_code(f.code)
-            .with_message(&f.message)
-            .with_labels(vec![Label::primary(id, f.span.start..end)]);
-        if let Some(h) = &f.hint {
-            d = d.with_notes(vec![format!("help: {h}")]);
+        let mut d = d.with_code(f.code).with_message(&f.message);
+        let mut notes = vec![];
+        if f.conceal_source {
+            notes.push(format!(
+                "at {file}:{}:{} (the line is not shown: it holds a secret)",
+                f.span.line, f.span.column
+            ));
+        } else {
+            d = d.with_labels(vec![Label::primary(id, f.span.start..end)]);
         }
+        if let Some(h) = &f.hint {
+            notes.push(format!("help: {h}"));
+        }
+        d = d.with_notes(notes);
         term::emit(out, &config, &files, &d).map_err(std::io::Error::other)?;
     }
     Ok(())

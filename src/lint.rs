@@ -380,7 +380,8 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
                 cx.push(
                     Finding::error("XP057", "a literal secret value is written in the plan")
                         .at(cx.value(&at.key("value").key("literal")))
-                        .hint("read it from `env:` or `file:`, or let the service `generate:` it; `allow_literal: true` if this is really a test value"),
+                        .hint("read it from `env:` or `file:`, or let the service `generate:` it; `allow_literal: true` if this is really a test value")
+                        .conceal_source(),
                 );
             }
             if let Some(w) = s.recovery_window_days {

@@ -95,7 +95,11 @@ pub struct Counts {
 impl Plan {
     pub fn counts(&self, partition: Option<&str>) -> Counts {
         let mut c = Counts::default();
-        for ch in self.changes.iter().filter(|c| c.partition.as_deref() == partition) {
+        for ch in self
+            .changes
+            .iter()
+            .filter(|c| c.partition.as_deref() == partition)
+        {
             match ch.action {
                 Action::Create => c.add += 1,
                 Action::Update => c.change += 1,
@@ -115,7 +119,9 @@ impl Plan {
     }
 
     pub fn destroys(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        self.changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
     }
 }
 

@@ -41,7 +41,11 @@ fn value(v: &Option<Json>, sensitive: bool) -> String {
 }
 
 fn attr_line(a: &AttrChange, action: Action) -> Option<String> {
-    let replace = if a.forces_replacement && action == Action::Replace { "  # forces replacement" } else { "" };
+    let replace = if a.forces_replacement && action == Action::Replace {
+        "  # forces replacement"
+    } else {
+        ""
+    };
     match action {
         Action::Create => Some(format!("+ {} = {}", a.name, value(&a.after, a.sensitive))),
         Action::Delete => Some(format!("- {} = {}", a.name, value(&a.before, a.sensitive))),
@@ -87,7 +91,11 @@ pub fn text(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "xpart plan: {}\n", plan.plan);
     for g in groups(plan) {
-        let changes: Vec<_> = plan.changes.iter().filter(|c| c.partition.as_deref() == g && c.action != Action::NoOp).collect();
+        let changes: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.partition.as_deref() == g && c.action != Action::NoOp)
+            .collect();
         if changes.is_empty() {
             continue;
         }
@@ -128,16 +136,38 @@ pub fn markdown(plan: &Plan) -> String {
             continue;
         }
         let n = plan.counts(g);
-        let _ = writeln!(out, "| {} | {} | {} | {} |", partition_label(plan, g), n.add, n.change, n.destroy);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            partition_label(plan, g),
+            n.add,
+            n.change,
+            n.destroy
+        );
     }
     out.push('\n');
     let destroyed: Vec<_> = plan.destroys().collect();
     if !destroyed.is_empty() {
         out.push_str("> [!WARNING]\n");
-        let _ = writeln!(out, "> This plan destroys {} resource{}:", destroyed.len(), if destroyed.len() == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "> This plan destroys {} resource{}:",
+            destroyed.len(),
+            if destroyed.len() == 1 { "" } else { "s" }
+        );
         for c in &destroyed {
-            let verb = if c.action == Action::Replace { "replaced" } else { "deleted" };
-            let _ = writeln!(out, "> - `{} {}` in {} ({verb})", c.type_name, c.id, partition_label(plan, c.partition.as_deref()));
+            let verb = if c.action == Action::Replace {
+                "replaced"
+            } else {
+                "deleted"
+            };
+            let _ = writeln!(
+                out,
+                "> - `{} {}` in {} ({verb})",
+                c.type_name,
+                c.id,
+                partition_label(plan, c.partition.as_deref())
+            );
         }
         out.push('\n');
     }
@@ -176,7 +206,13 @@ mod tests {
     use serde_json::json;
 
     fn attr(name: &str, before: Option<Json>, after: Option<Json>) -> AttrChange {
-        AttrChange { name: name.into(), before, after, sensitive: false, forces_replacement: false }
+        AttrChange {
+            name: name.into(),
+            before,
+            after,
+            sensitive: false,
+            forces_replacement: false,
+        }
     }
 
     fn sample() -> Plan {
@@ -184,8 +220,18 @@ mod tests {
             format_version: FORMAT_VERSION,
             plan: "china-to-commercial-dev".into(),
             partitions: vec![
-                PartitionInfo { name: "china".into(), partition: "aws-cn".into(), region: "cn-north-1".into(), account: None },
-                PartitionInfo { name: "commercial".into(), partition: "aws".into(), region: "us-west-2".into(), account: None },
+                PartitionInfo {
+                    name: "china".into(),
+                    partition: "aws-cn".into(),
+                    region: "cn-north-1".into(),
+                    account: None,
+                },
+                PartitionInfo {
+                    name: "commercial".into(),
+                    partition: "aws".into(),
+                    region: "us-west-2".into(),
+                    account: None,
+                },
             ],
             changes: vec![
                 Change {
@@ -193,7 +239,10 @@ mod tests {
                     type_name: "rolesanywhere.profile".into(),
                     partition: Some("commercial".into()),
                     action: Action::Update,
-                    attrs: vec![attr("duration_seconds", Some(json!(3600)), Some(json!(7200))), attr("name", Some(json!("p")), Some(json!("p")))],
+                    attrs: vec![
+                        attr("duration_seconds", Some(json!(3600)), Some(json!(7200))),
+                        attr("name", Some(json!("p")), Some(json!("p"))),
+                    ],
                     reason: None,
                 },
                 Change {
@@ -203,7 +252,13 @@ mod tests {
                     action: Action::Create,
                     attrs: vec![
                         attr("name", None, Some(json!("xpart/app-secret-dev"))),
-                        AttrChange { name: "value".into(), before: None, after: None, sensitive: true, forces_replacement: false },
+                        AttrChange {
+                            name: "value".into(),
+                            before: None,
+                            after: None,
+                            sensitive: true,
+                            forces_replacement: false,
+                        },
                         attr("arn", None, Some(json!(UNKNOWN))),
                     ],
                     reason: None,
@@ -213,7 +268,13 @@ mod tests {
                     type_name: "ec2.instance".into(),
                     partition: Some("china".into()),
                     action: Action::Replace,
-                    attrs: vec![AttrChange { name: "ami".into(), before: Some(json!("ami-1")), after: Some(json!("ami-2")), sensitive: false, forces_replacement: true }],
+                    attrs: vec![AttrChange {
+                        name: "ami".into(),
+                        before: Some(json!("ami-1")),
+                        after: Some(json!("ami-2")),
+                        sensitive: false,
+                        forces_replacement: true,
+                    }],
                     reason: None,
                 },
                 Change {
@@ -224,7 +285,14 @@ mod tests {
                     attrs: vec![attr("name", Some(json!("old")), None)],
                     reason: Some("owned by this plan, no longer in it".into()),
                 },
-                Change { id: "vpc".into(), type_name: "ec2.vpc".into(), partition: Some("china".into()), action: Action::NoOp, attrs: vec![], reason: None },
+                Change {
+                    id: "vpc".into(),
+                    type_name: "ec2.vpc".into(),
+                    partition: Some("china".into()),
+                    action: Action::NoOp,
+                    attrs: vec![],
+                    reason: None,
+                },
             ],
         }
     }
@@ -232,14 +300,30 @@ mod tests {
     #[test]
     fn text_view() {
         let t = text(&sample(), Style { color: false });
-        assert!(t.contains("  ~ rolesanywhere.profile ra_profile\n      ~ duration_seconds = 3600 -> 7200\n"), "{t}");
-        assert!(!t.contains("name = \"p\""), "unchanged attributes are not shown in updates: {t}");
+        assert!(
+            t.contains(
+                "  ~ rolesanywhere.profile ra_profile\n      ~ duration_seconds = 3600 -> 7200\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            !t.contains("name = \"p\""),
+            "unchanged attributes are not shown in updates: {t}"
+        );
         assert!(t.contains("+ value = (sensitive)"), "{t}");
         assert!(t.contains("+ arn = (known after apply)"), "{t}");
         assert!(t.contains("-/+ ec2.instance workload"), "{t}");
         assert!(t.contains("# forces replacement"), "{t}");
-        assert!(t.contains("Plan for china (aws-cn, cn-north-1): 1 to add, 0 to change, 2 to destroy."), "{t}");
-        assert!(t.contains("Plan for commercial (aws, us-west-2): 1 to add, 1 to change, 0 to destroy."), "{t}");
+        assert!(
+            t.contains("Plan for china (aws-cn, cn-north-1): 1 to add, 0 to change, 2 to destroy."),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "Plan for commercial (aws, us-west-2): 1 to add, 1 to change, 0 to destroy."
+            ),
+            "{t}"
+        );
         assert!(!t.contains("ec2.vpc"), "no-ops are not listed: {t}");
         assert!(!t.contains('\x1b'));
         assert!(text(&sample(), Style { color: true }).contains("\x1b[32m"));
@@ -248,8 +332,14 @@ mod tests {
     #[test]
     fn markdown_view_warns_of_destroys() {
         let m = markdown(&sample());
-        assert!(m.contains("| china (aws-cn, cn-north-1) | 1 | 0 | 2 |"), "{m}");
-        assert!(m.contains("> [!WARNING]\n> This plan destroys 2 resources:"), "{m}");
+        assert!(
+            m.contains("| china (aws-cn, cn-north-1) | 1 | 0 | 2 |"),
+            "{m}"
+        );
+        assert!(
+            m.contains("> [!WARNING]\n> This plan destroys 2 resources:"),
+            "{m}"
+        );
         assert!(m.contains("<details><summary>Details</summary>"), "{m}");
         assert!(m.contains("```diff\n"), "{m}");
     }

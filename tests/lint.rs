@@ -155,6 +155,28 @@ fn rendered_findings_are_pinned() {
 }
 
 #[test]
+fn a_literal_secret_is_located_but_never_printed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint/036-literal-secret.yaml");
+    for format in ["text", "json"] {
+        let out = xpart()
+            .args(["lint", "--format", format, path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("XP057"), "{all}");
+        assert!(
+            !all.contains("hunter2"),
+            "the secret reached the output: {all}"
+        );
+    }
+}
+
+#[test]
 fn lint_of_the_ready_plans_exits_zero() {
     let out = xpart()
         .args([

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorType};
 use serde_json::Value;
 
-use crate::util::{pki, rt, tempdir, testbed, unique, Side, Testbed};
+use crate::util::{chain, pki, rt, testbed, third_party, unique, Side, Testbed, SECRET};
 
 const SIDES: [Side; 2] = [Side::Commercial, Side::China];
 
@@ -323,126 +323,6 @@ fn roles_anywhere_control_plane_round_trip() {
             .into_service_error();
         assert!(err.is_resource_not_found_exception(), "{err:?}");
     });
-}
-
-/// What one side needs for CreateSession: a CA-backed anchor, a role that trusts
-/// Roles Anywhere (bound to the anchor), a profile, and a secret.
-struct Chain {
-    side: Side,
-    ca: pki::Ca,
-    anchor_id: String,
-    anchor_arn: String,
-    profile_id: String,
-    profile_arn: String,
-    role_arn: String,
-    secret_id: String,
-}
-
-const SECRET: &str = "hello-from-the-other-partition";
-
-async fn chain(tb: &Testbed, side: Side) -> Chain {
-    let conf = tb.sdk(side).await;
-    let ra = aws_sdk_rolesanywhere::Client::new(&conf);
-    let iam = aws_sdk_iam::Client::new(&conf);
-    let sm = aws_sdk_secretsmanager::Client::new(&conf);
-    let ca = pki::ca(&unique("root"), true);
-    let ta = ra
-        .create_trust_anchor()
-        .name(unique("ta"))
-        .source(source(&ca.pem))
-        .enabled(true)
-        .send()
-        .await
-        .unwrap()
-        .trust_anchor
-        .unwrap();
-    let anchor_arn = ta.trust_anchor_arn().unwrap().to_string();
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-            "Condition": {"ArnEquals": {"aws:SourceArn": anchor_arn}}
-        }]
-    });
-    let role = iam
-        .create_role()
-        .role_name(unique("reader"))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap();
-    let profile = ra
-        .create_profile()
-        .name(unique("profile"))
-        .role_arns(role.arn())
-        .enabled(true)
-        .send()
-        .await
-        .unwrap()
-        .profile
-        .unwrap();
-    let secret = sm
-        .create_secret()
-        .name(unique("secret"))
-        .secret_string(SECRET)
-        .send()
-        .await
-        .unwrap();
-    Chain {
-        side,
-        ca,
-        anchor_id: ta.trust_anchor_id().unwrap().to_string(),
-        anchor_arn,
-        profile_id: profile.profile_id().unwrap().to_string(),
-        profile_arn: profile.profile_arn().unwrap().to_string(),
-        role_arn: role.arn().to_string(),
-        secret_id: secret.arn().unwrap().to_string(),
-    }
-}
-
-/// Run iam-rolesanywhere-session (a third-party client) against the chain.
-fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> Value {
-    let dir = tempdir("ira");
-    let (cert, key) = leaf.write(&dir, "client");
-    let host = tb
-        .tls_endpoint(c.side)
-        .trim_start_matches("https://")
-        .to_string();
-    let mut cmd = Command::new(tb.python());
-    cmd.arg(crate::util::repo().join("tests/clients/ira_session.py"))
-        .args(["--endpoint", &host])
-        .args(["--ca-bundle", tb.var("XPART_TESTBED_CA_BUNDLE")])
-        .args(["--region", tb.region(c.side)])
-        .args(["--profile-arn", &c.profile_arn, "--role-arn", &c.role_arn])
-        .args(["--trust-anchor-arn", &c.anchor_arn])
-        .args([
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .args([
-            "--service-endpoint",
-            tb.endpoint(c.side),
-            "--secret-id",
-            &c.secret_id,
-        ])
-        .envs(tb.env());
-    if tamper {
-        cmd.arg("--tamper");
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "client crashed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
 fn sha256_hex(s: &str) -> String {

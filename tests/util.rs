@@ -352,6 +352,78 @@ pub mod pki {
         params.self_signed(&key).unwrap().pem()
     }
 
+    /// The key type of a client certificate.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum KeyAlg {
+        Rsa2048,
+        P256,
+        P384,
+    }
+
+    impl KeyAlg {
+        pub const ALL: [KeyAlg; 3] = [KeyAlg::Rsa2048, KeyAlg::P256, KeyAlg::P384];
+
+        /// A fresh key pair of this type (RSA made by aws-lc-rs, as rcgen cannot generate it).
+        pub fn generate(self) -> KeyPair {
+            match self {
+                KeyAlg::Rsa2048 => {
+                    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+                    let k = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                        .unwrap();
+                    let der = AsDer::<Pkcs8V1Der>::as_der(&k).unwrap().as_ref().to_vec();
+                    KeyPair::from_pkcs8_der_and_sign_algo(&der.into(), &rcgen::PKCS_RSA_SHA256)
+                        .unwrap()
+                }
+                KeyAlg::P256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+                KeyAlg::P384 => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap(),
+            }
+        }
+    }
+
+    impl Ca {
+        /// A client certificate with a key of type `alg`; `expired` puts its validity in the past.
+        pub fn issue_with(&self, cn: &str, alg: KeyAlg, expired: bool) -> Leaf {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name = dn(cn);
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let now = OffsetDateTime::now_utc();
+            if expired {
+                params.not_before = now - TDuration::days(10);
+                params.not_after = now - TDuration::days(1);
+            } else {
+                params.not_before = now - TDuration::hours(1);
+                params.not_after = now + TDuration::days(10);
+            }
+            let key = alg.generate();
+            let issuer = Issuer::from_params(&self.params, &self.key);
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            Leaf {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+            }
+        }
+
+        /// An intermediate CA signed by this one (its `pem` is the intermediate's certificate).
+        pub fn intermediate(&self, cn: &str) -> Ca {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name = dn(cn);
+            params.not_before = OffsetDateTime::now_utc() - TDuration::days(1);
+            params.not_after = OffsetDateTime::now_utc() + TDuration::days(30);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+            let issuer = Issuer::from_params(&self.params, &self.key);
+            let pem = params.signed_by(&key, &issuer).unwrap().pem();
+            Ca { pem, params, key }
+        }
+    }
+
     impl Ca {
         /// A client certificate; `p384` picks the curve; `expired` puts its validity in the past.
         pub fn issue(&self, cn: &str, p384: bool, expired: bool) -> Leaf {
@@ -382,4 +454,133 @@ pub mod pki {
             }
         }
     }
+}
+
+/// A Roles Anywhere trust-anchor source from a PEM bundle.
+pub fn ra_source(pem: &str) -> aws_sdk_rolesanywhere::types::Source {
+    use aws_sdk_rolesanywhere::types::{Source, SourceData, TrustAnchorType};
+    Source::builder()
+        .source_type(TrustAnchorType::CertificateBundle)
+        .source_data(SourceData::X509CertificateData(pem.to_string()))
+        .build()
+}
+
+/// What one side needs for CreateSession: a CA-backed anchor, a role that trusts
+/// Roles Anywhere (bound to the anchor), a profile, and a secret.
+pub struct Chain {
+    pub side: Side,
+    pub ca: pki::Ca,
+    pub anchor_id: String,
+    pub anchor_arn: String,
+    pub profile_id: String,
+    pub profile_arn: String,
+    pub role_arn: String,
+    pub secret_id: String,
+}
+
+pub const SECRET: &str = "hello-from-the-other-partition";
+
+pub async fn chain(tb: &Testbed, side: Side) -> Chain {
+    let conf = tb.sdk(side).await;
+    let ra = aws_sdk_rolesanywhere::Client::new(&conf);
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    let ca = pki::ca(&unique("root"), true);
+    let ta = ra
+        .create_trust_anchor()
+        .name(unique("ta"))
+        .source(ra_source(&ca.pem))
+        .enabled(true)
+        .send()
+        .await
+        .unwrap()
+        .trust_anchor
+        .unwrap();
+    let anchor_arn = ta.trust_anchor_arn().unwrap().to_string();
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            "Condition": {"ArnEquals": {"aws:SourceArn": anchor_arn}}
+        }]
+    });
+    let role = iam
+        .create_role()
+        .role_name(unique("reader"))
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let profile = ra
+        .create_profile()
+        .name(unique("profile"))
+        .role_arns(role.arn())
+        .enabled(true)
+        .send()
+        .await
+        .unwrap()
+        .profile
+        .unwrap();
+    let secret = sm
+        .create_secret()
+        .name(unique("secret"))
+        .secret_string(SECRET)
+        .send()
+        .await
+        .unwrap();
+    Chain {
+        side,
+        ca,
+        anchor_id: ta.trust_anchor_id().unwrap().to_string(),
+        anchor_arn,
+        profile_id: profile.profile_id().unwrap().to_string(),
+        profile_arn: profile.profile_arn().unwrap().to_string(),
+        role_arn: role.arn().to_string(),
+        secret_id: secret.arn().unwrap().to_string(),
+    }
+}
+
+/// Run iam-rolesanywhere-session (a third-party client) against the chain.
+pub fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> serde_json::Value {
+    let dir = tempdir("ira");
+    let (cert, key) = leaf.write(&dir, "client");
+    let host = tb
+        .tls_endpoint(c.side)
+        .trim_start_matches("https://")
+        .to_string();
+    let mut cmd = Command::new(tb.python());
+    cmd.arg(repo().join("tests/clients/ira_session.py"))
+        .args(["--endpoint", &host])
+        .args(["--ca-bundle", tb.var("XPART_TESTBED_CA_BUNDLE")])
+        .args(["--region", tb.region(c.side)])
+        .args(["--profile-arn", &c.profile_arn, "--role-arn", &c.role_arn])
+        .args(["--trust-anchor-arn", &c.anchor_arn])
+        .args([
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .args([
+            "--service-endpoint",
+            tb.endpoint(c.side),
+            "--secret-id",
+            &c.secret_id,
+        ])
+        .envs(tb.env());
+    if tamper {
+        cmd.arg("--tamper");
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "client crashed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
