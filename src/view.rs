@@ -72,6 +72,15 @@ fn groups(plan: &Plan) -> Vec<Option<&str>> {
     g
 }
 
+/// (label, counts) per partition, local resources first when there are any.
+fn count_rows(plan: &Plan) -> Vec<(String, crate::plan::Counts)> {
+    groups(plan)
+        .into_iter()
+        .filter(|g| g.is_some() || plan.changes.iter().any(|c| c.partition.is_none()))
+        .map(|g| (partition_label(plan, g), plan.counts(g)))
+        .collect()
+}
+
 fn change_block(c: &Change, style: Style, out: &mut String) {
     let head = format!("{} {} {}", c.action.glyph(), c.type_name, c.id);
     let _ = write!(out, "  {}", style.paint(c.action, &head));
@@ -105,18 +114,11 @@ pub fn text(plan: &Plan, style: Style) -> String {
         }
         out.push('\n');
     }
-    for g in groups(plan) {
-        if g.is_none() && !plan.changes.iter().any(|c| c.partition.is_none()) {
-            continue;
-        }
-        let n = plan.counts(g);
+    for (label, n) in count_rows(plan) {
         let _ = writeln!(
             out,
-            "Plan for {}: {} to add, {} to change, {} to destroy.",
-            partition_label(plan, g),
-            n.add,
-            n.change,
-            n.destroy
+            "Plan for {label}: {} to add, {} to change, {} to destroy.",
+            n.add, n.change, n.destroy
         );
     }
     if !plan.has_changes() {
@@ -131,18 +133,11 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### xpart plan: `{}`\n", plan.plan);
     out.push_str("| partition | add | change | destroy |\n|---|---:|---:|---:|\n");
-    for g in groups(plan) {
-        if g.is_none() && !plan.changes.iter().any(|c| c.partition.is_none()) {
-            continue;
-        }
-        let n = plan.counts(g);
+    for (label, n) in count_rows(plan) {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
-            partition_label(plan, g),
-            n.add,
-            n.change,
-            n.destroy
+            "| {label} | {} | {} | {} |",
+            n.add, n.change, n.destroy
         );
     }
     out.push('\n');

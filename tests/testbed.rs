@@ -3,10 +3,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorType};
+use aws_sdk_rolesanywhere::types::Tag;
 use serde_json::Value;
 
-use crate::util::{chain, pki, rt, testbed, third_party, unique, Side, Testbed, SECRET};
+use crate::util::{chain, pki, ra_source, rt, testbed, third_party, unique, Side, Testbed, SECRET};
 
 const SIDES: [Side; 2] = [Side::Commercial, Side::China];
 
@@ -21,13 +21,6 @@ fn cli(tb: &Testbed, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn source(pem: &str) -> Source {
-    Source::builder()
-        .source_type(TrustAnchorType::CertificateBundle)
-        .source_data(SourceData::X509CertificateData(pem.to_string()))
-        .build()
 }
 
 #[test]
@@ -85,7 +78,7 @@ fn trust_anchor_requires_a_ca_certificate() {
             let err = ra
                 .create_trust_anchor()
                 .name(unique("bad"))
-                .source(source(&no_bc.pem))
+                .source(ra_source(&no_bc.pem))
                 .send()
                 .await
                 .unwrap_err()
@@ -100,7 +93,7 @@ fn trust_anchor_requires_a_ca_certificate() {
             let err = ra
                 .create_trust_anchor()
                 .name(unique("bad"))
-                .source(source(&no_sign))
+                .source(ra_source(&no_sign))
                 .send()
                 .await
                 .unwrap_err()
@@ -111,7 +104,7 @@ fn trust_anchor_requires_a_ca_certificate() {
             let ta = ra
                 .create_trust_anchor()
                 .name(unique("good"))
-                .source(source(&good.pem))
+                .source(ra_source(&good.pem))
                 .enabled(true)
                 .send()
                 .await
@@ -171,7 +164,7 @@ fn roles_anywhere_control_plane_round_trip() {
         let ta = ra
             .create_trust_anchor()
             .name(&name)
-            .source(source(&ca.pem))
+            .source(ra_source(&ca.pem))
             .tags(Tag::builder().key("xpart:plan").value("t").build().unwrap())
             .send()
             .await

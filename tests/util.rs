@@ -427,31 +427,7 @@ pub mod pki {
     impl Ca {
         /// A client certificate; `p384` picks the curve; `expired` puts its validity in the past.
         pub fn issue(&self, cn: &str, p384: bool, expired: bool) -> Leaf {
-            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.distinguished_name = dn(cn);
-            params.is_ca = IsCa::ExplicitNoCa;
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            let now = OffsetDateTime::now_utc();
-            if expired {
-                params.not_before = now - TDuration::days(10);
-                params.not_after = now - TDuration::days(1);
-            } else {
-                params.not_before = now - TDuration::hours(1);
-                params.not_after = now + TDuration::days(10);
-            }
-            let alg = if p384 {
-                &PKCS_ECDSA_P384_SHA384
-            } else {
-                &PKCS_ECDSA_P256_SHA256
-            };
-            let key = KeyPair::generate_for(alg).unwrap();
-            let issuer = Issuer::from_params(&self.params, &self.key);
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            Leaf {
-                cert_pem: cert.pem(),
-                key_pem: key.serialize_pem(),
-            }
+            self.issue_with(cn, if p384 { KeyAlg::P384 } else { KeyAlg::P256 }, expired)
         }
     }
 }
