@@ -4,6 +4,7 @@ pub mod aws;
 pub mod cli;
 pub mod credential_process;
 pub mod diag;
+pub mod engine;
 pub mod lint;
 pub mod partition;
 pub mod pki;

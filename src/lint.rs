@@ -165,24 +165,64 @@ fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
     }
 }
 
-fn check_name(
-    cx: &mut Ctx,
-    at: &Path,
-    name: &str,
+/// What AWS accepts as one kind of name.
+struct NameRule {
     code: &'static str,
-    what: &str,
+    what: &'static str,
     max: usize,
     ok: fn(char) -> bool,
-    allowed: &str,
-) {
+    allowed: &'static str,
+}
+
+const ROLE_NAME: NameRule = NameRule {
+    code: "XP050",
+    what: "role name",
+    max: 64,
+    ok: iam_char,
+    allowed: "letters, digits and +=,.@_-",
+};
+const INSTANCE_PROFILE_NAME: NameRule = NameRule {
+    code: "XP050",
+    what: "instance profile name",
+    max: 128,
+    ok: iam_char,
+    allowed: "letters, digits and +=,.@_-",
+};
+const SECRET_NAME: NameRule = NameRule {
+    code: "XP051",
+    what: "secret name",
+    max: 512,
+    ok: |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c),
+    allowed: "letters, digits and /_+=.@-",
+};
+const TRUST_ANCHOR_NAME: NameRule = NameRule {
+    what: "trust anchor name",
+    ..RA_NAME
+};
+const PROFILE_NAME: NameRule = NameRule {
+    what: "profile name",
+    ..RA_NAME
+};
+const RA_NAME: NameRule = NameRule {
+    code: "XP053",
+    what: "Roles Anywhere name",
+    max: 255,
+    ok: |c| c.is_ascii_alphanumeric() || " _-".contains(c),
+    allowed: "letters, digits, spaces, _ and -",
+};
+
+fn check_name(cx: &mut Ctx, at: &Path, name: &str, rule: &NameRule) {
     if name.contains("${") {
         return; // known only at apply time
     }
-    if name.is_empty() || name.chars().count() > max || !name.chars().all(ok) {
+    if name.is_empty() || name.chars().count() > rule.max || !name.chars().all(rule.ok) {
         cx.push(
-            Finding::error(code, format!("{what} `{name}` is not a name AWS accepts"))
-                .at(cx.value(at))
-                .hint(format!("1–{max} characters of {allowed}")),
+            Finding::error(
+                rule.code,
+                format!("{} `{name}` is not a name AWS accepts", rule.what),
+            )
+            .at(cx.value(at))
+            .hint(format!("1–{} characters of {}", rule.max, rule.allowed)),
         );
     }
 }
@@ -285,16 +325,7 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
     }
     match &r.kind {
         Kind::Role(role) => {
-            check_name(
-                cx,
-                &at.key("name"),
-                &role.name,
-                "XP050",
-                "role name",
-                64,
-                iam_char,
-                "letters, digits and +=,.@_-",
-            );
+            check_name(cx, &at.key("name"), &role.name, &ROLE_NAME);
             let set = [
                 role.trust.service.is_some(),
                 role.trust.roles_anywhere.is_some(),
@@ -335,27 +366,11 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
                 }
             }
         }
-        Kind::InstanceProfile(ip) => check_name(
-            cx,
-            &at.key("name"),
-            &ip.name,
-            "XP050",
-            "instance profile name",
-            128,
-            iam_char,
-            "letters, digits and +=,.@_-",
-        ),
+        Kind::InstanceProfile(ip) => {
+            check_name(cx, &at.key("name"), &ip.name, &INSTANCE_PROFILE_NAME)
+        }
         Kind::Secret(s) => {
-            check_name(
-                cx,
-                &at.key("name"),
-                &s.name,
-                "XP051",
-                "secret name",
-                512,
-                |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c),
-                "letters, digits and /_+=.@-",
-            );
+            check_name(cx, &at.key("name"), &s.name, &SECRET_NAME);
             let v = &s.value;
             let n = [
                 v.env.is_some(),
@@ -432,16 +447,7 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
             }
         }
         Kind::TrustAnchor(ta) => {
-            check_name(
-                cx,
-                &at.key("name"),
-                &ta.name,
-                "XP053",
-                "trust anchor name",
-                255,
-                |c| c.is_ascii_alphanumeric() || " _-".contains(c),
-                "letters, digits, spaces, _ and -",
-            );
+            check_name(cx, &at.key("name"), &ta.name, &TRUST_ANCHOR_NAME);
             if ta.ca.is_some() == ta.certificate_file.is_some() {
                 cx.push(
                     Finding::error(
@@ -457,16 +463,7 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
             }
         }
         Kind::Profile(pr) => {
-            check_name(
-                cx,
-                &at.key("name"),
-                &pr.name,
-                "XP053",
-                "profile name",
-                255,
-                |c| c.is_ascii_alphanumeric() || " _-".contains(c),
-                "letters, digits, spaces, _ and -",
-            );
+            check_name(cx, &at.key("name"), &pr.name, &PROFILE_NAME);
             if let Some(d) = pr.duration_seconds {
                 if !(900..=43200).contains(&d) {
                     cx.push(

@@ -1,0 +1,1074 @@
+//! The DAG walker: runs one job per node in dependency order, bounded per lane, with no AWS in it.
+//!
+//! As Terraform's graph walker does, a node starts as soon as every dependency has succeeded,
+//! so independent branches (and the two partitions) make progress side by side. A failure
+//! skips only what depends on it, so one broken resource does not hide every other error of
+//! an apply. Concurrency is bounded per lane (the plan's partition name; `None` for local
+//! resources) because throttling limits are per account and region, not global.
+//!
+//! The walker reports through events and a final `Report`; it never prints, so progress bars,
+//! plain log lines and JSON can all be rendered from the same walk.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::task::{Id, JoinError, JoinSet};
+
+/// The future a job returns.
+pub type JobFuture<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
+
+/// A node's work. A factory rather than a future, so nothing (not even the future's
+/// construction) happens for a node that is skipped.
+pub type Job<E> = Box<dyn FnOnce() -> JobFuture<E> + Send>;
+
+/// The default number of jobs running at once in one lane.
+pub const DEFAULT_LIMIT: usize = 8;
+
+/// One unit of work in the graph.
+pub struct Node<E> {
+    pub id: String,
+    /// Ids that must succeed before this node starts.
+    pub deps: BTreeSet<String>,
+    /// The plan's partition name; None for local resources.
+    pub lane: Option<String>,
+    pub job: Job<E>,
+}
+
+impl<E: 'static> Node<E> {
+    pub fn new<F, Fut>(
+        id: impl Into<String>,
+        deps: impl IntoIterator<Item = impl Into<String>>,
+        lane: Option<&str>,
+        job: F,
+    ) -> Node<E>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        Node {
+            id: id.into(),
+            deps: deps.into_iter().map(Into::into).collect(),
+            lane: lane.map(str::to_string),
+            job: Box::new(move || Box::pin(job()) as JobFuture<E>),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Node<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("deps", &self.deps)
+            .field("lane", &self.lane)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The same nodes with every edge reversed, for destroy: what depended on a resource must be
+/// gone before the resource itself. A dependency on an id that is not among `nodes` is kept
+/// on its node, so `walk` still rejects it instead of the inversion hiding the mistake.
+pub fn invert<E>(nodes: Vec<Node<E>>) -> Vec<Node<E>> {
+    let known: BTreeSet<String> = nodes.iter().map(|n| n.id.clone()).collect();
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for n in &nodes {
+        for d in &n.deps {
+            if known.contains(d) {
+                deps.entry(d.clone()).or_default().insert(n.id.clone());
+            } else {
+                deps.entry(n.id.clone()).or_default().insert(d.clone());
+            }
+        }
+    }
+    nodes
+        .into_iter()
+        .map(|mut n| {
+            n.deps = deps.remove(&n.id).unwrap_or_default();
+            n
+        })
+        .collect()
+}
+
+/// How many jobs may run at once per lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// For lanes not listed in `lanes`, and for local nodes (lane None).
+    pub default: usize,
+    pub lanes: BTreeMap<String, usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new(DEFAULT_LIMIT)
+    }
+}
+
+impl Limits {
+    pub fn new(default: usize) -> Limits {
+        Limits {
+            default,
+            lanes: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_lane(mut self, lane: impl Into<String>, limit: usize) -> Limits {
+        self.lanes.insert(lane.into(), limit);
+        self
+    }
+
+    /// The limit for `lane`; at least 1, since 0 would leave its nodes waiting forever.
+    pub fn limit(&self, lane: Option<&str>) -> usize {
+        lane.and_then(|l| self.lanes.get(l))
+            .copied()
+            .unwrap_or(self.default)
+            .max(1)
+    }
+}
+
+/// Stops scheduling: set it (from a Ctrl-C handler, say) and no new node starts; running
+/// jobs finish, because abandoning an AWS call half-way leaves state nobody has seen.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a node did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// The failed nodes (root causes) among its transitive dependencies.
+    DependencyFailed(BTreeSet<String>),
+    /// The walk was cancelled before it could start.
+    Cancelled,
+}
+
+/// What became of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<E> {
+    Succeeded,
+    Failed(E),
+    /// The job panicked (a bug, but one node's bug must not take the other jobs down).
+    Panicked(String),
+    Skipped(Skip),
+}
+
+impl<E> Outcome<E> {
+    /// A root cause: the node ran and did not succeed.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed(_) | Outcome::Panicked(_))
+    }
+}
+
+/// What a walk reports while it runs. `Finished` carries Succeeded, Failed or Panicked;
+/// nodes that never start get exactly one `Skipped` instead.
+#[derive(Debug)]
+pub enum Event<'a, E> {
+    Started {
+        id: &'a str,
+    },
+    Finished {
+        id: &'a str,
+        outcome: &'a Outcome<E>,
+    },
+    Skipped {
+        id: &'a str,
+        because: &'a Skip,
+    },
+}
+
+/// The graph cannot be walked; returned before any job runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("`{0}` appears more than once")]
+    Duplicate(String),
+    #[error("`{id}` depends on unknown `{dep}`")]
+    UnknownDependency { id: String, dep: String },
+    /// One cycle, first id repeated at the end (`a → b → a`).
+    #[error("dependency cycle: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
+}
+
+/// Every node's outcome, by id.
+#[derive(Debug)]
+pub struct Report<E> {
+    pub outcomes: BTreeMap<String, Outcome<E>>,
+}
+
+impl<E> Report<E> {
+    pub fn get(&self, id: &str) -> Option<&Outcome<E>> {
+        self.outcomes.get(id)
+    }
+
+    /// Every node succeeded.
+    pub fn is_success(&self) -> bool {
+        self.outcomes
+            .values()
+            .all(|o| matches!(o, Outcome::Succeeded))
+    }
+
+    /// The failed nodes only: skipped nodes are consequences, and listing them would bury
+    /// the cause.
+    pub fn root_causes(&self) -> Vec<&str> {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| o.is_failure())
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for (id, o) in &self.outcomes {
+            match o {
+                Outcome::Succeeded => s.succeeded += 1,
+                Outcome::Failed(_) | Outcome::Panicked(_) => s.failed.push(id.clone()),
+                Outcome::Skipped(Skip::DependencyFailed(_)) => s.skipped += 1,
+                Outcome::Skipped(Skip::Cancelled) => s.cancelled += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Counts of a walk; only root causes are named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub succeeded: usize,
+    /// Failed node ids, sorted.
+    pub failed: Vec<String>,
+    /// Not run because a dependency failed.
+    pub skipped: usize,
+    /// Not run because the walk was cancelled.
+    pub cancelled: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} succeeded, {} failed",
+            self.succeeded,
+            self.failed.len()
+        )?;
+        if !self.failed.is_empty() {
+            write!(f, " ({})", self.failed.join(", "))?;
+        }
+        write!(f, ", {} skipped", self.skipped)?;
+        if self.cancelled > 0 {
+            write!(f, ", {} cancelled", self.cancelled)?;
+        }
+        Ok(())
+    }
+}
+
+/// Run `nodes`: each starts once all its dependencies succeeded, at most `limits` per lane at
+/// once, until everything has run or been skipped, or `cancel` is set and running jobs have
+/// finished. Events go to `on_event` in the order they happen. Dropping the returned future
+/// aborts running jobs; use `cancel` to stop gracefully.
+pub async fn walk<E, F>(
+    nodes: Vec<Node<E>>,
+    limits: &Limits,
+    cancel: &Cancel,
+    on_event: F,
+) -> Result<Report<E>, GraphError>
+where
+    E: Send + 'static,
+    F: FnMut(Event<'_, E>),
+{
+    let graph = Graph::new(&nodes)?;
+    let mut ids = Vec::with_capacity(nodes.len());
+    let mut lanes = Vec::with_capacity(nodes.len());
+    let mut jobs = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        ids.push(n.id);
+        lanes.push(n.lane);
+        jobs.push(Some(n.job));
+    }
+    let mut w = Walk {
+        waiting: graph.deps.iter().map(Vec::len).collect(),
+        ready: (0..ids.len())
+            .filter(|&i| graph.deps[i].is_empty())
+            .collect(),
+        outcomes: ids.iter().map(|_| None).collect(),
+        ids,
+        graph,
+        on_event,
+    };
+
+    let mut running: JoinSet<Result<(), E>> = JoinSet::new();
+    let mut task_node: HashMap<Id, usize> = HashMap::new();
+    let mut in_flight: HashMap<Option<&str>, usize> = HashMap::new();
+    loop {
+        // The flag is only read here: between two completions nothing could start anyway.
+        if !cancel.is_cancelled() {
+            // A full lane must not hold back ready nodes of other lanes, so scan them all.
+            let mut k = 0;
+            while k < w.ready.len() {
+                let i = w.ready[k];
+                let lane = lanes[i].as_deref();
+                let n = in_flight.entry(lane).or_default();
+                if *n >= limits.limit(lane) {
+                    k += 1;
+                    continue;
+                }
+                *n += 1;
+                w.ready.remove(k);
+                let job = jobs[i].take().expect("a node starts once");
+                (w.on_event)(Event::Started { id: &w.ids[i] });
+                // The factory is called inside the task so that its panics are caught too.
+                let handle = running.spawn(async move { job().await });
+                task_node.insert(handle.id(), i);
+            }
+        }
+        let Some(done) = running.join_next_with_id().await else {
+            break;
+        };
+        let (task, outcome) = match done {
+            Ok((task, Ok(()))) => (task, Outcome::Succeeded),
+            Ok((task, Err(e))) => (task, Outcome::Failed(e)),
+            Err(e) => (e.id(), Outcome::Panicked(panic_message(e))),
+        };
+        let i = task_node.remove(&task).expect("every task is a node");
+        *in_flight
+            .get_mut(&lanes[i].as_deref())
+            .expect("lane in flight") -= 1;
+        w.settle(i, outcome);
+    }
+
+    // Left over only after a cancel: with nothing running, every ready node could have
+    // started. Topological order, so each node's dependencies are settled before it.
+    for k in 0..w.graph.order.len() {
+        let i = w.graph.order[k];
+        if w.outcomes[i].is_none() {
+            let roots = w.roots(i);
+            let skip = if roots.is_empty() {
+                Skip::Cancelled
+            } else {
+                Skip::DependencyFailed(roots)
+            };
+            w.record(i, Outcome::Skipped(skip));
+        }
+    }
+
+    let outcomes = w
+        .ids
+        .into_iter()
+        .zip(w.outcomes)
+        .map(|(id, o)| (id, o.expect("every node settled")))
+        .collect();
+    Ok(Report { outcomes })
+}
+
+/// Edges as indices, checked: no duplicates, no unknown ids, no cycle.
+struct Graph {
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    /// Every node after its dependencies.
+    order: Vec<usize>,
+}
+
+impl Graph {
+    fn new<E>(nodes: &[Node<E>]) -> Result<Graph, GraphError> {
+        let mut index = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if index.insert(n.id.as_str(), i).is_some() {
+                return Err(GraphError::Duplicate(n.id.clone()));
+            }
+        }
+        let mut deps = vec![vec![]; nodes.len()];
+        let mut dependents = vec![vec![]; nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            for d in &n.deps {
+                let Some(&j) = index.get(d.as_str()) else {
+                    return Err(GraphError::UnknownDependency {
+                        id: n.id.clone(),
+                        dep: d.clone(),
+                    });
+                };
+                deps[i].push(j);
+                dependents[j].push(i);
+            }
+        }
+
+        // Kahn's algorithm; whatever it cannot order lies on or behind a cycle.
+        let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+        let mut queue: VecDeque<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
+        let mut order = Vec::with_capacity(nodes.len());
+        while let Some(i) = queue.pop_front() {
+            order.push(i);
+            for &d in &dependents[i] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    queue.push_back(d);
+                }
+            }
+        }
+        if order.len() < nodes.len() {
+            // Follow unordered dependencies from an unordered node until one repeats.
+            let mut seen: Vec<usize> = vec![];
+            let mut cur = (0..nodes.len()).find(|&i| waiting[i] > 0).unwrap();
+            loop {
+                if let Some(pos) = seen.iter().position(|&s| s == cur) {
+                    let mut cycle: Vec<String> =
+                        seen[pos..].iter().map(|&s| nodes[s].id.clone()).collect();
+                    cycle.push(nodes[cur].id.clone());
+                    return Err(GraphError::Cycle(cycle));
+                }
+                seen.push(cur);
+                cur = *deps[cur].iter().find(|&&d| waiting[d] > 0).unwrap();
+            }
+        }
+        Ok(Graph {
+            deps,
+            dependents,
+            order,
+        })
+    }
+}
+
+/// The walk's bookkeeping, apart from the running tasks.
+struct Walk<E, F> {
+    ids: Vec<String>,
+    graph: Graph,
+    /// Dependencies not yet settled, per node.
+    waiting: Vec<usize>,
+    /// Nodes whose dependencies all succeeded, in the order they became ready.
+    ready: VecDeque<usize>,
+    outcomes: Vec<Option<Outcome<E>>>,
+    on_event: F,
+}
+
+impl<E, F: FnMut(Event<'_, E>)> Walk<E, F> {
+    /// Store and announce an outcome.
+    fn record(&mut self, i: usize, outcome: Outcome<E>) {
+        let o = self.outcomes[i].insert(outcome);
+        let id = &self.ids[i];
+        match o {
+            Outcome::Skipped(because) => (self.on_event)(Event::Skipped { id, because }),
+            outcome => (self.on_event)(Event::Finished { id, outcome }),
+        }
+    }
+
+    /// Record `outcome` and release dependents. A dependent is decided only once all its
+    /// dependencies are, so a skip names every failed root behind it, not just the first.
+    fn settle(&mut self, i: usize, outcome: Outcome<E>) {
+        let mut stack = vec![(i, outcome)];
+        while let Some((i, outcome)) = stack.pop() {
+            self.record(i, outcome);
+            for k in 0..self.graph.dependents[i].len() {
+                let d = self.graph.dependents[i][k];
+                self.waiting[d] -= 1;
+                if self.waiting[d] > 0 {
+                    continue;
+                }
+                let all_ok = self.graph.deps[d]
+                    .iter()
+                    .all(|&j| matches!(self.outcomes[j], Some(Outcome::Succeeded)));
+                if all_ok {
+                    self.ready.push_back(d);
+                } else {
+                    let roots = self.roots(d);
+                    stack.push((d, Outcome::Skipped(Skip::DependencyFailed(roots))));
+                }
+            }
+        }
+    }
+
+    /// The failed nodes behind `i`'s settled dependencies.
+    fn roots(&self, i: usize) -> BTreeSet<String> {
+        let mut roots = BTreeSet::new();
+        for &j in &self.graph.deps[i] {
+            match &self.outcomes[j] {
+                Some(o) if o.is_failure() => {
+                    roots.insert(self.ids[j].clone());
+                }
+                Some(Outcome::Skipped(Skip::DependencyFailed(r))) => {
+                    roots.extend(r.iter().cloned())
+                }
+                _ => {}
+            }
+        }
+        roots
+    }
+}
+
+fn panic_message(e: JoinError) -> String {
+    if !e.is_panic() {
+        // The walker never aborts its tasks; only a runtime shutting down does.
+        return "job was aborted".into();
+    }
+    let p = e.into_panic();
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "job panicked".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+    use std::task::{Poll, Waker};
+    use std::time::Duration;
+
+    /// Every test walk is bounded: a scheduling bug must fail the test, not hang it.
+    const BOUND: Duration = Duration::from_secs(10);
+
+    type Err = String;
+
+    /// A cyclic barrier without tokio's `sync` feature: `wait` returns once `n` parties have
+    /// arrived in the current generation. Used so that overlap is required, not hoped for.
+    struct Barrier {
+        n: usize,
+        state: Mutex<(usize, u64, Vec<Waker>)>,
+    }
+
+    impl Barrier {
+        fn new(n: usize) -> Arc<Barrier> {
+            Arc::new(Barrier {
+                n,
+                state: Mutex::new((0, 0, vec![])),
+            })
+        }
+
+        async fn wait(&self) {
+            let generation = {
+                let mut st = self.state.lock().unwrap();
+                st.0 += 1;
+                if st.0 == self.n {
+                    st.0 = 0;
+                    st.1 += 1;
+                    st.2.drain(..).for_each(Waker::wake);
+                    return;
+                }
+                st.1
+            };
+            std::future::poll_fn(|cx| {
+                let mut st = self.state.lock().unwrap();
+                if st.1 != generation {
+                    Poll::Ready(())
+                } else {
+                    st.2.push(cx.waker().clone());
+                    Poll::Pending
+                }
+            })
+            .await
+        }
+    }
+
+    /// (tick, "start" or "end", id)
+    type Entry = (usize, &'static str, String);
+
+    /// A shared log of (tick, what, id); the tick orders entries across threads.
+    #[derive(Clone, Default)]
+    struct Log {
+        tick: Arc<AtomicUsize>,
+        entries: Arc<Mutex<Vec<Entry>>>,
+    }
+
+    impl Log {
+        fn push(&self, what: &'static str, id: &str) {
+            let mut e = self.entries.lock().unwrap();
+            let t = self.tick.fetch_add(1, Ordering::SeqCst);
+            e.push((t, what, id.to_string()));
+        }
+
+        fn at(&self, what: &str, id: &str) -> Option<usize> {
+            let e = self.entries.lock().unwrap();
+            e.iter()
+                .find(|(_, w, i)| *w == what && i == id)
+                .map(|(t, _, _)| *t)
+        }
+
+        fn ran(&self) -> BTreeSet<String> {
+            let e = self.entries.lock().unwrap();
+            e.iter()
+                .filter(|(_, w, _)| *w == "start")
+                .map(|(_, _, i)| i.clone())
+                .collect()
+        }
+
+        fn starts(&self) -> Vec<String> {
+            let e = self.entries.lock().unwrap();
+            e.iter()
+                .filter(|(_, w, _)| *w == "start")
+                .map(|(_, _, i)| i.clone())
+                .collect()
+        }
+    }
+
+    /// A job that logs its start and end, yields a few times so others interleave, then
+    /// returns `result`.
+    fn logged(
+        log: &Log,
+        id: &str,
+        deps: &[&str],
+        lane: Option<&str>,
+        result: Result<(), Err>,
+    ) -> Node<Err> {
+        let (log, me) = (log.clone(), id.to_string());
+        Node::new(id, deps.iter().copied(), lane, move || async move {
+            log.push("start", &me);
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            log.push("end", &me);
+            result
+        })
+    }
+
+    fn ok(log: &Log, id: &str, deps: &[&str]) -> Node<Err> {
+        logged(log, id, deps, None, Ok(()))
+    }
+
+    fn fail(log: &Log, id: &str, deps: &[&str]) -> Node<Err> {
+        logged(log, id, deps, None, Err(format!("{id} broke")))
+    }
+
+    async fn run(nodes: Vec<Node<Err>>, limits: &Limits, cancel: &Cancel) -> Report<Err> {
+        tokio::time::timeout(BOUND, walk(nodes, limits, cancel, |_| {}))
+            .await
+            .expect("walk finished in time")
+            .expect("graph is valid")
+    }
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn skipped_for(roots: &[&str]) -> Outcome<Err> {
+        Outcome::Skipped(Skip::DependencyFailed(set(roots)))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn every_node_starts_after_its_dependencies_finished() {
+        let log = Log::default();
+        let graph: &[(&str, &[&str], Option<&str>)] = &[
+            ("pki.ca", &[], None),
+            ("pki.client", &["pki.ca"], None),
+            ("role", &[], Some("aws")),
+            ("profile", &["role"], Some("aws")),
+            ("anchor", &["pki.ca"], Some("cn")),
+            ("ra_profile", &["anchor", "role"], Some("cn")),
+            ("secret", &["pki.client", "ra_profile"], Some("cn")),
+            ("instance", &["profile", "secret"], Some("aws")),
+        ];
+        let nodes = graph
+            .iter()
+            .map(|(id, deps, lane)| logged(&log, id, deps, *lane, Ok(())))
+            .collect();
+        let mut events = vec![];
+        let report = tokio::time::timeout(
+            BOUND,
+            walk(nodes, &Limits::new(2), &Cancel::new(), |e| {
+                events.push(match e {
+                    Event::Started { id } => ("started", id.to_string()),
+                    Event::Finished { id, .. } => ("finished", id.to_string()),
+                    Event::Skipped { id, .. } => ("skipped", id.to_string()),
+                })
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+        assert!(report.is_success());
+        for (id, deps, _) in graph {
+            let start = log.at("start", id).expect("ran");
+            for d in *deps {
+                let end = log.at("end", d).expect("dep ran");
+                assert!(end < start, "{id} started before {d} finished");
+            }
+            // Events tell the same story: started before finished, deps finished first.
+            let pos = |what: &str, id: &str| events.iter().position(|e| e.0 == what && e.1 == id);
+            assert!(pos("started", id) < pos("finished", id));
+            for d in *deps {
+                assert!(pos("finished", d).unwrap() < pos("started", id).unwrap());
+            }
+        }
+        assert_eq!(events.len(), 2 * graph.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn independent_nodes_run_concurrently() {
+        // Each job waits until both have arrived: the walk only finishes if they overlap.
+        let barrier = Barrier::new(2);
+        let log = Log::default();
+        let gated = |id: &'static str, lane: Option<&'static str>| {
+            let (b, log) = (barrier.clone(), log.clone());
+            Node::new(id, Vec::<String>::new(), lane, move || async move {
+                b.wait().await;
+                log.push("end", id);
+                Ok::<(), Err>(())
+            })
+        };
+        let nodes = vec![
+            gated("a", Some("aws")),
+            gated("b", Some("aws")),
+            ok(&log, "c", &["a", "b"]),
+        ];
+        let report = run(nodes, &Limits::default(), &Cancel::new()).await;
+        assert!(report.is_success());
+        assert!(log.at("start", "c").unwrap() > log.at("end", "a").unwrap());
+        assert!(log.at("start", "c").unwrap() > log.at("end", "b").unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_lane_limit_is_reached_and_never_exceeded() {
+        // Per lane, jobs meet at a barrier of the lane's limit: fewer at once would hang
+        // (the timeout fails the test). More at once is seen two ways: the jobs count their
+        // own overlap with atomics, and the events count what the walker holds in flight
+        // from Started to Finished (a job can end before an extra one is first polled, so
+        // the jobs' own count alone could miss an excess).
+        let limits = Limits::new(1).with_lane("aws", 2).with_lane("cn", 3);
+        #[derive(Default)]
+        struct Lane {
+            now: AtomicUsize,
+            max: AtomicUsize,
+        }
+        let mut lanes: BTreeMap<String, Arc<Lane>> = BTreeMap::new();
+        let mut nodes = vec![];
+        for (lane, count) in [(Some("aws"), 6), (Some("cn"), 9), (None, 3)] {
+            let name = lane.unwrap_or("local").to_string();
+            let l = lanes.entry(name.clone()).or_default().clone();
+            let barrier = Barrier::new(limits.limit(lane));
+            for k in 0..count {
+                let (l, b) = (l.clone(), barrier.clone());
+                nodes.push(Node::new(
+                    format!("{name}-{k}"),
+                    Vec::<String>::new(),
+                    lane,
+                    move || async move {
+                        let n = l.now.fetch_add(1, Ordering::SeqCst) + 1;
+                        l.max.fetch_max(n, Ordering::SeqCst);
+                        b.wait().await;
+                        l.now.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<(), Err>(())
+                    },
+                ));
+            }
+        }
+        let mut held: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let report = tokio::time::timeout(
+            BOUND,
+            walk(nodes, &limits, &Cancel::new(), |e| {
+                let (id, delta) = match e {
+                    Event::Started { id } => (id, 1),
+                    Event::Finished { id, .. } => (id, -1),
+                    Event::Skipped { .. } => return,
+                };
+                let lane = id.split('-').next().unwrap().to_string();
+                let (now, max) = held.entry(lane).or_default();
+                *now = now.checked_add_signed(delta).unwrap();
+                *max = (*max).max(*now);
+            }),
+        )
+        .await
+        .expect("walk finished in time")
+        .unwrap();
+        assert!(report.is_success());
+        for (lane, limit) in [("aws", 2), ("cn", 3), ("local", 1)] {
+            assert_eq!(lanes[lane].max.load(Ordering::SeqCst), limit, "{lane} jobs");
+            assert_eq!(held[lane], (0, limit), "{lane} held by the walker");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failure_skips_exactly_its_transitive_dependents() {
+        let log = Log::default();
+        let nodes = vec![
+            fail(&log, "a", &[]),
+            ok(&log, "b", &["a"]),
+            ok(&log, "c", &["b"]),
+            ok(&log, "x", &[]),
+            ok(&log, "d", &["c", "x"]),
+            ok(&log, "y", &["x"]),
+            fail(&log, "e", &["x"]),
+            ok(&log, "f", &["a", "e"]),
+            ok(&log, "g", &["f", "y"]),
+        ];
+        let mut skips = vec![];
+        let report = tokio::time::timeout(
+            BOUND,
+            walk(nodes, &Limits::default(), &Cancel::new(), |e| {
+                if let Event::Skipped { id, because } = e {
+                    skips.push((id.to_string(), because.clone()));
+                }
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+        assert_eq!(log.ran(), set(&["a", "e", "x", "y"]));
+        assert_eq!(report.get("a"), Some(&Outcome::Failed("a broke".into())));
+        assert_eq!(report.get("e"), Some(&Outcome::Failed("e broke".into())));
+        assert_eq!(report.get("x"), Some(&Outcome::Succeeded));
+        assert_eq!(report.get("y"), Some(&Outcome::Succeeded));
+        assert_eq!(report.get("b"), Some(&skipped_for(&["a"])));
+        assert_eq!(report.get("c"), Some(&skipped_for(&["a"])));
+        assert_eq!(report.get("d"), Some(&skipped_for(&["a"])));
+        assert_eq!(report.get("f"), Some(&skipped_for(&["a", "e"])));
+        assert_eq!(report.get("g"), Some(&skipped_for(&["a", "e"])));
+        // One Skipped event per skipped node, with the reason the report gives.
+        skips.sort_by(|l, r| l.0.cmp(&r.0));
+        let expected: Vec<(String, Skip)> = ["b", "c", "d", "f", "g"]
+            .iter()
+            .map(|id| match report.get(id) {
+                Some(Outcome::Skipped(s)) => (id.to_string(), s.clone()),
+                o => panic!("{id}: {o:?}"),
+            })
+            .collect();
+        assert_eq!(skips, expected);
+    }
+
+    #[tokio::test]
+    async fn the_summary_names_only_root_causes() {
+        let log = Log::default();
+        let nodes = vec![
+            fail(&log, "role", &[]),
+            ok(&log, "profile", &["role"]),
+            ok(&log, "instance", &["profile"]),
+            ok(&log, "secret", &[]),
+        ];
+        let report = run(nodes, &Limits::default(), &Cancel::new()).await;
+        assert_eq!(report.root_causes(), vec!["role"]);
+        let s = report.summary();
+        assert_eq!(
+            s,
+            Summary {
+                succeeded: 1,
+                failed: vec!["role".into()],
+                skipped: 2,
+                cancelled: 0,
+            }
+        );
+        assert_eq!(s.to_string(), "1 succeeded, 1 failed (role), 2 skipped");
+        assert!(!report.is_success());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_job_is_a_root_cause_and_the_rest_finish() {
+        let log = Log::default();
+        let nodes = vec![
+            Node::new("boom", Vec::<String>::new(), None, || async {
+                panic!("bug in boom");
+                #[allow(unreachable_code)]
+                Ok::<(), Err>(())
+            }),
+            ok(&log, "after", &["boom"]),
+            ok(&log, "other", &[]),
+        ];
+        let report = run(nodes, &Limits::default(), &Cancel::new()).await;
+        assert_eq!(
+            report.get("boom"),
+            Some(&Outcome::Panicked("bug in boom".into()))
+        );
+        assert_eq!(report.get("after"), Some(&skipped_for(&["boom"])));
+        assert_eq!(report.get("other"), Some(&Outcome::Succeeded));
+        assert_eq!(report.root_causes(), vec!["boom"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_stops_new_work_and_lets_running_jobs_finish() {
+        // p and q run together (the barrier proves it); p cancels before meeting q, so both
+        // must still finish, and nothing after them may start.
+        let cancel = Cancel::new();
+        let barrier = Barrier::new(2);
+        let log = Log::default();
+        let job = |id: &'static str, cancels: bool| {
+            let (b, c, log) = (barrier.clone(), cancel.clone(), log.clone());
+            Node::new(id, Vec::<String>::new(), Some("aws"), move || async move {
+                log.push("start", id);
+                if cancels {
+                    c.cancel();
+                }
+                b.wait().await;
+                Ok::<(), Err>(())
+            })
+        };
+        let nodes = vec![
+            job("p", true),
+            job("q", false),
+            ok(&log, "r", &["p"]),
+            ok(&log, "s", &["r", "q"]),
+            fail(&log, "t", &["q"]),
+        ];
+        let report = run(nodes, &Limits::default(), &cancel).await;
+        assert_eq!(log.ran(), set(&["p", "q"]));
+        assert_eq!(report.get("p"), Some(&Outcome::Succeeded));
+        assert_eq!(report.get("q"), Some(&Outcome::Succeeded));
+        for id in ["r", "s", "t"] {
+            assert_eq!(report.get(id), Some(&Outcome::Skipped(Skip::Cancelled)));
+        }
+        assert_eq!(report.summary().cancelled, 3);
+        assert!(report.root_causes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn cancel_keeps_queued_nodes_of_a_full_lane_from_starting() {
+        // Limit 1: x runs alone and cancels; y was ready but queued, so it never starts.
+        let cancel = Cancel::new();
+        let (c, log) = (cancel.clone(), Log::default());
+        let l2 = log.clone();
+        let nodes = vec![
+            Node::new("x", Vec::<String>::new(), Some("cn"), move || async move {
+                l2.push("start", "x");
+                c.cancel();
+                Ok::<(), Err>(())
+            }),
+            logged(&log, "y", &[], Some("cn"), Ok(())),
+        ];
+        let report = run(nodes, &Limits::new(1), &cancel).await;
+        assert_eq!(log.ran(), set(&["x"]));
+        assert_eq!(report.get("y"), Some(&Outcome::Skipped(Skip::Cancelled)));
+    }
+
+    #[tokio::test]
+    async fn a_walk_cancelled_before_it_starts_runs_nothing() {
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let log = Log::default();
+        let nodes = vec![
+            fail(&log, "a", &[]),
+            ok(&log, "b", &["a"]),
+            ok(&log, "c", &[]),
+        ];
+        let report = run(nodes, &Limits::default(), &cancel).await;
+        assert!(log.ran().is_empty());
+        assert_eq!(report.summary().cancelled, 3);
+    }
+
+    #[tokio::test]
+    async fn a_dependency_failed_before_cancel_is_still_named() {
+        // Limit 1: a runs first, fails and cancels; z never starts. c waits on both: it is
+        // skipped for a (it could never have run), z merely for the cancel.
+        let cancel = Cancel::new();
+        let (c, log) = (cancel.clone(), Log::default());
+        let nodes = vec![
+            Node::new("a", Vec::<String>::new(), None, move || async move {
+                c.cancel();
+                Err::<(), Err>("a broke".into())
+            }),
+            ok(&log, "z", &[]),
+            ok(&log, "c", &["a", "z"]),
+        ];
+        let report = run(nodes, &Limits::new(1), &cancel).await;
+        assert!(log.ran().is_empty());
+        assert_eq!(report.get("z"), Some(&Outcome::Skipped(Skip::Cancelled)));
+        assert_eq!(report.get("c"), Some(&skipped_for(&["a"])));
+        assert_eq!(report.root_causes(), vec!["a"]);
+    }
+
+    fn never_runs(ran: &Arc<AtomicBool>, id: &str, deps: &[&str]) -> Node<Err> {
+        let ran = ran.clone();
+        Node::new(id, deps.iter().copied(), None, move || async move {
+            ran.store(true, Ordering::SeqCst);
+            Ok::<(), Err>(())
+        })
+    }
+
+    async fn graph_error(nodes: Vec<Node<Err>>) -> GraphError {
+        walk(nodes, &Limits::default(), &Cancel::new(), |_| {})
+            .await
+            .expect_err("graph is invalid")
+    }
+
+    #[tokio::test]
+    async fn a_cycle_is_an_error_before_anything_runs() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let nodes = vec![
+            never_runs(&ran, "free", &[]),
+            never_runs(&ran, "a", &["c"]),
+            never_runs(&ran, "b", &["a", "free"]),
+            never_runs(&ran, "c", &["b"]),
+            never_runs(&ran, "behind", &["c"]),
+        ];
+        let e = graph_error(nodes).await;
+        let GraphError::Cycle(cycle) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(cycle.first(), cycle.last());
+        assert_eq!(
+            cycle[..3].iter().cloned().collect::<BTreeSet<_>>(),
+            set(&["a", "b", "c"])
+        );
+        assert!(e.to_string().starts_with("dependency cycle: "));
+        assert!(!ran.load(Ordering::SeqCst));
+
+        let e = graph_error(vec![never_runs(&ran, "me", &["me"])]).await;
+        assert_eq!(e, GraphError::Cycle(vec!["me".into(), "me".into()]));
+        assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_duplicate_ids_are_errors_before_anything_runs() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let e = graph_error(vec![
+            never_runs(&ran, "a", &[]),
+            never_runs(&ran, "b", &["a", "nope"]),
+        ])
+        .await;
+        assert_eq!(
+            e,
+            GraphError::UnknownDependency {
+                id: "b".into(),
+                dep: "nope".into()
+            }
+        );
+        assert_eq!(e.to_string(), "`b` depends on unknown `nope`");
+        let e = graph_error(vec![never_runs(&ran, "a", &[]), never_runs(&ran, "a", &[])]).await;
+        assert_eq!(e, GraphError::Duplicate("a".into()));
+        assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn invert_reverses_edges_and_keeps_unknown_dependencies() {
+        let log = Log::default();
+        let inverted = invert(vec![
+            ok(&log, "a", &[]),
+            ok(&log, "b", &["a"]),
+            ok(&log, "c", &["a", "b"]),
+            ok(&log, "d", &["ghost"]),
+        ]);
+        let deps: BTreeMap<&str, &BTreeSet<String>> =
+            inverted.iter().map(|n| (n.id.as_str(), &n.deps)).collect();
+        assert_eq!(deps["a"], &set(&["b", "c"]));
+        assert_eq!(deps["b"], &set(&["c"]));
+        assert_eq!(deps["c"], &set(&[]));
+        assert_eq!(deps["d"], &set(&["ghost"]));
+        // Order and lanes are untouched.
+        let ids: Vec<&str> = inverted.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_inverted_graph_destroys_dependents_first() {
+        let log = Log::default();
+        let nodes = vec![
+            logged(&log, "role", &[], Some("aws"), Ok(())),
+            logged(&log, "profile", &["role"], Some("aws"), Ok(())),
+            logged(&log, "instance", &["profile"], Some("aws"), Ok(())),
+        ];
+        let report = run(invert(nodes), &Limits::default(), &Cancel::new()).await;
+        assert!(report.is_success());
+        assert_eq!(log.starts(), ["instance", "profile", "role"]);
+        assert!(log.at("end", "instance").unwrap() < log.at("start", "profile").unwrap());
+        assert!(log.at("end", "profile").unwrap() < log.at("start", "role").unwrap());
+    }
+}
