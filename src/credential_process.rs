@@ -16,7 +16,6 @@
 //!
 //! The signature itself is in [`x509sign`].
 
-#[path = "x509sign.rs"]
 pub mod x509sign;
 
 use std::fmt;
