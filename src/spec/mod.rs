@@ -511,7 +511,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         };
         // partition
         let partition = match (&rs.partition, info.local) {
-            (Some(p), true) => {
+            (Some(_), true) => {
                 l.push(
                     Finding::error(
                         "XP015",
@@ -520,7 +520,6 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                     .at(src.key_span(&at.key("partition")))
                     .hint("remove `partition:`"),
                 );
-                let _ = p;
                 None
             }
             (None, false) => {
@@ -597,7 +596,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                         );
                         ok = false;
                     }
-                    Part::Ref { id: rid, attr } => {
+                    Part::Ref { id: rid, .. } => {
                         if !ids.contains(rid) {
                             let hint = match nearest(rid, ids.iter().map(String::as_str)) {
                                 Some(n) => format!("did you mean `{n}`?"),
@@ -622,8 +621,8 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                             );
                             ok = false;
                         } else {
+                            // The attribute is checked once every resource's type is known.
                             deps.insert(rid.clone());
-                            let _ = attr; // checked once all types are known
                         }
                     }
                     _ => {}
