@@ -608,20 +608,35 @@ fn mismatch(cert: &X509Certificate, want: &Want) -> Option<String> {
     }
 }
 
-fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Plan, PkiError> {
-    let material = match inspect(&want.cert_file, &want.key_file)? {
-        OnDisk::Missing => return Ok(Plan::change(PkiAction::Create)),
-        OnDisk::Broken(reason) => return Ok(Plan::change(PkiAction::Replace { reason })),
-        OnDisk::Present(m) => m,
-    };
-    let der = material_der(&material)?;
+/// Parse a material's certificate and hand it to `f` (the parsed form borrows the DER).
+fn with_cert<T>(m: &Material, f: impl FnOnce(&X509Certificate<'_>) -> T) -> Result<T, PkiError> {
+    let der = material_der(m)?;
     let cert = parse_cert(&der).map_err(|reason| PkiError::Certificate {
-        path: material.cert_file.clone(),
+        path: m.cert_file.clone(),
         reason,
     })?;
-    if let Some(reason) = mismatch(&cert, want) {
-        return Ok(Plan::change(PkiAction::Replace { reason }));
+    Ok(f(&cert))
+}
+
+/// The checks a CA and a client certificate share: on disk, readable, and as the plan asks.
+/// `Err` carries the plan when one of them already decides it.
+fn existing(want: &Want) -> Result<Result<Material, Plan>, PkiError> {
+    let material = match inspect(&want.cert_file, &want.key_file)? {
+        OnDisk::Missing => return Ok(Err(Plan::change(PkiAction::Create))),
+        OnDisk::Broken(reason) => return Ok(Err(Plan::change(PkiAction::Replace { reason }))),
+        OnDisk::Present(m) => m,
+    };
+    if let Some(reason) = with_cert(&material, |c| mismatch(c, want))? {
+        return Ok(Err(Plan::change(PkiAction::Replace { reason })));
     }
+    Ok(Ok(material))
+}
+
+fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Plan, PkiError> {
+    let material = match existing(want)? {
+        Ok(m) => m,
+        Err(plan) => return Ok(plan),
+    };
     let problems = ca_problems(material.cert_pem.as_bytes()).unwrap_or_else(|e| vec![e]);
     if !problems.is_empty() {
         return Ok(Plan::change(PkiAction::Replace {
@@ -640,30 +655,18 @@ fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Plan, PkiError> {
 }
 
 fn decide_cert(want: &Want, ca: Option<&Material>, now: OffsetDateTime) -> Result<Plan, PkiError> {
-    let material = match inspect(&want.cert_file, &want.key_file)? {
-        OnDisk::Missing => return Ok(Plan::change(PkiAction::Create)),
-        OnDisk::Broken(reason) => return Ok(Plan::change(PkiAction::Replace { reason })),
-        OnDisk::Present(m) => m,
+    let material = match existing(want)? {
+        Ok(m) => m,
+        Err(plan) => return Ok(plan),
     };
-    let der = material_der(&material)?;
-    let cert = parse_cert(&der).map_err(|reason| PkiError::Certificate {
-        path: material.cert_file.clone(),
-        reason,
-    })?;
-    if let Some(reason) = mismatch(&cert, want) {
-        return Ok(Plan::change(PkiAction::Replace { reason }));
-    }
     let Some(ca) = ca else {
         return Ok(Plan::change(PkiAction::Renew {
             reason: "its CA is to be created or replaced".into(),
         }));
     };
-    let ca_der = material_der(ca)?;
-    let ca_cert = parse_cert(&ca_der).map_err(|reason| PkiError::Certificate {
-        path: ca.cert_file.clone(),
-        reason,
-    })?;
-    if !issued_by(&cert, &ca_cert) {
+    if !with_cert(&material, |cert| {
+        with_cert(ca, |ca_cert| issued_by(cert, ca_cert))
+    })?? {
         return Ok(Plan::change(PkiAction::Renew {
             reason: format!("not issued by the current CA {}", ca.cert_file.display()),
         }));
