@@ -323,8 +323,8 @@ pub mod pki {
         dn
     }
 
-    /// A root CA as Roles Anywhere wants it; `proper = false` leaves out basicConstraints.
-    pub fn ca(cn: &str, proper: bool) -> Ca {
+    /// CA parameters valid for 30 days; `proper = false` leaves out basicConstraints and keyUsage.
+    fn ca_params(cn: &str, proper: bool) -> CertificateParams {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = dn(cn);
         params.not_before = OffsetDateTime::now_utc() - TDuration::days(1);
@@ -337,6 +337,12 @@ pub mod pki {
                 KeyUsagePurpose::DigitalSignature,
             ];
         }
+        params
+    }
+
+    /// A root CA as Roles Anywhere wants it; `proper = false` leaves out basicConstraints.
+    pub fn ca(cn: &str, proper: bool) -> Ca {
+        let params = ca_params(cn, proper);
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let pem = params.self_signed(&key).unwrap().pem();
         Ca { pem, params, key }
@@ -407,16 +413,7 @@ pub mod pki {
 
         /// An intermediate CA signed by this one (its `pem` is the intermediate's certificate).
         pub fn intermediate(&self, cn: &str) -> Ca {
-            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.distinguished_name = dn(cn);
-            params.not_before = OffsetDateTime::now_utc() - TDuration::days(1);
-            params.not_after = OffsetDateTime::now_utc() + TDuration::days(30);
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
+            let params = ca_params(cn, true);
             let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
             let issuer = Issuer::from_params(&self.params, &self.key);
             let pem = params.signed_by(&key, &issuer).unwrap().pem();
