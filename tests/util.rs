@@ -210,16 +210,14 @@ impl Testbed {
     /// A second, private test-bed on free ports with its own state dir, stopped on drop.
     pub fn private() -> Testbed {
         let dir = tempdir("testbed");
-        let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        // Port 0: each server binds a free port itself and `up` exports it, so two
+        // private test-beds never race for a port picked in advance.
         let env = vec![
             ("XPART_TESTBED_STATE".to_string(), dir.display().to_string()),
-            ("XPART_TESTBED_COMMERCIAL_PORT".into(), ports[0].to_string()),
-            ("XPART_TESTBED_CHINA_PORT".into(), ports[1].to_string()),
-            (
-                "XPART_TESTBED_COMMERCIAL_TLS_PORT".into(),
-                ports[2].to_string(),
-            ),
-            ("XPART_TESTBED_CHINA_TLS_PORT".into(), ports[3].to_string()),
+            ("XPART_TESTBED_COMMERCIAL_PORT".into(), "0".into()),
+            ("XPART_TESTBED_CHINA_PORT".into(), "0".into()),
+            ("XPART_TESTBED_COMMERCIAL_TLS_PORT".into(), "0".into()),
+            ("XPART_TESTBED_CHINA_TLS_PORT".into(), "0".into()),
         ];
         let mut tb = Testbed::up(&env);
         tb.private_state = Some(dir);
@@ -252,14 +250,6 @@ impl Drop for Testbed {
 pub fn testbed() -> &'static Testbed {
     static TB: OnceLock<Testbed> = OnceLock::new();
     TB.get_or_init(|| Testbed::up(&[]))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn tempdir(prefix: &str) -> PathBuf {

@@ -191,6 +191,7 @@ class FaultProxy:
         self.calls: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
         self.error: OSError | None = None
+        self.ports: list[int] = []
 
     def _draw(self, op: str) -> tuple[float, str | None]:
         with self.lock:
@@ -322,7 +323,7 @@ class FaultProxy:
         async def main():
             try:
                 servers = [await asyncio.start_server(self.handle, host, port, limit=MAX_HEAD, reuse_address=True)]
-                if tls_port:
+                if tls_port is not None:
                     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                     ctx.load_cert_chain(os.path.join(tls_dir, "server.pem"), os.path.join(tls_dir, "server.key"))
                     servers.append(
@@ -334,6 +335,9 @@ class FaultProxy:
                 self.error = e
                 ready.set()
                 return
+            # Port 0 asks the kernel for a free port: report what was bound, so callers
+            # never race another process for a port they picked in advance.
+            self.ports = [s.sockets[0].getsockname()[1] for s in servers]
             ready.set()
             await asyncio.gather(*(s.serve_forever() for s in servers))
 

@@ -86,13 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     if not ready.wait(30) or proxy.error:
         print(f"{args.name}: cannot listen on {args.host}:{args.port}: {proxy.error}", file=sys.stderr)
         return 1
+    port = proxy.ports[0]
+    tls_port = proxy.ports[1] if len(proxy.ports) > 1 else None
 
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({**health, "port": args.port, "tls_port": args.tls_port, "backend_port": backend_port, "pid": os.getpid()}, f)
+            json.dump({**health, "port": port, "tls_port": tls_port, "backend_port": backend_port, "pid": os.getpid()}, f)
         os.replace(tmp, args.ready_file)
-    print(f"{args.name}: {partition} {args.region} account {args.account} on {args.host}:{args.port}", flush=True)
+    print(f"{args.name}: {partition} {args.region} account {args.account} on {args.host}:{port}", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
