@@ -103,7 +103,31 @@ pub struct AwsError {
     pub message: String,
     /// The service's error code, when it sent one (e.g. `AccessDenied`, `ThrottlingException`).
     pub code: Option<String>,
+    /// Worth another attempt: throttling, a 5xx, or a failure that never got an answer
+    /// (timeout, reset, lost response), after which the request may or may not have happened.
+    pub transient: bool,
 }
+
+impl AwsError {
+    /// The service said this (e.g. `NoSuchEntity`).
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// Error codes AWS services use for throttling.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "RequestThrottled",
+    "LimitExceededException",
+];
 
 /// Every client of one partition, built from one SDK config.
 #[derive(Clone, Debug)]
@@ -197,12 +221,22 @@ impl Clients {
             ),
             None => describe_transport(&e),
         };
+        use aws_sdk_sts::error::SdkError;
+        let transient = match &e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(s) => {
+                s.raw().status().is_server_error()
+                    || code.as_deref().is_some_and(|c| THROTTLING.contains(&c))
+            }
+            _ => false,
+        };
         AwsError {
             partition: self.name.clone(),
             region: self.region.clone(),
             op: op.to_string(),
             message,
             code,
+            transient,
         }
     }
 
@@ -234,6 +268,7 @@ impl Clients {
                         id.account
                     ),
                     code: Some("AccountMismatch".into()),
+                transient: false,
                 });
             }
         }
@@ -247,6 +282,7 @@ impl Clients {
                     id.arn, self.partition
                 ),
                 code: Some("PartitionMismatch".into()),
+                transient: false,
             });
         }
         Ok(id)

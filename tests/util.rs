@@ -175,6 +175,47 @@ impl Testbed {
             .await
     }
 
+    /// An engine context for resource `id` of plan `plan` in one partition of this test-bed,
+    /// for testing resource type modules directly. Local state goes to a fresh temp dir.
+    pub async fn ctx(&self, side: Side, plan: &str, id: &str) -> xpart::engine::resource::Ctx {
+        use std::sync::Arc;
+        use xpart::engine::resource::{Ctx, Options, PartCtx};
+        let spec: xpart::spec::types::PartitionSpec = serde_yaml::from_str(&format!(
+            "region: {}\nprofile: {}\ntimeouts: {{operation_ms: 60000}}",
+            self.region(side),
+            side.profile()
+        ))
+        .unwrap();
+        let def = xpart::spec::PartitionDef {
+            name: side.name().to_string(),
+            region: self.region(side).to_string(),
+            partition: xpart::partition::Partition::of_region(self.region(side)).unwrap(),
+            spec,
+        };
+        let clients = xpart::aws::Clients::connect(
+            &def,
+            &xpart::aws::ConnectOptions {
+                profile: None,
+                config_file: Some(self.config_file().into()),
+            },
+        )
+        .await;
+        let dir = tempdir("ctx");
+        Ctx {
+            plan: plan.to_string(),
+            id: id.to_string(),
+            part: Some(Arc::new(PartCtx {
+                def,
+                clients,
+                account: self.account(side).to_string(),
+            })),
+            base: dir.clone(),
+            state_dir: dir.join(".xpart").join(plan),
+            opts: Arc::new(Options::default()),
+            notify: Arc::new(|_, _| {}),
+        }
+    }
+
     /// Write a fault setting for one partition (see localstack/faults); private test-beds only,
     /// so faults never disturb tests that share the default test-bed.
     pub fn set_faults(&self, side: Side, spec: &str) {

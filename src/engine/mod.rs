@@ -1,6 +1,8 @@
 //! The engine: reads live state, computes the plan and applies it (or destroys) as a DAG.
 //!
-//! Only the AWS-free pieces live here so far: `walk` runs per-resource jobs in dependency
-//! order, so scheduling can be tested with fake jobs apart from any client code.
+//! `walk` runs per-resource jobs in dependency order with no AWS in it; `resource` is the
+//! contract each type module in `types` implements; `run` plans, applies and destroys.
 
+pub mod resource;
+pub mod types;
 pub mod walk;

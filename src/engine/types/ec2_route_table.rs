@@ -1,0 +1,27 @@
+//! SCAFFOLD (replace): `ec2_route_table`.
+
+use std::collections::BTreeSet;
+
+use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::spec::types::RouteTable;
+
+pub struct Type;
+
+impl Resource for Type {
+    type Props = RouteTable;
+    fn desired(_p: &RouteTable, _cx: &Ctx) -> Result<Desired> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn read(_p: &RouteTable, _cx: &Ctx) -> Result<Option<Live>> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn create(_p: &RouteTable, _cx: &Ctx) -> Result<Live> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn update(_p: &RouteTable, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
+        Err(Error::other("SCAFFOLD"))
+    }
+}

@@ -1,0 +1,27 @@
+//! SCAFFOLD (replace): `ec2_security_group`.
+
+use std::collections::BTreeSet;
+
+use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::spec::types::SecurityGroup;
+
+pub struct Type;
+
+impl Resource for Type {
+    type Props = SecurityGroup;
+    fn desired(_p: &SecurityGroup, _cx: &Ctx) -> Result<Desired> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn read(_p: &SecurityGroup, _cx: &Ctx) -> Result<Option<Live>> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn create(_p: &SecurityGroup, _cx: &Ctx) -> Result<Live> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn update(_p: &SecurityGroup, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
+        Err(Error::other("SCAFFOLD"))
+    }
+    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
+        Err(Error::other("SCAFFOLD"))
+    }
+}
