@@ -36,8 +36,54 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Show what apply would change, from live state in both partitions (a dry run).
+    Plan {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, value_enum, default_value_t = PlanFormatArg::Text)]
+        format: PlanFormatArg,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Compare with another plan file instead of live state: no credentials needed.
+        #[arg(long, requires = "against")]
+        offline: bool,
+        /// The old plan file for --offline.
+        #[arg(long, value_name = "OLD_PLAN", requires = "offline")]
+        against: Option<PathBuf>,
+    },
+    /// Converge live state in both partitions to the plan.
+    Apply {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Do not ask for confirmation (required when not on a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Delete everything the plan owns (resources carrying its ownership tags), dependents first.
+    Destroy {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Delete secrets at once, without the plan's recovery window (for test teardown).
+        #[arg(long)]
+        force_delete_secrets: bool,
+    },
+    /// Remove a stale lock left where the kernel could not release it (e.g. NFS).
+    Unlock {
+        plan: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Print the JSON Schema of plan files (for editor completion).
-    Schema,
+    Schema {
+        /// Print the schema of `xpart plan --format json` instead.
+        #[arg(long)]
+        output: bool,
+    },
     /// Print IAM Roles Anywhere credentials for the AWS SDKs' `credential_process`
     /// (a drop-in for `aws_signing_helper credential-process`).
     CredentialProcess(crate::credential_process::CredentialProcessArgs),
@@ -63,6 +109,51 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     }
 }
 
+#[derive(Debug, clap::Args)]
+struct CommonArgs {
+    /// The plan file.
+    plan: PathBuf,
+    #[command(flatten)]
+    vars: VarArgs,
+    /// Use this AWS profile for a partition instead of the plan's (repeatable).
+    #[arg(long = "profile", value_name = "PARTITION=PROFILE", value_parser = parse_var)]
+    profiles: Vec<(String, String)>,
+    /// Where local state lives (PKI files, the lock); default `.xpart` in the current directory.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Resources worked on at once per partition, unless the plan sets `concurrency`.
+    #[arg(long, default_value_t = crate::engine::walk::DEFAULT_LIMIT)]
+    concurrency: usize,
+    /// Take over same-named resources that lack this plan's ownership tags.
+    #[arg(long)]
+    adopt: bool,
+    /// Log retries and waits too.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+impl CommonArgs {
+    fn common(&self) -> crate::commands::Common {
+        crate::commands::Common {
+            plan_file: self.plan.clone(),
+            vars: self.vars.options(),
+            profiles: self.profiles.iter().cloned().collect(),
+            state_dir: self.state_dir.clone(),
+            verbose: self.verbose,
+            concurrency: self.concurrency,
+            adopt: self.adopt,
+            force_delete_secrets: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlanFormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
@@ -78,9 +169,47 @@ pub fn main() -> ExitCode {
             format,
         } => run_lint(&plans, &vars.options(), format),
         Command::CredentialProcess(args) => crate::credential_process::run(&args),
-        Command::Schema => {
-            let schema = serde_json::to_string_pretty(&crate::spec::schema::plan_schema())
-                .expect("schema is JSON");
+        Command::Plan {
+            common,
+            format,
+            detailed_exitcode,
+            offline: _,
+            against,
+        } => {
+            let format = match format {
+                PlanFormatArg::Text => crate::commands::PlanFormat::Text,
+                PlanFormatArg::Markdown => crate::commands::PlanFormat::Markdown,
+                PlanFormatArg::Json => crate::commands::PlanFormat::Json,
+            };
+            crate::commands::plan(&common.common(), format, detailed_exitcode, against.as_deref())
+        }
+        Command::Apply { common, yes } => crate::commands::apply(&common.common(), yes, false),
+        Command::Destroy {
+            common,
+            yes,
+            force_delete_secrets,
+        } => {
+            let mut c = common.common();
+            c.force_delete_secrets = force_delete_secrets;
+            crate::commands::apply(&c, yes, true)
+        }
+        Command::Unlock {
+            plan,
+            vars,
+            state_dir,
+        } => crate::commands::unlock(&crate::commands::Common {
+            plan_file: plan,
+            vars: vars.options(),
+            state_dir,
+            ..Default::default()
+        }),
+        Command::Schema { output } => {
+            let doc = if output {
+                crate::plan::output_schema()
+            } else {
+                crate::spec::schema::plan_schema()
+            };
+            let schema = serde_json::to_string_pretty(&doc).expect("schema is JSON");
             let _ = writeln!(std::io::stdout(), "{schema}");
             ExitCode::SUCCESS
         }

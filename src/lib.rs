@@ -1,14 +1,18 @@
 //! xpart: cross-partition access between AWS commercial and AWS China from one plan.
 
 pub mod aws;
+pub mod bootstrap;
 pub mod cli;
+pub mod commands;
 pub mod credential_process;
 pub mod diag;
 pub mod engine;
 pub mod lint;
+pub mod lock;
 pub mod partition;
 pub mod pki;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod spec;
 pub mod view;

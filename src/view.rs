@@ -189,7 +189,7 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
-/// The JSON view: the plan as data (schema: `xpart plan-schema`).
+/// The JSON view: the plan as data (schema: `xpart schema --output`).
 pub fn json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("a plan is JSON")
 }

@@ -3,7 +3,9 @@
 mod aws;
 mod cli;
 mod credential_process;
+mod engine;
 mod lint;
 mod pki;
 mod testbed;
+mod types_iam_kms_secret;
 mod util;

@@ -213,6 +213,7 @@ impl Testbed {
             state_dir: dir.join(".xpart").join(plan),
             opts: Arc::new(Options::default()),
             notify: Arc::new(|_, _| {}),
+            refs: Default::default(),
         }
     }
 

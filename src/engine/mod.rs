@@ -4,5 +4,6 @@
 //! contract each type module in `types` implements; `run` plans, applies and destroys.
 
 pub mod resource;
+pub mod run;
 pub mod types;
 pub mod walk;

@@ -137,6 +137,13 @@ pub struct Ctx {
     pub state_dir: PathBuf,
     pub opts: Arc<Options>,
     pub notify: Notify,
+    /// The outputs of the resources this one depends on, by resource id, as the executor knows
+    /// them (from `read` while planning, from `create`/`update` during apply): what a type
+    /// needs of a dependency beyond the rendered reference. `pki.cert` and
+    /// `rolesanywhere.trust_anchor` get only the CA's id in `ca` and take its files and PEM
+    /// from here. A dependency not yet created is absent; an output that will change reads
+    /// `plan::UNKNOWN`.
+    pub refs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -209,6 +216,14 @@ impl Ctx {
     }
     pub fn kms_propagation(&self) -> Duration {
         self.opts.kms_propagation.unwrap_or(Duration::from_secs(180))
+    }
+    /// An output of dependency `id` (see `refs`); None while it is not known.
+    pub fn dep_output(&self, id: &str, attr: &str) -> Option<&str> {
+        self.refs
+            .get(id)?
+            .get(attr)
+            .map(String::as_str)
+            .filter(|v| *v != crate::plan::UNKNOWN)
     }
     /// Resolve a path from the plan against the plan file's directory.
     pub fn path(&self, p: &str) -> PathBuf {

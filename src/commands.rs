@@ -1,0 +1,337 @@
+//! The engine's subcommands: `plan`, `apply`, `destroy`, `unlock`. Each loads and checks the
+//! plan, connects, and hands the engine's plan and events to the views.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::diag::{self, Finding};
+use crate::engine::resource::Options;
+use crate::engine::run::{self, Engine, Planned, RunError, Setup};
+use crate::engine::walk::Cancel;
+use crate::lint;
+use crate::lock::Lock;
+use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION};
+use crate::spec::{self, LoadOptions, Spec};
+use crate::view;
+
+/// What every engine command shares.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    pub plan_file: PathBuf,
+    pub vars: LoadOptions,
+    /// `--profile NAME=PROFILE`
+    pub profiles: BTreeMap<String, String>,
+    pub state_dir: Option<PathBuf>,
+    pub verbose: bool,
+    pub concurrency: usize,
+    pub adopt: bool,
+    pub force_delete_secrets: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
+    ExitCode::FAILURE
+}
+
+/// Read, load and lint a plan; on any error finding, print them and give up.
+fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
+    let base = base_of(path);
+    let (spec, mut findings) = spec::load(&name, &text, vars);
+    if let Some(s) = &spec {
+        let mut more = lint::lint(s, &base);
+        for f in &mut more {
+            f.file = name.clone();
+        }
+        findings.extend(more);
+    }
+    let errors: Vec<Finding> = findings.into_iter().filter(|f| f.severity == diag::Severity::Error).collect();
+    if !errors.is_empty() || spec.is_none() {
+        let _ = write!(std::io::stderr(), "{}", diag::render_plain(&name, &text, &errors));
+        return Err(fail(format!(
+            "{name}: {} error(s); nothing was changed (details above, or run `xpart lint {name}`)",
+            errors.len()
+        )));
+    }
+    Ok(spec.expect("checked above"))
+}
+
+fn base_of(path: &Path) -> PathBuf {
+    path.parent().map(PathBuf::from).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+}
+
+fn setup(c: &Common, spec: &Spec) -> Setup {
+    let tty = std::io::stderr().is_terminal();
+    Setup {
+        profiles: c.profiles.clone(),
+        config_file: None,
+        base: base_of(&c.plan_file),
+        state_dir: state_dir(c, &spec.name),
+        options: Options { force_delete_secrets: c.force_delete_secrets, ..Options::default() },
+        adopt: c.adopt,
+        concurrency: c.concurrency,
+        sink: crate::progress::sink(tty, c.verbose),
+    }
+}
+
+fn state_dir(c: &Common, plan: &str) -> PathBuf {
+    c.state_dir.clone().unwrap_or_else(|| PathBuf::from(".xpart")).join(plan)
+}
+
+/// Ctrl-C once: stop scheduling and let running calls finish; twice: abort.
+fn on_interrupt(cancel: Cancel) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+            let _ = writeln!(
+                std::io::stderr(),
+                "interrupted: no new work starts; waiting for calls in flight (Ctrl-C again to abort)"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = writeln!(std::io::stderr(), "aborted");
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn print(plan: &Plan, format: PlanFormat) {
+    let out = match format {
+        PlanFormat::Text => view::text(
+            plan,
+            view::Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() },
+        ),
+        PlanFormat::Markdown => view::markdown(plan),
+        PlanFormat::Json => view::json(plan) + "\n",
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+fn run_error(e: RunError) -> ExitCode {
+    fail(e)
+}
+
+/// `xpart plan`
+pub fn plan(c: &Common, format: PlanFormat, detailed: bool, offline_against: Option<&Path>) -> ExitCode {
+    let spec = match load(&c.plan_file, &c.vars) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let plan = if let Some(old) = offline_against {
+        let old_spec = match load(old, &c.vars) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        offline(&old_spec, &spec)
+    } else {
+        let rt = runtime();
+        let s = setup(c, &spec);
+        let r = rt.block_on(async {
+            let engine = Engine::connect(spec, s).await?;
+            let cancel = Cancel::new();
+            on_interrupt(cancel.clone());
+            engine.plan(&cancel).await
+        });
+        match r {
+            Ok(p) => {
+                for u in &p.unowned {
+                    let _ = writeln!(std::io::stderr(), "warning: {u}; apply refuses it unless --adopt");
+                }
+                p.plan
+            }
+            Err(e) => return run_error(e),
+        }
+    };
+    print(&plan, format);
+    if detailed && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ask on the terminal; without one, `--yes` is required.
+fn confirm(question: &str) -> Result<bool, ExitCode> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail("not on a terminal, so there is nobody to confirm: pass --yes to go ahead"));
+    }
+    let _ = write!(std::io::stderr(), "{question} Only 'yes' is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    Ok(line.trim() == "yes")
+}
+
+/// `xpart apply` and `xpart destroy`.
+pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
+    let spec = match load(&c.plan_file, &c.vars) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let command = if destroy { "destroy" } else { "apply" };
+    let _lock = match Lock::acquire(&state_dir(c, &spec.name), &spec.name, &c.plan_file.display().to_string(), command) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let rt = runtime();
+    let s = setup(c, &spec);
+    rt.block_on(async move {
+        let engine = match Engine::connect(spec, s).await {
+            Ok(e) => e,
+            Err(e) => return run_error(e),
+        };
+        let cancel = Cancel::new();
+        on_interrupt(cancel.clone());
+        let planned = if destroy { engine.plan_destroy(&cancel).await } else { engine.plan(&cancel).await };
+        let planned: Planned = match planned {
+            Ok(p) => p,
+            Err(e) => return run_error(e),
+        };
+        print(&planned.plan, PlanFormat::Text);
+        for u in &planned.unowned {
+            let _ = writeln!(std::io::stderr(), "note: {u}");
+        }
+        if !destroy && !planned.unowned.is_empty() && !c.adopt {
+            return fail(format!(
+                "refusing to take over resources this plan does not own; nothing was changed. \
+                 Rename them in the plan, delete them, or pass --adopt to take them over:\n  {}",
+                planned.unowned.join("\n  ")
+            ));
+        }
+        if !planned.plan.has_changes() {
+            return ExitCode::SUCCESS;
+        }
+        if !yes {
+            let q = if destroy { "Destroy these resources?" } else { "Apply these changes?" };
+            match confirm(q) {
+                Ok(true) => {}
+                Ok(false) => return fail("cancelled; nothing was changed"),
+                Err(code) => return code,
+            }
+        }
+        let report = if destroy { engine.destroy(&planned, &cancel).await } else { engine.apply(&planned, &cancel).await };
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => return run_error(e),
+        };
+        let (summary, causes) = run::summary(&report);
+        let mut err = std::io::stderr();
+        let _ = writeln!(err, "{command}: {summary}");
+        if report.is_success() {
+            return ExitCode::SUCCESS;
+        }
+        for cause in causes {
+            let _ = writeln!(err, "error: {cause}");
+        }
+        if cancel.is_cancelled() {
+            let _ = writeln!(err, "interrupted: run `xpart {command}` again to finish");
+        }
+        ExitCode::FAILURE
+    })
+}
+
+/// `xpart unlock`: remove a stale lock.
+pub fn unlock(c: &Common) -> ExitCode {
+    let spec = match load(&c.plan_file, &c.vars) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match Lock::remove(&state_dir(c, &spec.name)) {
+        Ok(true) => {
+            let _ = writeln!(std::io::stderr(), "removed the lock of plan `{}`", spec.name);
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            let _ = writeln!(std::io::stderr(), "plan `{}` was not locked", spec.name);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot remove the lock: {e}")),
+    }
+}
+
+/// The diff between two plan files with no credentials: resources added, removed, or with
+/// changed properties. Whether a change replaces the resource needs live state, so offline
+/// changes show as `~` with the properties that differ.
+pub fn offline(old: &Spec, new: &Spec) -> Plan {
+    let mut changes = vec![];
+    let props = |s: &Spec, id: &str| -> BTreeMap<String, serde_json::Value> {
+        match serde_json::to_value(&s.resources[id].properties) {
+            Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        }
+    };
+    let sensitive = |k: &str, type_name: &str| type_name == "secretsmanager.secret" && k == "value";
+    let mut ids: Vec<&String> = new.order.iter().collect();
+    ids.extend(old.order.iter().filter(|id| !new.resources.contains_key(*id)));
+    for id in ids {
+        let (o, n) = (old.resources.get(id), new.resources.get(id));
+        let r = n.or(o).expect("id from one of the two");
+        let (before, after) = (
+            o.map(|_| props(old, id)).unwrap_or_default(),
+            n.map(|_| props(new, id)).unwrap_or_default(),
+        );
+        let action = match (o, n) {
+            (None, Some(_)) => Action::Create,
+            (Some(_), None) => Action::Delete,
+            (Some(a), Some(b)) if a.type_name != b.type_name || a.partition != b.partition => Action::Replace,
+            _ if before == after => Action::NoOp,
+            _ => Action::Update,
+        };
+        let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let attrs = keys
+            .into_iter()
+            .filter(|k| action != Action::Update || before.get(*k) != after.get(*k))
+            .filter(|_| action != Action::NoOp)
+            .map(|k| {
+                let s = sensitive(k, &r.type_name);
+                AttrChange {
+                    name: k.clone(),
+                    before: if s { None } else { before.get(k).cloned() },
+                    after: if s { None } else { after.get(k).cloned() },
+                    sensitive: s,
+                    forces_replacement: false,
+                }
+            })
+            .collect();
+        changes.push(Change {
+            id: id.clone(),
+            type_name: r.type_name.clone(),
+            partition: r.partition.clone(),
+            action,
+            attrs,
+            reason: Some("offline: compared with the old plan file, not with live state".into())
+                .filter(|_| action != Action::NoOp),
+        });
+    }
+    Plan {
+        format_version: FORMAT_VERSION,
+        plan: new.name.clone(),
+        partitions: new
+            .partitions
+            .values()
+            .map(|d| PartitionInfo {
+                name: d.name.clone(),
+                partition: d.partition.id().to_string(),
+                region: d.region.clone(),
+                account: d.spec.account.clone(),
+            })
+            .collect(),
+        changes,
+    }
+}

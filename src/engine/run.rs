@@ -1,0 +1,644 @@
+//! Plan, apply and destroy: read live state, compare it with what the plan desires, and execute
+//! the differences as a DAG across both partitions.
+//!
+//! Reads happen once, all in parallel (local PKI first, since other resources embed its
+//! certificates). The plan is computed from those reads with no further calls. Apply then walks
+//! the resources in dependency order; each job renders its properties with its dependencies'
+//! now-known outputs, re-compares with what was read (a value that was `(known after apply)`
+//! may now differ) and creates, updates, replaces or leaves it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+use crate::aws::{Clients, ConnectOptions};
+use crate::engine::resource::{Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource};
+use crate::engine::types::with_kind;
+use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
+use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION, UNKNOWN};
+use crate::spec::template::{Part, Template};
+use crate::spec::types::Kind;
+use crate::spec::{ResourceDef, Spec};
+
+/// A failure of one resource, with where it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{id} ({type_name}{}): {source}", place(.partition, .region))]
+pub struct ResourceError {
+    pub id: String,
+    pub type_name: String,
+    pub partition: Option<String>,
+    pub region: Option<String>,
+    #[source]
+    pub source: Error,
+}
+
+fn place(p: &Option<String>, r: &Option<String>) -> String {
+    match (p, r) {
+        (Some(p), Some(r)) => format!(", {p} {r}"),
+        _ => String::new(),
+    }
+}
+
+/// A failure before any resource work: connecting, identity, the lock.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+    #[error("{0}")]
+    Other(String),
+    #[error("{} resource(s) could not be read:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Read(Vec<ResourceError>),
+}
+
+/// What the executor reports while it works; views render these (progress bars or log lines).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A phase of the run begins ("reading", "applying", "destroying").
+    Phase(String),
+    Started {
+        id: String,
+        type_name: String,
+        partition: Option<String>,
+        action: Action,
+    },
+    /// A note while a resource works: a retry, a wait.
+    Note { id: String, message: String },
+    Finished {
+        id: String,
+        action: Action,
+        elapsed: Duration,
+        error: Option<String>,
+    },
+    Skipped { id: String, reason: String },
+}
+
+pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// How to run: everything besides the plan.
+#[derive(Clone)]
+pub struct Setup {
+    /// Per partition name: a profile replacing the plan's (`--profile NAME=PROFILE`).
+    pub profiles: BTreeMap<String, String>,
+    pub config_file: Option<PathBuf>,
+    /// Directory relative paths in the plan are resolved against (the plan file's).
+    pub base: PathBuf,
+    /// Local state: `.xpart/<plan name>` (PKI files, the lock).
+    pub state_dir: PathBuf,
+    pub options: Options,
+    /// Take over same-named resources that lack the ownership tags.
+    pub adopt: bool,
+    /// Jobs at once per partition unless the plan sets `concurrency`.
+    pub concurrency: usize,
+    pub sink: Sink,
+}
+
+/// Outputs of resources by id: None for one that does not exist yet (or will be replaced).
+type Known = BTreeMap<String, Option<BTreeMap<String, String>>>;
+
+/// The per-resource result of the read phase and the comparison.
+#[derive(Debug, Clone)]
+struct Step {
+    live: Option<Live>,
+    action: Action,
+}
+
+/// A connected engine for one spec.
+pub struct Engine {
+    spec: Arc<Spec>,
+    parts: BTreeMap<String, Arc<PartCtx>>,
+    setup: Setup,
+}
+
+/// A computed plan, with what apply needs to execute it.
+pub struct Planned {
+    pub plan: Plan,
+    steps: BTreeMap<String, Step>,
+    /// Same-named resources without this plan's tags (apply refuses them without --adopt).
+    pub unowned: Vec<String>,
+}
+
+impl Engine {
+    /// Connect to every partition the plan uses and check who we are there.
+    pub async fn connect(spec: Spec, setup: Setup) -> Result<Engine, RunError> {
+        let spec = Arc::new(spec);
+        let mut tasks = tokio::task::JoinSet::new();
+        let used: BTreeSet<&String> = spec.resources.values().filter_map(|r| r.partition.as_ref()).collect();
+        for (name, def) in &spec.partitions {
+            if !used.contains(name) {
+                continue;
+            }
+            let def = def.clone();
+            let opts = ConnectOptions {
+                profile: setup.profiles.get(name).cloned(),
+                config_file: setup.config_file.clone(),
+            };
+            tasks.spawn(async move {
+                let clients = Clients::connect(&def, &opts).await;
+                let id = clients.check_account(def.spec.account.as_deref()).await?;
+                Ok::<_, crate::aws::AwsError>(PartCtx { def, clients, account: id.account })
+            });
+        }
+        let mut parts = BTreeMap::new();
+        while let Some(r) = tasks.join_next().await {
+            let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))??;
+            parts.insert(p.def.name.clone(), Arc::new(p));
+        }
+        Ok(Engine { spec, parts, setup })
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The context of one resource; `known` holds the outputs of resources that exist.
+    fn ctx(&self, r: &ResourceDef, known: &Known) -> Ctx {
+        let sink = self.setup.sink.clone();
+        let notify: Notify = Arc::new(move |id: &str, message: String| {
+            sink(Event::Note { id: id.to_string(), message })
+        });
+        Ctx {
+            plan: self.spec.name.clone(),
+            id: r.id.clone(),
+            part: r.partition.as_ref().and_then(|p| self.parts.get(p).cloned()),
+            base: self.setup.base.clone(),
+            state_dir: self.setup.state_dir.clone(),
+            opts: Arc::new(self.setup.options.clone()),
+            notify,
+            refs: r
+                .deps
+                .iter()
+                .filter_map(|d| Some((d.clone(), known.get(d)?.clone()?)))
+                .collect(),
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        let mut l = Limits::new(self.setup.concurrency.max(1));
+        for (name, def) in &self.spec.partitions {
+            if let Some(n) = def.spec.concurrency {
+                l = l.with_lane(name.clone(), n as usize);
+            }
+        }
+        l
+    }
+
+    /// Render a resource's properties: references to resources in `outputs` take their value;
+    /// the others (`None`: not created yet) read `(known after apply)`.
+    fn render(&self, r: &ResourceDef, outputs: &Known) -> Result<Kind, ResourceError> {
+        let mut v = r.properties.clone();
+        let parts = &self.parts;
+        let spec = &self.spec;
+        map_strings(&mut v, &mut |s: &str| {
+            let Ok(t) = Template::parse(s) else { return s.to_string() };
+            let mut out = String::new();
+            for (p, _) in &t.parts {
+                match p {
+                    Part::Lit(l) => out.push_str(l),
+                    Part::Ref { id, attr } => match outputs.get(id) {
+                        Some(Some(o)) => out.push_str(o.get(attr).map(String::as_str).unwrap_or(UNKNOWN)),
+                        _ => out.push_str(UNKNOWN),
+                    },
+                    Part::Fact { partition, attr } if attr == "account" => {
+                        match parts.get(partition) {
+                            Some(pc) => out.push_str(&pc.account),
+                            None => out.push_str(UNKNOWN),
+                        }
+                    }
+                    other => out.push_str(
+                        &crate::spec::static_value(other, &spec.vars, &spec.partitions).unwrap_or_else(|| UNKNOWN.to_string()),
+                    ),
+                }
+            }
+            out
+        });
+        match Kind::from_properties(&r.type_name, v) {
+            Some(Ok(k)) => Ok(k),
+            Some(Err(e)) => Err(self.error(r, Error::other(format!("properties: {e}")))),
+            None => Err(self.error(r, Error::other("unknown type"))),
+        }
+    }
+
+    fn error(&self, r: &ResourceDef, source: Error) -> ResourceError {
+        let region = r.partition.as_ref().and_then(|p| self.spec.partitions.get(p)).map(|d| d.region.clone());
+        ResourceError {
+            id: r.id.clone(),
+            type_name: r.type_name.clone(),
+            partition: r.partition.clone(),
+            region,
+            source,
+        }
+    }
+
+    /// Read every resource of the plan: local ones first (in order, no network), then every
+    /// AWS one at once, bounded per partition.
+    async fn read_all(&self, cancel: &Cancel) -> Result<BTreeMap<String, Option<Live>>, RunError> {
+        (self.setup.sink)(Event::Phase("reading live state".into()));
+        let mut lives: BTreeMap<String, Option<Live>> = BTreeMap::new();
+        let mut known = Known::new();
+        let mut errors = vec![];
+        for id in &self.spec.order {
+            let r = &self.spec.resources[id];
+            if r.partition.is_some() {
+                continue;
+            }
+            let kind = self.render(r, &known).map_err(|e| RunError::Read(vec![e]))?;
+            let cx = self.ctx(r, &known);
+            let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
+            match live {
+                Ok(l) => {
+                    known.insert(id.clone(), l.as_ref().map(|l| l.outputs.clone()));
+                    lives.insert(id.clone(), l);
+                }
+                Err(e) => errors.push(self.error(r, e)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RunError::Read(errors));
+        }
+        let results: Arc<Mutex<BTreeMap<String, Result<Option<Live>, ResourceError>>>> = Default::default();
+        let mut nodes = vec![];
+        for id in &self.spec.order {
+            let r = &self.spec.resources[id];
+            if r.partition.is_none() {
+                continue;
+            }
+            let kind = match self.render(r, &known) {
+                Ok(k) => k,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let cx = self.ctx(r, &known);
+            let results = results.clone();
+            let err = self.error(r, Error::other(""));
+            nodes.push(Node::new(id.clone(), Vec::<String>::new(), r.partition.as_deref(), move || async move {
+                let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
+                let live = live.map_err(|source| ResourceError { source, ..err });
+                results.lock().unwrap().insert(cx.id.clone(), live);
+                Ok::<(), ()>(())
+            }));
+        }
+        let report = walk::walk(nodes, &self.limits(), cancel, |_| {}).await.map_err(|e| RunError::Other(e.to_string()))?;
+        if report.outcomes.values().any(|o| matches!(o, Outcome::Skipped(Skip::Cancelled))) {
+            return Err(RunError::Other("interrupted while reading".into()));
+        }
+        for (id, r) in std::mem::take(&mut *results.lock().unwrap()) {
+            match r {
+                Ok(l) => {
+                    lives.insert(id, l);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RunError::Read(errors));
+        }
+        Ok(lives)
+    }
+
+    /// What apply would do.
+    pub async fn plan(&self, cancel: &Cancel) -> Result<Planned, RunError> {
+        let lives = self.read_all(cancel).await?;
+        let mut outputs = Known::new();
+        let mut steps = BTreeMap::new();
+        let mut changes = vec![];
+        let mut unowned = vec![];
+        for id in &self.spec.order {
+            let r = &self.spec.resources[id];
+            let live = lives.get(id).cloned().flatten();
+            let kind = self.render(r, &outputs).map_err(|e| RunError::Read(vec![e]))?;
+            let cx = self.ctx(r, &outputs);
+            let desired = with_kind!(&kind, |p, T| T::desired(p, &cx)).map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
+            let (action, attrs, reason) = compare(&desired, live.as_ref(), self.setup.adopt);
+            if live.as_ref().is_some_and(|l| !l.owned) {
+                unowned.push(format!(
+                    "{id} ({}): a resource with this name exists without this plan's ownership tags",
+                    r.type_name
+                ));
+            }
+            let known = match action {
+                Action::Create | Action::Replace => None,
+                _ => live.as_ref().map(|l| l.outputs.clone()),
+            };
+            outputs.insert(id.clone(), known);
+            changes.push(Change {
+                id: id.clone(),
+                type_name: r.type_name.clone(),
+                partition: r.partition.clone(),
+                action,
+                attrs,
+                reason,
+            });
+            steps.insert(id.clone(), Step { live, action });
+        }
+        Ok(Planned { plan: self.plan_of(changes), steps, unowned })
+    }
+
+    fn plan_of(&self, changes: Vec<Change>) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            plan: self.spec.name.clone(),
+            partitions: self
+                .spec
+                .partitions
+                .values()
+                .map(|d| PartitionInfo {
+                    name: d.name.clone(),
+                    partition: d.partition.id().to_string(),
+                    region: d.region.clone(),
+                    account: self.parts.get(&d.name).map(|p| p.account.clone()).or(d.spec.account.clone()),
+                })
+                .collect(),
+            changes,
+        }
+    }
+
+    /// Execute a plan. Returns the walk's report: every resource's outcome.
+    pub async fn apply(&self, planned: &Planned, cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
+        if !planned.unowned.is_empty() && !self.setup.adopt {
+            return Err(RunError::Other(format!(
+                "refusing to take over resources this plan does not own (run with --adopt to take them over):\n  {}",
+                planned.unowned.join("\n  ")
+            )));
+        }
+        (self.setup.sink)(Event::Phase("applying".into()));
+        let outputs: Arc<Mutex<Known>> = Default::default();
+        let engine = Arc::new(self.shallow());
+        let mut nodes = vec![];
+        for id in &self.spec.order {
+            let r = self.spec.resources[id].clone();
+            let step = planned.steps[id].clone();
+            let deps: Vec<String> = r.deps.iter().filter(|d| self.spec.resources.contains_key(*d)).cloned().collect();
+            let (outputs, engine) = (outputs.clone(), engine.clone());
+            let lane = r.partition.clone();
+            nodes.push(Node::new(id.clone(), deps, lane.as_deref(), move || async move {
+                let known = outputs.lock().unwrap().clone();
+                let kind = engine.render(&r, &known)?;
+                let cx = engine.ctx(&r, &known);
+                let start = Instant::now();
+                let result = with_kind!(&kind, |p, T| converge::<T>(p, &cx, step.live.as_ref(), &engine.setup, &r.type_name, r.partition.clone()).await);
+                let (action, result) = match result {
+                    Ok((action, live)) => {
+                        outputs.lock().unwrap().insert(r.id.clone(), Some(live.outputs));
+                        (action, Ok(()))
+                    }
+                    Err((action, e)) => (action, Err(engine.error(&r, e))),
+                };
+                (engine.setup.sink)(Event::Finished {
+                    id: r.id.clone(),
+                    action,
+                    elapsed: start.elapsed(),
+                    error: result.as_ref().err().map(|e| e.source.to_string()),
+                });
+                result
+            }));
+        }
+        let sink = self.setup.sink.clone();
+        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))
+    }
+
+    /// What destroy would delete: every existing resource that carries this plan's tags.
+    /// Same-named resources without them are listed in `unowned` and left alone.
+    pub async fn plan_destroy(&self, cancel: &Cancel) -> Result<Planned, RunError> {
+        let lives = self.read_all(cancel).await?;
+        let mut steps = BTreeMap::new();
+        let mut changes = vec![];
+        let mut unowned = vec![];
+        for id in &self.spec.order {
+            let r = &self.spec.resources[id];
+            let live = lives.get(id).cloned().flatten();
+            let action = match &live {
+                Some(l) if l.owned => Action::Delete,
+                Some(_) => {
+                    unowned.push(format!(
+                        "{id} ({}): exists without this plan's ownership tags; left alone",
+                        r.type_name
+                    ));
+                    Action::NoOp
+                }
+                None => Action::NoOp,
+            };
+            let attrs = match (&live, action) {
+                (Some(l), Action::Delete) => l
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| AttrChange {
+                        name: k.clone(),
+                        before: Some(v.clone()).filter(|_| k != "value"),
+                        after: None,
+                        sensitive: k == "value",
+                        forces_replacement: false,
+                    })
+                    .collect(),
+                _ => vec![],
+            };
+            changes.push(Change {
+                id: id.clone(),
+                type_name: r.type_name.clone(),
+                partition: r.partition.clone(),
+                action,
+                attrs,
+                reason: (action == Action::NoOp && live.is_some()).then(|| "not owned by this plan".to_string()),
+            });
+            steps.insert(id.clone(), Step { live, action });
+        }
+        Ok(Planned { plan: self.plan_of(changes), steps, unowned })
+    }
+
+    /// Delete what `plan_destroy` found, dependents first.
+    pub async fn destroy(&self, planned: &Planned, cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
+        (self.setup.sink)(Event::Phase("destroying".into()));
+        let engine = Arc::new(self.shallow());
+        let mut nodes = vec![];
+        for id in &self.spec.order {
+            let r = self.spec.resources[id].clone();
+            let step = planned.steps[id].clone();
+            let deps: Vec<String> = r.deps.iter().filter(|d| self.spec.resources.contains_key(*d)).cloned().collect();
+            let engine = engine.clone();
+            let lane = r.partition.clone();
+            nodes.push(Node::new(id.clone(), deps, lane.as_deref(), move || async move {
+                let (Action::Delete, Some(live)) = (step.action, step.live) else {
+                    return Ok(());
+                };
+                let cx = engine.ctx(&r, &Known::new());
+                (engine.setup.sink)(Event::Started {
+                    id: r.id.clone(),
+                    type_name: r.type_name.clone(),
+                    partition: r.partition.clone(),
+                    action: Action::Delete,
+                });
+                let start = Instant::now();
+                let result = with_type_delete(&r.type_name, &live, &cx).await.map_err(|e| engine.error(&r, e));
+                (engine.setup.sink)(Event::Finished {
+                    id: r.id.clone(),
+                    action: Action::Delete,
+                    elapsed: start.elapsed(),
+                    error: result.as_ref().err().map(|e| e.source.to_string()),
+                });
+                result
+            }));
+        }
+        let sink = self.setup.sink.clone();
+        walk::walk(walk::invert(nodes), &self.limits(), cancel, |ev| skipped(&sink, ev))
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))
+    }
+
+    /// A copy sharing the spec and clients, to move into jobs.
+    fn shallow(&self) -> Engine {
+        Engine { spec: self.spec.clone(), parts: self.parts.clone(), setup: self.setup.clone() }
+    }
+}
+
+fn skipped(sink: &Sink, ev: walk::Event<'_, ResourceError>) {
+    if let walk::Event::Skipped { id, because } = ev {
+        let reason = match because {
+            Skip::DependencyFailed(ids) => format!("skipped: depends on failed {}", ids.iter().cloned().collect::<Vec<_>>().join(", ")),
+            Skip::Cancelled => "not started: interrupted".to_string(),
+        };
+        sink(Event::Skipped { id: id.to_string(), reason });
+    }
+}
+
+async fn with_type_delete(type_name: &str, live: &Live, cx: &Ctx) -> Result<(), Error> {
+    crate::engine::types::with_type!(type_name, T => T::delete(live, cx).await, _ => Err(Error::other(format!("unknown type {type_name}"))))
+}
+
+/// Bring one resource to the plan, given what the read phase saw. Returns the action taken.
+async fn converge<T: Resource>(
+    p: &T::Props,
+    cx: &Ctx,
+    live: Option<&Live>,
+    setup: &Setup,
+    type_name: &str,
+    partition: Option<String>,
+) -> Result<(Action, Live), (Action, Error)> {
+    let desired = T::desired(p, cx).map_err(|e| (Action::NoOp, e))?;
+    let (action, _, _) = compare(&desired, live, setup.adopt);
+    let started = |action| {
+        (setup.sink)(Event::Started {
+            id: cx.id.clone(),
+            type_name: type_name.to_string(),
+            partition: partition.clone(),
+            action,
+        })
+    };
+    match (action, live) {
+        (Action::NoOp, Some(l)) => Ok((Action::NoOp, l.clone())),
+        (Action::Create, _) | (_, None) => {
+            started(Action::Create);
+            T::create(p, cx).await.map(|l| (Action::Create, l)).map_err(|e| (Action::Create, e))
+        }
+        (Action::Replace, Some(l)) => {
+            started(Action::Replace);
+            T::delete(l, cx).await.map_err(|e| (Action::Replace, e))?;
+            T::create(p, cx).await.map(|l| (Action::Replace, l)).map_err(|e| (Action::Replace, e))
+        }
+        (_, Some(l)) => {
+            if !l.owned && !setup.adopt {
+                return Err((Action::Update, Error::other("exists without this plan's ownership tags; run with --adopt to take it over")));
+            }
+            started(Action::Update);
+            let changed = changed_attrs(&desired, l);
+            T::update(p, l, &changed, cx).await.map(|l| (Action::Update, l)).map_err(|e| (Action::Update, e))
+        }
+    }
+}
+
+fn changed_attrs(desired: &Desired, live: &Live) -> BTreeSet<String> {
+    desired
+        .attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v) || contains_unknown(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn contains_unknown(v: &Json) -> bool {
+    match v {
+        Json::String(s) => s.contains(UNKNOWN),
+        Json::Array(a) => a.iter().any(contains_unknown),
+        Json::Object(m) => m.values().any(contains_unknown),
+        _ => false,
+    }
+}
+
+/// The action for one resource and its attribute changes.
+fn compare(desired: &Desired, live: Option<&Live>, adopt: bool) -> (Action, Vec<AttrChange>, Option<String>) {
+    let attr = |name: &String, before: Option<&Json>, after: Option<&Json>| {
+        let sensitive = desired.sensitive.contains(name);
+        AttrChange {
+            name: name.clone(),
+            before: if sensitive { None } else { before.cloned() },
+            after: if sensitive { None } else { after.cloned() },
+            sensitive,
+            forces_replacement: desired.replace_on.contains(name),
+        }
+    };
+    let Some(live) = live else {
+        let attrs = desired.attrs.iter().map(|(k, v)| attr(k, None, Some(v))).collect();
+        return (Action::Create, attrs, None);
+    };
+    let changed = changed_attrs(desired, live);
+    let mut attrs: Vec<AttrChange> = changed
+        .iter()
+        .map(|k| {
+            let mut a = attr(k, live.attrs.get(k), desired.attrs.get(k));
+            if a.sensitive {
+                // Both sides are hidden; mark the change so views still show a `~`.
+                a.before = Some(Json::String("(sensitive)".into()));
+            }
+            a
+        })
+        .collect();
+    if !live.owned {
+        let reason = if adopt { "adopt: add this plan's ownership tags" } else { "exists without this plan's ownership tags" };
+        attrs.push(AttrChange {
+            name: "ownership".into(),
+            before: Some(Json::String("unowned".into())),
+            after: Some(Json::String("owned".into())),
+            sensitive: false,
+            forces_replacement: false,
+        });
+        return (Action::Update, attrs, Some(reason.into()));
+    }
+    if changed.is_empty() {
+        return (Action::NoOp, vec![], None);
+    }
+    if changed.iter().any(|k| desired.replace_on.contains(k)) {
+        return (Action::Replace, attrs, None);
+    }
+    (Action::Update, attrs, None)
+}
+
+/// Rewrite every string leaf with `f`.
+fn map_strings(v: &mut serde_yaml::Value, f: &mut dyn FnMut(&str) -> String) {
+    use serde_yaml::Value;
+    match v {
+        Value::String(s) => *s = f(s),
+        Value::Sequence(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, i)| map_strings(i, f)),
+        Value::Tagged(t) => map_strings(&mut t.value, f),
+        _ => {}
+    }
+}
+
+/// Outcome counts for a summary line, naming the root causes.
+pub fn summary(report: &walk::Report<ResourceError>) -> (walk::Summary, Vec<String>) {
+    let causes = report
+        .outcomes
+        .values()
+        .filter_map(|o| match o {
+            Outcome::Failed(e) => Some(e.to_string()),
+            Outcome::Panicked(m) => Some(format!("internal error: {m}")),
+            _ => None,
+        })
+        .collect();
+    (report.summary(), causes)
+}

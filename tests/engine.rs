@@ -1,0 +1,274 @@
+//! `xpart plan`, `apply` and `destroy` end to end on the test-bed, checked with an independent
+//! client (boto3) and against each other.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value as Json;
+
+use crate::util::{self, Side, Testbed};
+
+/// One run of the binary against a test-bed, with a private state dir.
+pub struct Run<'a> {
+    pub tb: &'a Testbed,
+    pub state: PathBuf,
+    pub suffix: String,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(tb: &'a Testbed) -> Run<'a> {
+        let suffix = util::unique("t").replace('_', "-");
+        Run { tb, state: util::tempdir("state"), suffix }
+    }
+
+    pub fn cmd(&self, args: &[&str], plan: &Path) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"));
+        c.args(args)
+            .arg(plan)
+            .arg("--var")
+            .arg(format!("suffix={}", self.suffix))
+            .arg("--state-dir")
+            .arg(&self.state)
+            .envs(self.tb.env())
+            .env_remove("XPART_VAR_suffix")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str], plan: &Path) -> Output {
+        self.cmd(args, plan).output().expect("run xpart")
+    }
+
+    /// The plan's name as the plan files spell it.
+    pub fn plan_name(&self, plan: &Path) -> String {
+        let stem = plan.file_stem().unwrap().to_str().unwrap();
+        format!("{stem}-{}", self.suffix)
+    }
+
+    /// What boto3 finds tagged with this plan in one partition.
+    pub fn inventory(&self, side: Side, plan: &Path) -> Vec<Json> {
+        let out = std::process::Command::new(self.tb.python())
+            .arg(util::repo().join("tests/clients/inventory.py"))
+            .args(["--endpoint", self.tb.endpoint(side), "--region", self.tb.region(side)])
+            .args(["--plan", &self.plan_name(plan)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "inventory: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+        v["owned"].as_array().unwrap().clone()
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn plan_file(name: &str) -> PathBuf {
+    util::repo().join("plans").join(name)
+}
+
+/// The resource ids and partitions of a plan file, from `xpart plan --offline` against itself
+/// would be circular; read the YAML directly.
+fn plan_resources(plan: &Path) -> Vec<(String, String, Option<String>)> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    doc["resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_string(),
+                v["type"].as_str().unwrap().to_string(),
+                v["partition"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+fn side_of(partition: &str) -> Side {
+    if partition == "china" {
+        Side::China
+    } else {
+        Side::Commercial
+    }
+}
+
+/// The whole life of one plan: plan shows changes, apply, plan shows none, boto3 sees every
+/// resource with the right ARN partition and tags, destroy, a second destroy has nothing to do.
+fn lifecycle(name: &str) {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file(name);
+
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "a second plan must show no changes:\n{}", text(&o));
+
+    let mut seen = vec![];
+    for side in [Side::Commercial, Side::China] {
+        for r in run.inventory(side, &plan) {
+            let arn = r["arn"].as_str().unwrap();
+            assert!(
+                arn.starts_with(&format!("arn:{}:", side.partition())),
+                "{arn} is in the wrong partition for {side:?}"
+            );
+            seen.push((r["id"].as_str().unwrap().to_string(), r["type"].as_str().unwrap().to_string(), side));
+        }
+    }
+    for (id, ty, partition) in plan_resources(&plan) {
+        let Some(p) = partition else { continue };
+        let n = seen.iter().filter(|(i, t, s)| *i == id && *t == ty && *s == side_of(&p)).count();
+        assert_eq!(n, 1, "{id} ({ty}) should exist exactly once in {p}; boto3 saw {seen:?}");
+    }
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for side in [Side::Commercial, Side::China] {
+        let left = run.inventory(side, &plan);
+        assert!(left.is_empty(), "destroy left {left:?}");
+    }
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "a second destroy has nothing to do:\n{}", text(&o));
+}
+
+#[test]
+fn engine_lifecycle_china_to_commercial() {
+    lifecycle("china-to-commercial.yaml");
+}
+
+#[test]
+fn engine_lifecycle_commercial_to_china() {
+    lifecycle("commercial-to-china.yaml");
+}
+
+/// One changed property shows as exactly one `~` and apply converges.
+#[test]
+fn engine_one_changed_property_is_one_update() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let changed = run.state.join("changed.yaml");
+    let src = std::fs::read_to_string(&plan).unwrap();
+    let edited = src.replace("duration_seconds: 3600", "duration_seconds: 7200");
+    assert_ne!(src, edited);
+    std::fs::write(&changed, edited).unwrap();
+    // Relative paths in the plan resolve against its directory: keep the copy's PKI with the run.
+    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let updates: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("~ rolesanywhere") || l.trim_start().starts_with("~ ")).collect();
+    assert!(out.contains("1 to change"), "{out}");
+    assert!(out.contains("duration_seconds"), "{out}");
+    assert!(!out.contains("to add, 1") || out.matches(" to change").count() >= 1, "{out}");
+    assert!(!updates.is_empty(), "{out}");
+    let o = run.run(&["apply", "--yes"], &changed);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &changed);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// A same-named role made outside xpart stops apply with a clear error before anything is
+/// written, and destroy leaves it alone.
+#[test]
+fn engine_refuses_a_same_named_role_it_does_not_own() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    let role = format!("xpart-secret-reader-{}", run.suffix);
+    let rt = util::rt();
+    rt.block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
+        iam.create_role()
+            .role_name(&role)
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .send()
+            .await
+            .unwrap();
+    });
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("reader_role") && err.contains("ownership tags"), "{}", text(&o));
+    assert!(err.contains("--adopt"), "{}", text(&o));
+    for side in [Side::Commercial, Side::China] {
+        assert!(run.inventory(side, &plan).is_empty(), "apply refused, so nothing may have been created");
+    }
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("left alone"), "{}", text(&o));
+    rt.block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
+        let r = iam.get_role().role_name(&role).send().await.expect("the role is untouched");
+        assert!(r.role().unwrap().tags().is_empty());
+        iam.delete_role().role_name(&role).send().await.unwrap();
+    });
+}
+
+/// `plan --format json` validates against `xpart schema --output`, and markdown has the
+/// pull-request pieces.
+#[test]
+fn engine_plan_renderings() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file("commercial-to-china.yaml");
+    let o = run.run(&["plan", "--format", "json"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: Json = serde_json::from_slice(&o.stdout).unwrap();
+    let schema_out = std::process::Command::new(env!("CARGO_BIN_EXE_xpart")).args(["schema", "--output"]).output().unwrap();
+    let (doc_file, schema_file) = (run.state.join("plan.json"), run.state.join("schema.json"));
+    std::fs::write(&doc_file, &o.stdout).unwrap();
+    std::fs::write(&schema_file, &schema_out.stdout).unwrap();
+    // An independent validator: Python's jsonschema (pinned in the test-bed's requirements).
+    let v = std::process::Command::new(tb.python())
+        .args(["-c", "import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&doc_file)
+        .arg(&schema_file)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "the JSON plan does not validate: {}", String::from_utf8_lossy(&v.stderr));
+    assert!(doc["changes"].as_array().unwrap().iter().all(|c| c["action"] == "create"), "{doc}");
+
+    let o = run.run(&["plan", "--format", "markdown"], &plan);
+    let md = String::from_utf8_lossy(&o.stdout);
+    assert!(md.contains("| partition | add | change | destroy |") && md.contains("<details>"), "{md}");
+    // Secrets never show.
+    let o = run.run(&["plan"], &plan);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("(sensitive)"), "{t}");
+}
+
+/// `--offline --against` needs no credentials at all.
+#[test]
+fn engine_offline_plan_needs_no_credentials() {
+    let dir = util::tempdir("offline");
+    let old = plan_file("china-to-commercial.yaml");
+    let new = dir.join("new.yaml");
+    std::fs::write(&new, std::fs::read_to_string(&old).unwrap().replace("port: 22", "port: 2222")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
+        .args(["plan", "--offline", "--against"])
+        .arg(&old)
+        .arg(&new)
+        .arg("--detailed-exitcode")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("~ ec2.security_group ssh") || out.contains("ssh"), "{out}");
+    assert!(out.contains("0 to add, 1 to change, 0 to destroy"), "{out}");
+}
