@@ -146,12 +146,83 @@ pub struct Clients {
 }
 
 /// How to reach a partition besides what the plan says.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// Overrides the plan's profile (`--profile NAME=PROFILE`).
     pub profile: Option<String>,
     /// A shared-config file to read instead of `AWS_CONFIG_FILE` / `~/.aws/config`.
     pub config_file: Option<std::path::PathBuf>,
+    /// Where per-call log lines go (`-v`): operation, HTTP status and time, never a body.
+    pub log: Option<CallLogFn>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("profile", &self.profile)
+            .field("config_file", &self.config_file)
+            .field("log", &self.log.is_some())
+            .finish()
+    }
+}
+
+/// Receives one line per call attempt.
+pub type CallLogFn = std::sync::Arc<dyn Fn(String) + Send + Sync>;
+
+/// Logs each attempt of each call: which operation, in which partition, its status and time.
+/// Only metadata: request and response bodies (secrets, credentials) are never looked at.
+#[derive(Clone)]
+struct CallLog {
+    partition: String,
+    log: CallLogFn,
+}
+
+impl std::fmt::Debug for CallLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallLog").field("partition", &self.partition).finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AttemptStart(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStart {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "xpart-call-log"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state().store_put(AttemptStart(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| format!("{}.{}", m.service(), m.name()))
+            .unwrap_or_else(|| "call".into());
+        let ms = cfg.load::<AttemptStart>().map(|s| s.0.elapsed().as_millis()).unwrap_or(0);
+        let status = match ctx.response() {
+            Some(r) => r.status().as_u16().to_string(),
+            None => "no response".into(),
+        };
+        (self.log)(format!("{}: {op} -> {status} in {ms} ms", self.partition));
+        Ok(())
+    }
 }
 
 /// The caller identity of a partition.
@@ -189,17 +260,31 @@ impl Clients {
             loader = loader.profile_name(p).credentials_provider(creds.build());
         }
         let config = loader.load().await;
+        let log = opts.log.clone().map(|log| CallLog {
+            partition: def.name.clone(),
+            log,
+        });
+        // Each service's config from the shared one, plus the call log when asked for.
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut b = $krate::config::Builder::from(&config);
+                if let Some(l) = &log {
+                    b = b.interceptor(l.clone());
+                }
+                $krate::Client::from_conf(b.build())
+            }};
+        }
         Clients {
             name: def.name.clone(),
             partition: def.partition,
             region: def.region.clone(),
             tuning,
-            sts: aws_sdk_sts::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            rolesanywhere: aws_sdk_rolesanywhere::Client::new(&config),
+            sts: client!(aws_sdk_sts),
+            iam: client!(aws_sdk_iam),
+            kms: client!(aws_sdk_kms),
+            secrets: client!(aws_sdk_secretsmanager),
+            ec2: client!(aws_sdk_ec2),
+            rolesanywhere: client!(aws_sdk_rolesanywhere),
             config,
         }
     }

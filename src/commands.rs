@@ -84,6 +84,7 @@ fn setup(c: &Common, spec: &Spec) -> Setup {
         options: Options { force_delete_secrets: c.force_delete_secrets, ..Options::default() },
         adopt: c.adopt,
         concurrency: c.concurrency,
+        verbose: c.verbose,
         sink: crate::progress::sink(tty, c.verbose),
     }
 }

@@ -113,6 +113,7 @@ impl State {
                 }
             }
             Event::Skipped { id, reason } => self.line(&format!("{id}: {reason}")),
+            Event::Call(line) => self.line(&line),
         }
     }
 }

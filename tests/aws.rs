@@ -24,6 +24,7 @@ fn opts(tb: &Testbed) -> ConnectOptions {
     ConnectOptions {
         profile: None,
         config_file: Some(tb.config_file().into()),
+        log: None,
     }
 }
 

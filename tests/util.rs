@@ -197,6 +197,7 @@ impl Testbed {
             &xpart::aws::ConnectOptions {
                 profile: None,
                 config_file: Some(self.config_file().into()),
+                log: None,
             },
         )
         .await;

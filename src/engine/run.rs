@@ -73,6 +73,8 @@ pub enum Event {
         error: Option<String>,
     },
     Skipped { id: String, reason: String },
+    /// One API call attempt (`-v`).
+    Call(String),
 }
 
 pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
@@ -92,6 +94,8 @@ pub struct Setup {
     pub adopt: bool,
     /// Jobs at once per partition unless the plan sets `concurrency`.
     pub concurrency: usize,
+    /// Log every API call attempt.
+    pub verbose: bool,
     pub sink: Sink,
 }
 
@@ -131,9 +135,13 @@ impl Engine {
                 continue;
             }
             let def = def.clone();
+            let sink = setup.sink.clone();
             let opts = ConnectOptions {
                 profile: setup.profiles.get(name).cloned(),
                 config_file: setup.config_file.clone(),
+                log: setup.verbose.then(|| {
+                    Arc::new(move |line: String| sink(Event::Call(line))) as crate::aws::CallLogFn
+                }),
             };
             tasks.spawn(async move {
                 let clients = Clients::connect(&def, &opts).await;
