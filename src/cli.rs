@@ -70,6 +70,12 @@ enum Command {
         #[arg(long)]
         force_delete_secrets: bool,
     },
+    /// Prove the chain the plan built: CreateSession with its client certificate, the role's
+    /// identity, its secrets (length and hash only), and that another CA is refused.
+    Verify {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Remove a stale lock left where the kernel could not release it (e.g. NFS).
     Unlock {
         plan: PathBuf,
@@ -193,6 +199,7 @@ pub fn main() -> ExitCode {
             c.force_delete_secrets = force_delete_secrets;
             crate::commands::apply(&c, yes, true)
         }
+        Command::Verify { common } => crate::verify::run(&common.common()),
         Command::Unlock {
             plan,
             vars,

@@ -245,6 +245,40 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
     })
 }
 
+/// Load, connect and read live state, then hand the engine to `f` (for `verify`).
+pub fn with_engine<F, Fut>(c: &Common, f: F) -> ExitCode
+where
+    F: FnOnce(Engine, Planned, PathBuf) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let spec = match load(&c.plan_file, &c.vars) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let scratch = state_dir(c, &spec.name).join("verify");
+    let rt = runtime();
+    let s = setup(c, &spec);
+    rt.block_on(async move {
+        let engine = match Engine::connect(spec, s).await {
+            Ok(e) => e,
+            Err(e) => return run_error(e),
+        };
+        let cancel = Cancel::new();
+        on_interrupt(cancel.clone());
+        let planned = match engine.plan(&cancel).await {
+            Ok(p) => p,
+            Err(e) => return run_error(e),
+        };
+        if planned.plan.has_changes() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: live state differs from the plan (run `xpart plan`); verifying what exists"
+            );
+        }
+        f(engine, planned, scratch).await
+    })
+}
+
 /// `xpart unlock`: remove a stale lock.
 pub fn unlock(c: &Common) -> ExitCode {
     let spec = match load(&c.plan_file, &c.vars) {

@@ -826,6 +826,11 @@ fn write_pair(want: &Want, key: &KeyPair, cert_der: &[u8]) -> Result<(), PkiErro
     write_atomic(&want.cert_file, pem_encode(cert_der).as_bytes(), 0o644)
 }
 
+/// Write a private key file (mode 0600, atomically), e.g. a throwaway key of `xpart verify`.
+pub fn write_private(path: &Path, pem: &[u8]) -> Result<(), PkiError> {
+    write_atomic(path, pem, 0o600)
+}
+
 /// Write through a new file created with its final mode and renamed into place, so readers never
 /// see half a file and a key is never readable by others, not even briefly.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {

@@ -124,7 +124,30 @@ pub struct Planned {
     pub unowned: Vec<String>,
 }
 
+impl Planned {
+    /// The outputs of a resource that exists (as read, before any apply).
+    pub fn outputs(&self, id: &str) -> Option<&BTreeMap<String, String>> {
+        self.steps.get(id)?.live.as_ref().map(|l| &l.outputs)
+    }
+
+    /// The outputs of every existing resource.
+    fn known(&self) -> Known {
+        self.steps.iter().map(|(id, s)| (id.clone(), s.live.as_ref().map(|l| l.outputs.clone()))).collect()
+    }
+}
+
 impl Engine {
+    /// A resource's properties with every reference rendered from live state; references to
+    /// resources that do not exist read `(known after apply)`.
+    pub fn rendered(&self, planned: &Planned, id: &str) -> Result<Kind, ResourceError> {
+        self.render(&self.spec.resources[id], &planned.known())
+    }
+
+    /// The connected partition of this name.
+    pub fn partition(&self, name: &str) -> Option<&PartCtx> {
+        self.parts.get(name).map(|p| p.as_ref())
+    }
+
     /// Connect to every partition the plan uses and check who we are there.
     pub async fn connect(spec: Spec, setup: Setup) -> Result<Engine, RunError> {
         let spec = Arc::new(spec);

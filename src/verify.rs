@@ -1,0 +1,270 @@
+//! `xpart verify`: proves, from where it runs, the chain a plan built: the plan's client
+//! certificate → CreateSession → temporary credentials → GetCallerIdentity shows the plan's
+//! role → GetSecretValue on the plan's secrets (length and a hash, never the value); and that a
+//! certificate from another CA is refused.
+//!
+//! The chains are read from the plan: each Roles Anywhere profile, each role it names whose
+//! trust names a trust anchor of the plan, the client certificate of that anchor's CA (and of
+//! the role's subject CN, when it has one), and the secrets the role's policies name.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+
+use crate::credential_process::{self as cp, CredentialProcessArgs, Environment, ProcessCredentials};
+use crate::engine::run::{Engine, Planned};
+use crate::spec::types::Kind;
+
+/// One chain to prove.
+#[derive(Debug, Clone)]
+struct Chain {
+    partition: String,
+    profile_arn: String,
+    role_arn: String,
+    role_name: String,
+    anchor_arn: String,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    subject_cn: Option<String>,
+    /// (resource id, ARN)
+    secrets: Vec<(String, String)>,
+}
+
+/// What one step showed.
+struct Step {
+    name: String,
+    ok: bool,
+    detail: String,
+    elapsed: Duration,
+}
+
+fn out(s: &Step) {
+    let mark = if s.ok { "ok  " } else { "FAIL" };
+    let _ = writeln!(
+        std::io::stdout(),
+        "{mark} {} ({} ms): {}",
+        s.name,
+        s.elapsed.as_millis(),
+        s.detail
+    );
+}
+
+/// Find the chains of a plan from its resources and their live outputs.
+fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
+    let spec = engine.spec();
+    let mut found = vec![];
+    let kind = |id: &str| engine.rendered(planned, id).map_err(|e| e.to_string());
+    let output = |id: &str, attr: &str| planned.outputs(id).and_then(|o| o.get(attr)).cloned();
+    for (pid, p) in &spec.resources {
+        let Kind::Profile(profile) = kind(pid)? else { continue };
+        let part = p.partition.clone().unwrap_or_default();
+        let profile_arn = output(pid, "arn").ok_or(format!("{pid} does not exist: run `xpart apply` first"))?;
+        for role_arn in &profile.roles {
+            let Some((rid, _)) = spec.resources.iter().find(|(id, r)| r.type_name == "iam.role" && output(id, "arn").as_deref() == Some(role_arn)) else {
+                continue;
+            };
+            let Kind::Role(role) = kind(rid)? else { continue };
+            let Some(ra) = &role.trust.roles_anywhere else { continue };
+            let Some((aid, _)) = spec.resources.iter().find(|(id, r)| {
+                r.type_name == "rolesanywhere.trust_anchor" && output(id, "arn").as_deref() == Some(ra.trust_anchor.as_str())
+            }) else {
+                continue;
+            };
+            let Kind::TrustAnchor(anchor) = kind(aid)? else { continue };
+            // The client certificate: issued by the anchor's CA, with the role's subject CN.
+            let cert = spec.resources.iter().find_map(|(cid, _)| {
+                let Ok(Kind::PkiCert(c)) = kind(cid) else { return None };
+                let same_ca = anchor.ca.as_deref() == Some(c.ca.as_str());
+                let same_cn = ra.subject_cn.as_deref().is_none_or(|cn| cn == c.subject.common_name);
+                (same_ca && same_cn).then(|| (output(cid, "cert_file"), output(cid, "key_file")))
+            });
+            let Some((Some(cert_file), Some(key_file))) = cert else {
+                return Err(format!("no client certificate of the plan matches trust anchor {aid} and role {rid}"));
+            };
+            let policies = serde_json::to_string(&role.policies).unwrap_or_default();
+            let secrets = spec
+                .resources
+                .iter()
+                .filter(|(_, r)| r.type_name == "secretsmanager.secret" && r.partition.as_deref() == Some(part.as_str()))
+                .filter_map(|(sid, _)| Some((sid.clone(), output(sid, "arn")?)))
+                .filter(|(_, arn)| policies.contains(arn.as_str()))
+                .collect();
+            found.push(Chain {
+                partition: part.clone(),
+                profile_arn: profile_arn.clone(),
+                role_arn: role_arn.clone(),
+                role_name: role.name.clone(),
+                anchor_arn: ra.trust_anchor.clone(),
+                cert_file: cert_file.into(),
+                key_file: key_file.into(),
+                subject_cn: ra.subject_cn.clone(),
+                secrets,
+            });
+        }
+    }
+    Ok(found)
+}
+
+fn args(c: &Chain, cert: &Path, key: &Path, endpoint: Option<String>) -> CredentialProcessArgs {
+    CredentialProcessArgs {
+        certificate: cert.to_path_buf(),
+        private_key: key.to_path_buf(),
+        intermediates: None,
+        trust_anchor_arn: c.anchor_arn.clone(),
+        profile_arn: c.profile_arn.clone(),
+        role_arn: c.role_arn.clone(),
+        session_duration: 900,
+        region: None,
+        endpoint,
+        role_session_name: None,
+        no_verify_ssl: false,
+        with_proxy: false,
+        // Verify proves the chain now, not what a cache remembers.
+        no_cache: true,
+        debug: false,
+    }
+}
+
+async fn create_session(a: CredentialProcessArgs) -> Result<ProcessCredentials, cp::Error> {
+    tokio::task::spawn_blocking(move || {
+        let mut env = Environment::from_process();
+        env.cache_dir = None;
+        cp::obtain_in(&a, &env, &mut std::io::sink()).map(|o| o.credentials)
+    })
+    .await
+    .unwrap_or_else(|e| Err(cp::Error::Invalid(format!("internal error: {e}"))))
+}
+
+fn with_credentials(base: &SdkConfig, c: &ProcessCredentials) -> SdkConfig {
+    let creds = aws_credential_types::Credentials::new(
+        &c.access_key_id,
+        &c.secret_access_key,
+        Some(c.session_token.clone()),
+        None,
+        "xpart-verify",
+    );
+    base.to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .build()
+}
+
+/// A CA and client certificate nobody trusts, with the same subject as the real one.
+fn stranger(dir: &Path, cn: &str) -> Result<(PathBuf, PathBuf), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let e = |e: rcgen::Error| e.to_string();
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca.distinguished_name.push(DnType::CommonName, "xpart verify: an untrusted CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().map_err(e)?;
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    leaf.distinguished_name.push(DnType::CommonName, cn);
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &issuer).map_err(e)?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let (cert_file, key_file) = (dir.join("stranger.crt"), dir.join("stranger.key"));
+    std::fs::write(&cert_file, cert.pem()).map_err(|e| e.to_string())?;
+    crate::pki::write_private(&key_file, key.serialize_pem().as_bytes()).map_err(|e| e.to_string())?;
+    Ok((cert_file, key_file))
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
+        .as_ref()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Run every check of every chain; true when all hold.
+pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Result<bool, String> {
+    let chains = chains(engine, planned)?;
+    if chains.is_empty() {
+        return Err("the plan has no Roles Anywhere chain to verify (a profile, a role trusting a trust anchor, a client certificate)".into());
+    }
+    let mut all = true;
+    for c in &chains {
+        let part = engine.partition(&c.partition).ok_or(format!("partition {} is not connected", c.partition))?;
+        let endpoint = part.clients.config.endpoint_url().map(str::to_string);
+        let label = format!("{} {}", c.partition, part.def.region);
+
+        let t = Instant::now();
+        let session = create_session(args(c, &c.cert_file, &c.key_file, endpoint.clone())).await;
+        let step = match &session {
+            Ok(cr) => Step { name: format!("CreateSession ({label})"), ok: true, detail: format!("credentials for {} until {}", c.role_arn, cr.expiration), elapsed: t.elapsed() },
+            Err(e) => Step { name: format!("CreateSession ({label})"), ok: false, detail: e.to_string(), elapsed: t.elapsed() },
+        };
+        all &= step.ok;
+        out(&step);
+        if let Ok(creds) = session {
+            let conf = with_credentials(&part.clients.config, &creds);
+            let t = Instant::now();
+            let sts = aws_sdk_sts::Client::new(&conf);
+            let step = match sts.get_caller_identity().send().await {
+                Ok(id) => {
+                    let arn = id.arn().unwrap_or_default().to_string();
+                    let want = format!("arn:{}:sts::", part.def.partition.id());
+                    let ok = arn.starts_with(&want) && arn.contains(&format!(":assumed-role/{}/", c.role_name));
+                    Step { name: format!("GetCallerIdentity ({label})"), ok, detail: if ok { arn } else { format!("{arn} is not the role {}", c.role_arn) }, elapsed: t.elapsed() }
+                }
+                Err(e) => Step { name: format!("GetCallerIdentity ({label})"), ok: false, detail: part.clients.error("GetCallerIdentity", e).to_string(), elapsed: t.elapsed() },
+            };
+            all &= step.ok;
+            out(&step);
+            let sm = aws_sdk_secretsmanager::Client::new(&conf);
+            for (sid, arn) in &c.secrets {
+                let t = Instant::now();
+                let step = match sm.get_secret_value().secret_id(arn).send().await {
+                    Ok(v) => {
+                        let bytes = v.secret_string().map(|s| s.as_bytes().to_vec()).or_else(|| v.secret_binary().map(|b| b.as_ref().to_vec())).unwrap_or_default();
+                        Step { name: format!("GetSecretValue {sid} ({label})"), ok: !bytes.is_empty(), detail: format!("{} bytes, sha256 {}…", bytes.len(), &sha256_hex(&bytes)[..12]), elapsed: t.elapsed() }
+                    }
+                    Err(e) => Step { name: format!("GetSecretValue {sid} ({label})"), ok: false, detail: part.clients.error("GetSecretValue", e).to_string(), elapsed: t.elapsed() },
+                };
+                all &= step.ok;
+                out(&step);
+            }
+        }
+
+        // The negative check: the same subject from a CA the anchor does not hold.
+        let t = Instant::now();
+        let cn = c.subject_cn.clone().unwrap_or_else(|| "xpart-verify".into());
+        let step = match stranger(&scratch.join(&c.partition), &cn) {
+            Err(e) => Step { name: format!("another CA is refused ({label})"), ok: false, detail: format!("cannot make the test certificate: {e}"), elapsed: t.elapsed() },
+            Ok((cert, key)) => match create_session(args(c, &cert, &key, endpoint)).await {
+                Err(cp::Error::Service { status: 403, code, .. }) => Step { name: format!("another CA is refused ({label})"), ok: true, detail: format!("HTTP 403 {code}"), elapsed: t.elapsed() },
+                Err(e) => Step { name: format!("another CA is refused ({label})"), ok: false, detail: format!("expected AccessDenied, got: {e}"), elapsed: t.elapsed() },
+                Ok(_) => Step { name: format!("another CA is refused ({label})"), ok: false, detail: "a certificate from another CA got credentials: the trust is too wide".into(), elapsed: t.elapsed() },
+            },
+        };
+        all &= step.ok;
+        out(&step);
+    }
+    Ok(all)
+}
+
+/// `xpart verify`
+pub fn run(common: &crate::commands::Common) -> ExitCode {
+    crate::commands::with_engine(common, |engine, planned, scratch| async move {
+        match verify(&engine, &planned, &scratch).await {
+            Ok(true) => {
+                let _ = writeln!(std::io::stdout(), "verify: every check holds");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                let _ = writeln!(std::io::stdout(), "verify: some checks failed (above)");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
