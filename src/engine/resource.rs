@@ -67,13 +67,21 @@ impl Desired {
 /// A failure inside one resource type; the executor adds the resource id.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Boxed: an AWS error carries several strings, and every `Result` of the engine would
+    /// otherwise be that large.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(Box<AwsError>),
     #[error(transparent)]
     Pki(#[from] PkiError),
     /// Anything else, already phrased for people.
     #[error("{0}")]
     Other(String),
+}
+
+impl From<AwsError> for Error {
+    fn from(e: AwsError) -> Error {
+        Error::Aws(Box::new(e))
+    }
 }
 
 impl Error {
@@ -82,7 +90,7 @@ impl Error {
     }
     pub fn aws(&self) -> Option<&AwsError> {
         match self {
-            Error::Aws(e) => Some(e),
+            Error::Aws(e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -175,7 +183,7 @@ impl Ctx {
     where
         E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        Error::Aws(self.clients().error(op, e))
+        Error::from(self.clients().error(op, e))
     }
     /// The ownership tags this resource gets, plus the plan's own `tags`.
     pub fn tags(&self, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -267,6 +275,28 @@ pub trait Resource {
     /// Delete it (and what only it holds: inline policies, associations, aliases). Deleting
     /// something already gone is success.
     fn delete(live: &Live, cx: &Ctx) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every live resource of this type in `cx`'s partition tagged `xpart:plan` = `cx.plan`,
+    /// with its `xpart:id`, each as `read` would describe it (so `delete` can take it): how
+    /// resources the plan no longer has are found without a state file.
+    fn find_owned(cx: &Ctx) -> impl Future<Output = Result<Vec<(String, Live)>>> + Send {
+        let _ = cx;
+        async { Ok(vec![]) }
+    }
+}
+
+/// The `xpart:id` among tags of this plan, if they carry `xpart:plan` = `plan`.
+pub fn owned_id<'a>(plan: &str, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let (mut p, mut id) = (false, None);
+    for (k, v) in tags {
+        if k == TAG_PLAN && v == plan {
+            p = true;
+        }
+        if k == TAG_ID {
+            id = Some(v.to_string());
+        }
+    }
+    id.filter(|_| p)
 }
 
 /// Retry `f` while `retryable` says its error is eventual consistency, up to `bound`, with

@@ -122,7 +122,34 @@ pub struct Planned {
     steps: BTreeMap<String, Step>,
     /// Same-named resources without this plan's tags (apply refuses them without --adopt).
     pub unowned: Vec<String>,
+    /// Resources carrying this plan's tags under ids the plan no longer has: deleted.
+    orphans: Vec<Orphan>,
 }
+
+/// An owned resource whose id the plan no longer has.
+#[derive(Debug, Clone)]
+struct Orphan {
+    id: String,
+    type_name: String,
+    partition: String,
+    live: Live,
+}
+
+/// AWS types in the order orphans are deleted: what uses a resource goes before it.
+const DELETE_ORDER: &[&str] = &[
+    "ec2.instance",
+    "ec2.route_table",
+    "ec2.security_group",
+    "ec2.internet_gateway",
+    "ec2.subnet",
+    "ec2.vpc",
+    "rolesanywhere.profile",
+    "rolesanywhere.trust_anchor",
+    "iam.instance_profile",
+    "secretsmanager.secret",
+    "kms.key",
+    "iam.role",
+];
 
 impl Planned {
     /// The outputs of a resource that exists (as read, before any apply).
@@ -186,23 +213,30 @@ impl Engine {
 
     /// The context of one resource; `known` holds the outputs of resources that exist.
     fn ctx(&self, r: &ResourceDef, known: &Known) -> Ctx {
+        let mut cx = self.bare_ctx(&r.id, r.partition.as_deref());
+        cx.refs = r
+            .deps
+            .iter()
+            .filter_map(|d| Some((d.clone(), known.get(d)?.clone()?)))
+            .collect();
+        cx
+    }
+
+    /// A context for an id in a partition, with no dependencies.
+    fn bare_ctx(&self, id: &str, partition: Option<&str>) -> Ctx {
         let sink = self.setup.sink.clone();
         let notify: Notify = Arc::new(move |id: &str, message: String| {
             sink(Event::Note { id: id.to_string(), message })
         });
         Ctx {
             plan: self.spec.name.clone(),
-            id: r.id.clone(),
-            part: r.partition.as_ref().and_then(|p| self.parts.get(p).cloned()),
+            id: id.to_string(),
+            part: partition.and_then(|p| self.parts.get(p).cloned()),
             base: self.setup.base.clone(),
             state_dir: self.setup.state_dir.clone(),
             opts: Arc::new(self.setup.options.clone()),
             notify,
-            refs: r
-                .deps
-                .iter()
-                .filter_map(|d| Some((d.clone(), known.get(d)?.clone()?)))
-                .collect(),
+            refs: BTreeMap::new(),
         }
     }
 
@@ -331,6 +365,104 @@ impl Engine {
         Ok(lives)
     }
 
+    /// Owned resources (this plan's tags) whose id and type the plan no longer has, in every
+    /// connected partition: one listing per type and partition, all at once.
+    async fn find_orphans(&self) -> Result<Vec<Orphan>, RunError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for part in self.parts.keys() {
+            for ty in DELETE_ORDER {
+                let cx = self.bare_ctx("", Some(part));
+                let (part, ty) = (part.clone(), ty.to_string());
+                tasks.spawn(async move {
+                    let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
+                    (part, ty, found)
+                });
+            }
+        }
+        let mut orphans = vec![];
+        let mut errors = vec![];
+        while let Some(r) = tasks.join_next().await {
+            let (partition, type_name, found) = r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?;
+            match found {
+                Ok(list) => {
+                    for (id, live) in list {
+                        let planned = self.spec.resources.get(&id);
+                        if planned.is_some_and(|r| r.type_name == type_name && r.partition.as_deref() == Some(partition.as_str())) {
+                            continue;
+                        }
+                        orphans.push(Orphan { id, type_name: type_name.clone(), partition: partition.clone(), live });
+                    }
+                }
+                Err(source) => errors.push(ResourceError {
+                    id: format!("(owned {type_name} listing)"),
+                    type_name: type_name.clone(),
+                    region: self.spec.partitions.get(&partition).map(|d| d.region.clone()),
+                    partition: Some(partition),
+                    source,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RunError::Read(errors));
+        }
+        orphans.sort_by(|a, b| (&a.partition, &a.type_name, &a.id).cmp(&(&b.partition, &b.type_name, &b.id)));
+        Ok(orphans)
+    }
+
+    fn orphan_change(o: &Orphan) -> Change {
+        Change {
+            id: o.id.clone(),
+            type_name: o.type_name.clone(),
+            partition: Some(o.partition.clone()),
+            action: Action::Delete,
+            attrs: delete_attrs(&o.live),
+            reason: Some("owned by this plan, which no longer has it".into()),
+        }
+    }
+
+    /// Delete orphans, dependents first (by `DELETE_ORDER`), each partition on its own lane.
+    async fn delete_orphans(&self, orphans: &[Orphan], cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
+        let engine = Arc::new(self.shallow());
+        let rank = |t: &str| DELETE_ORDER.iter().position(|x| *x == t).unwrap_or(0);
+        let key = |o: &Orphan| format!("{}/{}/{}", o.partition, o.type_name, o.id);
+        let mut nodes = vec![];
+        for o in orphans {
+            let deps: Vec<String> = orphans
+                .iter()
+                .filter(|p| p.partition == o.partition && rank(&p.type_name) < rank(&o.type_name))
+                .map(key)
+                .collect();
+            let (o, engine) = (o.clone(), engine.clone());
+            let lane = Some(o.partition.clone());
+            nodes.push(Node::new(key(&o), deps, lane.as_deref(), move || async move {
+                let cx = engine.bare_ctx(&o.id, Some(&o.partition));
+                (engine.setup.sink)(Event::Started {
+                    id: o.id.clone(),
+                    type_name: o.type_name.clone(),
+                    partition: Some(o.partition.clone()),
+                    action: Action::Delete,
+                });
+                let start = Instant::now();
+                let result = with_type_delete(&o.type_name, &o.live, &cx).await.map_err(|source| ResourceError {
+                    id: o.id.clone(),
+                    type_name: o.type_name.clone(),
+                    partition: Some(o.partition.clone()),
+                    region: Some(cx.part().def.region.clone()),
+                    source,
+                });
+                (engine.setup.sink)(Event::Finished {
+                    id: o.id.clone(),
+                    action: Action::Delete,
+                    elapsed: start.elapsed(),
+                    error: result.as_ref().err().map(|e| e.source.to_string()),
+                });
+                result
+            }));
+        }
+        let sink = self.setup.sink.clone();
+        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev)).await.map_err(|e| RunError::Other(e.to_string()))
+    }
+
     /// What apply would do.
     pub async fn plan(&self, cancel: &Cancel) -> Result<Planned, RunError> {
         let lives = self.read_all(cancel).await?;
@@ -366,7 +498,9 @@ impl Engine {
             });
             steps.insert(id.clone(), Step { live, action });
         }
-        Ok(Planned { plan: self.plan_of(changes), steps, unowned })
+        let orphans = self.find_orphans().await?;
+        changes.extend(orphans.iter().map(Engine::orphan_change));
+        Ok(Planned { plan: self.plan_of(changes), steps, unowned, orphans })
     }
 
     fn plan_of(&self, changes: Vec<Change>) -> Plan {
@@ -429,9 +563,15 @@ impl Engine {
             }));
         }
         let sink = self.setup.sink.clone();
-        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
+        let mut report = walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
             .await
-            .map_err(|e| RunError::Other(e.to_string()))
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        // Old resources go once the new ones stand (and only then: a failed apply keeps them).
+        if !planned.orphans.is_empty() && report.is_success() {
+            let more = self.delete_orphans(&planned.orphans, cancel).await?;
+            report.outcomes.extend(more.outcomes);
+        }
+        Ok(report)
     }
 
     /// What destroy would delete: every existing resource that carries this plan's tags.
@@ -456,17 +596,7 @@ impl Engine {
                 None => Action::NoOp,
             };
             let attrs = match (&live, action) {
-                (Some(l), Action::Delete) => l
-                    .attrs
-                    .iter()
-                    .map(|(k, v)| AttrChange {
-                        name: k.clone(),
-                        before: Some(v.clone()).filter(|_| k != "value"),
-                        after: None,
-                        sensitive: k == "value",
-                        forces_replacement: false,
-                    })
-                    .collect(),
+                (Some(l), Action::Delete) => delete_attrs(l),
                 _ => vec![],
             };
             changes.push(Change {
@@ -479,12 +609,16 @@ impl Engine {
             });
             steps.insert(id.clone(), Step { live, action });
         }
-        Ok(Planned { plan: self.plan_of(changes), steps, unowned })
+        let orphans = self.find_orphans().await?;
+        changes.extend(orphans.iter().map(Engine::orphan_change));
+        Ok(Planned { plan: self.plan_of(changes), steps, unowned, orphans })
     }
 
     /// Delete what `plan_destroy` found, dependents first.
     pub async fn destroy(&self, planned: &Planned, cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
         (self.setup.sink)(Event::Phase("destroying".into()));
+        // Orphans first: one may still use something of the plan (an old instance in its subnet).
+        let first = self.delete_orphans(&planned.orphans, cancel).await?;
         let engine = Arc::new(self.shallow());
         let mut nodes = vec![];
         for id in &self.spec.order {
@@ -516,9 +650,11 @@ impl Engine {
             }));
         }
         let sink = self.setup.sink.clone();
-        walk::walk(walk::invert(nodes), &self.limits(), cancel, |ev| skipped(&sink, ev))
+        let mut report = walk::walk(walk::invert(nodes), &self.limits(), cancel, |ev| skipped(&sink, ev))
             .await
-            .map_err(|e| RunError::Other(e.to_string()))
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        report.outcomes.extend(first.outcomes);
+        Ok(report)
     }
 
     /// A copy sharing the spec and clients, to move into jobs.
@@ -580,6 +716,20 @@ async fn converge<T: Resource>(
             T::update(p, l, &changed, cx).await.map(|l| (Action::Update, l)).map_err(|e| (Action::Update, e))
         }
     }
+}
+
+/// A deleted resource's attributes as `before`; secret values stay hidden.
+fn delete_attrs(l: &Live) -> Vec<AttrChange> {
+    l.attrs
+        .iter()
+        .map(|(k, v)| AttrChange {
+            name: k.clone(),
+            before: Some(v.clone()).filter(|_| k != "value"),
+            after: None,
+            sensitive: k == "value",
+            forces_replacement: false,
+        })
+        .collect()
 }
 
 fn changed_attrs(desired: &Desired, live: &Live) -> BTreeSet<String> {
