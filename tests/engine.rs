@@ -272,3 +272,86 @@ fn engine_offline_plan_needs_no_credentials() {
     assert!(out.contains("~ ec2.security_group ssh") || out.contains("ssh"), "{out}");
     assert!(out.contains("0 to add, 1 to change, 0 to destroy"), "{out}");
 }
+
+/// How many seeded runs a campaign makes: `XPART_CAMPAIGN_RUNS`, else `default` (CI's reduced
+/// campaign; the full one is `XPART_CAMPAIGN_RUNS=10 tests/run engine_faults`).
+fn campaign_runs(default: u64) -> u64 {
+    std::env::var("XPART_CAMPAIGN_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Exactly one of each AWS resource of the plan exists, by boto3's count of tagged resources.
+fn assert_exactly_once(run: &Run, plan: &Path) {
+    let mut seen: Vec<(String, String)> = vec![];
+    for side in [Side::Commercial, Side::China] {
+        for r in run.inventory(side, plan) {
+            seen.push((r["id"].as_str().unwrap_or("?").to_string(), r["type"].as_str().unwrap().to_string()));
+        }
+    }
+    for (id, ty, partition) in plan_resources(plan) {
+        if partition.is_none() {
+            continue;
+        }
+        let n = seen.iter().filter(|(i, t)| *i == id && *t == ty).count();
+        assert_eq!(n, 1, "{id} ({ty}) exists {n} times; boto3 saw {seen:?}");
+    }
+    assert_eq!(seen.len(), plan_resources(plan).iter().filter(|r| r.2.is_some()).count(), "{seen:?}");
+}
+
+fn assert_nothing_left(run: &Run, plan: &Path) {
+    for side in [Side::Commercial, Side::China] {
+        let left = run.inventory(side, plan);
+        assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
+    }
+}
+
+/// The fault mix on the china partition: apply then destroy converge, with exactly
+/// one of each resource and nothing left.
+#[test]
+fn engine_faults_on_china_converge() {
+    let tb = Testbed::private();
+    let plan = plan_file("china-to-commercial.yaml");
+    for seed in 1..=campaign_runs(1) {
+        tb.set_faults(
+            Side::China,
+            &format!("seed={seed} latency_ms=600 jitter_ms=300 http_503=0.1 throttle=0.05 reset=0.02 lost_response=0.02"),
+        );
+        let run = Run::new(&tb);
+        let o = run.run(&["apply", "--yes"], &plan);
+        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", text(&o));
+        tb.set_faults(Side::China, "off");
+        assert_exactly_once(&run, &plan);
+        tb.set_faults(
+            Side::China,
+            &format!("seed={} latency_ms=600 jitter_ms=300 http_503=0.1 throttle=0.05 reset=0.02 lost_response=0.02", seed + 1000),
+        );
+        let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", text(&o));
+        tb.set_faults(Side::China, "off");
+        assert_nothing_left(&run, &plan);
+    }
+}
+
+/// `kill -9` of apply at a seeded moment, then apply again: converges with no duplicate.
+#[test]
+fn engine_kill_9_then_apply_converges() {
+    let tb = Testbed::private();
+    let plan = plan_file("china-to-commercial.yaml");
+    // Latency stretches apply over a few seconds so the kill lands mid-way.
+    tb.set_faults(Side::China, "seed=1 latency_ms=150");
+    tb.set_faults(Side::Commercial, "seed=1 latency_ms=50");
+    for seed in 1..=campaign_runs(1) {
+        let run = Run::new(&tb);
+        let mut child = run.cmd(&["apply", "--yes"], &plan).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        // A seeded moment between 0.5 s and 6 s: the kill is the experiment, not a wait.
+        let at = std::time::Duration::from_millis(500 + (seed * 7919 % 5500));
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        let o = run.run(&["apply", "--yes"], &plan);
+        assert_eq!(o.status.code(), Some(0), "seed {seed} (killed at {at:?}): {}", text(&o));
+        assert_exactly_once(&run, &plan);
+        let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+        assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", text(&o));
+        assert_nothing_left(&run, &plan);
+    }
+}
