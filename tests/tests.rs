@@ -7,5 +7,6 @@ mod engine;
 mod lint;
 mod pki;
 mod testbed;
+mod types_rolesanywhere_pki;
 mod types_iam_kms_secret;
 mod util;

@@ -1,27 +1,231 @@
-//! SCAFFOLD (replace): `pki_ca`.
+//! `pki.ca`: a root CA kept as two local files, `<dir>/<id>.crt` and `<dir>/<id>.key` (mode
+//! 0600; `dir` defaults to `<state_dir>/pki`), or a CA the user imports and xpart only checks.
+//!
+//! No AWS. `pki` alone judges the files (`plan_ca` without writing, `ensure_ca` to make them):
+//! this module only turns its verdict into attributes the planner can compare. The same scheme
+//! serves `pki.cert`:
+//!
+//! - `subject`, `key`, `validity_days` (and a cert's `renew_before_days`) are the plan's terms.
+//!   They are not parsed back from the certificate, so read reports the plan's values; a
+//!   certificate that no longer fits them shows in `material`.
+//! - `status` changes in place: `valid`, or `renew: <why>` when time ran out (or, for a
+//!   certificate, its CA changed). A renewal is a new key and certificate under the same id,
+//!   shown as `~ status`.
+//! - `material` forces replacement: `as planned`, or `<why>` when the files no longer match the
+//!   plan (subject, key type) or are broken, shown as `-/+` with the reason as the old value.
+//!   `status` is then left `valid`: `pki` does not judge the time of a certificate it replaces.
+//!   `desired` cannot see the files, so a per-call `replace_on` is impossible; a separate
+//!   attribute that only differs in that case does the same.
+//!
+//! When a renewal or replacement is due, read reports `cert_pem` (and a cert's `serial`) as
+//! `plan::UNKNOWN`: those outputs are only known after apply, and dependents (a trust anchor's
+//! certificate, a cert's issuer) must plan against that. The private key is never an attribute
+//! or an output; only its path is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
-use crate::spec::types::PkiCa;
+use crate::pki::{self, Material, PkiAction};
+use crate::plan::UNKNOWN;
+use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, PkiCa, Subject};
 
 pub struct Type;
 
+/// `material` when the files fit the plan.
+pub const AS_PLANNED: &str = "as planned";
+/// `status` when no renewal is due.
+pub const VALID: &str = "valid";
+
+/// Where a `pki.*` resource keeps its files.
+pub fn dir_of(dir: Option<&str>, cx: &Ctx) -> PathBuf {
+    match dir {
+        Some(d) => cx.path(d),
+        None => cx.state_dir.join("pki"),
+    }
+}
+
+/// A subject as an attribute: only the parts the plan sets.
+pub fn subject_json(s: &Subject) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert("common_name".into(), json!(s.common_name));
+    for (k, v) in [
+        ("organization", &s.organization),
+        ("organizational_unit", &s.organizational_unit),
+        ("country", &s.country),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    Json::Object(m)
+}
+
+/// A key spec with `pki`'s defaults filled in (RSA 2048, P-256), so leaving them out of the plan
+/// and writing them shows no difference.
+pub fn key_json(k: Option<&KeySpec>) -> Json {
+    match k {
+        None => json!({"algorithm": "rsa", "bits": 2048}),
+        Some(k) => match k.algorithm {
+            KeyAlgorithm::Rsa => json!({"algorithm": "rsa", "bits": k.bits.unwrap_or(2048)}),
+            KeyAlgorithm::Ecdsa => {
+                let curve = match k.curve.unwrap_or(Curve::P256) {
+                    Curve::P256 => "p256",
+                    Curve::P384 => "p384",
+                };
+                json!({"algorithm": "ecdsa", "curve": curve})
+            }
+        },
+    }
+}
+
+/// The attributes of a live `pki.*` resource from `pki`'s verdict: the plan's terms, with
+/// `status` or `material` telling what apply would do. None when the files do not exist.
+pub fn live_attrs(want: &Desired, action: &PkiAction) -> Option<BTreeMap<String, Json>> {
+    let mut attrs = want.attrs.clone();
+    match action {
+        PkiAction::Create => return None,
+        PkiAction::Unchanged => {}
+        PkiAction::Renew { reason } => {
+            attrs.insert("status".into(), json!(format!("renew: {reason}")));
+        }
+        PkiAction::Replace { reason } => {
+            attrs.insert("material".into(), json!(reason));
+        }
+    }
+    Some(attrs)
+}
+
+/// Outputs of a `pki.*` resource from its material on disk.
+pub fn outputs_of(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
+    let mut o = BTreeMap::new();
+    o.insert("id".into(), cx.id.clone());
+    o.insert("cert_file".into(), m.cert_file.display().to_string());
+    o.insert(
+        "key_file".into(),
+        m.key_file.as_ref().map(|k| k.display().to_string()).unwrap_or_default(),
+    );
+    o.insert("cert_pem".into(), m.cert_pem.clone());
+    o
+}
+
+/// Outputs while a new certificate is due: the files keep their paths, the PEM is unknown.
+pub fn pending_outputs(cx: &Ctx, dir: &Path) -> BTreeMap<String, String> {
+    let (cert, key) = pki::files(dir, &cx.id);
+    let mut o = BTreeMap::new();
+    o.insert("id".into(), cx.id.clone());
+    o.insert("cert_file".into(), cert.display().to_string());
+    o.insert("key_file".into(), key.display().to_string());
+    o.insert("cert_pem".into(), UNKNOWN.into());
+    o
+}
+
+/// What delete may remove: only files this plan generated.
+pub fn handle_for(generated: bool) -> Json {
+    json!({ "generated": generated })
+}
+
+/// Remove the certificate and key a plan generated; files already gone are fine. An imported
+/// CA's files belong to the user and are never touched.
+pub fn remove_files(live: &Live) -> Result<()> {
+    if live.handle.get("generated").and_then(Json::as_bool) != Some(true) {
+        return Ok(());
+    }
+    for name in ["cert_file", "key_file"] {
+        let Some(path) = live.outputs.get(name).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(pki::PkiError::Io { path: PathBuf::from(path), source }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a PKI step off the async workers: RSA key generation takes seconds.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, pki::PkiError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::other(format!("certificate generation failed: {e}")))?
+        .map_err(Error::from)
+}
+
 impl Resource for Type {
     type Props = PkiCa;
-    fn desired(_p: &PkiCa, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &PkiCa, cx: &Ctx) -> Result<Desired> {
+        let want = match &p.import {
+            // An import is the user's files: where they are is all the plan says.
+            Some(import) => Desired::default()
+                .attr("certificate_file", cx.path(&import.certificate_file).display().to_string())
+                .attr(
+                    "key_file",
+                    import.key_file.as_deref().map(|k| cx.path(k).display().to_string()),
+                ),
+            None => {
+                let subject = p.subject.clone().unwrap_or_else(|| Subject {
+                    common_name: cx.id.clone(),
+                    organization: None,
+                    organizational_unit: None,
+                    country: None,
+                });
+                Desired::default()
+                    .attr("subject", subject_json(&subject))
+                    .attr("key", key_json(p.key.as_ref()))
+                    .attr("validity_days", p.validity_days.unwrap_or(pki::DEFAULT_CA_VALIDITY_DAYS))
+            }
+        };
+        Ok(want
+            .attr("status", VALID)
+            .attr("material", AS_PLANNED)
+            .forces_replacement(&["material"]))
     }
-    async fn read(_p: &PkiCa, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &PkiCa, cx: &Ctx) -> Result<Option<Live>> {
+        let want = Self::desired(p, cx)?;
+        let dir = dir_of(p.dir.as_deref(), cx);
+        let plan = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
+        let Some(attrs) = live_attrs(&want, &plan.action) else {
+            return Ok(None);
+        };
+        let outputs = match &plan.kept {
+            Some(m) => outputs_of(cx, m),
+            None => pending_outputs(cx, &dir),
+        };
+        Ok(Some(Live {
+            outputs,
+            attrs,
+            owned: true,
+            handle: handle_for(p.import.is_none()),
+        }))
     }
-    async fn create(_p: &PkiCa, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &PkiCa, cx: &Ctx) -> Result<Live> {
+        let want = Self::desired(p, cx)?;
+        let (dir, id, spec, base) = (dir_of(p.dir.as_deref(), cx), cx.id.clone(), p.clone(), cx.base.clone());
+        let (material, _) = blocking(move || pki::ensure_ca(&dir, &id, &spec, &base)).await?;
+        Ok(Live {
+            outputs: outputs_of(cx, &material),
+            attrs: want.attrs,
+            owned: true,
+            handle: handle_for(p.import.is_none()),
+        })
     }
-    async fn update(_p: &PkiCa, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &PkiCa, _live: &Live, _changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        // `ensure_ca` decides again from the files: a renewal due is a new key and certificate.
+        Self::create(p, cx).await
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
+        remove_files(live)
     }
 }

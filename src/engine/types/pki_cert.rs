@@ -1,27 +1,123 @@
-//! SCAFFOLD (replace): `pki_cert`.
+//! `pki.cert`: a client certificate issued by a `pki.ca`, kept as `<dir>/<id>.crt` and
+//! `<dir>/<id>.key` (mode 0600; `dir` defaults to `<state_dir>/pki`).
+//!
+//! Attributes and outputs follow `pki.ca`'s scheme (see there): `status` shows a renewal in
+//! place (expired, inside `renew_before_days` of expiry, or issued by another CA), `material`
+//! a replacement (subject or key type changed, broken files).
+//!
+//! How the certificate finds its CA, the contract with the executor: `ca` arrives rendered as
+//! the CA's id (`${root.id}`), and `Ctx::refs[<that id>]` holds the CA's outputs (`cert_file`,
+//! `key_file`, `cert_pem`), from the CA's `read` while planning and from its `create` or
+//! `update` during apply. The CA's certificate and key are read from those paths, so a CA with
+//! its own `dir`, or an imported one, works like any other; no second source of where a CA
+//! lives. While planning, a CA that is not known yet (no outputs, or `ca` or its `cert_pem`
+//! reading `plan::UNKNOWN` because it is to be created, renewed or replaced) means this
+//! certificate is re-issued too. Create and update need the CA's outputs and fail without.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::types::pki_ca::{
+    blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs, remove_files,
+    subject_json, AS_PLANNED, VALID,
+};
+use crate::pki::{self, Material};
+use crate::plan::UNKNOWN;
 use crate::spec::types::PkiCert;
 
 pub struct Type;
 
+/// The issuing CA's material from its outputs in `cx.refs`; None while it is not known.
+fn ca_material(p: &PkiCert, cx: &Ctx) -> Result<Option<Material>> {
+    let known = p.ca != UNKNOWN && cx.dep_output(&p.ca, "cert_pem").is_some();
+    let cert_file = cx.dep_output(&p.ca, "cert_file").filter(|f| !f.is_empty());
+    let (true, Some(cert_file)) = (known, cert_file) else {
+        return Ok(None);
+    };
+    // An imported CA without its key has an empty `key_file`: fine for checking who issued
+    // the certificate, an error (from `pki`) only when a new one must be issued.
+    let key_file = cx.dep_output(&p.ca, "key_file").filter(|k| !k.is_empty());
+    Ok(Some(pki::read_material(Path::new(cert_file), key_file.map(Path::new))?))
+}
+
+/// Issuing needs the CA: the executor runs the CA first and passes its outputs.
+fn required_ca(p: &PkiCert, cx: &Ctx) -> Result<Material> {
+    ca_material(p, cx)?.ok_or_else(|| {
+        Error::other(format!(
+            "the outputs of CA `{}` (cert_file, key_file, cert_pem) are not known: \
+             it must be created before the certificates it issues",
+            p.ca
+        ))
+    })
+}
+
+fn outputs_with_serial(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
+    let mut o = outputs_of(cx, m);
+    o.insert("serial".into(), m.serial.clone());
+    o
+}
+
 impl Resource for Type {
     type Props = PkiCert;
-    fn desired(_p: &PkiCert, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &PkiCert, _cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::default()
+            .attr("subject", subject_json(&p.subject))
+            .attr("key", key_json(p.key.as_ref()))
+            .attr("validity_days", p.validity_days.unwrap_or(pki::DEFAULT_CERT_VALIDITY_DAYS))
+            .attr(
+                "renew_before_days",
+                p.renew_before_days.unwrap_or(pki::DEFAULT_RENEW_BEFORE_DAYS),
+            )
+            .attr("status", VALID)
+            .attr("material", AS_PLANNED)
+            .forces_replacement(&["material"]))
     }
-    async fn read(_p: &PkiCert, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &PkiCert, cx: &Ctx) -> Result<Option<Live>> {
+        let want = Self::desired(p, cx)?;
+        let dir = dir_of(p.dir.as_deref(), cx);
+        let ca = ca_material(p, cx)?;
+        let plan = pki::plan_cert(&dir, &cx.id, p, ca.as_ref())?;
+        let Some(attrs) = live_attrs(&want, &plan.action) else {
+            return Ok(None);
+        };
+        let outputs = match &plan.kept {
+            Some(m) => outputs_with_serial(cx, m),
+            None => {
+                let mut o = pending_outputs(cx, &dir);
+                o.insert("serial".into(), UNKNOWN.into());
+                o
+            }
+        };
+        Ok(Some(Live {
+            outputs,
+            attrs,
+            owned: true,
+            handle: handle_for(true),
+        }))
     }
-    async fn create(_p: &PkiCert, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &PkiCert, cx: &Ctx) -> Result<Live> {
+        let want = Self::desired(p, cx)?;
+        let ca = required_ca(p, cx)?;
+        let (dir, id, spec) = (dir_of(p.dir.as_deref(), cx), cx.id.clone(), p.clone());
+        let (material, _) = blocking(move || pki::ensure_cert(&dir, &id, &spec, &ca)).await?;
+        Ok(Live {
+            outputs: outputs_with_serial(cx, &material),
+            attrs: want.attrs,
+            owned: true,
+            handle: handle_for(true),
+        })
     }
-    async fn update(_p: &PkiCert, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &PkiCert, _live: &Live, _changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        // `ensure_cert` decides again: a renewal due (time, or a new CA) is a new key and certificate.
+        Self::create(p, cx).await
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
+        remove_files(live)
     }
 }

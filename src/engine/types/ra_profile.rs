@@ -1,27 +1,216 @@
-//! SCAFFOLD (replace): `ra_profile`.
+//! `rolesanywhere.profile`: the roles a Roles Anywhere session may assume, and what limits it.
+//!
+//! Found like a trust anchor (see `ra_trust_anchor`): ListProfiles by name, then the tags tell
+//! ours from a foreign same-named one. CreateProfile cannot be deduplicated either, so it runs
+//! through `create_once` with that lookup. Lists are compared sorted and the session policy in
+//! canonical form, so AWS's ordering and re-serialisation never show as changes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use aws_sdk_rolesanywhere::types::ProfileDetail;
+use serde_json::{json, Value as Json};
+
+use crate::engine::resource::{create_once, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::types::iam_role::canonical;
+use crate::engine::types::ra_trust_anchor::{find, gone_ok, once, owns, ra_tags, retag, tags_attr, tags_of};
 use crate::spec::types::Profile;
 
 pub struct Type;
 
+const DEFAULT_DURATION: u32 = 3600;
+
+fn duration(p: &Profile) -> u32 {
+    p.duration_seconds.unwrap_or(DEFAULT_DURATION)
+}
+
+/// The session policy as compared: canonical JSON, or null for none.
+fn session_policy(p: &Profile, cx: &Ctx) -> Result<Json> {
+    let Some(doc) = &p.session_policy else {
+        return Ok(Json::Null);
+    };
+    let doc: Json = serde_json::to_value(doc)
+        .map_err(|e| Error::other(format!("session_policy is not a JSON document: {e}")))?;
+    // A document written as a JSON string in the plan is the same document.
+    let doc = match doc {
+        Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
+        other => other,
+    };
+    Ok(canonical(&cx.fill_account(doc)))
+}
+
+/// The session policy as sent: None for none.
+fn session_policy_text(p: &Profile, cx: &Ctx) -> Result<Option<String>> {
+    Ok(match session_policy(p, cx)? {
+        Json::Null => None,
+        doc => Some(doc.to_string()),
+    })
+}
+
+fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
+    let mut outputs = BTreeMap::new();
+    outputs.insert("arn".into(), pr.profile_arn().unwrap_or_default().to_string());
+    outputs.insert("id".into(), pr.profile_id().unwrap_or_default().to_string());
+    outputs.insert("name".into(), pr.name().unwrap_or_default().to_string());
+    let policy = pr
+        .session_policy()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| canonical(&serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.to_string()))))
+        .unwrap_or(Json::Null);
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".into(), json!(pr.name().unwrap_or_default()));
+    attrs.insert("roles".into(), sorted(pr.role_arns().iter().cloned()));
+    attrs.insert(
+        "duration_seconds".into(),
+        json!(pr.duration_seconds().map_or(DEFAULT_DURATION as i64, i64::from)),
+    );
+    attrs.insert("enabled".into(), json!(pr.enabled().unwrap_or(false)));
+    attrs.insert("managed_policy_arns".into(), sorted(pr.managed_policy_arns().iter().cloned()));
+    attrs.insert("session_policy".into(), policy);
+    attrs.insert("accept_role_session_name".into(), json!(pr.accept_role_session_name().unwrap_or(false)));
+    attrs.insert("tags".into(), tags_attr(tags));
+    Live { outputs, attrs, owned, handle: Json::Null }
+}
+
+/// The profile by id, with its tags; None when gone.
+async fn by_id(cx: &Ctx, id: &str) -> Result<Option<Live>> {
+    let out = cx
+        .clients()
+        .rolesanywhere
+        .get_profile()
+        .profile_id(id)
+        .send()
+        .await
+        .map_err(|e| cx.aws("GetProfile", e));
+    let Some(pr) = gone_ok(out)?.and_then(|o| o.profile) else {
+        return Ok(None);
+    };
+    let Some(tags) = tags_of(cx, pr.profile_arn().unwrap_or_default()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(live_of(&pr, &tags, owns(cx, &tags))))
+}
+
+/// Attributes UpdateProfile sets (all of them in one call).
+const UPDATABLE: &[&str] = &[
+    "name",
+    "roles",
+    "duration_seconds",
+    "managed_policy_arns",
+    "session_policy",
+    "accept_role_session_name",
+];
+
 impl Resource for Type {
     type Props = Profile;
-    fn desired(_p: &Profile, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &Profile, cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("roles", sorted(p.roles.iter().cloned()))
+            .attr("duration_seconds", duration(p))
+            .attr("enabled", p.enabled)
+            .attr("managed_policy_arns", sorted(p.managed_policy_arns.iter().cloned()))
+            .attr("session_policy", session_policy(p, cx)?)
+            .attr("accept_role_session_name", p.accept_role_session_name)
+            .attr("tags", plan_tags(&p.tags)))
     }
-    async fn read(_p: &Profile, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &Profile, cx: &Ctx) -> Result<Option<Live>> {
+        let mut pages = cx.clients().rolesanywhere.list_profiles().into_paginator().items().send();
+        let mut all = vec![];
+        while let Some(pr) = pages.next().await {
+            all.push(pr.map_err(|e| cx.aws("ListProfiles", e))?);
+        }
+        let found = find(cx, &p.name, all, |pr: &ProfileDetail| (pr.name(), pr.profile_arn())).await?;
+        Ok(found.map(|(pr, tags, owned)| live_of(&pr, &tags, owned)))
     }
-    async fn create(_p: &Profile, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &Profile, cx: &Ctx) -> Result<Live> {
+        let ra = &cx.clients().rolesanywhere;
+        let policy = session_policy_text(p, cx)?;
+        let tags = ra_tags(cx, &p.tags);
+        let sent: Vec<(String, String)> = cx.tags(&p.tags).into_iter().collect();
+        create_once(
+            cx,
+            "CreateProfile",
+            || async {
+                let out = ra
+                    .create_profile()
+                    .name(&p.name)
+                    .set_role_arns(Some(p.roles.clone()))
+                    .duration_seconds(duration(p) as i32)
+                    .enabled(p.enabled)
+                    .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
+                    .set_session_policy(policy.clone())
+                    .accept_role_session_name(p.accept_role_session_name)
+                    .set_tags(Some(tags.clone()))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateProfile", e))?;
+                let pr = out.profile.ok_or_else(|| Error::other("CreateProfile returned no profile"))?;
+                Ok(live_of(&pr, &sent, true))
+            },
+            // Only a profile tagged as this resource counts: a same-named foreign one does not.
+            || async { Ok(Self::read(p, cx).await?.filter(|l| l.owned)) },
+        )
+        .await
     }
-    async fn update(_p: &Profile, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &Profile, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let ra = &cx.clients().rolesanywhere;
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let arn = live.outputs.get("arn").cloned().unwrap_or_default();
+        if UPDATABLE.iter().any(|a| changed.contains(*a)) {
+            // UpdateProfile leaves out what it is not given, so removing the session policy
+            // sends an empty one (as the Terraform provider does).
+            let policy = session_policy_text(p, cx)?.unwrap_or_default();
+            ra.update_profile()
+                .profile_id(&id)
+                .name(&p.name)
+                .set_role_arns(Some(p.roles.clone()))
+                .duration_seconds(duration(p) as i32)
+                .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
+                .set_session_policy((changed.contains("session_policy") || !policy.is_empty()).then_some(policy))
+                .accept_role_session_name(p.accept_role_session_name)
+                .send()
+                .await
+                .map_err(|e| cx.aws("UpdateProfile", e))?;
+        }
+        if changed.contains("enabled") {
+            if p.enabled {
+                ra.enable_profile()
+                    .profile_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("EnableProfile", e))?;
+            } else {
+                ra.disable_profile()
+                    .profile_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("DisableProfile", e))?;
+            }
+        }
+        if changed.contains("tags") || !live.owned {
+            retag(cx, &arn, &p.tags, live.attrs.get("tags")).await?;
+        }
+        by_id(cx, &id).await?.ok_or_else(|| Error::other("the profile vanished during update"))
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        gone_ok(
+            cx.clients()
+                .rolesanywhere
+                .delete_profile()
+                .profile_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("DeleteProfile", e)),
+        )?;
+        Ok(())
     }
 }

@@ -1,27 +1,305 @@
-//! SCAFFOLD (replace): `ra_trust_anchor`.
+//! `rolesanywhere.trust_anchor`: a Roles Anywhere trust anchor holding a CA certificate bundle.
+//!
+//! Names are not unique in Roles Anywhere and nothing lists by tag, so read lists the anchors
+//! (ListTrustAnchors, every page) and asks for tags (ListTagsForResource): first of those with
+//! the plan's name, which is one call when ours is there; only if none of them is ours, of the
+//! others, so that an anchor whose name the plan changed is found (and renamed in place)
+//! instead of leaked. A same-named anchor without our tags is reported with `owned: false` and
+//! never changed unless adopted. CreateTrustAnchor cannot be deduplicated by the API, so it
+//! runs through `create_once` with the SDK's retries off and that same lookup before any retry.
+//!
+//! The certificate comes from `certificate_file`, or from the `pki.ca` whose id `ca` holds: its
+//! `cert_pem` output, which the executor passes in `Ctx::refs` (see `pki_cert` for the
+//! contract). PEM is compared trimmed, with `\n` line ends.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
-use crate::spec::types::TrustAnchor;
+use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorDetail, TrustAnchorType};
+use serde_json::{json, Value as Json};
+
+use crate::engine::resource::{
+    create_once, no_retry, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+};
+use crate::plan::UNKNOWN;
+use crate::spec::types::{Tags, TrustAnchor};
 
 pub struct Type;
 
+/// The SDK config override that turns retries off for one create (see `create_once`).
+pub fn once() -> aws_sdk_rolesanywhere::config::Builder {
+    aws_sdk_rolesanywhere::config::Builder::default().retry_config(no_retry())
+}
+
+/// Our tags and the plan's, as Roles Anywhere takes them.
+pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
+    cx.tags(extra)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set"))
+        .collect()
+}
+
+/// A resource's tags as pairs; None when it is gone (deleted between list and lookup).
+pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>>> {
+    let out = cx
+        .clients()
+        .rolesanywhere
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| cx.aws("ListTagsForResource", e));
+    Ok(gone_ok(out)?.map(|o| o.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()))
+}
+
+/// Whether tags mark the resource as this one.
+pub fn owns(cx: &Ctx, tags: &[(String, String)]) -> bool {
+    cx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// The user's tags (without ours), as the `tags` attribute.
+pub fn tags_attr(tags: &[(String, String)]) -> Json {
+    user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// ResourceNotFoundException means it is gone: done for a delete, absent for a lookup.
+pub fn gone_ok<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Set the plan's tags (ours included: an adoption takes ownership here) and drop user tags the
+/// plan no longer has. `live_tags` is the live `tags` attribute.
+pub async fn retag(cx: &Ctx, arn: &str, extra: &Tags, live_tags: Option<&Json>) -> Result<()> {
+    let ra = &cx.clients().rolesanywhere;
+    ra.tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(ra_tags(cx, extra)))
+        .send()
+        .await
+        .map_err(|e| cx.aws("TagResource", e))?;
+    let want = cx.tags(extra);
+    let stale: Vec<String> = live_tags
+        .and_then(Json::as_object)
+        .map(|m| m.keys().filter(|k| !want.contains_key(*k)).cloned().collect())
+        .unwrap_or_default();
+    if !stale.is_empty() {
+        ra.untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| cx.aws("UntagResource", e))?;
+    }
+    Ok(())
+}
+
+/// Ours among listed resources, with its tags and whether it is ours: same-named ones are
+/// asked first (the usual case: one tag lookup); only when none is ours are the others asked,
+/// since a resource whose name the plan changed still carries our tags and is renamed in place
+/// rather than left behind. Without ours, a same-named foreign one is reported (not owned).
+pub async fn find<T>(
+    cx: &Ctx,
+    name: &str,
+    items: Vec<T>,
+    name_arn: impl Fn(&T) -> (Option<&str>, Option<&str>),
+) -> Result<Option<(T, Vec<(String, String)>, bool)>> {
+    let (named, others): (Vec<T>, Vec<T>) = items.into_iter().partition(|i| name_arn(i).0 == Some(name));
+    let mut foreign = None;
+    for item in named {
+        let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {
+            continue;
+        };
+        if owns(cx, &tags) {
+            return Ok(Some((item, tags, true)));
+        }
+        foreign.get_or_insert((item, tags, false));
+    }
+    for item in others {
+        let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {
+            continue;
+        };
+        if owns(cx, &tags) {
+            return Ok(Some((item, tags, true)));
+        }
+    }
+    Ok(foreign)
+}
+
+/// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
+pub fn normalize_pem(pem: &str) -> String {
+    pem.replace("\r\n", "\n").trim().to_string()
+}
+
+/// The certificate the plan asks for, or `plan::UNKNOWN` while its CA does not exist yet.
+fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
+    match (&p.ca, &p.certificate_file) {
+        (Some(ca), None) => Ok(cx.dep_output(ca, "cert_pem").map(normalize_pem).unwrap_or_else(|| UNKNOWN.into())),
+        (None, Some(f)) if f.contains(UNKNOWN) => Ok(UNKNOWN.into()),
+        (None, Some(f)) => {
+            let path = cx.path(f);
+            std::fs::read_to_string(&path)
+                .map(|pem| normalize_pem(&pem))
+                .map_err(|e| Error::other(format!("certificate_file {}: {e}", path.display())))
+        }
+        _ => Err(Error::other("a trust anchor takes exactly one of `ca` and `certificate_file`")),
+    }
+}
+
+/// The certificate for a call that sends it: it must be known by then.
+fn known_certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
+    let pem = certificate(p, cx)?;
+    if pem == UNKNOWN {
+        return Err(Error::other(format!(
+            "the certificate of CA `{}` is not known: the CA must be created first and its \
+             outputs passed to the trust anchor",
+            p.ca.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(pem)
+}
+
+fn source(pem: &str) -> Source {
+    Source::builder()
+        .source_type(TrustAnchorType::CertificateBundle)
+        .source_data(SourceData::X509CertificateData(format!("{pem}\n")))
+        .build()
+}
+
+fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Live {
+    let pem = match ta.source().and_then(|s| s.source_data()) {
+        Some(SourceData::X509CertificateData(pem)) => normalize_pem(pem),
+        _ => String::new(),
+    };
+    let mut outputs = BTreeMap::new();
+    outputs.insert("arn".into(), ta.trust_anchor_arn().unwrap_or_default().to_string());
+    outputs.insert("id".into(), ta.trust_anchor_id().unwrap_or_default().to_string());
+    outputs.insert("name".into(), ta.name().unwrap_or_default().to_string());
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".into(), json!(ta.name().unwrap_or_default()));
+    attrs.insert("certificate".into(), json!(pem));
+    attrs.insert("enabled".into(), json!(ta.enabled().unwrap_or(false)));
+    attrs.insert("tags".into(), tags_attr(tags));
+    Live { outputs, attrs, owned, handle: Json::Null }
+}
+
+/// The anchor by id, with its tags; None when gone.
+async fn by_id(cx: &Ctx, id: &str) -> Result<Option<Live>> {
+    let out = cx
+        .clients()
+        .rolesanywhere
+        .get_trust_anchor()
+        .trust_anchor_id(id)
+        .send()
+        .await
+        .map_err(|e| cx.aws("GetTrustAnchor", e));
+    let Some(ta) = gone_ok(out)?.and_then(|o| o.trust_anchor) else {
+        return Ok(None);
+    };
+    let Some(tags) = tags_of(cx, ta.trust_anchor_arn().unwrap_or_default()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(live_of(&ta, &tags, owns(cx, &tags))))
+}
+
 impl Resource for Type {
     type Props = TrustAnchor;
-    fn desired(_p: &TrustAnchor, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &TrustAnchor, cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("certificate", certificate(p, cx)?)
+            .attr("enabled", p.enabled)
+            .attr("tags", plan_tags(&p.tags)))
     }
-    async fn read(_p: &TrustAnchor, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &TrustAnchor, cx: &Ctx) -> Result<Option<Live>> {
+        let mut pages = cx.clients().rolesanywhere.list_trust_anchors().into_paginator().items().send();
+        let mut all = vec![];
+        while let Some(ta) = pages.next().await {
+            all.push(ta.map_err(|e| cx.aws("ListTrustAnchors", e))?);
+        }
+        let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| (t.name(), t.trust_anchor_arn())).await?;
+        Ok(found.map(|(ta, tags, owned)| live_of(&ta, &tags, owned)))
     }
-    async fn create(_p: &TrustAnchor, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &TrustAnchor, cx: &Ctx) -> Result<Live> {
+        let ra = &cx.clients().rolesanywhere;
+        let pem = known_certificate(p, cx)?;
+        let tags = ra_tags(cx, &p.tags);
+        let sent: Vec<(String, String)> = cx.tags(&p.tags).into_iter().collect();
+        create_once(
+            cx,
+            "CreateTrustAnchor",
+            || async {
+                let out = ra
+                    .create_trust_anchor()
+                    .name(&p.name)
+                    .source(source(&pem))
+                    .enabled(p.enabled)
+                    .set_tags(Some(tags.clone()))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateTrustAnchor", e))?;
+                let ta = out.trust_anchor.ok_or_else(|| Error::other("CreateTrustAnchor returned no trust anchor"))?;
+                Ok(live_of(&ta, &sent, true))
+            },
+            // Only an anchor tagged as this resource counts: a same-named foreign one does not.
+            || async { Ok(Self::read(p, cx).await?.filter(|l| l.owned)) },
+        )
+        .await
     }
-    async fn update(_p: &TrustAnchor, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &TrustAnchor, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let ra = &cx.clients().rolesanywhere;
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let arn = live.outputs.get("arn").cloned().unwrap_or_default();
+        if changed.contains("certificate") || changed.contains("name") {
+            ra.update_trust_anchor()
+                .trust_anchor_id(&id)
+                .name(&p.name)
+                .source(source(&known_certificate(p, cx)?))
+                .send()
+                .await
+                .map_err(|e| cx.aws("UpdateTrustAnchor", e))?;
+        }
+        if changed.contains("enabled") {
+            if p.enabled {
+                ra.enable_trust_anchor()
+                    .trust_anchor_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("EnableTrustAnchor", e))?;
+            } else {
+                ra.disable_trust_anchor()
+                    .trust_anchor_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("DisableTrustAnchor", e))?;
+            }
+        }
+        if changed.contains("tags") || !live.owned {
+            retag(cx, &arn, &p.tags, live.attrs.get("tags")).await?;
+        }
+        by_id(cx, &id).await?.ok_or_else(|| Error::other("the trust anchor vanished during update"))
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        gone_ok(
+            cx.clients()
+                .rolesanywhere
+                .delete_trust_anchor()
+                .trust_anchor_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("DeleteTrustAnchor", e)),
+        )?;
+        Ok(())
     }
 }
