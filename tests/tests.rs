@@ -8,5 +8,6 @@ mod lint;
 mod pki;
 mod testbed;
 mod types_rolesanywhere_pki;
+mod types_ec2;
 mod types_iam_kms_secret;
 mod util;

@@ -1,27 +1,180 @@
-//! SCAFFOLD (replace): `ec2_internet_gateway`.
+//! `ec2.internet_gateway`: an internet gateway attached to a plan's VPC.
+//!
+//! CreateInternetGateway cannot be deduplicated: it runs under `create_once` with the SDK's
+//! retries off, and the attachment follows as a second call. A changed VPC moves the gateway
+//! (detach, attach) rather than replacing it; delete detaches first, as EC2 requires.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
+use serde_json::{json, Value as Json};
+
+use super::ec2_vpc::{
+    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owner_filters, pick, retag, retry_dependency,
+    settle, tag_spec, want_tags,
+};
+use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::InternetGateway;
 
 pub struct Type;
 
+const GONE: &[&str] = &["InvalidInternetGatewayID.NotFound"];
+
+fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::InternetGateway) -> Live {
+    let tags = g.tags();
+    let name = name_tag(tags);
+    // A gateway attaches to one VPC at most; one being detached is already on its way out.
+    let vpc = g
+        .attachments()
+        .iter()
+        .find(|a| !matches!(a.state(), Some(AttachmentStatus::Detaching | AttachmentStatus::Detached)))
+        .and_then(|a| a.vpc_id())
+        .unwrap_or_default();
+    let attrs = BTreeMap::from([
+        ("name".to_string(), json!(name)),
+        ("vpc".to_string(), json!(vpc)),
+        ("tags".to_string(), live_tags(tags)),
+    ]);
+    let id = g.internet_gateway_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "internet-gateway", id, &name), attrs, owned: true, handle: Json::Null }
+}
+
+async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
+    // EC2 refuses while instances in the VPC still hold public addresses (DependencyViolation).
+    retry_dependency(cx, "the release of the VPC's public addresses", || async {
+        gone_ok(
+            cx.clients()
+                .ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(igw)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("DetachInternetGateway", e)),
+            &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound"],
+        )
+    })
+    .await?;
+    Ok(())
+}
+
 impl Resource for Type {
     type Props = InternetGateway;
-    fn desired(_p: &InternetGateway, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &InternetGateway, _cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("vpc", p.vpc.as_str())
+            .attr("tags", want_tags(&p.tags)))
     }
-    async fn read(_p: &InternetGateway, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(_p: &InternetGateway, cx: &Ctx) -> Result<Option<Live>> {
+        let out = cx
+            .clients()
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(owner_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| cx.aws("DescribeInternetGateways", e))?;
+        // Internet gateways have no deleted state: DeleteInternetGateway removes them at once.
+        let found = out.internet_gateways().to_vec();
+        Ok(pick(cx, "internet gateway", found, |g| g.internet_gateway_id().unwrap_or_default().to_string())
+            .map(|g| live_of(cx, &g)))
     }
-    async fn create(_p: &InternetGateway, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &InternetGateway, cx: &Ctx) -> Result<Live> {
+        let ec2 = &cx.clients().ec2;
+        let want = Self::desired(p, cx)?;
+        let live = create_once(
+            cx,
+            "CreateInternetGateway",
+            || async {
+                let out = ec2
+                    .create_internet_gateway()
+                    .tag_specifications(tag_spec(cx, ResourceType::InternetGateway, &p.name, &p.tags, &[]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateInternetGateway", e))?;
+                let id = out
+                    .internet_gateway()
+                    .and_then(|g| g.internet_gateway_id())
+                    .ok_or_else(|| Error::other("CreateInternetGateway returned no gateway id"))?;
+                // A new gateway is attached to nothing yet.
+                let mut live = fresh(cx, "internet-gateway", id, &p.name, want.clone());
+                live.attrs.insert("vpc".into(), json!(""));
+                Ok(live)
+            },
+            || Self::read(p, cx),
+        )
+        .await?;
+        let changed = differing(&want, &live, &["vpc"]);
+        if changed.is_empty() {
+            return Ok(live);
+        }
+        Self::update(p, &live, &changed, cx).await
     }
-    async fn update(_p: &InternetGateway, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &InternetGateway, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let id = &live.outputs["id"];
+        if changed.contains("vpc") {
+            let old = live.attrs.get("vpc").and_then(Json::as_str).unwrap_or_default();
+            if !old.is_empty() {
+                detach(cx, id, old).await?;
+            }
+            if !p.vpc.is_empty() {
+                let attached = cx
+                    .clients()
+                    .ec2
+                    .attach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(&p.vpc)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("AttachInternetGateway", e));
+                match attached {
+                    Ok(_) => {}
+                    // An SDK retry after a lost answer finds the attachment made: fine if it is
+                    // to the VPC the plan names.
+                    Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+                        let now = Self::read(p, cx).await?;
+                        if now.as_ref().and_then(|l| l.attrs.get("vpc")) != Some(&json!(p.vpc)) {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if changed.contains("tags") || changed.contains("name") {
+            retag(cx, id, &p.name, &p.tags, live).await?;
+        }
+        settle(cx, "internet gateway", || Self::read(p, cx)).await
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let vpc = live.attrs.get("vpc").and_then(Json::as_str).unwrap_or_default();
+        if !vpc.is_empty() {
+            detach(cx, &id, vpc).await?;
+        }
+        retry_dependency(cx, "the detachment of the gateway", || async {
+            gone_ok(
+                cx.clients()
+                    .ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(&id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("DeleteInternetGateway", e)),
+                GONE,
+            )
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -1,27 +1,309 @@
-//! SCAFFOLD (replace): `ec2_route_table`.
+//! `ec2.route_table`: a route table of a plan's VPC, its routes and its subnet associations.
+//!
+//! CreateRouteTable cannot be deduplicated: it runs under `create_once` with the SDK's retries
+//! off. Routes and associations are then brought to the plan one call each; the association ids
+//! that disassociating needs are kept in `Live::handle`. The `local` route belongs to the VPC
+//! and is never compared or touched.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
-use crate::spec::types::RouteTable;
+use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCode};
+use serde_json::{json, Value as Json};
+
+use super::ec2_vpc::{
+    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owner_filters, pick, retag, retry_dependency,
+    settle, tag_spec, want_tags,
+};
+use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::spec::types::{Route, RouteTable};
 
 pub struct Type;
 
+/// Routes as compared: `[{destination, gateway}]` sorted by destination (a table has one route
+/// per destination, so order means nothing).
+fn routes_json(routes: impl IntoIterator<Item = (String, String)>) -> Json {
+    let m: BTreeMap<String, String> = routes.into_iter().collect();
+    Json::Array(m.into_iter().map(|(d, g)| json!({"destination": d, "gateway": g})).collect())
+}
+
+fn route_pairs(v: Option<&Json>) -> BTreeMap<String, String> {
+    v.and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| Some((r["destination"].as_str()?.to_string(), r["gateway"].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn live_of(cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
+    let tags = t.tags();
+    let name = name_tag(tags);
+    // Routes a virtual gateway propagates are not the plan's to compare or remove.
+    let routes =
+        t.routes().iter().filter(|r| r.origin() != Some(&RouteOrigin::EnableVgwRoutePropagation)).filter_map(|r| {
+            let dest =
+                r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).or(r.destination_prefix_list_id())?;
+            let target = r
+                .gateway_id()
+                .or(r.nat_gateway_id())
+                .or(r.transit_gateway_id())
+                .or(r.vpc_peering_connection_id())
+                .or(r.egress_only_internet_gateway_id())
+                .or(r.network_interface_id())
+                .or(r.instance_id())
+                .or(r.local_gateway_id())
+                .or(r.carrier_gateway_id())
+                .unwrap_or_default();
+            (target != "local").then(|| (dest.to_string(), target.to_string()))
+        });
+    // Explicit subnet associations only: the main association is the VPC's default, not ours.
+    let assocs: BTreeMap<String, String> = t
+        .associations()
+        .iter()
+        .filter(|a| !a.main().unwrap_or(false))
+        .filter(|a| {
+            !matches!(
+                a.association_state().and_then(|s| s.state()),
+                Some(RouteTableAssociationStateCode::Disassociating | RouteTableAssociationStateCode::Disassociated)
+            )
+        })
+        .filter_map(|a| Some((a.subnet_id()?.to_string(), a.route_table_association_id()?.to_string())))
+        .collect();
+    let attrs = BTreeMap::from([
+        ("name".to_string(), json!(name)),
+        ("vpc".to_string(), json!(t.vpc_id().unwrap_or_default())),
+        ("routes".to_string(), routes_json(routes)),
+        ("subnets".to_string(), sorted(assocs.keys().cloned())),
+        ("tags".to_string(), live_tags(tags)),
+    ]);
+    let id = t.route_table_id().unwrap_or_default();
+    Live {
+        outputs: outputs(cx, "route-table", id, &name),
+        attrs,
+        owned: true,
+        handle: json!({ "associations": assocs }),
+    }
+}
+
+fn associations(live: &Live) -> BTreeMap<String, String> {
+    live.handle
+        .get("associations")
+        .and_then(Json::as_object)
+        .map(|m| m.iter().filter_map(|(s, a)| Some((s.clone(), a.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// CreateRoute and ReplaceRoute take the target in a field named by its kind; ids carry it.
+macro_rules! with_route {
+    ($req:expr, $dest:expr, $target:expr) => {{
+        let (dest, target): (&str, &str) = ($dest, $target);
+        let req =
+            if dest.contains(':') { $req.destination_ipv6_cidr_block(dest) } else { $req.destination_cidr_block(dest) };
+        match target.split('-').next().unwrap_or_default() {
+            "nat" => req.nat_gateway_id(target),
+            "tgw" => req.transit_gateway_id(target),
+            "pcx" => req.vpc_peering_connection_id(target),
+            "eigw" => req.egress_only_internet_gateway_id(target),
+            "eni" => req.network_interface_id(target),
+            "i" => req.instance_id(target),
+            _ => req.gateway_id(target),
+        }
+    }};
+}
+
+async fn put_route(cx: &Ctx, table: &str, dest: &str, target: &str, exists: bool) -> Result<()> {
+    let ec2 = &cx.clients().ec2;
+    if !exists {
+        let created = with_route!(ec2.create_route().route_table_id(table), dest, target)
+            .send()
+            .await
+            .map_err(|e| cx.aws("CreateRoute", e));
+        match created {
+            Ok(_) => return Ok(()),
+            // Someone (or a retried call) made it meanwhile: make it point where the plan says.
+            Err(e) if e.code() == Some("RouteAlreadyExists") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    with_route!(ec2.replace_route().route_table_id(table), dest, target)
+        .send()
+        .await
+        .map_err(|e| cx.aws("ReplaceRoute", e))?;
+    Ok(())
+}
+
+async fn delete_route(cx: &Ctx, table: &str, dest: &str) -> Result<()> {
+    let req = cx.clients().ec2.delete_route().route_table_id(table);
+    let req = if dest.contains(':') {
+        req.destination_ipv6_cidr_block(dest)
+    } else if dest.starts_with("pl-") {
+        req.destination_prefix_list_id(dest)
+    } else {
+        req.destination_cidr_block(dest)
+    };
+    gone_ok(req.send().await.map(|_| ()).map_err(|e| cx.aws("DeleteRoute", e)), &["InvalidRoute.NotFound"])?;
+    Ok(())
+}
+
+async fn disassociate(cx: &Ctx, association: &str) -> Result<()> {
+    gone_ok(
+        cx.clients()
+            .ec2
+            .disassociate_route_table()
+            .association_id(association)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cx.aws("DisassociateRouteTable", e)),
+        &["InvalidAssociationID.NotFound"],
+    )?;
+    Ok(())
+}
+
 impl Resource for Type {
     type Props = RouteTable;
-    fn desired(_p: &RouteTable, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &RouteTable, _cx: &Ctx) -> Result<Desired> {
+        let routes = p.routes.iter().map(|Route { destination, gateway }| (destination.clone(), gateway.clone()));
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("vpc", p.vpc.as_str())
+            .attr("routes", routes_json(routes))
+            .attr("subnets", sorted(p.subnets.iter().cloned()))
+            .attr("tags", want_tags(&p.tags))
+            // A route table cannot move to another VPC.
+            .forces_replacement(&["vpc"]))
     }
-    async fn read(_p: &RouteTable, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(_p: &RouteTable, cx: &Ctx) -> Result<Option<Live>> {
+        let out = cx
+            .clients()
+            .ec2
+            .describe_route_tables()
+            .set_filters(Some(owner_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| cx.aws("DescribeRouteTables", e))?;
+        // Route tables have no deleted state: DeleteRouteTable removes them at once.
+        let found = out.route_tables().to_vec();
+        Ok(pick(cx, "route table", found, |t| t.route_table_id().unwrap_or_default().to_string())
+            .map(|t| live_of(cx, &t)))
     }
-    async fn create(_p: &RouteTable, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &RouteTable, cx: &Ctx) -> Result<Live> {
+        let ec2 = &cx.clients().ec2;
+        let want = Self::desired(p, cx)?;
+        let live = create_once(
+            cx,
+            "CreateRouteTable",
+            || async {
+                let out = ec2
+                    .create_route_table()
+                    .vpc_id(&p.vpc)
+                    .tag_specifications(tag_spec(cx, ResourceType::RouteTable, &p.name, &p.tags, &[]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateRouteTable", e))?;
+                let id = out
+                    .route_table()
+                    .and_then(|t| t.route_table_id())
+                    .ok_or_else(|| Error::other("CreateRouteTable returned no route table id"))?;
+                // A new table has only its local route and no subnets.
+                let mut live = fresh(cx, "route-table", id, &p.name, want.clone());
+                live.attrs.insert("routes".into(), json!([]));
+                live.attrs.insert("subnets".into(), json!([]));
+                live.handle = json!({ "associations": {} });
+                Ok(live)
+            },
+            || Self::read(p, cx),
+        )
+        .await?;
+        let changed = differing(&want, &live, &["routes", "subnets"]);
+        if changed.is_empty() {
+            return Ok(live);
+        }
+        Self::update(p, &live, &changed, cx).await
     }
-    async fn update(_p: &RouteTable, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &RouteTable, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let id = &live.outputs["id"];
+        if changed.contains("routes") {
+            let have = route_pairs(live.attrs.get("routes"));
+            let want: BTreeMap<String, String> =
+                p.routes.iter().map(|r| (r.destination.clone(), r.gateway.clone())).collect();
+            for (dest, target) in &want {
+                match have.get(dest) {
+                    Some(t) if t == target => {}
+                    other => put_route(cx, id, dest, target, other.is_some()).await?,
+                }
+            }
+            for dest in have.keys().filter(|d| !want.contains_key(*d)) {
+                delete_route(cx, id, dest).await?;
+            }
+        }
+        if changed.contains("subnets") {
+            let have = associations(live);
+            let want: BTreeSet<&String> = p.subnets.iter().collect();
+            for subnet in want.iter().filter(|s| !have.contains_key(**s)) {
+                let associated = cx
+                    .clients()
+                    .ec2
+                    .associate_route_table()
+                    .route_table_id(id)
+                    .subnet_id(*subnet)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("AssociateRouteTable", e));
+                match associated {
+                    Ok(_) => {}
+                    // Either an SDK retry of this very association, or the subnet belongs to
+                    // another table, which xpart does not take from it silently.
+                    Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+                        let now = Self::read(p, cx).await?;
+                        let ours = now.is_some_and(|l| associations(&l).contains_key(*subnet));
+                        if !ours {
+                            return Err(Error::other(format!(
+                                "subnet {subnet} is associated with another route table; disassociate it there first ({e})"
+                            )));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            for (subnet, assoc) in &have {
+                if !want.contains(subnet) {
+                    disassociate(cx, assoc).await?;
+                }
+            }
+        }
+        if changed.contains("tags") || changed.contains("name") {
+            retag(cx, id, &p.name, &p.tags, live).await?;
+        }
+        settle(cx, "route table", || Self::read(p, cx)).await
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        for assoc in associations(live).values() {
+            disassociate(cx, assoc).await?;
+        }
+        retry_dependency(cx, "the removal of the route table's associations", || async {
+            gone_ok(
+                cx.clients()
+                    .ec2
+                    .delete_route_table()
+                    .route_table_id(&id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("DeleteRouteTable", e)),
+                &["InvalidRouteTableID.NotFound"],
+            )
+        })
+        .await?;
+        Ok(())
     }
 }

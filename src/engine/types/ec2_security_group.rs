@@ -1,27 +1,274 @@
-//! SCAFFOLD (replace): `ec2_security_group`.
+//! `ec2.security_group`: a security group of a plan's VPC and its ingress rules.
+//!
+//! CreateSecurityGroup cannot be deduplicated by tags: it runs under `create_once` with the SDK's
+//! retries off. Its name is unique per VPC, though, so InvalidGroup.Duplicate after an uncertain
+//! attempt means "look it up". EC2 cannot change a group's name, VPC or description: they
+//! replace it. Ingress rules are compared as a set of {protocol, from_port, to_port, cidr} and
+//! changed rule by rule; egress stays as AWS makes it (all traffic out).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
-use crate::spec::types::SecurityGroup;
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
+use serde_json::{json, Value as Json};
+
+use super::ec2_vpc::{
+    differing, fresh, gone_ok, live_tags, once, outputs, owner_filters, pick, retag, retry_dependency, settle,
+    tag_spec, want_tags,
+};
+use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::spec::types::{Ingress, SecurityGroup};
 
 pub struct Type;
 
+/// EC2 requires a description; this one is used when the plan gives none.
+const DEFAULT_DESCRIPTION: &str = "Managed by xpart";
+
+/// One ingress rule, normalized so that the plan's spelling and EC2's compare equal. Ports are
+/// None where the protocol has none (all traffic, or an IP protocol other than TCP/UDP/ICMP).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Rule {
+    protocol: String,
+    from: Option<i32>,
+    to: Option<i32>,
+    cidr: String,
+}
+
+impl Rule {
+    fn json(&self) -> Json {
+        json!({"protocol": self.protocol, "from_port": self.from, "to_port": self.to, "cidr": self.cidr})
+    }
+
+    fn from_json(v: &Json) -> Option<Rule> {
+        Some(Rule {
+            protocol: v["protocol"].as_str()?.to_string(),
+            from: v["from_port"].as_i64().map(|n| n as i32),
+            to: v["to_port"].as_i64().map(|n| n as i32),
+            cidr: v["cidr"].as_str()?.to_string(),
+        })
+    }
+
+    /// What Authorize and Revoke take for this rule.
+    fn permission(&self, description: Option<&str>) -> IpPermission {
+        let mut p = IpPermission::builder().ip_protocol(&self.protocol).set_from_port(self.from).set_to_port(self.to);
+        if self.cidr.contains(':') {
+            p = p.ipv6_ranges(
+                Ipv6Range::builder().cidr_ipv6(&self.cidr).set_description(description.map(String::from)).build(),
+            );
+        } else {
+            p = p.ip_ranges(
+                IpRange::builder().cidr_ip(&self.cidr).set_description(description.map(String::from)).build(),
+            );
+        }
+        p.build()
+    }
+}
+
+/// EC2 answers protocol numbers for the named ones it knows, and "-1" for all.
+fn protocol(p: &str) -> String {
+    match p.trim().to_ascii_lowercase().as_str() {
+        "6" | "tcp" => "tcp".into(),
+        "17" | "udp" => "udp".into(),
+        "1" | "icmp" => "icmp".into(),
+        "58" | "icmpv6" => "icmpv6".into(),
+        "-1" | "all" => "-1".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Ports as EC2 stores them: a single `port` is from = to; TCP/UDP without ports is all of
+/// them, ICMP without is every type and code (-1).
+fn ports(protocol: &str, from: Option<i32>, to: Option<i32>) -> (Option<i32>, Option<i32>) {
+    match protocol {
+        "tcp" | "udp" => (Some(from.unwrap_or(0)), Some(to.or(from).unwrap_or(65535))),
+        "icmp" | "icmpv6" => (Some(from.unwrap_or(-1)), Some(to.or(from).unwrap_or(-1))),
+        _ => (None, None),
+    }
+}
+
+fn rule_of(i: &Ingress) -> Rule {
+    let protocol = protocol(&i.protocol);
+    let from = i.port.or(i.from_port).map(i32::from);
+    let to = i.port.or(i.to_port).map(i32::from);
+    let (from, to) = ports(&protocol, from, to);
+    Rule { protocol, from, to, cidr: i.cidr.clone() }
+}
+
+fn rules_json(rules: impl IntoIterator<Item = Rule>) -> Json {
+    let set: BTreeSet<Rule> = rules.into_iter().collect();
+    Json::Array(set.iter().map(Rule::json).collect())
+}
+
+fn live_rules(perms: &[IpPermission]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for perm in perms {
+        let protocol = protocol(perm.ip_protocol().unwrap_or("-1"));
+        let (from, to) = ports(&protocol, perm.from_port(), perm.to_port());
+        // Rules naming other groups or prefix lists are not the plan's: only CIDR rules count.
+        let cidrs = perm
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip())
+            .chain(perm.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()));
+        out.extend(cidrs.map(|c| Rule { protocol: protocol.clone(), from, to, cidr: c.to_string() }));
+    }
+    out
+}
+
+fn description(p: &SecurityGroup) -> &str {
+    p.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION)
+}
+
+fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
+    let name = g.group_name().unwrap_or_default();
+    let attrs = BTreeMap::from([
+        ("name".to_string(), json!(name)),
+        ("vpc".to_string(), json!(g.vpc_id().unwrap_or_default())),
+        ("description".to_string(), json!(g.description().unwrap_or_default())),
+        ("ingress".to_string(), rules_json(live_rules(g.ip_permissions()))),
+        ("tags".to_string(), live_tags(g.tags())),
+    ]);
+    // The `Name` tag mirrors the group name (both set at create); the name is the group's.
+    let id = g.group_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "security-group", id, name), attrs, owned: true, handle: Json::Null }
+}
+
 impl Resource for Type {
     type Props = SecurityGroup;
-    fn desired(_p: &SecurityGroup, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &SecurityGroup, _cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("vpc", p.vpc.as_str())
+            .attr("description", description(p))
+            .attr("ingress", rules_json(p.ingress.iter().map(rule_of)))
+            .attr("tags", want_tags(&p.tags))
+            .forces_replacement(&["name", "vpc", "description"]))
     }
-    async fn read(_p: &SecurityGroup, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(_p: &SecurityGroup, cx: &Ctx) -> Result<Option<Live>> {
+        let out = cx
+            .clients()
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(owner_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| cx.aws("DescribeSecurityGroups", e))?;
+        // Security groups have no deleted state: DeleteSecurityGroup removes them at once.
+        let found = out.security_groups().to_vec();
+        Ok(pick(cx, "security group", found, |g| g.group_id().unwrap_or_default().to_string()).map(|g| live_of(cx, &g)))
     }
-    async fn create(_p: &SecurityGroup, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &SecurityGroup, cx: &Ctx) -> Result<Live> {
+        let ec2 = &cx.clients().ec2;
+        let want = Self::desired(p, cx)?;
+        let live = create_once(
+            cx,
+            "CreateSecurityGroup",
+            || async {
+                let created = ec2
+                    .create_security_group()
+                    .group_name(&p.name)
+                    .description(description(p))
+                    .vpc_id(&p.vpc)
+                    .tag_specifications(tag_spec(cx, ResourceType::SecurityGroup, &p.name, &p.tags, &[]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateSecurityGroup", e));
+                match created {
+                    Ok(out) => {
+                        let id =
+                            out.group_id().ok_or_else(|| Error::other("CreateSecurityGroup returned no group id"))?;
+                        // A new group has no ingress rules.
+                        let mut live = fresh(cx, "security-group", id, &p.name, want.clone());
+                        live.attrs.insert("ingress".into(), json!([]));
+                        Ok(live)
+                    }
+                    // The name is taken in this VPC: by an earlier attempt of ours whose answer
+                    // was lost (then the tags find it), or by a group this plan does not own.
+                    Err(e) if e.code() == Some("InvalidGroup.Duplicate") => match Self::read(p, cx).await? {
+                        Some(live) => Ok(live),
+                        None => Err(Error::other(format!(
+                            "a security group named `{}` exists in {} and is not owned by this plan ({e})",
+                            p.name, p.vpc
+                        ))),
+                    },
+                    Err(e) => Err(e),
+                }
+            },
+            || Self::read(p, cx),
+        )
+        .await?;
+        let changed = differing(&want, &live, &["ingress"]);
+        if changed.is_empty() {
+            return Ok(live);
+        }
+        Self::update(p, &live, &changed, cx).await
     }
-    async fn update(_p: &SecurityGroup, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &SecurityGroup, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let ec2 = &cx.clients().ec2;
+        let id = &live.outputs["id"];
+        if changed.contains("ingress") {
+            let have: BTreeSet<Rule> = live
+                .attrs
+                .get("ingress")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Rule::from_json).collect())
+                .unwrap_or_default();
+            let want: BTreeMap<Rule, Option<&str>> =
+                p.ingress.iter().map(|i| (rule_of(i), i.description.as_deref())).collect();
+            // Authorize before revoking: a port moving from one rule to another is never closed.
+            for (rule, desc) in want.iter().filter(|(r, _)| !have.contains(*r)) {
+                gone_ok(
+                    ec2.authorize_security_group_ingress()
+                        .group_id(id)
+                        .ip_permissions(rule.permission(*desc))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("AuthorizeSecurityGroupIngress", e)),
+                    // Already there: an SDK retry after a lost answer, or added by hand.
+                    &["InvalidPermission.Duplicate"],
+                )?;
+            }
+            for rule in have.iter().filter(|r| !want.contains_key(*r)) {
+                gone_ok(
+                    ec2.revoke_security_group_ingress()
+                        .group_id(id)
+                        .ip_permissions(rule.permission(None))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("RevokeSecurityGroupIngress", e)),
+                    &["InvalidPermission.NotFound"],
+                )?;
+            }
+        }
+        if changed.contains("tags") {
+            retag(cx, id, &p.name, &p.tags, live).await?;
+        }
+        settle(cx, "security group", || Self::read(p, cx)).await
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        retry_dependency(cx, "the deletion of the instances and interfaces using the group", || async {
+            gone_ok(
+                cx.clients()
+                    .ec2
+                    .delete_security_group()
+                    .group_id(&id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("DeleteSecurityGroup", e)),
+                &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
+            )
+        })
+        .await?;
+        Ok(())
     }
 }

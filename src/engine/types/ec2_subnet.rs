@@ -1,27 +1,143 @@
-//! SCAFFOLD (replace): `ec2_subnet`.
+//! `ec2.subnet`: a subnet of a plan's VPC, found by its ownership tags.
+//!
+//! CreateSubnet cannot be deduplicated: it runs under `create_once` with the SDK's retries off.
+//! Whether instances get a public address by default is the one setting that changes in place
+//! (ModifySubnetAttribute); VPC, CIDR and availability zone replace the subnet.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use serde_json::{json, Value as Json};
+
+use super::ec2_vpc::{
+    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owner_filters, pick, retag, retry_dependency,
+    settle, tag_spec, want_tags,
+};
+use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::Subnet;
 
 pub struct Type;
 
+fn live_of(p: &Subnet, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
+    let tags = s.tags();
+    let name = name_tag(tags);
+    let mut attrs = BTreeMap::from([
+        ("name".to_string(), json!(name)),
+        ("vpc".to_string(), json!(s.vpc_id().unwrap_or_default())),
+        ("cidr".to_string(), json!(s.cidr_block().unwrap_or_default())),
+        ("map_public_ip_on_launch".to_string(), json!(s.map_public_ip_on_launch().unwrap_or(false))),
+        ("tags".to_string(), live_tags(tags)),
+    ]);
+    // A plan without a zone lets EC2 choose one; whichever it chose is then not a difference.
+    if p.availability_zone.is_some() {
+        attrs.insert("availability_zone".into(), json!(s.availability_zone().unwrap_or_default()));
+    }
+    let id = s.subnet_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "subnet", id, &name), attrs, owned: true, handle: Json::Null }
+}
+
 impl Resource for Type {
     type Props = Subnet;
-    fn desired(_p: &Subnet, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &Subnet, _cx: &Ctx) -> Result<Desired> {
+        let mut d = Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("vpc", p.vpc.as_str())
+            .attr("cidr", p.cidr.as_str())
+            .attr("map_public_ip_on_launch", p.map_public_ip_on_launch)
+            .attr("tags", want_tags(&p.tags))
+            .forces_replacement(&["vpc", "cidr", "availability_zone"]);
+        if let Some(az) = &p.availability_zone {
+            d = d.attr("availability_zone", az.as_str());
+        }
+        Ok(d)
     }
-    async fn read(_p: &Subnet, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &Subnet, cx: &Ctx) -> Result<Option<Live>> {
+        let out = cx
+            .clients()
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(owner_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| cx.aws("DescribeSubnets", e))?;
+        // Subnets have no deleted state: DeleteSubnet removes them at once.
+        let found = out.subnets().to_vec();
+        Ok(pick(cx, "subnet", found, |s| s.subnet_id().unwrap_or_default().to_string()).map(|s| live_of(p, cx, &s)))
     }
-    async fn create(_p: &Subnet, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &Subnet, cx: &Ctx) -> Result<Live> {
+        let ec2 = &cx.clients().ec2;
+        let want = Self::desired(p, cx)?;
+        let live = create_once(
+            cx,
+            "CreateSubnet",
+            || async {
+                let out = ec2
+                    .create_subnet()
+                    .vpc_id(&p.vpc)
+                    .cidr_block(&p.cidr)
+                    .set_availability_zone(p.availability_zone.clone())
+                    .tag_specifications(tag_spec(cx, ResourceType::Subnet, &p.name, &p.tags, &[]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateSubnet", e))?;
+                let id = out
+                    .subnet()
+                    .and_then(|s| s.subnet_id())
+                    .ok_or_else(|| Error::other("CreateSubnet returned no subnet id"))?;
+                // New subnets never map public addresses: that is set next, if asked for.
+                let mut live = fresh(cx, "subnet", id, &p.name, want.clone());
+                live.attrs.insert("map_public_ip_on_launch".into(), json!(false));
+                Ok(live)
+            },
+            || Self::read(p, cx),
+        )
+        .await?;
+        let changed = differing(&want, &live, &["map_public_ip_on_launch"]);
+        if changed.is_empty() {
+            return Ok(live);
+        }
+        Self::update(p, &live, &changed, cx).await
     }
-    async fn update(_p: &Subnet, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &Subnet, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let id = &live.outputs["id"];
+        if changed.contains("map_public_ip_on_launch") {
+            cx.clients()
+                .ec2
+                .modify_subnet_attribute()
+                .subnet_id(id)
+                .map_public_ip_on_launch(AttributeBooleanValue::builder().value(p.map_public_ip_on_launch).build())
+                .send()
+                .await
+                .map_err(|e| cx.aws("ModifySubnetAttribute", e))?;
+        }
+        if changed.contains("tags") || changed.contains("name") {
+            retag(cx, id, &p.name, &p.tags, live).await?;
+        }
+        settle(cx, "subnet", || Self::read(p, cx)).await
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        retry_dependency(cx, "the deletion of the subnet's instances and interfaces", || async {
+            gone_ok(
+                cx.clients()
+                    .ec2
+                    .delete_subnet()
+                    .subnet_id(&id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("DeleteSubnet", e)),
+                &["InvalidSubnetID.NotFound"],
+            )
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -1,0 +1,437 @@
+//! The `ec2.*` types against the test-bed: the chain vpc → subnet → internet gateway → route
+//! table → security group → instance (create, no diff, update, delete, delete again), and no
+//! duplicate after a lost CreateVpc or RunInstances answer.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::types::{
+    ec2_instance, ec2_internet_gateway, ec2_route_table, ec2_security_group, ec2_subnet, ec2_vpc,
+};
+use xpart::spec::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
+
+use crate::util::{self, Side, Testbed};
+
+/// The attributes whose desired and live values differ: what a plan would show.
+fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
+    want.attrs.iter().filter(|(k, v)| live.attrs.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A context with short waits, so a wrong retry shows as a failure, not a hang.
+async fn ctx(tb: &Testbed, plan: &str, id: &str) -> Ctx {
+    let mut cx = tb.ctx(Side::China, plan, id).await;
+    cx.opts = Arc::new(Options {
+        iam_propagation: Some(Duration::from_secs(20)),
+        ec2_wait: Some(Duration::from_secs(60)),
+        ..Options::default()
+    });
+    cx
+}
+
+fn props<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+fn ec2(conf: &aws_config::SdkConfig) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(conf)
+}
+
+fn owner_filters(plan: &str, id: &str) -> Vec<aws_sdk_ec2::types::Filter> {
+    use aws_sdk_ec2::types::Filter;
+    vec![
+        Filter::builder().name(format!("tag:{TAG_PLAN}")).values(plan).build(),
+        Filter::builder().name(format!("tag:{TAG_ID}")).values(id).build(),
+    ]
+}
+
+/// The ARN prefix every China EC2 output must have.
+fn arn_prefix(tb: &Testbed, kind: &str) -> String {
+    format!("arn:aws-cn:ec2:cn-north-1:{}:{kind}/", tb.account(Side::China))
+}
+
+/// Create, then check what read finds: the same resource, its outputs, and no difference.
+async fn create_and_check<T: Resource>(tb: &Testbed, p: &T::Props, cx: &Ctx, kind: &str, prefix: &str) -> Live {
+    assert!(T::read(p, cx).await.unwrap().is_none(), "{kind} exists before create");
+    let created = T::create(p, cx).await.unwrap();
+    let live = T::read(p, cx).await.unwrap().expect("read finds what create made");
+    assert!(live.owned);
+    let id = &live.outputs["id"];
+    assert_eq!(&created.outputs["id"], id);
+    assert!(id.starts_with(prefix), "{kind} id {id}");
+    assert_eq!(live.outputs["arn"], format!("{}{id}", arn_prefix(tb, kind)));
+    let want = T::desired(p, cx).unwrap();
+    assert_eq!(diff(&want, &live), set(&[]), "{kind}: {:#?} vs {:#?}", want.attrs, live.attrs);
+    assert_eq!(diff(&want, &created), set(&[]), "{kind} as create returned it");
+    live
+}
+
+/// Update `changed`, then check read shows no difference left.
+async fn update_and_check<T: Resource>(p: &T::Props, cx: &Ctx, changed: &[&str]) -> Live {
+    let live = T::read(p, cx).await.unwrap().unwrap();
+    let want = T::desired(p, cx).unwrap();
+    assert_eq!(diff(&want, &live), set(changed));
+    let updated = T::update(p, &live, &set(changed), cx).await.unwrap();
+    let again = T::read(p, cx).await.unwrap().unwrap();
+    assert_eq!(updated, again);
+    assert_eq!(diff(&want, &again), set(&[]), "{:#?} vs {:#?}", want.attrs, again.attrs);
+    again
+}
+
+/// Delete, check read finds nothing, and that deleting again is fine.
+async fn delete_and_check<T: Resource>(p: &T::Props, cx: &Ctx) {
+    let live = T::read(p, cx).await.unwrap().unwrap();
+    T::delete(&live, cx).await.unwrap();
+    assert!(T::read(p, cx).await.unwrap().is_none(), "read after delete");
+    T::delete(&live, cx).await.unwrap();
+}
+
+/// A role and an instance profile for it, made directly (the IAM types have their own tests).
+async fn instance_profile(tb: &Testbed) -> String {
+    let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+    let name = util::unique("ip");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.unwrap();
+    iam.create_instance_profile().instance_profile_name(&name).send().await.unwrap();
+    iam.add_role_to_instance_profile().instance_profile_name(&name).role_name(&name).send().await.unwrap();
+    name
+}
+
+#[test]
+fn the_ec2_chain_lives_and_dies_in_china() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let conf = tb.sdk(Side::China).await;
+
+        // vpc
+        let vcx = ctx(tb, &plan, "vpc").await;
+        let mut vpc: Vpc = props("name: net\ncidr: 10.20.0.0/16\ntags: {team: a, Name: ignored}");
+        let live = create_and_check::<ec2_vpc::Type>(tb, &vpc, &vcx, "vpc", "vpc-").await;
+        let vpc_id = live.outputs["id"].clone();
+        assert_eq!(live.outputs["name"], "net");
+        assert_eq!(live.attrs["tags"], json!({"team": "a"}), "Name and ownership tags are not user tags");
+        vpc.name = "net2".into();
+        vpc.tags = [("team".to_string(), "b".to_string()), ("env".into(), "t".into())].into();
+        let live = update_and_check::<ec2_vpc::Type>(&vpc, &vcx, &["name", "tags"]).await;
+        assert_eq!(live.outputs["name"], "net2");
+        vpc.tags.remove("env");
+        update_and_check::<ec2_vpc::Type>(&vpc, &vcx, &["tags"]).await;
+        vpc.cidr = "10.21.0.0/16".into();
+        let want = ec2_vpc::Type::desired(&vpc, &vcx).unwrap();
+        assert!(want.replace_on.contains("cidr"));
+        vpc.cidr = "10.20.0.0/16".into();
+
+        // subnet
+        let scx = ctx(tb, &plan, "subnet").await;
+        let mut subnet: Subnet = props(&format!("name: sub\nvpc: {vpc_id}\ncidr: 10.20.1.0/24"));
+        let live = create_and_check::<ec2_subnet::Type>(tb, &subnet, &scx, "subnet", "subnet-").await;
+        let subnet_id = live.outputs["id"].clone();
+        assert!(!live.attrs.contains_key("availability_zone"), "an unset zone is not compared");
+        subnet.map_public_ip_on_launch = true;
+        let live = update_and_check::<ec2_subnet::Type>(&subnet, &scx, &["map_public_ip_on_launch"]).await;
+        assert_eq!(live.attrs["map_public_ip_on_launch"], json!(true));
+        // A zone in the plan is compared (and the other zone than EC2 chose replaces it).
+        subnet.availability_zone = Some("cn-north-1a".into());
+        let live = ec2_subnet::Type::read(&subnet, &scx).await.unwrap().unwrap();
+        let chosen = live.attrs["availability_zone"].as_str().unwrap().to_string();
+        let other = if chosen == "cn-north-1a" { "cn-north-1b" } else { "cn-north-1a" };
+        subnet.availability_zone = Some(other.into());
+        let want = ec2_subnet::Type::desired(&subnet, &scx).unwrap();
+        assert!(want.replace_on.contains("availability_zone"));
+        assert_eq!(diff(&want, &live), set(&["availability_zone"]));
+        subnet.availability_zone = None;
+
+        // internet gateway
+        let gcx = ctx(tb, &plan, "igw").await;
+        let igw: InternetGateway = props(&format!("name: gw\nvpc: {vpc_id}"));
+        let live = create_and_check::<ec2_internet_gateway::Type>(tb, &igw, &gcx, "internet-gateway", "igw-").await;
+        let igw_id = live.outputs["id"].clone();
+        assert_eq!(live.attrs["vpc"], json!(vpc_id));
+
+        // route table
+        let rcx = ctx(tb, &plan, "rt").await;
+        let mut rt: RouteTable = props(&format!(
+            "name: public\nvpc: {vpc_id}\nroutes: [{{destination: 0.0.0.0/0, gateway: {igw_id}}}]\nsubnets: [{subnet_id}]"
+        ));
+        let live = create_and_check::<ec2_route_table::Type>(tb, &rt, &rcx, "route-table", "rtb-").await;
+        assert_eq!(live.attrs["routes"], json!([{"destination": "0.0.0.0/0", "gateway": igw_id}]), "no local route");
+        assert_eq!(live.attrs["subnets"], json!([subnet_id]));
+        assert!(live.handle["associations"][&subnet_id].as_str().unwrap().starts_with("rtbassoc-"));
+        rt.routes = props(&format!(
+            "[{{destination: 192.168.0.0/16, gateway: {igw_id}}}, {{destination: 172.16.0.0/12, gateway: {igw_id}}}]"
+        ));
+        rt.subnets.clear();
+        let live = update_and_check::<ec2_route_table::Type>(&rt, &rcx, &["routes", "subnets"]).await;
+        assert_eq!(
+            live.attrs["routes"],
+            json!([{"destination": "172.16.0.0/12", "gateway": igw_id}, {"destination": "192.168.0.0/16", "gateway": igw_id}])
+        );
+        assert_eq!(live.attrs["subnets"], json!([]));
+        rt.subnets = vec![subnet_id.clone()];
+        update_and_check::<ec2_route_table::Type>(&rt, &rcx, &["subnets"]).await;
+
+        // security groups
+        let gname = util::unique("ssh");
+        let sgcx = ctx(tb, &plan, "sg").await;
+        let mut sg: SecurityGroup = props(&format!(
+            "name: {gname}\nvpc: {vpc_id}\ndescription: SSH in\ningress:\n  - {{protocol: tcp, port: 22, cidr: 10.0.0.0/8, description: admins}}\n  - {{protocol: '-1', cidr: 10.20.0.0/16}}"
+        ));
+        let live = create_and_check::<ec2_security_group::Type>(tb, &sg, &sgcx, "security-group", "sg-").await;
+        let sg_id = live.outputs["id"].clone();
+        assert_eq!(live.outputs["name"], gname);
+        assert_eq!(
+            live.attrs["ingress"],
+            json!([
+                {"protocol": "-1", "from_port": null, "to_port": null, "cidr": "10.20.0.0/16"},
+                {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/8"},
+            ])
+        );
+        sg.ingress = props("[{protocol: tcp, port: 443, cidr: 10.0.0.0/8}, {protocol: udp, from_port: 1000, to_port: 2000, cidr: 10.1.0.0/16}]");
+        let live = update_and_check::<ec2_security_group::Type>(&sg, &sgcx, &["ingress"]).await;
+        assert_eq!(
+            live.attrs["ingress"],
+            json!([
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "10.0.0.0/8"},
+                {"protocol": "udp", "from_port": 1000, "to_port": 2000, "cidr": "10.1.0.0/16"},
+            ])
+        );
+        let mut renamed = sg.clone();
+        renamed.description = Some("other".into());
+        let want = ec2_security_group::Type::desired(&renamed, &sgcx).unwrap();
+        assert_eq!(diff(&want, &live), set(&["description"]));
+        assert!(want.replace_on.contains("description"));
+        let sg2cx = ctx(tb, &plan, "sg2").await;
+        let sg2: SecurityGroup = props(&format!("name: {gname}-2\nvpc: {vpc_id}"));
+        let live2 = create_and_check::<ec2_security_group::Type>(tb, &sg2, &sg2cx, "security-group", "sg-").await;
+        assert_eq!(live2.attrs["description"], json!("Managed by xpart"));
+        let sg2_id = live2.outputs["id"].clone();
+
+        // instance
+        let profile1 = instance_profile(tb).await;
+        let profile2 = instance_profile(tb).await;
+        let icx = ctx(tb, &plan, "workload").await;
+        let mut inst: Instance = props(&format!(
+            "name: workload\nami: ami-12345678\ninstance_type: t3.micro\nsubnet: {subnet_id}\nsecurity_groups: [{sg_id}]\n\
+             instance_profile: {profile1}\nassociate_public_ip: true\ntags: {{role: app}}\n\
+             bootstrap:\n  run_as: ubuntu\n  profile_arn: arn:aws-cn:rolesanywhere:cn-north-1:{acct}:profile/x\n  target_region: us-west-2\n",
+            acct = tb.account(Side::China)
+        ));
+        let live = create_and_check::<ec2_instance::Type>(tb, &inst, &icx, "instance", "i-").await;
+        let first = live.outputs["id"].clone();
+        assert_eq!(live.outputs["name"], "workload");
+        assert!(!live.outputs["private_ip"].is_empty(), "{:?}", live.outputs);
+        assert!(!live.outputs["public_ip"].is_empty(), "{:?}", live.outputs);
+        assert_eq!(live.attrs["instance_profile"], json!(profile1));
+        assert_eq!(live.attrs["tags"], json!({"role": "app"}), "the user-data hash is not a user tag");
+        // The user data is the bootstrap script, and the tag holds its SHA-256.
+        let attr = ec2(&conf)
+            .describe_instance_attribute()
+            .instance_id(&first)
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        use base64::Engine;
+        let script = base64::engine::general_purpose::STANDARD
+            .decode(attr.user_data().unwrap().value().unwrap())
+            .unwrap();
+        let script = String::from_utf8(script).unwrap();
+        assert!(script.starts_with("#!/bin/bash") && script.contains("/etc/xpart/bootstrap.json"), "{script}");
+        assert!(script.contains("\"run_as\": \"ubuntu\""), "{script}");
+        let sha: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, script.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(live.attrs["user_data"], json!(sha));
+
+        // Groups and the profile change in place; user data and the AMI replace. (The profile
+        // goes away and another comes: the test-bed's ReplaceIamInstanceProfileAssociation does
+        // not show on the instance, as EC2's does.)
+        inst.security_groups = vec![sg2_id.clone(), sg_id.clone()];
+        inst.instance_profile = None;
+        let live = update_and_check::<ec2_instance::Type>(&inst, &icx, &["instance_profile", "security_groups"]).await;
+        assert_eq!(live.outputs["id"], first);
+        let mut sgs = vec![sg_id.clone(), sg2_id.clone()];
+        sgs.sort();
+        assert_eq!(live.attrs["security_groups"], json!(sgs));
+        assert_eq!(live.attrs["instance_profile"], json!(""));
+        inst.instance_profile = Some(profile2.clone());
+        let live = update_and_check::<ec2_instance::Type>(&inst, &icx, &["instance_profile"]).await;
+        assert_eq!(live.outputs["id"], first);
+        assert_eq!(live.attrs["instance_profile"], json!(profile2));
+        let mut changed = inst.clone();
+        changed.bootstrap = Some(serde_yaml::from_str("run_as: ec2-user").unwrap());
+        changed.ami = "ami-87654321".into();
+        let want = ec2_instance::Type::desired(&changed, &icx).unwrap();
+        assert_eq!(diff(&want, &live), set(&["ami", "user_data"]));
+        assert!(want.replace_on.contains("ami") && want.replace_on.contains("user_data"));
+
+        // Terminated and made again: a new instance (a new generation, so a new ClientToken).
+        delete_and_check::<ec2_instance::Type>(&inst, &icx).await;
+        let again = ec2_instance::Type::create(&inst, &icx).await.unwrap();
+        assert_ne!(again.outputs["id"], first, "a re-create after terminate is a new instance");
+        delete_and_check::<ec2_instance::Type>(&inst, &icx).await;
+
+        // Everything goes, in reverse order; a second delete of each is fine.
+        delete_and_check::<ec2_security_group::Type>(&sg2, &sg2cx).await;
+        delete_and_check::<ec2_security_group::Type>(&sg, &sgcx).await;
+        delete_and_check::<ec2_route_table::Type>(&rt, &rcx).await;
+        delete_and_check::<ec2_internet_gateway::Type>(&igw, &gcx).await;
+        delete_and_check::<ec2_subnet::Type>(&subnet, &scx).await;
+        delete_and_check::<ec2_vpc::Type>(&vpc, &vcx).await;
+        let left = ec2(&conf).describe_vpcs().vpc_ids(&vpc_id).send().await;
+        assert!(left.is_err() || left.unwrap().vpcs().is_empty(), "the VPC is gone");
+    });
+}
+
+#[test]
+fn references_not_yet_known_plan_without_failing() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, &plan, "x").await;
+        let u = xpart::plan::UNKNOWN;
+        let subnet: Subnet = props(&format!("name: s\nvpc: '{u}'\ncidr: 10.0.0.0/24"));
+        let want = ec2_subnet::Type::desired(&subnet, &cx).unwrap();
+        assert_eq!(want.attrs["vpc"], json!(u));
+        let inst: Instance = props(&format!(
+            "name: i\nami: ami-1\ninstance_type: t3.micro\nsubnet: '{u}'\nsecurity_groups: ['{u}']\n\
+             bootstrap: {{role_arn: '{u}', run_as: ubuntu}}"
+        ));
+        let want = ec2_instance::Type::desired(&inst, &cx).unwrap();
+        assert_eq!(want.attrs["subnet"], json!(u));
+        assert_eq!(want.attrs["user_data"], json!(u), "the script cannot be made before the ARN is known");
+        // Nothing exists for this plan yet.
+        assert!(ec2_instance::Type::read(&inst, &cx).await.unwrap().is_none());
+        // A private key in the bootstrap settings is refused, not shipped in user data.
+        let bad: Instance = props(
+            "name: i\nami: ami-1\ninstance_type: t3.micro\nsubnet: subnet-1\n\
+             bootstrap: {key: \"-----BEGIN PRIVATE KEY-----\\nx\\n-----END PRIVATE KEY-----\\n\"}",
+        );
+        let err = ec2_instance::Type::desired(&bad, &cx).unwrap_err().to_string();
+        assert!(err.contains("private key"), "{err}");
+    });
+}
+
+/// Calls of an operation the fault layer saw.
+fn calls(tb: &Testbed, op: &str) -> u64 {
+    tb.stats(Side::China)["calls"][op].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn lost_create_answers_never_make_a_second_resource() {
+    let tb = Testbed::private();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let conf = tb.sdk(Side::China).await;
+
+        // CreateVpc runs once, its answer is lost; the tag lookup finds the VPC it made.
+        tb.set_faults(Side::China, "seed=1 lost_response=1.0 match=CreateVpc max_faults=1");
+        let vcx = ctx(&tb, &plan, "vpc").await;
+        let vpc: Vpc = props("name: net\ncidr: 10.40.0.0/16");
+        let live = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
+        assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], json!(1), "the fault happened");
+        let found = ec2(&conf).describe_vpcs().set_filters(Some(owner_filters(&plan, "vpc"))).send().await.unwrap();
+        assert_eq!(found.vpcs().len(), 1, "exactly one VPC with the tags");
+        assert_eq!(found.vpcs()[0].vpc_id(), Some(live.outputs["id"].as_str()));
+        assert_eq!(calls(&tb, "CreateVpc"), 1, "no second CreateVpc");
+
+        // The same for a security group: its lost answer, then the tag lookup.
+        tb.set_faults(Side::China, "seed=1 lost_response=1.0 match=CreateSecurityGroup max_faults=1");
+        let sgcx = ctx(&tb, &plan, "sg").await;
+        let sg: SecurityGroup = props(&format!(
+            "name: g\nvpc: {}\ningress: [{{protocol: tcp, port: 22, cidr: 10.0.0.0/8}}]",
+            live.outputs["id"]
+        ));
+        let g = ec2_security_group::Type::create(&sg, &sgcx).await.unwrap();
+        assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], json!(1));
+        assert_eq!(calls(&tb, "CreateSecurityGroup"), 1, "no second CreateSecurityGroup");
+        let found =
+            ec2(&conf).describe_security_groups().set_filters(Some(owner_filters(&plan, "sg"))).send().await.unwrap();
+        assert_eq!(found.security_groups().len(), 1);
+        assert_eq!(diff(&ec2_security_group::Type::desired(&sg, &sgcx).unwrap(), &g), set(&[]));
+
+        // RunInstances keeps the SDK's retries: the retry carries the same ClientToken and gets
+        // the same instance back.
+        tb.set_faults(Side::China, "off");
+        let scx = ctx(&tb, &plan, "subnet").await;
+        let subnet: Subnet = props(&format!("name: s\nvpc: {}\ncidr: 10.40.1.0/24", live.outputs["id"]));
+        let s = ec2_subnet::Type::create(&subnet, &scx).await.unwrap();
+        tb.set_faults(Side::China, "seed=1 lost_response=1.0 match=RunInstances max_faults=1");
+        let icx = ctx(&tb, &plan, "workload").await;
+        let inst: Instance = props(&format!(
+            "name: w\nami: ami-12345678\ninstance_type: t3.micro\nsubnet: {}\nsecurity_groups: [{}]",
+            s.outputs["id"], g.outputs["id"]
+        ));
+        let before = calls(&tb, "RunInstances");
+        let i = ec2_instance::Type::create(&inst, &icx).await.unwrap();
+        assert_eq!(calls(&tb, "RunInstances") - before, 2, "one lost answer, one retry");
+        let found =
+            ec2(&conf).describe_instances().set_filters(Some(owner_filters(&plan, "workload"))).send().await.unwrap();
+        let ids: Vec<&str> =
+            found.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.instance_id()).collect();
+        assert_eq!(ids, vec![i.outputs["id"].as_str()], "exactly one instance");
+        tb.set_faults(Side::China, "off");
+    });
+}
+
+#[test]
+fn a_name_taken_by_another_group_is_not_adopted() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let conf = tb.sdk(Side::China).await;
+        let vcx = ctx(tb, &plan, "vpc").await;
+        let vpc: Vpc = props("name: net\ncidr: 10.50.0.0/16");
+        let v = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
+        let vpc_id = v.outputs["id"].clone();
+        let name = util::unique("taken");
+        let other = ec2(&conf)
+            .create_security_group()
+            .group_name(&name)
+            .description("not ours")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .unwrap();
+        let sgcx = ctx(tb, &plan, "sg").await;
+        let sg: SecurityGroup = props(&format!("name: {name}\nvpc: {vpc_id}"));
+        assert!(ec2_security_group::Type::read(&sg, &sgcx).await.unwrap().is_none(), "untagged is not ours");
+        let err = ec2_security_group::Type::create(&sg, &sgcx).await.unwrap_err().to_string();
+        assert!(err.contains("not owned by this plan"), "{err}");
+        ec2(&conf).delete_security_group().group_id(other.group_id().unwrap()).send().await.unwrap();
+        ec2_vpc::Type::delete(&v, &vcx).await.unwrap();
+    });
+}
+
+#[test]
+fn a_vpc_delete_waits_for_its_subnet_to_go() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let vcx = ctx(tb, &plan, "vpc").await;
+        let scx = ctx(tb, &plan, "subnet").await;
+        let vpc: Vpc = props("name: net\ncidr: 10.60.0.0/16");
+        let v = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
+        let subnet: Subnet = props(&format!("name: s\nvpc: {}\ncidr: 10.60.1.0/24", v.outputs["id"]));
+        let s = ec2_subnet::Type::create(&subnet, &scx).await.unwrap();
+        // The VPC delete meets DependencyViolation until the subnet is gone, and then succeeds.
+        let deleting = tokio::spawn({
+            let (v, vcx) = (v.clone(), vcx.clone());
+            async move { ec2_vpc::Type::delete(&v, &vcx).await }
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!deleting.is_finished(), "the VPC cannot go before its subnet");
+        ec2_subnet::Type::delete(&s, &scx).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), deleting).await.unwrap().unwrap().unwrap();
+        assert!(ec2_vpc::Type::read(&vpc, &vcx).await.unwrap().is_none());
+    });
+}
