@@ -1,27 +1,272 @@
-//! SCAFFOLD (replace): `iam_instance_profile`.
+//! `iam.instance_profile`: an instance profile holding one role.
+//!
+//! Found by name (GetInstanceProfile returns its tags and roles). IAM names are unique per
+//! account, so a create retried after a lost response gets EntityAlreadyExists and reads the
+//! profile instead. A role created seconds earlier may not be visible to the profile API yet:
+//! adding it is retried on NoSuchEntity within the IAM propagation bound.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use aws_sdk_iam::types::Tag;
+use serde_json::{json, Value as Json};
+
+use crate::engine::resource::{
+    plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+};
+use crate::engine::types::iam_role::gone_ok;
 use crate::spec::types::InstanceProfile;
 
 pub struct Type;
 
+fn path_of(p: &InstanceProfile) -> String {
+    p.path.clone().unwrap_or_else(|| "/".into())
+}
+
+fn tags(cx: &Ctx, p: &InstanceProfile) -> Vec<Tag> {
+    cx.tags(&p.tags)
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        })
+        .collect()
+}
+
+async fn add_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
+    let iam = &cx.clients().iam;
+    let added = retry_propagation(
+        cx,
+        "the role",
+        cx.iam_propagation(),
+        |e| e.code() == Some("NoSuchEntity"),
+        || async {
+            iam.add_role_to_instance_profile()
+                .instance_profile_name(profile)
+                .role_name(role)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("AddRoleToInstanceProfile", e))
+        },
+    )
+    .await;
+    match added {
+        // A profile holds one role: LimitExceeded means it has one already. Fine when it is
+        // this one (a retry after a lost answer); otherwise say which.
+        Err(e) if e.code() == Some("LimitExceeded") => match current_role(cx, profile).await? {
+            Some(r) if r == role => Ok(()),
+            Some(r) => Err(Error::other(format!(
+                "instance profile `{profile}` already holds role `{r}`, not `{role}`"
+            ))),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+async fn current_role(cx: &Ctx, profile: &str) -> Result<Option<String>> {
+    let out = cx
+        .clients()
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(profile)
+        .send()
+        .await
+        .map_err(|e| cx.aws("GetInstanceProfile", e))?;
+    Ok(out
+        .instance_profile
+        .and_then(|ip| ip.roles.into_iter().next())
+        .map(|r| r.role_name))
+}
+
+async fn remove_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
+    gone_ok(
+        cx.clients()
+            .iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cx.aws("RemoveRoleFromInstanceProfile", e)),
+    )
+    .map(|_| ())
+}
+
 impl Resource for Type {
     type Props = InstanceProfile;
-    fn desired(_p: &InstanceProfile, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &InstanceProfile, _cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("path", path_of(p))
+            .attr("role", p.role.as_str())
+            .attr("tags", plan_tags(&p.tags))
+            .forces_replacement(&["name", "path"]))
     }
-    async fn read(_p: &InstanceProfile, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &InstanceProfile, cx: &Ctx) -> Result<Option<Live>> {
+        let ip = match cx
+            .clients()
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(&p.name)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .instance_profile
+                .ok_or_else(|| Error::other("GetInstanceProfile returned no instance profile"))?,
+            Err(e) => {
+                let e = cx.aws("GetInstanceProfile", e);
+                return if e.code() == Some("NoSuchEntity") {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let tags: Vec<(&str, &str)> = ip.tags().iter().map(|t| (t.key(), t.value())).collect();
+        let owned = cx.owns(tags.iter().copied());
+        let role = ip.roles().first().map(|r| r.role_name().to_string());
+        let mut outputs = BTreeMap::new();
+        outputs.insert("arn".into(), ip.arn().to_string());
+        outputs.insert("name".into(), ip.instance_profile_name().to_string());
+        outputs.insert("id".into(), ip.instance_profile_id().to_string());
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".into(), json!(ip.instance_profile_name()));
+        attrs.insert("path".into(), json!(ip.path()));
+        attrs.insert("role".into(), json!(role));
+        attrs.insert("tags".into(), user_tags(tags.iter().copied()));
+        Ok(Some(Live {
+            outputs,
+            attrs,
+            owned,
+            handle: Json::Null,
+        }))
     }
-    async fn create(_p: &InstanceProfile, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &InstanceProfile, cx: &Ctx) -> Result<Live> {
+        let iam = &cx.clients().iam;
+        let want = Self::desired(p, cx)?;
+        let created = iam
+            .create_instance_profile()
+            .instance_profile_name(&p.name)
+            .path(path_of(p))
+            .set_tags(Some(tags(cx, p)))
+            .send()
+            .await
+            .map_err(|e| cx.aws("CreateInstanceProfile", e));
+        match created {
+            Ok(_) => {}
+            // A retry of a create whose answer was lost: check it is ours before going on.
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                let live = Self::read(p, cx).await?.ok_or(e)?;
+                if !live.owned {
+                    return Err(Error::other(format!(
+                        "instance profile `{}` exists and is not owned by this plan",
+                        p.name
+                    )));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        let live = Self::read(p, cx).await?.ok_or_else(|| {
+            Error::other("the instance profile vanished after CreateInstanceProfile")
+        })?;
+        let changed: BTreeSet<String> = ["role", "tags"]
+            .into_iter()
+            .filter(|k| live.attrs.get(*k) != want.attrs.get(*k))
+            .map(String::from)
+            .collect();
+        if changed.is_empty() {
+            return Ok(live);
+        }
+        Self::update(p, &live, &changed, cx).await
     }
-    async fn update(_p: &InstanceProfile, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(
+        p: &InstanceProfile,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
+        let iam = &cx.clients().iam;
+        if changed.contains("role") {
+            if let Some(old) = live.attrs.get("role").and_then(Json::as_str) {
+                remove_role(cx, &p.name, old).await?;
+            }
+            add_role(cx, &p.name, &p.role).await?;
+        }
+        if changed.contains("tags") || !live.owned {
+            let want = cx.tags(&p.tags);
+            iam.tag_instance_profile()
+                .instance_profile_name(&p.name)
+                .set_tags(Some(tags(cx, p)))
+                .send()
+                .await
+                .map_err(|e| cx.aws("TagInstanceProfile", e))?;
+            let stale: Vec<String> = live
+                .attrs
+                .get("tags")
+                .and_then(Json::as_object)
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !want.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !stale.is_empty() {
+                iam.untag_instance_profile()
+                    .instance_profile_name(&p.name)
+                    .set_tag_keys(Some(stale))
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("UntagInstanceProfile", e))?;
+            }
+        }
+        Self::read(p, cx)
+            .await?
+            .ok_or_else(|| Error::other("the instance profile vanished during update"))
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let iam = &cx.clients().iam;
+        let name = live.outputs.get("name").cloned().unwrap_or_default();
+        // IAM refuses to delete a profile that still holds a role; read the roles afresh, as
+        // the one in `live` may have been swapped since.
+        let ip = match iam
+            .get_instance_profile()
+            .instance_profile_name(&name)
+            .send()
+            .await
+        {
+            Ok(out) => out.instance_profile,
+            Err(e) => {
+                let e = cx.aws("GetInstanceProfile", e);
+                return if e.code() == Some("NoSuchEntity") {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        for role in ip.map(|ip| ip.roles).unwrap_or_default() {
+            remove_role(cx, &name, &role.role_name).await?;
+        }
+        gone_ok(
+            iam.delete_instance_profile()
+                .instance_profile_name(&name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("DeleteInstanceProfile", e)),
+        )?;
+        Ok(())
     }
 }

@@ -1,27 +1,536 @@
-//! SCAFFOLD (replace): `secret`.
+//! `secretsmanager.secret`: a secret, its value, description, KMS key and tags.
+//!
+//! Found by name (DescribeSecret returns its tags). Names are unique, so a create retried after
+//! a lost response gets ResourceExistsException and reads the secret instead; the value carries
+//! a ClientRequestToken, so the SDK's own retry of CreateSecret or PutSecretValue is a no-op.
+//!
+//! Values never leave this module except toward Secrets Manager: the comparable attribute is a
+//! keyed SHA-256 (HMAC with a key drawn at random once per process), so neither `Live`, nor a
+//! log, nor an error holds the value or a hash anyone could test guesses against.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use aws_lc_rs::{digest, hmac, rand};
+use aws_sdk_secretsmanager::primitives::Blob;
+use aws_sdk_secretsmanager::types::Tag;
+use serde_json::{json, Value as Json};
+
+use crate::engine::resource::{plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result};
+use crate::plan::UNKNOWN;
 use crate::spec::types::Secret;
 
 pub struct Type;
 
+/// The value attribute of a generated secret, on both sides: generated once, never compared.
+pub const GENERATED: &str = "(generated)";
+
+/// The key Secrets Manager uses when none is named.
+const DEFAULT_KEY: &str = "alias/aws/secretsmanager";
+
+/// A secret value; Debug never shows it.
+struct Value(Vec<u8>);
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(sensitive)")
+    }
+}
+
+/// The value's fingerprint: HMAC-SHA256 under a per-process key. Comparable within one run
+/// (desired and read compute it in the same process), meaningless outside it.
+fn fingerprint(bytes: &[u8]) -> String {
+    static KEY: OnceLock<hmac::Key> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        rand::fill(&mut k).expect("the system random source works");
+        hmac::Key::new(hmac::HMAC_SHA256, &k)
+    });
+    hex(hmac::sign(key, bytes).as_ref())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A ClientRequestToken (UUID-shaped, 36 characters) for this resource and value: the SDK
+/// resends the same token when it retries, which Secrets Manager treats as the same request.
+fn request_token(cx: &Ctx, fp: &str) -> String {
+    let d = digest::digest(
+        &digest::SHA256,
+        format!("{}\0{}\0{fp}", cx.plan, cx.id).as_bytes(),
+    );
+    let h = hex(&d.as_ref()[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn generated(p: &Secret) -> bool {
+    p.value.generate.is_some()
+}
+
+/// The plan's value (None for a generated one), read from its source. Errors name the file
+/// or variable, never the content.
+fn load(p: &Secret, cx: &Ctx) -> Result<Option<Value>> {
+    let v = &p.value;
+    let n = [
+        v.env.is_some(),
+        v.file.is_some(),
+        v.generate.is_some(),
+        v.literal.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if n != 1 {
+        return Err(Error::other(format!(
+            "secret `{}`: value needs exactly one of env, file, generate, literal",
+            p.name
+        )));
+    }
+    if let Some(var) = &v.env {
+        let val = std::env::var_os(var).ok_or_else(|| {
+            Error::other(format!(
+                "secret `{}`: environment variable `{var}` is not set",
+                p.name
+            ))
+        })?;
+        return Ok(Some(Value(val.into_encoded_bytes())));
+    }
+    if let Some(file) = &v.file {
+        let path = cx.path(file);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Error::other(format!(
+                "secret `{}`: cannot read value file {}: {e}",
+                p.name,
+                path.display()
+            ))
+        })?;
+        return Ok(Some(Value(bytes)));
+    }
+    if let Some(lit) = &v.literal {
+        if !p.allow_literal {
+            return Err(Error::other(format!(
+                "secret `{}`: a literal value needs `allow_literal: true`",
+                p.name
+            )));
+        }
+        return Ok(Some(Value(lit.clone().into_bytes())));
+    }
+    Ok(None)
+}
+
+/// A value from a referenced resource not created yet (e.g. a certificate's key file).
+fn value_unknown(p: &Secret) -> bool {
+    let v = &p.value;
+    [&v.env, &v.file, &v.literal]
+        .iter()
+        .any(|s| s.as_deref().is_some_and(|s| s.contains(UNKNOWN)))
+}
+
+/// A generated value: Secrets Manager's GetRandomPassword.
+async fn generate(p: &Secret, cx: &Ctx) -> Result<Value> {
+    let g = p.value.generate.as_ref().expect("generate is set");
+    let out = cx
+        .clients()
+        .secrets
+        .get_random_password()
+        .password_length(i64::from(g.length.unwrap_or(32)))
+        .exclude_punctuation(g.exclude_punctuation)
+        .send()
+        .await
+        .map_err(|e| cx.aws("GetRandomPassword", e))?;
+    out.random_password
+        .map(|s| Value(s.into_bytes()))
+        .ok_or_else(|| Error::other("GetRandomPassword returned no password"))
+}
+
+fn tags(cx: &Ctx, p: &Secret) -> Vec<Tag> {
+    cx.tags(&p.tags)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Whether AWS's answer for the key (an id, an ARN or an alias, as it was given) names the
+/// plan's key (normally a key ARN from `${key.arn}`).
+fn same_key(want: &str, have: &str) -> bool {
+    want == have
+        || want.ends_with(&format!(":key/{have}"))
+        || want.ends_with(&format!(":{have}"))
+        || have.ends_with(&format!(":key/{want}"))
+}
+
+fn not_found(e: &Error) -> bool {
+    e.code() == Some("ResourceNotFoundException")
+}
+
 impl Resource for Type {
     type Props = Secret;
-    fn desired(_p: &Secret, _cx: &Ctx) -> Result<Desired> {
-        Err(Error::other("SCAFFOLD"))
+
+    fn desired(p: &Secret, cx: &Ctx) -> Result<Desired> {
+        let value = if generated(p) {
+            json!(GENERATED)
+        } else if value_unknown(p) {
+            json!(UNKNOWN)
+        } else {
+            let v = load(p, cx)?.expect("not generated");
+            json!(fingerprint(&v.0))
+        };
+        Ok(Desired::default()
+            .attr("name", p.name.as_str())
+            .attr("description", p.description.clone().unwrap_or_default())
+            .attr("kms_key", json!(p.kms_key))
+            .attr("tags", plan_tags(&p.tags))
+            .attr("value", value)
+            .attr("scheduled_for_deletion", false)
+            .sensitive("value")
+            .forces_replacement(&["name"]))
     }
-    async fn read(_p: &Secret, _cx: &Ctx) -> Result<Option<Live>> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn read(p: &Secret, cx: &Ctx) -> Result<Option<Live>> {
+        let sm = &cx.clients().secrets;
+        let desc = match sm.describe_secret().secret_id(&p.name).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = cx.aws("DescribeSecret", e);
+                return if not_found(&e) { Ok(None) } else { Err(e) };
+            }
+        };
+        let arn = desc
+            .arn()
+            .ok_or_else(|| Error::other("DescribeSecret returned no ARN"))?
+            .to_string();
+        let tags: Vec<(&str, &str)> = desc
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        let owned = cx.owns(tags.iter().copied());
+        // Scheduled for deletion, it can still be restored in place: report it, and the
+        // difference in `scheduled_for_deletion` makes update restore it.
+        let scheduled = desc.deleted_date().is_some();
+        let value = if generated(p) {
+            json!(GENERATED)
+        } else if scheduled {
+            // GetSecretValue refuses a secret marked for deletion: unknown until restored.
+            Json::Null
+        } else {
+            current_fingerprint(cx, &arn)
+                .await?
+                .map(Json::from)
+                .unwrap_or(Json::Null)
+        };
+        let kms_key = match (p.kms_key.as_deref(), desc.kms_key_id()) {
+            (_, None) | (_, Some(DEFAULT_KEY)) => Json::Null,
+            (Some(want), Some(have)) if same_key(want, have) => json!(want),
+            (_, Some(have)) => json!(have),
+        };
+        let name = desc.name().unwrap_or(&p.name).to_string();
+        let mut outputs = BTreeMap::new();
+        outputs.insert("arn".into(), arn.clone());
+        outputs.insert("name".into(), name.clone());
+        outputs.insert("id".into(), arn.clone());
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".into(), json!(name));
+        attrs.insert(
+            "description".into(),
+            json!(desc.description().unwrap_or_default()),
+        );
+        attrs.insert("kms_key".into(), kms_key);
+        attrs.insert("tags".into(), user_tags(tags.iter().copied()));
+        attrs.insert("value".into(), value);
+        attrs.insert("scheduled_for_deletion".into(), json!(scheduled));
+        Ok(Some(Live {
+            outputs,
+            attrs,
+            owned,
+            // Delete gets no props: it needs the plan's recovery window and force setting.
+            handle: json!({
+                "arn": arn,
+                "scheduled": scheduled,
+                "recovery_window_days": p.recovery_window_days.unwrap_or(7),
+                "force_delete": p.force_delete,
+            }),
+        }))
     }
-    async fn create(_p: &Secret, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn create(p: &Secret, cx: &Ctx) -> Result<Live> {
+        let sm = &cx.clients().secrets;
+        let want = Self::desired(p, cx)?;
+        let value = match load(p, cx)? {
+            Some(v) => v,
+            None => generate(p, cx).await?,
+        };
+        let token = request_token(cx, &fingerprint(&value.0));
+        let mut req = sm
+            .create_secret()
+            .name(&p.name)
+            .client_request_token(token)
+            .set_tags(Some(tags(cx, p)))
+            .set_description(p.description.clone())
+            .set_kms_key_id(p.kms_key.clone());
+        req = match std::str::from_utf8(&value.0) {
+            Ok(s) => req.secret_string(s),
+            Err(_) => req.secret_binary(Blob::new(value.0.clone())),
+        };
+        match req.send().await {
+            Ok(_) => {}
+            // A retry of a create whose answer was lost, or a secret scheduled for deletion
+            // since the plan was made: read it and check it is ours before going on.
+            Err(e) => {
+                let e = cx.aws("CreateSecret", e);
+                let exists = e.code() == Some("ResourceExistsException")
+                    || (e.code() == Some("InvalidRequestException")
+                        && e.aws()
+                            .is_some_and(|a| a.message.contains("scheduled for deletion")));
+                if !exists {
+                    return Err(e);
+                }
+                let live = Self::read(p, cx).await?.ok_or(e)?;
+                if !live.owned {
+                    return Err(Error::other(format!(
+                        "secret `{}` exists and is not owned by this plan",
+                        p.name
+                    )));
+                }
+            }
+        }
+        let live = Self::read(p, cx)
+            .await?
+            .ok_or_else(|| Error::other("the secret vanished after CreateSecret"))?;
+        let changed: BTreeSet<String> = want
+            .attrs
+            .iter()
+            .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if changed.is_empty() {
+            return Ok(live);
+        }
+        Self::update(p, &live, &changed, cx).await
     }
-    async fn update(_p: &Secret, _l: &Live, _c: &BTreeSet<String>, _cx: &Ctx) -> Result<Live> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn update(p: &Secret, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        let sm = &cx.clients().secrets;
+        let arn = live
+            .outputs
+            .get("arn")
+            .cloned()
+            .unwrap_or_else(|| p.name.clone());
+        let mut value_changed = changed.contains("value") && !generated(p);
+        if live.attrs.get("scheduled_for_deletion") == Some(&json!(true)) {
+            sm.restore_secret()
+                .secret_id(&arn)
+                .send()
+                .await
+                .map_err(|e| cx.aws("RestoreSecret", e))?;
+            // Its value was unreadable while scheduled; now it can be compared, so that an
+            // unchanged value gets no new version.
+            if value_changed {
+                let value = load(p, cx)?.expect("not generated");
+                value_changed = current_fingerprint(cx, &arn).await? != Some(fingerprint(&value.0));
+            }
+        }
+        if changed.contains("description") || changed.contains("kms_key") {
+            let mut req = sm
+                .update_secret()
+                .secret_id(&arn)
+                .description(p.description.clone().unwrap_or_default());
+            if changed.contains("kms_key") {
+                // No key in the plan: back to the service's default key.
+                req = req.kms_key_id(p.kms_key.clone().unwrap_or_else(|| DEFAULT_KEY.into()));
+            }
+            req.send().await.map_err(|e| cx.aws("UpdateSecret", e))?;
+        }
+        // A generated value is never replaced: both sides read `(generated)`.
+        if value_changed {
+            let value = load(p, cx)?.expect("not generated");
+            put_value(cx, &arn, &value).await?;
+        }
+        if changed.contains("tags") || !live.owned {
+            sm.tag_resource()
+                .secret_id(&arn)
+                .set_tags(Some(tags(cx, p)))
+                .send()
+                .await
+                .map_err(|e| cx.aws("TagResource", e))?;
+            let want = cx.tags(&p.tags);
+            let stale: Vec<String> = live
+                .attrs
+                .get("tags")
+                .and_then(Json::as_object)
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !want.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !stale.is_empty() {
+                sm.untag_resource()
+                    .secret_id(&arn)
+                    .set_tag_keys(Some(stale))
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("UntagResource", e))?;
+            }
+        }
+        Self::read(p, cx)
+            .await?
+            .ok_or_else(|| Error::other("the secret vanished during update"))
     }
-    async fn delete(_l: &Live, _cx: &Ctx) -> Result<()> {
-        Err(Error::other("SCAFFOLD"))
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let sm = &cx.clients().secrets;
+        let Some(arn) = live
+            .handle
+            .get("arn")
+            .and_then(Json::as_str)
+            .or(live.outputs.get("arn").map(String::as_str))
+        else {
+            return Err(Error::other("no ARN for this secret"));
+        };
+        let force = cx.opts.force_delete_secrets
+            || live
+                .handle
+                .get("force_delete")
+                .and_then(Json::as_bool)
+                .unwrap_or(false);
+        let scheduled = live
+            .handle
+            .get("scheduled")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
+        if scheduled && !force {
+            return Ok(());
+        }
+        let mut req = sm.delete_secret().secret_id(arn);
+        req = if force {
+            req.force_delete_without_recovery(true)
+        } else {
+            let days = live
+                .handle
+                .get("recovery_window_days")
+                .and_then(Json::as_i64)
+                .unwrap_or(7);
+            req.recovery_window_in_days(days)
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = cx.aws("DeleteSecret", e);
+                // Gone, or already scheduled (a retry after a lost answer): done.
+                let marked = e.code() == Some("InvalidRequestException")
+                    && e.aws().is_some_and(|a| a.message.contains("marked"));
+                if not_found(&e) || (!force && marked) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// The fingerprint of the current value; None when the secret has no current version.
+async fn current_fingerprint(cx: &Ctx, arn: &str) -> Result<Option<String>> {
+    // The stage named, though it is the default: what a reader of the secret gets.
+    let got = cx
+        .clients()
+        .secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await;
+    match got {
+        Ok(out) => Ok(match (out.secret_string(), out.secret_binary()) {
+            (Some(s), _) => Some(fingerprint(s.as_bytes())),
+            (None, Some(b)) => Some(fingerprint(b.as_ref())),
+            _ => None,
+        }),
+        Err(e) => {
+            let e = cx.aws("GetSecretValue", e);
+            if not_found(&e) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Make `value` the current version. A token already used for the same value (the value went
+/// back to an earlier one in this run) makes Secrets Manager ignore the request, so move the
+/// AWSCURRENT label onto that version when it did not get it.
+async fn put_value(cx: &Ctx, arn: &str, value: &Value) -> Result<()> {
+    let sm = &cx.clients().secrets;
+    let token = request_token(cx, &fingerprint(&value.0));
+    let req = sm
+        .put_secret_value()
+        .secret_id(arn)
+        .client_request_token(&token);
+    let req = match std::str::from_utf8(&value.0) {
+        Ok(s) => req.secret_string(s),
+        Err(_) => req.secret_binary(Blob::new(value.0.clone())),
+    };
+    let out = req.send().await.map_err(|e| cx.aws("PutSecretValue", e))?;
+    if out.version_stages().iter().any(|s| s == "AWSCURRENT") {
+        return Ok(());
+    }
+    let desc = sm
+        .describe_secret()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| cx.aws("DescribeSecret", e))?;
+    let current = desc.version_ids_to_stages().and_then(|m| {
+        m.iter()
+            .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
+            .map(|(v, _)| v.clone())
+    });
+    if current.as_deref() == Some(token.as_str()) {
+        return Ok(());
+    }
+    sm.update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&token)
+        .set_remove_from_version_id(current)
+        .send()
+        .await
+        .map_err(|e| cx.aws("UpdateSecretVersionStage", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_match_their_arns() {
+        let arn = "arn:aws-cn:kms:cn-north-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert!(same_key(arn, arn));
+        assert!(same_key(arn, "1234abcd-12ab-34cd-56ef-1234567890ab"));
+        assert!(!same_key(arn, "ffff"));
+        assert!(same_key("arn:aws:kms:us-west-2:1:alias/app", "alias/app"));
+    }
+
+    #[test]
+    fn tokens_are_uuid_shaped_and_fingerprints_hide_values() {
+        let fp = fingerprint(b"hunter2");
+        assert_eq!(fp, fingerprint(b"hunter2"));
+        assert_ne!(
+            fp,
+            hex(digest::digest(&digest::SHA256, b"hunter2").as_ref())
+        );
+        assert!(format!("{:?}", Value(b"hunter2".to_vec())) == "(sensitive)");
     }
 }

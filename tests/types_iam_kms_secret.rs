@@ -1,0 +1,655 @@
+//! The `kms.key`, `secretsmanager.secret` and `iam.instance_profile` types against the test-bed:
+//! lifecycle (create, no diff, change, update, delete), ownership, and no duplicate after a lost
+//! CreateKey answer or a run killed before CreateAlias.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::types::{iam_instance_profile, kms_key, secret};
+use xpart::spec::types::{InstanceProfile, KmsKey, Secret};
+
+use crate::util::{self, Side, Testbed};
+
+/// The attributes whose desired and live values differ: what a plan would show.
+fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
+    want.attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A context with short propagation bounds, so a wrong retry shows as a failure, not a hang.
+async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
+    let mut cx = tb.ctx(side, plan, id).await;
+    cx.opts = Arc::new(Options {
+        iam_propagation: Some(Duration::from_secs(20)),
+        kms_propagation: Some(Duration::from_secs(20)),
+        ..Options::default()
+    });
+    cx.notify = Arc::new(|id, msg| eprintln!("{id}: {msg}"));
+    cx
+}
+
+fn key_props(yaml: &str) -> KmsKey {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+async fn china_role(tb: &Testbed) -> String {
+    let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+    let name = util::unique("role");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name(&name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+/// Keys carrying this resource's ownership tags, pending deletion or not.
+async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(String, bool)> {
+    let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
+    let mut found = vec![];
+    for k in kms.list_keys().send().await.unwrap().keys() {
+        let key_id = k.key_id().unwrap();
+        let tags = kms
+            .list_resource_tags()
+            .key_id(key_id)
+            .send()
+            .await
+            .unwrap();
+        let has = |tk: &str, tv: &str| {
+            tags.tags()
+                .iter()
+                .any(|t| t.tag_key() == tk && t.tag_value() == tv)
+        };
+        if has(TAG_PLAN, plan) && has(TAG_ID, id) {
+            let meta = kms
+                .describe_key()
+                .key_id(key_id)
+                .send()
+                .await
+                .unwrap()
+                .key_metadata
+                .unwrap();
+            let pending = meta.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion);
+            found.push((key_id.to_string(), pending));
+        }
+    }
+    found
+}
+
+#[test]
+fn kms_key_lifecycle_in_china() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "key").await;
+        let account = tb.account(Side::China);
+        let role = china_role(tb).await;
+        let alias = format!("alias/{}", util::unique("k"));
+        let mut p = key_props(&format!(
+            "alias: {alias}\ndescription: first\ndeletion_window_days: 9\nusers: [\"arn:aws-cn:iam::{account}:role/{role}\"]\ntags: {{team: a}}"
+        ));
+        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+
+        let created = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert!(created.owned);
+        let arn = &created.outputs["arn"];
+        assert!(arn.starts_with(&format!("arn:aws-cn:kms:cn-north-1:{account}:key/")), "{arn}");
+        assert_eq!(created.outputs["alias_arn"], format!("arn:aws-cn:kms:cn-north-1:{account}:{alias}"));
+        assert_eq!(created.outputs["alias"], alias);
+        assert!(arn.ends_with(&created.outputs["id"]));
+        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        // The generated policy names the China account principal and the role.
+        let pol = want.attrs["policy"].to_string();
+        assert!(pol.contains(&format!("arn:aws-cn:iam::{account}:root")), "{pol}");
+        let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert_eq!(diff(&want, &live), set(&[]));
+        assert_eq!(live.outputs, created.outputs);
+
+        // Change the description, the policy (no more users) and the tags.
+        p.description = Some("second".into());
+        p.users.clear();
+        p.tags.insert("team".into(), "b".into());
+        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &live);
+        assert_eq!(changed, set(&["description", "policy", "tags"]));
+        let updated = kms_key::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        assert_eq!(diff(&want, &updated), set(&[]));
+        let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert_eq!(diff(&want, &live), set(&[]));
+        assert_eq!(live.outputs["id"], created.outputs["id"]);
+
+        kms_key::Type::delete(&live, &cx).await.unwrap();
+        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+        kms_key::Type::delete(&live, &cx).await.unwrap();
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
+        assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::PendingDeletion));
+        // The alias went with it, so the name is free for a new key.
+        let err = kms.describe_key().key_id(&alias).send().await.unwrap_err();
+        assert_eq!(err.into_service_error().meta().code(), Some("NotFoundException"));
+    });
+}
+
+#[test]
+fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "key").await;
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        let alias = format!("alias/{}", util::unique("k"));
+        let theirs = kms
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        kms.create_alias()
+            .alias_name(&alias)
+            .target_key_id(&theirs)
+            .send()
+            .await
+            .unwrap();
+        let p = key_props(&format!("alias: {alias}"));
+        let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert!(!live.owned);
+        assert_eq!(live.outputs["id"], theirs);
+        // Create never takes the alias from a key the plan does not own.
+        let err = kms_key::Type::create(&p, &cx)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not own"), "{err}");
+        let target = kms
+            .describe_key()
+            .key_id(&alias)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap();
+        assert_eq!(target.key_id, theirs);
+        // The key create made before it found the alias taken is ours and aliasless: the next
+        // create (once the alias is free) reuses it.
+        kms.delete_alias().alias_name(&alias).send().await.unwrap();
+        let before = owned_keys(tb, Side::China, &plan, "key").await;
+        assert_eq!(before.len(), 1, "{before:?}");
+        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert_eq!(live.outputs["id"], before[0].0);
+        kms_key::Type::delete(&live, &cx).await.unwrap();
+    });
+}
+
+#[test]
+fn kms_key_left_without_alias_is_reused() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "key").await;
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        // A run killed between CreateKey and CreateAlias: a tagged key, no alias.
+        let tag = |k: &str, v: &str| {
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key(k)
+                .tag_value(v)
+                .build()
+                .unwrap()
+        };
+        let orphan = kms
+            .create_key()
+            .description("old")
+            .tags(tag(TAG_PLAN, &plan))
+            .tags(tag(TAG_ID, "key"))
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        let alias = format!("alias/{}", util::unique("k"));
+        let p = key_props(&format!("alias: {alias}\ndescription: new"));
+        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert_eq!(live.outputs["id"], orphan);
+        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        assert_eq!(diff(&want, &live), set(&[]));
+        assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
+        kms_key::Type::delete(&live, &cx).await.unwrap();
+        // A key pending deletion is never reused: the next create makes a new one.
+        let again = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert_ne!(again.outputs["id"], orphan);
+        kms_key::Type::delete(&again, &cx).await.unwrap();
+    });
+}
+
+#[test]
+fn kms_key_without_alias_is_found_by_its_tags() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::Commercial, &plan, "bare").await;
+        let p = key_props("description: no alias");
+        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert!(live.outputs["arn"].starts_with("arn:aws:kms:us-west-2:"));
+        assert!(!live.outputs.contains_key("alias"));
+        let again = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert_eq!(again.outputs["id"], live.outputs["id"]);
+        assert_eq!(
+            diff(&kms_key::Type::desired(&p, &cx).unwrap(), &again),
+            set(&[])
+        );
+        kms_key::Type::delete(&again, &cx).await.unwrap();
+        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn kms_create_is_not_duplicated_after_a_lost_response() {
+    let tb = Testbed::private();
+    tb.set_faults(
+        Side::China,
+        "seed=1 lost_response=1.0 match=CreateKey max_faults=1",
+    );
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(&tb, Side::China, &plan, "key").await;
+        let alias = format!("alias/{}", util::unique("k"));
+        let p = key_props(&format!("alias: {alias}\ndescription: once"));
+        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        let stats = tb.stats(Side::China);
+        assert_eq!(stats["injected"]["lost_response"], 1, "{stats}");
+        assert_eq!(stats["calls"]["CreateKey"], 1, "{stats}");
+        let keys = owned_keys(&tb, Side::China, &plan, "key").await;
+        assert_eq!(keys, vec![(live.outputs["id"].clone(), false)]);
+        assert_eq!(
+            diff(&kms_key::Type::desired(&p, &cx).unwrap(), &live),
+            set(&[])
+        );
+    });
+}
+
+// ---- secrets -------------------------------------------------------------
+
+fn secret_props(yaml: &str) -> Secret {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+/// The current value. The stage is named because moto, unlike AWS, answers an unstaged
+/// GetSecretValue with the last version written, not the one labelled AWSCURRENT.
+async fn secret_value(tb: &Testbed, side: Side, id: &str) -> String {
+    let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(side).await);
+    let out = sm
+        .get_secret_value()
+        .secret_id(id)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .unwrap();
+    out.secret_string().unwrap().to_string()
+}
+
+#[test]
+fn secret_lifecycle_from_a_file_in_china() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "secret").await;
+        let account = tb.account(Side::China);
+        let name = util::unique("s");
+        let first = "first-value-Zq81";
+        std::fs::write(cx.path("value.txt"), first).unwrap();
+        let mut p = secret_props(&format!(
+            "name: {name}\ndescription: one\nvalue: {{file: value.txt}}\nforce_delete: true\ntags: {{team: a}}"
+        ));
+        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+        let want = secret::Type::desired(&p, &cx).unwrap();
+        assert!(want.sensitive.contains("value"));
+
+        let created = secret::Type::create(&p, &cx).await.unwrap();
+        assert!(created.owned);
+        let arn = &created.outputs["arn"];
+        assert!(arn.starts_with(&format!("arn:aws-cn:secretsmanager:cn-north-1:{account}:secret:{name}-")), "{arn}");
+        assert_eq!(created.outputs["id"], *arn);
+        assert_eq!(created.outputs["name"], name);
+        assert_eq!(secret_value(tb, Side::China, arn).await, first);
+        let live = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert_eq!(diff(&want, &live), set(&[]));
+        let shown = format!("{live:?} {want:?}");
+        assert!(!shown.contains(first), "{shown}");
+
+        // A new value in the file, and a new description.
+        let second = "second-value-Pw22";
+        std::fs::write(cx.path("value.txt"), second).unwrap();
+        p.description = Some("two".into());
+        let want = secret::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &live);
+        assert_eq!(changed, set(&["description", "value"]));
+        let updated = secret::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        assert_eq!(diff(&want, &updated), set(&[]));
+        assert_eq!(secret_value(tb, Side::China, arn).await, second);
+        // Back to the first value in the same run: the token of the first version is reused,
+        // and the value still becomes current.
+        std::fs::write(cx.path("value.txt"), first).unwrap();
+        let want = secret::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &updated);
+        assert_eq!(changed, set(&["value"]));
+        let updated = secret::Type::update(&p, &updated, &changed, &cx).await.unwrap();
+        assert_eq!(diff(&want, &updated), set(&[]));
+        assert_eq!(secret_value(tb, Side::China, arn).await, first);
+
+        secret::Type::delete(&updated, &cx).await.unwrap();
+        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+        secret::Type::delete(&updated, &cx).await.unwrap();
+    });
+}
+
+#[test]
+fn secret_value_errors_name_the_source_never_the_value() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let cx = ctx(tb, Side::China, &util::unique("p"), "secret").await;
+        let missing = secret_props("name: x\nvalue: {file: nowhere/value.pem}");
+        let err = secret::Type::desired(&missing, &cx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nowhere/value.pem"), "{err}");
+        let var = format!("XPART_TEST_UNSET_{}", std::process::id());
+        let unset = secret_props(&format!("name: x\nvalue: {{env: {var}}}"));
+        let err = secret::Type::desired(&unset, &cx).unwrap_err().to_string();
+        assert!(err.contains(&var), "{err}");
+        let literal = secret_props("name: x\nvalue: {literal: s3cr3t-Lit}");
+        let err = secret::Type::desired(&literal, &cx)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("allow_literal") && !err.contains("s3cr3t-Lit"),
+            "{err}"
+        );
+        let two =
+            secret_props("name: x\nvalue: {literal: s3cr3t-Lit, env: HOME}\nallow_literal: true");
+        let err = secret::Type::desired(&two, &cx).unwrap_err().to_string();
+        assert!(
+            err.contains("exactly one") && !err.contains("s3cr3t-Lit"),
+            "{err}"
+        );
+        // A value from a resource not created yet is not an error while planning.
+        let later = secret_props(&format!(
+            "name: x\nvalue: {{file: \"{}\"}}",
+            xpart::plan::UNKNOWN
+        ));
+        let want = secret::Type::desired(&later, &cx).unwrap();
+        assert_eq!(want.attrs["value"], xpart::plan::UNKNOWN);
+        // And a create that fails says nothing of the value either.
+        let bad = secret_props(
+            "name: \"bad name with spaces!!\"\nvalue: {literal: s3cr3t-Lit}\nallow_literal: true",
+        );
+        match secret::Type::create(&bad, &cx).await {
+            Err(e) => {
+                let err = format!("{e} {e:?}");
+                assert!(!err.contains("s3cr3t-Lit"), "{err}");
+            }
+            // moto takes names AWS refuses.
+            Ok(live) => secret::Type::delete(&live, &cx).await.unwrap(),
+        }
+    });
+}
+
+#[test]
+fn generated_secret_is_never_regenerated() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::Commercial, &plan, "generated").await;
+        let name = util::unique("g");
+        let p = secret_props(&format!(
+            "name: {name}\nvalue: {{generate: {{length: 40, exclude_punctuation: true}}}}\nforce_delete: true"
+        ));
+        let live = secret::Type::create(&p, &cx).await.unwrap();
+        assert!(live.outputs["arn"].starts_with("arn:aws:secretsmanager:us-west-2:"));
+        let value = secret_value(tb, Side::Commercial, &live.outputs["arn"]).await;
+        assert_eq!(value.len(), 40);
+        assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "punctuation in the password");
+        assert!(!format!("{live:?}").contains(&value));
+        let want = secret::Type::desired(&p, &cx).unwrap();
+        let again = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert_eq!(diff(&want, &again), set(&[]));
+        // A second create (a retry) finds it and keeps the value.
+        let twice = secret::Type::create(&p, &cx).await.unwrap();
+        assert_eq!(twice.outputs["arn"], live.outputs["arn"]);
+        assert_eq!(secret_value(tb, Side::Commercial, &live.outputs["arn"]).await, value);
+        secret::Type::delete(&again, &cx).await.unwrap();
+        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn secret_scheduled_for_deletion_is_restored() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let mut cx = ctx(tb, Side::China, &plan, "secret").await;
+        let name = util::unique("s");
+        let var = format!("XPART_TEST_SECRET_{}", std::process::id());
+        std::env::set_var(&var, "from-env-Kx7");
+        let p = secret_props(&format!(
+            "name: {name}\nvalue: {{env: {var}}}\nrecovery_window_days: 7"
+        ));
+        let want = secret::Type::desired(&p, &cx).unwrap();
+        let live = secret::Type::create(&p, &cx).await.unwrap();
+        secret::Type::delete(&live, &cx).await.unwrap();
+        let scheduled = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert!(scheduled.owned);
+        assert_eq!(scheduled.attrs["scheduled_for_deletion"], true);
+        let changed = diff(&want, &scheduled);
+        assert!(changed.contains("scheduled_for_deletion"), "{changed:?}");
+        // Deleting again while scheduled is done already.
+        secret::Type::delete(&scheduled, &cx).await.unwrap();
+        let restored = secret::Type::update(&p, &scheduled, &changed, &cx)
+            .await
+            .unwrap();
+        assert_eq!(diff(&want, &restored), set(&[]));
+        assert_eq!(
+            secret_value(tb, Side::China, &live.outputs["arn"]).await,
+            "from-env-Kx7"
+        );
+        // Restoring found the value unchanged: no new version.
+        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::China).await);
+        let versions = sm
+            .list_secret_version_ids()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(versions.versions().len(), 1);
+        // Tests force-delete whatever the plan says.
+        cx.opts = Arc::new(Options {
+            force_delete_secrets: true,
+            ..Options::default()
+        });
+        secret::Type::delete(&restored, &cx).await.unwrap();
+        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+        std::env::remove_var(&var);
+    });
+}
+
+#[test]
+fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "secret").await;
+        let conf = tb.sdk(Side::China).await;
+        let kms = aws_sdk_kms::Client::new(&conf);
+        let sm = aws_sdk_secretsmanager::Client::new(&conf);
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+        let name = util::unique("s");
+        // Made by hand: no tags, and the key named by its bare id.
+        sm.create_secret()
+            .name(&name)
+            .kms_key_id(&key.key_id)
+            .secret_string("by-hand-Qq3")
+            .send()
+            .await
+            .unwrap();
+        let p = secret_props(&format!(
+            "name: {name}\nvalue: {{literal: by-hand-Qq3}}\nallow_literal: true\nkms_key: {}\nforce_delete: true",
+            key.arn.as_deref().unwrap()
+        ));
+        let live = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        assert!(!live.owned);
+        let want = secret::Type::desired(&p, &cx).unwrap();
+        // The bare key id matches the plan's key ARN; the value matches too.
+        assert_eq!(diff(&want, &live), set(&[]));
+        // Create refuses to take it over.
+        let err = secret::Type::create(&p, &cx).await.unwrap_err().to_string();
+        assert!(err.contains("not owned"), "{err}");
+        // Adoption (update of an unowned secret) adds the ownership tags.
+        let adopted = secret::Type::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
+        assert!(adopted.owned);
+        secret::Type::delete(&adopted, &cx).await.unwrap();
+    });
+}
+
+// ---- instance profiles ---------------------------------------------------
+
+fn profile_props(yaml: &str) -> InstanceProfile {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+#[test]
+fn instance_profile_lifecycle_in_china() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "profile").await;
+        let account = tb.account(Side::China);
+        let (r1, r2) = (china_role(tb).await, china_role(tb).await);
+        let name = util::unique("ip");
+        let mut p = profile_props(&format!("name: {name}\nrole: {r1}\ntags: {{team: a}}"));
+        assert!(iam_instance_profile::Type::read(&p, &cx)
+            .await
+            .unwrap()
+            .is_none());
+        let created = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
+        assert!(created.owned);
+        assert_eq!(
+            created.outputs["arn"],
+            format!("arn:aws-cn:iam::{account}:instance-profile/{name}")
+        );
+        let want = iam_instance_profile::Type::desired(&p, &cx).unwrap();
+        let live = iam_instance_profile::Type::read(&p, &cx)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(diff(&want, &live), set(&[]));
+        // A retried create finds its own profile.
+        let again = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
+        assert_eq!(again.outputs, live.outputs);
+
+        p.role = r2.clone();
+        p.tags.clear();
+        let want = iam_instance_profile::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &live);
+        assert_eq!(changed, set(&["role", "tags"]));
+        let updated = iam_instance_profile::Type::update(&p, &live, &changed, &cx)
+            .await
+            .unwrap();
+        assert_eq!(diff(&want, &updated), set(&[]));
+        assert_eq!(updated.attrs["role"], Json::from(r2));
+
+        iam_instance_profile::Type::delete(&updated, &cx)
+            .await
+            .unwrap();
+        assert!(iam_instance_profile::Type::read(&p, &cx)
+            .await
+            .unwrap()
+            .is_none());
+        iam_instance_profile::Type::delete(&updated, &cx)
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn instance_profile_waits_for_a_new_role() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "profile").await;
+        let role = util::unique("late");
+        let name = util::unique("ip");
+        let p = profile_props(&format!("name: {name}\nrole: {role}"));
+        // The role appears two seconds after the profile asks for it, as a new role does
+        // while IAM propagates it.
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let later = tokio::spawn({
+            let role = role.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
+                iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
+            }
+        });
+        let live = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
+        later.await.unwrap();
+        assert_eq!(live.attrs["role"], Json::from(role));
+        iam_instance_profile::Type::delete(&live, &cx).await.unwrap();
+    });
+}
+
+#[test]
+fn instance_profile_made_outside_xpart_reads_unowned() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "profile").await;
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let name = util::unique("ip");
+        iam.create_instance_profile()
+            .instance_profile_name(&name)
+            .send()
+            .await
+            .unwrap();
+        let role = china_role(tb).await;
+        let p = profile_props(&format!("name: {name}\nrole: {role}"));
+        let live = iam_instance_profile::Type::read(&p, &cx)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!live.owned);
+        assert_eq!(live.attrs["role"], Json::Null);
+        let err = iam_instance_profile::Type::create(&p, &cx)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not owned"), "{err}");
+        // Nothing was changed on it.
+        let ip = iam
+            .get_instance_profile()
+            .instance_profile_name(&name)
+            .send()
+            .await
+            .unwrap();
+        assert!(ip.instance_profile.unwrap().roles.is_empty());
+        iam.delete_instance_profile()
+            .instance_profile_name(&name)
+            .send()
+            .await
+            .unwrap();
+    });
+}
