@@ -15,4 +15,5 @@ pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod spec;
+pub mod verify;
 pub mod view;
