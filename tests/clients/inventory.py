@@ -39,7 +39,7 @@ for page in iam.get_paginator("list_roles").paginate():
         add("iam.role", r["Arn"], tags)
 for page in iam.get_paginator("list_instance_profiles").paginate():
     for p in page["InstanceProfiles"]:
-        tags = tagdict(iam.list_instance_profile_tags(InstanceProfileName=p["InstanceProfileName"])["Tags"])
+        tags = tagdict(iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags"))
         add("iam.instance_profile", p["Arn"], tags)
 
 sm = c("secretsmanager")

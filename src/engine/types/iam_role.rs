@@ -57,6 +57,10 @@ pub fn canonical(doc: &Json) -> Json {
     }
 }
 
+fn trust_doc(p: &Role, cx: &Ctx) -> Json {
+    cx.fill_account(policy::trust_document(&p.trust, &cx.part().def))
+}
+
 fn path_of(p: &Role) -> String {
     p.path.clone().unwrap_or_else(|| "/".into())
 }
@@ -157,7 +161,9 @@ impl Resource for Type {
     async fn create(p: &Role, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
-        let trust = want.attrs["trust"].to_string();
+        // Sent as generated: the canonical form (one-element lists collapsed) is only for
+        // comparing, and some parsers take `Statement` as a list only.
+        let trust = trust_doc(p, cx).to_string();
         let created = retry_propagation(cx, "the trusted principal", cx.iam_propagation(), propagating, || async {
             let mut req = iam
                 .create_role()
@@ -203,7 +209,7 @@ impl Resource for Type {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
         if changed.contains("trust") {
-            let doc = want.attrs["trust"].to_string();
+            let doc = trust_doc(p, cx).to_string();
             retry_propagation(cx, "the trusted principal", cx.iam_propagation(), propagating, || async {
                 iam.update_assume_role_policy()
                     .role_name(&p.name)
@@ -228,10 +234,11 @@ impl Resource for Type {
             let want_p = want.attrs["policies"].as_object().cloned().unwrap_or_default();
             for (name, doc) in &want_p {
                 if have.get(name) != Some(doc) {
+                    let raw = cx.fill_account(policy::inline_document(&p.policies[name]));
                     iam.put_role_policy()
                         .role_name(&p.name)
                         .policy_name(name)
-                        .policy_document(doc.to_string())
+                        .policy_document(raw.to_string())
                         .send()
                         .await
                         .map_err(|e| cx.aws("PutRolePolicy", e))?;
