@@ -11,6 +11,7 @@ import argparse
 import json
 
 import boto3
+import botocore.exceptions
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--endpoint", required=True)
@@ -21,6 +22,19 @@ a = ap.parse_args()
 s = boto3.session.Session(aws_access_key_id="inventory", aws_secret_access_key="inventory", region_name=a.region)
 c = lambda svc: s.client(svc, endpoint_url=a.endpoint)
 owned = []
+
+
+GONE = {"NoSuchEntity", "NotFoundException", "ResourceNotFoundException"}
+
+
+def alive(call, default=None):
+    """Other tests delete their resources while this lists: a vanished item is skipped."""
+    try:
+        return call()
+    except botocore.exceptions.ClientError as e:
+        if e.response.get("Error", {}).get("Code") in GONE:
+            return default
+        raise
 
 
 def tagdict(tags, k="Key", v="Value"):
@@ -35,11 +49,11 @@ def add(kind, arn, tags):
 iam = c("iam")
 for page in iam.get_paginator("list_roles").paginate():
     for r in page["Roles"]:
-        tags = tagdict(iam.list_role_tags(RoleName=r["RoleName"])["Tags"])
+        tags = tagdict(alive(lambda: iam.list_role_tags(RoleName=r["RoleName"])["Tags"], []))
         add("iam.role", r["Arn"], tags)
 for page in iam.get_paginator("list_instance_profiles").paginate():
     for p in page["InstanceProfiles"]:
-        tags = tagdict(iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags"))
+        tags = tagdict(alive(lambda: iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags"), []))
         add("iam.instance_profile", p["Arn"], tags)
 
 sm = c("secretsmanager")
@@ -52,17 +66,17 @@ for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "tag-key"
 kms = c("kms")
 for page in kms.get_paginator("list_keys").paginate():
     for k in page["Keys"]:
-        meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
-        if meta["KeyState"] == "PendingDeletion":
+        meta = alive(lambda: kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"])
+        if meta is None or meta["KeyState"] == "PendingDeletion":
             continue
-        tags = tagdict(kms.list_resource_tags(KeyId=k["KeyId"])["Tags"], "TagKey", "TagValue")
+        tags = tagdict(alive(lambda: kms.list_resource_tags(KeyId=k["KeyId"])["Tags"], []), "TagKey", "TagValue")
         add("kms.key", meta["Arn"], tags)
 
 ra = c("rolesanywhere")
 for item in ra.list_trust_anchors()["trustAnchors"]:
-    add("rolesanywhere.trust_anchor", item["trustAnchorArn"], tagdict(ra.list_tags_for_resource(resourceArn=item["trustAnchorArn"])["tags"], "key", "value"))
+    add("rolesanywhere.trust_anchor", item["trustAnchorArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["trustAnchorArn"])["tags"], []), "key", "value"))
 for item in ra.list_profiles()["profiles"]:
-    add("rolesanywhere.profile", item["profileArn"], tagdict(ra.list_tags_for_resource(resourceArn=item["profileArn"])["tags"], "key", "value"))
+    add("rolesanywhere.profile", item["profileArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["profileArn"])["tags"], []), "key", "value"))
 
 ec2 = c("ec2")
 account = c("sts").get_caller_identity()["Account"]
