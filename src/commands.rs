@@ -89,8 +89,14 @@ fn setup(c: &Common, spec: &Spec) -> Setup {
     }
 }
 
+/// Absolute, so that file outputs (certificate and key paths) mean the same to every
+/// resource, whatever directory each resolves its own relative paths against.
 fn state_dir(c: &Common, plan: &str) -> PathBuf {
-    c.state_dir.clone().unwrap_or_else(|| PathBuf::from(".xpart")).join(plan)
+    let dir = c.state_dir.clone().unwrap_or_else(|| PathBuf::from(".xpart")).join(plan);
+    match std::env::current_dir() {
+        Ok(cwd) if dir.is_relative() => cwd.join(dir),
+        _ => dir,
+    }
 }
 
 /// Ctrl-C once: stop scheduling and let running calls finish; twice: abort.
