@@ -208,7 +208,15 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
             Ok(p) => p,
             Err(e) => return run_error(e),
         };
-        print(&planned.plan, PlanFormat::Text);
+        if destroy && !planned.plan.has_changes() {
+            let _ = writeln!(
+                std::io::stdout(),
+                "Nothing to destroy: no resource carries the ownership tags of plan `{}`.",
+                planned.plan.plan
+            );
+        } else {
+            print(&planned.plan, PlanFormat::Text);
+        }
         for u in &planned.unowned {
             let _ = writeln!(std::io::stderr(), "note: {u}");
         }

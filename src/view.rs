@@ -348,6 +348,13 @@ mod tests {
         assert!(value["after"].is_null());
     }
 
+    /// The renderings pinned whole, so any change to them is seen in review.
+    #[test]
+    fn text_and_markdown_snapshots() {
+        insta::assert_snapshot!("plan_text", text(&sample(), Style { color: false }));
+        insta::assert_snapshot!("plan_markdown", markdown(&sample()));
+    }
+
     #[test]
     fn no_changes() {
         let mut p = sample();
