@@ -4,6 +4,7 @@ mod aws;
 mod cli;
 mod credential_process;
 mod engine;
+mod engine_guard;
 mod lint;
 mod pki;
 mod testbed;

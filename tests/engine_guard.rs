@@ -1,0 +1,97 @@
+//! The engine's guards: one writer per plan, Ctrl-C stops cleanly, the expected account.
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use crate::engine::{plan_file, text, Run};
+use crate::util::{self, Side, Testbed};
+
+/// Poll `f` up to `tries` times, 50 ms apart: a readiness check, not a fixed wait.
+fn eventually(tries: u32, mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..tries {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// While one apply holds the plan's lock, a second one refuses, saying who holds it.
+#[test]
+fn engine_guard_a_second_apply_waits_for_the_lock() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "seed=1 latency_ms=300");
+    let run = Run::new(&tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    let mut first = run.cmd(&["apply", "--yes"], &plan).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let lock = run.state.join(run.plan_name(&plan)).join("lock");
+    assert!(
+        eventually(400, || std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("pid"))),
+        "the first apply never took the lock"
+    );
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is locked by another run") && err.contains(&format!("pid {}", first.id())), "{err}");
+    assert!(err.contains("xpart unlock"), "{err}");
+    assert!(first.wait().unwrap().success());
+    tb.set_faults(Side::China, "off");
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// Ctrl-C: nothing new starts, calls in flight finish, exit 1 with a hint; apply again converges.
+#[test]
+fn engine_guard_interrupt_stops_scheduling_and_a_rerun_converges() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "seed=2 latency_ms=400");
+    let run = Run::new(&tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    let mut child = run.cmd(&["apply", "--yes"], &plan).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = vec![];
+    // Ready once some resource is being created.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains(": creating") {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains(": creating")), "{seen:?}");
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    let all = format!("{}\n{}", seen.join("\n"), rest.join("\n"));
+    assert_eq!(status.code(), Some(1), "{all}");
+    assert!(all.contains("interrupted"), "{all}");
+    assert!(all.contains("again to finish"), "{all}");
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    tb.set_faults(Side::China, "off");
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// A plan that expects another account is refused before anything is read or written.
+#[test]
+fn engine_guard_expected_account_mismatch_is_refused() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    let edited = src.replacen("    profile: xpart-commercial\n", "    profile: xpart-commercial\n    account: \"999999999999\"\n", 1);
+    assert_ne!(src, edited);
+    let plan = run.state.join("china-to-commercial.yaml");
+    std::fs::write(&plan, edited).unwrap();
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("999999999999") && err.contains(tb.account(Side::Commercial)) && err.contains("commercial"), "{err}");
+    for side in [Side::Commercial, Side::China] {
+        assert!(run.inventory(side, &plan).is_empty());
+    }
+}
