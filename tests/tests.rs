@@ -5,6 +5,7 @@ mod cli;
 mod credential_process;
 mod engine;
 mod engine_guard;
+mod verify;
 mod lint;
 mod pki;
 mod testbed;

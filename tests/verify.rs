@@ -1,0 +1,131 @@
+//! `xpart verify` and the runtime path after apply: the chain works from here, the aws CLI reads
+//! the secret through a `credential_process = xpart credential-process …` profile, another CA's
+//! certificate is refused, and the PKI files are what AWS and the issue ask for.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{plan_file, text, Run};
+use crate::util::{self, Side};
+
+/// Where a run keeps a plan's PKI files.
+fn pki(run: &Run, plan: &Path, file: &str) -> PathBuf {
+    run.state.join(run.plan_name(plan)).join("pki").join(file)
+}
+
+/// A resource's ARN as boto3 (an independent client) finds it by the plan's tags.
+fn arn_of(run: &Run, side: Side, plan: &Path, id: &str) -> String {
+    run.inventory(side, plan)
+        .into_iter()
+        .find(|r| r["id"] == id)
+        .and_then(|r| r["arn"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("{id} not found in {side:?}"))
+}
+
+fn openssl_text(cert: &Path) -> String {
+    let o = std::process::Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(cert).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The issue's acceptance for one plan. `target` is where the secret and role live.
+fn runtime_path(plan_name: &str, target: Side) {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file(plan_name);
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // PKI files: what `openssl x509 -text` shows, and modes.
+    let (ca, ca_key) = (pki(&run, &plan, "root_ca.crt"), pki(&run, &plan, "root_ca.key"));
+    let (cert, key) = (pki(&run, &plan, "workload_cert.crt"), pki(&run, &plan, "workload_cert.key"));
+    let t = openssl_text(&ca);
+    assert!(t.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"), "{t}");
+    assert!(t.contains("Certificate Sign"), "{t}");
+    let t = openssl_text(&cert);
+    assert!(t.contains("CA:FALSE") && t.contains("TLS Web Client Authentication"), "{t}");
+    for k in [&ca_key, &key] {
+        assert_eq!(std::fs::metadata(k).unwrap().permissions().mode() & 0o777, 0o600, "{}", k.display());
+    }
+    let before: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert].iter().map(|p| std::fs::read(p).unwrap()).collect();
+
+    // verify: exit 0, every step shown, no secret value printed.
+    let o = run.run(&["verify"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    for step in ["ok   CreateSession", "ok   GetCallerIdentity", "ok   GetSecretValue app_secret", "ok   another CA is refused"] {
+        assert!(out.contains(step), "missing `{step}`:\n{out}");
+    }
+    let secret_arn = arn_of(&run, target, &plan, "app_secret");
+    let rt = util::rt();
+    let value = rt.block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(target).await);
+        sm.get_secret_value().secret_id(&secret_arn).send().await.unwrap().secret_string().unwrap().to_string()
+    });
+    assert!(!text(&o).contains(&value), "verify printed the secret");
+
+    // Re-running apply leaves the key files byte for byte unchanged.
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(before == after, "apply rewrote the PKI files");
+
+    // The aws CLI with a credential_process profile running xpart reads the secret.
+    let anchor = arn_of(&run, target, &plan, "trust_anchor");
+    let profile = arn_of(&run, target, &plan, "ra_profile");
+    let role = arn_of(&run, target, &plan, "reader_role");
+    let config = run.state.join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile ira]\nregion = {}\ncredential_process = {} credential-process --certificate {} --private-key {} --trust-anchor-arn {anchor} --profile-arn {profile} --role-arn {role} --endpoint {} --no-cache\n",
+            tb.region(target),
+            env!("CARGO_BIN_EXE_xpart"),
+            cert.display(),
+            key.display(),
+            tb.endpoint(target),
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        std::process::Command::new("aws")
+            .args(args)
+            .args(["--profile", "ira", "--endpoint-url", tb.endpoint(target), "--output", "json"])
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    };
+    let o = cli(&["sts", "get-caller-identity"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let who = String::from_utf8_lossy(&o.stdout);
+    let role_name = role.rsplit('/').next().unwrap();
+    assert!(who.contains(&format!("assumed-role/{role_name}/")), "{who}");
+    let o = cli(&["secretsmanager", "get-secret-value", "--secret-id", &secret_arn, "--query", "SecretString"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(serde_json::from_slice::<String>(&o.stdout).unwrap(), value);
+
+    // A certificate from another CA in place of the plan's: refused, and verify exits 1.
+    let other = util::pki::ca("someone-else", true);
+    let leaf = other.issue_with("cn-ec2-workload", util::pki::KeyAlg::P256, false);
+    let (other_cert, other_key) = leaf.write(&run.state, "other");
+    std::fs::copy(&other_cert, &cert).unwrap();
+    std::fs::copy(&other_key, &key).unwrap();
+    let o = run.run(&["verify"], &plan);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("AccessDenied"), "{}", text(&o));
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn verify_china_to_commercial() {
+    runtime_path("china-to-commercial.yaml", Side::Commercial);
+}
+
+#[test]
+fn verify_commercial_to_china() {
+    runtime_path("commercial-to-china.yaml", Side::China);
+}
