@@ -99,6 +99,9 @@ pub struct Setup {
     pub sink: Sink,
 }
 
+/// What each read job found, by id.
+type ReadResults = BTreeMap<String, Result<Option<Live>, ResourceError>>;
+
 /// Outputs of resources by id: None for one that does not exist yet (or will be replaced).
 type Known = BTreeMap<String, Option<BTreeMap<String, String>>>;
 
@@ -166,7 +169,7 @@ impl Planned {
 impl Engine {
     /// A resource's properties with every reference rendered from live state; references to
     /// resources that do not exist read `(known after apply)`.
-    pub fn rendered(&self, planned: &Planned, id: &str) -> Result<Kind, ResourceError> {
+    pub fn rendered(&self, planned: &Planned, id: &str) -> Result<Kind, Box<ResourceError>> {
         self.render(&self.spec.resources[id], &planned.known())
     }
 
@@ -252,7 +255,7 @@ impl Engine {
 
     /// Render a resource's properties: references to resources in `outputs` take their value;
     /// the others (`None`: not created yet) read `(known after apply)`.
-    fn render(&self, r: &ResourceDef, outputs: &Known) -> Result<Kind, ResourceError> {
+    fn render(&self, r: &ResourceDef, outputs: &Known) -> Result<Kind, Box<ResourceError>> {
         let mut v = r.properties.clone();
         let parts = &self.parts;
         let spec = &self.spec;
@@ -281,8 +284,8 @@ impl Engine {
         });
         match Kind::from_properties(&r.type_name, v) {
             Some(Ok(k)) => Ok(k),
-            Some(Err(e)) => Err(self.error(r, Error::other(format!("properties: {e}")))),
-            None => Err(self.error(r, Error::other("unknown type"))),
+            Some(Err(e)) => Err(Box::new(self.error(r, Error::other(format!("properties: {e}"))))),
+            None => Err(Box::new(self.error(r, Error::other("unknown type")))),
         }
     }
 
@@ -309,7 +312,7 @@ impl Engine {
             if r.partition.is_some() {
                 continue;
             }
-            let kind = self.render(r, &known).map_err(|e| RunError::Read(vec![e]))?;
+            let kind = self.render(r, &known).map_err(|e| RunError::Read(vec![*e]))?;
             let cx = self.ctx(r, &known);
             let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
             match live {
@@ -323,7 +326,7 @@ impl Engine {
         if !errors.is_empty() {
             return Err(RunError::Read(errors));
         }
-        let results: Arc<Mutex<BTreeMap<String, Result<Option<Live>, ResourceError>>>> = Default::default();
+        let results: Arc<Mutex<ReadResults>> = Default::default();
         let mut nodes = vec![];
         for id in &self.spec.order {
             let r = &self.spec.resources[id];
@@ -333,7 +336,7 @@ impl Engine {
             let kind = match self.render(r, &known) {
                 Ok(k) => k,
                 Err(e) => {
-                    errors.push(e);
+                    errors.push(*e);
                     continue;
                 }
             };
@@ -473,7 +476,7 @@ impl Engine {
         for id in &self.spec.order {
             let r = &self.spec.resources[id];
             let live = lives.get(id).cloned().flatten();
-            let kind = self.render(r, &outputs).map_err(|e| RunError::Read(vec![e]))?;
+            let kind = self.render(r, &outputs).map_err(|e| RunError::Read(vec![*e]))?;
             let cx = self.ctx(r, &outputs);
             let desired = with_kind!(&kind, |p, T| T::desired(p, &cx)).map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
             let (action, attrs, reason) = compare(&desired, live.as_ref(), self.setup.adopt);
@@ -542,7 +545,7 @@ impl Engine {
             let lane = r.partition.clone();
             nodes.push(Node::new(id.clone(), deps, lane.as_deref(), move || async move {
                 let known = outputs.lock().unwrap().clone();
-                let kind = engine.render(&r, &known)?;
+                let kind = engine.render(&r, &known).map_err(|e| *e)?;
                 let cx = engine.ctx(&r, &known);
                 let start = Instant::now();
                 let result = with_kind!(&kind, |p, T| converge::<T>(p, &cx, step.live.as_ref(), &engine.setup, &r.type_name, r.partition.clone()).await);
