@@ -1,29 +1,129 @@
-//! The China EC2 workload's user data: a boot script that hands the instance its bootstrap
-//! settings (the ARNs of its trust anchor, profile, role and key secret, its certificate, the
-//! target region, the user to set up for).
+//! The China EC2 workload's user data: a bash script that installs the workload's Roles Anywhere
+//! certificate and key, the credential helper, and an AWS CLI profile for the target partition.
 //!
-//! For now the script only writes those settings as JSON to `/etc/xpart/bootstrap.json`; the
-//! installer (credential helper, AWS config) that reads them comes later. User data is readable
-//! by anything on the instance that can reach the metadata service, so it carries no secret: the
-//! client key travels through Secrets Manager (`key_secret`), and a private key found in the
-//! settings is refused.
+//! The script is a fixed body, `src/bootstrap.sh` (linted by shellcheck on its own and
+//! rendered), below a header of inputs, one `input NAME 'value'` line each, values in single
+//! quotes. A variable already set in the script's environment wins over its rendered value, so
+//! tests run the very script an instance gets, with `ROOT` (a scratch dir every path goes
+//! under), `RUN_AS` and the test-bed's endpoints set from outside.
+//!
+//! User data is readable by anything on the instance that can reach the metadata service, so it
+//! carries no secret: the client key travels through Secrets Manager (`key_secret`, read with
+//! the instance role), and a private key found in the settings is refused.
+//!
+//! Settings (the instance's `bootstrap` mapping): `run_as`, `key_secret`, `certificate`,
+//! `trust_anchor_arn`, `profile_arn`, `role_arn`, `target_region` and `aws_profile` are
+//! required; `helper` (`aws_signing_helper`, the default, or `xpart`), `helper_url`,
+//! `xpart_url` and `awscli_url` are optional.
 
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use crate::spec::PartitionDef;
-
-/// Where the script writes the settings.
-pub const SETTINGS_PATH: &str = "/etc/xpart/bootstrap.json";
 
 /// EC2's limit on user data, before base64.
 pub const MAX_USER_DATA: usize = 16 * 1024;
 
-/// The heredoc delimiter: JSON puts every string in quotes, so no line of it can equal this.
-const EOF_MARK: &str = "XPART_BOOTSTRAP_EOF";
+/// Where aws_signing_helper 1.8.1 is (the runbook's path; other paths answer AccessDenied).
+pub const DEFAULT_HELPER_URL: &str =
+    "https://rolesanywhere.amazonaws.com/releases/1.8.1/X86_64/Linux/Amzn2023/aws_signing_helper";
 
-/// The user data script for an instance in partition `def` with bootstrap `settings` (the
-/// instance's `bootstrap` mapping, references rendered).
-pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> {
+/// AWS CLI v2, installed when the image has no `aws` (Ubuntu's images have none).
+pub const DEFAULT_AWSCLI_URL: &str = "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip";
+
+/// The script's body: everything below the inputs.
+pub const BODY: &str = include_str!("bootstrap.sh");
+
+/// What a setting's value may be.
+#[derive(Clone, Copy)]
+enum Check {
+    /// A user name: it becomes a path and an owner.
+    User,
+    Arn,
+    Region,
+    /// An AWS config profile name.
+    Profile,
+    Certificate,
+    Helper,
+    /// An https URL, or empty for none.
+    Url,
+}
+
+/// One plan setting: its key, the shell variable it sets, and its default (None: required).
+struct Setting {
+    key: &'static str,
+    var: &'static str,
+    default: Option<&'static str>,
+    kind: Check,
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting { key: "run_as", var: "RUN_AS", default: None, kind: Check::User },
+    Setting { key: "key_secret", var: "KEY_SECRET_ARN", default: None, kind: Check::Arn },
+    Setting { key: "certificate", var: "CERT_PEM", default: None, kind: Check::Certificate },
+    Setting { key: "trust_anchor_arn", var: "TRUST_ANCHOR_ARN", default: None, kind: Check::Arn },
+    Setting { key: "profile_arn", var: "PROFILE_ARN", default: None, kind: Check::Arn },
+    Setting { key: "role_arn", var: "ROLE_ARN", default: None, kind: Check::Arn },
+    Setting { key: "target_region", var: "TARGET_REGION", default: None, kind: Check::Region },
+    Setting { key: "aws_profile", var: "AWS_PROFILE_NAME", default: None, kind: Check::Profile },
+    Setting { key: "helper", var: "HELPER", default: Some("aws_signing_helper"), kind: Check::Helper },
+    Setting { key: "helper_url", var: "HELPER_URL", default: Some(DEFAULT_HELPER_URL), kind: Check::Url },
+    Setting { key: "xpart_url", var: "XPART_URL", default: Some(""), kind: Check::Url },
+    Setting { key: "awscli_url", var: "AWSCLI_URL", default: Some(DEFAULT_AWSCLI_URL), kind: Check::Url },
+];
+
+/// `s` in single quotes, each `'` as `'\''`: nothing in it is expanded by the shell.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The characters the script lets stand unquoted on the credential_process line.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('-') && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./:@+=,-".contains(c))
+}
+
+fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
+    let ok = match kind {
+        Check::User => {
+            v.len() <= 32
+                && v.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        }
+        Check::Arn => v.starts_with("arn:") && plain(v),
+        Check::Region => {
+            !v.is_empty() && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        }
+        Check::Profile => {
+            !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        }
+        Check::Certificate => v.trim_start().starts_with("-----BEGIN CERTIFICATE-----"),
+        Check::Helper => v == "xpart" || v == "aws_signing_helper",
+        Check::Url => v.is_empty() || (v.starts_with("https://") && !v.chars().any(|c| c.is_whitespace())),
+    };
+    if ok {
+        return Ok(());
+    }
+    let what = match kind {
+        Check::User => "a user name (lowercase letters, digits, _ and -)",
+        Check::Arn => "an ARN (arn:…, without spaces or quotes)",
+        Check::Region => "a region name",
+        Check::Profile => "a profile name (letters, digits, _ . -)",
+        Check::Certificate => "a PEM certificate (-----BEGIN CERTIFICATE-----…)",
+        Check::Helper => "xpart or aws_signing_helper",
+        Check::Url => "an https:// URL",
+    };
+    Err(format!("bootstrap.{key} must be {what}; got {v:?}"))
+}
+
+/// Check bootstrap `settings` as far as they are known: no private key, no unknown or missing
+/// setting, and every value that is known well-formed. Values still reading `plan::UNKNOWN`
+/// pass, so this works while planning, before the references are created.
+pub fn check(settings: &Json) -> Result<(), String> {
+    inputs(settings, true).map(|_| ())
+}
+
+/// The shell variables for `settings`, defaults filled in; `allow_unknown` lets values that
+/// are not known yet through unchecked.
+fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, String)>, String> {
     let Json::Object(map) = settings else {
         return Err("bootstrap: expected a mapping of settings".into());
     };
@@ -33,29 +133,75 @@ pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> 
              through a secret (key_secret) instead"
         ));
     }
-    let doc = json!({
-        "version": 1,
-        "partition": def.partition.id(),
-        "region": def.region,
-        "settings": map,
-    });
-    let body = serde_json::to_string_pretty(&doc).map_err(|e| format!("bootstrap: {e}"))?;
-    let script = format!(
-        "#!/bin/bash\n\
-         # Written by xpart: the workload's bootstrap settings (no secrets).\n\
-         set -euo pipefail\n\
-         umask 022\n\
-         install -d -m 0755 /etc/xpart\n\
-         cat > {SETTINGS_PATH}.tmp <<'{EOF_MARK}'\n\
-         {body}\n\
-         {EOF_MARK}\n\
-         chmod 0644 {SETTINGS_PATH}.tmp\n\
-         mv -f {SETTINGS_PATH}.tmp {SETTINGS_PATH}\n"
-    );
+    if let Some(k) = map.keys().find(|k| !SETTINGS.iter().any(|s| s.key == k.as_str())) {
+        let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        return Err(format!("bootstrap.{k} is not a setting; the settings are {}", known.join(", ")));
+    }
+    let mut out = Vec::new();
+    for s in SETTINGS {
+        let value = match (map.get(s.key), s.default) {
+            (None | Some(Json::Null), Some(d)) => d.to_string(),
+            (None | Some(Json::Null), None) => return Err(format!("bootstrap.{} is required", s.key)),
+            (Some(Json::String(v)), _) => v.clone(),
+            (Some(v @ (Json::Number(_) | Json::Bool(_))), _) => v.to_string(),
+            (Some(_), _) => return Err(format!("bootstrap.{} must be a string", s.key)),
+        };
+        if value.contains(crate::plan::UNKNOWN) {
+            if allow_unknown {
+                continue;
+            }
+            return Err(format!("bootstrap.{} is not known before apply", s.key));
+        }
+        check_value(s.key, s.kind, &value)?;
+        out.push((s.var, value));
+    }
+    Ok(out)
+}
+
+/// The user data script for an instance in partition `def` with bootstrap `settings` (the
+/// instance's `bootstrap` mapping, references rendered: the caller never passes
+/// `plan::UNKNOWN`, and gets an error if it does).
+pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> {
+    let mut vars: Vec<(&str, String)> = vec![("ROOT", String::new())];
+    vars.extend(inputs(settings, false)?);
+    vars.extend([
+        ("SECRETS_REGION", def.region.clone()),
+        // For tests: the test-bed's Secrets Manager, and flags for the helper (`--endpoint …`).
+        ("SECRETS_ENDPOINT_URL", String::new()),
+        ("CREDENTIAL_PROCESS_EXTRA", String::new()),
+    ]);
+    let script = format!("{}\n{BODY}", header(def, &vars));
+    if script.contains("PRIVATE KEY-----") {
+        return Err("bootstrap: the user data would hold a private key".into());
+    }
     if script.len() > MAX_USER_DATA {
         return Err(format!("bootstrap: the user data is {} bytes; EC2 takes at most {MAX_USER_DATA}", script.len()));
     }
     Ok(script)
+}
+
+/// The script's first lines: shell options and the inputs.
+fn header(def: &PartitionDef, inputs: &[(&str, String)]) -> String {
+    let mut h = format!(
+        "#!/bin/bash\n\
+         # Written by xpart for an instance in {} ({}): installs the workload's Roles Anywhere\n\
+         # certificate, key (from Secrets Manager), credential helper and AWS CLI profile.\n\
+         # No secrets here.\n\
+         set -euo pipefail\n\
+         umask 077\n\
+         \n\
+         # Inputs: a variable already set in the environment wins over the value here.\n\
+         input() {{ [ -n \"${{!1+set}}\" ] || printf -v \"$1\" '%s' \"$2\"; }}\n\
+         # shellcheck disable=SC2016 # the values are literal: nothing in them is expanded\n\
+         {{\n",
+        def.region,
+        def.partition.id(),
+    );
+    for (var, value) in inputs {
+        h.push_str(&format!("  input {var} {}\n", sh_quote(value)));
+    }
+    h.push_str("}\n");
+    h
 }
 
 /// The path of the first string that holds a PEM private key.
@@ -72,6 +218,10 @@ fn private_key(v: &Json, path: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::partition::Partition;
+    use serde_json::json;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
 
     fn def() -> PartitionDef {
         PartitionDef {
@@ -82,27 +232,238 @@ mod tests {
         }
     }
 
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    fn settings() -> Json {
+        json!({
+            "run_as": "ubuntu",
+            "key_secret": "arn:aws-cn:secretsmanager:cn-north-1:444455556666:secret:xpart/workload-key-dev-AbCdEf",
+            "certificate": CERT,
+            "trust_anchor_arn": "arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/ta",
+            "profile_arn": "arn:aws:rolesanywhere:us-west-2:111122223333:profile/p",
+            "role_arn": "arn:aws:iam::111122223333:role/xpart-secret-reader-dev",
+            "target_region": "us-west-2",
+            "aws_profile": "commercial",
+        })
+    }
+
+    fn with(k: &str, v: Json) -> Json {
+        let mut s = settings();
+        s[k] = v;
+        s
+    }
+
+    /// The values `bash` sees for `vars` after running the script's header.
+    fn header_values(script: &str, vars: &[&str]) -> Vec<String> {
+        let header = &script[..script.find(BODY).unwrap()];
+        let mut src = header.to_string();
+        for v in vars {
+            src.push_str(&format!("printf '%s\\0' \"${v}\"\n"));
+        }
+        let out = Command::new("bash").arg("-c").arg(&src).env_clear().output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().split_terminator('\0').map(String::from).collect()
+    }
+
     #[test]
-    fn writes_the_settings_as_json() {
-        let s =
-            json!({"run_as": "ubuntu", "certificate": "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n"});
-        let script = user_data(&s, &def()).unwrap();
+    fn renders_inputs_above_the_body() {
+        let script = user_data(&settings(), &def()).unwrap();
         assert!(script.starts_with("#!/bin/bash\n"));
-        assert!(script.contains("chmod 0644 /etc/xpart/bootstrap.json.tmp"));
-        let start = script.find("<<'XPART_BOOTSTRAP_EOF'\n").unwrap() + "<<'XPART_BOOTSTRAP_EOF'\n".len();
-        let end = script.find("\nXPART_BOOTSTRAP_EOF\n").unwrap();
-        let doc: Json = serde_json::from_str(&script[start..end]).unwrap();
-        assert_eq!(doc["settings"], s);
-        assert_eq!(doc["region"], "cn-north-1");
-        assert_eq!(doc["partition"], "aws-cn");
+        assert!(script.ends_with(BODY));
+        assert!(script.contains("set -euo pipefail\numask 077\n"));
+        assert!(script.contains("\n  input RUN_AS 'ubuntu'\n"));
+        assert!(script.contains("\n  input SECRETS_REGION 'cn-north-1'\n"));
+        assert!(script.contains(&format!("\n  input HELPER_URL '{DEFAULT_HELPER_URL}'\n")));
+        assert!(DEFAULT_HELPER_URL.ends_with("/releases/1.8.1/X86_64/Linux/Amzn2023/aws_signing_helper"));
+        let got = header_values(&script, &["ROOT", "CERT_PEM", "HELPER", "XPART_URL", "ROLE_ARN"]);
+        assert_eq!(got, ["", CERT, "aws_signing_helper", "", settings()["role_arn"].as_str().unwrap()]);
         // The same settings give the same script (its hash is compared with the live one).
-        assert_eq!(script, user_data(&s, &def()).unwrap());
+        assert_eq!(script, user_data(&settings(), &def()).unwrap());
+    }
+
+    #[test]
+    fn hostile_values_cannot_break_out_of_their_quotes() {
+        let marker = std::env::temp_dir().join(format!("xpart-bootstrap-pwned-{}", std::process::id()));
+        let m = marker.display();
+        let hostile = [
+            format!("'; touch {m}; '"),
+            format!("$(touch {m})"),
+            format!("`touch {m}`"),
+            format!("\"; touch {m}; \""),
+            format!("x'\\''\ntouch {m}\n'"),
+            format!("'\n\ntouch {m} #\\"),
+            "${HOME} $PATH \\ \\' '' ''' \t end".to_string(),
+        ];
+        for h in &hostile {
+            let quoted = sh_quote(h);
+            let out = Command::new("bash").arg("-c").arg(format!("v={quoted}; printf '%s' \"$v\"")).output().unwrap();
+            assert!(out.status.success());
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), *h);
+            // Through the whole header too, in the one free-form setting.
+            let cert = format!("{CERT}{h}");
+            let script = user_data(&with("certificate", json!(cert)), &def()).unwrap();
+            assert_eq!(header_values(&script, &["CERT_PEM"]), [cert]);
+        }
+        assert!(!marker.exists(), "a value ran as a command");
+        // Values that end up in paths, on the credential_process line or in the config file are
+        // refused rather than quoted.
+        for (k, v) in [
+            ("run_as", "ubuntu; rm -rf /"),
+            ("run_as", "../etc"),
+            ("role_arn", "arn:aws:iam::1:role/x\n[profile evil]"),
+            ("trust_anchor_arn", "arn:aws:x $(id)"),
+            ("aws_profile", "commercial]\ncredential_process = evil"),
+            ("target_region", "us-west-2\nfoo"),
+            ("helper", "curl"),
+            ("helper_url", "http://example.com/helper"),
+            ("certificate", "not a certificate"),
+        ] {
+            let err = user_data(&with(k, json!(v)), &def()).unwrap_err();
+            assert!(err.contains(&format!("bootstrap.{k}")), "{k}={v:?}: {err}");
+        }
     }
 
     #[test]
     fn refuses_private_keys() {
-        let s = json!({"key": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"});
-        let err = user_data(&s, &def()).unwrap_err();
-        assert!(err.contains("bootstrap.key"), "{err}");
+        let key = format!("-----BEGIN {}-----\nabc\n-----END PRIVATE KEY-----\n", "PRIVATE KEY");
+        let err = user_data(&json!({"key": key}), &def()).unwrap_err();
+        assert!(err.contains("bootstrap.key") && err.contains("private key"), "{err}");
+        let err = user_data(&with("certificate", json!(format!("{CERT}{key}"))), &def()).unwrap_err();
+        assert!(err.contains("bootstrap.certificate"), "{err}");
+        let ec = key.replace("PRIVATE KEY", "EC PRIVATE KEY");
+        assert!(user_data(&with("aws_profile", json!(ec)), &def()).is_err());
+        // The body checks for a key by its pieces, never by the whole marker.
+        assert!(!BODY.contains("PRIVATE KEY-----"));
+    }
+
+    #[test]
+    fn refuses_missing_unknown_and_unresolved_settings() {
+        let mut s = settings();
+        s.as_object_mut().unwrap().remove("role_arn");
+        assert!(user_data(&s, &def()).unwrap_err().contains("bootstrap.role_arn is required"));
+        let err = user_data(&with("helpr", json!("xpart")), &def()).unwrap_err();
+        assert!(err.contains("bootstrap.helpr is not a setting"), "{err}");
+        let err = user_data(&with("role_arn", json!(crate::plan::UNKNOWN)), &def()).unwrap_err();
+        assert!(err.contains("not known"), "{err}");
+        assert!(user_data(&json!("run_as"), &def()).is_err());
+        assert!(user_data(&with("role_arn", json!(["a"])), &def()).is_err());
+        // While planning: what is known is checked, what is not passes.
+        assert!(check(&with("role_arn", json!(crate::plan::UNKNOWN))).is_ok());
+        assert!(check(&json!({"role_arn": crate::plan::UNKNOWN})).unwrap_err().contains("is required"));
+        assert!(check(&with("aws_profile", json!("a b"))).unwrap_err().contains("bootstrap.aws_profile"));
+        let big = format!("{CERT}{}", "A".repeat(MAX_USER_DATA));
+        assert!(user_data(&with("certificate", json!(big)), &def()).unwrap_err().contains("at most"));
+    }
+
+    // ---- the script itself, with stand-ins for aws and the helper ----
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xpart-bootstrap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn user() -> String {
+        let out = Command::new("id").arg("-un").output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn executable(path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Run the rendered script under ROOT=`dir/root` with a stand-in `aws` (it prints a key)
+    /// and `xpart` on PATH.
+    fn run(dir: &Path, script: &str, env: &[(&str, &str)]) -> std::process::Output {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let key = format!("-----BEGIN {}-----\nMIIEkey\n-----END {}-----", "PRIVATE KEY", "PRIVATE KEY");
+        executable(&bin.join("aws"), &format!("#!/bin/sh\nprintf '%s\\n' '{key}'\n"));
+        executable(&bin.join("xpart"), "#!/bin/sh\nexit 1\n");
+        std::fs::write(dir.join("script"), script).unwrap();
+        let path = format!("{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", bin.display());
+        Command::new("bash")
+            .arg(dir.join("script"))
+            .env_clear()
+            .env("PATH", path)
+            .env("ROOT", dir.join("root"))
+            .env("RUN_AS", user())
+            .env("HELPER", "xpart")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_script_writes_one_credential_process_line_and_keeps_other_profiles() {
+        let dir = scratch("config");
+        let script = user_data(&settings(), &def()).unwrap();
+        let aws = dir.join(format!("root/home/{}/.aws", user()));
+        std::fs::create_dir_all(&aws).unwrap();
+        // An old section of the same name, written as the runbook did (continuation lines),
+        // between two profiles that must stay.
+        std::fs::write(
+            aws.join("config"),
+            "[default]\nregion = cn-north-1\n\n[profile commercial]\nregion = us-east-1\n\
+             credential_process = /usr/local/bin/aws_signing_helper credential-process \\\n  --certificate /etc/ira/client.crt\n\n\
+             [profile other]\nregion = eu-west-1\n",
+        )
+        .unwrap();
+        let out = run(&dir, &script, &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("MIIEkey"), "the key is never printed");
+        let config = std::fs::read_to_string(aws.join("config")).unwrap();
+        let home = aws.parent().unwrap().display().to_string();
+        let xpart = dir.join("bin/xpart").display().to_string();
+        let want_line = format!(
+            "credential_process = {xpart} credential-process --certificate {home}/.aws/xpart/client.crt \
+             --private-key {home}/.aws/xpart/client.key --trust-anchor-arn {} --profile-arn {} --role-arn {} \
+             --endpoint http://127.0.0.1:1",
+            settings()["trust_anchor_arn"].as_str().unwrap(),
+            settings()["profile_arn"].as_str().unwrap(),
+            settings()["role_arn"].as_str().unwrap(),
+        );
+        assert_eq!(
+            config,
+            format!(
+                "[default]\nregion = cn-north-1\n\n[profile other]\nregion = eu-west-1\n\n\
+                 [profile commercial]\nregion = us-west-2\n{want_line}\n"
+            )
+        );
+        let meta = std::fs::metadata(aws.join("config")).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        let key = std::fs::read_to_string(aws.join("xpart/client.key")).unwrap();
+        assert!(key.ends_with("-----\n") && key.contains("MIIEkey"), "{key}");
+        assert_eq!(std::fs::read_to_string(aws.join("xpart/client.crt")).unwrap(), CERT);
+        // Again: the same files, and no temporary files left behind.
+        let out = run(&dir, &script, &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read_to_string(aws.join("config")).unwrap(), config);
+        let mut names: Vec<_> = std::fs::read_dir(aws.join("xpart")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["client.crt", "client.key"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_script_checks_values_set_from_outside() {
+        let dir = scratch("refuse");
+        let script = user_data(&settings(), &def()).unwrap();
+        for (var, v) in [
+            ("TRUST_ANCHOR_ARN", "arn:aws:x\n[profile evil]"),
+            ("AWS_PROFILE_NAME", "a b"),
+            ("HELPER", "curl"),
+            ("ROOT", "relative/dir"),
+            ("CREDENTIAL_PROCESS_EXTRA", "--endpoint $(id)"),
+            ("RUN_AS", ""),
+        ] {
+            let out = run(&dir, &script, &[(var, v)]);
+            assert!(!out.status.success(), "{var}={v:?} was accepted");
+            assert!(String::from_utf8_lossy(&out.stderr).contains(var), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(!dir.join("root").exists(), "nothing is written before the inputs are checked");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

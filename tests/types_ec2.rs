@@ -69,6 +69,7 @@ async fn create_and_check<T: Resource>(tb: &Testbed, p: &T::Props, cx: &Ctx, kin
     let want = T::desired(p, cx).unwrap();
     assert_eq!(diff(&want, &live), set(&[]), "{kind}: {:#?} vs {:#?}", want.attrs, live.attrs);
     assert_eq!(diff(&want, &created), set(&[]), "{kind} as create returned it");
+    util::assert_found_as_read::<T>(cx, &live, &[]).await;
     live
 }
 
@@ -89,7 +90,22 @@ async fn delete_and_check<T: Resource>(p: &T::Props, cx: &Ctx) {
     let live = T::read(p, cx).await.unwrap().unwrap();
     T::delete(&live, cx).await.unwrap();
     assert!(T::read(p, cx).await.unwrap().is_none(), "read after delete");
+    util::assert_not_found::<T>(cx).await;
     T::delete(&live, cx).await.unwrap();
+}
+
+/// A complete `bootstrap` mapping (YAML, indented for a nested block) for user `run_as`.
+fn bootstrap_settings(run_as: &str) -> String {
+    format!(
+        "  run_as: {run_as}\n\
+         \x20 key_secret: arn:aws-cn:secretsmanager:cn-north-1:444455556666:secret:xpart/workload-key-AbCdEf\n\
+         \x20 certificate: \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n\"\n\
+         \x20 trust_anchor_arn: arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/ta\n\
+         \x20 profile_arn: arn:aws:rolesanywhere:us-west-2:111122223333:profile/p\n\
+         \x20 role_arn: arn:aws:iam::111122223333:role/reader\n\
+         \x20 target_region: us-west-2\n\
+         \x20 aws_profile: commercial\n"
+    )
 }
 
 /// A role and an instance profile for it, made directly (the IAM types have their own tests).
@@ -220,8 +236,8 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         let mut inst: Instance = props(&format!(
             "name: workload\nami: ami-12345678\ninstance_type: t3.micro\nsubnet: {subnet_id}\nsecurity_groups: [{sg_id}]\n\
              instance_profile: {profile1}\nassociate_public_ip: true\ntags: {{role: app}}\n\
-             bootstrap:\n  run_as: ubuntu\n  profile_arn: arn:aws-cn:rolesanywhere:cn-north-1:{acct}:profile/x\n  target_region: us-west-2\n",
-            acct = tb.account(Side::China)
+             bootstrap:\n{}",
+            bootstrap_settings("ubuntu")
         ));
         let live = create_and_check::<ec2_instance::Type>(tb, &inst, &icx, "instance", "i-").await;
         let first = live.outputs["id"].clone();
@@ -243,8 +259,8 @@ fn the_ec2_chain_lives_and_dies_in_china() {
             .decode(attr.user_data().unwrap().value().unwrap())
             .unwrap();
         let script = String::from_utf8(script).unwrap();
-        assert!(script.starts_with("#!/bin/bash") && script.contains("/etc/xpart/bootstrap.json"), "{script}");
-        assert!(script.contains("\"run_as\": \"ubuntu\""), "{script}");
+        assert!(script.starts_with("#!/bin/bash") && script.contains("credential_process"), "{script}");
+        assert!(script.contains("\n  input RUN_AS 'ubuntu'\n"), "{script}");
         let sha: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, script.as_bytes())
             .as_ref()
             .iter()
@@ -268,7 +284,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         assert_eq!(live.outputs["id"], first);
         assert_eq!(live.attrs["instance_profile"], json!(profile2));
         let mut changed = inst.clone();
-        changed.bootstrap = Some(serde_yaml::from_str("run_as: ec2-user").unwrap());
+        changed.bootstrap = Some(serde_yaml::from_str(&bootstrap_settings("ec2-user")).unwrap());
         changed.ami = "ami-87654321".into();
         let want = ec2_instance::Type::desired(&changed, &icx).unwrap();
         assert_eq!(diff(&want, &live), set(&["ami", "user_data"]));

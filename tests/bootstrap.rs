@@ -1,0 +1,308 @@
+//! The China workload's bootstrap script: shellcheck on its body and on rendered user data, and
+//! the user data that `xpart apply` gives the seed plan's instance, run as it is under a
+//! scratch root against the test-bed, ending in a profile that reads the commercial secret.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine;
+use serde_json::{json, Value as Json};
+
+use crate::engine::{plan_file, text, Run};
+use crate::util::{self, Side, Testbed};
+
+fn shellcheck(path: &Path) {
+    let out = Command::new("shellcheck")
+        .args(["-s", "bash"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("shellcheck: {e}; install it (apt-get install shellcheck; .ci/run does)")
+        });
+    assert!(
+        out.status.success(),
+        "shellcheck {}:\n{}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn china() -> xpart::spec::PartitionDef {
+    xpart::spec::PartitionDef {
+        name: "china".into(),
+        region: "cn-north-1".into(),
+        partition: xpart::partition::Partition::AwsCn,
+        spec: serde_yaml::from_str("region: cn-north-1").unwrap(),
+    }
+}
+
+#[test]
+fn bootstrap_passes_shellcheck() {
+    shellcheck(&util::repo().join("src/bootstrap.sh"));
+    let settings = json!({
+        "run_as": "ubuntu",
+        "key_secret": "arn:aws-cn:secretsmanager:cn-north-1:444455556666:secret:k-AbCdEf",
+        "certificate": "-----BEGIN CERTIFICATE-----\nMIIB'$(x)`y`\n-----END CERTIFICATE-----\n",
+        "trust_anchor_arn": "arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/t",
+        "profile_arn": "arn:aws:rolesanywhere:us-west-2:111122223333:profile/p",
+        "role_arn": "arn:aws:iam::111122223333:role/r",
+        "target_region": "us-west-2",
+        "aws_profile": "commercial",
+        "helper": "xpart",
+        "xpart_url": "https://example.com/xpart",
+    });
+    let script = xpart::bootstrap::user_data(&settings, &china()).unwrap();
+    let dir = util::tempdir("bootstrap-lint");
+    std::fs::write(dir.join("user-data"), script).unwrap();
+    shellcheck(&dir.join("user-data"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The user data of the plan's instance, as EC2 holds it.
+async fn user_data_of(tb: &Testbed, name: &str) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
+    let out = ec2
+        .describe_instances()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:Name").values(name).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(String::from))
+        .collect();
+    assert_eq!(ids.len(), 1, "one running instance named {name}: {ids:?}");
+    let attr = ec2
+        .describe_instance_attribute()
+        .instance_id(&ids[0])
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    let b64 = attr.user_data().and_then(|u| u.value()).expect("the instance has user data");
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+}
+
+/// ARN and value of a secret, read with the partition's own (test-bed) credentials.
+async fn secret(tb: &Testbed, side: Side, name: &str) -> (String, String) {
+    let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(side).await);
+    let v = sm.get_secret_value().secret_id(name).send().await.unwrap();
+    (v.arn().unwrap().to_string(), v.secret_string().unwrap().to_string())
+}
+
+fn current_user() -> (String, u32) {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    let name = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    (name, uid)
+}
+
+fn executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn ok(o: &Output, what: &str) -> String {
+    assert!(o.status.success(), "{what}: {}", text(o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Destroys the plan when the test ends, passed or not.
+struct Destroy<'a>(&'a Run<'a>, PathBuf);
+
+impl Drop for Destroy<'_> {
+    fn drop(&mut self) {
+        let o = self.0.run(&["destroy", "--yes", "--force-delete-secrets"], &self.1);
+        if !std::thread::panicking() {
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        }
+    }
+}
+
+/// What a profile in the scratch root's ~/.aws/config gets: the aws CLI, with no credentials
+/// or profile from the environment, and a credential cache of its own.
+fn aws_with(tb: &Testbed, config: &Path, cache_home: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new("aws");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    c.args(["--profile", "commercial"])
+        .args(args)
+        .args(["--endpoint-url", tb.endpoint(Side::Commercial), "--output", "json"])
+        .env("AWS_CONFIG_FILE", config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("XDG_CACHE_HOME", cache_home)
+        .output()
+        .expect("the aws CLI")
+}
+
+/// The profile works: it is the reader role's session, and it reads the commercial secret.
+fn assert_profile_reads(tb: &Testbed, config: &Path, cache: &Path, role: &str, arn: &str, value: &str) {
+    let who: Json = serde_json::from_str(&ok(
+        &aws_with(tb, config, cache, &["sts", "get-caller-identity"]),
+        "sts get-caller-identity",
+    ))
+    .unwrap();
+    let session = role.replacen(":iam::", ":sts::", 1).replacen(":role/", ":assumed-role/", 1);
+    let who_arn = who["Arn"].as_str().unwrap();
+    assert!(who_arn.starts_with(&format!("{session}/")), "{who_arn} is not a session of {role}");
+    let got: Json = serde_json::from_str(&ok(
+        &aws_with(tb, config, cache, &["secretsmanager", "get-secret-value", "--secret-id", arn]),
+        "secretsmanager get-secret-value",
+    ))
+    .unwrap();
+    assert_eq!(got["SecretString"], value);
+}
+
+#[test]
+fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    let o = run.run(&["apply", "--yes"], &plan);
+    let _destroy = Destroy(&run, plan.clone());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let sfx = &run.suffix;
+    let rt = util::rt();
+
+    // The user data EC2 holds: the bootstrap script, without any private key.
+    let script = rt.block_on(user_data_of(tb, &format!("xpart-workload-{sfx}")));
+    let marker = format!("{}PRIVATE KEY", "-----BEGIN ");
+    assert!(!script.contains(&marker) && !script.contains("PRIVATE KEY-----"), "{script}");
+    assert!(script.starts_with("#!/bin/bash\n") && script.ends_with(xpart::bootstrap::BODY));
+    let dir = util::tempdir("bootstrap");
+    let script_file = dir.join("user-data");
+    std::fs::write(&script_file, &script).unwrap();
+    shellcheck(&script_file);
+
+    let (app_arn, app_value) = rt.block_on(secret(tb, Side::Commercial, &format!("xpart/app-secret-{sfx}")));
+    let role = format!("arn:aws:iam::{}:role/xpart-secret-reader-{sfx}", tb.account(Side::Commercial));
+    let pki = run.state.join(run.plan_name(&plan)).join("pki");
+    let (user, uid) = current_user();
+    let root = dir.join("root");
+    let home = root.join("home").join(&user);
+    let xpart_dir = Path::new(env!("CARGO_BIN_EXE_xpart")).parent().unwrap().to_path_buf();
+    let path = std::env::var("PATH").unwrap();
+
+    // The script, unchanged, with the inputs a test sets from outside: a scratch root, this
+    // user, the test-bed's china credentials for the instance role, its endpoints, and the
+    // xpart binary as the helper.
+    let bootstrap = |extra: &[(&str, String)]| -> Output {
+        Command::new("bash")
+            .arg(&script_file)
+            .envs(tb.env())
+            .env("AWS_PROFILE", "xpart-china")
+            .env("HOME", &dir)
+            .env("ROOT", &root)
+            .env("RUN_AS", &user)
+            .env("SECRETS_ENDPOINT_URL", tb.endpoint(Side::China))
+            .env("CREDENTIAL_PROCESS_EXTRA", format!("--endpoint {}", tb.endpoint(Side::Commercial)))
+            .env("HELPER", "xpart")
+            .env("PATH", format!("{}:{path}", xpart_dir.display()))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    };
+    let o = bootstrap(&[]);
+    let log = ok(&o, "the bootstrap script") + &String::from_utf8_lossy(&o.stderr);
+    assert!(!log.contains("PRIVATE KEY"), "the script printed the key:\n{log}");
+
+    // Key and certificate: this user's, 0600, in a 0700 directory; the key is the plan's.
+    let files = home.join(".aws/xpart");
+    for (p, mode) in [(&files, 0o700), (&files.join("client.key"), 0o600), (&files.join("client.crt"), 0o600)] {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        assert_eq!(m.mode() & 0o7777, mode, "{}", p.display());
+        assert_eq!(m.uid(), uid, "{}", p.display());
+    }
+    assert_eq!(std::fs::read(files.join("client.key")).unwrap(), std::fs::read(pki.join("workload_cert.key")).unwrap());
+    assert_eq!(std::fs::read(files.join("client.crt")).unwrap(), std::fs::read(pki.join("workload_cert.crt")).unwrap());
+
+    // The config: this user's, 0600, one profile whose credential_process is one line.
+    let config_file = home.join(".aws/config");
+    let m = std::fs::metadata(&config_file).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.uid()), (0o600, uid));
+    let config = std::fs::read_to_string(&config_file).unwrap();
+    let lines: Vec<&str> = config.lines().collect();
+    assert_eq!(lines[..2], ["[profile commercial]", "region = us-west-2"], "{config}");
+    let cp: Vec<&&str> = lines.iter().filter(|l| l.contains("credential_process")).collect();
+    assert_eq!(cp.len(), 1, "{config}");
+    assert_eq!(lines.len(), 3, "no continuation lines:\n{config}");
+    let want = format!(
+        "credential_process = {} credential-process --certificate {} --private-key {} --trust-anchor-arn arn:aws:rolesanywhere:",
+        xpart_dir.join("xpart").display(),
+        files.join("client.crt").display(),
+        files.join("client.key").display(),
+    );
+    assert!(cp[0].starts_with(&want), "{}\nwanted {want}", cp[0]);
+    assert!(cp[0].contains(&format!(" --role-arn {role} ")), "{}", cp[0]);
+
+    assert_profile_reads(tb, &config_file, &dir.join("cache-1"), &role, &app_arn, &app_value);
+
+    // Again: the same files.
+    ok(&bootstrap(&[]), "the bootstrap script, again");
+    assert_eq!(std::fs::read_to_string(&config_file).unwrap(), config);
+
+    // An image without the aws CLI, and aws_signing_helper as the helper: both downloaded
+    // (from files standing in for awscli.amazonaws.com and rolesanywhere.amazonaws.com).
+    let sys_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let has_aws = Command::new("sh").args(["-c", "command -v aws"]).env("PATH", sys_path).output().unwrap();
+    let dl = dir.join("downloads");
+    let pkg = dl.join("pkg/aws");
+    std::fs::create_dir_all(pkg.join("dist")).unwrap();
+    // The installer's interface: --bin-dir and --install-dir; its aws runs the real one.
+    executable(&pkg.join("dist/aws"), &format!("#!/bin/sh\nPATH='{path}'\nexport PATH\nexec aws \"$@\"\n"));
+    executable(
+        &pkg.join("install"),
+        "#!/bin/sh\nset -eu\nwhile [ $# -gt 0 ]; do\n  case $1 in --bin-dir) bin=$2; shift ;; --install-dir) inst=$2; shift ;; esac\n  shift\n\
+         done\nmkdir -p \"$bin\" \"$inst\"\ncp \"$(dirname \"$0\")/dist/aws\" \"$inst/aws\"\nln -sf \"$inst/aws\" \"$bin/aws\"\n",
+    );
+    let zip = dl.join("awscli.zip");
+    let o = Command::new(tb.python())
+        .current_dir(dl.join("pkg"))
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg("aws")
+        .output()
+        .unwrap();
+    ok(&o, "zip");
+    let helper = dl.join("aws_signing_helper");
+    executable(&helper, &format!("#!/bin/sh\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_xpart")));
+    let o = bootstrap(&[
+        ("PATH", sys_path.to_string()),
+        ("HELPER", "aws_signing_helper".into()),
+        ("HELPER_URL", format!("file://{}", helper.display())),
+        ("AWSCLI_URL", format!("file://{}", zip.display())),
+    ]);
+    ok(&o, "the bootstrap script with downloads");
+    let bin = root.join("usr/local/bin");
+    if !has_aws.status.success() {
+        assert!(bin.join("aws").exists(), "the aws CLI was installed");
+    }
+    let m = std::fs::metadata(bin.join("aws_signing_helper")).unwrap();
+    assert_eq!(m.mode() & 0o777, 0o755);
+    let config = std::fs::read_to_string(&config_file).unwrap();
+    assert_eq!(config.lines().count(), 3, "{config}");
+    assert!(
+        config.contains(&format!("credential_process = {} credential-process ", bin.join("aws_signing_helper").display())),
+        "{config}"
+    );
+    assert_profile_reads(tb, &config_file, &dir.join("cache-2"), &role, &app_arn, &app_value);
+
+    // Nothing but the two files: no temporary copies of the key left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&files).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
