@@ -355,3 +355,170 @@ fn engine_kill_9_then_apply_converges() {
         assert_nothing_left(&run, &plan);
     }
 }
+
+/// A resource of the china partition that nothing else in the plan uses.
+const EXTRA_GROUP: &str = "
+  extra:
+    type: ec2.security_group
+    partition: china
+    properties:
+      name: xpart-extra-${var.suffix}
+      vpc: ${vpc.id}
+      description: Nothing uses this group.
+";
+
+/// One more of every AWS type, none of which the plan's own resources use.
+const EXTRA_EVERY_TYPE: &str = "
+  extra_vpc:
+    type: ec2.vpc
+    partition: china
+    properties: {name: 'xpart-extra-${var.suffix}', cidr: 10.43.0.0/16}
+  extra_subnet:
+    type: ec2.subnet
+    partition: china
+    properties: {name: 'xpart-extra-${var.suffix}', vpc: '${extra_vpc.id}', cidr: 10.43.1.0/24}
+  extra_igw:
+    type: ec2.internet_gateway
+    partition: china
+    properties: {name: 'xpart-extra-${var.suffix}', vpc: '${extra_vpc.id}'}
+  extra_routes:
+    type: ec2.route_table
+    partition: china
+    properties:
+      name: xpart-extra-${var.suffix}
+      vpc: ${extra_vpc.id}
+      routes: [{destination: 0.0.0.0/0, gateway: '${extra_igw.id}'}]
+      subnets: ['${extra_subnet.id}']
+  extra_group:
+    type: ec2.security_group
+    partition: china
+    properties: {name: 'xpart-extra-${var.suffix}', vpc: '${extra_vpc.id}'}
+  extra_role:
+    type: iam.role
+    partition: china
+    properties:
+      name: xpart-extra-${var.suffix}
+      trust: {service: ec2}
+      policies:
+        list: {statements: [{actions: ['ec2:DescribeInstances'], resources: ['*']}]}
+  extra_instance_profile:
+    type: iam.instance_profile
+    partition: china
+    properties: {name: 'xpart-extra-${var.suffix}', role: '${extra_role.name}'}
+  extra_instance:
+    type: ec2.instance
+    partition: china
+    properties:
+      name: xpart-extra-${var.suffix}
+      ami: ${var.ami}
+      instance_type: t3.micro
+      subnet: ${extra_subnet.id}
+      security_groups: ['${extra_group.id}']
+      instance_profile: ${extra_instance_profile.name}
+  extra_key:
+    type: kms.key
+    partition: china
+    properties: {alias: 'alias/xpart-extra-${var.suffix}', deletion_window_days: 10}
+  extra_secret:
+    type: secretsmanager.secret
+    partition: china
+    properties:
+      name: xpart/extra-${var.suffix}
+      value: {generate: {length: 16}}
+      kms_key: ${extra_key.arn}
+  extra_anchor:
+    type: rolesanywhere.trust_anchor
+    partition: commercial
+    properties: {name: 'xpart-extra-${var.suffix}', ca: '${root_ca.id}'}
+  extra_profile:
+    type: rolesanywhere.profile
+    partition: commercial
+    properties: {name: 'xpart-extra-${var.suffix}', roles: ['${reader_role.arn}']}
+";
+
+/// Copies of the china-to-commercial plan in the run's state dir: with `extra` resources
+/// appended (`resources` is the file's last section), and without them. Same plan name, and
+/// the same file name, which `Run::inventory` takes the name from.
+fn plan_with_and_without(run: &Run, extra: &str) -> (PathBuf, PathBuf) {
+    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    let (with, without) = (run.state.join("with"), run.state.join("without"));
+    for dir in [&with, &without] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let (with, without) = (with.join("china-to-commercial.yaml"), without.join("china-to-commercial.yaml"));
+    std::fs::write(&with, format!("{}\n{extra}", src.trim_end())).unwrap();
+    std::fs::write(&without, &src).unwrap();
+    (with, without)
+}
+
+/// The (id, type) pairs boto3 finds tagged with the plan in one partition.
+fn owned_ids(run: &Run, side: Side, plan: &Path) -> Vec<(String, String)> {
+    run.inventory(side, plan)
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap_or("?").to_string(), r["type"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// A resource removed from the plan is destroyed by the next apply: plan shows it as `-`,
+/// apply deletes it, and a plan after that has nothing to do.
+#[test]
+fn engine_apply_destroys_what_the_plan_no_longer_has() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let (with, without) = plan_with_and_without(&run, EXTRA_GROUP);
+    let extra = ("extra".to_string(), "ec2.security_group".to_string());
+
+    let o = run.run(&["apply", "--yes"], &with);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(owned_ids(&run, Side::China, &with).contains(&extra), "apply made no `extra`");
+
+    let o = run.run(&["plan", "--detailed-exitcode"], &without);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("- ec2.security_group extra"), "{}", text(&o));
+    assert!(out.contains("Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy."), "{}", text(&o));
+    assert!(out.contains("Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy."), "{}", text(&o));
+
+    let o = run.run(&["apply", "--yes"], &without);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!owned_ids(&run, Side::China, &with).contains(&extra), "apply left `extra`");
+    let o = run.run(&["plan", "--detailed-exitcode"], &without);
+    assert_eq!(o.status.code(), Some(0), "nothing is left to do:\n{}", text(&o));
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_nothing_left(&run, &without);
+}
+
+/// Destroy with a plan that no longer has some resources still deletes them: they carry the
+/// plan's tags. One of every AWS type, so each type's listing of owned resources is used.
+#[test]
+fn engine_destroy_deletes_what_the_plan_no_longer_has() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let (with, without) = plan_with_and_without(&run, EXTRA_EVERY_TYPE);
+    let extras = plan_resources(&with).into_iter().filter(|(id, _, _)| id.starts_with("extra_")).collect::<Vec<_>>();
+    assert_eq!(extras.len(), 12);
+
+    let o = run.run(&["apply", "--yes"], &with);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exactly_once(&run, &with);
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for (id, ty, _) in &extras {
+        assert!(out.contains(&format!("- {ty} {id}")), "destroy does not list {id}:\n{}", text(&o));
+    }
+    assert_nothing_left(&run, &without);
+    // The key's alias went with it.
+    let alias = format!("alias/xpart-extra-{}", run.suffix);
+    let aliases = util::rt().block_on(async {
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        kms.list_aliases().limit(1000).send().await.unwrap().aliases().to_vec()
+    });
+    assert!(aliases.iter().all(|a| a.alias_name() != Some(alias.as_str())), "{alias} is left");
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
+    assert_eq!(o.status.code(), Some(0), "a second destroy has nothing to do:\n{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Nothing to destroy"), "{}", text(&o));
+}

@@ -116,6 +116,8 @@ fn kms_key_lifecycle_in_china() {
         let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.outputs, created.outputs);
+        // The plan's pending window (9 days) is unknown once the plan no longer has the key.
+        util::assert_found_as_read::<kms_key::Type>(&cx, &live, &["deletion_window_days"]).await;
 
         // Change the description, the policy (no more users) and the tags.
         p.description = Some("second".into());
@@ -132,6 +134,7 @@ fn kms_key_lifecycle_in_china() {
 
         kms_key::Type::delete(&live, &cx).await.unwrap();
         assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<kms_key::Type>(&cx).await;
         kms_key::Type::delete(&live, &cx).await.unwrap();
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
@@ -253,8 +256,10 @@ fn kms_key_without_alias_is_found_by_its_tags() {
             diff(&kms_key::Type::desired(&p, &cx).unwrap(), &again),
             set(&[])
         );
+        util::assert_found_as_read::<kms_key::Type>(&cx, &again, &[]).await;
         kms_key::Type::delete(&again, &cx).await.unwrap();
         assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<kms_key::Type>(&cx).await;
     });
 }
 
@@ -331,6 +336,8 @@ fn secret_lifecycle_from_a_file_in_china() {
         assert_eq!(diff(&want, &live), set(&[]));
         let shown = format!("{live:?} {want:?}");
         assert!(!shown.contains(first), "{shown}");
+        // The value is not read for a secret the plan no longer has, nor its settings known.
+        util::assert_found_as_read::<secret::Type>(&cx, &live, &["value", "force_delete"]).await;
 
         // A new value in the file, and a new description.
         let second = "second-value-Pw22";
@@ -354,6 +361,7 @@ fn secret_lifecycle_from_a_file_in_china() {
 
         secret::Type::delete(&updated, &cx).await.unwrap();
         assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<secret::Type>(&cx).await;
         secret::Type::delete(&updated, &cx).await.unwrap();
     });
 }
@@ -557,6 +565,7 @@ fn instance_profile_lifecycle_in_china() {
             .unwrap()
             .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
+        util::assert_found_as_read::<iam_instance_profile::Type>(&cx, &live, &[]).await;
         // A retried create finds its own profile.
         let again = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
         assert_eq!(again.outputs, live.outputs);
@@ -579,6 +588,7 @@ fn instance_profile_lifecycle_in_china() {
             .await
             .unwrap()
             .is_none());
+        util::assert_not_found::<iam_instance_profile::Type>(&cx).await;
         iam_instance_profile::Type::delete(&updated, &cx)
             .await
             .unwrap();

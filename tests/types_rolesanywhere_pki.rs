@@ -207,6 +207,7 @@ fn trust_anchor_lifecycle() {
         assert!(live.owned);
         assert_eq!(live.outputs, made.outputs);
         assert_eq!(diff(&want, &live), set(&[]));
+        util::assert_found_as_read::<ra_trust_anchor::Type>(&cx, &live, &[]).await;
         assert_eq!(live.attrs["tags"], json!({"team": "xpart"}));
         assert_eq!(live.attrs["enabled"], json!(true));
 
@@ -332,6 +333,7 @@ fn profile_lifecycle() {
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]), "{:#?}\n{:#?}", want.attrs, live.attrs);
         assert_eq!(live.attrs["session_policy"]["Statement"]["Action"], json!("secretsmanager:GetSecretValue"));
+        util::assert_found_as_read::<ra_profile::Type>(&cx, &live, &[]).await;
 
         let longer: Profile = props(&yaml(7200));
         let want = ra_profile::Type::desired(&longer, &cx).unwrap();
@@ -350,6 +352,7 @@ fn profile_lifecycle() {
 
         ra_profile::Type::delete(&live, &cx).await.unwrap();
         assert_eq!(ra_profile::Type::read(&p, &cx).await.unwrap(), None);
+        util::assert_not_found::<ra_profile::Type>(&cx).await;
         ra_profile::Type::delete(&live, &cx).await.unwrap();
     });
 }

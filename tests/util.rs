@@ -590,3 +590,44 @@ pub fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> s
     let stdout = String::from_utf8(out.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
+
+/// `find_owned` as the engine calls it (`cx`'s plan and partition, no resource id) lists
+/// `live` (what `read` returned) under `cx.id`: the same outputs and ownership, and each of its
+/// attributes and handle fields but those in `except` (the plan decides them, and an orphan's
+/// plan is not known). It may show attributes `read` leaves out for the plan's sake.
+pub async fn assert_found_as_read<T: xpart::engine::resource::Resource>(
+    cx: &xpart::engine::resource::Ctx,
+    live: &xpart::engine::resource::Live,
+    except: &[&str],
+) {
+    let mut all = cx.clone();
+    all.id = String::new();
+    let found = T::find_owned(&all).await.unwrap();
+    let mine: Vec<_> = found.iter().filter(|(id, _)| *id == cx.id).collect();
+    assert_eq!(mine.len(), 1, "find_owned lists `{}` once: {found:#?}", cx.id);
+    let got = &mine[0].1;
+    assert_eq!(got.outputs, live.outputs);
+    assert!(got.owned);
+    for (k, v) in &live.attrs {
+        if !except.contains(&k.as_str()) {
+            assert_eq!(got.attrs.get(k), Some(v), "attribute {k}: {got:#?} vs {live:#?}");
+        }
+    }
+    let fields = |h: &serde_json::Value| -> serde_json::Value {
+        match h {
+            serde_json::Value::Object(m) => {
+                m.iter().filter(|(k, _)| !except.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
+            other => other.clone(),
+        }
+    };
+    assert_eq!(fields(&got.handle), fields(&live.handle), "handle");
+}
+
+/// `find_owned` no longer lists `cx.id` (deleted, or on its way out).
+pub async fn assert_not_found<T: xpart::engine::resource::Resource>(cx: &xpart::engine::resource::Ctx) {
+    let mut all = cx.clone();
+    all.id = String::new();
+    let found = T::find_owned(&all).await.unwrap();
+    assert!(found.iter().all(|(id, _)| *id != cx.id), "`{}` is still listed: {found:#?}", cx.id);
+}

@@ -299,6 +299,55 @@ pub fn owned_id<'a>(plan: &str, tags: impl IntoIterator<Item = (&'a str, &'a str
     id.filter(|_| p)
 }
 
+/// How many per-item lookups of a listing `lookup_all` has in flight at once.
+pub const LOOKUPS_AT_ONCE: usize = 8;
+
+/// `f` on every item of a listing (the tags of each role, key or anchor, which the listing
+/// itself does not return), `LOOKUPS_AT_ONCE` at a time, keeping the `Some` answers in no
+/// particular order. The first error ends it (the lookups still running are dropped).
+pub async fn lookup_all<I, T, F, Fut>(items: Vec<I>, f: F) -> Result<Vec<T>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<Option<T>>> + Send + 'static,
+{
+    let mut running = tokio::task::JoinSet::new();
+    let mut found = vec![];
+    let mut items = items.into_iter();
+    loop {
+        while running.len() < LOOKUPS_AT_ONCE {
+            let Some(item) = items.next() else { break };
+            running.spawn(f(item));
+        }
+        let Some(done) = running.join_next().await else { break };
+        let done = done.map_err(|e| Error::other(format!("lookup failed: {e}")))?;
+        found.extend(done?);
+    }
+    Ok(found)
+}
+
+/// One resource per `xpart:id` (for `find_owned`): two carry the same id only if something
+/// outside xpart copied the tags or a replacement was cut short; keep the first by its AWS id,
+/// as `read` and `ec2_vpc::pick` do, and say so. The next run finds the other.
+pub fn one_per_id(cx: &Ctx, kind: &str, mut found: Vec<(String, Live)>) -> Vec<(String, Live)> {
+    let aws_id = |l: &Live| l.outputs.get("id").cloned().unwrap_or_default();
+    found.sort_by(|(a, la), (b, lb)| (a, aws_id(la)).cmp(&(b, aws_id(lb))));
+    let mut out: Vec<(String, Live)> = vec![];
+    for (id, live) in found {
+        match out.last() {
+            Some((last, kept)) if *last == id => {
+                let mut c = cx.clone();
+                c.id = id.clone();
+                let (a, b) = (aws_id(kept), aws_id(&live));
+                c.say(format!("several {kind}s carry this resource's tags ({a}, {b}); using {a}"));
+            }
+            _ => out.push((id, live)),
+        }
+    }
+    out
+}
+
 /// Retry `f` while `retryable` says its error is eventual consistency, up to `bound`, with
 /// exponential backoff (1 s doubling to 10 s, jittered). IAM changes take seconds to reach
 /// EC2, KMS and Roles Anywhere; the SDK cannot know such an error is temporary.

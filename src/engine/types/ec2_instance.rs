@@ -19,8 +19,8 @@ use base64::Engine;
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    gone_ok, live_tags, name_tag, outputs, owner_filters, pairs, pick, retag, settle, tag_spec, want_tags,
-    TAG_USER_DATA,
+    gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pairs, pick, plan_filter, retag, settle, tag_spec,
+    want_tags, TAG_USER_DATA,
 };
 use crate::engine::resource::{jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::plan::UNKNOWN;
@@ -88,7 +88,8 @@ fn profile_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-fn live_of(p: &Instance, cx: &Ctx, i: &aws_sdk_ec2::types::Instance) -> Live {
+/// `p`: the plan's properties, None for an instance the plan no longer has (`find_owned`).
+fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance) -> Live {
     let tags = i.tags();
     let name = name_tag(tags);
     let id = i.instance_id().unwrap_or_default();
@@ -114,7 +115,7 @@ fn live_of(p: &Instance, cx: &Ctx, i: &aws_sdk_ec2::types::Instance) -> Live {
     } else if state == Some(&InstanceStateName::Running) {
         false
     } else {
-        p.associate_public_ip
+        p.is_some_and(|p| p.associate_public_ip)
     };
     let user_data = pairs(tags).into_iter().find(|(k, _)| *k == TAG_USER_DATA).map(|(_, v)| v).unwrap_or_default();
     let mut attrs = BTreeMap::from([
@@ -133,7 +134,7 @@ fn live_of(p: &Instance, cx: &Ctx, i: &aws_sdk_ec2::types::Instance) -> Live {
     ]);
     // Without groups in the plan EC2 puts the VPC's default group on the instance: not a
     // difference (see `desired`).
-    if !p.security_groups.is_empty() {
+    if p.is_none_or(|p| !p.security_groups.is_empty()) {
         attrs.insert("security_groups".into(), sorted(groups));
     }
     let mut out = outputs(cx, "instance", id, &name);
@@ -166,7 +167,7 @@ async fn find(p: &Instance, cx: &Ctx) -> Result<(Option<Live>, u32)> {
     }
     let (gone, live): (Vec<_>, Vec<_>) = all.into_iter().partition(ended);
     let found = pick(cx, "instance", live, |i| i.instance_id().unwrap_or_default().to_string());
-    Ok((found.map(|i| live_of(p, cx, &i)), gone.len() as u32))
+    Ok((found.map(|i| live_of(Some(p), cx, &i)), gone.len() as u32))
 }
 
 /// How long to wait for an instance to start or terminate.
@@ -313,6 +314,28 @@ impl Resource for Type {
         Ok(find(p, cx).await?.0)
     }
 
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // EC2 leaves out ended instances (listed for about an hour after they terminate).
+        let live_states = Filter::builder()
+            .name("instance-state-name")
+            .set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec()))
+            .build();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_instances()
+            .filters(plan_filter(cx))
+            .filters(live_states)
+            .into_paginator()
+            .send();
+        let mut found = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cx.aws("DescribeInstances", e))?;
+            found.extend(page.reservations().iter().flat_map(|r| r.instances().iter().filter(|i| !ended(i)).cloned()));
+        }
+        Ok(owned(cx, "instance", &found, |i| i.tags(), |i| live_of(None, cx, i)))
+    }
+
     async fn create(p: &Instance, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
@@ -373,7 +396,7 @@ impl Resource for Type {
         })
         .await?
         .ok_or_else(|| Error::other(format!("instance {id} vanished after RunInstances")))?;
-        Ok(live_of(p, cx, &running))
+        Ok(live_of(Some(p), cx, &running))
     }
 
     async fn update(p: &Instance, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

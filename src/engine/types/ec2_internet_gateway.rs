@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owner_filters, pick, retag, retry_dependency,
-    settle, tag_spec, want_tags,
+    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owned, owner_filters, pick, plan_filter, retag,
+    retry_dependency, settle, tag_spec, want_tags,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::InternetGateway;
@@ -82,6 +82,16 @@ impl Resource for Type {
         let found = out.internet_gateways().to_vec();
         Ok(pick(cx, "internet gateway", found, |g| g.internet_gateway_id().unwrap_or_default().to_string())
             .map(|g| live_of(cx, &g)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages =
+            cx.clients().ec2.describe_internet_gateways().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut found = vec![];
+        while let Some(g) = pages.next().await {
+            found.push(g.map_err(|e| cx.aws("DescribeInternetGateways", e))?);
+        }
+        Ok(owned(cx, "internet gateway", &found, |g| g.tags(), |g| live_of(cx, g)))
     }
 
     async fn create(p: &InternetGateway, cx: &Ctx) -> Result<Live> {

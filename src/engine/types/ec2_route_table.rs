@@ -11,8 +11,8 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owner_filters, pick, retag, retry_dependency,
-    settle, tag_spec, want_tags,
+    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owned, owner_filters, pick, plan_filter, retag,
+    retry_dependency, settle, tag_spec, want_tags,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Route, RouteTable};
@@ -189,6 +189,16 @@ impl Resource for Type {
         let found = out.route_tables().to_vec();
         Ok(pick(cx, "route table", found, |t| t.route_table_id().unwrap_or_default().to_string())
             .map(|t| live_of(cx, &t)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages =
+            cx.clients().ec2.describe_route_tables().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut found = vec![];
+        while let Some(t) = pages.next().await {
+            found.push(t.map_err(|e| cx.aws("DescribeRouteTables", e))?);
+        }
+        Ok(owned(cx, "route table", &found, |t| t.tags(), |t| live_of(cx, t)))
     }
 
     async fn create(p: &RouteTable, cx: &Ctx) -> Result<Live> {

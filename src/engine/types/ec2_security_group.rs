@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, once, outputs, owner_filters, pick, retag, retry_dependency, settle,
-    tag_spec, want_tags,
+    differing, fresh, gone_ok, live_tags, once, outputs, owned, owner_filters, pick, plan_filter, retag,
+    retry_dependency, settle, tag_spec, want_tags,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Ingress, SecurityGroup};
@@ -157,6 +157,16 @@ impl Resource for Type {
         // Security groups have no deleted state: DeleteSecurityGroup removes them at once.
         let found = out.security_groups().to_vec();
         Ok(pick(cx, "security group", found, |g| g.group_id().unwrap_or_default().to_string()).map(|g| live_of(cx, &g)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages =
+            cx.clients().ec2.describe_security_groups().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut found = vec![];
+        while let Some(g) = pages.next().await {
+            found.push(g.map_err(|e| cx.aws("DescribeSecurityGroups", e))?);
+        }
+        Ok(owned(cx, "security group", &found, |g| g.tags(), |g| live_of(cx, g)))
     }
 
     async fn create(p: &SecurityGroup, cx: &Ctx) -> Result<Live> {

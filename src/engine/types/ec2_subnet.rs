@@ -10,15 +10,17 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owner_filters, pick, retag, retry_dependency,
-    settle, tag_spec, want_tags,
+    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owned, owner_filters, pick, plan_filter, retag,
+    retry_dependency, settle, tag_spec, want_tags,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::Subnet;
 
 pub struct Type;
 
-fn live_of(p: &Subnet, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
+/// `with_zone`: whether the plan names a zone (see below); a subnet the plan no longer has
+/// shows its zone.
+fn live_of(with_zone: bool, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
     let tags = s.tags();
     let name = name_tag(tags);
     let mut attrs = BTreeMap::from([
@@ -29,7 +31,7 @@ fn live_of(p: &Subnet, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
         ("tags".to_string(), live_tags(tags)),
     ]);
     // A plan without a zone lets EC2 choose one; whichever it chose is then not a difference.
-    if p.availability_zone.is_some() {
+    if with_zone {
         attrs.insert("availability_zone".into(), json!(s.availability_zone().unwrap_or_default()));
     }
     let id = s.subnet_id().unwrap_or_default();
@@ -64,7 +66,17 @@ impl Resource for Type {
             .map_err(|e| cx.aws("DescribeSubnets", e))?;
         // Subnets have no deleted state: DeleteSubnet removes them at once.
         let found = out.subnets().to_vec();
-        Ok(pick(cx, "subnet", found, |s| s.subnet_id().unwrap_or_default().to_string()).map(|s| live_of(p, cx, &s)))
+        Ok(pick(cx, "subnet", found, |s| s.subnet_id().unwrap_or_default().to_string())
+            .map(|s| live_of(p.availability_zone.is_some(), cx, &s)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages = cx.clients().ec2.describe_subnets().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut found = vec![];
+        while let Some(s) = pages.next().await {
+            found.push(s.map_err(|e| cx.aws("DescribeSubnets", e))?);
+        }
+        Ok(owned(cx, "subnet", &found, |s| s.tags(), |s| live_of(true, cx, s)))
     }
 
     async fn create(p: &Subnet, cx: &Ctx) -> Result<Live> {

@@ -14,8 +14,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcState};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, jitter, no_retry, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live, Resource,
-    Result, TAG_ID, TAG_PLAN,
+    create_once, jitter, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error,
+    Live, Resource, Result, TAG_ID, TAG_PLAN,
 };
 use crate::spec::types::{Tags, Vpc};
 
@@ -35,6 +35,24 @@ pub fn owner_filters(cx: &Ctx) -> Vec<Filter> {
         .into_iter()
         .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v.as_str()).build())
         .collect()
+}
+
+/// The filter matching every resource of this plan, whatever its id (`find_owned`).
+pub fn plan_filter(cx: &Ctx) -> Filter {
+    Filter::builder().name(format!("tag:{TAG_PLAN}")).values(cx.plan.as_str()).build()
+}
+
+/// `find_owned` of an EC2 type: the resources one Describe* by `plan_filter` listed, as `live`
+/// (the type's `read`) describes them, with their `xpart:id`; one per id, as `pick` chooses.
+pub fn owned<T>(
+    cx: &Ctx,
+    kind: &str,
+    found: &[T],
+    tags: impl Fn(&T) -> &[Tag],
+    live: impl Fn(&T) -> Live,
+) -> Vec<(String, Live)> {
+    let all = found.iter().filter_map(|x| Some((owned_id(&cx.plan, pairs(tags(x)))?, live(x)))).collect();
+    one_per_id(cx, kind, all)
 }
 
 /// Every tag the resource carries: ownership, the plan's tags, and `Name`.
@@ -222,6 +240,18 @@ impl Resource for Type {
             .map_err(|e| cx.aws("DescribeVpcs", e))?;
         let found: Vec<_> = out.vpcs().iter().filter(|v| v.state() != Some(&VpcState::Deleting)).cloned().collect();
         Ok(pick(cx, "VPC", found, |v| v.vpc_id().unwrap_or_default().to_string()).map(|v| live_of(cx, &v)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages = cx.clients().ec2.describe_vpcs().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut found = vec![];
+        while let Some(v) = pages.next().await {
+            let v = v.map_err(|e| cx.aws("DescribeVpcs", e))?;
+            if v.state() != Some(&VpcState::Deleting) {
+                found.push(v);
+            }
+        }
+        Ok(owned(cx, "VPC", &found, |v| v.tags(), |v| live_of(cx, v)))
     }
 
     async fn create(p: &Vpc, cx: &Ctx) -> Result<Live> {

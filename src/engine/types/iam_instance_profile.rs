@@ -11,7 +11,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live, Resource,
+    Result,
 };
 use crate::engine::types::iam_role::gone_ok;
 use crate::spec::types::InstanceProfile;
@@ -97,6 +98,27 @@ async fn remove_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
     .map(|_| ())
 }
 
+/// A profile as GetInstanceProfile returned it; `owned` as its tags say.
+fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
+    let tags: Vec<(&str, &str)> = ip.tags().iter().map(|t| (t.key(), t.value())).collect();
+    let role = ip.roles().first().map(|r| r.role_name().to_string());
+    let mut outputs = BTreeMap::new();
+    outputs.insert("arn".into(), ip.arn().to_string());
+    outputs.insert("name".into(), ip.instance_profile_name().to_string());
+    outputs.insert("id".into(), ip.instance_profile_id().to_string());
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".into(), json!(ip.instance_profile_name()));
+    attrs.insert("path".into(), json!(ip.path()));
+    attrs.insert("role".into(), json!(role));
+    attrs.insert("tags".into(), user_tags(tags.iter().copied()));
+    Live {
+        outputs,
+        attrs,
+        owned,
+        handle: Json::Null,
+    }
+}
+
 impl Resource for Type {
     type Props = InstanceProfile;
 
@@ -130,24 +152,41 @@ impl Resource for Type {
                 };
             }
         };
-        let tags: Vec<(&str, &str)> = ip.tags().iter().map(|t| (t.key(), t.value())).collect();
-        let owned = cx.owns(tags.iter().copied());
-        let role = ip.roles().first().map(|r| r.role_name().to_string());
-        let mut outputs = BTreeMap::new();
-        outputs.insert("arn".into(), ip.arn().to_string());
-        outputs.insert("name".into(), ip.instance_profile_name().to_string());
-        outputs.insert("id".into(), ip.instance_profile_id().to_string());
-        let mut attrs = BTreeMap::new();
-        attrs.insert("name".into(), json!(ip.instance_profile_name()));
-        attrs.insert("path".into(), json!(ip.path()));
-        attrs.insert("role".into(), json!(role));
-        attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-        Ok(Some(Live {
-            outputs,
-            attrs,
-            owned,
-            handle: Json::Null,
-        }))
+        let owned = cx.owns(ip.tags().iter().map(|t| (t.key(), t.value())));
+        Ok(Some(live_of(&ip, owned)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // IAM lists no profiles by tag, and ListInstanceProfiles leaves tags out: every profile
+        // of the account costs a GetInstanceProfile (its tags and roles: all `read` needs; the
+        // test-bed has no ListInstanceProfileTags), `LOOKUPS_AT_ONCE` at a time. For N profiles
+        // that is N + N/100 calls per plan, apply and destroy.
+        let mut pages = cx.clients().iam.list_instance_profiles().into_paginator().items().send();
+        let mut names = vec![];
+        while let Some(ip) = pages.next().await {
+            names.push(ip.map_err(|e| cx.aws("ListInstanceProfiles", e))?.instance_profile_name().to_string());
+        }
+        let found = lookup_all(names, |name| {
+            let cx = cx.clone();
+            async move {
+                let got = cx
+                    .clients()
+                    .iam
+                    .get_instance_profile()
+                    .instance_profile_name(&name)
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("GetInstanceProfile", e));
+                // Deleted since the listing: not there.
+                let Some(ip) = gone_ok(got)?.and_then(|o| o.instance_profile) else {
+                    return Ok(None);
+                };
+                let id = owned_id(&cx.plan, ip.tags().iter().map(|t| (t.key(), t.value())));
+                Ok(id.map(|id| (id, live_of(&ip, true))))
+            }
+        })
+        .await?;
+        Ok(one_per_id(cx, "instance profile", found))
     }
 
     async fn create(p: &InstanceProfile, cx: &Ctx) -> Result<Live> {

@@ -9,7 +9,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    plan_tags, retry_propagation, sorted, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, sorted, user_tags, Ctx, Desired, Error, Live,
+    Resource, Result,
 };
 use crate::policy;
 use crate::spec::types::Role;
@@ -78,6 +79,56 @@ fn propagating(e: &Error) -> bool {
         && e.aws().is_some_and(|a| a.message.contains("Invalid principal"))
 }
 
+/// A role as GetRole returned it, with its inline and attached policies (2 calls + 1 per
+/// inline policy); `owned` as its tags say.
+async fn live_of(cx: &Ctx, role: &aws_sdk_iam::types::Role, owned: bool) -> Result<Live> {
+    let iam = &cx.clients().iam;
+    let name = role.role_name();
+    let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+    let mut policies = serde_json::Map::new();
+    let names = iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| cx.aws("ListRolePolicies", e))?;
+    for policy in names.policy_names() {
+        let doc = iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| cx.aws("GetRolePolicy", e))?;
+        policies.insert(policy.clone(), canonical(&decode_document(doc.policy_document())));
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| cx.aws("ListAttachedRolePolicies", e))?;
+    let managed = sorted(attached.attached_policies().iter().filter_map(|a| a.policy_arn().map(str::to_string)));
+    let trust = role
+        .assume_role_policy_document()
+        .map(|d| canonical(&decode_document(d)))
+        .unwrap_or(Json::Null);
+    let mut outputs = BTreeMap::new();
+    outputs.insert("arn".into(), role.arn().to_string());
+    outputs.insert("name".into(), role.role_name().to_string());
+    outputs.insert("id".into(), role.role_id().to_string());
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".into(), json!(role.role_name()));
+    attrs.insert("path".into(), json!(role.path()));
+    attrs.insert("description".into(), json!(role.description().unwrap_or_default()));
+    attrs.insert("trust".into(), trust);
+    attrs.insert("policies".into(), Json::Object(policies));
+    attrs.insert("managed_policy_arns".into(), managed);
+    attrs.insert("max_session_duration".into(), json!(role.max_session_duration().unwrap_or(3600)));
+    attrs.insert("tags".into(), user_tags(tags.iter().copied()));
+    Ok(Live { outputs, attrs, owned, handle: Json::Null })
+}
+
 impl Resource for Type {
     type Props = Role;
 
@@ -112,50 +163,39 @@ impl Resource for Type {
                 return Err(e);
             }
         };
-        let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
-        let owned = cx.owns(tags.iter().copied());
-        let mut policies = serde_json::Map::new();
-        let names = iam
-            .list_role_policies()
-            .role_name(&p.name)
-            .send()
-            .await
-            .map_err(|e| cx.aws("ListRolePolicies", e))?;
-        for name in names.policy_names() {
-            let doc = iam
-                .get_role_policy()
-                .role_name(&p.name)
-                .policy_name(name)
-                .send()
-                .await
-                .map_err(|e| cx.aws("GetRolePolicy", e))?;
-            policies.insert(name.clone(), canonical(&decode_document(doc.policy_document())));
+        let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
+        live_of(cx, &role, owned).await.map(Some)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // IAM lists no roles by tag, and ListRoles leaves tags out: every role of the account
+        // costs a GetRole (its tags, and all `read` needs of it), `LOOKUPS_AT_ONCE` at a time,
+        // and each role of this plan then its policies as `read` (2 calls + 1 per inline
+        // policy). For N roles that is N + N/100 + a few calls per plan, apply and destroy.
+        let iam = &cx.clients().iam;
+        let mut pages = iam.list_roles().into_paginator().items().send();
+        let mut names = vec![];
+        while let Some(r) = pages.next().await {
+            let r = r.map_err(|e| cx.aws("ListRoles", e))?;
+            // Service-linked roles: AWS's, never a plan's (their path cannot be created).
+            if !r.path().starts_with("/aws-service-role/") {
+                names.push(r.role_name().to_string());
+            }
         }
-        let attached = iam
-            .list_attached_role_policies()
-            .role_name(&p.name)
-            .send()
-            .await
-            .map_err(|e| cx.aws("ListAttachedRolePolicies", e))?;
-        let managed = sorted(attached.attached_policies().iter().filter_map(|a| a.policy_arn().map(str::to_string)));
-        let trust = role
-            .assume_role_policy_document()
-            .map(|d| canonical(&decode_document(d)))
-            .unwrap_or(Json::Null);
-        let mut outputs = BTreeMap::new();
-        outputs.insert("arn".into(), role.arn().to_string());
-        outputs.insert("name".into(), role.role_name().to_string());
-        outputs.insert("id".into(), role.role_id().to_string());
-        let mut attrs = BTreeMap::new();
-        attrs.insert("name".into(), json!(role.role_name()));
-        attrs.insert("path".into(), json!(role.path()));
-        attrs.insert("description".into(), json!(role.description().unwrap_or_default()));
-        attrs.insert("trust".into(), trust);
-        attrs.insert("policies".into(), Json::Object(policies));
-        attrs.insert("managed_policy_arns".into(), managed);
-        attrs.insert("max_session_duration".into(), json!(role.max_session_duration().unwrap_or(3600)));
-        attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-        Ok(Some(Live { outputs, attrs, owned, handle: Json::Null }))
+        let found = lookup_all(names, |name| {
+            let cx = cx.clone();
+            async move {
+                let got = cx.clients().iam.get_role().role_name(&name).send().await.map_err(|e| cx.aws("GetRole", e));
+                // Deleted since the listing: not there.
+                let Some(role) = gone_ok(got)?.and_then(|o| o.role) else { return Ok(None) };
+                let Some(id) = owned_id(&cx.plan, role.tags().iter().map(|t| (t.key(), t.value()))) else {
+                    return Ok(None);
+                };
+                Ok(gone_ok(live_of(&cx, &role, true).await)?.map(|l| (id, l)))
+            }
+        })
+        .await?;
+        Ok(one_per_id(cx, "role", found))
     }
 
     async fn create(p: &Role, cx: &Ctx) -> Result<Live> {

@@ -12,8 +12,8 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, no_retry, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
-    Resource, Result,
+    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx,
+    Desired, Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::canonical;
 use crate::policy;
@@ -24,8 +24,11 @@ pub struct Type;
 /// The only key policy name KMS has.
 const POLICY_NAME: &str = "default";
 
+/// The pending window a key gets when the plan names none (and KMS's own default).
+const DEFAULT_WINDOW: u32 = 7;
+
 fn window(p: &KmsKey) -> u32 {
-    p.deletion_window_days.unwrap_or(7)
+    p.deletion_window_days.unwrap_or(DEFAULT_WINDOW)
 }
 
 /// The key policy as sent: the document as generated (or written), not its canonical form,
@@ -123,7 +126,7 @@ fn owns(cx: &Ctx, tags: &[(String, String)]) -> bool {
 /// The key this resource owns that has no alias (or only its own): one created by a run whose
 /// alias step was lost or killed. One ListAliases pass first, so that keys with someone
 /// else's alias (most keys of a real account) cost no tag lookup.
-async fn find_owned(p: &KmsKey, cx: &Ctx) -> Result<Option<KeyMetadata>> {
+async fn find_unaliased(p: &KmsKey, cx: &Ctx) -> Result<Option<KeyMetadata>> {
     let kms = &cx.clients().kms;
     let mut aliased: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut marker: Option<String> = None;
@@ -184,10 +187,24 @@ async fn find_owned(p: &KmsKey, cx: &Ctx) -> Result<Option<KeyMetadata>> {
 
 /// The live state of a found key: its tags and policy (two calls).
 async fn live_of(p: &KmsKey, cx: &Ctx, meta: KeyMetadata) -> Result<Option<Live>> {
-    let key_id = meta.key_id().to_string();
-    let Some(tags) = key_tags(cx, &key_id).await? else {
+    let Some(tags) = key_tags(cx, meta.key_id()).await? else {
         return Ok(None);
     };
+    let owned = owns(cx, &tags);
+    live_from(cx, &meta, &tags, p.alias.as_deref(), window(p), owned).await
+}
+
+/// A key's live state from its metadata and tags: its policy (one call). `alias` is the one it
+/// is known by (the plan's, or found), `window` the pending window its delete asks for.
+async fn live_from(
+    cx: &Ctx,
+    meta: &KeyMetadata,
+    tags: &[(String, String)],
+    alias: Option<&str>,
+    window: u32,
+    owned: bool,
+) -> Result<Option<Live>> {
+    let key_id = meta.key_id().to_string();
     let policy = match cx
         .clients()
         .kms
@@ -217,12 +234,12 @@ async fn live_of(p: &KmsKey, cx: &Ctx, meta: KeyMetadata) -> Result<Option<Live>
             .unwrap_or_else(|| cx.arn("kms", region, &format!("key/{key_id}"))),
     );
     outputs.insert("id".into(), key_id.clone());
-    if let Some(alias) = &p.alias {
-        outputs.insert("alias".into(), alias.clone());
+    if let Some(alias) = alias {
+        outputs.insert("alias".into(), alias.to_string());
         outputs.insert("alias_arn".into(), cx.arn("kms", region, alias));
     }
     let mut attrs = BTreeMap::new();
-    attrs.insert("alias".into(), json!(p.alias));
+    attrs.insert("alias".into(), json!(alias));
     attrs.insert(
         "description".into(),
         json!(meta.description().unwrap_or_default()),
@@ -235,9 +252,9 @@ async fn live_of(p: &KmsKey, cx: &Ctx, meta: KeyMetadata) -> Result<Option<Live>
     Ok(Some(Live {
         outputs,
         attrs,
-        owned: owns(cx, &tags),
+        owned,
         // Delete gets no props: it needs the key id, the alias and the plan's pending window.
-        handle: json!({"key_id": key_id, "alias": p.alias, "deletion_window_days": window(p)}),
+        handle: json!({"key_id": key_id, "alias": alias, "deletion_window_days": window}),
     }))
 }
 
@@ -331,7 +348,7 @@ impl Resource for Type {
         let meta = match &p.alias {
             Some(alias) => describe(cx, alias).await?,
             // Without an alias the tags are all there is to find it by.
-            None => find_owned(p, cx).await?,
+            None => find_unaliased(p, cx).await?,
         };
         match meta {
             Some(meta) if !pending(&meta) => live_of(p, cx, meta).await,
@@ -339,11 +356,57 @@ impl Resource for Type {
         }
     }
 
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // KMS lists no keys by tag: one ListAliases (the alias a key's delete removes, and which
+        // keys are AWS managed), ListKeys, then a ListResourceTags per key, `LOOKUPS_AT_ONCE` at
+        // a time; a key of this plan then costs a DescribeKey (pending deletion is left out) and
+        // a GetKeyPolicy. For N keys that is N + N/100 + a few calls per plan, apply and
+        // destroy. A key the plan no longer has is deleted with the default pending window.
+        let kms = &cx.clients().kms;
+        let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut pages = kms.list_aliases().into_paginator().items().send();
+        while let Some(a) = pages.next().await {
+            let a = a.map_err(|e| cx.aws("ListAliases", e))?;
+            if let (Some(key), Some(name)) = (a.target_key_id(), a.alias_name()) {
+                aliases.entry(key.to_string()).or_default().push(name.to_string());
+            }
+        }
+        let mut keys = vec![];
+        let mut pages = kms.list_keys().into_paginator().items().send();
+        while let Some(k) = pages.next().await {
+            let Some(key_id) = k.map_err(|e| cx.aws("ListKeys", e))?.key_id else { continue };
+            let mut names = aliases.remove(&key_id).unwrap_or_default();
+            // AWS managed keys (alias/aws/…) are never a plan's.
+            if names.iter().any(|n| n.starts_with("alias/aws/")) {
+                continue;
+            }
+            names.sort();
+            keys.push((key_id, names.into_iter().next()));
+        }
+        let found = lookup_all(keys, |(key_id, alias)| {
+            let cx = cx.clone();
+            async move {
+                let Some(tags) = key_tags(&cx, &key_id).await? else { return Ok(None) };
+                let Some(id) = owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) else {
+                    return Ok(None);
+                };
+                let meta = match describe(&cx, &key_id).await? {
+                    Some(meta) if !pending(&meta) => meta,
+                    _ => return Ok(None),
+                };
+                let live = live_from(&cx, &meta, &tags, alias.as_deref(), DEFAULT_WINDOW, true).await?;
+                Ok(live.map(|l| (id, l)))
+            }
+        })
+        .await?;
+        Ok(one_per_id(cx, "key", found))
+    }
+
     async fn create(p: &KmsKey, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
         let doc = policy_text(p, cx);
-        let key_id = match find_owned(p, cx).await? {
+        let key_id = match find_unaliased(p, cx).await? {
             Some(meta) => {
                 cx.say(format!(
                     "reusing key {} that an earlier run created without its alias",
@@ -381,7 +444,7 @@ impl Resource for Type {
                     .map(|m| m.key_id)
                     .ok_or_else(|| Error::other("CreateKey returned no key"))
                 };
-                let find = || async { Ok(find_owned(p, cx).await?.map(|m| m.key_id)) };
+                let find = || async { Ok(find_unaliased(p, cx).await?.map(|m| m.key_id)) };
                 create_once(cx, "CreateKey", create, find).await?
             }
         };

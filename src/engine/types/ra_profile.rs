@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
-use crate::engine::resource::{create_once, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{create_once, one_per_id, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::engine::types::iam_role::canonical;
-use crate::engine::types::ra_trust_anchor::{find, gone_ok, once, owns, ra_tags, retag, tags_attr, tags_of};
+use crate::engine::types::ra_trust_anchor::{find, gone_ok, of_plan, once, owns, ra_tags, retag, tags_attr, tags_of};
 use crate::spec::types::Profile;
 
 pub struct Type;
@@ -123,6 +123,17 @@ impl Resource for Type {
         }
         let found = find(cx, &p.name, all, |pr: &ProfileDetail| (pr.name(), pr.profile_arn())).await?;
         Ok(found.map(|(pr, tags, owned)| live_of(&pr, &tags, owned)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages = cx.clients().rolesanywhere.list_profiles().into_paginator().items().send();
+        let mut all = vec![];
+        while let Some(pr) = pages.next().await {
+            let pr = pr.map_err(|e| cx.aws("ListProfiles", e))?;
+            all.push((pr.profile_arn().unwrap_or_default().to_string(), pr));
+        }
+        let found = of_plan(cx, all).await?.into_iter().map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));
+        Ok(one_per_id(cx, "profile", found.collect()))
     }
 
     async fn create(p: &Profile, cx: &Ctx) -> Result<Live> {

@@ -18,7 +18,8 @@ use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorDetail, T
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, no_retry, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live,
+    Resource, Result,
 };
 use crate::plan::UNKNOWN;
 use crate::spec::types::{Tags, TrustAnchor};
@@ -128,6 +129,26 @@ pub async fn find<T>(
     Ok(foreign)
 }
 
+/// For `find_owned`: the tags of every listed resource (by its ARN; Roles Anywhere lists
+/// nothing by tag, so one ListTagsForResource each, `LOOKUPS_AT_ONCE` at a time), keeping
+/// those of this plan with their `xpart:id`: for N anchors or profiles, N calls besides the
+/// listing.
+pub async fn of_plan<T: Send + 'static>(
+    cx: &Ctx,
+    items: Vec<(String, T)>,
+) -> Result<Vec<(String, T, Vec<(String, String)>)>> {
+    lookup_all(items, |(arn, item)| {
+        let cx = cx.clone();
+        async move {
+            // Deleted since the listing: not there.
+            let Some(tags) = tags_of(&cx, &arn).await? else { return Ok(None) };
+            let id = owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            Ok(id.map(|id| (id, item, tags)))
+        }
+    })
+    .await
+}
+
 /// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
 pub fn normalize_pem(pem: &str) -> String {
     pem.replace("\r\n", "\n").trim().to_string()
@@ -223,6 +244,17 @@ impl Resource for Type {
         }
         let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| (t.name(), t.trust_anchor_arn())).await?;
         Ok(found.map(|(ta, tags, owned)| live_of(&ta, &tags, owned)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages = cx.clients().rolesanywhere.list_trust_anchors().into_paginator().items().send();
+        let mut all = vec![];
+        while let Some(ta) = pages.next().await {
+            let ta = ta.map_err(|e| cx.aws("ListTrustAnchors", e))?;
+            all.push((ta.trust_anchor_arn().unwrap_or_default().to_string(), ta));
+        }
+        let found = of_plan(cx, all).await?.into_iter().map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
+        Ok(one_per_id(cx, "trust anchor", found.collect()))
     }
 
     async fn create(p: &TrustAnchor, cx: &Ctx) -> Result<Live> {

@@ -13,10 +13,12 @@ use std::sync::OnceLock;
 
 use aws_lc_rs::{digest, hmac, rand};
 use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use serde_json::{json, Value as Json};
 
-use crate::engine::resource::{plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{
+    one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result, TAG_PLAN,
+};
 use crate::plan::UNKNOWN;
 use crate::spec::types::Secret;
 
@@ -171,6 +173,58 @@ fn not_found(e: &Error) -> bool {
     e.code() == Some("ResourceNotFoundException")
 }
 
+/// The recovery window a deleted secret gets when the plan names none (Secrets Manager's own
+/// default).
+const DEFAULT_WINDOW: u32 = 7;
+
+/// What `read` (DescribeSecret) and `find_owned` (ListSecrets) see of a secret.
+struct Seen<'a> {
+    arn: &'a str,
+    name: &'a str,
+    description: &'a str,
+    /// The `kms_key` attribute (`kms_key_attr`).
+    kms_key: Json,
+    tags: Vec<(&'a str, &'a str)>,
+    scheduled: bool,
+}
+
+/// The `kms_key` attribute: the plan's spelling of the key when AWS names the same key (`want`,
+/// None for a secret the plan no longer has), null for the service's default key.
+fn kms_key_attr(want: Option<&str>, have: Option<&str>) -> Json {
+    match (want, have) {
+        (_, None) | (_, Some(DEFAULT_KEY)) => Json::Null,
+        (Some(want), Some(have)) if same_key(want, have) => json!(want),
+        (_, Some(have)) => json!(have),
+    }
+}
+
+/// A secret's live state; `value` its fingerprint attribute, the rest what delete needs.
+fn live_of(s: &Seen, value: Json, owned: bool, recovery_window_days: u32, force_delete: bool) -> Live {
+    let mut outputs = BTreeMap::new();
+    outputs.insert("arn".into(), s.arn.to_string());
+    outputs.insert("name".into(), s.name.to_string());
+    outputs.insert("id".into(), s.arn.to_string());
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".into(), json!(s.name));
+    attrs.insert("description".into(), json!(s.description));
+    attrs.insert("kms_key".into(), s.kms_key.clone());
+    attrs.insert("tags".into(), user_tags(s.tags.iter().copied()));
+    attrs.insert("value".into(), value);
+    attrs.insert("scheduled_for_deletion".into(), json!(s.scheduled));
+    Live {
+        outputs,
+        attrs,
+        owned,
+        // Delete gets no props: it needs the plan's recovery window and force setting.
+        handle: json!({
+            "arn": s.arn,
+            "scheduled": s.scheduled,
+            "recovery_window_days": recovery_window_days,
+            "force_delete": force_delete,
+        }),
+    }
+}
+
 impl Resource for Type {
     type Props = Secret;
 
@@ -207,18 +261,20 @@ impl Resource for Type {
             .arn()
             .ok_or_else(|| Error::other("DescribeSecret returned no ARN"))?
             .to_string();
-        let tags: Vec<(&str, &str)> = desc
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?, t.value()?)))
-            .collect();
-        let owned = cx.owns(tags.iter().copied());
-        // Scheduled for deletion, it can still be restored in place: report it, and the
-        // difference in `scheduled_for_deletion` makes update restore it.
-        let scheduled = desc.deleted_date().is_some();
+        let seen = Seen {
+            arn: &arn,
+            name: desc.name().unwrap_or(&p.name),
+            description: desc.description().unwrap_or_default(),
+            kms_key: kms_key_attr(p.kms_key.as_deref(), desc.kms_key_id()),
+            tags: desc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect(),
+            // Scheduled for deletion, it can still be restored in place: report it, and the
+            // difference in `scheduled_for_deletion` makes update restore it.
+            scheduled: desc.deleted_date().is_some(),
+        };
+        let owned = cx.owns(seen.tags.iter().copied());
         let value = if generated(p) {
             json!(GENERATED)
-        } else if scheduled {
+        } else if seen.scheduled {
             // GetSecretValue refuses a secret marked for deletion: unknown until restored.
             Json::Null
         } else {
@@ -227,38 +283,45 @@ impl Resource for Type {
                 .map(Json::from)
                 .unwrap_or(Json::Null)
         };
-        let kms_key = match (p.kms_key.as_deref(), desc.kms_key_id()) {
-            (_, None) | (_, Some(DEFAULT_KEY)) => Json::Null,
-            (Some(want), Some(have)) if same_key(want, have) => json!(want),
-            (_, Some(have)) => json!(have),
-        };
-        let name = desc.name().unwrap_or(&p.name).to_string();
-        let mut outputs = BTreeMap::new();
-        outputs.insert("arn".into(), arn.clone());
-        outputs.insert("name".into(), name.clone());
-        outputs.insert("id".into(), arn.clone());
-        let mut attrs = BTreeMap::new();
-        attrs.insert("name".into(), json!(name));
-        attrs.insert(
-            "description".into(),
-            json!(desc.description().unwrap_or_default()),
-        );
-        attrs.insert("kms_key".into(), kms_key);
-        attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-        attrs.insert("value".into(), value);
-        attrs.insert("scheduled_for_deletion".into(), json!(scheduled));
-        Ok(Some(Live {
-            outputs,
-            attrs,
-            owned,
-            // Delete gets no props: it needs the plan's recovery window and force setting.
-            handle: json!({
-                "arn": arn,
-                "scheduled": scheduled,
-                "recovery_window_days": p.recovery_window_days.unwrap_or(7),
-                "force_delete": p.force_delete,
-            }),
-        }))
+        Ok(Some(live_of(&seen, value, owned, p.recovery_window_days.unwrap_or(DEFAULT_WINDOW), p.force_delete)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // One ListSecrets (a page per 100): it filters by tag and returns the tags, and leaves
+        // out secrets scheduled for deletion. The filters match the key and the value each on
+        // any tag, so the tags are checked here too.
+        let mut pages = cx
+            .clients()
+            .secrets
+            .list_secrets()
+            .filters(Filter::builder().key(FilterNameStringType::TagKey).values(TAG_PLAN).build())
+            .filters(Filter::builder().key(FilterNameStringType::TagValue).values(&cx.plan).build())
+            .into_paginator()
+            .send();
+        let mut found = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cx.aws("ListSecrets", e))?;
+            for entry in page.secret_list() {
+                let (Some(arn), Some(name)) = (entry.arn(), entry.name()) else { continue };
+                let seen = Seen {
+                    arn,
+                    name,
+                    description: entry.description().unwrap_or_default(),
+                    kms_key: kms_key_attr(None, entry.kms_key_id()),
+                    tags: entry.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect(),
+                    scheduled: entry.deleted_date().is_some(),
+                };
+                let Some(id) = owned_id(&cx.plan, seen.tags.iter().copied()) else { continue };
+                if seen.scheduled {
+                    continue;
+                }
+                // The value is not read: deleting never shows it, and GetSecretValue would need
+                // the secret's key, which may be going away too. The plan's recovery window and
+                // force setting are unknown: the defaults (7 days; forced only if the run is).
+                found.push((id, live_of(&seen, Json::Null, true, DEFAULT_WINDOW, false)));
+            }
+        }
+        Ok(one_per_id(cx, "secret", found))
     }
 
     async fn create(p: &Secret, cx: &Ctx) -> Result<Live> {
