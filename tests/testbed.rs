@@ -778,3 +778,29 @@ fn down_stops_everything_up_started() {
         .to_string();
     assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
 }
+
+/// TerminateInstances retried after a lost reply succeeds, as in AWS (moto alone fails it).
+#[test]
+fn lost_response_on_terminate_instances_still_succeeds() {
+    let tb = Testbed::private();
+    rt().block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
+        let out = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .unwrap();
+        let id = out.instances()[0].instance_id().unwrap().to_string();
+        tb.set_faults(Side::China, "lost_response=1 match=TerminateInstances max_faults=1");
+        let out = ec2.terminate_instances().instance_ids(&id).send().await.unwrap();
+        let stats = tb.stats(Side::China);
+        assert_eq!(stats["calls"]["TerminateInstances"], 2, "{stats}");
+        let state = out.terminating_instances()[0].current_state().unwrap().name().unwrap().as_str().to_string();
+        // moto's reply names the state "shutting-down" either way; AWS says "terminated".
+        assert!(["shutting-down", "terminated"].contains(&state.as_str()), "{state}");
+    });
+}

@@ -108,6 +108,20 @@ def _patch_ec2() -> None:
 
     InstanceResponse.run_instances = run_instances_idempotent
 
+    # TerminateInstances on an instance already terminated succeeds in AWS (a retry after a
+    # lost reply does exactly that); moto fails it looking for the detached network interface.
+    from moto.ec2.models.instances import InstanceBackend
+
+    terminate = InstanceBackend.terminate_instances
+
+    def terminate_idempotent(self, instance_ids):
+        done = [i for i in self.get_multi_instances_by_id(instance_ids) if i.state == "terminated"]
+        rest = [i.id for i in self.get_multi_instances_by_id(instance_ids) if i.state != "terminated"]
+        result = terminate(self, rest) if rest else []
+        return result + [(i, i._state) for i in done]
+
+    InstanceBackend.terminate_instances = terminate_idempotent
+
     # DescribeInstances' client-token filter: how a client finds what a lost reply created.
     from moto.ec2 import utils as ec2_utils
 
