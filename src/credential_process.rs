@@ -192,6 +192,15 @@ pub enum Error {
         key_type: x509sign::KeyType,
         cert_type: Option<x509sign::KeyType>,
     },
+    #[error(
+        "private key {}{} is open to every user: anyone on this machine can get the role's credentials with it; `chmod 600` it (or 640, shared with a group)",
+        path.display(), owner_and_mode(Some(*owner_uid), Some(*mode))
+    )]
+    ExposedKey {
+        path: PathBuf,
+        owner_uid: u32,
+        mode: u32,
+    },
     #[error("certificate {} expired at {not_after} (notAfter); Roles Anywhere refuses it", path.display())]
     Expired { path: PathBuf, not_after: String },
     #[error("certificate {} is not valid before {not_before} (notBefore); Roles Anywhere refuses it", path.display())]
@@ -271,6 +280,22 @@ pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
             reason: io_reason(&e),
         }
     })
+}
+
+/// Refuse a private key file every user may read or write (as ssh does): whoever reads it
+/// gets the role. Group access stays allowed, the way to share a key with a service user.
+fn refuse_exposed_key(path: &Path) -> Result<(), Error> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // read just now; a file gone since is the signer's problem
+    };
+    if meta.is_file() && meta.mode() & 0o006 != 0 {
+        return Err(Error::ExposedKey {
+            path: path.to_path_buf(),
+            owner_uid: meta.uid(),
+            mode: meta.mode(),
+        });
+    }
+    Ok(())
 }
 
 /// Run `xpart credential-process`: the JSON line on stdout, or a message on stderr and exit 1.
@@ -654,6 +679,7 @@ fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared
         reason: e.to_string(),
     })?;
     drop(key_pem);
+    refuse_exposed_key(key_path)?;
     if !signer.matches(&cert) {
         return Err(Error::KeyMismatch {
             key: key_path.clone(),

@@ -33,6 +33,8 @@ use crate::spec::types::{Curve, Import, KeyAlgorithm, KeySpec, PkiCa, PkiCert, S
 pub const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
 pub const DEFAULT_CERT_VALIDITY_DAYS: u32 = 365;
 pub const DEFAULT_RENEW_BEFORE_DAYS: u32 = 30;
+/// The longest validity issued: far beyond any use, and far inside X.509's dates (year 9999).
+pub const MAX_VALIDITY_DAYS: u32 = 36500;
 
 /// Certificates start an hour in the past so a verifier whose clock lags ours still accepts them.
 const BACKDATE: Duration = Duration::hours(1);
@@ -428,6 +430,11 @@ fn want(
     if validity_days == 0 {
         return Err(spec_error("validity_days must be at least 1".into()));
     }
+    if validity_days > MAX_VALIDITY_DAYS {
+        return Err(spec_error(format!(
+            "validity_days {validity_days} is more than {MAX_VALIDITY_DAYS} (100 years)"
+        )));
+    }
     let key = KeyKind::from_spec(key).map_err(spec_error)?;
     // Fail on a subject rcgen cannot encode now, not halfway through a run.
     subject_dn(&subject).map_err(spec_error)?;
@@ -473,7 +480,15 @@ impl Want {
                 message,
             })?;
         params.not_before = now - BACKDATE;
-        params.not_after = now + Duration::days(self.validity_days.into());
+        params.not_after = now
+            .checked_add(Duration::days(self.validity_days.into()))
+            .ok_or_else(|| PkiError::Spec {
+                path: self.cert_file.clone(),
+                message: format!(
+                    "validity_days {} ends past the last date a certificate can hold",
+                    self.validity_days
+                ),
+            })?;
         params.serial_number = Some(random_serial().map_err(generate_error(&self.cert_file))?);
         params.use_authority_key_identifier_extension = true;
         if ca {
@@ -714,9 +729,35 @@ fn import_ca(import: &Import, base: &Path, now: OffsetDateTime) -> Result<Materi
         });
     }
     match &import.key_file {
-        Some(key_file) => read_material(&cert_file, Some(&base.join(key_file))),
+        Some(key_file) => {
+            let key_file = base.join(key_file);
+            private_to_owner(&key_file)?;
+            read_material(&cert_file, Some(&key_file))
+        }
         None => Ok(material),
     }
+}
+
+/// Refuse a CA key other users can read or write: whoever reads it can issue certificates
+/// every trust anchor of this CA accepts. Group access is allowed (a key shared with a group
+/// of operators); the key must not be open to every user.
+fn private_to_owner(key_file: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(key_file).map_err(io_error(key_file))?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o006 != 0 {
+        return Err(PkiError::Io {
+            path: key_file.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "the CA's private key is open to every user (owner {}, mode {mode:04o}):                      anyone who reads it can issue certificates the trust anchor accepts;                      `chmod 600` it (or 640 for a group)",
+                    crate::credential_process::user_name(meta.uid())
+                ),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// An rcgen issuer standing for a CA certificate that exists only as DER: its exact subject

@@ -61,7 +61,9 @@ fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
     for (pid, p) in &spec.resources {
         let Kind::Profile(profile) = kind(pid)? else { continue };
         let part = p.partition.clone().unwrap_or_default();
-        let profile_arn = output(pid, "arn").ok_or(format!("{pid} does not exist: run `xpart apply` first"))?;
+        let profile_arn = output(pid, "arn").ok_or(format!(
+            "rolesanywhere.profile `{pid}` does not exist in partition `{part}`: run `xpart apply` first"
+        ))?;
         for role_arn in &profile.roles {
             let Some((rid, _)) = spec.resources.iter().find(|(id, r)| r.type_name == "iam.role" && output(id, "arn").as_deref() == Some(role_arn)) else {
                 continue;

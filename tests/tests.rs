@@ -1,6 +1,7 @@
 //! xpart's integration tests: the built binary and the local two-partition test-bed.
 
 mod aws;
+mod bad_input;
 mod bootstrap;
 mod cli;
 mod credential_process;

@@ -23,6 +23,9 @@ pub use types::{Kind, PartitionSpec, PlanFile, ResourceSpec};
 /// The plan format this xpart reads.
 pub const VERSION: u32 = 1;
 
+/// The longest resource id: it becomes a tag value (`xpart:id`) and PKI file names.
+pub const MAX_ID_LEN: usize = 128;
+
 /// Inputs besides the file: `--var` values and whether `XPART_VAR_*` is read.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -204,6 +207,78 @@ fn nearest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option
         .map(|(_, o)| o)
 }
 
+/// Where the second `key:` of a block mapping starting at byte `from` is, for serde_yaml's
+/// `duplicate entry with key "…"` (which it reports at the mapping's first key).
+fn duplicate_key_at(text: &str, msg: &str, from: usize) -> Option<(usize, usize)> {
+    let key = msg
+        .split("duplicate entry with key \"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    let line_start = text[..from].rfind('\n').map_or(0, |i| i + 1);
+    let indent = from - line_start;
+    let mut seen = 0;
+    let mut offset = line_start;
+    for line in text[line_start..].split_inclusive('\n') {
+        let trimmed = line.trim_start_matches(' ');
+        let this_indent = line.len() - trimmed.len();
+        let content = trimmed.trim_end();
+        if !content.is_empty() && !content.starts_with('#') {
+            if this_indent < indent {
+                break; // the mapping ended
+            }
+            let k = content
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim_matches(|c| c == '"' || c == '\'');
+            if this_indent == indent
+                && k == key
+                && content[k.len()..]
+                    .trim_start_matches(['"', '\''])
+                    .starts_with(':')
+            {
+                seen += 1;
+                if seen == 2 {
+                    return Some((offset + this_indent, key.len()));
+                }
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// A mapping's entries, each to be deserialized on its own.
+enum Entries {
+    All(Vec<(String, Value)>),
+    /// Present but not a mapping (reported).
+    Broken,
+}
+
+/// The entries of an optional mapping at `at`; anything else but a mapping is a finding.
+fn entries(l: &mut Loader, v: Option<Value>, at: &Path) -> Entries {
+    match v {
+        None | Some(Value::Null) => Entries::All(vec![]),
+        Some(Value::Mapping(m)) => Entries::All(
+            m.into_iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| format!("{k:?}")),
+                        v,
+                    )
+                })
+                .collect(),
+        ),
+        Some(other) => {
+            let _ = l.typed::<BTreeMap<String, Value>>(other, at);
+            Entries::Broken
+        }
+    }
+}
+
 /// Every string leaf under `v`, with its path.
 pub fn strings<'v>(v: &'v Value, at: &Path, out: &mut Vec<(Path, &'v str)>) {
     match v {
@@ -266,8 +341,14 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
             };
             let msg = e.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            // serde_yaml places a duplicate key at its mapping's start: point at the repeat.
+            let span = duplicate_key_at(text, &msg, span.start)
+                .map(|(start, len)| src.span(start, start + len))
+                .unwrap_or(span);
             let line = src.line_text(span.line);
-            let hint = if line.contains("${")
+            let hint = if msg.contains("duplicate entry with key") {
+                "a key appears once per mapping: rename one of the two, or merge them"
+            } else if line.contains("${")
                 && (line.matches('{').count() > line.matches("${").count() || line.contains('['))
             {
                 "inside { } or [ ], quote strings that contain ${…}: \"name-${var.x}\""
@@ -340,10 +421,27 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         Some(v) => l.typed::<String>(v, &root_path.key("name")),
     };
 
-    // vars
-    let decls: BTreeMap<String, types::VarDecl> = get("vars")
-        .and_then(|v| l.typed(v, &root_path.key("vars")))
-        .unwrap_or_default();
+    // vars: each declaration on its own, so one malformed declaration is one finding and its
+    // variable still counts as declared (no "unknown variable" at every use).
+    let mut broken_vars = BTreeSet::new();
+    let mut decls: BTreeMap<String, types::VarDecl> = BTreeMap::new();
+    // `vars` is there but not a mapping: no use of a variable is reported as unknown.
+    let mut vars_broken = false;
+    match entries(&mut l, get("vars"), &root_path.key("vars")) {
+        Entries::All(m) => {
+            for (k, v) in m {
+                match l.typed(v, &root_path.key("vars").key(&k)) {
+                    Some(d) => {
+                        decls.insert(k, d);
+                    }
+                    None => {
+                        broken_vars.insert(k);
+                    }
+                }
+            }
+        }
+        Entries::Broken => vars_broken = true,
+    }
     let mut vars = BTreeMap::new();
     for (k, d) in &decls {
         let value = opts
@@ -365,7 +463,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         }
     }
     for k in opts.vars.keys() {
-        if !decls.contains_key(k) {
+        if !decls.contains_key(k) && !broken_vars.contains(k) && !vars_broken {
             l.push(
                 Finding::error(
                     "XP010",
@@ -377,21 +475,37 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         }
     }
 
-    // partitions
-    let part_specs: BTreeMap<String, PartitionSpec> = get("partitions")
-        .and_then(|v| l.typed(v, &root_path.key("partitions")))
-        .unwrap_or_default();
+    // partitions, each on its own like vars
+    // Declared but unusable (malformed, unknown region): already reported, so resources in
+    // them are skipped quietly instead of each repeating the same problem.
+    let mut broken_partitions = BTreeSet::new();
+    let mut part_specs: BTreeMap<String, PartitionSpec> = BTreeMap::new();
+    // `partitions` is there but not a mapping: every partition a resource names is unknown.
+    let mut partitions_broken = false;
+    match entries(&mut l, get("partitions"), &root_path.key("partitions")) {
+        Entries::All(m) => {
+            for (k, v) in m {
+                match l.typed(v, &root_path.key("partitions").key(&k)) {
+                    Some(ps) => {
+                        part_specs.insert(k, ps);
+                    }
+                    None => {
+                        broken_partitions.insert(k);
+                    }
+                }
+            }
+        }
+        Entries::Broken => partitions_broken = true,
+    }
     if get("partitions").is_none() {
         l.push(
             Finding::error("XP004", "missing field `partitions` in the plan")
                 .at(src.span(0, 1))
                 .hint("add `partitions:` with a region for each"),
         );
+        partitions_broken = true;
     }
     let mut partitions = BTreeMap::new();
-    // Declared but unusable (unknown region): already reported, so resources in them are
-    // skipped quietly instead of each repeating the same problem.
-    let mut broken_partitions = BTreeSet::new();
     for (pname, ps) in part_specs {
         let at = root_path.key("partitions").key(&pname);
         let Some(partition) = Partition::of_region(&ps.region) else {
@@ -493,6 +607,24 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
             );
             continue;
         }
+        // The id is the value of the `xpart:id` tag and names the local PKI files.
+        if id.len() > MAX_ID_LEN {
+            l.push(
+                Finding::error(
+                    "XP016",
+                    format!(
+                        "resource id `{}…` is {} characters long",
+                        &id[..16],
+                        id.len()
+                    ),
+                )
+                .at(src.key_span(&at))
+                .hint(format!(
+                    "at most {MAX_ID_LEN}: the id is a tag value and a file name"
+                )),
+            );
+            continue;
+        }
         let Some(rs) = l.typed::<ResourceSpec>(raw, &at) else {
             continue;
         };
@@ -533,7 +665,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                 );
                 continue;
             }
-            (Some(p), false) if broken_partitions.contains(p) => continue,
+            (Some(p), false) if broken_partitions.contains(p) || partitions_broken => continue,
             (Some(p), false) if !partitions.contains_key(p) => {
                 let hint = match nearest(p, partitions.keys().map(String::as_str)) {
                     Some(n) => format!("did you mean `{n}`?"),
@@ -572,7 +704,12 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
             };
             for (part, text) in &t.parts {
                 match part {
-                    Part::Var(v) if !vars.contains_key(v) && !decls.contains_key(v) => {
+                    Part::Var(v)
+                        if !vars.contains_key(v)
+                            && !decls.contains_key(v)
+                            && !broken_vars.contains(v)
+                            && !vars_broken =>
+                    {
                         l.push(
                             Finding::error("XP010", format!("unknown variable `{v}`"))
                                 .at(src.span_within(path, text))
@@ -581,7 +718,9 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                         ok = false;
                     }
                     Part::Fact { partition: p, .. }
-                        if !partitions.contains_key(p) && !broken_partitions.contains(p) =>
+                        if !partitions.contains_key(p)
+                            && !broken_partitions.contains(p)
+                            && !partitions_broken =>
                     {
                         l.push(
                             Finding::error(
