@@ -205,10 +205,10 @@ impl Testbed {
         Ctx {
             plan: plan.to_string(),
             id: id.to_string(),
-            part: Some(Arc::new(PartCtx {
-                def,
-                clients,
-                account: self.account(side).to_string(),
+            part: Some(Arc::new({
+                let p = PartCtx::new(def, clients);
+                p.account.set(self.account(side).to_string()).unwrap();
+                p
             })),
             base: dir.clone(),
             state_dir: dir.join(".xpart").join(plan),

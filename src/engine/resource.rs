@@ -126,8 +126,23 @@ pub type Notify = Arc<dyn Fn(&str, String) + Send + Sync>;
 pub struct PartCtx {
     pub def: PartitionDef,
     pub clients: Clients,
-    /// The caller's account (from STS), for ARNs and `${partitions.NAME.account}`.
-    pub account: String,
+    /// The caller's account (from STS), for ARNs and `${partitions.NAME.account}`. Set once
+    /// the identity check is done, which runs alongside the reads: reads must not need it.
+    pub account: std::sync::OnceLock<String>,
+}
+
+impl PartCtx {
+    pub fn new(def: PartitionDef, clients: Clients) -> PartCtx {
+        PartCtx { def, clients, account: std::sync::OnceLock::new() }
+    }
+
+    /// The caller's account; only after the identity check (see `account`).
+    pub fn account(&self) -> &str {
+        self.account
+            .get()
+            .map(String::as_str)
+            .expect("the caller's account is known before it is used (identity check first)")
+    }
 }
 
 /// What a resource type call runs with. Cheap to clone; moved into each job.
@@ -176,7 +191,7 @@ impl Ctx {
     /// `arn:<partition>:<service>:<region>:<account>:<resource>` in this partition.
     pub fn arn(&self, service: &str, region: &str, resource: &str) -> String {
         let p = self.part();
-        p.def.partition.arn(service, region, &p.account, resource)
+        p.def.partition.arn(service, region, p.account(), resource)
     }
     /// Wrap an SDK error with the operation and partition.
     pub fn aws<E>(&self, op: &str, e: aws_sdk_sts::error::SdkError<E>) -> Error
@@ -217,7 +232,7 @@ impl Ctx {
                 other => other,
             }
         }
-        walk(doc, &marker, &p.account)
+        walk(doc, &marker, p.account())
     }
     pub fn iam_propagation(&self) -> Duration {
         self.opts.iam_propagation.unwrap_or(Duration::from_secs(120))

@@ -138,6 +138,9 @@ struct Orphan {
     live: Live,
 }
 
+/// Reads at once per partition.
+const READ_CONCURRENCY: usize = 32;
+
 /// AWS types in the order orphans are deleted: what uses a resource goes before it.
 const DELETE_ORDER: &[&str] = &[
     "ec2.instance",
@@ -198,16 +201,47 @@ impl Engine {
             };
             tasks.spawn(async move {
                 let clients = Clients::connect(&def, &opts).await;
-                let id = clients.check_account(def.spec.account.as_deref()).await?;
-                Ok::<_, crate::aws::AwsError>(PartCtx { def, clients, account: id.account })
+                PartCtx::new(def, clients)
             });
         }
         let mut parts = BTreeMap::new();
         while let Some(r) = tasks.join_next().await {
-            let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))??;
+            let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))?;
             parts.insert(p.def.name.clone(), Arc::new(p));
         }
         Ok(Engine { spec, parts, setup })
+    }
+
+    /// Who we are in each partition: refuses an account other than the plan's and a caller
+    /// of another partition. Runs alongside the reads (which need no account and write
+    /// nothing), and always before anything is written.
+    async fn identify(&self) -> Result<(), RunError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in self.parts.values().filter(|p| p.account.get().is_none()) {
+            let p = p.clone();
+            tasks.spawn(async move {
+                let id = p.clients.check_account(p.def.spec.account.as_deref()).await?;
+                let _ = p.account.set(id.account);
+                Ok::<_, crate::aws::AwsError>(())
+            });
+        }
+        let mut first = None;
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first = first.or(Some(RunError::Aws(e))),
+                Err(e) => first = first.or(Some(RunError::Other(format!("identity check failed: {e}")))),
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Identity, reads and the orphan listing, all at once; the identity error wins, since a
+    /// wrong account explains everything else.
+    async fn read_everything(&self, cancel: &Cancel) -> Result<(BTreeMap<String, Option<Live>>, Vec<Orphan>), RunError> {
+        self.identify().await?;
+        let (lives, orphans) = tokio::join!(self.read_all(cancel), self.find_orphans());
+        Ok((lives?, orphans?))
     }
 
     pub fn spec(&self) -> &Spec {
@@ -271,7 +305,7 @@ impl Engine {
                     },
                     Part::Fact { partition, attr } if attr == "account" => {
                         match parts.get(partition) {
-                            Some(pc) => out.push_str(&pc.account),
+                            Some(pc) => out.push_str(pc.account.get().map(String::as_str).unwrap_or(UNKNOWN)),
                             None => out.push_str(UNKNOWN),
                         }
                     }
@@ -350,7 +384,9 @@ impl Engine {
                 Ok::<(), ()>(())
             }));
         }
-        let report = walk::walk(nodes, &self.limits(), cancel, |_| {}).await.map_err(|e| RunError::Other(e.to_string()))?;
+        // Reads are cheap for AWS (Describe and Get quotas are high) and each one waits a whole
+        // round trip: run them wider than writes.
+        let report = walk::walk(nodes, &Limits::new(READ_CONCURRENCY), cancel, |_| {}).await.map_err(|e| RunError::Other(e.to_string()))?;
         if report.outcomes.values().any(|o| matches!(o, Outcome::Skipped(Skip::Cancelled))) {
             return Err(RunError::Other("interrupted while reading".into()));
         }
@@ -468,7 +504,7 @@ impl Engine {
 
     /// What apply would do.
     pub async fn plan(&self, cancel: &Cancel) -> Result<Planned, RunError> {
-        let lives = self.read_all(cancel).await?;
+        let (lives, orphans) = self.read_everything(cancel).await?;
         let mut outputs = Known::new();
         let mut steps = BTreeMap::new();
         let mut changes = vec![];
@@ -501,7 +537,6 @@ impl Engine {
             });
             steps.insert(id.clone(), Step { live, action });
         }
-        let orphans = self.find_orphans().await?;
         changes.extend(orphans.iter().map(Engine::orphan_change));
         Ok(Planned { plan: self.plan_of(changes), steps, unowned, orphans })
     }
@@ -518,7 +553,7 @@ impl Engine {
                     name: d.name.clone(),
                     partition: d.partition.id().to_string(),
                     region: d.region.clone(),
-                    account: self.parts.get(&d.name).map(|p| p.account.clone()).or(d.spec.account.clone()),
+                    account: self.parts.get(&d.name).and_then(|p| p.account.get().cloned()).or(d.spec.account.clone()),
                 })
                 .collect(),
             changes,
@@ -580,7 +615,7 @@ impl Engine {
     /// What destroy would delete: every existing resource that carries this plan's tags.
     /// Same-named resources without them are listed in `unowned` and left alone.
     pub async fn plan_destroy(&self, cancel: &Cancel) -> Result<Planned, RunError> {
-        let lives = self.read_all(cancel).await?;
+        let (lives, orphans) = self.read_everything(cancel).await?;
         let mut steps = BTreeMap::new();
         let mut changes = vec![];
         let mut unowned = vec![];
@@ -612,7 +647,6 @@ impl Engine {
             });
             steps.insert(id.clone(), Step { live, action });
         }
-        let orphans = self.find_orphans().await?;
         changes.extend(orphans.iter().map(Engine::orphan_change));
         Ok(Planned { plan: self.plan_of(changes), steps, unowned, orphans })
     }
