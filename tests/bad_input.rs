@@ -430,10 +430,9 @@ fn replaced(plan: &Path, from: &str, to: &str, into: &Path) -> PathBuf {
 }
 
 /// Cases that need surroundings: files with a mode, endpoints, profiles, credential-process.
-fn runtime_cases(tb: &Testbed) -> Vec<Case> {
+fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
     let mut cases = vec![];
     let base = base_plan();
-    let dir = util::tempdir("bad-input");
     let plan_dir = |name: &str| {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -939,7 +938,8 @@ fn bad_input_campaign() {
     let mut before = snaps.take();
     let mut cases = corpus_cases();
     let corpus_runs = cases.len();
-    cases.extend(runtime_cases(&tb));
+    let scratch = util::tempdir("bad-input");
+    cases.extend(runtime_cases(&tb, &scratch));
     let mut failures = vec![];
     let mut counted: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut slowest = (Duration::ZERO, String::new());
@@ -967,7 +967,7 @@ fn bad_input_campaign() {
             corpus_after.difference(&corpus_before).collect::<Vec<_>>()
         ));
     }
-    let files = corpus_cases()
+    let files = cases[..corpus_runs]
         .iter()
         .map(|c| c.name.split(' ').next().unwrap().to_string())
         .collect::<BTreeSet<_>>()
@@ -983,6 +983,10 @@ fn bad_input_campaign() {
         slowest.0,
         slowest.1,
     );
+    if failures.is_empty() {
+        let _ = std::fs::remove_dir_all(&scratch);
+        let _ = std::fs::remove_dir_all(&state);
+    }
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n\n{}",
