@@ -1,10 +1,30 @@
 //! `ec2.instance`: one instance in a plan's subnet, with its security groups, instance profile
 //! and bootstrap user data.
 //!
-//! RunInstances is deduplicated by EC2 itself: the SDK keeps retrying it, and every attempt
-//! carries the same ClientToken, derived from the plan, the resource id, what is asked for and
-//! a generation (how many instances of this resource have been terminated), so a retry after a
-//! lost answer returns the same instance while a re-create after a terminate makes a new one.
+//! Create is one RunInstances and nothing else: no lookup before it (the read phase just looked
+//! by the ownership tags) and no wait for `running` after it (EC2 takes a launched instance on
+//! to running by itself; the answer already has the id and private address; the next read sees
+//! the state, and an instance that could not start reads as absent, so the next plan creates
+//! it again).
+//!
+//! RunInstances is deduplicated by EC2 itself, by its ClientToken: the SDK keeps retrying the
+//! call after a lost answer, every attempt carries the same token, and EC2 answers a repeat
+//! with the instance the first attempt launched. The token is random, drawn once per create:
+//! it only has to make the attempts of that one call idempotent. Across applies the ownership
+//! tags do that: they are set by the launch itself (TagSpecifications), so the next apply's
+//! read finds the instance and never calls create for it.
+//!
+//! Why not a token derived from the plan, the id and the request, the same in every apply (as
+//! earlier versions had, with a count of terminated instances to tell incarnations apart)? EC2
+//! remembers a token for at least a day after its instance terminates, and answers its reuse
+//! with that dead instance as if launched; terminated instances stay listed for only about an
+//! hour, so such a count goes back down and a re-create a few hours after a destroy got the dead
+//! instance. It also cost a DescribeInstances before every launch. What a derived token would
+//! add is narrow: an apply killed after RunInstances and run again within the seconds before
+//! DescribeInstances lists the new instance would find nothing and launch a second one. That
+//! is the residual risk of this design; should it happen, read reports "several instances
+//! carry this resource's tags" and uses the first.
+//!
 //! The user data's SHA-256 is kept in a tag, so read compares it without another call.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,8 +39,8 @@ use base64::Engine;
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pairs, pick, plan_filter, retag, settle, tag_spec,
-    want_tags, TAG_USER_DATA,
+    applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick, plan_filter, retag,
+    tag_spec, together, want_tags, Call, TAG_USER_DATA,
 };
 use crate::engine::resource::{jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::plan::UNKNOWN;
@@ -69,13 +89,12 @@ fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
     }
 }
 
-/// The ClientToken of a RunInstances: same plan, id, request and generation, same instance.
-fn client_token(cx: &Ctx, want: &Desired, generation: u32) -> String {
-    let asked = hex_sha256(serde_json::to_string(&want.attrs).unwrap_or_default().as_bytes());
-    let mut t = hex_sha256(format!("{}\n{}\n{asked}\n{generation}", cx.plan, cx.id).as_bytes());
-    // EC2 takes at most 64 ASCII characters (a SHA-256 in hex is exactly that).
-    t.truncate(64);
-    t
+/// A fresh ClientToken for one RunInstances call (see the module's comment): 32 random bytes
+/// in hex, the 64 ASCII characters EC2 takes at most.
+fn client_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::other("no random bytes for a ClientToken"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Whether an instance is gone or going: terminated or shutting down.
@@ -89,7 +108,8 @@ fn profile_name(arn: &str) -> &str {
 }
 
 /// `p`: the plan's properties, None for an instance the plan no longer has (`find_owned`).
-fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance) -> Live {
+/// `owner`: the `OwnerId` of the instance's reservation.
+fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, owner: &str) -> Live {
     let tags = i.tags();
     let name = name_tag(tags);
     let id = i.instance_id().unwrap_or_default();
@@ -137,17 +157,41 @@ fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance) -> 
     if p.is_none_or(|p| !p.security_groups.is_empty()) {
         attrs.insert("security_groups".into(), sorted(groups));
     }
-    let mut out = outputs(cx, "instance", id, &name);
+    let mut out = outputs(cx, "instance", id, &name, owner);
     out.insert("private_ip".into(), i.private_ip_address().unwrap_or_default().to_string());
     out.insert("public_ip".into(), public_ip.to_string());
-    let handle = json!({ "state": state.map(|s| s.as_str()).unwrap_or_default() });
-    Live { outputs: out, attrs, owned: true, handle }
+    Live { outputs: out, attrs, owned: true, handle: state_handle(i) }
 }
 
-/// The live instance, and how many instances of this resource have ended (the generation).
-/// One DescribeInstances: terminated instances stay visible for about an hour, and counting
-/// them is what lets a re-create after a terminate get a new ClientToken.
-async fn find(p: &Instance, cx: &Ctx) -> Result<(Option<Live>, u32)> {
+fn state_handle(i: &aws_sdk_ec2::types::Instance) -> Json {
+    json!({ "state": i.state().and_then(|s| s.name()).map(|s| s.as_str()).unwrap_or_default() })
+}
+
+/// Instances of a DescribeInstances page, each with its reservation's owner.
+fn with_owner(
+    out: &[aws_sdk_ec2::types::Reservation],
+) -> impl Iterator<Item = (aws_sdk_ec2::types::Instance, String)> + '_ {
+    out.iter().flat_map(|r| {
+        let owner = r.owner_id().unwrap_or_default();
+        r.instances().iter().map(move |i| (i.clone(), owner.to_string()))
+    })
+}
+
+/// The instance RunInstances answered, as `read` will describe it: what was asked for (EC2
+/// launches exactly that: the token matched this very request) with the id, addresses and
+/// owner of the answer. An instance launched without a public address shows none until it is
+/// running, as a read right after shows it.
+fn launched(p: &Instance, cx: &Ctx, want: Desired, i: &aws_sdk_ec2::types::Instance, owner: &str) -> Live {
+    let id = i.instance_id().unwrap_or_default();
+    let mut out = outputs(cx, "instance", id, &p.name, owner);
+    out.insert("private_ip".into(), i.private_ip_address().unwrap_or_default().to_string());
+    out.insert("public_ip".into(), i.public_ip_address().unwrap_or_default().to_string());
+    Live { outputs: out, attrs: want.attrs, owned: true, handle: state_handle(i) }
+}
+
+/// The live instance: one DescribeInstances by the ownership tags (ended instances, listed for
+/// about an hour after they terminate, do not count).
+async fn find(p: &Instance, cx: &Ctx) -> Result<Option<Live>> {
     let ec2 = &cx.clients().ec2;
     let mut all = Vec::new();
     let mut next: Option<String> = None;
@@ -159,32 +203,23 @@ async fn find(p: &Instance, cx: &Ctx) -> Result<(Option<Live>, u32)> {
             .send()
             .await
             .map_err(|e| cx.aws("DescribeInstances", e))?;
-        all.extend(out.reservations().iter().flat_map(|r| r.instances().iter().cloned()));
+        all.extend(with_owner(out.reservations()).filter(|(i, _)| !ended(i)));
         match out.next_token() {
             Some(t) if !t.is_empty() => next = Some(t.to_string()),
             _ => break,
         }
     }
-    let (gone, live): (Vec<_>, Vec<_>) = all.into_iter().partition(ended);
-    let found = pick(cx, "instance", live, |i| i.instance_id().unwrap_or_default().to_string());
-    Ok((found.map(|i| live_of(Some(p), cx, &i)), gone.len() as u32))
+    let found = pick(cx, "instance", all, |(i, _)| i.instance_id().unwrap_or_default().to_string());
+    Ok(found.map(|(i, owner)| live_of(Some(p), cx, &i, &owner)))
 }
 
-/// How long to wait for an instance to start or terminate.
+/// How long to wait for an instance to terminate.
 fn ec2_wait(cx: &Ctx) -> Duration {
     cx.opts.ec2_wait.unwrap_or(Duration::from_secs(600))
 }
 
-/// Poll one instance (1 s doubling to 10 s) until `done` says so; None if it does not exist.
-/// A missing instance right after RunInstances is EC2's eventual consistency: `missing_ok`
-/// says whether that ends the wait.
-async fn wait_for(
-    cx: &Ctx,
-    id: &str,
-    what: &str,
-    missing_ok: bool,
-    done: impl Fn(&aws_sdk_ec2::types::Instance) -> Result<bool>,
-) -> Result<Option<aws_sdk_ec2::types::Instance>> {
+/// Poll one instance (1 s doubling to 10 s) until it is terminated or no longer listed.
+async fn wait_terminated(cx: &Ctx, id: &str) -> Result<()> {
     let start = Instant::now();
     let mut delay = Duration::from_secs(1);
     loop {
@@ -200,17 +235,17 @@ async fn wait_for(
         )?;
         let inst = got.and_then(|o| o.reservations().iter().flat_map(|r| r.instances()).next().cloned());
         match inst {
-            None if missing_ok => return Ok(None),
-            Some(i) if done(&i)? => return Ok(Some(i)),
+            None => return Ok(()),
+            Some(i) if i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated) => return Ok(()),
             _ => {}
         }
         if start.elapsed() + delay > ec2_wait(cx) {
             return Err(Error::other(format!(
-                "instance {id} did not become {what} within {} s",
+                "instance {id} did not become terminated within {} s",
                 ec2_wait(cx).as_secs()
             )));
         }
-        cx.say(format!("waiting for instance {id} to become {what}"));
+        cx.say(format!("waiting for instance {id} to become terminated"));
         tokio::time::sleep(jitter(delay)).await;
         delay = (delay * 2).min(Duration::from_secs(10));
     }
@@ -229,8 +264,31 @@ fn profile_spec(name: &str) -> IamInstanceProfileSpecification {
     IamInstanceProfileSpecification::builder().name(name).build()
 }
 
+async fn associate_profile(cx: &Ctx, instance: &str, name: &str) -> Result<()> {
+    retry_propagation(cx, "the instance profile", cx.iam_propagation(), profile_propagating, || async {
+        cx.clients()
+            .ec2
+            .associate_iam_instance_profile()
+            .instance_id(instance)
+            .iam_instance_profile(profile_spec(name))
+            .send()
+            .await
+            .map_err(|e| cx.aws("AssociateIamInstanceProfile", e))
+    })
+    .await?;
+    Ok(())
+}
+
 /// Bring the instance profile association to the plan: associate, replace or disassociate.
-async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>) -> Result<()> {
+/// `had`: whether the read showed a profile. Without one, associating needs no association id:
+/// one call, unless the read was stale (EC2 then refuses with IncorrectState).
+async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) -> Result<()> {
+    if let (false, Some(name)) = (had, want) {
+        match associate_profile(cx, instance, name).await {
+            Err(e) if e.code() == Some("IncorrectState") => {}
+            done => return done,
+        }
+    }
     let ec2 = &cx.clients().ec2;
     let out = ec2
         .describe_iam_instance_profile_associations()
@@ -260,17 +318,7 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>) -> Result<()>
             })
             .await?;
         }
-        (None, Some(name)) => {
-            retry_propagation(cx, "the instance profile", cx.iam_propagation(), profile_propagating, || async {
-                ec2.associate_iam_instance_profile()
-                    .instance_id(instance)
-                    .iam_instance_profile(profile_spec(name))
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("AssociateIamInstanceProfile", e))
-            })
-            .await?;
-        }
+        (None, Some(name)) => associate_profile(cx, instance, name).await?,
         (Some(assoc), None) => {
             gone_ok(
                 ec2.disassociate_iam_instance_profile()
@@ -311,7 +359,7 @@ impl Resource for Type {
     }
 
     async fn read(p: &Instance, cx: &Ctx) -> Result<Option<Live>> {
-        Ok(find(p, cx).await?.0)
+        find(p, cx).await
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
@@ -331,21 +379,14 @@ impl Resource for Type {
         let mut found = vec![];
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| cx.aws("DescribeInstances", e))?;
-            found.extend(page.reservations().iter().flat_map(|r| r.instances().iter().filter(|i| !ended(i)).cloned()));
+            found.extend(with_owner(page.reservations()).filter(|(i, _)| !ended(i)));
         }
-        Ok(owned(cx, "instance", &found, |i| i.tags(), |i| live_of(None, cx, i)))
+        Ok(owned(cx, "instance", &found, |(i, _)| i.tags(), |(i, owner)| live_of(None, cx, i, owner)))
     }
 
     async fn create(p: &Instance, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
-        let (existing, generation) = find(p, cx).await?;
-        // An earlier apply launched it and lost the answer beyond the SDK's retries: the
-        // instance is there, tagged as this resource. Take it; the plan compares the rest.
-        if let Some(live) = existing {
-            return Ok(live);
-        }
-        let token = client_token(cx, &want, generation);
         let script = user_data(p, cx)?;
         let hash = want.attrs["user_data"].as_str().unwrap_or_default().to_string();
         let extra: Vec<(&str, &str)> = if hash.is_empty() { vec![] } else { vec![(TAG_USER_DATA, hash.as_str())] };
@@ -356,6 +397,9 @@ impl Resource for Type {
             .set_groups((!p.security_groups.is_empty()).then(|| p.security_groups.clone()))
             .delete_on_termination(true)
             .build();
+        // Drawn once: every attempt of this launch, the SDK's and the propagation retries,
+        // carries it.
+        let token = client_token()?;
         let out = retry_propagation(cx, "the instance profile", cx.iam_propagation(), profile_propagating, || async {
             let mut req = ec2
                 .run_instances()
@@ -376,50 +420,41 @@ impl Resource for Type {
             req.send().await.map_err(|e| cx.aws("RunInstances", e))
         })
         .await?;
-        let id = out
-            .instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .ok_or_else(|| Error::other("RunInstances returned no instance"))?
-            .to_string();
+        let inst = out.instances().first().ok_or_else(|| Error::other("RunInstances returned no instance"))?;
+        let id = inst.instance_id().ok_or_else(|| Error::other("RunInstances returned no instance id"))?;
         cx.say(format!("launched {id}"));
-        // Wait until it runs: its addresses are outputs others may use, and an instance that
-        // cannot start (capacity, a bad AMI) terminates at once, which should fail here.
-        let running = wait_for(cx, &id, "running", false, |i| match i.state().and_then(|s| s.name()) {
-            Some(InstanceStateName::Running) => Ok(true),
-            Some(InstanceStateName::Pending) | None => Ok(false),
-            Some(other) => Err(Error::other(format!(
-                "instance {id} is {} instead of running: {}",
-                other.as_str(),
-                i.state_reason().and_then(|r| r.message()).unwrap_or("no reason given")
-            ))),
-        })
-        .await?
-        .ok_or_else(|| Error::other(format!("instance {id} vanished after RunInstances")))?;
-        Ok(live_of(Some(p), cx, &running))
+        Ok(launched(p, cx, want, inst, out.owner_id().unwrap_or_default()))
     }
 
     async fn update(p: &Instance, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
+        // Groups, profile and tags are independent: one call each (the profile may need two),
+        // all at once.
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("security_groups") {
-            cx.clients()
-                .ec2
-                .modify_instance_attribute()
-                .instance_id(id)
-                .set_groups(Some(p.security_groups.clone()))
-                .send()
-                .await
-                .map_err(|e| cx.aws("ModifyInstanceAttribute", e))?;
+            calls.push(Box::pin(async move {
+                cx.clients()
+                    .ec2
+                    .modify_instance_attribute()
+                    .instance_id(id)
+                    .set_groups(Some(p.security_groups.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("ModifyInstanceAttribute", e))
+            }));
         }
         // In place: EC2 associates, replaces or removes a profile on a running instance, and the
         // instance's credentials follow within minutes, so no reason to lose the instance.
         if changed.contains("instance_profile") {
-            set_profile(cx, id, p.instance_profile.as_deref()).await?;
+            let had = live.attrs.get("instance_profile").and_then(Json::as_str).is_some_and(|s| !s.is_empty());
+            calls.push(Box::pin(set_profile(cx, id, p.instance_profile.as_deref(), had)));
         }
-        if changed.contains("tags") || changed.contains("name") {
-            retag(cx, id, &p.name, &p.tags, live).await?;
+        if needs_retag(live, changed) {
+            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
         }
-        settle(cx, "instance", || Self::read(p, cx)).await
+        together(calls).await?;
+        Ok(applied(live, &Self::desired(p, cx)?, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
@@ -459,10 +494,6 @@ impl Resource for Type {
             return Ok(());
         }
         // Its subnet and security groups cannot be deleted while it is shutting down.
-        wait_for(cx, &id, "terminated", true, |i| {
-            Ok(i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated))
-        })
-        .await?;
-        Ok(())
+        wait_terminated(cx, &id).await
     }
 }

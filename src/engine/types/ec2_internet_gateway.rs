@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owned, owner_filters, pick, plan_filter, retag,
-    retry_dependency, settle, tag_spec, want_tags,
+    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned, owner_filters, pick,
+    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::InternetGateway;
@@ -36,7 +36,8 @@ fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::InternetGateway) -> Live {
         ("tags".to_string(), live_tags(tags)),
     ]);
     let id = g.internet_gateway_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "internet-gateway", id, &name), attrs, owned: true, handle: Json::Null }
+    let owner = g.owner_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "internet-gateway", id, &name, owner), attrs, owned: true, handle: Json::Null }
 }
 
 async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
@@ -57,6 +58,31 @@ async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
     })
     .await?;
     Ok(())
+}
+
+async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
+    let attached = cx
+        .clients()
+        .ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(igw)
+        .vpc_id(&p.vpc)
+        .send()
+        .await
+        .map_err(|e| cx.aws("AttachInternetGateway", e));
+    match attached {
+        Ok(_) => Ok(()),
+        // An SDK retry after a lost answer finds the attachment made: fine if it is to the VPC
+        // the plan names (a read, only on this rare path).
+        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+            let now = Type::read(p, cx).await?;
+            if now.as_ref().and_then(|l| l.attrs.get("vpc")) != Some(&json!(p.vpc)) {
+                return Err(e);
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl Resource for Type {
@@ -109,12 +135,15 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateInternetGateway", e))?;
-                let id = out
+                let gw = out
                     .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
+                    .ok_or_else(|| Error::other("CreateInternetGateway returned no gateway"))?;
+                let id = gw
+                    .internet_gateway_id()
                     .ok_or_else(|| Error::other("CreateInternetGateway returned no gateway id"))?;
+                let owner = gw.owner_id().unwrap_or_default();
                 // A new gateway is attached to nothing yet.
-                let mut live = fresh(cx, "internet-gateway", id, &p.name, want.clone());
+                let mut live = fresh(cx, "internet-gateway", id, &p.name, owner, want.clone());
                 live.attrs.insert("vpc".into(), json!(""));
                 Ok(live)
             },
@@ -130,39 +159,25 @@ impl Resource for Type {
 
     async fn update(p: &InternetGateway, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("vpc") {
-            let old = live.attrs.get("vpc").and_then(Json::as_str).unwrap_or_default();
-            if !old.is_empty() {
-                detach(cx, id, old).await?;
-            }
-            if !p.vpc.is_empty() {
-                let attached = cx
-                    .clients()
-                    .ec2
-                    .attach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(&p.vpc)
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("AttachInternetGateway", e));
-                match attached {
-                    Ok(_) => {}
-                    // An SDK retry after a lost answer finds the attachment made: fine if it is
-                    // to the VPC the plan names.
-                    Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-                        let now = Self::read(p, cx).await?;
-                        if now.as_ref().and_then(|l| l.attrs.get("vpc")) != Some(&json!(p.vpc)) {
-                            return Err(e);
-                        }
-                    }
-                    Err(e) => return Err(e),
+            // Detach, then attach: a gateway is attached to one VPC at most.
+            calls.push(Box::pin(async move {
+                let old = live.attrs.get("vpc").and_then(Json::as_str).unwrap_or_default();
+                if !old.is_empty() {
+                    detach(cx, id, old).await?;
                 }
-            }
+                if !p.vpc.is_empty() {
+                    attach(p, cx, id).await?;
+                }
+                Ok(())
+            }));
         }
-        if changed.contains("tags") || changed.contains("name") {
-            retag(cx, id, &p.name, &p.tags, live).await?;
+        if needs_retag(live, changed) {
+            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
         }
-        settle(cx, "internet gateway", || Self::read(p, cx)).await
+        together(calls).await?;
+        Ok(applied(live, &Self::desired(p, cx)?, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

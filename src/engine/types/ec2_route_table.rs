@@ -1,18 +1,19 @@
 //! `ec2.route_table`: a route table of a plan's VPC, its routes and its subnet associations.
 //!
 //! CreateRouteTable cannot be deduplicated: it runs under `create_once` with the SDK's retries
-//! off. Routes and associations are then brought to the plan one call each; the association ids
-//! that disassociating needs are kept in `Live::handle`. The `local` route belongs to the VPC
+//! off. Routes and associations are then brought to the plan one call each, all at once; the
+//! association ids that disassociating needs are kept in `Live::handle`. The `local` route belongs to the VPC
 //! and is never compared or touched.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCode};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owned, owner_filters, pick, plan_filter, retag,
-    retry_dependency, settle, tag_spec, want_tags,
+    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned, owner_filters, pick,
+    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Route, RouteTable};
@@ -78,8 +79,9 @@ fn live_of(cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
         ("tags".to_string(), live_tags(tags)),
     ]);
     let id = t.route_table_id().unwrap_or_default();
+    let owner = t.owner_id().unwrap_or_default();
     Live {
-        outputs: outputs(cx, "route-table", id, &name),
+        outputs: outputs(cx, "route-table", id, &name, owner),
         attrs,
         owned: true,
         handle: json!({ "associations": assocs }),
@@ -161,6 +163,37 @@ async fn disassociate(cx: &Ctx, association: &str) -> Result<()> {
     Ok(())
 }
 
+/// Associate `subnet` with the table; the association's id.
+async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Result<String> {
+    let associated = cx
+        .clients()
+        .ec2
+        .associate_route_table()
+        .route_table_id(table)
+        .subnet_id(subnet)
+        .send()
+        .await
+        .map_err(|e| cx.aws("AssociateRouteTable", e));
+    match associated {
+        Ok(out) => out
+            .association_id()
+            .map(String::from)
+            .ok_or_else(|| Error::other("AssociateRouteTable returned no association id")),
+        // Either an SDK retry of this very association, or the subnet belongs to another table,
+        // which xpart does not take from it silently. (A read, only on this rare path.)
+        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+            let now = Type::read(p, cx).await?;
+            match now.and_then(|l| associations(&l).remove(subnet)) {
+                Some(assoc) => Ok(assoc),
+                None => Err(Error::other(format!(
+                    "subnet {subnet} is associated with another route table; disassociate it there first ({e})"
+                ))),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Resource for Type {
     type Props = RouteTable;
 
@@ -217,12 +250,12 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateRouteTable", e))?;
-                let id = out
-                    .route_table()
-                    .and_then(|t| t.route_table_id())
-                    .ok_or_else(|| Error::other("CreateRouteTable returned no route table id"))?;
+                let table = out.route_table().ok_or_else(|| Error::other("CreateRouteTable returned no table"))?;
+                let id =
+                    table.route_table_id().ok_or_else(|| Error::other("CreateRouteTable returned no route table id"))?;
+                let owner = table.owner_id().unwrap_or_default();
                 // A new table has only its local route and no subnets.
-                let mut live = fresh(cx, "route-table", id, &p.name, want.clone());
+                let mut live = fresh(cx, "route-table", id, &p.name, owner, want.clone());
                 live.attrs.insert("routes".into(), json!([]));
                 live.attrs.insert("subnets".into(), json!([]));
                 live.handle = json!({ "associations": {} });
@@ -240,59 +273,52 @@ impl Resource for Type {
 
     async fn update(p: &RouteTable, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
+        let have_routes = route_pairs(live.attrs.get("routes"));
+        let want_routes: BTreeMap<&str, &str> =
+            p.routes.iter().map(|r| (r.destination.as_str(), r.gateway.as_str())).collect();
+        let have = associations(live);
+        let want: BTreeSet<&str> = p.subnets.iter().map(String::as_str).collect();
+        // The association ids the calls make, for the handle.
+        let made: Mutex<BTreeMap<String, String>> = Mutex::default();
+        // Every route, every association and the tags are independent of each other: one call
+        // each, all at once.
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("routes") {
-            let have = route_pairs(live.attrs.get("routes"));
-            let want: BTreeMap<String, String> =
-                p.routes.iter().map(|r| (r.destination.clone(), r.gateway.clone())).collect();
-            for (dest, target) in &want {
-                match have.get(dest) {
+            for (&dest, &target) in &want_routes {
+                match have_routes.get(dest) {
                     Some(t) if t == target => {}
-                    other => put_route(cx, id, dest, target, other.is_some()).await?,
+                    other => calls.push(Box::pin(put_route(cx, id, dest, target, other.is_some()))),
                 }
             }
-            for dest in have.keys().filter(|d| !want.contains_key(*d)) {
-                delete_route(cx, id, dest).await?;
+            for dest in have_routes.keys().filter(|d| !want_routes.contains_key(d.as_str())) {
+                calls.push(Box::pin(delete_route(cx, id, dest)));
             }
         }
+        let mut keep = have.clone();
         if changed.contains("subnets") {
-            let have = associations(live);
-            let want: BTreeSet<&String> = p.subnets.iter().collect();
-            for subnet in want.iter().filter(|s| !have.contains_key(**s)) {
-                let associated = cx
-                    .clients()
-                    .ec2
-                    .associate_route_table()
-                    .route_table_id(id)
-                    .subnet_id(*subnet)
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("AssociateRouteTable", e));
-                match associated {
-                    Ok(_) => {}
-                    // Either an SDK retry of this very association, or the subnet belongs to
-                    // another table, which xpart does not take from it silently.
-                    Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-                        let now = Self::read(p, cx).await?;
-                        let ours = now.is_some_and(|l| associations(&l).contains_key(*subnet));
-                        if !ours {
-                            return Err(Error::other(format!(
-                                "subnet {subnet} is associated with another route table; disassociate it there first ({e})"
-                            )));
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
+            for &subnet in want.iter().filter(|s| !have.contains_key(**s)) {
+                let made = &made;
+                calls.push(Box::pin(async move {
+                    let assoc = associate(p, cx, id, subnet).await?;
+                    made.lock().unwrap().insert(subnet.to_string(), assoc);
+                    Ok(())
+                }));
             }
             for (subnet, assoc) in &have {
-                if !want.contains(subnet) {
-                    disassociate(cx, assoc).await?;
+                if !want.contains(subnet.as_str()) {
+                    keep.remove(subnet);
+                    calls.push(Box::pin(disassociate(cx, assoc)));
                 }
             }
         }
-        if changed.contains("tags") || changed.contains("name") {
-            retag(cx, id, &p.name, &p.tags, live).await?;
+        if needs_retag(live, changed) {
+            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
         }
-        settle(cx, "route table", || Self::read(p, cx)).await
+        together(calls).await?;
+        let mut out = applied(live, &Self::desired(p, cx)?, changed);
+        keep.extend(made.into_inner().unwrap_or_else(|e| e.into_inner()));
+        out.handle = json!({ "associations": keep });
+        Ok(out)
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, once, outputs, owned, owner_filters, pick, plan_filter, retag,
-    retry_dependency, settle, tag_spec, want_tags,
+    applied, arn_account, differing, fresh, gone_ok, live_tags, needs_retag, once, outputs, owned, owner_filters, pick,
+    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Ingress, SecurityGroup};
@@ -129,7 +129,65 @@ fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
     ]);
     // The `Name` tag mirrors the group name (both set at create); the name is the group's.
     let id = g.group_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "security-group", id, name), attrs, owned: true, handle: Json::Null }
+    let owner = g.owner_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "security-group", id, name, owner), attrs, owned: true, handle: Json::Null }
+}
+
+/// Add `rules`: one call for all of them. EC2 refuses the whole call when one of them is there
+/// already (an SDK retry after a lost answer, or a rule added by hand); then one call per rule,
+/// all at once, each taking "already there" as done.
+async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
+    let call = |rules: Vec<IpPermission>| async move {
+        gone_ok(
+            cx.clients()
+                .ec2
+                .authorize_security_group_ingress()
+                .group_id(group)
+                .set_ip_permissions(Some(rules))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("AuthorizeSecurityGroupIngress", e)),
+            &["InvalidPermission.Duplicate"],
+        )
+    };
+    if rules.is_empty() {
+        return Ok(());
+    }
+    if rules.len() == 1 || call(rules.clone()).await?.is_none() {
+        let each: Vec<Call<'_>> =
+            rules.into_iter().map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>).collect();
+        together(each).await?;
+    }
+    Ok(())
+}
+
+/// Remove `rules`: one call for all of them; when EC2 refuses it because one is gone already,
+/// one call per rule, all at once, each taking "not there" as done.
+async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
+    let call = |rules: Vec<IpPermission>| async move {
+        gone_ok(
+            cx.clients()
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(group)
+                .set_ip_permissions(Some(rules))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("RevokeSecurityGroupIngress", e)),
+            &["InvalidPermission.NotFound"],
+        )
+    };
+    if rules.is_empty() {
+        return Ok(());
+    }
+    if rules.len() == 1 || call(rules.clone()).await?.is_none() {
+        let each: Vec<Call<'_>> =
+            rules.into_iter().map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>).collect();
+        together(each).await?;
+    }
+    Ok(())
 }
 
 impl Resource for Type {
@@ -191,8 +249,14 @@ impl Resource for Type {
                     Ok(out) => {
                         let id =
                             out.group_id().ok_or_else(|| Error::other("CreateSecurityGroup returned no group id"))?;
+                        // The answer has no owner field, but the group's ARN names it (the
+                        // caller's account: identity is known by the time anything is created).
+                        let owner = match out.security_group_arn().and_then(arn_account) {
+                            Some(a) => a.to_string(),
+                            None => cx.part().account().to_string(),
+                        };
                         // A new group has no ingress rules.
-                        let mut live = fresh(cx, "security-group", id, &p.name, want.clone());
+                        let mut live = fresh(cx, "security-group", id, &p.name, &owner, want.clone());
                         live.attrs.insert("ingress".into(), json!([]));
                         Ok(live)
                     }
@@ -219,8 +283,8 @@ impl Resource for Type {
     }
 
     async fn update(p: &SecurityGroup, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        let ec2 = &cx.clients().ec2;
         let id = &live.outputs["id"];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("ingress") {
             let have: BTreeSet<Rule> = live
                 .attrs
@@ -230,37 +294,23 @@ impl Resource for Type {
                 .unwrap_or_default();
             let want: BTreeMap<Rule, Option<&str>> =
                 p.ingress.iter().map(|i| (rule_of(i), i.description.as_deref())).collect();
-            // Authorize before revoking: a port moving from one rule to another is never closed.
-            for (rule, desc) in want.iter().filter(|(r, _)| !have.contains(*r)) {
-                gone_ok(
-                    ec2.authorize_security_group_ingress()
-                        .group_id(id)
-                        .ip_permissions(rule.permission(*desc))
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("AuthorizeSecurityGroupIngress", e)),
-                    // Already there: an SDK retry after a lost answer, or added by hand.
-                    &["InvalidPermission.Duplicate"],
-                )?;
-            }
-            for rule in have.iter().filter(|r| !want.contains_key(*r)) {
-                gone_ok(
-                    ec2.revoke_security_group_ingress()
-                        .group_id(id)
-                        .ip_permissions(rule.permission(None))
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("RevokeSecurityGroupIngress", e)),
-                    &["InvalidPermission.NotFound"],
-                )?;
-            }
+            let add: Vec<IpPermission> =
+                want.iter().filter(|(r, _)| !have.contains(*r)).map(|(r, d)| r.permission(*d)).collect();
+            let remove: Vec<IpPermission> =
+                have.iter().filter(|r| !want.contains_key(*r)).map(|r| r.permission(None)).collect();
+            // Authorize before revoking: a port moving from one rule to another is never
+            // closed. (So a change that does both takes two round trips; one that only adds,
+            // as every create does, one.)
+            calls.push(Box::pin(async move {
+                authorize(cx, id, add).await?;
+                revoke(cx, id, remove).await
+            }));
         }
-        if changed.contains("tags") {
-            retag(cx, id, &p.name, &p.tags, live).await?;
+        if needs_retag(live, changed) {
+            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
         }
-        settle(cx, "security group", || Self::read(p, cx)).await
+        together(calls).await?;
+        Ok(applied(live, &Self::desired(p, cx)?, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

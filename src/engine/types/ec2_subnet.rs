@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    differing, fresh, gone_ok, live_tags, name_tag, once, outputs, owned, owner_filters, pick, plan_filter, retag,
-    retry_dependency, settle, tag_spec, want_tags,
+    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned, owner_filters, pick,
+    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::Subnet;
@@ -35,7 +35,8 @@ fn live_of(with_zone: bool, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
         attrs.insert("availability_zone".into(), json!(s.availability_zone().unwrap_or_default()));
     }
     let id = s.subnet_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "subnet", id, &name), attrs, owned: true, handle: Json::Null }
+    let owner = s.owner_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "subnet", id, &name, owner), attrs, owned: true, handle: Json::Null }
 }
 
 impl Resource for Type {
@@ -97,12 +98,11 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateSubnet", e))?;
-                let id = out
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .ok_or_else(|| Error::other("CreateSubnet returned no subnet id"))?;
+                let subnet = out.subnet().ok_or_else(|| Error::other("CreateSubnet returned no subnet"))?;
+                let id = subnet.subnet_id().ok_or_else(|| Error::other("CreateSubnet returned no subnet id"))?;
+                let owner = subnet.owner_id().unwrap_or_default();
                 // New subnets never map public addresses: that is set next, if asked for.
-                let mut live = fresh(cx, "subnet", id, &p.name, want.clone());
+                let mut live = fresh(cx, "subnet", id, &p.name, owner, want.clone());
                 live.attrs.insert("map_public_ip_on_launch".into(), json!(false));
                 Ok(live)
             },
@@ -118,20 +118,25 @@ impl Resource for Type {
 
     async fn update(p: &Subnet, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("map_public_ip_on_launch") {
-            cx.clients()
-                .ec2
-                .modify_subnet_attribute()
-                .subnet_id(id)
-                .map_public_ip_on_launch(AttributeBooleanValue::builder().value(p.map_public_ip_on_launch).build())
-                .send()
-                .await
-                .map_err(|e| cx.aws("ModifySubnetAttribute", e))?;
+            calls.push(Box::pin(async move {
+                cx.clients()
+                    .ec2
+                    .modify_subnet_attribute()
+                    .subnet_id(id)
+                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(p.map_public_ip_on_launch).build())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("ModifySubnetAttribute", e))
+            }));
         }
-        if changed.contains("tags") || changed.contains("name") {
-            retag(cx, id, &p.name, &p.tags, live).await?;
+        if needs_retag(live, changed) {
+            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
         }
-        settle(cx, "subnet", || Self::read(p, cx)).await
+        together(calls).await?;
+        Ok(applied(live, &Self::desired(p, cx)?, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

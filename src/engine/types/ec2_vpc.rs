@@ -5,17 +5,28 @@
 //! (`xpart:plan`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
 //! ever exists untagged. CreateVpc cannot be deduplicated, so it runs with the SDK's retries off
 //! under `create_once`, which looks the VPC up by those tags after an uncertain outcome.
+//!
+//! Creates and updates answer the `Live` that what they sent and what EC2 answered make
+//! (`fresh`, `applied`), never a read-back: each read costs a round trip, and a China one is
+//! 0.6 s. That `Live` is what `read` would describe right after (the tests compare the two).
+//! Nothing waits for a new resource to show in Describe* by its tags either (that can lag a
+//! create by seconds): this run never reads it again, and the next run's read is what finds
+//! it; an uncertain create is looked up by `create_once` itself.
+//! Reads take the account for ARNs from the objects EC2 returns (`OwnerId`), so they need no
+//! identity call before them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcState};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, jitter, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error,
-    Live, Resource, Result, TAG_ID, TAG_PLAN,
+    create_once, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
+    Resource, Result, TAG_ID, TAG_PLAN,
 };
 use crate::spec::types::{Tags, Vpc};
 
@@ -101,14 +112,21 @@ pub fn want_tags(user: &Tags) -> Json {
     t
 }
 
-/// `id`, `arn` (`arn:<partition>:ec2:<region>:<account>:<kind>/<id>`) and `name`.
-pub fn outputs(cx: &Ctx, kind: &str, id: &str, name: &str) -> BTreeMap<String, String> {
-    let region = cx.part().def.region.clone();
+/// `id`, `arn` (`arn:<partition>:ec2:<region>:<owner>:<kind>/<id>`) and `name`. `owner` is the
+/// account EC2 names as the resource's owner (`OwnerId`), which is the caller's: reads need not
+/// wait for the identity call, which the engine runs alongside them.
+pub fn outputs(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str) -> BTreeMap<String, String> {
+    let def = &cx.part().def;
     BTreeMap::from([
         ("id".to_string(), id.to_string()),
-        ("arn".to_string(), cx.arn("ec2", &region, &format!("{kind}/{id}"))),
+        ("arn".to_string(), def.partition.arn("ec2", &def.region, owner, &format!("{kind}/{id}"))),
         ("name".to_string(), name.to_string()),
     ])
+}
+
+/// The account field of an ARN (`arn:<partition>:<service>:<region>:<account>:…`).
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
 }
 
 /// A config override turning the SDK's retries off, for creates that run under `create_once`.
@@ -128,31 +146,72 @@ pub fn pick<T>(cx: &Ctx, kind: &str, mut found: Vec<T>, id_of: impl Fn(&T) -> St
     found.into_iter().next()
 }
 
-/// Bring the tags to the plan: one CreateTags with the whole set (it overwrites values), and a
-/// DeleteTags for the user tags the plan dropped.
+/// Bring the tags to the plan: one CreateTags with the whole set (it overwrites values), and,
+/// at the same time, a DeleteTags for the user tags the plan dropped (other keys than
+/// CreateTags sets: the two calls do not race).
 pub async fn retag(cx: &Ctx, resource: &str, name: &str, user: &Tags, live: &Live) -> Result<()> {
     let ec2 = &cx.clients().ec2;
-    ec2.create_tags()
-        .resources(resource)
-        .set_tags(Some(ec2_tags(&all_tags(cx, name, user))))
-        .send()
-        .await
-        .map_err(|e| cx.aws("CreateTags", e))?;
     let stale: Vec<Tag> = live
         .attrs
         .get("tags")
         .and_then(Json::as_object)
         .map(|m| m.keys().filter(|k| !user.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect())
         .unwrap_or_default();
-    if !stale.is_empty() {
+    let create = async {
+        ec2.create_tags()
+            .resources(resource)
+            .set_tags(Some(ec2_tags(&all_tags(cx, name, user))))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cx.aws("CreateTags", e))
+    };
+    let delete = async {
+        if stale.is_empty() {
+            return Ok(());
+        }
         ec2.delete_tags()
             .resources(resource)
             .set_tags(Some(stale))
             .send()
             .await
-            .map_err(|e| cx.aws("DeleteTags", e))?;
-    }
-    Ok(())
+            .map(|_| ())
+            .map_err(|e| cx.aws("DeleteTags", e))
+    };
+    let (created, deleted) = tokio::join!(create, delete);
+    created.and(deleted)
+}
+
+/// A call of an update, boxed so that a varying number of them can run together.
+pub type Call<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// Run `calls` at once (one round trip for all of them, not one each) and wait for every one:
+/// none is cut off halfway because another failed. The first error, in `calls`' order, is the
+/// result.
+pub async fn together(calls: Vec<Call<'_>>) -> Result<()> {
+    let mut running: Vec<Option<Call<'_>>> = calls.into_iter().map(Some).collect();
+    let mut results: Vec<Option<Result<()>>> = running.iter().map(|_| None).collect();
+    std::future::poll_fn(|task| {
+        let mut pending = false;
+        for (slot, result) in running.iter_mut().zip(results.iter_mut()) {
+            if let Some(call) = slot {
+                match call.as_mut().poll(task) {
+                    Poll::Ready(r) => {
+                        *result = Some(r);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
 }
 
 /// A delete (or detach) whose target is already gone has done its work: a retry after a lost
@@ -175,35 +234,37 @@ where
     retry_propagation(cx, what, DEPENDENCY_WAIT, |e| e.code() == Some("DependencyViolation"), f).await
 }
 
-/// Read again until the resource shows: Describe* by tag filter can lag a create by seconds.
-pub async fn settle<F, Fut>(cx: &Ctx, kind: &str, mut read: F) -> Result<Live>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<Live>>>,
-{
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(250);
-    loop {
-        if let Some(live) = read().await? {
-            return Ok(live);
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            return Err(Error::other(format!("the {kind} is not visible by its tags after 30 s")));
-        }
-        cx.say(format!("waiting for the {kind} to show"));
-        tokio::time::sleep(jitter(delay)).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
 /// The names in `keys` whose desired and live values differ.
 pub fn differing(want: &Desired, live: &Live, keys: &[&str]) -> BTreeSet<String> {
     keys.iter().filter(|k| want.attrs.get(**k) != live.attrs.get(**k)).map(|k| k.to_string()).collect()
 }
 
 /// A resource just created: exactly as asked for (no need to read back what one call set).
-pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, want: Desired) -> Live {
-    Live { outputs: outputs(cx, kind, id, name), attrs: want.attrs, owned: true, handle: Json::Null }
+/// `owner`: the `OwnerId` of the create's answer.
+pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desired) -> Live {
+    Live { outputs: outputs(cx, kind, id, name, owner), attrs: want.attrs, owned: true, handle: Json::Null }
+}
+
+/// `live` once an update has brought `changed` to `want` (every call of it succeeded): what
+/// `read` would now describe, without reading. The ownership tags are on it (an update retags
+/// whatever it adopts) and the `name` output follows the `name` attribute.
+pub fn applied(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live {
+    let mut out = live.clone();
+    for k in changed {
+        if let Some(v) = want.attrs.get(k) {
+            out.attrs.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(Json::String(name)) = out.attrs.get("name") {
+        out.outputs.insert("name".into(), name.clone());
+    }
+    out.owned = true;
+    out
+}
+
+/// Whether an update must (re)write the tags: they differ, or the resource is being adopted.
+pub fn needs_retag(live: &Live, changed: &BTreeSet<String>) -> bool {
+    !live.owned || changed.contains("tags") || changed.contains("name")
 }
 
 fn live_of(cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
@@ -215,7 +276,8 @@ fn live_of(cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
         ("cidr".to_string(), json!(vpc.cidr_block().unwrap_or_default())),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    Live { outputs: outputs(cx, "vpc", id, &name), attrs, owned: true, handle: Json::Null }
+    let owner = vpc.owner_id().unwrap_or_default();
+    Live { outputs: outputs(cx, "vpc", id, &name, owner), attrs, owned: true, handle: Json::Null }
 }
 
 impl Resource for Type {
@@ -269,9 +331,9 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateVpc", e))?;
-                let id =
-                    out.vpc().and_then(|v| v.vpc_id()).ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
-                Ok(fresh(cx, "vpc", id, &p.name, Self::desired(p, cx)?))
+                let vpc = out.vpc().ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
+                let id = vpc.vpc_id().ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
+                Ok(fresh(cx, "vpc", id, &p.name, vpc.owner_id().unwrap_or_default(), Self::desired(p, cx)?))
             },
             || Self::read(p, cx),
         )
@@ -279,10 +341,11 @@ impl Resource for Type {
     }
 
     async fn update(p: &Vpc, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        if changed.contains("tags") || changed.contains("name") {
+        // Only the tags change in place (the CIDR replaces the VPC).
+        if needs_retag(live, changed) {
             retag(cx, &live.outputs["id"], &p.name, &p.tags, live).await?;
         }
-        settle(cx, "VPC", || Self::read(p, cx)).await
+        Ok(applied(live, &Self::desired(p, cx)?, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
