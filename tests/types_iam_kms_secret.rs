@@ -1,15 +1,17 @@
-//! The `kms.key`, `secretsmanager.secret` and `iam.instance_profile` types against the test-bed:
-//! lifecycle (create, no diff, change, update, delete), ownership, and no duplicate after a lost
-//! CreateKey answer or a run killed before CreateAlias.
+//! The `iam.role`, `kms.key`, `secretsmanager.secret` and `iam.instance_profile` types against
+//! the test-bed: lifecycle (create, no diff, change, update, delete), ownership, and no duplicate
+//! after a lost CreateKey answer or a run killed before CreateAlias. What create and update
+//! return (they do not read back) must be what `read` finds right after; reads and listings run
+//! without the caller's account, as the engine runs them alongside the identity check.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
-use xpart::engine::types::{iam_instance_profile, kms_key, secret};
-use xpart::spec::types::{InstanceProfile, KmsKey, Secret};
+use xpart::engine::resource::{Ctx, Desired, Live, Options, PartCtx, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::types::{iam_instance_profile, iam_role, kms_key, secret};
+use xpart::spec::types::{InstanceProfile, KmsKey, Role, Secret};
 
 use crate::util::{self, Side, Testbed};
 
@@ -36,6 +38,22 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     });
     cx.notify = Arc::new(|id, msg| eprintln!("{id}: {msg}"));
     cx
+}
+
+/// `cx` before the identity check: the caller's account is not known yet.
+fn without_account(cx: &Ctx) -> Ctx {
+    let p = cx.part();
+    let mut c = cx.clone();
+    c.part = Some(Arc::new(PartCtx::new(p.def.clone(), p.clients.clone())));
+    c
+}
+
+/// What `create` or `update` returned (`got`) is what `read` finds right after: outputs,
+/// attributes, ownership and handle. Returns that read.
+async fn assert_read_back<T: Resource>(p: &T::Props, cx: &Ctx, got: &Live) -> Live {
+    let read = T::read(p, &without_account(cx)).await.unwrap().expect("read finds what was made");
+    assert_eq!(&read, got, "read (left) vs what create/update returned (right)");
+    read
 }
 
 fn key_props(yaml: &str) -> KmsKey {
@@ -113,11 +131,10 @@ fn kms_key_lifecycle_in_china() {
         // The generated policy names the China account principal and the role.
         let pol = want.attrs["policy"].to_string();
         assert!(pol.contains(&format!("arn:aws-cn:iam::{account}:root")), "{pol}");
-        let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = assert_read_back::<kms_key::Type>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
-        assert_eq!(live.outputs, created.outputs);
         // The plan's pending window (9 days) is unknown once the plan no longer has the key.
-        util::assert_found_as_read::<kms_key::Type>(&cx, &live, &["deletion_window_days"]).await;
+        util::assert_found_as_read::<kms_key::Type>(&without_account(&cx), &live, &["deletion_window_days"]).await;
 
         // Change the description, the policy (no more users) and the tags.
         p.description = Some("second".into());
@@ -128,8 +145,7 @@ fn kms_key_lifecycle_in_china() {
         assert_eq!(changed, set(&["description", "policy", "tags"]));
         let updated = kms_key::Type::update(&p, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
-        let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = assert_read_back::<kms_key::Type>(&p, &cx, &updated).await;
         assert_eq!(live.outputs["id"], created.outputs["id"]);
 
         kms_key::Type::delete(&live, &cx).await.unwrap();
@@ -186,13 +202,23 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
             .key_metadata
             .unwrap();
         assert_eq!(target.key_id, theirs);
-        // The key create made before it found the alias taken is ours and aliasless: the next
-        // create (once the alias is free) reuses it.
+        // The key create made before it found the alias taken is ours and aliasless: once the
+        // alias is free, read finds it with no alias, and the update gives it the alias.
         kms.delete_alias().alias_name(&alias).send().await.unwrap();
         let before = owned_keys(tb, Side::China, &plan, "key").await;
         assert_eq!(before.len(), 1, "{before:?}");
-        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        let found = kms_key::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        assert!(found.owned);
+        assert_eq!(found.outputs["id"], before[0].0);
+        assert_eq!(found.attrs["alias"], Json::Null);
+        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &found);
+        assert_eq!(changed, set(&["alias"]));
+        let live = kms_key::Type::update(&p, &found, &changed, &cx).await.unwrap();
         assert_eq!(live.outputs["id"], before[0].0);
+        assert_eq!(live.outputs["alias"], alias);
+        assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
+        assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
         kms_key::Type::delete(&live, &cx).await.unwrap();
     });
 }
@@ -225,16 +251,29 @@ fn kms_key_left_without_alias_is_reused() {
             .key_id;
         let alias = format!("alias/{}", util::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: new"));
-        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
-        let live = kms_key::Type::create(&p, &cx).await.unwrap();
-        assert_eq!(live.outputs["id"], orphan);
+        // Read finds it, with no alias: the plan shows an update (not a replacement) that adds
+        // the alias, and creates no second key.
+        let found = kms_key::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        assert!(found.owned);
+        assert_eq!(found.outputs["id"], orphan);
+        assert_eq!(found.attrs["alias"], Json::Null);
+        assert!(!found.outputs.contains_key("alias") && !found.outputs.contains_key("alias_arn"));
         let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &found);
+        // The orphan has KMS's default policy and an old description.
+        assert_eq!(changed, set(&["alias", "description", "policy"]));
+        assert!(!want.replace_on.contains("alias"));
+        let live = kms_key::Type::update(&p, &found, &changed, &cx).await.unwrap();
+        assert_eq!(live.outputs["id"], orphan);
         assert_eq!(diff(&want, &live), set(&[]));
+        assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
         assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
         kms_key::Type::delete(&live, &cx).await.unwrap();
-        // A key pending deletion is never reused: the next create makes a new one.
+        // A key pending deletion is never reused: read finds none, and create makes a new one.
+        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
         let again = kms_key::Type::create(&p, &cx).await.unwrap();
         assert_ne!(again.outputs["id"], orphan);
+        assert_read_back::<kms_key::Type>(&p, &cx, &again).await;
         kms_key::Type::delete(&again, &cx).await.unwrap();
     });
 }
@@ -250,13 +289,12 @@ fn kms_key_without_alias_is_found_by_its_tags() {
         let live = kms_key::Type::create(&p, &cx).await.unwrap();
         assert!(live.outputs["arn"].starts_with("arn:aws:kms:us-west-2:"));
         assert!(!live.outputs.contains_key("alias"));
-        let again = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
-        assert_eq!(again.outputs["id"], live.outputs["id"]);
+        let again = assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
         assert_eq!(
             diff(&kms_key::Type::desired(&p, &cx).unwrap(), &again),
             set(&[])
         );
-        util::assert_found_as_read::<kms_key::Type>(&cx, &again, &[]).await;
+        util::assert_found_as_read::<kms_key::Type>(&without_account(&cx), &again, &[]).await;
         kms_key::Type::delete(&again, &cx).await.unwrap();
         assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
         util::assert_not_found::<kms_key::Type>(&cx).await;
@@ -285,6 +323,8 @@ fn kms_create_is_not_duplicated_after_a_lost_response() {
             diff(&kms_key::Type::desired(&p, &cx).unwrap(), &live),
             set(&[])
         );
+        tb.set_faults(Side::China, "off");
+        assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
     });
 }
 
@@ -332,12 +372,12 @@ fn secret_lifecycle_from_a_file_in_china() {
         assert_eq!(created.outputs["id"], *arn);
         assert_eq!(created.outputs["name"], name);
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
-        let live = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = assert_read_back::<secret::Type>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
         let shown = format!("{live:?} {want:?}");
         assert!(!shown.contains(first), "{shown}");
         // The value is not read for a secret the plan no longer has, nor its settings known.
-        util::assert_found_as_read::<secret::Type>(&cx, &live, &["value", "force_delete"]).await;
+        util::assert_found_as_read::<secret::Type>(&without_account(&cx), &live, &["value", "force_delete"]).await;
 
         // A new value in the file, and a new description.
         let second = "second-value-Pw22";
@@ -348,6 +388,7 @@ fn secret_lifecycle_from_a_file_in_china() {
         assert_eq!(changed, set(&["description", "value"]));
         let updated = secret::Type::update(&p, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
+        assert_read_back::<secret::Type>(&p, &cx, &updated).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, second);
         // Back to the first value in the same run: the token of the first version is reused,
         // and the value still becomes current.
@@ -357,6 +398,7 @@ fn secret_lifecycle_from_a_file_in_china() {
         assert_eq!(changed, set(&["value"]));
         let updated = secret::Type::update(&p, &updated, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
+        assert_read_back::<secret::Type>(&p, &cx, &updated).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
 
         secret::Type::delete(&updated, &cx).await.unwrap();
@@ -434,11 +476,12 @@ fn generated_secret_is_never_regenerated() {
         assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "punctuation in the password");
         assert!(!format!("{live:?}").contains(&value));
         let want = secret::Type::desired(&p, &cx).unwrap();
-        let again = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        let again = assert_read_back::<secret::Type>(&p, &cx, &live).await;
         assert_eq!(diff(&want, &again), set(&[]));
         // A second create (a retry) finds it and keeps the value.
         let twice = secret::Type::create(&p, &cx).await.unwrap();
         assert_eq!(twice.outputs["arn"], live.outputs["arn"]);
+        assert_read_back::<secret::Type>(&p, &cx, &twice).await;
         assert_eq!(secret_value(tb, Side::Commercial, &live.outputs["arn"]).await, value);
         secret::Type::delete(&again, &cx).await.unwrap();
         assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
@@ -459,8 +502,9 @@ fn secret_scheduled_for_deletion_is_restored() {
         ));
         let want = secret::Type::desired(&p, &cx).unwrap();
         let live = secret::Type::create(&p, &cx).await.unwrap();
+        assert_read_back::<secret::Type>(&p, &cx, &live).await;
         secret::Type::delete(&live, &cx).await.unwrap();
-        let scheduled = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        let scheduled = secret::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
         assert!(scheduled.owned);
         assert_eq!(scheduled.attrs["scheduled_for_deletion"], true);
         let changed = diff(&want, &scheduled);
@@ -471,6 +515,7 @@ fn secret_scheduled_for_deletion_is_restored() {
             .await
             .unwrap();
         assert_eq!(diff(&want, &restored), set(&[]));
+        assert_read_back::<secret::Type>(&p, &cx, &restored).await;
         assert_eq!(
             secret_value(tb, Side::China, &live.outputs["arn"]).await,
             "from-env-Kx7"
@@ -529,6 +574,7 @@ fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
         // Adoption (update of an unowned secret) adds the ownership tags.
         let adopted = secret::Type::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
         assert!(adopted.owned);
+        assert_read_back::<secret::Type>(&p, &cx, &adopted).await;
         secret::Type::delete(&adopted, &cx).await.unwrap();
     });
 }
@@ -560,15 +606,12 @@ fn instance_profile_lifecycle_in_china() {
             format!("arn:aws-cn:iam::{account}:instance-profile/{name}")
         );
         let want = iam_instance_profile::Type::desired(&p, &cx).unwrap();
-        let live = iam_instance_profile::Type::read(&p, &cx)
-            .await
-            .unwrap()
-            .unwrap();
+        let live = assert_read_back::<iam_instance_profile::Type>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<iam_instance_profile::Type>(&cx, &live, &[]).await;
+        util::assert_found_as_read::<iam_instance_profile::Type>(&without_account(&cx), &live, &[]).await;
         // A retried create finds its own profile.
         let again = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
-        assert_eq!(again.outputs, live.outputs);
+        assert_eq!(again, live);
 
         p.role = r2.clone();
         p.tags.clear();
@@ -580,6 +623,7 @@ fn instance_profile_lifecycle_in_china() {
             .unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
         assert_eq!(updated.attrs["role"], Json::from(r2));
+        assert_read_back::<iam_instance_profile::Type>(&p, &cx, &updated).await;
 
         iam_instance_profile::Type::delete(&updated, &cx)
             .await
@@ -618,6 +662,7 @@ fn instance_profile_waits_for_a_new_role() {
         let live = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
         later.await.unwrap();
         assert_eq!(live.attrs["role"], Json::from(role));
+        assert_read_back::<iam_instance_profile::Type>(&p, &cx, &live).await;
         iam_instance_profile::Type::delete(&live, &cx).await.unwrap();
     });
 }
@@ -661,5 +706,107 @@ fn instance_profile_made_outside_xpart_reads_unowned() {
             .send()
             .await
             .unwrap();
+    });
+}
+
+// ---- roles ---------------------------------------------------------------
+
+fn role_props(yaml: &str) -> Role {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+/// A customer managed policy to attach, made by hand.
+async fn china_policy(tb: &Testbed) -> String {
+    let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
+    let out = iam
+        .create_policy()
+        .policy_name(util::unique("pol"))
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+    out.policy.unwrap().arn.unwrap()
+}
+
+#[test]
+fn iam_role_lifecycle_in_china() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "role").await;
+        let account = tb.account(Side::China);
+        let (m1, m2) = (china_policy(tb).await, china_policy(tb).await);
+        let name = util::unique("role");
+        let yaml = |rest: &str| format!("name: {name}\n{rest}");
+        let p = role_props(&yaml(&format!(
+            "description: first\ntrust: {{service: ec2}}\n\
+             policies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}\n  \
+             read: {{statements: [{{actions: ['s3:GetObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
+             managed_policy_arns: ['{m1}']\ntags: {{team: a}}"
+        )));
+        assert!(iam_role::Type::read(&p, &without_account(&cx)).await.unwrap().is_none());
+        let want = iam_role::Type::desired(&p, &cx).unwrap();
+
+        let created = iam_role::Type::create(&p, &cx).await.unwrap();
+        assert!(created.owned);
+        assert_eq!(created.outputs["arn"], format!("arn:aws-cn:iam::{account}:role/{name}"));
+        assert_eq!(diff(&want, &created), set(&[]));
+        let live = assert_read_back::<iam_role::Type>(&p, &cx, &created).await;
+        util::assert_found_as_read::<iam_role::Type>(&without_account(&cx), &live, &[]).await;
+        // A retried create (EntityAlreadyExists) finds its own role as it is.
+        let again = iam_role::Type::create(&p, &cx).await.unwrap();
+        assert_eq!(again, live);
+
+        // Every part changes: trust, settings, one policy changed, one gone, one new, the
+        // managed policies swapped, the tags.
+        let p = role_props(&yaml(&format!(
+            "description: second\ntrust: {{service: lambda}}\nmax_session_duration: 7200\n\
+             policies:\n  list: {{statements: [{{actions: ['ec2:DescribeVpcs'], resources: ['*']}}]}}\n  \
+             write: {{statements: [{{actions: ['s3:PutObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
+             managed_policy_arns: ['{m2}']\ntags: {{env: dev}}"
+        )));
+        let want = iam_role::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &live);
+        assert_eq!(
+            changed,
+            set(&["description", "managed_policy_arns", "max_session_duration", "policies", "tags", "trust"])
+        );
+        let updated = iam_role::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        assert_eq!(diff(&want, &updated), set(&[]));
+        let live = assert_read_back::<iam_role::Type>(&p, &cx, &updated).await;
+
+        iam_role::Type::delete(&live, &cx).await.unwrap();
+        assert!(iam_role::Type::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<iam_role::Type>(&cx).await;
+        iam_role::Type::delete(&live, &cx).await.unwrap();
+    });
+}
+
+#[test]
+fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "role").await;
+        let name = china_role(tb).await;
+        let p = role_props(&format!(
+            "name: {name}\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"
+        ));
+        let live = iam_role::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        assert!(!live.owned);
+        let want = iam_role::Type::desired(&p, &cx).unwrap();
+        let changed = diff(&want, &live);
+        assert_eq!(changed, set(&["policies"]));
+        // Create never takes it over, and changes nothing on it.
+        let err = iam_role::Type::create(&p, &cx).await.unwrap_err().to_string();
+        assert!(err.contains("not owned"), "{err}");
+        assert_eq!(iam_role::Type::read(&p, &cx).await.unwrap().unwrap(), live);
+        // Adoption: the ownership tags and the plan's policy.
+        let adopted = iam_role::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        assert!(adopted.owned);
+        assert_eq!(diff(&want, &adopted), set(&[]));
+        assert_read_back::<iam_role::Type>(&p, &cx, &adopted).await;
+        iam_role::Type::delete(&adopted, &cx).await.unwrap();
     });
 }

@@ -1,11 +1,14 @@
 //! The `pki.ca`, `pki.cert`, `rolesanywhere.trust_anchor` and `rolesanywhere.profile` type
-//! modules, called directly (no planner) against local files and the test-bed.
+//! modules, called directly (no planner) against local files and the test-bed. What create and
+//! update of the Roles Anywhere types return (they do not read back) must be what `read` finds
+//! right after; reads and listings run without the caller's account.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Desired, Live, PartCtx, Resource, TAG_ID, TAG_PLAN};
 use xpart::engine::types::{pki_ca, pki_cert, ra_profile, ra_trust_anchor};
 use xpart::plan::UNKNOWN;
 use xpart::spec::types::{PkiCa, PkiCert, Profile, TrustAnchor};
@@ -27,6 +30,21 @@ fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| n.to_string()).collect()
+}
+
+/// `cx` before the identity check: the caller's account is not known yet.
+fn without_account(cx: &Ctx) -> Ctx {
+    let p = cx.part();
+    let mut c = cx.clone();
+    c.part = Some(Arc::new(PartCtx::new(p.def.clone(), p.clients.clone())));
+    c
+}
+
+/// What `create` or `update` returned (`got`) is what `read` finds right after. Returns it.
+async fn assert_read_back<T: Resource>(p: &T::Props, cx: &Ctx, got: &Live) -> Live {
+    let read = T::read(p, &without_account(cx)).await.unwrap().expect("read finds what was made");
+    assert_eq!(&read, got, "read (left) vs what create/update returned (right)");
+    read
 }
 
 /// A context for a local (pki.*) resource.
@@ -203,11 +221,10 @@ fn trust_anchor_lifecycle() {
         assert!(arn.starts_with(&prefix), "{arn}");
         assert_eq!(made.outputs["name"], name);
 
-        let live = ra_trust_anchor::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &made).await;
         assert!(live.owned);
-        assert_eq!(live.outputs, made.outputs);
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<ra_trust_anchor::Type>(&cx, &live, &[]).await;
+        util::assert_found_as_read::<ra_trust_anchor::Type>(&without_account(&cx), &live, &[]).await;
         assert_eq!(live.attrs["tags"], json!({"team": "xpart"}));
         assert_eq!(live.attrs["enabled"], json!(true));
 
@@ -225,6 +242,7 @@ fn trust_anchor_lifecycle() {
         assert_eq!(changed, set(&["enabled"]));
         let live = ra_trust_anchor::Type::update(&disabled, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
+        assert_read_back::<ra_trust_anchor::Type>(&disabled, &cx, &live).await;
 
         let other = make_ca(tb, &plan, "other").await;
         cx.refs.insert("other".into(), other.clone());
@@ -236,8 +254,7 @@ fn trust_anchor_lifecycle() {
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.attrs["certificate"], json!(other["cert_pem"].trim()));
         assert!(live.owned);
-        let again = ra_trust_anchor::Type::read(&moved, &cx).await.unwrap().unwrap();
-        assert_eq!(again, live);
+        assert_read_back::<ra_trust_anchor::Type>(&moved, &cx, &live).await;
 
         // A new name in the plan finds the same anchor by its tags and renames it.
         let renamed_to = util::unique("ta");
@@ -250,6 +267,7 @@ fn trust_anchor_lifecycle() {
         let live = ra_trust_anchor::Type::update(&renamed, &found, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.outputs["name"], renamed_to);
+        assert_read_back::<ra_trust_anchor::Type>(&renamed, &cx, &live).await;
 
         ra_trust_anchor::Type::delete(&live, &cx).await.unwrap();
         assert_eq!(ra_trust_anchor::Type::read(&renamed, &cx).await.unwrap(), None);
@@ -269,7 +287,7 @@ fn trust_anchor_from_a_certificate_file() {
         let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
         assert_eq!(want.attrs["certificate"], json!(ca.pem.trim()));
         let made = ra_trust_anchor::Type::create(&p, &cx).await.unwrap();
-        let live = ra_trust_anchor::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &made).await;
         assert_eq!(diff(&want, &live), set(&[]));
         ra_trust_anchor::Type::delete(&made, &cx).await.unwrap();
     });
@@ -305,6 +323,7 @@ fn a_same_named_anchor_without_our_tags_is_not_ours_until_adopted() {
         let adopted = ra_trust_anchor::Type::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
         assert!(adopted.owned);
         assert_eq!(diff(&want, &adopted), set(&[]));
+        assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &adopted).await;
         ra_trust_anchor::Type::delete(&adopted, &cx).await.unwrap();
     });
 }
@@ -329,11 +348,11 @@ fn profile_lifecycle() {
         assert_eq!(ra_profile::Type::read(&p, &cx).await.unwrap(), None);
         let made = ra_profile::Type::create(&p, &cx).await.unwrap();
         assert!(made.outputs["arn"].starts_with("arn:aws:rolesanywhere:"), "{:?}", made.outputs);
-        let live = ra_profile::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = assert_read_back::<ra_profile::Type>(&p, &cx, &made).await;
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]), "{:#?}\n{:#?}", want.attrs, live.attrs);
         assert_eq!(live.attrs["session_policy"]["Statement"]["Action"], json!("secretsmanager:GetSecretValue"));
-        util::assert_found_as_read::<ra_profile::Type>(&cx, &live, &[]).await;
+        util::assert_found_as_read::<ra_profile::Type>(&without_account(&cx), &live, &[]).await;
 
         let longer: Profile = props(&yaml(7200));
         let want = ra_profile::Type::desired(&longer, &cx).unwrap();
@@ -342,6 +361,7 @@ fn profile_lifecycle() {
         let live = ra_profile::Type::update(&longer, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.attrs["duration_seconds"], json!(7200));
+        assert_read_back::<ra_profile::Type>(&longer, &cx, &live).await;
 
         let disabled: Profile = props(&format!("{}enabled: false\n", yaml(7200)));
         let want = ra_profile::Type::desired(&disabled, &cx).unwrap();
@@ -349,6 +369,7 @@ fn profile_lifecycle() {
         assert_eq!(changed, set(&["enabled"]));
         let live = ra_profile::Type::update(&disabled, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
+        assert_read_back::<ra_profile::Type>(&disabled, &cx, &live).await;
 
         ra_profile::Type::delete(&live, &cx).await.unwrap();
         assert_eq!(ra_profile::Type::read(&p, &cx).await.unwrap(), None);

@@ -4,6 +4,9 @@
 //! account, so a create retried after a lost response gets EntityAlreadyExists and reads the
 //! profile instead. A role created seconds earlier may not be visible to the profile API yet:
 //! adding it is retried on NoSuchEntity within the IAM propagation bound.
+//!
+//! Round trips: `read` is one GetInstanceProfile; `create` is CreateInstanceProfile, then
+//! AddRoleToInstanceProfile (2), returning what it made without reading it back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +17,7 @@ use crate::engine::resource::{
     lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live, Resource,
     Result,
 };
-use crate::engine::types::iam_role::gone_ok;
+use crate::engine::types::iam_role::{all, converged, gone_ok, Job};
 use crate::spec::types::InstanceProfile;
 
 pub struct Type;
@@ -200,9 +203,19 @@ impl Resource for Type {
             .send()
             .await
             .map_err(|e| cx.aws("CreateInstanceProfile", e));
-        match created {
-            Ok(_) => {}
-            // A retry of a create whose answer was lost: check it is ours before going on.
+        let made = match created {
+            // What CreateInstanceProfile made: the plan's profile (tags as sent), no role yet.
+            Ok(out) => {
+                let ip = out
+                    .instance_profile
+                    .ok_or_else(|| Error::other("CreateInstanceProfile returned no instance profile"))?;
+                let mut made = live_of(&ip, true);
+                made.attrs.insert("tags".into(), plan_tags(&p.tags));
+                made.attrs.insert("role".into(), Json::Null);
+                made
+            }
+            // A retry of a create whose answer was lost, or a run cut short after it: read it
+            // and check it is ours before going on.
             Err(e) if e.code() == Some("EntityAlreadyExists") => {
                 let live = Self::read(p, cx).await?.ok_or(e)?;
                 if !live.owned {
@@ -211,21 +224,19 @@ impl Resource for Type {
                         p.name
                     )));
                 }
+                live
             }
             Err(e) => return Err(e),
-        }
-        let live = Self::read(p, cx).await?.ok_or_else(|| {
-            Error::other("the instance profile vanished after CreateInstanceProfile")
-        })?;
+        };
         let changed: BTreeSet<String> = ["role", "tags"]
             .into_iter()
-            .filter(|k| live.attrs.get(*k) != want.attrs.get(*k))
+            .filter(|k| made.attrs.get(*k) != want.attrs.get(*k))
             .map(String::from)
             .collect();
         if changed.is_empty() {
-            return Ok(live);
+            return Ok(made);
         }
-        Self::update(p, &live, &changed, cx).await
+        Self::update(p, &made, &changed, cx).await
     }
 
     async fn update(
@@ -235,43 +246,52 @@ impl Resource for Type {
         cx: &Ctx,
     ) -> Result<Live> {
         let iam = &cx.clients().iam;
-        if changed.contains("role") {
-            if let Some(old) = live.attrs.get("role").and_then(Json::as_str) {
-                remove_role(cx, &p.name, old).await?;
-            }
-            add_role(cx, &p.name, &p.role).await?;
-        }
-        if changed.contains("tags") || !live.owned {
-            let want = cx.tags(&p.tags);
-            iam.tag_instance_profile()
-                .instance_profile_name(&p.name)
-                .set_tags(Some(tags(cx, p)))
-                .send()
-                .await
-                .map_err(|e| cx.aws("TagInstanceProfile", e))?;
-            let stale: Vec<String> = live
-                .attrs
+        let want = Self::desired(p, cx)?;
+        let retag = changed.contains("tags") || !live.owned;
+        let stale: Vec<String> = if retag {
+            let want_tags = cx.tags(&p.tags);
+            live.attrs
                 .get("tags")
                 .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !stale.is_empty() {
-                iam.untag_instance_profile()
+                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+        // The role swap (one after the other: a profile holds one role) and the tags at once.
+        let mut jobs: Vec<Job<'_>> = vec![];
+        if changed.contains("role") {
+            jobs.push(Box::pin(async move {
+                if let Some(old) = live.attrs.get("role").and_then(Json::as_str) {
+                    remove_role(cx, &p.name, old).await?;
+                }
+                add_role(cx, &p.name, &p.role).await
+            }));
+        }
+        if retag {
+            jobs.push(Box::pin(async move {
+                iam.tag_instance_profile()
                     .instance_profile_name(&p.name)
-                    .set_tag_keys(Some(stale))
+                    .set_tags(Some(tags(cx, p)))
                     .send()
                     .await
-                    .map_err(|e| cx.aws("UntagInstanceProfile", e))?;
-            }
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("TagInstanceProfile", e))
+            }));
         }
-        Self::read(p, cx)
-            .await?
-            .ok_or_else(|| Error::other("the instance profile vanished during update"))
+        if !stale.is_empty() {
+            jobs.push(Box::pin(async {
+                iam.untag_instance_profile()
+                    .instance_profile_name(&p.name)
+                    .set_tag_keys(Some(stale.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("UntagInstanceProfile", e))
+            }));
+        }
+        all(jobs).await?;
+        Ok(converged(live, &want, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

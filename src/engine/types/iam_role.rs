@@ -2,15 +2,23 @@
 //!
 //! Found by name (GetRole returns its tags). IAM names are unique per account, so a create
 //! retried after a lost response gets EntityAlreadyExists and reads the role instead.
+//!
+//! Round trips: `read` is GetRole ∥ ListRolePolicies ∥ ListAttachedRolePolicies, then every
+//! GetRolePolicy at once (2). `create` is CreateRole, then every PutRolePolicy and
+//! AttachRolePolicy at once (2), and returns what it wrote without reading it back; `update`
+//! makes its independent calls at once too.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, sorted, user_tags, Ctx, Desired, Error, Live,
-    Resource, Result,
+    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx, Desired, Error,
+    Live, Resource, Result,
 };
 use crate::policy;
 use crate::spec::types::Role;
@@ -58,6 +66,62 @@ pub fn canonical(doc: &Json) -> Json {
     }
 }
 
+/// One call of several made at once (see `all`).
+pub type Job<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// Run `futs` at once on this task: their results in order, or the first error (the calls
+/// still running are dropped; every call made this way is one a rerun repeats safely).
+pub async fn all<T, F>(futs: impl IntoIterator<Item = F>) -> Result<Vec<T>>
+where
+    F: Future<Output = Result<T>>,
+{
+    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|task| {
+        let mut waiting = false;
+        for (f, out) in futs.iter_mut().zip(done.iter_mut()) {
+            if out.is_some() {
+                continue;
+            }
+            match f.as_mut().poll(task) {
+                Poll::Ready(Ok(v)) => *out = Some(v),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => waiting = true,
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    })
+    .await?;
+    Ok(done.into_iter().map(|v| v.expect("every future finished")).collect())
+}
+
+/// The attributes that differ between `want` and `live`: what an update must change.
+pub fn differing(want: &Desired, live: &Live) -> BTreeSet<String> {
+    want.attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// `live` after an update that brought `changed` to `want` (and, for an adoption, the tags):
+/// what `read` would return now, without asking. Owned from then on.
+pub fn converged(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live {
+    let mut out = live.clone();
+    let adopted = (!live.owned).then(|| "tags".to_string());
+    for k in changed.iter().chain(adopted.as_ref()) {
+        if let Some(v) = want.attrs.get(k) {
+            out.attrs.insert(k.clone(), v.clone());
+        }
+    }
+    out.owned = true;
+    out
+}
+
 fn trust_doc(p: &Role, cx: &Ctx) -> Json {
     cx.fill_account(policy::trust_document(&p.trust, &cx.part().def))
 }
@@ -79,44 +143,80 @@ fn propagating(e: &Error) -> bool {
         && e.aws().is_some_and(|a| a.message.contains("Invalid principal"))
 }
 
-/// A role as GetRole returned it, with its inline and attached policies (2 calls + 1 per
-/// inline policy); `owned` as its tags say.
-async fn live_of(cx: &Ctx, role: &aws_sdk_iam::types::Role, owned: bool) -> Result<Live> {
+/// The role by name; None when there is none.
+async fn get_role(cx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>> {
+    let got = cx.clients().iam.get_role().role_name(name).send().await.map_err(|e| cx.aws("GetRole", e));
+    match gone_ok(got)? {
+        Some(out) => out.role.map(Some).ok_or_else(|| Error::other("GetRole returned no role")),
+        None => Ok(None),
+    }
+}
+
+/// A role's inline policies, canonical, by name: ListRolePolicies, then every GetRolePolicy at
+/// once (2 round trips).
+async fn inline_policies(cx: &Ctx, role: &str) -> Result<serde_json::Map<String, Json>> {
     let iam = &cx.clients().iam;
-    let name = role.role_name();
-    let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
-    let mut policies = serde_json::Map::new();
     let names = iam
         .list_role_policies()
-        .role_name(name)
+        .role_name(role)
         .send()
         .await
         .map_err(|e| cx.aws("ListRolePolicies", e))?;
-    for policy in names.policy_names() {
-        let doc = iam
+    let docs = all(names.policy_names().iter().map(|policy| async move {
+        let got = iam
             .get_role_policy()
-            .role_name(name)
+            .role_name(role)
             .policy_name(policy)
             .send()
             .await
-            .map_err(|e| cx.aws("GetRolePolicy", e))?;
-        policies.insert(policy.clone(), canonical(&decode_document(doc.policy_document())));
-    }
-    let attached = iam
+            .map_err(|e| cx.aws("GetRolePolicy", e));
+        // Deleted since the listing: not there.
+        Ok(gone_ok(got)?.map(|doc| (policy.clone(), canonical(&decode_document(doc.policy_document())))))
+    }))
+    .await?;
+    Ok(docs.into_iter().flatten().collect())
+}
+
+/// A role's attached managed policies, as the `managed_policy_arns` attribute (1 call).
+async fn attached_policies(cx: &Ctx, role: &str) -> Result<Json> {
+    let attached = cx
+        .clients()
+        .iam
         .list_attached_role_policies()
-        .role_name(name)
+        .role_name(role)
         .send()
         .await
         .map_err(|e| cx.aws("ListAttachedRolePolicies", e))?;
-    let managed = sorted(attached.attached_policies().iter().filter_map(|a| a.policy_arn().map(str::to_string)));
-    let trust = role
-        .assume_role_policy_document()
-        .map(|d| canonical(&decode_document(d)))
-        .unwrap_or(Json::Null);
+    Ok(sorted(attached.attached_policies().iter().filter_map(|a| a.policy_arn().map(str::to_string))))
+}
+
+/// A role's policies, inline and attached, fetched at once (2 round trips); None when the role
+/// went away meanwhile.
+async fn policies_of(cx: &Ctx, role: &str) -> Result<Option<(serde_json::Map<String, Json>, Json)>> {
+    let (inline, attached) = tokio::join!(inline_policies(cx, role), attached_policies(cx, role));
+    match (gone_ok(inline)?, gone_ok(attached)?) {
+        (Some(i), Some(a)) => Ok(Some((i, a))),
+        _ => Ok(None),
+    }
+}
+
+/// The outputs of a role.
+fn outputs_of(role: &aws_sdk_iam::types::Role) -> BTreeMap<String, String> {
     let mut outputs = BTreeMap::new();
     outputs.insert("arn".into(), role.arn().to_string());
     outputs.insert("name".into(), role.role_name().to_string());
     outputs.insert("id".into(), role.role_id().to_string());
+    outputs
+}
+
+/// A role as GetRole returned it, with its inline and attached policies; `owned` as its tags
+/// say.
+fn live_of(role: &aws_sdk_iam::types::Role, policies: serde_json::Map<String, Json>, managed: Json, owned: bool) -> Live {
+    let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+    let trust = role
+        .assume_role_policy_document()
+        .map(|d| canonical(&decode_document(d)))
+        .unwrap_or(Json::Null);
     let mut attrs = BTreeMap::new();
     attrs.insert("name".into(), json!(role.role_name()));
     attrs.insert("path".into(), json!(role.path()));
@@ -126,7 +226,7 @@ async fn live_of(cx: &Ctx, role: &aws_sdk_iam::types::Role, owned: bool) -> Resu
     attrs.insert("managed_policy_arns".into(), managed);
     attrs.insert("max_session_duration".into(), json!(role.max_session_duration().unwrap_or(3600)));
     attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-    Ok(Live { outputs, attrs, owned, handle: Json::Null })
+    Live { outputs: outputs_of(role), attrs, owned, handle: Json::Null }
 }
 
 impl Resource for Type {
@@ -152,26 +252,24 @@ impl Resource for Type {
     }
 
     async fn read(p: &Role, cx: &Ctx) -> Result<Option<Live>> {
-        let iam = &cx.clients().iam;
-        let role = match iam.get_role().role_name(&p.name).send().await {
-            Ok(out) => out.role.ok_or_else(|| Error::other("GetRole returned no role"))?,
-            Err(e) => {
-                let e = cx.aws("GetRole", e);
-                if e.code() == Some("NoSuchEntity") {
-                    return Ok(None);
-                }
-                return Err(e);
-            }
+        // The role and both policy listings at once; the listings fail alike when it is absent.
+        let (role, inline, attached) =
+            tokio::join!(get_role(cx, &p.name), inline_policies(cx, &p.name), attached_policies(cx, &p.name));
+        let Some(role) = role? else { return Ok(None) };
+        // Deleted between the calls: absent, as a read a moment later would say.
+        let (Some(inline), Some(attached)) = (gone_ok(inline)?, gone_ok(attached)?) else {
+            return Ok(None);
         };
         let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
-        live_of(cx, &role, owned).await.map(Some)
+        Ok(Some(live_of(&role, inline, attached, owned)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
         // IAM lists no roles by tag, and ListRoles leaves tags out: every role of the account
         // costs a GetRole (its tags, and all `read` needs of it), `LOOKUPS_AT_ONCE` at a time,
         // and each role of this plan then its policies as `read` (2 calls + 1 per inline
-        // policy). For N roles that is N + N/100 + a few calls per plan, apply and destroy.
+        // policy, in 2 round trips). For N roles that is N + N/100 + a few calls per plan,
+        // apply and destroy.
         let iam = &cx.clients().iam;
         let mut pages = iam.list_roles().into_paginator().items().send();
         let mut names = vec![];
@@ -185,13 +283,13 @@ impl Resource for Type {
         let found = lookup_all(names, |name| {
             let cx = cx.clone();
             async move {
-                let got = cx.clients().iam.get_role().role_name(&name).send().await.map_err(|e| cx.aws("GetRole", e));
                 // Deleted since the listing: not there.
-                let Some(role) = gone_ok(got)?.and_then(|o| o.role) else { return Ok(None) };
+                let Some(role) = get_role(&cx, &name).await? else { return Ok(None) };
                 let Some(id) = owned_id(&cx.plan, role.tags().iter().map(|t| (t.key(), t.value()))) else {
                     return Ok(None);
                 };
-                Ok(gone_ok(live_of(&cx, &role, true).await)?.map(|l| (id, l)))
+                let Some((inline, attached)) = policies_of(&cx, &name).await? else { return Ok(None) };
+                Ok(Some((id, live_of(&role, inline, attached, true))))
             }
         })
         .await?;
@@ -218,10 +316,11 @@ impl Resource for Type {
             req.send().await.map_err(|e| cx.aws("CreateRole", e))
         })
         .await;
-        match created {
-            Ok(_) => {}
-            // A retry of a create whose answer was lost: the role is there. Read it and
-            // check it is ours before going on.
+        let role = match created {
+            Ok(out) => out.role.ok_or_else(|| Error::other("CreateRole returned no role"))?,
+            // A retry of a create whose answer was lost, or a run cut short after it: the role
+            // is there, in a state this run does not know. Read it, check it is ours, and
+            // bring it to the plan.
             Err(e) if e.code() == Some("EntityAlreadyExists") => {
                 let live = Self::read(p, cx).await?.ok_or(e)?;
                 if !live.owned {
@@ -230,103 +329,146 @@ impl Resource for Type {
                         p.name
                     )));
                 }
+                let changed: BTreeSet<String> =
+                    differing(&want, &live).into_iter().filter(|k| !want.replace_on.contains(k)).collect();
+                if changed.is_empty() {
+                    return Ok(live);
+                }
+                return Self::update(p, &live, &changed, cx).await;
             }
             Err(e) => return Err(e),
-        }
-        let live = Self::read(p, cx).await?.ok_or_else(|| Error::other("the role vanished after CreateRole"))?;
-        let changed: BTreeSet<String> = ["policies", "managed_policy_arns"]
-            .into_iter()
-            .filter(|k| live.attrs.get(*k) != want.attrs.get(*k))
-            .map(String::from)
-            .collect();
+        };
+        // What CreateRole made: the plan's role (as sent, tags included), no policies yet. The
+        // update puts and attaches them all at once and says what the role is then.
+        let mut attrs: Attrs = want.attrs.clone();
+        attrs.insert("policies".into(), json!({}));
+        attrs.insert("managed_policy_arns".into(), json!([]));
+        let made = Live { outputs: outputs_of(&role), attrs, owned: true, handle: Json::Null };
+        let changed = differing(&want, &made);
         if changed.is_empty() {
-            return Ok(live);
+            return Ok(made);
         }
-        Self::update(p, &live, &changed, cx).await
+        Self::update(p, &made, &changed, cx).await
     }
 
     async fn update(p: &Role, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
-        if changed.contains("trust") {
-            let doc = trust_doc(p, cx).to_string();
-            retry_propagation(cx, "the trusted principal", cx.iam_propagation(), propagating, || async {
-                iam.update_assume_role_policy()
-                    .role_name(&p.name)
-                    .policy_document(&doc)
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("UpdateAssumeRolePolicy", e))
-            })
-            .await?;
-        }
-        if changed.contains("description") || changed.contains("max_session_duration") {
-            iam.update_role()
-                .role_name(&p.name)
-                .description(p.description.clone().unwrap_or_default())
-                .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
-                .send()
-                .await
-                .map_err(|e| cx.aws("UpdateRole", e))?;
-        }
+        // What to send, worked out first; then every call at once (each sets a different part
+        // of the role), and the role is what the plan says.
+        let trust = changed.contains("trust").then(|| trust_doc(p, cx).to_string());
+        let settings = changed.contains("description") || changed.contains("max_session_duration");
+        let (mut put, mut remove) = (vec![], vec![]);
         if changed.contains("policies") {
             let have = live.attrs.get("policies").and_then(Json::as_object).cloned().unwrap_or_default();
             let want_p = want.attrs["policies"].as_object().cloned().unwrap_or_default();
             for (name, doc) in &want_p {
                 if have.get(name) != Some(doc) {
                     let raw = cx.fill_account(policy::inline_document(&p.policies[name]));
-                    iam.put_role_policy()
-                        .role_name(&p.name)
-                        .policy_name(name)
-                        .policy_document(raw.to_string())
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("PutRolePolicy", e))?;
+                    put.push((name.clone(), raw.to_string()));
                 }
             }
-            for name in have.keys().filter(|n| !want_p.contains_key(*n)) {
-                delete_inline(cx, &p.name, name).await?;
-            }
+            remove.extend(have.keys().filter(|n| !want_p.contains_key(*n)).cloned());
         }
+        let (mut attach, mut detach) = (vec![], vec![]);
         if changed.contains("managed_policy_arns") {
             let have: BTreeSet<String> = string_set(live.attrs.get("managed_policy_arns"));
             let want_m: BTreeSet<String> = p.managed_policy_arns.iter().cloned().collect();
-            for arn in want_m.difference(&have) {
+            attach.extend(want_m.difference(&have).cloned());
+            detach.extend(have.difference(&want_m).cloned());
+        }
+        let retag = changed.contains("tags") || !live.owned;
+        let stale: Vec<String> = if retag {
+            let want_tags = cx.tags(&p.tags);
+            live.attrs
+                .get("tags")
+                .and_then(Json::as_object)
+                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+
+        let mut jobs: Vec<Job<'_>> = vec![];
+        if let Some(doc) = &trust {
+            jobs.push(Box::pin(async move {
+                retry_propagation(cx, "the trusted principal", cx.iam_propagation(), propagating, || async {
+                    iam.update_assume_role_policy()
+                        .role_name(&p.name)
+                        .policy_document(doc)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("UpdateAssumeRolePolicy", e))
+                })
+                .await
+            }));
+        }
+        if settings {
+            jobs.push(Box::pin(async move {
+                iam.update_role()
+                    .role_name(&p.name)
+                    .description(p.description.clone().unwrap_or_default())
+                    .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("UpdateRole", e))
+            }));
+        }
+        for (name, doc) in &put {
+            jobs.push(Box::pin(async move {
+                iam.put_role_policy()
+                    .role_name(&p.name)
+                    .policy_name(name)
+                    .policy_document(doc)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("PutRolePolicy", e))
+            }));
+        }
+        for name in &remove {
+            jobs.push(Box::pin(delete_inline(cx, &p.name, name)));
+        }
+        for arn in &attach {
+            jobs.push(Box::pin(async move {
                 iam.attach_role_policy()
                     .role_name(&p.name)
                     .policy_arn(arn)
                     .send()
                     .await
-                    .map_err(|e| cx.aws("AttachRolePolicy", e))?;
-            }
-            for arn in have.difference(&want_m) {
-                detach(cx, &p.name, arn).await?;
-            }
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("AttachRolePolicy", e))
+            }));
         }
-        if changed.contains("tags") || !live.owned {
-            let want_tags = cx.tags(&p.tags);
-            iam.tag_role()
-                .role_name(&p.name)
-                .set_tags(Some(tags(cx, p)))
-                .send()
-                .await
-                .map_err(|e| cx.aws("TagRole", e))?;
-            let stale: Vec<String> = live
-                .attrs
-                .get("tags")
-                .and_then(Json::as_object)
-                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
-                .unwrap_or_default();
-            if !stale.is_empty() {
-                iam.untag_role()
+        for arn in &detach {
+            jobs.push(Box::pin(detach_policy(cx, &p.name, arn)));
+        }
+        if retag {
+            jobs.push(Box::pin(async move {
+                iam.tag_role()
                     .role_name(&p.name)
-                    .set_tag_keys(Some(stale))
+                    .set_tags(Some(tags(cx, p)))
                     .send()
                     .await
-                    .map_err(|e| cx.aws("UntagRole", e))?;
-            }
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("TagRole", e))
+            }));
         }
-        Self::read(p, cx).await?.ok_or_else(|| Error::other("the role vanished during update"))
+        if !stale.is_empty() {
+            jobs.push(Box::pin(async {
+                iam.untag_role()
+                    .role_name(&p.name)
+                    .set_tag_keys(Some(stale.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("UntagRole", e))
+            }));
+        }
+        all(jobs).await?;
+        Ok(converged(live, &want, changed))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
@@ -368,7 +510,7 @@ impl Resource for Type {
             .map_err(|e| cx.aws("ListAttachedRolePolicies", e));
         for a in gone_ok(attached)?.map(|o| o.attached_policies().to_vec()).unwrap_or_default() {
             if let Some(arn) = a.policy_arn() {
-                detach(cx, &name, arn).await?;
+                detach_policy(cx, &name, arn).await?;
             }
         }
         gone_ok(
@@ -413,7 +555,7 @@ async fn delete_inline(cx: &Ctx, role: &str, name: &str) -> Result<()> {
     .map(|_| ())
 }
 
-async fn detach(cx: &Ctx, role: &str, arn: &str) -> Result<()> {
+async fn detach_policy(cx: &Ctx, role: &str, arn: &str) -> Result<()> {
     gone_ok(
         cx.clients()
             .iam

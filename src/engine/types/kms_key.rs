@@ -2,9 +2,15 @@
 //!
 //! Found by its alias (DescribeKey `alias/…`), owned when tagged. Keys have no unique name, so
 //! CreateKey runs with the SDK's retries off and, after an uncertain outcome, a lookup by the
-//! ownership tags comes before any new CreateKey. The same lookup starts every create: a run
-//! killed between CreateKey and CreateAlias left a tagged key without its alias, which is reused
-//! rather than joined by a second key.
+//! ownership tags comes before any new CreateKey. `read` does the same lookup when the alias
+//! names no key: a run killed between CreateKey and CreateAlias left a tagged key without its
+//! alias, which reads as this key with a null alias (the plan shows `~ alias`, and the update
+//! adds it) rather than being joined by a second key.
+//!
+//! Round trips: `read` is DescribeKey, then ListResourceTags ∥ GetKeyPolicy (2); when the alias
+//! names no key, ListKeys ∥ ListAliases and the tags of keys without an alias follow. `create`
+//! is CreateKey, then CreateAlias (2), returning what it made without reading it back. Nothing
+//! here needs the caller's account: ARNs come from KMS's answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,10 +18,10 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx,
+    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::iam_role::canonical;
+use crate::engine::types::iam_role::{all, canonical, converged, differing, Job};
 use crate::policy;
 use crate::spec::types::KmsKey;
 
@@ -123,139 +129,143 @@ fn owns(cx: &Ctx, tags: &[(String, String)]) -> bool {
     cx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
-/// The key this resource owns that has no alias (or only its own): one created by a run whose
-/// alias step was lost or killed. One ListAliases pass first, so that keys with someone
-/// else's alias (most keys of a real account) cost no tag lookup.
-async fn find_unaliased(p: &KmsKey, cx: &Ctx) -> Result<Option<KeyMetadata>> {
-    let kms = &cx.clients().kms;
-    let mut aliased: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let out = kms
-            .list_aliases()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| cx.aws("ListAliases", e))?;
-        for a in out.aliases() {
-            if let (Some(key), Some(name)) = (a.target_key_id(), a.alias_name()) {
-                aliased
-                    .entry(key.to_string())
-                    .or_default()
-                    .push(name.to_string());
-            }
-        }
-        match out.next_marker() {
-            Some(m) if out.truncated() => marker = Some(m.to_string()),
-            _ => break,
+/// Every alias of the account, by the key it names.
+async fn aliases_by_key(cx: &Ctx) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut pages = cx.clients().kms.list_aliases().into_paginator().items().send();
+    while let Some(a) = pages.next().await {
+        let a = a.map_err(|e| cx.aws("ListAliases", e))?;
+        if let (Some(key), Some(name)) = (a.target_key_id(), a.alias_name()) {
+            aliases.entry(key.to_string()).or_default().push(name.to_string());
         }
     }
-    let mut marker: Option<String> = None;
-    loop {
-        let out = kms
-            .list_keys()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| cx.aws("ListKeys", e))?;
-        for k in out.keys() {
-            let Some(key_id) = k.key_id() else { continue };
-            let others = aliased
-                .get(key_id)
-                .is_some_and(|names| names.iter().any(|n| Some(n.as_str()) != p.alias.as_deref()));
-            if others {
-                continue;
-            }
-            let Some(t) = key_tags(cx, key_id).await? else {
-                continue;
-            };
-            if !owns(cx, &t) {
-                continue;
-            }
-            match describe(cx, key_id).await? {
-                Some(meta) if !pending(&meta) => return Ok(Some(meta)),
-                _ => continue,
-            }
-        }
-        match out.next_marker() {
-            Some(m) if out.truncated() => marker = Some(m.to_string()),
-            _ => break,
-        }
+    Ok(aliases)
+}
+
+/// Every key id of the account.
+async fn key_ids(cx: &Ctx) -> Result<Vec<String>> {
+    let mut keys = vec![];
+    let mut pages = cx.clients().kms.list_keys().into_paginator().items().send();
+    while let Some(k) = pages.next().await {
+        keys.extend(k.map_err(|e| cx.aws("ListKeys", e))?.key_id);
     }
-    Ok(None)
+    Ok(keys)
 }
 
-/// The live state of a found key: its tags and policy (two calls).
-async fn live_of(p: &KmsKey, cx: &Ctx, meta: KeyMetadata) -> Result<Option<Live>> {
-    let Some(tags) = key_tags(cx, meta.key_id()).await? else {
-        return Ok(None);
-    };
-    let owned = owns(cx, &tags);
-    live_from(cx, &meta, &tags, p.alias.as_deref(), window(p), owned).await
-}
-
-/// A key's live state from its metadata and tags: its policy (one call). `alias` is the one it
-/// is known by (the plan's, or found), `window` the pending window its delete asks for.
-async fn live_from(
-    cx: &Ctx,
-    meta: &KeyMetadata,
-    tags: &[(String, String)],
-    alias: Option<&str>,
-    window: u32,
-    owned: bool,
-) -> Result<Option<Live>> {
-    let key_id = meta.key_id().to_string();
-    let policy = match cx
-        .clients()
-        .kms
-        .get_key_policy()
-        .key_id(&key_id)
-        .policy_name(POLICY_NAME)
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .policy()
-            .map(|d| {
-                canonical(&serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string())))
-            })
-            .unwrap_or(Json::Null),
+/// A key's policy, canonical; None when the key is gone.
+async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
+    match cx.clients().kms.get_key_policy().key_id(key_id).policy_name(POLICY_NAME).send().await {
+        Ok(out) => Ok(Some(
+            out.policy()
+                .map(|d| canonical(&serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string()))))
+                .unwrap_or(Json::Null),
+        )),
         Err(e) => {
             let e = cx.aws("GetKeyPolicy", e);
-            return if not_found(&e) { Ok(None) } else { Err(e) };
+            if not_found(&e) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
         }
-    };
-    let region = &cx.part().def.region;
-    let mut outputs = BTreeMap::new();
-    outputs.insert(
-        "arn".into(),
-        meta.arn()
-            .map(str::to_string)
-            .unwrap_or_else(|| cx.arn("kms", region, &format!("key/{key_id}"))),
-    );
-    outputs.insert("id".into(), key_id.clone());
-    if let Some(alias) = alias {
-        outputs.insert("alias".into(), alias.to_string());
-        outputs.insert("alias_arn".into(), cx.arn("kms", region, alias));
     }
+}
+
+/// What `read` needs of a found key besides its metadata: its tags and policy, at once (one
+/// round trip). None when it is gone, or its tags are not ours to read.
+async fn tags_and_policy(cx: &Ctx, key_id: &str) -> Result<Option<(Vec<(String, String)>, Json)>> {
+    let (tags, policy) = tokio::join!(key_tags(cx, key_id), key_policy(cx, key_id));
+    Ok(tags?.zip(policy?))
+}
+
+/// The key this resource owns that has no alias (or only its own): one created by a run whose
+/// alias step was lost or killed, or, for a key the plan gives no alias, the key itself; with
+/// its tags and policy. ListAliases ∥ ListKeys, then the tags of the keys without someone
+/// else's alias (most keys of a real account have one, and cost nothing), then DescribeKey ∥
+/// GetKeyPolicy of those tagged as this resource: keys pending deletion are passed over.
+async fn find_unaliased(p: &KmsKey, cx: &Ctx) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
+    let (aliased, keys) = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
+    let candidates: Vec<String> = keys
+        .into_iter()
+        .filter(|k| {
+            !aliased
+                .get(k)
+                .is_some_and(|names| names.iter().any(|n| Some(n.as_str()) != p.alias.as_deref()))
+        })
+        .collect();
+    let mut ours = lookup_all(candidates, |key_id| {
+        let cx = cx.clone();
+        async move {
+            let tags = key_tags(&cx, &key_id).await?;
+            Ok(tags.filter(|t| owns(&cx, t)).map(|t| (key_id, t)))
+        }
+    })
+    .await?;
+    // Usually none; several when earlier keys of this resource are pending deletion.
+    ours.sort();
+    let usable = all(ours.into_iter().map(|(key_id, tags)| async move {
+        let (meta, policy) = tokio::join!(describe(cx, &key_id), key_policy(cx, &key_id));
+        match meta? {
+            // The policy of a key going away is of no interest (and may be refused).
+            Some(meta) if !pending(&meta) => Ok(policy?.map(|policy| (meta, tags, policy))),
+            _ => Ok(None),
+        }
+    }))
+    .await?;
+    Ok(usable.into_iter().flatten().next())
+}
+
+/// The ARN of `alias` in the key's partition, region and account: the key's ARN with
+/// `key/<id>` replaced.
+fn alias_arn(key_arn: &str, alias: &str) -> Result<String> {
+    match key_arn.rsplit_once(':') {
+        Some((prefix, _)) => Ok(format!("{prefix}:{alias}")),
+        None => Err(Error::other(format!("not a key ARN: {key_arn}"))),
+    }
+}
+
+/// A key's comparable attributes.
+fn key_attrs(alias: Option<&str>, description: &str, policy: Json, tags: &[(String, String)]) -> Attrs {
     let mut attrs = BTreeMap::new();
     attrs.insert("alias".into(), json!(alias));
-    attrs.insert(
-        "description".into(),
-        json!(meta.description().unwrap_or_default()),
-    );
+    attrs.insert("description".into(), json!(description));
     attrs.insert("policy".into(), policy);
-    attrs.insert(
-        "tags".into(),
-        user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-    );
-    Ok(Some(Live {
+    attrs.insert("tags".into(), user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    attrs
+}
+
+/// A key's live state: its ARN and id, and `attrs` (whose `alias` it is known by: the plan's,
+/// found, or null); `window` is the pending window its delete asks for.
+fn key_live(arn: &str, key_id: &str, attrs: Attrs, window: u32, owned: bool) -> Result<Live> {
+    let alias = attrs.get("alias").and_then(Json::as_str).map(str::to_string);
+    let mut outputs = BTreeMap::new();
+    outputs.insert("arn".into(), arn.to_string());
+    outputs.insert("id".into(), key_id.to_string());
+    if let Some(alias) = &alias {
+        outputs.insert("alias_arn".into(), alias_arn(arn, alias)?);
+        outputs.insert("alias".into(), alias.clone());
+    }
+    Ok(Live {
         outputs,
         attrs,
         owned,
         // Delete gets no props: it needs the key id, the alias and the plan's pending window.
         handle: json!({"key_id": key_id, "alias": alias, "deletion_window_days": window}),
-    }))
+    })
+}
+
+/// A found key's live state from its metadata, tags and policy.
+fn live_from(
+    meta: &KeyMetadata,
+    tags: &[(String, String)],
+    policy: Json,
+    alias: Option<&str>,
+    window: u32,
+    owned: bool,
+) -> Result<Live> {
+    let arn = meta.arn().ok_or_else(|| Error::other("DescribeKey returned no ARN"))?;
+    let attrs = key_attrs(alias, meta.description().unwrap_or_default(), policy, tags);
+    key_live(arn, meta.key_id(), attrs, window, owned)
 }
 
 async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
@@ -335,46 +345,42 @@ impl Resource for Type {
     type Props = KmsKey;
 
     fn desired(p: &KmsKey, cx: &Ctx) -> Result<Desired> {
+        // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
+        // differs only when it is null (a key left without it), which the update adds.
         Ok(Desired::default()
             .attr("alias", json!(p.alias))
             .attr("description", p.description.clone().unwrap_or_default())
             .attr("policy", policy_doc(p, cx))
-            .attr("tags", plan_tags(&p.tags))
-            // The alias is how the key is found: another alias is another key.
-            .forces_replacement(&["alias"]))
+            .attr("tags", plan_tags(&p.tags)))
     }
 
     async fn read(p: &KmsKey, cx: &Ctx) -> Result<Option<Live>> {
-        let meta = match &p.alias {
-            Some(alias) => describe(cx, alias).await?,
-            // Without an alias the tags are all there is to find it by.
-            None => find_unaliased(p, cx).await?,
-        };
-        match meta {
-            Some(meta) if !pending(&meta) => live_of(p, cx, meta).await,
-            _ => Ok(None),
+        if let Some(alias) = &p.alias {
+            if let Some(meta) = describe(cx, alias).await?.filter(|m| !pending(m)) {
+                let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
+                    return Ok(None);
+                };
+                let owned = owns(cx, &tags);
+                return live_from(&meta, &tags, policy, Some(alias), window(p), owned).map(Some);
+            }
+        }
+        // No key by that alias (or no alias to find it by): a key of this resource without one.
+        match find_unaliased(p, cx).await? {
+            Some((meta, tags, policy)) => live_from(&meta, &tags, policy, None, window(p), true).map(Some),
+            None => Ok(None),
         }
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // KMS lists no keys by tag: one ListAliases (the alias a key's delete removes, and which
-        // keys are AWS managed), ListKeys, then a ListResourceTags per key, `LOOKUPS_AT_ONCE` at
-        // a time; a key of this plan then costs a DescribeKey (pending deletion is left out) and
-        // a GetKeyPolicy. For N keys that is N + N/100 + a few calls per plan, apply and
-        // destroy. A key the plan no longer has is deleted with the default pending window.
-        let kms = &cx.clients().kms;
-        let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut pages = kms.list_aliases().into_paginator().items().send();
-        while let Some(a) = pages.next().await {
-            let a = a.map_err(|e| cx.aws("ListAliases", e))?;
-            if let (Some(key), Some(name)) = (a.target_key_id(), a.alias_name()) {
-                aliases.entry(key.to_string()).or_default().push(name.to_string());
-            }
-        }
+        // KMS lists no keys by tag: ListAliases ∥ ListKeys (the alias a key's delete removes,
+        // and which keys are AWS managed), then a ListResourceTags per key, `LOOKUPS_AT_ONCE`
+        // at a time; a key of this plan then costs a DescribeKey ∥ GetKeyPolicy (pending
+        // deletion is left out). For N keys that is N + N/100 + a few calls in 3 round trips
+        // per plan, apply and destroy. A key the plan no longer has is deleted with the
+        // default pending window.
+        let (mut aliases, ids) = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
         let mut keys = vec![];
-        let mut pages = kms.list_keys().into_paginator().items().send();
-        while let Some(k) = pages.next().await {
-            let Some(key_id) = k.map_err(|e| cx.aws("ListKeys", e))?.key_id else { continue };
+        for key_id in ids {
             let mut names = aliases.remove(&key_id).unwrap_or_default();
             // AWS managed keys (alias/aws/…) are never a plan's.
             if names.iter().any(|n| n.starts_with("alias/aws/")) {
@@ -390,12 +396,14 @@ impl Resource for Type {
                 let Some(id) = owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) else {
                     return Ok(None);
                 };
-                let meta = match describe(&cx, &key_id).await? {
+                let (meta, policy) = tokio::join!(describe(&cx, &key_id), key_policy(&cx, &key_id));
+                let meta = match meta? {
                     Some(meta) if !pending(&meta) => meta,
                     _ => return Ok(None),
                 };
-                let live = live_from(&cx, &meta, &tags, alias.as_deref(), DEFAULT_WINDOW, true).await?;
-                Ok(live.map(|l| (id, l)))
+                let Some(policy) = policy? else { return Ok(None) };
+                let live = live_from(&meta, &tags, policy, alias.as_deref(), DEFAULT_WINDOW, true)?;
+                Ok(Some((id, live)))
             }
         })
         .await?;
@@ -406,64 +414,48 @@ impl Resource for Type {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
         let doc = policy_text(p, cx);
-        let key_id = match find_unaliased(p, cx).await? {
-            Some(meta) => {
-                cx.say(format!(
-                    "reusing key {} that an earlier run created without its alias",
-                    meta.key_id()
-                ));
-                meta.key_id().to_string()
-            }
-            None => {
-                let tags = tags(cx, p);
-                let create = || async {
-                    retry_propagation(
-                        cx,
-                        "the key policy's principals",
-                        cx.kms_propagation(),
-                        propagating,
-                        || async {
-                            let mut req =
-                                kms.create_key().policy(&doc).set_tags(Some(tags.clone()));
-                            if let Some(d) = &p.description {
-                                req = req.description(d);
-                            }
-                            // Retries off: a lost answer is looked up by tags before another try.
-                            req.customize()
-                                .config_override(
-                                    aws_sdk_kms::config::Builder::default()
-                                        .retry_config(no_retry()),
-                                )
-                                .send()
-                                .await
-                                .map_err(|e| cx.aws("CreateKey", e))
-                        },
-                    )
-                    .await?
-                    .key_metadata
-                    .map(|m| m.key_id)
-                    .ok_or_else(|| Error::other("CreateKey returned no key"))
-                };
-                let find = || async { Ok(find_unaliased(p, cx).await?.map(|m| m.key_id)) };
-                create_once(cx, "CreateKey", create, find).await?
-            }
+        let tags = tags(cx, p);
+        // `read` found no key of this resource, with or without its alias: make one. Its
+        // metadata, and whether this run knows it as made (not found after a lost answer).
+        let create = || async {
+            let made = retry_propagation(
+                cx,
+                "the key policy's principals",
+                cx.kms_propagation(),
+                propagating,
+                || async {
+                    let mut req = kms.create_key().policy(&doc).set_tags(Some(tags.clone()));
+                    if let Some(d) = &p.description {
+                        req = req.description(d);
+                    }
+                    // Retries off: a lost answer is looked up by tags before another try.
+                    req.customize()
+                        .config_override(aws_sdk_kms::config::Builder::default().retry_config(no_retry()))
+                        .send()
+                        .await
+                        .map_err(|e| cx.aws("CreateKey", e))
+                },
+            )
+            .await?
+            .key_metadata
+            .ok_or_else(|| Error::other("CreateKey returned no key"))?;
+            Ok((made, true))
         };
+        let find = || async { Ok(find_unaliased(p, cx).await?.map(|(meta, _, _)| (meta, false))) };
+        let (meta, certain) = create_once(cx, "CreateKey", create, find).await?;
         if let Some(alias) = &p.alias {
-            set_alias(cx, alias, &key_id).await?;
+            set_alias(cx, alias, meta.key_id()).await?;
         }
-        let meta = describe(cx, &key_id)
+        if certain {
+            // What CreateKey made, as sent; the alias now names it.
+            let arn = meta.arn().ok_or_else(|| Error::other("CreateKey returned no ARN"))?;
+            return key_live(arn, meta.key_id(), want.attrs, window(p), true);
+        }
+        // Found after an uncertain attempt: read it as it is and bring it to the plan.
+        let live = Self::read(p, cx)
             .await?
             .ok_or_else(|| Error::other("the key vanished after CreateKey"))?;
-        let live = live_of(p, cx, meta)
-            .await?
-            .ok_or_else(|| Error::other("the key vanished after CreateKey"))?;
-        // A reused key may carry an older description, policy or tags.
-        let changed: BTreeSet<String> = want
-            .attrs
-            .iter()
-            .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let changed = differing(&want, &live);
         if changed.is_empty() && live.owned {
             return Ok(live);
         }
@@ -472,52 +464,75 @@ impl Resource for Type {
 
     async fn update(p: &KmsKey, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
+        let want = Self::desired(p, cx)?;
         let key_id = key_id_of(live)?;
-        if changed.contains("policy") {
-            put_policy(cx, &key_id, &policy_text(p, cx)).await?;
-        }
-        if changed.contains("description") {
-            kms.update_key_description()
-                .key_id(&key_id)
-                .description(p.description.clone().unwrap_or_default())
-                .send()
-                .await
-                .map_err(|e| cx.aws("UpdateKeyDescription", e))?;
-        }
-        if changed.contains("tags") || !live.owned {
-            kms.tag_resource()
-                .key_id(&key_id)
-                .set_tags(Some(tags(cx, p)))
-                .send()
-                .await
-                .map_err(|e| cx.aws("TagResource", e))?;
-            let want = cx.tags(&p.tags);
-            let stale: Vec<String> = live
-                .attrs
+        let arn = live
+            .outputs
+            .get("arn")
+            .cloned()
+            .ok_or_else(|| Error::other("no ARN for this key"))?;
+        let policy = changed.contains("policy").then(|| policy_text(p, cx));
+        let retag = changed.contains("tags") || !live.owned;
+        let stale: Vec<String> = if retag {
+            let want_tags = cx.tags(&p.tags);
+            live.attrs
                 .get("tags")
                 .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !stale.is_empty() {
-                kms.untag_resource()
+                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+        let old_alias = live.attrs.get("alias").and_then(Json::as_str).filter(|a| Some(*a) != p.alias.as_deref());
+        // Each call sets a different part of the key: all at once.
+        let mut jobs: Vec<Job<'_>> = vec![];
+        if let Some(doc) = &policy {
+            jobs.push(Box::pin(put_policy(cx, &key_id, doc)));
+        }
+        if changed.contains("description") {
+            jobs.push(Box::pin(async {
+                kms.update_key_description()
                     .key_id(&key_id)
-                    .set_tag_keys(Some(stale))
+                    .description(p.description.clone().unwrap_or_default())
                     .send()
                     .await
-                    .map_err(|e| cx.aws("UntagResource", e))?;
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("UpdateKeyDescription", e))
+            }));
+        }
+        if retag {
+            jobs.push(Box::pin(async {
+                kms.tag_resource()
+                    .key_id(&key_id)
+                    .set_tags(Some(tags(cx, p)))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("TagResource", e))
+            }));
+        }
+        if !stale.is_empty() {
+            jobs.push(Box::pin(async {
+                kms.untag_resource()
+                    .key_id(&key_id)
+                    .set_tag_keys(Some(stale.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("UntagResource", e))
+            }));
+        }
+        if changed.contains("alias") {
+            if let Some(alias) = &p.alias {
+                jobs.push(Box::pin(set_alias(cx, alias, &key_id)));
+            }
+            if let Some(old) = old_alias {
+                jobs.push(Box::pin(delete_alias(cx, old)));
             }
         }
-        let meta = describe(cx, &key_id)
-            .await?
-            .ok_or_else(|| Error::other("the key vanished during update"))?;
-        live_of(p, cx, meta)
-            .await?
-            .ok_or_else(|| Error::other("the key vanished during update"))
+        all(jobs).await?;
+        let now = converged(live, &want, changed);
+        key_live(&arn, &key_id, now.attrs, window(p), true)
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
@@ -529,15 +544,7 @@ impl Resource for Type {
             .and_then(Json::as_str)
             .map(str::to_string);
         if let Some(alias) = alias.or_else(|| live.outputs.get("alias").cloned()) {
-            match kms.delete_alias().alias_name(&alias).send().await {
-                Ok(_) => {}
-                Err(e) => {
-                    let e = cx.aws("DeleteAlias", e);
-                    if !not_found(&e) {
-                        return Err(e);
-                    }
-                }
-            }
+            delete_alias(cx, &alias).await?;
         }
         let days = live
             .handle
@@ -566,6 +573,21 @@ impl Resource for Type {
                     }
                     return Ok(());
                 }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Delete an alias; one already gone is fine.
+async fn delete_alias(cx: &Ctx, alias: &str) -> Result<()> {
+    match cx.clients().kms.delete_alias().alias_name(alias).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = cx.aws("DeleteAlias", e);
+            if not_found(&e) {
+                Ok(())
+            } else {
                 Err(e)
             }
         }

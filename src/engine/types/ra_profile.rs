@@ -4,6 +4,10 @@
 //! ours from a foreign same-named one. CreateProfile cannot be deduplicated either, so it runs
 //! through `create_once` with that lookup. Lists are compared sorted and the session policy in
 //! canonical form, so AWS's ordering and re-serialisation never show as changes.
+//!
+//! Round trips: `read` is ListProfiles, then ListTagsForResource (2); `create` is one
+//! CreateProfile, whose answer is the live profile; `update` returns what it set without
+//! reading it back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +15,8 @@ use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{create_once, one_per_id, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
-use crate::engine::types::iam_role::canonical;
-use crate::engine::types::ra_trust_anchor::{find, gone_ok, of_plan, once, owns, ra_tags, retag, tags_attr, tags_of};
+use crate::engine::types::iam_role::{all, canonical, Job};
+use crate::engine::types::ra_trust_anchor::{find, gone_ok, of_plan, once, ra_tags, retag, tags_attr, updated};
 use crate::spec::types::Profile;
 
 pub struct Type;
@@ -69,25 +73,6 @@ fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
     attrs.insert("accept_role_session_name".into(), json!(pr.accept_role_session_name().unwrap_or(false)));
     attrs.insert("tags".into(), tags_attr(tags));
     Live { outputs, attrs, owned, handle: Json::Null }
-}
-
-/// The profile by id, with its tags; None when gone.
-async fn by_id(cx: &Ctx, id: &str) -> Result<Option<Live>> {
-    let out = cx
-        .clients()
-        .rolesanywhere
-        .get_profile()
-        .profile_id(id)
-        .send()
-        .await
-        .map_err(|e| cx.aws("GetProfile", e));
-    let Some(pr) = gone_ok(out)?.and_then(|o| o.profile) else {
-        return Ok(None);
-    };
-    let Some(tags) = tags_of(cx, pr.profile_arn().unwrap_or_default()).await? else {
-        return Ok(None);
-    };
-    Ok(Some(live_of(&pr, &tags, owns(cx, &tags))))
 }
 
 /// Attributes UpdateProfile sets (all of them in one call).
@@ -171,43 +156,55 @@ impl Resource for Type {
 
     async fn update(p: &Profile, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
+        let want = Self::desired(p, cx)?;
         let id = live.outputs.get("id").cloned().unwrap_or_default();
         let arn = live.outputs.get("arn").cloned().unwrap_or_default();
-        if UPDATABLE.iter().any(|a| changed.contains(*a)) {
-            // UpdateProfile leaves out what it is not given, so removing the session policy
-            // sends an empty one (as the Terraform provider does).
-            let policy = session_policy_text(p, cx)?.unwrap_or_default();
-            ra.update_profile()
-                .profile_id(&id)
-                .name(&p.name)
-                .set_role_arns(Some(p.roles.clone()))
-                .duration_seconds(duration(p) as i32)
-                .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
-                .set_session_policy((changed.contains("session_policy") || !policy.is_empty()).then_some(policy))
-                .accept_role_session_name(p.accept_role_session_name)
-                .send()
-                .await
-                .map_err(|e| cx.aws("UpdateProfile", e))?;
-        }
-        if changed.contains("enabled") {
-            if p.enabled {
-                ra.enable_profile()
+        let policy = session_policy_text(p, cx)?.unwrap_or_default();
+        // The profile's own settings one after the other; its tags alongside.
+        let settings = async {
+            if UPDATABLE.iter().any(|a| changed.contains(*a)) {
+                // UpdateProfile leaves out what it is not given, so removing the session policy
+                // sends an empty one (as the Terraform provider does).
+                ra.update_profile()
                     .profile_id(&id)
+                    .name(&p.name)
+                    .set_role_arns(Some(p.roles.clone()))
+                    .duration_seconds(duration(p) as i32)
+                    .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
+                    .set_session_policy((changed.contains("session_policy") || !policy.is_empty()).then_some(policy.clone()))
+                    .accept_role_session_name(p.accept_role_session_name)
                     .send()
                     .await
-                    .map_err(|e| cx.aws("EnableProfile", e))?;
-            } else {
-                ra.disable_profile()
-                    .profile_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("DisableProfile", e))?;
+                    .map_err(|e| cx.aws("UpdateProfile", e))?;
             }
-        }
+            if changed.contains("enabled") {
+                if p.enabled {
+                    ra.enable_profile()
+                        .profile_id(&id)
+                        .send()
+                        .await
+                        .map_err(|e| cx.aws("EnableProfile", e))?;
+                } else {
+                    ra.disable_profile()
+                        .profile_id(&id)
+                        .send()
+                        .await
+                        .map_err(|e| cx.aws("DisableProfile", e))?;
+                }
+            }
+            Ok(())
+        };
+        let mut jobs: Vec<Job<'_>> = vec![Box::pin(settings)];
         if changed.contains("tags") || !live.owned {
-            retag(cx, &arn, &p.tags, live.attrs.get("tags")).await?;
+            jobs.push(Box::pin(retag(cx, &arn, &p.tags, live.attrs.get("tags"))));
         }
-        by_id(cx, &id).await?.ok_or_else(|| Error::other("the profile vanished during update"))
+        all(jobs).await?;
+        // UpdateProfile sets every one of its attributes to the plan's.
+        let mut done = changed.clone();
+        if UPDATABLE.iter().any(|a| changed.contains(*a)) {
+            done.extend(UPDATABLE.iter().map(|a| a.to_string()));
+        }
+        Ok(updated(live, &want, &done, &p.name))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

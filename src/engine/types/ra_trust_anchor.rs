@@ -11,6 +11,10 @@
 //! The certificate comes from `certificate_file`, or from the `pki.ca` whose id `ca` holds: its
 //! `cert_pem` output, which the executor passes in `Ctx::refs` (see `pki_cert` for the
 //! contract). PEM is compared trimmed, with `\n` line ends.
+//!
+//! Round trips: `read` is ListTrustAnchors, then ListTagsForResource (2); `create` is one
+//! CreateTrustAnchor, whose answer is the live anchor; `update` returns what it set without
+//! reading it back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +25,7 @@ use crate::engine::resource::{
     create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live,
     Resource, Result,
 };
+use crate::engine::types::iam_role::{all, converged, Job};
 use crate::plan::UNKNOWN;
 use crate::spec::types::{Tags, TrustAnchor};
 
@@ -118,15 +123,31 @@ pub async fn find<T>(
         }
         foreign.get_or_insert((item, tags, false));
     }
-    for item in others {
-        let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {
-            continue;
-        };
-        if owns(cx, &tags) {
-            return Ok(Some((item, tags, true)));
-        }
+    // The others' tags at once, `LOOKUPS_AT_ONCE` at a time; the first of ours in listing
+    // order, as asking one by one would find.
+    let arns: Vec<(usize, String)> = others
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (i, name_arn(item).1.unwrap_or_default().to_string()))
+        .collect();
+    let ours = lookup_all(arns, |(i, arn)| {
+        let cx = cx.clone();
+        async move { Ok(tags_of(&cx, &arn).await?.filter(|tags| owns(&cx, tags)).map(|tags| (i, tags))) }
+    })
+    .await?;
+    if let Some((i, tags)) = ours.into_iter().min_by_key(|(i, _)| *i) {
+        let item = others.into_iter().nth(i).expect("an index of the list");
+        return Ok(Some((item, tags, true)));
     }
     Ok(foreign)
+}
+
+/// The attributes `update` brings to the plan (and, for an adoption, the tags), and the name
+/// the plan gives: what `read` would return after it.
+pub fn updated(live: &Live, want: &Desired, changed: &BTreeSet<String>, name: &str) -> Live {
+    let mut now = converged(live, want, changed);
+    now.outputs.insert("name".into(), name.to_string());
+    now
 }
 
 /// For `find_owned`: the tags of every listed resource (by its ARN; Roles Anywhere lists
@@ -206,25 +227,6 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
     Live { outputs, attrs, owned, handle: Json::Null }
 }
 
-/// The anchor by id, with its tags; None when gone.
-async fn by_id(cx: &Ctx, id: &str) -> Result<Option<Live>> {
-    let out = cx
-        .clients()
-        .rolesanywhere
-        .get_trust_anchor()
-        .trust_anchor_id(id)
-        .send()
-        .await
-        .map_err(|e| cx.aws("GetTrustAnchor", e));
-    let Some(ta) = gone_ok(out)?.and_then(|o| o.trust_anchor) else {
-        return Ok(None);
-    };
-    let Some(tags) = tags_of(cx, ta.trust_anchor_arn().unwrap_or_default()).await? else {
-        return Ok(None);
-    };
-    Ok(Some(live_of(&ta, &tags, owns(cx, &tags))))
-}
-
 impl Resource for Type {
     type Props = TrustAnchor;
 
@@ -288,36 +290,45 @@ impl Resource for Type {
 
     async fn update(p: &TrustAnchor, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
+        let want = Self::desired(p, cx)?;
         let id = live.outputs.get("id").cloned().unwrap_or_default();
         let arn = live.outputs.get("arn").cloned().unwrap_or_default();
-        if changed.contains("certificate") || changed.contains("name") {
-            ra.update_trust_anchor()
-                .trust_anchor_id(&id)
-                .name(&p.name)
-                .source(source(&known_certificate(p, cx)?))
-                .send()
-                .await
-                .map_err(|e| cx.aws("UpdateTrustAnchor", e))?;
-        }
-        if changed.contains("enabled") {
-            if p.enabled {
-                ra.enable_trust_anchor()
+        let source_changed = changed.contains("certificate") || changed.contains("name");
+        let pem = if source_changed { Some(known_certificate(p, cx)?) } else { None };
+        // The anchor's own settings one after the other; its tags alongside.
+        let settings = async {
+            if let Some(pem) = &pem {
+                ra.update_trust_anchor()
                     .trust_anchor_id(&id)
+                    .name(&p.name)
+                    .source(source(pem))
                     .send()
                     .await
-                    .map_err(|e| cx.aws("EnableTrustAnchor", e))?;
-            } else {
-                ra.disable_trust_anchor()
-                    .trust_anchor_id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("DisableTrustAnchor", e))?;
+                    .map_err(|e| cx.aws("UpdateTrustAnchor", e))?;
             }
-        }
+            if changed.contains("enabled") {
+                if p.enabled {
+                    ra.enable_trust_anchor()
+                        .trust_anchor_id(&id)
+                        .send()
+                        .await
+                        .map_err(|e| cx.aws("EnableTrustAnchor", e))?;
+                } else {
+                    ra.disable_trust_anchor()
+                        .trust_anchor_id(&id)
+                        .send()
+                        .await
+                        .map_err(|e| cx.aws("DisableTrustAnchor", e))?;
+                }
+            }
+            Ok(())
+        };
+        let mut jobs: Vec<Job<'_>> = vec![Box::pin(settings)];
         if changed.contains("tags") || !live.owned {
-            retag(cx, &arn, &p.tags, live.attrs.get("tags")).await?;
+            jobs.push(Box::pin(retag(cx, &arn, &p.tags, live.attrs.get("tags"))));
         }
-        by_id(cx, &id).await?.ok_or_else(|| Error::other("the trust anchor vanished during update"))
+        all(jobs).await?;
+        Ok(updated(live, &want, changed, &p.name))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

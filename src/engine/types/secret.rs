@@ -7,6 +7,10 @@
 //! Values never leave this module except toward Secrets Manager: the comparable attribute is a
 //! keyed SHA-256 (HMAC with a key drawn at random once per process), so neither `Live`, nor a
 //! log, nor an error holds the value or a hash anyone could test guesses against.
+//!
+//! Round trips: `read` is DescribeSecret ∥ GetSecretValue (1); `create` is CreateSecret with
+//! the value (1, after GetRandomPassword for a generated one), returning what it made without
+//! reading it back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -19,6 +23,7 @@ use serde_json::{json, Value as Json};
 use crate::engine::resource::{
     one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result, TAG_PLAN,
 };
+use crate::engine::types::iam_role::{all, converged, differing, Job};
 use crate::plan::UNKNOWN;
 use crate::spec::types::Secret;
 
@@ -250,7 +255,16 @@ impl Resource for Type {
 
     async fn read(p: &Secret, cx: &Ctx) -> Result<Option<Live>> {
         let sm = &cx.clients().secrets;
-        let desc = match sm.describe_secret().secret_id(&p.name).send().await {
+        // The secret and its current value at once (a generated value is never compared).
+        let value = async {
+            if generated(p) {
+                Ok(None)
+            } else {
+                current_fingerprint(cx, &p.name).await
+            }
+        };
+        let (desc, value) = tokio::join!(sm.describe_secret().secret_id(&p.name).send(), value);
+        let desc = match desc {
             Ok(out) => out,
             Err(e) => {
                 let e = cx.aws("DescribeSecret", e);
@@ -278,10 +292,7 @@ impl Resource for Type {
             // GetSecretValue refuses a secret marked for deletion: unknown until restored.
             Json::Null
         } else {
-            current_fingerprint(cx, &arn)
-                .await?
-                .map(Json::from)
-                .unwrap_or(Json::Null)
+            value?.map(Json::from).unwrap_or(Json::Null)
         };
         Ok(Some(live_of(&seen, value, owned, p.recovery_window_days.unwrap_or(DEFAULT_WINDOW), p.force_delete)))
     }
@@ -331,7 +342,8 @@ impl Resource for Type {
             Some(v) => v,
             None => generate(p, cx).await?,
         };
-        let token = request_token(cx, &fingerprint(&value.0));
+        let fp = fingerprint(&value.0);
+        let token = request_token(cx, &fp);
         let mut req = sm
             .create_secret()
             .name(&p.name)
@@ -344,7 +356,21 @@ impl Resource for Type {
             Err(_) => req.secret_binary(Blob::new(value.0.clone())),
         };
         match req.send().await {
-            Ok(_) => {}
+            // What CreateSecret made: the plan's secret as sent, its value current.
+            Ok(out) => {
+                let arn = out.arn().ok_or_else(|| Error::other("CreateSecret returned no ARN"))?;
+                let tags = cx.tags(&p.tags);
+                let seen = Seen {
+                    arn,
+                    name: out.name().unwrap_or(&p.name),
+                    description: p.description.as_deref().unwrap_or_default(),
+                    kms_key: kms_key_attr(p.kms_key.as_deref(), p.kms_key.as_deref()),
+                    tags: tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    scheduled: false,
+                };
+                let value = if generated(p) { json!(GENERATED) } else { json!(fp) };
+                Ok(live_of(&seen, value, true, p.recovery_window_days.unwrap_or(DEFAULT_WINDOW), p.force_delete))
+            }
             // A retry of a create whose answer was lost, or a secret scheduled for deletion
             // since the plan was made: read it and check it is ours before going on.
             Err(e) => {
@@ -363,25 +389,18 @@ impl Resource for Type {
                         p.name
                     )));
                 }
+                let changed = differing(&want, &live);
+                if changed.is_empty() {
+                    return Ok(live);
+                }
+                Self::update(p, &live, &changed, cx).await
             }
         }
-        let live = Self::read(p, cx)
-            .await?
-            .ok_or_else(|| Error::other("the secret vanished after CreateSecret"))?;
-        let changed: BTreeSet<String> = want
-            .attrs
-            .iter()
-            .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if changed.is_empty() {
-            return Ok(live);
-        }
-        Self::update(p, &live, &changed, cx).await
     }
 
     async fn update(p: &Secret, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let sm = &cx.clients().secrets;
+        let want = Self::desired(p, cx)?;
         let arn = live
             .outputs
             .get("arn")
@@ -401,7 +420,19 @@ impl Resource for Type {
                 value_changed = current_fingerprint(cx, &arn).await? != Some(fingerprint(&value.0));
             }
         }
-        if changed.contains("description") || changed.contains("kms_key") {
+        let settings = changed.contains("description") || changed.contains("kms_key");
+        let retag = changed.contains("tags") || !live.owned;
+        let stale: Vec<String> = if retag {
+            let want_tags = cx.tags(&p.tags);
+            live.attrs
+                .get("tags")
+                .and_then(Json::as_object)
+                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+        let update_settings = || async {
             let mut req = sm
                 .update_secret()
                 .secret_id(&arn)
@@ -410,44 +441,64 @@ impl Resource for Type {
                 // No key in the plan: back to the service's default key.
                 req = req.kms_key_id(p.kms_key.clone().unwrap_or_else(|| DEFAULT_KEY.into()));
             }
-            req.send().await.map_err(|e| cx.aws("UpdateSecret", e))?;
-        }
+            req.send().await.map(|_| ()).map_err(|e| cx.aws("UpdateSecret", e))
+        };
         // A generated value is never replaced: both sides read `(generated)`.
-        if value_changed {
+        let put_new_value = || async {
             let value = load(p, cx)?.expect("not generated");
-            put_value(cx, &arn, &value).await?;
-        }
-        if changed.contains("tags") || !live.owned {
-            sm.tag_resource()
-                .secret_id(&arn)
-                .set_tags(Some(tags(cx, p)))
-                .send()
-                .await
-                .map_err(|e| cx.aws("TagResource", e))?;
-            let want = cx.tags(&p.tags);
-            let stale: Vec<String> = live
-                .attrs
-                .get("tags")
-                .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !stale.is_empty() {
-                sm.untag_resource()
-                    .secret_id(&arn)
-                    .set_tag_keys(Some(stale))
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("UntagResource", e))?;
+            put_value(cx, &arn, &value).await
+        };
+        // Each call sets a different part of the secret: all at once, but for a new value
+        // under a new key, which waits for the key so that it is encrypted with it.
+        let mut jobs: Vec<Job<'_>> = vec![];
+        if settings && value_changed && changed.contains("kms_key") {
+            jobs.push(Box::pin(async {
+                update_settings().await?;
+                put_new_value().await
+            }));
+        } else {
+            if settings {
+                jobs.push(Box::pin(update_settings()));
+            }
+            if value_changed {
+                jobs.push(Box::pin(put_new_value()));
             }
         }
-        Self::read(p, cx)
-            .await?
-            .ok_or_else(|| Error::other("the secret vanished during update"))
+        if retag {
+            jobs.push(Box::pin(async {
+                sm.tag_resource()
+                    .secret_id(&arn)
+                    .set_tags(Some(tags(cx, p)))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("TagResource", e))
+            }));
+        }
+        if !stale.is_empty() {
+            jobs.push(Box::pin(async {
+                sm.untag_resource()
+                    .secret_id(&arn)
+                    .set_tag_keys(Some(stale.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| cx.aws("UntagResource", e))
+            }));
+        }
+        all(jobs).await?;
+        // The secret as `read` would now see it: what the plan says (the key as `read` spells
+        // it), no longer scheduled for deletion.
+        let mut now = converged(live, &want, changed);
+        now.attrs.insert("kms_key".into(), kms_key_attr(p.kms_key.as_deref(), p.kms_key.as_deref()));
+        now.attrs.insert("scheduled_for_deletion".into(), json!(false));
+        now.handle = json!({
+            "arn": arn,
+            "scheduled": false,
+            "recovery_window_days": p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
+            "force_delete": p.force_delete,
+        });
+        Ok(now)
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
