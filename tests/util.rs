@@ -215,6 +215,7 @@ impl Testbed {
             opts: Arc::new(Options::default()),
             notify: Arc::new(|_, _| {}),
             refs: Default::default(),
+            skip_names: Default::default(),
         }
     }
 

@@ -167,6 +167,10 @@ pub struct Ctx {
     /// from here. A dependency not yet created is absent; an output that will change reads
     /// `plan::UNKNOWN`.
     pub refs: BTreeMap<String, BTreeMap<String, String>>,
+    /// For `find_owned`: names (KMS: aliases) of this type that the plan itself has in this
+    /// partition. Their resources were just read by name, so a listing need not look them up
+    /// again (which, for IAM and KMS, costs a call per item).
+    pub skip_names: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Ctx {

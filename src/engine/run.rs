@@ -239,8 +239,8 @@ impl Engine {
     /// Identity, reads and the orphan listing, all at once; the identity error wins, since a
     /// wrong account explains everything else.
     async fn read_everything(&self, cancel: &Cancel) -> Result<(BTreeMap<String, Option<Live>>, Vec<Orphan>), RunError> {
-        self.identify().await?;
-        let (lives, orphans) = tokio::join!(self.read_all(cancel), self.find_orphans());
+        let (id, lives, orphans) = tokio::join!(self.identify(), self.read_all(cancel), self.find_orphans());
+        id?;
         Ok((lives?, orphans?))
     }
 
@@ -274,6 +274,7 @@ impl Engine {
             opts: Arc::new(self.setup.options.clone()),
             notify,
             refs: BTreeMap::new(),
+            skip_names: Default::default(),
         }
     }
 
@@ -410,7 +411,17 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         for part in self.parts.keys() {
             for ty in DELETE_ORDER {
-                let cx = self.bare_ctx("", Some(part));
+                let mut cx = self.bare_ctx("", Some(part));
+                let key = if *ty == "kms.key" { "alias" } else { "name" };
+                cx.skip_names = Arc::new(
+                    self.spec
+                        .resources
+                        .values()
+                        .filter(|r| r.type_name == *ty && r.partition.as_deref() == Some(part.as_str()))
+                        .filter_map(|r| r.properties.get(key)?.as_str().map(String::from))
+                        .filter(|n| !n.contains("${"))
+                        .collect(),
+                );
                 let (part, ty) = (part.clone(), ty.to_string());
                 tasks.spawn(async move {
                     let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));

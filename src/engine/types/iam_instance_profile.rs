@@ -167,7 +167,11 @@ impl Resource for Type {
         let mut pages = cx.clients().iam.list_instance_profiles().into_paginator().items().send();
         let mut names = vec![];
         while let Some(ip) = pages.next().await {
-            names.push(ip.map_err(|e| cx.aws("ListInstanceProfiles", e))?.instance_profile_name().to_string());
+            let name = ip.map_err(|e| cx.aws("ListInstanceProfiles", e))?.instance_profile_name().to_string();
+            // The plan's own profiles were just read by name.
+            if !cx.skip_names.contains(&name) {
+                names.push(name);
+            }
         }
         let found = lookup_all(names, |name| {
             let cx = cx.clone();

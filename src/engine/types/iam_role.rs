@@ -276,7 +276,8 @@ impl Resource for Type {
         while let Some(r) = pages.next().await {
             let r = r.map_err(|e| cx.aws("ListRoles", e))?;
             // Service-linked roles: AWS's, never a plan's (their path cannot be created).
-            if !r.path().starts_with("/aws-service-role/") {
+            // The plan's own roles were just read by name.
+            if !r.path().starts_with("/aws-service-role/") && !cx.skip_names.contains(r.role_name()) {
                 names.push(r.role_name().to_string());
             }
         }

@@ -386,6 +386,10 @@ impl Resource for Type {
             if names.iter().any(|n| n.starts_with("alias/aws/")) {
                 continue;
             }
+            // The plan's own keys were just read by their aliases.
+            if names.iter().any(|n| cx.skip_names.contains(n)) {
+                continue;
+            }
             names.sort();
             keys.push((key_id, names.into_iter().next()));
         }

@@ -115,6 +115,10 @@ impl Resource for Type {
         let mut all = vec![];
         while let Some(pr) = pages.next().await {
             let pr = pr.map_err(|e| cx.aws("ListProfiles", e))?;
+            // The plan's own profiles were just read by name.
+            if pr.name().is_some_and(|n| cx.skip_names.contains(n)) {
+                continue;
+            }
             all.push((pr.profile_arn().unwrap_or_default().to_string(), pr));
         }
         let found = of_plan(cx, all).await?.into_iter().map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));

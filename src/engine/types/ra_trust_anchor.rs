@@ -253,6 +253,10 @@ impl Resource for Type {
         let mut all = vec![];
         while let Some(ta) = pages.next().await {
             let ta = ta.map_err(|e| cx.aws("ListTrustAnchors", e))?;
+            // The plan's own anchors were just read by name.
+            if ta.name().is_some_and(|n| cx.skip_names.contains(n)) {
+                continue;
+            }
             all.push((ta.trust_anchor_arn().unwrap_or_default().to_string(), ta));
         }
         let found = of_plan(cx, all).await?.into_iter().map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
