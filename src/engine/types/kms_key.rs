@@ -184,7 +184,16 @@ async fn tags_and_policy(cx: &Ctx, key_id: &str) -> Result<Option<(Vec<(String, 
 /// else's alias (most keys of a real account have one, and cost nothing), then DescribeKey ∥
 /// GetKeyPolicy of those tagged as this resource: keys pending deletion are passed over.
 async fn find_unaliased(p: &KmsKey, cx: &Ctx) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
-    let (aliased, keys) = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
+    let lists = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
+    find_unaliased_in(p, cx, lists).await
+}
+
+/// `find_unaliased` with the account's aliases and keys already listed.
+async fn find_unaliased_in(
+    p: &KmsKey,
+    cx: &Ctx,
+    (aliased, keys): (BTreeMap<String, Vec<String>>, Vec<String>),
+) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
     let candidates: Vec<String> = keys
         .into_iter()
         .filter(|k| {
@@ -356,13 +365,34 @@ impl Resource for Type {
 
     async fn read(p: &KmsKey, cx: &Ctx) -> Result<Option<Live>> {
         if let Some(alias) = &p.alias {
-            if let Some(meta) = describe(cx, alias).await?.filter(|m| !pending(m)) {
+            // The listings for the aliasless lookup start with DescribeKey, so a missing alias
+            // (every first apply) costs no extra round trip; when the alias answers, they are
+            // dropped unfinished (reads only: nothing is left half-done).
+            let describe = describe(cx, alias);
+            let lists = async { tokio::try_join!(aliases_by_key(cx), key_ids(cx)) };
+            tokio::pin!(describe, lists);
+            let mut listed = None;
+            let meta = loop {
+                tokio::select! {
+                    m = &mut describe => break m?,
+                    l = &mut lists, if listed.is_none() => listed = Some(l),
+                }
+            };
+            if let Some(meta) = meta.filter(|m| !pending(m)) {
                 let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
                     return Ok(None);
                 };
                 let owned = owns(cx, &tags);
                 return live_from(&meta, &tags, policy, Some(alias), window(p), owned).map(Some);
             }
+            let lists = match listed {
+                Some(l) => l?,
+                None => lists.await?,
+            };
+            return match find_unaliased_in(p, cx, lists).await? {
+                Some((meta, tags, policy)) => live_from(&meta, &tags, policy, None, window(p), true).map(Some),
+                None => Ok(None),
+            };
         }
         // No key by that alias (or no alias to find it by): a key of this resource without one.
         match find_unaliased(p, cx).await? {
