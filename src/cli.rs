@@ -133,6 +133,10 @@ struct CommonArgs {
     /// Take over same-named resources that lack this plan's ownership tags.
     #[arg(long)]
     adopt: bool,
+    /// Override a partition's retry or timeout setting (repeatable), e.g. `china.max_attempts=12`,
+    /// `china.operation_ms=600000`; settings as in the plan's `retry:`, `timeouts:`, `concurrency`.
+    #[arg(long, value_name = "PARTITION.SETTING=N", value_parser = parse_var)]
+    tune: Vec<(String, String)>,
     /// Log retries and waits too.
     #[arg(long, short = 'v')]
     verbose: bool,
@@ -149,6 +153,7 @@ impl CommonArgs {
             concurrency: self.concurrency,
             adopt: self.adopt,
             force_delete_secrets: false,
+            tune: self.tune.clone(),
         }
     }
 }

@@ -28,6 +28,47 @@ pub struct Common {
     pub concurrency: usize,
     pub adopt: bool,
     pub force_delete_secrets: bool,
+    /// `--tune PARTITION.SETTING=VALUE`: retry and timeout settings over the plan's.
+    pub tune: Vec<(String, String)>,
+}
+
+/// Apply `--tune` flags to the loaded spec: `china.max_attempts=12`, `commercial.attempt_ms=30000`.
+/// Settings: max_attempts, initial_backoff_ms, max_backoff_ms, connect_ms, attempt_ms,
+/// operation_ms, concurrency.
+fn tune(spec: &mut Spec, flags: &[(String, String)]) -> Result<(), String> {
+    for (key, value) in flags {
+        let (part, setting) = key
+            .split_once('.')
+            .ok_or_else(|| format!("--tune {key}={value}: expected PARTITION.SETTING=VALUE"))?;
+        let known: Vec<String> = spec.partitions.keys().cloned().collect();
+        let def = spec
+            .partitions
+            .get_mut(part)
+            .ok_or_else(|| format!("--tune {key}={value}: no partition `{part}` in the plan ({})", known.join(", ")))?;
+        let n: u64 = value
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("--tune {key}={value}: expected a positive whole number"))?;
+        let small = || u32::try_from(n).map_err(|_| format!("--tune {key}={value}: too large"));
+        let (r, t) = (&mut def.spec.retry, &mut def.spec.timeouts);
+        match setting {
+            "max_attempts" => r.max_attempts = Some(small()?),
+            "initial_backoff_ms" => r.initial_backoff_ms = Some(n),
+            "max_backoff_ms" => r.max_backoff_ms = Some(n),
+            "connect_ms" => t.connect_ms = Some(n),
+            "attempt_ms" => t.attempt_ms = Some(n),
+            "operation_ms" => t.operation_ms = Some(n),
+            "concurrency" => def.spec.concurrency = Some(small()?),
+            other => {
+                return Err(format!(
+                    "--tune {key}={value}: unknown setting `{other}` (max_attempts, initial_backoff_ms, \
+                     max_backoff_ms, connect_ms, attempt_ms, operation_ms, concurrency)"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +105,13 @@ fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
         )));
     }
     Ok(spec.expect("checked above"))
+}
+
+/// `load` plus the command line's `--tune` settings.
+fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
+    let mut spec = load(&c.plan_file, &c.vars)?;
+    tune(&mut spec, &c.tune).map_err(fail)?;
+    Ok(spec)
 }
 
 fn base_of(path: &Path) -> PathBuf {
@@ -134,7 +182,7 @@ fn run_error(e: RunError) -> ExitCode {
 
 /// `xpart plan`
 pub fn plan(c: &Common, format: PlanFormat, detailed: bool, offline_against: Option<&Path>) -> ExitCode {
-    let spec = match load(&c.plan_file, &c.vars) {
+    let spec = match load_tuned(c) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -185,7 +233,7 @@ fn confirm(question: &str) -> Result<bool, ExitCode> {
 
 /// `xpart apply` and `xpart destroy`.
 pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
-    let spec = match load(&c.plan_file, &c.vars) {
+    let spec = match load_tuned(c) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -265,7 +313,7 @@ where
     F: FnOnce(Engine, Planned, PathBuf) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
-    let spec = match load(&c.plan_file, &c.vars) {
+    let spec = match load_tuned(c) {
         Ok(s) => s,
         Err(code) => return code,
     };

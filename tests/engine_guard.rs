@@ -95,3 +95,24 @@ fn engine_guard_expected_account_mismatch_is_refused() {
         assert!(run.inventory(side, &plan).is_empty());
     }
 }
+
+/// `--tune` overrides the plan's timeouts: a china attempt bound below the latency times out,
+/// named by partition, well inside the default bounds.
+#[test]
+fn engine_guard_tune_flags_override_the_plans_timeouts() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "seed=3 latency_ms=1500");
+    let run = Run::new(&tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    let start = std::time::Instant::now();
+    let o = run.run(
+        &["plan", "--tune", "china.attempt_ms=300", "--tune", "china.max_attempts=2", "--tune", "china.operation_ms=2000"],
+        &plan,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("china") && err.contains("timed out"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    let o = run.run(&["plan", "--tune", "china.max_attempts=x"], &plan);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
