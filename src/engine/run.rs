@@ -201,12 +201,26 @@ impl Engine {
             };
             tasks.spawn(async move {
                 let clients = Clients::connect(&def, &opts).await;
-                PartCtx::new(def, clients)
+                // Credentials once, before the calls that run at once: a missing or broken
+                // profile is then one clear error instead of one per call (the SDK's provider
+                // answers concurrent first callers with "already taken").
+                use aws_credential_types::provider::ProvideCredentials;
+                if let Some(provider) = clients.config.credentials_provider() {
+                    if let Err(e) = provider.provide_credentials().await {
+                        return Err(RunError::Other(format!(
+                            "partition `{}` ({}): no credentials: {}",
+                            def.name,
+                            def.region,
+                            crate::aws::chain(&e)
+                        )));
+                    }
+                }
+                Ok(PartCtx::new(def, clients))
             });
         }
         let mut parts = BTreeMap::new();
         while let Some(r) = tasks.join_next().await {
-            let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))?;
+            let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))??;
             parts.insert(p.def.name.clone(), Arc::new(p));
         }
         Ok(Engine { spec, parts, setup })
