@@ -179,7 +179,9 @@ struct CallLog {
 
 impl std::fmt::Debug for CallLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallLog").field("partition", &self.partition).finish()
+        f.debug_struct("CallLog")
+            .field("partition", &self.partition)
+            .finish()
     }
 }
 
@@ -201,13 +203,16 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
         _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        cfg.interceptor_state().store_put(AttemptStart(std::time::Instant::now()));
+        cfg.interceptor_state()
+            .store_put(AttemptStart(std::time::Instant::now()));
         Ok(())
     }
 
     fn read_after_attempt(
         &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<
+            '_,
+        >,
         _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
@@ -215,7 +220,10 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
             .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
             .map(|m| format!("{}.{}", m.service(), m.name()))
             .unwrap_or_else(|| "call".into());
-        let ms = cfg.load::<AttemptStart>().map(|s| s.0.elapsed().as_millis()).unwrap_or(0);
+        let ms = cfg
+            .load::<AttemptStart>()
+            .map(|s| s.0.elapsed().as_millis())
+            .unwrap_or(0);
         let status = match ctx.response() {
             Some(r) => r.status().as_u16().to_string(),
             None => "no response".into(),
@@ -308,7 +316,9 @@ impl Clients {
         };
         use aws_sdk_sts::error::SdkError;
         let transient = match &e {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(s) => {
                 s.raw().status().is_server_error()
                     || code.as_deref().is_some_and(|c| THROTTLING.contains(&c))

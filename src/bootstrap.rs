@@ -57,18 +57,78 @@ struct Setting {
 }
 
 const SETTINGS: &[Setting] = &[
-    Setting { key: "run_as", var: "RUN_AS", default: None, kind: Check::User },
-    Setting { key: "key_secret", var: "KEY_SECRET_ARN", default: None, kind: Check::Arn },
-    Setting { key: "certificate", var: "CERT_PEM", default: None, kind: Check::Certificate },
-    Setting { key: "trust_anchor_arn", var: "TRUST_ANCHOR_ARN", default: None, kind: Check::Arn },
-    Setting { key: "profile_arn", var: "PROFILE_ARN", default: None, kind: Check::Arn },
-    Setting { key: "role_arn", var: "ROLE_ARN", default: None, kind: Check::Arn },
-    Setting { key: "target_region", var: "TARGET_REGION", default: None, kind: Check::Region },
-    Setting { key: "aws_profile", var: "AWS_PROFILE_NAME", default: None, kind: Check::Profile },
-    Setting { key: "helper", var: "HELPER", default: Some("aws_signing_helper"), kind: Check::Helper },
-    Setting { key: "helper_url", var: "HELPER_URL", default: Some(DEFAULT_HELPER_URL), kind: Check::Url },
-    Setting { key: "xpart_url", var: "XPART_URL", default: Some(""), kind: Check::Url },
-    Setting { key: "awscli_url", var: "AWSCLI_URL", default: Some(DEFAULT_AWSCLI_URL), kind: Check::Url },
+    Setting {
+        key: "run_as",
+        var: "RUN_AS",
+        default: None,
+        kind: Check::User,
+    },
+    Setting {
+        key: "key_secret",
+        var: "KEY_SECRET_ARN",
+        default: None,
+        kind: Check::Arn,
+    },
+    Setting {
+        key: "certificate",
+        var: "CERT_PEM",
+        default: None,
+        kind: Check::Certificate,
+    },
+    Setting {
+        key: "trust_anchor_arn",
+        var: "TRUST_ANCHOR_ARN",
+        default: None,
+        kind: Check::Arn,
+    },
+    Setting {
+        key: "profile_arn",
+        var: "PROFILE_ARN",
+        default: None,
+        kind: Check::Arn,
+    },
+    Setting {
+        key: "role_arn",
+        var: "ROLE_ARN",
+        default: None,
+        kind: Check::Arn,
+    },
+    Setting {
+        key: "target_region",
+        var: "TARGET_REGION",
+        default: None,
+        kind: Check::Region,
+    },
+    Setting {
+        key: "aws_profile",
+        var: "AWS_PROFILE_NAME",
+        default: None,
+        kind: Check::Profile,
+    },
+    Setting {
+        key: "helper",
+        var: "HELPER",
+        default: Some("aws_signing_helper"),
+        kind: Check::Helper,
+    },
+    Setting {
+        key: "helper_url",
+        var: "HELPER_URL",
+        default: Some(DEFAULT_HELPER_URL),
+        kind: Check::Url,
+    },
+    Setting {
+        key: "xpart_url",
+        var: "XPART_URL",
+        default: Some(""),
+        kind: Check::Url,
+    },
+    Setting {
+        key: "awscli_url",
+        var: "AWSCLI_URL",
+        default: Some(DEFAULT_AWSCLI_URL),
+        kind: Check::Url,
+    },
 ];
 
 /// `s` in single quotes, each `'` as `'\''`: nothing in it is expanded by the shell.
@@ -78,7 +138,10 @@ pub fn sh_quote(s: &str) -> String {
 
 /// The characters the script lets stand unquoted on the credential_process line.
 fn plain(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with('-') && s.chars().all(|c| c.is_ascii_alphanumeric() || "_./:@+=,-".contains(c))
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:@+=,-".contains(c))
 }
 
 fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
@@ -86,18 +149,25 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
         Check::User => {
             v.len() <= 32
                 && v.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         }
         Check::Arn => v.starts_with("arn:") && plain(v),
         Check::Region => {
-            !v.is_empty() && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         }
         Check::Profile => {
-            !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         }
         Check::Certificate => v.trim_start().starts_with("-----BEGIN CERTIFICATE-----"),
         Check::Helper => v == "xpart" || v == "aws_signing_helper",
-        Check::Url => v.is_empty() || (v.starts_with("https://") && !v.chars().any(|c| c.is_whitespace())),
+        Check::Url => {
+            v.is_empty() || (v.starts_with("https://") && !v.chars().any(|c| c.is_whitespace()))
+        }
     };
     if ok {
         return Ok(());
@@ -133,15 +203,23 @@ fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, Str
              through a secret (key_secret) instead"
         ));
     }
-    if let Some(k) = map.keys().find(|k| !SETTINGS.iter().any(|s| s.key == k.as_str())) {
+    if let Some(k) = map
+        .keys()
+        .find(|k| !SETTINGS.iter().any(|s| s.key == k.as_str()))
+    {
         let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
-        return Err(format!("bootstrap.{k} is not a setting; the settings are {}", known.join(", ")));
+        return Err(format!(
+            "bootstrap.{k} is not a setting; the settings are {}",
+            known.join(", ")
+        ));
     }
     let mut out = Vec::new();
     for s in SETTINGS {
         let value = match (map.get(s.key), s.default) {
             (None | Some(Json::Null), Some(d)) => d.to_string(),
-            (None | Some(Json::Null), None) => return Err(format!("bootstrap.{} is required", s.key)),
+            (None | Some(Json::Null), None) => {
+                return Err(format!("bootstrap.{} is required", s.key))
+            }
             (Some(Json::String(v)), _) => v.clone(),
             (Some(v @ (Json::Number(_) | Json::Bool(_))), _) => v.to_string(),
             (Some(_), _) => return Err(format!("bootstrap.{} must be a string", s.key)),
@@ -175,7 +253,10 @@ pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> 
         return Err("bootstrap: the user data would hold a private key".into());
     }
     if script.len() > MAX_USER_DATA {
-        return Err(format!("bootstrap: the user data is {} bytes; EC2 takes at most {MAX_USER_DATA}", script.len()));
+        return Err(format!(
+            "bootstrap: the user data is {} bytes; EC2 takes at most {MAX_USER_DATA}",
+            script.len()
+        ));
     }
     Ok(script)
 }
@@ -208,8 +289,13 @@ fn header(def: &PartitionDef, inputs: &[(&str, String)]) -> String {
 fn private_key(v: &Json, path: &str) -> Option<String> {
     match v {
         Json::String(s) => s.contains("PRIVATE KEY-----").then(|| path.to_string()),
-        Json::Array(a) => a.iter().enumerate().find_map(|(i, x)| private_key(x, &format!("{path}[{i}]"))),
-        Json::Object(m) => m.iter().find_map(|(k, x)| private_key(x, &format!("{path}.{k}"))),
+        Json::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| private_key(x, &format!("{path}[{i}]"))),
+        Json::Object(m) => m
+            .iter()
+            .find_map(|(k, x)| private_key(x, &format!("{path}.{k}"))),
         _ => None,
     }
 }
@@ -260,9 +346,22 @@ mod tests {
         for v in vars {
             src.push_str(&format!("printf '%s\\0' \"${v}\"\n"));
         }
-        let out = Command::new("bash").arg("-c").arg(&src).env_clear().output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().split_terminator('\0').map(String::from).collect()
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&src)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -274,16 +373,30 @@ mod tests {
         assert!(script.contains("\n  input RUN_AS 'ubuntu'\n"));
         assert!(script.contains("\n  input SECRETS_REGION 'cn-north-1'\n"));
         assert!(script.contains(&format!("\n  input HELPER_URL '{DEFAULT_HELPER_URL}'\n")));
-        assert!(DEFAULT_HELPER_URL.ends_with("/releases/1.8.1/X86_64/Linux/Amzn2023/aws_signing_helper"));
-        let got = header_values(&script, &["ROOT", "CERT_PEM", "HELPER", "XPART_URL", "ROLE_ARN"]);
-        assert_eq!(got, ["", CERT, "aws_signing_helper", "", settings()["role_arn"].as_str().unwrap()]);
+        assert!(DEFAULT_HELPER_URL
+            .ends_with("/releases/1.8.1/X86_64/Linux/Amzn2023/aws_signing_helper"));
+        let got = header_values(
+            &script,
+            &["ROOT", "CERT_PEM", "HELPER", "XPART_URL", "ROLE_ARN"],
+        );
+        assert_eq!(
+            got,
+            [
+                "",
+                CERT,
+                "aws_signing_helper",
+                "",
+                settings()["role_arn"].as_str().unwrap()
+            ]
+        );
         // The same settings give the same script (its hash is compared with the live one).
         assert_eq!(script, user_data(&settings(), &def()).unwrap());
     }
 
     #[test]
     fn hostile_values_cannot_break_out_of_their_quotes() {
-        let marker = std::env::temp_dir().join(format!("xpart-bootstrap-pwned-{}", std::process::id()));
+        let marker =
+            std::env::temp_dir().join(format!("xpart-bootstrap-pwned-{}", std::process::id()));
         let m = marker.display();
         let hostile = [
             format!("'; touch {m}; '"),
@@ -296,7 +409,11 @@ mod tests {
         ];
         for h in &hostile {
             let quoted = sh_quote(h);
-            let out = Command::new("bash").arg("-c").arg(format!("v={quoted}; printf '%s' \"$v\"")).output().unwrap();
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(format!("v={quoted}; printf '%s' \"$v\""))
+                .output()
+                .unwrap();
             assert!(out.status.success());
             assert_eq!(String::from_utf8(out.stdout).unwrap(), *h);
             // Through the whole header too, in the one free-form setting.
@@ -325,10 +442,17 @@ mod tests {
 
     #[test]
     fn refuses_private_keys() {
-        let key = format!("-----BEGIN {}-----\nabc\n-----END PRIVATE KEY-----\n", "PRIVATE KEY");
+        let key = format!(
+            "-----BEGIN {}-----\nabc\n-----END PRIVATE KEY-----\n",
+            "PRIVATE KEY"
+        );
         let err = user_data(&json!({"key": key}), &def()).unwrap_err();
-        assert!(err.contains("bootstrap.key") && err.contains("private key"), "{err}");
-        let err = user_data(&with("certificate", json!(format!("{CERT}{key}"))), &def()).unwrap_err();
+        assert!(
+            err.contains("bootstrap.key") && err.contains("private key"),
+            "{err}"
+        );
+        let err =
+            user_data(&with("certificate", json!(format!("{CERT}{key}"))), &def()).unwrap_err();
         assert!(err.contains("bootstrap.certificate"), "{err}");
         let ec = key.replace("PRIVATE KEY", "EC PRIVATE KEY");
         assert!(user_data(&with("aws_profile", json!(ec)), &def()).is_err());
@@ -340,7 +464,9 @@ mod tests {
     fn refuses_missing_unknown_and_unresolved_settings() {
         let mut s = settings();
         s.as_object_mut().unwrap().remove("role_arn");
-        assert!(user_data(&s, &def()).unwrap_err().contains("bootstrap.role_arn is required"));
+        assert!(user_data(&s, &def())
+            .unwrap_err()
+            .contains("bootstrap.role_arn is required"));
         let err = user_data(&with("helpr", json!("xpart")), &def()).unwrap_err();
         assert!(err.contains("bootstrap.helpr is not a setting"), "{err}");
         let err = user_data(&with("role_arn", json!(crate::plan::UNKNOWN)), &def()).unwrap_err();
@@ -349,10 +475,16 @@ mod tests {
         assert!(user_data(&with("role_arn", json!(["a"])), &def()).is_err());
         // While planning: what is known is checked, what is not passes.
         assert!(check(&with("role_arn", json!(crate::plan::UNKNOWN))).is_ok());
-        assert!(check(&json!({"role_arn": crate::plan::UNKNOWN})).unwrap_err().contains("is required"));
-        assert!(check(&with("aws_profile", json!("a b"))).unwrap_err().contains("bootstrap.aws_profile"));
+        assert!(check(&json!({"role_arn": crate::plan::UNKNOWN}))
+            .unwrap_err()
+            .contains("is required"));
+        assert!(check(&with("aws_profile", json!("a b")))
+            .unwrap_err()
+            .contains("bootstrap.aws_profile"));
         let big = format!("{CERT}{}", "A".repeat(MAX_USER_DATA));
-        assert!(user_data(&with("certificate", json!(big)), &def()).unwrap_err().contains("at most"));
+        assert!(user_data(&with("certificate", json!(big)), &def())
+            .unwrap_err()
+            .contains("at most"));
     }
 
     // ---- the script itself, with stand-ins for aws and the helper ----
@@ -379,11 +511,20 @@ mod tests {
     fn run(dir: &Path, script: &str, env: &[(&str, &str)]) -> std::process::Output {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        let key = format!("-----BEGIN {}-----\nMIIEkey\n-----END {}-----", "PRIVATE KEY", "PRIVATE KEY");
-        executable(&bin.join("aws"), &format!("#!/bin/sh\nprintf '%s\\n' '{key}'\n"));
+        let key = format!(
+            "-----BEGIN {}-----\nMIIEkey\n-----END {}-----",
+            "PRIVATE KEY", "PRIVATE KEY"
+        );
+        executable(
+            &bin.join("aws"),
+            &format!("#!/bin/sh\nprintf '%s\\n' '{key}'\n"),
+        );
         executable(&bin.join("xpart"), "#!/bin/sh\nexit 1\n");
         std::fs::write(dir.join("script"), script).unwrap();
-        let path = format!("{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", bin.display());
+        let path = format!(
+            "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+            bin.display()
+        );
         Command::new("bash")
             .arg(dir.join("script"))
             .env_clear()
@@ -411,9 +552,20 @@ mod tests {
              [profile other]\nregion = eu-west-1\n",
         )
         .unwrap();
-        let out = run(&dir, &script, &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("MIIEkey"), "the key is never printed");
+        let out = run(
+            &dir,
+            &script,
+            &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("MIIEkey"),
+            "the key is never printed"
+        );
         let config = std::fs::read_to_string(aws.join("config")).unwrap();
         let home = aws.parent().unwrap().display().to_string();
         let xpart = dir.join("bin/xpart").display().to_string();
@@ -436,12 +588,26 @@ mod tests {
         assert_eq!(meta.mode() & 0o777, 0o600);
         let key = std::fs::read_to_string(aws.join("xpart/client.key")).unwrap();
         assert!(key.ends_with("-----\n") && key.contains("MIIEkey"), "{key}");
-        assert_eq!(std::fs::read_to_string(aws.join("xpart/client.crt")).unwrap(), CERT);
+        assert_eq!(
+            std::fs::read_to_string(aws.join("xpart/client.crt")).unwrap(),
+            CERT
+        );
         // Again: the same files, and no temporary files left behind.
-        let out = run(&dir, &script, &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run(
+            &dir,
+            &script,
+            &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(std::fs::read_to_string(aws.join("config")).unwrap(), config);
-        let mut names: Vec<_> = std::fs::read_dir(aws.join("xpart")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(aws.join("xpart"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         names.sort();
         assert_eq!(names, ["client.crt", "client.key"]);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -461,9 +627,16 @@ mod tests {
         ] {
             let out = run(&dir, &script, &[(var, v)]);
             assert!(!out.status.success(), "{var}={v:?} was accepted");
-            assert!(String::from_utf8_lossy(&out.stderr).contains(var), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(var),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        assert!(!dir.join("root").exists(), "nothing is written before the inputs are checked");
+        assert!(
+            !dir.join("root").exists(),
+            "nothing is written before the inputs are checked"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -192,7 +192,12 @@ pub fn main() -> ExitCode {
                 PlanFormatArg::Markdown => crate::commands::PlanFormat::Markdown,
                 PlanFormatArg::Json => crate::commands::PlanFormat::Json,
             };
-            crate::commands::plan(&common.common(), format, detailed_exitcode, against.as_deref())
+            crate::commands::plan(
+                &common.common(),
+                format,
+                detailed_exitcode,
+                against.as_deref(),
+            )
         }
         Command::Apply { common, yes } => crate::commands::apply(&common.common(), yes, false),
         Command::Destroy {

@@ -41,10 +41,12 @@ fn tune(spec: &mut Spec, flags: &[(String, String)]) -> Result<(), String> {
             .split_once('.')
             .ok_or_else(|| format!("--tune {key}={value}: expected PARTITION.SETTING=VALUE"))?;
         let known: Vec<String> = spec.partitions.keys().cloned().collect();
-        let def = spec
-            .partitions
-            .get_mut(part)
-            .ok_or_else(|| format!("--tune {key}={value}: no partition `{part}` in the plan ({})", known.join(", ")))?;
+        let def = spec.partitions.get_mut(part).ok_or_else(|| {
+            format!(
+                "--tune {key}={value}: no partition `{part}` in the plan ({})",
+                known.join(", ")
+            )
+        })?;
         let n: u64 = value
             .parse()
             .ok()
@@ -86,7 +88,8 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 /// Read, load and lint a plan; on any error finding, print them and give up.
 fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
     let base = base_of(path);
     let (spec, mut findings) = spec::load(&name, &text, vars);
     if let Some(s) = &spec {
@@ -96,9 +99,16 @@ fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
         }
         findings.extend(more);
     }
-    let errors: Vec<Finding> = findings.into_iter().filter(|f| f.severity == diag::Severity::Error).collect();
+    let errors: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| f.severity == diag::Severity::Error)
+        .collect();
     if !errors.is_empty() || spec.is_none() {
-        let _ = write!(std::io::stderr(), "{}", diag::render_plain(&name, &text, &errors));
+        let _ = write!(
+            std::io::stderr(),
+            "{}",
+            diag::render_plain(&name, &text, &errors)
+        );
         return Err(fail(format!(
             "{name}: {} error(s); nothing was changed (details above, or run `xpart lint {name}`)",
             errors.len()
@@ -115,11 +125,17 @@ fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
 }
 
 fn base_of(path: &Path) -> PathBuf {
-    path.parent().map(PathBuf::from).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    path.parent()
+        .map(PathBuf::from)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 fn setup(c: &Common, spec: &Spec) -> Setup {
@@ -129,7 +145,10 @@ fn setup(c: &Common, spec: &Spec) -> Setup {
         config_file: None,
         base: base_of(&c.plan_file),
         state_dir: state_dir(c, &spec.name),
-        options: Options { force_delete_secrets: c.force_delete_secrets, ..Options::default() },
+        options: Options {
+            force_delete_secrets: c.force_delete_secrets,
+            ..Options::default()
+        },
         adopt: c.adopt,
         concurrency: c.concurrency,
         verbose: c.verbose,
@@ -140,7 +159,11 @@ fn setup(c: &Common, spec: &Spec) -> Setup {
 /// Absolute, so that file outputs (certificate and key paths) mean the same to every
 /// resource, whatever directory each resolves its own relative paths against.
 fn state_dir(c: &Common, plan: &str) -> PathBuf {
-    let dir = c.state_dir.clone().unwrap_or_else(|| PathBuf::from(".xpart")).join(plan);
+    let dir = c
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".xpart"))
+        .join(plan);
     match std::env::current_dir() {
         Ok(cwd) if dir.is_relative() => cwd.join(dir),
         _ => dir,
@@ -168,7 +191,9 @@ fn print(plan: &Plan, format: PlanFormat) {
     let out = match format {
         PlanFormat::Text => view::text(
             plan,
-            view::Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() },
+            view::Style {
+                color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            },
         ),
         PlanFormat::Markdown => view::markdown(plan),
         PlanFormat::Json => view::json(plan) + "\n",
@@ -181,7 +206,12 @@ fn run_error(e: RunError) -> ExitCode {
 }
 
 /// `xpart plan`
-pub fn plan(c: &Common, format: PlanFormat, detailed: bool, offline_against: Option<&Path>) -> ExitCode {
+pub fn plan(
+    c: &Common,
+    format: PlanFormat,
+    detailed: bool,
+    offline_against: Option<&Path>,
+) -> ExitCode {
     let spec = match load_tuned(c) {
         Ok(s) => s,
         Err(code) => return code,
@@ -204,7 +234,10 @@ pub fn plan(c: &Common, format: PlanFormat, detailed: bool, offline_against: Opt
         match r {
             Ok(p) => {
                 for u in &p.unowned {
-                    let _ = writeln!(std::io::stderr(), "warning: {u}; apply refuses it unless --adopt");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: {u}; apply refuses it unless --adopt"
+                    );
                 }
                 p.plan
             }
@@ -222,7 +255,9 @@ pub fn plan(c: &Common, format: PlanFormat, detailed: bool, offline_against: Opt
 /// Ask on the terminal; without one, `--yes` is required.
 fn confirm(question: &str) -> Result<bool, ExitCode> {
     if !std::io::stdin().is_terminal() {
-        return Err(fail("not on a terminal, so there is nobody to confirm: pass --yes to go ahead"));
+        return Err(fail(
+            "not on a terminal, so there is nobody to confirm: pass --yes to go ahead",
+        ));
     }
     let _ = write!(std::io::stderr(), "{question} Only 'yes' is accepted: ");
     let _ = std::io::stderr().flush();
@@ -238,7 +273,12 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
         Err(code) => return code,
     };
     let command = if destroy { "destroy" } else { "apply" };
-    let _lock = match Lock::acquire(&state_dir(c, &spec.name), &spec.name, &c.plan_file.display().to_string(), command) {
+    let _lock = match Lock::acquire(
+        &state_dir(c, &spec.name),
+        &spec.name,
+        &c.plan_file.display().to_string(),
+        command,
+    ) {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -251,7 +291,11 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
         };
         let cancel = Cancel::new();
         on_interrupt(cancel.clone());
-        let planned = if destroy { engine.plan_destroy(&cancel).await } else { engine.plan(&cancel).await };
+        let planned = if destroy {
+            engine.plan_destroy(&cancel).await
+        } else {
+            engine.plan(&cancel).await
+        };
         let planned: Planned = match planned {
             Ok(p) => p,
             Err(e) => return run_error(e),
@@ -279,14 +323,22 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         if !yes {
-            let q = if destroy { "Destroy these resources?" } else { "Apply these changes?" };
+            let q = if destroy {
+                "Destroy these resources?"
+            } else {
+                "Apply these changes?"
+            };
             match confirm(q) {
                 Ok(true) => {}
                 Ok(false) => return fail("cancelled; nothing was changed"),
                 Err(code) => return code,
             }
         }
-        let report = if destroy { engine.destroy(&planned, &cancel).await } else { engine.apply(&planned, &cancel).await };
+        let report = if destroy {
+            engine.destroy(&planned, &cancel).await
+        } else {
+            engine.apply(&planned, &cancel).await
+        };
         let report = match report {
             Ok(r) => r,
             Err(e) => return run_error(e),
@@ -349,7 +401,11 @@ pub fn unlock(c: &Common) -> ExitCode {
     };
     match Lock::remove(&state_dir(c, &spec.name)) {
         Ok(true) => {
-            let _ = writeln!(std::io::stderr(), "removed the lock of plan `{}`", spec.name);
+            let _ = writeln!(
+                std::io::stderr(),
+                "removed the lock of plan `{}`",
+                spec.name
+            );
             ExitCode::SUCCESS
         }
         Ok(false) => {
@@ -373,7 +429,11 @@ pub fn offline(old: &Spec, new: &Spec) -> Plan {
     };
     let sensitive = |k: &str, type_name: &str| type_name == "secretsmanager.secret" && k == "value";
     let mut ids: Vec<&String> = new.order.iter().collect();
-    ids.extend(old.order.iter().filter(|id| !new.resources.contains_key(*id)));
+    ids.extend(
+        old.order
+            .iter()
+            .filter(|id| !new.resources.contains_key(*id)),
+    );
     for id in ids {
         let (o, n) = (old.resources.get(id), new.resources.get(id));
         let r = n.or(o).expect("id from one of the two");
@@ -384,7 +444,9 @@ pub fn offline(old: &Spec, new: &Spec) -> Plan {
         let action = match (o, n) {
             (None, Some(_)) => Action::Create,
             (Some(_), None) => Action::Delete,
-            (Some(a), Some(b)) if a.type_name != b.type_name || a.partition != b.partition => Action::Replace,
+            (Some(a), Some(b)) if a.type_name != b.type_name || a.partition != b.partition => {
+                Action::Replace
+            }
             _ if before == after => Action::NoOp,
             _ => Action::Update,
         };

@@ -37,11 +37,25 @@ pub enum LockError {
 
 impl Lock {
     /// Take the lock of the plan whose local state is `state_dir`, or say who holds it.
-    pub fn acquire(state_dir: &Path, plan: &str, plan_file: &str, command: &str) -> Result<Lock, LockError> {
+    pub fn acquire(
+        state_dir: &Path,
+        plan: &str,
+        plan_file: &str,
+        command: &str,
+    ) -> Result<Lock, LockError> {
         let path = state_dir.join("lock");
-        let io = |source| LockError::Io { path: path.clone(), source };
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(state_dir).map_err(io)?;
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -51,7 +65,11 @@ impl Lock {
                 return Err(LockError::Held {
                     plan: plan.to_string(),
                     plan_file: plan_file.to_string(),
-                    holder: if holder.is_empty() { "holder unknown".into() } else { holder.to_string() },
+                    holder: if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        holder.to_string()
+                    },
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -99,7 +117,10 @@ mod tests {
         let first = Lock::acquire(&dir, "p", "plans/p.yaml", "apply").unwrap();
         let err = Lock::acquire(&dir, "p", "plans/p.yaml", "destroy").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
         assert!(msg.contains("xpart unlock plans/p.yaml"), "{msg}");
         drop(first);
         Lock::acquire(&dir, "p", "plans/p.yaml", "apply").unwrap();

@@ -46,7 +46,12 @@ struct State {
 /// A sink writing to stderr: bars when `tty`, else lines. `verbose` adds retry notes to lines.
 pub fn sink(tty: bool, verbose: bool) -> Sink {
     let multi = tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-    let state = Arc::new(Mutex::new(State { start: Instant::now(), rows: HashMap::new(), multi, verbose }));
+    let state = Arc::new(Mutex::new(State {
+        start: Instant::now(),
+        rows: HashMap::new(),
+        multi,
+        verbose,
+    }));
     Arc::new(move |ev: Event| {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.handle(ev);
@@ -70,8 +75,16 @@ impl State {
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Phase(p) => self.line(&format!("{p}…")),
-            Event::Started { id, type_name, partition, action } => {
-                let label = format!("{} {type_name} {id}", partition.as_deref().unwrap_or("local"));
+            Event::Started {
+                id,
+                type_name,
+                partition,
+                action,
+            } => {
+                let label = format!(
+                    "{} {type_name} {id}",
+                    partition.as_deref().unwrap_or("local")
+                );
                 let bar = self.multi.as_ref().map(|m| {
                     let b = m.add(ProgressBar::new_spinner());
                     b.set_style(
@@ -89,7 +102,11 @@ impl State {
                 self.rows.insert(id, Row { label, bar });
             }
             Event::Note { id, message } => {
-                let label = self.rows.get(&id).map(|r| r.label.clone()).unwrap_or(id.clone());
+                let label = self
+                    .rows
+                    .get(&id)
+                    .map(|r| r.label.clone())
+                    .unwrap_or(id.clone());
                 match self.rows.get(&id).and_then(|r| r.bar.as_ref()) {
                     Some(b) => b.set_message(message),
                     None if self.verbose || message.starts_with("attempt") => {
@@ -98,11 +115,20 @@ impl State {
                     None => {}
                 }
             }
-            Event::Finished { id, action, elapsed, error } => {
+            Event::Finished {
+                id,
+                action,
+                elapsed,
+                error,
+            } => {
                 if action == Action::NoOp && error.is_none() {
                     return;
                 }
-                let label = self.rows.get(&id).map(|r| r.label.clone()).unwrap_or(id.clone());
+                let label = self
+                    .rows
+                    .get(&id)
+                    .map(|r| r.label.clone())
+                    .unwrap_or(id.clone());
                 let msg = match &error {
                     None => format!("{} in {:.1}s", done(action), elapsed.as_secs_f64()),
                     Some(e) => format!("FAILED after {:.1}s: {e}", elapsed.as_secs_f64()),

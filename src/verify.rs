@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 
-use crate::credential_process::{self as cp, CredentialProcessArgs, Environment, ProcessCredentials};
+use crate::credential_process::{
+    self as cp, CredentialProcessArgs, Environment, ProcessCredentials,
+};
 use crate::engine::run::{Engine, Planned};
 use crate::spec::types::Kind;
 
@@ -59,38 +61,59 @@ fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
     let kind = |id: &str| engine.rendered(planned, id).map_err(|e| e.to_string());
     let output = |id: &str, attr: &str| planned.outputs(id).and_then(|o| o.get(attr)).cloned();
     for (pid, p) in &spec.resources {
-        let Kind::Profile(profile) = kind(pid)? else { continue };
+        let Kind::Profile(profile) = kind(pid)? else {
+            continue;
+        };
         let part = p.partition.clone().unwrap_or_default();
         let profile_arn = output(pid, "arn").ok_or(format!(
             "rolesanywhere.profile `{pid}` does not exist in partition `{part}`: run `xpart apply` first"
         ))?;
         for role_arn in &profile.roles {
-            let Some((rid, _)) = spec.resources.iter().find(|(id, r)| r.type_name == "iam.role" && output(id, "arn").as_deref() == Some(role_arn)) else {
-                continue;
-            };
-            let Kind::Role(role) = kind(rid)? else { continue };
-            let Some(ra) = &role.trust.roles_anywhere else { continue };
-            let Some((aid, _)) = spec.resources.iter().find(|(id, r)| {
-                r.type_name == "rolesanywhere.trust_anchor" && output(id, "arn").as_deref() == Some(ra.trust_anchor.as_str())
+            let Some((rid, _)) = spec.resources.iter().find(|(id, r)| {
+                r.type_name == "iam.role" && output(id, "arn").as_deref() == Some(role_arn)
             }) else {
                 continue;
             };
-            let Kind::TrustAnchor(anchor) = kind(aid)? else { continue };
+            let Kind::Role(role) = kind(rid)? else {
+                continue;
+            };
+            let Some(ra) = &role.trust.roles_anywhere else {
+                continue;
+            };
+            let Some((aid, _)) = spec.resources.iter().find(|(id, r)| {
+                r.type_name == "rolesanywhere.trust_anchor"
+                    && output(id, "arn").as_deref() == Some(ra.trust_anchor.as_str())
+            }) else {
+                continue;
+            };
+            let Kind::TrustAnchor(anchor) = kind(aid)? else {
+                continue;
+            };
             // The client certificate: issued by the anchor's CA, with the role's subject CN.
             let cert = spec.resources.iter().find_map(|(cid, _)| {
-                let Ok(Kind::PkiCert(c)) = kind(cid) else { return None };
+                let Ok(Kind::PkiCert(c)) = kind(cid) else {
+                    return None;
+                };
                 let same_ca = anchor.ca.as_deref() == Some(c.ca.as_str());
-                let same_cn = ra.subject_cn.as_deref().is_none_or(|cn| cn == c.subject.common_name);
+                let same_cn = ra
+                    .subject_cn
+                    .as_deref()
+                    .is_none_or(|cn| cn == c.subject.common_name);
                 (same_ca && same_cn).then(|| (output(cid, "cert_file"), output(cid, "key_file")))
             });
             let Some((Some(cert_file), Some(key_file))) = cert else {
-                return Err(format!("no client certificate of the plan matches trust anchor {aid} and role {rid}"));
+                return Err(format!(
+                    "no client certificate of the plan matches trust anchor {aid} and role {rid}"
+                ));
             };
             let policies = serde_json::to_string(&role.policies).unwrap_or_default();
             let secrets = spec
                 .resources
                 .iter()
-                .filter(|(_, r)| r.type_name == "secretsmanager.secret" && r.partition.as_deref() == Some(part.as_str()))
+                .filter(|(_, r)| {
+                    r.type_name == "secretsmanager.secret"
+                        && r.partition.as_deref() == Some(part.as_str())
+                })
                 .filter_map(|(sid, _)| Some((sid.clone(), output(sid, "arn")?)))
                 .filter(|(_, arn)| policies.contains(arn.as_str()))
                 .collect();
@@ -155,13 +178,20 @@ fn with_credentials(base: &SdkConfig, c: &ProcessCredentials) -> SdkConfig {
 
 /// A CA and client certificate nobody trusts, with the same subject as the real one.
 fn stranger(dir: &Path, cn: &str) -> Result<(PathBuf, PathBuf), String> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
     let e = |e: rcgen::Error| e.to_string();
     let ca_key = KeyPair::generate().map_err(e)?;
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
-    ca.distinguished_name.push(DnType::CommonName, "xpart verify: an untrusted CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "xpart verify: an untrusted CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().map_err(e)?;
     let mut leaf = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
@@ -172,7 +202,8 @@ fn stranger(dir: &Path, cn: &str) -> Result<(PathBuf, PathBuf), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let (cert_file, key_file) = (dir.join("stranger.crt"), dir.join("stranger.key"));
     std::fs::write(&cert_file, cert.pem()).map_err(|e| e.to_string())?;
-    crate::pki::write_private(&key_file, key.serialize_pem().as_bytes()).map_err(|e| e.to_string())?;
+    crate::pki::write_private(&key_file, key.serialize_pem().as_bytes())
+        .map_err(|e| e.to_string())?;
     Ok((cert_file, key_file))
 }
 
@@ -192,15 +223,27 @@ pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Resul
     }
     let mut all = true;
     for c in &chains {
-        let part = engine.partition(&c.partition).ok_or(format!("partition {} is not connected", c.partition))?;
+        let part = engine
+            .partition(&c.partition)
+            .ok_or(format!("partition {} is not connected", c.partition))?;
         let endpoint = part.clients.config.endpoint_url().map(str::to_string);
         let label = format!("{} {}", c.partition, part.def.region);
 
         let t = Instant::now();
         let session = create_session(args(c, &c.cert_file, &c.key_file, endpoint.clone())).await;
         let step = match &session {
-            Ok(cr) => Step { name: format!("CreateSession ({label})"), ok: true, detail: format!("credentials for {} until {}", c.role_arn, cr.expiration), elapsed: t.elapsed() },
-            Err(e) => Step { name: format!("CreateSession ({label})"), ok: false, detail: e.to_string(), elapsed: t.elapsed() },
+            Ok(cr) => Step {
+                name: format!("CreateSession ({label})"),
+                ok: true,
+                detail: format!("credentials for {} until {}", c.role_arn, cr.expiration),
+                elapsed: t.elapsed(),
+            },
+            Err(e) => Step {
+                name: format!("CreateSession ({label})"),
+                ok: false,
+                detail: e.to_string(),
+                elapsed: t.elapsed(),
+            },
         };
         all &= step.ok;
         out(&step);
@@ -212,10 +255,25 @@ pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Resul
                 Ok(id) => {
                     let arn = id.arn().unwrap_or_default().to_string();
                     let want = format!("arn:{}:sts::", part.def.partition.id());
-                    let ok = arn.starts_with(&want) && arn.contains(&format!(":assumed-role/{}/", c.role_name));
-                    Step { name: format!("GetCallerIdentity ({label})"), ok, detail: if ok { arn } else { format!("{arn} is not the role {}", c.role_arn) }, elapsed: t.elapsed() }
+                    let ok = arn.starts_with(&want)
+                        && arn.contains(&format!(":assumed-role/{}/", c.role_name));
+                    Step {
+                        name: format!("GetCallerIdentity ({label})"),
+                        ok,
+                        detail: if ok {
+                            arn
+                        } else {
+                            format!("{arn} is not the role {}", c.role_arn)
+                        },
+                        elapsed: t.elapsed(),
+                    }
                 }
-                Err(e) => Step { name: format!("GetCallerIdentity ({label})"), ok: false, detail: part.clients.error("GetCallerIdentity", e).to_string(), elapsed: t.elapsed() },
+                Err(e) => Step {
+                    name: format!("GetCallerIdentity ({label})"),
+                    ok: false,
+                    detail: part.clients.error("GetCallerIdentity", e).to_string(),
+                    elapsed: t.elapsed(),
+                },
             };
             all &= step.ok;
             out(&step);
@@ -224,10 +282,28 @@ pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Resul
                 let t = Instant::now();
                 let step = match sm.get_secret_value().secret_id(arn).send().await {
                     Ok(v) => {
-                        let bytes = v.secret_string().map(|s| s.as_bytes().to_vec()).or_else(|| v.secret_binary().map(|b| b.as_ref().to_vec())).unwrap_or_default();
-                        Step { name: format!("GetSecretValue {sid} ({label})"), ok: !bytes.is_empty(), detail: format!("{} bytes, sha256 {}…", bytes.len(), &sha256_hex(&bytes)[..12]), elapsed: t.elapsed() }
+                        let bytes = v
+                            .secret_string()
+                            .map(|s| s.as_bytes().to_vec())
+                            .or_else(|| v.secret_binary().map(|b| b.as_ref().to_vec()))
+                            .unwrap_or_default();
+                        Step {
+                            name: format!("GetSecretValue {sid} ({label})"),
+                            ok: !bytes.is_empty(),
+                            detail: format!(
+                                "{} bytes, sha256 {}…",
+                                bytes.len(),
+                                &sha256_hex(&bytes)[..12]
+                            ),
+                            elapsed: t.elapsed(),
+                        }
                     }
-                    Err(e) => Step { name: format!("GetSecretValue {sid} ({label})"), ok: false, detail: part.clients.error("GetSecretValue", e).to_string(), elapsed: t.elapsed() },
+                    Err(e) => Step {
+                        name: format!("GetSecretValue {sid} ({label})"),
+                        ok: false,
+                        detail: part.clients.error("GetSecretValue", e).to_string(),
+                        elapsed: t.elapsed(),
+                    },
                 };
                 all &= step.ok;
                 out(&step);
@@ -236,13 +312,39 @@ pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Resul
 
         // The negative check: the same subject from a CA the anchor does not hold.
         let t = Instant::now();
-        let cn = c.subject_cn.clone().unwrap_or_else(|| "xpart-verify".into());
+        let cn = c
+            .subject_cn
+            .clone()
+            .unwrap_or_else(|| "xpart-verify".into());
         let step = match stranger(&scratch.join(&c.partition), &cn) {
-            Err(e) => Step { name: format!("another CA is refused ({label})"), ok: false, detail: format!("cannot make the test certificate: {e}"), elapsed: t.elapsed() },
+            Err(e) => Step {
+                name: format!("another CA is refused ({label})"),
+                ok: false,
+                detail: format!("cannot make the test certificate: {e}"),
+                elapsed: t.elapsed(),
+            },
             Ok((cert, key)) => match create_session(args(c, &cert, &key, endpoint)).await {
-                Err(cp::Error::Service { status: 403, code, .. }) => Step { name: format!("another CA is refused ({label})"), ok: true, detail: format!("HTTP 403 {code}"), elapsed: t.elapsed() },
-                Err(e) => Step { name: format!("another CA is refused ({label})"), ok: false, detail: format!("expected AccessDenied, got: {e}"), elapsed: t.elapsed() },
-                Ok(_) => Step { name: format!("another CA is refused ({label})"), ok: false, detail: "a certificate from another CA got credentials: the trust is too wide".into(), elapsed: t.elapsed() },
+                Err(cp::Error::Service {
+                    status: 403, code, ..
+                }) => Step {
+                    name: format!("another CA is refused ({label})"),
+                    ok: true,
+                    detail: format!("HTTP 403 {code}"),
+                    elapsed: t.elapsed(),
+                },
+                Err(e) => Step {
+                    name: format!("another CA is refused ({label})"),
+                    ok: false,
+                    detail: format!("expected AccessDenied, got: {e}"),
+                    elapsed: t.elapsed(),
+                },
+                Ok(_) => Step {
+                    name: format!("another CA is refused ({label})"),
+                    ok: false,
+                    detail: "a certificate from another CA got credentials: the trust is too wide"
+                        .into(),
+                    elapsed: t.elapsed(),
+                },
             },
         };
         all &= step.ok;

@@ -65,7 +65,12 @@ async fn user_data_of(tb: &Testbed, name: &str) -> String {
     let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
     let out = ec2
         .describe_instances()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:Name").values(name).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:Name")
+                .values(name)
+                .build(),
+        )
         .filters(
             aws_sdk_ec2::types::Filter::builder()
                 .name("instance-state-name")
@@ -89,15 +94,26 @@ async fn user_data_of(tb: &Testbed, name: &str) -> String {
         .send()
         .await
         .unwrap();
-    let b64 = attr.user_data().and_then(|u| u.value()).expect("the instance has user data");
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+    let b64 = attr
+        .user_data()
+        .and_then(|u| u.value())
+        .expect("the instance has user data");
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// ARN and value of a secret, read with the partition's own (test-bed) credentials.
 async fn secret(tb: &Testbed, side: Side, name: &str) -> (String, String) {
     let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(side).await);
     let v = sm.get_secret_value().secret_id(name).send().await.unwrap();
-    (v.arn().unwrap().to_string(), v.secret_string().unwrap().to_string())
+    (
+        v.arn().unwrap().to_string(),
+        v.secret_string().unwrap().to_string(),
+    )
 }
 
 fn current_user() -> (String, u32) {
@@ -122,7 +138,9 @@ struct Destroy<'a>(&'a Run<'a>, PathBuf);
 
 impl Drop for Destroy<'_> {
     fn drop(&mut self) {
-        let o = self.0.run(&["destroy", "--yes", "--force-delete-secrets"], &self.1);
+        let o = self
+            .0
+            .run(&["destroy", "--yes", "--force-delete-secrets"], &self.1);
         if !std::thread::panicking() {
             assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         }
@@ -140,7 +158,12 @@ fn aws_with(tb: &Testbed, config: &Path, cache_home: &Path, args: &[&str]) -> Ou
     }
     c.args(["--profile", "commercial"])
         .args(args)
-        .args(["--endpoint-url", tb.endpoint(Side::Commercial), "--output", "json"])
+        .args([
+            "--endpoint-url",
+            tb.endpoint(Side::Commercial),
+            "--output",
+            "json",
+        ])
         .env("AWS_CONFIG_FILE", config)
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -150,17 +173,34 @@ fn aws_with(tb: &Testbed, config: &Path, cache_home: &Path, args: &[&str]) -> Ou
 }
 
 /// The profile works: it is the reader role's session, and it reads the commercial secret.
-fn assert_profile_reads(tb: &Testbed, config: &Path, cache: &Path, role: &str, arn: &str, value: &str) {
+fn assert_profile_reads(
+    tb: &Testbed,
+    config: &Path,
+    cache: &Path,
+    role: &str,
+    arn: &str,
+    value: &str,
+) {
     let who: Json = serde_json::from_str(&ok(
         &aws_with(tb, config, cache, &["sts", "get-caller-identity"]),
         "sts get-caller-identity",
     ))
     .unwrap();
-    let session = role.replacen(":iam::", ":sts::", 1).replacen(":role/", ":assumed-role/", 1);
+    let session = role
+        .replacen(":iam::", ":sts::", 1)
+        .replacen(":role/", ":assumed-role/", 1);
     let who_arn = who["Arn"].as_str().unwrap();
-    assert!(who_arn.starts_with(&format!("{session}/")), "{who_arn} is not a session of {role}");
+    assert!(
+        who_arn.starts_with(&format!("{session}/")),
+        "{who_arn} is not a session of {role}"
+    );
     let got: Json = serde_json::from_str(&ok(
-        &aws_with(tb, config, cache, &["secretsmanager", "get-secret-value", "--secret-id", arn]),
+        &aws_with(
+            tb,
+            config,
+            cache,
+            &["secretsmanager", "get-secret-value", "--secret-id", arn],
+        ),
         "secretsmanager get-secret-value",
     ))
     .unwrap();
@@ -181,20 +221,33 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     // The user data EC2 holds: the bootstrap script, without any private key.
     let script = rt.block_on(user_data_of(tb, &format!("xpart-workload-{sfx}")));
     let marker = format!("{}PRIVATE KEY", "-----BEGIN ");
-    assert!(!script.contains(&marker) && !script.contains("PRIVATE KEY-----"), "{script}");
+    assert!(
+        !script.contains(&marker) && !script.contains("PRIVATE KEY-----"),
+        "{script}"
+    );
     assert!(script.starts_with("#!/bin/bash\n") && script.ends_with(xpart::bootstrap::BODY));
     let dir = util::tempdir("bootstrap");
     let script_file = dir.join("user-data");
     std::fs::write(&script_file, &script).unwrap();
     shellcheck(&script_file);
 
-    let (app_arn, app_value) = rt.block_on(secret(tb, Side::Commercial, &format!("xpart/app-secret-{sfx}")));
-    let role = format!("arn:aws:iam::{}:role/xpart-secret-reader-{sfx}", tb.account(Side::Commercial));
+    let (app_arn, app_value) = rt.block_on(secret(
+        tb,
+        Side::Commercial,
+        &format!("xpart/app-secret-{sfx}"),
+    ));
+    let role = format!(
+        "arn:aws:iam::{}:role/xpart-secret-reader-{sfx}",
+        tb.account(Side::Commercial)
+    );
     let pki = run.state.join(run.plan_name(&plan)).join("pki");
     let (user, uid) = current_user();
     let root = dir.join("root");
     let home = root.join("home").join(&user);
-    let xpart_dir = Path::new(env!("CARGO_BIN_EXE_xpart")).parent().unwrap().to_path_buf();
+    let xpart_dir = Path::new(env!("CARGO_BIN_EXE_xpart"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let path = std::env::var("PATH").unwrap();
 
     // The script, unchanged, with the inputs a test sets from outside: a scratch root, this
@@ -209,7 +262,10 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
             .env("ROOT", &root)
             .env("RUN_AS", &user)
             .env("SECRETS_ENDPOINT_URL", tb.endpoint(Side::China))
-            .env("CREDENTIAL_PROCESS_EXTRA", format!("--endpoint {}", tb.endpoint(Side::Commercial)))
+            .env(
+                "CREDENTIAL_PROCESS_EXTRA",
+                format!("--endpoint {}", tb.endpoint(Side::Commercial)),
+            )
             .env("HELPER", "xpart")
             .env("PATH", format!("{}:{path}", xpart_dir.display()))
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
@@ -218,17 +274,30 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     };
     let o = bootstrap(&[]);
     let log = ok(&o, "the bootstrap script") + &String::from_utf8_lossy(&o.stderr);
-    assert!(!log.contains("PRIVATE KEY"), "the script printed the key:\n{log}");
+    assert!(
+        !log.contains("PRIVATE KEY"),
+        "the script printed the key:\n{log}"
+    );
 
     // Key and certificate: this user's, 0600, in a 0700 directory; the key is the plan's.
     let files = home.join(".aws/xpart");
-    for (p, mode) in [(&files, 0o700), (&files.join("client.key"), 0o600), (&files.join("client.crt"), 0o600)] {
+    for (p, mode) in [
+        (&files, 0o700),
+        (&files.join("client.key"), 0o600),
+        (&files.join("client.crt"), 0o600),
+    ] {
         let m = std::fs::symlink_metadata(p).unwrap();
         assert_eq!(m.mode() & 0o7777, mode, "{}", p.display());
         assert_eq!(m.uid(), uid, "{}", p.display());
     }
-    assert_eq!(std::fs::read(files.join("client.key")).unwrap(), std::fs::read(pki.join("workload_cert.key")).unwrap());
-    assert_eq!(std::fs::read(files.join("client.crt")).unwrap(), std::fs::read(pki.join("workload_cert.crt")).unwrap());
+    assert_eq!(
+        std::fs::read(files.join("client.key")).unwrap(),
+        std::fs::read(pki.join("workload_cert.key")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(files.join("client.crt")).unwrap(),
+        std::fs::read(pki.join("workload_cert.crt")).unwrap()
+    );
 
     // The config: this user's, 0600, one profile whose credential_process is one line.
     let config_file = home.join(".aws/config");
@@ -236,8 +305,15 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     assert_eq!((m.mode() & 0o7777, m.uid()), (0o600, uid));
     let config = std::fs::read_to_string(&config_file).unwrap();
     let lines: Vec<&str> = config.lines().collect();
-    assert_eq!(lines[..2], ["[profile commercial]", "region = us-west-2"], "{config}");
-    let cp: Vec<&&str> = lines.iter().filter(|l| l.contains("credential_process")).collect();
+    assert_eq!(
+        lines[..2],
+        ["[profile commercial]", "region = us-west-2"],
+        "{config}"
+    );
+    let cp: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("credential_process"))
+        .collect();
     assert_eq!(cp.len(), 1, "{config}");
     assert_eq!(lines.len(), 3, "no continuation lines:\n{config}");
     let want = format!(
@@ -249,7 +325,14 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     assert!(cp[0].starts_with(&want), "{}\nwanted {want}", cp[0]);
     assert!(cp[0].contains(&format!(" --role-arn {role} ")), "{}", cp[0]);
 
-    assert_profile_reads(tb, &config_file, &dir.join("cache-1"), &role, &app_arn, &app_value);
+    assert_profile_reads(
+        tb,
+        &config_file,
+        &dir.join("cache-1"),
+        &role,
+        &app_arn,
+        &app_value,
+    );
 
     // Again: the same files.
     ok(&bootstrap(&[]), "the bootstrap script, again");
@@ -258,12 +341,19 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     // An image without the aws CLI, and aws_signing_helper as the helper: both downloaded
     // (from files standing in for awscli.amazonaws.com and rolesanywhere.amazonaws.com).
     let sys_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    let has_aws = Command::new("sh").args(["-c", "command -v aws"]).env("PATH", sys_path).output().unwrap();
+    let has_aws = Command::new("sh")
+        .args(["-c", "command -v aws"])
+        .env("PATH", sys_path)
+        .output()
+        .unwrap();
     let dl = dir.join("downloads");
     let pkg = dl.join("pkg/aws");
     std::fs::create_dir_all(pkg.join("dist")).unwrap();
     // The installer's interface: --bin-dir and --install-dir; its aws runs the real one.
-    executable(&pkg.join("dist/aws"), &format!("#!/bin/sh\nPATH='{path}'\nexport PATH\nexec aws \"$@\"\n"));
+    executable(
+        &pkg.join("dist/aws"),
+        &format!("#!/bin/sh\nPATH='{path}'\nexport PATH\nexec aws \"$@\"\n"),
+    );
     executable(
         &pkg.join("install"),
         "#!/bin/sh\nset -eu\nwhile [ $# -gt 0 ]; do\n  case $1 in --bin-dir) bin=$2; shift ;; --install-dir) inst=$2; shift ;; esac\n  shift\n\
@@ -279,7 +369,10 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         .unwrap();
     ok(&o, "zip");
     let helper = dl.join("aws_signing_helper");
-    executable(&helper, &format!("#!/bin/sh\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_xpart")));
+    executable(
+        &helper,
+        &format!("#!/bin/sh\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_xpart")),
+    );
     let o = bootstrap(&[
         ("PATH", sys_path.to_string()),
         ("HELPER", "aws_signing_helper".into()),
@@ -296,13 +389,26 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     let config = std::fs::read_to_string(&config_file).unwrap();
     assert_eq!(config.lines().count(), 3, "{config}");
     assert!(
-        config.contains(&format!("credential_process = {} credential-process ", bin.join("aws_signing_helper").display())),
+        config.contains(&format!(
+            "credential_process = {} credential-process ",
+            bin.join("aws_signing_helper").display()
+        )),
         "{config}"
     );
-    assert_profile_reads(tb, &config_file, &dir.join("cache-2"), &role, &app_arn, &app_value);
+    assert_profile_reads(
+        tb,
+        &config_file,
+        &dir.join("cache-2"),
+        &role,
+        &app_arn,
+        &app_value,
+    );
 
     // Nothing but the two files: no temporary copies of the key left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&files).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -18,7 +18,11 @@ pub struct Run<'a> {
 impl<'a> Run<'a> {
     pub fn new(tb: &'a Testbed) -> Run<'a> {
         let suffix = util::unique("t").replace('_', "-");
-        Run { tb, state: util::tempdir("state"), suffix }
+        Run {
+            tb,
+            state: util::tempdir("state"),
+            suffix,
+        }
     }
 
     pub fn cmd(&self, args: &[&str], plan: &Path) -> std::process::Command {
@@ -49,11 +53,20 @@ impl<'a> Run<'a> {
     pub fn inventory(&self, side: Side, plan: &Path) -> Vec<Json> {
         let out = std::process::Command::new(self.tb.python())
             .arg(util::repo().join("tests/clients/inventory.py"))
-            .args(["--endpoint", self.tb.endpoint(side), "--region", self.tb.region(side)])
+            .args([
+                "--endpoint",
+                self.tb.endpoint(side),
+                "--region",
+                self.tb.region(side),
+            ])
             .args(["--plan", &self.plan_name(plan)])
             .output()
             .unwrap();
-        assert!(out.status.success(), "inventory: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "inventory: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Json = serde_json::from_slice(&out.stdout).unwrap();
         v["owned"].as_array().unwrap().clone()
     }
@@ -75,7 +88,8 @@ pub fn plan_file(name: &str) -> PathBuf {
 /// The resource ids and partitions of a plan file, from `xpart plan --offline` against itself
 /// would be circular; read the YAML directly.
 fn plan_resources(plan: &Path) -> Vec<(String, String, Option<String>)> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
     doc["resources"]
         .as_mapping()
         .unwrap()
@@ -110,7 +124,12 @@ fn lifecycle(name: &str) {
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "a second plan must show no changes:\n{}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a second plan must show no changes:\n{}",
+        text(&o)
+    );
 
     let mut seen = vec![];
     for side in [Side::Commercial, Side::China] {
@@ -120,13 +139,23 @@ fn lifecycle(name: &str) {
                 arn.starts_with(&format!("arn:{}:", side.partition())),
                 "{arn} is in the wrong partition for {side:?}"
             );
-            seen.push((r["id"].as_str().unwrap().to_string(), r["type"].as_str().unwrap().to_string(), side));
+            seen.push((
+                r["id"].as_str().unwrap().to_string(),
+                r["type"].as_str().unwrap().to_string(),
+                side,
+            ));
         }
     }
     for (id, ty, partition) in plan_resources(&plan) {
         let Some(p) = partition else { continue };
-        let n = seen.iter().filter(|(i, t, s)| *i == id && *t == ty && *s == side_of(&p)).count();
-        assert_eq!(n, 1, "{id} ({ty}) should exist exactly once in {p}; boto3 saw {seen:?}");
+        let n = seen
+            .iter()
+            .filter(|(i, t, s)| *i == id && *t == ty && *s == side_of(&p))
+            .count();
+        assert_eq!(
+            n, 1,
+            "{id} ({ty}) should exist exactly once in {p}; boto3 saw {seen:?}"
+        );
     }
 
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
@@ -136,7 +165,12 @@ fn lifecycle(name: &str) {
         assert!(left.is_empty(), "destroy left {left:?}");
     }
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "a second destroy has nothing to do:\n{}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a second destroy has nothing to do:\n{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -167,10 +201,18 @@ fn engine_one_changed_property_is_one_update() {
     let o = run.run(&["plan", "--detailed-exitcode"], &changed);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    let updates: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("~ rolesanywhere") || l.trim_start().starts_with("~ ")).collect();
+    let updates: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.trim_start().starts_with("~ rolesanywhere") || l.trim_start().starts_with("~ ")
+        })
+        .collect();
     assert!(out.contains("1 to change"), "{out}");
     assert!(out.contains("duration_seconds"), "{out}");
-    assert!(!out.contains("to add, 1") || out.matches(" to change").count() >= 1, "{out}");
+    assert!(
+        !out.contains("to add, 1") || out.matches(" to change").count() >= 1,
+        "{out}"
+    );
     assert!(!updates.is_empty(), "{out}");
     let o = run.run(&["apply", "--yes"], &changed);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -202,17 +244,33 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("reader_role") && err.contains("ownership tags"), "{}", text(&o));
+    assert!(
+        err.contains("reader_role") && err.contains("ownership tags"),
+        "{}",
+        text(&o)
+    );
     assert!(err.contains("--adopt"), "{}", text(&o));
     for side in [Side::Commercial, Side::China] {
-        assert!(run.inventory(side, &plan).is_empty(), "apply refused, so nothing may have been created");
+        assert!(
+            run.inventory(side, &plan).is_empty(),
+            "apply refused, so nothing may have been created"
+        );
     }
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("left alone"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("left alone"),
+        "{}",
+        text(&o)
+    );
     rt.block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
-        let r = iam.get_role().role_name(&role).send().await.expect("the role is untouched");
+        let r = iam
+            .get_role()
+            .role_name(&role)
+            .send()
+            .await
+            .expect("the role is untouched");
         assert!(r.role().unwrap().tags().is_empty());
         iam.delete_role().role_name(&role).send().await.unwrap();
     });
@@ -228,7 +286,10 @@ fn engine_plan_renderings() {
     let o = run.run(&["plan", "--format", "json"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let doc: Json = serde_json::from_slice(&o.stdout).unwrap();
-    let schema_out = std::process::Command::new(env!("CARGO_BIN_EXE_xpart")).args(["schema", "--output"]).output().unwrap();
+    let schema_out = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
+        .args(["schema", "--output"])
+        .output()
+        .unwrap();
     let (doc_file, schema_file) = (run.state.join("plan.json"), run.state.join("schema.json"));
     std::fs::write(&doc_file, &o.stdout).unwrap();
     std::fs::write(&schema_file, &schema_out.stdout).unwrap();
@@ -239,12 +300,26 @@ fn engine_plan_renderings() {
         .arg(&schema_file)
         .output()
         .unwrap();
-    assert!(v.status.success(), "the JSON plan does not validate: {}", String::from_utf8_lossy(&v.stderr));
-    assert!(doc["changes"].as_array().unwrap().iter().all(|c| c["action"] == "create"), "{doc}");
+    assert!(
+        v.status.success(),
+        "the JSON plan does not validate: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(
+        doc["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["action"] == "create"),
+        "{doc}"
+    );
 
     let o = run.run(&["plan", "--format", "markdown"], &plan);
     let md = String::from_utf8_lossy(&o.stdout);
-    assert!(md.contains("| partition | add | change | destroy |") && md.contains("<details>"), "{md}");
+    assert!(
+        md.contains("| partition | add | change | destroy |") && md.contains("<details>"),
+        "{md}"
+    );
     // Secrets never show.
     let o = run.run(&["plan"], &plan);
     let t = String::from_utf8_lossy(&o.stdout);
@@ -257,7 +332,13 @@ fn engine_offline_plan_needs_no_credentials() {
     let dir = util::tempdir("offline");
     let old = plan_file("china-to-commercial.yaml");
     let new = dir.join("new.yaml");
-    std::fs::write(&new, std::fs::read_to_string(&old).unwrap().replace("port: 22", "port: 2222")).unwrap();
+    std::fs::write(
+        &new,
+        std::fs::read_to_string(&old)
+            .unwrap()
+            .replace("port: 22", "port: 2222"),
+    )
+    .unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
         .args(["plan", "--offline", "--against"])
         .arg(&old)
@@ -269,14 +350,20 @@ fn engine_offline_plan_needs_no_credentials() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("~ ec2.security_group ssh") || out.contains("ssh"), "{out}");
+    assert!(
+        out.contains("~ ec2.security_group ssh") || out.contains("ssh"),
+        "{out}"
+    );
     assert!(out.contains("0 to add, 1 to change, 0 to destroy"), "{out}");
 }
 
 /// How many seeded runs a campaign makes: `XPART_CAMPAIGN_RUNS`, else `default` (CI's reduced
 /// campaign; the full one is `XPART_CAMPAIGN_RUNS=10 tests/run engine_faults`).
 fn campaign_runs(default: u64) -> u64 {
-    std::env::var("XPART_CAMPAIGN_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("XPART_CAMPAIGN_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Exactly one of each AWS resource of the plan exists, by boto3's count of tagged resources.
@@ -284,7 +371,10 @@ fn assert_exactly_once(run: &Run, plan: &Path) {
     let mut seen: Vec<(String, String)> = vec![];
     for side in [Side::Commercial, Side::China] {
         for r in run.inventory(side, plan) {
-            seen.push((r["id"].as_str().unwrap_or("?").to_string(), r["type"].as_str().unwrap().to_string()));
+            seen.push((
+                r["id"].as_str().unwrap_or("?").to_string(),
+                r["type"].as_str().unwrap().to_string(),
+            ));
         }
     }
     for (id, ty, partition) in plan_resources(plan) {
@@ -294,7 +384,14 @@ fn assert_exactly_once(run: &Run, plan: &Path) {
         let n = seen.iter().filter(|(i, t)| *i == id && *t == ty).count();
         assert_eq!(n, 1, "{id} ({ty}) exists {n} times; boto3 saw {seen:?}");
     }
-    assert_eq!(seen.len(), plan_resources(plan).iter().filter(|r| r.2.is_some()).count(), "{seen:?}");
+    assert_eq!(
+        seen.len(),
+        plan_resources(plan)
+            .iter()
+            .filter(|r| r.2.is_some())
+            .count(),
+        "{seen:?}"
+    );
 }
 
 fn assert_nothing_left(run: &Run, plan: &Path) {
@@ -341,14 +438,24 @@ fn engine_kill_9_then_apply_converges() {
     tb.set_faults(Side::Commercial, "seed=1 latency_ms=50");
     for seed in 1..=campaign_runs(1) {
         let run = Run::new(&tb);
-        let mut child = run.cmd(&["apply", "--yes"], &plan).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = run
+            .cmd(&["apply", "--yes"], &plan)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         // A seeded moment between 0.5 s and 6 s: the kill is the experiment, not a wait.
         let at = std::time::Duration::from_millis(500 + (seed * 7919 % 5500));
         std::thread::sleep(at);
         let _ = child.kill();
         let _ = child.wait();
         let o = run.run(&["apply", "--yes"], &plan);
-        assert_eq!(o.status.code(), Some(0), "seed {seed} (killed at {at:?}): {}", text(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "seed {seed} (killed at {at:?}): {}",
+            text(&o)
+        );
         assert_exactly_once(&run, &plan);
         let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
         assert_eq!(o.status.code(), Some(0), "seed {seed}: {}", text(&o));
@@ -445,7 +552,10 @@ fn plan_with_and_without(run: &Run, extra: &str) -> (PathBuf, PathBuf) {
     for dir in [&with, &without] {
         std::fs::create_dir_all(dir).unwrap();
     }
-    let (with, without) = (with.join("china-to-commercial.yaml"), without.join("china-to-commercial.yaml"));
+    let (with, without) = (
+        with.join("china-to-commercial.yaml"),
+        without.join("china-to-commercial.yaml"),
+    );
     std::fs::write(&with, format!("{}\n{extra}", src.trim_end())).unwrap();
     std::fs::write(&without, &src).unwrap();
     (with, without)
@@ -455,7 +565,12 @@ fn plan_with_and_without(run: &Run, extra: &str) -> (PathBuf, PathBuf) {
 fn owned_ids(run: &Run, side: Side, plan: &Path) -> Vec<(String, String)> {
     run.inventory(side, plan)
         .iter()
-        .map(|r| (r["id"].as_str().unwrap_or("?").to_string(), r["type"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or("?").to_string(),
+                r["type"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -470,20 +585,39 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
 
     let o = run.run(&["apply", "--yes"], &with);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(owned_ids(&run, Side::China, &with).contains(&extra), "apply made no `extra`");
+    assert!(
+        owned_ids(&run, Side::China, &with).contains(&extra),
+        "apply made no `extra`"
+    );
 
     let o = run.run(&["plan", "--detailed-exitcode"], &without);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("- ec2.security_group extra"), "{}", text(&o));
-    assert!(out.contains("Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy."), "{}", text(&o));
-    assert!(out.contains("Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy."), "{}", text(&o));
+    assert!(
+        out.contains("Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy."),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        out.contains("Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy."),
+        "{}",
+        text(&o)
+    );
 
     let o = run.run(&["apply", "--yes"], &without);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(!owned_ids(&run, Side::China, &with).contains(&extra), "apply left `extra`");
+    assert!(
+        !owned_ids(&run, Side::China, &with).contains(&extra),
+        "apply left `extra`"
+    );
     let o = run.run(&["plan", "--detailed-exitcode"], &without);
-    assert_eq!(o.status.code(), Some(0), "nothing is left to do:\n{}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "nothing is left to do:\n{}",
+        text(&o)
+    );
 
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -497,7 +631,10 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
     let tb = util::testbed();
     let run = Run::new(tb);
     let (with, without) = plan_with_and_without(&run, EXTRA_EVERY_TYPE);
-    let extras = plan_resources(&with).into_iter().filter(|(id, _, _)| id.starts_with("extra_")).collect::<Vec<_>>();
+    let extras = plan_resources(&with)
+        .into_iter()
+        .filter(|(id, _, _)| id.starts_with("extra_"))
+        .collect::<Vec<_>>();
     assert_eq!(extras.len(), 12);
 
     let o = run.run(&["apply", "--yes"], &with);
@@ -508,17 +645,41 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for (id, ty, _) in &extras {
-        assert!(out.contains(&format!("- {ty} {id}")), "destroy does not list {id}:\n{}", text(&o));
+        assert!(
+            out.contains(&format!("- {ty} {id}")),
+            "destroy does not list {id}:\n{}",
+            text(&o)
+        );
     }
     assert_nothing_left(&run, &without);
     // The key's alias went with it.
     let alias = format!("alias/xpart-extra-{}", run.suffix);
     let aliases = util::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        kms.list_aliases().limit(1000).send().await.unwrap().aliases().to_vec()
+        kms.list_aliases()
+            .limit(1000)
+            .send()
+            .await
+            .unwrap()
+            .aliases()
+            .to_vec()
     });
-    assert!(aliases.iter().all(|a| a.alias_name() != Some(alias.as_str())), "{alias} is left");
+    assert!(
+        aliases
+            .iter()
+            .all(|a| a.alias_name() != Some(alias.as_str())),
+        "{alias} is left"
+    );
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
-    assert_eq!(o.status.code(), Some(0), "a second destroy has nothing to do:\n{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Nothing to destroy"), "{}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a second destroy has nothing to do:\n{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Nothing to destroy"),
+        "{}",
+        text(&o)
+    );
 }

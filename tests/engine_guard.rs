@@ -24,16 +24,25 @@ fn engine_guard_a_second_apply_waits_for_the_lock() {
     tb.set_faults(Side::China, "seed=1 latency_ms=300");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let mut first = run.cmd(&["apply", "--yes"], &plan).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut first = run
+        .cmd(&["apply", "--yes"], &plan)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let lock = run.state.join(run.plan_name(&plan)).join("lock");
     assert!(
-        eventually(400, || std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("pid"))),
+        eventually(400, || std::fs::read_to_string(&lock)
+            .is_ok_and(|s| s.contains("pid"))),
         "the first apply never took the lock"
     );
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is locked by another run") && err.contains(&format!("pid {}", first.id())), "{err}");
+    assert!(
+        err.contains("is locked by another run") && err.contains(&format!("pid {}", first.id())),
+        "{err}"
+    );
     assert!(err.contains("xpart unlock"), "{err}");
     assert!(first.wait().unwrap().success());
     tb.set_faults(Side::China, "off");
@@ -48,7 +57,12 @@ fn engine_guard_interrupt_stops_scheduling_and_a_rerun_converges() {
     tb.set_faults(Side::China, "seed=2 latency_ms=400");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let mut child = run.cmd(&["apply", "--yes"], &plan).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = run
+        .cmd(&["apply", "--yes"], &plan)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = vec![];
     // Ready once some resource is being created.
@@ -60,7 +74,10 @@ fn engine_guard_interrupt_stops_scheduling_and_a_rerun_converges() {
         }
     }
     assert!(seen.iter().any(|l| l.contains(": creating")), "{seen:?}");
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let status = child.wait().unwrap();
@@ -83,14 +100,23 @@ fn engine_guard_expected_account_mismatch_is_refused() {
     let tb = util::testbed();
     let run = Run::new(tb);
     let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
-    let edited = src.replacen("    profile: xpart-commercial\n", "    profile: xpart-commercial\n    account: \"999999999999\"\n", 1);
+    let edited = src.replacen(
+        "    profile: xpart-commercial\n",
+        "    profile: xpart-commercial\n    account: \"999999999999\"\n",
+        1,
+    );
     assert_ne!(src, edited);
     let plan = run.state.join("china-to-commercial.yaml");
     std::fs::write(&plan, edited).unwrap();
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("999999999999") && err.contains(tb.account(Side::Commercial)) && err.contains("commercial"), "{err}");
+    assert!(
+        err.contains("999999999999")
+            && err.contains(tb.account(Side::Commercial))
+            && err.contains("commercial"),
+        "{err}"
+    );
     for side in [Side::Commercial, Side::China] {
         assert!(run.inventory(side, &plan).is_empty());
     }
@@ -106,13 +132,25 @@ fn engine_guard_tune_flags_override_the_plans_timeouts() {
     let plan = plan_file("china-to-commercial.yaml");
     let start = std::time::Instant::now();
     let o = run.run(
-        &["plan", "--tune", "china.attempt_ms=300", "--tune", "china.max_attempts=2", "--tune", "china.operation_ms=2000"],
+        &[
+            "plan",
+            "--tune",
+            "china.attempt_ms=300",
+            "--tune",
+            "china.max_attempts=2",
+            "--tune",
+            "china.operation_ms=2000",
+        ],
         &plan,
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("china") && err.contains("timed out"), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
     let o = run.run(&["plan", "--tune", "china.max_attempts=x"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }

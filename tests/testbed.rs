@@ -795,12 +795,29 @@ fn lost_response_on_terminate_instances_still_succeeds() {
             .await
             .unwrap();
         let id = out.instances()[0].instance_id().unwrap().to_string();
-        tb.set_faults(Side::China, "lost_response=1 match=TerminateInstances max_faults=1");
-        let out = ec2.terminate_instances().instance_ids(&id).send().await.unwrap();
+        tb.set_faults(
+            Side::China,
+            "lost_response=1 match=TerminateInstances max_faults=1",
+        );
+        let out = ec2
+            .terminate_instances()
+            .instance_ids(&id)
+            .send()
+            .await
+            .unwrap();
         let stats = tb.stats(Side::China);
         assert_eq!(stats["calls"]["TerminateInstances"], 2, "{stats}");
-        let state = out.terminating_instances()[0].current_state().unwrap().name().unwrap().as_str().to_string();
+        let state = out.terminating_instances()[0]
+            .current_state()
+            .unwrap()
+            .name()
+            .unwrap()
+            .as_str()
+            .to_string();
         // moto's reply names the state "shutting-down" either way; AWS says "terminated".
-        assert!(["shutting-down", "terminated"].contains(&state.as_str()), "{state}");
+        assert!(
+            ["shutting-down", "terminated"].contains(&state.as_str()),
+            "{state}"
+        );
     });
 }

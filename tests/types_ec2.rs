@@ -17,7 +17,11 @@ use crate::util::{self, Side, Testbed};
 
 /// The attributes whose desired and live values differ: what a plan would show.
 fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs.iter().filter(|(k, v)| live.attrs.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
+    want.attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -46,14 +50,23 @@ fn ec2(conf: &aws_config::SdkConfig) -> aws_sdk_ec2::Client {
 fn owner_filters(plan: &str, id: &str) -> Vec<aws_sdk_ec2::types::Filter> {
     use aws_sdk_ec2::types::Filter;
     vec![
-        Filter::builder().name(format!("tag:{TAG_PLAN}")).values(plan).build(),
-        Filter::builder().name(format!("tag:{TAG_ID}")).values(id).build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_PLAN}"))
+            .values(plan)
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{TAG_ID}"))
+            .values(id)
+            .build(),
     ]
 }
 
 /// The ARN prefix every China EC2 output must have.
 fn arn_prefix(tb: &Testbed, kind: &str) -> String {
-    format!("arn:aws-cn:ec2:cn-north-1:{}:{kind}/", tb.account(Side::China))
+    format!(
+        "arn:aws-cn:ec2:cn-north-1:{}:{kind}/",
+        tb.account(Side::China)
+    )
 }
 
 /// The same context before the identity call has answered: the caller's account is not known
@@ -69,20 +82,44 @@ fn without_account(cx: &Ctx) -> Ctx {
 /// ownership and (where delete and update use it) the handle. An instance's handle only notes
 /// its state, which EC2 moves on by itself.
 fn assert_as_read(kind: &str, returned: &Live, read: &Live) {
-    assert_eq!(returned.outputs, read.outputs, "{kind}: outputs as returned vs as read");
-    assert_eq!(returned.attrs, read.attrs, "{kind}: attributes as returned vs as read");
-    assert_eq!(returned.owned, read.owned, "{kind}: ownership as returned vs as read");
+    assert_eq!(
+        returned.outputs, read.outputs,
+        "{kind}: outputs as returned vs as read"
+    );
+    assert_eq!(
+        returned.attrs, read.attrs,
+        "{kind}: attributes as returned vs as read"
+    );
+    assert_eq!(
+        returned.owned, read.owned,
+        "{kind}: ownership as returned vs as read"
+    );
     if kind != "instance" {
-        assert_eq!(returned.handle, read.handle, "{kind}: handle as returned vs as read");
+        assert_eq!(
+            returned.handle, read.handle,
+            "{kind}: handle as returned vs as read"
+        );
     }
 }
 
 /// Create, then check what read finds: the same resource, its outputs, and no difference.
-async fn create_and_check<T: Resource>(tb: &Testbed, p: &T::Props, cx: &Ctx, kind: &str, prefix: &str) -> Live {
-    assert!(T::read(p, cx).await.unwrap().is_none(), "{kind} exists before create");
+async fn create_and_check<T: Resource>(
+    tb: &Testbed,
+    p: &T::Props,
+    cx: &Ctx,
+    kind: &str,
+    prefix: &str,
+) -> Live {
+    assert!(
+        T::read(p, cx).await.unwrap().is_none(),
+        "{kind} exists before create"
+    );
     let created = T::create(p, cx).await.unwrap();
     // Read without the caller's account: ARNs come from what EC2 answers.
-    let live = T::read(p, &without_account(cx)).await.unwrap().expect("read finds what create made");
+    let live = T::read(p, &without_account(cx))
+        .await
+        .unwrap()
+        .expect("read finds what create made");
     assert_as_read(kind, &created, &live);
     assert!(live.owned);
     let id = &live.outputs["id"];
@@ -90,8 +127,18 @@ async fn create_and_check<T: Resource>(tb: &Testbed, p: &T::Props, cx: &Ctx, kin
     assert!(id.starts_with(prefix), "{kind} id {id}");
     assert_eq!(live.outputs["arn"], format!("{}{id}", arn_prefix(tb, kind)));
     let want = T::desired(p, cx).unwrap();
-    assert_eq!(diff(&want, &live), set(&[]), "{kind}: {:#?} vs {:#?}", want.attrs, live.attrs);
-    assert_eq!(diff(&want, &created), set(&[]), "{kind} as create returned it");
+    assert_eq!(
+        diff(&want, &live),
+        set(&[]),
+        "{kind}: {:#?} vs {:#?}",
+        want.attrs,
+        live.attrs
+    );
+    assert_eq!(
+        diff(&want, &created),
+        set(&[]),
+        "{kind} as create returned it"
+    );
     util::assert_found_as_read::<T>(&without_account(cx), &live, &[]).await;
     live
 }
@@ -105,7 +152,13 @@ async fn update_and_check<T: Resource>(p: &T::Props, cx: &Ctx, changed: &[&str])
     let again = T::read(p, cx).await.unwrap().unwrap();
     assert_as_read("updated", &updated, &again);
     assert_eq!(updated, again);
-    assert_eq!(diff(&want, &again), set(&[]), "{:#?} vs {:#?}", want.attrs, again.attrs);
+    assert_eq!(
+        diff(&want, &again),
+        set(&[]),
+        "{:#?} vs {:#?}",
+        want.attrs,
+        again.attrs
+    );
     again
 }
 
@@ -137,9 +190,23 @@ async fn instance_profile(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
     let name = util::unique("ip");
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role().role_name(&name).assume_role_policy_document(trust).send().await.unwrap();
-    iam.create_instance_profile().instance_profile_name(&name).send().await.unwrap();
-    iam.add_role_to_instance_profile().instance_profile_name(&name).role_name(&name).send().await.unwrap();
+    iam.create_role()
+        .role_name(&name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name(&name)
+        .send()
+        .await
+        .unwrap();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&name)
+        .role_name(&name)
+        .send()
+        .await
+        .unwrap();
     name
 }
 
@@ -475,10 +542,24 @@ fn a_name_taken_by_another_group_is_not_adopted() {
             .unwrap();
         let sgcx = ctx(tb, &plan, "sg").await;
         let sg: SecurityGroup = props(&format!("name: {name}\nvpc: {vpc_id}"));
-        assert!(ec2_security_group::Type::read(&sg, &sgcx).await.unwrap().is_none(), "untagged is not ours");
-        let err = ec2_security_group::Type::create(&sg, &sgcx).await.unwrap_err().to_string();
+        assert!(
+            ec2_security_group::Type::read(&sg, &sgcx)
+                .await
+                .unwrap()
+                .is_none(),
+            "untagged is not ours"
+        );
+        let err = ec2_security_group::Type::create(&sg, &sgcx)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not owned by this plan"), "{err}");
-        ec2(&conf).delete_security_group().group_id(other.group_id().unwrap()).send().await.unwrap();
+        ec2(&conf)
+            .delete_security_group()
+            .group_id(other.group_id().unwrap())
+            .send()
+            .await
+            .unwrap();
         ec2_vpc::Type::delete(&v, &vcx).await.unwrap();
     });
 }
@@ -492,7 +573,10 @@ fn a_vpc_delete_waits_for_its_subnet_to_go() {
         let scx = ctx(tb, &plan, "subnet").await;
         let vpc: Vpc = props("name: net\ncidr: 10.60.0.0/16");
         let v = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
-        let subnet: Subnet = props(&format!("name: s\nvpc: {}\ncidr: 10.60.1.0/24", v.outputs["id"]));
+        let subnet: Subnet = props(&format!(
+            "name: s\nvpc: {}\ncidr: 10.60.1.0/24",
+            v.outputs["id"]
+        ));
         let s = ec2_subnet::Type::create(&subnet, &scx).await.unwrap();
         // The VPC delete meets DependencyViolation until the subnet is gone, and then succeeds.
         let deleting = tokio::spawn({
@@ -500,9 +584,16 @@ fn a_vpc_delete_waits_for_its_subnet_to_go() {
             async move { ec2_vpc::Type::delete(&v, &vcx).await }
         });
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(!deleting.is_finished(), "the VPC cannot go before its subnet");
+        assert!(
+            !deleting.is_finished(),
+            "the VPC cannot go before its subnet"
+        );
         ec2_subnet::Type::delete(&s, &scx).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(30), deleting).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), deleting)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert!(ec2_vpc::Type::read(&vpc, &vcx).await.unwrap().is_none());
     });
 }
@@ -512,7 +603,12 @@ fn describes(tb: &Testbed) -> u64 {
     let stats = tb.stats(Side::China);
     stats["calls"]
         .as_object()
-        .map(|m| m.iter().filter(|(op, _)| op.contains("Describe")).filter_map(|(_, n)| n.as_u64()).sum())
+        .map(|m| {
+            m.iter()
+                .filter(|(op, _)| op.contains("Describe"))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
         .unwrap_or(0)
 }
 

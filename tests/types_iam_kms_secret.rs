@@ -51,8 +51,14 @@ fn without_account(cx: &Ctx) -> Ctx {
 /// What `create` or `update` returned (`got`) is what `read` finds right after: outputs,
 /// attributes, ownership and handle. Returns that read.
 async fn assert_read_back<T: Resource>(p: &T::Props, cx: &Ctx, got: &Live) -> Live {
-    let read = T::read(p, &without_account(cx)).await.unwrap().expect("read finds what was made");
-    assert_eq!(&read, got, "read (left) vs what create/update returned (right)");
+    let read = T::read(p, &without_account(cx))
+        .await
+        .unwrap()
+        .expect("read finds what was made");
+    assert_eq!(
+        &read, got,
+        "read (left) vs what create/update returned (right)"
+    );
     read
 }
 
@@ -207,14 +213,19 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
         kms.delete_alias().alias_name(&alias).send().await.unwrap();
         let before = owned_keys(tb, Side::China, &plan, "key").await;
         assert_eq!(before.len(), 1, "{before:?}");
-        let found = kms_key::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        let found = kms_key::Type::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(found.owned);
         assert_eq!(found.outputs["id"], before[0].0);
         assert_eq!(found.attrs["alias"], Json::Null);
         let want = kms_key::Type::desired(&p, &cx).unwrap();
         let changed = diff(&want, &found);
         assert_eq!(changed, set(&["alias"]));
-        let live = kms_key::Type::update(&p, &found, &changed, &cx).await.unwrap();
+        let live = kms_key::Type::update(&p, &found, &changed, &cx)
+            .await
+            .unwrap();
         assert_eq!(live.outputs["id"], before[0].0);
         assert_eq!(live.outputs["alias"], alias);
         assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
@@ -253,7 +264,10 @@ fn kms_key_left_without_alias_is_reused() {
         let p = key_props(&format!("alias: {alias}\ndescription: new"));
         // Read finds it, with no alias: the plan shows an update (not a replacement) that adds
         // the alias, and creates no second key.
-        let found = kms_key::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        let found = kms_key::Type::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(found.owned);
         assert_eq!(found.outputs["id"], orphan);
         assert_eq!(found.attrs["alias"], Json::Null);
@@ -263,7 +277,9 @@ fn kms_key_left_without_alias_is_reused() {
         // The orphan has KMS's default policy and an old description.
         assert_eq!(changed, set(&["alias", "description", "policy"]));
         assert!(!want.replace_on.contains("alias"));
-        let live = kms_key::Type::update(&p, &found, &changed, &cx).await.unwrap();
+        let live = kms_key::Type::update(&p, &found, &changed, &cx)
+            .await
+            .unwrap();
         assert_eq!(live.outputs["id"], orphan);
         assert_eq!(diff(&want, &live), set(&[]));
         assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
@@ -504,7 +520,10 @@ fn secret_scheduled_for_deletion_is_restored() {
         let live = secret::Type::create(&p, &cx).await.unwrap();
         assert_read_back::<secret::Type>(&p, &cx, &live).await;
         secret::Type::delete(&live, &cx).await.unwrap();
-        let scheduled = secret::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        let scheduled = secret::Type::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(scheduled.owned);
         assert_eq!(scheduled.attrs["scheduled_for_deletion"], true);
         let changed = diff(&want, &scheduled);
@@ -608,7 +627,8 @@ fn instance_profile_lifecycle_in_china() {
         let want = iam_instance_profile::Type::desired(&p, &cx).unwrap();
         let live = assert_read_back::<iam_instance_profile::Type>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<iam_instance_profile::Type>(&without_account(&cx), &live, &[]).await;
+        util::assert_found_as_read::<iam_instance_profile::Type>(&without_account(&cx), &live, &[])
+            .await;
         // A retried create finds its own profile.
         let again = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);

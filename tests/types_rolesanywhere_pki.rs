@@ -42,8 +42,14 @@ fn without_account(cx: &Ctx) -> Ctx {
 
 /// What `create` or `update` returned (`got`) is what `read` finds right after. Returns it.
 async fn assert_read_back<T: Resource>(p: &T::Props, cx: &Ctx, got: &Live) -> Live {
-    let read = T::read(p, &without_account(cx)).await.unwrap().expect("read finds what was made");
-    assert_eq!(&read, got, "read (left) vs what create/update returned (right)");
+    let read = T::read(p, &without_account(cx))
+        .await
+        .unwrap()
+        .expect("read finds what was made");
+    assert_eq!(
+        &read, got,
+        "read (left) vs what create/update returned (right)"
+    );
     read
 }
 
@@ -63,7 +69,10 @@ fn ca_props(cn: &str) -> PkiCa {
 /// A CA made by the `pki.ca` type, and its outputs as the executor would pass them on.
 async fn make_ca(tb: &Testbed, plan: &str, id: &str) -> BTreeMap<String, String> {
     let cx = local(tb, plan, id).await;
-    pki_ca::Type::create(&ca_props(id), &cx).await.unwrap().outputs
+    pki_ca::Type::create(&ca_props(id), &cx)
+        .await
+        .unwrap()
+        .outputs
 }
 
 fn mode(path: &str) -> u32 {
@@ -194,7 +203,9 @@ fn pki_cert_inside_its_renewal_window_reads_as_a_renewal() {
 
 /// The trust anchor's props for CA `ca`.
 fn anchor_props(name: &str, ca: &str, extra: &str) -> TrustAnchor {
-    props(&format!("name: {name}\nca: {ca}\ntags: {{team: xpart}}\n{extra}"))
+    props(&format!(
+        "name: {name}\nca: {ca}\ntags: {{team: xpart}}\n{extra}"
+    ))
 }
 
 #[test]
@@ -208,29 +219,45 @@ fn trust_anchor_lifecycle() {
         let p = anchor_props(&name, "root", "");
 
         // Planning before the CA exists must not fail.
-        assert_eq!(ra_trust_anchor::Type::desired(&p, &cx).unwrap().attrs["certificate"], json!(UNKNOWN));
+        assert_eq!(
+            ra_trust_anchor::Type::desired(&p, &cx).unwrap().attrs["certificate"],
+            json!(UNKNOWN)
+        );
         let unknown = anchor_props(&name, UNKNOWN, "");
-        assert_eq!(ra_trust_anchor::Type::desired(&unknown, &cx).unwrap().attrs["certificate"], json!(UNKNOWN));
+        assert_eq!(
+            ra_trust_anchor::Type::desired(&unknown, &cx).unwrap().attrs["certificate"],
+            json!(UNKNOWN)
+        );
 
         cx.refs.insert("root".into(), ca.clone());
         let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
         assert_eq!(ra_trust_anchor::Type::read(&p, &cx).await.unwrap(), None);
         let made = ra_trust_anchor::Type::create(&p, &cx).await.unwrap();
         let arn = &made.outputs["arn"];
-        let prefix = format!("arn:aws:rolesanywhere:{}:{}:trust-anchor/", tb.region(Side::Commercial), tb.account(Side::Commercial));
+        let prefix = format!(
+            "arn:aws:rolesanywhere:{}:{}:trust-anchor/",
+            tb.region(Side::Commercial),
+            tb.account(Side::Commercial)
+        );
         assert!(arn.starts_with(&prefix), "{arn}");
         assert_eq!(made.outputs["name"], name);
 
         let live = assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &made).await;
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<ra_trust_anchor::Type>(&without_account(&cx), &live, &[]).await;
+        util::assert_found_as_read::<ra_trust_anchor::Type>(&without_account(&cx), &live, &[])
+            .await;
         assert_eq!(live.attrs["tags"], json!({"team": "xpart"}));
         assert_eq!(live.attrs["enabled"], json!(true));
 
         // The ownership tags are on it.
         let ra = &cx.clients().rolesanywhere;
-        let tags = ra.list_tags_for_resource().resource_arn(arn).send().await.unwrap();
+        let tags = ra
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
         let tags: BTreeMap<&str, &str> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
         assert_eq!(tags.get(TAG_PLAN), Some(&plan.as_str()));
         assert_eq!(tags.get(TAG_ID), Some(&"anchor"));
@@ -240,17 +267,23 @@ fn trust_anchor_lifecycle() {
         let want = ra_trust_anchor::Type::desired(&disabled, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["enabled"]));
-        let live = ra_trust_anchor::Type::update(&disabled, &live, &changed, &cx).await.unwrap();
+        let live = ra_trust_anchor::Type::update(&disabled, &live, &changed, &cx)
+            .await
+            .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_read_back::<ra_trust_anchor::Type>(&disabled, &cx, &live).await;
 
         let other = make_ca(tb, &plan, "other").await;
         cx.refs.insert("other".into(), other.clone());
-        let moved: TrustAnchor = props(&format!("name: {name}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"));
+        let moved: TrustAnchor = props(&format!(
+            "name: {name}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
+        ));
         let want = ra_trust_anchor::Type::desired(&moved, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["certificate", "tags"]));
-        let live = ra_trust_anchor::Type::update(&moved, &live, &changed, &cx).await.unwrap();
+        let live = ra_trust_anchor::Type::update(&moved, &live, &changed, &cx)
+            .await
+            .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.attrs["certificate"], json!(other["cert_pem"].trim()));
         assert!(live.owned);
@@ -258,19 +291,29 @@ fn trust_anchor_lifecycle() {
 
         // A new name in the plan finds the same anchor by its tags and renames it.
         let renamed_to = util::unique("ta");
-        let renamed: TrustAnchor = props(&format!("name: {renamed_to}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"));
+        let renamed: TrustAnchor = props(&format!(
+            "name: {renamed_to}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
+        ));
         let want = ra_trust_anchor::Type::desired(&renamed, &cx).unwrap();
-        let found = ra_trust_anchor::Type::read(&renamed, &cx).await.unwrap().unwrap();
+        let found = ra_trust_anchor::Type::read(&renamed, &cx)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.outputs["arn"], made.outputs["arn"]);
         let changed = diff(&want, &found);
         assert_eq!(changed, set(&["name"]));
-        let live = ra_trust_anchor::Type::update(&renamed, &found, &changed, &cx).await.unwrap();
+        let live = ra_trust_anchor::Type::update(&renamed, &found, &changed, &cx)
+            .await
+            .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.outputs["name"], renamed_to);
         assert_read_back::<ra_trust_anchor::Type>(&renamed, &cx, &live).await;
 
         ra_trust_anchor::Type::delete(&live, &cx).await.unwrap();
-        assert_eq!(ra_trust_anchor::Type::read(&renamed, &cx).await.unwrap(), None);
+        assert_eq!(
+            ra_trust_anchor::Type::read(&renamed, &cx).await.unwrap(),
+            None
+        );
         ra_trust_anchor::Type::delete(&live, &cx).await.unwrap();
     });
 }
@@ -279,11 +322,20 @@ fn trust_anchor_lifecycle() {
 fn trust_anchor_from_a_certificate_file() {
     let tb = util::testbed();
     util::rt().block_on(async {
-        let cx = tb.ctx(Side::Commercial, &util::unique("plan"), "anchor").await;
+        let cx = tb
+            .ctx(Side::Commercial, &util::unique("plan"), "anchor")
+            .await;
         let ca = util::pki::ca("file root", true);
         // CRLF and blank lines around it are not a difference.
-        std::fs::write(cx.base.join("ca.pem"), format!("\n{}\n", ca.pem.replace('\n', "\r\n"))).unwrap();
-        let p: TrustAnchor = props(&format!("name: {}\ncertificate_file: ca.pem\n", util::unique("ta")));
+        std::fs::write(
+            cx.base.join("ca.pem"),
+            format!("\n{}\n", ca.pem.replace('\n', "\r\n")),
+        )
+        .unwrap();
+        let p: TrustAnchor = props(&format!(
+            "name: {}\ncertificate_file: ca.pem\n",
+            util::unique("ta")
+        ));
         let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
         assert_eq!(want.attrs["certificate"], json!(ca.pem.trim()));
         let made = ra_trust_anchor::Type::create(&p, &cx).await.unwrap();
@@ -320,7 +372,9 @@ fn a_same_named_anchor_without_our_tags_is_not_ours_until_adopted() {
         let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["tags"]));
-        let adopted = ra_trust_anchor::Type::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
+        let adopted = ra_trust_anchor::Type::update(&p, &live, &BTreeSet::new(), &cx)
+            .await
+            .unwrap();
         assert!(adopted.owned);
         assert_eq!(diff(&want, &adopted), set(&[]));
         assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &adopted).await;

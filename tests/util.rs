@@ -605,20 +605,31 @@ pub async fn assert_found_as_read<T: xpart::engine::resource::Resource>(
     all.id = String::new();
     let found = T::find_owned(&all).await.unwrap();
     let mine: Vec<_> = found.iter().filter(|(id, _)| *id == cx.id).collect();
-    assert_eq!(mine.len(), 1, "find_owned lists `{}` once: {found:#?}", cx.id);
+    assert_eq!(
+        mine.len(),
+        1,
+        "find_owned lists `{}` once: {found:#?}",
+        cx.id
+    );
     let got = &mine[0].1;
     assert_eq!(got.outputs, live.outputs);
     assert!(got.owned);
     for (k, v) in &live.attrs {
         if !except.contains(&k.as_str()) {
-            assert_eq!(got.attrs.get(k), Some(v), "attribute {k}: {got:#?} vs {live:#?}");
+            assert_eq!(
+                got.attrs.get(k),
+                Some(v),
+                "attribute {k}: {got:#?} vs {live:#?}"
+            );
         }
     }
     let fields = |h: &serde_json::Value| -> serde_json::Value {
         match h {
-            serde_json::Value::Object(m) => {
-                m.iter().filter(|(k, _)| !except.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
-            }
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(k, _)| !except.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             other => other.clone(),
         }
     };
@@ -626,9 +637,15 @@ pub async fn assert_found_as_read<T: xpart::engine::resource::Resource>(
 }
 
 /// `find_owned` no longer lists `cx.id` (deleted, or on its way out).
-pub async fn assert_not_found<T: xpart::engine::resource::Resource>(cx: &xpart::engine::resource::Ctx) {
+pub async fn assert_not_found<T: xpart::engine::resource::Resource>(
+    cx: &xpart::engine::resource::Ctx,
+) {
     let mut all = cx.clone();
     all.id = String::new();
     let found = T::find_owned(&all).await.unwrap();
-    assert!(found.iter().all(|(id, _)| *id != cx.id), "`{}` is still listed: {found:#?}", cx.id);
+    assert!(
+        found.iter().all(|(id, _)| *id != cx.id),
+        "`{}` is still listed: {found:#?}",
+        cx.id
+    );
 }

@@ -23,7 +23,11 @@ fn arn_of(run: &Run, side: Side, plan: &Path, id: &str) -> String {
 }
 
 fn openssl_text(cert: &Path) -> String {
-    let o = std::process::Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(cert).output().unwrap();
+    let o = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap()
 }
@@ -37,37 +41,72 @@ fn runtime_path(plan_name: &str, target: Side) {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // PKI files: what `openssl x509 -text` shows, and modes.
-    let (ca, ca_key) = (pki(&run, &plan, "root_ca.crt"), pki(&run, &plan, "root_ca.key"));
-    let (cert, key) = (pki(&run, &plan, "workload_cert.crt"), pki(&run, &plan, "workload_cert.key"));
+    let (ca, ca_key) = (
+        pki(&run, &plan, "root_ca.crt"),
+        pki(&run, &plan, "root_ca.key"),
+    );
+    let (cert, key) = (
+        pki(&run, &plan, "workload_cert.crt"),
+        pki(&run, &plan, "workload_cert.key"),
+    );
     let t = openssl_text(&ca);
-    assert!(t.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"), "{t}");
+    assert!(
+        t.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"),
+        "{t}"
+    );
     assert!(t.contains("Certificate Sign"), "{t}");
     let t = openssl_text(&cert);
-    assert!(t.contains("CA:FALSE") && t.contains("TLS Web Client Authentication"), "{t}");
+    assert!(
+        t.contains("CA:FALSE") && t.contains("TLS Web Client Authentication"),
+        "{t}"
+    );
     for k in [&ca_key, &key] {
-        assert_eq!(std::fs::metadata(k).unwrap().permissions().mode() & 0o777, 0o600, "{}", k.display());
+        assert_eq!(
+            std::fs::metadata(k).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            k.display()
+        );
     }
-    let before: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let before: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
 
     // verify: exit 0, every step shown, no secret value printed.
     let o = run.run(&["verify"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    for step in ["ok   CreateSession", "ok   GetCallerIdentity", "ok   GetSecretValue app_secret", "ok   another CA is refused"] {
+    for step in [
+        "ok   CreateSession",
+        "ok   GetCallerIdentity",
+        "ok   GetSecretValue app_secret",
+        "ok   another CA is refused",
+    ] {
         assert!(out.contains(step), "missing `{step}`:\n{out}");
     }
     let secret_arn = arn_of(&run, target, &plan, "app_secret");
     let rt = util::rt();
     let value = rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(target).await);
-        sm.get_secret_value().secret_id(&secret_arn).send().await.unwrap().secret_string().unwrap().to_string()
+        sm.get_secret_value()
+            .secret_id(&secret_arn)
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_string()
     });
     assert!(!text(&o).contains(&value), "verify printed the secret");
 
     // Re-running apply leaves the key files byte for byte unchanged.
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let after: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let after: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     assert!(before == after, "apply rewrote the PKI files");
 
     // The aws CLI with a credential_process profile running xpart reads the secret.
@@ -90,7 +129,14 @@ fn runtime_path(plan_name: &str, target: Side) {
     let cli = |args: &[&str]| {
         std::process::Command::new("aws")
             .args(args)
-            .args(["--profile", "ira", "--endpoint-url", tb.endpoint(target), "--output", "json"])
+            .args([
+                "--profile",
+                "ira",
+                "--endpoint-url",
+                tb.endpoint(target),
+                "--output",
+                "json",
+            ])
             .env("AWS_CONFIG_FILE", &config)
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env_remove("AWS_PROFILE")
@@ -102,7 +148,14 @@ fn runtime_path(plan_name: &str, target: Side) {
     let who = String::from_utf8_lossy(&o.stdout);
     let role_name = role.rsplit('/').next().unwrap();
     assert!(who.contains(&format!("assumed-role/{role_name}/")), "{who}");
-    let o = cli(&["secretsmanager", "get-secret-value", "--secret-id", &secret_arn, "--query", "SecretString"]);
+    let o = cli(&[
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        &secret_arn,
+        "--query",
+        "SecretString",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(serde_json::from_slice::<String>(&o.stdout).unwrap(), value);
 
@@ -114,7 +167,11 @@ fn runtime_path(plan_name: &str, target: Side) {
     std::fs::copy(&other_key, &key).unwrap();
     let o = run.run(&["verify"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("AccessDenied"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("AccessDenied"),
+        "{}",
+        text(&o)
+    );
 
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -133,7 +133,11 @@ pub struct PartCtx {
 
 impl PartCtx {
     pub fn new(def: PartitionDef, clients: Clients) -> PartCtx {
-        PartCtx { def, clients, account: std::sync::OnceLock::new() }
+        PartCtx {
+            def,
+            clients,
+            account: std::sync::OnceLock::new(),
+        }
     }
 
     /// The caller's account; only after the identity check (see `account`).
@@ -231,18 +235,28 @@ impl Ctx {
         fn walk(v: Json, marker: &str, account: &str) -> Json {
             match v {
                 Json::String(s) => Json::String(s.replace(marker, account)),
-                Json::Array(a) => Json::Array(a.into_iter().map(|x| walk(x, marker, account)).collect()),
-                Json::Object(m) => Json::Object(m.into_iter().map(|(k, x)| (k, walk(x, marker, account))).collect()),
+                Json::Array(a) => {
+                    Json::Array(a.into_iter().map(|x| walk(x, marker, account)).collect())
+                }
+                Json::Object(m) => Json::Object(
+                    m.into_iter()
+                        .map(|(k, x)| (k, walk(x, marker, account)))
+                        .collect(),
+                ),
                 other => other,
             }
         }
         walk(doc, &marker, p.account())
     }
     pub fn iam_propagation(&self) -> Duration {
-        self.opts.iam_propagation.unwrap_or(Duration::from_secs(120))
+        self.opts
+            .iam_propagation
+            .unwrap_or(Duration::from_secs(120))
     }
     pub fn kms_propagation(&self) -> Duration {
-        self.opts.kms_propagation.unwrap_or(Duration::from_secs(180))
+        self.opts
+            .kms_propagation
+            .unwrap_or(Duration::from_secs(180))
     }
     /// An output of dependency `id` (see `refs`); None while it is not known.
     pub fn dep_output(&self, id: &str, attr: &str) -> Option<&str> {
@@ -305,7 +319,10 @@ pub trait Resource {
 }
 
 /// The `xpart:id` among tags of this plan, if they carry `xpart:plan` = `plan`.
-pub fn owned_id<'a>(plan: &str, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+pub fn owned_id<'a>(
+    plan: &str,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
     let (mut p, mut id) = (false, None);
     for (k, v) in tags {
         if k == TAG_PLAN && v == plan {
@@ -339,7 +356,9 @@ where
             let Some(item) = items.next() else { break };
             running.spawn(f(item));
         }
-        let Some(done) = running.join_next().await else { break };
+        let Some(done) = running.join_next().await else {
+            break;
+        };
         let done = done.map_err(|e| Error::other(format!("lookup failed: {e}")))?;
         found.extend(done?);
     }
@@ -359,7 +378,9 @@ pub fn one_per_id(cx: &Ctx, kind: &str, mut found: Vec<(String, Live)>) -> Vec<(
                 let mut c = cx.clone();
                 c.id = id.clone();
                 let (a, b) = (aws_id(kept), aws_id(&live));
-                c.say(format!("several {kind}s carry this resource's tags ({a}, {b}); using {a}"));
+                c.say(format!(
+                    "several {kind}s carry this resource's tags ({a}, {b}); using {a}"
+                ));
             }
             _ => out.push((id, live)),
         }
@@ -388,7 +409,9 @@ where
         match f().await {
             Err(e) if retryable(&e) && start.elapsed() + delay < bound => {
                 attempt += 1;
-                cx.say(format!("waiting for {what} to propagate (attempt {attempt}): {e}"));
+                cx.say(format!(
+                    "waiting for {what} to propagate (attempt {attempt}): {e}"
+                ));
                 tokio::time::sleep(jitter(delay)).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
@@ -401,7 +424,12 @@ where
 /// transient failure (which may have created the resource: a lost response looks the same as
 /// a refused request) `find` looks it up by its ownership tags before `create` runs again.
 /// Attempts and backoff follow the partition's tuning, so this loop is the only retrier.
-pub async fn create_once<T, C, CF, L, LF>(cx: &Ctx, op: &str, mut create: C, mut find: L) -> Result<T>
+pub async fn create_once<T, C, CF, L, LF>(
+    cx: &Ctx,
+    op: &str,
+    mut create: C,
+    mut find: L,
+) -> Result<T>
 where
     C: FnMut() -> CF,
     CF: Future<Output = Result<T>>,

@@ -65,14 +65,20 @@ pub enum Event {
         action: Action,
     },
     /// A note while a resource works: a retry, a wait.
-    Note { id: String, message: String },
+    Note {
+        id: String,
+        message: String,
+    },
     Finished {
         id: String,
         action: Action,
         elapsed: Duration,
         error: Option<String>,
     },
-    Skipped { id: String, reason: String },
+    Skipped {
+        id: String,
+        reason: String,
+    },
     /// One API call attempt (`-v`).
     Call(String),
 }
@@ -165,7 +171,10 @@ impl Planned {
 
     /// The outputs of every existing resource.
     fn known(&self) -> Known {
-        self.steps.iter().map(|(id, s)| (id.clone(), s.live.as_ref().map(|l| l.outputs.clone()))).collect()
+        self.steps
+            .iter()
+            .map(|(id, s)| (id.clone(), s.live.as_ref().map(|l| l.outputs.clone())))
+            .collect()
     }
 }
 
@@ -185,7 +194,11 @@ impl Engine {
     pub async fn connect(spec: Spec, setup: Setup) -> Result<Engine, RunError> {
         let spec = Arc::new(spec);
         let mut tasks = tokio::task::JoinSet::new();
-        let used: BTreeSet<&String> = spec.resources.values().filter_map(|r| r.partition.as_ref()).collect();
+        let used: BTreeSet<&String> = spec
+            .resources
+            .values()
+            .filter_map(|r| r.partition.as_ref())
+            .collect();
         for (name, def) in &spec.partitions {
             if !used.contains(name) {
                 continue;
@@ -234,7 +247,10 @@ impl Engine {
         for p in self.parts.values().filter(|p| p.account.get().is_none()) {
             let p = p.clone();
             tasks.spawn(async move {
-                let id = p.clients.check_account(p.def.spec.account.as_deref()).await?;
+                let id = p
+                    .clients
+                    .check_account(p.def.spec.account.as_deref())
+                    .await?;
                 let _ = p.account.set(id.account);
                 Ok::<_, crate::aws::AwsError>(())
             });
@@ -244,7 +260,9 @@ impl Engine {
             match r {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => first = first.or(Some(RunError::Aws(e))),
-                Err(e) => first = first.or(Some(RunError::Other(format!("identity check failed: {e}")))),
+                Err(e) => {
+                    first = first.or(Some(RunError::Other(format!("identity check failed: {e}"))))
+                }
             }
         }
         first.map_or(Ok(()), Err)
@@ -252,8 +270,12 @@ impl Engine {
 
     /// Identity, reads and the orphan listing, all at once; the identity error wins, since a
     /// wrong account explains everything else.
-    async fn read_everything(&self, cancel: &Cancel) -> Result<(BTreeMap<String, Option<Live>>, Vec<Orphan>), RunError> {
-        let (id, lives, orphans) = tokio::join!(self.identify(), self.read_all(cancel), self.find_orphans());
+    async fn read_everything(
+        &self,
+        cancel: &Cancel,
+    ) -> Result<(BTreeMap<String, Option<Live>>, Vec<Orphan>), RunError> {
+        let (id, lives, orphans) =
+            tokio::join!(self.identify(), self.read_all(cancel), self.find_orphans());
         id?;
         Ok((lives?, orphans?))
     }
@@ -277,7 +299,10 @@ impl Engine {
     fn bare_ctx(&self, id: &str, partition: Option<&str>) -> Ctx {
         let sink = self.setup.sink.clone();
         let notify: Notify = Arc::new(move |id: &str, message: String| {
-            sink(Event::Note { id: id.to_string(), message })
+            sink(Event::Note {
+                id: id.to_string(),
+                message,
+            })
         });
         Ctx {
             plan: self.spec.name.clone(),
@@ -309,23 +334,29 @@ impl Engine {
         let parts = &self.parts;
         let spec = &self.spec;
         map_strings(&mut v, &mut |s: &str| {
-            let Ok(t) = Template::parse(s) else { return s.to_string() };
+            let Ok(t) = Template::parse(s) else {
+                return s.to_string();
+            };
             let mut out = String::new();
             for (p, _) in &t.parts {
                 match p {
                     Part::Lit(l) => out.push_str(l),
                     Part::Ref { id, attr } => match outputs.get(id) {
-                        Some(Some(o)) => out.push_str(o.get(attr).map(String::as_str).unwrap_or(UNKNOWN)),
+                        Some(Some(o)) => {
+                            out.push_str(o.get(attr).map(String::as_str).unwrap_or(UNKNOWN))
+                        }
                         _ => out.push_str(UNKNOWN),
                     },
                     Part::Fact { partition, attr } if attr == "account" => {
                         match parts.get(partition) {
-                            Some(pc) => out.push_str(pc.account.get().map(String::as_str).unwrap_or(UNKNOWN)),
+                            Some(pc) => out
+                                .push_str(pc.account.get().map(String::as_str).unwrap_or(UNKNOWN)),
                             None => out.push_str(UNKNOWN),
                         }
                     }
                     other => out.push_str(
-                        &crate::spec::static_value(other, &spec.vars, &spec.partitions).unwrap_or_else(|| UNKNOWN.to_string()),
+                        &crate::spec::static_value(other, &spec.vars, &spec.partitions)
+                            .unwrap_or_else(|| UNKNOWN.to_string()),
                     ),
                 }
             }
@@ -333,13 +364,19 @@ impl Engine {
         });
         match Kind::from_properties(&r.type_name, v) {
             Some(Ok(k)) => Ok(k),
-            Some(Err(e)) => Err(Box::new(self.error(r, Error::other(format!("properties: {e}"))))),
+            Some(Err(e)) => Err(Box::new(
+                self.error(r, Error::other(format!("properties: {e}"))),
+            )),
             None => Err(Box::new(self.error(r, Error::other("unknown type")))),
         }
     }
 
     fn error(&self, r: &ResourceDef, source: Error) -> ResourceError {
-        let region = r.partition.as_ref().and_then(|p| self.spec.partitions.get(p)).map(|d| d.region.clone());
+        let region = r
+            .partition
+            .as_ref()
+            .and_then(|p| self.spec.partitions.get(p))
+            .map(|d| d.region.clone());
         ResourceError {
             id: r.id.clone(),
             type_name: r.type_name.clone(),
@@ -361,7 +398,9 @@ impl Engine {
             if r.partition.is_some() {
                 continue;
             }
-            let kind = self.render(r, &known).map_err(|e| RunError::Read(vec![*e]))?;
+            let kind = self
+                .render(r, &known)
+                .map_err(|e| RunError::Read(vec![*e]))?;
             let cx = self.ctx(r, &known);
             let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
             match live {
@@ -392,17 +431,28 @@ impl Engine {
             let cx = self.ctx(r, &known);
             let results = results.clone();
             let err = self.error(r, Error::other(""));
-            nodes.push(Node::new(id.clone(), Vec::<String>::new(), r.partition.as_deref(), move || async move {
-                let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
-                let live = live.map_err(|source| ResourceError { source, ..err });
-                results.lock().unwrap().insert(cx.id.clone(), live);
-                Ok::<(), ()>(())
-            }));
+            nodes.push(Node::new(
+                id.clone(),
+                Vec::<String>::new(),
+                r.partition.as_deref(),
+                move || async move {
+                    let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
+                    let live = live.map_err(|source| ResourceError { source, ..err });
+                    results.lock().unwrap().insert(cx.id.clone(), live);
+                    Ok::<(), ()>(())
+                },
+            ));
         }
         // Reads are cheap for AWS (Describe and Get quotas are high) and each one waits a whole
         // round trip: run them wider than writes.
-        let report = walk::walk(nodes, &Limits::new(READ_CONCURRENCY), cancel, |_| {}).await.map_err(|e| RunError::Other(e.to_string()))?;
-        if report.outcomes.values().any(|o| matches!(o, Outcome::Skipped(Skip::Cancelled))) {
+        let report = walk::walk(nodes, &Limits::new(READ_CONCURRENCY), cancel, |_| {})
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        if report
+            .outcomes
+            .values()
+            .any(|o| matches!(o, Outcome::Skipped(Skip::Cancelled)))
+        {
             return Err(RunError::Other("interrupted while reading".into()));
         }
         for (id, r) in std::mem::take(&mut *results.lock().unwrap()) {
@@ -431,7 +481,9 @@ impl Engine {
                     self.spec
                         .resources
                         .values()
-                        .filter(|r| r.type_name == *ty && r.partition.as_deref() == Some(part.as_str()))
+                        .filter(|r| {
+                            r.type_name == *ty && r.partition.as_deref() == Some(part.as_str())
+                        })
                         .filter_map(|r| r.properties.get(key)?.as_str().map(String::from))
                         .filter(|n| !n.contains("${"))
                         .collect(),
@@ -446,21 +498,34 @@ impl Engine {
         let mut orphans = vec![];
         let mut errors = vec![];
         while let Some(r) = tasks.join_next().await {
-            let (partition, type_name, found) = r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?;
+            let (partition, type_name, found) =
+                r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?;
             match found {
                 Ok(list) => {
                     for (id, live) in list {
                         let planned = self.spec.resources.get(&id);
-                        if planned.is_some_and(|r| r.type_name == type_name && r.partition.as_deref() == Some(partition.as_str())) {
+                        if planned.is_some_and(|r| {
+                            r.type_name == type_name
+                                && r.partition.as_deref() == Some(partition.as_str())
+                        }) {
                             continue;
                         }
-                        orphans.push(Orphan { id, type_name: type_name.clone(), partition: partition.clone(), live });
+                        orphans.push(Orphan {
+                            id,
+                            type_name: type_name.clone(),
+                            partition: partition.clone(),
+                            live,
+                        });
                     }
                 }
                 Err(source) => errors.push(ResourceError {
                     id: format!("(owned {type_name} listing)"),
                     type_name: type_name.clone(),
-                    region: self.spec.partitions.get(&partition).map(|d| d.region.clone()),
+                    region: self
+                        .spec
+                        .partitions
+                        .get(&partition)
+                        .map(|d| d.region.clone()),
                     partition: Some(partition),
                     source,
                 }),
@@ -469,7 +534,9 @@ impl Engine {
         if !errors.is_empty() {
             return Err(RunError::Read(errors));
         }
-        orphans.sort_by(|a, b| (&a.partition, &a.type_name, &a.id).cmp(&(&b.partition, &b.type_name, &b.id)));
+        orphans.sort_by(|a, b| {
+            (&a.partition, &a.type_name, &a.id).cmp(&(&b.partition, &b.type_name, &b.id))
+        });
         Ok(orphans)
     }
 
@@ -485,7 +552,11 @@ impl Engine {
     }
 
     /// Delete orphans, dependents first (by `DELETE_ORDER`), each partition on its own lane.
-    async fn delete_orphans(&self, orphans: &[Orphan], cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
+    async fn delete_orphans(
+        &self,
+        orphans: &[Orphan],
+        cancel: &Cancel,
+    ) -> Result<walk::Report<ResourceError>, RunError> {
         let engine = Arc::new(self.shallow());
         let rank = |t: &str| DELETE_ORDER.iter().position(|x| *x == t).unwrap_or(0);
         let key = |o: &Orphan| format!("{}/{}/{}", o.partition, o.type_name, o.id);
@@ -498,33 +569,43 @@ impl Engine {
                 .collect();
             let (o, engine) = (o.clone(), engine.clone());
             let lane = Some(o.partition.clone());
-            nodes.push(Node::new(key(&o), deps, lane.as_deref(), move || async move {
-                let cx = engine.bare_ctx(&o.id, Some(&o.partition));
-                (engine.setup.sink)(Event::Started {
-                    id: o.id.clone(),
-                    type_name: o.type_name.clone(),
-                    partition: Some(o.partition.clone()),
-                    action: Action::Delete,
-                });
-                let start = Instant::now();
-                let result = with_type_delete(&o.type_name, &o.live, &cx).await.map_err(|source| ResourceError {
-                    id: o.id.clone(),
-                    type_name: o.type_name.clone(),
-                    partition: Some(o.partition.clone()),
-                    region: Some(cx.part().def.region.clone()),
-                    source,
-                });
-                (engine.setup.sink)(Event::Finished {
-                    id: o.id.clone(),
-                    action: Action::Delete,
-                    elapsed: start.elapsed(),
-                    error: result.as_ref().err().map(|e| e.source.to_string()),
-                });
-                result
-            }));
+            nodes.push(Node::new(
+                key(&o),
+                deps,
+                lane.as_deref(),
+                move || async move {
+                    let cx = engine.bare_ctx(&o.id, Some(&o.partition));
+                    (engine.setup.sink)(Event::Started {
+                        id: o.id.clone(),
+                        type_name: o.type_name.clone(),
+                        partition: Some(o.partition.clone()),
+                        action: Action::Delete,
+                    });
+                    let start = Instant::now();
+                    let result =
+                        with_type_delete(&o.type_name, &o.live, &cx)
+                            .await
+                            .map_err(|source| ResourceError {
+                                id: o.id.clone(),
+                                type_name: o.type_name.clone(),
+                                partition: Some(o.partition.clone()),
+                                region: Some(cx.part().def.region.clone()),
+                                source,
+                            });
+                    (engine.setup.sink)(Event::Finished {
+                        id: o.id.clone(),
+                        action: Action::Delete,
+                        elapsed: start.elapsed(),
+                        error: result.as_ref().err().map(|e| e.source.to_string()),
+                    });
+                    result
+                },
+            ));
         }
         let sink = self.setup.sink.clone();
-        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev)).await.map_err(|e| RunError::Other(e.to_string()))
+        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))
     }
 
     /// What apply would do.
@@ -537,9 +618,12 @@ impl Engine {
         for id in &self.spec.order {
             let r = &self.spec.resources[id];
             let live = lives.get(id).cloned().flatten();
-            let kind = self.render(r, &outputs).map_err(|e| RunError::Read(vec![*e]))?;
+            let kind = self
+                .render(r, &outputs)
+                .map_err(|e| RunError::Read(vec![*e]))?;
             let cx = self.ctx(r, &outputs);
-            let desired = with_kind!(&kind, |p, T| T::desired(p, &cx)).map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
+            let desired = with_kind!(&kind, |p, T| T::desired(p, &cx))
+                .map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
             let (action, attrs, reason) = compare(&desired, live.as_ref(), self.setup.adopt);
             if live.as_ref().is_some_and(|l| !l.owned) {
                 unowned.push(format!(
@@ -563,7 +647,12 @@ impl Engine {
             steps.insert(id.clone(), Step { live, action });
         }
         changes.extend(orphans.iter().map(Engine::orphan_change));
-        Ok(Planned { plan: self.plan_of(changes), steps, unowned, orphans })
+        Ok(Planned {
+            plan: self.plan_of(changes),
+            steps,
+            unowned,
+            orphans,
+        })
     }
 
     fn plan_of(&self, changes: Vec<Change>) -> Plan {
@@ -578,7 +667,11 @@ impl Engine {
                     name: d.name.clone(),
                     partition: d.partition.id().to_string(),
                     region: d.region.clone(),
-                    account: self.parts.get(&d.name).and_then(|p| p.account.get().cloned()).or(d.spec.account.clone()),
+                    account: self
+                        .parts
+                        .get(&d.name)
+                        .and_then(|p| p.account.get().cloned())
+                        .or(d.spec.account.clone()),
                 })
                 .collect(),
             changes,
@@ -586,7 +679,11 @@ impl Engine {
     }
 
     /// Execute a plan. Returns the walk's report: every resource's outcome.
-    pub async fn apply(&self, planned: &Planned, cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
+    pub async fn apply(
+        &self,
+        planned: &Planned,
+        cancel: &Cancel,
+    ) -> Result<walk::Report<ResourceError>, RunError> {
         if !planned.unowned.is_empty() && !self.setup.adopt {
             return Err(RunError::Other(format!(
                 "refusing to take over resources this plan does not own (run with --adopt to take them over):\n  {}",
@@ -600,30 +697,51 @@ impl Engine {
         for id in &self.spec.order {
             let r = self.spec.resources[id].clone();
             let step = planned.steps[id].clone();
-            let deps: Vec<String> = r.deps.iter().filter(|d| self.spec.resources.contains_key(*d)).cloned().collect();
+            let deps: Vec<String> = r
+                .deps
+                .iter()
+                .filter(|d| self.spec.resources.contains_key(*d))
+                .cloned()
+                .collect();
             let (outputs, engine) = (outputs.clone(), engine.clone());
             let lane = r.partition.clone();
-            nodes.push(Node::new(id.clone(), deps, lane.as_deref(), move || async move {
-                let known = outputs.lock().unwrap().clone();
-                let kind = engine.render(&r, &known).map_err(|e| *e)?;
-                let cx = engine.ctx(&r, &known);
-                let start = Instant::now();
-                let result = with_kind!(&kind, |p, T| converge::<T>(p, &cx, step.live.as_ref(), &engine.setup, &r.type_name, r.partition.clone()).await);
-                let (action, result) = match result {
-                    Ok((action, live)) => {
-                        outputs.lock().unwrap().insert(r.id.clone(), Some(live.outputs));
-                        (action, Ok(()))
-                    }
-                    Err((action, e)) => (action, Err(engine.error(&r, e))),
-                };
-                (engine.setup.sink)(Event::Finished {
-                    id: r.id.clone(),
-                    action,
-                    elapsed: start.elapsed(),
-                    error: result.as_ref().err().map(|e| e.source.to_string()),
-                });
-                result
-            }));
+            nodes.push(Node::new(
+                id.clone(),
+                deps,
+                lane.as_deref(),
+                move || async move {
+                    let known = outputs.lock().unwrap().clone();
+                    let kind = engine.render(&r, &known).map_err(|e| *e)?;
+                    let cx = engine.ctx(&r, &known);
+                    let start = Instant::now();
+                    let result = with_kind!(&kind, |p, T| converge::<T>(
+                        p,
+                        &cx,
+                        step.live.as_ref(),
+                        &engine.setup,
+                        &r.type_name,
+                        r.partition.clone()
+                    )
+                    .await);
+                    let (action, result) = match result {
+                        Ok((action, live)) => {
+                            outputs
+                                .lock()
+                                .unwrap()
+                                .insert(r.id.clone(), Some(live.outputs));
+                            (action, Ok(()))
+                        }
+                        Err((action, e)) => (action, Err(engine.error(&r, e))),
+                    };
+                    (engine.setup.sink)(Event::Finished {
+                        id: r.id.clone(),
+                        action,
+                        elapsed: start.elapsed(),
+                        error: result.as_ref().err().map(|e| e.source.to_string()),
+                    });
+                    result
+                },
+            ));
         }
         let sink = self.setup.sink.clone();
         let mut report = walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
@@ -668,16 +786,26 @@ impl Engine {
                 partition: r.partition.clone(),
                 action,
                 attrs,
-                reason: (action == Action::NoOp && live.is_some()).then(|| "not owned by this plan".to_string()),
+                reason: (action == Action::NoOp && live.is_some())
+                    .then(|| "not owned by this plan".to_string()),
             });
             steps.insert(id.clone(), Step { live, action });
         }
         changes.extend(orphans.iter().map(Engine::orphan_change));
-        Ok(Planned { plan: self.plan_of(changes), steps, unowned, orphans })
+        Ok(Planned {
+            plan: self.plan_of(changes),
+            steps,
+            unowned,
+            orphans,
+        })
     }
 
     /// Delete what `plan_destroy` found, dependents first.
-    pub async fn destroy(&self, planned: &Planned, cancel: &Cancel) -> Result<walk::Report<ResourceError>, RunError> {
+    pub async fn destroy(
+        &self,
+        planned: &Planned,
+        cancel: &Cancel,
+    ) -> Result<walk::Report<ResourceError>, RunError> {
         (self.setup.sink)(Event::Phase("destroying".into()));
         // Orphans first: one may still use something of the plan (an old instance in its subnet).
         let first = self.delete_orphans(&planned.orphans, cancel).await?;
@@ -686,52 +814,76 @@ impl Engine {
         for id in &self.spec.order {
             let r = self.spec.resources[id].clone();
             let step = planned.steps[id].clone();
-            let deps: Vec<String> = r.deps.iter().filter(|d| self.spec.resources.contains_key(*d)).cloned().collect();
+            let deps: Vec<String> = r
+                .deps
+                .iter()
+                .filter(|d| self.spec.resources.contains_key(*d))
+                .cloned()
+                .collect();
             let engine = engine.clone();
             let lane = r.partition.clone();
-            nodes.push(Node::new(id.clone(), deps, lane.as_deref(), move || async move {
-                let (Action::Delete, Some(live)) = (step.action, step.live) else {
-                    return Ok(());
-                };
-                let cx = engine.ctx(&r, &Known::new());
-                (engine.setup.sink)(Event::Started {
-                    id: r.id.clone(),
-                    type_name: r.type_name.clone(),
-                    partition: r.partition.clone(),
-                    action: Action::Delete,
-                });
-                let start = Instant::now();
-                let result = with_type_delete(&r.type_name, &live, &cx).await.map_err(|e| engine.error(&r, e));
-                (engine.setup.sink)(Event::Finished {
-                    id: r.id.clone(),
-                    action: Action::Delete,
-                    elapsed: start.elapsed(),
-                    error: result.as_ref().err().map(|e| e.source.to_string()),
-                });
-                result
-            }));
+            nodes.push(Node::new(
+                id.clone(),
+                deps,
+                lane.as_deref(),
+                move || async move {
+                    let (Action::Delete, Some(live)) = (step.action, step.live) else {
+                        return Ok(());
+                    };
+                    let cx = engine.ctx(&r, &Known::new());
+                    (engine.setup.sink)(Event::Started {
+                        id: r.id.clone(),
+                        type_name: r.type_name.clone(),
+                        partition: r.partition.clone(),
+                        action: Action::Delete,
+                    });
+                    let start = Instant::now();
+                    let result = with_type_delete(&r.type_name, &live, &cx)
+                        .await
+                        .map_err(|e| engine.error(&r, e));
+                    (engine.setup.sink)(Event::Finished {
+                        id: r.id.clone(),
+                        action: Action::Delete,
+                        elapsed: start.elapsed(),
+                        error: result.as_ref().err().map(|e| e.source.to_string()),
+                    });
+                    result
+                },
+            ));
         }
         let sink = self.setup.sink.clone();
-        let mut report = walk::walk(walk::invert(nodes), &self.limits(), cancel, |ev| skipped(&sink, ev))
-            .await
-            .map_err(|e| RunError::Other(e.to_string()))?;
+        let mut report = walk::walk(walk::invert(nodes), &self.limits(), cancel, |ev| {
+            skipped(&sink, ev)
+        })
+        .await
+        .map_err(|e| RunError::Other(e.to_string()))?;
         report.outcomes.extend(first.outcomes);
         Ok(report)
     }
 
     /// A copy sharing the spec and clients, to move into jobs.
     fn shallow(&self) -> Engine {
-        Engine { spec: self.spec.clone(), parts: self.parts.clone(), setup: self.setup.clone() }
+        Engine {
+            spec: self.spec.clone(),
+            parts: self.parts.clone(),
+            setup: self.setup.clone(),
+        }
     }
 }
 
 fn skipped(sink: &Sink, ev: walk::Event<'_, ResourceError>) {
     if let walk::Event::Skipped { id, because } = ev {
         let reason = match because {
-            Skip::DependencyFailed(ids) => format!("skipped: depends on failed {}", ids.iter().cloned().collect::<Vec<_>>().join(", ")),
+            Skip::DependencyFailed(ids) => format!(
+                "skipped: depends on failed {}",
+                ids.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
             Skip::Cancelled => "not started: interrupted".to_string(),
         };
-        sink(Event::Skipped { id: id.to_string(), reason });
+        sink(Event::Skipped {
+            id: id.to_string(),
+            reason,
+        });
     }
 }
 
@@ -762,12 +914,18 @@ async fn converge<T: Resource>(
         (Action::NoOp, Some(l)) => Ok((Action::NoOp, l.clone())),
         (Action::Create, _) | (_, None) => {
             started(Action::Create);
-            T::create(p, cx).await.map(|l| (Action::Create, l)).map_err(|e| (Action::Create, e))
+            T::create(p, cx)
+                .await
+                .map(|l| (Action::Create, l))
+                .map_err(|e| (Action::Create, e))
         }
         (Action::Replace, Some(l)) => {
             started(Action::Replace);
             T::delete(l, cx).await.map_err(|e| (Action::Replace, e))?;
-            T::create(p, cx).await.map(|l| (Action::Replace, l)).map_err(|e| (Action::Replace, e))
+            T::create(p, cx)
+                .await
+                .map(|l| (Action::Replace, l))
+                .map_err(|e| (Action::Replace, e))
         }
         (_, Some(l)) => {
             if !l.owned && !setup.adopt {
@@ -775,7 +933,10 @@ async fn converge<T: Resource>(
             }
             started(Action::Update);
             let changed = changed_attrs(&desired, l);
-            T::update(p, l, &changed, cx).await.map(|l| (Action::Update, l)).map_err(|e| (Action::Update, e))
+            T::update(p, l, &changed, cx)
+                .await
+                .map(|l| (Action::Update, l))
+                .map_err(|e| (Action::Update, e))
         }
     }
 }
@@ -813,7 +974,11 @@ fn contains_unknown(v: &Json) -> bool {
 }
 
 /// The action for one resource and its attribute changes.
-fn compare(desired: &Desired, live: Option<&Live>, adopt: bool) -> (Action, Vec<AttrChange>, Option<String>) {
+fn compare(
+    desired: &Desired,
+    live: Option<&Live>,
+    adopt: bool,
+) -> (Action, Vec<AttrChange>, Option<String>) {
     let attr = |name: &String, before: Option<&Json>, after: Option<&Json>| {
         let sensitive = desired.sensitive.contains(name);
         AttrChange {
@@ -825,7 +990,11 @@ fn compare(desired: &Desired, live: Option<&Live>, adopt: bool) -> (Action, Vec<
         }
     };
     let Some(live) = live else {
-        let attrs = desired.attrs.iter().map(|(k, v)| attr(k, None, Some(v))).collect();
+        let attrs = desired
+            .attrs
+            .iter()
+            .map(|(k, v)| attr(k, None, Some(v)))
+            .collect();
         return (Action::Create, attrs, None);
     };
     let changed = changed_attrs(desired, live);
@@ -841,7 +1010,11 @@ fn compare(desired: &Desired, live: Option<&Live>, adopt: bool) -> (Action, Vec<
         })
         .collect();
     if !live.owned {
-        let reason = if adopt { "adopt: add this plan's ownership tags" } else { "exists without this plan's ownership tags" };
+        let reason = if adopt {
+            "adopt: add this plan's ownership tags"
+        } else {
+            "exists without this plan's ownership tags"
+        };
         attrs.push(AttrChange {
             name: "ownership".into(),
             before: Some(Json::String("unowned".into())),

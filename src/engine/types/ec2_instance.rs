@@ -32,17 +32,19 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
 use aws_sdk_ec2::types::{
-    Filter, IamInstanceProfileAssociationState, IamInstanceProfileSpecification, InstanceNetworkInterfaceSpecification,
-    InstanceStateName, InstanceType, ResourceType,
+    Filter, IamInstanceProfileAssociationState, IamInstanceProfileSpecification,
+    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
 };
 use base64::Engine;
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick, plan_filter, retag,
-    tag_spec, together, want_tags, Call, TAG_USER_DATA,
+    applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick,
+    plan_filter, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
 };
-use crate::engine::resource::{jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{
+    jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result,
+};
 use crate::plan::UNKNOWN;
 use crate::spec::types::Instance;
 
@@ -51,7 +53,11 @@ pub struct Type;
 const GONE: &[&str] = &["InvalidInstanceID.NotFound"];
 
 fn hex_sha256(data: &[u8]) -> String {
-    digest::digest(&digest::SHA256, data).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    digest::digest(&digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn has_unknown(v: &Json) -> bool {
@@ -75,7 +81,9 @@ fn bootstrap(p: &Instance) -> Result<Option<Json>> {
 fn user_data(p: &Instance, cx: &Ctx) -> Result<Option<String>> {
     match bootstrap(p)? {
         None => Ok(None),
-        Some(b) => crate::bootstrap::user_data(&b, &cx.part().def).map(Some).map_err(Error::Other),
+        Some(b) => crate::bootstrap::user_data(&b, &cx.part().def)
+            .map(Some)
+            .map_err(Error::Other),
     }
 }
 
@@ -85,7 +93,9 @@ fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
     match bootstrap(p)? {
         None => Ok(String::new()),
         Some(b) if has_unknown(&b) => Ok(UNKNOWN.to_string()),
-        Some(_) => Ok(user_data(p, cx)?.map(|s| hex_sha256(s.as_bytes())).unwrap_or_default()),
+        Some(_) => Ok(user_data(p, cx)?
+            .map(|s| hex_sha256(s.as_bytes()))
+            .unwrap_or_default()),
     }
 }
 
@@ -93,13 +103,17 @@ fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
 /// in hex, the 64 ASCII characters EC2 takes at most.
 fn client_token() -> Result<String> {
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::other("no random bytes for a ClientToken"))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| Error::other("no random bytes for a ClientToken"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Whether an instance is gone or going: terminated or shutting down.
 fn ended(i: &aws_sdk_ec2::types::Instance) -> bool {
-    matches!(i.state().and_then(|s| s.name()), Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown))
+    matches!(
+        i.state().and_then(|s| s.name()),
+        Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
+    )
 }
 
 /// The profile name from an instance profile ARN (`…:instance-profile/<path/>name`).
@@ -118,13 +132,21 @@ fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, own
     // An instance's groups are its primary interface's. EC2 shows them on both; the test-bed
     // fills only one of the two (the interface's at launch, the instance's after a change), so
     // read the instance's list and fall back to the interface's.
-    let mut groups: Vec<String> = i.security_groups().iter().filter_map(|g| g.group_id().map(String::from)).collect();
+    let mut groups: Vec<String> = i
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id().map(String::from))
+        .collect();
     if groups.is_empty() {
         groups = i
             .network_interfaces()
             .iter()
             .filter(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
-            .flat_map(|n| n.groups().iter().filter_map(|g| g.group_id().map(String::from)))
+            .flat_map(|n| {
+                n.groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(String::from))
+            })
             .collect();
     }
     // There is no attribute "launched with a public address": a running instance has one or
@@ -137,18 +159,38 @@ fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, own
     } else {
         p.is_some_and(|p| p.associate_public_ip)
     };
-    let user_data = pairs(tags).into_iter().find(|(k, _)| *k == TAG_USER_DATA).map(|(_, v)| v).unwrap_or_default();
+    let user_data = pairs(tags)
+        .into_iter()
+        .find(|(k, _)| *k == TAG_USER_DATA)
+        .map(|(_, v)| v)
+        .unwrap_or_default();
     let mut attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
         ("ami".to_string(), json!(i.image_id().unwrap_or_default())),
-        ("instance_type".to_string(), json!(i.instance_type().map(|t| t.as_str()).unwrap_or_default())),
-        ("subnet".to_string(), json!(i.subnet_id().unwrap_or_default())),
+        (
+            "instance_type".to_string(),
+            json!(i.instance_type().map(|t| t.as_str()).unwrap_or_default()),
+        ),
+        (
+            "subnet".to_string(),
+            json!(i.subnet_id().unwrap_or_default()),
+        ),
         (
             "instance_profile".to_string(),
-            json!(i.iam_instance_profile().and_then(|ip| ip.arn()).map(profile_name).unwrap_or_default()),
+            json!(i
+                .iam_instance_profile()
+                .and_then(|ip| ip.arn())
+                .map(profile_name)
+                .unwrap_or_default()),
         ),
-        ("associate_public_ip".to_string(), json!(associate_public_ip)),
-        ("key_name".to_string(), json!(i.key_name().unwrap_or_default())),
+        (
+            "associate_public_ip".to_string(),
+            json!(associate_public_ip),
+        ),
+        (
+            "key_name".to_string(),
+            json!(i.key_name().unwrap_or_default()),
+        ),
         ("user_data".to_string(), json!(user_data)),
         ("tags".to_string(), live_tags(tags)),
     ]);
@@ -158,9 +200,17 @@ fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, own
         attrs.insert("security_groups".into(), sorted(groups));
     }
     let mut out = outputs(cx, "instance", id, &name, owner);
-    out.insert("private_ip".into(), i.private_ip_address().unwrap_or_default().to_string());
+    out.insert(
+        "private_ip".into(),
+        i.private_ip_address().unwrap_or_default().to_string(),
+    );
     out.insert("public_ip".into(), public_ip.to_string());
-    Live { outputs: out, attrs, owned: true, handle: state_handle(i) }
+    Live {
+        outputs: out,
+        attrs,
+        owned: true,
+        handle: state_handle(i),
+    }
 }
 
 fn state_handle(i: &aws_sdk_ec2::types::Instance) -> Json {
@@ -173,7 +223,9 @@ fn with_owner(
 ) -> impl Iterator<Item = (aws_sdk_ec2::types::Instance, String)> + '_ {
     out.iter().flat_map(|r| {
         let owner = r.owner_id().unwrap_or_default();
-        r.instances().iter().map(move |i| (i.clone(), owner.to_string()))
+        r.instances()
+            .iter()
+            .map(move |i| (i.clone(), owner.to_string()))
     })
 }
 
@@ -181,12 +233,29 @@ fn with_owner(
 /// launches exactly that: the token matched this very request) with the id, addresses and
 /// owner of the answer. An instance launched without a public address shows none until it is
 /// running, as a read right after shows it.
-fn launched(p: &Instance, cx: &Ctx, want: Desired, i: &aws_sdk_ec2::types::Instance, owner: &str) -> Live {
+fn launched(
+    p: &Instance,
+    cx: &Ctx,
+    want: Desired,
+    i: &aws_sdk_ec2::types::Instance,
+    owner: &str,
+) -> Live {
     let id = i.instance_id().unwrap_or_default();
     let mut out = outputs(cx, "instance", id, &p.name, owner);
-    out.insert("private_ip".into(), i.private_ip_address().unwrap_or_default().to_string());
-    out.insert("public_ip".into(), i.public_ip_address().unwrap_or_default().to_string());
-    Live { outputs: out, attrs: want.attrs, owned: true, handle: state_handle(i) }
+    out.insert(
+        "private_ip".into(),
+        i.private_ip_address().unwrap_or_default().to_string(),
+    );
+    out.insert(
+        "public_ip".into(),
+        i.public_ip_address().unwrap_or_default().to_string(),
+    );
+    Live {
+        outputs: out,
+        attrs: want.attrs,
+        owned: true,
+        handle: state_handle(i),
+    }
 }
 
 /// The live instance: one DescribeInstances by the ownership tags (ended instances, listed for
@@ -209,7 +278,9 @@ async fn find(p: &Instance, cx: &Ctx) -> Result<Option<Live>> {
             _ => break,
         }
     }
-    let found = pick(cx, "instance", all, |(i, _)| i.instance_id().unwrap_or_default().to_string());
+    let found = pick(cx, "instance", all, |(i, _)| {
+        i.instance_id().unwrap_or_default().to_string()
+    });
     Ok(found.map(|(i, owner)| live_of(Some(p), cx, &i, &owner)))
 }
 
@@ -233,10 +304,18 @@ async fn wait_terminated(cx: &Ctx, id: &str) -> Result<()> {
                 .map_err(|e| cx.aws("DescribeInstances", e)),
             GONE,
         )?;
-        let inst = got.and_then(|o| o.reservations().iter().flat_map(|r| r.instances()).next().cloned());
+        let inst = got.and_then(|o| {
+            o.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .next()
+                .cloned()
+        });
         match inst {
             None => return Ok(()),
-            Some(i) if i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated) => return Ok(()),
+            Some(i) if i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated) => {
+                return Ok(())
+            }
             _ => {}
         }
         if start.elapsed() + delay > ec2_wait(cx) {
@@ -261,20 +340,28 @@ fn profile_propagating(e: &Error) -> bool {
 }
 
 fn profile_spec(name: &str) -> IamInstanceProfileSpecification {
-    IamInstanceProfileSpecification::builder().name(name).build()
+    IamInstanceProfileSpecification::builder()
+        .name(name)
+        .build()
 }
 
 async fn associate_profile(cx: &Ctx, instance: &str, name: &str) -> Result<()> {
-    retry_propagation(cx, "the instance profile", cx.iam_propagation(), profile_propagating, || async {
-        cx.clients()
-            .ec2
-            .associate_iam_instance_profile()
-            .instance_id(instance)
-            .iam_instance_profile(profile_spec(name))
-            .send()
-            .await
-            .map_err(|e| cx.aws("AssociateIamInstanceProfile", e))
-    })
+    retry_propagation(
+        cx,
+        "the instance profile",
+        cx.iam_propagation(),
+        profile_propagating,
+        || async {
+            cx.clients()
+                .ec2
+                .associate_iam_instance_profile()
+                .instance_id(instance)
+                .iam_instance_profile(profile_spec(name))
+                .send()
+                .await
+                .map_err(|e| cx.aws("AssociateIamInstanceProfile", e))
+        },
+    )
     .await?;
     Ok(())
 }
@@ -292,7 +379,12 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
     let ec2 = &cx.clients().ec2;
     let out = ec2
         .describe_iam_instance_profile_associations()
-        .filters(Filter::builder().name("instance-id").values(instance).build())
+        .filters(
+            Filter::builder()
+                .name("instance-id")
+                .values(instance)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| cx.aws("DescribeIamInstanceProfileAssociations", e))?;
@@ -302,20 +394,29 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
         .filter(|a| {
             matches!(
                 a.state(),
-                Some(IamInstanceProfileAssociationState::Associated | IamInstanceProfileAssociationState::Associating)
+                Some(
+                    IamInstanceProfileAssociationState::Associated
+                        | IamInstanceProfileAssociationState::Associating
+                )
             )
         })
         .find_map(|a| a.association_id().map(String::from));
     match (current, want) {
         (Some(assoc), Some(name)) => {
-            retry_propagation(cx, "the instance profile", cx.iam_propagation(), profile_propagating, || async {
-                ec2.replace_iam_instance_profile_association()
-                    .association_id(&assoc)
-                    .iam_instance_profile(profile_spec(name))
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("ReplaceIamInstanceProfileAssociation", e))
-            })
+            retry_propagation(
+                cx,
+                "the instance profile",
+                cx.iam_propagation(),
+                profile_propagating,
+                || async {
+                    ec2.replace_iam_instance_profile_association()
+                        .association_id(&assoc)
+                        .iam_instance_profile(profile_spec(name))
+                        .send()
+                        .await
+                        .map_err(|e| cx.aws("ReplaceIamInstanceProfileAssociation", e))
+                },
+            )
             .await?;
         }
         (None, Some(name)) => associate_profile(cx, instance, name).await?,
@@ -344,14 +445,24 @@ impl Resource for Type {
             .attr("ami", p.ami.as_str())
             .attr("instance_type", p.instance_type.as_str())
             .attr("subnet", p.subnet.as_str())
-            .attr("instance_profile", p.instance_profile.clone().unwrap_or_default())
+            .attr(
+                "instance_profile",
+                p.instance_profile.clone().unwrap_or_default(),
+            )
             .attr("associate_public_ip", p.associate_public_ip)
             .attr("key_name", p.key_name.clone().unwrap_or_default())
             .attr("user_data", user_data_attr(p, cx)?)
             .attr("tags", want_tags(&p.tags))
             // Groups and the instance profile change on a running instance; everything else
             // is fixed at launch. (EC2 can resize a stopped instance, but xpart never stops one.)
-            .forces_replacement(&["ami", "instance_type", "subnet", "user_data", "key_name", "associate_public_ip"]);
+            .forces_replacement(&[
+                "ami",
+                "instance_type",
+                "subnet",
+                "user_data",
+                "key_name",
+                "associate_public_ip",
+            ]);
         if !p.security_groups.is_empty() {
             d = d.attr("security_groups", sorted(p.security_groups.iter().cloned()));
         }
@@ -366,7 +477,11 @@ impl Resource for Type {
         // EC2 leaves out ended instances (listed for about an hour after they terminate).
         let live_states = Filter::builder()
             .name("instance-state-name")
-            .set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec()))
+            .set_values(Some(
+                ["pending", "running", "stopping", "stopped"]
+                    .map(String::from)
+                    .to_vec(),
+            ))
             .build();
         let mut pages = cx
             .clients()
@@ -381,15 +496,28 @@ impl Resource for Type {
             let page = page.map_err(|e| cx.aws("DescribeInstances", e))?;
             found.extend(with_owner(page.reservations()).filter(|(i, _)| !ended(i)));
         }
-        Ok(owned(cx, "instance", &found, |(i, _)| i.tags(), |(i, owner)| live_of(None, cx, i, owner)))
+        Ok(owned(
+            cx,
+            "instance",
+            &found,
+            |(i, _)| i.tags(),
+            |(i, owner)| live_of(None, cx, i, owner),
+        ))
     }
 
     async fn create(p: &Instance, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
         let script = user_data(p, cx)?;
-        let hash = want.attrs["user_data"].as_str().unwrap_or_default().to_string();
-        let extra: Vec<(&str, &str)> = if hash.is_empty() { vec![] } else { vec![(TAG_USER_DATA, hash.as_str())] };
+        let hash = want.attrs["user_data"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let extra: Vec<(&str, &str)> = if hash.is_empty() {
+            vec![]
+        } else {
+            vec![(TAG_USER_DATA, hash.as_str())]
+        };
         let nic = InstanceNetworkInterfaceSpecification::builder()
             .device_index(0)
             .subnet_id(&p.subnet)
@@ -400,33 +528,61 @@ impl Resource for Type {
         // Drawn once: every attempt of this launch, the SDK's and the propagation retries,
         // carries it.
         let token = client_token()?;
-        let out = retry_propagation(cx, "the instance profile", cx.iam_propagation(), profile_propagating, || async {
-            let mut req = ec2
-                .run_instances()
-                .image_id(&p.ami)
-                .instance_type(InstanceType::from(p.instance_type.as_str()))
-                .min_count(1)
-                .max_count(1)
-                .client_token(&token)
-                .network_interfaces(nic.clone())
-                .tag_specifications(tag_spec(cx, ResourceType::Instance, &p.name, &p.tags, &extra))
-                .set_key_name(p.key_name.clone());
-            if let Some(profile) = &p.instance_profile {
-                req = req.iam_instance_profile(profile_spec(profile));
-            }
-            if let Some(s) = &script {
-                req = req.user_data(base64::engine::general_purpose::STANDARD.encode(s));
-            }
-            req.send().await.map_err(|e| cx.aws("RunInstances", e))
-        })
+        let out = retry_propagation(
+            cx,
+            "the instance profile",
+            cx.iam_propagation(),
+            profile_propagating,
+            || async {
+                let mut req = ec2
+                    .run_instances()
+                    .image_id(&p.ami)
+                    .instance_type(InstanceType::from(p.instance_type.as_str()))
+                    .min_count(1)
+                    .max_count(1)
+                    .client_token(&token)
+                    .network_interfaces(nic.clone())
+                    .tag_specifications(tag_spec(
+                        cx,
+                        ResourceType::Instance,
+                        &p.name,
+                        &p.tags,
+                        &extra,
+                    ))
+                    .set_key_name(p.key_name.clone());
+                if let Some(profile) = &p.instance_profile {
+                    req = req.iam_instance_profile(profile_spec(profile));
+                }
+                if let Some(s) = &script {
+                    req = req.user_data(base64::engine::general_purpose::STANDARD.encode(s));
+                }
+                req.send().await.map_err(|e| cx.aws("RunInstances", e))
+            },
+        )
         .await?;
-        let inst = out.instances().first().ok_or_else(|| Error::other("RunInstances returned no instance"))?;
-        let id = inst.instance_id().ok_or_else(|| Error::other("RunInstances returned no instance id"))?;
+        let inst = out
+            .instances()
+            .first()
+            .ok_or_else(|| Error::other("RunInstances returned no instance"))?;
+        let id = inst
+            .instance_id()
+            .ok_or_else(|| Error::other("RunInstances returned no instance id"))?;
         cx.say(format!("launched {id}"));
-        Ok(launched(p, cx, want, inst, out.owner_id().unwrap_or_default()))
+        Ok(launched(
+            p,
+            cx,
+            want,
+            inst,
+            out.owner_id().unwrap_or_default(),
+        ))
     }
 
-    async fn update(p: &Instance, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &Instance,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         let id = &live.outputs["id"];
         // Groups, profile and tags are independent: one call each (the profile may need two),
         // all at once.
@@ -447,8 +603,17 @@ impl Resource for Type {
         // In place: EC2 associates, replaces or removes a profile on a running instance, and the
         // instance's credentials follow within minutes, so no reason to lose the instance.
         if changed.contains("instance_profile") {
-            let had = live.attrs.get("instance_profile").and_then(Json::as_str).is_some_and(|s| !s.is_empty());
-            calls.push(Box::pin(set_profile(cx, id, p.instance_profile.as_deref(), had)));
+            let had = live
+                .attrs
+                .get("instance_profile")
+                .and_then(Json::as_str)
+                .is_some_and(|s| !s.is_empty());
+            calls.push(Box::pin(set_profile(
+                cx,
+                id,
+                p.instance_profile.as_deref(),
+                had,
+            )));
         }
         if needs_retag(live, changed) {
             calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));

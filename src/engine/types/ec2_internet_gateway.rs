@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned, owner_filters, pick,
-    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
+    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::InternetGateway;
@@ -27,7 +27,12 @@ fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::InternetGateway) -> Live {
     let vpc = g
         .attachments()
         .iter()
-        .find(|a| !matches!(a.state(), Some(AttachmentStatus::Detaching | AttachmentStatus::Detached)))
+        .find(|a| {
+            !matches!(
+                a.state(),
+                Some(AttachmentStatus::Detaching | AttachmentStatus::Detached)
+            )
+        })
         .and_then(|a| a.vpc_id())
         .unwrap_or_default();
     let attrs = BTreeMap::from([
@@ -37,7 +42,12 @@ fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::InternetGateway) -> Live {
     ]);
     let id = g.internet_gateway_id().unwrap_or_default();
     let owner = g.owner_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "internet-gateway", id, &name, owner), attrs, owned: true, handle: Json::Null }
+    Live {
+        outputs: outputs(cx, "internet-gateway", id, &name, owner),
+        attrs,
+        owned: true,
+        handle: Json::Null,
+    }
 }
 
 async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
@@ -53,7 +63,11 @@ async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
                 .await
                 .map(|_| ())
                 .map_err(|e| cx.aws("DetachInternetGateway", e)),
-            &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound"],
+            &[
+                "Gateway.NotAttached",
+                "InvalidInternetGatewayID.NotFound",
+                "InvalidVpcID.NotFound",
+            ],
         )
     })
     .await?;
@@ -106,18 +120,32 @@ impl Resource for Type {
             .map_err(|e| cx.aws("DescribeInternetGateways", e))?;
         // Internet gateways have no deleted state: DeleteInternetGateway removes them at once.
         let found = out.internet_gateways().to_vec();
-        Ok(pick(cx, "internet gateway", found, |g| g.internet_gateway_id().unwrap_or_default().to_string())
-            .map(|g| live_of(cx, &g)))
+        Ok(pick(cx, "internet gateway", found, |g| {
+            g.internet_gateway_id().unwrap_or_default().to_string()
+        })
+        .map(|g| live_of(cx, &g)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages =
-            cx.clients().ec2.describe_internet_gateways().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_internet_gateways()
+            .filters(plan_filter(cx))
+            .into_paginator()
+            .items()
+            .send();
         let mut found = vec![];
         while let Some(g) = pages.next().await {
             found.push(g.map_err(|e| cx.aws("DescribeInternetGateways", e))?);
         }
-        Ok(owned(cx, "internet gateway", &found, |g| g.tags(), |g| live_of(cx, g)))
+        Ok(owned(
+            cx,
+            "internet gateway",
+            &found,
+            |g| g.tags(),
+            |g| live_of(cx, g),
+        ))
     }
 
     async fn create(p: &InternetGateway, cx: &Ctx) -> Result<Live> {
@@ -129,7 +157,13 @@ impl Resource for Type {
             || async {
                 let out = ec2
                     .create_internet_gateway()
-                    .tag_specifications(tag_spec(cx, ResourceType::InternetGateway, &p.name, &p.tags, &[]))
+                    .tag_specifications(tag_spec(
+                        cx,
+                        ResourceType::InternetGateway,
+                        &p.name,
+                        &p.tags,
+                        &[],
+                    ))
                     .customize()
                     .config_override(once())
                     .send()
@@ -157,13 +191,22 @@ impl Resource for Type {
         Self::update(p, &live, &changed, cx).await
     }
 
-    async fn update(p: &InternetGateway, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &InternetGateway,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         let id = &live.outputs["id"];
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("vpc") {
             // Detach, then attach: a gateway is attached to one VPC at most.
             calls.push(Box::pin(async move {
-                let old = live.attrs.get("vpc").and_then(Json::as_str).unwrap_or_default();
+                let old = live
+                    .attrs
+                    .get("vpc")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
                 if !old.is_empty() {
                     detach(cx, id, old).await?;
                 }
@@ -182,7 +225,11 @@ impl Resource for Type {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let vpc = live.attrs.get("vpc").and_then(Json::as_str).unwrap_or_default();
+        let vpc = live
+            .attrs
+            .get("vpc")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
         if !vpc.is_empty() {
             detach(cx, &id, vpc).await?;
         }

@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned, owner_filters, pick,
-    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
+    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Route, RouteTable};
@@ -24,14 +24,23 @@ pub struct Type;
 /// per destination, so order means nothing).
 fn routes_json(routes: impl IntoIterator<Item = (String, String)>) -> Json {
     let m: BTreeMap<String, String> = routes.into_iter().collect();
-    Json::Array(m.into_iter().map(|(d, g)| json!({"destination": d, "gateway": g})).collect())
+    Json::Array(
+        m.into_iter()
+            .map(|(d, g)| json!({"destination": d, "gateway": g}))
+            .collect(),
+    )
 }
 
 fn route_pairs(v: Option<&Json>) -> BTreeMap<String, String> {
     v.and_then(Json::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|r| Some((r["destination"].as_str()?.to_string(), r["gateway"].as_str()?.to_string())))
+                .filter_map(|r| {
+                    Some((
+                        r["destination"].as_str()?.to_string(),
+                        r["gateway"].as_str()?.to_string(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -41,10 +50,15 @@ fn live_of(cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
     let tags = t.tags();
     let name = name_tag(tags);
     // Routes a virtual gateway propagates are not the plan's to compare or remove.
-    let routes =
-        t.routes().iter().filter(|r| r.origin() != Some(&RouteOrigin::EnableVgwRoutePropagation)).filter_map(|r| {
-            let dest =
-                r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).or(r.destination_prefix_list_id())?;
+    let routes = t
+        .routes()
+        .iter()
+        .filter(|r| r.origin() != Some(&RouteOrigin::EnableVgwRoutePropagation))
+        .filter_map(|r| {
+            let dest = r
+                .destination_cidr_block()
+                .or(r.destination_ipv6_cidr_block())
+                .or(r.destination_prefix_list_id())?;
             let target = r
                 .gateway_id()
                 .or(r.nat_gateway_id())
@@ -66,10 +80,18 @@ fn live_of(cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
         .filter(|a| {
             !matches!(
                 a.association_state().and_then(|s| s.state()),
-                Some(RouteTableAssociationStateCode::Disassociating | RouteTableAssociationStateCode::Disassociated)
+                Some(
+                    RouteTableAssociationStateCode::Disassociating
+                        | RouteTableAssociationStateCode::Disassociated
+                )
             )
         })
-        .filter_map(|a| Some((a.subnet_id()?.to_string(), a.route_table_association_id()?.to_string())))
+        .filter_map(|a| {
+            Some((
+                a.subnet_id()?.to_string(),
+                a.route_table_association_id()?.to_string(),
+            ))
+        })
         .collect();
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
@@ -92,7 +114,11 @@ fn associations(live: &Live) -> BTreeMap<String, String> {
     live.handle
         .get("associations")
         .and_then(Json::as_object)
-        .map(|m| m.iter().filter_map(|(s, a)| Some((s.clone(), a.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(s, a)| Some((s.clone(), a.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -100,8 +126,11 @@ fn associations(live: &Live) -> BTreeMap<String, String> {
 macro_rules! with_route {
     ($req:expr, $dest:expr, $target:expr) => {{
         let (dest, target): (&str, &str) = ($dest, $target);
-        let req =
-            if dest.contains(':') { $req.destination_ipv6_cidr_block(dest) } else { $req.destination_cidr_block(dest) };
+        let req = if dest.contains(':') {
+            $req.destination_ipv6_cidr_block(dest)
+        } else {
+            $req.destination_cidr_block(dest)
+        };
         match target.split('-').next().unwrap_or_default() {
             "nat" => req.nat_gateway_id(target),
             "tgw" => req.transit_gateway_id(target),
@@ -144,7 +173,13 @@ async fn delete_route(cx: &Ctx, table: &str, dest: &str) -> Result<()> {
     } else {
         req.destination_cidr_block(dest)
     };
-    gone_ok(req.send().await.map(|_| ()).map_err(|e| cx.aws("DeleteRoute", e)), &["InvalidRoute.NotFound"])?;
+    gone_ok(
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cx.aws("DeleteRoute", e)),
+        &["InvalidRoute.NotFound"],
+    )?;
     Ok(())
 }
 
@@ -198,7 +233,12 @@ impl Resource for Type {
     type Props = RouteTable;
 
     fn desired(p: &RouteTable, _cx: &Ctx) -> Result<Desired> {
-        let routes = p.routes.iter().map(|Route { destination, gateway }| (destination.clone(), gateway.clone()));
+        let routes = p.routes.iter().map(
+            |Route {
+                 destination,
+                 gateway,
+             }| (destination.clone(), gateway.clone()),
+        );
         Ok(Desired::default()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
@@ -220,18 +260,32 @@ impl Resource for Type {
             .map_err(|e| cx.aws("DescribeRouteTables", e))?;
         // Route tables have no deleted state: DeleteRouteTable removes them at once.
         let found = out.route_tables().to_vec();
-        Ok(pick(cx, "route table", found, |t| t.route_table_id().unwrap_or_default().to_string())
-            .map(|t| live_of(cx, &t)))
+        Ok(pick(cx, "route table", found, |t| {
+            t.route_table_id().unwrap_or_default().to_string()
+        })
+        .map(|t| live_of(cx, &t)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages =
-            cx.clients().ec2.describe_route_tables().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_route_tables()
+            .filters(plan_filter(cx))
+            .into_paginator()
+            .items()
+            .send();
         let mut found = vec![];
         while let Some(t) = pages.next().await {
             found.push(t.map_err(|e| cx.aws("DescribeRouteTables", e))?);
         }
-        Ok(owned(cx, "route table", &found, |t| t.tags(), |t| live_of(cx, t)))
+        Ok(owned(
+            cx,
+            "route table",
+            &found,
+            |t| t.tags(),
+            |t| live_of(cx, t),
+        ))
     }
 
     async fn create(p: &RouteTable, cx: &Ctx) -> Result<Live> {
@@ -244,15 +298,24 @@ impl Resource for Type {
                 let out = ec2
                     .create_route_table()
                     .vpc_id(&p.vpc)
-                    .tag_specifications(tag_spec(cx, ResourceType::RouteTable, &p.name, &p.tags, &[]))
+                    .tag_specifications(tag_spec(
+                        cx,
+                        ResourceType::RouteTable,
+                        &p.name,
+                        &p.tags,
+                        &[],
+                    ))
                     .customize()
                     .config_override(once())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateRouteTable", e))?;
-                let table = out.route_table().ok_or_else(|| Error::other("CreateRouteTable returned no table"))?;
-                let id =
-                    table.route_table_id().ok_or_else(|| Error::other("CreateRouteTable returned no route table id"))?;
+                let table = out
+                    .route_table()
+                    .ok_or_else(|| Error::other("CreateRouteTable returned no table"))?;
+                let id = table
+                    .route_table_id()
+                    .ok_or_else(|| Error::other("CreateRouteTable returned no route table id"))?;
                 let owner = table.owner_id().unwrap_or_default();
                 // A new table has only its local route and no subnets.
                 let mut live = fresh(cx, "route-table", id, &p.name, owner, want.clone());
@@ -271,11 +334,19 @@ impl Resource for Type {
         Self::update(p, &live, &changed, cx).await
     }
 
-    async fn update(p: &RouteTable, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &RouteTable,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         let id = &live.outputs["id"];
         let have_routes = route_pairs(live.attrs.get("routes"));
-        let want_routes: BTreeMap<&str, &str> =
-            p.routes.iter().map(|r| (r.destination.as_str(), r.gateway.as_str())).collect();
+        let want_routes: BTreeMap<&str, &str> = p
+            .routes
+            .iter()
+            .map(|r| (r.destination.as_str(), r.gateway.as_str()))
+            .collect();
         let have = associations(live);
         let want: BTreeSet<&str> = p.subnets.iter().map(String::as_str).collect();
         // The association ids the calls make, for the handle.
@@ -290,7 +361,10 @@ impl Resource for Type {
                     other => calls.push(Box::pin(put_route(cx, id, dest, target, other.is_some()))),
                 }
             }
-            for dest in have_routes.keys().filter(|d| !want_routes.contains_key(d.as_str())) {
+            for dest in have_routes
+                .keys()
+                .filter(|d| !want_routes.contains_key(d.as_str()))
+            {
                 calls.push(Box::pin(delete_route(cx, id, dest)));
             }
         }
@@ -326,19 +400,23 @@ impl Resource for Type {
         for assoc in associations(live).values() {
             disassociate(cx, assoc).await?;
         }
-        retry_dependency(cx, "the removal of the route table's associations", || async {
-            gone_ok(
-                cx.clients()
-                    .ec2
-                    .delete_route_table()
-                    .route_table_id(&id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("DeleteRouteTable", e)),
-                &["InvalidRouteTableID.NotFound"],
-            )
-        })
+        retry_dependency(
+            cx,
+            "the removal of the route table's associations",
+            || async {
+                gone_ok(
+                    cx.clients()
+                        .ec2
+                        .delete_route_table()
+                        .route_table_id(&id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("DeleteRouteTable", e)),
+                    &["InvalidRouteTableID.NotFound"],
+                )
+            },
+        )
         .await?;
         Ok(())
     }

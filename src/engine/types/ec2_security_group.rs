@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    applied, arn_account, differing, fresh, gone_ok, live_tags, needs_retag, once, outputs, owned, owner_filters, pick,
-    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
+    applied, arn_account, differing, fresh, gone_ok, live_tags, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Ingress, SecurityGroup};
@@ -49,14 +49,23 @@ impl Rule {
 
     /// What Authorize and Revoke take for this rule.
     fn permission(&self, description: Option<&str>) -> IpPermission {
-        let mut p = IpPermission::builder().ip_protocol(&self.protocol).set_from_port(self.from).set_to_port(self.to);
+        let mut p = IpPermission::builder()
+            .ip_protocol(&self.protocol)
+            .set_from_port(self.from)
+            .set_to_port(self.to);
         if self.cidr.contains(':') {
             p = p.ipv6_ranges(
-                Ipv6Range::builder().cidr_ipv6(&self.cidr).set_description(description.map(String::from)).build(),
+                Ipv6Range::builder()
+                    .cidr_ipv6(&self.cidr)
+                    .set_description(description.map(String::from))
+                    .build(),
             );
         } else {
             p = p.ip_ranges(
-                IpRange::builder().cidr_ip(&self.cidr).set_description(description.map(String::from)).build(),
+                IpRange::builder()
+                    .cidr_ip(&self.cidr)
+                    .set_description(description.map(String::from))
+                    .build(),
             );
         }
         p.build()
@@ -90,7 +99,12 @@ fn rule_of(i: &Ingress) -> Rule {
     let from = i.port.or(i.from_port).map(i32::from);
     let to = i.port.or(i.to_port).map(i32::from);
     let (from, to) = ports(&protocol, from, to);
-    Rule { protocol, from, to, cidr: i.cidr.clone() }
+    Rule {
+        protocol,
+        from,
+        to,
+        cidr: i.cidr.clone(),
+    }
 }
 
 fn rules_json(rules: impl IntoIterator<Item = Rule>) -> Json {
@@ -109,7 +123,12 @@ fn live_rules(perms: &[IpPermission]) -> Vec<Rule> {
             .iter()
             .filter_map(|r| r.cidr_ip())
             .chain(perm.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()));
-        out.extend(cidrs.map(|c| Rule { protocol: protocol.clone(), from, to, cidr: c.to_string() }));
+        out.extend(cidrs.map(|c| Rule {
+            protocol: protocol.clone(),
+            from,
+            to,
+            cidr: c.to_string(),
+        }));
     }
     out
 }
@@ -123,14 +142,25 @@ fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
         ("vpc".to_string(), json!(g.vpc_id().unwrap_or_default())),
-        ("description".to_string(), json!(g.description().unwrap_or_default())),
-        ("ingress".to_string(), rules_json(live_rules(g.ip_permissions()))),
+        (
+            "description".to_string(),
+            json!(g.description().unwrap_or_default()),
+        ),
+        (
+            "ingress".to_string(),
+            rules_json(live_rules(g.ip_permissions())),
+        ),
         ("tags".to_string(), live_tags(g.tags())),
     ]);
     // The `Name` tag mirrors the group name (both set at create); the name is the group's.
     let id = g.group_id().unwrap_or_default();
     let owner = g.owner_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "security-group", id, name, owner), attrs, owned: true, handle: Json::Null }
+    Live {
+        outputs: outputs(cx, "security-group", id, name, owner),
+        attrs,
+        owned: true,
+        handle: Json::Null,
+    }
 }
 
 /// Add `rules`: one call for all of them. EC2 refuses the whole call when one of them is there
@@ -155,8 +185,10 @@ async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()
         return Ok(());
     }
     if rules.len() == 1 || call(rules.clone()).await?.is_none() {
-        let each: Vec<Call<'_>> =
-            rules.into_iter().map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>).collect();
+        let each: Vec<Call<'_>> = rules
+            .into_iter()
+            .map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>)
+            .collect();
         together(each).await?;
     }
     Ok(())
@@ -183,8 +215,10 @@ async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
         return Ok(());
     }
     if rules.len() == 1 || call(rules.clone()).await?.is_none() {
-        let each: Vec<Call<'_>> =
-            rules.into_iter().map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>).collect();
+        let each: Vec<Call<'_>> = rules
+            .into_iter()
+            .map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>)
+            .collect();
         together(each).await?;
     }
     Ok(())
@@ -214,17 +248,32 @@ impl Resource for Type {
             .map_err(|e| cx.aws("DescribeSecurityGroups", e))?;
         // Security groups have no deleted state: DeleteSecurityGroup removes them at once.
         let found = out.security_groups().to_vec();
-        Ok(pick(cx, "security group", found, |g| g.group_id().unwrap_or_default().to_string()).map(|g| live_of(cx, &g)))
+        Ok(pick(cx, "security group", found, |g| {
+            g.group_id().unwrap_or_default().to_string()
+        })
+        .map(|g| live_of(cx, &g)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages =
-            cx.clients().ec2.describe_security_groups().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_security_groups()
+            .filters(plan_filter(cx))
+            .into_paginator()
+            .items()
+            .send();
         let mut found = vec![];
         while let Some(g) = pages.next().await {
             found.push(g.map_err(|e| cx.aws("DescribeSecurityGroups", e))?);
         }
-        Ok(owned(cx, "security group", &found, |g| g.tags(), |g| live_of(cx, g)))
+        Ok(owned(
+            cx,
+            "security group",
+            &found,
+            |g| g.tags(),
+            |g| live_of(cx, g),
+        ))
     }
 
     async fn create(p: &SecurityGroup, cx: &Ctx) -> Result<Live> {
@@ -282,7 +331,12 @@ impl Resource for Type {
         Self::update(p, &live, &changed, cx).await
     }
 
-    async fn update(p: &SecurityGroup, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &SecurityGroup,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         let id = &live.outputs["id"];
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("ingress") {
@@ -292,12 +346,21 @@ impl Resource for Type {
                 .and_then(Json::as_array)
                 .map(|a| a.iter().filter_map(Rule::from_json).collect())
                 .unwrap_or_default();
-            let want: BTreeMap<Rule, Option<&str>> =
-                p.ingress.iter().map(|i| (rule_of(i), i.description.as_deref())).collect();
-            let add: Vec<IpPermission> =
-                want.iter().filter(|(r, _)| !have.contains(*r)).map(|(r, d)| r.permission(*d)).collect();
-            let remove: Vec<IpPermission> =
-                have.iter().filter(|r| !want.contains_key(*r)).map(|r| r.permission(None)).collect();
+            let want: BTreeMap<Rule, Option<&str>> = p
+                .ingress
+                .iter()
+                .map(|i| (rule_of(i), i.description.as_deref()))
+                .collect();
+            let add: Vec<IpPermission> = want
+                .iter()
+                .filter(|(r, _)| !have.contains(*r))
+                .map(|(r, d)| r.permission(*d))
+                .collect();
+            let remove: Vec<IpPermission> = have
+                .iter()
+                .filter(|r| !want.contains_key(*r))
+                .map(|r| r.permission(None))
+                .collect();
             // Authorize before revoking: a port moving from one rule to another is never
             // closed. (So a change that does both takes two round trips; one that only adds,
             // as every create does, one.)
@@ -315,19 +378,23 @@ impl Resource for Type {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(cx, "the deletion of the instances and interfaces using the group", || async {
-            gone_ok(
-                cx.clients()
-                    .ec2
-                    .delete_security_group()
-                    .group_id(&id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("DeleteSecurityGroup", e)),
-                &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
-            )
-        })
+        retry_dependency(
+            cx,
+            "the deletion of the instances and interfaces using the group",
+            || async {
+                gone_ok(
+                    cx.clients()
+                        .ec2
+                        .delete_security_group()
+                        .group_id(&id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("DeleteSecurityGroup", e)),
+                    &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
+                )
+            },
+        )
         .await?;
         Ok(())
     }

@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
-    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned, owner_filters, pick,
-    plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
+    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filter, retag, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::Subnet;
@@ -26,17 +26,31 @@ fn live_of(with_zone: bool, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
     let mut attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
         ("vpc".to_string(), json!(s.vpc_id().unwrap_or_default())),
-        ("cidr".to_string(), json!(s.cidr_block().unwrap_or_default())),
-        ("map_public_ip_on_launch".to_string(), json!(s.map_public_ip_on_launch().unwrap_or(false))),
+        (
+            "cidr".to_string(),
+            json!(s.cidr_block().unwrap_or_default()),
+        ),
+        (
+            "map_public_ip_on_launch".to_string(),
+            json!(s.map_public_ip_on_launch().unwrap_or(false)),
+        ),
         ("tags".to_string(), live_tags(tags)),
     ]);
     // A plan without a zone lets EC2 choose one; whichever it chose is then not a difference.
     if with_zone {
-        attrs.insert("availability_zone".into(), json!(s.availability_zone().unwrap_or_default()));
+        attrs.insert(
+            "availability_zone".into(),
+            json!(s.availability_zone().unwrap_or_default()),
+        );
     }
     let id = s.subnet_id().unwrap_or_default();
     let owner = s.owner_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "subnet", id, &name, owner), attrs, owned: true, handle: Json::Null }
+    Live {
+        outputs: outputs(cx, "subnet", id, &name, owner),
+        attrs,
+        owned: true,
+        handle: Json::Null,
+    }
 }
 
 impl Resource for Type {
@@ -67,17 +81,32 @@ impl Resource for Type {
             .map_err(|e| cx.aws("DescribeSubnets", e))?;
         // Subnets have no deleted state: DeleteSubnet removes them at once.
         let found = out.subnets().to_vec();
-        Ok(pick(cx, "subnet", found, |s| s.subnet_id().unwrap_or_default().to_string())
-            .map(|s| live_of(p.availability_zone.is_some(), cx, &s)))
+        Ok(pick(cx, "subnet", found, |s| {
+            s.subnet_id().unwrap_or_default().to_string()
+        })
+        .map(|s| live_of(p.availability_zone.is_some(), cx, &s)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx.clients().ec2.describe_subnets().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_subnets()
+            .filters(plan_filter(cx))
+            .into_paginator()
+            .items()
+            .send();
         let mut found = vec![];
         while let Some(s) = pages.next().await {
             found.push(s.map_err(|e| cx.aws("DescribeSubnets", e))?);
         }
-        Ok(owned(cx, "subnet", &found, |s| s.tags(), |s| live_of(true, cx, s)))
+        Ok(owned(
+            cx,
+            "subnet",
+            &found,
+            |s| s.tags(),
+            |s| live_of(true, cx, s),
+        ))
     }
 
     async fn create(p: &Subnet, cx: &Ctx) -> Result<Live> {
@@ -98,12 +127,17 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateSubnet", e))?;
-                let subnet = out.subnet().ok_or_else(|| Error::other("CreateSubnet returned no subnet"))?;
-                let id = subnet.subnet_id().ok_or_else(|| Error::other("CreateSubnet returned no subnet id"))?;
+                let subnet = out
+                    .subnet()
+                    .ok_or_else(|| Error::other("CreateSubnet returned no subnet"))?;
+                let id = subnet
+                    .subnet_id()
+                    .ok_or_else(|| Error::other("CreateSubnet returned no subnet id"))?;
                 let owner = subnet.owner_id().unwrap_or_default();
                 // New subnets never map public addresses: that is set next, if asked for.
                 let mut live = fresh(cx, "subnet", id, &p.name, owner, want.clone());
-                live.attrs.insert("map_public_ip_on_launch".into(), json!(false));
+                live.attrs
+                    .insert("map_public_ip_on_launch".into(), json!(false));
                 Ok(live)
             },
             || Self::read(p, cx),
@@ -125,7 +159,11 @@ impl Resource for Type {
                     .ec2
                     .modify_subnet_attribute()
                     .subnet_id(id)
-                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(p.map_public_ip_on_launch).build())
+                    .map_public_ip_on_launch(
+                        AttributeBooleanValue::builder()
+                            .value(p.map_public_ip_on_launch)
+                            .build(),
+                    )
                     .send()
                     .await
                     .map(|_| ())
@@ -141,19 +179,23 @@ impl Resource for Type {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(cx, "the deletion of the subnet's instances and interfaces", || async {
-            gone_ok(
-                cx.clients()
-                    .ec2
-                    .delete_subnet()
-                    .subnet_id(&id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("DeleteSubnet", e)),
-                &["InvalidSubnetID.NotFound"],
-            )
-        })
+        retry_dependency(
+            cx,
+            "the deletion of the subnet's instances and interfaces",
+            || async {
+                gone_ok(
+                    cx.clients()
+                        .ec2
+                        .delete_subnet()
+                        .subnet_id(&id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("DeleteSubnet", e)),
+                    &["InvalidSubnetID.NotFound"],
+                )
+            },
+        )
         .await?;
         Ok(())
     }

@@ -25,8 +25,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcState};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
-    Resource, Result, TAG_ID, TAG_PLAN,
+    create_once, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx,
+    Desired, Error, Live, Resource, Result, TAG_ID, TAG_PLAN,
 };
 use crate::spec::types::{Tags, Vpc};
 
@@ -44,13 +44,21 @@ pub const DEPENDENCY_WAIT: Duration = Duration::from_secs(120);
 pub fn owner_filters(cx: &Ctx) -> Vec<Filter> {
     [(TAG_PLAN, &cx.plan), (TAG_ID, &cx.id)]
         .into_iter()
-        .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v.as_str()).build())
+        .map(|(k, v)| {
+            Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(v.as_str())
+                .build()
+        })
         .collect()
 }
 
 /// The filter matching every resource of this plan, whatever its id (`find_owned`).
 pub fn plan_filter(cx: &Ctx) -> Filter {
-    Filter::builder().name(format!("tag:{TAG_PLAN}")).values(cx.plan.as_str()).build()
+    Filter::builder()
+        .name(format!("tag:{TAG_PLAN}"))
+        .values(cx.plan.as_str())
+        .build()
 }
 
 /// `find_owned` of an EC2 type: the resources one Describe* by `plan_filter` listed, as `live`
@@ -62,7 +70,10 @@ pub fn owned<T>(
     tags: impl Fn(&T) -> &[Tag],
     live: impl Fn(&T) -> Live,
 ) -> Vec<(String, Live)> {
-    let all = found.iter().filter_map(|x| Some((owned_id(&cx.plan, pairs(tags(x)))?, live(x)))).collect();
+    let all = found
+        .iter()
+        .filter_map(|x| Some((owned_id(&cx.plan, pairs(tags(x)))?, live(x))))
+        .collect();
     one_per_id(cx, kind, all)
 }
 
@@ -74,24 +85,41 @@ pub fn all_tags(cx: &Ctx, name: &str, user: &Tags) -> BTreeMap<String, String> {
 }
 
 /// TagSpecifications for a create: the resource is tagged in the same call that makes it.
-pub fn tag_spec(cx: &Ctx, kind: ResourceType, name: &str, user: &Tags, extra: &[(&str, &str)]) -> TagSpecification {
+pub fn tag_spec(
+    cx: &Ctx,
+    kind: ResourceType,
+    name: &str,
+    user: &Tags,
+    extra: &[(&str, &str)],
+) -> TagSpecification {
     let mut tags = all_tags(cx, name, user);
     tags.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    TagSpecification::builder().resource_type(kind).set_tags(Some(ec2_tags(&tags))).build()
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(ec2_tags(&tags)))
+        .build()
 }
 
 fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
 }
 
 /// Tags as (key, value) pairs.
 pub fn pairs(tags: &[Tag]) -> Vec<(&str, &str)> {
-    tags.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())).collect()
+    tags.iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect()
 }
 
 /// The `Name` tag ("" when there is none).
 pub fn name_tag(tags: &[Tag]) -> String {
-    pairs(tags).into_iter().find(|(k, _)| *k == "Name").map(|(_, v)| v.to_string()).unwrap_or_default()
+    pairs(tags)
+        .into_iter()
+        .find(|(k, _)| *k == "Name")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
 }
 
 /// Tags other than ours, `Name` (its own attribute) and the user-data hash, as `user_tags`.
@@ -115,11 +143,21 @@ pub fn want_tags(user: &Tags) -> Json {
 /// `id`, `arn` (`arn:<partition>:ec2:<region>:<owner>:<kind>/<id>`) and `name`. `owner` is the
 /// account EC2 names as the resource's owner (`OwnerId`), which is the caller's: reads need not
 /// wait for the identity call, which the engine runs alongside them.
-pub fn outputs(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str) -> BTreeMap<String, String> {
+pub fn outputs(
+    cx: &Ctx,
+    kind: &str,
+    id: &str,
+    name: &str,
+    owner: &str,
+) -> BTreeMap<String, String> {
     let def = &cx.part().def;
     BTreeMap::from([
         ("id".to_string(), id.to_string()),
-        ("arn".to_string(), def.partition.arn("ec2", &def.region, owner, &format!("{kind}/{id}"))),
+        (
+            "arn".to_string(),
+            def.partition
+                .arn("ec2", &def.region, owner, &format!("{kind}/{id}")),
+        ),
         ("name".to_string(), name.to_string()),
     ])
 }
@@ -141,7 +179,11 @@ pub fn pick<T>(cx: &Ctx, kind: &str, mut found: Vec<T>, id_of: impl Fn(&T) -> St
     found.sort_by_key(|x| id_of(x));
     if found.len() > 1 {
         let ids: Vec<String> = found.iter().map(&id_of).collect();
-        cx.say(format!("several {kind}s carry this resource's tags ({}); using {}", ids.join(", "), ids[0]));
+        cx.say(format!(
+            "several {kind}s carry this resource's tags ({}); using {}",
+            ids.join(", "),
+            ids[0]
+        ));
     }
     found.into_iter().next()
 }
@@ -155,7 +197,12 @@ pub async fn retag(cx: &Ctx, resource: &str, name: &str, user: &Tags, live: &Liv
         .attrs
         .get("tags")
         .and_then(Json::as_object)
-        .map(|m| m.keys().filter(|k| !user.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect())
+        .map(|m| {
+            m.keys()
+                .filter(|k| !user.contains_key(*k))
+                .map(|k| Tag::builder().key(k).build())
+                .collect()
+        })
         .unwrap_or_default();
     let create = async {
         ec2.create_tags()
@@ -231,18 +278,33 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    retry_propagation(cx, what, DEPENDENCY_WAIT, |e| e.code() == Some("DependencyViolation"), f).await
+    retry_propagation(
+        cx,
+        what,
+        DEPENDENCY_WAIT,
+        |e| e.code() == Some("DependencyViolation"),
+        f,
+    )
+    .await
 }
 
 /// The names in `keys` whose desired and live values differ.
 pub fn differing(want: &Desired, live: &Live, keys: &[&str]) -> BTreeSet<String> {
-    keys.iter().filter(|k| want.attrs.get(**k) != live.attrs.get(**k)).map(|k| k.to_string()).collect()
+    keys.iter()
+        .filter(|k| want.attrs.get(**k) != live.attrs.get(**k))
+        .map(|k| k.to_string())
+        .collect()
 }
 
 /// A resource just created: exactly as asked for (no need to read back what one call set).
 /// `owner`: the `OwnerId` of the create's answer.
 pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desired) -> Live {
-    Live { outputs: outputs(cx, kind, id, name, owner), attrs: want.attrs, owned: true, handle: Json::Null }
+    Live {
+        outputs: outputs(cx, kind, id, name, owner),
+        attrs: want.attrs,
+        owned: true,
+        handle: Json::Null,
+    }
 }
 
 /// `live` once an update has brought `changed` to `want` (every call of it succeeded): what
@@ -273,11 +335,19 @@ fn live_of(cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
     let name = name_tag(tags);
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
-        ("cidr".to_string(), json!(vpc.cidr_block().unwrap_or_default())),
+        (
+            "cidr".to_string(),
+            json!(vpc.cidr_block().unwrap_or_default()),
+        ),
         ("tags".to_string(), live_tags(tags)),
     ]);
     let owner = vpc.owner_id().unwrap_or_default();
-    Live { outputs: outputs(cx, "vpc", id, &name, owner), attrs, owned: true, handle: Json::Null }
+    Live {
+        outputs: outputs(cx, "vpc", id, &name, owner),
+        attrs,
+        owned: true,
+        handle: Json::Null,
+    }
 }
 
 impl Resource for Type {
@@ -300,12 +370,27 @@ impl Resource for Type {
             .send()
             .await
             .map_err(|e| cx.aws("DescribeVpcs", e))?;
-        let found: Vec<_> = out.vpcs().iter().filter(|v| v.state() != Some(&VpcState::Deleting)).cloned().collect();
-        Ok(pick(cx, "VPC", found, |v| v.vpc_id().unwrap_or_default().to_string()).map(|v| live_of(cx, &v)))
+        let found: Vec<_> = out
+            .vpcs()
+            .iter()
+            .filter(|v| v.state() != Some(&VpcState::Deleting))
+            .cloned()
+            .collect();
+        Ok(pick(cx, "VPC", found, |v| {
+            v.vpc_id().unwrap_or_default().to_string()
+        })
+        .map(|v| live_of(cx, &v)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx.clients().ec2.describe_vpcs().filters(plan_filter(cx)).into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_vpcs()
+            .filters(plan_filter(cx))
+            .into_paginator()
+            .items()
+            .send();
         let mut found = vec![];
         while let Some(v) = pages.next().await {
             let v = v.map_err(|e| cx.aws("DescribeVpcs", e))?;
@@ -331,9 +416,20 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateVpc", e))?;
-                let vpc = out.vpc().ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
-                let id = vpc.vpc_id().ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
-                Ok(fresh(cx, "vpc", id, &p.name, vpc.owner_id().unwrap_or_default(), Self::desired(p, cx)?))
+                let vpc = out
+                    .vpc()
+                    .ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
+                let id = vpc
+                    .vpc_id()
+                    .ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
+                Ok(fresh(
+                    cx,
+                    "vpc",
+                    id,
+                    &p.name,
+                    vpc.owner_id().unwrap_or_default(),
+                    Self::desired(p, cx)?,
+                ))
             },
             || Self::read(p, cx),
         )
@@ -350,12 +446,23 @@ impl Resource for Type {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(cx, "the deletion of the VPC's subnets, gateways and groups", || async {
-            gone_ok(
-                cx.clients().ec2.delete_vpc().vpc_id(&id).send().await.map(|_| ()).map_err(|e| cx.aws("DeleteVpc", e)),
-                &["InvalidVpcID.NotFound"],
-            )
-        })
+        retry_dependency(
+            cx,
+            "the deletion of the VPC's subnets, gateways and groups",
+            || async {
+                gone_ok(
+                    cx.clients()
+                        .ec2
+                        .delete_vpc()
+                        .vpc_id(&id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("DeleteVpc", e)),
+                    &["InvalidVpcID.NotFound"],
+                )
+            },
+        )
         .await?;
         Ok(())
     }

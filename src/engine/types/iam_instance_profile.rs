@@ -14,8 +14,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live, Resource,
-    Result,
+    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error,
+    Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, converged, gone_ok, Job};
 use crate::spec::types::InstanceProfile;
@@ -164,10 +164,19 @@ impl Resource for Type {
         // of the account costs a GetInstanceProfile (its tags and roles: all `read` needs; the
         // test-bed has no ListInstanceProfileTags), `LOOKUPS_AT_ONCE` at a time. For N profiles
         // that is N + N/100 calls per plan, apply and destroy.
-        let mut pages = cx.clients().iam.list_instance_profiles().into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .iam
+            .list_instance_profiles()
+            .into_paginator()
+            .items()
+            .send();
         let mut names = vec![];
         while let Some(ip) = pages.next().await {
-            let name = ip.map_err(|e| cx.aws("ListInstanceProfiles", e))?.instance_profile_name().to_string();
+            let name = ip
+                .map_err(|e| cx.aws("ListInstanceProfiles", e))?
+                .instance_profile_name()
+                .to_string();
             // The plan's own profiles were just read by name.
             if !cx.skip_names.contains(&name) {
                 names.push(name);
@@ -210,9 +219,9 @@ impl Resource for Type {
         let made = match created {
             // What CreateInstanceProfile made: the plan's profile (tags as sent), no role yet.
             Ok(out) => {
-                let ip = out
-                    .instance_profile
-                    .ok_or_else(|| Error::other("CreateInstanceProfile returned no instance profile"))?;
+                let ip = out.instance_profile.ok_or_else(|| {
+                    Error::other("CreateInstanceProfile returned no instance profile")
+                })?;
                 let mut made = live_of(&ip, true);
                 made.attrs.insert("tags".into(), plan_tags(&p.tags));
                 made.attrs.insert("role".into(), Json::Null);
@@ -257,7 +266,12 @@ impl Resource for Type {
             live.attrs
                 .get("tags")
                 .and_then(Json::as_object)
-                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !want_tags.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             vec![]

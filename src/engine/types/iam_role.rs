@@ -17,8 +17,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx, Desired, Error,
-    Live, Resource, Result,
+    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx,
+    Desired, Error, Live, Resource, Result,
 };
 use crate::policy;
 use crate::spec::types::Role;
@@ -96,7 +96,10 @@ where
         }
     })
     .await?;
-    Ok(done.into_iter().map(|v| v.expect("every future finished")).collect())
+    Ok(done
+        .into_iter()
+        .map(|v| v.expect("every future finished"))
+        .collect())
 }
 
 /// The attributes that differ between `want` and `live`: what an update must change.
@@ -133,21 +136,38 @@ fn path_of(p: &Role) -> String {
 fn tags(cx: &Ctx, p: &Role) -> Vec<Tag> {
     cx.tags(&p.tags)
         .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set"))
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        })
         .collect()
 }
 
 /// A role not yet visible to the service that must trust or use it.
 fn propagating(e: &Error) -> bool {
     e.code() == Some("MalformedPolicyDocument")
-        && e.aws().is_some_and(|a| a.message.contains("Invalid principal"))
+        && e.aws()
+            .is_some_and(|a| a.message.contains("Invalid principal"))
 }
 
 /// The role by name; None when there is none.
 async fn get_role(cx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>> {
-    let got = cx.clients().iam.get_role().role_name(name).send().await.map_err(|e| cx.aws("GetRole", e));
+    let got = cx
+        .clients()
+        .iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| cx.aws("GetRole", e));
     match gone_ok(got)? {
-        Some(out) => out.role.map(Some).ok_or_else(|| Error::other("GetRole returned no role")),
+        Some(out) => out
+            .role
+            .map(Some)
+            .ok_or_else(|| Error::other("GetRole returned no role")),
         None => Ok(None),
     }
 }
@@ -171,7 +191,12 @@ async fn inline_policies(cx: &Ctx, role: &str) -> Result<serde_json::Map<String,
             .await
             .map_err(|e| cx.aws("GetRolePolicy", e));
         // Deleted since the listing: not there.
-        Ok(gone_ok(got)?.map(|doc| (policy.clone(), canonical(&decode_document(doc.policy_document())))))
+        Ok(gone_ok(got)?.map(|doc| {
+            (
+                policy.clone(),
+                canonical(&decode_document(doc.policy_document())),
+            )
+        }))
     }))
     .await?;
     Ok(docs.into_iter().flatten().collect())
@@ -187,12 +212,20 @@ async fn attached_policies(cx: &Ctx, role: &str) -> Result<Json> {
         .send()
         .await
         .map_err(|e| cx.aws("ListAttachedRolePolicies", e))?;
-    Ok(sorted(attached.attached_policies().iter().filter_map(|a| a.policy_arn().map(str::to_string))))
+    Ok(sorted(
+        attached
+            .attached_policies()
+            .iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string)),
+    ))
 }
 
 /// A role's policies, inline and attached, fetched at once (2 round trips); None when the role
 /// went away meanwhile.
-async fn policies_of(cx: &Ctx, role: &str) -> Result<Option<(serde_json::Map<String, Json>, Json)>> {
+async fn policies_of(
+    cx: &Ctx,
+    role: &str,
+) -> Result<Option<(serde_json::Map<String, Json>, Json)>> {
     let (inline, attached) = tokio::join!(inline_policies(cx, role), attached_policies(cx, role));
     match (gone_ok(inline)?, gone_ok(attached)?) {
         (Some(i), Some(a)) => Ok(Some((i, a))),
@@ -211,7 +244,12 @@ fn outputs_of(role: &aws_sdk_iam::types::Role) -> BTreeMap<String, String> {
 
 /// A role as GetRole returned it, with its inline and attached policies; `owned` as its tags
 /// say.
-fn live_of(role: &aws_sdk_iam::types::Role, policies: serde_json::Map<String, Json>, managed: Json, owned: bool) -> Live {
+fn live_of(
+    role: &aws_sdk_iam::types::Role,
+    policies: serde_json::Map<String, Json>,
+    managed: Json,
+    owned: bool,
+) -> Live {
     let tags: Vec<(&str, &str)> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
     let trust = role
         .assume_role_policy_document()
@@ -220,13 +258,24 @@ fn live_of(role: &aws_sdk_iam::types::Role, policies: serde_json::Map<String, Js
     let mut attrs = BTreeMap::new();
     attrs.insert("name".into(), json!(role.role_name()));
     attrs.insert("path".into(), json!(role.path()));
-    attrs.insert("description".into(), json!(role.description().unwrap_or_default()));
+    attrs.insert(
+        "description".into(),
+        json!(role.description().unwrap_or_default()),
+    );
     attrs.insert("trust".into(), trust);
     attrs.insert("policies".into(), Json::Object(policies));
     attrs.insert("managed_policy_arns".into(), managed);
-    attrs.insert("max_session_duration".into(), json!(role.max_session_duration().unwrap_or(3600)));
+    attrs.insert(
+        "max_session_duration".into(),
+        json!(role.max_session_duration().unwrap_or(3600)),
+    );
     attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-    Live { outputs: outputs_of(role), attrs, owned, handle: Json::Null }
+    Live {
+        outputs: outputs_of(role),
+        attrs,
+        owned,
+        handle: Json::Null,
+    }
 }
 
 impl Resource for Type {
@@ -237,24 +286,41 @@ impl Resource for Type {
         let policies: serde_json::Map<String, Json> = p
             .policies
             .iter()
-            .map(|(name, pol)| (name.clone(), canonical(&cx.fill_account(policy::inline_document(pol)))))
+            .map(|(name, pol)| {
+                (
+                    name.clone(),
+                    canonical(&cx.fill_account(policy::inline_document(pol))),
+                )
+            })
             .collect();
         Ok(Desired::default()
             .attr("name", p.name.as_str())
             .attr("path", path_of(p))
             .attr("description", p.description.clone().unwrap_or_default())
-            .attr("trust", canonical(&cx.fill_account(policy::trust_document(&p.trust, def))))
+            .attr(
+                "trust",
+                canonical(&cx.fill_account(policy::trust_document(&p.trust, def))),
+            )
             .attr("policies", Json::Object(policies))
-            .attr("managed_policy_arns", sorted(p.managed_policy_arns.iter().cloned()))
-            .attr("max_session_duration", p.max_session_duration.unwrap_or(3600))
+            .attr(
+                "managed_policy_arns",
+                sorted(p.managed_policy_arns.iter().cloned()),
+            )
+            .attr(
+                "max_session_duration",
+                p.max_session_duration.unwrap_or(3600),
+            )
             .attr("tags", plan_tags(&p.tags))
             .forces_replacement(&["name", "path"]))
     }
 
     async fn read(p: &Role, cx: &Ctx) -> Result<Option<Live>> {
         // The role and both policy listings at once; the listings fail alike when it is absent.
-        let (role, inline, attached) =
-            tokio::join!(get_role(cx, &p.name), inline_policies(cx, &p.name), attached_policies(cx, &p.name));
+        let (role, inline, attached) = tokio::join!(
+            get_role(cx, &p.name),
+            inline_policies(cx, &p.name),
+            attached_policies(cx, &p.name)
+        );
         let Some(role) = role? else { return Ok(None) };
         // Deleted between the calls: absent, as a read a moment later would say.
         let (Some(inline), Some(attached)) = (gone_ok(inline)?, gone_ok(attached)?) else {
@@ -277,7 +343,8 @@ impl Resource for Type {
             let r = r.map_err(|e| cx.aws("ListRoles", e))?;
             // Service-linked roles: AWS's, never a plan's (their path cannot be created).
             // The plan's own roles were just read by name.
-            if !r.path().starts_with("/aws-service-role/") && !cx.skip_names.contains(r.role_name()) {
+            if !r.path().starts_with("/aws-service-role/") && !cx.skip_names.contains(r.role_name())
+            {
                 names.push(r.role_name().to_string());
             }
         }
@@ -285,11 +352,16 @@ impl Resource for Type {
             let cx = cx.clone();
             async move {
                 // Deleted since the listing: not there.
-                let Some(role) = get_role(&cx, &name).await? else { return Ok(None) };
-                let Some(id) = owned_id(&cx.plan, role.tags().iter().map(|t| (t.key(), t.value()))) else {
+                let Some(role) = get_role(&cx, &name).await? else {
                     return Ok(None);
                 };
-                let Some((inline, attached)) = policies_of(&cx, &name).await? else { return Ok(None) };
+                let Some(id) = owned_id(&cx.plan, role.tags().iter().map(|t| (t.key(), t.value())))
+                else {
+                    return Ok(None);
+                };
+                let Some((inline, attached)) = policies_of(&cx, &name).await? else {
+                    return Ok(None);
+                };
                 Ok(Some((id, live_of(&role, inline, attached, true))))
             }
         })
@@ -303,22 +375,30 @@ impl Resource for Type {
         // Sent as generated: the canonical form (one-element lists collapsed) is only for
         // comparing, and some parsers take `Statement` as a list only.
         let trust = trust_doc(p, cx).to_string();
-        let created = retry_propagation(cx, "the trusted principal", cx.iam_propagation(), propagating, || async {
-            let mut req = iam
-                .create_role()
-                .role_name(&p.name)
-                .path(path_of(p))
-                .assume_role_policy_document(&trust)
-                .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
-                .set_tags(Some(tags(cx, p)));
-            if let Some(d) = &p.description {
-                req = req.description(d);
-            }
-            req.send().await.map_err(|e| cx.aws("CreateRole", e))
-        })
+        let created = retry_propagation(
+            cx,
+            "the trusted principal",
+            cx.iam_propagation(),
+            propagating,
+            || async {
+                let mut req = iam
+                    .create_role()
+                    .role_name(&p.name)
+                    .path(path_of(p))
+                    .assume_role_policy_document(&trust)
+                    .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
+                    .set_tags(Some(tags(cx, p)));
+                if let Some(d) = &p.description {
+                    req = req.description(d);
+                }
+                req.send().await.map_err(|e| cx.aws("CreateRole", e))
+            },
+        )
         .await;
         let role = match created {
-            Ok(out) => out.role.ok_or_else(|| Error::other("CreateRole returned no role"))?,
+            Ok(out) => out
+                .role
+                .ok_or_else(|| Error::other("CreateRole returned no role"))?,
             // A retry of a create whose answer was lost, or a run cut short after it: the role
             // is there, in a state this run does not know. Read it, check it is ours, and
             // bring it to the plan.
@@ -330,8 +410,10 @@ impl Resource for Type {
                         p.name
                     )));
                 }
-                let changed: BTreeSet<String> =
-                    differing(&want, &live).into_iter().filter(|k| !want.replace_on.contains(k)).collect();
+                let changed: BTreeSet<String> = differing(&want, &live)
+                    .into_iter()
+                    .filter(|k| !want.replace_on.contains(k))
+                    .collect();
                 if changed.is_empty() {
                     return Ok(live);
                 }
@@ -344,7 +426,12 @@ impl Resource for Type {
         let mut attrs: Attrs = want.attrs.clone();
         attrs.insert("policies".into(), json!({}));
         attrs.insert("managed_policy_arns".into(), json!([]));
-        let made = Live { outputs: outputs_of(&role), attrs, owned: true, handle: Json::Null };
+        let made = Live {
+            outputs: outputs_of(&role),
+            attrs,
+            owned: true,
+            handle: Json::Null,
+        };
         let changed = differing(&want, &made);
         if changed.is_empty() {
             return Ok(made);
@@ -357,12 +444,22 @@ impl Resource for Type {
         let want = Self::desired(p, cx)?;
         // What to send, worked out first; then every call at once (each sets a different part
         // of the role), and the role is what the plan says.
-        let trust = changed.contains("trust").then(|| trust_doc(p, cx).to_string());
+        let trust = changed
+            .contains("trust")
+            .then(|| trust_doc(p, cx).to_string());
         let settings = changed.contains("description") || changed.contains("max_session_duration");
         let (mut put, mut remove) = (vec![], vec![]);
         if changed.contains("policies") {
-            let have = live.attrs.get("policies").and_then(Json::as_object).cloned().unwrap_or_default();
-            let want_p = want.attrs["policies"].as_object().cloned().unwrap_or_default();
+            let have = live
+                .attrs
+                .get("policies")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let want_p = want.attrs["policies"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             for (name, doc) in &want_p {
                 if have.get(name) != Some(doc) {
                     let raw = cx.fill_account(policy::inline_document(&p.policies[name]));
@@ -384,7 +481,12 @@ impl Resource for Type {
             live.attrs
                 .get("tags")
                 .and_then(Json::as_object)
-                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !want_tags.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             vec![]
@@ -393,15 +495,21 @@ impl Resource for Type {
         let mut jobs: Vec<Job<'_>> = vec![];
         if let Some(doc) = &trust {
             jobs.push(Box::pin(async move {
-                retry_propagation(cx, "the trusted principal", cx.iam_propagation(), propagating, || async {
-                    iam.update_assume_role_policy()
-                        .role_name(&p.name)
-                        .policy_document(doc)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("UpdateAssumeRolePolicy", e))
-                })
+                retry_propagation(
+                    cx,
+                    "the trusted principal",
+                    cx.iam_propagation(),
+                    propagating,
+                    || async {
+                        iam.update_assume_role_policy()
+                            .role_name(&p.name)
+                            .policy_document(doc)
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| cx.aws("UpdateAssumeRolePolicy", e))
+                    },
+                )
                 .await
             }));
         }
@@ -476,11 +584,20 @@ impl Resource for Type {
         let iam = &cx.clients().iam;
         let name = live.outputs.get("name").cloned().unwrap_or_default();
         // IAM refuses to delete a role that still has policies or instance profiles.
-        let profiles = match iam.list_instance_profiles_for_role().role_name(&name).send().await {
+        let profiles = match iam
+            .list_instance_profiles_for_role()
+            .role_name(&name)
+            .send()
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 let e = cx.aws("ListInstanceProfilesForRole", e);
-                return if e.code() == Some("NoSuchEntity") { Ok(()) } else { Err(e) };
+                return if e.code() == Some("NoSuchEntity") {
+                    Ok(())
+                } else {
+                    Err(e)
+                };
             }
         };
         for ip in profiles.instance_profiles() {
@@ -500,7 +617,10 @@ impl Resource for Type {
             .send()
             .await
             .map_err(|e| cx.aws("ListRolePolicies", e));
-        for p in gone_ok(inline)?.map(|o| o.policy_names().to_vec()).unwrap_or_default() {
+        for p in gone_ok(inline)?
+            .map(|o| o.policy_names().to_vec())
+            .unwrap_or_default()
+        {
             delete_inline(cx, &name, &p).await?;
         }
         let attached = iam
@@ -509,7 +629,10 @@ impl Resource for Type {
             .send()
             .await
             .map_err(|e| cx.aws("ListAttachedRolePolicies", e));
-        for a in gone_ok(attached)?.map(|o| o.attached_policies().to_vec()).unwrap_or_default() {
+        for a in gone_ok(attached)?
+            .map(|o| o.attached_policies().to_vec())
+            .unwrap_or_default()
+        {
             if let Some(arn) = a.policy_arn() {
                 detach_policy(cx, &name, arn).await?;
             }
@@ -528,7 +651,11 @@ impl Resource for Type {
 
 fn string_set(v: Option<&Json>) -> BTreeSet<String> {
     v.and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

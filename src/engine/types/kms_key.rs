@@ -18,8 +18,8 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
-    Desired, Error, Live, Resource, Result,
+    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, retry_propagation,
+    user_tags, Attrs, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, canonical, converged, differing, Job};
 use crate::policy;
@@ -132,11 +132,20 @@ fn owns(cx: &Ctx, tags: &[(String, String)]) -> bool {
 /// Every alias of the account, by the key it names.
 async fn aliases_by_key(cx: &Ctx) -> Result<BTreeMap<String, Vec<String>>> {
     let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut pages = cx.clients().kms.list_aliases().into_paginator().items().send();
+    let mut pages = cx
+        .clients()
+        .kms
+        .list_aliases()
+        .into_paginator()
+        .items()
+        .send();
     while let Some(a) = pages.next().await {
         let a = a.map_err(|e| cx.aws("ListAliases", e))?;
         if let (Some(key), Some(name)) = (a.target_key_id(), a.alias_name()) {
-            aliases.entry(key.to_string()).or_default().push(name.to_string());
+            aliases
+                .entry(key.to_string())
+                .or_default()
+                .push(name.to_string());
         }
     }
     Ok(aliases)
@@ -154,10 +163,22 @@ async fn key_ids(cx: &Ctx) -> Result<Vec<String>> {
 
 /// A key's policy, canonical; None when the key is gone.
 async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
-    match cx.clients().kms.get_key_policy().key_id(key_id).policy_name(POLICY_NAME).send().await {
+    match cx
+        .clients()
+        .kms
+        .get_key_policy()
+        .key_id(key_id)
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+    {
         Ok(out) => Ok(Some(
             out.policy()
-                .map(|d| canonical(&serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string()))))
+                .map(|d| {
+                    canonical(
+                        &serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string())),
+                    )
+                })
                 .unwrap_or(Json::Null),
         )),
         Err(e) => {
@@ -183,7 +204,10 @@ async fn tags_and_policy(cx: &Ctx, key_id: &str) -> Result<Option<(Vec<(String, 
 /// its tags and policy. ListAliases ∥ ListKeys, then the tags of the keys without someone
 /// else's alias (most keys of a real account have one, and cost nothing), then DescribeKey ∥
 /// GetKeyPolicy of those tagged as this resource: keys pending deletion are passed over.
-async fn find_unaliased(p: &KmsKey, cx: &Ctx) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
+async fn find_unaliased(
+    p: &KmsKey,
+    cx: &Ctx,
+) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
     let lists = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
     find_unaliased_in(p, cx, lists).await
 }
@@ -234,19 +258,30 @@ fn alias_arn(key_arn: &str, alias: &str) -> Result<String> {
 }
 
 /// A key's comparable attributes.
-fn key_attrs(alias: Option<&str>, description: &str, policy: Json, tags: &[(String, String)]) -> Attrs {
+fn key_attrs(
+    alias: Option<&str>,
+    description: &str,
+    policy: Json,
+    tags: &[(String, String)],
+) -> Attrs {
     let mut attrs = BTreeMap::new();
     attrs.insert("alias".into(), json!(alias));
     attrs.insert("description".into(), json!(description));
     attrs.insert("policy".into(), policy);
-    attrs.insert("tags".into(), user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    attrs.insert(
+        "tags".into(),
+        user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    );
     attrs
 }
 
 /// A key's live state: its ARN and id, and `attrs` (whose `alias` it is known by: the plan's,
 /// found, or null); `window` is the pending window its delete asks for.
 fn key_live(arn: &str, key_id: &str, attrs: Attrs, window: u32, owned: bool) -> Result<Live> {
-    let alias = attrs.get("alias").and_then(Json::as_str).map(str::to_string);
+    let alias = attrs
+        .get("alias")
+        .and_then(Json::as_str)
+        .map(str::to_string);
     let mut outputs = BTreeMap::new();
     outputs.insert("arn".into(), arn.to_string());
     outputs.insert("id".into(), key_id.to_string());
@@ -272,7 +307,9 @@ fn live_from(
     window: u32,
     owned: bool,
 ) -> Result<Live> {
-    let arn = meta.arn().ok_or_else(|| Error::other("DescribeKey returned no ARN"))?;
+    let arn = meta
+        .arn()
+        .ok_or_else(|| Error::other("DescribeKey returned no ARN"))?;
     let attrs = key_attrs(alias, meta.description().unwrap_or_default(), policy, tags);
     key_live(arn, meta.key_id(), attrs, window, owned)
 }
@@ -390,13 +427,17 @@ impl Resource for Type {
                 None => lists.await?,
             };
             return match find_unaliased_in(p, cx, lists).await? {
-                Some((meta, tags, policy)) => live_from(&meta, &tags, policy, None, window(p), true).map(Some),
+                Some((meta, tags, policy)) => {
+                    live_from(&meta, &tags, policy, None, window(p), true).map(Some)
+                }
                 None => Ok(None),
             };
         }
         // No key by that alias (or no alias to find it by): a key of this resource without one.
         match find_unaliased(p, cx).await? {
-            Some((meta, tags, policy)) => live_from(&meta, &tags, policy, None, window(p), true).map(Some),
+            Some((meta, tags, policy)) => {
+                live_from(&meta, &tags, policy, None, window(p), true).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -426,8 +467,12 @@ impl Resource for Type {
         let found = lookup_all(keys, |(key_id, alias)| {
             let cx = cx.clone();
             async move {
-                let Some(tags) = key_tags(&cx, &key_id).await? else { return Ok(None) };
-                let Some(id) = owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) else {
+                let Some(tags) = key_tags(&cx, &key_id).await? else {
+                    return Ok(None);
+                };
+                let Some(id) =
+                    owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                else {
                     return Ok(None);
                 };
                 let (meta, policy) = tokio::join!(describe(&cx, &key_id), key_policy(&cx, &key_id));
@@ -435,7 +480,9 @@ impl Resource for Type {
                     Some(meta) if !pending(&meta) => meta,
                     _ => return Ok(None),
                 };
-                let Some(policy) = policy? else { return Ok(None) };
+                let Some(policy) = policy? else {
+                    return Ok(None);
+                };
                 let live = live_from(&meta, &tags, policy, alias.as_deref(), DEFAULT_WINDOW, true)?;
                 Ok(Some((id, live)))
             }
@@ -464,7 +511,9 @@ impl Resource for Type {
                     }
                     // Retries off: a lost answer is looked up by tags before another try.
                     req.customize()
-                        .config_override(aws_sdk_kms::config::Builder::default().retry_config(no_retry()))
+                        .config_override(
+                            aws_sdk_kms::config::Builder::default().retry_config(no_retry()),
+                        )
                         .send()
                         .await
                         .map_err(|e| cx.aws("CreateKey", e))
@@ -475,14 +524,20 @@ impl Resource for Type {
             .ok_or_else(|| Error::other("CreateKey returned no key"))?;
             Ok((made, true))
         };
-        let find = || async { Ok(find_unaliased(p, cx).await?.map(|(meta, _, _)| (meta, false))) };
+        let find = || async {
+            Ok(find_unaliased(p, cx)
+                .await?
+                .map(|(meta, _, _)| (meta, false)))
+        };
         let (meta, certain) = create_once(cx, "CreateKey", create, find).await?;
         if let Some(alias) = &p.alias {
             set_alias(cx, alias, meta.key_id()).await?;
         }
         if certain {
             // What CreateKey made, as sent; the alias now names it.
-            let arn = meta.arn().ok_or_else(|| Error::other("CreateKey returned no ARN"))?;
+            let arn = meta
+                .arn()
+                .ok_or_else(|| Error::other("CreateKey returned no ARN"))?;
             return key_live(arn, meta.key_id(), want.attrs, window(p), true);
         }
         // Found after an uncertain attempt: read it as it is and bring it to the plan.
@@ -512,12 +567,21 @@ impl Resource for Type {
             live.attrs
                 .get("tags")
                 .and_then(Json::as_object)
-                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !want_tags.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             vec![]
         };
-        let old_alias = live.attrs.get("alias").and_then(Json::as_str).filter(|a| Some(*a) != p.alias.as_deref());
+        let old_alias = live
+            .attrs
+            .get("alias")
+            .and_then(Json::as_str)
+            .filter(|a| Some(*a) != p.alias.as_deref());
         // Each call sets a different part of the key: all at once.
         let mut jobs: Vec<Job<'_>> = vec![];
         if let Some(doc) = &policy {
@@ -615,7 +679,14 @@ impl Resource for Type {
 
 /// Delete an alias; one already gone is fine.
 async fn delete_alias(cx: &Ctx, alias: &str) -> Result<()> {
-    match cx.clients().kms.delete_alias().alias_name(alias).send().await {
+    match cx
+        .clients()
+        .kms
+        .delete_alias()
+        .alias_name(alias)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) => {
             let e = cx.aws("DeleteAlias", e);

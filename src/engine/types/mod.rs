@@ -22,20 +22,62 @@ macro_rules! with_type {
     ($name:expr, $T:ident => $body:expr, _ => $fallback:expr) => {{
         use $crate::engine::types as t;
         match $name {
-            "pki.ca" => { type $T = t::pki_ca::Type; $body }
-            "pki.cert" => { type $T = t::pki_cert::Type; $body }
-            "secretsmanager.secret" => { type $T = t::secret::Type; $body }
-            "kms.key" => { type $T = t::kms_key::Type; $body }
-            "iam.role" => { type $T = t::iam_role::Type; $body }
-            "iam.instance_profile" => { type $T = t::iam_instance_profile::Type; $body }
-            "rolesanywhere.trust_anchor" => { type $T = t::ra_trust_anchor::Type; $body }
-            "rolesanywhere.profile" => { type $T = t::ra_profile::Type; $body }
-            "ec2.vpc" => { type $T = t::ec2_vpc::Type; $body }
-            "ec2.subnet" => { type $T = t::ec2_subnet::Type; $body }
-            "ec2.internet_gateway" => { type $T = t::ec2_internet_gateway::Type; $body }
-            "ec2.route_table" => { type $T = t::ec2_route_table::Type; $body }
-            "ec2.security_group" => { type $T = t::ec2_security_group::Type; $body }
-            "ec2.instance" => { type $T = t::ec2_instance::Type; $body }
+            "pki.ca" => {
+                type $T = t::pki_ca::Type;
+                $body
+            }
+            "pki.cert" => {
+                type $T = t::pki_cert::Type;
+                $body
+            }
+            "secretsmanager.secret" => {
+                type $T = t::secret::Type;
+                $body
+            }
+            "kms.key" => {
+                type $T = t::kms_key::Type;
+                $body
+            }
+            "iam.role" => {
+                type $T = t::iam_role::Type;
+                $body
+            }
+            "iam.instance_profile" => {
+                type $T = t::iam_instance_profile::Type;
+                $body
+            }
+            "rolesanywhere.trust_anchor" => {
+                type $T = t::ra_trust_anchor::Type;
+                $body
+            }
+            "rolesanywhere.profile" => {
+                type $T = t::ra_profile::Type;
+                $body
+            }
+            "ec2.vpc" => {
+                type $T = t::ec2_vpc::Type;
+                $body
+            }
+            "ec2.subnet" => {
+                type $T = t::ec2_subnet::Type;
+                $body
+            }
+            "ec2.internet_gateway" => {
+                type $T = t::ec2_internet_gateway::Type;
+                $body
+            }
+            "ec2.route_table" => {
+                type $T = t::ec2_route_table::Type;
+                $body
+            }
+            "ec2.security_group" => {
+                type $T = t::ec2_security_group::Type;
+                $body
+            }
+            "ec2.instance" => {
+                type $T = t::ec2_instance::Type;
+                $body
+            }
             _ => $fallback,
         }
     }};
@@ -48,20 +90,62 @@ macro_rules! with_kind {
         use $crate::engine::types as t;
         use $crate::spec::types::Kind;
         match $kind {
-            Kind::PkiCa($p) => { type $T = t::pki_ca::Type; $body }
-            Kind::PkiCert($p) => { type $T = t::pki_cert::Type; $body }
-            Kind::Secret($p) => { type $T = t::secret::Type; $body }
-            Kind::KmsKey($p) => { type $T = t::kms_key::Type; $body }
-            Kind::Role($p) => { type $T = t::iam_role::Type; $body }
-            Kind::InstanceProfile($p) => { type $T = t::iam_instance_profile::Type; $body }
-            Kind::TrustAnchor($p) => { type $T = t::ra_trust_anchor::Type; $body }
-            Kind::Profile($p) => { type $T = t::ra_profile::Type; $body }
-            Kind::Vpc($p) => { type $T = t::ec2_vpc::Type; $body }
-            Kind::Subnet($p) => { type $T = t::ec2_subnet::Type; $body }
-            Kind::InternetGateway($p) => { type $T = t::ec2_internet_gateway::Type; $body }
-            Kind::RouteTable($p) => { type $T = t::ec2_route_table::Type; $body }
-            Kind::SecurityGroup($p) => { type $T = t::ec2_security_group::Type; $body }
-            Kind::Instance($p) => { type $T = t::ec2_instance::Type; $body }
+            Kind::PkiCa($p) => {
+                type $T = t::pki_ca::Type;
+                $body
+            }
+            Kind::PkiCert($p) => {
+                type $T = t::pki_cert::Type;
+                $body
+            }
+            Kind::Secret($p) => {
+                type $T = t::secret::Type;
+                $body
+            }
+            Kind::KmsKey($p) => {
+                type $T = t::kms_key::Type;
+                $body
+            }
+            Kind::Role($p) => {
+                type $T = t::iam_role::Type;
+                $body
+            }
+            Kind::InstanceProfile($p) => {
+                type $T = t::iam_instance_profile::Type;
+                $body
+            }
+            Kind::TrustAnchor($p) => {
+                type $T = t::ra_trust_anchor::Type;
+                $body
+            }
+            Kind::Profile($p) => {
+                type $T = t::ra_profile::Type;
+                $body
+            }
+            Kind::Vpc($p) => {
+                type $T = t::ec2_vpc::Type;
+                $body
+            }
+            Kind::Subnet($p) => {
+                type $T = t::ec2_subnet::Type;
+                $body
+            }
+            Kind::InternetGateway($p) => {
+                type $T = t::ec2_internet_gateway::Type;
+                $body
+            }
+            Kind::RouteTable($p) => {
+                type $T = t::ec2_route_table::Type;
+                $body
+            }
+            Kind::SecurityGroup($p) => {
+                type $T = t::ec2_security_group::Type;
+                $body
+            }
+            Kind::Instance($p) => {
+                type $T = t::ec2_instance::Type;
+                $body
+            }
         }
     }};
 }

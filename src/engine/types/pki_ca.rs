@@ -105,7 +105,10 @@ pub fn outputs_of(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
     o.insert("cert_file".into(), m.cert_file.display().to_string());
     o.insert(
         "key_file".into(),
-        m.key_file.as_ref().map(|k| k.display().to_string()).unwrap_or_default(),
+        m.key_file
+            .as_ref()
+            .map(|k| k.display().to_string())
+            .unwrap_or_default(),
     );
     o.insert("cert_pem".into(), m.cert_pem.clone());
     o
@@ -141,7 +144,11 @@ pub fn remove_files(live: &Live) -> Result<()> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
-                return Err(pki::PkiError::Io { path: PathBuf::from(path), source }.into());
+                return Err(pki::PkiError::Io {
+                    path: PathBuf::from(path),
+                    source,
+                }
+                .into());
             }
         }
     }
@@ -165,10 +172,16 @@ impl Resource for Type {
         let want = match &p.import {
             // An import is the user's files: where they are is all the plan says.
             Some(import) => Desired::default()
-                .attr("certificate_file", cx.path(&import.certificate_file).display().to_string())
+                .attr(
+                    "certificate_file",
+                    cx.path(&import.certificate_file).display().to_string(),
+                )
                 .attr(
                     "key_file",
-                    import.key_file.as_deref().map(|k| cx.path(k).display().to_string()),
+                    import
+                        .key_file
+                        .as_deref()
+                        .map(|k| cx.path(k).display().to_string()),
                 ),
             None => {
                 let subject = p.subject.clone().unwrap_or_else(|| Subject {
@@ -180,7 +193,10 @@ impl Resource for Type {
                 Desired::default()
                     .attr("subject", subject_json(&subject))
                     .attr("key", key_json(p.key.as_ref()))
-                    .attr("validity_days", p.validity_days.unwrap_or(pki::DEFAULT_CA_VALIDITY_DAYS))
+                    .attr(
+                        "validity_days",
+                        p.validity_days.unwrap_or(pki::DEFAULT_CA_VALIDITY_DAYS),
+                    )
             }
         };
         Ok(want
@@ -210,7 +226,12 @@ impl Resource for Type {
 
     async fn create(p: &PkiCa, cx: &Ctx) -> Result<Live> {
         let want = Self::desired(p, cx)?;
-        let (dir, id, spec, base) = (dir_of(p.dir.as_deref(), cx), cx.id.clone(), p.clone(), cx.base.clone());
+        let (dir, id, spec, base) = (
+            dir_of(p.dir.as_deref(), cx),
+            cx.id.clone(),
+            p.clone(),
+            cx.base.clone(),
+        );
         let (material, _) = blocking(move || pki::ensure_ca(&dir, &id, &spec, &base)).await?;
         Ok(Live {
             outputs: outputs_of(cx, &material),
@@ -220,7 +241,12 @@ impl Resource for Type {
         })
     }
 
-    async fn update(p: &PkiCa, _live: &Live, _changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &PkiCa,
+        _live: &Live,
+        _changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         // `ensure_ca` decides again from the files: a renewal due is a new key and certificate.
         Self::create(p, cx).await
     }

@@ -38,7 +38,10 @@ fn ca_material(p: &PkiCert, cx: &Ctx) -> Result<Option<Material>> {
     // An imported CA without its key has an empty `key_file`: fine for checking who issued
     // the certificate, an error (from `pki`) only when a new one must be issued.
     let key_file = cx.dep_output(&p.ca, "key_file").filter(|k| !k.is_empty());
-    Ok(Some(pki::read_material(Path::new(cert_file), key_file.map(Path::new))?))
+    Ok(Some(pki::read_material(
+        Path::new(cert_file),
+        key_file.map(Path::new),
+    )?))
 }
 
 /// Issuing needs the CA: the executor runs the CA first and passes its outputs.
@@ -65,10 +68,14 @@ impl Resource for Type {
         Ok(Desired::default()
             .attr("subject", subject_json(&p.subject))
             .attr("key", key_json(p.key.as_ref()))
-            .attr("validity_days", p.validity_days.unwrap_or(pki::DEFAULT_CERT_VALIDITY_DAYS))
+            .attr(
+                "validity_days",
+                p.validity_days.unwrap_or(pki::DEFAULT_CERT_VALIDITY_DAYS),
+            )
             .attr(
                 "renew_before_days",
-                p.renew_before_days.unwrap_or(pki::DEFAULT_RENEW_BEFORE_DAYS),
+                p.renew_before_days
+                    .unwrap_or(pki::DEFAULT_RENEW_BEFORE_DAYS),
             )
             .attr("status", VALID)
             .attr("material", AS_PLANNED)
@@ -112,7 +119,12 @@ impl Resource for Type {
         })
     }
 
-    async fn update(p: &PkiCert, _live: &Live, _changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &PkiCert,
+        _live: &Live,
+        _changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         // `ensure_cert` decides again: a renewal due (time, or a new CA) is a new key and certificate.
         Self::create(p, cx).await
     }

@@ -14,9 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
-use crate::engine::resource::{create_once, one_per_id, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{
+    create_once, one_per_id, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
+};
 use crate::engine::types::iam_role::{all, canonical, Job};
-use crate::engine::types::ra_trust_anchor::{find, gone_ok, of_plan, once, ra_tags, retag, tags_attr, updated};
+use crate::engine::types::ra_trust_anchor::{
+    find, gone_ok, of_plan, once, ra_tags, retag, tags_attr, updated,
+};
 use crate::spec::types::Profile;
 
 pub struct Type;
@@ -52,27 +56,45 @@ fn session_policy_text(p: &Profile, cx: &Ctx) -> Result<Option<String>> {
 
 fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
     let mut outputs = BTreeMap::new();
-    outputs.insert("arn".into(), pr.profile_arn().unwrap_or_default().to_string());
+    outputs.insert(
+        "arn".into(),
+        pr.profile_arn().unwrap_or_default().to_string(),
+    );
     outputs.insert("id".into(), pr.profile_id().unwrap_or_default().to_string());
     outputs.insert("name".into(), pr.name().unwrap_or_default().to_string());
     let policy = pr
         .session_policy()
         .filter(|s| !s.trim().is_empty())
-        .map(|s| canonical(&serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.to_string()))))
+        .map(|s| {
+            canonical(&serde_json::from_str(s).unwrap_or_else(|_| Json::String(s.to_string())))
+        })
         .unwrap_or(Json::Null);
     let mut attrs = BTreeMap::new();
     attrs.insert("name".into(), json!(pr.name().unwrap_or_default()));
     attrs.insert("roles".into(), sorted(pr.role_arns().iter().cloned()));
     attrs.insert(
         "duration_seconds".into(),
-        json!(pr.duration_seconds().map_or(DEFAULT_DURATION as i64, i64::from)),
+        json!(pr
+            .duration_seconds()
+            .map_or(DEFAULT_DURATION as i64, i64::from)),
     );
     attrs.insert("enabled".into(), json!(pr.enabled().unwrap_or(false)));
-    attrs.insert("managed_policy_arns".into(), sorted(pr.managed_policy_arns().iter().cloned()));
+    attrs.insert(
+        "managed_policy_arns".into(),
+        sorted(pr.managed_policy_arns().iter().cloned()),
+    );
     attrs.insert("session_policy".into(), policy);
-    attrs.insert("accept_role_session_name".into(), json!(pr.accept_role_session_name().unwrap_or(false)));
+    attrs.insert(
+        "accept_role_session_name".into(),
+        json!(pr.accept_role_session_name().unwrap_or(false)),
+    );
     attrs.insert("tags".into(), tags_attr(tags));
-    Live { outputs, attrs, owned, handle: Json::Null }
+    Live {
+        outputs,
+        attrs,
+        owned,
+        handle: Json::Null,
+    }
 }
 
 /// Attributes UpdateProfile sets (all of them in one call).
@@ -94,24 +116,42 @@ impl Resource for Type {
             .attr("roles", sorted(p.roles.iter().cloned()))
             .attr("duration_seconds", duration(p))
             .attr("enabled", p.enabled)
-            .attr("managed_policy_arns", sorted(p.managed_policy_arns.iter().cloned()))
+            .attr(
+                "managed_policy_arns",
+                sorted(p.managed_policy_arns.iter().cloned()),
+            )
             .attr("session_policy", session_policy(p, cx)?)
             .attr("accept_role_session_name", p.accept_role_session_name)
             .attr("tags", plan_tags(&p.tags)))
     }
 
     async fn read(p: &Profile, cx: &Ctx) -> Result<Option<Live>> {
-        let mut pages = cx.clients().rolesanywhere.list_profiles().into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .rolesanywhere
+            .list_profiles()
+            .into_paginator()
+            .items()
+            .send();
         let mut all = vec![];
         while let Some(pr) = pages.next().await {
             all.push(pr.map_err(|e| cx.aws("ListProfiles", e))?);
         }
-        let found = find(cx, &p.name, all, |pr: &ProfileDetail| (pr.name(), pr.profile_arn())).await?;
+        let found = find(cx, &p.name, all, |pr: &ProfileDetail| {
+            (pr.name(), pr.profile_arn())
+        })
+        .await?;
         Ok(found.map(|(pr, tags, owned)| live_of(&pr, &tags, owned)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx.clients().rolesanywhere.list_profiles().into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .rolesanywhere
+            .list_profiles()
+            .into_paginator()
+            .items()
+            .send();
         let mut all = vec![];
         while let Some(pr) = pages.next().await {
             let pr = pr.map_err(|e| cx.aws("ListProfiles", e))?;
@@ -121,7 +161,10 @@ impl Resource for Type {
             }
             all.push((pr.profile_arn().unwrap_or_default().to_string(), pr));
         }
-        let found = of_plan(cx, all).await?.into_iter().map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));
+        let found = of_plan(cx, all)
+            .await?
+            .into_iter()
+            .map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));
         Ok(one_per_id(cx, "profile", found.collect()))
     }
 
@@ -149,7 +192,9 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateProfile", e))?;
-                let pr = out.profile.ok_or_else(|| Error::other("CreateProfile returned no profile"))?;
+                let pr = out
+                    .profile
+                    .ok_or_else(|| Error::other("CreateProfile returned no profile"))?;
                 Ok(live_of(&pr, &sent, true))
             },
             // Only a profile tagged as this resource counts: a same-named foreign one does not.
@@ -158,7 +203,12 @@ impl Resource for Type {
         .await
     }
 
-    async fn update(p: &Profile, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &Profile,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
         let id = live.outputs.get("id").cloned().unwrap_or_default();
@@ -175,7 +225,10 @@ impl Resource for Type {
                     .set_role_arns(Some(p.roles.clone()))
                     .duration_seconds(duration(p) as i32)
                     .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
-                    .set_session_policy((changed.contains("session_policy") || !policy.is_empty()).then_some(policy.clone()))
+                    .set_session_policy(
+                        (changed.contains("session_policy") || !policy.is_empty())
+                            .then_some(policy.clone()),
+                    )
                     .accept_role_session_name(p.accept_role_session_name)
                     .send()
                     .await

@@ -22,8 +22,8 @@ use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorDetail, T
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live,
-    Resource, Result,
+    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired,
+    Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, converged, Job};
 use crate::plan::UNKNOWN;
@@ -40,7 +40,13 @@ pub fn once() -> aws_sdk_rolesanywhere::config::Builder {
 pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
     cx.tags(extra)
         .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set"))
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        })
         .collect()
 }
 
@@ -54,7 +60,12 @@ pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>
         .send()
         .await
         .map_err(|e| cx.aws("ListTagsForResource", e));
-    Ok(gone_ok(out)?.map(|o| o.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()))
+    Ok(gone_ok(out)?.map(|o| {
+        o.tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }))
 }
 
 /// Whether tags mark the resource as this one.
@@ -89,7 +100,12 @@ pub async fn retag(cx: &Ctx, arn: &str, extra: &Tags, live_tags: Option<&Json>) 
     let want = cx.tags(extra);
     let stale: Vec<String> = live_tags
         .and_then(Json::as_object)
-        .map(|m| m.keys().filter(|k| !want.contains_key(*k)).cloned().collect())
+        .map(|m| {
+            m.keys()
+                .filter(|k| !want.contains_key(*k))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     if !stale.is_empty() {
         ra.untag_resource()
@@ -112,7 +128,8 @@ pub async fn find<T>(
     items: Vec<T>,
     name_arn: impl Fn(&T) -> (Option<&str>, Option<&str>),
 ) -> Result<Option<(T, Vec<(String, String)>, bool)>> {
-    let (named, others): (Vec<T>, Vec<T>) = items.into_iter().partition(|i| name_arn(i).0 == Some(name));
+    let (named, others): (Vec<T>, Vec<T>) =
+        items.into_iter().partition(|i| name_arn(i).0 == Some(name));
     let mut foreign = None;
     for item in named {
         let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {
@@ -132,7 +149,12 @@ pub async fn find<T>(
         .collect();
     let ours = lookup_all(arns, |(i, arn)| {
         let cx = cx.clone();
-        async move { Ok(tags_of(&cx, &arn).await?.filter(|tags| owns(&cx, tags)).map(|tags| (i, tags))) }
+        async move {
+            Ok(tags_of(&cx, &arn)
+                .await?
+                .filter(|tags| owns(&cx, tags))
+                .map(|tags| (i, tags)))
+        }
     })
     .await?;
     if let Some((i, tags)) = ours.into_iter().min_by_key(|(i, _)| *i) {
@@ -162,7 +184,9 @@ pub async fn of_plan<T: Send + 'static>(
         let cx = cx.clone();
         async move {
             // Deleted since the listing: not there.
-            let Some(tags) = tags_of(&cx, &arn).await? else { return Ok(None) };
+            let Some(tags) = tags_of(&cx, &arn).await? else {
+                return Ok(None);
+            };
             let id = owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             Ok(id.map(|id| (id, item, tags)))
         }
@@ -178,7 +202,10 @@ pub fn normalize_pem(pem: &str) -> String {
 /// The certificate the plan asks for, or `plan::UNKNOWN` while its CA does not exist yet.
 fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
     match (&p.ca, &p.certificate_file) {
-        (Some(ca), None) => Ok(cx.dep_output(ca, "cert_pem").map(normalize_pem).unwrap_or_else(|| UNKNOWN.into())),
+        (Some(ca), None) => Ok(cx
+            .dep_output(ca, "cert_pem")
+            .map(normalize_pem)
+            .unwrap_or_else(|| UNKNOWN.into())),
         (None, Some(f)) if f.contains(UNKNOWN) => Ok(UNKNOWN.into()),
         (None, Some(f)) => {
             let path = cx.path(f);
@@ -186,7 +213,9 @@ fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
                 .map(|pem| normalize_pem(&pem))
                 .map_err(|e| Error::other(format!("certificate_file {}: {e}", path.display())))
         }
-        _ => Err(Error::other("a trust anchor takes exactly one of `ca` and `certificate_file`")),
+        _ => Err(Error::other(
+            "a trust anchor takes exactly one of `ca` and `certificate_file`",
+        )),
     }
 }
 
@@ -216,15 +245,26 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
         _ => String::new(),
     };
     let mut outputs = BTreeMap::new();
-    outputs.insert("arn".into(), ta.trust_anchor_arn().unwrap_or_default().to_string());
-    outputs.insert("id".into(), ta.trust_anchor_id().unwrap_or_default().to_string());
+    outputs.insert(
+        "arn".into(),
+        ta.trust_anchor_arn().unwrap_or_default().to_string(),
+    );
+    outputs.insert(
+        "id".into(),
+        ta.trust_anchor_id().unwrap_or_default().to_string(),
+    );
     outputs.insert("name".into(), ta.name().unwrap_or_default().to_string());
     let mut attrs = BTreeMap::new();
     attrs.insert("name".into(), json!(ta.name().unwrap_or_default()));
     attrs.insert("certificate".into(), json!(pem));
     attrs.insert("enabled".into(), json!(ta.enabled().unwrap_or(false)));
     attrs.insert("tags".into(), tags_attr(tags));
-    Live { outputs, attrs, owned, handle: Json::Null }
+    Live {
+        outputs,
+        attrs,
+        owned,
+        handle: Json::Null,
+    }
 }
 
 impl Resource for Type {
@@ -239,17 +279,32 @@ impl Resource for Type {
     }
 
     async fn read(p: &TrustAnchor, cx: &Ctx) -> Result<Option<Live>> {
-        let mut pages = cx.clients().rolesanywhere.list_trust_anchors().into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .rolesanywhere
+            .list_trust_anchors()
+            .into_paginator()
+            .items()
+            .send();
         let mut all = vec![];
         while let Some(ta) = pages.next().await {
             all.push(ta.map_err(|e| cx.aws("ListTrustAnchors", e))?);
         }
-        let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| (t.name(), t.trust_anchor_arn())).await?;
+        let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| {
+            (t.name(), t.trust_anchor_arn())
+        })
+        .await?;
         Ok(found.map(|(ta, tags, owned)| live_of(&ta, &tags, owned)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx.clients().rolesanywhere.list_trust_anchors().into_paginator().items().send();
+        let mut pages = cx
+            .clients()
+            .rolesanywhere
+            .list_trust_anchors()
+            .into_paginator()
+            .items()
+            .send();
         let mut all = vec![];
         while let Some(ta) = pages.next().await {
             let ta = ta.map_err(|e| cx.aws("ListTrustAnchors", e))?;
@@ -259,7 +314,10 @@ impl Resource for Type {
             }
             all.push((ta.trust_anchor_arn().unwrap_or_default().to_string(), ta));
         }
-        let found = of_plan(cx, all).await?.into_iter().map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
+        let found = of_plan(cx, all)
+            .await?
+            .into_iter()
+            .map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
         Ok(one_per_id(cx, "trust anchor", found.collect()))
     }
 
@@ -283,7 +341,9 @@ impl Resource for Type {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateTrustAnchor", e))?;
-                let ta = out.trust_anchor.ok_or_else(|| Error::other("CreateTrustAnchor returned no trust anchor"))?;
+                let ta = out
+                    .trust_anchor
+                    .ok_or_else(|| Error::other("CreateTrustAnchor returned no trust anchor"))?;
                 Ok(live_of(&ta, &sent, true))
             },
             // Only an anchor tagged as this resource counts: a same-named foreign one does not.
@@ -292,13 +352,22 @@ impl Resource for Type {
         .await
     }
 
-    async fn update(p: &TrustAnchor, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(
+        p: &TrustAnchor,
+        live: &Live,
+        changed: &BTreeSet<String>,
+        cx: &Ctx,
+    ) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
         let id = live.outputs.get("id").cloned().unwrap_or_default();
         let arn = live.outputs.get("arn").cloned().unwrap_or_default();
         let source_changed = changed.contains("certificate") || changed.contains("name");
-        let pem = if source_changed { Some(known_certificate(p, cx)?) } else { None };
+        let pem = if source_changed {
+            Some(known_certificate(p, cx)?)
+        } else {
+            None
+        };
         // The anchor's own settings one after the other; its tags alongside.
         let settings = async {
             if let Some(pem) = &pem {

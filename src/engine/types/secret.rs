@@ -21,7 +21,8 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result, TAG_PLAN,
+    one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+    TAG_PLAN,
 };
 use crate::engine::types::iam_role::{all, converged, differing, Job};
 use crate::plan::UNKNOWN;
@@ -204,7 +205,13 @@ fn kms_key_attr(want: Option<&str>, have: Option<&str>) -> Json {
 }
 
 /// A secret's live state; `value` its fingerprint attribute, the rest what delete needs.
-fn live_of(s: &Seen, value: Json, owned: bool, recovery_window_days: u32, force_delete: bool) -> Live {
+fn live_of(
+    s: &Seen,
+    value: Json,
+    owned: bool,
+    recovery_window_days: u32,
+    force_delete: bool,
+) -> Live {
     let mut outputs = BTreeMap::new();
     outputs.insert("arn".into(), s.arn.to_string());
     outputs.insert("name".into(), s.name.to_string());
@@ -280,7 +287,11 @@ impl Resource for Type {
             name: desc.name().unwrap_or(&p.name),
             description: desc.description().unwrap_or_default(),
             kms_key: kms_key_attr(p.kms_key.as_deref(), desc.kms_key_id()),
-            tags: desc.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect(),
+            tags: desc
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?)))
+                .collect(),
             // Scheduled for deletion, it can still be restored in place: report it, and the
             // difference in `scheduled_for_deletion` makes update restore it.
             scheduled: desc.deleted_date().is_some(),
@@ -294,7 +305,13 @@ impl Resource for Type {
         } else {
             value?.map(Json::from).unwrap_or(Json::Null)
         };
-        Ok(Some(live_of(&seen, value, owned, p.recovery_window_days.unwrap_or(DEFAULT_WINDOW), p.force_delete)))
+        Ok(Some(live_of(
+            &seen,
+            value,
+            owned,
+            p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
+            p.force_delete,
+        )))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
@@ -305,24 +322,42 @@ impl Resource for Type {
             .clients()
             .secrets
             .list_secrets()
-            .filters(Filter::builder().key(FilterNameStringType::TagKey).values(TAG_PLAN).build())
-            .filters(Filter::builder().key(FilterNameStringType::TagValue).values(&cx.plan).build())
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagKey)
+                    .values(TAG_PLAN)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagValue)
+                    .values(&cx.plan)
+                    .build(),
+            )
             .into_paginator()
             .send();
         let mut found = vec![];
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| cx.aws("ListSecrets", e))?;
             for entry in page.secret_list() {
-                let (Some(arn), Some(name)) = (entry.arn(), entry.name()) else { continue };
+                let (Some(arn), Some(name)) = (entry.arn(), entry.name()) else {
+                    continue;
+                };
                 let seen = Seen {
                     arn,
                     name,
                     description: entry.description().unwrap_or_default(),
                     kms_key: kms_key_attr(None, entry.kms_key_id()),
-                    tags: entry.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))).collect(),
+                    tags: entry
+                        .tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?, t.value()?)))
+                        .collect(),
                     scheduled: entry.deleted_date().is_some(),
                 };
-                let Some(id) = owned_id(&cx.plan, seen.tags.iter().copied()) else { continue };
+                let Some(id) = owned_id(&cx.plan, seen.tags.iter().copied()) else {
+                    continue;
+                };
                 if seen.scheduled {
                     continue;
                 }
@@ -358,7 +393,9 @@ impl Resource for Type {
         match req.send().await {
             // What CreateSecret made: the plan's secret as sent, its value current.
             Ok(out) => {
-                let arn = out.arn().ok_or_else(|| Error::other("CreateSecret returned no ARN"))?;
+                let arn = out
+                    .arn()
+                    .ok_or_else(|| Error::other("CreateSecret returned no ARN"))?;
                 let tags = cx.tags(&p.tags);
                 let seen = Seen {
                     arn,
@@ -368,8 +405,18 @@ impl Resource for Type {
                     tags: tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
                     scheduled: false,
                 };
-                let value = if generated(p) { json!(GENERATED) } else { json!(fp) };
-                Ok(live_of(&seen, value, true, p.recovery_window_days.unwrap_or(DEFAULT_WINDOW), p.force_delete))
+                let value = if generated(p) {
+                    json!(GENERATED)
+                } else {
+                    json!(fp)
+                };
+                Ok(live_of(
+                    &seen,
+                    value,
+                    true,
+                    p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
+                    p.force_delete,
+                ))
             }
             // A retry of a create whose answer was lost, or a secret scheduled for deletion
             // since the plan was made: read it and check it is ours before going on.
@@ -427,7 +474,12 @@ impl Resource for Type {
             live.attrs
                 .get("tags")
                 .and_then(Json::as_object)
-                .map(|m| m.keys().filter(|k| !want_tags.contains_key(*k)).cloned().collect())
+                .map(|m| {
+                    m.keys()
+                        .filter(|k| !want_tags.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default()
         } else {
             vec![]
@@ -441,7 +493,10 @@ impl Resource for Type {
                 // No key in the plan: back to the service's default key.
                 req = req.kms_key_id(p.kms_key.clone().unwrap_or_else(|| DEFAULT_KEY.into()));
             }
-            req.send().await.map(|_| ()).map_err(|e| cx.aws("UpdateSecret", e))
+            req.send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cx.aws("UpdateSecret", e))
         };
         // A generated value is never replaced: both sides read `(generated)`.
         let put_new_value = || async {
@@ -490,8 +545,12 @@ impl Resource for Type {
         // The secret as `read` would now see it: what the plan says (the key as `read` spells
         // it), no longer scheduled for deletion.
         let mut now = converged(live, &want, changed);
-        now.attrs.insert("kms_key".into(), kms_key_attr(p.kms_key.as_deref(), p.kms_key.as_deref()));
-        now.attrs.insert("scheduled_for_deletion".into(), json!(false));
+        now.attrs.insert(
+            "kms_key".into(),
+            kms_key_attr(p.kms_key.as_deref(), p.kms_key.as_deref()),
+        );
+        now.attrs
+            .insert("scheduled_for_deletion".into(), json!(false));
         now.handle = json!({
             "arn": arn,
             "scheduled": false,
