@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, Options, PartCtx, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
 use xpart::engine::types::{
     ec2_instance, ec2_internet_gateway, ec2_route_table, ec2_security_group, ec2_subnet, ec2_vpc,
 };
 use xpart::spec::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
-use crate::util::{self, Side, Testbed};
+use crate::util::{self, without_account, Side, Testbed};
 
 /// The attributes whose desired and live values differ: what a plan would show.
 fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
@@ -67,15 +67,6 @@ fn arn_prefix(tb: &Testbed, kind: &str) -> String {
         "arn:aws-cn:ec2:cn-north-1:{}:{kind}/",
         tb.account(Side::China)
     )
-}
-
-/// The same context before the identity call has answered: the caller's account is not known
-/// yet (the engine reads alongside that call), so a read that needs it panics.
-fn without_account(cx: &Ctx) -> Ctx {
-    let p = cx.part();
-    let mut c = cx.clone();
-    c.part = Some(Arc::new(PartCtx::new(p.def.clone(), p.clients.clone())));
-    c
 }
 
 /// What create or update returned is what a read right after describes: outputs, attributes,

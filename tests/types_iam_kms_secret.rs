@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use xpart::engine::resource::{Ctx, Desired, Live, Options, PartCtx, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
 use xpart::engine::types::{iam_instance_profile, iam_role, kms_key, secret};
 use xpart::spec::types::{InstanceProfile, KmsKey, Role, Secret};
 
-use crate::util::{self, Side, Testbed};
+use crate::util::{self, assert_read_back, without_account, Side, Testbed};
 
 /// The attributes whose desired and live values differ: what a plan would show.
 fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
@@ -38,28 +38,6 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     });
     cx.notify = Arc::new(|id, msg| eprintln!("{id}: {msg}"));
     cx
-}
-
-/// `cx` before the identity check: the caller's account is not known yet.
-fn without_account(cx: &Ctx) -> Ctx {
-    let p = cx.part();
-    let mut c = cx.clone();
-    c.part = Some(Arc::new(PartCtx::new(p.def.clone(), p.clients.clone())));
-    c
-}
-
-/// What `create` or `update` returned (`got`) is what `read` finds right after: outputs,
-/// attributes, ownership and handle. Returns that read.
-async fn assert_read_back<T: Resource>(p: &T::Props, cx: &Ctx, got: &Live) -> Live {
-    let read = T::read(p, &without_account(cx))
-        .await
-        .unwrap()
-        .expect("read finds what was made");
-    assert_eq!(
-        &read, got,
-        "read (left) vs what create/update returned (right)"
-    );
-    read
 }
 
 fn key_props(yaml: &str) -> KmsKey {

@@ -5,15 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, PartCtx, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Desired, Live, Resource, TAG_ID, TAG_PLAN};
 use xpart::engine::types::{pki_ca, pki_cert, ra_profile, ra_trust_anchor};
 use xpart::plan::UNKNOWN;
 use xpart::spec::types::{PkiCa, PkiCert, Profile, TrustAnchor};
 
-use crate::util::{self, Side, Testbed};
+use crate::util::{self, assert_read_back, without_account, Side, Testbed};
 
 fn props<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
@@ -30,27 +29,6 @@ fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| n.to_string()).collect()
-}
-
-/// `cx` before the identity check: the caller's account is not known yet.
-fn without_account(cx: &Ctx) -> Ctx {
-    let p = cx.part();
-    let mut c = cx.clone();
-    c.part = Some(Arc::new(PartCtx::new(p.def.clone(), p.clients.clone())));
-    c
-}
-
-/// What `create` or `update` returned (`got`) is what `read` finds right after. Returns it.
-async fn assert_read_back<T: Resource>(p: &T::Props, cx: &Ctx, got: &Live) -> Live {
-    let read = T::read(p, &without_account(cx))
-        .await
-        .unwrap()
-        .expect("read finds what was made");
-    assert_eq!(
-        &read, got,
-        "read (left) vs what create/update returned (right)"
-    );
-    read
 }
 
 /// A context for a local (pki.*) resource.

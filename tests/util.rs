@@ -296,6 +296,36 @@ pub fn testbed() -> &'static Testbed {
     TB.get_or_init(|| Testbed::up(&[]))
 }
 
+/// `cx` before the engine's identity check has answered: the caller's account is not known
+/// yet (reads run alongside that check), so anything that needs it panics.
+pub fn without_account(cx: &xpart::engine::resource::Ctx) -> xpart::engine::resource::Ctx {
+    let p = cx.part();
+    let mut c = cx.clone();
+    c.part = Some(std::sync::Arc::new(xpart::engine::resource::PartCtx::new(
+        p.def.clone(),
+        p.clients.clone(),
+    )));
+    c
+}
+
+/// What `create` or `update` returned (`got`) is what `read` finds right after (done without
+/// the account): outputs, attributes, ownership and handle. Returns that read.
+pub async fn assert_read_back<T: xpart::engine::resource::Resource>(
+    p: &T::Props,
+    cx: &xpart::engine::resource::Ctx,
+    got: &xpart::engine::resource::Live,
+) -> xpart::engine::resource::Live {
+    let read = T::read(p, &without_account(cx))
+        .await
+        .unwrap()
+        .expect("read finds what was made");
+    assert_eq!(
+        &read, got,
+        "read (left) vs what create/update returned (right)"
+    );
+    read
+}
+
 pub fn tempdir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(&format!("xpart-{prefix}")));
     std::fs::create_dir_all(&dir).unwrap();

@@ -224,6 +224,29 @@ impl Ctx {
         }
         plan && id
     }
+    /// The user tags `live` has that the plan (`extra` plus ownership) no longer wants: what an
+    /// update must untag. Empty unless `retag`.
+    pub fn stale_tags(
+        &self,
+        live: &Live,
+        extra: &BTreeMap<String, String>,
+        retag: bool,
+    ) -> Vec<String> {
+        if !retag {
+            return vec![];
+        }
+        let want = self.tags(extra);
+        live.attrs
+            .get("tags")
+            .and_then(Json::as_object)
+            .map(|m| {
+                m.keys()
+                    .filter(|k| !want.contains_key(*k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
     pub fn say(&self, msg: impl Into<String>) {
         (self.notify)(&self.id, msg.into());
     }

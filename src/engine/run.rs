@@ -333,7 +333,7 @@ impl Engine {
         let mut v = r.properties.clone();
         let parts = &self.parts;
         let spec = &self.spec;
-        map_strings(&mut v, &mut |s: &str| {
+        crate::spec::map_strings(&mut v, &mut |s: &str| {
             let Ok(t) = Template::parse(s) else {
                 return s.to_string();
             };
@@ -1031,18 +1031,6 @@ fn compare(
         return (Action::Replace, attrs, None);
     }
     (Action::Update, attrs, None)
-}
-
-/// Rewrite every string leaf with `f`.
-fn map_strings(v: &mut serde_yaml::Value, f: &mut dyn FnMut(&str) -> String) {
-    use serde_yaml::Value;
-    match v {
-        Value::String(s) => *s = f(s),
-        Value::Sequence(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
-        Value::Mapping(m) => m.iter_mut().for_each(|(_, i)| map_strings(i, f)),
-        Value::Tagged(t) => map_strings(&mut t.value, f),
-        _ => {}
-    }
 }
 
 /// Outcome counts for a summary line, naming the root causes.

@@ -301,7 +301,7 @@ pub fn strings<'v>(v: &'v Value, at: &Path, out: &mut Vec<(Path, &'v str)>) {
 }
 
 /// Rewrite every string leaf with `f`.
-fn map_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> String) {
+pub fn map_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> String) {
     match v {
         Value::String(s) => *s = f(s),
         Value::Sequence(items) => items.iter_mut().for_each(|i| map_strings(i, f)),

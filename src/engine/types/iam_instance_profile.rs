@@ -261,21 +261,7 @@ impl Resource for Type {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
         let retag = changed.contains("tags") || !live.owned;
-        let stale: Vec<String> = if retag {
-            let want_tags = cx.tags(&p.tags);
-            live.attrs
-                .get("tags")
-                .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want_tags.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            vec![]
-        };
+        let stale = cx.stale_tags(live, &p.tags, retag);
         // The role swap (one after the other: a profile holds one role) and the tags at once.
         let mut jobs: Vec<Job<'_>> = vec![];
         if changed.contains("role") {

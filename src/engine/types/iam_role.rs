@@ -476,21 +476,7 @@ impl Resource for Type {
             detach.extend(have.difference(&want_m).cloned());
         }
         let retag = changed.contains("tags") || !live.owned;
-        let stale: Vec<String> = if retag {
-            let want_tags = cx.tags(&p.tags);
-            live.attrs
-                .get("tags")
-                .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want_tags.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            vec![]
-        };
+        let stale = cx.stale_tags(live, &p.tags, retag);
 
         let mut jobs: Vec<Job<'_>> = vec![];
         if let Some(doc) = &trust {

@@ -562,21 +562,7 @@ impl Resource for Type {
             .ok_or_else(|| Error::other("no ARN for this key"))?;
         let policy = changed.contains("policy").then(|| policy_text(p, cx));
         let retag = changed.contains("tags") || !live.owned;
-        let stale: Vec<String> = if retag {
-            let want_tags = cx.tags(&p.tags);
-            live.attrs
-                .get("tags")
-                .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want_tags.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            vec![]
-        };
+        let stale = cx.stale_tags(live, &p.tags, retag);
         let old_alias = live
             .attrs
             .get("alias")

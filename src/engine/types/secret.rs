@@ -469,21 +469,7 @@ impl Resource for Type {
         }
         let settings = changed.contains("description") || changed.contains("kms_key");
         let retag = changed.contains("tags") || !live.owned;
-        let stale: Vec<String> = if retag {
-            let want_tags = cx.tags(&p.tags);
-            live.attrs
-                .get("tags")
-                .and_then(Json::as_object)
-                .map(|m| {
-                    m.keys()
-                        .filter(|k| !want_tags.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            vec![]
-        };
+        let stale = cx.stale_tags(live, &p.tags, retag);
         let update_settings = || async {
             let mut req = sm
                 .update_secret()
