@@ -143,6 +143,7 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rolesanywhere: aws_sdk_rolesanywhere::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 /// How to reach a partition besides what the plan says.
@@ -293,6 +294,7 @@ impl Clients {
             secrets: client!(aws_sdk_secretsmanager),
             ec2: client!(aws_sdk_ec2),
             rolesanywhere: client!(aws_sdk_rolesanywhere),
+            tagging: client!(aws_sdk_resourcegroupstagging),
             config,
         }
     }

@@ -7,6 +7,7 @@ mod cli;
 mod credential_process;
 mod engine;
 mod engine_guard;
+mod engine_scan;
 mod lint;
 mod pki;
 mod testbed;

@@ -216,6 +216,7 @@ impl Testbed {
             notify: Arc::new(|_, _| {}),
             refs: Default::default(),
             skip_names: Default::default(),
+            scan: None,
         }
     }
 

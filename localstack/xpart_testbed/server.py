@@ -11,6 +11,7 @@ listeners accept connections; `up` waits for it and then for a health answer.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -70,7 +71,47 @@ def main(argv: list[str] | None = None) -> int:
             return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
         if is_rolesanywhere(environ):
             return ra(environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".GetResources"):
+            return tagged_resources(environ, start_response)
         return moto_app(environ, start_response)
+
+    def tagged_resources(environ, start_response):
+        """GetResources as AWS answers it: moto's resources plus the Roles Anywhere ones (which
+        live outside moto), filtered the same way. Appended to the last page."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        got: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            got["status"], got["headers"] = status, headers
+
+        out = b"".join(moto_app(environ, capture))
+        if not got.get("status", "").startswith("200"):
+            start_response(got["status"], got["headers"])
+            return [out]
+        req = json.loads(body or b"{}")
+        page = json.loads(out or b"{}")
+        if not page.get("PaginationToken"):
+            filters = req.get("TagFilters") or []
+            types = req.get("ResourceTypeFilters") or []
+            with store.lock:
+                tagged = [(arn, dict(tags)) for arn, tags in store.tags.items()
+                          if arn in store.anchors or arn in store.profiles]
+            for arn, tags in tagged:
+                if types and not any(t.split(":")[0] == "rolesanywhere" for t in types):
+                    continue
+                if not tags or not all(
+                    f["Key"] in tags and (not f.get("Values") or tags[f["Key"]] in f["Values"])
+                    for f in filters
+                ):
+                    continue
+                page.setdefault("ResourceTagMappingList", []).append(
+                    {"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        data = json.dumps(page).encode()
+        headers = [(k, v) for k, v in got["headers"] if k.lower() != "content-length"]
+        start_response(got["status"], headers + [("Content-Length", str(len(data)))])
+        return [data]
 
     backend = make_server("127.0.0.1", 0, app, threaded=True)
     backend_port = backend.server_port

@@ -5,5 +5,6 @@
 
 pub mod resource;
 pub mod run;
+pub mod scan;
 pub mod types;
 pub mod walk;

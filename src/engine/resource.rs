@@ -129,6 +129,9 @@ pub struct PartCtx {
     /// The caller's account (from STS), for ARNs and `${partitions.NAME.account}`. Set once
     /// the identity check is done, which runs alongside the reads: reads must not need it.
     pub account: std::sync::OnceLock<String>,
+    /// Lookups a read started for the create that may follow, by resource id (see
+    /// `PartCtx::stash`).
+    lookups: std::sync::Mutex<BTreeMap<String, tokio::task::JoinHandle<Result<Option<Live>>>>>,
 }
 
 impl PartCtx {
@@ -137,7 +140,22 @@ impl PartCtx {
             def,
             clients,
             account: std::sync::OnceLock::new(),
+            lookups: Default::default(),
         }
+    }
+
+    /// Keep a lookup running for resource `id`'s create: a read that answers from the scan
+    /// starts the exact (slower) search a create must not skip, so the create finds it done.
+    pub fn stash(&self, id: &str, lookup: tokio::task::JoinHandle<Result<Option<Live>>>) {
+        let old = self.lookups.lock().unwrap().insert(id.to_string(), lookup);
+        if let Some(old) = old {
+            old.abort();
+        }
+    }
+
+    /// The lookup a read stashed for `id`, if any (taken: it answers once).
+    pub fn take_lookup(&self, id: &str) -> Option<tokio::task::JoinHandle<Result<Option<Live>>>> {
+        self.lookups.lock().unwrap().remove(id)
     }
 
     /// The caller's account; only after the identity check (see `account`).
@@ -175,6 +193,9 @@ pub struct Ctx {
     /// partition. Their resources were just read by name, so a listing need not look them up
     /// again (which, for IAM and KMS, costs a call per item).
     pub skip_names: Arc<std::collections::BTreeSet<String>>,
+    /// The partition's scan, in the read phase only (see `engine::scan`); None elsewhere, so
+    /// every lookup made while writing asks AWS.
+    pub scan: Option<Arc<super::scan::Scan>>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use crate::aws::{Clients, ConnectOptions};
-use crate::engine::resource::{Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource};
+use crate::engine::resource::{
+    owned_id, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
+};
+use crate::engine::scan::Scan;
 use crate::engine::types::with_kind;
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
 use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION, UNKNOWN};
@@ -106,6 +109,13 @@ pub struct Setup {
 }
 
 /// What each read job found, by id.
+/// The read phase's scan of each partition, by partition name.
+type Scans = BTreeMap<String, Arc<Scan>>;
+
+/// The types GetResources cannot find (IAM is global and outside the tag index): each has
+/// its own owned-resource search, run on every plan.
+const UNINDEXED: &[&str] = &["iam.role", "iam.instance_profile"];
+
 type ReadResults = BTreeMap<String, Result<Option<Live>, ResourceError>>;
 
 /// Outputs of resources by id: None for one that does not exist yet (or will be replaced).
@@ -274,8 +284,17 @@ impl Engine {
         &self,
         cancel: &Cancel,
     ) -> Result<(BTreeMap<String, Option<Live>>, Vec<Orphan>), RunError> {
-        let (id, lives, orphans) =
-            tokio::join!(self.identify(), self.read_all(cancel), self.find_orphans());
+        // One scan per partition, shared by this phase's reads and orphan search, then dropped.
+        let scans: Scans = self
+            .parts
+            .keys()
+            .map(|p| (p.clone(), Arc::new(Scan::default())))
+            .collect();
+        let (id, lives, orphans) = tokio::join!(
+            self.identify(),
+            self.read_all(cancel, &scans),
+            self.find_orphans(&scans)
+        );
         id?;
         Ok((lives?, orphans?))
     }
@@ -314,6 +333,7 @@ impl Engine {
             notify,
             refs: BTreeMap::new(),
             skip_names: Default::default(),
+            scan: None,
         }
     }
 
@@ -388,7 +408,11 @@ impl Engine {
 
     /// Read every resource of the plan: local ones first (in order, no network), then every
     /// AWS one at once, bounded per partition.
-    async fn read_all(&self, cancel: &Cancel) -> Result<BTreeMap<String, Option<Live>>, RunError> {
+    async fn read_all(
+        &self,
+        cancel: &Cancel,
+        scans: &Scans,
+    ) -> Result<BTreeMap<String, Option<Live>>, RunError> {
         (self.setup.sink)(Event::Phase("reading live state".into()));
         let mut lives: BTreeMap<String, Option<Live>> = BTreeMap::new();
         let mut known = Known::new();
@@ -428,7 +452,8 @@ impl Engine {
                     continue;
                 }
             };
-            let cx = self.ctx(r, &known);
+            let mut cx = self.ctx(r, &known);
+            cx.scan = r.partition.as_ref().and_then(|p| scans.get(p).cloned());
             let results = results.clone();
             let err = self.error(r, Error::other(""));
             nodes.push(Node::new(
@@ -470,36 +495,99 @@ impl Engine {
     }
 
     /// Owned resources (this plan's tags) whose id and type the plan no longer has, in every
-    /// connected partition: one listing per type and partition, all at once.
-    async fn find_orphans(&self) -> Result<Vec<Orphan>, RunError> {
-        let mut tasks = tokio::task::JoinSet::new();
+    /// connected partition. One tag query per partition says which regional types hold any;
+    /// only those types are then listed in full (for what `delete` needs), with IAM's own
+    /// searches alongside. A plan whose resources are all planned costs no listing at all.
+    async fn find_orphans(&self, scans: &Scans) -> Result<Vec<Orphan>, RunError> {
+        type Found = (
+            String,
+            String,
+            crate::engine::resource::Result<Vec<(String, Live)>>,
+        );
+        async fn find_owned(ty: String, part: String, cx: Ctx) -> Found {
+            let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
+            (part, ty, found)
+        }
+        let mut tasks: tokio::task::JoinSet<Vec<Found>> = tokio::task::JoinSet::new();
         for part in self.parts.keys() {
-            for ty in DELETE_ORDER {
-                let mut cx = self.bare_ctx("", Some(part));
-                let key = if *ty == "kms.key" { "alias" } else { "name" };
+            let mut cx = self.bare_ctx("", Some(part));
+            cx.scan = scans.get(part).cloned();
+            // Each type's context knows the names the plan itself has (read by name already).
+            let ctx_for = |ty: &str| {
+                let mut cx = cx.clone();
+                let key = if ty == "kms.key" { "alias" } else { "name" };
                 cx.skip_names = Arc::new(
                     self.spec
                         .resources
                         .values()
-                        .filter(|r| {
-                            r.type_name == *ty && r.partition.as_deref() == Some(part.as_str())
-                        })
+                        .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
                         .filter_map(|r| r.properties.get(key)?.as_str().map(String::from))
                         .filter(|n| !n.contains("${"))
                         .collect(),
                 );
-                let (part, ty) = (part.clone(), ty.to_string());
-                tasks.spawn(async move {
-                    let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
-                    (part, ty, found)
-                });
+                cx
+            };
+            for ty in UNINDEXED {
+                let f = find_owned(ty.to_string(), part.clone(), ctx_for(ty));
+                tasks.spawn(async move { vec![f.await] });
             }
+            let Some(scan) = cx.scan.clone() else {
+                continue;
+            };
+            // The regional types: the tag query first, then a full listing of only the types
+            // holding something of this plan that the plan does not have.
+            let planned: BTreeSet<(String, String)> = self
+                .spec
+                .resources
+                .values()
+                .filter(|r| r.partition.as_deref() == Some(part))
+                .map(|r| (r.id.clone(), r.type_name.clone()))
+                .collect();
+            let contexts: BTreeMap<&str, Ctx> = DELETE_ORDER
+                .iter()
+                .filter(|t| !UNINDEXED.contains(t))
+                .map(|t| (*t, ctx_for(t)))
+                .collect();
+            let (part, plan) = (part.clone(), self.spec.name.clone());
+            tasks.spawn(async move {
+                let found = match scan.tagged(&cx).await {
+                    Ok(found) => found,
+                    Err(e) => return vec![(part, "tagged resources".into(), Err(e))],
+                };
+                let wanted: BTreeSet<&str> = found
+                    .iter()
+                    .filter_map(|t| {
+                        let ty = t.type_name()?;
+                        let id =
+                            owned_id(&plan, t.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+                        (!planned.contains(&(id, ty.to_string()))).then_some(ty)
+                    })
+                    .collect();
+                let mut lists = tokio::task::JoinSet::new();
+                for (ty, cx) in contexts.into_iter().filter(|(ty, _)| wanted.contains(ty)) {
+                    lists.spawn(find_owned(ty.to_string(), part.clone(), cx));
+                }
+                let mut out = vec![];
+                while let Some(r) = lists.join_next().await {
+                    match r {
+                        Ok(f) => out.push(f),
+                        Err(e) => out.push((
+                            part.clone(),
+                            "tagged resources".into(),
+                            Err(Error::other(format!("listing failed: {e}"))),
+                        )),
+                    }
+                }
+                out
+            });
         }
         let mut orphans = vec![];
         let mut errors = vec![];
+        let mut all = vec![];
         while let Some(r) = tasks.join_next().await {
-            let (partition, type_name, found) =
-                r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?;
+            all.extend(r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?);
+        }
+        for (partition, type_name, found) in all {
             match found {
                 Ok(list) => {
                     for (id, live) in list {

@@ -233,6 +233,26 @@ async fn policies_of(
     }
 }
 
+/// A role's policies as the authorization snapshot has them, in `policies_of`'s terms.
+fn policies_in(d: &aws_sdk_iam::types::RoleDetail) -> (serde_json::Map<String, Json>, Json) {
+    let inline = d
+        .role_policy_list()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.policy_name()?.to_string(),
+                canonical(&decode_document(p.policy_document()?)),
+            ))
+        })
+        .collect();
+    let attached = sorted(
+        d.attached_managed_policies()
+            .iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string)),
+    );
+    (inline, attached)
+}
+
 /// The outputs of a role.
 fn outputs_of(role: &aws_sdk_iam::types::Role) -> BTreeMap<String, String> {
     let mut outputs = BTreeMap::new();
@@ -315,6 +335,22 @@ impl Resource for Type {
     }
 
     async fn read(p: &Role, cx: &Ctx) -> Result<Option<Live>> {
+        if let Some(scan) = &cx.scan {
+            // The phase's snapshot has every role's policies: only GetRole (its description
+            // and session length, which the snapshot leaves out) is this role's own call.
+            let (role, detail) = tokio::join!(get_role(cx, &p.name), scan.role(cx, &p.name));
+            let Some(role) = role? else { return Ok(None) };
+            let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
+            if let Some(d) = detail? {
+                let (inline, attached) = policies_in(d);
+                return Ok(Some(live_of(&role, inline, attached, owned)));
+            }
+            // Made since the snapshot: ask for its policies.
+            let Some((inline, attached)) = policies_of(cx, &p.name).await? else {
+                return Ok(None);
+            };
+            return Ok(Some(live_of(&role, inline, attached, owned)));
+        }
         // The role and both policy listings at once; the listings fail alike when it is absent.
         let (role, inline, attached) = tokio::join!(
             get_role(cx, &p.name),
@@ -331,6 +367,35 @@ impl Resource for Type {
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        if let Some(scan) = &cx.scan {
+            // The snapshot has every role's tags and policies: only a role of this plan that
+            // the plan no longer has costs a GetRole (for what the snapshot leaves out).
+            let mine: Vec<(String, String, serde_json::Map<String, Json>, Json)> = scan
+                .roles(cx)
+                .await?
+                .iter()
+                .filter(|d| !d.path().unwrap_or("/").starts_with("/aws-service-role/"))
+                .filter_map(|d| {
+                    let name = d.role_name()?;
+                    if cx.skip_names.contains(name) {
+                        return None;
+                    }
+                    let id = owned_id(&cx.plan, d.tags().iter().map(|t| (t.key(), t.value())))?;
+                    let (inline, attached) = policies_in(d);
+                    Some((id, name.to_string(), inline, attached))
+                })
+                .collect();
+            let found = lookup_all(mine, |(id, name, inline, attached)| {
+                let cx = cx.clone();
+                async move {
+                    Ok(get_role(&cx, &name)
+                        .await?
+                        .map(|role| (id, live_of(&role, inline, attached, true))))
+                }
+            })
+            .await?;
+            return Ok(one_per_id(cx, "role", found));
+        }
         // IAM lists no roles by tag, and ListRoles leaves tags out: every role of the account
         // costs a GetRole (its tags, and all `read` needs of it), `LOOKUPS_AT_ONCE` at a time,
         // and each role of this plan then its policies as `read` (2 calls + 1 per inline

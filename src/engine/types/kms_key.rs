@@ -226,7 +226,7 @@ async fn find_unaliased_in(
                 .is_some_and(|names| names.iter().any(|n| Some(n.as_str()) != p.alias.as_deref()))
         })
         .collect();
-    let mut ours = lookup_all(candidates, |key_id| {
+    let ours = lookup_all(candidates, |key_id| {
         let cx = cx.clone();
         async move {
             let tags = key_tags(&cx, &key_id).await?;
@@ -234,6 +234,15 @@ async fn find_unaliased_in(
         }
     })
     .await?;
+    usable(cx, ours).await
+}
+
+/// The first of `ours` (keys tagged as this resource, with their tags) that is not pending
+/// deletion, with its metadata and policy: DescribeKey ∥ GetKeyPolicy of each.
+async fn usable(
+    cx: &Ctx,
+    mut ours: Vec<(String, Vec<(String, String)>)>,
+) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
     // Usually none; several when earlier keys of this resource are pending deletion.
     ours.sort();
     let usable = all(ours.into_iter().map(|(key_id, tags)| async move {
@@ -401,6 +410,49 @@ impl Resource for Type {
     }
 
     async fn read(p: &KmsKey, cx: &Ctx) -> Result<Option<Live>> {
+        if let (Some(scan), Some(alias)) = (&cx.scan, &p.alias) {
+            if let Some(meta) = describe(cx, alias).await?.filter(|m| !pending(m)) {
+                let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
+                    return Ok(None);
+                };
+                let owned = owns(cx, &tags);
+                return live_from(&meta, &tags, policy, Some(alias), window(p), owned).map(Some);
+            }
+            // No key by the alias (every first apply). The exact search for a key of this
+            // resource without it (a run killed between CreateKey and CreateAlias) costs a
+            // listing of the account's keys: it runs on for the create that may follow, which
+            // must not make a second key, while the plan takes the tag query's answer.
+            let exact = {
+                let (p, mut cx) = (p.clone(), cx.clone());
+                cx.scan = None;
+                tokio::spawn(async move {
+                    match find_unaliased(&p, &cx).await? {
+                        Some((meta, tags, policy)) => {
+                            live_from(&meta, &tags, policy, None, window(&p), true).map(Some)
+                        }
+                        None => Ok(None),
+                    }
+                })
+            };
+            cx.part().stash(&cx.id, exact);
+            let ours: Vec<(String, Vec<(String, String)>)> = scan
+                .tagged(cx)
+                .await?
+                .iter()
+                .filter(|t| t.type_name() == Some("kms.key"))
+                .filter(|t| cx.owns(t.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+                .map(|t| {
+                    let tags = t.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    (t.resource_id().to_string(), tags)
+                })
+                .collect();
+            return match usable(cx, ours).await? {
+                Some((meta, tags, policy)) => {
+                    live_from(&meta, &tags, policy, None, window(p), true).map(Some)
+                }
+                None => Ok(None),
+            };
+        }
         if let Some(alias) = &p.alias {
             // The listings for the aliasless lookup start with DescribeKey, so a missing alias
             // (every first apply) costs no extra round trip; when the alias answers, they are
@@ -494,6 +546,17 @@ impl Resource for Type {
     async fn create(p: &KmsKey, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
+        // The exact search `read` left running: a key of this resource without its alias is
+        // brought to the plan, not made again.
+        if let Some(lookup) = cx.part().take_lookup(&cx.id) {
+            let found = lookup
+                .await
+                .map_err(|e| Error::other(format!("the key lookup failed: {e}")))??;
+            if let Some(live) = found {
+                let changed = differing(&want, &live);
+                return Self::update(p, &live, &changed, cx).await;
+            }
+        }
         let doc = policy_text(p, cx);
         let tags = tags(cx, p);
         // `read` found no key of this resource, with or without its alias: make one. Its

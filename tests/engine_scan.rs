@@ -1,0 +1,159 @@
+//! The read phase's scan (one tag query and one IAM snapshot per partition): what a plan with
+//! nothing to do costs in calls, and that answering from the scan never costs a duplicate.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::engine::{plan_file, text, Run};
+use crate::util::{self, Side, Testbed};
+
+/// Forget a partition's call counts.
+fn reset_stats(tb: &Testbed, side: Side) {
+    let url = format!("{}/__testbed/stats", tb.endpoint(side));
+    let out = Command::new(tb.python())
+        .args([
+            "-c",
+            "import sys,urllib.request;urllib.request.urlopen(urllib.request.Request(sys.argv[1],method='DELETE'),timeout=5).read()",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Calls by operation since the last reset.
+fn calls(tb: &Testbed, side: Side) -> BTreeMap<String, u64> {
+    tb.stats(side)["calls"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect()
+}
+
+/// A plan with nothing to do reads each AWS resource with at most two calls on average, the
+/// account-wide searches (identity, tag query, IAM snapshot) included, and lists nothing type
+/// by type: a private test-bed, so the counts are this run's alone.
+#[test]
+fn no_op_plan_costs_at_most_two_calls_per_resource() {
+    let tb = Testbed::private();
+    let plan = plan_file("china-to-commercial.yaml");
+    let run = Run::new(&tb);
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let resources = std::fs::read_to_string(&plan)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("    partition: "))
+        .count() as u64;
+    assert!(resources >= 10, "the plan has {resources} AWS resources");
+
+    for side in [Side::Commercial, Side::China] {
+        reset_stats(&tb, side);
+    }
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "a plan after apply: {}", text(&o));
+
+    let mut total = 0;
+    for side in [Side::Commercial, Side::China] {
+        let c = calls(&tb, side);
+        total += c.values().sum::<u64>();
+        // The per-type listings the scan replaces: none, in either partition.
+        for op in [
+            "ListRoles",
+            "ListKeys",
+            "ListAliases",
+            "ListSecrets",
+            "ListRolePolicies",
+        ] {
+            assert!(!c.contains_key(op), "{side:?} called {op}: {c:?}");
+        }
+        for op in [
+            "GetResources",
+            "GetAccountAuthorizationDetails",
+            "GetCallerIdentity",
+        ] {
+            assert_eq!(c.get(op), Some(&1), "{side:?}: {op} once: {c:?}");
+        }
+    }
+    assert!(
+        total <= 2 * resources,
+        "{total} calls for {resources} AWS resources"
+    );
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// A key of the plan left without its alias (a run killed between CreateKey and CreateAlias)
+/// is brought to the plan by the next apply, never made again: the plan answers from the tag
+/// query, and the create waits for the exact search the read started.
+#[test]
+fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
+    let tb = util::testbed();
+    let plan = plan_file("china-to-commercial.yaml");
+    let run = Run::new(tb);
+    let plan_name = run.plan_name(&plan);
+    let key_id = util::rt().block_on(async {
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        let tag = |k: &str, v: &str| {
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key(k)
+                .tag_value(v)
+                .build()
+                .unwrap()
+        };
+        kms.create_key()
+            .tags(tag("xpart:plan", &plan_name))
+            .tags(tag("xpart:id", "client_key_key"))
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_string()
+    });
+
+    let o = run.run(&["plan"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("~ kms.key client_key_key"),
+        "the plan updates the key it found:\n{}",
+        text(&o)
+    );
+
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let keys: Vec<_> = run
+        .inventory(Side::China, &plan)
+        .into_iter()
+        .filter(|r| r["type"] == "kms.key")
+        .collect();
+    assert_eq!(keys.len(), 1, "one key of this plan: {keys:?}");
+    assert!(
+        keys[0].to_string().contains(&key_id),
+        "the key made before is the plan's key: {keys:?}"
+    );
+    let alias_target = util::rt().block_on(async {
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        kms.describe_key()
+            .key_id(format!("alias/xpart-workload-key-{}", run.suffix))
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .key_id()
+            .to_string()
+    });
+    assert_eq!(alias_target, key_id, "the alias names the key made before");
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
