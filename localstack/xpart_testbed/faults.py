@@ -3,7 +3,8 @@
 Faults: added latency (fixed + jitter), HTTP 500, HTTP 503, throttling (400
 with the protocol's throttling code), connection reset before the request is
 processed, a stall of N seconds, and a lost response (the backend processes the
-request, then the connection is reset before any reply byte).
+request, then the connection is reset before any reply byte). Besides faults, a
+lagging tag index (`stale_index`): GetResources finds nothing.
 
 The configuration is a small JSON file re-read whenever it changes, so a running
 test-bed can be switched between calm and hostile without a restart. Every
@@ -52,6 +53,9 @@ class FaultConfig:
     match: list[str] = field(default_factory=list)
     # Stop injecting faults (not latency) after this many.
     max_faults: int | None = None
+    # The tag index lags (as AWS's may for seconds after a create): GetResources answers as if
+    # nothing were tagged yet. Not drawn: on or off.
+    stale_index: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "FaultConfig":
@@ -76,6 +80,8 @@ class FaultConfig:
                 v = [v] if isinstance(v, str) else list(v)
             elif k in ("seed",):
                 v = int(v)
+            elif k == "stale_index":
+                v = v is True or str(v).lower() in ("1", "true", "yes", "on")
             elif k == "max_faults":
                 v = None if v in (None, "", "none") else int(v)
             else:
@@ -287,7 +293,7 @@ class FaultProxy:
                 writer.close()
                 return
             if target.startswith("/__testbed/"):
-                delay, kind, protocol = 0.0, None, "rest-json"
+                op, delay, kind, protocol = "", 0.0, None, "rest-json"
             else:
                 op, protocol = operation_of(method, target, lower, body)
                 delay, kind = self._draw(op)
@@ -295,6 +301,11 @@ class FaultProxy:
                 await asyncio.sleep(delay)
             if kind == "reset":
                 self._rst(writer)
+                return
+            if protocol == "json" and op == "GetResources" and self.config.current().stale_index:
+                writer.write(_json_response(200, {"ResourceTagMappingList": []}))
+                await writer.drain()
+                writer.close()
                 return
             if kind == "stall":
                 await asyncio.sleep(self.config.current().stall_s)
