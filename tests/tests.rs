@@ -3,6 +3,7 @@
 mod aws;
 mod bad_input;
 mod bootstrap;
+mod campaign;
 mod cli;
 mod credential_process;
 mod engine;
