@@ -10,6 +10,7 @@ mod engine;
 mod engine_guard;
 mod lint;
 mod pki;
+mod security;
 mod testbed;
 mod types_ec2;
 mod types_iam_kms_secret;
