@@ -2,14 +2,16 @@
 //! both partitions) and seeded `kill -9` runs (apply or destroy killed, then run again), each
 //! on a private test-bed, every run bounded in time, tallied, and asserted only at the end.
 //!
-//! CI runs one seed of each; `XPART_CAMPAIGN_RUNS=20` runs the issue's full campaign, and
-//! `XPART_CAMPAIGN_REPORT=FILE` appends each campaign's figures to FILE:
+//! CI runs one seed of each; `XPART_CAMPAIGN_RUNS=20` runs the issue's full campaign,
+//! `XPART_CAMPAIGN_SEEDS=15` replays one seed, and `XPART_CAMPAIGN_REPORT=FILE` appends each
+//! campaign's figures to FILE:
 //!
 //! ```sh
 //! XPART_CAMPAIGN_RUNS=20 XPART_CAMPAIGN_REPORT=$PWD/campaign.txt \
 //!   tests/run -E 'test(/engine_faults|engine_kill/)'
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,13 +20,21 @@ use std::time::{Duration, Instant};
 use crate::engine::{plan_file, text, Census, Run};
 use crate::util::{self, Side, Testbed};
 
-/// How many seeded runs a campaign makes: `XPART_CAMPAIGN_RUNS`, else `default` (CI's reduced
-/// campaign).
-fn campaign_runs(default: u64) -> u64 {
-    std::env::var("XPART_CAMPAIGN_RUNS")
+/// The seeds a campaign runs: 1 to `XPART_CAMPAIGN_RUNS`, else 1 to `default` (CI's reduced
+/// campaign); `XPART_CAMPAIGN_SEEDS=15,16` runs just those (to replay a failed run: a seed
+/// fixes the faults drawn, the plan and the kill).
+fn campaign_seeds(default: u64) -> Vec<u64> {
+    if let Ok(list) = std::env::var("XPART_CAMPAIGN_SEEDS") {
+        return list
+            .split(',')
+            .map(|s| s.trim().parse().expect("XPART_CAMPAIGN_SEEDS: numbers"))
+            .collect();
+    }
+    let runs = std::env::var("XPART_CAMPAIGN_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .unwrap_or(default);
+    (1..=runs).collect()
 }
 
 /// Bounds on one child process. Far above what a run takes (apply ≈ 10 s under the fault mix),
@@ -78,6 +88,8 @@ struct Outcome {
     left: usize,
     /// What happened besides (where the kill landed).
     note: String,
+    /// Faults the test-bed injected during the run, by kind.
+    injected: BTreeMap<String, u64>,
     elapsed: Duration,
     start: Instant,
     end: Instant,
@@ -93,6 +105,7 @@ impl Outcome {
             duplicates: 0,
             left: 0,
             note: String::new(),
+            injected: BTreeMap::new(),
             elapsed: Duration::ZERO,
             start,
             end: start + RUN_MAX,
@@ -132,6 +145,18 @@ impl Outcome {
             Err(e) => {
                 self.failures.push(format!("{what}: {e}"));
                 false
+            }
+        }
+    }
+
+    /// Add the faults the test-bed injected since it was last set (read before `calm` resets
+    /// the counts).
+    fn count_faults(&mut self, tb: &Testbed) {
+        for side in [Side::Commercial, Side::China] {
+            if let Some(m) = tb.stats(side)["injected"].as_object() {
+                for (kind, n) in m {
+                    *self.injected.entry(kind.clone()).or_default() += n.as_u64().unwrap_or(0);
+                }
             }
         }
     }
@@ -179,7 +204,7 @@ impl Outcome {
 /// A campaign's outcomes: printed as they come, summed up, written to the report, asserted.
 struct Tally {
     name: &'static str,
-    runs: u64,
+    runs: usize,
     outcomes: Vec<Outcome>,
     /// Failures outside any run (the kill campaign's timing of uninterrupted commands).
     setup: Vec<String>,
@@ -187,7 +212,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(name: &'static str, runs: u64) -> Tally {
+    fn new(name: &'static str, runs: usize) -> Tally {
         Tally {
             name,
             runs,
@@ -198,6 +223,14 @@ impl Tally {
     }
 
     fn line(o: &Outcome) -> String {
+        let mut besides = vec![];
+        if !o.note.is_empty() {
+            besides.push(o.note.clone());
+        }
+        let faults: u64 = o.injected.values().sum();
+        if faults > 0 {
+            besides.push(format!("{faults} faults injected"));
+        }
         format!(
             "seed {} {}: {} in {:.1} s{}",
             o.seed,
@@ -208,10 +241,10 @@ impl Tally {
                 "FAILED"
             },
             o.elapsed.as_secs_f64(),
-            if o.note.is_empty() {
+            if besides.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", o.note)
+                format!(" ({})", besides.join("; "))
             }
         )
     }
@@ -261,6 +294,23 @@ impl Tally {
                 secs[secs.len() / 2],
             ));
         }
+        let mut injected: BTreeMap<&str, u64> = BTreeMap::new();
+        for o in &self.outcomes {
+            for (k, n) in &o.injected {
+                *injected.entry(k.as_str()).or_default() += n;
+            }
+        }
+        if !injected.is_empty() {
+            report.push(format!(
+                "  faults injected: {} ({})",
+                injected.values().sum::<u64>(),
+                injected
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         report.extend(self.outcomes.iter().map(|o| format!("  {}", Self::line(o))));
         for f in &self.setup {
             report.push(format!("  setup failure: {f}"));
@@ -281,7 +331,7 @@ impl Tally {
             writeln!(f, "{report}").unwrap();
         }
         assert!(
-            n as u64 == self.runs
+            n == self.runs
                 && converged == n
                 && duplicates == 0
                 && left == 0
@@ -327,6 +377,7 @@ fn fault_run(tb: &Testbed, seed: u64) -> Outcome {
 
     hostile(tb, seed, 1);
     let applied = o.xpart(&run, &["apply", "--yes"], &plan, APPLY_MAX);
+    o.count_faults(tb);
     calm(tb);
     let ok = o.expect_exit("apply", &applied, 0);
     // Counted even after a failed apply: a duplicate is one whatever the exit code said.
@@ -337,6 +388,7 @@ fn fault_run(tb: &Testbed, seed: u64) -> Outcome {
         // GetSecretValue retry in the SDK; CreateSession makes its own attempts.
         hostile(tb, seed, 2);
         let verified = o.xpart(&run, &["verify"], &plan, VERIFY_MAX);
+        o.count_faults(tb);
         calm(tb);
         if o.expect_exit("verify", &verified, 0) {
             let out = String::from_utf8_lossy(&verified.as_ref().unwrap().stdout).to_string();
@@ -354,6 +406,7 @@ fn fault_run(tb: &Testbed, seed: u64) -> Outcome {
         &plan,
         DESTROY_MAX,
     );
+    o.count_faults(tb);
     calm(tb);
     o.expect_exit("destroy", &destroyed, 0);
     o.expect_nothing_left("after destroy", &run, &plan);
@@ -365,12 +418,19 @@ fn fault_run(tb: &Testbed, seed: u64) -> Outcome {
 #[test]
 fn engine_faults_on_both_partitions_converge() {
     let tb = Testbed::private();
-    let runs = campaign_runs(1);
-    let mut tally = Tally::new("faults", runs);
-    for seed in 1..=runs {
+    let seeds = campaign_seeds(1);
+    let mut tally = Tally::new("faults", seeds.len());
+    for &seed in &seeds {
         tally.add(fault_run(&tb, seed));
     }
+    let injected: u64 = tally
+        .outcomes
+        .iter()
+        .flat_map(|o| o.injected.values())
+        .sum();
     tally.finish("");
+    // Not a calm campaign by mistake: the test-bed did inject faults.
+    assert!(injected > 0, "no fault was injected");
 }
 
 /// Latency that stretches a command over a few seconds, so a kill can land anywhere in it.
@@ -528,11 +588,11 @@ fn kill_run(tb: &Testbed, seed: u64, span: &mut Span) -> (Outcome, Option<bool>,
 #[test]
 fn engine_kill_9_of_apply_or_destroy_then_rerun_converges() {
     let tb = Testbed::private();
-    let runs = campaign_runs(1);
-    let mut tally = Tally::new("kill -9", runs);
+    let seeds = campaign_seeds(1);
+    let mut tally = Tally::new("kill -9", seeds.len());
     let mut spans: Vec<(PathBuf, Span)> = vec![];
     let (mut landed, mut in_destroy) = (0, 0);
-    for seed in 1..=runs {
+    for &seed in &seeds {
         let plan = plan_for(seed);
         if !spans.iter().any(|(p, _)| *p == plan) {
             let span = span_of(&tb, &plan, &mut tally.setup);
@@ -558,6 +618,6 @@ fn engine_kill_9_of_apply_or_destroy_then_rerun_converges() {
         .join(", ");
     tally.finish(&format!(
         "\n  {} killed during apply, {in_destroy} during destroy; {landed} kills hit a running command; shortest uninterrupted: {spans}",
-        runs as usize - in_destroy
+        seeds.len() - in_destroy
     ));
 }
