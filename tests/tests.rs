@@ -3,6 +3,7 @@
 mod aws;
 mod bad_input;
 mod bootstrap;
+mod campaign;
 mod cli;
 mod credential_process;
 mod engine;
@@ -10,6 +11,7 @@ mod engine_guard;
 mod engine_scan;
 mod lint;
 mod pki;
+mod security;
 mod testbed;
 mod types_ec2;
 mod types_iam_kms_secret;

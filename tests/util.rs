@@ -327,6 +327,87 @@ pub async fn assert_read_back<T: xpart::engine::resource::Resource>(
     read
 }
 
+/// How a bounded child process ended.
+pub struct Bounded {
+    pub output: std::process::Output,
+    /// Killed (SIGKILL) at the asked moment while it was still running; false when it had
+    /// finished by then on its own.
+    pub killed: bool,
+}
+
+/// Run `cmd` with stdin closed and stdout and stderr collected; `kill -9` it at `kill_at` if
+/// given, and in any case at `limit`, which is an error carrying what it printed so far: no
+/// child process may hang a test.
+pub fn run_bounded(
+    cmd: &mut Command,
+    kill_at: Option<Duration>,
+    limit: Duration,
+) -> Result<Bounded, String> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    // Both pipes drained at once, so a chatty child never blocks on a full pipe.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = vec![];
+            let _ = r.read_to_end(&mut b);
+            b
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    // std has no wait with a timeout; polling `try_wait` keeps the child ours to kill (a
+    // watcher thread killing by pid could hit a reused pid once the child is reaped).
+    let (status, killed, over) = loop {
+        if let Some(s) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for {cmd:?}: {e}"))?
+        {
+            break (s, false, false);
+        }
+        let t = start.elapsed();
+        let due = kill_at.is_some_and(|k| t >= k);
+        if due || t >= limit {
+            let _ = child.kill();
+            let s = child
+                .wait()
+                .map_err(|e| format!("waiting for {cmd:?}: {e}"))?;
+            break (s, due, !due);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    if over {
+        let tail = |b: &[u8]| {
+            let s = String::from_utf8_lossy(b);
+            let n = s.chars().count();
+            s.chars().skip(n.saturating_sub(3000)).collect::<String>()
+        };
+        return Err(format!(
+            "{:?} did not finish within {limit:?} and was killed\n--- stdout (end)\n{}\n--- stderr (end)\n{}",
+            cmd.get_args().collect::<Vec<_>>(),
+            tail(&output.stdout),
+            tail(&output.stderr)
+        ));
+    }
+    Ok(Bounded { output, killed })
+}
+
+/// [`run_bounded`] without a planned kill.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<std::process::Output, String> {
+    run_bounded(cmd, None, limit).map(|b| b.output)
+}
+
 pub fn tempdir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(&format!("xpart-{prefix}")));
     std::fs::create_dir_all(&dir).unwrap();

@@ -9,12 +9,12 @@ use crate::engine::{plan_file, text, Run};
 use crate::util::{self, Side};
 
 /// Where a run keeps a plan's PKI files.
-fn pki(run: &Run, plan: &Path, file: &str) -> PathBuf {
+pub fn pki(run: &Run, plan: &Path, file: &str) -> PathBuf {
     run.state.join(run.plan_name(plan)).join("pki").join(file)
 }
 
 /// A resource's ARN as boto3 (an independent client) finds it by the plan's tags.
-fn arn_of(run: &Run, side: Side, plan: &Path, id: &str) -> String {
+pub fn arn_of(run: &Run, side: Side, plan: &Path, id: &str) -> String {
     run.inventory(side, plan)
         .into_iter()
         .find(|r| r["id"] == id)

@@ -3,8 +3,12 @@
 Lists every resource carrying the tag xpart:plan = PLAN (IAM roles and instance profiles,
 Secrets Manager secrets, KMS keys, Roles Anywhere trust anchors and profiles, EC2 VPC pieces
 and instances), skipping what is already on its way out (KMS keys pending deletion, secrets
-scheduled for deletion, terminated instances). Also reports same-named untagged things when
-asked with --name. Prints one JSON object: {"owned": [{"id", "type", "arn", "tags"}], ...}.
+scheduled for deletion, terminated instances). With --name SUBSTR it also lists, tagged or not,
+every such live resource whose name contains SUBSTR (IAM, Secrets Manager and Roles Anywhere
+names, KMS aliases, EC2 `Name` tags and group names): a copy made without the plan's tags
+escapes the tag-based list (and destroy), but not this one.
+Prints one JSON object: {"owned": [{"id", "type", "arn", "tags"}],
+"named": [{"type", "name", "arn", "tags"}]}.
 """
 
 import argparse
@@ -17,11 +21,13 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--endpoint", required=True)
 ap.add_argument("--region", required=True)
 ap.add_argument("--plan", required=True)
+ap.add_argument("--name", help="also list live resources whose name contains this, tagged or not")
 a = ap.parse_args()
 
 s = boto3.session.Session(aws_access_key_id="inventory", aws_secret_access_key="inventory", region_name=a.region)
 c = lambda svc: s.client(svc, endpoint_url=a.endpoint)
 owned = []
+named = []
 
 
 GONE = {"NoSuchEntity", "NotFoundException", "ResourceNotFoundException"}
@@ -41,61 +47,77 @@ def tagdict(tags, k="Key", v="Value"):
     return {t[k]: t[v] for t in tags or []}
 
 
-def add(kind, arn, tags):
+def add(kind, arn, tags, names=()):
     if tags.get("xpart:plan") == a.plan:
         owned.append({"id": tags.get("xpart:id"), "type": kind, "arn": arn, "tags": tags})
+    if a.name:
+        hit = next((n for n in names if n and a.name in n), None)
+        if hit is not None:
+            named.append({"type": kind, "name": hit, "arn": arn, "tags": tags})
 
 
 iam = c("iam")
 for page in iam.get_paginator("list_roles").paginate():
     for r in page["Roles"]:
         tags = tagdict(alive(lambda: iam.list_role_tags(RoleName=r["RoleName"])["Tags"], []))
-        add("iam.role", r["Arn"], tags)
+        add("iam.role", r["Arn"], tags, [r["RoleName"]])
 for page in iam.get_paginator("list_instance_profiles").paginate():
     for p in page["InstanceProfiles"]:
         tags = tagdict(alive(lambda: iam.get_instance_profile(InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags"), []))
-        add("iam.instance_profile", p["Arn"], tags)
+        add("iam.instance_profile", p["Arn"], tags, [p["InstanceProfileName"]])
 
 sm = c("secretsmanager")
-for page in sm.get_paginator("list_secrets").paginate(Filters=[{"Key": "tag-key", "Values": ["xpart:plan"]}]):
+# Untagged secrets matter only with --name; without it, the tag filter keeps the listing short.
+sm_filters = [] if a.name else [{"Key": "tag-key", "Values": ["xpart:plan"]}]
+for page in sm.get_paginator("list_secrets").paginate(Filters=sm_filters):
     for sec in page["SecretList"]:
         if sec.get("DeletedDate"):
             continue
-        add("secretsmanager.secret", sec["ARN"], tagdict(sec.get("Tags")))
+        add("secretsmanager.secret", sec["ARN"], tagdict(sec.get("Tags")), [sec["Name"]])
 
 kms = c("kms")
+aliases = {}
+if a.name:
+    for page in kms.get_paginator("list_aliases").paginate():
+        for al in page["Aliases"]:
+            if al.get("TargetKeyId"):
+                aliases.setdefault(al["TargetKeyId"], []).append(al["AliasName"])
 for page in kms.get_paginator("list_keys").paginate():
     for k in page["Keys"]:
         meta = alive(lambda: kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"])
         if meta is None or meta["KeyState"] == "PendingDeletion":
             continue
         tags = tagdict(alive(lambda: kms.list_resource_tags(KeyId=k["KeyId"])["Tags"], []), "TagKey", "TagValue")
-        add("kms.key", meta["Arn"], tags)
+        add("kms.key", meta["Arn"], tags, aliases.get(k["KeyId"], []))
 
 ra = c("rolesanywhere")
 for item in ra.list_trust_anchors()["trustAnchors"]:
-    add("rolesanywhere.trust_anchor", item["trustAnchorArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["trustAnchorArn"])["tags"], []), "key", "value"))
+    add("rolesanywhere.trust_anchor", item["trustAnchorArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["trustAnchorArn"])["tags"], []), "key", "value"), [item.get("name")])
 for item in ra.list_profiles()["profiles"]:
-    add("rolesanywhere.profile", item["profileArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["profileArn"])["tags"], []), "key", "value"))
+    add("rolesanywhere.profile", item["profileArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["profileArn"])["tags"], []), "key", "value"), [item.get("name")])
 
 ec2 = c("ec2")
 account = c("sts").get_caller_identity()["Account"]
 part = "aws-cn" if a.region.startswith("cn-") else "aws"
-flt = [{"Name": "tag:xpart:plan", "Values": [a.plan]}]
+# Untagged EC2 resources matter only with --name; without it, the tag filter does the work.
+flt = [] if a.name else [{"Name": "tag:xpart:plan", "Values": [a.plan]}]
 def ec2arn(kind, rid):
     return f"arn:{part}:ec2:{a.region}:{account}:{kind}/{rid}"
+def ec2add(kind, arn_kind, rid, item, extra_names=()):
+    tags = tagdict(item.get("Tags"))
+    add(kind, ec2arn(arn_kind, rid), tags, [tags.get("Name"), *extra_names])
 for v in ec2.describe_vpcs(Filters=flt)["Vpcs"]:
-    add("ec2.vpc", ec2arn("vpc", v["VpcId"]), tagdict(v.get("Tags")))
+    ec2add("ec2.vpc", "vpc", v["VpcId"], v)
 for v in ec2.describe_subnets(Filters=flt)["Subnets"]:
-    add("ec2.subnet", ec2arn("subnet", v["SubnetId"]), tagdict(v.get("Tags")))
+    ec2add("ec2.subnet", "subnet", v["SubnetId"], v)
 for v in ec2.describe_internet_gateways(Filters=flt)["InternetGateways"]:
-    add("ec2.internet_gateway", ec2arn("internet-gateway", v["InternetGatewayId"]), tagdict(v.get("Tags")))
+    ec2add("ec2.internet_gateway", "internet-gateway", v["InternetGatewayId"], v)
 for v in ec2.describe_route_tables(Filters=flt)["RouteTables"]:
-    add("ec2.route_table", ec2arn("route-table", v["RouteTableId"]), tagdict(v.get("Tags")))
+    ec2add("ec2.route_table", "route-table", v["RouteTableId"], v)
 for v in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]:
-    add("ec2.security_group", ec2arn("security-group", v["GroupId"]), tagdict(v.get("Tags")))
+    ec2add("ec2.security_group", "security-group", v["GroupId"], v, [v.get("GroupName")])
 for r in ec2.describe_instances(Filters=flt + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]:
     for i in r["Instances"]:
-        add("ec2.instance", ec2arn("instance", i["InstanceId"]), tagdict(i.get("Tags")))
+        ec2add("ec2.instance", "instance", i["InstanceId"], i)
 
-print(json.dumps({"owned": owned}))
+print(json.dumps({"owned": owned, "named": named}))

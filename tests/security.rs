@@ -1,0 +1,604 @@
+//! The issue's security checks, made from outside xpart: no secret value, private key or
+//! session token in anything it prints at any verbosity; private key files 0600; the trust
+//! policies it generates bind the trust anchor and the certificate subject; destroy leaves
+//! alone what it does not own.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::engine::{assert_nothing_left, plan_file, text, Run};
+use crate::util::{self, Side, Testbed};
+use crate::verify::{arn_of, pki};
+
+/// Each plan with the partition of its secret, trust anchor and reader role.
+const PLANS: [(&str, Side); 2] = [
+    ("china-to-commercial.yaml", Side::Commercial),
+    ("commercial-to-china.yaml", Side::China),
+];
+
+/// Far above what a command takes on the test-bed; a hung child fails the test, not hangs it.
+const LIMIT: Duration = Duration::from_secs(180);
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::China => Side::Commercial,
+        Side::Commercial => Side::China,
+    }
+}
+
+/// The end of a PEM private key's armour line, built at run time so that no key header is
+/// committed (secret scanners flag them).
+fn key_armour() -> String {
+    format!("{} KEY-----", "PRIVATE")
+}
+
+/// The prefix of every session token the test-bed (moto's STS) hands out: finds tokens of
+/// sessions the test never sees, such as verify's own.
+const SESSION_TOKEN_PREFIX: &str = "FQoGZXIvYXdzE";
+
+/// xpart with the plan, bounded.
+fn xpart(run: &Run, args: &[&str], plan: &Path) -> Output {
+    run.run_within(args, plan, LIMIT)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn expect(o: Output, code: i32) -> Output {
+    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
+    o
+}
+
+/// boto3 (tests/clients/security.py) in one partition; its JSON answer.
+fn boto3(tb: &Testbed, side: Side, args: &[&str]) -> Json {
+    let mut c = Command::new(tb.python());
+    c.arg(util::repo().join("tests/clients/security.py"))
+        .args(args)
+        .args(["--endpoint", tb.endpoint(side), "--region", tb.region(side)]);
+    let o = util::output_within(&mut c, LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.status.success(), "security.py {args:?}: {}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or(Json::Null)
+}
+
+/// `xpart credential-process` for the plan's chain in `target`, with `cert` and `key`.
+fn credential_process(
+    run: &Run,
+    plan: &Path,
+    target: Side,
+    cert: &Path,
+    key: &Path,
+    extra: &[&str],
+) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xpart"));
+    c.arg("credential-process")
+        .arg("--certificate")
+        .arg(cert)
+        .arg("--private-key")
+        .arg(key)
+        .args([
+            "--trust-anchor-arn",
+            &arn_of(run, target, plan, "trust_anchor"),
+            "--profile-arn",
+            &arn_of(run, target, plan, "ra_profile"),
+            "--role-arn",
+            &arn_of(run, target, plan, "reader_role"),
+            "--endpoint",
+            run.tb.endpoint(target),
+        ])
+        .args(extra)
+        .envs(run.tb.env());
+    c
+}
+
+/// Every regular file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn is_private_key(f: &Path) -> bool {
+    f.extension().is_some_and(|e| e == "key")
+        || std::fs::read_to_string(f).is_ok_and(|s| s.contains(&key_armour()))
+}
+
+/// The base64 lines of a PEM body: any one of them in an output is a leak of the key.
+fn pem_body_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .map(String::from)
+        .collect()
+}
+
+/// Everything xpart printed or left in files during a run, by where it came from.
+#[derive(Default)]
+struct Transcript(Vec<(String, String)>);
+
+impl Transcript {
+    fn add(&mut self, label: &str, o: &Output) {
+        self.add_text(&format!("{label} stdout"), &o.stdout);
+        self.add_text(&format!("{label} stderr"), &o.stderr);
+    }
+    fn add_text(&mut self, label: &str, b: &[u8]) {
+        self.0
+            .push((label.to_string(), String::from_utf8_lossy(b).into_owned()));
+    }
+    /// Every file of the state dir but the private keys (their content is the key itself).
+    fn add_state_files(&mut self, state: &Path, when: &str) {
+        for f in files_under(state) {
+            if !is_private_key(&f) {
+                let b = std::fs::read(&f).unwrap_or_default();
+                self.add_text(&format!("{} ({when})", f.display()), &b);
+            }
+        }
+    }
+    /// Where any of `needles` (what, value) shows.
+    fn search(&self, needles: &[(String, String)]) -> Vec<String> {
+        let mut hits = vec![];
+        for (label, text) in &self.0 {
+            for (what, value) in needles {
+                if text.contains(value.as_str()) {
+                    hits.push(format!("{what} in {label}"));
+                }
+            }
+        }
+        hits
+    }
+}
+
+/// The long-term secret keys of the test-bed's profiles, which xpart signs with.
+fn profile_secrets(tb: &Testbed) -> Vec<String> {
+    std::fs::read_to_string(tb.config_file())
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim() == "aws_secret_access_key")
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
+}
+
+/// A full run of `plan` — lint, plan, apply, verify, a no-op plan in every format,
+/// credential-process, destroy — with `verbose` flags on every command that has one; then every
+/// output and state file is searched for the run's secrets.
+fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file(plan_name);
+    // `-v` is the engine commands' only verbosity flag; `--debug` credential-process's.
+    let v: &[&str] = if verbose { &["-v"] } else { &[] };
+    let with_v =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(v).map(|s| s.to_string()).collect() };
+    let go = |args: &[&str]| {
+        let a = with_v(args);
+        xpart(
+            &run,
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            &plan,
+        )
+    };
+    let mut t = Transcript::default();
+
+    // lint takes neither --state-dir nor -v.
+    let mut lint = Command::new(env!("CARGO_BIN_EXE_xpart"));
+    lint.arg("lint")
+        .arg(&plan)
+        .args(["--var", &format!("suffix={}", run.suffix)]);
+    let o = expect(util::output_within(&mut lint, LIMIT).unwrap(), 0);
+    t.add("lint", &o);
+    t.add("plan", &expect(go(&["plan", "--detailed-exitcode"]), 2));
+    t.add("apply", &expect(go(&["apply", "--yes"]), 0));
+    t.add("verify", &expect(go(&["verify"]), 0));
+    t.add(
+        "plan (no-op)",
+        &expect(go(&["plan", "--detailed-exitcode"]), 0),
+    );
+    t.add(
+        "plan --format json",
+        &expect(go(&["plan", "--format", "json"]), 0),
+    );
+    t.add(
+        "plan --format markdown",
+        &expect(go(&["plan", "--format", "markdown"]), 0),
+    );
+
+    let mut needles: Vec<(String, String)> = vec![];
+    // credential-process prints credentials on stdout by design; its stderr must be clean.
+    let (cert, key) = (
+        pki(&run, &plan, "workload_cert.crt"),
+        pki(&run, &plan, "workload_cert.key"),
+    );
+    let cp_flags: &[&str] = if verbose {
+        &["--no-cache", "--debug"]
+    } else {
+        &["--no-cache"]
+    };
+    let mut cp = credential_process(&run, &plan, target, &cert, &key, cp_flags);
+    let o = expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
+    t.add_text("credential-process stderr", &o.stderr);
+    let creds: Json = serde_json::from_slice(&o.stdout).expect("credential-process JSON");
+    for field in ["SecretAccessKey", "SessionToken"] {
+        let value = creds[field].as_str().unwrap_or_default().to_string();
+        assert!(
+            value.len() >= 16,
+            "credential-process gave no {field}: {creds}"
+        );
+        needles.push((format!("credential-process's {field}"), value));
+    }
+    let cp_stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+
+    // The secrets' live values, read by boto3.
+    for (id, side) in [("app_secret", target), ("client_key_secret", other(target))] {
+        let arn = arn_of(&run, side, &plan, id);
+        let v = boto3(tb, side, &["secret", "--id", &arn]);
+        let value = v["value"].as_str().unwrap().to_string();
+        assert!(value.len() >= 16, "{id}: {v}");
+        needles.extend(
+            pem_body_lines(&value)
+                .into_iter()
+                .map(|l| (format!("a line of secret {id}"), l)),
+        );
+        needles.push((format!("secret {id}"), value));
+    }
+    // Every private key xpart wrote: the plan's PKI and verify's stranger certificate.
+    t.add_state_files(&run.state, "before destroy");
+    let keys: Vec<PathBuf> = files_under(&run.state)
+        .into_iter()
+        .filter(|f| is_private_key(f))
+        .collect();
+    assert!(
+        keys.len() >= 3,
+        "expected the CA's, the client's and verify's keys: {keys:?}"
+    );
+    for k in &keys {
+        let lines = pem_body_lines(&std::fs::read_to_string(k).unwrap());
+        assert!(lines.len() >= 2, "{}: no PEM body", k.display());
+        needles.extend(
+            lines
+                .into_iter()
+                .map(|l| (format!("a line of private key {}", k.display()), l)),
+        );
+    }
+
+    t.add(
+        "destroy",
+        &expect(go(&["destroy", "--yes", "--force-delete-secrets"]), 0),
+    );
+    t.add_state_files(&run.state, "after destroy");
+
+    needles.push(("a private key's armour".into(), key_armour()));
+    needles.push((
+        "a session token (moto's prefix)".into(),
+        SESSION_TOKEN_PREFIX.into(),
+    ));
+    for s in profile_secrets(tb) {
+        needles.push(("the profile's secret access key".into(), s));
+    }
+    let hits = t.search(&needles);
+    assert!(
+        hits.is_empty(),
+        "{plan_name} (verbose: {verbose}) printed secrets:\n{}",
+        hits.join("\n")
+    );
+    // The search finds what it looks for where it is meant to be.
+    let control =
+        Transcript(vec![("credential-process stdout".into(), cp_stdout)]).search(&needles);
+    assert!(
+        control.iter().any(|h| h.contains("SessionToken"))
+            && control.iter().any(|h| h.contains("moto's prefix")),
+        "{control:?}"
+    );
+    assert!(
+        t.0.iter().map(|(_, s)| s.len()).sum::<usize>() > 1000,
+        "the transcript is nearly empty"
+    );
+}
+
+#[test]
+fn security_no_secret_in_any_output_default() {
+    for (plan, target) in PLANS {
+        nothing_secret_in_any_output(plan, target, false);
+    }
+}
+
+#[test]
+fn security_no_secret_in_any_output_verbose() {
+    for (plan, target) in PLANS {
+        nothing_secret_in_any_output(plan, target, true);
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Every private key file xpart writes (the plan's CA and client keys, verify's stranger key)
+/// is 0600; credential-process's cache is 0700 with 0600 files and holds no key.
+#[test]
+fn security_private_key_files_are_0600() {
+    let tb = util::testbed();
+    for (name, target) in PLANS {
+        let run = Run::new(tb);
+        let plan = plan_file(name);
+        expect(xpart(&run, &["apply", "--yes"], &plan), 0);
+        expect(xpart(&run, &["verify"], &plan), 0);
+        let cache = util::tempdir("cache");
+        let (cert, key) = (
+            pki(&run, &plan, "workload_cert.crt"),
+            pki(&run, &plan, "workload_cert.key"),
+        );
+        let mut cp = credential_process(&run, &plan, target, &cert, &key, &[]);
+        cp.env("XDG_CACHE_HOME", &cache);
+        expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
+
+        let keys: Vec<PathBuf> = files_under(&run.state)
+            .into_iter()
+            .filter(|f| is_private_key(f))
+            .collect();
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| k.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for want in ["root_ca.key", "workload_cert.key", "stranger.key"] {
+            assert!(names.iter().any(|n| n == want), "{want} not among {keys:?}");
+        }
+        for k in &keys {
+            assert_eq!(mode(k), 0o600, "{} is {:o}", k.display(), mode(k));
+        }
+
+        let cached = files_under(&cache);
+        assert!(!cached.is_empty(), "credential-process cached nothing");
+        let body = pem_body_lines(&std::fs::read_to_string(&key).unwrap());
+        for f in &cached {
+            assert_eq!(mode(f), 0o600, "{} is {:o}", f.display(), mode(f));
+            assert_eq!(
+                mode(f.parent().unwrap()),
+                0o700,
+                "{}",
+                f.parent().unwrap().display()
+            );
+            let s = std::fs::read_to_string(f).unwrap();
+            assert!(
+                !s.contains(&key_armour()) && body.iter().all(|l| !s.contains(l.as_str())),
+                "{} holds the private key",
+                f.display()
+            );
+        }
+        expect(
+            xpart(&run, &["destroy", "--yes", "--force-delete-secrets"], &plan),
+            0,
+        );
+    }
+}
+
+fn openssl(args: &[&str]) {
+    let o = util::output_within(Command::new("openssl").args(args), LIMIT).unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+}
+
+/// A client certificate for `cn` signed by the plan's own CA (its key from the state dir),
+/// made with openssl rather than xpart.
+fn issue_with_plan_ca(run: &Run, plan: &Path, cn: &str) -> (PathBuf, PathBuf) {
+    let dir = util::tempdir("leaf");
+    let (key, csr, cert, ext) = (
+        dir.join("leaf.key"),
+        dir.join("leaf.csr"),
+        dir.join("leaf.crt"),
+        dir.join("ext.cnf"),
+    );
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+        "-subj",
+        &format!("/O=xpart/CN={cn}"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-days",
+        "2",
+        "-set_serial",
+        "4242",
+        "-CA",
+        &s(&pki(run, plan, "root_ca.crt")),
+        "-CAkey",
+        &s(&pki(run, plan, "root_ca.key")),
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    (cert, key)
+}
+
+/// The CN of a certificate's subject, as openssl reads it.
+fn subject_cn(cert: &Path) -> String {
+    let o = util::output_within(
+        Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", "multiline", "-in"])
+            .arg(cert),
+        LIMIT,
+    )
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("commonName")
+                .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+        })
+        .expect("a subject CN")
+}
+
+/// One string of a condition value, which IAM may hold as a string or a one-item list.
+fn one_string(v: &Json) -> Option<&str> {
+    match v {
+        Json::String(s) => Some(s),
+        Json::Array(a) if a.len() == 1 => a[0].as_str(),
+        _ => None,
+    }
+}
+
+/// The live trust policy (read by boto3) of the one role that trusts Roles Anywhere binds it to
+/// the plan's trust anchor (`aws:SourceArn`) and the client certificate's CN, and the
+/// test-bed enforces both: a certificate of the same CA with another CN is refused.
+#[test]
+fn security_trust_policy_binds_the_anchor_and_the_subject() {
+    let tb = util::testbed();
+    for (name, target) in PLANS {
+        let run = Run::new(tb);
+        let plan = plan_file(name);
+        expect(xpart(&run, &["apply", "--yes"], &plan), 0);
+        let anchor = arn_of(&run, target, &plan, "trust_anchor");
+        let cn = subject_cn(&pki(&run, &plan, "workload_cert.crt"));
+
+        let mut trusting = vec![];
+        for side in [Side::Commercial, Side::China] {
+            for r in run.inventory(side, &plan) {
+                if r["type"] != "iam.role" {
+                    continue;
+                }
+                let role = r["arn"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                let doc = boto3(tb, side, &["trust", "--role", &role]);
+                let text = doc.to_string();
+                if text.contains("rolesanywhere") {
+                    trusting.push((r["id"].as_str().unwrap().to_string(), side, doc));
+                }
+            }
+        }
+        assert_eq!(
+            trusting.len(),
+            1,
+            "{name}: roles trusting Roles Anywhere: {trusting:?}"
+        );
+        let (id, side, doc) = &trusting[0];
+        assert_eq!((id.as_str(), *side), ("reader_role", target), "{doc}");
+        let statements = doc["Statement"].as_array().expect("a list of statements");
+        assert!(!statements.is_empty(), "{doc}");
+        for st in statements {
+            assert_eq!(st["Effect"], "Allow", "{st}");
+            assert_eq!(
+                st["Principal"]["Service"], "rolesanywhere.amazonaws.com",
+                "{st}"
+            );
+            let c = &st["Condition"];
+            assert_eq!(
+                one_string(&c["ArnEquals"]["aws:SourceArn"]),
+                Some(anchor.as_str()),
+                "{name}: not bound to the trust anchor {anchor}: {st}"
+            );
+            assert_eq!(
+                one_string(&c["StringEquals"]["aws:PrincipalTag/x509Subject/CN"]),
+                Some(cn.as_str()),
+                "{name}: not bound to the subject CN {cn}: {st}"
+            );
+        }
+
+        // Enforced: the same CA, another CN: refused; the same CA and CN, made the same way:
+        // accepted (so the refusal is the CN's doing).
+        let (cert, key) = issue_with_plan_ca(&run, &plan, "someone-else");
+        let mut cp = credential_process(&run, &plan, target, &cert, &key, &["--no-cache"]);
+        let o = util::output_within(&mut cp, LIMIT).unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("AccessDenied"),
+            "{}",
+            text(&o)
+        );
+        let (cert, key) = issue_with_plan_ca(&run, &plan, &cn);
+        let mut cp = credential_process(&run, &plan, target, &cert, &key, &["--no-cache"]);
+        expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
+
+        expect(
+            xpart(&run, &["destroy", "--yes", "--force-delete-secrets"], &plan),
+            0,
+        );
+    }
+}
+
+/// Destroy deletes the plan's resources and leaves alone, unchanged, resources named like
+/// them: untagged, tagged with another plan (whose name starts with this one's), or with an
+/// `xpart:id` but no `xpart:plan`. (A same-named untagged role: engine.rs,
+/// `engine_refuses_a_same_named_role_it_does_not_own`.)
+#[test]
+fn security_destroy_leaves_untagged_and_foreign_resources_alone() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    expect(xpart(&run, &["apply", "--yes"], &plan), 0);
+
+    let ca = run.state.join("lookalike-ca.pem");
+    std::fs::write(&ca, util::pki::ca("look-alike", true).pem).unwrap();
+    let mut made = vec![];
+    for side in [Side::Commercial, Side::China] {
+        let items = boto3(
+            tb,
+            side,
+            &[
+                "lookalikes",
+                "--suffix",
+                &run.suffix,
+                "--plan",
+                &run.plan_name(&plan),
+                "--ca-pem",
+                ca.to_str().unwrap(),
+            ],
+        );
+        let file = run.state.join(format!("lookalikes-{}.json", side.name()));
+        std::fs::write(&file, items.to_string()).unwrap();
+        assert!(items.as_array().is_some_and(|a| a.len() >= 10), "{items}");
+        let before = boto3(tb, side, &["describe", "--items", file.to_str().unwrap()]);
+        made.push((side, file, before));
+    }
+
+    expect(
+        xpart(&run, &["destroy", "--yes", "--force-delete-secrets"], &plan),
+        0,
+    );
+    // Destroy did its work, so what it left is what it chose to leave.
+    assert_nothing_left(&run, &plan);
+    for (side, file, before) in &made {
+        let after = boto3(tb, *side, &["describe", "--items", file.to_str().unwrap()]);
+        for (what, state) in before.as_object().unwrap() {
+            assert!(!state.is_null(), "{what} vanished before destroy");
+            assert_eq!(&after[what], state, "destroy touched {what} in {side:?}");
+        }
+        boto3(tb, *side, &["delete", "--items", file.to_str().unwrap()]);
+    }
+}
