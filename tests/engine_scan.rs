@@ -2,28 +2,9 @@
 //! nothing to do costs in calls, and that answering from the scan never costs a duplicate.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use crate::engine::{plan_file, text, Run};
 use crate::util::{self, Side, Testbed};
-
-/// Forget a partition's call counts.
-fn reset_stats(tb: &Testbed, side: Side) {
-    let url = format!("{}/__testbed/stats", tb.endpoint(side));
-    let out = Command::new(tb.python())
-        .args([
-            "-c",
-            "import sys,urllib.request;urllib.request.urlopen(urllib.request.Request(sys.argv[1],method='DELETE'),timeout=5).read()",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Calls by operation since the last reset.
 fn calls(tb: &Testbed, side: Side) -> BTreeMap<String, u64> {
@@ -105,7 +86,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource() {
     assert!(resources >= 10, "the plan has {resources} AWS resources");
 
     for side in [Side::Commercial, Side::China] {
-        reset_stats(&tb, side);
+        tb.reset_stats(side);
     }
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(0), "a plan after apply: {}", text(&o));

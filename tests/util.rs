@@ -235,12 +235,22 @@ impl Testbed {
 
     /// Requests and injected faults counted by a partition's fault layer.
     pub fn stats(&self, side: Side) -> serde_json::Value {
+        self.stats_request(side, "GET")
+    }
+
+    /// Forget a partition's counts (what `stats` reports is then this test's alone).
+    pub fn reset_stats(&self, side: Side) {
+        self.stats_request(side, "DELETE");
+    }
+
+    fn stats_request(&self, side: Side, method: &str) -> serde_json::Value {
         let url = format!("{}/__testbed/stats", self.endpoint(side));
         let out = Command::new(self.python())
             .args([
                 "-c",
-                "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())",
+                "import sys,urllib.request as u;print(u.urlopen(u.Request(sys.argv[1],method=sys.argv[2]),timeout=5).read().decode())",
                 &url,
+                method,
             ])
             .output()
             .unwrap();
