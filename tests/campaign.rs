@@ -343,6 +343,9 @@ impl Tally {
 
 /// The fault mix on China (600 ± 300 ms, 10% 503, 5% throttling, 2% resets, 2% lost
 /// responses) and the same kinds on commercial at its own latency; both stall 3 s now and then.
+/// A stall is shorter than every attempt timeout (commercial 20 s, China 45 s, src/aws.rs;
+/// credential-process 30 s in all), so it slows a call without failing it; were it longer,
+/// the SDK would retry, and the deadlines here bound whatever is left.
 fn fault_mix(side: Side, seed: u64) -> String {
     let latency = match side {
         Side::China => "latency_ms=600 jitter_ms=300",

@@ -3,6 +3,7 @@
 //! policies it generates bind the trust anchor and the certificate subject; destroy leaves
 //! alone what it does not own.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,7 +13,7 @@ use serde_json::Value as Json;
 
 use crate::engine::{assert_nothing_left, plan_file, text, Run};
 use crate::util::{self, Side, Testbed};
-use crate::verify::{arn_of, pki};
+use crate::verify::pki;
 
 /// Each plan with the partition of its secret, trust anchor and reader role.
 const PLANS: [(&str, Side); 2] = [
@@ -62,11 +63,31 @@ fn boto3(tb: &Testbed, side: Side, args: &[&str]) -> Json {
     serde_json::from_slice(&o.stdout).unwrap_or(Json::Null)
 }
 
-/// `xpart credential-process` for the plan's chain in `target`, with `cert` and `key`.
+/// The ARNs of the plan's resources in one partition by resource id, as boto3 finds them by
+/// their tags (one listing: it reads every role's tags).
+fn arns(run: &Run, side: Side, plan: &Path) -> BTreeMap<String, String> {
+    run.inventory(side, plan)
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r["id"].as_str()?.to_string(),
+                r["arn"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn arn<'a>(arns: &'a BTreeMap<String, String>, id: &str) -> &'a str {
+    arns.get(id)
+        .unwrap_or_else(|| panic!("no {id} among {arns:?}"))
+}
+
+/// `xpart credential-process` for the plan's chain in `target` (whose ARNs are `arns`), with
+/// `cert` and `key`.
 fn credential_process(
     run: &Run,
-    plan: &Path,
     target: Side,
+    arns: &BTreeMap<String, String>,
     cert: &Path,
     key: &Path,
     extra: &[&str],
@@ -79,11 +100,11 @@ fn credential_process(
         .arg(key)
         .args([
             "--trust-anchor-arn",
-            &arn_of(run, target, plan, "trust_anchor"),
+            arn(arns, "trust_anchor"),
             "--profile-arn",
-            &arn_of(run, target, plan, "ra_profile"),
+            arn(arns, "ra_profile"),
             "--role-arn",
-            &arn_of(run, target, plan, "reader_role"),
+            arn(arns, "reader_role"),
             "--endpoint",
             run.tb.endpoint(target),
         ])
@@ -225,7 +246,11 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
     } else {
         &["--no-cache"]
     };
-    let mut cp = credential_process(&run, &plan, target, &cert, &key, cp_flags);
+    let live = [
+        (target, arns(&run, target, &plan)),
+        (other(target), arns(&run, other(target), &plan)),
+    ];
+    let mut cp = credential_process(&run, target, &live[0].1, &cert, &key, cp_flags);
     let o = expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
     t.add_text("credential-process stderr", &o.stderr);
     let creds: Json = serde_json::from_slice(&o.stdout).expect("credential-process JSON");
@@ -240,9 +265,8 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
     let cp_stdout = String::from_utf8_lossy(&o.stdout).into_owned();
 
     // The secrets' live values, read by boto3.
-    for (id, side) in [("app_secret", target), ("client_key_secret", other(target))] {
-        let arn = arn_of(&run, side, &plan, id);
-        let v = boto3(tb, side, &["secret", "--id", &arn]);
+    for ((side, arns), id) in live.iter().zip(["app_secret", "client_key_secret"]) {
+        let v = boto3(tb, *side, &["secret", "--id", arn(arns, id)]);
         let value = v["value"].as_str().unwrap().to_string();
         assert!(value.len() >= 16, "{id}: {v}");
         needles.extend(
@@ -339,7 +363,7 @@ fn security_private_key_files_are_0600() {
             pki(&run, &plan, "workload_cert.crt"),
             pki(&run, &plan, "workload_cert.key"),
         );
-        let mut cp = credential_process(&run, &plan, target, &cert, &key, &[]);
+        let mut cp = credential_process(&run, target, &arns(&run, target, &plan), &cert, &key, &[]);
         cp.env("XDG_CACHE_HOME", &cache);
         expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
 
@@ -479,7 +503,8 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
         let run = Run::new(tb);
         let plan = plan_file(name);
         expect(xpart(&run, &["apply", "--yes"], &plan), 0);
-        let anchor = arn_of(&run, target, &plan, "trust_anchor");
+        let live = arns(&run, target, &plan);
+        let anchor = arn(&live, "trust_anchor").to_string();
         let cn = subject_cn(&pki(&run, &plan, "workload_cert.crt"));
 
         let mut trusting = vec![];
@@ -533,7 +558,7 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
         // Enforced: the same CA, another CN: refused; the same CA and CN, made the same way:
         // accepted (so the refusal is the CN's doing).
         let (cert, key) = issue_with_plan_ca(&run, &plan, "someone-else");
-        let mut cp = credential_process(&run, &plan, target, &cert, &key, &["--no-cache"]);
+        let mut cp = credential_process(&run, target, &live, &cert, &key, &["--no-cache"]);
         let o = util::output_within(&mut cp, LIMIT).unwrap();
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(
@@ -542,7 +567,7 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
             text(&o)
         );
         let (cert, key) = issue_with_plan_ca(&run, &plan, &cn);
-        let mut cp = credential_process(&run, &plan, target, &cert, &key, &["--no-cache"]);
+        let mut cp = credential_process(&run, target, &live, &cert, &key, &["--no-cache"]);
         expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
 
         expect(
