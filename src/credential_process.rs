@@ -11,7 +11,7 @@
 //! - errors before any network call that say what is wrong: a key that cannot be read (its
 //!   owner and mode), a key that is not the certificate's, a certificate outside its validity,
 //!   a region in no known partition, ARNs of different partitions;
-//! - bounded time: connect and overall timeouts, and up to three attempts for throttling,
+//! - bounded time: connect and overall timeouts, and up to five attempts for throttling,
 //!   5xx and connection failures.
 //!
 //! The signature itself is in [`x509sign`].
@@ -34,7 +34,9 @@ use x509sign::{Certificate, Signer};
 
 /// Credentials are reused from the cache until this long before they expire.
 pub const CACHE_MARGIN: Duration = Duration::from_secs(5 * 60);
-const ATTEMPTS: u32 = 3;
+/// CreateSession attempts (one call, then retries of throttling, 5xx and transport errors):
+/// five, as a China endpoint behind a lossy path needs, each bounded by the total timeout.
+const ATTEMPTS: u32 = 5;
 
 /// Arguments of `xpart credential-process`; the names are aws_signing_helper's.
 #[derive(Debug, Clone, clap::Args)]
@@ -218,6 +220,18 @@ pub enum Error {
     Transport { endpoint: String, reason: String },
     #[error("unexpected CreateSession response from {endpoint}: {reason}")]
     Response { endpoint: String, reason: String },
+}
+
+impl Error {
+    /// A failure of the service or the path to it (throttling, 5xx, transport) rather than an
+    /// answer about the request: it says nothing of whether the request would be allowed.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Error::Service { status, code, .. } => retryable_status(*status, Some(code)),
+            Error::Transport { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 fn describe_types(key: x509sign::KeyType, cert: Option<x509sign::KeyType>) -> String {
@@ -1051,7 +1065,7 @@ fn create_session(
             break;
         }
         if attempt > 1 {
-            // 100 ms, 200 ms, … with jitter, never past the deadline.
+            // 100 ms, 200 ms, 400 ms, 800 ms with jitter, never past the deadline.
             let mut r = [0u8; 1];
             let _ = aws_lc_rs::rand::fill(&mut r);
             let pause = Duration::from_millis((100u64 << (attempt - 2)) + u64::from(r[0]) % 100);

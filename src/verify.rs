@@ -332,6 +332,12 @@ pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Resul
                     detail: format!("HTTP 403 {code}"),
                     elapsed: t.elapsed(),
                 },
+                Err(e) if e.is_outage() => Step {
+                    name: format!("another CA is refused ({label})"),
+                    ok: false,
+                    detail: format!("not checked: the service failed every attempt ({e})"),
+                    elapsed: t.elapsed(),
+                },
                 Err(e) => Step {
                     name: format!("another CA is refused ({label})"),
                     ok: false,

@@ -816,14 +816,14 @@ fn credential_process_retries_throttling_and_resets_and_bounds_a_stall() {
         );
     }
 
-    // Three throttles in a row: the service's error, after three attempts.
-    tb.set_faults(side, "throttle=1 max_faults=3 match=sessions");
+    // Five throttles in a row: the service's error, after five attempts.
+    tb.set_faults(side, "throttle=1 max_faults=5 match=sessions");
     let before = calls();
     match obtain(&args, &env(&dir)) {
         Err(Error::Service { code, .. }) => assert_eq!(code, "ThrottlingException"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(calls() - before, 3);
+    assert_eq!(calls() - before, 5);
 
     // A stalled CreateSession ends at the overall timeout, not when the service answers.
     tb.set_faults(side, "stall=1 stall_s=30 match=sessions");

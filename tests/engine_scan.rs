@@ -174,3 +174,96 @@ fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// Renaming a role, a secret and a key's alias in the plan replaces them: the next plan shows
+/// the new one to add and the old one (still tagged with the id) to delete, apply leaves one
+/// of each, and destroy leaves nothing, the old names included.
+#[test]
+fn renamed_resources_are_replaced_not_left_behind() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    let (before, after) = (run.state.join("before"), run.state.join("after"));
+    let renamed = src
+        .replacen(
+            "name: xpart-secret-reader-${var.suffix}",
+            "name: xpart-secret-reader2-${var.suffix}",
+            1,
+        )
+        .replace(
+            "name: xpart/app-secret-${var.suffix}",
+            "name: xpart/app-secret2-${var.suffix}",
+        )
+        .replace(
+            "alias: alias/xpart-workload-key-${var.suffix}",
+            "alias: alias/xpart-workload-key2-${var.suffix}",
+        );
+    assert_ne!(renamed, src);
+    for (dir, text) in [(&before, &src), (&after, &renamed)] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("china-to-commercial.yaml"), text).unwrap();
+    }
+    let (before, after) = (
+        before.join("china-to-commercial.yaml"),
+        after.join("china-to-commercial.yaml"),
+    );
+
+    let o = run.run(&["apply", "--yes"], &before);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan"], &after);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for (ty, id) in [
+        ("iam.role", "reader_role"),
+        ("secretsmanager.secret", "app_secret"),
+    ] {
+        assert!(
+            out.contains(&format!("+ {ty} {id}")) && out.contains(&format!("- {ty} {id}")),
+            "{id}: the new one added, the old one deleted:\n{}",
+            text(&o)
+        );
+    }
+    // The key keeps its identity: found by its tags, it gets the new alias in place.
+    assert!(
+        out.contains("~ kms.key client_key_key"),
+        "the key is updated:\n{}",
+        text(&o)
+    );
+
+    let o = run.run(&["apply", "--yes"], &after);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan", "--detailed-exitcode"], &after);
+    assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
+    let census = |side: Side| -> Vec<(String, String)> {
+        run.inventory(side, &after)
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().unwrap().to_string(),
+                    r["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (commercial, china) = (census(Side::Commercial), census(Side::China));
+    for (side, list, ty, id) in [
+        ("commercial", &commercial, "iam.role", "reader_role"),
+        (
+            "commercial",
+            &commercial,
+            "secretsmanager.secret",
+            "app_secret",
+        ),
+        ("china", &china, "kms.key", "client_key_key"),
+    ] {
+        let n = list.iter().filter(|(t, i)| t == ty && i == id).count();
+        assert_eq!(n, 1, "{side}: {id} exists {n} times: {list:?}");
+    }
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &after);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for side in [Side::Commercial, Side::China] {
+        let left = run.inventory(side, &after);
+        assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
+    }
+}

@@ -409,27 +409,14 @@ where
     Ok(found)
 }
 
-/// One resource per `xpart:id` (for `find_owned`): two carry the same id only if something
-/// outside xpart copied the tags or a replacement was cut short; keep the first by its AWS id,
-/// as `read` and `ec2_vpc::pick` do, and say so. The next run finds the other.
-pub fn one_per_id(cx: &Ctx, kind: &str, mut found: Vec<(String, Live)>) -> Vec<(String, Live)> {
+/// `find_owned`'s answer in a stable order (by id, then AWS id). Two may carry the same id: a
+/// copy of the tags made outside xpart, or a replacement cut short. All are kept: the engine
+/// deletes every one that is not the resource `read` found for that id.
+pub fn owned_in_order(cx: &Ctx, kind: &str, mut found: Vec<(String, Live)>) -> Vec<(String, Live)> {
+    let _ = (cx, kind);
     let aws_id = |l: &Live| l.outputs.get("id").cloned().unwrap_or_default();
     found.sort_by(|(a, la), (b, lb)| (a, aws_id(la)).cmp(&(b, aws_id(lb))));
-    let mut out: Vec<(String, Live)> = vec![];
-    for (id, live) in found {
-        match out.last() {
-            Some((last, kept)) if *last == id => {
-                let mut c = cx.clone();
-                c.id = id.clone();
-                let (a, b) = (aws_id(kept), aws_id(&live));
-                c.say(format!(
-                    "several {kind}s carry this resource's tags ({a}, {b}); using {a}"
-                ));
-            }
-            _ => out.push((id, live)),
-        }
-    }
-    out
+    found
 }
 
 /// Retry `f` while `retryable` says its error is eventual consistency, up to `bound`, with

@@ -18,7 +18,7 @@ use crate::aws::{Clients, ConnectOptions};
 use crate::engine::resource::{
     owned_id, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
 };
-use crate::engine::scan::Scan;
+use crate::engine::scan::{Scan, Tagged};
 use crate::engine::types::with_kind;
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
 use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION, UNKNOWN};
@@ -109,6 +109,51 @@ pub struct Setup {
 }
 
 /// What each read job found, by id.
+/// One type's owned resources in one partition: (partition, type, what `find_owned` found).
+type Found = (
+    String,
+    String,
+    crate::engine::resource::Result<Vec<(String, Live)>>,
+);
+
+async fn find_owned(ty: String, part: String, cx: Ctx) -> Found {
+    let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
+    (part, ty, found)
+}
+
+/// What the orphan search found alongside the reads (see `Engine::search_owned`).
+#[derive(Default)]
+struct Owned {
+    found: Vec<Found>,
+    /// Each partition's tag query.
+    tagged: BTreeMap<String, Vec<Tagged>>,
+}
+
+/// A resource's own id, the AWS one (`vpc-…`, a key id, an ARN where that is all there is).
+fn aws_id(l: &Live) -> String {
+    l.outputs
+        .get("arn")
+        .or_else(|| l.outputs.get("id"))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether two descriptions are of the same AWS resource.
+fn same(a: &Live, b: &Live) -> bool {
+    let key = |l: &Live| (l.outputs.get("arn").cloned(), l.outputs.get("id").cloned());
+    match (key(a), key(b)) {
+        ((Some(x), _), (Some(y), _)) => x == y,
+        ((_, Some(x)), (_, Some(y))) => x == y,
+        _ => false,
+    }
+}
+
+/// Whether the tag query's entry `t` is the resource `live` describes.
+fn is_tagged(live: &Live, t: &Tagged) -> bool {
+    live.outputs.get("arn") == Some(&t.arn)
+        || live.outputs.get("id").map(String::as_str) == Some(t.resource_id())
+}
+
 /// The read phase's scan of each partition, by partition name.
 type Scans = BTreeMap<String, Arc<Scan>>;
 
@@ -152,6 +197,8 @@ struct Orphan {
     type_name: String,
     partition: String,
     live: Live,
+    /// The plan still has this id, for another resource: this one was renamed or duplicated.
+    replaced: bool,
 }
 
 /// Reads at once per partition.
@@ -290,13 +337,15 @@ impl Engine {
             .keys()
             .map(|p| (p.clone(), Arc::new(Scan::default())))
             .collect();
-        let (id, lives, orphans) = tokio::join!(
+        let (id, lives, owned) = tokio::join!(
             self.identify(),
             self.read_all(cancel, &scans),
-            self.find_orphans(&scans)
+            self.search_owned(&scans)
         );
         id?;
-        Ok((lives?, orphans?))
+        let lives = lives?;
+        let orphans = self.orphans(owned?, &lives).await?;
+        Ok((lives, orphans))
     }
 
     pub fn spec(&self) -> &Spec {
@@ -494,115 +543,119 @@ impl Engine {
         Ok(lives)
     }
 
-    /// Owned resources (this plan's tags) whose id and type the plan no longer has, in every
-    /// connected partition. One tag query per partition says which regional types hold any;
-    /// only those types are then listed in full (for what `delete` needs), with IAM's own
-    /// searches alongside. A plan whose resources are all planned costs no listing at all.
-    async fn find_orphans(&self, scans: &Scans) -> Result<Vec<Orphan>, RunError> {
-        type Found = (
-            String,
-            String,
-            crate::engine::resource::Result<Vec<(String, Live)>>,
-        );
-        async fn find_owned(ty: String, part: String, cx: Ctx) -> Found {
-            let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
-            (part, ty, found)
-        }
-        let mut tasks: tokio::task::JoinSet<Vec<Found>> = tokio::task::JoinSet::new();
+    /// The first half of the orphan search, alongside the reads: each IAM type's owned
+    /// resources (IAM is outside the tag index) and each partition's tag query.
+    async fn search_owned(&self, scans: &Scans) -> Result<Owned, RunError> {
+        let mut tasks: tokio::task::JoinSet<Found> = tokio::task::JoinSet::new();
+        let mut queries = tokio::task::JoinSet::new();
         for part in self.parts.keys() {
-            let mut cx = self.bare_ctx("", Some(part));
-            cx.scan = scans.get(part).cloned();
-            // Each type's context knows the names the plan itself has (read by name already).
-            let ctx_for = |ty: &str| {
-                let mut cx = cx.clone();
-                let key = if ty == "kms.key" { "alias" } else { "name" };
-                cx.skip_names = Arc::new(
-                    self.spec
-                        .resources
-                        .values()
-                        .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
-                        .filter_map(|r| r.properties.get(key)?.as_str().map(String::from))
-                        .filter(|n| !n.contains("${"))
-                        .collect(),
-                );
-                cx
-            };
             for ty in UNINDEXED {
-                let f = find_owned(ty.to_string(), part.clone(), ctx_for(ty));
-                tasks.spawn(async move { vec![f.await] });
+                let cx = self.owned_ctx(ty, part, scans);
+                tasks.spawn(find_owned(ty.to_string(), part.clone(), cx));
             }
-            let Some(scan) = cx.scan.clone() else {
-                continue;
-            };
-            // The regional types: the tag query first, then a full listing of only the types
-            // holding something of this plan that the plan does not have.
-            let planned: BTreeSet<(String, String)> = self
-                .spec
+            if let Some(scan) = scans.get(part).cloned() {
+                let (part, cx) = (part.clone(), self.owned_ctx("", &part.clone(), scans));
+                queries.spawn(async move {
+                    let found = scan.tagged(&cx).await.map(<[Tagged]>::to_vec);
+                    (part, found)
+                });
+            }
+        }
+        let mut owned = Owned::default();
+        while let Some(r) = tasks.join_next().await {
+            owned
+                .found
+                .push(r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?);
+        }
+        while let Some(r) = queries.join_next().await {
+            let (part, found) = r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?;
+            match found {
+                Ok(list) => {
+                    owned.tagged.insert(part, list);
+                }
+                Err(e) => owned.found.push((part, "tagged resources".into(), Err(e))),
+            }
+        }
+        Ok(owned)
+    }
+
+    /// A context for listing type `ty` in `part` during the read phase: the partition's scan,
+    /// and the names (KMS: aliases) the plan itself has there, which were read by name already.
+    fn owned_ctx(&self, ty: &str, part: &str, scans: &Scans) -> Ctx {
+        let mut cx = self.bare_ctx("", Some(part));
+        cx.scan = scans.get(part).cloned();
+        let key = if ty == "kms.key" { "alias" } else { "name" };
+        cx.skip_names = Arc::new(
+            self.spec
                 .resources
                 .values()
-                .filter(|r| r.partition.as_deref() == Some(part))
-                .map(|r| (r.id.clone(), r.type_name.clone()))
-                .collect();
-            let contexts: BTreeMap<&str, Ctx> = DELETE_ORDER
+                .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
+                .filter_map(|r| r.properties.get(key)?.as_str().map(String::from))
+                .filter(|n| !n.contains("${"))
+                .collect(),
+        );
+        cx
+    }
+
+    /// The second half, once the reads are in: every owned resource that is not what the plan
+    /// read for its id is an orphan. That is one of an id the plan no longer has, and also one
+    /// of an id it has that the read did not find: renamed in the plan (a role, a secret, an
+    /// alias) or a duplicate. The regional types are listed only where the tag query shows one
+    /// (one more round trip then, none otherwise).
+    async fn orphans(
+        &self,
+        mut owned: Owned,
+        lives: &BTreeMap<String, Option<Live>>,
+    ) -> Result<Vec<Orphan>, RunError> {
+        let scans: Scans = BTreeMap::new();
+        let planned_live = |id: &str, ty: &str, part: &str| -> Option<Option<&Live>> {
+            let r = self.spec.resources.get(id)?;
+            (r.type_name == ty && r.partition.as_deref() == Some(part))
+                .then(|| lives.get(id).and_then(Option::as_ref))
+        };
+        let mut tasks: tokio::task::JoinSet<Found> = tokio::task::JoinSet::new();
+        for (part, tagged) in &owned.tagged {
+            let wanted: BTreeSet<&str> = tagged
                 .iter()
-                .filter(|t| !UNINDEXED.contains(t))
-                .map(|t| (*t, ctx_for(t)))
-                .collect();
-            let (part, plan) = (part.clone(), self.spec.name.clone());
-            tasks.spawn(async move {
-                let found = match scan.tagged(&cx).await {
-                    Ok(found) => found,
-                    Err(e) => return vec![(part, "tagged resources".into(), Err(e))],
-                };
-                let wanted: BTreeSet<&str> = found
-                    .iter()
-                    .filter_map(|t| {
-                        let ty = t.type_name()?;
-                        let id =
-                            owned_id(&plan, t.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-                        (!planned.contains(&(id, ty.to_string()))).then_some(ty)
-                    })
-                    .collect();
-                let mut lists = tokio::task::JoinSet::new();
-                for (ty, cx) in contexts.into_iter().filter(|(ty, _)| wanted.contains(ty)) {
-                    lists.spawn(find_owned(ty.to_string(), part.clone(), cx));
-                }
-                let mut out = vec![];
-                while let Some(r) = lists.join_next().await {
-                    match r {
-                        Ok(f) => out.push(f),
-                        Err(e) => out.push((
-                            part.clone(),
-                            "tagged resources".into(),
-                            Err(Error::other(format!("listing failed: {e}"))),
-                        )),
+                .filter_map(|t| {
+                    let ty = t.type_name()?;
+                    let id = owned_id(
+                        &self.spec.name,
+                        t.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    )?;
+                    match planned_live(&id, ty, part) {
+                        Some(Some(live)) if is_tagged(live, t) => None,
+                        _ => Some(ty),
                     }
-                }
-                out
-            });
+                })
+                .collect();
+            for ty in wanted {
+                let cx = self.owned_ctx(ty, part, &scans);
+                tasks.spawn(find_owned(ty.to_string(), part.clone(), cx));
+            }
+        }
+        while let Some(r) = tasks.join_next().await {
+            owned
+                .found
+                .push(r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?);
         }
         let mut orphans = vec![];
         let mut errors = vec![];
-        let mut all = vec![];
-        while let Some(r) = tasks.join_next().await {
-            all.extend(r.map_err(|e| RunError::Other(format!("listing failed: {e}")))?);
-        }
-        for (partition, type_name, found) in all {
+        for (partition, type_name, found) in owned.found {
             match found {
                 Ok(list) => {
                     for (id, live) in list {
-                        let planned = self.spec.resources.get(&id);
-                        if planned.is_some_and(|r| {
-                            r.type_name == type_name
-                                && r.partition.as_deref() == Some(partition.as_str())
-                        }) {
-                            continue;
-                        }
+                        let replaced = match planned_live(&id, &type_name, &partition) {
+                            Some(Some(read)) if same(read, &live) => continue,
+                            Some(_) => true,
+                            None => false,
+                        };
                         orphans.push(Orphan {
                             id,
                             type_name: type_name.clone(),
                             partition: partition.clone(),
                             live,
+                            replaced,
                         });
                     }
                 }
@@ -623,7 +676,12 @@ impl Engine {
             return Err(RunError::Read(errors));
         }
         orphans.sort_by(|a, b| {
-            (&a.partition, &a.type_name, &a.id).cmp(&(&b.partition, &b.type_name, &b.id))
+            (&a.partition, &a.type_name, &a.id, aws_id(&a.live)).cmp(&(
+                &b.partition,
+                &b.type_name,
+                &b.id,
+                aws_id(&b.live),
+            ))
         });
         Ok(orphans)
     }
@@ -635,7 +693,14 @@ impl Engine {
             partition: Some(o.partition.clone()),
             action: Action::Delete,
             attrs: delete_attrs(&o.live),
-            reason: Some("owned by this plan, which no longer has it".into()),
+            reason: Some(if o.replaced {
+                format!(
+                    "owned by this plan as `{}`, which now describes another resource (renamed, or a duplicate)",
+                    o.id
+                )
+            } else {
+                "owned by this plan, which no longer has it".into()
+            }),
         }
     }
 
@@ -647,7 +712,15 @@ impl Engine {
     ) -> Result<walk::Report<ResourceError>, RunError> {
         let engine = Arc::new(self.shallow());
         let rank = |t: &str| DELETE_ORDER.iter().position(|x| *x == t).unwrap_or(0);
-        let key = |o: &Orphan| format!("{}/{}/{}", o.partition, o.type_name, o.id);
+        let key = |o: &Orphan| {
+            format!(
+                "{}/{}/{}/{}",
+                o.partition,
+                o.type_name,
+                o.id,
+                aws_id(&o.live)
+            )
+        };
         let mut nodes = vec![];
         for o in orphans {
             let deps: Vec<String> = orphans

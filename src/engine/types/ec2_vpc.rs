@@ -25,7 +25,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcState};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, no_retry, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx,
+    create_once, no_retry, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx,
     Desired, Error, Live, Resource, Result, TAG_ID, TAG_PLAN,
 };
 use crate::spec::types::{Tags, Vpc};
@@ -74,7 +74,7 @@ pub fn owned<T>(
         .iter()
         .filter_map(|x| Some((owned_id(&cx.plan, pairs(tags(x)))?, live(x))))
         .collect();
-    one_per_id(cx, kind, all)
+    owned_in_order(cx, kind, all)
 }
 
 /// Every tag the resource carries: ownership, the plan's tags, and `Name`.

@@ -14,8 +14,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error,
-    Live, Resource, Result,
+    lookup_all, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
+    Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, converged, gone_ok, Job};
 use crate::spec::types::InstanceProfile;
@@ -202,7 +202,7 @@ impl Resource for Type {
             }
         })
         .await?;
-        Ok(one_per_id(cx, "instance profile", found))
+        Ok(owned_in_order(cx, "instance profile", found))
     }
 
     async fn create(p: &InstanceProfile, cx: &Ctx) -> Result<Live> {

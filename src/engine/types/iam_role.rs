@@ -17,8 +17,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    lookup_all, one_per_id, owned_id, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx,
-    Desired, Error, Live, Resource, Result,
+    lookup_all, owned_id, owned_in_order, plan_tags, retry_propagation, sorted, user_tags, Attrs,
+    Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::policy;
 use crate::spec::types::Role;
@@ -394,7 +394,7 @@ impl Resource for Type {
                 }
             })
             .await?;
-            return Ok(one_per_id(cx, "role", found));
+            return Ok(owned_in_order(cx, "role", found));
         }
         // IAM lists no roles by tag, and ListRoles leaves tags out: every role of the account
         // costs a GetRole (its tags, and all `read` needs of it), `LOOKUPS_AT_ONCE` at a time,
@@ -431,7 +431,7 @@ impl Resource for Type {
             }
         })
         .await?;
-        Ok(one_per_id(cx, "role", found))
+        Ok(owned_in_order(cx, "role", found))
     }
 
     async fn create(p: &Role, cx: &Ctx) -> Result<Live> {

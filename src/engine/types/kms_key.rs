@@ -18,7 +18,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, retry_propagation,
+    create_once, lookup_all, no_retry, owned_id, owned_in_order, plan_tags, retry_propagation,
     user_tags, Attrs, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, canonical, converged, differing, Job};
@@ -540,7 +540,7 @@ impl Resource for Type {
             }
         })
         .await?;
-        Ok(one_per_id(cx, "key", found))
+        Ok(owned_in_order(cx, "key", found))
     }
 
     async fn create(p: &KmsKey, cx: &Ctx) -> Result<Live> {

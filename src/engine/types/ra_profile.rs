@@ -15,7 +15,7 @@ use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, one_per_id, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
+    create_once, owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, canonical, Job};
 use crate::engine::types::ra_trust_anchor::{
@@ -165,7 +165,7 @@ impl Resource for Type {
             .await?
             .into_iter()
             .map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));
-        Ok(one_per_id(cx, "profile", found.collect()))
+        Ok(owned_in_order(cx, "profile", found.collect()))
     }
 
     async fn create(p: &Profile, cx: &Ctx) -> Result<Live> {

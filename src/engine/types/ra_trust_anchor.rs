@@ -22,8 +22,8 @@ use aws_sdk_rolesanywhere::types::{Source, SourceData, Tag, TrustAnchorDetail, T
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, lookup_all, no_retry, one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired,
-    Error, Live, Resource, Result,
+    create_once, lookup_all, no_retry, owned_id, owned_in_order, plan_tags, user_tags, Ctx,
+    Desired, Error, Live, Resource, Result,
 };
 use crate::engine::types::iam_role::{all, converged, Job};
 use crate::plan::UNKNOWN;
@@ -318,7 +318,7 @@ impl Resource for Type {
             .await?
             .into_iter()
             .map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
-        Ok(one_per_id(cx, "trust anchor", found.collect()))
+        Ok(owned_in_order(cx, "trust anchor", found.collect()))
     }
 
     async fn create(p: &TrustAnchor, cx: &Ctx) -> Result<Live> {

@@ -21,7 +21,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    one_per_id, owned_id, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
+    owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
     TAG_PLAN,
 };
 use crate::engine::types::iam_role::{all, converged, differing, Job};
@@ -367,7 +367,7 @@ impl Resource for Type {
                 found.push((id, live_of(&seen, Json::Null, true, DEFAULT_WINDOW, false)));
             }
         }
-        Ok(one_per_id(cx, "secret", found))
+        Ok(owned_in_order(cx, "secret", found))
     }
 
     async fn create(p: &Secret, cx: &Ctx) -> Result<Live> {
