@@ -412,8 +412,7 @@ where
 /// `find_owned`'s answer in a stable order (by id, then AWS id). Two may carry the same id: a
 /// copy of the tags made outside xpart, or a replacement cut short. All are kept: the engine
 /// deletes every one that is not the resource `read` found for that id.
-pub fn owned_in_order(cx: &Ctx, kind: &str, mut found: Vec<(String, Live)>) -> Vec<(String, Live)> {
-    let _ = (cx, kind);
+pub fn owned_in_order(mut found: Vec<(String, Live)>) -> Vec<(String, Live)> {
     let aws_id = |l: &Live| l.outputs.get("id").cloned().unwrap_or_default();
     found.sort_by(|(a, la), (b, lb)| (a, aws_id(la)).cmp(&(b, aws_id(lb))));
     found

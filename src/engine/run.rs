@@ -550,11 +550,12 @@ impl Engine {
         let mut queries = tokio::task::JoinSet::new();
         for part in self.parts.keys() {
             for ty in UNINDEXED {
-                let cx = self.owned_ctx(ty, part, scans);
+                let cx = self.owned_ctx(ty, part, scans.get(part).cloned());
                 tasks.spawn(find_owned(ty.to_string(), part.clone(), cx));
             }
             if let Some(scan) = scans.get(part).cloned() {
-                let (part, cx) = (part.clone(), self.owned_ctx("", &part.clone(), scans));
+                let cx = self.owned_ctx("", part, Some(scan.clone()));
+                let part = part.clone();
                 queries.spawn(async move {
                     let found = scan.tagged(&cx).await.map(<[Tagged]>::to_vec);
                     (part, found)
@@ -579,11 +580,11 @@ impl Engine {
         Ok(owned)
     }
 
-    /// A context for listing type `ty` in `part` during the read phase: the partition's scan,
-    /// and the names (KMS: aliases) the plan itself has there, which were read by name already.
-    fn owned_ctx(&self, ty: &str, part: &str, scans: &Scans) -> Ctx {
+    /// A context for listing type `ty` in `part`: the partition's scan (if any), and the names
+    /// (KMS: aliases) the plan itself has there, which were read by name already.
+    fn owned_ctx(&self, ty: &str, part: &str, scan: Option<Arc<Scan>>) -> Ctx {
         let mut cx = self.bare_ctx("", Some(part));
-        cx.scan = scans.get(part).cloned();
+        cx.scan = scan;
         let key = if ty == "kms.key" { "alias" } else { "name" };
         cx.skip_names = Arc::new(
             self.spec
@@ -607,7 +608,6 @@ impl Engine {
         mut owned: Owned,
         lives: &BTreeMap<String, Option<Live>>,
     ) -> Result<Vec<Orphan>, RunError> {
-        let scans: Scans = BTreeMap::new();
         let planned_live = |id: &str, ty: &str, part: &str| -> Option<Option<&Live>> {
             let r = self.spec.resources.get(id)?;
             (r.type_name == ty && r.partition.as_deref() == Some(part))
@@ -629,8 +629,9 @@ impl Engine {
                     }
                 })
                 .collect();
+            // After the reads: the listings ask AWS, not the phase's scan.
             for ty in wanted {
-                let cx = self.owned_ctx(ty, part, &scans);
+                let cx = self.owned_ctx(ty, part, None);
                 tasks.spawn(find_owned(ty.to_string(), part.clone(), cx));
             }
         }

@@ -498,7 +498,6 @@ impl Resource for Type {
         }
         Ok(owned(
             cx,
-            "instance",
             &found,
             |(i, _)| i.tags(),
             |(i, owner)| live_of(None, cx, i, owner),

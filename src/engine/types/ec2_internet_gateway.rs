@@ -139,13 +139,7 @@ impl Resource for Type {
         while let Some(g) = pages.next().await {
             found.push(g.map_err(|e| cx.aws("DescribeInternetGateways", e))?);
         }
-        Ok(owned(
-            cx,
-            "internet gateway",
-            &found,
-            |g| g.tags(),
-            |g| live_of(cx, g),
-        ))
+        Ok(owned(cx, &found, |g| g.tags(), |g| live_of(cx, g)))
     }
 
     async fn create(p: &InternetGateway, cx: &Ctx) -> Result<Live> {

@@ -279,13 +279,7 @@ impl Resource for Type {
         while let Some(t) = pages.next().await {
             found.push(t.map_err(|e| cx.aws("DescribeRouteTables", e))?);
         }
-        Ok(owned(
-            cx,
-            "route table",
-            &found,
-            |t| t.tags(),
-            |t| live_of(cx, t),
-        ))
+        Ok(owned(cx, &found, |t| t.tags(), |t| live_of(cx, t)))
     }
 
     async fn create(p: &RouteTable, cx: &Ctx) -> Result<Live> {

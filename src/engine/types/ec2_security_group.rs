@@ -267,13 +267,7 @@ impl Resource for Type {
         while let Some(g) = pages.next().await {
             found.push(g.map_err(|e| cx.aws("DescribeSecurityGroups", e))?);
         }
-        Ok(owned(
-            cx,
-            "security group",
-            &found,
-            |g| g.tags(),
-            |g| live_of(cx, g),
-        ))
+        Ok(owned(cx, &found, |g| g.tags(), |g| live_of(cx, g)))
     }
 
     async fn create(p: &SecurityGroup, cx: &Ctx) -> Result<Live> {

@@ -100,13 +100,7 @@ impl Resource for Type {
         while let Some(s) = pages.next().await {
             found.push(s.map_err(|e| cx.aws("DescribeSubnets", e))?);
         }
-        Ok(owned(
-            cx,
-            "subnet",
-            &found,
-            |s| s.tags(),
-            |s| live_of(true, cx, s),
-        ))
+        Ok(owned(cx, &found, |s| s.tags(), |s| live_of(true, cx, s)))
     }
 
     async fn create(p: &Subnet, cx: &Ctx) -> Result<Live> {

@@ -62,10 +62,9 @@ pub fn plan_filter(cx: &Ctx) -> Filter {
 }
 
 /// `find_owned` of an EC2 type: the resources one Describe* by `plan_filter` listed, as `live`
-/// (the type's `read`) describes them, with their `xpart:id`; one per id, as `pick` chooses.
+/// (the type's `read`) describes them, with their `xpart:id`; all of them, duplicates too.
 pub fn owned<T>(
     cx: &Ctx,
-    kind: &str,
     found: &[T],
     tags: impl Fn(&T) -> &[Tag],
     live: impl Fn(&T) -> Live,
@@ -74,7 +73,7 @@ pub fn owned<T>(
         .iter()
         .filter_map(|x| Some((owned_id(&cx.plan, pairs(tags(x)))?, live(x))))
         .collect();
-    owned_in_order(cx, kind, all)
+    owned_in_order(all)
 }
 
 /// Every tag the resource carries: ownership, the plan's tags, and `Name`.
@@ -398,7 +397,7 @@ impl Resource for Type {
                 found.push(v);
             }
         }
-        Ok(owned(cx, "VPC", &found, |v| v.tags(), |v| live_of(cx, v)))
+        Ok(owned(cx, &found, |v| v.tags(), |v| live_of(cx, v)))
     }
 
     async fn create(p: &Vpc, cx: &Ctx) -> Result<Live> {

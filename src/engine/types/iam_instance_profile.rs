@@ -202,7 +202,7 @@ impl Resource for Type {
             }
         })
         .await?;
-        Ok(owned_in_order(cx, "instance profile", found))
+        Ok(owned_in_order(found))
     }
 
     async fn create(p: &InstanceProfile, cx: &Ctx) -> Result<Live> {

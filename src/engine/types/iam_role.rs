@@ -394,7 +394,7 @@ impl Resource for Type {
                 }
             })
             .await?;
-            return Ok(owned_in_order(cx, "role", found));
+            return Ok(owned_in_order(found));
         }
         // IAM lists no roles by tag, and ListRoles leaves tags out: every role of the account
         // costs a GetRole (its tags, and all `read` needs of it), `LOOKUPS_AT_ONCE` at a time,
@@ -431,7 +431,7 @@ impl Resource for Type {
             }
         })
         .await?;
-        Ok(owned_in_order(cx, "role", found))
+        Ok(owned_in_order(found))
     }
 
     async fn create(p: &Role, cx: &Ctx) -> Result<Live> {

@@ -257,6 +257,35 @@ async fn usable(
     Ok(usable.into_iter().flatten().next())
 }
 
+/// The key `alias` names, as `read` describes it: its tags and policy fetched, owned as its
+/// tags say. None when it went away meanwhile.
+async fn aliased_live(
+    p: &KmsKey,
+    cx: &Ctx,
+    alias: &str,
+    meta: &KeyMetadata,
+) -> Result<Option<Live>> {
+    let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
+        return Ok(None);
+    };
+    let owned = owns(cx, &tags);
+    live_from(meta, &tags, policy, Some(alias), window(p), owned).map(Some)
+}
+
+/// A key of this resource found without its alias (by `find_unaliased` or the tag query), as
+/// `read` describes it: owned, alias null.
+fn unaliased_live(
+    p: &KmsKey,
+    found: Option<(KeyMetadata, Vec<(String, String)>, Json)>,
+) -> Result<Option<Live>> {
+    match found {
+        Some((meta, tags, policy)) => {
+            live_from(&meta, &tags, policy, None, window(p), true).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
 /// The ARN of `alias` in the key's partition, region and account: the key's ARN with
 /// `key/<id>` replaced.
 fn alias_arn(key_arn: &str, alias: &str) -> Result<String> {
@@ -410,13 +439,13 @@ impl Resource for Type {
     }
 
     async fn read(p: &KmsKey, cx: &Ctx) -> Result<Option<Live>> {
-        if let (Some(scan), Some(alias)) = (&cx.scan, &p.alias) {
+        let Some(alias) = &p.alias else {
+            // No alias to find it by: the key of this resource, found by its tags.
+            return unaliased_live(p, find_unaliased(p, cx).await?);
+        };
+        if let Some(scan) = &cx.scan {
             if let Some(meta) = describe(cx, alias).await?.filter(|m| !pending(m)) {
-                let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
-                    return Ok(None);
-                };
-                let owned = owns(cx, &tags);
-                return live_from(&meta, &tags, policy, Some(alias), window(p), owned).map(Some);
+                return aliased_live(p, cx, alias, &meta).await;
             }
             // No key by the alias (every first apply). The exact search for a key of this
             // resource without it (a run killed between CreateKey and CreateAlias) costs a
@@ -425,14 +454,7 @@ impl Resource for Type {
             let exact = {
                 let (p, mut cx) = (p.clone(), cx.clone());
                 cx.scan = None;
-                tokio::spawn(async move {
-                    match find_unaliased(&p, &cx).await? {
-                        Some((meta, tags, policy)) => {
-                            live_from(&meta, &tags, policy, None, window(&p), true).map(Some)
-                        }
-                        None => Ok(None),
-                    }
-                })
+                tokio::spawn(async move { unaliased_live(&p, find_unaliased(&p, &cx).await?) })
             };
             cx.part().stash(&cx.id, exact);
             let ours: Vec<(String, Vec<(String, String)>)> = scan
@@ -446,52 +468,29 @@ impl Resource for Type {
                     (t.resource_id().to_string(), tags)
                 })
                 .collect();
-            return match usable(cx, ours).await? {
-                Some((meta, tags, policy)) => {
-                    live_from(&meta, &tags, policy, None, window(p), true).map(Some)
-                }
-                None => Ok(None),
-            };
+            return unaliased_live(p, usable(cx, ours).await?);
         }
-        if let Some(alias) = &p.alias {
-            // The listings for the aliasless lookup start with DescribeKey, so a missing alias
-            // (every first apply) costs no extra round trip; when the alias answers, they are
-            // dropped unfinished (reads only: nothing is left half-done).
-            let describe = describe(cx, alias);
-            let lists = async { tokio::try_join!(aliases_by_key(cx), key_ids(cx)) };
-            tokio::pin!(describe, lists);
-            let mut listed = None;
-            let meta = loop {
-                tokio::select! {
-                    m = &mut describe => break m?,
-                    l = &mut lists, if listed.is_none() => listed = Some(l),
-                }
-            };
-            if let Some(meta) = meta.filter(|m| !pending(m)) {
-                let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
-                    return Ok(None);
-                };
-                let owned = owns(cx, &tags);
-                return live_from(&meta, &tags, policy, Some(alias), window(p), owned).map(Some);
+        // The listings for the aliasless lookup start with DescribeKey, so a missing alias
+        // (every first apply) costs no extra round trip; when the alias answers, they are
+        // dropped unfinished (reads only: nothing is left half-done).
+        let describe = describe(cx, alias);
+        let lists = async { tokio::try_join!(aliases_by_key(cx), key_ids(cx)) };
+        tokio::pin!(describe, lists);
+        let mut listed = None;
+        let meta = loop {
+            tokio::select! {
+                m = &mut describe => break m?,
+                l = &mut lists, if listed.is_none() => listed = Some(l),
             }
-            let lists = match listed {
-                Some(l) => l?,
-                None => lists.await?,
-            };
-            return match find_unaliased_in(p, cx, lists).await? {
-                Some((meta, tags, policy)) => {
-                    live_from(&meta, &tags, policy, None, window(p), true).map(Some)
-                }
-                None => Ok(None),
-            };
+        };
+        if let Some(meta) = meta.filter(|m| !pending(m)) {
+            return aliased_live(p, cx, alias, &meta).await;
         }
-        // No key by that alias (or no alias to find it by): a key of this resource without one.
-        match find_unaliased(p, cx).await? {
-            Some((meta, tags, policy)) => {
-                live_from(&meta, &tags, policy, None, window(p), true).map(Some)
-            }
-            None => Ok(None),
-        }
+        let lists = match listed {
+            Some(l) => l?,
+            None => lists.await?,
+        };
+        unaliased_live(p, find_unaliased_in(p, cx, lists).await?)
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
@@ -540,7 +539,7 @@ impl Resource for Type {
             }
         })
         .await?;
-        Ok(owned_in_order(cx, "key", found))
+        Ok(owned_in_order(found))
     }
 
     async fn create(p: &KmsKey, cx: &Ctx) -> Result<Live> {

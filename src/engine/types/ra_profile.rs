@@ -165,7 +165,7 @@ impl Resource for Type {
             .await?
             .into_iter()
             .map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));
-        Ok(owned_in_order(cx, "profile", found.collect()))
+        Ok(owned_in_order(found.collect()))
     }
 
     async fn create(p: &Profile, cx: &Ctx) -> Result<Live> {

@@ -318,7 +318,7 @@ impl Resource for Type {
             .await?
             .into_iter()
             .map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
-        Ok(owned_in_order(cx, "trust anchor", found.collect()))
+        Ok(owned_in_order(found.collect()))
     }
 
     async fn create(p: &TrustAnchor, cx: &Ctx) -> Result<Live> {

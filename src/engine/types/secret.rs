@@ -367,7 +367,7 @@ impl Resource for Type {
                 found.push((id, live_of(&seen, Json::Null, true, DEFAULT_WINDOW, false)));
             }
         }
-        Ok(owned_in_order(cx, "secret", found))
+        Ok(owned_in_order(found))
     }
 
     async fn create(p: &Secret, cx: &Ctx) -> Result<Live> {
