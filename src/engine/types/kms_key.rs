@@ -199,15 +199,15 @@ async fn tags_and_policy(cx: &Ctx, key_id: &str) -> Result<Option<(Vec<(String, 
     Ok(tags?.zip(policy?))
 }
 
+/// A key found by its tags: its metadata, tags and policy.
+type FoundKey = (KeyMetadata, Vec<(String, String)>, Json);
+
 /// The key this resource owns that has no alias (or only its own): one created by a run whose
 /// alias step was lost or killed, or, for a key the plan gives no alias, the key itself; with
 /// its tags and policy. ListAliases ∥ ListKeys, then the tags of the keys without someone
 /// else's alias (most keys of a real account have one, and cost nothing), then DescribeKey ∥
 /// GetKeyPolicy of those tagged as this resource: keys pending deletion are passed over.
-async fn find_unaliased(
-    p: &KmsKey,
-    cx: &Ctx,
-) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
+async fn find_unaliased(p: &KmsKey, cx: &Ctx) -> Result<Option<FoundKey>> {
     let lists = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
     find_unaliased_in(p, cx, lists).await
 }
@@ -217,7 +217,7 @@ async fn find_unaliased_in(
     p: &KmsKey,
     cx: &Ctx,
     (aliased, keys): (BTreeMap<String, Vec<String>>, Vec<String>),
-) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
+) -> Result<Option<FoundKey>> {
     let candidates: Vec<String> = keys
         .into_iter()
         .filter(|k| {
@@ -242,7 +242,7 @@ async fn find_unaliased_in(
 async fn usable(
     cx: &Ctx,
     mut ours: Vec<(String, Vec<(String, String)>)>,
-) -> Result<Option<(KeyMetadata, Vec<(String, String)>, Json)>> {
+) -> Result<Option<FoundKey>> {
     // Usually none; several when earlier keys of this resource are pending deletion.
     ours.sort();
     let usable = all(ours.into_iter().map(|(key_id, tags)| async move {
@@ -274,10 +274,7 @@ async fn aliased_live(
 
 /// A key of this resource found without its alias (by `find_unaliased` or the tag query), as
 /// `read` describes it: owned, alias null.
-fn unaliased_live(
-    p: &KmsKey,
-    found: Option<(KeyMetadata, Vec<(String, String)>, Json)>,
-) -> Result<Option<Live>> {
+fn unaliased_live(p: &KmsKey, found: Option<FoundKey>) -> Result<Option<Live>> {
     match found {
         Some((meta, tags, policy)) => {
             live_from(&meta, &tags, policy, None, window(p), true).map(Some)
