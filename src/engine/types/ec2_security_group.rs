@@ -163,6 +163,29 @@ fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
     }
 }
 
+/// `call` with all of `rules` at once; when that answers None (EC2 refused the whole batch
+/// because one rule is done already), `call` with each rule on its own, all at once.
+async fn batch_or_each<'a, F, Fut>(rules: Vec<IpPermission>, call: F) -> Result<()>
+where
+    F: Fn(Vec<IpPermission>) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<()>>> + Send + 'a,
+{
+    if rules.is_empty() {
+        return Ok(());
+    }
+    if rules.len() == 1 || call(rules.clone()).await?.is_none() {
+        let each: Vec<Call<'a>> = rules
+            .into_iter()
+            .map(|r| {
+                let one = call(vec![r]);
+                Box::pin(async move { one.await.map(|_| ()) }) as Call<'a>
+            })
+            .collect();
+        together(each).await?;
+    }
+    Ok(())
+}
+
 /// Add `rules`: one call for all of them. EC2 refuses the whole call when one of them is there
 /// already (an SDK retry after a lost answer, or a rule added by hand); then one call per rule,
 /// all at once, each taking "already there" as done.
@@ -181,17 +204,7 @@ async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()
             &["InvalidPermission.Duplicate"],
         )
     };
-    if rules.is_empty() {
-        return Ok(());
-    }
-    if rules.len() == 1 || call(rules.clone()).await?.is_none() {
-        let each: Vec<Call<'_>> = rules
-            .into_iter()
-            .map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>)
-            .collect();
-        together(each).await?;
-    }
-    Ok(())
+    batch_or_each(rules, call).await
 }
 
 /// Remove `rules`: one call for all of them; when EC2 refuses it because one is gone already,
@@ -211,17 +224,7 @@ async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
             &["InvalidPermission.NotFound"],
         )
     };
-    if rules.is_empty() {
-        return Ok(());
-    }
-    if rules.len() == 1 || call(rules.clone()).await?.is_none() {
-        let each: Vec<Call<'_>> = rules
-            .into_iter()
-            .map(|r| Box::pin(async move { call(vec![r]).await.map(|_| ()) }) as Call<'_>)
-            .collect();
-        together(each).await?;
-    }
-    Ok(())
+    batch_or_each(rules, call).await
 }
 
 impl Resource for Type {

@@ -107,6 +107,22 @@ const UPDATABLE: &[&str] = &[
     "accept_role_session_name",
 ];
 
+/// Every profile of the partition's region (ListProfiles, every page).
+async fn list_all(cx: &Ctx) -> Result<Vec<ProfileDetail>> {
+    let mut pages = cx
+        .clients()
+        .rolesanywhere
+        .list_profiles()
+        .into_paginator()
+        .items()
+        .send();
+    let mut all = vec![];
+    while let Some(pr) = pages.next().await {
+        all.push(pr.map_err(|e| cx.aws("ListProfiles", e))?);
+    }
+    Ok(all)
+}
+
 impl Resource for Type {
     type Props = Profile;
 
@@ -126,17 +142,7 @@ impl Resource for Type {
     }
 
     async fn read(p: &Profile, cx: &Ctx) -> Result<Option<Live>> {
-        let mut pages = cx
-            .clients()
-            .rolesanywhere
-            .list_profiles()
-            .into_paginator()
-            .items()
-            .send();
-        let mut all = vec![];
-        while let Some(pr) = pages.next().await {
-            all.push(pr.map_err(|e| cx.aws("ListProfiles", e))?);
-        }
+        let all = list_all(cx).await?;
         let found = find(cx, &p.name, all, |pr: &ProfileDetail| {
             (pr.name(), pr.profile_arn())
         })
@@ -145,22 +151,13 @@ impl Resource for Type {
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .rolesanywhere
-            .list_profiles()
-            .into_paginator()
-            .items()
-            .send();
-        let mut all = vec![];
-        while let Some(pr) = pages.next().await {
-            let pr = pr.map_err(|e| cx.aws("ListProfiles", e))?;
+        let all = list_all(cx)
+            .await?
+            .into_iter()
             // The plan's own profiles were just read by name.
-            if pr.name().is_some_and(|n| cx.skip_names.contains(n)) {
-                continue;
-            }
-            all.push((pr.profile_arn().unwrap_or_default().to_string(), pr));
-        }
+            .filter(|pr| !pr.name().is_some_and(|n| cx.skip_names.contains(n)))
+            .map(|pr| (pr.profile_arn().unwrap_or_default().to_string(), pr))
+            .collect();
         let found = of_plan(cx, all)
             .await?
             .into_iter()

@@ -267,6 +267,22 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
     }
 }
 
+/// Every anchor of the partition's region (ListTrustAnchors, every page).
+async fn list_all(cx: &Ctx) -> Result<Vec<TrustAnchorDetail>> {
+    let mut pages = cx
+        .clients()
+        .rolesanywhere
+        .list_trust_anchors()
+        .into_paginator()
+        .items()
+        .send();
+    let mut all = vec![];
+    while let Some(ta) = pages.next().await {
+        all.push(ta.map_err(|e| cx.aws("ListTrustAnchors", e))?);
+    }
+    Ok(all)
+}
+
 impl Resource for Type {
     type Props = TrustAnchor;
 
@@ -279,17 +295,7 @@ impl Resource for Type {
     }
 
     async fn read(p: &TrustAnchor, cx: &Ctx) -> Result<Option<Live>> {
-        let mut pages = cx
-            .clients()
-            .rolesanywhere
-            .list_trust_anchors()
-            .into_paginator()
-            .items()
-            .send();
-        let mut all = vec![];
-        while let Some(ta) = pages.next().await {
-            all.push(ta.map_err(|e| cx.aws("ListTrustAnchors", e))?);
-        }
+        let all = list_all(cx).await?;
         let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| {
             (t.name(), t.trust_anchor_arn())
         })
@@ -298,22 +304,13 @@ impl Resource for Type {
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .rolesanywhere
-            .list_trust_anchors()
-            .into_paginator()
-            .items()
-            .send();
-        let mut all = vec![];
-        while let Some(ta) = pages.next().await {
-            let ta = ta.map_err(|e| cx.aws("ListTrustAnchors", e))?;
+        let all = list_all(cx)
+            .await?
+            .into_iter()
             // The plan's own anchors were just read by name.
-            if ta.name().is_some_and(|n| cx.skip_names.contains(n)) {
-                continue;
-            }
-            all.push((ta.trust_anchor_arn().unwrap_or_default().to_string(), ta));
-        }
+            .filter(|ta| !ta.name().is_some_and(|n| cx.skip_names.contains(n)))
+            .map(|ta| (ta.trust_anchor_arn().unwrap_or_default().to_string(), ta))
+            .collect();
         let found = of_plan(cx, all)
             .await?
             .into_iter()
