@@ -776,7 +776,26 @@ fn down_stops_everything_up_started() {
         .next()
         .unwrap()
         .to_string();
-    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+    // Nothing of this test-bed answers on its port. Another private test-bed running alongside
+    // may have been given the freed port already: then the answer is from another server.
+    if let Ok(mut conn) = std::net::TcpStream::connect(format!("127.0.0.1:{port}")) {
+        use std::io::{Read, Write};
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let _ = conn
+            .write_all(b"GET /__testbed/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut reply = String::new();
+        let _ = conn.read_to_string(&mut reply);
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let other: Option<u32> = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["pid"].as_u64())
+            .map(|p| p as u32);
+        assert!(
+            other.is_some_and(|p| !pids.contains(&p)),
+            "port {port} still answers for this test-bed: {reply}"
+        );
+    }
 }
 
 /// TerminateInstances retried after a lost reply succeeds, as in AWS (moto alone fails it).

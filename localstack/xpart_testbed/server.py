@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         iam_lookup=lambda: iam_backends[args.account][partition],
     )
     moto_app = DomainDispatcherApplication(create_backend_app)
-    health = {"name": args.name, "partition": partition, "region": args.region, "account": args.account}
+    # The pid tells this server from another test-bed's that took over its port after a stop.
+    health = {"name": args.name, "partition": partition, "region": args.region, "account": args.account,
+              "pid": os.getpid()}
 
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/__testbed/health":
