@@ -135,6 +135,21 @@ fn is_private_key(f: &Path) -> bool {
         || std::fs::read_to_string(f).is_ok_and(|s| s.contains(&key_armour()))
 }
 
+/// The base64 bodies, each joined into one line, of every certificate PEM under `dir`.
+fn certificate_bodies(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter(|s| s.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>()
+        })
+        .collect()
+}
+
 /// The base64 lines of a PEM body: any one of them in an output is a leak of the key.
 fn pem_body_lines(pem: &str) -> Vec<String> {
     pem.lines()
@@ -295,6 +310,14 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
                 .map(|l| (format!("a line of private key {}", k.display()), l)),
         );
     }
+
+    // An RSA key also holds its public modulus, which the certificate carries too: a key line
+    // encoding only public bytes can recur in a certificate (when the base64 alignment agrees)
+    // and leaks nothing. Such lines are not searched; every other line still is.
+    let public = certificate_bodies(&run.state);
+    needles.retain(|(what, line)| {
+        !(what.starts_with("a line of") && public.iter().any(|b| b.contains(line.as_str())))
+    });
 
     t.add(
         "destroy",
