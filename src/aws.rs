@@ -129,10 +129,23 @@ const THROTTLING: &[&str] = &[
     "LimitExceededException",
 ];
 
+/// Error codes with which a service refuses the credentials themselves (unknown keys, a
+/// signature for another region or partition), before looking at the request.
+const AUTH_REFUSED: &[&str] = &[
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AuthFailure",
+    "IncompleteSignature",
+];
+
 /// Every client of one partition, built from one SDK config.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub name: String,
+    /// The shared-config profile the credentials come from, if any.
+    pub profile: Option<String>,
     pub partition: Partition,
     pub region: String,
     pub tuning: Tuning,
@@ -285,6 +298,7 @@ impl Clients {
         }
         Clients {
             name: def.name.clone(),
+            profile: opts.profile.clone().or(def.spec.profile.clone()),
             partition: def.partition,
             region: def.region.clone(),
             tuning,
@@ -344,7 +358,23 @@ impl Clients {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| self.error("GetCallerIdentity", e))?;
+            .map_err(|e| {
+                let mut e = self.error("GetCallerIdentity", e);
+                if e.code.as_deref().is_some_and(|c| AUTH_REFUSED.contains(&c)) {
+                    let profile = match &self.profile {
+                        Some(p) => format!("profile `{p}`"),
+                        None => "the credentials in use".into(),
+                    };
+                    e.message = format!(
+                        "{}; {profile} is refused here ({}): its keys, or the region or \
+                         endpoint it signs for, may belong to the other partition (check the \
+                         plan's `profile:` and --profile)",
+                        e.message.trim_end_matches('.'),
+                        self.partition
+                    );
+                }
+                e
+            })?;
         Ok(Identity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -383,6 +413,64 @@ impl Clients {
             });
         }
         Ok(id)
+    }
+}
+
+/// Why a profile may have no credentials, for the error that says so: the profile's name and
+/// where it was looked for, when the file or the profile is missing.
+pub fn profile_problem(profile: Option<&str>, config_file: Option<&std::path::Path>) -> String {
+    let Some(profile) = profile else {
+        return " (no profile: set `profile:` on the partition or pass --profile NAME=PROFILE)"
+            .into();
+    };
+    let config = config_file
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| std::env::var_os("AWS_CONFIG_FILE").map(Into::into))
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".aws/config")));
+    let credentials = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".aws/credentials"))
+        });
+    let read = |p: &Option<std::path::PathBuf>| {
+        p.as_ref().and_then(|p| {
+            crate::input::read_text("AWS config file", p, crate::input::MAX_PLAN).ok()
+        })
+    };
+    let has = |text: &Option<String>, headers: &[String]| {
+        text.as_ref().is_some_and(|t| {
+            t.lines().any(|l| {
+                let l: String = l.split_whitespace().collect::<Vec<_>>().join(" ");
+                headers.iter().any(|h| l == *h)
+            })
+        })
+    };
+    let (ctext, ktext) = (read(&config), read(&credentials));
+    let in_config = has(
+        &ctext,
+        &[format!("[profile {profile}]"), format!("[{profile}]")],
+    );
+    let in_credentials = has(&ktext, &[format!("[{profile}]")]);
+    let shown = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no HOME)".into())
+    };
+    if ctext.is_none() && ktext.is_none() {
+        format!(
+            " for profile `{profile}`: neither the shared config file {} nor the credentials file {} \
+             exists (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)",
+            shown(&config),
+            shown(&credentials)
+        )
+    } else if !in_config && !in_credentials {
+        format!(
+            " for profile `{profile}`: no `[profile {profile}]` in {} and no `[{profile}]` in {}",
+            shown(&config),
+            shown(&credentials)
+        )
+    } else {
+        format!(" for profile `{profile}`")
     }
 }
 

@@ -1,24 +1,31 @@
 //! Command-line surface: argument definitions and the dispatch from subcommand to library call.
 //!
-//! Exit codes: 0 success, 1 a finding or failure (the message says what and where),
-//! 2 a usage error (from clap).
+//! Exit codes: 0 success (and "no changes"), 1 any error, usage errors included, 2 only from
+//! `plan --detailed-exitcode` when there are changes. clap's own usage errors exit 2, which
+//! `--detailed-exitcode` would read as "changes present": `main` maps them to 1.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 
 use crate::diag::{self, Finding};
 use crate::lint;
 use crate::spec::LoadOptions;
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; for `plan`, also \"no changes\"
+  1  any error: a plan finding, a refused or failed change, a usage error
+  2  changes present (only `plan --detailed-exitcode`)";
+
 /// Provision cross-partition access between AWS commercial (aws) and AWS China (aws-cn)
 /// from one declarative YAML plan.
 #[derive(Debug, Parser)]
-#[command(name = "xpart", version, about, long_about = None)]
+#[command(name = "xpart", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,9 +44,13 @@ enum Command {
         format: Format,
     },
     /// Show what apply would change, from live state in both partitions (a dry run).
+    #[command(after_help = EXIT_CODES)]
     Plan {
         #[command(flatten)]
-        common: CommonArgs,
+        target: Target,
+        /// Show same-named resources without this plan's tags as taken over (as `apply --adopt`).
+        #[arg(long)]
+        adopt: bool,
         #[arg(long, value_enum, default_value_t = PlanFormatArg::Text)]
         format: PlanFormatArg,
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
@@ -55,17 +66,19 @@ enum Command {
     /// Converge live state in both partitions to the plan.
     Apply {
         #[command(flatten)]
-        common: CommonArgs,
-        /// Do not ask for confirmation (required when not on a terminal).
-        #[arg(long, short = 'y')]
-        yes: bool,
+        target: Target,
+        #[command(flatten)]
+        write: WriteArgs,
+        /// Take over same-named resources that lack this plan's ownership tags.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Delete everything the plan owns (resources carrying its ownership tags), dependents first.
     Destroy {
         #[command(flatten)]
-        common: CommonArgs,
-        #[arg(long, short = 'y')]
-        yes: bool,
+        target: Target,
+        #[command(flatten)]
+        write: WriteArgs,
         /// Delete secrets at once, without the plan's recovery window (for test teardown).
         #[arg(long)]
         force_delete_secrets: bool,
@@ -74,21 +87,31 @@ enum Command {
     /// identity, its secrets (length and hash only), and that another CA is refused.
     Verify {
         #[command(flatten)]
-        common: CommonArgs,
+        target: Target,
     },
-    /// Remove a stale lock left where the kernel could not release it (e.g. NFS).
+    /// Break the plan's lock: refused while the run holding it is alive, unless --force.
     Unlock {
+        /// The plan file whose lock to break.
         plan: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
+        /// The state directory the locked run used (its --state-dir; default `.xpart`).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Break the lock even though its holder is alive (it may still be writing).
+        #[arg(long)]
+        force: bool,
     },
     /// Print the JSON Schema of plan files (for editor completion).
     Schema {
         /// Print the schema of `xpart plan --format json` instead.
         #[arg(long)]
         output: bool,
+    },
+    /// Print a shell completion script: `xpart completions bash > /etc/bash_completion.d/xpart`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Print IAM Roles Anywhere credentials for the AWS SDKs' `credential_process`
     /// (a drop-in for `aws_signing_helper credential-process`).
@@ -97,7 +120,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct VarArgs {
-    /// Set a plan variable (repeatable); XPART_VAR_<name> works too.
+    /// Set a plan variable (repeatable); XPART_VAR_<name> works too. The value is literal
+    /// text: `${…}` in it is not a reference.
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
 }
@@ -115,8 +139,9 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// What every command working on live state takes: the plan, its inputs, where to reach AWS.
 #[derive(Debug, clap::Args)]
-struct CommonArgs {
+struct Target {
     /// The plan file.
     plan: PathBuf,
     #[command(flatten)]
@@ -127,34 +152,50 @@ struct CommonArgs {
     /// Where local state lives (PKI files, the lock); default `.xpart` in the current directory.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Resources worked on at once per partition, unless the plan sets `concurrency`.
-    #[arg(long, default_value_t = crate::engine::walk::DEFAULT_LIMIT)]
-    concurrency: usize,
-    /// Take over same-named resources that lack this plan's ownership tags.
-    #[arg(long)]
-    adopt: bool,
     /// Override a partition's retry or timeout setting (repeatable), e.g. `china.max_attempts=12`,
     /// `china.operation_ms=600000`; settings as in the plan's `retry:`, `timeouts:`, `concurrency`.
     #[arg(long, value_name = "PARTITION.SETTING=N", value_parser = parse_var)]
     tune: Vec<(String, String)>,
-    /// Log retries and waits too.
+    /// Log every API call attempt, retries and waits too.
     #[arg(long, short = 'v')]
     verbose: bool,
 }
 
-impl CommonArgs {
-    fn common(&self) -> crate::commands::Common {
+/// What the commands that write take besides the target.
+#[derive(Debug, clap::Args)]
+struct WriteArgs {
+    /// Do not ask for confirmation (required when not on a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Resources worked on at once per partition, unless the plan sets `concurrency`.
+    #[arg(long, default_value_t = crate::engine::walk::DEFAULT_LIMIT)]
+    concurrency: usize,
+    /// Delete resources this plan owns but no longer declares even when they outnumber the
+    /// ones it declares (without it, such a run is refused: see "Plan identity" in the README).
+    #[arg(long)]
+    allow_prune: bool,
+}
+
+impl Target {
+    fn common(&self, command: &'static str) -> crate::commands::Common {
         crate::commands::Common {
+            command,
             plan_file: self.plan.clone(),
+            cli_vars: self.vars.vars.clone(),
             vars: self.vars.options(),
             profiles: self.profiles.iter().cloned().collect(),
             state_dir: self.state_dir.clone(),
             verbose: self.verbose,
-            concurrency: self.concurrency,
-            adopt: self.adopt,
-            force_delete_secrets: false,
             tune: self.tune.clone(),
+            ..Default::default()
         }
+    }
+}
+
+impl WriteArgs {
+    fn apply_to(&self, c: &mut crate::commands::Common) {
+        c.concurrency = self.concurrency;
+        c.allow_prune = self.allow_prune;
     }
 }
 
@@ -172,7 +213,19 @@ enum Format {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version print and succeed; every other parse failure is a usage
+            // error, exit 1 like any other error (2 means "changes present").
+            let _ = e.print();
+            return if e.exit_code() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
     match cli.command {
         Command::Lint {
             plans,
@@ -181,7 +234,8 @@ pub fn main() -> ExitCode {
         } => run_lint(&plans, &vars.options(), format),
         Command::CredentialProcess(args) => crate::credential_process::run(&args),
         Command::Plan {
-            common,
+            target,
+            adopt,
             format,
             detailed_exitcode,
             offline: _,
@@ -192,34 +246,47 @@ pub fn main() -> ExitCode {
                 PlanFormatArg::Markdown => crate::commands::PlanFormat::Markdown,
                 PlanFormatArg::Json => crate::commands::PlanFormat::Json,
             };
-            crate::commands::plan(
-                &common.common(),
-                format,
-                detailed_exitcode,
-                against.as_deref(),
-            )
+            let mut c = target.common("plan");
+            c.adopt = adopt;
+            crate::commands::plan(&c, format, detailed_exitcode, against.as_deref())
         }
-        Command::Apply { common, yes } => crate::commands::apply(&common.common(), yes, false),
+        Command::Apply {
+            target,
+            write,
+            adopt,
+        } => {
+            let mut c = target.common("apply");
+            write.apply_to(&mut c);
+            c.adopt = adopt;
+            crate::commands::apply(&c, write.yes, crate::commands::Mode::Apply)
+        }
         Command::Destroy {
-            common,
-            yes,
+            target,
+            write,
             force_delete_secrets,
         } => {
-            let mut c = common.common();
+            let mut c = target.common("destroy");
+            write.apply_to(&mut c);
             c.force_delete_secrets = force_delete_secrets;
-            crate::commands::apply(&c, yes, true)
+            crate::commands::apply(&c, write.yes, crate::commands::Mode::Destroy)
         }
-        Command::Verify { common } => crate::verify::run(&common.common()),
+        Command::Verify { target } => crate::verify::run(&target.common("verify")),
         Command::Unlock {
             plan,
             vars,
             state_dir,
-        } => crate::commands::unlock(&crate::commands::Common {
-            plan_file: plan,
-            vars: vars.options(),
-            state_dir,
-            ..Default::default()
-        }),
+            force,
+        } => crate::commands::unlock(
+            &crate::commands::Common {
+                command: "unlock",
+                plan_file: plan,
+                cli_vars: vars.vars.clone(),
+                vars: vars.options(),
+                state_dir,
+                ..Default::default()
+            },
+            force,
+        ),
         Command::Schema { output } => {
             let doc = if output {
                 crate::plan::output_schema()
@@ -230,6 +297,10 @@ pub fn main() -> ExitCode {
             let _ = writeln!(std::io::stdout(), "{schema}");
             ExitCode::SUCCESS
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "xpart", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -237,7 +308,7 @@ fn run_lint(plans: &[PathBuf], opts: &LoadOptions, format: Format) -> ExitCode {
     let mut reports = vec![];
     for path in plans {
         let name = path.display().to_string();
-        let findings = match std::fs::read_to_string(path) {
+        let findings = match crate::input::read_text("plan file", path, crate::input::MAX_PLAN) {
             Ok(text) => {
                 let base = path.parent().map(PathBuf::from).unwrap_or_default();
                 let f = lint::lint_text(&name, &text, opts, &base);
@@ -247,9 +318,9 @@ fn run_lint(plans: &[PathBuf], opts: &LoadOptions, format: Format) -> ExitCode {
                 f
             }
             Err(e) => {
-                let f = Finding::error("XP000", format!("cannot read {name}: {e}"));
+                let f = Finding::error("XP000", e.to_string());
                 if format == Format::Text {
-                    eprintln!("error[XP000]: cannot read {name}: {e}");
+                    eprintln!("error[XP000]: {e}");
                 }
                 vec![Finding {
                     file: name.clone(),

@@ -11,7 +11,7 @@ use crate::engine::resource::Options;
 use crate::engine::run::{self, Engine, Planned, RunError, Setup};
 use crate::engine::walk::Cancel;
 use crate::lint;
-use crate::lock::Lock;
+use crate::lock::{Lock, Unlocked};
 use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION};
 use crate::spec::{self, LoadOptions, Spec};
 use crate::view;
@@ -19,7 +19,11 @@ use crate::view;
 /// What every engine command shares.
 #[derive(Debug, Clone, Default)]
 pub struct Common {
+    /// The subcommand (`plan`, `apply`, …), for hints that repeat the command line.
+    pub command: &'static str,
     pub plan_file: PathBuf,
+    /// `--var` flags as given, in order: hints repeat them.
+    pub cli_vars: Vec<(String, String)>,
     pub vars: LoadOptions,
     /// `--profile NAME=PROFILE`
     pub profiles: BTreeMap<String, String>,
@@ -28,8 +32,64 @@ pub struct Common {
     pub concurrency: usize,
     pub adopt: bool,
     pub force_delete_secrets: bool,
+    /// Lift the prune guard (see `engine::run::prune_guard`).
+    pub allow_prune: bool,
     /// `--tune PARTITION.SETTING=VALUE`: retry and timeout settings over the plan's.
     pub tune: Vec<(String, String)>,
+}
+
+impl Common {
+    /// `xpart <command> <plan> --var … [--profile …] [--state-dir …]`: this run's target, as a
+    /// command to paste. Variables from `XPART_VAR_*` stay in the environment, as they were.
+    pub fn command_line(&self, command: &str) -> String {
+        let mut words = vec![
+            "xpart".to_string(),
+            command.to_string(),
+            shell_quote(&self.plan_file.display().to_string()),
+        ];
+        for (k, v) in &self.cli_vars {
+            words.push(format!("--var {}", shell_quote(&format!("{k}={v}"))));
+        }
+        if command != "unlock" && command != "lint" {
+            for (k, v) in &self.profiles {
+                words.push(format!("--profile {}", shell_quote(&format!("{k}={v}"))));
+            }
+        }
+        if command != "lint" {
+            if let Some(d) = &self.state_dir {
+                words.push(format!(
+                    "--state-dir {}",
+                    shell_quote(&d.display().to_string())
+                ));
+            }
+        }
+        words.join(" ")
+    }
+
+    /// `command_line` for `lint`: the plan and its variables.
+    pub fn lint_line(&self) -> String {
+        self.command_line("lint")
+    }
+}
+
+/// A word as a POSIX shell reads it back: as is when it holds only safe characters, else in
+/// single quotes.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// What `apply` does: converge, or delete everything owned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Destroy,
 }
 
 /// Apply `--tune` flags to the loaded spec: `china.max_attempts=12`, `commercial.attempt_ms=30000`.
@@ -85,11 +145,11 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Read, load and lint a plan; on any error finding, print them and give up.
-fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
+/// Read, load and lint a plan; on any error finding, print them and give up. `lint_line` is
+/// the command that shows the same findings (`xpart lint <plan> --var …`).
+fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCode> {
     let name = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read {name}: {e}")))?;
+    let text = crate::input::read_text("plan file", path, crate::input::MAX_PLAN).map_err(fail)?;
     let base = base_of(path);
     let (spec, mut findings) = spec::load(&name, &text, vars);
     if let Some(s) = &spec {
@@ -110,7 +170,7 @@ fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
             diag::render_plain(&name, &text, &errors)
         );
         return Err(fail(format!(
-            "{name}: {} error(s); nothing was changed (details above, or run `xpart lint {name}`)",
+            "{name}: {} error(s); nothing was changed (details above, or run `{lint_line}`)",
             errors.len()
         )));
     }
@@ -119,7 +179,7 @@ fn load(path: &Path, vars: &LoadOptions) -> Result<Spec, ExitCode> {
 
 /// `load` plus the command line's `--tune` settings.
 fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
-    let mut spec = load(&c.plan_file, &c.vars)?;
+    let mut spec = load(&c.plan_file, &c.vars, &c.lint_line())?;
     tune(&mut spec, &c.tune).map_err(fail)?;
     Ok(spec)
 }
@@ -138,36 +198,54 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-fn setup(c: &Common, spec: &Spec) -> Setup {
+fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
     let tty = std::io::stderr().is_terminal();
-    Setup {
+    Ok(Setup {
         profiles: c.profiles.clone(),
         config_file: None,
         base: base_of(&c.plan_file),
-        state_dir: state_dir(c, &spec.name),
+        state_dir: state_dir(c, spec)?,
         options: Options {
             force_delete_secrets: c.force_delete_secrets,
             ..Options::default()
         },
         adopt: c.adopt,
+        allow_prune: c.allow_prune,
         concurrency: c.concurrency,
         verbose: c.verbose,
         sink: crate::progress::sink(tty, c.verbose),
-    }
+    })
 }
 
+/// The plan's own directory under the state directory: `<--state-dir>/<plan identity>`.
 /// Absolute, so that file outputs (certificate and key paths) mean the same to every
 /// resource, whatever directory each resolves its own relative paths against.
-fn state_dir(c: &Common, plan: &str) -> PathBuf {
+///
+/// The identity is checked by lint to be one plain file name; this checks it again where it
+/// becomes a path, so no plan name can ever place a file outside the state directory.
+fn state_dir(c: &Common, spec: &Spec) -> Result<PathBuf, ExitCode> {
+    let name = &spec.identity.name;
+    let mut parts = std::path::Path::new(name).components();
+    let plain = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) && !name.contains(['/', '\\', '\0']);
+    if !plain {
+        return Err(fail(format!(
+            "plan identity `{}` is not a plain file name, so it cannot name the plan's state \
+             directory; nothing was changed",
+            crate::diag::excerpt(name, 80)
+        )));
+    }
     let dir = c
         .state_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(".xpart"))
-        .join(plan);
-    match std::env::current_dir() {
+        .join(name);
+    Ok(match std::env::current_dir() {
         Ok(cwd) if dir.is_relative() => cwd.join(dir),
         _ => dir,
-    }
+    })
 }
 
 /// Ctrl-C once: stop scheduling and let running calls finish; twice: abort.
@@ -217,26 +295,42 @@ pub fn plan(
         Err(code) => return code,
     };
     let plan = if let Some(old) = offline_against {
-        let old_spec = match load(old, &c.vars) {
+        let old_line = Common {
+            plan_file: old.to_path_buf(),
+            ..c.clone()
+        }
+        .lint_line();
+        let old_spec = match load(old, &c.vars, &old_line) {
             Ok(s) => s,
             Err(code) => return code,
         };
         offline(&old_spec, &spec)
     } else {
         let rt = runtime();
-        let s = setup(c, &spec);
+        let s = match setup(c, &spec) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
         let r = rt.block_on(async {
             let engine = Engine::connect(spec, s).await?;
             let cancel = Cancel::new();
             on_interrupt(cancel.clone());
-            engine.plan(&cancel).await
+            let planned = engine.plan(&cancel).await?;
+            let guard = planned.prune_guard(engine.spec(), false);
+            Ok::<_, RunError>((planned, guard))
         });
         match r {
-            Ok(p) => {
+            Ok((p, guard)) => {
                 for u in &p.unowned {
                     let _ = writeln!(
                         std::io::stderr(),
                         "warning: {u}; apply refuses it unless --adopt"
+                    );
+                }
+                if let Some(guard) = guard {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: {guard}; apply refuses this unless --allow-prune"
                     );
                 }
                 p.plan
@@ -267,23 +361,26 @@ fn confirm(question: &str) -> Result<bool, ExitCode> {
 }
 
 /// `xpart apply` and `xpart destroy`.
-pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
+pub fn apply(c: &Common, yes: bool, mode: Mode) -> ExitCode {
     let spec = match load_tuned(c) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let destroy = mode == Mode::Destroy;
     let command = if destroy { "destroy" } else { "apply" };
-    let _lock = match Lock::acquire(
-        &state_dir(c, &spec.name),
-        &spec.name,
-        &c.plan_file.display().to_string(),
-        command,
-    ) {
+    let dir = match state_dir(c, &spec) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let _lock = match Lock::acquire(&dir, &spec.name, &c.command_line("unlock"), command) {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
     let rt = runtime();
-    let s = setup(c, &spec);
+    let s = match setup(c, &spec) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     rt.block_on(async move {
         let engine = match Engine::connect(spec, s).await {
             Ok(e) => e,
@@ -311,6 +408,14 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
         }
         for u in &planned.unowned {
             let _ = writeln!(std::io::stderr(), "note: {u}");
+        }
+        if let Some(guard) = planned.prune_guard(engine.spec(), destroy) {
+            if !c.allow_prune {
+                return fail(format!(
+                    "{guard}. To delete them anyway: `{} --allow-prune`",
+                    c.command_line(command)
+                ));
+            }
         }
         if !destroy && !planned.unowned.is_empty() && !c.adopt {
             return fail(format!(
@@ -353,7 +458,11 @@ pub fn apply(c: &Common, yes: bool, destroy: bool) -> ExitCode {
             let _ = writeln!(err, "error: {cause}");
         }
         if cancel.is_cancelled() {
-            let _ = writeln!(err, "interrupted: run `xpart {command}` again to finish");
+            let _ = writeln!(
+                err,
+                "interrupted: run `{}` again to finish",
+                c.command_line(command)
+            );
         }
         ExitCode::FAILURE
     })
@@ -369,9 +478,15 @@ where
         Ok(s) => s,
         Err(code) => return code,
     };
-    let scratch = state_dir(c, &spec.name).join("verify");
+    let scratch = match state_dir(c, &spec) {
+        Ok(d) => d.join("verify"),
+        Err(code) => return code,
+    };
     let rt = runtime();
-    let s = setup(c, &spec);
+    let s = match setup(c, &spec) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     rt.block_on(async move {
         let engine = match Engine::connect(spec, s).await {
             Ok(e) => e,
@@ -386,32 +501,54 @@ where
         if planned.plan.has_changes() {
             let _ = writeln!(
                 std::io::stderr(),
-                "warning: live state differs from the plan (run `xpart plan`); verifying what exists"
+                "warning: live state differs from the plan (run `{}`); verifying what exists",
+                c.command_line("plan")
             );
         }
         f(engine, planned, scratch).await
     })
 }
 
-/// `xpart unlock`: remove a stale lock.
-pub fn unlock(c: &Common) -> ExitCode {
-    let spec = match load(&c.plan_file, &c.vars) {
+/// `xpart unlock`: break a lock whose holder is gone; one whose holder is alive only with
+/// `force`.
+pub fn unlock(c: &Common, force: bool) -> ExitCode {
+    let spec = match load(&c.plan_file, &c.vars, &c.lint_line()) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match Lock::remove(&state_dir(c, &spec.name)) {
-        Ok(true) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "removed the lock of plan `{}`",
+    let dir = match state_dir(c, &spec) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let say = |msg: String| {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+    };
+    match Lock::remove(&dir, force) {
+        Ok(Unlocked::Removed { holder: None }) => {
+            say(format!("removed the stale lock of plan `{}`", spec.name));
+            ExitCode::SUCCESS
+        }
+        Ok(Unlocked::Removed { holder: Some(h) }) => {
+            say(format!(
+                "broke the lock of plan `{}` held by {h}: that run may still be writing",
                 spec.name
-            );
+            ));
             ExitCode::SUCCESS
         }
-        Ok(false) => {
-            let _ = writeln!(std::io::stderr(), "plan `{}` was not locked", spec.name);
+        Ok(Unlocked::NotLocked) => {
+            say(format!(
+                "plan `{}` was not locked (no lock in {})",
+                spec.name,
+                dir.display()
+            ));
             ExitCode::SUCCESS
         }
+        Ok(Unlocked::Alive { holder }) => fail(format!(
+            "plan `{}` is locked by a run that is still alive ({holder}); nothing was removed. \
+             Wait for it to finish, stop it, or break the lock anyway with `{} --force`",
+            spec.name,
+            c.command_line("unlock")
+        )),
         Err(e) => fail(format!("cannot remove the lock: {e}")),
     }
 }

@@ -273,26 +273,33 @@ fn user_name_in(passwd: &str, uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
-/// An io::Error's message without the `(os error N)` tail.
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+use crate::input::io_reason;
 
 /// Read a file, or say why not: with the owner and mode when the file exists.
+/// Regular files of at most `input::MAX_PEM` bytes only: a device or a huge file is refused
+/// before anything is read into memory.
 pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| {
-        let meta = std::fs::metadata(path).ok();
-        Error::Unreadable {
+    crate::input::read(what, path, crate::input::MAX_PEM).map_err(|e| match e {
+        crate::input::InputError::Io { reason, .. } => {
+            let meta = std::fs::metadata(path).ok();
+            Error::Unreadable {
+                what,
+                path: path.to_path_buf(),
+                owner_uid: meta.as_ref().map(|m| m.uid()),
+                mode: meta.as_ref().map(|m| m.mode()),
+                reason,
+            }
+        }
+        other => Error::BadFile {
             what,
             path: path.to_path_buf(),
-            owner_uid: meta.as_ref().map(|m| m.uid()),
-            mode: meta.as_ref().map(|m| m.mode()),
-            reason: io_reason(&e),
-        }
+            reason: match other {
+                crate::input::InputError::NotAFile { kind, .. } => {
+                    format!("{kind}, not a regular file")
+                }
+                _ => format!("larger than {} bytes", crate::input::MAX_PEM),
+            },
+        },
     })
 }
 

@@ -1,9 +1,29 @@
 //! Findings about a plan (what, where, how to fix) and their text and JSON renderings.
 
+use std::ops::Range;
+
 use codespan_reporting::diagnostic::{Diagnostic, Label};
-use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::files::{Error as FilesError, Files};
 use codespan_reporting::term::{self, termcolor};
 use serde::Serialize;
+
+/// The longest message or hint a finding carries: they quote the plan (a key, a name), and a
+/// plan can hold a line of megabytes.
+pub const MAX_MESSAGE: usize = 400;
+/// Bytes of a source line shown on either side of a finding's span.
+const CONTEXT: usize = 80;
+/// The longest span underlined.
+const MAX_LABEL: usize = 160;
+/// Findings rendered as text per file; the rest are counted (JSON has them all).
+pub const MAX_RENDERED: usize = 100;
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub fn excerpt(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,7 +64,7 @@ impl Finding {
         Finding {
             severity: Severity::Error,
             code,
-            message: message.into(),
+            message: excerpt(&message.into(), MAX_MESSAGE),
             file: String::new(),
             span: Span::default(),
             hint: None,
@@ -65,7 +85,7 @@ impl Finding {
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Finding {
-        self.hint = Some(hint.into());
+        self.hint = Some(excerpt(&hint.into(), MAX_MESSAGE));
         self
     }
 
@@ -79,26 +99,102 @@ impl Finding {
     }
 }
 
+/// The part of a source line a finding points at: up to `CONTEXT` bytes either side of its
+/// span, so a plan written on one enormous line still gives a short message. codespan sees only
+/// this window; line and column come from the finding (see `Excerpt`).
+struct Excerpt<'a> {
+    name: &'a str,
+    text: String,
+    /// The real line number, and the real column of the window's first character after a
+    /// leading `…`.
+    line: usize,
+    first_col: usize,
+    /// Bytes of the leading `…` (0 when the window starts the line).
+    lead: usize,
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl<'a> Excerpt<'a> {
+    /// The window around `f`'s span and the span's range inside it.
+    fn of(name: &'a str, source: &str, f: &Finding) -> (Excerpt<'a>, Range<usize>) {
+        let start = floor_boundary(source, f.span.start.min(source.len()));
+        let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
+        let end = f.span.end.max(start + 1).min(line_end);
+        let end = floor_boundary(source, end.min(start + MAX_LABEL)).max(start);
+        let win_start = floor_boundary(source, start.saturating_sub(CONTEXT).max(line_start));
+        let win_end = floor_boundary(source, (end + CONTEXT).min(line_end));
+        let lead = if win_start > line_start { "…" } else { "" };
+        let tail = if win_end < line_end { "…" } else { "" };
+        let text = format!("{lead}{}{tail}", &source[win_start..win_end]);
+        let first_col = f
+            .span
+            .column
+            .saturating_sub(source[win_start..start].chars().count())
+            .max(1);
+        let label = lead.len() + (start - win_start)..lead.len() + (end - win_start);
+        (
+            Excerpt {
+                name,
+                text,
+                line: f.span.line.max(1),
+                first_col,
+                lead: lead.len(),
+            },
+            label,
+        )
+    }
+}
+
+impl<'a> Files<'a> for Excerpt<'_> {
+    type FileId = ();
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, _: ()) -> Result<&'a str, FilesError> {
+        Ok(self.name)
+    }
+    fn source(&'a self, _: ()) -> Result<&'a str, FilesError> {
+        Ok(&self.text)
+    }
+    fn line_index(&'a self, _: (), _: usize) -> Result<usize, FilesError> {
+        Ok(0)
+    }
+    fn line_number(&'a self, _: (), _: usize) -> Result<usize, FilesError> {
+        Ok(self.line)
+    }
+    fn column_number(&'a self, _: (), _: usize, byte: usize) -> Result<usize, FilesError> {
+        let from = self.lead.min(byte);
+        Ok(self.first_col + self.text[from..byte.min(self.text.len())].chars().count())
+    }
+    fn line_range(&'a self, _: (), _: usize) -> Result<Range<usize>, FilesError> {
+        Ok(0..self.text.len())
+    }
+}
+
 /// Render findings as rustc-style text: `error[XP020]: …`, `┌─ file:line:col`, the line, a caret.
+/// At most `MAX_RENDERED` of them; a line is shown as an excerpt around the span.
 pub fn render_text(
     out: &mut dyn termcolor::WriteColor,
     file: &str,
     source: &str,
     findings: &[Finding],
 ) -> std::io::Result<()> {
-    let mut files = SimpleFiles::new();
-    let id = files.add(file, source);
     let config = term::Config::default();
-    for f in findings {
+    for f in findings.iter().take(MAX_RENDERED) {
         let d = match f.severity {
             Severity::Error => Diagnostic::error(),
             Severity::Warning => Diagnostic::warning(),
         };
-        let end = f
-            .span
-            .end
-            .max(f.span.start + 1)
-            .min(source.len().max(f.span.start));
+        let (excerpt, label) = Excerpt::of(file, source, f);
         let mut d = d.with_code(f.code).with_message(&f.message);
         let mut notes = vec![];
         if f.conceal_source {
@@ -107,13 +203,20 @@ pub fn render_text(
                 f.span.line, f.span.column
             ));
         } else {
-            d = d.with_labels(vec![Label::primary(id, f.span.start..end)]);
+            d = d.with_labels(vec![Label::primary((), label)]);
         }
         if let Some(h) = &f.hint {
             notes.push(format!("help: {h}"));
         }
         d = d.with_notes(notes);
-        term::emit(out, &config, &files, &d).map_err(std::io::Error::other)?;
+        term::emit(out, &config, &excerpt, &d).map_err(std::io::Error::other)?;
+    }
+    if findings.len() > MAX_RENDERED {
+        writeln!(
+            out,
+            "… and {} more finding(s) not shown (`--format json` lists them all)",
+            findings.len() - MAX_RENDERED
+        )?;
     }
     Ok(())
 }

@@ -1041,14 +1041,11 @@ fn check_ca_file(cx: &mut Ctx, at: &Path, file: &str, base: &FsPath) {
         return;
     }
     let path = base.join(file);
-    let pem = match std::fs::read(&path) {
+    let pem = match crate::input::read("CA certificate", &path, crate::input::MAX_PEM) {
         Ok(b) => b,
         Err(e) => {
             cx.push(
-                Finding::error(
-                    "XP056",
-                    format!("cannot read CA certificate {}: {e}", path.display()),
-                )
+                Finding::error("XP056", e.to_string())
                 .at(cx.value(at))
                 .hint("give a PEM file path relative to the plan"),
             );

@@ -3,8 +3,9 @@
 //! An advisory `flock` on `<state dir>/lock`: the kernel drops it when the holder exits, even by
 //! `kill -9`, so a crashed apply never leaves a lock behind that blocks the re-run meant to
 //! repair it. The file also says who holds it (pid, host, command, since), for the message the
-//! next caller gets. `xpart unlock` removes the file, which breaks a lock held on a filesystem
-//! where flock is not shared (NFS) or by a process that hangs.
+//! next caller gets. `xpart unlock` removes the file of a lock nobody holds; a lock whose holder
+//! is alive (the kernel still has its flock) is broken only with `--force`, since that run may
+//! still be writing and a second run beside it would duplicate what it creates.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -25,14 +26,38 @@ pub enum LockError {
         source: std::io::Error,
     },
     #[error(
-        "plan `{plan}` is locked by another run ({holder}); wait for it to finish. If it is gone \
-         and the lock is stale, remove it with `xpart unlock {plan_file}`"
+        "plan `{plan}` is locked by another run ({holder}); wait for it to finish. If that run \
+         hangs, stop it, or break the lock with `{unlock} --force`"
     )]
     Held {
         plan: String,
-        plan_file: String,
+        /// The `xpart unlock …` command for this plan, variables and state dir included.
+        unlock: String,
         holder: String,
     },
+}
+
+/// What `Lock::remove` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlocked {
+    /// There was no lock file.
+    NotLocked,
+    /// Removed; `holder` is set when the holder was alive and `force` broke it anyway.
+    Removed { holder: Option<String> },
+    /// Not removed: its holder is alive.
+    Alive { holder: String },
+}
+
+fn holder_of(file: &mut File) -> String {
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let holder = holder.trim();
+    if holder.is_empty() {
+        "holder unknown".into()
+    } else {
+        // The file is ours, but bounded all the same: it is echoed in a message.
+        crate::diag::excerpt(holder, 200)
+    }
 }
 
 impl Lock {
@@ -40,7 +65,7 @@ impl Lock {
     pub fn acquire(
         state_dir: &Path,
         plan: &str,
-        plan_file: &str,
+        unlock: &str,
         command: &str,
     ) -> Result<Lock, LockError> {
         let path = state_dir.join("lock");
@@ -59,17 +84,10 @@ impl Lock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
                 return Err(LockError::Held {
                     plan: plan.to_string(),
-                    plan_file: plan_file.to_string(),
-                    holder: if holder.is_empty() {
-                        "holder unknown".into()
-                    } else {
-                        holder.to_string()
-                    },
+                    unlock: unlock.to_string(),
+                    holder: holder_of(&mut file),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -89,11 +107,29 @@ impl Lock {
         Ok(Lock { file, path })
     }
 
-    /// Remove a lock file (breaking a stale lock). Returns whether there was one.
-    pub fn remove(state_dir: &Path) -> std::io::Result<bool> {
-        match std::fs::remove_file(state_dir.join("lock")) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+    /// Remove the lock file of a lock nobody holds; one whose holder is alive only when
+    /// `force`. Whether the holder is alive is the kernel's answer: it still holds the flock.
+    pub fn remove(state_dir: &Path, force: bool) -> std::io::Result<Unlocked> {
+        let path = state_dir.join("lock");
+        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Unlocked::NotLocked),
+            Err(e) => return Err(e),
+        };
+        let holder = match file.try_lock() {
+            // Nobody holds it: remove it while holding it, so no run takes it in between.
+            Ok(()) => None,
+            Err(TryLockError::WouldBlock) => Some(holder_of(&mut file)),
+            Err(TryLockError::Error(e)) => return Err(e),
+        };
+        if let (Some(holder), false) = (&holder, force) {
+            return Ok(Unlocked::Alive {
+                holder: holder.clone(),
+            });
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(Unlocked::Removed { holder }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Unlocked::NotLocked),
             Err(e) => Err(e),
         }
     }
@@ -114,16 +150,41 @@ mod tests {
     #[test]
     fn a_second_taker_is_told_who_holds_it_and_can_take_it_after_release() {
         let dir = std::env::temp_dir().join(format!("xpart-lock-{}", std::process::id()));
-        let first = Lock::acquire(&dir, "p", "plans/p.yaml", "apply").unwrap();
-        let err = Lock::acquire(&dir, "p", "plans/p.yaml", "destroy").unwrap_err();
+        let unlock = "xpart unlock plans/p.yaml --var suffix=a";
+        let first = Lock::acquire(&dir, "p", unlock, "apply").unwrap();
+        let err = Lock::acquire(&dir, "p", unlock, "destroy").unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains(&format!("pid {}", std::process::id())),
             "{msg}"
         );
-        assert!(msg.contains("xpart unlock plans/p.yaml"), "{msg}");
+        assert!(msg.contains(&format!("`{unlock} --force`")), "{msg}");
         drop(first);
-        Lock::acquire(&dir, "p", "plans/p.yaml", "apply").unwrap();
+        Lock::acquire(&dir, "p", unlock, "apply").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_lock_is_removed_only_by_force_and_a_dead_one_at_once() {
+        let dir = std::env::temp_dir().join(format!("xpart-unlock-{}", std::process::id()));
+        assert_eq!(Lock::remove(&dir, false).unwrap(), Unlocked::NotLocked);
+        let held = Lock::acquire(&dir, "p", "xpart unlock p.yaml", "apply").unwrap();
+        match Lock::remove(&dir, false).unwrap() {
+            Unlocked::Alive { holder } => assert!(holder.contains("`xpart apply`"), "{holder}"),
+            other => panic!("a live lock was not refused: {other:?}"),
+        }
+        assert!(dir.join("lock").exists(), "refusing removed it anyway");
+        assert!(matches!(
+            Lock::remove(&dir, true).unwrap(),
+            Unlocked::Removed { holder: Some(_) }
+        ));
+        drop(held);
+        // A lock file left by a run that is gone (nobody holds the flock).
+        std::fs::write(dir.join("lock"), "`xpart apply`, pid 1 on gone").unwrap();
+        assert_eq!(
+            Lock::remove(&dir, false).unwrap(),
+            Unlocked::Removed { holder: None }
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

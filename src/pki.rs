@@ -263,7 +263,7 @@ pub fn ensure_cert(
 
 /// A certificate file (its first certificate) and, if given, the key that must belong to it.
 pub fn read_material(cert_file: &Path, key_file: Option<&Path>) -> Result<Material, PkiError> {
-    let bytes = fs::read(cert_file).map_err(io_error(cert_file))?;
+    let bytes = read_pem(cert_file)?;
     let bad_cert = |reason| PkiError::Certificate {
         path: cert_file.to_path_buf(),
         reason,
@@ -295,7 +295,7 @@ pub fn read_material(cert_file: &Path, key_file: Option<&Path>) -> Result<Materi
 /// (`EC PRIVATE KEY`) PEM, unencrypted. RSA keys sign with SHA-256, P-256 with SHA-256, P-384
 /// with SHA-384 (rcgen's pairing).
 pub fn load_private_key(path: &Path) -> Result<KeyPair, PkiError> {
-    let bytes = fs::read(path).map_err(io_error(path))?;
+    let bytes = read_pem(path)?;
     let bad = || PkiError::Key {
         path: path.to_path_buf(),
     };
@@ -897,6 +897,20 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(io_error(path))
+}
+
+/// A certificate or key file: a regular file of at most `input::MAX_PEM` bytes.
+pub fn read_pem(path: &Path) -> Result<Vec<u8>, PkiError> {
+    crate::input::read("PEM file", path, crate::input::MAX_PEM).map_err(|e| match e {
+        crate::input::InputError::Io { source, .. } => PkiError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => PkiError::Spec {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PkiError + '_ {

@@ -16,6 +16,11 @@ fn calls(tb: &Testbed, side: Side) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The lineage of the seed plan (`plans/china-to-commercial.yaml`): of its `name:` as written.
+fn seed_lineage() -> String {
+    xpart::spec::lineage("china-to-commercial-${var.suffix}")
+}
+
 /// A key tagged as the seed plan's `client_key_key`, without an alias: what a run killed
 /// between CreateKey and CreateAlias leaves. Its id.
 fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
@@ -30,6 +35,7 @@ fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
         };
         kms.create_key()
             .tags(tag("xpart:plan", plan_name))
+            .tags(tag("xpart:lineage", &seed_lineage()))
             .tags(tag("xpart:id", "client_key_key"))
             .send()
             .await

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{
+    Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
+};
 use xpart::engine::types::{iam_instance_profile, iam_role, kms_key, secret};
 use xpart::spec::types::{InstanceProfile, KmsKey, Role, Secret};
 
@@ -231,6 +233,7 @@ fn kms_key_left_without_alias_is_reused() {
             .create_key()
             .description("old")
             .tags(tag(TAG_PLAN, &plan))
+            .tags(tag(TAG_LINEAGE, &cx.owner.lineage))
             .tags(tag(TAG_ID, "key"))
             .send()
             .await

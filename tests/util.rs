@@ -203,7 +203,7 @@ impl Testbed {
         .await;
         let dir = tempdir("ctx");
         Ctx {
-            plan: plan.to_string(),
+            owner: xpart::spec::PlanIdentity::new(plan, plan),
             id: id.to_string(),
             part: Some(Arc::new({
                 let p = PartCtx::new(def, clients);

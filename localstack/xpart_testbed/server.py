@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Response
 
-    from . import fidelity
+    from . import fidelity, signing
     from .faults import FaultProxy
     from .rolesanywhere import RolesAnywhere, Store, is_rolesanywhere
 
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/__testbed/health":
             return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
+        refused = signing.refusal(environ, partition)
+        if refused:
+            return signing.respond(start_response, refused)
         if is_rolesanywhere(environ):
             return ra(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".GetResources"):

@@ -15,12 +15,19 @@ use serde_json::Value as Json;
 
 use crate::aws::{AwsError, Clients};
 use crate::pki::PkiError;
-use crate::spec::PartitionDef;
+use crate::spec::{PartitionDef, PlanIdentity};
 
-/// The tag naming the plan that owns a resource.
+/// The tag naming the plan that owns a resource (its identity, rendered).
 pub const TAG_PLAN: &str = "xpart:plan";
+/// The tag telling that plan from another whose name renders alike (see `PlanIdentity`).
+pub const TAG_LINEAGE: &str = "xpart:lineage";
 /// The tag naming the resource's id in that plan.
 pub const TAG_ID: &str = "xpart:id";
+
+/// Whether a tag key is one of xpart's ownership tags (never a user tag).
+pub fn is_ownership_tag(k: &str) -> bool {
+    k == TAG_PLAN || k == TAG_ID || k == TAG_LINEAGE
+}
 
 /// Comparable attributes, by name.
 pub type Attrs = BTreeMap<String, Json>;
@@ -170,8 +177,8 @@ impl PartCtx {
 /// What a resource type call runs with. Cheap to clone; moved into each job.
 #[derive(Clone)]
 pub struct Ctx {
-    /// The plan's name: the `xpart:plan` tag.
-    pub plan: String,
+    /// Who owns what this plan makes: the `xpart:plan` and `xpart:lineage` tags.
+    pub owner: PlanIdentity,
     /// This resource's id: the `xpart:id` tag.
     pub id: String,
     /// None for local types (pki.*).
@@ -201,7 +208,7 @@ pub struct Ctx {
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ctx")
-            .field("plan", &self.plan)
+            .field("owner", &self.owner.name)
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
@@ -232,18 +239,22 @@ impl Ctx {
     /// The ownership tags this resource gets, plus the plan's own `tags`.
     pub fn tags(&self, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         let mut t = extra.clone();
-        t.insert(TAG_PLAN.into(), self.plan.clone());
-        t.insert(TAG_ID.into(), self.id.clone());
+        for (k, v) in self.ownership_tags() {
+            t.insert(k.into(), v.to_string());
+        }
         t
     }
-    /// Whether `tags` mark a resource as this one.
+    /// The ownership tags alone: plan, lineage and id.
+    pub fn ownership_tags(&self) -> [(&'static str, &str); 3] {
+        [
+            (TAG_PLAN, self.owner.name.as_str()),
+            (TAG_LINEAGE, self.owner.lineage.as_str()),
+            (TAG_ID, self.id.as_str()),
+        ]
+    }
+    /// Whether `tags` mark a resource as this one: this plan's, of this lineage, this id.
     pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
-        let (mut plan, mut id) = (false, false);
-        for (k, v) in tags {
-            plan |= k == TAG_PLAN && v == self.plan;
-            id |= k == TAG_ID && v == self.id;
-        }
-        plan && id
+        owned_id(&self.owner, tags).is_some_and(|id| id == self.id)
     }
     /// The user tags `live` has that the plan (`extra` plus ownership) no longer wants: what an
     /// update must untag. Empty unless `retag`.
@@ -353,7 +364,7 @@ pub trait Resource {
     /// something already gone is success.
     fn delete(live: &Live, cx: &Ctx) -> impl Future<Output = Result<()>> + Send;
 
-    /// Every live resource of this type in `cx`'s partition tagged `xpart:plan` = `cx.plan`,
+    /// Every live resource of this type in `cx`'s partition owned by `cx.owner` (`owned_id`),
     /// with its `xpart:id`, each as `read` would describe it (so `delete` can take it): how
     /// resources the plan no longer has are found without a state file.
     fn find_owned(cx: &Ctx) -> impl Future<Output = Result<Vec<(String, Live)>>> + Send {
@@ -362,21 +373,22 @@ pub trait Resource {
     }
 }
 
-/// The `xpart:id` among tags of this plan, if they carry `xpart:plan` = `plan`.
+/// The `xpart:id` among `tags`, if they mark the resource as `owner`'s: `xpart:plan` and
+/// `xpart:lineage` both match. A resource of a plan whose name only renders alike, or one made
+/// before lineages (no `xpart:lineage`), is not this plan's: it is never changed or deleted.
 pub fn owned_id<'a>(
-    plan: &str,
+    owner: &PlanIdentity,
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Option<String> {
-    let (mut p, mut id) = (false, None);
+    let (mut plan, mut lineage, mut id) = (false, false, None);
     for (k, v) in tags {
-        if k == TAG_PLAN && v == plan {
-            p = true;
-        }
+        plan |= k == TAG_PLAN && v == owner.name;
+        lineage |= k == TAG_LINEAGE && v == owner.lineage;
         if k == TAG_ID {
             id = Some(v.to_string());
         }
     }
-    id.filter(|_| p)
+    id.filter(|_| plan && lineage)
 }
 
 /// How many per-item lookups of a listing `lookup_all` has in flight at once.
@@ -517,7 +529,7 @@ pub fn sorted(items: impl IntoIterator<Item = impl Into<String>>) -> Json {
 pub fn user_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Json {
     let m: serde_json::Map<String, Json> = tags
         .into_iter()
-        .filter(|(k, _)| *k != TAG_PLAN && *k != TAG_ID)
+        .filter(|(k, _)| !is_ownership_tag(k))
         .map(|(k, v)| (k.to_string(), Json::from(v)))
         .collect();
     Json::Object(m)

@@ -101,6 +101,8 @@ pub struct Setup {
     pub options: Options,
     /// Take over same-named resources that lack the ownership tags.
     pub adopt: bool,
+    /// Lift the prune guard (`Planned::prune_guard`).
+    pub allow_prune: bool,
     /// Jobs at once per partition unless the plan sets `concurrency`.
     pub concurrency: usize,
     /// Log every API call attempt.
@@ -220,7 +222,60 @@ const DELETE_ORDER: &[&str] = &[
     "iam.role",
 ];
 
+/// Why a run that would delete many undeclared resources is refused (see `Planned::prune_guard`).
+#[derive(Debug, Clone)]
+pub struct PruneGuard {
+    /// `id (type, partition)` of each owned resource whose id the plan does not declare.
+    pub undeclared: Vec<String>,
+    /// How many AWS resources the plan declares (apply) or deletes by declaration (destroy).
+    pub declared: usize,
+}
+
+impl std::fmt::Display for PruneGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this run would delete {} resource(s) that carry this plan's identity but that it \
+             does not declare, more than the {} it declares:\n  {}\nEither they were removed \
+             from the plan file since its last apply, or another plan file has the same \
+             identity (its `name:` as written, with the same variables). Nothing was changed",
+            self.undeclared.len(),
+            self.declared,
+            self.undeclared.join("\n  ")
+        )
+    }
+}
+
 impl Planned {
+    /// Refuse, unless told (`--allow-prune`), to delete more resources the plan does not
+    /// declare than it declares: an identity shared by mistake (a copied plan file run with the
+    /// same name) would otherwise let a small plan delete a large one's resources. A resource
+    /// renamed within the plan (its id still declared) does not count.
+    pub fn prune_guard(&self, spec: &Spec, destroy: bool) -> Option<PruneGuard> {
+        let undeclared: Vec<String> = self
+            .orphans
+            .iter()
+            .filter(|o| !o.replaced)
+            .map(|o| format!("{} ({}, {})", o.id, o.type_name, o.partition))
+            .collect();
+        let declared = spec
+            .resources
+            .values()
+            .filter(|r| r.partition.is_some())
+            .filter(|r| {
+                !destroy
+                    || self
+                        .steps
+                        .get(&r.id)
+                        .is_some_and(|s| s.action == Action::Delete)
+            })
+            .count();
+        (undeclared.len() > declared).then_some(PruneGuard {
+            undeclared,
+            declared,
+        })
+    }
+
     /// The outputs of a resource that exists (as read, before any apply).
     pub fn outputs(&self, id: &str) -> Option<&BTreeMap<String, String>> {
         self.steps.get(id)?.live.as_ref().map(|l| &l.outputs)
@@ -278,9 +333,13 @@ impl Engine {
                 if let Some(provider) = clients.config.credentials_provider() {
                     if let Err(e) = provider.provide_credentials().await {
                         return Err(RunError::Other(format!(
-                            "partition `{}` ({}): no credentials: {}",
+                            "partition `{}` ({}): no credentials{}: {}",
                             def.name,
                             def.region,
+                            crate::aws::profile_problem(
+                                opts.profile.as_deref().or(def.spec.profile.as_deref()),
+                                opts.config_file.as_deref()
+                            ),
                             crate::aws::chain(&e)
                         )));
                     }
@@ -322,7 +381,34 @@ impl Engine {
                 }
             }
         }
-        first.map_or(Ok(()), Err)
+        if let Some(e) = first {
+            return Err(e);
+        }
+        self.distinct_accounts()
+    }
+
+    /// An account belongs to exactly one partition: two partitions of the plan in different
+    /// AWS partitions answered by one account means one of them got the other's credentials
+    /// (a wrong `--profile`, a profile pointed at the wrong endpoint), whatever the ARN says.
+    fn distinct_accounts(&self) -> Result<(), RunError> {
+        let parts: Vec<&Arc<PartCtx>> = self.parts.values().collect();
+        for (i, a) in parts.iter().enumerate() {
+            for b in &parts[i + 1..] {
+                let (Some(x), Some(y)) = (a.account.get(), b.account.get()) else {
+                    continue;
+                };
+                if x == y && a.def.partition != b.def.partition {
+                    return Err(RunError::Other(format!(
+                        "partitions `{}` ({}) and `{}` ({}) are both answered by account {x}, \
+                         but an account belongs to one partition only: one of them has the other's \
+                         credentials (check the plan's `profile:` and any --profile); nothing was \
+                         changed. Set `account:` on each partition to catch this by name",
+                        a.def.name, a.def.partition, b.def.name, b.def.partition
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Identity, reads and the orphan listing, all at once; the identity error wins, since a
@@ -373,7 +459,7 @@ impl Engine {
             })
         });
         Ctx {
-            plan: self.spec.name.clone(),
+            owner: self.spec.identity.clone(),
             id: id.to_string(),
             part: partition.and_then(|p| self.parts.get(p).cloned()),
             base: self.setup.base.clone(),
@@ -591,8 +677,7 @@ impl Engine {
                 .resources
                 .values()
                 .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
-                .filter_map(|r| r.properties.get(key)?.as_str().map(String::from))
-                .filter(|n| !n.contains("${"))
+                .filter_map(|r| Template::parse(r.properties.get(key)?.as_str()?).ok()?.literal())
                 .collect(),
         );
         cx
@@ -620,7 +705,7 @@ impl Engine {
                 .filter_map(|t| {
                     let ty = t.type_name()?;
                     let id = owned_id(
-                        &self.spec.name,
+                        &self.spec.identity,
                         t.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                     )?;
                     match planned_live(&id, ty, part) {

@@ -13,7 +13,7 @@ use aws_sdk_iam::types::{EntityType, RoleDetail};
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use tokio::sync::OnceCell;
 
-use super::resource::{Ctx, Result, TAG_PLAN};
+use super::resource::{Ctx, Result, TAG_LINEAGE, TAG_PLAN};
 
 /// A resource the tag query found: its ARN and tags.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl std::fmt::Debug for Scan {
 }
 
 impl Scan {
-    /// Every resource of the partition's region tagged `xpart:plan` = this plan (GetResources,
+    /// Every resource of the partition's region of this plan and lineage (GetResources,
     /// 100 a page). The index behind it is eventually consistent: a resource seconds old may be
     /// missing, so it is used to find what to look at, never to decide a create.
     pub async fn tagged(&self, cx: &Ctx) -> Result<&[Tagged]> {
@@ -86,7 +86,13 @@ impl Scan {
                     .clients()
                     .tagging
                     .get_resources()
-                    .tag_filters(TagFilter::builder().key(TAG_PLAN).values(&cx.plan).build())
+                    .tag_filters(TagFilter::builder().key(TAG_PLAN).values(&cx.owner.name).build())
+                    .tag_filters(
+                        TagFilter::builder()
+                            .key(TAG_LINEAGE)
+                            .values(&cx.owner.lineage)
+                            .build(),
+                    )
                     .resources_per_page(100)
                     .into_paginator()
                     .send();

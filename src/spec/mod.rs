@@ -81,7 +81,12 @@ pub struct ResourceDef {
 #[derive(Debug)]
 pub struct Spec {
     pub source: Source,
+    /// The plan's name, rendered: literal text, shown in plans and messages.
     pub name: String,
+    /// Whether `name` rendered (no unknown variable in it): lint checks it only then.
+    pub name_known: bool,
+    /// Who owns what the plan creates (see `PlanIdentity`).
+    pub identity: PlanIdentity,
     pub vars: BTreeMap<String, String>,
     pub partitions: BTreeMap<String, PartitionDef>,
     pub resources: BTreeMap<String, ResourceDef>,
@@ -311,7 +316,117 @@ pub fn map_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> String) {
     }
 }
 
-const TOP_KEYS: &[&str] = &["version", "name", "vars", "partitions", "resources"];
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "identity",
+    "vars",
+    "partitions",
+    "resources",
+];
+
+/// Who owns what a plan creates: every resource it makes carries `xpart:plan` = `name` and
+/// `xpart:lineage` = `lineage`, and a resource is the plan's only when both match (and its
+/// `xpart:id` names one of the plan's ids).
+///
+/// `name` is the plan's identity rendered (`identity:`, else `name:`), so two runs with
+/// different variables are different plans. `lineage` is a digest of that template as written,
+/// so two plans whose names only happen to render alike (`china-${var.s}` with `s=to-x` and
+/// `china-to-${var.s}` with `s=x`) are still different plans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanIdentity {
+    pub name: String,
+    pub lineage: String,
+}
+
+impl PlanIdentity {
+    /// The identity of a plan whose identity template is `template`, rendered as `name`.
+    pub fn new(template: &str, name: &str) -> PlanIdentity {
+        PlanIdentity {
+            name: name.to_string(),
+            lineage: lineage(template),
+        }
+    }
+}
+
+/// The lineage of an identity template: the first 16 hex digits of SHA-256 over its canonical
+/// form (`${ var.x }` and `${var.x}` are one template).
+pub fn lineage(template: &str) -> String {
+    let canonical = match Template::parse(template) {
+        Ok(t) => t.to_string(),
+        Err(_) => template.to_string(),
+    };
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("xpart-lineage-v1\0{canonical}").as_bytes(),
+    );
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Render a top-level template that must be fully known without credentials (`name`,
+/// `identity`): variables and partition facts, nothing that exists only after apply. The
+/// result is literal text; None (with findings) when something in it is not known.
+/// `quiet(part)`: the variable or partition of `part` is already reported (declared without a
+/// value, or malformed), so its use here is not reported again.
+fn render_known(
+    l: &mut Loader,
+    template: &str,
+    at: &Path,
+    vars: &BTreeMap<String, String>,
+    partitions: &BTreeMap<String, PartitionDef>,
+    quiet: &dyn Fn(&Part) -> bool,
+) -> Option<String> {
+    let t = match Template::parse(template) {
+        Ok(t) => t,
+        Err(e) => {
+            let span = l.src.span_within(at, &e.text);
+            l.push(Finding::error("XP011", e.message).at(span));
+            return None;
+        }
+    };
+    let mut out = String::new();
+    let mut ok = true;
+    for (part, text) in &t.parts {
+        if let Part::Lit(s) = part {
+            out.push_str(s);
+            continue;
+        }
+        if let Some(v) = static_value(part, vars, partitions) {
+            out.push_str(&v);
+            continue;
+        }
+        ok = false;
+        if quiet(part) {
+            continue;
+        }
+        let span = l.src.span_within(at, text);
+        let (msg, hint) = match part {
+            Part::Var(v) => (
+                format!("unknown variable `{v}`"),
+                "declare it under `vars:`".to_string(),
+            ),
+            Part::Fact { partition, .. } if !partitions.contains_key(partition) => (
+                format!("partition `{partition}` is not declared under `partitions`"),
+                "declare it, or use a variable".to_string(),
+            ),
+            Part::Fact { .. } => (
+                format!("`{text}` is known here only when the partition sets `account:`"),
+                "set `account:` on the partition, or use a variable".to_string(),
+            ),
+            _ => (
+                format!("`{text}` is known only after apply; `{at}` must be known before"),
+                "use variables (${var.NAME}) and partition facts only".to_string(),
+            ),
+        };
+        let code = if matches!(part, Part::Var(_)) {
+            "XP010"
+        } else {
+            "XP011"
+        };
+        l.push(Finding::error(code, msg).at(span).hint(hint));
+    }
+    ok.then_some(out)
+}
 
 /// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
 pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Finding>) {
@@ -419,6 +534,10 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
             None
         }
         Some(v) => l.typed::<String>(v, &root_path.key("name")),
+    };
+    let raw_identity = match get("identity") {
+        None => None,
+        Some(v) => l.typed::<String>(v, &root_path.key("identity")),
     };
 
     // vars: each declaration on its own, so one malformed declaration is one finding and its
@@ -576,19 +695,29 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         }
     };
     let ids: BTreeSet<String> = raw_resources.keys().cloned().collect();
-    let plan_name = raw_name.as_deref().map(|n| {
-        Template::parse(n)
-            .map(|t| {
-                t.render(&mut |p| {
-                    if let Part::Var(v) = p {
-                        vars.get(v).cloned()
-                    } else {
-                        None
-                    }
-                })
-            })
-            .unwrap_or_else(|_| n.to_string())
-    });
+    // The name and the identity are literal text once variables and facts are in: what lint
+    // checks is exactly what becomes the `xpart:plan` tag and the state directory's name.
+    let quiet = |p: &Part| match p {
+        Part::Var(v) => decls.contains_key(v) || broken_vars.contains(v) || vars_broken,
+        Part::Fact { partition, .. } => broken_partitions.contains(partition) || partitions_broken,
+        _ => false,
+    };
+    let plan_name = raw_name
+        .as_deref()
+        .and_then(|n| render_known(&mut l, n, &root_path.key("name"), &vars, &partitions, &quiet));
+    let identity = match (&raw_identity, &raw_name) {
+        (Some(t), _) => render_known(
+            &mut l,
+            t,
+            &root_path.key("identity"),
+            &vars,
+            &partitions,
+            &quiet,
+        )
+        .map(|n| PlanIdentity::new(t, &n)),
+        (None, Some(t)) => plan_name.as_ref().map(|n| PlanIdentity::new(t, n)),
+        (None, None) => None,
+    };
 
     let mut resources = BTreeMap::new();
     for (id, raw) in raw_resources {
@@ -860,7 +989,9 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
     // The spec is returned even with errors, holding what did load, so lint can check the
     // rest in the same run; the engine refuses a spec whose findings include an error.
     let spec = Spec {
+        name_known: plan_name.is_some(),
         name: plan_name.unwrap_or_default(),
+        identity: identity.unwrap_or_default(),
         vars,
         partitions,
         resources,

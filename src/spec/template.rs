@@ -113,19 +113,36 @@ impl Template {
         }
     }
 
-    /// Substitute what `lookup` knows; unknown parts stay as written.
+    /// Substitute what `lookup` knows; unknown parts stay as written. The result is a template
+    /// again: literal text, substituted values included, has its `${` escaped, so a value is
+    /// always literal text and never becomes a reference when the result is parsed again
+    /// (`--var 'x=${role.arn}'` is the text `${role.arn}`).
     pub fn render(&self, lookup: &mut dyn FnMut(&Part) -> Option<String>) -> String {
         let mut out = String::new();
         for (p, text) in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(&s.replace("${", "$${")),
                 other => match lookup(other) {
-                    Some(v) => out.push_str(&v),
+                    Some(v) => out.push_str(&v.replace("${", "$${")),
                     None => out.push_str(text),
                 },
             }
         }
         out
+    }
+
+    /// What is known of the text now: the literal parts (unescaped), and whether that is all
+    /// of it (no part left for `lookup`-less rendering, such as a reference).
+    pub fn known_text(&self) -> (String, bool) {
+        let mut text = String::new();
+        let mut complete = true;
+        for (p, _) in &self.parts {
+            match p {
+                Part::Lit(s) => text.push_str(s),
+                _ => complete = false,
+            }
+        }
+        (text, complete)
     }
 
     /// Whether every part is a literal.
@@ -147,9 +164,18 @@ impl Template {
     }
 }
 
+/// The canonical source form: literals escaped, references as `${id.attr}` without spaces.
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render(&mut |_| None))
+        for (p, _) in &self.parts {
+            match p {
+                Part::Lit(s) => f.write_str(&s.replace("${", "$${"))?,
+                Part::Var(v) => write!(f, "${{var.{v}}}")?,
+                Part::Fact { partition, attr } => write!(f, "${{partitions.{partition}.{attr}}}")?,
+                Part::Ref { id, attr } => write!(f, "${{{id}.{attr}}}")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -199,6 +225,27 @@ mod tests {
         assert!(Template::parse("${a.b.c.d}").is_err());
         assert!(Template::parse("${partitions.china.nope}").is_err());
         assert!(Template::parse("${}").is_err());
+    }
+
+    #[test]
+    fn substituted_values_stay_literal_when_parsed_again() {
+        let t = Template::parse("desc ${var.d} and $${kept}").unwrap();
+        let out = t.render(&mut |p| match p {
+            Part::Var(_) => Some("${app.arn} $${x} ${x".into()),
+            _ => None,
+        });
+        let again = Template::parse(&out).unwrap();
+        assert_eq!(
+            again.literal().as_deref(),
+            Some("desc ${app.arn} $${x} ${x and ${kept}")
+        );
+        assert_eq!(again.refs().count(), 0);
+    }
+
+    #[test]
+    fn display_is_canonical() {
+        let t = Template::parse("a-${ var.x }-${partitions.c.region}-$${y}").unwrap();
+        assert_eq!(t.to_string(), "a-${var.x}-${partitions.c.region}-$${y}");
     }
 
     #[test]

@@ -15,8 +15,12 @@ use serde::{Deserialize, Serialize};
 pub struct PlanFile {
     /// Plan format version; this xpart reads version 1.
     pub version: u32,
-    /// The owner identity stamped on everything the plan creates (tag `xpart:plan`).
+    /// The plan's name: shown in plans, and (unless `identity` is set) the owner identity
+    /// stamped on everything the plan creates (tags `xpart:plan` and `xpart:lineage`).
     pub name: String,
+    /// The owner identity, when it must differ from `name`: after renaming a plan, set it to the
+    /// former `name` (as written) and the plan keeps owning what it created under that name.
+    pub identity: Option<String>,
     /// Variables, used as `${var.NAME}`; set by `--var NAME=VALUE` or `XPART_VAR_NAME`.
     #[serde(default)]
     pub vars: BTreeMap<String, VarDecl>,

@@ -40,7 +40,7 @@ use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
     applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick,
-    plan_filter, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
+    plan_filters, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
 };
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result,
@@ -487,7 +487,7 @@ impl Resource for Type {
             .clients()
             .ec2
             .describe_instances()
-            .filters(plan_filter(cx))
+            .set_filters(Some(plan_filters(cx)))
             .filters(live_states)
             .into_paginator()
             .send();

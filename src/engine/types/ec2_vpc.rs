@@ -26,7 +26,7 @@ use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
     create_once, no_retry, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx,
-    Desired, Error, Live, Resource, Result, TAG_ID, TAG_PLAN,
+    Desired, Error, Live, Resource, Result, TAG_LINEAGE, TAG_PLAN,
 };
 use crate::spec::types::{Tags, Vpc};
 
@@ -42,23 +42,21 @@ pub const DEPENDENCY_WAIT: Duration = Duration::from_secs(120);
 
 /// Filters matching this resource's ownership tags.
 pub fn owner_filters(cx: &Ctx) -> Vec<Filter> {
-    [(TAG_PLAN, &cx.plan), (TAG_ID, &cx.id)]
+    cx.ownership_tags()
         .into_iter()
-        .map(|(k, v)| {
-            Filter::builder()
-                .name(format!("tag:{k}"))
-                .values(v.as_str())
-                .build()
-        })
+        .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build())
         .collect()
 }
 
-/// The filter matching every resource of this plan, whatever its id (`find_owned`).
-pub fn plan_filter(cx: &Ctx) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{TAG_PLAN}"))
-        .values(cx.plan.as_str())
-        .build()
+/// The filters matching every resource of this plan, whatever its id (`find_owned`).
+pub fn plan_filters(cx: &Ctx) -> Vec<Filter> {
+    [
+        (TAG_PLAN, cx.owner.name.as_str()),
+        (TAG_LINEAGE, cx.owner.lineage.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build())
+    .collect()
 }
 
 /// `find_owned` of an EC2 type: the resources one Describe* by `plan_filter` listed, as `live`
@@ -71,7 +69,7 @@ pub fn owned<T>(
 ) -> Vec<(String, Live)> {
     let all = found
         .iter()
-        .filter_map(|x| Some((owned_id(&cx.plan, pairs(tags(x)))?, live(x))))
+        .filter_map(|x| Some((owned_id(&cx.owner, pairs(tags(x)))?, live(x))))
         .collect();
     owned_in_order(all)
 }
@@ -386,7 +384,7 @@ impl Resource for Type {
             .clients()
             .ec2
             .describe_vpcs()
-            .filters(plan_filter(cx))
+            .set_filters(Some(plan_filters(cx)))
             .into_paginator()
             .items()
             .send();

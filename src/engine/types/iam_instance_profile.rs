@@ -197,7 +197,7 @@ impl Resource for Type {
                 let Some(ip) = gone_ok(got)?.and_then(|o| o.instance_profile) else {
                     return Ok(None);
                 };
-                let id = owned_id(&cx.plan, ip.tags().iter().map(|t| (t.key(), t.value())));
+                let id = owned_id(&cx.owner, ip.tags().iter().map(|t| (t.key(), t.value())));
                 Ok(id.map(|id| (id, live_of(&ip, true))))
             }
         })

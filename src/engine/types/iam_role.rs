@@ -380,7 +380,7 @@ impl Resource for Type {
                     if cx.skip_names.contains(name) {
                         return None;
                     }
-                    let id = owned_id(&cx.plan, d.tags().iter().map(|t| (t.key(), t.value())))?;
+                    let id = owned_id(&cx.owner, d.tags().iter().map(|t| (t.key(), t.value())))?;
                     let (inline, attached) = policies_in(d);
                     Some((id, name.to_string(), inline, attached))
                 })
@@ -420,7 +420,7 @@ impl Resource for Type {
                 let Some(role) = get_role(&cx, &name).await? else {
                     return Ok(None);
                 };
-                let Some(id) = owned_id(&cx.plan, role.tags().iter().map(|t| (t.key(), t.value())))
+                let Some(id) = owned_id(&cx.owner, role.tags().iter().map(|t| (t.key(), t.value())))
                 else {
                     return Ok(None);
                 };

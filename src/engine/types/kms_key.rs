@@ -519,7 +519,7 @@ impl Resource for Type {
                     return Ok(None);
                 };
                 let Some(id) =
-                    owned_id(&cx.plan, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    owned_id(&cx.owner, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 else {
                     return Ok(None);
                 };

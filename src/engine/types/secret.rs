@@ -66,7 +66,7 @@ fn hex(b: &[u8]) -> String {
 fn request_token(cx: &Ctx, fp: &str) -> String {
     let d = digest::digest(
         &digest::SHA256,
-        format!("{}\0{}\0{fp}", cx.plan, cx.id).as_bytes(),
+        format!("{}\0{}\0{}\0{fp}", cx.owner.name, cx.owner.lineage, cx.id).as_bytes(),
     );
     let h = hex(&d.as_ref()[..16]);
     format!(
@@ -113,13 +113,8 @@ fn load(p: &Secret, cx: &Ctx) -> Result<Option<Value>> {
     }
     if let Some(file) = &v.file {
         let path = cx.path(file);
-        let bytes = std::fs::read(&path).map_err(|e| {
-            Error::other(format!(
-                "secret `{}`: cannot read value file {}: {e}",
-                p.name,
-                path.display()
-            ))
-        })?;
+        let bytes = crate::input::read("secret value file", &path, crate::input::MAX_SECRET)
+            .map_err(|e| Error::other(format!("secret `{}`: {e}", p.name)))?;
         return Ok(Some(Value(bytes)));
     }
     if let Some(lit) = &v.literal {
@@ -331,7 +326,7 @@ impl Resource for Type {
             .filters(
                 Filter::builder()
                     .key(FilterNameStringType::TagValue)
-                    .values(&cx.plan)
+                    .values(&cx.owner.name)
                     .build(),
             )
             .into_paginator()
@@ -355,7 +350,7 @@ impl Resource for Type {
                         .collect(),
                     scheduled: entry.deleted_date().is_some(),
                 };
-                let Some(id) = owned_id(&cx.plan, seen.tags.iter().copied()) else {
+                let Some(id) = owned_id(&cx.owner, seen.tags.iter().copied()) else {
                     continue;
                 };
                 if seen.scheduled {
