@@ -157,6 +157,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub rolesanywhere: aws_sdk_rolesanywhere::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// Calls in flight and the last answer (see `InFlight`).
+    pub in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
 }
 
 /// How to reach a partition besides what the plan says.
@@ -247,6 +249,84 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
     }
 }
 
+/// The calls of one partition in flight now, and when it last answered anything: what the
+/// engine's progress says while a partition is silent ("waiting for china: GetResources, 12 s").
+#[derive(Debug, Default)]
+pub struct InFlight {
+    next: u64,
+    calls: std::collections::BTreeMap<u64, (String, std::time::Instant)>,
+    last_answer: Option<std::time::Instant>,
+}
+
+impl InFlight {
+    /// The oldest call in flight (operation, since when), if any.
+    pub fn oldest(&self) -> Option<(&str, std::time::Instant)> {
+        self.calls
+            .values()
+            .min_by_key(|(_, t)| *t)
+            .map(|(op, t)| (op.as_str(), *t))
+    }
+    /// When the partition last sent any answer (an error counts: it answered).
+    pub fn last_answer(&self) -> Option<std::time::Instant> {
+        self.last_answer
+    }
+}
+
+/// Which `InFlight` entry an attempt is.
+#[derive(Debug, Clone)]
+struct CallToken(u64);
+
+impl aws_smithy_types::config_bag::Storable for CallToken {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// Keeps `InFlight` up to date; on every client, whatever the verbosity.
+#[derive(Debug, Clone)]
+struct Watch(std::sync::Arc<std::sync::Mutex<InFlight>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
+    fn name(&self) -> &'static str {
+        "xpart-in-flight"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|| "a call".into());
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        w.next += 1;
+        let token = w.next;
+        w.calls.insert(token, (op, std::time::Instant::now()));
+        drop(w);
+        cfg.interceptor_state().store_put(CallToken(token));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<
+            '_,
+        >,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(CallToken(t)) = cfg.load::<CallToken>() {
+            w.calls.remove(t);
+        }
+        if ctx.response().is_some() {
+            w.last_answer = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+}
+
 /// The caller identity of a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -286,10 +366,12 @@ impl Clients {
             partition: def.name.clone(),
             log,
         });
+        let in_flight = std::sync::Arc::new(std::sync::Mutex::new(InFlight::default()));
+        let watch = Watch(in_flight.clone());
         // Each service's config from the shared one, plus the call log when asked for.
         macro_rules! client {
             ($krate:ident) => {{
-                let mut b = $krate::config::Builder::from(&config);
+                let mut b = $krate::config::Builder::from(&config).interceptor(watch.clone());
                 if let Some(l) = &log {
                     b = b.interceptor(l.clone());
                 }
@@ -309,6 +391,7 @@ impl Clients {
             ec2: client!(aws_sdk_ec2),
             rolesanywhere: client!(aws_sdk_rolesanywhere),
             tagging: client!(aws_sdk_resourcegroupstagging),
+            in_flight,
             config,
         }
     }

@@ -17,6 +17,19 @@ const MAX_LABEL: usize = 160;
 /// Findings rendered as text per file; the rest are counted (JSON has them all).
 pub const MAX_RENDERED: usize = 100;
 
+/// `" (U+0441 `с` at character 1 is not ASCII)"` for the first non-ASCII character of `s`,
+/// or "": a look-alike letter is invisible in a message that only quotes the text.
+pub fn non_ascii(s: &str) -> String {
+    match s.chars().enumerate().find(|(_, c)| !c.is_ascii()) {
+        Some((i, c)) => format!(
+            " (U+{:04X} `{c}` at character {} is not ASCII)",
+            c as u32,
+            i + 1
+        ),
+        None => String::new(),
+    }
+}
+
 /// At most `max` characters of `s`, with `…` when cut.
 pub fn excerpt(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

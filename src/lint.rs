@@ -73,6 +73,7 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
             }
         }
     }
+    trusted_subjects(&mut cx);
     let mut names: BTreeMap<(String, Option<String>, String), Path> = BTreeMap::new();
     for r in spec.resources.values() {
         let part = spec.partition_of(r);
@@ -83,8 +84,9 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
         limits(&mut cx, r);
         reference_types(&mut cx, r);
         if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
-            if !n.contains("${") {
-                let key = (r.type_name.clone(), r.partition.clone(), n.to_string());
+            let (n, complete) = known(n);
+            if complete {
+                let key = (r.type_name.clone(), r.partition.clone(), n.clone());
                 let at = r.path.key("properties").key("name");
                 if let Some(first) = names.get(&key) {
                     let first_line = spec.source.value_span(first).line;
@@ -100,6 +102,106 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
         }
     }
     cx.out
+}
+
+/// The resource id a field refers to when it is exactly one reference (`${id.attr}`).
+fn single_ref_id(s: &str) -> Option<String> {
+    Template::parse(s)
+        .ok()?
+        .single_ref()
+        .map(|(id, _)| id.to_string())
+}
+
+/// A role that trusts one certificate subject CN (`roles_anywhere.subject_cn`) must be
+/// reachable by a certificate of the plan when the plan issues that anchor's certificates: a CN
+/// that differs by one look-alike character (a Cyrillic `с` for a Latin `c`) otherwise passes
+/// every check and fails only when the workload asks for credentials. Subject fields that mix
+/// scripts get a warning of their own (`subject_characters`).
+fn trusted_subjects(cx: &mut Ctx) {
+    let spec = cx.spec;
+    for r in spec.resources.values() {
+        let Kind::Role(role) = &r.kind else { continue };
+        let Some(ra) = &role.trust.roles_anywhere else {
+            continue;
+        };
+        let Some(cn) = ra.subject_cn.as_deref() else {
+            continue;
+        };
+        let (cn, complete) = known(cn);
+        let Some(anchor) = single_ref_id(&ra.trust_anchor).and_then(|a| spec.resources.get(&a))
+        else {
+            continue;
+        };
+        let Kind::TrustAnchor(ta) = &anchor.kind else {
+            continue;
+        };
+        let Some(ca) = ta.ca.as_deref().and_then(single_ref_id) else {
+            continue;
+        };
+        let certs: Vec<(&String, String)> = spec
+            .resources
+            .values()
+            .filter_map(|c| match &c.kind {
+                Kind::PkiCert(pc) if single_ref_id(&pc.ca).as_deref() == Some(ca.as_str()) => {
+                    Some((&c.id, known(&pc.subject.common_name).0))
+                }
+                _ => None,
+            })
+            .collect();
+        if !complete || certs.is_empty() || certs.iter().any(|(_, c)| *c == cn) {
+            continue;
+        }
+        let theirs = certs
+            .iter()
+            .map(|(id, c)| format!("`{}` ({id}){}", crate::diag::excerpt(c, 64), crate::diag::non_ascii(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let at = props(r).key("trust").key("roles_anywhere").key("subject_cn");
+        cx.push(
+            Finding::error(
+                "XP067",
+                format!(
+                    "role `{}` trusts certificates with CN `{}`{}, but the plan's certificates of CA `{ca}` have CN {theirs}",
+                    r.id,
+                    crate::diag::excerpt(&cn, 64),
+                    crate::diag::non_ascii(&cn)
+                ),
+            )
+            .at(cx.value(&at))
+            .hint("make `subject_cn` and the certificate's `common_name` the same text; Roles Anywhere compares them exactly"),
+        );
+    }
+}
+
+/// Subject fields that mix ASCII letters with letters of another script: almost always a
+/// look-alike typed by mistake, and Roles Anywhere matches subjects exactly.
+fn subject_characters(cx: &mut Ctx, at: &Path, s: &crate::spec::types::Subject) {
+    let fields = [
+        ("common_name", Some(&s.common_name)),
+        ("organization", s.organization.as_ref()),
+        ("organizational_unit", s.organizational_unit.as_ref()),
+        ("country", s.country.as_ref()),
+    ];
+    for (field, v) in fields {
+        let Some(v) = v else { continue };
+        let text = known_text(v);
+        let ascii_letters = text.chars().any(|c| c.is_ascii_alphabetic());
+        let other_letters = text.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
+        if ascii_letters && other_letters {
+            cx.push(
+                Finding::warning(
+                    "XP068",
+                    format!(
+                        "subject {field} `{}` mixes ASCII letters with other scripts{}",
+                        crate::diag::excerpt(&text, 64),
+                        crate::diag::non_ascii(&text)
+                    ),
+                )
+                .at(cx.value(&at.key("subject").key(field)))
+                .hint("a look-alike letter makes a different name: retype it in one script"),
+            );
+        }
+    }
 }
 
 fn props(r: &ResourceDef) -> Path {
@@ -213,20 +315,76 @@ const RA_NAME: NameRule = NameRule {
     allowed: "letters, digits, spaces, _ and -",
 };
 
+/// A name as AWS will see it, whatever produced it (literal text, a variable, an escape):
+/// checked on its rendered text. A name with references is checked on what is known of it
+/// (its characters, and its length as a lower bound); the engine checks it again once rendered.
 fn check_name(cx: &mut Ctx, at: &Path, name: &str, rule: &NameRule) {
-    if name.contains("${") {
-        return; // known only at apply time
-    }
-    if name.is_empty() || name.chars().count() > rule.max || !name.chars().all(rule.ok) {
+    if let Some(problem) = name_problem(name, rule) {
         cx.push(
-            Finding::error(
-                rule.code,
-                format!("{} `{name}` is not a name AWS accepts", rule.what),
-            )
-            .at(cx.value(at))
-            .hint(format!("1–{} characters of {}", rule.max, rule.allowed)),
+            Finding::error(rule.code, problem)
+                .at(cx.value(at))
+                .hint(format!("1–{} characters of {}", rule.max, rule.allowed)),
         );
     }
+}
+
+/// Why AWS would refuse `name` (a template as the resolved plan holds it) as a `rule` name.
+fn name_problem(name: &str, rule: &NameRule) -> Option<String> {
+    let (text, complete) = known(name);
+    let n = text.chars().count();
+    let shown = crate::diag::excerpt(if complete { &text } else { name }, 80);
+    if let Some(c) = text.chars().find(|c| !(rule.ok)(*c)) {
+        return Some(format!(
+            "{} `{shown}` holds {c:?}, which AWS does not accept in a {}",
+            rule.what, rule.what
+        ));
+    }
+    ((complete && n == 0) || n > rule.max)
+        .then(|| format!("{} `{shown}` is not a name AWS accepts", rule.what))
+}
+
+/// The names of a rendered resource that AWS would refuse, each with why: the engine's check
+/// before it creates or renames anything, for names that held references at lint time.
+pub fn rendered_name_problems(kind: &Kind) -> Vec<String> {
+    let checks: Vec<(&str, &NameRule)> = match kind {
+        Kind::Role(r) => vec![(&r.name, &ROLE_NAME)],
+        Kind::InstanceProfile(ip) => vec![(&ip.name, &INSTANCE_PROFILE_NAME)],
+        Kind::Secret(s) => vec![(&s.name, &SECRET_NAME)],
+        Kind::TrustAnchor(t) => vec![(&t.name, &TRUST_ANCHOR_NAME)],
+        Kind::Profile(p) => vec![(&p.name, &PROFILE_NAME)],
+        _ => vec![],
+    };
+    let mut out: Vec<String> = checks
+        .into_iter()
+        .filter(|(n, _)| !n.contains(crate::plan::UNKNOWN))
+        .filter_map(|(n, rule)| name_problem(&escape(n), rule))
+        .collect();
+    if let Kind::KmsKey(k) = kind {
+        if let Some(a) = k.alias.as_deref().filter(|a| !a.contains(crate::plan::UNKNOWN)) {
+            out.extend(alias_problem(&escape(a)));
+        }
+    }
+    out
+}
+
+/// A rendered value as a template of itself (its `${` escaped), for the checks that take
+/// templates.
+fn escape(s: &str) -> String {
+    s.replace("${", "$${")
+}
+
+/// Why AWS would refuse `alias` (a template) as a KMS alias.
+fn alias_problem(alias: &str) -> Option<String> {
+    let (a, complete) = known(alias);
+    let chars_ok = a.chars().all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c));
+    let shape_ok = !complete
+        || (a.starts_with("alias/") && !a.starts_with("alias/aws/") && a.len() > 6 && a.len() <= 256);
+    (!chars_ok || !shape_ok).then(|| {
+        format!(
+            "alias `{}` is not an alias AWS accepts",
+            crate::diag::excerpt(if complete { &a } else { alias }, 80)
+        )
+    })
 }
 
 fn iam_char(c: char) -> bool {
@@ -415,16 +573,12 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
             }
         }
         Kind::KmsKey(k) => {
-            if let Some(a) = &k.alias {
-                let ok = a.starts_with("alias/")
-                    && !a.starts_with("alias/aws/")
-                    && a.len() > 6
-                    && a.len() <= 256
-                    && a.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c));
-                if !ok && !a.contains("${") {
-                    cx.push(Finding::error("XP052", format!("alias `{a}` is not an alias AWS accepts")).at(cx.value(&at.key("alias"))).hint("start with `alias/` (not `alias/aws/`), then letters, digits and /_-"));
-                }
+            if let Some(problem) = k.alias.as_deref().and_then(alias_problem) {
+                cx.push(
+                    Finding::error("XP052", problem)
+                        .at(cx.value(&at.key("alias")))
+                        .hint("start with `alias/` (not `alias/aws/`), then letters, digits and /_-"),
+                );
             }
             if let Some(w) = k.deletion_window_days {
                 if !(7..=30).contains(&w) {
@@ -487,6 +641,12 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
             }
         }
         Kind::PkiCa(ca) => {
+            if let Some(s) = &ca.subject {
+                subject_characters(cx, &at, s);
+            }
+            if let Some(d) = &ca.dir {
+                check_dir(cx, &at.key("dir"), d);
+            }
             if let Some(k) = &ca.key {
                 key_spec(cx, &at.key("key"), k);
             }
@@ -506,6 +666,10 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
             }
         }
         Kind::PkiCert(c) => {
+            subject_characters(cx, &at, &c.subject);
+            if let Some(d) = &c.dir {
+                check_dir(cx, &at.key("dir"), d);
+            }
             if let Some(k) = &c.key {
                 key_spec(cx, &at.key("key"), k);
             }
@@ -573,20 +737,20 @@ const TAG_VALUE_MAX: usize = 256;
 /// The longest plan name: it is the `xpart:plan` tag value and a directory name.
 const PLAN_NAME_MAX: usize = 255;
 
-/// A string's text as far as lint knows it: references (`${id.attr}`) are known only at apply,
-/// so they count as empty, which makes lengths a lower bound.
-fn known_text(s: &str) -> String {
+/// What lint knows of a string: its literal text (escapes undone: `$${x}` is the text `${x}`)
+/// and whether that is all of it. References (`${id.attr}`) are known only at apply, so they
+/// count as empty, which makes lengths a lower bound; every character lint sees is one that
+/// will be in the value.
+fn known(s: &str) -> (String, bool) {
     match Template::parse(s) {
-        Ok(t) => t
-            .parts
-            .iter()
-            .filter_map(|(p, _)| match p {
-                crate::spec::template::Part::Lit(l) => Some(l.as_str()),
-                _ => None,
-            })
-            .collect(),
-        Err(_) => s.to_string(),
+        Ok(t) => t.known_text(),
+        Err(_) => (s.to_string(), false),
     }
+}
+
+/// The known text alone (see `known`).
+fn known_text(s: &str) -> String {
+    known(s).0
 }
 
 /// Free text AWS takes up to `max` characters of, each passing `ok`.
@@ -693,7 +857,8 @@ fn check_tags(cx: &mut Ctx, at: &Path, tags: &crate::spec::types::Tags) {
 
 /// An IAM path: `/`, or `/…/` of printable ASCII, up to 512 characters.
 fn check_iam_path(cx: &mut Ctx, at: &Path, path: &str) {
-    if path.contains("${") {
+    let (path, complete) = known(path);
+    if !complete {
         return;
     }
     let ok = path.len() <= 512
@@ -709,33 +874,40 @@ fn check_iam_path(cx: &mut Ctx, at: &Path, path: &str) {
     }
 }
 
-/// The plan name is the value of every resource's `xpart:plan` tag and the name of the plan's
-/// state directory: no path separators, no dot-names, not longer than a tag value or a file name.
+/// The plan name and its identity: the identity is the value of every resource's
+/// `xpart:plan` tag and the name of the plan's state directory, and by default it is the name.
+/// Checked on the rendered text, whatever produced it (variables, escapes): no path separators,
+/// no dot-names, not longer than a tag value or a file name.
 fn plan_name(cx: &mut Ctx) {
-    let name = cx.spec.name.clone();
-    let at = Path::root().key("name");
-    if name.contains("${") || !cx.spec.source.has(&at) {
+    if !cx.spec.name_known {
         return; // an unresolved variable or no name at all: reported by loading
     }
-    let ok = !name.is_empty()
-        && name.len() <= PLAN_NAME_MAX
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok {
-        let shown: String = name.chars().take(40).collect();
-        let more = if name.chars().count() > 40 { "…" } else { "" };
-        cx.push(
-            Finding::error(
-                "XP054",
-                format!("plan name `{shown}{more}` ({} characters) cannot be a tag value and a directory name", name.chars().count()),
-            )
-            .at(cx.value(&at))
-            .hint(format!(
-                "1–{PLAN_NAME_MAX} letters, digits, `.`, `_` and `-`, starting with a letter or digit (after ${{var.…}} is filled in)"
-            )),
-        );
+    let identity = &cx.spec.identity.name;
+    let mut checks = vec![("name", cx.spec.name.clone(), "plan name")];
+    if cx.spec.source.has(&Path::root().key("identity")) && !identity.is_empty() {
+        checks.push(("identity", identity.clone(), "plan identity"));
+    }
+    for (key, name, what) in checks {
+        let at = Path::root().key(key);
+        let ok = !name.is_empty()
+            && name.len() <= PLAN_NAME_MAX
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !ok {
+            let shown = crate::diag::excerpt(&name, 40);
+            cx.push(
+                Finding::error(
+                    "XP054",
+                    format!("{what} `{shown}` ({} characters) cannot be a tag value and a directory name", name.chars().count()),
+                )
+                .at(cx.value(&at))
+                .hint(format!(
+                    "1–{PLAN_NAME_MAX} letters, digits, `.`, `_` and `-`, starting with a letter or digit (after ${{var.…}} is filled in)"
+                )),
+            );
+        }
     }
 }
 
@@ -996,6 +1168,24 @@ fn bootstrap_settings(cx: &mut Ctx, at: &Path, b: &serde_yaml::Value) {
     }
 }
 
+/// Key files go inside the plan's state directory, never elsewhere.
+fn check_dir(cx: &mut Ctx, at: &Path, dir: &str) {
+    let (text, complete) = known(dir);
+    if !complete || !spec::confined(&text) {
+        cx.push(
+            Finding::error(
+                "XP066",
+                format!(
+                    "dir `{}` is not a relative path inside the plan's state directory",
+                    crate::diag::excerpt(dir, 80)
+                ),
+            )
+            .at(cx.value(at))
+            .hint("give a relative directory without `..` (e.g. `pki/ca`); it is placed under the state directory"),
+        );
+    }
+}
+
 fn key_spec(cx: &mut Ctx, at: &Path, k: &KeySpec) {
     match k.algorithm {
         KeyAlgorithm::Rsa if !matches!(k.bits, None | Some(2048 | 3072 | 4096)) => {
@@ -1020,7 +1210,8 @@ fn key_spec(cx: &mut Ctx, at: &Path, k: &KeySpec) {
 }
 
 fn cidr(cx: &mut Ctx, at: &Path, s: &str) {
-    if s.contains("${") {
+    let (s, complete) = known(s);
+    if !complete {
         return;
     }
     let ok = s.split_once('/').is_some_and(|(ip, len)| {
@@ -1037,10 +1228,11 @@ fn cidr(cx: &mut Ctx, at: &Path, s: &str) {
 
 /// A CA the user brings gets the checks CreateTrustAnchor applies, before any API call.
 fn check_ca_file(cx: &mut Ctx, at: &Path, file: &str, base: &FsPath) {
-    if file.contains("${") {
+    let (file, complete) = known(file);
+    if !complete {
         return;
     }
-    let path = base.join(file);
+    let path = base.join(&file);
     let pem = match crate::input::read("CA certificate", &path, crate::input::MAX_PEM) {
         Ok(b) => b,
         Err(e) => {

@@ -140,6 +140,17 @@ impl State {
             }
             Event::Skipped { id, reason } => self.line(&format!("{id}: {reason}")),
             Event::Call(line) => self.line(&line),
+            Event::Waiting {
+                partition,
+                region,
+                op,
+                silent,
+                gives_up_after,
+            } => self.line(&format!(
+                "waiting for {partition} ({region}): no answer for {}s; {op} in flight (gives up after {}s)",
+                silent.as_secs(),
+                gives_up_after.as_secs()
+            )),
         }
     }
 }

@@ -102,8 +102,30 @@ fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
                 (same_ca && same_cn).then(|| (output(cid, "cert_file"), output(cid, "key_file")))
             });
             let Some((Some(cert_file), Some(key_file))) = cert else {
+                // Say what was compared: a CN that differs by a look-alike character is
+                // otherwise invisible.
+                let cns: Vec<String> = spec
+                    .resources
+                    .keys()
+                    .filter_map(|cid| match kind(cid) {
+                        Ok(Kind::PkiCert(c)) if anchor.ca.as_deref() == Some(c.ca.as_str()) => {
+                            Some(format!("`{}` ({cid}){}", c.subject.common_name, crate::diag::non_ascii(&c.subject.common_name)))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let wanted = match ra.subject_cn.as_deref() {
+                    Some(cn) => format!("CN `{cn}`{}", crate::diag::non_ascii(cn)),
+                    None => "any CN".into(),
+                };
                 return Err(format!(
-                    "no client certificate of the plan matches trust anchor {aid} and role {rid}"
+                    "no client certificate of the plan matches trust anchor {aid} and role {rid}: \
+                     the role trusts {wanted}; the certificates of that anchor's CA have {}",
+                    if cns.is_empty() {
+                        "none in the plan".to_string()
+                    } else {
+                        format!("CN {}", cns.join(", "))
+                    }
                 ));
             };
             let policies = serde_json::to_string(&role.policies).unwrap_or_default();
@@ -378,3 +400,4 @@ pub fn run(common: &crate::commands::Common) -> ExitCode {
         }
     })
 }
+

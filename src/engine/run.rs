@@ -84,6 +84,79 @@ pub enum Event {
     },
     /// One API call attempt (`-v`).
     Call(String),
+    /// A partition has not answered for a while: the call longest in flight there.
+    Waiting {
+        partition: String,
+        region: String,
+        op: String,
+        /// How long the partition has been silent.
+        silent: Duration,
+        /// The partition's operation timeout: when the call gives up.
+        gives_up_after: Duration,
+    },
+}
+
+/// A partition silent this long while a call is in flight is reported, and again every
+/// `WAIT_REPEAT` while it stays silent: a China endpoint that hangs never looks like a hung
+/// xpart.
+pub const WAIT_FIRST: Duration = Duration::from_secs(5);
+pub const WAIT_REPEAT: Duration = Duration::from_secs(10);
+
+/// Reports silent partitions (see `Event::Waiting`) until dropped.
+struct Watcher(tokio::task::JoinHandle<()>);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn watch(parts: &BTreeMap<String, Arc<PartCtx>>, sink: Sink) -> Watcher {
+    let parts: Vec<Arc<PartCtx>> = parts.values().cloned().collect();
+    Watcher(tokio::spawn(async move {
+        // Per partition: when it was last reported, so a silence is told every WAIT_REPEAT.
+        let mut told: BTreeMap<String, Instant> = BTreeMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            for p in &parts {
+                let (op, since, last) = {
+                    let w = p
+                        .clients
+                        .in_flight
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    match w.oldest() {
+                        Some((op, since)) => (op.to_string(), since, w.last_answer()),
+                        None => {
+                            told.remove(&p.def.name);
+                            continue;
+                        }
+                    }
+                };
+                // Silent since the later of its last answer and the oldest call's start.
+                let silent_since = last.map_or(since, |l| l.max(since));
+                let silent = now.duration_since(silent_since);
+                let due = match told.get(&p.def.name) {
+                    Some(t) => now.duration_since(*t) >= WAIT_REPEAT,
+                    None => silent >= WAIT_FIRST,
+                };
+                if silent >= WAIT_FIRST && due {
+                    told.insert(p.def.name.clone(), now);
+                    sink(Event::Waiting {
+                        partition: p.def.name.clone(),
+                        region: p.def.region.clone(),
+                        op,
+                        silent,
+                        gives_up_after: p.clients.tuning.operation,
+                    });
+                } else if silent < WAIT_FIRST {
+                    told.remove(&p.def.name);
+                }
+            }
+        }
+    }))
 }
 
 pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
@@ -180,6 +253,8 @@ pub struct Engine {
     spec: Arc<Spec>,
     parts: BTreeMap<String, Arc<PartCtx>>,
     setup: Setup,
+    /// Reports partitions that stay silent, while the engine (or a copy) lives.
+    _watcher: Arc<Watcher>,
 }
 
 /// A computed plan, with what apply needs to execute it.
@@ -352,7 +427,13 @@ impl Engine {
             let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))??;
             parts.insert(p.def.name.clone(), Arc::new(p));
         }
-        Ok(Engine { spec, parts, setup })
+        let watcher = Arc::new(watch(&parts, setup.sink.clone()));
+        Ok(Engine {
+            spec,
+            parts,
+            setup,
+            _watcher: watcher,
+        })
     }
 
     /// Who we are in each partition: refuses an account other than the plan's and a caller
@@ -959,6 +1040,12 @@ impl Engine {
                 move || async move {
                     let known = outputs.lock().unwrap().clone();
                     let kind = engine.render(&r, &known).map_err(|e| *e)?;
+                    // Names built from references are whole only now: check them as lint
+                    // checks literal ones, before AWS sees them.
+                    let problems = crate::lint::rendered_name_problems(&kind);
+                    if !problems.is_empty() {
+                        return Err(engine.error(&r, Error::other(problems.join("; "))));
+                    }
                     let cx = engine.ctx(&r, &known);
                     let start = Instant::now();
                     let result = with_kind!(&kind, |p, T| converge::<T>(
@@ -1114,6 +1201,7 @@ impl Engine {
             spec: self.spec.clone(),
             parts: self.parts.clone(),
             setup: self.setup.clone(),
+            _watcher: self._watcher.clone(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::TScalarStyle;
 
 use crate::diag::Span;
 
@@ -85,30 +85,102 @@ impl fmt::Display for Path {
     }
 }
 
+/// Where a node's key and value are, as byte ranges: line and column are worked out only for
+/// the few nodes a finding points at (`Source::span`), which keeps indexing linear in the
+/// file's size even when the whole plan is one line.
 #[derive(Debug, Clone, Copy)]
 struct NodePos {
-    key: Option<Span>,
-    value: Span,
+    key: Option<(usize, usize)>,
+    value: (usize, usize),
 }
 
-/// The text of a plan file with its position index.
+/// One step of a path as the index keeps it: mapping keys interned (plans repeat `type`,
+/// `properties`, `name` thousands of times), so a node costs a few words, not a copy of its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Step {
+    Key(u32),
+    Index(u32),
+}
+
+/// The text of a plan file with its position index: a tree of nodes, each found from its
+/// parent by one step, so memory and time grow linearly with the file.
 #[derive(Debug)]
 pub struct Source {
     pub name: String,
     pub text: String,
     line_starts: Vec<usize>,
-    nodes: HashMap<Path, NodePos>,
+    /// Node 0 is the document's root (when there is one); `pos[i]` is node i's position and
+    /// `links[i]` its parent and the step from there (none for the root).
+    pos: Vec<NodePos>,
+    links: Vec<Option<(u32, Step)>>,
+    /// Lookups by (parent, step), made on the first lookup: most runs look up nothing (a
+    /// plan without findings), and those that do look up a few paths.
+    children: std::sync::OnceLock<HashMap<(u32, Step), u32>>,
+    keys: HashMap<String, u32>,
+    /// Where the document first nests deeper than `MAX_DEPTH`, if it does.
+    too_deep: Option<usize>,
+}
+
+/// The deepest nesting of mappings and sequences a plan may have. Plans need a handful of
+/// levels; the YAML parser behind serde_yaml takes time proportional to the depth for every
+/// token, so a document thousands of levels deep would take minutes to refuse.
+pub const MAX_DEPTH: usize = 64;
+
+/// Turns yaml-rust2's character offsets into byte offsets, walking forward from the last one
+/// asked for: events come in document order, so the whole walk is one pass over the text.
+struct CharCursor {
+    chars: usize,
+    bytes: usize,
+}
+
+impl CharCursor {
+    fn byte_of(&mut self, text: &str, chars: usize) -> usize {
+        if chars < self.chars {
+            // A step back (an event placed before the one just read, such as a closing
+            // bracket's mark after a scalar's end): walk back from here.
+            let back = self.chars - chars;
+            let before = &text[..self.bytes];
+            let sub = if before.len() >= back && before[before.len() - back..].is_ascii() {
+                back
+            } else {
+                before
+                    .char_indices()
+                    .rev()
+                    .nth(back - 1)
+                    .map(|(i, _)| before.len() - i)
+                    .unwrap_or(before.len())
+            };
+            self.chars = chars;
+            self.bytes -= sub;
+            return self.bytes;
+        }
+        let rest = &text[self.bytes..];
+        let step = chars - self.chars;
+        let add = if rest.len() >= step && rest.is_char_boundary(step) && rest[..step].is_ascii() {
+            step
+        } else {
+            rest.char_indices()
+                .nth(step)
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len())
+        };
+        self.chars = chars;
+        self.bytes += add;
+        self.bytes
+    }
 }
 
 enum Frame {
     Map {
-        path: Path,
-        key: Option<(String, Span)>,
+        node: u32,
+        key: Option<(String, (usize, usize))>,
     },
     Seq {
-        path: Path,
-        next: usize,
+        node: u32,
+        next: u32,
     },
+    /// A complex key (a mapping or sequence as a key): skipped, plans never use them.
+    Skip,
 }
 
 impl Source {
@@ -121,23 +193,14 @@ impl Source {
             name: name.into(),
             text,
             line_starts,
-            nodes: HashMap::new(),
+            pos: vec![],
+            links: vec![],
+            children: std::sync::OnceLock::new(),
+            keys: HashMap::new(),
+            too_deep: None,
         };
         src.index();
         src
-    }
-
-    fn offset_of(&self, m: &Marker) -> usize {
-        // Marker lines are 1-based and columns 0-based, counted in characters.
-        let line = m.line().max(1) - 1;
-        let start = *self.line_starts.get(line).unwrap_or(&self.text.len());
-        let line_text = &self.text[start..];
-        start
-            + line_text
-                .char_indices()
-                .nth(m.col())
-                .map(|(i, _)| i)
-                .unwrap_or(line_text.len())
     }
 
     /// The span of a byte range, with its 1-based line and column.
@@ -154,11 +217,13 @@ impl Source {
         }
     }
 
+    /// Where the line holding `offset` ends (its newline, or the end of the text).
     fn line_end(&self, offset: usize) -> usize {
-        self.text[offset..]
-            .find('\n')
-            .map(|i| offset + i)
-            .unwrap_or(self.text.len())
+        let next = self.line_starts.partition_point(|&s| s <= offset);
+        match self.line_starts.get(next) {
+            Some(&start) => start - 1,
+            None => self.text.len(),
+        }
     }
 
     /// Where a scalar's source text ends: its closing quote, or its value on the line.
@@ -186,8 +251,9 @@ impl Source {
         let mut parser = Parser::new_from_str(&self.text);
         let mut stack: Vec<Frame> = vec![];
         let mut doc_seen = false;
+        let mut cursor = CharCursor { chars: 0, bytes: 0 };
         while let Ok((ev, mark)) = parser.next_token() {
-            let start = self.offset_of(&mark);
+            let start = cursor.byte_of(&self.text, mark.index());
             let (span, opens) = match &ev {
                 Event::StreamEnd => break,
                 Event::DocumentStart => {
@@ -197,12 +263,10 @@ impl Source {
                     doc_seen = true;
                     continue;
                 }
-                Event::Scalar(v, style, _, _) => {
-                    (self.span(start, self.scalar_end(start, v, *style)), None)
-                }
-                Event::MappingStart(..) => (self.span(start, self.line_end(start)), Some(true)),
-                Event::SequenceStart(..) => (self.span(start, self.line_end(start)), Some(false)),
-                Event::Alias(_) => (self.span(start, self.line_end(start)), None),
+                Event::Scalar(v, style, _, _) => ((start, self.scalar_end(start, v, *style)), None),
+                Event::MappingStart(..) => ((start, self.line_end(start)), Some(true)),
+                Event::SequenceStart(..) => ((start, self.line_end(start)), Some(false)),
+                Event::Alias(_) => ((start, self.line_end(start)), None),
                 Event::MappingEnd | Event::SequenceEnd => {
                     stack.pop();
                     continue;
@@ -218,65 +282,105 @@ impl Source {
                     };
                     *key = Some((name, span));
                     if opens.is_some() {
-                        // A complex key: skip it (plans never use them).
-                        stack.push(Frame::Seq {
-                            path: Path(vec![Seg::Key("?".into())]),
-                            next: 0,
-                        });
+                        stack.push(Frame::Skip);
                     }
                     continue;
                 }
             }
-            let (path, key_span) = match stack.last_mut() {
-                None => (Path::root(), None),
-                Some(Frame::Map { path, key }) => {
+            let (parent, step, key_span) = match stack.last_mut() {
+                None => (None, None, None),
+                Some(Frame::Map { node, key }) => {
                     let (k, ks) = key.take().expect("value follows its key");
-                    (path.key(&k), Some(ks))
+                    let n = self.keys.len() as u32;
+                    let k = *self.keys.entry(k).or_insert(n);
+                    (Some(*node), Some(Step::Key(k)), Some(ks))
                 }
-                Some(Frame::Seq { path, next }) => {
+                Some(Frame::Seq { node, next }) => {
                     *next += 1;
-                    (path.index(*next - 1), None)
+                    (Some(*node), Some(Step::Index(*next - 1)), None)
+                }
+                Some(Frame::Skip) => {
+                    if opens.is_some() {
+                        stack.push(Frame::Skip);
+                    }
+                    continue;
                 }
             };
-            self.nodes.insert(
-                path.clone(),
-                NodePos {
-                    key: key_span,
-                    value: span,
-                },
-            );
+            // Only the first document is indexed, so there is one root.
+            if parent.is_none() && !self.pos.is_empty() {
+                break;
+            }
+            let node = self.pos.len() as u32;
+            self.pos.push(NodePos {
+                key: key_span,
+                value: span,
+            });
+            self.links.push(parent.zip(step));
             match opens {
-                Some(true) => stack.push(Frame::Map { path, key: None }),
-                Some(false) => stack.push(Frame::Seq { path, next: 0 }),
+                Some(true) => stack.push(Frame::Map { node, key: None }),
+                Some(false) => stack.push(Frame::Seq { node, next: 0 }),
                 None => {}
             }
+            if stack.len() > MAX_DEPTH && self.too_deep.is_none() {
+                self.too_deep = Some(start);
+            }
         }
+    }
+
+    /// Where the document first nests deeper than `MAX_DEPTH` levels, if it does.
+    pub fn too_deep(&self) -> Option<Span> {
+        self.too_deep.map(|at| self.span(at, at + 1))
+    }
+
+    /// The node at `path`, or the nearest ancestor that has one (and whether it is `path`'s own).
+    fn find(&self, path: &Path) -> Option<(&NodePos, bool)> {
+        let mut cur = 0u32;
+        if self.pos.is_empty() {
+            return None;
+        }
+        let children = self.children.get_or_init(|| {
+            self.links
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| Some((l.as_ref().copied()?, i as u32)))
+                .collect()
+        });
+        for seg in &path.0 {
+            let step = match seg {
+                Seg::Key(k) => self.keys.get(k.as_str()).map(|k| Step::Key(*k)),
+                Seg::Index(i) => u32::try_from(*i).ok().map(Step::Index),
+            };
+            match step.and_then(|s| children.get(&(cur, s))) {
+                Some(next) => cur = *next,
+                None => return Some((&self.pos[cur as usize], false)),
+            }
+        }
+        Some((&self.pos[cur as usize], true))
     }
 
     /// The span of the value at `path`, or of the nearest ancestor that has one.
     pub fn value_span(&self, path: &Path) -> Span {
-        let mut p = Some(path.clone());
-        while let Some(cur) = p {
-            if let Some(n) = self.nodes.get(&cur) {
-                return n.value;
-            }
-            p = cur.parent();
+        match self.find(path) {
+            Some((n, _)) => self.span(n.value.0, n.value.1),
+            None => self.span(0, self.line_end(0)),
         }
-        self.span(0, self.line_end(0))
     }
 
     /// The span of the key at `path` (the value's for sequence items), or of the nearest ancestor.
     pub fn key_span(&self, path: &Path) -> Span {
-        match self.nodes.get(path) {
-            Some(NodePos { key: Some(k), .. }) => *k,
-            Some(n) => n.value,
-            None => self.value_span(path),
+        match self.find(path) {
+            Some((n, true)) => {
+                let (s, e) = n.key.unwrap_or(n.value);
+                self.span(s, e)
+            }
+            Some((n, false)) => self.span(n.value.0, n.value.1),
+            None => self.span(0, self.line_end(0)),
         }
     }
 
     /// Whether the document has a node at `path`.
     pub fn has(&self, path: &Path) -> bool {
-        self.nodes.contains_key(path)
+        matches!(self.find(path), Some((_, true)))
     }
 
     /// The span of `needle` inside the scalar at `path` (e.g. one `${…}` of a longer string).

@@ -145,7 +145,8 @@ pub struct PkiCa {
     pub subject: Option<Subject>,
     pub key: Option<KeySpec>,
     pub validity_days: Option<u32>,
-    /// Directory for the certificate and key files (default `.xpart/<plan>/pki`).
+    /// Directory for the certificate and key files, inside the plan's state directory
+    /// (default `pki`: `.xpart/<plan>/pki`).
     pub dir: Option<String>,
     pub import: Option<Import>,
 }
@@ -161,6 +162,8 @@ pub struct PkiCert {
     pub validity_days: Option<u32>,
     /// Renew when fewer days than this remain.
     pub renew_before_days: Option<u32>,
+    /// Directory for the certificate and key files, inside the plan's state directory
+    /// (default `pki`).
     pub dir: Option<String>,
 }
 

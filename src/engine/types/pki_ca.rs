@@ -39,12 +39,18 @@ pub const AS_PLANNED: &str = "as planned";
 /// `status` when no renewal is due.
 pub const VALID: &str = "valid";
 
-/// Where a `pki.*` resource keeps its files.
-pub fn dir_of(dir: Option<&str>, cx: &Ctx) -> PathBuf {
-    match dir {
-        Some(d) => cx.path(d),
-        None => cx.state_dir.join("pki"),
+/// Where a `pki.*` resource keeps its files: `dir` inside the plan's state directory (default
+/// `pki`). Never outside it: lint refuses an absolute `dir` or one with `..`, and this refuses
+/// it again, so no plan can have xpart write a key anywhere else.
+pub fn dir_of(dir: Option<&str>, cx: &Ctx) -> Result<PathBuf> {
+    let d = dir.unwrap_or("pki");
+    if !crate::spec::confined(d) {
+        return Err(Error::other(format!(
+            "dir `{}` is not a relative path inside the plan's state directory",
+            crate::diag::excerpt(d, 80)
+        )));
     }
+    Ok(cx.state_dir.join(d))
 }
 
 /// A subject as an attribute: only the parts the plan sets.
@@ -207,7 +213,7 @@ impl Resource for Type {
 
     async fn read(p: &PkiCa, cx: &Ctx) -> Result<Option<Live>> {
         let want = Self::desired(p, cx)?;
-        let dir = dir_of(p.dir.as_deref(), cx);
+        let dir = dir_of(p.dir.as_deref(), cx)?;
         let plan = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
         let Some(attrs) = live_attrs(&want, &plan.action) else {
             return Ok(None);
@@ -227,7 +233,7 @@ impl Resource for Type {
     async fn create(p: &PkiCa, cx: &Ctx) -> Result<Live> {
         let want = Self::desired(p, cx)?;
         let (dir, id, spec, base) = (
-            dir_of(p.dir.as_deref(), cx),
+            dir_of(p.dir.as_deref(), cx)?,
             cx.id.clone(),
             p.clone(),
             cx.base.clone(),

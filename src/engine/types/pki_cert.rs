@@ -84,7 +84,7 @@ impl Resource for Type {
 
     async fn read(p: &PkiCert, cx: &Ctx) -> Result<Option<Live>> {
         let want = Self::desired(p, cx)?;
-        let dir = dir_of(p.dir.as_deref(), cx);
+        let dir = dir_of(p.dir.as_deref(), cx)?;
         let ca = ca_material(p, cx)?;
         let plan = pki::plan_cert(&dir, &cx.id, p, ca.as_ref())?;
         let Some(attrs) = live_attrs(&want, &plan.action) else {
@@ -109,7 +109,7 @@ impl Resource for Type {
     async fn create(p: &PkiCert, cx: &Ctx) -> Result<Live> {
         let want = Self::desired(p, cx)?;
         let ca = required_ca(p, cx)?;
-        let (dir, id, spec) = (dir_of(p.dir.as_deref(), cx), cx.id.clone(), p.clone());
+        let (dir, id, spec) = (dir_of(p.dir.as_deref(), cx)?, cx.id.clone(), p.clone());
         let (material, _) = blocking(move || pki::ensure_cert(&dir, &id, &spec, &ca)).await?;
         Ok(Live {
             outputs: outputs_with_serial(cx, &material),
