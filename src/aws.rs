@@ -436,28 +436,23 @@ impl Clients {
 
     /// Who we are in this partition.
     pub async fn identity(&self) -> Result<Identity, AwsError> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| {
-                let mut e = self.error("GetCallerIdentity", e);
-                if e.code.as_deref().is_some_and(|c| AUTH_REFUSED.contains(&c)) {
-                    let profile = match &self.profile {
-                        Some(p) => format!("profile `{p}`"),
-                        None => "the credentials in use".into(),
-                    };
-                    e.message = format!(
-                        "{}; {profile} is refused here ({}): its keys, or the region or \
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            let mut e = self.error("GetCallerIdentity", e);
+            if e.code.as_deref().is_some_and(|c| AUTH_REFUSED.contains(&c)) {
+                let profile = match &self.profile {
+                    Some(p) => format!("profile `{p}`"),
+                    None => "the credentials in use".into(),
+                };
+                e.message = format!(
+                    "{}; {profile} is refused here ({}): its keys, or the region or \
                          endpoint it signs for, may belong to the other partition (check the \
                          plan's `profile:` and --profile)",
-                        e.message.trim_end_matches('.'),
-                        self.partition
-                    );
-                }
-                e
-            })?;
+                    e.message.trim_end_matches('.'),
+                    self.partition
+                );
+            }
+            e
+        })?;
         Ok(Identity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),

@@ -153,10 +153,19 @@ fn trusted_subjects(cx: &mut Ctx) {
         }
         let theirs = certs
             .iter()
-            .map(|(id, c)| format!("`{}` ({id}){}", crate::diag::excerpt(c, 64), crate::diag::non_ascii(c)))
+            .map(|(id, c)| {
+                format!(
+                    "`{}` ({id}){}",
+                    crate::diag::excerpt(c, 64),
+                    crate::diag::non_ascii(c)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        let at = props(r).key("trust").key("roles_anywhere").key("subject_cn");
+        let at = props(r)
+            .key("trust")
+            .key("roles_anywhere")
+            .key("subject_cn");
         cx.push(
             Finding::error(
                 "XP067",
@@ -360,7 +369,11 @@ pub fn rendered_name_problems(kind: &Kind) -> Vec<String> {
         .filter_map(|(n, rule)| name_problem(&escape(n), rule))
         .collect();
     if let Kind::KmsKey(k) = kind {
-        if let Some(a) = k.alias.as_deref().filter(|a| !a.contains(crate::plan::UNKNOWN)) {
+        if let Some(a) = k
+            .alias
+            .as_deref()
+            .filter(|a| !a.contains(crate::plan::UNKNOWN))
+        {
             out.extend(alias_problem(&escape(a)));
         }
     }
@@ -376,9 +389,14 @@ fn escape(s: &str) -> String {
 /// Why AWS would refuse `alias` (a template) as a KMS alias.
 fn alias_problem(alias: &str) -> Option<String> {
     let (a, complete) = known(alias);
-    let chars_ok = a.chars().all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c));
+    let chars_ok = a
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c));
     let shape_ok = !complete
-        || (a.starts_with("alias/") && !a.starts_with("alias/aws/") && a.len() > 6 && a.len() <= 256);
+        || (a.starts_with("alias/")
+            && !a.starts_with("alias/aws/")
+            && a.len() > 6
+            && a.len() <= 256);
     (!chars_ok || !shape_ok).then(|| {
         format!(
             "alias `{}` is not an alias AWS accepts",
@@ -577,7 +595,9 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
                 cx.push(
                     Finding::error("XP052", problem)
                         .at(cx.value(&at.key("alias")))
-                        .hint("start with `alias/` (not `alias/aws/`), then letters, digits and /_-"),
+                        .hint(
+                            "start with `alias/` (not `alias/aws/`), then letters, digits and /_-",
+                        ),
                 );
             }
             if let Some(w) = k.deletion_window_days {
@@ -1238,8 +1258,8 @@ fn check_ca_file(cx: &mut Ctx, at: &Path, file: &str, base: &FsPath) {
         Err(e) => {
             cx.push(
                 Finding::error("XP056", e.to_string())
-                .at(cx.value(at))
-                .hint("give a PEM file path relative to the plan"),
+                    .at(cx.value(at))
+                    .hint("give a PEM file path relative to the plan"),
             );
             return;
         }

@@ -109,7 +109,11 @@ fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
                     .keys()
                     .filter_map(|cid| match kind(cid) {
                         Ok(Kind::PkiCert(c)) if anchor.ca.as_deref() == Some(c.ca.as_str()) => {
-                            Some(format!("`{}` ({cid}){}", c.subject.common_name, crate::diag::non_ascii(&c.subject.common_name)))
+                            Some(format!(
+                                "`{}` ({cid}){}",
+                                c.subject.common_name,
+                                crate::diag::non_ascii(&c.subject.common_name)
+                            ))
                         }
                         _ => None,
                     })
@@ -400,4 +404,3 @@ pub fn run(common: &crate::commands::Common) -> ExitCode {
         }
     })
 }
-

@@ -1,5 +1,5 @@
 //! The bad-input campaign: malformed and dangerous plans and invocations, each of which must end
-//! with exit code 1 (2 for a usage error clap refuses), a message on stderr that says what is
+//! with exit code 1 (usage errors too: 2 means "changes present"), a message on stderr that says what is
 //! wrong and where (`file:line:col` for a plan file's faults; the file, resource, partition or
 //! profile otherwise), no panic, and no partial write: nothing new in either partition of the
 //! test-bed (every resource, tagged or not, by boto3) and no key or certificate in local state.
@@ -162,8 +162,10 @@ impl Case {
         c
     }
 
+    /// A usage error: exit 1 like any error (not 2, which `--detailed-exitcode` gives for
+    /// changes), not counted as a plan fault.
     fn usage(mut self) -> Case {
-        self.code = 2;
+        self.code = 1;
         self.counts = false;
         self
     }
@@ -447,7 +449,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
         "plan file is a directory",
         &["apply", "--yes"],
         &d,
-        &["cannot read", &ds, "Is a directory"],
+        &["plan file", &ds, "is not a regular file (a directory)"],
     ));
     let empty = dir.join("empty.yaml");
     std::fs::write(&empty, "").unwrap();
@@ -501,7 +503,65 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
         ));
     }
 
+    // Inputs that never end or would not fit in memory: refused before reading.
+    let fifo = dir.join("fifo.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = dir.join("huge.yaml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(9 << 30)
+        .unwrap(); // sparse
+    for (name, path, expect) in [
+        (
+            "plan file is /dev/zero",
+            PathBuf::from("/dev/zero"),
+            "a character device",
+        ),
+        ("plan file is a FIFO", fifo.clone(), "a named pipe"),
+        ("plan file of 9 GiB", huge.clone(), "larger than"),
+    ] {
+        let ps = path.display().to_string();
+        for args in [&["plan"][..], &["apply", "--yes"]] {
+            cases.push(Case::plan(
+                "plan files",
+                format!("{name} ({})", args[0]),
+                args,
+                &path,
+                &[&ps, expect],
+            ));
+        }
+    }
+
     // ---- where to work: profiles, endpoints, state ----
+    cases.push(Case::plan(
+        "profiles and endpoints",
+        "--profile of the other partition (china=xpart-commercial)",
+        &["apply", "--yes", "--profile", "china=xpart-commercial"],
+        &base,
+        &[
+            "partition `china`",
+            "profile `xpart-commercial`",
+            "other partition",
+        ],
+    ));
+    cases.push(
+        Case::plan(
+            "profiles and endpoints",
+            "no shared config file at all",
+            &["apply", "--yes"],
+            &base,
+            &[
+                "no credentials for profile `xpart-",
+                "/nonexistent/aws-config",
+            ],
+        )
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+    );
     cases.push(Case::plan(
         "profiles and endpoints",
         "--profile naming a profile that does not exist",
@@ -783,8 +843,24 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
     cases.push(cp_case(
         "a certificate path that is a directory",
         cp(&dds, &ks, &[]),
-        &["cannot read certificate", &dds, "Is a directory"],
+        &["certificate", &dds, "a directory, not a regular file"],
     ));
+    for (name, cert, key, expect) in [
+        (
+            "a certificate that is /dev/zero",
+            "/dev/zero",
+            ks.as_str(),
+            "a character device, not a regular file",
+        ),
+        (
+            "a private key that is /dev/zero",
+            cs.as_str(),
+            "/dev/zero",
+            "a character device, not a regular file",
+        ),
+    ] {
+        cases.push(cp_case(name, cp(cert, key, &[]), &["/dev/zero", expect]));
+    }
     let nope = d.join("no-such.crt").display().to_string();
     cases.push(cp_case(
         "a certificate that does not exist",
@@ -828,7 +904,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
         &["cannot reach", &refused_url],
     ));
 
-    // ---- usage errors: clap's exit code 2 (not counted) ----
+    // ---- usage errors: exit code 1, as every error (not counted) ----
     let b = base.display().to_string();
     for (name, args, expect) in [
         (
@@ -875,7 +951,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
         cp(&cs, &ks, &["--session-duration", "100"]),
         &["100", "900"],
     );
-    c.code = 2;
+    c.code = 1;
     c.counts = false;
     cases.push(c);
     cases

@@ -79,7 +79,8 @@ impl<'a> Run<'a> {
                 "--region",
                 self.tb.region(side),
             ])
-            .args(["--plan", &self.plan_name(plan)]);
+            .args(["--plan", &self.plan_name(plan)])
+            .args(["--lineage", &lineage_of(plan)]);
         if named {
             c.args(["--name", &self.suffix]);
         }
@@ -107,6 +108,17 @@ pub struct Inventory {
     pub owned: Vec<Json>,
     /// Named after the run's suffix, tagged or not: `{type, name, arn, tags}`.
     pub named: Vec<Json>,
+}
+
+/// The lineage of a plan file: of its `identity:` (else its `name:`) as written.
+pub fn lineage_of(plan: &Path) -> String {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
+    let template = doc["identity"]
+        .as_str()
+        .or(doc["name"].as_str())
+        .expect("a plan has a name");
+    xpart::spec::lineage(template)
 }
 
 pub fn text(o: &Output) -> String {

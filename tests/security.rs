@@ -601,8 +601,9 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
 }
 
 /// Destroy deletes the plan's resources and leaves alone, unchanged, resources named like
-/// them: untagged, tagged with another plan (whose name starts with this one's), or with an
-/// `xpart:id` but no `xpart:plan`. (A same-named untagged role: engine.rs,
+/// them: untagged, tagged with another plan (whose name starts with this one's), with this
+/// plan's name but another lineage (a plan whose name renders alike), or with an `xpart:id` but
+/// no `xpart:plan`. (A same-named untagged role: engine.rs,
 /// `engine_refuses_a_same_named_role_it_does_not_own`.)
 #[test]
 fn security_destroy_leaves_untagged_and_foreign_resources_alone() {

@@ -11,6 +11,7 @@ mod engine_guard;
 mod engine_scan;
 mod lint;
 mod pki;
+mod safety;
 mod security;
 mod testbed;
 mod types_ec2;

@@ -377,19 +377,13 @@ impl Engine {
         self.parts.get(name).map(|p| p.as_ref())
     }
 
-    /// Connect to every partition the plan uses and check who we are there.
+    /// Connect to every partition the plan declares and check who we are there.
     pub async fn connect(spec: Spec, setup: Setup) -> Result<Engine, RunError> {
         let spec = Arc::new(spec);
         let mut tasks = tokio::task::JoinSet::new();
-        let used: BTreeSet<&String> = spec
-            .resources
-            .values()
-            .filter_map(|r| r.partition.as_ref())
-            .collect();
+        // Every declared partition, used by a resource or not: one whose resources were all
+        // removed from the plan still holds them, and they are orphans to delete.
         for (name, def) in &spec.partitions {
-            if !used.contains(name) {
-                continue;
-            }
             let def = def.clone();
             let sink = setup.sink.clone();
             let opts = ConnectOptions {
@@ -758,7 +752,11 @@ impl Engine {
                 .resources
                 .values()
                 .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
-                .filter_map(|r| Template::parse(r.properties.get(key)?.as_str()?).ok()?.literal())
+                .filter_map(|r| {
+                    Template::parse(r.properties.get(key)?.as_str()?)
+                        .ok()?
+                        .literal()
+                })
                 .collect(),
         );
         cx

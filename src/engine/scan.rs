@@ -86,7 +86,12 @@ impl Scan {
                     .clients()
                     .tagging
                     .get_resources()
-                    .tag_filters(TagFilter::builder().key(TAG_PLAN).values(&cx.owner.name).build())
+                    .tag_filters(
+                        TagFilter::builder()
+                            .key(TAG_PLAN)
+                            .values(&cx.owner.name)
+                            .build(),
+                    )
                     .tag_filters(
                         TagFilter::builder()
                             .key(TAG_LINEAGE)

@@ -719,9 +719,16 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         Part::Fact { partition, .. } => broken_partitions.contains(partition) || partitions_broken,
         _ => false,
     };
-    let plan_name = raw_name
-        .as_deref()
-        .and_then(|n| render_known(&mut l, n, &root_path.key("name"), &vars, &partitions, &quiet));
+    let plan_name = raw_name.as_deref().and_then(|n| {
+        render_known(
+            &mut l,
+            n,
+            &root_path.key("name"),
+            &vars,
+            &partitions,
+            &quiet,
+        )
+    });
     let identity = match (&raw_identity, &raw_name) {
         (Some(t), _) => render_known(
             &mut l,
@@ -1059,7 +1066,10 @@ fn topo_order(resources: &BTreeMap<String, ResourceDef>) -> Result<Vec<String>, 
     for r in resources.values() {
         for d in r.deps.iter().filter(|d| resources.contains_key(*d)) {
             *indeg.get_mut(r.id.as_str()).unwrap() += 1;
-            dependents.entry(d.as_str()).or_default().push(r.id.as_str());
+            dependents
+                .entry(d.as_str())
+                .or_default()
+                .push(r.id.as_str());
         }
     }
     let mut ready: BTreeSet<&str> = indeg

@@ -1,6 +1,7 @@
 """Independent inventory for the tests: what a plan owns in one partition, found with boto3.
 
-Lists every resource carrying the tag xpart:plan = PLAN (IAM roles and instance profiles,
+Lists every resource carrying the tag xpart:plan = PLAN (and xpart:lineage = LINEAGE when
+given: another plan may render the same name) (IAM roles and instance profiles,
 Secrets Manager secrets, KMS keys, Roles Anywhere trust anchors and profiles, EC2 VPC pieces
 and instances), skipping what is already on its way out (KMS keys pending deletion, secrets
 scheduled for deletion, terminated instances). With --name SUBSTR it also lists, tagged or not,
@@ -21,6 +22,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--endpoint", required=True)
 ap.add_argument("--region", required=True)
 ap.add_argument("--plan", required=True)
+ap.add_argument("--lineage", help="owned only with this xpart:lineage too (plans whose names render alike)")
 ap.add_argument("--name", help="also list live resources whose name contains this, tagged or not")
 a = ap.parse_args()
 
@@ -48,7 +50,7 @@ def tagdict(tags, k="Key", v="Value"):
 
 
 def add(kind, arn, tags, names=()):
-    if tags.get("xpart:plan") == a.plan:
+    if tags.get("xpart:plan") == a.plan and (a.lineage is None or tags.get("xpart:lineage") == a.lineage):
         owned.append({"id": tags.get("xpart:id"), "type": kind, "arn": arn, "tags": tags})
     if a.name:
         hit = next((n for n in names if n and a.name in n), None)

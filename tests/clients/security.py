@@ -55,6 +55,8 @@ def kv(tags, k="Key", v="Value"):
 def lookalikes():
     sfx, plan = a.suffix, a.plan
     other = {"xpart:plan": f"{plan}-other"}
+    # The plan's own name, but another lineage: a plan whose name only renders alike.
+    foreign = {"xpart:plan": plan, "xpart:lineage": "0123456789abcdef"}
     items = []
 
     def tags(d, k="Key", v="Value"):
@@ -64,6 +66,7 @@ def lookalikes():
     roles = [
         (f"xpart-workload-{sfx}-lookalike", {}),
         (f"xpart-secret-reader-{sfx}-other", {**other, "xpart:id": "reader_role"}),
+        (f"xpart-secret-reader-{sfx}-foreign", {**foreign, "xpart:id": "reader_role"}),
         # An id tag without the plan tag: ownership needs both.
         (f"copy-xpart-workload-{sfx}", {"xpart:id": "instance_role"}),
     ]
@@ -80,6 +83,7 @@ def lookalikes():
     for name, t in [
         (f"xpart/app-secret-{sfx}-lookalike", {}),
         (f"xpart/workload-key-{sfx}-other", {**other, "xpart:id": "client_key_secret"}),
+        (f"xpart/workload-key-{sfx}-foreign", {**foreign, "xpart:id": "client_key_secret"}),
     ]:
         arn = sm.create_secret(Name=name, SecretString="look-alike", Tags=tags(t))["ARN"]
         items.append({"kind": "secretsmanager.secret", "ref": arn})
@@ -95,6 +99,7 @@ def lookalikes():
     for name, t, cidr in [
         (f"xpart-{sfx}-lookalike", {}, "10.98.0.0/16"),
         (f"xpart-{sfx}-other", {**other, "xpart:id": "vpc"}, "10.99.0.0/16"),
+        (f"xpart-{sfx}-foreign", {**foreign, "xpart:id": "vpc"}, "10.97.0.0/16"),
     ]:
         vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[{"ResourceType": "vpc", "Tags": tags({"Name": name, **t})}])["Vpc"]["VpcId"]
         items.append({"kind": "ec2.vpc", "ref": vpc})
@@ -106,7 +111,8 @@ def lookalikes():
 
     ca = open(a.ca_pem).read()
     source = {"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": ca}}
-    for name, t in [(f"xpart-root-{sfx}-lookalike", {}), (f"xpart-root-{sfx}-other", {**other, "xpart:id": "trust_anchor"})]:
+    for name, t in [(f"xpart-root-{sfx}-lookalike", {}), (f"xpart-root-{sfx}-other", {**other, "xpart:id": "trust_anchor"}),
+                    (f"xpart-root-{sfx}-foreign", {**foreign, "xpart:id": "trust_anchor"})]:
         kw = {"tags": tags(t, "key", "value")} if t else {}
         ta = ra.create_trust_anchor(name=name, source=source, enabled=True, **kw)["trustAnchor"]
         items.append({"kind": "rolesanywhere.trust_anchor", "ref": ta["trustAnchorId"]})

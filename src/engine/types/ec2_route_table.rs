@@ -13,7 +13,8 @@ use serde_json::{json, Value as Json};
 
 use super::ec2_vpc::{
     applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Call,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
+    Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::{Route, RouteTable};

@@ -420,7 +420,8 @@ impl Resource for Type {
                 let Some(role) = get_role(&cx, &name).await? else {
                     return Ok(None);
                 };
-                let Some(id) = owned_id(&cx.owner, role.tags().iter().map(|t| (t.key(), t.value())))
+                let Some(id) =
+                    owned_id(&cx.owner, role.tags().iter().map(|t| (t.key(), t.value())))
                 else {
                     return Ok(None);
                 };

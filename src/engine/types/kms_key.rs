@@ -518,9 +518,10 @@ impl Resource for Type {
                 let Some(tags) = key_tags(&cx, &key_id).await? else {
                     return Ok(None);
                 };
-                let Some(id) =
-                    owned_id(&cx.owner, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                else {
+                let Some(id) = owned_id(
+                    &cx.owner,
+                    tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                ) else {
                     return Ok(None);
                 };
                 let (meta, policy) = tokio::join!(describe(&cx, &key_id), key_policy(&cx, &key_id));

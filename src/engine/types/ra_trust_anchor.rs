@@ -187,7 +187,10 @@ pub async fn of_plan<T: Send + 'static>(
             let Some(tags) = tags_of(&cx, &arn).await? else {
                 return Ok(None);
             };
-            let id = owned_id(&cx.owner, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let id = owned_id(
+                &cx.owner,
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
             Ok(id.map(|id| (id, item, tags)))
         }
     })
