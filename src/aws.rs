@@ -272,9 +272,20 @@ impl InFlight {
     }
 }
 
-/// Which `InFlight` entry an attempt is.
-#[derive(Debug, Clone)]
-struct CallToken(u64);
+/// Which `InFlight` entry an attempt is. Kept in the call's config bag: when the call ends
+/// in any way, its answer or a timeout that drops it, the bag goes and takes the entry with it.
+#[derive(Debug)]
+struct CallToken {
+    token: u64,
+    in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
+}
+
+impl Drop for CallToken {
+    fn drop(&mut self) {
+        let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        w.calls.remove(&self.token);
+    }
+}
 
 impl aws_smithy_types::config_bag::Storable for CallToken {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
@@ -304,7 +315,10 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
         let token = w.next;
         w.calls.insert(token, (op, std::time::Instant::now()));
         drop(w);
-        cfg.interceptor_state().store_put(CallToken(token));
+        cfg.interceptor_state().store_put(CallToken {
+            token,
+            in_flight: self.0.clone(),
+        });
         Ok(())
     }
 
@@ -317,8 +331,8 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(CallToken(t)) = cfg.load::<CallToken>() {
-            w.calls.remove(t);
+        if let Some(t) = cfg.load::<CallToken>() {
+            w.calls.remove(&t.token);
         }
         if ctx.response().is_some() {
             w.last_answer = Some(std::time::Instant::now());

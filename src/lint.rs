@@ -5,7 +5,6 @@
 //! partition, key policies that lock the account out, trust without conditions, names and
 //! numbers out of range, literal secrets, CAs Roles Anywhere will not take.
 
-use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 
 use serde_json::Value as Json;
@@ -19,9 +18,19 @@ use crate::spec::{self, LoadOptions, PartitionDef, Path, ResourceDef, Spec};
 
 /// Load and check a plan; `base` is the directory relative file paths are read from.
 pub fn lint_text(name: &str, text: &str, opts: &LoadOptions, base: &FsPath) -> Vec<Finding> {
+    lint_loaded(name, text, opts, base).1
+}
+
+/// `lint_text`, handing back the loaded spec too (None when the text is not a plan at all).
+pub fn lint_loaded(
+    name: &str,
+    text: &str,
+    opts: &LoadOptions,
+    base: &FsPath,
+) -> (Option<Spec>, Vec<Finding>) {
     let (spec, mut findings) = spec::load(name, text, opts);
-    if let Some(spec) = spec {
-        let mut more = lint(&spec, base);
+    if let Some(spec) = &spec {
+        let mut more = lint(spec, base);
         for f in &mut more {
             f.file = name.to_string();
         }
@@ -29,7 +38,7 @@ pub fn lint_text(name: &str, text: &str, opts: &LoadOptions, base: &FsPath) -> V
     }
     findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
     findings.dedup();
-    findings
+    (spec, findings)
 }
 
 /// Fields holding data for the workload or for people, not names of things in the partition:
@@ -74,7 +83,9 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
         }
     }
     trusted_subjects(&mut cx);
-    let mut names: BTreeMap<(String, Option<String>, String), Path> = BTreeMap::new();
+    // The first resource of each (type, partition, name): a second one is a finding.
+    let mut names: std::collections::HashMap<(&str, Option<&str>, String), &ResourceDef> =
+        std::collections::HashMap::new();
     for r in spec.resources.values() {
         let part = spec.partition_of(r);
         if let Some(p) = part {
@@ -85,19 +96,20 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
         reference_types(&mut cx, r);
         if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
             let (n, complete) = known(n);
-            if complete {
-                let key = (r.type_name.clone(), r.partition.clone(), n.clone());
-                let at = r.path.key("properties").key("name");
-                if let Some(first) = names.get(&key) {
-                    let first_line = spec.source.value_span(first).line;
-                    cx.push(
-                        Finding::error("XP060", format!("two `{}` resources are named `{n}`", r.type_name))
-                            .at(cx.value(&at))
-                            .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
-                    );
-                } else {
-                    names.insert(key, at);
-                }
+            if !complete {
+                continue;
+            }
+            let key = (r.type_name.as_str(), r.partition.as_deref(), n);
+            if let Some(first) = names.get(&key) {
+                let name_at = |r: &ResourceDef| r.path.key("properties").key("name");
+                let first_line = spec.source.value_span(&name_at(first)).line;
+                cx.push(
+                    Finding::error("XP060", format!("two `{}` resources are named `{}`", r.type_name, key.2))
+                        .at(cx.value(&name_at(r)))
+                        .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
+                );
+            } else {
+                names.insert(key, r);
             }
         }
     }
@@ -119,6 +131,19 @@ fn single_ref_id(s: &str) -> Option<String> {
 /// scripts get a warning of their own (`subject_characters`).
 fn trusted_subjects(cx: &mut Ctx) {
     let spec = cx.spec;
+    // The plan's certificates by issuing CA, once: (cert id, its CN as known).
+    let mut by_ca: std::collections::HashMap<String, Vec<(&String, String)>> =
+        std::collections::HashMap::new();
+    for c in spec.resources.values() {
+        if let Kind::PkiCert(pc) = &c.kind {
+            if let Some(ca) = single_ref_id(&pc.ca) {
+                by_ca
+                    .entry(ca)
+                    .or_default()
+                    .push((&c.id, known(&pc.subject.common_name).0));
+            }
+        }
+    }
     for r in spec.resources.values() {
         let Kind::Role(role) = &r.kind else { continue };
         let Some(ra) = &role.trust.roles_anywhere else {
@@ -138,17 +163,10 @@ fn trusted_subjects(cx: &mut Ctx) {
         let Some(ca) = ta.ca.as_deref().and_then(single_ref_id) else {
             continue;
         };
-        let certs: Vec<(&String, String)> = spec
-            .resources
-            .values()
-            .filter_map(|c| match &c.kind {
-                Kind::PkiCert(pc) if single_ref_id(&pc.ca).as_deref() == Some(ca.as_str()) => {
-                    Some((&c.id, known(&pc.subject.common_name).0))
-                }
-                _ => None,
-            })
-            .collect();
-        if !complete || certs.is_empty() || certs.iter().any(|(_, c)| *c == cn) {
+        let Some(certs) = by_ca.get(&ca) else {
+            continue;
+        };
+        if !complete || certs.iter().any(|(_, c)| *c == cn) {
             continue;
         }
         let theirs = certs
@@ -220,7 +238,12 @@ fn props(r: &ResourceDef) -> Path {
 /// ARNs and references of another partition in fields that name things in this one.
 fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
     let mut leaves = vec![];
-    spec::strings(&r.properties, &props(r), &mut leaves);
+    spec::strings_where(
+        &r.properties,
+        &props(r),
+        &|s| s.contains("arn:") || spec::has_template(s),
+        &mut leaves,
+    );
     for (path, s) in leaves {
         let field = path.0.get(3).and_then(|s| match s {
             spec::Seg::Key(k) => Some(k.as_str()),
@@ -904,7 +927,7 @@ fn plan_name(cx: &mut Ctx) {
     }
     let identity = &cx.spec.identity.name;
     let mut checks = vec![("name", cx.spec.name.clone(), "plan name")];
-    if cx.spec.source.has(&Path::root().key("identity")) && !identity.is_empty() {
+    if cx.spec.identity_given && !identity.is_empty() {
         checks.push(("identity", identity.clone(), "plan identity"));
     }
     for (key, name, what) in checks {
@@ -1323,7 +1346,7 @@ fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
     for (at, want) in checks {
         let mut leaves = vec![];
         if let Some(v) = lookup(&r.properties, &at.0[3..]) {
-            spec::strings(v, &at, &mut leaves);
+            spec::strings_where(v, &at, &spec::has_template, &mut leaves);
         }
         for (path, s) in leaves {
             let Ok(t) = Template::parse(s) else { continue };

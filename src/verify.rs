@@ -55,7 +55,8 @@ fn out(s: &Step) {
 }
 
 /// Find the chains of a plan from its resources and their live outputs.
-fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
+/// `apply_line`: the `xpart apply …` command for this plan, for the hint when nothing exists.
+fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Chain>, String> {
     let spec = engine.spec();
     let mut found = vec![];
     let kind = |id: &str| engine.rendered(planned, id).map_err(|e| e.to_string());
@@ -66,7 +67,7 @@ fn chains(engine: &Engine, planned: &Planned) -> Result<Vec<Chain>, String> {
         };
         let part = p.partition.clone().unwrap_or_default();
         let profile_arn = output(pid, "arn").ok_or(format!(
-            "rolesanywhere.profile `{pid}` does not exist in partition `{part}`: run `xpart apply` first"
+            "rolesanywhere.profile `{pid}` does not exist in partition `{part}`: run `{apply_line}` first"
         ))?;
         for role_arn in &profile.roles {
             let Some((rid, _)) = spec.resources.iter().find(|(id, r)| {
@@ -242,8 +243,13 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 /// Run every check of every chain; true when all hold.
-pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Result<bool, String> {
-    let chains = chains(engine, planned)?;
+pub async fn verify(
+    engine: &Engine,
+    planned: &Planned,
+    scratch: &Path,
+    apply_line: &str,
+) -> Result<bool, String> {
+    let chains = chains(engine, planned, apply_line)?;
     if chains.is_empty() {
         return Err("the plan has no Roles Anywhere chain to verify (a profile, a role trusting a trust anchor, a client certificate)".into());
     }
@@ -387,8 +393,9 @@ pub async fn verify(engine: &Engine, planned: &Planned, scratch: &Path) -> Resul
 
 /// `xpart verify`
 pub fn run(common: &crate::commands::Common) -> ExitCode {
+    let apply_line = common.command_line("apply");
     crate::commands::with_engine(common, |engine, planned, scratch| async move {
-        match verify(&engine, &planned, &scratch).await {
+        match verify(&engine, &planned, &scratch, &apply_line).await {
             Ok(true) => {
                 let _ = writeln!(std::io::stdout(), "verify: every check holds");
                 ExitCode::SUCCESS

@@ -87,6 +87,8 @@ pub struct Spec {
     pub name_known: bool,
     /// Who owns what the plan creates (see `PlanIdentity`).
     pub identity: PlanIdentity,
+    /// Whether the plan sets `identity:` (else the identity is the name).
+    pub identity_given: bool,
     pub vars: BTreeMap<String, String>,
     pub partitions: BTreeMap<String, PartitionDef>,
     pub resources: BTreeMap<String, ResourceDef>,
@@ -286,23 +288,69 @@ fn entries(l: &mut Loader, v: Option<Value>, at: &Path) -> Entries {
 
 /// Every string leaf under `v`, with its path.
 pub fn strings<'v>(v: &'v Value, at: &Path, out: &mut Vec<(Path, &'v str)>) {
-    match v {
-        Value::String(s) => out.push((at.clone(), s)),
-        Value::Sequence(items) => {
-            for (i, item) in items.iter().enumerate() {
-                strings(item, &at.index(i), out);
+    strings_where(v, at, &|_| true, out)
+}
+
+/// One step of a path inside a value, borrowed from it (see `strings_where`).
+#[derive(Debug, Clone, Copy)]
+enum SegRef<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+/// The string leaves under `v` that `keep` wants, with their paths. Only those get a `Path`
+/// (an allocation per step): a plan walks its strings several times, and only the few that
+/// can hold a template or an ARN need to be placed.
+pub fn strings_where<'v>(
+    v: &'v Value,
+    at: &Path,
+    keep: &dyn Fn(&str) -> bool,
+    out: &mut Vec<(Path, &'v str)>,
+) {
+    fn walk<'v>(
+        v: &'v Value,
+        at: &Path,
+        rel: &mut Vec<SegRef<'v>>,
+        keep: &dyn Fn(&str) -> bool,
+        out: &mut Vec<(Path, &'v str)>,
+    ) {
+        match v {
+            Value::String(s) if keep(s) => {
+                let mut p = at.clone();
+                for seg in rel.iter() {
+                    p.0.push(match seg {
+                        SegRef::Key(k) => Seg::Key(k.to_string()),
+                        SegRef::Index(i) => Seg::Index(*i),
+                    });
+                }
+                out.push((p, s));
             }
-        }
-        Value::Mapping(m) => {
-            for (k, item) in m {
-                if let Some(k) = k.as_str() {
-                    strings(item, &at.key(k), out);
+            Value::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    rel.push(SegRef::Index(i));
+                    walk(item, at, rel, keep, out);
+                    rel.pop();
                 }
             }
+            Value::Mapping(m) => {
+                for (k, item) in m {
+                    if let Some(k) = k.as_str() {
+                        rel.push(SegRef::Key(k));
+                        walk(item, at, rel, keep, out);
+                        rel.pop();
+                    }
+                }
+            }
+            Value::Tagged(t) => walk(&t.value, at, rel, keep, out),
+            _ => {}
         }
-        Value::Tagged(t) => strings(&t.value, at, out),
-        _ => {}
     }
+    walk(v, at, &mut vec![], keep, out)
+}
+
+/// Whether a string can hold a template part (`${…}` or the `$${` escape).
+pub fn has_template(s: &str) -> bool {
+    s.contains('$')
 }
 
 /// Rewrite every string leaf with `f`.
@@ -744,6 +792,8 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
     };
 
     let mut resources = BTreeMap::new();
+    // (where, resource id, attribute, source text) of every reference to a declared resource.
+    let mut refs: Vec<(Path, String, String, String)> = vec![];
     for (id, raw) in raw_resources {
         let at = root_path.key("resources").key(&id);
         if !id
@@ -844,7 +894,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         let props_at = at.key("properties");
         let mut deps = BTreeSet::new();
         let mut leaves = vec![];
-        strings(&rs.properties, &props_at, &mut leaves);
+        strings_where(&rs.properties, &props_at, &has_template, &mut leaves);
         let mut ok = true;
         for (path, s) in &leaves {
             let t = match Template::parse(s) {
@@ -915,6 +965,9 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
                         } else {
                             // The attribute is checked once every resource's type is known.
                             deps.insert(rid.clone());
+                            if let Part::Ref { attr, .. } = part {
+                                refs.push((path.clone(), rid.clone(), attr.clone(), text.clone()));
+                            }
                         }
                     }
                     _ => {}
@@ -969,27 +1022,18 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
     }
 
     // attributes of references, now that every type is known
-    let types_by_id: BTreeMap<String, &'static str> = resources
-        .values()
-        .map(|r| (r.id.clone(), types::type_info(&r.type_name).unwrap().name))
-        .collect();
-    for r in resources.values() {
-        let mut leaves = vec![];
-        strings(&r.properties, &r.path.key("properties"), &mut leaves);
-        for (path, s) in leaves {
-            let Ok(t) = Template::parse(s) else { continue };
-            for (rid, attr, text) in t.refs() {
-                if let Some(tn) = types_by_id.get(rid) {
-                    let info = types::type_info(tn).unwrap();
-                    if !info.attrs.contains(&attr) {
-                        l.push(
-                            Finding::error("XP012", format!("`{tn}` has no attribute `{attr}`"))
-                                .at(src.span_within(&path, text))
-                                .hint(format!("attributes of {tn}: {}", info.attrs.join(", "))),
-                        );
-                    }
-                }
-            }
+    for (path, rid, attr, text) in &refs {
+        let Some(r) = resources.get(rid) else {
+            continue;
+        };
+        let info = types::type_info(&r.type_name).expect("a loaded resource has a known type");
+        if !info.attrs.contains(&attr.as_str()) {
+            let tn = info.name;
+            l.push(
+                Finding::error("XP012", format!("`{tn}` has no attribute `{attr}`"))
+                    .at(src.span_within(path, text))
+                    .hint(format!("attributes of {tn}: {}", info.attrs.join(", "))),
+            );
         }
     }
 
@@ -1016,6 +1060,7 @@ pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Fi
         name_known: plan_name.is_some(),
         name: plan_name.unwrap_or_default(),
         identity: identity.unwrap_or_default(),
+        identity_given: raw_identity.is_some(),
         vars,
         partitions,
         resources,
@@ -1058,61 +1103,67 @@ pub fn static_value(
 }
 
 /// Kahn's algorithm, ties broken by id so the order is stable; Err carries one cycle.
-/// O((resources + references) · log resources): plans of tens of thousands of resources lint
-/// in time linear in their size.
+/// O((resources + references) · log resources), on indices rather than names: plans of tens
+/// of thousands of resources lint in time linear in their size.
 fn topo_order(resources: &BTreeMap<String, ResourceDef>) -> Result<Vec<String>, Vec<String>> {
-    let mut indeg: BTreeMap<&str, usize> = resources.keys().map(|k| (k.as_str(), 0)).collect();
-    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for r in resources.values() {
-        for d in r.deps.iter().filter(|d| resources.contains_key(*d)) {
-            *indeg.get_mut(r.id.as_str()).unwrap() += 1;
-            dependents
-                .entry(d.as_str())
-                .or_default()
-                .push(r.id.as_str());
+    // Indices in id order (the map is sorted), so the smallest ready index is the smallest id.
+    let ids: Vec<&str> = resources.keys().map(String::as_str).collect();
+    let index: std::collections::HashMap<&str, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let deps: Vec<Vec<usize>> = resources
+        .values()
+        .map(|r| {
+            r.deps
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut indeg: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![vec![]; ids.len()];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
         }
     }
-    let mut ready: BTreeSet<&str> = indeg
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(k, _)| *k)
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..ids.len())
+        .filter(|i| indeg[*i] == 0)
+        .map(std::cmp::Reverse)
         .collect();
-    let mut order = vec![];
-    while let Some(next) = ready.pop_first() {
-        order.push(next.to_string());
-        for dep in dependents.get(next).into_iter().flatten() {
-            let n = indeg.get_mut(dep).unwrap();
-            *n -= 1;
-            if *n == 0 {
-                ready.insert(dep);
+    let mut order = Vec::with_capacity(ids.len());
+    while let Some(std::cmp::Reverse(next)) = ready.pop() {
+        order.push(next);
+        for &dep in &dependents[next] {
+            indeg[dep] -= 1;
+            if indeg[dep] == 0 {
+                ready.push(std::cmp::Reverse(dep));
             }
         }
     }
-    if order.len() == resources.len() {
-        return Ok(order);
+    if order.len() == ids.len() {
+        return Ok(order.into_iter().map(|i| ids[i].to_string()).collect());
     }
     // Walk dependencies from any unfinished node until one repeats: that is a cycle.
-    let done: BTreeSet<&str> = order.iter().map(String::as_str).collect();
-    let mut cur = resources
-        .keys()
-        .find(|k| !done.contains(k.as_str()))
-        .unwrap()
-        .as_str();
-    let mut seen: Vec<&str> = vec![];
-    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut done = vec![false; ids.len()];
+    for &i in &order {
+        done[i] = true;
+    }
+    let mut cur = (0..ids.len())
+        .find(|i| !done[*i])
+        .expect("some node is unfinished");
+    let mut at: Vec<Option<usize>> = vec![None; ids.len()];
+    let mut seen: Vec<usize> = vec![];
     loop {
-        if let Some(&pos) = at.get(cur) {
-            let mut cycle: Vec<String> = seen[pos..].iter().map(|s| s.to_string()).collect();
-            cycle.push(cur.to_string());
+        if let Some(pos) = at[cur] {
+            let mut cycle: Vec<String> = seen[pos..].iter().map(|i| ids[*i].to_string()).collect();
+            cycle.push(ids[cur].to_string());
             return Err(cycle);
         }
-        at.insert(cur, seen.len());
+        at[cur] = Some(seen.len());
         seen.push(cur);
-        cur = resources[cur]
-            .deps
+        cur = *deps[cur]
             .iter()
-            .find(|d| resources.contains_key(*d) && !done.contains(d.as_str()))
-            .map(String::as_str)
-            .unwrap();
+            .find(|d| !done[**d])
+            .expect("an unfinished node has an unfinished dependency");
     }
 }

@@ -90,8 +90,31 @@ impl fmt::Display for Path {
 /// file's size even when the whole plan is one line.
 #[derive(Debug, Clone, Copy)]
 struct NodePos {
-    key: Option<(usize, usize)>,
-    value: (usize, usize),
+    /// Byte offsets, as u32: a plan file is at most `input::MAX_PLAN` bytes, and a compact
+    /// index is one that stays in cache. A node with no key has `key_end == 0`.
+    key_start: u32,
+    key_end: u32,
+    start: u32,
+    end: u32,
+}
+
+impl NodePos {
+    fn new(key: Option<(usize, usize)>, value: (usize, usize)) -> NodePos {
+        let c = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let (ks, ke) = key.unwrap_or((0, 0));
+        NodePos {
+            key_start: c(ks),
+            key_end: c(ke),
+            start: c(value.0),
+            end: c(value.1),
+        }
+    }
+    fn value(&self) -> (usize, usize) {
+        (self.start as usize, self.end as usize)
+    }
+    fn key(&self) -> Option<(usize, usize)> {
+        (self.key_end != 0).then_some((self.key_start as usize, self.key_end as usize))
+    }
 }
 
 /// One step of a path as the index keeps it: mapping keys interned (plans repeat `type`,
@@ -311,10 +334,7 @@ impl Source {
                 break;
             }
             let node = self.pos.len() as u32;
-            self.pos.push(NodePos {
-                key: key_span,
-                value: span,
-            });
+            self.pos.push(NodePos::new(key_span, span));
             self.links.push(parent.zip(step));
             match opens {
                 Some(true) => stack.push(Frame::Map { node, key: None }),
@@ -361,7 +381,10 @@ impl Source {
     /// The span of the value at `path`, or of the nearest ancestor that has one.
     pub fn value_span(&self, path: &Path) -> Span {
         match self.find(path) {
-            Some((n, _)) => self.span(n.value.0, n.value.1),
+            Some((n, _)) => {
+                let (s, e) = n.value();
+                self.span(s, e)
+            }
             None => self.span(0, self.line_end(0)),
         }
     }
@@ -370,10 +393,13 @@ impl Source {
     pub fn key_span(&self, path: &Path) -> Span {
         match self.find(path) {
             Some((n, true)) => {
-                let (s, e) = n.key.unwrap_or(n.value);
+                let (s, e) = n.key().unwrap_or(n.value());
                 self.span(s, e)
             }
-            Some((n, false)) => self.span(n.value.0, n.value.1),
+            Some((n, false)) => {
+                let (s, e) = n.value();
+                self.span(s, e)
+            }
             None => self.span(0, self.line_end(0)),
         }
     }
