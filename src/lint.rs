@@ -84,8 +84,10 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
     }
     trusted_subjects(&mut cx);
     // The first resource of each (type, partition, name): a second one is a finding.
-    let mut names: std::collections::HashMap<(&str, Option<&str>, String), &ResourceDef> =
-        std::collections::HashMap::new();
+    let mut names: std::collections::HashMap<
+        (&str, Option<&str>, std::borrow::Cow<'_, str>),
+        &ResourceDef,
+    > = std::collections::HashMap::new();
     for r in spec.resources.values() {
         let part = spec.partition_of(r);
         if let Some(p) = part {
@@ -140,7 +142,7 @@ fn trusted_subjects(cx: &mut Ctx) {
                 by_ca
                     .entry(ca)
                     .or_default()
-                    .push((&c.id, known(&pc.subject.common_name).0));
+                    .push((&c.id, known(&pc.subject.common_name).0.into_owned()));
             }
         }
     }
@@ -784,15 +786,22 @@ const PLAN_NAME_MAX: usize = 255;
 /// and whether that is all of it. References (`${id.attr}`) are known only at apply, so they
 /// count as empty, which makes lengths a lower bound; every character lint sees is one that
 /// will be in the value.
-fn known(s: &str) -> (String, bool) {
+fn known(s: &str) -> (std::borrow::Cow<'_, str>, bool) {
+    if !spec::has_template(s) {
+        // Most strings hold no template at all: no parse, no copy.
+        return (std::borrow::Cow::Borrowed(s), true);
+    }
     match Template::parse(s) {
-        Ok(t) => t.known_text(),
-        Err(_) => (s.to_string(), false),
+        Ok(t) => {
+            let (text, complete) = t.known_text();
+            (std::borrow::Cow::Owned(text), complete)
+        }
+        Err(_) => (std::borrow::Cow::Borrowed(s), false),
     }
 }
 
 /// The known text alone (see `known`).
-fn known_text(s: &str) -> String {
+fn known_text(s: &str) -> std::borrow::Cow<'_, str> {
     known(s).0
 }
 
@@ -1275,7 +1284,7 @@ fn check_ca_file(cx: &mut Ctx, at: &Path, file: &str, base: &FsPath) {
     if !complete {
         return;
     }
-    let path = base.join(&file);
+    let path = base.join(&*file);
     let pem = match crate::input::read("CA certificate", &path, crate::input::MAX_PEM) {
         Ok(b) => b,
         Err(e) => {

@@ -353,10 +353,11 @@ pub fn has_template(s: &str) -> bool {
     s.contains('$')
 }
 
-/// Rewrite every string leaf with `f`.
+/// Rewrite every string leaf that holds a template (`has_template`) with `f`; the others, most
+/// of a plan, stay as they are without a copy.
 pub fn map_strings(v: &mut Value, f: &mut dyn FnMut(&str) -> String) {
     match v {
-        Value::String(s) => *s = f(s),
+        Value::String(s) if has_template(s) => *s = f(s),
         Value::Sequence(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
         Value::Mapping(m) => m.iter_mut().for_each(|(_, i)| map_strings(i, f)),
         Value::Tagged(t) => map_strings(&mut t.value, f),
