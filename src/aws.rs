@@ -533,7 +533,7 @@ pub fn profile_problem(profile: Option<&str>, config_file: Option<&std::path::Pa
         text.as_ref().is_some_and(|t| {
             t.lines().any(|l| {
                 let l: String = l.split_whitespace().collect::<Vec<_>>().join(" ");
-                headers.iter().any(|h| l == *h)
+                headers.contains(&l)
             })
         })
     };

@@ -459,13 +459,17 @@ impl Engine {
         if let Some(e) = first {
             return Err(e);
         }
-        self.distinct_accounts()
+        match self.distinct_accounts() {
+            Some(refusal) => Err(RunError::Other(refusal)),
+            None => Ok(()),
+        }
     }
 
     /// An account belongs to exactly one partition: two partitions of the plan in different
     /// AWS partitions answered by one account means one of them got the other's credentials
     /// (a wrong `--profile`, a profile pointed at the wrong endpoint), whatever the ARN says.
-    fn distinct_accounts(&self) -> Result<(), RunError> {
+    /// The refusal, if two partitions share an account.
+    fn distinct_accounts(&self) -> Option<String> {
         let parts: Vec<&Arc<PartCtx>> = self.parts.values().collect();
         for (i, a) in parts.iter().enumerate() {
             for b in &parts[i + 1..] {
@@ -473,17 +477,17 @@ impl Engine {
                     continue;
                 };
                 if x == y && a.def.partition != b.def.partition {
-                    return Err(RunError::Other(format!(
+                    return Some(format!(
                         "partitions `{}` ({}) and `{}` ({}) are both answered by account {x}, \
                          but an account belongs to one partition only: one of them has the other's \
                          credentials (check the plan's `profile:` and any --profile); nothing was \
                          changed. Set `account:` on each partition to catch this by name",
                         a.def.name, a.def.partition, b.def.name, b.def.partition
-                    )));
+                    ));
                 }
             }
         }
-        Ok(())
+        None
     }
 
     /// Identity, reads and the orphan listing, all at once; the identity error wins, since a
