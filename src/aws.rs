@@ -185,70 +185,6 @@ impl std::fmt::Debug for ConnectOptions {
 /// Receives one line per call attempt.
 pub type CallLogFn = std::sync::Arc<dyn Fn(String) + Send + Sync>;
 
-/// Logs each attempt of each call: which operation, in which partition, its status and time.
-/// Only metadata: request and response bodies (secrets, credentials) are never looked at.
-#[derive(Clone)]
-struct CallLog {
-    partition: String,
-    log: CallLogFn,
-}
-
-impl std::fmt::Debug for CallLog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallLog")
-            .field("partition", &self.partition)
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct AttemptStart(std::time::Instant);
-
-impl aws_smithy_types::config_bag::Storable for AttemptStart {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
-}
-
-impl aws_smithy_runtime_api::client::interceptors::Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "xpart-call-log"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        cfg.interceptor_state()
-            .store_put(AttemptStart(std::time::Instant::now()));
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<
-            '_,
-        >,
-        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let op = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map(|m| format!("{}.{}", m.service(), m.name()))
-            .unwrap_or_else(|| "call".into());
-        let ms = cfg
-            .load::<AttemptStart>()
-            .map(|s| s.0.elapsed().as_millis())
-            .unwrap_or(0);
-        let status = match ctx.response() {
-            Some(r) => r.status().as_u16().to_string(),
-            None => "no response".into(),
-        };
-        (self.log)(format!("{}: {op} -> {status} in {ms} ms", self.partition));
-        Ok(())
-    }
-}
-
 /// The calls of one partition in flight now, and when it last answered anything: what the
 /// engine's progress says while a partition is silent ("waiting for china: GetResources, 12 s").
 #[derive(Debug, Default)]
@@ -272,32 +208,49 @@ impl InFlight {
     }
 }
 
-/// Which `InFlight` entry an attempt is. Kept in the call's config bag: when the call ends
-/// in any way, its answer or a timeout that drops it, the bag goes and takes the entry with it.
+/// One attempt in flight: its `InFlight` entry and when it started. Kept in the call's config
+/// bag: when the call ends in any way, its answer or a timeout that drops it, the bag goes and
+/// takes the entry with it.
 #[derive(Debug)]
-struct CallToken {
+struct Attempt {
     token: u64,
+    started: std::time::Instant,
     in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
 }
 
-impl Drop for CallToken {
+impl Drop for Attempt {
     fn drop(&mut self) {
         let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         w.calls.remove(&self.token);
     }
 }
 
-impl aws_smithy_types::config_bag::Storable for CallToken {
+impl aws_smithy_types::config_bag::Storable for Attempt {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
-/// Keeps `InFlight` up to date; on every client, whatever the verbosity.
-#[derive(Debug, Clone)]
-struct Watch(std::sync::Arc<std::sync::Mutex<InFlight>>);
+/// On every client of a partition: keeps its `InFlight` up to date and, with `-v`, logs each
+/// attempt of each call (operation, status, time). Only metadata: request and response bodies
+/// (secrets, credentials) are never looked at.
+#[derive(Clone)]
+struct Watch {
+    partition: String,
+    in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
+    log: Option<CallLogFn>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("partition", &self.partition)
+            .field("log", &self.log.is_some())
+            .finish()
+    }
+}
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
     fn name(&self) -> &'static str {
-        "xpart-in-flight"
+        "xpart-watch"
     }
 
     fn read_before_attempt(
@@ -310,14 +263,16 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
             .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
             .map(|m| m.name().to_string())
             .unwrap_or_else(|| "a call".into());
-        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
+        let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         w.next += 1;
         let token = w.next;
-        w.calls.insert(token, (op, std::time::Instant::now()));
+        w.calls.insert(token, (op, started));
         drop(w);
-        cfg.interceptor_state().store_put(CallToken {
+        cfg.interceptor_state().store_put(Attempt {
             token,
-            in_flight: self.0.clone(),
+            started,
+            in_flight: self.in_flight.clone(),
         });
         Ok(())
     }
@@ -330,12 +285,29 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
         _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = cfg.load::<CallToken>() {
-            w.calls.remove(&t.token);
+        let attempt = cfg.load::<Attempt>();
+        {
+            let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(a) = attempt {
+                w.calls.remove(&a.token);
+            }
+            if ctx.response().is_some() {
+                w.last_answer = Some(std::time::Instant::now());
+            }
         }
-        if ctx.response().is_some() {
-            w.last_answer = Some(std::time::Instant::now());
+        if let Some(log) = &self.log {
+            let op = cfg
+                .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+                .map(|m| format!("{}.{}", m.service(), m.name()))
+                .unwrap_or_else(|| "call".into());
+            let ms = attempt
+                .map(|a| a.started.elapsed().as_millis())
+                .unwrap_or(0);
+            let status = match ctx.response() {
+                Some(r) => r.status().as_u16().to_string(),
+                None => "no response".into(),
+            };
+            log(format!("{}: {op} -> {status} in {ms} ms", self.partition));
         }
         Ok(())
     }
@@ -376,19 +348,16 @@ impl Clients {
             loader = loader.profile_name(p).credentials_provider(creds.build());
         }
         let config = loader.load().await;
-        let log = opts.log.clone().map(|log| CallLog {
-            partition: def.name.clone(),
-            log,
-        });
         let in_flight = std::sync::Arc::new(std::sync::Mutex::new(InFlight::default()));
-        let watch = Watch(in_flight.clone());
-        // Each service's config from the shared one, plus the call log when asked for.
+        let watch = Watch {
+            partition: def.name.clone(),
+            in_flight: in_flight.clone(),
+            log: opts.log.clone(),
+        };
+        // Each service's config from the shared one, plus the watch.
         macro_rules! client {
             ($krate:ident) => {{
-                let mut b = $krate::config::Builder::from(&config).interceptor(watch.clone());
-                if let Some(l) = &log {
-                    b = b.interceptor(l.clone());
-                }
+                let b = $krate::config::Builder::from(&config).interceptor(watch.clone());
                 $krate::Client::from_conf(b.build())
             }};
         }

@@ -7,7 +7,7 @@ use crate::engine::{plan_file, text, Run};
 use crate::util::{self, Side, Testbed};
 
 /// Poll `f` up to `tries` times, 50 ms apart: a readiness check, not a fixed wait.
-fn eventually(tries: u32, mut f: impl FnMut() -> bool) -> bool {
+pub fn eventually(tries: u32, mut f: impl FnMut() -> bool) -> bool {
     for _ in 0..tries {
         if f() {
             return true;

@@ -26,35 +26,30 @@ fn run(c: &mut Command) -> std::process::Output {
     util::output_within(c, Duration::from_secs(240)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// What boto3 finds in one partition tagged `xpart:plan` = `name` with `lineage`.
-fn owned(tb: &Testbed, side: Side, name: &str, lineage: &str) -> Vec<Json> {
+/// `tests/clients/inventory.py` in one partition with `args`: its JSON.
+fn inventory(tb: &Testbed, side: Side, args: &[&str]) -> Json {
     let mut c = Command::new(tb.python());
     c.arg(util::repo().join("tests/clients/inventory.py"))
         .args(["--endpoint", tb.endpoint(side), "--region", tb.region(side)])
-        .args(["--plan", name, "--lineage", lineage]);
+        .args(args);
     let out = util::output_within(&mut c, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What boto3 finds in one partition tagged `xpart:plan` = `name` with `lineage`.
+fn owned(tb: &Testbed, side: Side, name: &str, lineage: &str) -> Vec<Json> {
+    let v = inventory(tb, side, &["--plan", name, "--lineage", lineage]);
     v["owned"].as_array().cloned().unwrap_or_default()
 }
 
 /// Everything named after `needle` in one partition, tagged or not.
 fn named(tb: &Testbed, side: Side, needle: &str) -> Vec<Json> {
-    let mut c = Command::new(tb.python());
-    c.arg(util::repo().join("tests/clients/inventory.py"))
-        .args(["--endpoint", tb.endpoint(side), "--region", tb.region(side)])
-        .args(["--plan", "-", "--name", needle]);
-    let out = util::output_within(&mut c, Duration::from_secs(60)).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let v = inventory(tb, side, &["--plan", "-", "--name", needle]);
     v["named"].as_array().cloned().unwrap_or_default()
 }
 
@@ -359,15 +354,11 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
         .spawn()
         .unwrap();
     let lock = run.state.join(run.plan_name(&plan)).join("lock");
-    let mut taken = false;
-    for _ in 0..400 {
-        if std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("pid")) {
-            taken = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(taken, "the first apply never took the lock");
+    assert!(
+        crate::engine_guard::eventually(400, || std::fs::read_to_string(&lock)
+            .is_ok_and(|s| s.contains("pid"))),
+        "the first apply never took the lock"
+    );
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
