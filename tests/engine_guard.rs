@@ -1,4 +1,5 @@
-//! The engine's guards: one writer per plan, Ctrl-C stops cleanly, the expected account.
+//! The engine's guards: Ctrl-C stops cleanly, the expected account, `--tune`. (One writer per
+//! plan, and unlock: `safety::safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted`.)
 
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
@@ -15,39 +16,6 @@ pub fn eventually(tries: u32, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
-}
-
-/// While one apply holds the plan's lock, a second one refuses, saying who holds it.
-#[test]
-fn engine_guard_a_second_apply_waits_for_the_lock() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "seed=1 latency_ms=300");
-    let run = Run::new(&tb);
-    let plan = plan_file("china-to-commercial.yaml");
-    let mut first = run
-        .cmd(&["apply", "--yes"], &plan)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lock = run.state.join(run.plan_name(&plan)).join("lock");
-    assert!(
-        eventually(400, || std::fs::read_to_string(&lock)
-            .is_ok_and(|s| s.contains("pid"))),
-        "the first apply never took the lock"
-    );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("is locked by another run") && err.contains(&format!("pid {}", first.id())),
-        "{err}"
-    );
-    assert!(err.contains("xpart unlock"), "{err}");
-    assert!(first.wait().unwrap().success());
-    tb.set_faults(Side::China, "off");
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 /// Ctrl-C: nothing new starts, calls in flight finish, exit 1 with a hint; apply again converges.

@@ -338,9 +338,10 @@ fn run_within(c: &mut Command) -> std::process::Output {
     util::output_within(c, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Finding 5: `xpart unlock` refuses a lock whose holder is alive, and the hint the lock
-/// error prints works when pasted: as printed it refuses (the holder is alive), with
-/// `--force` it breaks the lock.
+/// Finding 5: while one apply holds the plan's lock, a second one refuses, saying who holds
+/// it; `xpart unlock` refuses a lock whose holder is alive, and the hint the lock error prints
+/// works when pasted: as printed it refuses (the holder is alive), with `--force` it breaks the
+/// lock.
 #[test]
 fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
     let tb = Testbed::private();
@@ -362,6 +363,10 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("is locked by another run") && err.contains(&format!("pid {}", first.id())),
+        "{err}"
+    );
     // The hint: `xpart unlock … --force`, with the plan's --var and --state-dir.
     let hint = err
         .split('`')
