@@ -13,7 +13,7 @@ use crate::engine::walk::Cancel;
 use crate::lint;
 use crate::lock::{Lock, Unlocked};
 use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION};
-use crate::spec::{self, LoadOptions, Spec};
+use crate::spec::{LoadOptions, Spec};
 use crate::view;
 
 /// What every engine command shares.
@@ -151,14 +151,7 @@ fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCo
     let name = path.display().to_string();
     let text = crate::input::read_text("plan file", path, crate::input::MAX_PLAN).map_err(fail)?;
     let base = base_of(path);
-    let (spec, mut findings) = spec::load(&name, &text, vars);
-    if let Some(s) = &spec {
-        let mut more = lint::lint(s, &base);
-        for f in &mut more {
-            f.file = name.clone();
-        }
-        findings.extend(more);
-    }
+    let (spec, findings) = lint::lint_loaded(&name, &text, vars, &base);
     let errors: Vec<Finding> = findings
         .into_iter()
         .filter(|f| f.severity == diag::Severity::Error)

@@ -22,23 +22,46 @@ pub fn lint_text(name: &str, text: &str, opts: &LoadOptions, base: &FsPath) -> V
 }
 
 /// `lint_text`, handing back the loaded spec too (None when the text is not a plan at all).
+///
+/// Each resource gets its own checks the moment loading has built it, while its data is
+/// still in the processor's cache; what needs other resources (their types and partitions,
+/// names to compare) waits until all are loaded. That keeps lint's time proportional to the
+/// plan's size, for plans of tens of thousands of resources too.
 pub fn lint_loaded(
     name: &str,
     text: &str,
     opts: &LoadOptions,
     base: &FsPath,
 ) -> (Option<Spec>, Vec<Finding>) {
-    let (spec, mut findings) = spec::load(name, text, opts);
+    let mut later = Later::default();
+    let (spec, mut findings) = spec::load_with(name, text, opts, &mut |r, source, partitions| {
+        let mut cx = Ctx {
+            source,
+            later: &mut later,
+            out: vec![],
+        };
+        local(&mut cx, r, partitions, base);
+        with_file(cx.out, name)
+    });
     if let Some(spec) = &spec {
-        let mut more = lint(spec, base);
-        for f in &mut more {
-            f.file = name.to_string();
-        }
-        findings.extend(more);
+        let mut cx = Ctx {
+            source: &spec.source,
+            later: &mut later,
+            out: vec![],
+        };
+        global(&mut cx, spec);
+        findings.extend(with_file(cx.out, name));
     }
     findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
     findings.dedup();
     (spec, findings)
+}
+
+fn with_file(mut found: Vec<Finding>, name: &str) -> Vec<Finding> {
+    for f in &mut found {
+        f.file = name.to_string();
+    }
+    found
 }
 
 /// Fields holding data for the workload or for people, not names of things in the partition:
@@ -46,8 +69,36 @@ pub fn lint_loaded(
 /// trust anchor's ARN, for instance).
 const FREE_FIELDS: &[&str] = &["bootstrap", "description", "tags", "value"];
 
+/// What the checks of single resources leave for the checks that need every resource.
+#[derive(Default)]
+struct Later {
+    pending: Vec<Pending>,
+    /// (type, partition, name as known, id) of every resource with a known name.
+    names: Vec<(String, Option<String>, String, String)>,
+}
+
+/// A check of a reference that needs the referenced resource's type or partition.
+enum Pending {
+    /// XP022: `from` (in `partition`) refers to `rid`, which must be in the same partition.
+    SamePartition {
+        from: String,
+        path: Path,
+        text: String,
+        rid: String,
+        partition: Partition,
+    },
+    /// XP017: `rid` must be a `want`.
+    Type {
+        from: String,
+        path: Path,
+        rid: String,
+        want: &'static str,
+    },
+}
+
 struct Ctx<'a> {
-    spec: &'a Spec,
+    source: &'a crate::spec::Source,
+    later: &'a mut Later,
     out: Vec<Finding>,
 }
 
@@ -56,16 +107,60 @@ impl Ctx<'_> {
         self.out.push(f);
     }
     fn value(&self, p: &Path) -> crate::diag::Span {
-        self.spec.source.value_span(p)
+        self.source.value_span(p)
     }
     fn key(&self, p: &Path) -> crate::diag::Span {
-        self.spec.source.key_span(p)
+        self.source.key_span(p)
     }
 }
 
+/// Every check of a loaded spec (`lint_loaded` does the same while loading).
 pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
-    let mut cx = Ctx { spec, out: vec![] };
-    plan_name(&mut cx);
+    let mut later = Later::default();
+    let mut cx = Ctx {
+        source: &spec.source,
+        later: &mut later,
+        out: vec![],
+    };
+    for r in spec.resources.values() {
+        local(&mut cx, r, &spec.partitions, base);
+    }
+    global(&mut cx, spec);
+    cx.out
+}
+
+/// The checks of one resource that need nothing but it (and the partitions).
+fn local(
+    cx: &mut Ctx,
+    r: &ResourceDef,
+    partitions: &std::collections::BTreeMap<String, PartitionDef>,
+    base: &FsPath,
+) {
+    let part = r.partition.as_ref().and_then(|p| partitions.get(p));
+    if let Some(p) = part {
+        cross_partition(cx, r, p);
+    }
+    kind_rules(cx, r, part, base);
+    limits(cx, r);
+    reference_types(cx, r);
+    if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
+        let (n, complete) = known(n);
+        if complete {
+            cx.later.names.push((
+                r.type_name.clone(),
+                r.partition.clone(),
+                n.into_owned(),
+                r.id.clone(),
+            ));
+        }
+    }
+}
+
+/// The checks that need every resource: references' targets, names that repeat, trusted
+/// subjects, the plan's name and its partitions. What a resource left out of the spec (an
+/// unknown reference) recorded is dropped.
+fn global(cx: &mut Ctx, spec: &Spec) {
+    plan_name(cx, spec);
     for (name, p) in &spec.partitions {
         for (svc, principal) in &p.spec.service_principals {
             if p.partition.foreign_service_principal(principal) {
@@ -82,40 +177,84 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
             }
         }
     }
-    trusted_subjects(&mut cx);
-    // The first resource of each (type, partition, name): a second one is a finding.
-    let mut names: std::collections::HashMap<
-        (&str, Option<&str>, std::borrow::Cow<'_, str>),
-        &ResourceDef,
-    > = std::collections::HashMap::new();
-    for r in spec.resources.values() {
-        let part = spec.partition_of(r);
-        if let Some(p) = part {
-            cross_partition(&mut cx, r, p);
-        }
-        kind_rules(&mut cx, r, part, base);
-        limits(&mut cx, r);
-        reference_types(&mut cx, r);
-        if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
-            let (n, complete) = known(n);
-            if !complete {
-                continue;
+    trusted_subjects(cx, spec);
+    let kept = |id: &str| spec.resources.contains_key(id);
+    for check in std::mem::take(&mut cx.later.pending) {
+        match check {
+            Pending::SamePartition {
+                from,
+                path,
+                text,
+                rid,
+                partition,
+            } => {
+                let Some(tp) = spec.resources.get(&rid).and_then(|t| spec.partition_of(t)) else {
+                    continue;
+                };
+                if kept(&from) && tp.partition != partition {
+                    cx.push(
+                        Finding::error(
+                            "XP022",
+                            format!("`{from}` ({partition}) refers to `{rid}`, which is in {} (`{}`)", tp.partition, tp.name),
+                        )
+                        .at(cx.source.span_within(&path, &text))
+                        .hint("no principal or resource of another partition can be named here; the bridge between partitions is Roles Anywhere"),
+                    );
+                }
             }
-            let key = (r.type_name.as_str(), r.partition.as_deref(), n);
-            if let Some(first) = names.get(&key) {
-                let name_at = |r: &ResourceDef| r.path.key("properties").key("name");
-                let first_line = spec.source.value_span(&name_at(first)).line;
-                cx.push(
-                    Finding::error("XP060", format!("two `{}` resources are named `{}`", r.type_name, key.2))
-                        .at(cx.value(&name_at(r)))
-                        .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
-                );
-            } else {
-                names.insert(key, r);
+            Pending::Type {
+                from,
+                path,
+                rid,
+                want,
+            } => {
+                let Some(target) = spec.resources.get(&rid) else {
+                    continue;
+                };
+                if kept(&from) && target.type_name != want {
+                    cx.push(
+                        Finding::error(
+                            "XP017",
+                            format!(
+                                "`{rid}` is a `{}`, but this field wants a `{want}`",
+                                target.type_name
+                            ),
+                        )
+                        .at(cx.value(&path))
+                        .hint(format!("refer to a {want} resource")),
+                    );
+                }
             }
         }
     }
-    cx.out
+    // The first resource of each (type, partition, name), by id: a second one is a finding.
+    let mut names = std::mem::take(&mut cx.later.names);
+    names.retain(|(.., id)| kept(id));
+    names.sort_by(|a, b| a.3.cmp(&b.3));
+    let mut first: std::collections::HashMap<(&str, Option<&str>, &str), &str> =
+        std::collections::HashMap::new();
+    let name_at = |id: &str| {
+        Path::root()
+            .key("resources")
+            .key(id)
+            .key("properties")
+            .key("name")
+    };
+    for (ty, part, n, id) in &names {
+        match first.entry((ty, part.as_deref(), n)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let first_line = cx.value(&name_at(e.get())).line;
+                cx.push(
+                    Finding::error("XP060", format!("two `{ty}` resources are named `{n}`"))
+                        .at(cx.value(&name_at(id)))
+                        .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
+                );
+            }
+        }
+    }
 }
 
 /// The resource id a field refers to when it is exactly one reference (`${id.attr}`).
@@ -131,8 +270,7 @@ fn single_ref_id(s: &str) -> Option<String> {
 /// that differs by one look-alike character (a Cyrillic `с` for a Latin `c`) otherwise passes
 /// every check and fails only when the workload asks for credentials. Subject fields that mix
 /// scripts get a warning of their own (`subject_characters`).
-fn trusted_subjects(cx: &mut Ctx) {
-    let spec = cx.spec;
+fn trusted_subjects(cx: &mut Ctx, spec: &Spec) {
     // The plan's certificates by issuing CA, once: (cert id, its CN as known).
     let mut by_ca: std::collections::HashMap<String, Vec<(&String, String)>> =
         std::collections::HashMap::new();
@@ -260,10 +398,10 @@ fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
             let part = after.split(':').next().unwrap_or_default();
             if !part.is_empty() && !part.contains('$') && part != p.partition.id() {
                 let needle = format!("arn:{part}:");
-                let span = cx.spec.source.span_within(&path, &needle);
+                let span = cx.source.span_within(&path, &needle);
                 // The raw text may spell the partition through ${partitions.X.partition}.
                 let span = if span == cx.value(&path) {
-                    cx.spec.source.span_within(&path, "arn:")
+                    cx.source.span_within(&path, "arn:")
                 } else {
                     span
                 };
@@ -283,22 +421,13 @@ fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
         }
         let Ok(t) = Template::parse(s) else { continue };
         for (rid, _, text) in t.refs() {
-            let Some(target) = cx.spec.resources.get(rid) else {
-                continue;
-            };
-            let Some(tp) = cx.spec.partition_of(target) else {
-                continue;
-            };
-            if tp.partition != p.partition {
-                cx.push(
-                    Finding::error(
-                        "XP022",
-                        format!("`{}` ({}) refers to `{rid}`, which is in {} (`{}`)", r.id, p.partition, tp.partition, tp.name),
-                    )
-                    .at(cx.spec.source.span_within(&path, text))
-                    .hint("no principal or resource of another partition can be named here; the bridge between partitions is Roles Anywhere"),
-                );
-            }
+            cx.later.pending.push(Pending::SamePartition {
+                from: r.id.clone(),
+                path: path.clone(),
+                text: text.to_string(),
+                rid: rid.to_string(),
+                partition: p.partition,
+            });
         }
     }
 }
@@ -499,7 +628,7 @@ fn kind_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>, base: 
                     if kind == "Service" && p.partition.foreign_service_principal(who) {
                         cx.push(
                             Finding::error("XP021", format!("service principal `{who}` belongs to AWS China, but `{}` is in {}", r.id, p.partition))
-                                .at(cx.spec.source.span_within(&st_at.key("Principal"), who))
+                                .at(cx.source.span_within(&st_at.key("Principal"), who))
                                 .hint(format!("use `{}`", who.trim_end_matches(".cn"))),
                         );
                     }
@@ -930,13 +1059,13 @@ fn check_iam_path(cx: &mut Ctx, at: &Path, path: &str) {
 /// `xpart:plan` tag and the name of the plan's state directory, and by default it is the name.
 /// Checked on the rendered text, whatever produced it (variables, escapes): no path separators,
 /// no dot-names, not longer than a tag value or a file name.
-fn plan_name(cx: &mut Ctx) {
-    if !cx.spec.name_known {
+fn plan_name(cx: &mut Ctx, spec: &Spec) {
+    if !spec.name_known {
         return; // an unresolved variable or no name at all: reported by loading
     }
-    let identity = &cx.spec.identity.name;
-    let mut checks = vec![("name", cx.spec.name.clone(), "plan name")];
-    if cx.spec.identity_given && !identity.is_empty() {
+    let identity = &spec.identity.name;
+    let mut checks = vec![("name", spec.name.clone(), "plan name")];
+    if spec.identity_given && !identity.is_empty() {
         checks.push(("identity", identity.clone(), "plan identity"));
     }
     for (key, name, what) in checks {
@@ -1360,21 +1489,12 @@ fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
         for (path, s) in leaves {
             let Ok(t) = Template::parse(s) else { continue };
             if let Some((rid, _)) = t.single_ref() {
-                if let Some(target) = cx.spec.resources.get(rid) {
-                    if target.type_name != want {
-                        cx.push(
-                            Finding::error(
-                                "XP017",
-                                format!(
-                                    "`{rid}` is a `{}`, but this field wants a `{want}`",
-                                    target.type_name
-                                ),
-                            )
-                            .at(cx.value(&path))
-                            .hint(format!("refer to a {want} resource")),
-                        );
-                    }
-                }
+                cx.later.pending.push(Pending::Type {
+                    from: r.id.clone(),
+                    path,
+                    rid: rid.to_string(),
+                    want,
+                });
             }
         }
     }

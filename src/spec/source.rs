@@ -125,29 +125,130 @@ enum Step {
     Index(u32),
 }
 
-/// The text of a plan file with its position index: a tree of nodes, each found from its
-/// parent by one step, so memory and time grow linearly with the file.
+/// The text of a plan file, with a position index made on the first position asked for: a
+/// plan without findings never needs one, and that keeps its load one pass over the text.
 #[derive(Debug)]
 pub struct Source {
     pub name: String,
     pub text: String,
     line_starts: Vec<usize>,
-    /// Node 0 is the document's root (when there is one); `pos[i]` is node i's position and
-    /// `links[i]` its parent and the step from there (none for the root).
-    pos: Vec<NodePos>,
-    links: Vec<Option<(u32, Step)>>,
-    /// Lookups by (parent, step), made on the first lookup: most runs look up nothing (a
-    /// plan without findings), and those that do look up a few paths.
-    children: std::sync::OnceLock<HashMap<(u32, Step), u32>>,
-    keys: HashMap<String, u32>,
-    /// Where the document first nests deeper than `MAX_DEPTH`, if it does.
+    index: std::sync::OnceLock<Index>,
+    /// Where the document first nests flow collections deeper than `MAX_DEPTH`, if it does.
     too_deep: Option<usize>,
+}
+
+/// Every node's position: a tree of nodes, each found from its parent by one step, so memory
+/// and time grow linearly with the file.
+#[derive(Debug, Default)]
+struct Index {
+    /// Node 0 is the document's root (when there is one); `pos[i]` is node i's position.
+    pos: Vec<NodePos>,
+    children: HashMap<(u32, Step), u32>,
+    keys: HashMap<String, u32>,
 }
 
 /// The deepest nesting of mappings and sequences a plan may have. Plans need a handful of
 /// levels; the YAML parser behind serde_yaml takes time proportional to the depth for every
 /// token, so a document thousands of levels deep would take minutes to refuse.
 pub const MAX_DEPTH: usize = 64;
+
+/// Where flow collections (`{…}`, `[…]`) first nest deeper than `max`, scanning the text once:
+/// the YAML scanner serde_yaml uses takes time proportional to the flow depth for every token,
+/// so this must be known before it runs. Brackets in comments, quoted scalars and block
+/// scalars do not count; it is a guard, not a parser, and plans nest a few levels at most.
+fn flow_too_deep(text: &str, max: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    // Inside a block scalar (`|`, `>`): lines indented more than this are its text.
+    let mut block: Option<usize> = None;
+    let mut line_start = true;
+    let mut indent = 0usize;
+    // The last character that was not a space: a quote opens a scalar only after these.
+    let mut prev = b'\n';
+    while i < b.len() {
+        let c = b[i];
+        if line_start {
+            let mut j = i;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            indent = j - i;
+            let blank = j >= b.len() || b[j] == b'\n';
+            if let Some(level) = block {
+                if blank || indent > level {
+                    i = b[i..]
+                        .iter()
+                        .position(|&x| x == b'\n')
+                        .map_or(b.len(), |n| i + n + 1);
+                    continue;
+                }
+                block = None;
+            }
+            line_start = false;
+            prev = b'\n';
+            i = j;
+            continue;
+        }
+        match c {
+            b'\n' => {
+                line_start = true;
+                i += 1;
+                continue;
+            }
+            b'#' if prev == b'\n' || b[i - 1] == b' ' || b[i - 1] == b'\t' => {
+                i = b[i..]
+                    .iter()
+                    .position(|&x| x == b'\n')
+                    .map_or(b.len(), |n| i + n);
+                continue;
+            }
+            b'"' | b'\'' if matches!(prev, b'\n' | b'[' | b'{' | b',' | b':' | b'-' | b'?') => {
+                let q = c;
+                i += 1;
+                while i < b.len() {
+                    if q == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == q {
+                        if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'|' | b'>' if matches!(prev, b':' | b'-') && depth == 0 => {
+                // A block scalar header: the rest of the line is indicators or a comment.
+                let rest = &b[i + 1..];
+                let end = rest.iter().position(|&x| x == b'\n').unwrap_or(rest.len());
+                let header = &rest[..end];
+                let ok = header
+                    .iter()
+                    .take_while(|&&x| x != b'#')
+                    .all(|&x| x == b' ' || x == b'+' || x == b'-' || x.is_ascii_digit());
+                if ok {
+                    block = Some(indent);
+                }
+            }
+            _ => {}
+        }
+        if c != b' ' && c != b'\t' {
+            prev = c;
+        }
+        i += 1;
+    }
+    None
+}
 
 /// Turns yaml-rust2's character offsets into byte offsets, walking forward from the last one
 /// asked for: events come in document order, so the whole walk is one pass over the text.
@@ -212,18 +313,17 @@ impl Source {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        let mut src = Source {
+        Source {
             name: name.into(),
+            too_deep: flow_too_deep(&text, MAX_DEPTH),
             text,
             line_starts,
-            pos: vec![],
-            links: vec![],
-            children: std::sync::OnceLock::new(),
-            keys: HashMap::new(),
-            too_deep: None,
-        };
-        src.index();
-        src
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(self))
     }
 
     /// The span of a byte range, with its 1-based line and column.
@@ -269,14 +369,18 @@ impl Source {
             _ => start + rest.trim_end().len(),
         }
     }
+}
 
-    fn index(&mut self) {
-        let mut parser = Parser::new_from_str(&self.text);
+impl Index {
+    fn build(src: &Source) -> Index {
+        let mut ix = Index::default();
+        let mut links: Vec<Option<(u32, Step)>> = vec![];
+        let mut parser = Parser::new_from_str(&src.text);
         let mut stack: Vec<Frame> = vec![];
         let mut doc_seen = false;
         let mut cursor = CharCursor { chars: 0, bytes: 0 };
         while let Ok((ev, mark)) = parser.next_token() {
-            let start = cursor.byte_of(&self.text, mark.index());
+            let start = cursor.byte_of(&src.text, mark.index());
             let (span, opens) = match &ev {
                 Event::StreamEnd => break,
                 Event::DocumentStart => {
@@ -286,10 +390,10 @@ impl Source {
                     doc_seen = true;
                     continue;
                 }
-                Event::Scalar(v, style, _, _) => ((start, self.scalar_end(start, v, *style)), None),
-                Event::MappingStart(..) => ((start, self.line_end(start)), Some(true)),
-                Event::SequenceStart(..) => ((start, self.line_end(start)), Some(false)),
-                Event::Alias(_) => ((start, self.line_end(start)), None),
+                Event::Scalar(v, style, _, _) => ((start, src.scalar_end(start, v, *style)), None),
+                Event::MappingStart(..) => ((start, src.line_end(start)), Some(true)),
+                Event::SequenceStart(..) => ((start, src.line_end(start)), Some(false)),
+                Event::Alias(_) => ((start, src.line_end(start)), None),
                 Event::MappingEnd | Event::SequenceEnd => {
                     stack.pop();
                     continue;
@@ -314,8 +418,8 @@ impl Source {
                 None => (None, None, None),
                 Some(Frame::Map { node, key }) => {
                     let (k, ks) = key.take().expect("value follows its key");
-                    let n = self.keys.len() as u32;
-                    let k = *self.keys.entry(k).or_insert(n);
+                    let n = ix.keys.len() as u32;
+                    let k = *ix.keys.entry(k).or_insert(n);
                     (Some(*node), Some(Step::Key(k)), Some(ks))
                 }
                 Some(Frame::Seq { node, next }) => {
@@ -330,52 +434,51 @@ impl Source {
                 }
             };
             // Only the first document is indexed, so there is one root.
-            if parent.is_none() && !self.pos.is_empty() {
+            if parent.is_none() && !ix.pos.is_empty() {
                 break;
             }
-            let node = self.pos.len() as u32;
-            self.pos.push(NodePos::new(key_span, span));
-            self.links.push(parent.zip(step));
+            let node = ix.pos.len() as u32;
+            ix.pos.push(NodePos::new(key_span, span));
+            links.push(parent.zip(step));
             match opens {
                 Some(true) => stack.push(Frame::Map { node, key: None }),
                 Some(false) => stack.push(Frame::Seq { node, next: 0 }),
                 None => {}
             }
-            if stack.len() > MAX_DEPTH && self.too_deep.is_none() {
-                self.too_deep = Some(start);
-            }
         }
+        ix.children = links
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some(((*l)?, i as u32)))
+            .collect();
+        ix
     }
+}
 
-    /// Where the document first nests deeper than `MAX_DEPTH` levels, if it does.
+impl Source {
+    /// Where the document first nests flow collections deeper than `MAX_DEPTH`, if it does.
     pub fn too_deep(&self) -> Option<Span> {
         self.too_deep.map(|at| self.span(at, at + 1))
     }
 
     /// The node at `path`, or the nearest ancestor that has one (and whether it is `path`'s own).
     fn find(&self, path: &Path) -> Option<(&NodePos, bool)> {
+        let ix = self.index();
         let mut cur = 0u32;
-        if self.pos.is_empty() {
+        if ix.pos.is_empty() {
             return None;
         }
-        let children = self.children.get_or_init(|| {
-            self.links
-                .iter()
-                .enumerate()
-                .filter_map(|(i, l)| Some((l.as_ref().copied()?, i as u32)))
-                .collect()
-        });
         for seg in &path.0 {
             let step = match seg {
-                Seg::Key(k) => self.keys.get(k.as_str()).map(|k| Step::Key(*k)),
+                Seg::Key(k) => ix.keys.get(k.as_str()).map(|k| Step::Key(*k)),
                 Seg::Index(i) => u32::try_from(*i).ok().map(Step::Index),
             };
-            match step.and_then(|s| children.get(&(cur, s))) {
+            match step.and_then(|s| ix.children.get(&(cur, s))) {
                 Some(next) => cur = *next,
-                None => return Some((&self.pos[cur as usize], false)),
+                None => return Some((&ix.pos[cur as usize], false)),
             }
         }
-        Some((&self.pos[cur as usize], true))
+        Some((&ix.pos[cur as usize], true))
     }
 
     /// The span of the value at `path`, or of the nearest ancestor that has one.

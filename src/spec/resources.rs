@@ -1,0 +1,360 @@
+//! The plan's resources, one at a time as the document is read: id, type, partition,
+//! templates (variables, facts, references) and typed properties. What needs every resource
+//! (whether a referenced id exists, the referenced attribute) is checked once all are read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml::Value;
+
+use super::loader::{nearest, path_error, Loader};
+use super::partitions::Partitions;
+use super::template::{Part, Template};
+use super::vars::Vars;
+use super::walk::{has_template, map_strings, strings_where};
+use super::{static_value, types, EachResource, Kind, Path, ResourceDef, ResourceSpec, MAX_ID_LEN};
+use crate::diag::Finding;
+
+/// A reference to another resource, checked once every resource is read.
+struct Reference {
+    /// The resource that refers, and where.
+    from: String,
+    path: Path,
+    text: String,
+    rid: String,
+    attr: String,
+}
+
+/// A `depends_on` entry, checked once every resource is read.
+struct DependsOn {
+    from: String,
+    path: Path,
+    rid: String,
+}
+
+/// The resources stage: builds each resource while its data is fresh and hands it to `each`.
+pub(super) struct Stage {
+    vars: Vars,
+    parts: Partitions,
+    resources: BTreeMap<String, ResourceDef>,
+    /// What `each` reported of each built resource: kept only if the resource stays.
+    local: BTreeMap<String, Vec<Finding>>,
+    refs: Vec<Reference>,
+    depends: Vec<DependsOn>,
+    /// Every id the plan declares, valid or not.
+    ids: Vec<String>,
+}
+
+/// What the stage leaves: the resources that stay, and what `each` reported of them.
+pub(super) struct Done {
+    pub(super) vars: Vars,
+    pub(super) parts: Partitions,
+    pub(super) resources: BTreeMap<String, ResourceDef>,
+    pub(super) local: Vec<Finding>,
+}
+
+impl Stage {
+    pub(super) fn new(vars: Vars, parts: Partitions) -> Stage {
+        Stage {
+            vars,
+            parts,
+            resources: BTreeMap::new(),
+            local: BTreeMap::new(),
+            refs: vec![],
+            depends: vec![],
+            ids: vec![],
+        }
+    }
+
+    /// Read one resource; a problem is a finding and leaves it out of the spec.
+    pub(super) fn one(&mut self, l: &mut Loader, id: String, raw: Value, each: &mut EachResource) {
+        self.ids.push(id.clone());
+        if let Some(def) = self.build(l, &id, raw) {
+            let found = each(&def, l.src, &self.parts.defs);
+            if !found.is_empty() {
+                self.local.insert(id.clone(), found);
+            }
+            self.resources.insert(id, def);
+        }
+    }
+
+    fn build(&mut self, l: &mut Loader, id: &str, raw: Value) -> Option<ResourceDef> {
+        let at = Path::root().key("resources").key(id);
+        check_id(l, id, &at)?;
+        let rs = l.typed::<ResourceSpec>(raw, &at)?;
+        let Some(info) = types::type_info(&rs.type_name) else {
+            let names = types::TYPES.iter().map(|t| t.name);
+            let hint = match nearest(&rs.type_name, names.clone()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("known types: {}", names.collect::<Vec<_>>().join(", ")),
+            };
+            l.push(
+                Finding::error("XP006", format!("unknown resource type `{}`", rs.type_name))
+                    .at(l.src.value_span(&at.key("type")))
+                    .hint(hint),
+            );
+            return None;
+        };
+        let partition = self.partition(l, &rs, info, &at)?;
+        let props_at = at.key("properties");
+        let (mut deps, ok) = self.templates(l, id, &rs.properties, &props_at);
+        for (i, d) in rs.depends_on.iter().enumerate() {
+            deps.insert(d.clone());
+            self.depends.push(DependsOn {
+                from: id.to_string(),
+                path: at.key("depends_on").index(i),
+                rid: d.clone(),
+            });
+        }
+        // Variables and the facts known without credentials, substituted as literal text.
+        let mut props = rs.properties;
+        let (vars, parts) = (&self.vars.values, &self.parts.defs);
+        map_strings(&mut props, &mut |s| match Template::parse(s) {
+            Ok(t) => t.render(&mut |p| static_value(p, vars, parts)),
+            Err(_) => s.to_string(),
+        });
+        let props = match props {
+            Value::Null => Value::Mapping(Default::default()),
+            p => p,
+        };
+        let kind = match Kind::from_properties(info.name, props.clone()) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => {
+                let f = path_error(l.src, &props_at, e);
+                l.push(f);
+                None
+            }
+            None => None,
+        };
+        let kind = kind.filter(|_| ok)?;
+        Some(ResourceDef {
+            id: id.to_string(),
+            type_name: info.name.to_string(),
+            partition,
+            kind,
+            properties: props,
+            deps,
+            path: at,
+        })
+    }
+
+    /// The resource's partition: None (reported) when it cannot be placed; Some(None) for a
+    /// local type.
+    fn partition(
+        &self,
+        l: &mut Loader,
+        rs: &ResourceSpec,
+        info: &types::TypeInfo,
+        at: &Path,
+    ) -> Option<Option<String>> {
+        match (&rs.partition, info.local) {
+            (Some(_), true) => {
+                l.push(
+                    Finding::error(
+                        "XP015",
+                        format!("`{}` is local and lives in no partition", info.name),
+                    )
+                    .at(l.src.key_span(&at.key("partition")))
+                    .hint("remove `partition:`"),
+                );
+                Some(None)
+            }
+            (None, false) => {
+                l.push(
+                    Finding::error("XP015", format!("`{}` needs a partition", info.name))
+                        .at(l.src.key_span(at))
+                        .hint(format!(
+                            "add `partition:` with one of: {}",
+                            self.parts.names()
+                        )),
+                );
+                None
+            }
+            (Some(p), false) if self.parts.reported(p) => None,
+            (Some(p), false) if !self.parts.defs.contains_key(p) => {
+                let hint = match nearest(p, self.parts.defs.keys().map(String::as_str)) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("declared partitions: {}", self.parts.names()),
+                };
+                l.push(
+                    Finding::error(
+                        "XP014",
+                        format!("partition `{p}` is not declared under `partitions`"),
+                    )
+                    .at(l.src.value_span(&at.key("partition")))
+                    .hint(hint),
+                );
+                None
+            }
+            (p, _) => Some(p.clone()),
+        }
+    }
+
+    /// Every template in the properties: variables and facts checked now, references recorded
+    /// (as dependencies, and for the checks that need every resource). Whether all are sound.
+    fn templates(
+        &mut self,
+        l: &mut Loader,
+        id: &str,
+        props: &Value,
+        props_at: &Path,
+    ) -> (BTreeSet<String>, bool) {
+        let mut deps = BTreeSet::new();
+        let mut leaves = vec![];
+        strings_where(props, props_at, &has_template, &mut leaves);
+        let mut ok = true;
+        for (path, s) in &leaves {
+            let t = match Template::parse(s) {
+                Ok(t) => t,
+                Err(e) => {
+                    l.push(Finding::error("XP011", e.message).at(l.src.span_within(path, &e.text)).hint("references look like ${id.attr}, ${var.NAME} or ${partitions.NAME.ATTR}"));
+                    ok = false;
+                    continue;
+                }
+            };
+            for (part, text) in &t.parts {
+                match part {
+                    Part::Var(v) if !self.vars.values.contains_key(v) && !self.vars.reported(v) => {
+                        l.push(
+                            Finding::error("XP010", format!("unknown variable `{v}`"))
+                                .at(l.src.span_within(path, text))
+                                .hint("declare it under `vars:`"),
+                        );
+                        ok = false;
+                    }
+                    Part::Fact { partition: p, .. }
+                        if !self.parts.defs.contains_key(p) && !self.parts.reported(p) =>
+                    {
+                        l.push(
+                            Finding::error(
+                                "XP014",
+                                format!("partition `{p}` is not declared under `partitions`"),
+                            )
+                            .at(l.src.span_within(path, text))
+                            .hint(format!("declared partitions: {}", self.parts.names())),
+                        );
+                        ok = false;
+                    }
+                    Part::Ref { id: rid, .. } if rid == id => {
+                        l.push(
+                            Finding::error("XP013", format!("`{id}` refers to itself"))
+                                .at(l.src.span_within(path, text))
+                                .hint("a resource cannot depend on its own attributes"),
+                        );
+                        ok = false;
+                    }
+                    Part::Ref { id: rid, attr } => {
+                        deps.insert(rid.clone());
+                        self.refs.push(Reference {
+                            from: id.to_string(),
+                            path: path.clone(),
+                            text: text.clone(),
+                            rid: rid.clone(),
+                            attr: attr.clone(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (deps, ok)
+    }
+
+    /// The checks that need every resource: a reference or `depends_on` to no resource (the
+    /// referring resource then leaves the spec, as any resource with a bad template does), and
+    /// a reference to an attribute the referenced type does not have.
+    pub(super) fn finish(mut self, l: &mut Loader) -> Done {
+        let ids: BTreeSet<&str> = self.ids.iter().map(String::as_str).collect();
+        let mut dropped = BTreeSet::new();
+        for r in &self.refs {
+            if ids.contains(r.rid.as_str()) {
+                continue;
+            }
+            let hint = match nearest(&r.rid, ids.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => "reference a resource id declared under `resources`".to_string(),
+            };
+            l.push(
+                Finding::error(
+                    "XP011",
+                    format!("`{}` refers to no resource `{}`", r.text, r.rid),
+                )
+                .at(l.src.span_within(&r.path, &r.text))
+                .hint(hint),
+            );
+            dropped.insert(r.from.clone());
+        }
+        for d in &self.depends {
+            if ids.contains(d.rid.as_str()) {
+                continue;
+            }
+            l.push(
+                Finding::error("XP011", format!("depends_on names no resource `{}`", d.rid))
+                    .at(l.src.value_span(&d.path))
+                    .hint("list resource ids declared under `resources`"),
+            );
+            if let Some(r) = self.resources.get_mut(&d.from) {
+                r.deps.remove(&d.rid);
+            }
+        }
+        for id in &dropped {
+            self.resources.remove(id);
+            self.local.remove(id);
+        }
+        for r in &self.refs {
+            let Some(target) = self.resources.get(&r.rid) else {
+                continue;
+            };
+            let info = types::type_info(&target.type_name).expect("a loaded resource's type");
+            if !info.attrs.contains(&r.attr.as_str()) {
+                let tn = info.name;
+                l.push(
+                    Finding::error("XP012", format!("`{tn}` has no attribute `{}`", r.attr))
+                        .at(l.src.span_within(&r.path, &r.text))
+                        .hint(format!("attributes of {tn}: {}", info.attrs.join(", "))),
+                );
+            }
+        }
+        Done {
+            local: self.local.into_values().flatten().collect(),
+            vars: self.vars,
+            parts: self.parts,
+            resources: self.resources,
+        }
+    }
+}
+
+/// The id is the value of the `xpart:id` tag and names the local PKI files.
+fn check_id(l: &mut Loader, id: &str, at: &Path) -> Option<()> {
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        l.push(
+            Finding::error(
+                "XP016",
+                format!("resource id `{id}` may only use letters, digits, `_` and `-`"),
+            )
+            .at(l.src.key_span(at))
+            .hint("rename it; ids appear in references as ${id.attr}"),
+        );
+        return None;
+    }
+    if id.len() > MAX_ID_LEN {
+        l.push(
+            Finding::error(
+                "XP016",
+                format!(
+                    "resource id `{}…` is {} characters long",
+                    &id[..16],
+                    id.len()
+                ),
+            )
+            .at(l.src.key_span(at))
+            .hint(format!(
+                "at most {MAX_ID_LEN}: the id is a tag value and a file name"
+            )),
+        );
+        return None;
+    }
+    Some(())
+}
