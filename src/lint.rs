@@ -34,15 +34,16 @@ pub fn lint_loaded(
     base: &FsPath,
 ) -> (Option<Spec>, Vec<Finding>) {
     let mut later = Later::default();
-    let (spec, mut findings) = spec::load_with(name, text, opts, &mut |r, source, partitions| {
-        let mut cx = Ctx {
-            source,
-            later: &mut later,
-            out: vec![],
-        };
-        local(&mut cx, r, partitions, base);
-        with_file(cx.out, name)
-    });
+    let (spec, mut findings) =
+        spec::load_with(name, text, opts, &mut |r, source, partitions, built| {
+            let mut cx = Ctx {
+                source,
+                later: &mut later,
+                out: vec![],
+            };
+            local(&mut cx, r, partitions, built, base);
+            with_file(cx.out, name)
+        });
     if let Some(spec) = &spec {
         let mut cx = Ctx {
             source: &spec.source,
@@ -72,10 +73,18 @@ const FREE_FIELDS: &[&str] = &["bootstrap", "description", "tags", "value"];
 /// What the checks of single resources leave for the checks that need every resource.
 #[derive(Default)]
 struct Later {
+    /// Reference checks of the resource being checked, settled before the next one.
+    fresh: Vec<Pending>,
+    /// Reference checks whose target comes later in the plan (or never).
     pending: Vec<Pending>,
-    /// (type, partition, name as known, id) of every resource with a known name.
-    names: Vec<(String, Option<String>, String, String)>,
+    /// The first resource seen of each (type, partition, name as known), and every other.
+    first_named: std::collections::HashMap<NameKey, String>,
+    named_again: Vec<(NameKey, String)>,
 }
+
+/// A resource's type, partition (its place among the plan's partitions) and name: unique in
+/// a plan. Small on purpose: one per resource, while the plan is read.
+type NameKey = (&'static str, Option<usize>, String);
 
 /// A check of a reference that needs the referenced resource's type or partition.
 enum Pending {
@@ -123,19 +132,18 @@ pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
         out: vec![],
     };
     for r in spec.resources.values() {
-        local(&mut cx, r, &spec.partitions, base);
+        local(&mut cx, r, &spec.partitions, &spec.resources, base);
     }
     global(&mut cx, spec);
     cx.out
 }
 
-/// The checks of one resource that need nothing but it (and the partitions).
-fn local(
-    cx: &mut Ctx,
-    r: &ResourceDef,
-    partitions: &std::collections::BTreeMap<String, PartitionDef>,
-    base: &FsPath,
-) {
+type Partitions = std::collections::BTreeMap<String, PartitionDef>;
+type Resources = std::collections::BTreeMap<String, ResourceDef>;
+
+/// The checks of one resource, as soon as it is built: its own, and those of its references to
+/// resources built before it (`built`); references to later ones wait for `global`.
+fn local(cx: &mut Ctx, r: &ResourceDef, partitions: &Partitions, built: &Resources, base: &FsPath) {
     let part = r.partition.as_ref().and_then(|p| partitions.get(p));
     if let Some(p) = part {
         cross_partition(cx, r, p);
@@ -143,15 +151,99 @@ fn local(
     kind_rules(cx, r, part, base);
     limits(cx, r);
     reference_types(cx, r);
+    for check in std::mem::take(&mut cx.later.fresh) {
+        if let Some(later) = settle(cx, check, built, partitions, &|_| true) {
+            cx.later.pending.push(later);
+        }
+    }
     if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
         let (n, complete) = known(n);
         if complete {
-            cx.later.names.push((
-                r.type_name.clone(),
-                r.partition.clone(),
-                n.into_owned(),
-                r.id.clone(),
-            ));
+            let ty = spec::types::type_info(&r.type_name).map_or("", |t| t.name);
+            let part = r
+                .partition
+                .as_ref()
+                .and_then(|p| partitions.keys().position(|k| k == p));
+            let key = (ty, part, n.into_owned());
+            match cx.later.first_named.entry(key) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(r.id.clone());
+                }
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    cx.later.named_again.push((e.key().clone(), r.id.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Check a reference against `resources`; the check back when its target is not there (yet).
+/// `kept`: whether the referring resource is still in the plan.
+fn settle(
+    cx: &mut Ctx,
+    check: Pending,
+    resources: &Resources,
+    partitions: &Partitions,
+    kept: &dyn Fn(&str) -> bool,
+) -> Option<Pending> {
+    match check {
+        Pending::SamePartition {
+            from,
+            path,
+            text,
+            rid,
+            partition,
+        } => {
+            let Some(target) = resources.get(&rid) else {
+                return Some(Pending::SamePartition {
+                    from,
+                    path,
+                    text,
+                    rid,
+                    partition,
+                });
+            };
+            let tp = target.partition.as_ref().and_then(|p| partitions.get(p))?;
+            if kept(&from) && tp.partition != partition {
+                cx.push(
+                    Finding::error(
+                        "XP022",
+                        format!("`{from}` ({partition}) refers to `{rid}`, which is in {} (`{}`)", tp.partition, tp.name),
+                    )
+                    .at(cx.source.span_within(&path, &text))
+                    .hint("no principal or resource of another partition can be named here; the bridge between partitions is Roles Anywhere"),
+                );
+            }
+            None
+        }
+        Pending::Type {
+            from,
+            path,
+            rid,
+            want,
+        } => {
+            let Some(target) = resources.get(&rid) else {
+                return Some(Pending::Type {
+                    from,
+                    path,
+                    rid,
+                    want,
+                });
+            };
+            if kept(&from) && target.type_name != want {
+                cx.push(
+                    Finding::error(
+                        "XP017",
+                        format!(
+                            "`{rid}` is a `{}`, but this field wants a `{want}`",
+                            target.type_name
+                        ),
+                    )
+                    .at(cx.value(&path))
+                    .hint(format!("refer to a {want} resource")),
+                );
+            }
+            None
         }
     }
 }
@@ -180,59 +272,11 @@ fn global(cx: &mut Ctx, spec: &Spec) {
     trusted_subjects(cx, spec);
     let kept = |id: &str| spec.resources.contains_key(id);
     for check in std::mem::take(&mut cx.later.pending) {
-        match check {
-            Pending::SamePartition {
-                from,
-                path,
-                text,
-                rid,
-                partition,
-            } => {
-                let Some(tp) = spec.resources.get(&rid).and_then(|t| spec.partition_of(t)) else {
-                    continue;
-                };
-                if kept(&from) && tp.partition != partition {
-                    cx.push(
-                        Finding::error(
-                            "XP022",
-                            format!("`{from}` ({partition}) refers to `{rid}`, which is in {} (`{}`)", tp.partition, tp.name),
-                        )
-                        .at(cx.source.span_within(&path, &text))
-                        .hint("no principal or resource of another partition can be named here; the bridge between partitions is Roles Anywhere"),
-                    );
-                }
-            }
-            Pending::Type {
-                from,
-                path,
-                rid,
-                want,
-            } => {
-                let Some(target) = spec.resources.get(&rid) else {
-                    continue;
-                };
-                if kept(&from) && target.type_name != want {
-                    cx.push(
-                        Finding::error(
-                            "XP017",
-                            format!(
-                                "`{rid}` is a `{}`, but this field wants a `{want}`",
-                                target.type_name
-                            ),
-                        )
-                        .at(cx.value(&path))
-                        .hint(format!("refer to a {want} resource")),
-                    );
-                }
-            }
-        }
+        // Whatever is still not there refers to no resource: loading reported it.
+        settle(cx, check, &spec.resources, &spec.partitions, &kept);
     }
-    // The first resource of each (type, partition, name), by id: a second one is a finding.
-    let mut names = std::mem::take(&mut cx.later.names);
-    names.retain(|(.., id)| kept(id));
-    names.sort_by(|a, b| a.3.cmp(&b.3));
-    let mut first: std::collections::HashMap<(&str, Option<&str>, &str), &str> =
-        std::collections::HashMap::new();
+    // A name repeated within a type and partition: the resource with the first id keeps it,
+    // every other gets the finding.
     let name_at = |id: &str| {
         Path::root()
             .key("resources")
@@ -240,21 +284,29 @@ fn global(cx: &mut Ctx, spec: &Spec) {
             .key("properties")
             .key("name")
     };
-    for (ty, part, n, id) in &names {
-        match first.entry((ty, part.as_deref(), n)) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(id);
-            }
-            std::collections::hash_map::Entry::Occupied(e) => {
-                let first_line = cx.value(&name_at(e.get())).line;
-                cx.push(
-                    Finding::error("XP060", format!("two `{ty}` resources are named `{n}`"))
-                        .at(cx.value(&name_at(id)))
-                        .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
-                );
-            }
+    let mut groups: std::collections::BTreeMap<&NameKey, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for (key, id) in &cx.later.named_again {
+        groups.entry(key).or_default().push(id);
+    }
+    let mut found = vec![];
+    for (key, mut ids) in groups {
+        ids.push(&cx.later.first_named[key]);
+        ids.retain(|id| kept(id));
+        ids.sort_unstable();
+        let Some((first, rest)) = ids.split_first() else {
+            continue;
+        };
+        let first_line = cx.value(&name_at(first)).line;
+        for id in rest {
+            found.push(
+                Finding::error("XP060", format!("two `{}` resources are named `{}`", key.0, key.2))
+                    .at(cx.value(&name_at(id)))
+                    .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
+            );
         }
     }
+    cx.out.extend(found);
 }
 
 /// The resource id a field refers to when it is exactly one reference (`${id.attr}`).
@@ -421,7 +473,7 @@ fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
         }
         let Ok(t) = Template::parse(s) else { continue };
         for (rid, _, text) in t.refs() {
-            cx.later.pending.push(Pending::SamePartition {
+            cx.later.fresh.push(Pending::SamePartition {
                 from: r.id.clone(),
                 path: path.clone(),
                 text: text.to_string(),
@@ -1489,7 +1541,7 @@ fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
         for (path, s) in leaves {
             let Ok(t) = Template::parse(s) else { continue };
             if let Some((rid, _)) = t.single_ref() {
-                cx.later.pending.push(Pending::Type {
+                cx.later.fresh.push(Pending::Type {
                     from: r.id.clone(),
                     path,
                     rid: rid.to_string(),

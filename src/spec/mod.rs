@@ -127,14 +127,19 @@ const TOP_KEYS: &[&str] = &[
 
 /// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
 pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Finding>) {
-    load_with(name, text, opts, &mut |_, _, _| vec![])
+    load_with(name, text, opts, &mut |_, _, _, _| vec![])
 }
 
 /// What `load_with` shows each resource to, the moment it is built: the resource, the plan's
-/// source (for positions) and its partitions. What it returns is kept with the resource's
-/// findings if the resource stays in the spec.
-pub type EachResource<'f> =
-    dyn FnMut(&ResourceDef, &Source, &BTreeMap<String, PartitionDef>) -> Vec<Finding> + 'f;
+/// source (for positions), its partitions, and the resources built before it. What it returns
+/// is kept with the resource's findings if the resource stays in the spec.
+pub type EachResource<'f> = dyn FnMut(
+        &ResourceDef,
+        &Source,
+        &BTreeMap<String, PartitionDef>,
+        &BTreeMap<String, ResourceDef>,
+    ) -> Vec<Finding>
+    + 'f;
 
 /// `load`, handing every resource to `each` as soon as it is built (lint checks it there,
 /// while its data is fresh).

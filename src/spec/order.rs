@@ -12,14 +12,13 @@ pub(super) fn topo_order(
 ) -> Result<Vec<String>, Vec<String>> {
     // Indices in id order (the map is sorted), so the smallest ready index is the smallest id.
     let ids: Vec<&str> = resources.keys().map(String::as_str).collect();
-    let index: std::collections::HashMap<&str, usize> =
-        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    // `ids` is sorted: a dependency's index is a binary search away, no map to build.
     let deps: Vec<Vec<usize>> = resources
         .values()
         .map(|r| {
             r.deps
                 .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
+                .filter_map(|d| ids.binary_search(&d.as_str()).ok())
                 .collect()
         })
         .collect();

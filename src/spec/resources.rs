@@ -38,10 +38,14 @@ pub(super) struct Stage {
     resources: BTreeMap<String, ResourceDef>,
     /// What `each` reported of each built resource: kept only if the resource stays.
     local: BTreeMap<String, Vec<Finding>>,
+    /// References to resources not read yet (or to none): checked at the end.
     refs: Vec<Reference>,
     depends: Vec<DependsOn>,
-    /// Every id the plan declares, valid or not.
-    ids: Vec<String>,
+    /// Ids declared by resources that did not build (reported): referring to them is fine.
+    failed: std::collections::HashSet<String>,
+    /// Attribute findings of references checked as they were read, by the referenced id:
+    /// kept only if that resource stays.
+    attrs: Vec<(String, Finding)>,
 }
 
 /// What the stage leaves: the resources that stay, and what `each` reported of them.
@@ -61,19 +65,24 @@ impl Stage {
             local: BTreeMap::new(),
             refs: vec![],
             depends: vec![],
-            ids: vec![],
+            failed: Default::default(),
+            attrs: vec![],
         }
     }
 
     /// Read one resource; a problem is a finding and leaves it out of the spec.
     pub(super) fn one(&mut self, l: &mut Loader, id: String, raw: Value, each: &mut EachResource) {
-        self.ids.push(id.clone());
-        if let Some(def) = self.build(l, &id, raw) {
-            let found = each(&def, l.src, &self.parts.defs);
-            if !found.is_empty() {
-                self.local.insert(id.clone(), found);
+        match self.build(l, &id, raw) {
+            Some(def) => {
+                let found = each(&def, l.src, &self.parts.defs, &self.resources);
+                if !found.is_empty() {
+                    self.local.insert(id.clone(), found);
+                }
+                self.resources.insert(id, def);
             }
-            self.resources.insert(id, def);
+            None => {
+                self.failed.insert(id);
+            }
         }
     }
 
@@ -99,11 +108,13 @@ impl Stage {
         let (mut deps, ok) = self.templates(l, id, &rs.properties, &props_at);
         for (i, d) in rs.depends_on.iter().enumerate() {
             deps.insert(d.clone());
-            self.depends.push(DependsOn {
-                from: id.to_string(),
-                path: at.key("depends_on").index(i),
-                rid: d.clone(),
-            });
+            if !self.declared(d) {
+                self.depends.push(DependsOn {
+                    from: id.to_string(),
+                    path: at.key("depends_on").index(i),
+                    rid: d.clone(),
+                });
+            }
         }
         // Variables and the facts known without credentials, substituted as literal text.
         let mut props = rs.properties;
@@ -244,13 +255,21 @@ impl Stage {
                     }
                     Part::Ref { id: rid, attr } => {
                         deps.insert(rid.clone());
-                        self.refs.push(Reference {
-                            from: id.to_string(),
-                            path: path.clone(),
-                            text: text.clone(),
-                            rid: rid.clone(),
-                            attr: attr.clone(),
-                        });
+                        // Most references point at a resource read before: checked now, while
+                        // both are fresh. The others wait for the end.
+                        if let Some(target) = self.resources.get(rid) {
+                            if let Some(f) = attr_problem(l, target, attr, path, text) {
+                                self.attrs.push((rid.clone(), f));
+                            }
+                        } else if !self.failed.contains(rid) {
+                            self.refs.push(Reference {
+                                from: id.to_string(),
+                                path: path.clone(),
+                                text: text.clone(),
+                                rid: rid.clone(),
+                                attr: attr.clone(),
+                            });
+                        }
                     }
                     _ => {}
                 }
@@ -262,14 +281,23 @@ impl Stage {
     /// The checks that need every resource: a reference or `depends_on` to no resource (the
     /// referring resource then leaves the spec, as any resource with a bad template does), and
     /// a reference to an attribute the referenced type does not have.
+    /// Whether `id` is a resource of the plan read so far (built or not).
+    fn declared(&self, id: &str) -> bool {
+        self.resources.contains_key(id) || self.failed.contains(id)
+    }
+
     pub(super) fn finish(mut self, l: &mut Loader) -> Done {
-        let ids: BTreeSet<&str> = self.ids.iter().map(String::as_str).collect();
         let mut dropped = BTreeSet::new();
         for r in &self.refs {
-            if ids.contains(r.rid.as_str()) {
+            if self.declared(&r.rid) {
                 continue;
             }
-            let hint = match nearest(&r.rid, ids.iter().copied()) {
+            let ids = self
+                .resources
+                .keys()
+                .chain(&self.failed)
+                .map(String::as_str);
+            let hint = match nearest(&r.rid, ids) {
                 Some(n) => format!("did you mean `{n}`?"),
                 None => "reference a resource id declared under `resources`".to_string(),
             };
@@ -284,7 +312,7 @@ impl Stage {
             dropped.insert(r.from.clone());
         }
         for d in &self.depends {
-            if ids.contains(d.rid.as_str()) {
+            if self.declared(&d.rid) {
                 continue;
             }
             l.push(
@@ -301,17 +329,15 @@ impl Stage {
             self.local.remove(id);
         }
         for r in &self.refs {
-            let Some(target) = self.resources.get(&r.rid) else {
-                continue;
-            };
-            let info = types::type_info(&target.type_name).expect("a loaded resource's type");
-            if !info.attrs.contains(&r.attr.as_str()) {
-                let tn = info.name;
-                l.push(
-                    Finding::error("XP012", format!("`{tn}` has no attribute `{}`", r.attr))
-                        .at(l.src.span_within(&r.path, &r.text))
-                        .hint(format!("attributes of {tn}: {}", info.attrs.join(", "))),
-                );
+            if let Some(target) = self.resources.get(&r.rid) {
+                if let Some(f) = attr_problem(l, target, &r.attr, &r.path, &r.text) {
+                    l.push(f);
+                }
+            }
+        }
+        for (target, f) in std::mem::take(&mut self.attrs) {
+            if self.resources.contains_key(&target) {
+                l.push(f);
             }
         }
         Done {
@@ -321,6 +347,26 @@ impl Stage {
             resources: self.resources,
         }
     }
+}
+
+/// XP012: `target` has no attribute `attr`.
+fn attr_problem(
+    l: &Loader,
+    target: &ResourceDef,
+    attr: &str,
+    path: &Path,
+    text: &str,
+) -> Option<Finding> {
+    let info = types::type_info(&target.type_name).expect("a loaded resource's type");
+    if info.attrs.contains(&attr) {
+        return None;
+    }
+    let tn = info.name;
+    let mut f = Finding::error("XP012", format!("`{tn}` has no attribute `{attr}`"))
+        .at(l.src.span_within(path, text))
+        .hint(format!("attributes of {tn}: {}", info.attrs.join(", ")));
+    f.file = l.src.name.clone();
+    Some(f)
 }
 
 /// The id is the value of the `xpart:id` tag and names the local PKI files.
