@@ -1,0 +1,377 @@
+//! Rules per resource type: policies, trust, secret sources, keys, anchors, profiles, PKI and
+//! the EC2 network.
+
+use super::*;
+
+pub(super) fn documents(r: &ResourceDef) -> Vec<(Path, Json)> {
+    let at = props(r);
+    match &r.kind {
+        Kind::Role(role) => {
+            let mut v = vec![];
+            if let Some(d) = &role.trust.document {
+                v.push((at.key("trust").key("document"), policy::yaml_to_json(d)));
+            }
+            for (n, pol) in &role.policies {
+                if let Some(d) = &pol.document {
+                    v.push((
+                        at.key("policies").key(n).key("document"),
+                        policy::yaml_to_json(d),
+                    ));
+                }
+            }
+            v
+        }
+        Kind::KmsKey(k) => k
+            .policy
+            .iter()
+            .map(|d| (at.key("policy"), policy::yaml_to_json(d)))
+            .collect(),
+        Kind::Profile(pr) => pr
+            .session_policy
+            .iter()
+            .map(|d| (at.key("session_policy"), policy::yaml_to_json(d)))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// The rules of `r`'s type, and those of its policy documents.
+pub(super) fn kind_rules(
+    cx: &mut Ctx,
+    r: &ResourceDef,
+    part: Option<&PartitionDef>,
+    base: &FsPath,
+) {
+    policy_rules(cx, r, part);
+    let at = &props(r);
+    match &r.kind {
+        Kind::Role(role) => role_rules(cx, at, role),
+        Kind::InstanceProfile(ip) => {
+            check_name(cx, &at.key("name"), &ip.name, &INSTANCE_PROFILE_NAME)
+        }
+        Kind::Secret(s) => secret_rules(cx, at, s),
+        Kind::KmsKey(k) => key_rules(cx, at, k, part),
+        Kind::TrustAnchor(ta) => anchor_rules(cx, at, ta, base),
+        Kind::Profile(pr) => profile_rules(cx, at, pr),
+        Kind::PkiCa(ca) => ca_rules(cx, at, ca, base),
+        Kind::PkiCert(c) => cert_rules(cx, at, c),
+        Kind::Vpc(v) => cidr(cx, &at.key("cidr"), &v.cidr),
+        Kind::Subnet(s) => cidr(cx, &at.key("cidr"), &s.cidr),
+        Kind::RouteTable(rt) => route_rules(cx, at, rt),
+        Kind::SecurityGroup(sg) => security_group_rules(cx, at, sg),
+        _ => {}
+    }
+}
+
+/// Policy documents (trust, inline, key, session): statements, principals, wildcards.
+fn policy_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>) {
+    for (doc_at, doc) in documents(r) {
+        if doc.get("Statement").is_none() {
+            cx.push(
+                Finding::error("XP044", "a policy document needs a `Statement`")
+                    .at(cx.value(&doc_at))
+                    .hint("write Version and Statement as in IAM's JSON policy grammar"),
+            );
+        }
+        for (i, st) in policy::statements(&doc).into_iter().enumerate() {
+            let st_at = doc_at.key("Statement");
+            let st_at = if doc.get("Statement").is_some_and(Json::is_array) {
+                st_at.index(i)
+            } else {
+                st_at
+            };
+            let allow = st.get("Effect").and_then(Json::as_str) == Some("Allow");
+            for (kind, who) in policy::principals(st) {
+                if who == "*" && allow && st.get("Condition").is_none() {
+                    cx.push(
+                        Finding::error(
+                            "XP042",
+                            "a wildcard principal without a condition lets anyone in",
+                        )
+                        .at(cx.key(&st_at.key("Principal")))
+                        .hint("name the principal, or add a Condition that narrows it"),
+                    );
+                }
+                if let Some(p) = part {
+                    if kind == "Service" && p.partition.foreign_service_principal(who) {
+                        cx.push(
+                            Finding::error("XP021", format!("service principal `{who}` belongs to AWS China, but `{}` is in {}", r.id, p.partition))
+                                .at(cx.source.span_within(&st_at.key("Principal"), who))
+                                .hint(format!("use `{}`", who.trim_end_matches(".cn"))),
+                        );
+                    }
+                }
+                if kind == "Service" && who == "rolesanywhere.amazonaws.com" && allow {
+                    let binds = st
+                        .get("Condition")
+                        .and_then(Json::as_object)
+                        .is_some_and(|c| {
+                            c.values().any(|ops| {
+                                ops.as_object().is_some_and(|o| {
+                                    o.keys().any(|k| k.eq_ignore_ascii_case("aws:SourceArn"))
+                                })
+                            })
+                        });
+                    if !binds {
+                        cx.push(
+                            Finding::warning("XP041", "Roles Anywhere trust without an aws:SourceArn condition: any trust anchor in the account can hand out this role")
+                                .at(cx.key(&st_at.key("Principal")))
+                                .hint("use `trust: {roles_anywhere: {trust_anchor: ${anchor.arn}}}`, or add ArnEquals aws:SourceArn"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn role_rules(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
+    check_name(cx, &at.key("name"), &role.name, &ROLE_NAME);
+    let set = [
+        role.trust.service.is_some(),
+        role.trust.roles_anywhere.is_some(),
+        role.trust.document.is_some(),
+    ];
+    if set.iter().filter(|b| **b).count() != 1 {
+        cx.push(
+            Finding::error(
+                "XP058",
+                "`trust` needs exactly one of `service`, `roles_anywhere`, `document`",
+            )
+            .at(cx.key(&at.key("trust")))
+            .hint("e.g. `trust: {service: ec2}`"),
+        );
+    }
+    if let Some(svc) = &role.trust.service {
+        if svc.contains('.') {
+            cx.push(Finding::error("XP021", format!("`service: {svc}` takes a short service name; the principal comes from the partition table")).at(cx.value(&at.key("trust").key("service"))).hint(format!("write `service: {}`", svc.split('.').next().unwrap_or(svc))));
+        }
+    }
+    for (n, pol) in &role.policies {
+        for (i, s) in pol.statements.iter().enumerate() {
+            if s.actions.iter().any(|a| a == "*") && s.resources.iter().any(|r| r == "*") {
+                cx.push(
+                    Finding::warning(
+                        "XP043",
+                        "a statement allowing every action on every resource",
+                    )
+                    .at(cx.key(&at.key("policies").key(n).key("statements").index(i)))
+                    .hint("list the actions and resource ARNs the role needs"),
+                );
+            }
+            for (j, a) in s.actions.iter().enumerate() {
+                if a != "*" && !a.contains(':') {
+                    cx.push(Finding::error("XP062", format!("action `{a}` has no service prefix")).at(cx.value(&at.key("policies").key(n).key("statements").index(i).key("actions").index(j))).hint("write actions as service:Action, e.g. secretsmanager:GetSecretValue"));
+                }
+            }
+        }
+    }
+}
+
+fn secret_rules(cx: &mut Ctx, at: &Path, s: &spec::types::Secret) {
+    check_name(cx, &at.key("name"), &s.name, &SECRET_NAME);
+    let v = &s.value;
+    let n = [
+        v.env.is_some(),
+        v.file.is_some(),
+        v.generate.is_some(),
+        v.literal.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if n != 1 {
+        cx.push(
+            Finding::error(
+                "XP058",
+                "`value` needs exactly one of `env`, `file`, `generate`, `literal`",
+            )
+            .at(cx.key(&at.key("value")))
+            .hint("e.g. `value: {env: MY_SECRET}`"),
+        );
+    }
+    if v.literal.is_some() && !s.allow_literal {
+        cx.push(
+                Finding::error("XP057", "a literal secret value is written in the plan")
+                    .at(cx.value(&at.key("value").key("literal")))
+                    .hint("read it from `env:` or `file:`, or let the service `generate:` it; `allow_literal: true` if this is really a test value")
+                    .conceal_source(),
+            );
+    }
+    if let Some(w) = s.recovery_window_days {
+        if !(7..=30).contains(&w) {
+            cx.push(
+                Finding::error("XP059", format!("recovery window {w} is outside 7–30 days"))
+                    .at(cx.value(&at.key("recovery_window_days")))
+                    .hint("use 7–30, or `force_delete: true` for no recovery"),
+            );
+        }
+    }
+}
+
+fn key_rules(cx: &mut Ctx, at: &Path, k: &spec::types::KmsKey, part: Option<&PartitionDef>) {
+    if let Some(problem) = k.alias.as_deref().and_then(alias_problem) {
+        cx.push(
+            Finding::error("XP052", problem)
+                .at(cx.value(&at.key("alias")))
+                .hint("start with `alias/` (not `alias/aws/`), then letters, digits and /_-"),
+        );
+    }
+    if let Some(w) = k.deletion_window_days {
+        if !(7..=30).contains(&w) {
+            cx.push(
+                Finding::error("XP059", format!("deletion window {w} is outside 7–30 days"))
+                    .at(cx.value(&at.key("deletion_window_days")))
+                    .hint("KMS schedules key deletion 7 to 30 days out"),
+            );
+        }
+    }
+    if let (Some(doc), Some(p)) = (&k.policy, part) {
+        if !policy::key_policy_keeps_account(&policy::yaml_to_json(doc), p) {
+            cx.push(
+                    Finding::error("XP040", "this key policy locks the account out: no statement gives the account principal kms:* or kms:PutKeyPolicy")
+                        .at(cx.key(&at.key("policy")))
+                        .hint(format!("add the default statement: Principal AWS {}, Action kms:*, Resource *", p.partition.account_principal(&policy::account_of(p)))),
+                );
+        }
+    }
+}
+
+fn anchor_rules(cx: &mut Ctx, at: &Path, ta: &spec::types::TrustAnchor, base: &FsPath) {
+    check_name(cx, &at.key("name"), &ta.name, &TRUST_ANCHOR_NAME);
+    if ta.ca.is_some() == ta.certificate_file.is_some() {
+        cx.push(
+            Finding::error(
+                "XP058",
+                "a trust anchor needs exactly one of `ca` and `certificate_file`",
+            )
+            .at(cx.key(at))
+            .hint("e.g. `ca: ${root_ca.id}`"),
+        );
+    }
+    if let Some(f) = &ta.certificate_file {
+        check_ca_file(cx, &at.key("certificate_file"), f, base);
+    }
+}
+
+fn profile_rules(cx: &mut Ctx, at: &Path, pr: &spec::types::Profile) {
+    check_name(cx, &at.key("name"), &pr.name, &PROFILE_NAME);
+    if let Some(d) = pr.duration_seconds {
+        if !(900..=43200).contains(&d) {
+            cx.push(
+                Finding::error(
+                    "XP055",
+                    format!("session duration {d} s is outside 900–43200"),
+                )
+                .at(cx.value(&at.key("duration_seconds")))
+                .hint("Roles Anywhere sessions last 15 minutes to 12 hours"),
+            );
+        }
+    }
+    if pr.roles.is_empty() {
+        cx.push(
+            Finding::error("XP058", "a profile needs at least one role")
+                .at(cx.key(&at.key("roles")))
+                .hint("roles: [${role.arn}]"),
+        );
+    }
+}
+
+fn ca_rules(cx: &mut Ctx, at: &Path, ca: &spec::types::PkiCa, base: &FsPath) {
+    if let Some(s) = &ca.subject {
+        subject_characters(cx, at, s);
+    }
+    if let Some(d) = &ca.dir {
+        check_dir(cx, &at.key("dir"), d);
+    }
+    if let Some(k) = &ca.key {
+        key_spec(cx, &at.key("key"), k);
+    }
+    if let Some(imp) = &ca.import {
+        check_ca_file(
+            cx,
+            &at.key("import").key("certificate_file"),
+            &imp.certificate_file,
+            base,
+        );
+    } else if ca.subject.is_none() {
+        cx.push(
+            Finding::error("XP004", "a generated CA needs a `subject`")
+                .at(cx.key(at))
+                .hint("subject: {common_name: my-root-ca}, or `import:` an existing CA"),
+        );
+    }
+}
+
+fn cert_rules(cx: &mut Ctx, at: &Path, c: &spec::types::PkiCert) {
+    subject_characters(cx, at, &c.subject);
+    if let Some(d) = &c.dir {
+        check_dir(cx, &at.key("dir"), d);
+    }
+    if let Some(k) = &c.key {
+        key_spec(cx, &at.key("key"), k);
+    }
+}
+
+fn route_rules(cx: &mut Ctx, at: &Path, rt: &spec::types::RouteTable) {
+    for (i, route) in rt.routes.iter().enumerate() {
+        cidr(
+            cx,
+            &at.key("routes").index(i).key("destination"),
+            &route.destination,
+        );
+    }
+}
+
+fn security_group_rules(cx: &mut Ctx, at: &Path, sg: &spec::types::SecurityGroup) {
+    for (i, rule) in sg.ingress.iter().enumerate() {
+        let rat = at.key("ingress").index(i);
+        cidr(cx, &rat.key("cidr"), &rule.cidr);
+        let ports = rule.port.is_some() || rule.from_port.is_some() || rule.to_port.is_some();
+        if !["tcp", "udp", "icmp", "-1"].contains(&rule.protocol.as_str()) {
+            cx.push(
+                Finding::error(
+                    "XP061",
+                    format!("protocol `{}` is not tcp, udp, icmp or -1", rule.protocol),
+                )
+                .at(cx.value(&rat.key("protocol")))
+                .hint("use tcp, udp, icmp or -1 (all)"),
+            );
+        } else if ["tcp", "udp"].contains(&rule.protocol.as_str()) && !ports {
+            cx.push(
+                Finding::error(
+                    "XP061",
+                    "a tcp or udp rule needs `port` or `from_port`/`to_port`",
+                )
+                .at(cx.key(&rat))
+                .hint("e.g. port: 22"),
+            );
+        }
+        if let (Some(f), Some(t)) = (rule.from_port, rule.to_port) {
+            if f > t {
+                cx.push(
+                    Finding::error("XP061", format!("from_port {f} is above to_port {t}"))
+                        .at(cx.value(&rat.key("from_port")))
+                        .hint("swap them"),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn cidr(cx: &mut Ctx, at: &Path, s: &str) {
+    let (s, complete) = known(s);
+    if !complete {
+        return;
+    }
+    let ok = s.split_once('/').is_some_and(|(ip, len)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|n| n <= 32)
+    });
+    if !ok {
+        cx.push(
+            Finding::error("XP061", format!("`{s}` is not an IPv4 CIDR block"))
+                .at(cx.value(at))
+                .hint("e.g. 10.0.0.0/16"),
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! Lengths, characters and numbers AWS (or X.509) refuses, per type.
+//!
+//! Each of these would pass every other check and fail only when its resource is created,
+//! after the resources created before it: a partial apply. moto, behind the test-bed,
+//! enforces few of them, so without these rules the test-bed would even accept what AWS
+//! refuses.
+
+use super::*;
+
+/// The longest tag key and value AWS takes (IAM, KMS, Secrets Manager, EC2, Roles Anywhere).
+pub(super) const TAG_KEY_MAX: usize = 128;
+
+pub(super) const TAG_VALUE_MAX: usize = 256;
+
+/// Free text AWS takes up to `max` characters of, each passing `ok`.
+pub(super) fn check_text(
+    cx: &mut Ctx,
+    at: &Path,
+    what: &str,
+    value: &str,
+    max: usize,
+    ok: fn(char) -> bool,
+    allowed: &str,
+) {
+    let text = known_text(value);
+    let n = text.chars().count();
+    if n > max {
+        cx.push(
+            Finding::error(
+                "XP054",
+                format!("{what} is {n} characters long; AWS takes at most {max}"),
+            )
+            .at(cx.value(at))
+            .hint(format!("shorten it to {max} characters or fewer")),
+        );
+    } else if let Some(c) = text.chars().find(|c| !ok(*c)) {
+        cx.push(
+            Finding::error(
+                "XP054",
+                format!("{what} holds {c:?}, a character AWS refuses there"),
+            )
+            .at(cx.value(at))
+            .hint(format!("use {allowed}")),
+        );
+    }
+}
+
+/// IAM descriptions: tab, newline, printable ASCII and Latin-1.
+pub(super) fn iam_text(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{a1}'..='\u{ff}')
+}
+
+pub(super) fn any_char(_: char) -> bool {
+    true
+}
+
+/// EC2 security group (and rule) descriptions.
+pub(super) fn sg_text(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)
+}
+
+/// A number outside `range`.
+pub(super) fn check_range(
+    cx: &mut Ctx,
+    at: &Path,
+    what: &str,
+    n: u64,
+    range: std::ops::RangeInclusive<u64>,
+    why: &str,
+) {
+    if !range.contains(&n) {
+        cx.push(
+            Finding::error(
+                "XP064",
+                format!("{what} {n} is outside {}–{}", range.start(), range.end()),
+            )
+            .at(cx.value(at))
+            .hint(why.to_string()),
+        );
+    }
+}
+
+pub(super) fn check_tags(cx: &mut Ctx, at: &Path, tags: &crate::spec::types::Tags) {
+    for (k, v) in tags {
+        let kat = at.key("tags").key(k);
+        let reserved = ["aws:", "xpart:"]
+            .iter()
+            .find(|p| k.to_ascii_lowercase().starts_with(*p));
+        if k.is_empty() || k.chars().count() > TAG_KEY_MAX {
+            cx.push(
+                Finding::error(
+                    "XP054",
+                    format!("tag key `{k}` is not 1–{TAG_KEY_MAX} characters"),
+                )
+                .at(cx.key(&kat))
+                .hint(format!("tag keys take 1–{TAG_KEY_MAX} characters")),
+            );
+        } else if let Some(p) = reserved {
+            cx.push(
+                Finding::error("XP054", format!("tag key `{k}` uses the reserved prefix `{p}`"))
+                    .at(cx.key(&kat))
+                    .hint("`aws:` belongs to AWS and `xpart:` to xpart's ownership tags; pick another key"),
+            );
+        }
+        check_text(
+            cx,
+            &kat,
+            &format!("the value of tag `{k}`"),
+            v,
+            TAG_VALUE_MAX,
+            any_char,
+            "",
+        );
+    }
+}
+
+/// An IAM path: `/`, or `/…/` of printable ASCII, up to 512 characters.
+pub(super) fn check_iam_path(cx: &mut Ctx, at: &Path, path: &str) {
+    let (path, complete) = known(path);
+    if !complete {
+        return;
+    }
+    let ok = path.len() <= 512
+        && path.starts_with('/')
+        && path.ends_with('/')
+        && path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c));
+    if !ok {
+        cx.push(
+            Finding::error("XP054", format!("IAM path `{path}` is not a path IAM accepts"))
+                .at(cx.value(at))
+                .hint("`/` or `/division/team/`: up to 512 printable characters, starting and ending with /"),
+        );
+    }
+}
+
+/// Lengths, characters and numbers AWS refuses, per type.
+/// Lengths, characters and numbers AWS refuses, per type.
+pub(super) fn limits(cx: &mut Ctx, r: &ResourceDef) {
+    let at = &props(r);
+    match &r.kind {
+        Kind::Role(role) => role_limits(cx, at, role),
+        Kind::InstanceProfile(ip) => {
+            if let Some(p) = &ip.path {
+                check_iam_path(cx, &at.key("path"), p);
+            }
+            check_tags(cx, at, &ip.tags);
+        }
+        Kind::Secret(sec) => secret_limits(cx, at, sec),
+        Kind::KmsKey(k) => key_limits(cx, at, k),
+        Kind::TrustAnchor(ta) => check_tags(cx, at, &ta.tags),
+        Kind::Profile(pr) => check_tags(cx, at, &pr.tags),
+        Kind::PkiCa(ca) => ca_limits(cx, at, ca),
+        Kind::PkiCert(c) => cert_limits(cx, at, c),
+        Kind::Vpc(v) => ec2_limits(cx, at, &v.name, &v.tags),
+        Kind::Subnet(v) => ec2_limits(cx, at, &v.name, &v.tags),
+        Kind::InternetGateway(v) => ec2_limits(cx, at, &v.name, &v.tags),
+        Kind::RouteTable(v) => ec2_limits(cx, at, &v.name, &v.tags),
+        Kind::SecurityGroup(sg) => security_group_limits(cx, at, sg),
+        Kind::Instance(inst) => instance_limits(cx, at, inst),
+    }
+}
+
+/// An EC2 resource's name becomes its `Name` tag.
+fn name_tag(cx: &mut Ctx, at: &Path, name: &str) {
+    check_text(
+        cx,
+        &at.key("name"),
+        "the name (its `Name` tag)",
+        name,
+        TAG_VALUE_MAX,
+        any_char,
+        "",
+    )
+}
+
+/// The name and tags of an EC2 network resource.
+fn ec2_limits(cx: &mut Ctx, at: &Path, name: &str, tags: &crate::spec::types::Tags) {
+    name_tag(cx, at, name);
+    check_tags(cx, at, tags);
+}
+
+fn role_limits(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
+    if let Some(d) = &role.description {
+        check_text(
+            cx,
+            &at.key("description"),
+            "the role description",
+            d,
+            1000,
+            iam_text,
+            "printable ASCII and Latin-1 characters",
+        );
+    }
+    if let Some(p) = &role.path {
+        check_iam_path(cx, &at.key("path"), p);
+    }
+    if let Some(n) = role.max_session_duration {
+        check_range(
+            cx,
+            &at.key("max_session_duration"),
+            "max_session_duration",
+            n.into(),
+            3600..=43200,
+            "IAM roles take 1 to 12 hours (3600–43200 s)",
+        );
+    }
+    check_tags(cx, at, &role.tags);
+}
+
+fn secret_limits(cx: &mut Ctx, at: &Path, sec: &spec::types::Secret) {
+    if let Some(d) = &sec.description {
+        check_text(
+            cx,
+            &at.key("description"),
+            "the secret description",
+            d,
+            2048,
+            any_char,
+            "",
+        );
+    }
+    if let Some(n) = sec.value.generate.as_ref().and_then(|g| g.length) {
+        check_range(
+            cx,
+            &at.key("value").key("generate").key("length"),
+            "generated length",
+            n.into(),
+            1..=4096,
+            "GetRandomPassword makes 1 to 4096 characters",
+        );
+    }
+    check_tags(cx, at, &sec.tags);
+}
+
+fn key_limits(cx: &mut Ctx, at: &Path, k: &spec::types::KmsKey) {
+    if let Some(d) = &k.description {
+        check_text(
+            cx,
+            &at.key("description"),
+            "the key description",
+            d,
+            8192,
+            any_char,
+            "",
+        );
+    }
+    check_tags(cx, at, &k.tags);
+}
+
+fn ca_limits(cx: &mut Ctx, at: &Path, ca: &spec::types::PkiCa) {
+    if let Some(n) = ca.validity_days {
+        check_range(
+            cx,
+            &at.key("validity_days"),
+            "validity_days",
+            n.into(),
+            1..=crate::pki::MAX_VALIDITY_DAYS.into(),
+            "a certificate is valid for 1 day to 100 years",
+        );
+    }
+}
+
+fn cert_limits(cx: &mut Ctx, at: &Path, c: &spec::types::PkiCert) {
+    let validity = c
+        .validity_days
+        .unwrap_or(crate::pki::DEFAULT_CERT_VALIDITY_DAYS);
+    if let Some(n) = c.validity_days {
+        check_range(
+            cx,
+            &at.key("validity_days"),
+            "validity_days",
+            n.into(),
+            1..=crate::pki::MAX_VALIDITY_DAYS.into(),
+            "a certificate is valid for 1 day to 100 years",
+        );
+    }
+    if let Some(n) = c.renew_before_days {
+        if n >= validity {
+            cx.push(
+                    Finding::error("XP064", format!("renew_before_days {n} is not below the validity of {validity} days"))
+                        .at(cx.value(&at.key("renew_before_days")))
+                        .hint("a certificate renewed that early is renewed on every run; renew well before it expires, not before it is issued"),
+                );
+        }
+    }
+}
+
+fn security_group_limits(cx: &mut Ctx, at: &Path, sg: &spec::types::SecurityGroup) {
+    check_text(
+        cx,
+        &at.key("name"),
+        "the security group name",
+        &sg.name,
+        255,
+        sg_text,
+        "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
+    );
+    if known_text(&sg.name).to_ascii_lowercase().starts_with("sg-") {
+        cx.push(
+            Finding::error(
+                "XP054",
+                format!("security group name `{}` starts with `sg-`", sg.name),
+            )
+            .at(cx.value(&at.key("name")))
+            .hint("EC2 keeps `sg-` for group ids; pick another name"),
+        );
+    }
+    if let Some(d) = &sg.description {
+        check_text(
+            cx,
+            &at.key("description"),
+            "the security group description",
+            d,
+            255,
+            sg_text,
+            "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
+        );
+    }
+    for (i, rule) in sg.ingress.iter().enumerate() {
+        if let Some(d) = &rule.description {
+            check_text(
+                cx,
+                &at.key("ingress").index(i).key("description"),
+                "the rule description",
+                d,
+                255,
+                sg_text,
+                "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
+            );
+        }
+    }
+    check_tags(cx, at, &sg.tags);
+}
+
+fn instance_limits(cx: &mut Ctx, at: &Path, inst: &spec::types::Instance) {
+    name_tag(cx, at, &inst.name);
+    check_tags(cx, at, &inst.tags);
+    if let Some(b) = &inst.bootstrap {
+        bootstrap_settings(cx, &at.key("bootstrap"), b);
+        // The user data holds every setting (and more): what is known already is a
+        // lower bound of its size.
+        let mut leaves = vec![];
+        spec::strings(b, &at.key("bootstrap"), &mut leaves);
+        let known: usize = leaves.iter().map(|(_, s)| known_text(s).len()).sum();
+        if known > crate::bootstrap::MAX_USER_DATA {
+            cx.push(
+                    Finding::error(
+                        "XP054",
+                        format!("the bootstrap settings hold at least {known} bytes; EC2 user data takes at most {}", crate::bootstrap::MAX_USER_DATA),
+                    )
+                    .at(cx.key(&at.key("bootstrap")))
+                    .hint("bootstrap passes ARNs and a certificate; keep large data in a secret or on S3"),
+                );
+        }
+    }
+}
+
+/// The instance's bootstrap settings as the instance will need them (`bootstrap::check`):
+/// checked now, since the engine renders them only when it creates the instance, after all
+/// it depends on. References, known only at apply, pass as `plan::UNKNOWN`.
+pub(super) fn bootstrap_settings(cx: &mut Ctx, at: &Path, b: &serde_yaml::Value) {
+    fn unknown_refs(v: &mut Json) {
+        match v {
+            Json::String(s) => {
+                if let Ok(t) = Template::parse(s) {
+                    *s = t
+                        .parts
+                        .iter()
+                        .map(|(p, _)| match p {
+                            crate::spec::template::Part::Lit(l) => l.as_str(),
+                            _ => crate::plan::UNKNOWN,
+                        })
+                        .collect();
+                }
+            }
+            Json::Array(a) => a.iter_mut().for_each(unknown_refs),
+            Json::Object(m) => m.values_mut().for_each(unknown_refs),
+            _ => {}
+        }
+    }
+    let mut settings = policy::yaml_to_json(b);
+    unknown_refs(&mut settings);
+    if let Err(e) = crate::bootstrap::check(&settings) {
+        // Point at the setting the message names (`bootstrap.<key> …`) when there is one.
+        let key = e
+            .strip_prefix("bootstrap.")
+            .and_then(|r| {
+                r.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .next()
+            })
+            .filter(|k| b.get(*k).is_some());
+        let span = match key {
+            Some(k) => cx.key(&at.key(k)),
+            None => cx.key(at),
+        };
+        cx.push(
+            Finding::error("XP065", e)
+                .at(span)
+                .hint("the workload's installer (src/bootstrap.rs) takes a fixed set of settings: fix this one"),
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Names AWS accepts, per kind of name, checked on their rendered text (lint), and again once
+//! references are filled in (the engine, `rendered_name_problems`); the plan's own name.
+
+use super::*;
+
+/// What AWS accepts as one kind of name.
+pub(super) struct NameRule {
+    code: &'static str,
+    what: &'static str,
+    max: usize,
+    ok: fn(char) -> bool,
+    allowed: &'static str,
+}
+
+pub(super) const ROLE_NAME: NameRule = NameRule {
+    code: "XP050",
+    what: "role name",
+    max: 64,
+    ok: iam_char,
+    allowed: "letters, digits and +=,.@_-",
+};
+
+pub(super) const INSTANCE_PROFILE_NAME: NameRule = NameRule {
+    code: "XP050",
+    what: "instance profile name",
+    max: 128,
+    ok: iam_char,
+    allowed: "letters, digits and +=,.@_-",
+};
+
+pub(super) const SECRET_NAME: NameRule = NameRule {
+    code: "XP051",
+    what: "secret name",
+    max: 512,
+    ok: |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c),
+    allowed: "letters, digits and /_+=.@-",
+};
+
+pub(super) const TRUST_ANCHOR_NAME: NameRule = NameRule {
+    what: "trust anchor name",
+    ..RA_NAME
+};
+
+pub(super) const PROFILE_NAME: NameRule = NameRule {
+    what: "profile name",
+    ..RA_NAME
+};
+
+pub(super) const RA_NAME: NameRule = NameRule {
+    code: "XP053",
+    what: "Roles Anywhere name",
+    max: 255,
+    ok: |c| c.is_ascii_alphanumeric() || " _-".contains(c),
+    allowed: "letters, digits, spaces, _ and -",
+};
+
+/// A name as AWS will see it, whatever produced it (literal text, a variable, an escape):
+/// checked on its rendered text. A name with references is checked on what is known of it
+/// (its characters, and its length as a lower bound); the engine checks it again once rendered.
+pub(super) fn check_name(cx: &mut Ctx, at: &Path, name: &str, rule: &NameRule) {
+    if let Some(problem) = name_problem(name, rule) {
+        cx.push(
+            Finding::error(rule.code, problem)
+                .at(cx.value(at))
+                .hint(format!("1–{} characters of {}", rule.max, rule.allowed)),
+        );
+    }
+}
+
+/// Why AWS would refuse `name` (a template as the resolved plan holds it) as a `rule` name.
+pub(super) fn name_problem(name: &str, rule: &NameRule) -> Option<String> {
+    let (text, complete) = known(name);
+    let n = text.chars().count();
+    let shown = crate::diag::excerpt(if complete { &text } else { name }, 80);
+    if let Some(c) = text.chars().find(|c| !(rule.ok)(*c)) {
+        return Some(format!(
+            "{} `{shown}` holds {c:?}, which AWS does not accept in a {}",
+            rule.what, rule.what
+        ));
+    }
+    ((complete && n == 0) || n > rule.max)
+        .then(|| format!("{} `{shown}` is not a name AWS accepts", rule.what))
+}
+
+/// The names of a rendered resource that AWS would refuse, each with why: the engine's check
+/// before it creates or renames anything, for names that held references at lint time.
+pub fn rendered_name_problems(kind: &Kind) -> Vec<String> {
+    let checks: Vec<(&str, &NameRule)> = match kind {
+        Kind::Role(r) => vec![(&r.name, &ROLE_NAME)],
+        Kind::InstanceProfile(ip) => vec![(&ip.name, &INSTANCE_PROFILE_NAME)],
+        Kind::Secret(s) => vec![(&s.name, &SECRET_NAME)],
+        Kind::TrustAnchor(t) => vec![(&t.name, &TRUST_ANCHOR_NAME)],
+        Kind::Profile(p) => vec![(&p.name, &PROFILE_NAME)],
+        _ => vec![],
+    };
+    let mut out: Vec<String> = checks
+        .into_iter()
+        .filter(|(n, _)| !n.contains(crate::plan::UNKNOWN))
+        .filter_map(|(n, rule)| name_problem(&escape(n), rule))
+        .collect();
+    if let Kind::KmsKey(k) = kind {
+        if let Some(a) = k
+            .alias
+            .as_deref()
+            .filter(|a| !a.contains(crate::plan::UNKNOWN))
+        {
+            out.extend(alias_problem(&escape(a)));
+        }
+    }
+    out
+}
+
+/// A rendered value as a template of itself (its `${` escaped), for the checks that take
+/// templates.
+pub(super) fn escape(s: &str) -> String {
+    s.replace("${", "$${")
+}
+
+/// Why AWS would refuse `alias` (a template) as a KMS alias.
+pub(super) fn alias_problem(alias: &str) -> Option<String> {
+    let (a, complete) = known(alias);
+    let chars_ok = a
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_-".contains(c));
+    let shape_ok = !complete
+        || (a.starts_with("alias/")
+            && !a.starts_with("alias/aws/")
+            && a.len() > 6
+            && a.len() <= 256);
+    (!chars_ok || !shape_ok).then(|| {
+        format!(
+            "alias `{}` is not an alias AWS accepts",
+            crate::diag::excerpt(if complete { &a } else { alias }, 80)
+        )
+    })
+}
+
+pub(super) fn iam_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+}
+
+/// The longest plan name: it is the `xpart:plan` tag value and a directory name.
+pub(super) const PLAN_NAME_MAX: usize = 255;
+
+/// The plan name and its identity: the identity is the value of every resource's
+/// `xpart:plan` tag and the name of the plan's state directory, and by default it is the name.
+/// Checked on the rendered text, whatever produced it (variables, escapes): no path separators,
+/// no dot-names, not longer than a tag value or a file name.
+pub(super) fn plan_name(cx: &mut Ctx, spec: &Spec) {
+    if !spec.name_known {
+        return; // an unresolved variable or no name at all: reported by loading
+    }
+    let identity = &spec.identity.name;
+    let mut checks = vec![("name", spec.name.clone(), "plan name")];
+    if spec.identity_given && !identity.is_empty() {
+        checks.push(("identity", identity.clone(), "plan identity"));
+    }
+    for (key, name, what) in checks {
+        let at = Path::root().key(key);
+        let ok = !name.is_empty()
+            && name.len() <= PLAN_NAME_MAX
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !ok {
+            let shown = crate::diag::excerpt(&name, 40);
+            cx.push(
+                Finding::error(
+                    "XP054",
+                    format!("{what} `{shown}` ({} characters) cannot be a tag value and a directory name", name.chars().count()),
+                )
+                .at(cx.value(&at))
+                .hint(format!(
+                    "1–{PLAN_NAME_MAX} letters, digits, `.`, `_` and `-`, starting with a letter or digit (after ${{var.…}} is filled in)"
+                )),
+            );
+        }
+    }
+}

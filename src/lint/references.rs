@@ -1,0 +1,211 @@
+//! Rules about references between resources: ARNs and references of another partition,
+//! references to a resource of the wrong type, and roles that trust a CN no certificate has.
+
+use super::*;
+
+/// ARNs and references of another partition in fields that name things in this one.
+pub(super) fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
+    let mut leaves = vec![];
+    spec::strings_where(
+        &r.properties,
+        &props(r),
+        &|s| s.contains("arn:") || spec::has_template(s),
+        &mut leaves,
+    );
+    for (path, s) in leaves {
+        let field = path.0.get(3).and_then(|s| match s {
+            spec::Seg::Key(k) => Some(k.as_str()),
+            _ => None,
+        });
+        if field.is_some_and(|f| FREE_FIELDS.contains(&f)) {
+            continue;
+        }
+        let mut rest = s;
+        while let Some(i) = rest.find("arn:") {
+            let after = &rest[i + 4..];
+            let part = after.split(':').next().unwrap_or_default();
+            if !part.is_empty() && !part.contains('$') && part != p.partition.id() {
+                let needle = format!("arn:{part}:");
+                let span = cx.source.span_within(&path, &needle);
+                // The raw text may spell the partition through ${partitions.X.partition}.
+                let span = if span == cx.value(&path) {
+                    cx.source.span_within(&path, "arn:")
+                } else {
+                    span
+                };
+                cx.push(
+                    Finding::error(
+                        "XP020",
+                        format!("ARN of partition `{part}` in `{}`, which is in {} (`{}`)", r.id, p.partition, p.name),
+                    )
+                    .at(span)
+                    .hint(format!(
+                        "refer to a resource of `{}` (${{id.arn}}) or build the ARN with ${{partitions.{}.partition}}; AWS rejects principals and resources of another partition",
+                        p.name, p.name
+                    )),
+                );
+            }
+            rest = after;
+        }
+        let Ok(t) = Template::parse(s) else { continue };
+        for (rid, _, text) in t.refs() {
+            cx.later.fresh.push(Pending::SamePartition {
+                from: r.id.clone(),
+                path: path.clone(),
+                text: text.to_string(),
+                rid: rid.to_string(),
+                partition: p.partition,
+            });
+        }
+    }
+}
+
+/// Fields whose single reference must point at a resource of a given type.
+pub(super) fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
+    let expected: &[(&str, &str)] = match r.type_name.as_str() {
+        "pki.cert" => &[("ca", "pki.ca")],
+        "secretsmanager.secret" => &[("kms_key", "kms.key")],
+        "iam.instance_profile" => &[("role", "iam.role")],
+        "rolesanywhere.trust_anchor" => &[("ca", "pki.ca")],
+        "rolesanywhere.profile" => &[("roles", "iam.role")],
+        "ec2.subnet" | "ec2.internet_gateway" | "ec2.route_table" | "ec2.security_group" => {
+            &[("vpc", "ec2.vpc")]
+        }
+        "ec2.instance" => &[
+            ("subnet", "ec2.subnet"),
+            ("security_groups", "ec2.security_group"),
+            ("instance_profile", "iam.instance_profile"),
+        ],
+        _ => &[],
+    };
+    let mut checks: Vec<(Path, &str)> = expected
+        .iter()
+        .map(|(f, t)| (props(r).key(f), *t))
+        .collect();
+    if r.type_name == "iam.role" {
+        checks.push((
+            props(r)
+                .key("trust")
+                .key("roles_anywhere")
+                .key("trust_anchor"),
+            "rolesanywhere.trust_anchor",
+        ));
+    }
+    if r.type_name == "ec2.route_table" {
+        if let Kind::RouteTable(rt) = &r.kind {
+            for i in 0..rt.routes.len() {
+                checks.push((
+                    props(r).key("routes").index(i).key("gateway"),
+                    "ec2.internet_gateway",
+                ));
+            }
+        }
+        checks.push((props(r).key("subnets"), "ec2.subnet"));
+    }
+    for (at, want) in checks {
+        let mut leaves = vec![];
+        if let Some(v) = lookup(&r.properties, &at.0[3..]) {
+            spec::strings_where(v, &at, &spec::has_template, &mut leaves);
+        }
+        for (path, s) in leaves {
+            let Ok(t) = Template::parse(s) else { continue };
+            if let Some((rid, _)) = t.single_ref() {
+                cx.later.fresh.push(Pending::Type {
+                    from: r.id.clone(),
+                    path,
+                    rid: rid.to_string(),
+                    want,
+                });
+            }
+        }
+    }
+}
+
+pub(super) fn lookup<'v>(
+    v: &'v serde_yaml::Value,
+    segs: &[spec::Seg],
+) -> Option<&'v serde_yaml::Value> {
+    let mut cur = v;
+    for s in segs {
+        cur = match s {
+            spec::Seg::Key(k) => cur.get(k.as_str())?,
+            spec::Seg::Index(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
+}
+
+/// A role that trusts one certificate subject CN (`roles_anywhere.subject_cn`) must be
+/// reachable by a certificate of the plan when the plan issues that anchor's certificates: a CN
+/// that differs by one look-alike character (a Cyrillic `с` for a Latin `c`) otherwise passes
+/// every check and fails only when the workload asks for credentials. Subject fields that mix
+/// scripts get a warning of their own (`subject_characters`).
+pub(super) fn trusted_subjects(cx: &mut Ctx, spec: &Spec) {
+    // The plan's certificates by issuing CA, once: (cert id, its CN as known).
+    let mut by_ca: std::collections::HashMap<String, Vec<(&String, String)>> =
+        std::collections::HashMap::new();
+    for c in spec.resources.values() {
+        if let Kind::PkiCert(pc) = &c.kind {
+            if let Some(ca) = single_ref_id(&pc.ca) {
+                by_ca
+                    .entry(ca)
+                    .or_default()
+                    .push((&c.id, known(&pc.subject.common_name).0.into_owned()));
+            }
+        }
+    }
+    for r in spec.resources.values() {
+        let Kind::Role(role) = &r.kind else { continue };
+        let Some(ra) = &role.trust.roles_anywhere else {
+            continue;
+        };
+        let Some(cn) = ra.subject_cn.as_deref() else {
+            continue;
+        };
+        let (cn, complete) = known(cn);
+        let Some(anchor) = single_ref_id(&ra.trust_anchor).and_then(|a| spec.resources.get(&a))
+        else {
+            continue;
+        };
+        let Kind::TrustAnchor(ta) = &anchor.kind else {
+            continue;
+        };
+        let Some(ca) = ta.ca.as_deref().and_then(single_ref_id) else {
+            continue;
+        };
+        let Some(certs) = by_ca.get(&ca) else {
+            continue;
+        };
+        if !complete || certs.iter().any(|(_, c)| *c == cn) {
+            continue;
+        }
+        let theirs = certs
+            .iter()
+            .map(|(id, c)| {
+                format!(
+                    "`{}` ({id}){}",
+                    crate::diag::excerpt(c, 64),
+                    crate::diag::non_ascii(c)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let at = props(r)
+            .key("trust")
+            .key("roles_anywhere")
+            .key("subject_cn");
+        cx.push(
+            Finding::error(
+                "XP067",
+                format!(
+                    "role `{}` trusts certificates with CN `{}`{}, but the plan's certificates of CA `{ca}` have CN {theirs}",
+                    r.id,
+                    crate::diag::excerpt(&cn, 64),
+                    crate::diag::non_ascii(&cn)
+                ),
+            )
+            .at(cx.value(&at))
+            .hint("make `subject_cn` and the certificate's `common_name` the same text; Roles Anywhere compares them exactly"),
+        );
+    }
+}
