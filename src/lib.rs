@@ -8,6 +8,7 @@ pub mod credential_process;
 pub mod diag;
 pub mod engine;
 pub mod input;
+pub mod keyfile;
 pub mod lint;
 pub mod lock;
 pub mod partition;

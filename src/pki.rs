@@ -742,17 +742,15 @@ fn import_ca(import: &Import, base: &Path, now: OffsetDateTime) -> Result<Materi
 /// every trust anchor of this CA accepts. Group access is allowed (a key shared with a group
 /// of operators); the key must not be open to every user.
 fn private_to_owner(key_file: &Path) -> Result<(), PkiError> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::metadata(key_file).map_err(io_error(key_file))?;
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o006 != 0 {
+    if let Some((uid, mode)) = crate::keyfile::exposed(key_file).map_err(io_error(key_file))? {
+        let mode = mode & 0o7777;
         return Err(PkiError::Io {
             path: key_file.to_path_buf(),
             source: io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
                     "the CA's private key is open to every user (owner {}, mode {mode:04o}):                      anyone who reads it can issue certificates the trust anchor accepts;                      `chmod 600` it (or 640 for a group)",
-                    crate::credential_process::user_name(meta.uid())
+                    crate::keyfile::user_name(uid)
                 ),
             ),
         });

@@ -682,7 +682,7 @@ fn credential_process_unreadable_key_names_owner_and_mode() {
         );
     } else {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o000)).unwrap();
-        let me = xpart::credential_process::user_name(std::fs::metadata(&key).unwrap().uid());
+        let me = xpart::keyfile::user_name(std::fs::metadata(&key).unwrap().uid());
         let args = parse(&with(flags(tb, &c, &cert, &key), &["--no-cache"]));
         let (mut out, mut err) = (Vec::new(), Vec::new());
         assert_eq!(

@@ -1,0 +1,46 @@
+//! The certificate and key files: read within bounds, and a key refused when every user may
+//! read it.
+
+use super::*;
+
+/// Read a file, or say why not: with the owner and mode when the file exists.
+/// Regular files of at most `input::MAX_PEM` bytes only: a device or a huge file is refused
+/// before anything is read into memory.
+pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
+    crate::input::read(what, path, crate::input::MAX_PEM).map_err(|e| match e {
+        crate::input::InputError::Io { reason, .. } => {
+            let meta = std::fs::metadata(path).ok();
+            Error::Unreadable {
+                what,
+                path: path.to_path_buf(),
+                owner_uid: meta.as_ref().map(|m| m.uid()),
+                mode: meta.as_ref().map(|m| m.mode()),
+                reason,
+            }
+        }
+        other => Error::BadFile {
+            what,
+            path: path.to_path_buf(),
+            reason: match other {
+                crate::input::InputError::NotAFile { kind, .. } => {
+                    format!("{kind}, not a regular file")
+                }
+                _ => format!("larger than {} bytes", crate::input::MAX_PEM),
+            },
+        },
+    })
+}
+
+/// Refuse a private key file every user may read or write (as ssh does): whoever reads it
+/// gets the role. Group access stays allowed, the way to share a key with a service user.
+pub(super) fn refuse_exposed_key(path: &Path) -> Result<(), Error> {
+    // Read just now; a file gone since is the signer's problem.
+    match crate::keyfile::exposed(path) {
+        Ok(Some((owner_uid, mode))) => Err(Error::ExposedKey {
+            path: path.to_path_buf(),
+            owner_uid,
+            mode,
+        }),
+        _ => Ok(()),
+    }
+}
