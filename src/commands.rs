@@ -218,12 +218,8 @@ fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
 /// becomes a path, so no plan name can ever place a file outside the state directory.
 fn state_dir(c: &Common, spec: &Spec) -> Result<PathBuf, ExitCode> {
     let name = &spec.identity.name;
-    let mut parts = std::path::Path::new(name).components();
-    let plain = matches!(
-        (parts.next(), parts.next()),
-        (Some(std::path::Component::Normal(_)), None)
-    ) && !name.contains(['/', '\\', '\0']);
-    if !plain {
+    // One plain component: confined, and no separator that would make it several.
+    if !crate::spec::confined(name) || name.contains(['/', '\\']) {
         return Err(fail(format!(
             "plan identity `{}` is not a plain file name, so it cannot name the plan's state \
              directory; nothing was changed",

@@ -37,15 +37,6 @@ pub enum InputError {
     },
 }
 
-impl InputError {
-    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
-        match self {
-            InputError::Io { source, .. } => Some(source.kind()),
-            _ => None,
-        }
-    }
-}
-
 fn kind_of(ft: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if ft.is_dir() {

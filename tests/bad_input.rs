@@ -504,17 +504,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
     }
 
     // Inputs that never end or would not fit in memory: refused before reading.
-    let fifo = dir.join("fifo.yaml");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let huge = dir.join("huge.yaml");
-    std::fs::File::create(&huge)
-        .unwrap()
-        .set_len(9 << 30)
-        .unwrap(); // sparse
+    let (fifo, huge) = util::unbounded_files(dir);
     for (name, path, expect) in [
         (
             "plan file is /dev/zero",

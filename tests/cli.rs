@@ -155,18 +155,7 @@ fn completions_for_bash_zsh_and_fish() {
 #[test]
 fn unbounded_inputs_are_refused_within_a_second_and_100_mb() {
     let dir = crate::util::tempdir("unbounded");
-    let fifo = dir.join("fifo");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let huge = dir.join("huge.yaml");
-    // Sparse: 9 GiB that take no disk.
-    std::fs::File::create(&huge)
-        .unwrap()
-        .set_len(9 << 30)
-        .unwrap();
+    let (fifo, huge) = crate::util::unbounded_files(&dir);
     let (zero, fifo, huge) = ("/dev/zero", fifo.to_str().unwrap(), huge.to_str().unwrap());
     let plan = crate::util::repo().join("plans/china-to-commercial.yaml");
     let leaf = crate::util::pki::ca("cli-ca", true).issue("cli", false, false);

@@ -418,6 +418,23 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Result<std::process:
     run_bounded(cmd, None, limit).map(|b| b.output)
 }
 
+/// Inputs no reader may take whole, in `dir`: a FIFO (never ends) and a sparse 9 GiB file
+/// (takes no disk).
+pub fn unbounded_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let fifo = dir.join("fifo.yaml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = dir.join("huge.yaml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(9 << 30)
+        .unwrap();
+    (fifo, huge)
+}
+
 pub fn tempdir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique(&format!("xpart-{prefix}")));
     std::fs::create_dir_all(&dir).unwrap();

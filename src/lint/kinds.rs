@@ -171,16 +171,7 @@ fn role_rules(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
 fn secret_rules(cx: &mut Ctx, at: &Path, s: &spec::types::Secret) {
     check_name(cx, &at.key("name"), &s.name, &SECRET_NAME);
     let v = &s.value;
-    let n = [
-        v.env.is_some(),
-        v.file.is_some(),
-        v.generate.is_some(),
-        v.literal.is_some(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    if n != 1 {
+    if v.sources() != 1 {
         cx.push(
             Finding::error(
                 "XP058",

@@ -136,21 +136,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Every check of a loaded spec (`lint_loaded` does the same while loading).
-pub fn lint(spec: &Spec, base: &FsPath) -> Vec<Finding> {
-    let mut later = Later::default();
-    let mut cx = Ctx {
-        source: &spec.source,
-        later: &mut later,
-        out: vec![],
-    };
-    for r in spec.resources.values() {
-        local(&mut cx, r, &spec.partitions, &spec.resources, base);
-    }
-    global(&mut cx, spec);
-    cx.out
-}
-
 type Partitions = std::collections::BTreeMap<String, PartitionDef>;
 
 type Resources = std::collections::BTreeMap<String, ResourceDef>;

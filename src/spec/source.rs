@@ -308,7 +308,8 @@ enum Frame {
 }
 
 impl Source {
-    /// Index `text`. A YAML syntax error leaves the index partial; serde_yaml reports the error.
+    /// The text, where its lines start, and the flow-depth guard; positions are indexed on
+    /// the first one asked for (a YAML syntax error leaves that index partial).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Source {
         let text = text.into();
         let mut line_starts = vec![0];
@@ -505,11 +506,6 @@ impl Source {
             }
             None => self.span(0, self.line_end(0)),
         }
-    }
-
-    /// Whether the document has a node at `path`.
-    pub fn has(&self, path: &Path) -> bool {
-        matches!(self.find(path), Some((_, true)))
     }
 
     /// The span of `needle` inside the scalar at `path` (e.g. one `${…}` of a longer string).

@@ -183,6 +183,21 @@ pub struct SecretValue {
     pub literal: Option<String>,
 }
 
+impl SecretValue {
+    /// How many sources are set: a plan must set exactly one.
+    pub fn sources(&self) -> usize {
+        [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.generate.is_some(),
+            self.literal.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Generate {

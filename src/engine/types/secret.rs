@@ -87,16 +87,7 @@ fn generated(p: &Secret) -> bool {
 /// or variable, never the content.
 fn load(p: &Secret, cx: &Ctx) -> Result<Option<Value>> {
     let v = &p.value;
-    let n = [
-        v.env.is_some(),
-        v.file.is_some(),
-        v.generate.is_some(),
-        v.literal.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if n != 1 {
+    if v.sources() != 1 {
         return Err(Error::other(format!(
             "secret `{}`: value needs exactly one of env, file, generate, literal",
             p.name
