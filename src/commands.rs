@@ -553,7 +553,9 @@ pub fn offline(old: &Spec, new: &Spec) -> Plan {
             _ => BTreeMap::new(),
         }
     };
-    let sensitive = |k: &str, type_name: &str| type_name == "secretsmanager.secret" && k == "value";
+    let sensitive = |k: &str, type_name: &str| {
+        crate::spec::types::type_info(type_name).is_some_and(|t| t.sensitive.contains(&k))
+    };
     let mut ids: Vec<&String> = new.order.iter().collect();
     ids.extend(
         old.order

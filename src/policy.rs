@@ -191,6 +191,25 @@ pub fn key_policy_keeps_account(doc: &Value, p: &PartitionDef) -> bool {
     })
 }
 
+/// A policy document in a canonical form, so that AWS's re-serialisation (one-element lists
+/// collapsed to a string, keys reordered) does not show as a change.
+pub fn canonical(doc: &Value) -> Value {
+    match doc {
+        Value::Array(items) if items.len() == 1 => canonical(&items[0]),
+        Value::Array(items) => {
+            let mut v: Vec<Value> = items.iter().map(canonical).collect();
+            if v.iter().all(Value::is_string) {
+                v.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+            Value::Array(v)
+        }
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use crate::credential_process::{
     self as cp, CredentialProcessArgs, Environment, ProcessCredentials,
 };
 use crate::engine::run::{Engine, Planned};
-use crate::spec::types::Kind;
+use crate::spec::types::{PkiCert, Profile, Role, TrustAnchor};
 
 /// One chain to prove.
 #[derive(Debug, Clone)]
@@ -62,7 +62,8 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
     let kind = |id: &str| engine.rendered(planned, id).map_err(|e| e.to_string());
     let output = |id: &str, attr: &str| planned.outputs(id).and_then(|o| o.get(attr)).cloned();
     for (pid, p) in &spec.resources {
-        let Kind::Profile(profile) = kind(pid)? else {
+        let profile_kind = kind(pid)?;
+        let Some(profile) = profile_kind.get::<Profile>() else {
             continue;
         };
         let part = p.partition.clone().unwrap_or_default();
@@ -75,7 +76,8 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
             }) else {
                 continue;
             };
-            let Kind::Role(role) = kind(rid)? else {
+            let role_kind = kind(rid)?;
+            let Some(role) = role_kind.get::<Role>() else {
                 continue;
             };
             let Some(ra) = &role.trust.roles_anywhere else {
@@ -87,14 +89,14 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
             }) else {
                 continue;
             };
-            let Kind::TrustAnchor(anchor) = kind(aid)? else {
+            let anchor_kind = kind(aid)?;
+            let Some(anchor) = anchor_kind.get::<TrustAnchor>() else {
                 continue;
             };
             // The client certificate: issued by the anchor's CA, with the role's subject CN.
             let cert = spec.resources.iter().find_map(|(cid, _)| {
-                let Ok(Kind::PkiCert(c)) = kind(cid) else {
-                    return None;
-                };
+                let cert_kind = kind(cid).ok()?;
+                let c = cert_kind.get::<PkiCert>()?;
                 let same_ca = anchor.ca.as_deref() == Some(c.ca.as_str());
                 let same_cn = ra
                     .subject_cn
@@ -108,14 +110,13 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                 let cns: Vec<String> = spec
                     .resources
                     .keys()
-                    .filter_map(|cid| match kind(cid) {
-                        Ok(Kind::PkiCert(c)) if anchor.ca.as_deref() == Some(c.ca.as_str()) => {
-                            Some(format!(
-                                "`{}` ({cid}){}",
-                                c.subject.common_name,
-                                crate::diag::non_ascii(&c.subject.common_name)
-                            ))
-                        }
+                    .filter_map(|cid| kind(cid).ok().map(|k| (cid, k)))
+                    .filter_map(|(cid, k)| match k.get::<PkiCert>() {
+                        Some(c) if anchor.ca.as_deref() == Some(c.ca.as_str()) => Some(format!(
+                            "`{}` ({cid}){}",
+                            c.subject.common_name,
+                            crate::diag::non_ascii(&c.subject.common_name)
+                        )),
                         _ => None,
                     })
                     .collect();

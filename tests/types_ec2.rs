@@ -8,9 +8,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
-use xpart::engine::types::{
-    ec2_instance, ec2_internet_gateway, ec2_route_table, ec2_security_group, ec2_subnet, ec2_vpc,
-};
 use xpart::spec::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
 use crate::util::{self, without_account, Side, Testbed};
@@ -96,7 +93,7 @@ fn assert_as_read(kind: &str, returned: &Live, read: &Live) {
 /// Create, then check what read finds: the same resource, its outputs, and no difference.
 async fn create_and_check<T: Resource>(
     tb: &Testbed,
-    p: &T::Props,
+    p: &T,
     cx: &Ctx,
     kind: &str,
     prefix: &str,
@@ -135,7 +132,7 @@ async fn create_and_check<T: Resource>(
 }
 
 /// Update `changed`, then check read shows no difference left.
-async fn update_and_check<T: Resource>(p: &T::Props, cx: &Ctx, changed: &[&str]) -> Live {
+async fn update_and_check<T: Resource>(p: &T, cx: &Ctx, changed: &[&str]) -> Live {
     let live = T::read(p, cx).await.unwrap().unwrap();
     let want = T::desired(p, cx).unwrap();
     assert_eq!(diff(&want, &live), set(changed));
@@ -154,7 +151,7 @@ async fn update_and_check<T: Resource>(p: &T::Props, cx: &Ctx, changed: &[&str])
 }
 
 /// Delete, check read finds nothing, and that deleting again is fine.
-async fn delete_and_check<T: Resource>(p: &T::Props, cx: &Ctx) {
+async fn delete_and_check<T: Resource>(p: &T, cx: &Ctx) {
     let live = T::read(p, cx).await.unwrap().unwrap();
     T::delete(&live, cx).await.unwrap();
     assert!(T::read(p, cx).await.unwrap().is_none(), "read after delete");
@@ -211,37 +208,37 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         // vpc
         let vcx = ctx(tb, &plan, "vpc").await;
         let mut vpc: Vpc = props("name: net\ncidr: 10.20.0.0/16\ntags: {team: a, Name: ignored}");
-        let live = create_and_check::<ec2_vpc::Type>(tb, &vpc, &vcx, "vpc", "vpc-").await;
+        let live = create_and_check::<Vpc>(tb, &vpc, &vcx, "vpc", "vpc-").await;
         let vpc_id = live.outputs["id"].clone();
         assert_eq!(live.outputs["name"], "net");
         assert_eq!(live.attrs["tags"], json!({"team": "a"}), "Name and ownership tags are not user tags");
         vpc.name = "net2".into();
         vpc.tags = [("team".to_string(), "b".to_string()), ("env".into(), "t".into())].into();
-        let live = update_and_check::<ec2_vpc::Type>(&vpc, &vcx, &["name", "tags"]).await;
+        let live = update_and_check::<Vpc>(&vpc, &vcx, &["name", "tags"]).await;
         assert_eq!(live.outputs["name"], "net2");
         vpc.tags.remove("env");
-        update_and_check::<ec2_vpc::Type>(&vpc, &vcx, &["tags"]).await;
+        update_and_check::<Vpc>(&vpc, &vcx, &["tags"]).await;
         vpc.cidr = "10.21.0.0/16".into();
-        let want = ec2_vpc::Type::desired(&vpc, &vcx).unwrap();
+        let want = Vpc::desired(&vpc, &vcx).unwrap();
         assert!(want.replace_on.contains("cidr"));
         vpc.cidr = "10.20.0.0/16".into();
 
         // subnet
         let scx = ctx(tb, &plan, "subnet").await;
         let mut subnet: Subnet = props(&format!("name: sub\nvpc: {vpc_id}\ncidr: 10.20.1.0/24"));
-        let live = create_and_check::<ec2_subnet::Type>(tb, &subnet, &scx, "subnet", "subnet-").await;
+        let live = create_and_check::<Subnet>(tb, &subnet, &scx, "subnet", "subnet-").await;
         let subnet_id = live.outputs["id"].clone();
         assert!(!live.attrs.contains_key("availability_zone"), "an unset zone is not compared");
         subnet.map_public_ip_on_launch = true;
-        let live = update_and_check::<ec2_subnet::Type>(&subnet, &scx, &["map_public_ip_on_launch"]).await;
+        let live = update_and_check::<Subnet>(&subnet, &scx, &["map_public_ip_on_launch"]).await;
         assert_eq!(live.attrs["map_public_ip_on_launch"], json!(true));
         // A zone in the plan is compared (and the other zone than EC2 chose replaces it).
         subnet.availability_zone = Some("cn-north-1a".into());
-        let live = ec2_subnet::Type::read(&subnet, &scx).await.unwrap().unwrap();
+        let live = Subnet::read(&subnet, &scx).await.unwrap().unwrap();
         let chosen = live.attrs["availability_zone"].as_str().unwrap().to_string();
         let other = if chosen == "cn-north-1a" { "cn-north-1b" } else { "cn-north-1a" };
         subnet.availability_zone = Some(other.into());
-        let want = ec2_subnet::Type::desired(&subnet, &scx).unwrap();
+        let want = Subnet::desired(&subnet, &scx).unwrap();
         assert!(want.replace_on.contains("availability_zone"));
         assert_eq!(diff(&want, &live), set(&["availability_zone"]));
         subnet.availability_zone = None;
@@ -249,7 +246,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         // internet gateway
         let gcx = ctx(tb, &plan, "igw").await;
         let igw: InternetGateway = props(&format!("name: gw\nvpc: {vpc_id}"));
-        let live = create_and_check::<ec2_internet_gateway::Type>(tb, &igw, &gcx, "internet-gateway", "igw-").await;
+        let live = create_and_check::<InternetGateway>(tb, &igw, &gcx, "internet-gateway", "igw-").await;
         let igw_id = live.outputs["id"].clone();
         assert_eq!(live.attrs["vpc"], json!(vpc_id));
 
@@ -258,7 +255,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         let mut rt: RouteTable = props(&format!(
             "name: public\nvpc: {vpc_id}\nroutes: [{{destination: 0.0.0.0/0, gateway: {igw_id}}}]\nsubnets: [{subnet_id}]"
         ));
-        let live = create_and_check::<ec2_route_table::Type>(tb, &rt, &rcx, "route-table", "rtb-").await;
+        let live = create_and_check::<RouteTable>(tb, &rt, &rcx, "route-table", "rtb-").await;
         assert_eq!(live.attrs["routes"], json!([{"destination": "0.0.0.0/0", "gateway": igw_id}]), "no local route");
         assert_eq!(live.attrs["subnets"], json!([subnet_id]));
         assert!(live.handle["associations"][&subnet_id].as_str().unwrap().starts_with("rtbassoc-"));
@@ -266,14 +263,14 @@ fn the_ec2_chain_lives_and_dies_in_china() {
             "[{{destination: 192.168.0.0/16, gateway: {igw_id}}}, {{destination: 172.16.0.0/12, gateway: {igw_id}}}]"
         ));
         rt.subnets.clear();
-        let live = update_and_check::<ec2_route_table::Type>(&rt, &rcx, &["routes", "subnets"]).await;
+        let live = update_and_check::<RouteTable>(&rt, &rcx, &["routes", "subnets"]).await;
         assert_eq!(
             live.attrs["routes"],
             json!([{"destination": "172.16.0.0/12", "gateway": igw_id}, {"destination": "192.168.0.0/16", "gateway": igw_id}])
         );
         assert_eq!(live.attrs["subnets"], json!([]));
         rt.subnets = vec![subnet_id.clone()];
-        update_and_check::<ec2_route_table::Type>(&rt, &rcx, &["subnets"]).await;
+        update_and_check::<RouteTable>(&rt, &rcx, &["subnets"]).await;
 
         // security groups
         let gname = util::unique("ssh");
@@ -281,7 +278,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         let mut sg: SecurityGroup = props(&format!(
             "name: {gname}\nvpc: {vpc_id}\ndescription: SSH in\ningress:\n  - {{protocol: tcp, port: 22, cidr: 10.0.0.0/8, description: admins}}\n  - {{protocol: '-1', cidr: 10.20.0.0/16}}"
         ));
-        let live = create_and_check::<ec2_security_group::Type>(tb, &sg, &sgcx, "security-group", "sg-").await;
+        let live = create_and_check::<SecurityGroup>(tb, &sg, &sgcx, "security-group", "sg-").await;
         let sg_id = live.outputs["id"].clone();
         assert_eq!(live.outputs["name"], gname);
         assert_eq!(
@@ -292,7 +289,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
             ])
         );
         sg.ingress = props("[{protocol: tcp, port: 443, cidr: 10.0.0.0/8}, {protocol: udp, from_port: 1000, to_port: 2000, cidr: 10.1.0.0/16}]");
-        let live = update_and_check::<ec2_security_group::Type>(&sg, &sgcx, &["ingress"]).await;
+        let live = update_and_check::<SecurityGroup>(&sg, &sgcx, &["ingress"]).await;
         assert_eq!(
             live.attrs["ingress"],
             json!([
@@ -302,12 +299,12 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         );
         let mut renamed = sg.clone();
         renamed.description = Some("other".into());
-        let want = ec2_security_group::Type::desired(&renamed, &sgcx).unwrap();
+        let want = SecurityGroup::desired(&renamed, &sgcx).unwrap();
         assert_eq!(diff(&want, &live), set(&["description"]));
         assert!(want.replace_on.contains("description"));
         let sg2cx = ctx(tb, &plan, "sg2").await;
         let sg2: SecurityGroup = props(&format!("name: {gname}-2\nvpc: {vpc_id}"));
-        let live2 = create_and_check::<ec2_security_group::Type>(tb, &sg2, &sg2cx, "security-group", "sg-").await;
+        let live2 = create_and_check::<SecurityGroup>(tb, &sg2, &sg2cx, "security-group", "sg-").await;
         assert_eq!(live2.attrs["description"], json!("Managed by xpart"));
         let sg2_id = live2.outputs["id"].clone();
 
@@ -321,7 +318,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
              bootstrap:\n{}",
             bootstrap_settings("ubuntu")
         ));
-        let live = create_and_check::<ec2_instance::Type>(tb, &inst, &icx, "instance", "i-").await;
+        let live = create_and_check::<Instance>(tb, &inst, &icx, "instance", "i-").await;
         let first = live.outputs["id"].clone();
         assert_eq!(live.outputs["name"], "workload");
         assert!(!live.outputs["private_ip"].is_empty(), "{:?}", live.outputs);
@@ -355,29 +352,29 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         // not show on the instance, as EC2's does.)
         inst.security_groups = vec![sg2_id.clone(), sg_id.clone()];
         inst.instance_profile = None;
-        let live = update_and_check::<ec2_instance::Type>(&inst, &icx, &["instance_profile", "security_groups"]).await;
+        let live = update_and_check::<Instance>(&inst, &icx, &["instance_profile", "security_groups"]).await;
         assert_eq!(live.outputs["id"], first);
         let mut sgs = vec![sg_id.clone(), sg2_id.clone()];
         sgs.sort();
         assert_eq!(live.attrs["security_groups"], json!(sgs));
         assert_eq!(live.attrs["instance_profile"], json!(""));
         inst.instance_profile = Some(profile2.clone());
-        let live = update_and_check::<ec2_instance::Type>(&inst, &icx, &["instance_profile"]).await;
+        let live = update_and_check::<Instance>(&inst, &icx, &["instance_profile"]).await;
         assert_eq!(live.outputs["id"], first);
         assert_eq!(live.attrs["instance_profile"], json!(profile2));
         let mut changed = inst.clone();
         changed.bootstrap = Some(serde_yaml::from_str(&bootstrap_settings("ec2-user")).unwrap());
         changed.ami = "ami-87654321".into();
-        let want = ec2_instance::Type::desired(&changed, &icx).unwrap();
+        let want = Instance::desired(&changed, &icx).unwrap();
         assert_eq!(diff(&want, &live), set(&["ami", "user_data"]));
         assert!(want.replace_on.contains("ami") && want.replace_on.contains("user_data"));
 
         // Terminated and made again: a new instance (the attributes changed since the first
         // launch, so its ClientToken is another).
-        delete_and_check::<ec2_instance::Type>(&inst, &icx).await;
-        let again = ec2_instance::Type::create(&inst, &icx).await.unwrap();
+        delete_and_check::<Instance>(&inst, &icx).await;
+        let again = Instance::create(&inst, &icx).await.unwrap();
         assert_ne!(again.outputs["id"], first, "a re-create after terminate is a new instance");
-        let read = ec2_instance::Type::read(&inst, &icx).await.unwrap().unwrap();
+        let read = Instance::read(&inst, &icx).await.unwrap().unwrap();
         assert_as_read("instance", &again, &read);
         let alive = || async {
             let found = ec2(&conf)
@@ -399,21 +396,21 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         assert_eq!(alive().await, vec![again.outputs["id"].clone()], "exactly one instance");
         // Terminated and made again asking for exactly the same: a new instance, not the
         // terminated one back (each launch has its own ClientToken).
-        delete_and_check::<ec2_instance::Type>(&inst, &icx).await;
-        let third = ec2_instance::Type::create(&inst, &icx).await.unwrap();
+        delete_and_check::<Instance>(&inst, &icx).await;
+        let third = Instance::create(&inst, &icx).await.unwrap();
         assert!(third.outputs["id"] != first && third.outputs["id"] != again.outputs["id"], "{third:?}");
         assert_eq!(alive().await, vec![third.outputs["id"].clone()], "exactly one instance");
-        let read = ec2_instance::Type::read(&inst, &icx).await.unwrap().unwrap();
+        let read = Instance::read(&inst, &icx).await.unwrap().unwrap();
         assert_as_read("instance", &third, &read);
-        delete_and_check::<ec2_instance::Type>(&inst, &icx).await;
+        delete_and_check::<Instance>(&inst, &icx).await;
 
         // Everything goes, in reverse order; a second delete of each is fine.
-        delete_and_check::<ec2_security_group::Type>(&sg2, &sg2cx).await;
-        delete_and_check::<ec2_security_group::Type>(&sg, &sgcx).await;
-        delete_and_check::<ec2_route_table::Type>(&rt, &rcx).await;
-        delete_and_check::<ec2_internet_gateway::Type>(&igw, &gcx).await;
-        delete_and_check::<ec2_subnet::Type>(&subnet, &scx).await;
-        delete_and_check::<ec2_vpc::Type>(&vpc, &vcx).await;
+        delete_and_check::<SecurityGroup>(&sg2, &sg2cx).await;
+        delete_and_check::<SecurityGroup>(&sg, &sgcx).await;
+        delete_and_check::<RouteTable>(&rt, &rcx).await;
+        delete_and_check::<InternetGateway>(&igw, &gcx).await;
+        delete_and_check::<Subnet>(&subnet, &scx).await;
+        delete_and_check::<Vpc>(&vpc, &vcx).await;
         let left = ec2(&conf).describe_vpcs().vpc_ids(&vpc_id).send().await;
         assert!(left.is_err() || left.unwrap().vpcs().is_empty(), "the VPC is gone");
     });
@@ -427,17 +424,17 @@ fn references_not_yet_known_plan_without_failing() {
         let cx = ctx(tb, &plan, "x").await;
         let u = xpart::plan::UNKNOWN;
         let subnet: Subnet = props(&format!("name: s\nvpc: '{u}'\ncidr: 10.0.0.0/24"));
-        let want = ec2_subnet::Type::desired(&subnet, &cx).unwrap();
+        let want = Subnet::desired(&subnet, &cx).unwrap();
         assert_eq!(want.attrs["vpc"], json!(u));
         let inst: Instance = props(&format!(
             "name: i\nami: ami-1\ninstance_type: t3.micro\nsubnet: '{u}'\nsecurity_groups: ['{u}']\n\
              bootstrap: {{role_arn: '{u}', run_as: ubuntu}}"
         ));
-        let want = ec2_instance::Type::desired(&inst, &cx).unwrap();
+        let want = Instance::desired(&inst, &cx).unwrap();
         assert_eq!(want.attrs["subnet"], json!(u));
         assert_eq!(want.attrs["user_data"], json!(u), "the script cannot be made before the ARN is known");
         // Nothing exists for this plan yet.
-        assert!(ec2_instance::Type::read(&inst, &cx).await.unwrap().is_none());
+        assert!(Instance::read(&inst, &cx).await.unwrap().is_none());
         // A private key in the bootstrap settings is refused, not shipped in user data.
         // The PEM armour is built at run time, so no key-shaped block sits in the source.
         let armour = |edge: &str| format!("-----{edge} {}-----", ["PRIVATE", "KEY"].join(" "));
@@ -447,7 +444,7 @@ fn references_not_yet_known_plan_without_failing() {
             armour("BEGIN"),
             armour("END")
         ));
-        let err = ec2_instance::Type::desired(&bad, &cx).unwrap_err().to_string();
+        let err = Instance::desired(&bad, &cx).unwrap_err().to_string();
         assert!(err.contains("private key"), "{err}");
     });
 }
@@ -468,7 +465,7 @@ fn lost_create_answers_never_make_a_second_resource() {
         tb.set_faults(Side::China, "seed=1 lost_response=1.0 match=CreateVpc max_faults=1");
         let vcx = ctx(&tb, &plan, "vpc").await;
         let vpc: Vpc = props("name: net\ncidr: 10.40.0.0/16");
-        let live = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
+        let live = Vpc::create(&vpc, &vcx).await.unwrap();
         assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], json!(1), "the fault happened");
         let found = ec2(&conf).describe_vpcs().set_filters(Some(owner_filters(&plan, "vpc"))).send().await.unwrap();
         assert_eq!(found.vpcs().len(), 1, "exactly one VPC with the tags");
@@ -482,14 +479,14 @@ fn lost_create_answers_never_make_a_second_resource() {
             "name: g\nvpc: {}\ningress: [{{protocol: tcp, port: 22, cidr: 10.0.0.0/8}}]",
             live.outputs["id"]
         ));
-        let g = ec2_security_group::Type::create(&sg, &sgcx).await.unwrap();
+        let g = SecurityGroup::create(&sg, &sgcx).await.unwrap();
         assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], json!(1));
         assert_eq!(calls(&tb, "CreateSecurityGroup"), 1, "no second CreateSecurityGroup");
         let found =
             ec2(&conf).describe_security_groups().set_filters(Some(owner_filters(&plan, "sg"))).send().await.unwrap();
         assert_eq!(found.security_groups().len(), 1);
-        assert_eq!(diff(&ec2_security_group::Type::desired(&sg, &sgcx).unwrap(), &g), set(&[]));
-        let read = ec2_security_group::Type::read(&sg, &sgcx).await.unwrap().unwrap();
+        assert_eq!(diff(&SecurityGroup::desired(&sg, &sgcx).unwrap(), &g), set(&[]));
+        let read = SecurityGroup::read(&sg, &sgcx).await.unwrap().unwrap();
         assert_as_read("security-group", &g, &read);
 
         // RunInstances keeps the SDK's retries: the retry carries the same ClientToken and gets
@@ -497,7 +494,7 @@ fn lost_create_answers_never_make_a_second_resource() {
         tb.set_faults(Side::China, "off");
         let scx = ctx(&tb, &plan, "subnet").await;
         let subnet: Subnet = props(&format!("name: s\nvpc: {}\ncidr: 10.40.1.0/24", live.outputs["id"]));
-        let s = ec2_subnet::Type::create(&subnet, &scx).await.unwrap();
+        let s = Subnet::create(&subnet, &scx).await.unwrap();
         tb.set_faults(Side::China, "seed=1 lost_response=1.0 match=RunInstances max_faults=1");
         let icx = ctx(&tb, &plan, "workload").await;
         let inst: Instance = props(&format!(
@@ -505,7 +502,7 @@ fn lost_create_answers_never_make_a_second_resource() {
             s.outputs["id"], g.outputs["id"]
         ));
         let before = calls(&tb, "RunInstances");
-        let i = ec2_instance::Type::create(&inst, &icx).await.unwrap();
+        let i = Instance::create(&inst, &icx).await.unwrap();
         assert_eq!(calls(&tb, "RunInstances") - before, 2, "one lost answer, one retry");
         let found =
             ec2(&conf).describe_instances().set_filters(Some(owner_filters(&plan, "workload"))).send().await.unwrap();
@@ -524,7 +521,7 @@ fn a_name_taken_by_another_group_is_not_adopted() {
         let conf = tb.sdk(Side::China).await;
         let vcx = ctx(tb, &plan, "vpc").await;
         let vpc: Vpc = props("name: net\ncidr: 10.50.0.0/16");
-        let v = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
+        let v = Vpc::create(&vpc, &vcx).await.unwrap();
         let vpc_id = v.outputs["id"].clone();
         let name = util::unique("taken");
         let other = ec2(&conf)
@@ -538,13 +535,10 @@ fn a_name_taken_by_another_group_is_not_adopted() {
         let sgcx = ctx(tb, &plan, "sg").await;
         let sg: SecurityGroup = props(&format!("name: {name}\nvpc: {vpc_id}"));
         assert!(
-            ec2_security_group::Type::read(&sg, &sgcx)
-                .await
-                .unwrap()
-                .is_none(),
+            SecurityGroup::read(&sg, &sgcx).await.unwrap().is_none(),
             "untagged is not ours"
         );
-        let err = ec2_security_group::Type::create(&sg, &sgcx)
+        let err = SecurityGroup::create(&sg, &sgcx)
             .await
             .unwrap_err()
             .to_string();
@@ -555,7 +549,7 @@ fn a_name_taken_by_another_group_is_not_adopted() {
             .send()
             .await
             .unwrap();
-        ec2_vpc::Type::delete(&v, &vcx).await.unwrap();
+        Vpc::delete(&v, &vcx).await.unwrap();
     });
 }
 
@@ -567,29 +561,29 @@ fn a_vpc_delete_waits_for_its_subnet_to_go() {
         let vcx = ctx(tb, &plan, "vpc").await;
         let scx = ctx(tb, &plan, "subnet").await;
         let vpc: Vpc = props("name: net\ncidr: 10.60.0.0/16");
-        let v = ec2_vpc::Type::create(&vpc, &vcx).await.unwrap();
+        let v = Vpc::create(&vpc, &vcx).await.unwrap();
         let subnet: Subnet = props(&format!(
             "name: s\nvpc: {}\ncidr: 10.60.1.0/24",
             v.outputs["id"]
         ));
-        let s = ec2_subnet::Type::create(&subnet, &scx).await.unwrap();
+        let s = Subnet::create(&subnet, &scx).await.unwrap();
         // The VPC delete meets DependencyViolation until the subnet is gone, and then succeeds.
         let deleting = tokio::spawn({
             let (v, vcx) = (v.clone(), vcx.clone());
-            async move { ec2_vpc::Type::delete(&v, &vcx).await }
+            async move { Vpc::delete(&v, &vcx).await }
         });
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(
             !deleting.is_finished(),
             "the VPC cannot go before its subnet"
         );
-        ec2_subnet::Type::delete(&s, &scx).await.unwrap();
+        Subnet::delete(&s, &scx).await.unwrap();
         tokio::time::timeout(Duration::from_secs(30), deleting)
             .await
             .unwrap()
             .unwrap()
             .unwrap();
-        assert!(ec2_vpc::Type::read(&vpc, &vcx).await.unwrap().is_none());
+        assert!(Vpc::read(&vpc, &vcx).await.unwrap().is_none());
     });
 }
 
@@ -631,23 +625,23 @@ fn creates_and_updates_take_the_fewest_round_trips() {
         let vcx = ctx(&tb, &plan, "vpc").await;
         let vpc: Vpc = props("name: net\ncidr: 10.70.0.0/16");
         // The first call of a client also connects: not a round trip of the create's.
-        assert!(ec2_vpc::Type::read(&vpc, &vcx).await.unwrap().is_none());
-        let v = timed(&tb, "vpc", 1, async { ec2_vpc::Type::create(&vpc, &vcx).await.unwrap() }).await;
+        assert!(Vpc::read(&vpc, &vcx).await.unwrap().is_none());
+        let v = timed(&tb, "vpc", 1, async { Vpc::create(&vpc, &vcx).await.unwrap() }).await;
         let vpc_id = v.outputs["id"].clone();
 
         let scx = ctx(&tb, &plan, "subnet").await;
         let subnet: Subnet =
             props(&format!("name: s\nvpc: {vpc_id}\ncidr: 10.70.1.0/24\nmap_public_ip_on_launch: true"));
-        let s = timed(&tb, "subnet", 2, async { ec2_subnet::Type::create(&subnet, &scx).await.unwrap() }).await;
+        let s = timed(&tb, "subnet", 2, async { Subnet::create(&subnet, &scx).await.unwrap() }).await;
         let subnet_id = s.outputs["id"].clone();
         let s2cx = ctx(&tb, &plan, "subnet2").await;
         let subnet2: Subnet = props(&format!("name: s2\nvpc: {vpc_id}\ncidr: 10.70.2.0/24"));
-        let s2 = timed(&tb, "subnet2", 1, async { ec2_subnet::Type::create(&subnet2, &s2cx).await.unwrap() }).await;
+        let s2 = timed(&tb, "subnet2", 1, async { Subnet::create(&subnet2, &s2cx).await.unwrap() }).await;
         let subnet2_id = s2.outputs["id"].clone();
 
         let gcx = ctx(&tb, &plan, "igw").await;
         let igw: InternetGateway = props(&format!("name: gw\nvpc: {vpc_id}"));
-        let g = timed(&tb, "igw", 2, async { ec2_internet_gateway::Type::create(&igw, &gcx).await.unwrap() }).await;
+        let g = timed(&tb, "igw", 2, async { InternetGateway::create(&igw, &gcx).await.unwrap() }).await;
         let igw_id = g.outputs["id"].clone();
 
         // Two routes and two associations: all four at once.
@@ -657,7 +651,7 @@ fn creates_and_updates_take_the_fewest_round_trips() {
              gateway: {igw_id}}}, {{destination: 172.16.0.0/12, gateway: {igw_id}}}]"
         ));
         let r =
-            timed(&tb, "route table", 2, async { ec2_route_table::Type::create(&rt, &rcx).await.unwrap() }).await;
+            timed(&tb, "route table", 2, async { RouteTable::create(&rt, &rcx).await.unwrap() }).await;
         // A route replaced, one removed, one association dropped and the tags: all at once.
         rt.routes = props(&format!(
             "[{{destination: 0.0.0.0/0, gateway: {igw_id}}}, {{destination: 192.168.0.0/16, gateway: {igw_id}}}]"
@@ -666,10 +660,10 @@ fn creates_and_updates_take_the_fewest_round_trips() {
         rt.tags = [("team".to_string(), "a".to_string())].into();
         let changed = set(&["routes", "subnets", "tags"]);
         let r = timed(&tb, "route table update", 1, async {
-            ec2_route_table::Type::update(&rt, &r, &changed, &rcx).await.unwrap()
+            RouteTable::update(&rt, &r, &changed, &rcx).await.unwrap()
         })
         .await;
-        assert_as_read("route-table", &r, &ec2_route_table::Type::read(&rt, &rcx).await.unwrap().unwrap());
+        assert_as_read("route-table", &r, &RouteTable::read(&rt, &rcx).await.unwrap().unwrap());
 
         let sgcx = ctx(&tb, &plan, "sg").await;
         let sg: SecurityGroup = props(&format!(
@@ -677,27 +671,27 @@ fn creates_and_updates_take_the_fewest_round_trips() {
              {{protocol: tcp, port: 443, cidr: 10.0.0.0/8}}]",
             util::unique("g")
         ));
-        let create = async { ec2_security_group::Type::create(&sg, &sgcx).await.unwrap() };
+        let create = async { SecurityGroup::create(&sg, &sgcx).await.unwrap() };
         let g = timed(&tb, "security group", 2, create).await;
-        assert_as_read("security-group", &g, &ec2_security_group::Type::read(&sg, &sgcx).await.unwrap().unwrap());
+        assert_as_read("security-group", &g, &SecurityGroup::read(&sg, &sgcx).await.unwrap().unwrap());
 
         let icx = ctx(&tb, &plan, "workload").await;
         let mut inst: Instance = props(&format!(
             "name: w\nami: ami-12345678\ninstance_type: t3.micro\nsubnet: {subnet_id}\nsecurity_groups: [{}]",
             g.outputs["id"]
         ));
-        let i = timed(&tb, "instance", 1, async { ec2_instance::Type::create(&inst, &icx).await.unwrap() }).await;
-        assert_as_read("instance", &i, &ec2_instance::Type::read(&inst, &icx).await.unwrap().unwrap());
+        let i = timed(&tb, "instance", 1, async { Instance::create(&inst, &icx).await.unwrap() }).await;
+        assert_as_read("instance", &i, &Instance::read(&inst, &icx).await.unwrap().unwrap());
         // A first instance profile and tags: both at once.
         let profile = instance_profile(&tb).await;
         inst.instance_profile = Some(profile);
         inst.tags = [("team".to_string(), "a".to_string())].into();
         let changed = set(&["instance_profile", "tags"]);
         let i = timed(&tb, "instance update", 1, async {
-            ec2_instance::Type::update(&inst, &i, &changed, &icx).await.unwrap()
+            Instance::update(&inst, &i, &changed, &icx).await.unwrap()
         })
         .await;
-        let read = ec2_instance::Type::read(&inst, &icx).await.unwrap().unwrap();
+        let read = Instance::read(&inst, &icx).await.unwrap().unwrap();
         assert_as_read("instance", &i, &read);
         tb.set_faults(Side::China, "off");
     });

@@ -12,7 +12,6 @@ use serde_json::Value as Json;
 use xpart::engine::resource::{
     Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
 };
-use xpart::engine::types::{iam_instance_profile, iam_role, kms_key, secret};
 use xpart::spec::types::{InstanceProfile, KmsKey, Role, Secret};
 
 use crate::util::{self, assert_read_back, without_account, Side, Testbed};
@@ -104,40 +103,40 @@ fn kms_key_lifecycle_in_china() {
         let mut p = key_props(&format!(
             "alias: {alias}\ndescription: first\ndeletion_window_days: 9\nusers: [\"arn:aws-cn:iam::{account}:role/{role}\"]\ntags: {{team: a}}"
         ));
-        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
+        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
 
-        let created = kms_key::Type::create(&p, &cx).await.unwrap();
+        let created = KmsKey::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         let arn = &created.outputs["arn"];
         assert!(arn.starts_with(&format!("arn:aws-cn:kms:cn-north-1:{account}:key/")), "{arn}");
         assert_eq!(created.outputs["alias_arn"], format!("arn:aws-cn:kms:cn-north-1:{account}:{alias}"));
         assert_eq!(created.outputs["alias"], alias);
         assert!(arn.ends_with(&created.outputs["id"]));
-        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let want = KmsKey::desired(&p, &cx).unwrap();
         // The generated policy names the China account principal and the role.
         let pol = want.attrs["policy"].to_string();
         assert!(pol.contains(&format!("arn:aws-cn:iam::{account}:root")), "{pol}");
-        let live = assert_read_back::<kms_key::Type>(&p, &cx, &created).await;
+        let live = assert_read_back::<KmsKey>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
         // The plan's pending window (9 days) is unknown once the plan no longer has the key.
-        util::assert_found_as_read::<kms_key::Type>(&without_account(&cx), &live, &["deletion_window_days"]).await;
+        util::assert_found_as_read::<KmsKey>(&without_account(&cx), &live, &["deletion_window_days"]).await;
 
         // Change the description, the policy (no more users) and the tags.
         p.description = Some("second".into());
         p.users.clear();
         p.tags.insert("team".into(), "b".into());
-        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let want = KmsKey::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["description", "policy", "tags"]));
-        let updated = kms_key::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        let updated = KmsKey::update(&p, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
-        let live = assert_read_back::<kms_key::Type>(&p, &cx, &updated).await;
+        let live = assert_read_back::<KmsKey>(&p, &cx, &updated).await;
         assert_eq!(live.outputs["id"], created.outputs["id"]);
 
-        kms_key::Type::delete(&live, &cx).await.unwrap();
-        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<kms_key::Type>(&cx).await;
-        kms_key::Type::delete(&live, &cx).await.unwrap();
+        KmsKey::delete(&live, &cx).await.unwrap();
+        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<KmsKey>(&cx).await;
+        KmsKey::delete(&live, &cx).await.unwrap();
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
         assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::PendingDeletion));
@@ -170,14 +169,11 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
             .await
             .unwrap();
         let p = key_props(&format!("alias: {alias}"));
-        let live = kms_key::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = KmsKey::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
         assert_eq!(live.outputs["id"], theirs);
         // Create never takes the alias from a key the plan does not own.
-        let err = kms_key::Type::create(&p, &cx)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = KmsKey::create(&p, &cx).await.unwrap_err().to_string();
         assert!(err.contains("does not own"), "{err}");
         let target = kms
             .describe_key()
@@ -193,24 +189,22 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
         kms.delete_alias().alias_name(&alias).send().await.unwrap();
         let before = owned_keys(tb, Side::China, &plan, "key").await;
         assert_eq!(before.len(), 1, "{before:?}");
-        let found = kms_key::Type::read(&p, &without_account(&cx))
+        let found = KmsKey::read(&p, &without_account(&cx))
             .await
             .unwrap()
             .unwrap();
         assert!(found.owned);
         assert_eq!(found.outputs["id"], before[0].0);
         assert_eq!(found.attrs["alias"], Json::Null);
-        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let want = KmsKey::desired(&p, &cx).unwrap();
         let changed = diff(&want, &found);
         assert_eq!(changed, set(&["alias"]));
-        let live = kms_key::Type::update(&p, &found, &changed, &cx)
-            .await
-            .unwrap();
+        let live = KmsKey::update(&p, &found, &changed, &cx).await.unwrap();
         assert_eq!(live.outputs["id"], before[0].0);
         assert_eq!(live.outputs["alias"], alias);
-        assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
+        assert_read_back::<KmsKey>(&p, &cx, &live).await;
         assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
-        kms_key::Type::delete(&live, &cx).await.unwrap();
+        KmsKey::delete(&live, &cx).await.unwrap();
     });
 }
 
@@ -245,7 +239,7 @@ fn kms_key_left_without_alias_is_reused() {
         let p = key_props(&format!("alias: {alias}\ndescription: new"));
         // Read finds it, with no alias: the plan shows an update (not a replacement) that adds
         // the alias, and creates no second key.
-        let found = kms_key::Type::read(&p, &without_account(&cx))
+        let found = KmsKey::read(&p, &without_account(&cx))
             .await
             .unwrap()
             .unwrap();
@@ -253,25 +247,23 @@ fn kms_key_left_without_alias_is_reused() {
         assert_eq!(found.outputs["id"], orphan);
         assert_eq!(found.attrs["alias"], Json::Null);
         assert!(!found.outputs.contains_key("alias") && !found.outputs.contains_key("alias_arn"));
-        let want = kms_key::Type::desired(&p, &cx).unwrap();
+        let want = KmsKey::desired(&p, &cx).unwrap();
         let changed = diff(&want, &found);
         // The orphan has KMS's default policy and an old description.
         assert_eq!(changed, set(&["alias", "description", "policy"]));
         assert!(!want.replace_on.contains("alias"));
-        let live = kms_key::Type::update(&p, &found, &changed, &cx)
-            .await
-            .unwrap();
+        let live = KmsKey::update(&p, &found, &changed, &cx).await.unwrap();
         assert_eq!(live.outputs["id"], orphan);
         assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
+        assert_read_back::<KmsKey>(&p, &cx, &live).await;
         assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
-        kms_key::Type::delete(&live, &cx).await.unwrap();
+        KmsKey::delete(&live, &cx).await.unwrap();
         // A key pending deletion is never reused: read finds none, and create makes a new one.
-        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
-        let again = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        let again = KmsKey::create(&p, &cx).await.unwrap();
         assert_ne!(again.outputs["id"], orphan);
-        assert_read_back::<kms_key::Type>(&p, &cx, &again).await;
-        kms_key::Type::delete(&again, &cx).await.unwrap();
+        assert_read_back::<KmsKey>(&p, &cx, &again).await;
+        KmsKey::delete(&again, &cx).await.unwrap();
     });
 }
 
@@ -282,19 +274,16 @@ fn kms_key_without_alias_is_found_by_its_tags() {
         let plan = util::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "bare").await;
         let p = key_props("description: no alias");
-        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
-        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        let live = KmsKey::create(&p, &cx).await.unwrap();
         assert!(live.outputs["arn"].starts_with("arn:aws:kms:us-west-2:"));
         assert!(!live.outputs.contains_key("alias"));
-        let again = assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
-        assert_eq!(
-            diff(&kms_key::Type::desired(&p, &cx).unwrap(), &again),
-            set(&[])
-        );
-        util::assert_found_as_read::<kms_key::Type>(&without_account(&cx), &again, &[]).await;
-        kms_key::Type::delete(&again, &cx).await.unwrap();
-        assert!(kms_key::Type::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<kms_key::Type>(&cx).await;
+        let again = assert_read_back::<KmsKey>(&p, &cx, &live).await;
+        assert_eq!(diff(&KmsKey::desired(&p, &cx).unwrap(), &again), set(&[]));
+        util::assert_found_as_read::<KmsKey>(&without_account(&cx), &again, &[]).await;
+        KmsKey::delete(&again, &cx).await.unwrap();
+        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<KmsKey>(&cx).await;
     });
 }
 
@@ -310,18 +299,15 @@ fn kms_create_is_not_duplicated_after_a_lost_response() {
         let cx = ctx(&tb, Side::China, &plan, "key").await;
         let alias = format!("alias/{}", util::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: once"));
-        let live = kms_key::Type::create(&p, &cx).await.unwrap();
+        let live = KmsKey::create(&p, &cx).await.unwrap();
         let stats = tb.stats(Side::China);
         assert_eq!(stats["injected"]["lost_response"], 1, "{stats}");
         assert_eq!(stats["calls"]["CreateKey"], 1, "{stats}");
         let keys = owned_keys(&tb, Side::China, &plan, "key").await;
         assert_eq!(keys, vec![(live.outputs["id"].clone(), false)]);
-        assert_eq!(
-            diff(&kms_key::Type::desired(&p, &cx).unwrap(), &live),
-            set(&[])
-        );
+        assert_eq!(diff(&KmsKey::desired(&p, &cx).unwrap(), &live), set(&[]));
         tb.set_faults(Side::China, "off");
-        assert_read_back::<kms_key::Type>(&p, &cx, &live).await;
+        assert_read_back::<KmsKey>(&p, &cx, &live).await;
     });
 }
 
@@ -358,50 +344,50 @@ fn secret_lifecycle_from_a_file_in_china() {
         let mut p = secret_props(&format!(
             "name: {name}\ndescription: one\nvalue: {{file: value.txt}}\nforce_delete: true\ntags: {{team: a}}"
         ));
-        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
-        let want = secret::Type::desired(&p, &cx).unwrap();
+        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        let want = Secret::desired(&p, &cx).unwrap();
         assert!(want.sensitive.contains("value"));
 
-        let created = secret::Type::create(&p, &cx).await.unwrap();
+        let created = Secret::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         let arn = &created.outputs["arn"];
         assert!(arn.starts_with(&format!("arn:aws-cn:secretsmanager:cn-north-1:{account}:secret:{name}-")), "{arn}");
         assert_eq!(created.outputs["id"], *arn);
         assert_eq!(created.outputs["name"], name);
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
-        let live = assert_read_back::<secret::Type>(&p, &cx, &created).await;
+        let live = assert_read_back::<Secret>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
         let shown = format!("{live:?} {want:?}");
         assert!(!shown.contains(first), "{shown}");
         // The value is not read for a secret the plan no longer has, nor its settings known.
-        util::assert_found_as_read::<secret::Type>(&without_account(&cx), &live, &["value", "force_delete"]).await;
+        util::assert_found_as_read::<Secret>(&without_account(&cx), &live, &["value", "force_delete"]).await;
 
         // A new value in the file, and a new description.
         let second = "second-value-Pw22";
         std::fs::write(cx.path("value.txt"), second).unwrap();
         p.description = Some("two".into());
-        let want = secret::Type::desired(&p, &cx).unwrap();
+        let want = Secret::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["description", "value"]));
-        let updated = secret::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        let updated = Secret::update(&p, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
-        assert_read_back::<secret::Type>(&p, &cx, &updated).await;
+        assert_read_back::<Secret>(&p, &cx, &updated).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, second);
         // Back to the first value in the same run: the token of the first version is reused,
         // and the value still becomes current.
         std::fs::write(cx.path("value.txt"), first).unwrap();
-        let want = secret::Type::desired(&p, &cx).unwrap();
+        let want = Secret::desired(&p, &cx).unwrap();
         let changed = diff(&want, &updated);
         assert_eq!(changed, set(&["value"]));
-        let updated = secret::Type::update(&p, &updated, &changed, &cx).await.unwrap();
+        let updated = Secret::update(&p, &updated, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
-        assert_read_back::<secret::Type>(&p, &cx, &updated).await;
+        assert_read_back::<Secret>(&p, &cx, &updated).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
 
-        secret::Type::delete(&updated, &cx).await.unwrap();
-        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<secret::Type>(&cx).await;
-        secret::Type::delete(&updated, &cx).await.unwrap();
+        Secret::delete(&updated, &cx).await.unwrap();
+        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<Secret>(&cx).await;
+        Secret::delete(&updated, &cx).await.unwrap();
     });
 }
 
@@ -411,25 +397,21 @@ fn secret_value_errors_name_the_source_never_the_value() {
     util::rt().block_on(async {
         let cx = ctx(tb, Side::China, &util::unique("p"), "secret").await;
         let missing = secret_props("name: x\nvalue: {file: nowhere/value.pem}");
-        let err = secret::Type::desired(&missing, &cx)
-            .unwrap_err()
-            .to_string();
+        let err = Secret::desired(&missing, &cx).unwrap_err().to_string();
         assert!(err.contains("nowhere/value.pem"), "{err}");
         let var = format!("XPART_TEST_UNSET_{}", std::process::id());
         let unset = secret_props(&format!("name: x\nvalue: {{env: {var}}}"));
-        let err = secret::Type::desired(&unset, &cx).unwrap_err().to_string();
+        let err = Secret::desired(&unset, &cx).unwrap_err().to_string();
         assert!(err.contains(&var), "{err}");
         let literal = secret_props("name: x\nvalue: {literal: s3cr3t-Lit}");
-        let err = secret::Type::desired(&literal, &cx)
-            .unwrap_err()
-            .to_string();
+        let err = Secret::desired(&literal, &cx).unwrap_err().to_string();
         assert!(
             err.contains("allow_literal") && !err.contains("s3cr3t-Lit"),
             "{err}"
         );
         let two =
             secret_props("name: x\nvalue: {literal: s3cr3t-Lit, env: HOME}\nallow_literal: true");
-        let err = secret::Type::desired(&two, &cx).unwrap_err().to_string();
+        let err = Secret::desired(&two, &cx).unwrap_err().to_string();
         assert!(
             err.contains("exactly one") && !err.contains("s3cr3t-Lit"),
             "{err}"
@@ -439,19 +421,19 @@ fn secret_value_errors_name_the_source_never_the_value() {
             "name: x\nvalue: {{file: \"{}\"}}",
             xpart::plan::UNKNOWN
         ));
-        let want = secret::Type::desired(&later, &cx).unwrap();
+        let want = Secret::desired(&later, &cx).unwrap();
         assert_eq!(want.attrs["value"], xpart::plan::UNKNOWN);
         // And a create that fails says nothing of the value either.
         let bad = secret_props(
             "name: \"bad name with spaces!!\"\nvalue: {literal: s3cr3t-Lit}\nallow_literal: true",
         );
-        match secret::Type::create(&bad, &cx).await {
+        match Secret::create(&bad, &cx).await {
             Err(e) => {
                 let err = format!("{e} {e:?}");
                 assert!(!err.contains("s3cr3t-Lit"), "{err}");
             }
             // moto takes names AWS refuses.
-            Ok(live) => secret::Type::delete(&live, &cx).await.unwrap(),
+            Ok(live) => Secret::delete(&live, &cx).await.unwrap(),
         }
     });
 }
@@ -466,22 +448,22 @@ fn generated_secret_is_never_regenerated() {
         let p = secret_props(&format!(
             "name: {name}\nvalue: {{generate: {{length: 40, exclude_punctuation: true}}}}\nforce_delete: true"
         ));
-        let live = secret::Type::create(&p, &cx).await.unwrap();
+        let live = Secret::create(&p, &cx).await.unwrap();
         assert!(live.outputs["arn"].starts_with("arn:aws:secretsmanager:us-west-2:"));
         let value = secret_value(tb, Side::Commercial, &live.outputs["arn"]).await;
         assert_eq!(value.len(), 40);
         assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "punctuation in the password");
         assert!(!format!("{live:?}").contains(&value));
-        let want = secret::Type::desired(&p, &cx).unwrap();
-        let again = assert_read_back::<secret::Type>(&p, &cx, &live).await;
+        let want = Secret::desired(&p, &cx).unwrap();
+        let again = assert_read_back::<Secret>(&p, &cx, &live).await;
         assert_eq!(diff(&want, &again), set(&[]));
         // A second create (a retry) finds it and keeps the value.
-        let twice = secret::Type::create(&p, &cx).await.unwrap();
+        let twice = Secret::create(&p, &cx).await.unwrap();
         assert_eq!(twice.outputs["arn"], live.outputs["arn"]);
-        assert_read_back::<secret::Type>(&p, &cx, &twice).await;
+        assert_read_back::<Secret>(&p, &cx, &twice).await;
         assert_eq!(secret_value(tb, Side::Commercial, &live.outputs["arn"]).await, value);
-        secret::Type::delete(&again, &cx).await.unwrap();
-        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+        Secret::delete(&again, &cx).await.unwrap();
+        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
     });
 }
 
@@ -497,11 +479,11 @@ fn secret_scheduled_for_deletion_is_restored() {
         let p = secret_props(&format!(
             "name: {name}\nvalue: {{env: {var}}}\nrecovery_window_days: 7"
         ));
-        let want = secret::Type::desired(&p, &cx).unwrap();
-        let live = secret::Type::create(&p, &cx).await.unwrap();
-        assert_read_back::<secret::Type>(&p, &cx, &live).await;
-        secret::Type::delete(&live, &cx).await.unwrap();
-        let scheduled = secret::Type::read(&p, &without_account(&cx))
+        let want = Secret::desired(&p, &cx).unwrap();
+        let live = Secret::create(&p, &cx).await.unwrap();
+        assert_read_back::<Secret>(&p, &cx, &live).await;
+        Secret::delete(&live, &cx).await.unwrap();
+        let scheduled = Secret::read(&p, &without_account(&cx))
             .await
             .unwrap()
             .unwrap();
@@ -510,12 +492,10 @@ fn secret_scheduled_for_deletion_is_restored() {
         let changed = diff(&want, &scheduled);
         assert!(changed.contains("scheduled_for_deletion"), "{changed:?}");
         // Deleting again while scheduled is done already.
-        secret::Type::delete(&scheduled, &cx).await.unwrap();
-        let restored = secret::Type::update(&p, &scheduled, &changed, &cx)
-            .await
-            .unwrap();
+        Secret::delete(&scheduled, &cx).await.unwrap();
+        let restored = Secret::update(&p, &scheduled, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &restored), set(&[]));
-        assert_read_back::<secret::Type>(&p, &cx, &restored).await;
+        assert_read_back::<Secret>(&p, &cx, &restored).await;
         assert_eq!(
             secret_value(tb, Side::China, &live.outputs["arn"]).await,
             "from-env-Kx7"
@@ -534,8 +514,8 @@ fn secret_scheduled_for_deletion_is_restored() {
             force_delete_secrets: true,
             ..Options::default()
         });
-        secret::Type::delete(&restored, &cx).await.unwrap();
-        assert!(secret::Type::read(&p, &cx).await.unwrap().is_none());
+        Secret::delete(&restored, &cx).await.unwrap();
+        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
         std::env::remove_var(&var);
     });
 }
@@ -563,19 +543,19 @@ fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
             "name: {name}\nvalue: {{literal: by-hand-Qq3}}\nallow_literal: true\nkms_key: {}\nforce_delete: true",
             key.arn.as_deref().unwrap()
         ));
-        let live = secret::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = Secret::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
-        let want = secret::Type::desired(&p, &cx).unwrap();
+        let want = Secret::desired(&p, &cx).unwrap();
         // The bare key id matches the plan's key ARN; the value matches too.
         assert_eq!(diff(&want, &live), set(&[]));
         // Create refuses to take it over.
-        let err = secret::Type::create(&p, &cx).await.unwrap_err().to_string();
+        let err = Secret::create(&p, &cx).await.unwrap_err().to_string();
         assert!(err.contains("not owned"), "{err}");
         // Adoption (update of an unowned secret) adds the ownership tags.
-        let adopted = secret::Type::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
+        let adopted = Secret::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
         assert!(adopted.owned);
-        assert_read_back::<secret::Type>(&p, &cx, &adopted).await;
-        secret::Type::delete(&adopted, &cx).await.unwrap();
+        assert_read_back::<Secret>(&p, &cx, &adopted).await;
+        Secret::delete(&adopted, &cx).await.unwrap();
     });
 }
 
@@ -595,48 +575,37 @@ fn instance_profile_lifecycle_in_china() {
         let (r1, r2) = (china_role(tb).await, china_role(tb).await);
         let name = util::unique("ip");
         let mut p = profile_props(&format!("name: {name}\nrole: {r1}\ntags: {{team: a}}"));
-        assert!(iam_instance_profile::Type::read(&p, &cx)
-            .await
-            .unwrap()
-            .is_none());
-        let created = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
+        assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
+        let created = InstanceProfile::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         assert_eq!(
             created.outputs["arn"],
             format!("arn:aws-cn:iam::{account}:instance-profile/{name}")
         );
-        let want = iam_instance_profile::Type::desired(&p, &cx).unwrap();
-        let live = assert_read_back::<iam_instance_profile::Type>(&p, &cx, &created).await;
+        let want = InstanceProfile::desired(&p, &cx).unwrap();
+        let live = assert_read_back::<InstanceProfile>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<iam_instance_profile::Type>(&without_account(&cx), &live, &[])
-            .await;
+        util::assert_found_as_read::<InstanceProfile>(&without_account(&cx), &live, &[]).await;
         // A retried create finds its own profile.
-        let again = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
+        let again = InstanceProfile::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
 
         p.role = r2.clone();
         p.tags.clear();
-        let want = iam_instance_profile::Type::desired(&p, &cx).unwrap();
+        let want = InstanceProfile::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["role", "tags"]));
-        let updated = iam_instance_profile::Type::update(&p, &live, &changed, &cx)
+        let updated = InstanceProfile::update(&p, &live, &changed, &cx)
             .await
             .unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
         assert_eq!(updated.attrs["role"], Json::from(r2));
-        assert_read_back::<iam_instance_profile::Type>(&p, &cx, &updated).await;
+        assert_read_back::<InstanceProfile>(&p, &cx, &updated).await;
 
-        iam_instance_profile::Type::delete(&updated, &cx)
-            .await
-            .unwrap();
-        assert!(iam_instance_profile::Type::read(&p, &cx)
-            .await
-            .unwrap()
-            .is_none());
-        util::assert_not_found::<iam_instance_profile::Type>(&cx).await;
-        iam_instance_profile::Type::delete(&updated, &cx)
-            .await
-            .unwrap();
+        InstanceProfile::delete(&updated, &cx).await.unwrap();
+        assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<InstanceProfile>(&cx).await;
+        InstanceProfile::delete(&updated, &cx).await.unwrap();
     });
 }
 
@@ -660,11 +629,11 @@ fn instance_profile_waits_for_a_new_role() {
                 iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
             }
         });
-        let live = iam_instance_profile::Type::create(&p, &cx).await.unwrap();
+        let live = InstanceProfile::create(&p, &cx).await.unwrap();
         later.await.unwrap();
         assert_eq!(live.attrs["role"], Json::from(role));
-        assert_read_back::<iam_instance_profile::Type>(&p, &cx, &live).await;
-        iam_instance_profile::Type::delete(&live, &cx).await.unwrap();
+        assert_read_back::<InstanceProfile>(&p, &cx, &live).await;
+        InstanceProfile::delete(&live, &cx).await.unwrap();
     });
 }
 
@@ -683,13 +652,10 @@ fn instance_profile_made_outside_xpart_reads_unowned() {
             .unwrap();
         let role = china_role(tb).await;
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
-        let live = iam_instance_profile::Type::read(&p, &cx)
-            .await
-            .unwrap()
-            .unwrap();
+        let live = InstanceProfile::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
         assert_eq!(live.attrs["role"], Json::Null);
-        let err = iam_instance_profile::Type::create(&p, &cx)
+        let err = InstanceProfile::create(&p, &cx)
             .await
             .unwrap_err()
             .to_string();
@@ -746,17 +712,17 @@ fn iam_role_lifecycle_in_china() {
              read: {{statements: [{{actions: ['s3:GetObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m1}']\ntags: {{team: a}}"
         )));
-        assert!(iam_role::Type::read(&p, &without_account(&cx)).await.unwrap().is_none());
-        let want = iam_role::Type::desired(&p, &cx).unwrap();
+        assert!(Role::read(&p, &without_account(&cx)).await.unwrap().is_none());
+        let want = Role::desired(&p, &cx).unwrap();
 
-        let created = iam_role::Type::create(&p, &cx).await.unwrap();
+        let created = Role::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         assert_eq!(created.outputs["arn"], format!("arn:aws-cn:iam::{account}:role/{name}"));
         assert_eq!(diff(&want, &created), set(&[]));
-        let live = assert_read_back::<iam_role::Type>(&p, &cx, &created).await;
-        util::assert_found_as_read::<iam_role::Type>(&without_account(&cx), &live, &[]).await;
+        let live = assert_read_back::<Role>(&p, &cx, &created).await;
+        util::assert_found_as_read::<Role>(&without_account(&cx), &live, &[]).await;
         // A retried create (EntityAlreadyExists) finds its own role as it is.
-        let again = iam_role::Type::create(&p, &cx).await.unwrap();
+        let again = Role::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
 
         // Every part changes: trust, settings, one policy changed, one gone, one new, the
@@ -767,20 +733,20 @@ fn iam_role_lifecycle_in_china() {
              write: {{statements: [{{actions: ['s3:PutObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m2}']\ntags: {{env: dev}}"
         )));
-        let want = iam_role::Type::desired(&p, &cx).unwrap();
+        let want = Role::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(
             changed,
             set(&["description", "managed_policy_arns", "max_session_duration", "policies", "tags", "trust"])
         );
-        let updated = iam_role::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        let updated = Role::update(&p, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &updated), set(&[]));
-        let live = assert_read_back::<iam_role::Type>(&p, &cx, &updated).await;
+        let live = assert_read_back::<Role>(&p, &cx, &updated).await;
 
-        iam_role::Type::delete(&live, &cx).await.unwrap();
-        assert!(iam_role::Type::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<iam_role::Type>(&cx).await;
-        iam_role::Type::delete(&live, &cx).await.unwrap();
+        Role::delete(&live, &cx).await.unwrap();
+        assert!(Role::read(&p, &cx).await.unwrap().is_none());
+        util::assert_not_found::<Role>(&cx).await;
+        Role::delete(&live, &cx).await.unwrap();
     });
 }
 
@@ -794,20 +760,20 @@ fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
         let p = role_props(&format!(
             "name: {name}\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"
         ));
-        let live = iam_role::Type::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        let live = Role::read(&p, &without_account(&cx)).await.unwrap().unwrap();
         assert!(!live.owned);
-        let want = iam_role::Type::desired(&p, &cx).unwrap();
+        let want = Role::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["policies"]));
         // Create never takes it over, and changes nothing on it.
-        let err = iam_role::Type::create(&p, &cx).await.unwrap_err().to_string();
+        let err = Role::create(&p, &cx).await.unwrap_err().to_string();
         assert!(err.contains("not owned"), "{err}");
-        assert_eq!(iam_role::Type::read(&p, &cx).await.unwrap().unwrap(), live);
+        assert_eq!(Role::read(&p, &cx).await.unwrap().unwrap(), live);
         // Adoption: the ownership tags and the plan's policy.
-        let adopted = iam_role::Type::update(&p, &live, &changed, &cx).await.unwrap();
+        let adopted = Role::update(&p, &live, &changed, &cx).await.unwrap();
         assert!(adopted.owned);
         assert_eq!(diff(&want, &adopted), set(&[]));
-        assert_read_back::<iam_role::Type>(&p, &cx, &adopted).await;
-        iam_role::Type::delete(&adopted, &cx).await.unwrap();
+        assert_read_back::<Role>(&p, &cx, &adopted).await;
+        Role::delete(&adopted, &cx).await.unwrap();
     });
 }

@@ -8,7 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 use xpart::engine::resource::{Ctx, Desired, Live, Resource, TAG_ID, TAG_PLAN};
-use xpart::engine::types::{pki_ca, pki_cert, ra_profile, ra_trust_anchor};
 use xpart::plan::UNKNOWN;
 use xpart::spec::types::{PkiCa, PkiCert, Profile, TrustAnchor};
 
@@ -47,10 +46,7 @@ fn ca_props(cn: &str) -> PkiCa {
 /// A CA made by the `pki.ca` type, and its outputs as the executor would pass them on.
 async fn make_ca(tb: &Testbed, plan: &str, id: &str) -> BTreeMap<String, String> {
     let cx = local(tb, plan, id).await;
-    pki_ca::Type::create(&ca_props(id), &cx)
-        .await
-        .unwrap()
-        .outputs
+    PkiCa::create(&ca_props(id), &cx).await.unwrap().outputs
 }
 
 fn mode(path: &str) -> u32 {
@@ -63,11 +59,11 @@ fn pki_ca_is_created_once_and_kept() {
     util::rt().block_on(async {
         let cx = local(tb, "p", "root").await;
         let p = ca_props("root");
-        let want = pki_ca::Type::desired(&p, &cx).unwrap();
+        let want = PkiCa::desired(&p, &cx).unwrap();
         assert_eq!(want.attrs["status"], json!("valid"));
-        assert_eq!(pki_ca::Type::read(&p, &cx).await.unwrap(), None);
+        assert_eq!(PkiCa::read(&p, &cx).await.unwrap(), None);
 
-        let made = pki_ca::Type::create(&p, &cx).await.unwrap();
+        let made = PkiCa::create(&p, &cx).await.unwrap();
         assert_eq!(made.outputs["id"], "root");
         let (cert, key) = (made.outputs["cert_file"].clone(), made.outputs["key_file"].clone());
         assert!(cert.starts_with(&cx.state_dir.join("pki").display().to_string()), "{cert}");
@@ -77,14 +73,14 @@ fn pki_ca_is_created_once_and_kept() {
         let shown = format!("{:?}{:?}", made.attrs, made.outputs);
         assert!(!shown.contains("PRIVATE"), "{shown}");
 
-        let live = pki_ca::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = PkiCa::read(&p, &cx).await.unwrap().unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.outputs, made.outputs);
 
         // Another run keeps both files byte for byte.
         let before = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
-        let again = pki_ca::Type::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
-        let again2 = pki_ca::Type::create(&p, &cx).await.unwrap();
+        let again = PkiCa::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
+        let again2 = PkiCa::create(&p, &cx).await.unwrap();
         assert_eq!(again.outputs, made.outputs);
         assert_eq!(again2.outputs, made.outputs);
         assert_eq!(before, (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()));
@@ -92,8 +88,8 @@ fn pki_ca_is_created_once_and_kept() {
 
         // A plan asking for another key type replaces it, and says why.
         let p384: PkiCa = props("subject: {common_name: root, organization: xpart tests}\nkey: {algorithm: ecdsa, curve: p384}\n");
-        let want384 = pki_ca::Type::desired(&p384, &cx).unwrap();
-        let live = pki_ca::Type::read(&p384, &cx).await.unwrap().unwrap();
+        let want384 = PkiCa::desired(&p384, &cx).unwrap();
+        let live = PkiCa::read(&p384, &cx).await.unwrap().unwrap();
         assert_eq!(diff(&want384, &live), set(&["material"]));
         assert!(want384.replace_on.contains("material") && !want384.replace_on.contains("status"));
         assert_eq!(
@@ -103,10 +99,10 @@ fn pki_ca_is_created_once_and_kept() {
         // What dependents would get from it is only known after apply.
         assert_eq!(live.outputs["cert_pem"], UNKNOWN);
 
-        pki_ca::Type::delete(&live, &cx).await.unwrap();
+        PkiCa::delete(&live, &cx).await.unwrap();
         assert!(!std::path::Path::new(&cert).exists() && !std::path::Path::new(&key).exists());
-        assert_eq!(pki_ca::Type::read(&p, &cx).await.unwrap(), None);
-        pki_ca::Type::delete(&live, &cx).await.unwrap();
+        assert_eq!(PkiCa::read(&p, &cx).await.unwrap(), None);
+        PkiCa::delete(&live, &cx).await.unwrap();
     });
 }
 
@@ -119,12 +115,12 @@ fn pki_imported_ca_is_never_deleted() {
         let file = cx.base.join("ca.pem");
         std::fs::write(&file, &ca.pem).unwrap();
         let p: PkiCa = props("import: {certificate_file: ca.pem}\n");
-        let want = pki_ca::Type::desired(&p, &cx).unwrap();
-        let live = pki_ca::Type::read(&p, &cx).await.unwrap().unwrap();
+        let want = PkiCa::desired(&p, &cx).unwrap();
+        let live = PkiCa::read(&p, &cx).await.unwrap().unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.outputs["cert_file"], file.display().to_string());
         assert_eq!(live.outputs["key_file"], "");
-        pki_ca::Type::delete(&live, &cx).await.unwrap();
+        PkiCa::delete(&live, &cx).await.unwrap();
         assert!(file.exists());
     });
 }
@@ -138,18 +134,18 @@ fn pki_cert_inside_its_renewal_window_reads_as_a_renewal() {
         let p: PkiCert = props(
             "ca: issuer\nsubject: {common_name: workload}\nkey: {algorithm: ecdsa, curve: p256}\nvalidity_days: 10\nrenew_before_days: 30\n",
         );
-        let want = pki_cert::Type::desired(&p, &cx).unwrap();
+        let want = PkiCert::desired(&p, &cx).unwrap();
 
         // Without the CA's outputs there is nothing to issue from.
-        let err = pki_cert::Type::create(&p, &cx).await.unwrap_err().to_string();
+        let err = PkiCert::create(&p, &cx).await.unwrap_err().to_string();
         assert!(err.contains("CA `issuer`"), "{err}");
 
         cx.refs.insert("issuer".into(), ca.clone());
-        let made = pki_cert::Type::create(&p, &cx).await.unwrap();
+        let made = PkiCert::create(&p, &cx).await.unwrap();
         assert_eq!(mode(&made.outputs["key_file"]), 0o600);
         assert!(made.outputs["serial"].bytes().all(|b| b.is_ascii_digit()));
 
-        let live = pki_cert::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = PkiCert::read(&p, &cx).await.unwrap().unwrap();
         assert_eq!(diff(&want, &live), set(&["status"]));
         let status = live.attrs["status"].as_str().unwrap();
         assert!(status.starts_with("renew: expires on") && status.contains("fewer than 30 days"), "{status}");
@@ -160,22 +156,22 @@ fn pki_cert_inside_its_renewal_window_reads_as_a_renewal() {
         let p5: PkiCert = props(
             "ca: issuer\nsubject: {common_name: workload}\nkey: {algorithm: ecdsa, curve: p256}\nvalidity_days: 10\nrenew_before_days: 5\n",
         );
-        let live = pki_cert::Type::read(&p5, &cx).await.unwrap().unwrap();
-        assert_eq!(diff(&pki_cert::Type::desired(&p5, &cx).unwrap(), &live), set(&[]));
+        let live = PkiCert::read(&p5, &cx).await.unwrap().unwrap();
+        assert_eq!(diff(&PkiCert::desired(&p5, &cx).unwrap(), &live), set(&[]));
         assert_eq!(live.outputs["serial"], made.outputs["serial"]);
         let mut pending = cx.clone();
         pending.refs.get_mut("issuer").unwrap().insert("cert_pem".into(), UNKNOWN.into());
-        let live = pki_cert::Type::read(&p5, &pending).await.unwrap().unwrap();
+        let live = PkiCert::read(&p5, &pending).await.unwrap().unwrap();
         assert_eq!(live.attrs["status"], json!("renew: its CA is to be created or replaced"));
 
         // The renewal itself: a new certificate and key, then current.
         let old_key = std::fs::read(&made.outputs["key_file"]).unwrap();
-        let renewed = pki_cert::Type::update(&p, &live, &set(&["status"]), &cx).await.unwrap();
+        let renewed = PkiCert::update(&p, &live, &set(&["status"]), &cx).await.unwrap();
         assert_ne!(renewed.outputs["serial"], made.outputs["serial"]);
         assert_ne!(std::fs::read(&renewed.outputs["key_file"]).unwrap(), old_key);
 
-        pki_cert::Type::delete(&renewed, &cx).await.unwrap();
-        assert_eq!(pki_cert::Type::read(&p, &cx).await.unwrap(), None);
+        PkiCert::delete(&renewed, &cx).await.unwrap();
+        assert_eq!(PkiCert::read(&p, &cx).await.unwrap(), None);
     });
 }
 
@@ -198,19 +194,19 @@ fn trust_anchor_lifecycle() {
 
         // Planning before the CA exists must not fail.
         assert_eq!(
-            ra_trust_anchor::Type::desired(&p, &cx).unwrap().attrs["certificate"],
+            TrustAnchor::desired(&p, &cx).unwrap().attrs["certificate"],
             json!(UNKNOWN)
         );
         let unknown = anchor_props(&name, UNKNOWN, "");
         assert_eq!(
-            ra_trust_anchor::Type::desired(&unknown, &cx).unwrap().attrs["certificate"],
+            TrustAnchor::desired(&unknown, &cx).unwrap().attrs["certificate"],
             json!(UNKNOWN)
         );
 
         cx.refs.insert("root".into(), ca.clone());
-        let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
-        assert_eq!(ra_trust_anchor::Type::read(&p, &cx).await.unwrap(), None);
-        let made = ra_trust_anchor::Type::create(&p, &cx).await.unwrap();
+        let want = TrustAnchor::desired(&p, &cx).unwrap();
+        assert_eq!(TrustAnchor::read(&p, &cx).await.unwrap(), None);
+        let made = TrustAnchor::create(&p, &cx).await.unwrap();
         let arn = &made.outputs["arn"];
         let prefix = format!(
             "arn:aws:rolesanywhere:{}:{}:trust-anchor/",
@@ -220,11 +216,10 @@ fn trust_anchor_lifecycle() {
         assert!(arn.starts_with(&prefix), "{arn}");
         assert_eq!(made.outputs["name"], name);
 
-        let live = assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &made).await;
+        let live = assert_read_back::<TrustAnchor>(&p, &cx, &made).await;
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<ra_trust_anchor::Type>(&without_account(&cx), &live, &[])
-            .await;
+        util::assert_found_as_read::<TrustAnchor>(&without_account(&cx), &live, &[]).await;
         assert_eq!(live.attrs["tags"], json!({"team": "xpart"}));
         assert_eq!(live.attrs["enabled"], json!(true));
 
@@ -242,57 +237,51 @@ fn trust_anchor_lifecycle() {
 
         // Disabled, another certificate and other tags: each a diff, each converging.
         let disabled = anchor_props(&name, "root", "enabled: false\n");
-        let want = ra_trust_anchor::Type::desired(&disabled, &cx).unwrap();
+        let want = TrustAnchor::desired(&disabled, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["enabled"]));
-        let live = ra_trust_anchor::Type::update(&disabled, &live, &changed, &cx)
+        let live = TrustAnchor::update(&disabled, &live, &changed, &cx)
             .await
             .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<ra_trust_anchor::Type>(&disabled, &cx, &live).await;
+        assert_read_back::<TrustAnchor>(&disabled, &cx, &live).await;
 
         let other = make_ca(tb, &plan, "other").await;
         cx.refs.insert("other".into(), other.clone());
         let moved: TrustAnchor = props(&format!(
             "name: {name}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
         ));
-        let want = ra_trust_anchor::Type::desired(&moved, &cx).unwrap();
+        let want = TrustAnchor::desired(&moved, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["certificate", "tags"]));
-        let live = ra_trust_anchor::Type::update(&moved, &live, &changed, &cx)
+        let live = TrustAnchor::update(&moved, &live, &changed, &cx)
             .await
             .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.attrs["certificate"], json!(other["cert_pem"].trim()));
         assert!(live.owned);
-        assert_read_back::<ra_trust_anchor::Type>(&moved, &cx, &live).await;
+        assert_read_back::<TrustAnchor>(&moved, &cx, &live).await;
 
         // A new name in the plan finds the same anchor by its tags and renames it.
         let renamed_to = util::unique("ta");
         let renamed: TrustAnchor = props(&format!(
             "name: {renamed_to}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
         ));
-        let want = ra_trust_anchor::Type::desired(&renamed, &cx).unwrap();
-        let found = ra_trust_anchor::Type::read(&renamed, &cx)
-            .await
-            .unwrap()
-            .unwrap();
+        let want = TrustAnchor::desired(&renamed, &cx).unwrap();
+        let found = TrustAnchor::read(&renamed, &cx).await.unwrap().unwrap();
         assert_eq!(found.outputs["arn"], made.outputs["arn"]);
         let changed = diff(&want, &found);
         assert_eq!(changed, set(&["name"]));
-        let live = ra_trust_anchor::Type::update(&renamed, &found, &changed, &cx)
+        let live = TrustAnchor::update(&renamed, &found, &changed, &cx)
             .await
             .unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.outputs["name"], renamed_to);
-        assert_read_back::<ra_trust_anchor::Type>(&renamed, &cx, &live).await;
+        assert_read_back::<TrustAnchor>(&renamed, &cx, &live).await;
 
-        ra_trust_anchor::Type::delete(&live, &cx).await.unwrap();
-        assert_eq!(
-            ra_trust_anchor::Type::read(&renamed, &cx).await.unwrap(),
-            None
-        );
-        ra_trust_anchor::Type::delete(&live, &cx).await.unwrap();
+        TrustAnchor::delete(&live, &cx).await.unwrap();
+        assert_eq!(TrustAnchor::read(&renamed, &cx).await.unwrap(), None);
+        TrustAnchor::delete(&live, &cx).await.unwrap();
     });
 }
 
@@ -314,12 +303,12 @@ fn trust_anchor_from_a_certificate_file() {
             "name: {}\ncertificate_file: ca.pem\n",
             util::unique("ta")
         ));
-        let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
+        let want = TrustAnchor::desired(&p, &cx).unwrap();
         assert_eq!(want.attrs["certificate"], json!(ca.pem.trim()));
-        let made = ra_trust_anchor::Type::create(&p, &cx).await.unwrap();
-        let live = assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &made).await;
+        let made = TrustAnchor::create(&p, &cx).await.unwrap();
+        let live = assert_read_back::<TrustAnchor>(&p, &cx, &made).await;
         assert_eq!(diff(&want, &live), set(&[]));
-        ra_trust_anchor::Type::delete(&made, &cx).await.unwrap();
+        TrustAnchor::delete(&made, &cx).await.unwrap();
     });
 }
 
@@ -342,21 +331,21 @@ fn a_same_named_anchor_without_our_tags_is_not_ours_until_adopted() {
             .await
             .unwrap();
         let p = anchor_props(&name, "root", "");
-        let live = ra_trust_anchor::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = TrustAnchor::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
         assert_eq!(live.attrs["tags"], json!({}));
 
         // Adoption: the update takes ownership even when nothing else differs.
-        let want = ra_trust_anchor::Type::desired(&p, &cx).unwrap();
+        let want = TrustAnchor::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["tags"]));
-        let adopted = ra_trust_anchor::Type::update(&p, &live, &BTreeSet::new(), &cx)
+        let adopted = TrustAnchor::update(&p, &live, &BTreeSet::new(), &cx)
             .await
             .unwrap();
         assert!(adopted.owned);
         assert_eq!(diff(&want, &adopted), set(&[]));
-        assert_read_back::<ra_trust_anchor::Type>(&p, &cx, &adopted).await;
-        ra_trust_anchor::Type::delete(&adopted, &cx).await.unwrap();
+        assert_read_back::<TrustAnchor>(&p, &cx, &adopted).await;
+        TrustAnchor::delete(&adopted, &cx).await.unwrap();
     });
 }
 
@@ -376,37 +365,37 @@ fn profile_lifecycle() {
             )
         };
         let p: Profile = props(&yaml(3600));
-        let want = ra_profile::Type::desired(&p, &cx).unwrap();
-        assert_eq!(ra_profile::Type::read(&p, &cx).await.unwrap(), None);
-        let made = ra_profile::Type::create(&p, &cx).await.unwrap();
+        let want = Profile::desired(&p, &cx).unwrap();
+        assert_eq!(Profile::read(&p, &cx).await.unwrap(), None);
+        let made = Profile::create(&p, &cx).await.unwrap();
         assert!(made.outputs["arn"].starts_with("arn:aws:rolesanywhere:"), "{:?}", made.outputs);
-        let live = assert_read_back::<ra_profile::Type>(&p, &cx, &made).await;
+        let live = assert_read_back::<Profile>(&p, &cx, &made).await;
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]), "{:#?}\n{:#?}", want.attrs, live.attrs);
         assert_eq!(live.attrs["session_policy"]["Statement"]["Action"], json!("secretsmanager:GetSecretValue"));
-        util::assert_found_as_read::<ra_profile::Type>(&without_account(&cx), &live, &[]).await;
+        util::assert_found_as_read::<Profile>(&without_account(&cx), &live, &[]).await;
 
         let longer: Profile = props(&yaml(7200));
-        let want = ra_profile::Type::desired(&longer, &cx).unwrap();
+        let want = Profile::desired(&longer, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["duration_seconds"]));
-        let live = ra_profile::Type::update(&longer, &live, &changed, &cx).await.unwrap();
+        let live = Profile::update(&longer, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
         assert_eq!(live.attrs["duration_seconds"], json!(7200));
-        assert_read_back::<ra_profile::Type>(&longer, &cx, &live).await;
+        assert_read_back::<Profile>(&longer, &cx, &live).await;
 
         let disabled: Profile = props(&format!("{}enabled: false\n", yaml(7200)));
-        let want = ra_profile::Type::desired(&disabled, &cx).unwrap();
+        let want = Profile::desired(&disabled, &cx).unwrap();
         let changed = diff(&want, &live);
         assert_eq!(changed, set(&["enabled"]));
-        let live = ra_profile::Type::update(&disabled, &live, &changed, &cx).await.unwrap();
+        let live = Profile::update(&disabled, &live, &changed, &cx).await.unwrap();
         assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<ra_profile::Type>(&disabled, &cx, &live).await;
+        assert_read_back::<Profile>(&disabled, &cx, &live).await;
 
-        ra_profile::Type::delete(&live, &cx).await.unwrap();
-        assert_eq!(ra_profile::Type::read(&p, &cx).await.unwrap(), None);
-        util::assert_not_found::<ra_profile::Type>(&cx).await;
-        ra_profile::Type::delete(&live, &cx).await.unwrap();
+        Profile::delete(&live, &cx).await.unwrap();
+        assert_eq!(Profile::read(&p, &cx).await.unwrap(), None);
+        util::assert_not_found::<Profile>(&cx).await;
+        Profile::delete(&live, &cx).await.unwrap();
     });
 }
 
@@ -426,7 +415,7 @@ fn trust_anchor_create_is_not_duplicated_after_a_lost_response() {
             Side::Commercial,
             r#"{"seed": 1, "lost_response": 1.0, "match": ["POST /trustanchors"], "max_faults": 1}"#,
         );
-        let made = ra_trust_anchor::Type::create(&p, &cx).await.unwrap();
+        let made = TrustAnchor::create(&p, &cx).await.unwrap();
         tb.set_faults(Side::Commercial, "off");
         let stats = tb.stats(Side::Commercial);
         assert_eq!(stats["injected"]["lost_response"], json!(1), "{stats}");
@@ -437,9 +426,9 @@ fn trust_anchor_create_is_not_duplicated_after_a_lost_response() {
         let named: Vec<_> = all.trust_anchors().iter().filter(|t| t.name() == Some(name.as_str())).collect();
         assert_eq!(named.len(), 1, "{named:#?}");
         assert_eq!(named[0].trust_anchor_arn(), Some(made.outputs["arn"].as_str()));
-        let live = ra_trust_anchor::Type::read(&p, &cx).await.unwrap().unwrap();
+        let live = TrustAnchor::read(&p, &cx).await.unwrap().unwrap();
         assert!(live.owned);
         assert_eq!(live.attrs["tags"], json!({"team": "xpart"}));
-        ra_trust_anchor::Type::delete(&live, &cx).await.unwrap();
+        TrustAnchor::delete(&live, &cx).await.unwrap();
     });
 }

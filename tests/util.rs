@@ -322,7 +322,7 @@ pub fn without_account(cx: &xpart::engine::resource::Ctx) -> xpart::engine::reso
 /// What `create` or `update` returned (`got`) is what `read` finds right after (done without
 /// the account): outputs, attributes, ownership and handle. Returns that read.
 pub async fn assert_read_back<T: xpart::engine::resource::Resource>(
-    p: &T::Props,
+    p: &T,
     cx: &xpart::engine::resource::Ctx,
     got: &xpart::engine::resource::Live,
 ) -> xpart::engine::resource::Live {

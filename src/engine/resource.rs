@@ -15,6 +15,7 @@ use serde_json::Value as Json;
 
 use crate::aws::{AwsError, Clients};
 use crate::pki::PkiError;
+use crate::spec::types::Declared;
 use crate::spec::{PartitionDef, PlanIdentity};
 
 /// The tag naming the plan that owns a resource (its identity, rendered).
@@ -57,6 +58,13 @@ pub struct Desired {
 }
 
 impl Desired {
+    /// Nothing yet, with the attributes type `T` declares sensitive marked so.
+    pub fn of<T: Declared>() -> Desired {
+        Desired {
+            sensitive: T::SENSITIVE.iter().map(|k| k.to_string()).collect(),
+            ..Desired::default()
+        }
+    }
     pub fn attr(mut self, name: &str, v: impl Into<Json>) -> Desired {
         self.attrs.insert(name.to_string(), v.into());
         self
@@ -332,29 +340,29 @@ impl Ctx {
     }
 }
 
-/// One plan resource type. `Props` is its typed properties with every reference rendered
-/// (during planning, a reference to something not yet created reads `crate::plan::UNKNOWN`).
+/// The engine's part of one plan resource type, implemented on its typed properties (with
+/// every reference rendered: during planning, a reference to something not yet created reads
+/// `crate::plan::UNKNOWN`). The dispatch is generated from the type catalogue
+/// (`spec::types::with_props!`), so a type without this impl does not compile.
 ///
 /// Each method makes as few calls as it can: `read` at most a handful, all reads.
-pub trait Resource {
-    type Props: Send + Sync;
-
+pub trait Resource: Declared {
     /// The attributes the plan asks for. Pure: no calls.
-    fn desired(p: &Self::Props, cx: &Ctx) -> Result<Desired>;
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired>;
 
     /// Find the live resource: by name where names are unique (reporting `owned` from its
     /// tags), else by the ownership tags. None when it does not exist (deleted or pending
     /// deletion counts as not existing unless it can be restored in place).
-    fn read(p: &Self::Props, cx: &Ctx) -> impl Future<Output = Result<Option<Live>>> + Send;
+    fn read(p: &Self, cx: &Ctx) -> impl Future<Output = Result<Option<Live>>> + Send;
 
     /// Create it, tagged as owned; must not duplicate after an uncertain outcome (see the
     /// design doc's table): look up by tags before creating again.
-    fn create(p: &Self::Props, cx: &Ctx) -> impl Future<Output = Result<Live>> + Send;
+    fn create(p: &Self, cx: &Ctx) -> impl Future<Output = Result<Live>> + Send;
 
     /// Bring the live resource to the plan; `changed` names the differing attributes. When
     /// `live.owned` is false this is an adoption: add the ownership tags too.
     fn update(
-        p: &Self::Props,
+        p: &Self,
         live: &Live,
         changed: &BTreeSet<String>,
         cx: &Ctx,

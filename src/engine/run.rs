@@ -19,11 +19,11 @@ use crate::engine::resource::{
     owned_id, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
 };
 use crate::engine::scan::{Scan, Tagged};
-use crate::engine::types::with_kind;
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
 use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION, UNKNOWN};
 use crate::spec::template::{Part, Template};
 use crate::spec::types::Kind;
+use crate::spec::types::{type_info, types, with_props, with_type, Found};
 use crate::spec::{ResourceDef, Spec};
 
 /// A failure of one resource, with where it happened.
@@ -185,21 +185,21 @@ pub struct Setup {
 
 /// What each read job found, by id.
 /// One type's owned resources in one partition: (partition, type, what `find_owned` found).
-type Found = (
+type Listing = (
     String,
     String,
     crate::engine::resource::Result<Vec<(String, Live)>>,
 );
 
-async fn find_owned(ty: String, part: String, cx: Ctx) -> Found {
-    let found = crate::engine::types::with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
+async fn find_owned(ty: String, part: String, cx: Ctx) -> Listing {
+    let found = with_type!(ty.as_str(), T => T::find_owned(&cx).await, _ => Ok(vec![]));
     (part, ty, found)
 }
 
 /// What the orphan search found alongside the reads (see `Engine::search_owned`).
 #[derive(Default)]
 struct Owned {
-    found: Vec<Found>,
+    found: Vec<Listing>,
     /// Each partition's tag query.
     tagged: BTreeMap<String, Vec<Tagged>>,
 }
@@ -231,10 +231,6 @@ fn is_tagged(live: &Live, t: &Tagged) -> bool {
 
 /// The read phase's scan of each partition, by partition name.
 type Scans = BTreeMap<String, Arc<Scan>>;
-
-/// The types GetResources cannot find (IAM is global and outside the tag index): each has
-/// its own owned-resource search, run on every plan.
-const UNINDEXED: &[&str] = &["iam.role", "iam.instance_profile"];
 
 type ReadResults = BTreeMap<String, Result<Option<Live>, ResourceError>>;
 
@@ -280,22 +276,6 @@ struct Orphan {
 
 /// Reads at once per partition.
 const READ_CONCURRENCY: usize = 32;
-
-/// AWS types in the order orphans are deleted: what uses a resource goes before it.
-const DELETE_ORDER: &[&str] = &[
-    "ec2.instance",
-    "ec2.route_table",
-    "ec2.security_group",
-    "ec2.internet_gateway",
-    "ec2.subnet",
-    "ec2.vpc",
-    "rolesanywhere.profile",
-    "rolesanywhere.trust_anchor",
-    "iam.instance_profile",
-    "secretsmanager.secret",
-    "kms.key",
-    "iam.role",
-];
 
 /// Why a run that would delete many undeclared resources is refused (see `Planned::prune_guard`).
 #[derive(Debug, Clone)]
@@ -640,7 +620,7 @@ impl Engine {
                 .render(r, &known)
                 .map_err(|e| RunError::Read(vec![*e]))?;
             let cx = self.ctx(r, &known);
-            let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
+            let live = with_props!(&kind, |p, T| T::read(p, &cx).await);
             match live {
                 Ok(l) => {
                     known.insert(id.clone(), l.as_ref().map(|l| l.outputs.clone()));
@@ -675,7 +655,7 @@ impl Engine {
                 Vec::<String>::new(),
                 r.partition.as_deref(),
                 move || async move {
-                    let live = with_kind!(&kind, |p, T| T::read(p, &cx).await);
+                    let live = with_props!(&kind, |p, T| T::read(p, &cx).await);
                     let live = live.map_err(|source| ResourceError { source, ..err });
                     results.lock().unwrap().insert(cx.id.clone(), live);
                     Ok::<(), ()>(())
@@ -711,10 +691,11 @@ impl Engine {
     /// The first half of the orphan search, alongside the reads: each IAM type's owned
     /// resources (IAM is outside the tag index) and each partition's tag query.
     async fn search_owned(&self, scans: &Scans) -> Result<Owned, RunError> {
-        let mut tasks: tokio::task::JoinSet<Found> = tokio::task::JoinSet::new();
+        let mut tasks: tokio::task::JoinSet<Listing> = tokio::task::JoinSet::new();
         let mut queries = tokio::task::JoinSet::new();
         for part in self.parts.keys() {
-            for ty in UNINDEXED {
+            let listed = types().filter(|t| t.found == Found::Listed).map(|t| t.name);
+            for ty in listed {
                 let cx = self.owned_ctx(ty, part, scans.get(part).cloned());
                 tasks.spawn(find_owned(ty.to_string(), part.clone(), cx));
             }
@@ -781,7 +762,7 @@ impl Engine {
             (r.type_name == ty && r.partition.as_deref() == Some(part))
                 .then(|| lives.get(id).and_then(Option::as_ref))
         };
-        let mut tasks: tokio::task::JoinSet<Found> = tokio::task::JoinSet::new();
+        let mut tasks: tokio::task::JoinSet<Listing> = tokio::task::JoinSet::new();
         for (part, tagged) in &owned.tagged {
             let wanted: BTreeSet<&str> = tagged
                 .iter()
@@ -873,14 +854,15 @@ impl Engine {
         }
     }
 
-    /// Delete orphans, dependents first (by `DELETE_ORDER`), each partition on its own lane.
+    /// Delete orphans, dependents first (by their types' `DELETE_RANK`), each partition on its own lane.
     async fn delete_orphans(
         &self,
         orphans: &[Orphan],
         cancel: &Cancel,
     ) -> Result<walk::Report<ResourceError>, RunError> {
         let engine = Arc::new(self.shallow());
-        let rank = |t: &str| DELETE_ORDER.iter().position(|x| *x == t).unwrap_or(0);
+        // Every orphan's type is a known one: it was found as one.
+        let rank = |t: &str| type_info(t).map_or(u8::MAX, |i| i.delete_rank);
         let key = |o: &Orphan| {
             format!(
                 "{}/{}/{}/{}",
@@ -952,7 +934,7 @@ impl Engine {
                 .render(r, &outputs)
                 .map_err(|e| RunError::Read(vec![*e]))?;
             let cx = self.ctx(r, &outputs);
-            let desired = with_kind!(&kind, |p, T| T::desired(p, &cx))
+            let desired = with_props!(&kind, |p, T| T::desired(p, &cx))
                 .map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
             let (action, attrs, reason) = compare(&desired, live.as_ref(), self.setup.adopt);
             if live.as_ref().is_some_and(|l| !l.owned) {
@@ -1050,7 +1032,7 @@ impl Engine {
                     }
                     let cx = engine.ctx(&r, &known);
                     let start = Instant::now();
-                    let result = with_kind!(&kind, |p, T| converge::<T>(
+                    let result = with_props!(&kind, |p, T| converge::<T>(
                         p,
                         &cx,
                         step.live.as_ref(),
@@ -1225,12 +1207,12 @@ fn skipped(sink: &Sink, ev: walk::Event<'_, ResourceError>) {
 }
 
 async fn with_type_delete(type_name: &str, live: &Live, cx: &Ctx) -> Result<(), Error> {
-    crate::engine::types::with_type!(type_name, T => T::delete(live, cx).await, _ => Err(Error::other(format!("unknown type {type_name}"))))
+    with_type!(type_name, T => T::delete(live, cx).await, _ => Err(Error::other(format!("unknown type {type_name}"))))
 }
 
 /// Bring one resource to the plan, given what the read phase saw. Returns the action taken.
 async fn converge<T: Resource>(
-    p: &T::Props,
+    p: &T,
     cx: &Ctx,
     live: Option<&Live>,
     setup: &Setup,

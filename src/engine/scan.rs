@@ -14,6 +14,7 @@ use aws_sdk_resourcegroupstagging::types::TagFilter;
 use tokio::sync::OnceCell;
 
 use super::resource::{Ctx, Result, TAG_LINEAGE, TAG_PLAN};
+use crate::spec::types::{types, Found};
 
 /// A resource the tag query found: its ARN and tags.
 #[derive(Debug, Clone)]
@@ -46,18 +47,12 @@ pub fn type_of_arn(arn: &str) -> Option<&'static str> {
         parts.next()?,
     );
     let kind = resource.split(['/', ':']).next()?;
-    Some(match (service, kind) {
-        ("ec2", "vpc") => "ec2.vpc",
-        ("ec2", "subnet") => "ec2.subnet",
-        ("ec2", "internet-gateway") => "ec2.internet_gateway",
-        ("ec2", "route-table") => "ec2.route_table",
-        ("ec2", "security-group") => "ec2.security_group",
-        ("ec2", "instance") => "ec2.instance",
-        ("kms", "key") => "kms.key",
-        ("secretsmanager", "secret") => "secretsmanager.secret",
-        ("rolesanywhere", "trust-anchor") => "rolesanywhere.trust_anchor",
-        ("rolesanywhere", "profile") => "rolesanywhere.profile",
-        _ => return None,
+    types().find_map(|t| match t.found {
+        Found::Tagged {
+            service: s,
+            resource: r,
+        } if s == service && r == kind => Some(t.name),
+        _ => None,
     })
 }
 

@@ -3,68 +3,27 @@
 
 use super::*;
 
-pub(super) fn documents(r: &ResourceDef) -> Vec<(Path, Json)> {
+/// The resource's policy documents, each with where it is.
+pub(crate) fn documents(r: &ResourceDef) -> Vec<(Path, Json)> {
     let at = props(r);
-    match &r.kind {
-        Kind::Role(role) => {
-            let mut v = vec![];
-            if let Some(d) = &role.trust.document {
-                v.push((at.key("trust").key("document"), policy::yaml_to_json(d)));
-            }
-            for (n, pol) in &role.policies {
-                if let Some(d) = &pol.document {
-                    v.push((
-                        at.key("policies").key(n).key("document"),
-                        policy::yaml_to_json(d),
-                    ));
-                }
-            }
-            v
-        }
-        Kind::KmsKey(k) => k
-            .policy
-            .iter()
-            .map(|d| (at.key("policy"), policy::yaml_to_json(d)))
-            .collect(),
-        Kind::Profile(pr) => pr
-            .session_policy
-            .iter()
-            .map(|d| (at.key("session_policy"), policy::yaml_to_json(d)))
-            .collect(),
-        _ => vec![],
-    }
+    with_props!(&r.kind, |p, T| <T as Rules>::documents(p, &at))
 }
 
 /// The rules of `r`'s type, and those of its policy documents.
-pub(super) fn kind_rules(
-    cx: &mut Ctx,
+pub(crate) fn kind_rules(
+    cx: &mut Checker,
     r: &ResourceDef,
     part: Option<&PartitionDef>,
     base: &FsPath,
 ) {
     policy_rules(cx, r, part);
     let at = &props(r);
-    match &r.kind {
-        Kind::Role(role) => role_rules(cx, at, role),
-        Kind::InstanceProfile(ip) => {
-            check_name(cx, &at.key("name"), &ip.name, &INSTANCE_PROFILE_NAME)
-        }
-        Kind::Secret(s) => secret_rules(cx, at, s),
-        Kind::KmsKey(k) => key_rules(cx, at, k, part),
-        Kind::TrustAnchor(ta) => anchor_rules(cx, at, ta, base),
-        Kind::Profile(pr) => profile_rules(cx, at, pr),
-        Kind::PkiCa(ca) => ca_rules(cx, at, ca, base),
-        Kind::PkiCert(c) => cert_rules(cx, at, c),
-        Kind::Vpc(v) => cidr(cx, &at.key("cidr"), &v.cidr),
-        Kind::Subnet(s) => cidr(cx, &at.key("cidr"), &s.cidr),
-        Kind::RouteTable(rt) => route_rules(cx, at, rt),
-        Kind::SecurityGroup(sg) => security_group_rules(cx, at, sg),
-        _ => {}
-    }
+    let env = Env { part, base };
+    with_props!(&r.kind, |p, T| <T as Rules>::check(p, cx, at, &env));
 }
 
 /// Policy documents (trust, inline, key, session): statements, principals, wildcards.
-fn policy_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>) {
+pub(crate) fn policy_rules(cx: &mut Checker, r: &ResourceDef, part: Option<&PartitionDef>) {
     for (doc_at, doc) in documents(r) {
         if doc.get("Statement").is_none() {
             cx.push(
@@ -125,7 +84,7 @@ fn policy_rules(cx: &mut Ctx, r: &ResourceDef, part: Option<&PartitionDef>) {
     }
 }
 
-fn role_rules(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
+pub(crate) fn role_rules(cx: &mut Checker, at: &Path, role: &spec::types::Role) {
     check_name(cx, &at.key("name"), &role.name, &ROLE_NAME);
     let set = [
         role.trust.service.is_some(),
@@ -168,7 +127,7 @@ fn role_rules(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
     }
 }
 
-fn secret_rules(cx: &mut Ctx, at: &Path, s: &spec::types::Secret) {
+pub(crate) fn secret_rules(cx: &mut Checker, at: &Path, s: &spec::types::Secret) {
     check_name(cx, &at.key("name"), &s.name, &SECRET_NAME);
     let v = &s.value;
     if v.sources() != 1 {
@@ -200,7 +159,12 @@ fn secret_rules(cx: &mut Ctx, at: &Path, s: &spec::types::Secret) {
     }
 }
 
-fn key_rules(cx: &mut Ctx, at: &Path, k: &spec::types::KmsKey, part: Option<&PartitionDef>) {
+pub(crate) fn key_rules(
+    cx: &mut Checker,
+    at: &Path,
+    k: &spec::types::KmsKey,
+    part: Option<&PartitionDef>,
+) {
     if let Some(problem) = k.alias.as_deref().and_then(alias_problem) {
         cx.push(
             Finding::error("XP052", problem)
@@ -228,7 +192,12 @@ fn key_rules(cx: &mut Ctx, at: &Path, k: &spec::types::KmsKey, part: Option<&Par
     }
 }
 
-fn anchor_rules(cx: &mut Ctx, at: &Path, ta: &spec::types::TrustAnchor, base: &FsPath) {
+pub(crate) fn anchor_rules(
+    cx: &mut Checker,
+    at: &Path,
+    ta: &spec::types::TrustAnchor,
+    base: &FsPath,
+) {
     check_name(cx, &at.key("name"), &ta.name, &TRUST_ANCHOR_NAME);
     if ta.ca.is_some() == ta.certificate_file.is_some() {
         cx.push(
@@ -245,7 +214,7 @@ fn anchor_rules(cx: &mut Ctx, at: &Path, ta: &spec::types::TrustAnchor, base: &F
     }
 }
 
-fn profile_rules(cx: &mut Ctx, at: &Path, pr: &spec::types::Profile) {
+pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &spec::types::Profile) {
     check_name(cx, &at.key("name"), &pr.name, &PROFILE_NAME);
     if let Some(d) = pr.duration_seconds {
         if !(900..=43200).contains(&d) {
@@ -268,7 +237,7 @@ fn profile_rules(cx: &mut Ctx, at: &Path, pr: &spec::types::Profile) {
     }
 }
 
-fn ca_rules(cx: &mut Ctx, at: &Path, ca: &spec::types::PkiCa, base: &FsPath) {
+pub(crate) fn ca_rules(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa, base: &FsPath) {
     if let Some(s) = &ca.subject {
         subject_characters(cx, at, s);
     }
@@ -294,7 +263,7 @@ fn ca_rules(cx: &mut Ctx, at: &Path, ca: &spec::types::PkiCa, base: &FsPath) {
     }
 }
 
-fn cert_rules(cx: &mut Ctx, at: &Path, c: &spec::types::PkiCert) {
+pub(crate) fn cert_rules(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert) {
     subject_characters(cx, at, &c.subject);
     if let Some(d) = &c.dir {
         check_dir(cx, &at.key("dir"), d);
@@ -304,7 +273,7 @@ fn cert_rules(cx: &mut Ctx, at: &Path, c: &spec::types::PkiCert) {
     }
 }
 
-fn route_rules(cx: &mut Ctx, at: &Path, rt: &spec::types::RouteTable) {
+pub(crate) fn route_rules(cx: &mut Checker, at: &Path, rt: &spec::types::RouteTable) {
     for (i, route) in rt.routes.iter().enumerate() {
         cidr(
             cx,
@@ -314,7 +283,7 @@ fn route_rules(cx: &mut Ctx, at: &Path, rt: &spec::types::RouteTable) {
     }
 }
 
-fn security_group_rules(cx: &mut Ctx, at: &Path, sg: &spec::types::SecurityGroup) {
+pub(crate) fn security_group_rules(cx: &mut Checker, at: &Path, sg: &spec::types::SecurityGroup) {
     for (i, rule) in sg.ingress.iter().enumerate() {
         let rat = at.key("ingress").index(i);
         cidr(cx, &rat.key("cidr"), &rule.cidr);
@@ -350,7 +319,7 @@ fn security_group_rules(cx: &mut Ctx, at: &Path, sg: &spec::types::SecurityGroup
     }
 }
 
-pub(super) fn cidr(cx: &mut Ctx, at: &Path, s: &str) {
+pub(crate) fn cidr(cx: &mut Checker, at: &Path, s: &str) {
     let (s, complete) = known(s);
     if !complete {
         return;

@@ -8,13 +8,13 @@
 use super::*;
 
 /// The longest tag key and value AWS takes (IAM, KMS, Secrets Manager, EC2, Roles Anywhere).
-pub(super) const TAG_KEY_MAX: usize = 128;
+pub(crate) const TAG_KEY_MAX: usize = 128;
 
-pub(super) const TAG_VALUE_MAX: usize = 256;
+pub(crate) const TAG_VALUE_MAX: usize = 256;
 
 /// Free text AWS takes up to `max` characters of, each passing `ok`.
-pub(super) fn check_text(
-    cx: &mut Ctx,
+pub(crate) fn check_text(
+    cx: &mut Checker,
     at: &Path,
     what: &str,
     value: &str,
@@ -46,22 +46,22 @@ pub(super) fn check_text(
 }
 
 /// IAM descriptions: tab, newline, printable ASCII and Latin-1.
-pub(super) fn iam_text(c: char) -> bool {
+pub(crate) fn iam_text(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{a1}'..='\u{ff}')
 }
 
-pub(super) fn any_char(_: char) -> bool {
+pub(crate) fn any_char(_: char) -> bool {
     true
 }
 
 /// EC2 security group (and rule) descriptions.
-pub(super) fn sg_text(c: char) -> bool {
+pub(crate) fn sg_text(c: char) -> bool {
     c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)
 }
 
 /// A number outside `range`.
-pub(super) fn check_range(
-    cx: &mut Ctx,
+pub(crate) fn check_range(
+    cx: &mut Checker,
     at: &Path,
     what: &str,
     n: u64,
@@ -80,7 +80,7 @@ pub(super) fn check_range(
     }
 }
 
-pub(super) fn check_tags(cx: &mut Ctx, at: &Path, tags: &crate::spec::types::Tags) {
+pub(crate) fn check_tags(cx: &mut Checker, at: &Path, tags: &crate::spec::types::Tags) {
     for (k, v) in tags {
         let kat = at.key("tags").key(k);
         let reserved = ["aws:", "xpart:"]
@@ -115,7 +115,7 @@ pub(super) fn check_tags(cx: &mut Ctx, at: &Path, tags: &crate::spec::types::Tag
 }
 
 /// An IAM path: `/`, or `/…/` of printable ASCII, up to 512 characters.
-pub(super) fn check_iam_path(cx: &mut Ctx, at: &Path, path: &str) {
+pub(crate) fn check_iam_path(cx: &mut Checker, at: &Path, path: &str) {
     let (path, complete) = known(path);
     if !complete {
         return;
@@ -133,35 +133,8 @@ pub(super) fn check_iam_path(cx: &mut Ctx, at: &Path, path: &str) {
     }
 }
 
-/// Lengths, characters and numbers AWS refuses, per type.
-/// Lengths, characters and numbers AWS refuses, per type.
-pub(super) fn limits(cx: &mut Ctx, r: &ResourceDef) {
-    let at = &props(r);
-    match &r.kind {
-        Kind::Role(role) => role_limits(cx, at, role),
-        Kind::InstanceProfile(ip) => {
-            if let Some(p) = &ip.path {
-                check_iam_path(cx, &at.key("path"), p);
-            }
-            check_tags(cx, at, &ip.tags);
-        }
-        Kind::Secret(sec) => secret_limits(cx, at, sec),
-        Kind::KmsKey(k) => key_limits(cx, at, k),
-        Kind::TrustAnchor(ta) => check_tags(cx, at, &ta.tags),
-        Kind::Profile(pr) => check_tags(cx, at, &pr.tags),
-        Kind::PkiCa(ca) => ca_limits(cx, at, ca),
-        Kind::PkiCert(c) => cert_limits(cx, at, c),
-        Kind::Vpc(v) => ec2_limits(cx, at, &v.name, &v.tags),
-        Kind::Subnet(v) => ec2_limits(cx, at, &v.name, &v.tags),
-        Kind::InternetGateway(v) => ec2_limits(cx, at, &v.name, &v.tags),
-        Kind::RouteTable(v) => ec2_limits(cx, at, &v.name, &v.tags),
-        Kind::SecurityGroup(sg) => security_group_limits(cx, at, sg),
-        Kind::Instance(inst) => instance_limits(cx, at, inst),
-    }
-}
-
 /// An EC2 resource's name becomes its `Name` tag.
-fn name_tag(cx: &mut Ctx, at: &Path, name: &str) {
+pub(crate) fn name_tag(cx: &mut Checker, at: &Path, name: &str) {
     check_text(
         cx,
         &at.key("name"),
@@ -174,12 +147,12 @@ fn name_tag(cx: &mut Ctx, at: &Path, name: &str) {
 }
 
 /// The name and tags of an EC2 network resource.
-fn ec2_limits(cx: &mut Ctx, at: &Path, name: &str, tags: &crate::spec::types::Tags) {
+pub(crate) fn ec2_limits(cx: &mut Checker, at: &Path, name: &str, tags: &crate::spec::types::Tags) {
     name_tag(cx, at, name);
     check_tags(cx, at, tags);
 }
 
-fn role_limits(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
+pub(crate) fn role_limits(cx: &mut Checker, at: &Path, role: &spec::types::Role) {
     if let Some(d) = &role.description {
         check_text(
             cx,
@@ -207,7 +180,7 @@ fn role_limits(cx: &mut Ctx, at: &Path, role: &spec::types::Role) {
     check_tags(cx, at, &role.tags);
 }
 
-fn secret_limits(cx: &mut Ctx, at: &Path, sec: &spec::types::Secret) {
+pub(crate) fn secret_limits(cx: &mut Checker, at: &Path, sec: &spec::types::Secret) {
     if let Some(d) = &sec.description {
         check_text(
             cx,
@@ -232,7 +205,7 @@ fn secret_limits(cx: &mut Ctx, at: &Path, sec: &spec::types::Secret) {
     check_tags(cx, at, &sec.tags);
 }
 
-fn key_limits(cx: &mut Ctx, at: &Path, k: &spec::types::KmsKey) {
+pub(crate) fn key_limits(cx: &mut Checker, at: &Path, k: &spec::types::KmsKey) {
     if let Some(d) = &k.description {
         check_text(
             cx,
@@ -247,7 +220,7 @@ fn key_limits(cx: &mut Ctx, at: &Path, k: &spec::types::KmsKey) {
     check_tags(cx, at, &k.tags);
 }
 
-fn ca_limits(cx: &mut Ctx, at: &Path, ca: &spec::types::PkiCa) {
+pub(crate) fn ca_limits(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa) {
     if let Some(n) = ca.validity_days {
         check_range(
             cx,
@@ -260,7 +233,7 @@ fn ca_limits(cx: &mut Ctx, at: &Path, ca: &spec::types::PkiCa) {
     }
 }
 
-fn cert_limits(cx: &mut Ctx, at: &Path, c: &spec::types::PkiCert) {
+pub(crate) fn cert_limits(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert) {
     let validity = c
         .validity_days
         .unwrap_or(crate::pki::DEFAULT_CERT_VALIDITY_DAYS);
@@ -285,7 +258,7 @@ fn cert_limits(cx: &mut Ctx, at: &Path, c: &spec::types::PkiCert) {
     }
 }
 
-fn security_group_limits(cx: &mut Ctx, at: &Path, sg: &spec::types::SecurityGroup) {
+pub(crate) fn security_group_limits(cx: &mut Checker, at: &Path, sg: &spec::types::SecurityGroup) {
     check_text(
         cx,
         &at.key("name"),
@@ -332,7 +305,7 @@ fn security_group_limits(cx: &mut Ctx, at: &Path, sg: &spec::types::SecurityGrou
     check_tags(cx, at, &sg.tags);
 }
 
-fn instance_limits(cx: &mut Ctx, at: &Path, inst: &spec::types::Instance) {
+pub(crate) fn instance_limits(cx: &mut Checker, at: &Path, inst: &spec::types::Instance) {
     name_tag(cx, at, &inst.name);
     check_tags(cx, at, &inst.tags);
     if let Some(b) = &inst.bootstrap {
@@ -358,7 +331,7 @@ fn instance_limits(cx: &mut Ctx, at: &Path, inst: &spec::types::Instance) {
 /// The instance's bootstrap settings as the instance will need them (`bootstrap::check`):
 /// checked now, since the engine renders them only when it creates the instance, after all
 /// it depends on. References, known only at apply, pass as `plan::UNKNOWN`.
-pub(super) fn bootstrap_settings(cx: &mut Ctx, at: &Path, b: &serde_yaml::Value) {
+pub(crate) fn bootstrap_settings(cx: &mut Checker, at: &Path, b: &serde_yaml::Value) {
     fn unknown_refs(v: &mut Json) {
         match v {
             Json::String(s) => {

@@ -13,17 +13,16 @@ use crate::diag::Finding;
 use crate::partition::Partition;
 use crate::policy;
 use crate::spec::template::Template;
-use crate::spec::types::{KeyAlgorithm, KeySpec, Kind};
+use crate::spec::types::{with_props, KeyAlgorithm, KeySpec};
 use crate::spec::{self, LoadOptions, PartitionDef, Path, ResourceDef, Spec};
 
-mod kinds;
-mod limits;
-mod names;
-mod pki;
+pub(crate) mod kinds;
+pub(crate) mod limits;
+pub(crate) mod names;
+pub(crate) mod pki;
 mod references;
 
 use kinds::*;
-use limits::*;
 pub use names::rendered_name_problems;
 use names::*;
 use pki::*;
@@ -49,7 +48,7 @@ pub fn lint_loaded(
     let mut later = Later::default();
     let (spec, mut findings) =
         spec::load_with(name, text, opts, &mut |r, source, partitions, built| {
-            let mut cx = Ctx {
+            let mut cx = Checker {
                 source,
                 later: &mut later,
                 out: vec![],
@@ -58,7 +57,7 @@ pub fn lint_loaded(
             with_file(cx.out, name)
         });
     if let Some(spec) = &spec {
-        let mut cx = Ctx {
+        let mut cx = Checker {
             source: &spec.source,
             later: &mut later,
             out: vec![],
@@ -118,22 +117,51 @@ enum Pending {
     },
 }
 
-struct Ctx<'a> {
+/// Where one plan's findings go, with the source to point them at.
+pub(crate) struct Checker<'a> {
     source: &'a crate::spec::Source,
     later: &'a mut Later,
     out: Vec<Finding>,
 }
 
-impl Ctx<'_> {
-    fn push(&mut self, f: Finding) {
+impl Checker<'_> {
+    pub(crate) fn push(&mut self, f: Finding) {
         self.out.push(f);
     }
-    fn value(&self, p: &Path) -> crate::diag::Span {
+    pub(crate) fn value(&self, p: &Path) -> crate::diag::Span {
         self.source.value_span(p)
     }
-    fn key(&self, p: &Path) -> crate::diag::Span {
+    pub(crate) fn key(&self, p: &Path) -> crate::diag::Span {
         self.source.key_span(p)
     }
+}
+
+/// Lint's part of a resource type, implemented beside the type's engine module (its one home)
+/// and dispatched by `spec::types::with_props!`: a type without it does not compile.
+pub(crate) trait Rules {
+    /// The type's own rules (names, numbers, shapes, files), checked as soon as the resource
+    /// is loaded. `at` is its `properties`.
+    fn check(&self, cx: &mut Checker, at: &Path, env: &Env);
+    /// Its policy documents: every one gets the policy rules (`kinds::policy_rules`).
+    fn documents(&self, at: &Path) -> Vec<(Path, Json)>;
+    /// Its names AWS limits: lint checks them as written, the engine once rendered.
+    fn names(&self) -> Vec<(&str, NameCheck)>;
+}
+
+/// What a type's rules may need besides the resource.
+pub(crate) struct Env<'a> {
+    /// The resource's partition (none for local types).
+    pub part: Option<&'a PartitionDef>,
+    /// The directory relative file paths are read from.
+    pub base: &'a FsPath,
+}
+
+/// How a name is checked.
+#[derive(Clone, Copy)]
+pub(crate) enum NameCheck {
+    Rule(&'static NameRule),
+    /// A KMS alias: `alias/` and a name.
+    Alias,
 }
 
 type Partitions = std::collections::BTreeMap<String, PartitionDef>;
@@ -142,13 +170,18 @@ type Resources = std::collections::BTreeMap<String, ResourceDef>;
 
 /// The checks of one resource, as soon as it is built: its own, and those of its references to
 /// resources built before it (`built`); references to later ones wait for `global`.
-fn local(cx: &mut Ctx, r: &ResourceDef, partitions: &Partitions, built: &Resources, base: &FsPath) {
+fn local(
+    cx: &mut Checker,
+    r: &ResourceDef,
+    partitions: &Partitions,
+    built: &Resources,
+    base: &FsPath,
+) {
     let part = r.partition.as_ref().and_then(|p| partitions.get(p));
     if let Some(p) = part {
         cross_partition(cx, r, p);
     }
     kind_rules(cx, r, part, base);
-    limits(cx, r);
     reference_types(cx, r);
     for check in std::mem::take(&mut cx.later.fresh) {
         if let Some(later) = settle(cx, check, built, partitions, &|_| true) {
@@ -179,7 +212,7 @@ fn local(cx: &mut Ctx, r: &ResourceDef, partitions: &Partitions, built: &Resourc
 /// Check a reference against `resources`; the check back when its target is not there (yet).
 /// `kept`: whether the referring resource is still in the plan.
 fn settle(
-    cx: &mut Ctx,
+    cx: &mut Checker,
     check: Pending,
     resources: &Resources,
     partitions: &Partitions,
@@ -250,7 +283,7 @@ fn settle(
 /// The checks that need every resource: references' targets, names that repeat, trusted
 /// subjects, the plan's name and its partitions. What a resource left out of the spec (an
 /// unknown reference) recorded is dropped.
-fn global(cx: &mut Ctx, spec: &Spec) {
+fn global(cx: &mut Checker, spec: &Spec) {
     plan_name(cx, spec);
     for (name, p) in &spec.partitions {
         for (svc, principal) in &p.spec.service_principals {

@@ -2,9 +2,10 @@
 //! references are filled in (the engine, `rendered_name_problems`); the plan's own name.
 
 use super::*;
+use crate::spec::types::Kind;
 
 /// What AWS accepts as one kind of name.
-pub(super) struct NameRule {
+pub(crate) struct NameRule {
     code: &'static str,
     what: &'static str,
     max: usize,
@@ -12,7 +13,7 @@ pub(super) struct NameRule {
     allowed: &'static str,
 }
 
-pub(super) const ROLE_NAME: NameRule = NameRule {
+pub(crate) const ROLE_NAME: NameRule = NameRule {
     code: "XP050",
     what: "role name",
     max: 64,
@@ -20,7 +21,7 @@ pub(super) const ROLE_NAME: NameRule = NameRule {
     allowed: "letters, digits and +=,.@_-",
 };
 
-pub(super) const INSTANCE_PROFILE_NAME: NameRule = NameRule {
+pub(crate) const INSTANCE_PROFILE_NAME: NameRule = NameRule {
     code: "XP050",
     what: "instance profile name",
     max: 128,
@@ -28,7 +29,7 @@ pub(super) const INSTANCE_PROFILE_NAME: NameRule = NameRule {
     allowed: "letters, digits and +=,.@_-",
 };
 
-pub(super) const SECRET_NAME: NameRule = NameRule {
+pub(crate) const SECRET_NAME: NameRule = NameRule {
     code: "XP051",
     what: "secret name",
     max: 512,
@@ -36,17 +37,17 @@ pub(super) const SECRET_NAME: NameRule = NameRule {
     allowed: "letters, digits and /_+=.@-",
 };
 
-pub(super) const TRUST_ANCHOR_NAME: NameRule = NameRule {
+pub(crate) const TRUST_ANCHOR_NAME: NameRule = NameRule {
     what: "trust anchor name",
     ..RA_NAME
 };
 
-pub(super) const PROFILE_NAME: NameRule = NameRule {
+pub(crate) const PROFILE_NAME: NameRule = NameRule {
     what: "profile name",
     ..RA_NAME
 };
 
-pub(super) const RA_NAME: NameRule = NameRule {
+pub(crate) const RA_NAME: NameRule = NameRule {
     code: "XP053",
     what: "Roles Anywhere name",
     max: 255,
@@ -57,7 +58,7 @@ pub(super) const RA_NAME: NameRule = NameRule {
 /// A name as AWS will see it, whatever produced it (literal text, a variable, an escape):
 /// checked on its rendered text. A name with references is checked on what is known of it
 /// (its characters, and its length as a lower bound); the engine checks it again once rendered.
-pub(super) fn check_name(cx: &mut Ctx, at: &Path, name: &str, rule: &NameRule) {
+pub(crate) fn check_name(cx: &mut Checker, at: &Path, name: &str, rule: &NameRule) {
     if let Some(problem) = name_problem(name, rule) {
         cx.push(
             Finding::error(rule.code, problem)
@@ -68,7 +69,7 @@ pub(super) fn check_name(cx: &mut Ctx, at: &Path, name: &str, rule: &NameRule) {
 }
 
 /// Why AWS would refuse `name` (a template as the resolved plan holds it) as a `rule` name.
-pub(super) fn name_problem(name: &str, rule: &NameRule) -> Option<String> {
+pub(crate) fn name_problem(name: &str, rule: &NameRule) -> Option<String> {
     let (text, complete) = known(name);
     let n = text.chars().count();
     let shown = crate::diag::excerpt(if complete { &text } else { name }, 80);
@@ -85,39 +86,25 @@ pub(super) fn name_problem(name: &str, rule: &NameRule) -> Option<String> {
 /// The names of a rendered resource that AWS would refuse, each with why: the engine's check
 /// before it creates or renames anything, for names that held references at lint time.
 pub fn rendered_name_problems(kind: &Kind) -> Vec<String> {
-    let checks: Vec<(&str, &NameRule)> = match kind {
-        Kind::Role(r) => vec![(&r.name, &ROLE_NAME)],
-        Kind::InstanceProfile(ip) => vec![(&ip.name, &INSTANCE_PROFILE_NAME)],
-        Kind::Secret(s) => vec![(&s.name, &SECRET_NAME)],
-        Kind::TrustAnchor(t) => vec![(&t.name, &TRUST_ANCHOR_NAME)],
-        Kind::Profile(p) => vec![(&p.name, &PROFILE_NAME)],
-        _ => vec![],
-    };
-    let mut out: Vec<String> = checks
+    let names = with_props!(kind, |p, T| <T as Rules>::names(p));
+    names
         .into_iter()
         .filter(|(n, _)| !n.contains(crate::plan::UNKNOWN))
-        .filter_map(|(n, rule)| name_problem(&escape(n), rule))
-        .collect();
-    if let Kind::KmsKey(k) = kind {
-        if let Some(a) = k
-            .alias
-            .as_deref()
-            .filter(|a| !a.contains(crate::plan::UNKNOWN))
-        {
-            out.extend(alias_problem(&escape(a)));
-        }
-    }
-    out
+        .filter_map(|(n, check)| match check {
+            NameCheck::Rule(rule) => name_problem(&escape(n), rule),
+            NameCheck::Alias => alias_problem(&escape(n)),
+        })
+        .collect()
 }
 
 /// A rendered value as a template of itself (its `${` escaped), for the checks that take
 /// templates.
-pub(super) fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace("${", "$${")
 }
 
 /// Why AWS would refuse `alias` (a template) as a KMS alias.
-pub(super) fn alias_problem(alias: &str) -> Option<String> {
+pub(crate) fn alias_problem(alias: &str) -> Option<String> {
     let (a, complete) = known(alias);
     let chars_ok = a
         .chars()
@@ -135,18 +122,18 @@ pub(super) fn alias_problem(alias: &str) -> Option<String> {
     })
 }
 
-pub(super) fn iam_char(c: char) -> bool {
+pub(crate) fn iam_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
 }
 
 /// The longest plan name: it is the `xpart:plan` tag value and a directory name.
-pub(super) const PLAN_NAME_MAX: usize = 255;
+pub(crate) const PLAN_NAME_MAX: usize = 255;
 
 /// The plan name and its identity: the identity is the value of every resource's
 /// `xpart:plan` tag and the name of the plan's state directory, and by default it is the name.
 /// Checked on the rendered text, whatever produced it (variables, escapes): no path separators,
 /// no dot-names, not longer than a tag value or a file name.
-pub(super) fn plan_name(cx: &mut Ctx, spec: &Spec) {
+pub(crate) fn plan_name(cx: &mut Checker, spec: &Spec) {
     if !spec.name_known {
         return; // an unresolved variable or no name at all: reported by loading
     }

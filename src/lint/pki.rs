@@ -4,7 +4,7 @@ use super::*;
 
 /// Subject fields that mix ASCII letters with letters of another script: almost always a
 /// look-alike typed by mistake, and Roles Anywhere matches subjects exactly.
-pub(super) fn subject_characters(cx: &mut Ctx, at: &Path, s: &crate::spec::types::Subject) {
+pub(crate) fn subject_characters(cx: &mut Checker, at: &Path, s: &crate::spec::types::Subject) {
     let fields = [
         ("common_name", Some(&s.common_name)),
         ("organization", s.organization.as_ref()),
@@ -34,7 +34,7 @@ pub(super) fn subject_characters(cx: &mut Ctx, at: &Path, s: &crate::spec::types
 }
 
 /// Key files go inside the plan's state directory, never elsewhere.
-pub(super) fn check_dir(cx: &mut Ctx, at: &Path, dir: &str) {
+pub(crate) fn check_dir(cx: &mut Checker, at: &Path, dir: &str) {
     let (text, complete) = known(dir);
     if !complete || !spec::confined(&text) {
         cx.push(
@@ -51,7 +51,7 @@ pub(super) fn check_dir(cx: &mut Ctx, at: &Path, dir: &str) {
     }
 }
 
-pub(super) fn key_spec(cx: &mut Ctx, at: &Path, k: &KeySpec) {
+pub(crate) fn key_spec(cx: &mut Checker, at: &Path, k: &KeySpec) {
     match k.algorithm {
         KeyAlgorithm::Rsa if !matches!(k.bits, None | Some(2048 | 3072 | 4096)) => {
             cx.push(
@@ -75,7 +75,7 @@ pub(super) fn key_spec(cx: &mut Ctx, at: &Path, k: &KeySpec) {
 }
 
 /// A CA the user brings gets the checks CreateTrustAnchor applies, before any API call.
-pub(super) fn check_ca_file(cx: &mut Ctx, at: &Path, file: &str, base: &FsPath) {
+pub(crate) fn check_ca_file(cx: &mut Checker, at: &Path, file: &str, base: &FsPath) {
     let (file, complete) = known(file);
     if !complete {
         return;

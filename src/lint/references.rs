@@ -2,9 +2,10 @@
 //! references to a resource of the wrong type, and roles that trust a CN no certificate has.
 
 use super::*;
+use crate::spec::types::{PkiCert, Role, TrustAnchor};
 
 /// ARNs and references of another partition in fields that name things in this one.
-pub(super) fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
+pub(crate) fn cross_partition(cx: &mut Checker, r: &ResourceDef, p: &PartitionDef) {
     let mut leaves = vec![];
     spec::strings_where(
         &r.properties,
@@ -60,48 +61,17 @@ pub(super) fn cross_partition(cx: &mut Ctx, r: &ResourceDef, p: &PartitionDef) {
     }
 }
 
-/// Fields whose single reference must point at a resource of a given type.
-pub(super) fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
-    let expected: &[(&str, &str)] = match r.type_name.as_str() {
-        "pki.cert" => &[("ca", "pki.ca")],
-        "secretsmanager.secret" => &[("kms_key", "kms.key")],
-        "iam.instance_profile" => &[("role", "iam.role")],
-        "rolesanywhere.trust_anchor" => &[("ca", "pki.ca")],
-        "rolesanywhere.profile" => &[("roles", "iam.role")],
-        "ec2.subnet" | "ec2.internet_gateway" | "ec2.route_table" | "ec2.security_group" => {
-            &[("vpc", "ec2.vpc")]
-        }
-        "ec2.instance" => &[
-            ("subnet", "ec2.subnet"),
-            ("security_groups", "ec2.security_group"),
-            ("instance_profile", "iam.instance_profile"),
-        ],
-        _ => &[],
+/// Properties whose single reference must point at a resource of a given type: the type's
+/// declared `REFERENCES`.
+pub(crate) fn reference_types(cx: &mut Checker, r: &ResourceDef) {
+    let Some(info) = spec::types::type_info(&r.type_name) else {
+        return;
     };
-    let mut checks: Vec<(Path, &str)> = expected
+    let checks: Vec<(Path, &'static str)> = info
+        .references
         .iter()
-        .map(|(f, t)| (props(r).key(f), *t))
+        .flat_map(|(pattern, want)| expand(r, pattern).into_iter().map(move |at| (at, *want)))
         .collect();
-    if r.type_name == "iam.role" {
-        checks.push((
-            props(r)
-                .key("trust")
-                .key("roles_anywhere")
-                .key("trust_anchor"),
-            "rolesanywhere.trust_anchor",
-        ));
-    }
-    if r.type_name == "ec2.route_table" {
-        if let Kind::RouteTable(rt) = &r.kind {
-            for i in 0..rt.routes.len() {
-                checks.push((
-                    props(r).key("routes").index(i).key("gateway"),
-                    "ec2.internet_gateway",
-                ));
-            }
-        }
-        checks.push((props(r).key("subnets"), "ec2.subnet"));
-    }
     for (at, want) in checks {
         let mut leaves = vec![];
         if let Some(v) = lookup(&r.properties, &at.0[3..]) {
@@ -121,7 +91,33 @@ pub(super) fn reference_types(cx: &mut Ctx, r: &ResourceDef) {
     }
 }
 
-pub(super) fn lookup<'v>(
+/// The property paths `pattern` names in `r`: dotted names, `[]` after one for each element of
+/// its list.
+fn expand(r: &ResourceDef, pattern: &str) -> Vec<Path> {
+    let mut paths = vec![props(r)];
+    for seg in pattern.split('.') {
+        let (name, each) = match seg.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (seg, false),
+        };
+        paths = paths
+            .into_iter()
+            .flat_map(|p| {
+                let p = p.key(name);
+                if !each {
+                    return vec![p];
+                }
+                let n = lookup(&r.properties, &p.0[3..])
+                    .and_then(|v| v.as_sequence())
+                    .map_or(0, Vec::len);
+                (0..n).map(|i| p.index(i)).collect()
+            })
+            .collect();
+    }
+    paths
+}
+
+pub(crate) fn lookup<'v>(
     v: &'v serde_yaml::Value,
     segs: &[spec::Seg],
 ) -> Option<&'v serde_yaml::Value> {
@@ -140,12 +136,12 @@ pub(super) fn lookup<'v>(
 /// that differs by one look-alike character (a Cyrillic `с` for a Latin `c`) otherwise passes
 /// every check and fails only when the workload asks for credentials. Subject fields that mix
 /// scripts get a warning of their own (`subject_characters`).
-pub(super) fn trusted_subjects(cx: &mut Ctx, spec: &Spec) {
+pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Spec) {
     // The plan's certificates by issuing CA, once: (cert id, its CN as known).
     let mut by_ca: std::collections::HashMap<String, Vec<(&String, String)>> =
         std::collections::HashMap::new();
     for c in spec.resources.values() {
-        if let Kind::PkiCert(pc) = &c.kind {
+        if let Some(pc) = c.kind.get::<PkiCert>() {
             if let Some(ca) = single_ref_id(&pc.ca) {
                 by_ca
                     .entry(ca)
@@ -155,7 +151,9 @@ pub(super) fn trusted_subjects(cx: &mut Ctx, spec: &Spec) {
         }
     }
     for r in spec.resources.values() {
-        let Kind::Role(role) = &r.kind else { continue };
+        let Some(role) = r.kind.get::<Role>() else {
+            continue;
+        };
         let Some(ra) = &role.trust.roles_anywhere else {
             continue;
         };
@@ -167,7 +165,7 @@ pub(super) fn trusted_subjects(cx: &mut Ctx, spec: &Spec) {
         else {
             continue;
         };
-        let Kind::TrustAnchor(ta) = &anchor.kind else {
+        let Some(ta) = anchor.kind.get::<TrustAnchor>() else {
             continue;
         };
         let Some(ca) = ta.ca.as_deref().and_then(single_ref_id) else {

@@ -91,10 +91,10 @@ impl Stage {
         check_id(l, id, &at)?;
         let rs = l.typed::<ResourceSpec>(raw, &at)?;
         let Some(info) = types::type_info(&rs.type_name) else {
-            let names = types::TYPES.iter().map(|t| t.name);
-            let hint = match nearest(&rs.type_name, names.clone()) {
+            let names = || types::types().map(|t| t.name);
+            let hint = match nearest(&rs.type_name, names()) {
                 Some(n) => format!("did you mean `{n}`?"),
-                None => format!("known types: {}", names.collect::<Vec<_>>().join(", ")),
+                None => format!("known types: {}", names().collect::<Vec<_>>().join(", ")),
             };
             l.push(
                 Finding::error("XP006", format!("unknown resource type `{}`", rs.type_name))

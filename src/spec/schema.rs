@@ -2,15 +2,14 @@
 
 use serde_json::{json, Value};
 
-use super::types::{PlanFile, TYPES};
+use super::types::{types, PlanFile};
 
 /// The schema: the top level from `PlanFile`, each resource checked against its type's properties.
 pub fn plan_schema() -> Value {
     let mut g = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let root = g.root_schema_for::<PlanFile>();
     let mut root = serde_json::to_value(root).expect("schema is JSON");
-    let variants: Vec<Value> = TYPES
-        .iter()
+    let variants: Vec<Value> = types()
         .map(|t| {
             let props = serde_json::to_value((t.schema)(&mut g)).expect("schema is JSON");
             let mut v = json!({

@@ -9,15 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
-use super::ec2_vpc::{
-    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+use super::{
+    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::lint::{limits, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InternetGateway;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInternetGatewayID.NotFound"];
 
@@ -90,7 +89,7 @@ async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
         // An SDK retry after a lost answer finds the attachment made: fine if it is to the VPC
         // the plan names (a read, only on this rare path).
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-            let now = Type::read(p, cx).await?;
+            let now = InternetGateway::read(p, cx).await?;
             if now.as_ref().and_then(|l| l.attrs.get("vpc")) != Some(&json!(p.vpc)) {
                 return Err(e);
             }
@@ -100,11 +99,9 @@ async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
     }
 }
 
-impl Resource for Type {
-    type Props = InternetGateway;
-
+impl Resource for InternetGateway {
     fn desired(p: &InternetGateway, _cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
             .attr("tags", want_tags(&p.tags)))
@@ -179,7 +176,7 @@ impl Resource for Type {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing(&want, &live, &["vpc"]);
+        let changed = differing_in(&want, &live, &["vpc"]);
         if changed.is_empty() {
             return Ok(live);
         }
@@ -193,7 +190,7 @@ impl Resource for Type {
         cx: &Ctx,
     ) -> Result<Live> {
         let id = &live.outputs["id"];
-        let mut calls: Vec<Call<'_>> = vec![];
+        let mut calls: Vec<Job<'_>> = vec![];
         if changed.contains("vpc") {
             // Detach, then attach: a gateway is attached to one VPC at most.
             calls.push(Box::pin(async move {
@@ -243,5 +240,19 @@ impl Resource for Type {
         })
         .await?;
         Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for InternetGateway {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        limits::ec2_limits(cx, at, &self.name, &self.tags);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
     }
 }

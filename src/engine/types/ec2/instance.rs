@@ -38,17 +38,17 @@ use aws_sdk_ec2::types::{
 use base64::Engine;
 use serde_json::{json, Value as Json};
 
-use super::ec2_vpc::{
+use super::{
     applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick,
-    plan_filters, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
+    plan_filters, retag, tag_spec, together, want_tags, Job, TAG_USER_DATA,
 };
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
+use crate::lint::{limits, Checker, Env, NameCheck, Rules};
 use crate::plan::UNKNOWN;
 use crate::spec::types::Instance;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInstanceID.NotFound"];
 
@@ -436,11 +436,9 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
     Ok(())
 }
 
-impl Resource for Type {
-    type Props = Instance;
-
+impl Resource for Instance {
     fn desired(p: &Instance, cx: &Ctx) -> Result<Desired> {
-        let mut d = Desired::default()
+        let mut d = Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("ami", p.ami.as_str())
             .attr("instance_type", p.instance_type.as_str())
@@ -585,7 +583,7 @@ impl Resource for Type {
         let id = &live.outputs["id"];
         // Groups, profile and tags are independent: one call each (the profile may need two),
         // all at once.
-        let mut calls: Vec<Call<'_>> = vec![];
+        let mut calls: Vec<Job<'_>> = vec![];
         if changed.contains("security_groups") {
             calls.push(Box::pin(async move {
                 cx.clients()
@@ -659,5 +657,19 @@ impl Resource for Type {
         }
         // Its subnet and security groups cannot be deleted while it is shutting down.
         wait_terminated(cx, &id).await
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for Instance {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        limits::instance_limits(cx, at, self);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
     }
 }

@@ -1,38 +1,18 @@
-//! `pki.ca`: a root CA kept as two local files, `<dir>/<id>.crt` and `<dir>/<id>.key` (mode
-//! 0600; `dir` defaults to `<state_dir>/pki`), or a CA the user imports and xpart only checks.
-//!
-//! No AWS. `pki` alone judges the files (`plan_ca` without writing, `ensure_ca` to make them):
-//! this module only turns its verdict into attributes the planner can compare. The same scheme
-//! serves `pki.cert`:
-//!
-//! - `subject`, `key`, `validity_days` (and a cert's `renew_before_days`) are the plan's terms.
-//!   They are not parsed back from the certificate, so read reports the plan's values; a
-//!   certificate that no longer fits them shows in `material`.
-//! - `status` changes in place: `valid`, or `renew: <why>` when time ran out (or, for a
-//!   certificate, its CA changed). A renewal is a new key and certificate under the same id,
-//!   shown as `~ status`.
-//! - `material` forces replacement: `as planned`, or `<why>` when the files no longer match the
-//!   plan (subject, key type) or are broken, shown as `-/+` with the reason as the old value.
-//!   `status` is then left `valid`: `pki` does not judge the time of a certificate it replaces.
-//!   `desired` cannot see the files, so a per-call `replace_on` is impossible; a separate
-//!   attribute that only differs in that case does the same.
-//!
-//! When a renewal or replacement is due, read reports `cert_pem` (and a cert's `serial`) as
-//! `plan::UNKNOWN`: those outputs are only known after apply, and dependents (a trust anchor's
-//! certificate, a cert's issuer) must plan against that. The private key is never an attribute
-//! or an output; only its path is.
+//! `pki.*`: the CA and client certificates, kept as files in the plan's state directory, and
+//! what both share: where the files go, how their state is described, the blocking work.
 
-use std::collections::{BTreeMap, BTreeSet};
+pub mod ca;
+pub mod cert;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value as Json};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
 use crate::pki::{self, Material, PkiAction};
 use crate::plan::UNKNOWN;
-use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, PkiCa, Subject};
-
-pub struct Type;
+use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, Subject};
 
 /// `material` when the files fit the plan.
 pub const AS_PLANNED: &str = "as planned";
@@ -169,95 +149,4 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| Error::other(format!("certificate generation failed: {e}")))?
         .map_err(Error::from)
-}
-
-impl Resource for Type {
-    type Props = PkiCa;
-
-    fn desired(p: &PkiCa, cx: &Ctx) -> Result<Desired> {
-        let want = match &p.import {
-            // An import is the user's files: where they are is all the plan says.
-            Some(import) => Desired::default()
-                .attr(
-                    "certificate_file",
-                    cx.path(&import.certificate_file).display().to_string(),
-                )
-                .attr(
-                    "key_file",
-                    import
-                        .key_file
-                        .as_deref()
-                        .map(|k| cx.path(k).display().to_string()),
-                ),
-            None => {
-                let subject = p.subject.clone().unwrap_or_else(|| Subject {
-                    common_name: cx.id.clone(),
-                    organization: None,
-                    organizational_unit: None,
-                    country: None,
-                });
-                Desired::default()
-                    .attr("subject", subject_json(&subject))
-                    .attr("key", key_json(p.key.as_ref()))
-                    .attr(
-                        "validity_days",
-                        p.validity_days.unwrap_or(pki::DEFAULT_CA_VALIDITY_DAYS),
-                    )
-            }
-        };
-        Ok(want
-            .attr("status", VALID)
-            .attr("material", AS_PLANNED)
-            .forces_replacement(&["material"]))
-    }
-
-    async fn read(p: &PkiCa, cx: &Ctx) -> Result<Option<Live>> {
-        let want = Self::desired(p, cx)?;
-        let dir = dir_of(p.dir.as_deref(), cx)?;
-        let plan = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
-        let Some(attrs) = live_attrs(&want, &plan.action) else {
-            return Ok(None);
-        };
-        let outputs = match &plan.kept {
-            Some(m) => outputs_of(cx, m),
-            None => pending_outputs(cx, &dir),
-        };
-        Ok(Some(Live {
-            outputs,
-            attrs,
-            owned: true,
-            handle: handle_for(p.import.is_none()),
-        }))
-    }
-
-    async fn create(p: &PkiCa, cx: &Ctx) -> Result<Live> {
-        let want = Self::desired(p, cx)?;
-        let (dir, id, spec, base) = (
-            dir_of(p.dir.as_deref(), cx)?,
-            cx.id.clone(),
-            p.clone(),
-            cx.base.clone(),
-        );
-        let (material, _) = blocking(move || pki::ensure_ca(&dir, &id, &spec, &base)).await?;
-        Ok(Live {
-            outputs: outputs_of(cx, &material),
-            attrs: want.attrs,
-            owned: true,
-            handle: handle_for(p.import.is_none()),
-        })
-    }
-
-    async fn update(
-        p: &PkiCa,
-        _live: &Live,
-        _changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
-        // `ensure_ca` decides again from the files: a renewal due is a new key and certificate.
-        Self::create(p, cx).await
-    }
-
-    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
-        remove_files(live)
-    }
 }

@@ -24,11 +24,11 @@ use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
     TAG_PLAN,
 };
-use crate::engine::types::iam_role::{all, converged, differing, Job};
+use crate::engine::types::shared::{all, converged, differing, Job};
+use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::UNKNOWN;
 use crate::spec::types::Secret;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 /// The value attribute of a generated secret, on both sides: generated once, never compared.
 pub const GENERATED: &str = "(generated)";
@@ -223,9 +223,7 @@ fn live_of(
     }
 }
 
-impl Resource for Type {
-    type Props = Secret;
-
+impl Resource for Secret {
     fn desired(p: &Secret, cx: &Ctx) -> Result<Desired> {
         let value = if generated(p) {
             json!(GENERATED)
@@ -235,14 +233,13 @@ impl Resource for Type {
             let v = load(p, cx)?.expect("not generated");
             json!(fingerprint(&v.0))
         };
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("description", p.description.clone().unwrap_or_default())
             .attr("kms_key", json!(p.kms_key))
             .attr("tags", plan_tags(&p.tags))
             .attr("value", value)
             .attr("scheduled_for_deletion", false)
-            .sensitive("value")
             .forces_replacement(&["name"]))
     }
 
@@ -653,6 +650,21 @@ async fn put_value(cx: &Ctx, arn: &str, value: &Value) -> Result<()> {
         .await
         .map_err(|e| cx.aws("UpdateSecretVersionStage", e))?;
     Ok(())
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for Secret {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::secret_rules(cx, at, self);
+        limits::secret_limits(cx, at, self);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![(&self.name, NameCheck::Rule(&names::SECRET_NAME))]
+    }
 }
 
 #[cfg(test)]

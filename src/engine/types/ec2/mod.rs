@@ -1,36 +1,31 @@
-//! `ec2.vpc`, and what every `ec2.*` type shares: the ownership-tag lookup, tags set at create,
-//! tag updates, "already gone" on delete and the wait for dependants to go.
+//! `ec2.*`: the network and the workload's instance, and what every EC2 type shares: the
+//! ownership-tag lookup, tags set at create, tag updates and the wait for dependants to go.
 //!
 //! EC2 names are not unique, so an EC2 resource is found only by its ownership tags
 //! (`xpart:plan`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
-//! ever exists untagged. CreateVpc cannot be deduplicated, so it runs with the SDK's retries off
-//! under `create_once`, which looks the VPC up by those tags after an uncertain outcome.
-//!
-//! Creates and updates answer the `Live` that what they sent and what EC2 answered make
-//! (`fresh`, `applied`), never a read-back: each read costs a round trip, and a China one is
-//! 0.6 s. That `Live` is what `read` would describe right after (the tests compare the two).
-//! Nothing waits for a new resource to show in Describe* by its tags either (that can lag a
-//! create by seconds): this run never reads it again, and the next run's read is what finds
-//! it; an uncertain create is looked up by `create_once` itself.
-//! Reads take the account for ARNs from the objects EC2 returns (`OwnerId`), so they need no
-//! identity call before them.
+//! ever exists untagged.
+
+pub mod instance;
+pub mod internet_gateway;
+pub mod route_table;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
+
+pub use super::shared::{differing, gone_ok, together, Job};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VpcState};
-use serde_json::{json, Value as Json};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use serde_json::Value as Json;
 
 use crate::engine::resource::{
-    create_once, no_retry, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx,
-    Desired, Error, Live, Resource, Result, TAG_LINEAGE, TAG_PLAN,
+    no_retry, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
+    Live, Result, TAG_LINEAGE, TAG_PLAN,
 };
-use crate::spec::types::{Tags, Vpc};
-
-pub struct Type;
+use crate::spec::types::Tags;
 
 /// The tag holding a SHA-256 of an instance's user data: read compares it without another call
 /// (DescribeInstanceAttribute), and it is not one of the user's tags.
@@ -226,48 +221,6 @@ pub async fn retag(cx: &Ctx, resource: &str, name: &str, user: &Tags, live: &Liv
     created.and(deleted)
 }
 
-/// A call of an update, boxed so that a varying number of them can run together.
-pub type Call<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
-
-/// Run `calls` at once (one round trip for all of them, not one each) and wait for every one:
-/// none is cut off halfway because another failed. The first error, in `calls`' order, is the
-/// result.
-pub async fn together(calls: Vec<Call<'_>>) -> Result<()> {
-    let mut running: Vec<Option<Call<'_>>> = calls.into_iter().map(Some).collect();
-    let mut results: Vec<Option<Result<()>>> = running.iter().map(|_| None).collect();
-    std::future::poll_fn(|task| {
-        let mut pending = false;
-        for (slot, result) in running.iter_mut().zip(results.iter_mut()) {
-            if let Some(call) = slot {
-                match call.as_mut().poll(task) {
-                    Poll::Ready(r) => {
-                        *result = Some(r);
-                        *slot = None;
-                    }
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
-}
-
-/// A delete (or detach) whose target is already gone has done its work: a retry after a lost
-/// response, or someone was faster.
-pub fn gone_ok<T>(r: Result<T>, codes: &[&str]) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Retry `f` while EC2 says something still uses the resource (an instance terminating, an
 /// address still mapped), up to `DEPENDENCY_WAIT`.
 pub async fn retry_dependency<T, F, Fut>(cx: &Ctx, what: &str, f: F) -> Result<T>
@@ -285,14 +238,6 @@ where
     .await
 }
 
-/// The names in `keys` whose desired and live values differ.
-pub fn differing(want: &Desired, live: &Live, keys: &[&str]) -> BTreeSet<String> {
-    keys.iter()
-        .filter(|k| want.attrs.get(**k) != live.attrs.get(**k))
-        .map(|k| k.to_string())
-        .collect()
-}
-
 /// A resource just created: exactly as asked for (no need to read back what one call set).
 /// `owner`: the `OwnerId` of the create's answer.
 pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desired) -> Live {
@@ -302,6 +247,13 @@ pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desi
         owned: true,
         handle: Json::Null,
     }
+}
+
+/// The names in `keys` whose desired and live values differ.
+pub fn differing_in(want: &Desired, live: &Live, keys: &[&str]) -> BTreeSet<String> {
+    let mut d = differing(want, live);
+    d.retain(|k| keys.contains(&k.as_str()));
+    d
 }
 
 /// `live` once an update has brought `changed` to `want` (every call of it succeeded): what
@@ -324,143 +276,4 @@ pub fn applied(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live 
 /// Whether an update must (re)write the tags: they differ, or the resource is being adopted.
 pub fn needs_retag(live: &Live, changed: &BTreeSet<String>) -> bool {
     !live.owned || changed.contains("tags") || changed.contains("name")
-}
-
-fn live_of(cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
-    let tags = vpc.tags();
-    let id = vpc.vpc_id().unwrap_or_default();
-    let name = name_tag(tags);
-    let attrs = BTreeMap::from([
-        ("name".to_string(), json!(name)),
-        (
-            "cidr".to_string(),
-            json!(vpc.cidr_block().unwrap_or_default()),
-        ),
-        ("tags".to_string(), live_tags(tags)),
-    ]);
-    let owner = vpc.owner_id().unwrap_or_default();
-    Live {
-        outputs: outputs(cx, "vpc", id, &name, owner),
-        attrs,
-        owned: true,
-        handle: Json::Null,
-    }
-}
-
-impl Resource for Type {
-    type Props = Vpc;
-
-    fn desired(p: &Vpc, _cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::default()
-            .attr("name", p.name.as_str())
-            .attr("cidr", p.cidr.as_str())
-            .attr("tags", want_tags(&p.tags))
-            .forces_replacement(&["cidr"]))
-    }
-
-    async fn read(_p: &Vpc, cx: &Ctx) -> Result<Option<Live>> {
-        let out = cx
-            .clients()
-            .ec2
-            .describe_vpcs()
-            .set_filters(Some(owner_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeVpcs", e))?;
-        let found: Vec<_> = out
-            .vpcs()
-            .iter()
-            .filter(|v| v.state() != Some(&VpcState::Deleting))
-            .cloned()
-            .collect();
-        Ok(pick(cx, "VPC", found, |v| {
-            v.vpc_id().unwrap_or_default().to_string()
-        })
-        .map(|v| live_of(cx, &v)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_vpcs()
-            .set_filters(Some(plan_filters(cx)))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(v) = pages.next().await {
-            let v = v.map_err(|e| cx.aws("DescribeVpcs", e))?;
-            if v.state() != Some(&VpcState::Deleting) {
-                found.push(v);
-            }
-        }
-        Ok(owned(cx, &found, |v| v.tags(), |v| live_of(cx, v)))
-    }
-
-    async fn create(p: &Vpc, cx: &Ctx) -> Result<Live> {
-        let ec2 = &cx.clients().ec2;
-        create_once(
-            cx,
-            "CreateVpc",
-            || async {
-                let out = ec2
-                    .create_vpc()
-                    .cidr_block(&p.cidr)
-                    .tag_specifications(tag_spec(cx, ResourceType::Vpc, &p.name, &p.tags, &[]))
-                    .customize()
-                    .config_override(once())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateVpc", e))?;
-                let vpc = out
-                    .vpc()
-                    .ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
-                let id = vpc
-                    .vpc_id()
-                    .ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
-                Ok(fresh(
-                    cx,
-                    "vpc",
-                    id,
-                    &p.name,
-                    vpc.owner_id().unwrap_or_default(),
-                    Self::desired(p, cx)?,
-                ))
-            },
-            || Self::read(p, cx),
-        )
-        .await
-    }
-
-    async fn update(p: &Vpc, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        // Only the tags change in place (the CIDR replaces the VPC).
-        if needs_retag(live, changed) {
-            retag(cx, &live.outputs["id"], &p.name, &p.tags, live).await?;
-        }
-        Ok(applied(live, &Self::desired(p, cx)?, changed))
-    }
-
-    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(
-            cx,
-            "the deletion of the VPC's subnets, gateways and groups",
-            || async {
-                gone_ok(
-                    cx.clients()
-                        .ec2
-                        .delete_vpc()
-                        .vpc_id(&id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("DeleteVpc", e)),
-                    &["InvalidVpcID.NotFound"],
-                )
-            },
-        )
-        .await?;
-        Ok(())
-    }
 }

@@ -17,16 +17,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
-use crate::engine::types::pki_ca::{
+use super::{
     blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs, remove_files,
     subject_json, AS_PLANNED, VALID,
 };
+use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::pki::{self, Material};
 use crate::plan::UNKNOWN;
 use crate::spec::types::PkiCert;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
+use serde_json::Value as Json;
 
 /// The issuing CA's material from its outputs in `cx.refs`; None while it is not known.
 fn ca_material(p: &PkiCert, cx: &Ctx) -> Result<Option<Material>> {
@@ -61,11 +62,9 @@ fn outputs_with_serial(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
     o
 }
 
-impl Resource for Type {
-    type Props = PkiCert;
-
+impl Resource for PkiCert {
     fn desired(p: &PkiCert, _cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("subject", subject_json(&p.subject))
             .attr("key", key_json(p.key.as_ref()))
             .attr(
@@ -131,5 +130,20 @@ impl Resource for Type {
 
     async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
         remove_files(live)
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for PkiCert {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::cert_rules(cx, at, self);
+        limits::cert_limits(cx, at, self);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
     }
 }

@@ -21,11 +21,12 @@ use crate::engine::resource::{
     create_once, lookup_all, no_retry, owned_id, owned_in_order, plan_tags, retry_propagation,
     user_tags, Attrs, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::iam_role::{all, canonical, converged, differing, Job};
+use crate::engine::types::shared::{all, converged, differing, Job};
+use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::policy;
+use crate::policy::canonical;
 use crate::spec::types::KmsKey;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 /// The only key policy name KMS has.
 const POLICY_NAME: &str = "default";
@@ -422,13 +423,11 @@ async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
     }
 }
 
-impl Resource for Type {
-    type Props = KmsKey;
-
+impl Resource for KmsKey {
     fn desired(p: &KmsKey, cx: &Ctx) -> Result<Desired> {
         // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
         // differs only when it is null (a key left without it), which the update adds.
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("alias", json!(p.alias))
             .attr("description", p.description.clone().unwrap_or_default())
             .attr("policy", policy_doc(p, cx))
@@ -752,4 +751,25 @@ fn key_id_of(live: &Live) -> Result<String> {
         .map(str::to_string)
         .or_else(|| live.outputs.get("id").cloned())
         .ok_or_else(|| Error::other("no key id for this key"))
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for KmsKey {
+    fn check(&self, cx: &mut Checker, at: &PropPath, env: &Env) {
+        kinds::key_rules(cx, at, self, env.part);
+        limits::key_limits(cx, at, self);
+    }
+    fn documents(&self, at: &PropPath) -> Vec<(PropPath, Json)> {
+        self.policy
+            .iter()
+            .map(|d| (at.key("policy"), policy::yaml_to_json(d)))
+            .collect()
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        self.alias
+            .iter()
+            .map(|a| (a.as_str(), NameCheck::Alias))
+            .collect()
+    }
 }

@@ -14,16 +14,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
+use super::{find, gone_ok, of_plan, once, ra_tags, retag, tags_attr, updated, NOT_FOUND};
 use crate::engine::resource::{
     create_once, owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::iam_role::{all, canonical, Job};
-use crate::engine::types::ra_trust_anchor::{
-    find, gone_ok, of_plan, once, ra_tags, retag, tags_attr, updated,
-};
+use crate::engine::types::shared::{all, Job};
+use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
+use crate::policy;
+use crate::policy::canonical;
 use crate::spec::types::Profile;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 const DEFAULT_DURATION: u32 = 3600;
 
@@ -123,11 +123,9 @@ async fn list_all(cx: &Ctx) -> Result<Vec<ProfileDetail>> {
     Ok(all)
 }
 
-impl Resource for Type {
-    type Props = Profile;
-
+impl Resource for Profile {
     fn desired(p: &Profile, cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("roles", sorted(p.roles.iter().cloned()))
             .attr("duration_seconds", duration(p))
@@ -272,7 +270,26 @@ impl Resource for Type {
                 .await
                 .map(|_| ())
                 .map_err(|e| cx.aws("DeleteProfile", e)),
+            NOT_FOUND,
         )?;
         Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for Profile {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::profile_rules(cx, at, self);
+        limits::check_tags(cx, at, &self.tags);
+    }
+    fn documents(&self, at: &PropPath) -> Vec<(PropPath, Json)> {
+        self.session_policy
+            .iter()
+            .map(|d| (at.key("session_policy"), policy::yaml_to_json(d)))
+            .collect()
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![(&self.name, NameCheck::Rule(&names::PROFILE_NAME))]
     }
 }

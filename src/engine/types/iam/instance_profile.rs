@@ -17,10 +17,10 @@ use crate::engine::resource::{
     lookup_all, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
     Error, Live, Resource, Result,
 };
-use crate::engine::types::iam_role::{all, converged, gone_ok, Job};
+use crate::engine::types::shared::{all, converged, gone_ok, Job, IAM_GONE};
+use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InstanceProfile;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 fn path_of(p: &InstanceProfile) -> String {
     p.path.clone().unwrap_or_else(|| "/".into())
@@ -97,6 +97,7 @@ async fn remove_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
             .await
             .map(|_| ())
             .map_err(|e| cx.aws("RemoveRoleFromInstanceProfile", e)),
+        IAM_GONE,
     )
     .map(|_| ())
 }
@@ -122,11 +123,9 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
     }
 }
 
-impl Resource for Type {
-    type Props = InstanceProfile;
-
+impl Resource for InstanceProfile {
     fn desired(p: &InstanceProfile, _cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("path", path_of(p))
             .attr("role", p.role.as_str())
@@ -194,7 +193,7 @@ impl Resource for Type {
                     .await
                     .map_err(|e| cx.aws("GetInstanceProfile", e));
                 // Deleted since the listing: not there.
-                let Some(ip) = gone_ok(got)?.and_then(|o| o.instance_profile) else {
+                let Some(ip) = gone_ok(got, IAM_GONE)?.and_then(|o| o.instance_profile) else {
                     return Ok(None);
                 };
                 let id = owned_id(&cx.owner, ip.tags().iter().map(|t| (t.key(), t.value())));
@@ -329,7 +328,31 @@ impl Resource for Type {
                 .await
                 .map(|_| ())
                 .map_err(|e| cx.aws("DeleteInstanceProfile", e)),
+            IAM_GONE,
         )?;
         Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for InstanceProfile {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        names::check_name(
+            cx,
+            &at.key("name"),
+            &self.name,
+            &names::INSTANCE_PROFILE_NAME,
+        );
+        if let Some(p) = &self.path {
+            limits::check_iam_path(cx, &at.key("path"), p);
+        }
+        limits::check_tags(cx, at, &self.tags);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![(&self.name, NameCheck::Rule(&names::INSTANCE_PROFILE_NAME))]
     }
 }

@@ -11,15 +11,14 @@ use std::sync::Mutex;
 use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCode};
 use serde_json::{json, Value as Json};
 
-use super::ec2_vpc::{
-    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+use super::{
+    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::spec::types::{Route, RouteTable};
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 /// Routes as compared: `[{destination, gateway}]` sorted by destination (a table has one route
 /// per destination, so order means nothing).
@@ -218,7 +217,7 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
         // Either an SDK retry of this very association, or the subnet belongs to another table,
         // which xpart does not take from it silently. (A read, only on this rare path.)
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-            let now = Type::read(p, cx).await?;
+            let now = RouteTable::read(p, cx).await?;
             match now.and_then(|l| associations(&l).remove(subnet)) {
                 Some(assoc) => Ok(assoc),
                 None => Err(Error::other(format!(
@@ -230,9 +229,7 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
     }
 }
 
-impl Resource for Type {
-    type Props = RouteTable;
-
+impl Resource for RouteTable {
     fn desired(p: &RouteTable, _cx: &Ctx) -> Result<Desired> {
         let routes = p.routes.iter().map(
             |Route {
@@ -240,7 +237,7 @@ impl Resource for Type {
                  gateway,
              }| (destination.clone(), gateway.clone()),
         );
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
             .attr("routes", routes_json(routes))
@@ -322,7 +319,7 @@ impl Resource for Type {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing(&want, &live, &["routes", "subnets"]);
+        let changed = differing_in(&want, &live, &["routes", "subnets"]);
         if changed.is_empty() {
             return Ok(live);
         }
@@ -348,7 +345,7 @@ impl Resource for Type {
         let made: Mutex<BTreeMap<String, String>> = Mutex::default();
         // Every route, every association and the tags are independent of each other: one call
         // each, all at once.
-        let mut calls: Vec<Call<'_>> = vec![];
+        let mut calls: Vec<Job<'_>> = vec![];
         if changed.contains("routes") {
             for (&dest, &target) in &want_routes {
                 match have_routes.get(dest) {
@@ -414,5 +411,20 @@ impl Resource for Type {
         )
         .await?;
         Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for RouteTable {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::route_rules(cx, at, self);
+        limits::ec2_limits(cx, at, &self.name, &self.tags);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
     }
 }

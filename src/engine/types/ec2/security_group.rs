@@ -11,15 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
-use super::ec2_vpc::{
-    applied, arn_account, differing, fresh, gone_ok, live_tags, needs_retag, once, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+use super::{
+    applied, arn_account, differing_in, fresh, gone_ok, live_tags, needs_retag, once, outputs,
+    owned, owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together,
+    want_tags, Job,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::spec::types::{Ingress, SecurityGroup};
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 /// EC2 requires a description; this one is used when the plan gives none.
 const DEFAULT_DESCRIPTION: &str = "Managed by xpart";
@@ -175,11 +175,11 @@ where
         return Ok(());
     }
     if rules.len() == 1 || call(rules.clone()).await?.is_none() {
-        let each: Vec<Call<'a>> = rules
+        let each: Vec<Job<'a>> = rules
             .into_iter()
             .map(|r| {
                 let one = call(vec![r]);
-                Box::pin(async move { one.await.map(|_| ()) }) as Call<'a>
+                Box::pin(async move { one.await.map(|_| ()) }) as Job<'a>
             })
             .collect();
         together(each).await?;
@@ -228,11 +228,9 @@ async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
     batch_or_each(rules, call).await
 }
 
-impl Resource for Type {
-    type Props = SecurityGroup;
-
+impl Resource for SecurityGroup {
     fn desired(p: &SecurityGroup, _cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
             .attr("description", description(p))
@@ -322,7 +320,7 @@ impl Resource for Type {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing(&want, &live, &["ingress"]);
+        let changed = differing_in(&want, &live, &["ingress"]);
         if changed.is_empty() {
             return Ok(live);
         }
@@ -336,7 +334,7 @@ impl Resource for Type {
         cx: &Ctx,
     ) -> Result<Live> {
         let id = &live.outputs["id"];
-        let mut calls: Vec<Call<'_>> = vec![];
+        let mut calls: Vec<Job<'_>> = vec![];
         if changed.contains("ingress") {
             let have: BTreeSet<Rule> = live
                 .attrs
@@ -395,5 +393,20 @@ impl Resource for Type {
         )
         .await?;
         Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for SecurityGroup {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::security_group_rules(cx, at, self);
+        limits::security_group_limits(cx, at, self);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
     }
 }

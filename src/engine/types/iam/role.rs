@@ -9,121 +9,19 @@
 //! makes its independent calls at once too.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
+use super::*;
 use crate::engine::resource::{
     lookup_all, owned_id, owned_in_order, plan_tags, retry_propagation, sorted, user_tags, Attrs,
     Ctx, Desired, Error, Live, Resource, Result,
 };
+use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::spec::types::Role;
-
-pub struct Type;
-
-/// IAM answers documents URL-encoded.
-pub fn decode_document(s: &str) -> Json {
-    let decoded = percent_decode(s);
-    serde_json::from_str(&decoded).unwrap_or(Json::String(decoded))
-}
-
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A policy document in a canonical form, so that AWS's re-serialisation (one-element lists
-/// collapsed to a string, keys reordered) does not show as a change.
-pub fn canonical(doc: &Json) -> Json {
-    match doc {
-        Json::Array(items) if items.len() == 1 => canonical(&items[0]),
-        Json::Array(items) => {
-            let mut v: Vec<Json> = items.iter().map(canonical).collect();
-            if v.iter().all(Json::is_string) {
-                v.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            }
-            Json::Array(v)
-        }
-        Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
-        other => other.clone(),
-    }
-}
-
-/// One call of several made at once (see `all`).
-pub type Job<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
-
-/// Run `futs` at once on this task: their results in order, or the first error (the calls
-/// still running are dropped; every call made this way is one a rerun repeats safely).
-pub async fn all<T, F>(futs: impl IntoIterator<Item = F>) -> Result<Vec<T>>
-where
-    F: Future<Output = Result<T>>,
-{
-    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<T>> = futs.iter().map(|_| None).collect();
-    std::future::poll_fn(|task| {
-        let mut waiting = false;
-        for (f, out) in futs.iter_mut().zip(done.iter_mut()) {
-            if out.is_some() {
-                continue;
-            }
-            match f.as_mut().poll(task) {
-                Poll::Ready(Ok(v)) => *out = Some(v),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => waiting = true,
-            }
-        }
-        if waiting {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    })
-    .await?;
-    Ok(done
-        .into_iter()
-        .map(|v| v.expect("every future finished"))
-        .collect())
-}
-
-/// The attributes that differ between `want` and `live`: what an update must change.
-pub fn differing(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
-/// `live` after an update that brought `changed` to `want` (and, for an adoption, the tags):
-/// what `read` would return now, without asking. Owned from then on.
-pub fn converged(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live {
-    let mut out = live.clone();
-    let adopted = (!live.owned).then(|| "tags".to_string());
-    for k in changed.iter().chain(adopted.as_ref()) {
-        if let Some(v) = want.attrs.get(k) {
-            out.attrs.insert(k.clone(), v.clone());
-        }
-    }
-    out.owned = true;
-    out
-}
+use crate::spec::Path as PropPath;
 
 fn trust_doc(p: &Role, cx: &Ctx) -> Json {
     cx.fill_account(policy::trust_document(&p.trust, &cx.part().def))
@@ -163,7 +61,7 @@ async fn get_role(cx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Rol
         .send()
         .await
         .map_err(|e| cx.aws("GetRole", e));
-    match gone_ok(got)? {
+    match gone_ok(got, IAM_GONE)? {
         Some(out) => out
             .role
             .map(Some)
@@ -191,7 +89,7 @@ async fn inline_policies(cx: &Ctx, role: &str) -> Result<serde_json::Map<String,
             .await
             .map_err(|e| cx.aws("GetRolePolicy", e));
         // Deleted since the listing: not there.
-        Ok(gone_ok(got)?.map(|doc| {
+        Ok(gone_ok(got, IAM_GONE)?.map(|doc| {
             (
                 policy.clone(),
                 canonical(&decode_document(doc.policy_document())),
@@ -227,7 +125,7 @@ async fn policies_of(
     role: &str,
 ) -> Result<Option<(serde_json::Map<String, Json>, Json)>> {
     let (inline, attached) = tokio::join!(inline_policies(cx, role), attached_policies(cx, role));
-    match (gone_ok(inline)?, gone_ok(attached)?) {
+    match (gone_ok(inline, IAM_GONE)?, gone_ok(attached, IAM_GONE)?) {
         (Some(i), Some(a)) => Ok(Some((i, a))),
         _ => Ok(None),
     }
@@ -298,9 +196,7 @@ fn live_of(
     }
 }
 
-impl Resource for Type {
-    type Props = Role;
-
+impl Resource for Role {
     fn desired(p: &Role, cx: &Ctx) -> Result<Desired> {
         let def = &cx.part().def;
         let policies: serde_json::Map<String, Json> = p
@@ -313,7 +209,7 @@ impl Resource for Type {
                 )
             })
             .collect();
-        Ok(Desired::default()
+        Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("path", path_of(p))
             .attr("description", p.description.clone().unwrap_or_default())
@@ -359,7 +255,9 @@ impl Resource for Type {
         );
         let Some(role) = role? else { return Ok(None) };
         // Deleted between the calls: absent, as a read a moment later would say.
-        let (Some(inline), Some(attached)) = (gone_ok(inline)?, gone_ok(attached)?) else {
+        let (Some(inline), Some(attached)) =
+            (gone_ok(inline, IAM_GONE)?, gone_ok(attached, IAM_GONE)?)
+        else {
             return Ok(None);
         };
         let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
@@ -661,6 +559,7 @@ impl Resource for Type {
                     .await
                     .map(|_| ())
                     .map_err(|e| cx.aws("RemoveRoleFromInstanceProfile", e)),
+                IAM_GONE,
             )?;
         }
         let inline = iam
@@ -669,7 +568,7 @@ impl Resource for Type {
             .send()
             .await
             .map_err(|e| cx.aws("ListRolePolicies", e));
-        for p in gone_ok(inline)?
+        for p in gone_ok(inline, IAM_GONE)?
             .map(|o| o.policy_names().to_vec())
             .unwrap_or_default()
         {
@@ -681,7 +580,7 @@ impl Resource for Type {
             .send()
             .await
             .map_err(|e| cx.aws("ListAttachedRolePolicies", e));
-        for a in gone_ok(attached)?
+        for a in gone_ok(attached, IAM_GONE)?
             .map(|o| o.attached_policies().to_vec())
             .unwrap_or_default()
         {
@@ -696,6 +595,7 @@ impl Resource for Type {
                 .await
                 .map(|_| ())
                 .map_err(|e| cx.aws("DeleteRole", e)),
+            IAM_GONE,
         )?;
         Ok(())
     }
@@ -711,15 +611,6 @@ fn string_set(v: Option<&Json>) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// NoSuchEntity on a delete means the work is done (a retry after a lost response).
-pub fn gone_ok<T>(r: Result<T>) -> Result<Option<T>> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.code() == Some("NoSuchEntity") => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 async fn delete_inline(cx: &Ctx, role: &str, name: &str) -> Result<()> {
     gone_ok(
         cx.clients()
@@ -731,6 +622,7 @@ async fn delete_inline(cx: &Ctx, role: &str, name: &str) -> Result<()> {
             .await
             .map(|_| ())
             .map_err(|e| cx.aws("DeleteRolePolicy", e)),
+        IAM_GONE,
     )
     .map(|_| ())
 }
@@ -746,6 +638,32 @@ async fn detach_policy(cx: &Ctx, role: &str, arn: &str) -> Result<()> {
             .await
             .map(|_| ())
             .map_err(|e| cx.aws("DetachRolePolicy", e)),
+        IAM_GONE,
     )
     .map(|_| ())
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for Role {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::role_rules(cx, at, self);
+        limits::role_limits(cx, at, self);
+    }
+    fn documents(&self, at: &PropPath) -> Vec<(PropPath, Json)> {
+        let mut docs = vec![];
+        if let Some(d) = &self.trust.document {
+            docs.push((at.key("trust").key("document"), policy::yaml_to_json(d)));
+        }
+        for (n, pol) in &self.policies {
+            if let Some(d) = &pol.document {
+                let doc_at = at.key("policies").key(n).key("document");
+                docs.push((doc_at, policy::yaml_to_json(d)));
+            }
+        }
+        docs
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![(&self.name, NameCheck::Rule(&names::ROLE_NAME))]
+    }
 }

@@ -9,15 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
-use super::ec2_vpc::{
-    applied, differing, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+use super::{
+    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::spec::types::Subnet;
-
-pub struct Type;
+use crate::spec::Path as PropPath;
 
 /// `with_zone`: whether the plan names a zone (see below); a subnet the plan no longer has
 /// shows its zone.
@@ -54,11 +53,9 @@ fn live_of(with_zone: bool, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
     }
 }
 
-impl Resource for Type {
-    type Props = Subnet;
-
+impl Resource for Subnet {
     fn desired(p: &Subnet, _cx: &Ctx) -> Result<Desired> {
-        let mut d = Desired::default()
+        let mut d = Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
             .attr("cidr", p.cidr.as_str())
@@ -138,7 +135,7 @@ impl Resource for Type {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing(&want, &live, &["map_public_ip_on_launch"]);
+        let changed = differing_in(&want, &live, &["map_public_ip_on_launch"]);
         if changed.is_empty() {
             return Ok(live);
         }
@@ -147,7 +144,7 @@ impl Resource for Type {
 
     async fn update(p: &Subnet, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
-        let mut calls: Vec<Call<'_>> = vec![];
+        let mut calls: Vec<Job<'_>> = vec![];
         if changed.contains("map_public_ip_on_launch") {
             calls.push(Box::pin(async move {
                 cx.clients()
@@ -193,5 +190,20 @@ impl Resource for Type {
         )
         .await?;
         Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for Subnet {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::cidr(cx, &at.key("cidr"), &self.cidr);
+        limits::ec2_limits(cx, at, &self.name, &self.tags);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
     }
 }

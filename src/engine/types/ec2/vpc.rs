@@ -1,0 +1,179 @@
+//! `ec2.vpc`, and what every `ec2.*` type shares: the ownership-tag lookup, tags set at create,
+//! tag updates, "already gone" on delete and the wait for dependants to go.
+//!
+//! EC2 names are not unique, so an EC2 resource is found only by its ownership tags
+//! (`xpart:plan`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
+//! ever exists untagged. CreateVpc cannot be deduplicated, so it runs with the SDK's retries off
+//! under `create_once`, which looks the VPC up by those tags after an uncertain outcome.
+//!
+//! Creates and updates answer the `Live` that what they sent and what EC2 answered make
+//! (`fresh`, `applied`), never a read-back: each read costs a round trip, and a China one is
+//! 0.6 s. That `Live` is what `read` would describe right after (the tests compare the two).
+//! Nothing waits for a new resource to show in Describe* by its tags either (that can lag a
+//! create by seconds): this run never reads it again, and the next run's read is what finds
+//! it; an uncertain create is looked up by `create_once` itself.
+//! Reads take the account for ARNs from the objects EC2 returns (`OwnerId`), so they need no
+//! identity call before them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{ResourceType, VpcState};
+use serde_json::{json, Value as Json};
+
+use super::*;
+use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::spec::types::Vpc;
+use crate::spec::Path as PropPath;
+
+fn live_of(cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
+    let tags = vpc.tags();
+    let id = vpc.vpc_id().unwrap_or_default();
+    let name = name_tag(tags);
+    let attrs = BTreeMap::from([
+        ("name".to_string(), json!(name)),
+        (
+            "cidr".to_string(),
+            json!(vpc.cidr_block().unwrap_or_default()),
+        ),
+        ("tags".to_string(), live_tags(tags)),
+    ]);
+    let owner = vpc.owner_id().unwrap_or_default();
+    Live {
+        outputs: outputs(cx, "vpc", id, &name, owner),
+        attrs,
+        owned: true,
+        handle: Json::Null,
+    }
+}
+
+impl Resource for Vpc {
+    fn desired(p: &Vpc, _cx: &Ctx) -> Result<Desired> {
+        Ok(Desired::of::<Self>()
+            .attr("name", p.name.as_str())
+            .attr("cidr", p.cidr.as_str())
+            .attr("tags", want_tags(&p.tags))
+            .forces_replacement(&["cidr"]))
+    }
+
+    async fn read(_p: &Vpc, cx: &Ctx) -> Result<Option<Live>> {
+        let out = cx
+            .clients()
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(owner_filters(cx)))
+            .send()
+            .await
+            .map_err(|e| cx.aws("DescribeVpcs", e))?;
+        let found: Vec<_> = out
+            .vpcs()
+            .iter()
+            .filter(|v| v.state() != Some(&VpcState::Deleting))
+            .cloned()
+            .collect();
+        Ok(pick(cx, "VPC", found, |v| {
+            v.vpc_id().unwrap_or_default().to_string()
+        })
+        .map(|v| live_of(cx, &v)))
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(plan_filters(cx)))
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = vec![];
+        while let Some(v) = pages.next().await {
+            let v = v.map_err(|e| cx.aws("DescribeVpcs", e))?;
+            if v.state() != Some(&VpcState::Deleting) {
+                found.push(v);
+            }
+        }
+        Ok(owned(cx, &found, |v| v.tags(), |v| live_of(cx, v)))
+    }
+
+    async fn create(p: &Vpc, cx: &Ctx) -> Result<Live> {
+        let ec2 = &cx.clients().ec2;
+        create_once(
+            cx,
+            "CreateVpc",
+            || async {
+                let out = ec2
+                    .create_vpc()
+                    .cidr_block(&p.cidr)
+                    .tag_specifications(tag_spec(cx, ResourceType::Vpc, &p.name, &p.tags, &[]))
+                    .customize()
+                    .config_override(once())
+                    .send()
+                    .await
+                    .map_err(|e| cx.aws("CreateVpc", e))?;
+                let vpc = out
+                    .vpc()
+                    .ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
+                let id = vpc
+                    .vpc_id()
+                    .ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
+                Ok(fresh(
+                    cx,
+                    "vpc",
+                    id,
+                    &p.name,
+                    vpc.owner_id().unwrap_or_default(),
+                    Self::desired(p, cx)?,
+                ))
+            },
+            || Self::read(p, cx),
+        )
+        .await
+    }
+
+    async fn update(p: &Vpc, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        // Only the tags change in place (the CIDR replaces the VPC).
+        if needs_retag(live, changed) {
+            retag(cx, &live.outputs["id"], &p.name, &p.tags, live).await?;
+        }
+        Ok(applied(live, &Self::desired(p, cx)?, changed))
+    }
+
+    async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
+        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        retry_dependency(
+            cx,
+            "the deletion of the VPC's subnets, gateways and groups",
+            || async {
+                gone_ok(
+                    cx.clients()
+                        .ec2
+                        .delete_vpc()
+                        .vpc_id(&id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| cx.aws("DeleteVpc", e)),
+                    &["InvalidVpcID.NotFound"],
+                )
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+// ---- lint ----------------------------------------------------------------------------------
+
+impl Rules for Vpc {
+    fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
+        kinds::cidr(cx, &at.key("cidr"), &self.cidr);
+        limits::ec2_limits(cx, at, &self.name, &self.tags);
+    }
+    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
+        vec![]
+    }
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
+    }
+}

@@ -1,0 +1,3 @@
+//! `kms.*`: keys.
+
+pub mod key;

@@ -1,0 +1,180 @@
+//! `rolesanywhere.*`: trust anchors and profiles, and what both share: tags (Roles Anywhere
+//! lists nothing by tag, so ownership is one ListTagsForResource per item), lookups, PEM form.
+
+pub mod profile;
+pub mod trust_anchor;
+
+pub use super::shared::{gone_ok, NOT_FOUND};
+
+use std::collections::BTreeSet;
+
+use aws_sdk_rolesanywhere::types::Tag;
+use serde_json::Value as Json;
+
+use crate::engine::resource::{
+    lookup_all, no_retry, owned_id, user_tags, Ctx, Desired, Live, Result,
+};
+use crate::engine::types::shared::converged;
+use crate::spec::types::Tags;
+
+/// The SDK config override that turns retries off for one create (see `create_once`).
+pub fn once() -> aws_sdk_rolesanywhere::config::Builder {
+    aws_sdk_rolesanywhere::config::Builder::default().retry_config(no_retry())
+}
+
+/// Our tags and the plan's, as Roles Anywhere takes them.
+pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
+    cx.tags(extra)
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        })
+        .collect()
+}
+
+/// A resource's tags as pairs; None when it is gone (deleted between list and lookup).
+pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>>> {
+    let out = cx
+        .clients()
+        .rolesanywhere
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| cx.aws("ListTagsForResource", e));
+    Ok(gone_ok(out, NOT_FOUND)?.map(|o| {
+        o.tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }))
+}
+
+/// Whether tags mark the resource as this one.
+pub fn owns(cx: &Ctx, tags: &[(String, String)]) -> bool {
+    cx.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// The user's tags (without ours), as the `tags` attribute.
+pub fn tags_attr(tags: &[(String, String)]) -> Json {
+    user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// Set the plan's tags (ours included: an adoption takes ownership here) and drop user tags the
+/// plan no longer has. `live_tags` is the live `tags` attribute.
+pub async fn retag(cx: &Ctx, arn: &str, extra: &Tags, live_tags: Option<&Json>) -> Result<()> {
+    let ra = &cx.clients().rolesanywhere;
+    ra.tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(ra_tags(cx, extra)))
+        .send()
+        .await
+        .map_err(|e| cx.aws("TagResource", e))?;
+    let want = cx.tags(extra);
+    let stale: Vec<String> = live_tags
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.keys()
+                .filter(|k| !want.contains_key(*k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if !stale.is_empty() {
+        ra.untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| cx.aws("UntagResource", e))?;
+    }
+    Ok(())
+}
+
+/// Ours among listed resources, with its tags and whether it is ours: same-named ones are
+/// asked first (the usual case: one tag lookup); only when none is ours are the others asked,
+/// since a resource whose name the plan changed still carries our tags and is renamed in place
+/// rather than left behind. Without ours, a same-named foreign one is reported (not owned).
+pub async fn find<T>(
+    cx: &Ctx,
+    name: &str,
+    items: Vec<T>,
+    name_arn: impl Fn(&T) -> (Option<&str>, Option<&str>),
+) -> Result<Option<(T, Vec<(String, String)>, bool)>> {
+    let (named, others): (Vec<T>, Vec<T>) =
+        items.into_iter().partition(|i| name_arn(i).0 == Some(name));
+    let mut foreign = None;
+    for item in named {
+        let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {
+            continue;
+        };
+        if owns(cx, &tags) {
+            return Ok(Some((item, tags, true)));
+        }
+        foreign.get_or_insert((item, tags, false));
+    }
+    // The others' tags at once, `LOOKUPS_AT_ONCE` at a time; the first of ours in listing
+    // order, as asking one by one would find.
+    let arns: Vec<(usize, String)> = others
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (i, name_arn(item).1.unwrap_or_default().to_string()))
+        .collect();
+    let ours = lookup_all(arns, |(i, arn)| {
+        let cx = cx.clone();
+        async move {
+            Ok(tags_of(&cx, &arn)
+                .await?
+                .filter(|tags| owns(&cx, tags))
+                .map(|tags| (i, tags)))
+        }
+    })
+    .await?;
+    if let Some((i, tags)) = ours.into_iter().min_by_key(|(i, _)| *i) {
+        let item = others.into_iter().nth(i).expect("an index of the list");
+        return Ok(Some((item, tags, true)));
+    }
+    Ok(foreign)
+}
+
+/// The attributes `update` brings to the plan (and, for an adoption, the tags), and the name
+/// the plan gives: what `read` would return after it.
+pub fn updated(live: &Live, want: &Desired, changed: &BTreeSet<String>, name: &str) -> Live {
+    let mut now = converged(live, want, changed);
+    now.outputs.insert("name".into(), name.to_string());
+    now
+}
+
+/// For `find_owned`: the tags of every listed resource (by its ARN; Roles Anywhere lists
+/// nothing by tag, so one ListTagsForResource each, `LOOKUPS_AT_ONCE` at a time), keeping
+/// those of this plan with their `xpart:id`: for N anchors or profiles, N calls besides the
+/// listing.
+pub async fn of_plan<T: Send + 'static>(
+    cx: &Ctx,
+    items: Vec<(String, T)>,
+) -> Result<Vec<(String, T, Vec<(String, String)>)>> {
+    lookup_all(items, |(arn, item)| {
+        let cx = cx.clone();
+        async move {
+            // Deleted since the listing: not there.
+            let Some(tags) = tags_of(&cx, &arn).await? else {
+                return Ok(None);
+            };
+            let id = owned_id(
+                &cx.owner,
+                tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            Ok(id.map(|id| (id, item, tags)))
+        }
+    })
+    .await
+}
+
+/// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
+pub fn normalize_pem(pem: &str) -> String {
+    pem.replace("\r\n", "\n").trim().to_string()
+}

@@ -1,0 +1,3 @@
+//! `secretsmanager.*`: secrets.
+
+pub mod secret;

@@ -1,0 +1,188 @@
+//! `ec2.*`: the network and the instance of a workload.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declared, Found, Tags};
+
+super::family! {
+    module: ec2, variant: Ec2, kinds: Ec2Kind, props: ec2_props, types: ec2_type;
+    Vpc, Subnet, InternetGateway, RouteTable, SecurityGroup, Instance
+}
+
+/// `ec2.vpc`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Vpc {
+    pub name: String,
+    pub cidr: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for Vpc {
+    const NAME: &'static str = "ec2.vpc";
+    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
+    const FOUND: Found = ec2("vpc");
+    const DELETE_RANK: u8 = 5;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+/// `ec2.subnet`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    pub name: String,
+    /// `${<vpc>.id}`
+    pub vpc: String,
+    pub cidr: String,
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub map_public_ip_on_launch: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for Subnet {
+    const NAME: &'static str = "ec2.subnet";
+    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
+    const FOUND: Found = ec2("subnet");
+    const DELETE_RANK: u8 = 4;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[("vpc", "ec2.vpc")];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+/// `ec2.internet_gateway`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InternetGateway {
+    pub name: String,
+    pub vpc: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for InternetGateway {
+    const NAME: &'static str = "ec2.internet_gateway";
+    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
+    const FOUND: Found = ec2("internet-gateway");
+    const DELETE_RANK: u8 = 3;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[("vpc", "ec2.vpc")];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub destination: String,
+    /// `${<igw>.id}`
+    pub gateway: String,
+}
+
+/// `ec2.route_table`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    pub name: String,
+    pub vpc: String,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// `${<subnet>.id}` of subnets to associate.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for RouteTable {
+    const NAME: &'static str = "ec2.route_table";
+    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
+    const FOUND: Found = ec2("route-table");
+    const DELETE_RANK: u8 = 1;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[
+        ("vpc", "ec2.vpc"),
+        ("routes[].gateway", "ec2.internet_gateway"),
+        ("subnets", "ec2.subnet"),
+    ];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Ingress {
+    /// tcp, udp, icmp or -1 (all).
+    pub protocol: String,
+    pub port: Option<u16>,
+    pub from_port: Option<u16>,
+    pub to_port: Option<u16>,
+    pub cidr: String,
+    pub description: Option<String>,
+}
+
+/// `ec2.security_group`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroup {
+    pub name: String,
+    pub vpc: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub ingress: Vec<Ingress>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for SecurityGroup {
+    const NAME: &'static str = "ec2.security_group";
+    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
+    const FOUND: Found = ec2("security-group");
+    const DELETE_RANK: u8 = 2;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[("vpc", "ec2.vpc")];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+/// `ec2.instance`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    pub name: String,
+    pub ami: String,
+    pub instance_type: String,
+    pub subnet: String,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// `${<profile>.name}` of an `iam.instance_profile`.
+    pub instance_profile: Option<String>,
+    #[serde(default)]
+    pub associate_public_ip: bool,
+    pub key_name: Option<String>,
+    /// Workload bootstrap settings (certificate, key, credential helper, AWS config).
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub bootstrap: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for Instance {
+    const NAME: &'static str = "ec2.instance";
+    const ATTRS: &'static [&'static str] = &["id", "arn", "name", "private_ip", "public_ip"];
+    const FOUND: Found = ec2("instance");
+    const DELETE_RANK: u8 = 0;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[
+        ("subnet", "ec2.subnet"),
+        ("security_groups", "ec2.security_group"),
+        ("instance_profile", "iam.instance_profile"),
+    ];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+/// Where the tagging index finds an EC2 type: `arn:…:ec2:<region>:<account>:<resource>/<id>`.
+const fn ec2(resource: &'static str) -> Found {
+    Found::Tagged {
+        service: "ec2",
+        resource,
+    }
+}

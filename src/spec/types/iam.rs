@@ -1,0 +1,112 @@
+//! `iam.*`: roles, their trust and inline policies, and instance profiles.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declared, Found, Tags};
+
+super::family! {
+    module: iam, variant: Iam, kinds: IamKind, props: iam_props, types: iam_type;
+    Role, InstanceProfile
+}
+
+/// Who may assume a role: exactly one of these.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    /// A service by short name (`ec2`); its principal comes from the partition table.
+    pub service: Option<String>,
+    pub roles_anywhere: Option<RolesAnywhereTrust>,
+    /// A raw trust policy document.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub document: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RolesAnywhereTrust {
+    /// `${<anchor>.arn}`: bound with an `aws:SourceArn` condition.
+    pub trust_anchor: String,
+    /// Certificate subject CN allowed to assume the role (`aws:PrincipalTag/x509Subject/CN`).
+    pub subject_cn: Option<String>,
+}
+
+/// An inline policy: statements, or a raw document.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InlinePolicy {
+    #[serde(default)]
+    pub statements: Vec<Statement>,
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub document: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub effect: Effect,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// `iam.role`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub name: String,
+    pub path: Option<String>,
+    pub description: Option<String>,
+    pub trust: Trust,
+    /// Inline policies by name.
+    #[serde(default)]
+    pub policies: BTreeMap<String, InlinePolicy>,
+    #[serde(default)]
+    pub managed_policy_arns: Vec<String>,
+    pub max_session_duration: Option<u32>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for Role {
+    const NAME: &'static str = "iam.role";
+    const ATTRS: &'static [&'static str] = &["arn", "name", "id"];
+    const FOUND: Found = Found::Listed;
+    const DELETE_RANK: u8 = 11;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[(
+        "trust.roles_anywhere.trust_anchor",
+        "rolesanywhere.trust_anchor",
+    )];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+/// `iam.instance_profile`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceProfile {
+    pub name: String,
+    pub path: Option<String>,
+    /// `${<role>.name}`
+    pub role: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for InstanceProfile {
+    const NAME: &'static str = "iam.instance_profile";
+    const ATTRS: &'static [&'static str] = &["arn", "name", "id"];
+    const FOUND: Found = Found::Listed;
+    const DELETE_RANK: u8 = 8;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[("role", "iam.role")];
+    const SENSITIVE: &'static [&'static str] = &[];
+}

@@ -1,0 +1,42 @@
+//! `kms.*`: keys.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declared, Found, Tags};
+
+super::family! {
+    module: kms, variant: Kms, kinds: KmsKind, props: kms_props, types: kms_type;
+    KmsKey
+}
+
+/// `kms.key`: a symmetric key with a generated key policy (or a raw one).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KmsKey {
+    /// `alias/<name>`
+    pub alias: Option<String>,
+    pub description: Option<String>,
+    /// Pending window for scheduled deletion, 7–30 days (default 7).
+    pub deletion_window_days: Option<u32>,
+    /// Principals (role ARNs) that may use the key to decrypt.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// A raw key policy document instead of the generated one.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub policy: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for KmsKey {
+    const NAME: &'static str = "kms.key";
+    const ATTRS: &'static [&'static str] = &["arn", "id", "alias", "alias_arn"];
+    const FOUND: Found = Found::Tagged {
+        service: "kms",
+        resource: "key",
+    };
+    const DELETE_RANK: u8 = 10;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[];
+    const SENSITIVE: &'static [&'static str] = &[];
+}

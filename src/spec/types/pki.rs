@@ -1,0 +1,99 @@
+//! `pki.*`: a CA and the client certificates it issues, made (or imported) on this machine.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declared, Found};
+
+super::family! {
+    module: pki, variant: Pki, kinds: PkiKind, props: pki_props, types: pki_type;
+    PkiCa, PkiCert
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyAlgorithm {
+    Rsa,
+    Ecdsa,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Curve {
+    P256,
+    P384,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    pub algorithm: KeyAlgorithm,
+    /// RSA: 2048, 3072 or 4096.
+    pub bits: Option<u32>,
+    /// ECDSA: p256 or p384.
+    pub curve: Option<Curve>,
+}
+
+/// A PEM certificate and key the user brings instead of generating them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Import {
+    pub certificate_file: String,
+    pub key_file: Option<String>,
+}
+
+/// `pki.ca`: a root CA made (or imported) locally.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PkiCa {
+    pub subject: Option<Subject>,
+    pub key: Option<KeySpec>,
+    pub validity_days: Option<u32>,
+    /// Directory for the certificate and key files, inside the plan's state directory
+    /// (default `pki`: `.xpart/<plan>/pki`).
+    pub dir: Option<String>,
+    pub import: Option<Import>,
+}
+
+impl Declared for PkiCa {
+    const NAME: &'static str = "pki.ca";
+    const ATTRS: &'static [&'static str] = &["id", "cert_file", "key_file", "cert_pem"];
+    const FOUND: Found = Found::Local;
+    const DELETE_RANK: u8 = 0;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[];
+    const SENSITIVE: &'static [&'static str] = &[];
+}
+
+/// `pki.cert`: a client certificate issued by a `pki.ca`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PkiCert {
+    /// `${<ca>.id}`
+    pub ca: String,
+    pub subject: Subject,
+    pub key: Option<KeySpec>,
+    pub validity_days: Option<u32>,
+    /// Renew when fewer days than this remain.
+    pub renew_before_days: Option<u32>,
+    /// Directory for the certificate and key files, inside the plan's state directory
+    /// (default `pki`).
+    pub dir: Option<String>,
+}
+
+impl Declared for PkiCert {
+    const NAME: &'static str = "pki.cert";
+    const ATTRS: &'static [&'static str] = &["id", "cert_file", "key_file", "cert_pem", "serial"];
+    const FOUND: Found = Found::Local;
+    const DELETE_RANK: u8 = 0;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[("ca", "pki.ca")];
+    const SENSITIVE: &'static [&'static str] = &[];
+}

@@ -1,0 +1,79 @@
+//! `secretsmanager.*`: secrets and where their values come from.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Declared, Found, Tags};
+
+super::family! {
+    module: secretsmanager, variant: SecretsManager, kinds: SecretsManagerKind, props: secretsmanager_props, types: secretsmanager_type;
+    Secret
+}
+
+/// Where a secret's value comes from: exactly one of these.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretValue {
+    /// An environment variable of the process running xpart.
+    pub env: Option<String>,
+    /// A file (e.g. `${workload_cert.key_file}`).
+    pub file: Option<String>,
+    /// Generated once by the service (GetRandomPassword).
+    pub generate: Option<Generate>,
+    /// A value written in the plan: an error unless `allow_literal: true`.
+    pub literal: Option<String>,
+}
+
+impl SecretValue {
+    /// How many sources are set: a plan must set exactly one.
+    pub fn sources(&self) -> usize {
+        [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.generate.is_some(),
+            self.literal.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    pub length: Option<u32>,
+    #[serde(default)]
+    pub exclude_punctuation: bool,
+}
+
+/// `secretsmanager.secret`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    pub name: String,
+    pub description: Option<String>,
+    pub value: SecretValue,
+    /// `${<key>.arn}` of a `kms.key` in the same partition.
+    pub kms_key: Option<String>,
+    /// Days before a deleted secret is gone (7–30); `force_delete` skips recovery.
+    pub recovery_window_days: Option<u32>,
+    #[serde(default)]
+    pub force_delete: bool,
+    #[serde(default)]
+    pub allow_literal: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Declared for Secret {
+    const NAME: &'static str = "secretsmanager.secret";
+    const ATTRS: &'static [&'static str] = &["arn", "name", "id"];
+    const FOUND: Found = Found::Tagged {
+        service: "secretsmanager",
+        resource: "secret",
+    };
+    const DELETE_RANK: u8 = 9;
+    const REFERENCES: &'static [(&'static str, &'static str)] = &[("kms_key", "kms.key")];
+    const SENSITIVE: &'static [&'static str] = &["value"];
+}
