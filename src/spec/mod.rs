@@ -8,7 +8,7 @@
 
 mod identity;
 mod loader;
-mod order;
+pub mod order;
 mod partitions;
 mod read;
 mod resources;

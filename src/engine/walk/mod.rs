@@ -8,89 +8,25 @@
 //!
 //! The walker reports through events and a final `Report`; it never prints, so progress bars,
 //! plain log lines and JSON can all be rendered from the same walk.
+//!
+//! `graph` holds the nodes and their checked edges, `report` what a walk tells; the
+//! scheduling is here.
+
+mod graph;
+mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::task::{Id, JoinError, JoinSet};
 
-/// The future a job returns.
-pub type JobFuture<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
-
-/// A node's work. A factory rather than a future, so nothing (not even the future's
-/// construction) happens for a node that is skipped.
-pub type Job<E> = Box<dyn FnOnce() -> JobFuture<E> + Send>;
+use graph::Graph;
+pub use graph::{invert, GraphError, Job, JobFuture, Node};
+pub use report::{Event, Outcome, Report, Skip, Summary};
 
 /// The default number of jobs running at once in one lane.
 pub const DEFAULT_LIMIT: usize = 8;
-
-/// One unit of work in the graph.
-pub struct Node<E> {
-    pub id: String,
-    /// Ids that must succeed before this node starts.
-    pub deps: BTreeSet<String>,
-    /// The plan's partition name; None for local resources.
-    pub lane: Option<String>,
-    pub job: Job<E>,
-}
-
-impl<E: 'static> Node<E> {
-    pub fn new<F, Fut>(
-        id: impl Into<String>,
-        deps: impl IntoIterator<Item = impl Into<String>>,
-        lane: Option<&str>,
-        job: F,
-    ) -> Node<E>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-    {
-        Node {
-            id: id.into(),
-            deps: deps.into_iter().map(Into::into).collect(),
-            lane: lane.map(str::to_string),
-            job: Box::new(move || Box::pin(job()) as JobFuture<E>),
-        }
-    }
-}
-
-impl<E> fmt::Debug for Node<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Node")
-            .field("id", &self.id)
-            .field("deps", &self.deps)
-            .field("lane", &self.lane)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The same nodes with every edge reversed, for destroy: what depended on a resource must be
-/// gone before the resource itself. A dependency on an id that is not among `nodes` is kept
-/// on its node, so `walk` still rejects it instead of the inversion hiding the mistake.
-pub fn invert<E>(nodes: Vec<Node<E>>) -> Vec<Node<E>> {
-    let known: BTreeSet<String> = nodes.iter().map(|n| n.id.clone()).collect();
-    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for n in &nodes {
-        for d in &n.deps {
-            if known.contains(d) {
-                deps.entry(d.clone()).or_default().insert(n.id.clone());
-            } else {
-                deps.entry(n.id.clone()).or_default().insert(d.clone());
-            }
-        }
-    }
-    nodes
-        .into_iter()
-        .map(|mut n| {
-            n.deps = deps.remove(&n.id).unwrap_or_default();
-            n
-        })
-        .collect()
-}
 
 /// How many jobs may run at once per lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,134 +80,6 @@ impl Cancel {
 
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Why a node did not run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Skip {
-    /// The failed nodes (root causes) among its transitive dependencies.
-    DependencyFailed(BTreeSet<String>),
-    /// The walk was cancelled before it could start.
-    Cancelled,
-}
-
-/// What became of one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<E> {
-    Succeeded,
-    Failed(E),
-    /// The job panicked (a bug, but one node's bug must not take the other jobs down).
-    Panicked(String),
-    Skipped(Skip),
-}
-
-impl<E> Outcome<E> {
-    /// A root cause: the node ran and did not succeed.
-    pub fn is_failure(&self) -> bool {
-        matches!(self, Outcome::Failed(_) | Outcome::Panicked(_))
-    }
-}
-
-/// What a walk reports while it runs. `Finished` carries Succeeded, Failed or Panicked;
-/// nodes that never start get exactly one `Skipped` instead.
-#[derive(Debug)]
-pub enum Event<'a, E> {
-    Started {
-        id: &'a str,
-    },
-    Finished {
-        id: &'a str,
-        outcome: &'a Outcome<E>,
-    },
-    Skipped {
-        id: &'a str,
-        because: &'a Skip,
-    },
-}
-
-/// The graph cannot be walked; returned before any job runs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GraphError {
-    #[error("`{0}` appears more than once")]
-    Duplicate(String),
-    #[error("`{id}` depends on unknown `{dep}`")]
-    UnknownDependency { id: String, dep: String },
-    /// One cycle, first id repeated at the end (`a → b → a`).
-    #[error("dependency cycle: {}", .0.join(" → "))]
-    Cycle(Vec<String>),
-}
-
-/// Every node's outcome, by id.
-#[derive(Debug)]
-pub struct Report<E> {
-    pub outcomes: BTreeMap<String, Outcome<E>>,
-}
-
-impl<E> Report<E> {
-    pub fn get(&self, id: &str) -> Option<&Outcome<E>> {
-        self.outcomes.get(id)
-    }
-
-    /// Every node succeeded.
-    pub fn is_success(&self) -> bool {
-        self.outcomes
-            .values()
-            .all(|o| matches!(o, Outcome::Succeeded))
-    }
-
-    /// The failed nodes only: skipped nodes are consequences, and listing them would bury
-    /// the cause.
-    pub fn root_causes(&self) -> Vec<&str> {
-        self.outcomes
-            .iter()
-            .filter(|(_, o)| o.is_failure())
-            .map(|(id, _)| id.as_str())
-            .collect()
-    }
-
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
-        for (id, o) in &self.outcomes {
-            match o {
-                Outcome::Succeeded => s.succeeded += 1,
-                Outcome::Failed(_) | Outcome::Panicked(_) => s.failed.push(id.clone()),
-                Outcome::Skipped(Skip::DependencyFailed(_)) => s.skipped += 1,
-                Outcome::Skipped(Skip::Cancelled) => s.cancelled += 1,
-            }
-        }
-        s
-    }
-}
-
-/// Counts of a walk; only root causes are named.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub succeeded: usize,
-    /// Failed node ids, sorted.
-    pub failed: Vec<String>,
-    /// Not run because a dependency failed.
-    pub skipped: usize,
-    /// Not run because the walk was cancelled.
-    pub cancelled: usize,
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} succeeded, {} failed",
-            self.succeeded,
-            self.failed.len()
-        )?;
-        if !self.failed.is_empty() {
-            write!(f, " ({})", self.failed.join(", "))?;
-        }
-        write!(f, ", {} skipped", self.skipped)?;
-        if self.cancelled > 0 {
-            write!(f, ", {} cancelled", self.cancelled)?;
-        }
-        Ok(())
     }
 }
 
@@ -371,73 +179,6 @@ where
         .map(|(id, o)| (id, o.expect("every node settled")))
         .collect();
     Ok(Report { outcomes })
-}
-
-/// Edges as indices, checked: no duplicates, no unknown ids, no cycle.
-struct Graph {
-    deps: Vec<Vec<usize>>,
-    dependents: Vec<Vec<usize>>,
-    /// Every node after its dependencies.
-    order: Vec<usize>,
-}
-
-impl Graph {
-    fn new<E>(nodes: &[Node<E>]) -> Result<Graph, GraphError> {
-        let mut index = HashMap::new();
-        for (i, n) in nodes.iter().enumerate() {
-            if index.insert(n.id.as_str(), i).is_some() {
-                return Err(GraphError::Duplicate(n.id.clone()));
-            }
-        }
-        let mut deps = vec![vec![]; nodes.len()];
-        let mut dependents = vec![vec![]; nodes.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            for d in &n.deps {
-                let Some(&j) = index.get(d.as_str()) else {
-                    return Err(GraphError::UnknownDependency {
-                        id: n.id.clone(),
-                        dep: d.clone(),
-                    });
-                };
-                deps[i].push(j);
-                dependents[j].push(i);
-            }
-        }
-
-        // Kahn's algorithm; whatever it cannot order lies on or behind a cycle.
-        let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
-        let mut queue: VecDeque<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
-        let mut order = Vec::with_capacity(nodes.len());
-        while let Some(i) = queue.pop_front() {
-            order.push(i);
-            for &d in &dependents[i] {
-                waiting[d] -= 1;
-                if waiting[d] == 0 {
-                    queue.push_back(d);
-                }
-            }
-        }
-        if order.len() < nodes.len() {
-            // Follow unordered dependencies from an unordered node until one repeats.
-            let mut seen: Vec<usize> = vec![];
-            let mut cur = (0..nodes.len()).find(|&i| waiting[i] > 0).unwrap();
-            loop {
-                if let Some(pos) = seen.iter().position(|&s| s == cur) {
-                    let mut cycle: Vec<String> =
-                        seen[pos..].iter().map(|&s| nodes[s].id.clone()).collect();
-                    cycle.push(nodes[cur].id.clone());
-                    return Err(GraphError::Cycle(cycle));
-                }
-                seen.push(cur);
-                cur = *deps[cur].iter().find(|&&d| waiting[d] > 0).unwrap();
-            }
-        }
-        Ok(Graph {
-            deps,
-            dependents,
-            order,
-        })
-    }
 }
 
 /// The walk's bookkeeping, apart from the running tasks.
