@@ -28,7 +28,7 @@ use crate::spec::{ResourceDef, Spec};
 
 /// A failure of one resource, with where it happened.
 #[derive(Debug, thiserror::Error)]
-#[error("{id} ({type_name}{}): {source}", place(.partition, .region))]
+#[error("{id} ({type_name}{}): {source}", place(.partition, .region, .source))]
 pub struct ResourceError {
     pub id: String,
     pub type_name: String,
@@ -38,7 +38,11 @@ pub struct ResourceError {
     pub source: Error,
 }
 
-fn place(p: &Option<String>, r: &Option<String>) -> String {
+/// Where, unless the error says so itself (an AWS error names its partition and region).
+fn place(p: &Option<String>, r: &Option<String>, source: &Error) -> String {
+    if source.aws().is_some() {
+        return String::new();
+    }
     match (p, r) {
         (Some(p), Some(r)) => format!(", {p} {r}"),
         _ => String::new(),
