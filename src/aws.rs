@@ -93,6 +93,27 @@ impl Tuning {
     }
 }
 
+/// A retry config that does not retry, for `create_once` creates.
+pub fn no_retry() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::disabled()
+}
+
+/// Per-call config overrides with the SDK's retries off, for the creates that run under
+/// `engine::retry::create_once` (which looks up before it tries again).
+pub mod once {
+    use super::no_retry;
+
+    pub fn ec2() -> aws_sdk_ec2::config::Builder {
+        aws_sdk_ec2::config::Builder::default().retry_config(no_retry())
+    }
+    pub fn kms() -> aws_sdk_kms::config::Builder {
+        aws_sdk_kms::config::Builder::default().retry_config(no_retry())
+    }
+    pub fn rolesanywhere() -> aws_sdk_rolesanywhere::config::Builder {
+        aws_sdk_rolesanywhere::config::Builder::default().retry_config(no_retry())
+    }
+}
+
 /// A failure talking to a partition, with where it happened.
 #[derive(Debug, thiserror::Error)]
 #[error("{op} in partition `{partition}` ({region}): {message}")]

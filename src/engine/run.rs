@@ -707,7 +707,10 @@ impl Engine {
                 let cx = self.owned_ctx("", part, Some(scan.clone()));
                 let part = part.clone();
                 queries.spawn(async move {
-                    let found = scan.tagged(&cx).await.map(<[Tagged]>::to_vec);
+                    let found = scan
+                        .tagged(cx.clients(), &cx.owner)
+                        .await
+                        .map(<[Tagged]>::to_vec);
                     (part, found)
                 });
             }
@@ -724,7 +727,9 @@ impl Engine {
                 Ok(list) => {
                     owned.tagged.insert(part, list);
                 }
-                Err(e) => owned.found.push((part, "tagged resources".into(), Err(e))),
+                Err(e) => owned
+                    .found
+                    .push((part, "tagged resources".into(), Err(e.into()))),
             }
         }
         Ok(owned)

@@ -13,8 +13,10 @@ use aws_sdk_iam::types::{EntityType, RoleDetail};
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use tokio::sync::OnceCell;
 
-use super::resource::{Ctx, Result, TAG_LINEAGE, TAG_PLAN};
+use super::tags::{TAG_LINEAGE, TAG_PLAN};
+use crate::aws::{AwsError, Clients};
 use crate::spec::types::{types, Found};
+use crate::spec::PlanIdentity;
 
 /// A resource the tag query found: its ARN and tags.
 #[derive(Debug, Clone)]
@@ -73,24 +75,27 @@ impl Scan {
     /// Every resource of the partition's region of this plan and lineage (GetResources,
     /// 100 a page). The index behind it is eventually consistent: a resource seconds old may be
     /// missing, so it is used to find what to look at, never to decide a create.
-    pub async fn tagged(&self, cx: &Ctx) -> Result<&[Tagged]> {
+    pub async fn tagged(
+        &self,
+        clients: &Clients,
+        owner: &PlanIdentity,
+    ) -> Result<&[Tagged], AwsError> {
         let v = self
             .tagged
             .get_or_try_init(|| async {
-                let mut pages = cx
-                    .clients()
+                let mut pages = clients
                     .tagging
                     .get_resources()
                     .tag_filters(
                         TagFilter::builder()
                             .key(TAG_PLAN)
-                            .values(&cx.owner.name)
+                            .values(&owner.name)
                             .build(),
                     )
                     .tag_filters(
                         TagFilter::builder()
                             .key(TAG_LINEAGE)
-                            .values(&cx.owner.lineage)
+                            .values(&owner.lineage)
                             .build(),
                     )
                     .resources_per_page(100)
@@ -98,7 +103,7 @@ impl Scan {
                     .send();
                 let mut found = vec![];
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| cx.aws("GetResources", e))?;
+                    let page = page.map_err(|e| clients.error("GetResources", e))?;
                     for m in page.resource_tag_mapping_list() {
                         let Some(arn) = m.resource_arn() else {
                             continue;
@@ -114,7 +119,7 @@ impl Scan {
                         });
                     }
                 }
-                Ok::<_, super::resource::Error>(found)
+                Ok::<_, AwsError>(found)
             })
             .await?;
         Ok(v)
@@ -122,11 +127,11 @@ impl Scan {
 
     /// Every IAM role of the account with its inline and attached policies and its tags
     /// (GetAccountAuthorizationDetails for roles, up to 1000 a page).
-    pub async fn roles(&self, cx: &Ctx) -> Result<&[RoleDetail]> {
+    pub async fn roles(&self, clients: &Clients) -> Result<&[RoleDetail], AwsError> {
         let v = self
             .roles
             .get_or_try_init(|| async {
-                let iam = &cx.clients().iam;
+                let iam = &clients.iam;
                 let mut found = vec![];
                 let mut marker: Option<String> = None;
                 // Bounded: a page holds up to 1000 roles and an account at most a few thousand.
@@ -138,23 +143,27 @@ impl Scan {
                         .set_marker(marker.take())
                         .send()
                         .await
-                        .map_err(|e| cx.aws("GetAccountAuthorizationDetails", e))?;
+                        .map_err(|e| clients.error("GetAccountAuthorizationDetails", e))?;
                     found.extend(page.role_detail_list().iter().cloned());
                     match page.marker() {
                         Some(m) if page.is_truncated() => marker = Some(m.to_string()),
                         _ => break,
                     }
                 }
-                Ok::<_, super::resource::Error>(found)
+                Ok::<_, AwsError>(found)
             })
             .await?;
         Ok(v)
     }
 
     /// The role named `name` in the snapshot, if there.
-    pub async fn role(&self, cx: &Ctx, name: &str) -> Result<Option<&RoleDetail>> {
+    pub async fn role(
+        &self,
+        clients: &Clients,
+        name: &str,
+    ) -> Result<Option<&RoleDetail>, AwsError> {
         Ok(self
-            .roles(cx)
+            .roles(clients)
             .await?
             .iter()
             .find(|r| r.role_name() == Some(name)))

@@ -1,13 +1,14 @@
 //! Root CAs: generated and kept on disk, or imported from the user's files and only checked,
 //! and the checks Roles Anywhere applies to a trust anchor.
 
+use crate::pki::want::Want;
 use std::io;
 use std::path::Path;
 
 use ::time::OffsetDateTime;
 use x509_parser::prelude::*;
 
-use super::decide::decide_ca;
+use super::decide::existing;
 use super::disk::write_pair;
 use super::encoding::day;
 use super::error::{generate_error, io_error};
@@ -53,7 +54,12 @@ pub fn ensure_ca(
     let cert = params
         .self_signed(&key)
         .map_err(generate_error(&want.cert_file))?;
-    write_pair(&want, &key, cert.der())?;
+    write_pair(
+        &want.dir,
+        (&want.cert_file, &want.key_file),
+        &key,
+        cert.der(),
+    )?;
     Ok((
         read_material(&want.cert_file, Some(&want.key_file))?,
         plan.action,
@@ -133,6 +139,28 @@ fn private_to_owner(key_file: &Path) -> Result<(), PkiError> {
         });
     }
     Ok(())
+}
+
+pub(super) fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Plan, PkiError> {
+    let material = match existing(want)? {
+        Ok(m) => m,
+        Err(plan) => return Ok(plan),
+    };
+    let problems = ca_problems(material.cert_pem.as_bytes()).unwrap_or_else(|e| vec![e]);
+    if !problems.is_empty() {
+        return Ok(Plan::change(PkiAction::Replace {
+            reason: format!("not a usable CA: {}", problems.join("; ")),
+        }));
+    }
+    if material.not_after <= now {
+        return Ok(Plan::change(PkiAction::Renew {
+            reason: format!("expired on {}", day(material.not_after)),
+        }));
+    }
+    Ok(Plan {
+        action: PkiAction::Unchanged,
+        kept: Some(material),
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
 //! Client certificates: issuing one from a CA, and telling whether a CA issued a certificate.
 
+use crate::pki::encoding::day;
+use crate::pki::material::with_cert;
+use crate::pki::want::Want;
+use ::time::Duration;
 use std::path::Path;
 
 use ::time::OffsetDateTime;
@@ -16,7 +20,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::*;
 
-use super::decide::decide_cert;
+use super::decide::existing;
 use super::disk::write_pair;
 use super::encoding::{first_cert_der, parse_cert};
 use super::error::generate_error;
@@ -91,7 +95,12 @@ pub fn ensure_cert(
             reason: "its subject name cannot be reproduced exactly in an issued certificate".into(),
         });
     }
-    write_pair(&want, &key, issued.der())?;
+    write_pair(
+        &want.dir,
+        (&want.cert_file, &want.key_file),
+        &key,
+        issued.der(),
+    )?;
     Ok((
         read_material(&want.cert_file, Some(&want.key_file))?,
         plan.action,
@@ -189,6 +198,47 @@ pub(super) fn issued_by(cert: &X509Certificate, ca: &X509Certificate) -> bool {
     UnparsedPublicKey::new(alg, &*spki.subject_public_key.data)
         .verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
         .is_ok()
+}
+
+pub(super) fn decide_cert(
+    want: &Want,
+    ca: Option<&Material>,
+    now: OffsetDateTime,
+) -> Result<Plan, PkiError> {
+    let material = match existing(want)? {
+        Ok(m) => m,
+        Err(plan) => return Ok(plan),
+    };
+    let Some(ca) = ca else {
+        return Ok(Plan::change(PkiAction::Renew {
+            reason: "its CA is to be created or replaced".into(),
+        }));
+    };
+    if !with_cert(&material, |cert| {
+        with_cert(ca, |ca_cert| issued_by(cert, ca_cert))
+    })?? {
+        return Ok(Plan::change(PkiAction::Renew {
+            reason: format!("not issued by the current CA {}", ca.cert_file.display()),
+        }));
+    }
+    if material.not_after <= now {
+        return Ok(Plan::change(PkiAction::Renew {
+            reason: format!("expired on {}", day(material.not_after)),
+        }));
+    }
+    if material.not_after - now < Duration::days(want.renew_before_days.into()) {
+        return Ok(Plan::change(PkiAction::Renew {
+            reason: format!(
+                "expires on {}, fewer than {} days from now",
+                day(material.not_after),
+                want.renew_before_days
+            ),
+        }));
+    }
+    Ok(Plan {
+        action: PkiAction::Unchanged,
+        kept: Some(material),
+    })
 }
 
 #[cfg(test)]

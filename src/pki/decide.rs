@@ -4,12 +4,8 @@
 use std::io;
 use std::path::Path;
 
-use ::time::{Duration, OffsetDateTime};
 use x509_parser::prelude::*;
 
-use super::ca::ca_problems;
-use super::cert::issued_by;
-use super::encoding::day;
 use super::key::KeyKind;
 use super::material::{read_material, with_cert};
 use super::want::{name_attrs, show_attrs, subject_attrs, Want};
@@ -69,7 +65,7 @@ fn mismatch(cert: &X509Certificate, want: &Want) -> Option<String> {
 
 /// The checks a CA and a client certificate share: on disk, readable, and as the plan asks.
 /// `Err` carries the plan when one of them already decides it.
-fn existing(want: &Want) -> Result<Result<Material, Plan>, PkiError> {
+pub(super) fn existing(want: &Want) -> Result<Result<Material, Plan>, PkiError> {
     let material = match inspect(&want.cert_file, &want.key_file)? {
         OnDisk::Missing => return Ok(Err(Plan::change(PkiAction::Create))),
         OnDisk::Broken(reason) => return Ok(Err(Plan::change(PkiAction::Replace { reason }))),
@@ -79,67 +75,4 @@ fn existing(want: &Want) -> Result<Result<Material, Plan>, PkiError> {
         return Ok(Err(Plan::change(PkiAction::Replace { reason })));
     }
     Ok(Ok(material))
-}
-
-pub(super) fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Plan, PkiError> {
-    let material = match existing(want)? {
-        Ok(m) => m,
-        Err(plan) => return Ok(plan),
-    };
-    let problems = ca_problems(material.cert_pem.as_bytes()).unwrap_or_else(|e| vec![e]);
-    if !problems.is_empty() {
-        return Ok(Plan::change(PkiAction::Replace {
-            reason: format!("not a usable CA: {}", problems.join("; ")),
-        }));
-    }
-    if material.not_after <= now {
-        return Ok(Plan::change(PkiAction::Renew {
-            reason: format!("expired on {}", day(material.not_after)),
-        }));
-    }
-    Ok(Plan {
-        action: PkiAction::Unchanged,
-        kept: Some(material),
-    })
-}
-
-pub(super) fn decide_cert(
-    want: &Want,
-    ca: Option<&Material>,
-    now: OffsetDateTime,
-) -> Result<Plan, PkiError> {
-    let material = match existing(want)? {
-        Ok(m) => m,
-        Err(plan) => return Ok(plan),
-    };
-    let Some(ca) = ca else {
-        return Ok(Plan::change(PkiAction::Renew {
-            reason: "its CA is to be created or replaced".into(),
-        }));
-    };
-    if !with_cert(&material, |cert| {
-        with_cert(ca, |ca_cert| issued_by(cert, ca_cert))
-    })?? {
-        return Ok(Plan::change(PkiAction::Renew {
-            reason: format!("not issued by the current CA {}", ca.cert_file.display()),
-        }));
-    }
-    if material.not_after <= now {
-        return Ok(Plan::change(PkiAction::Renew {
-            reason: format!("expired on {}", day(material.not_after)),
-        }));
-    }
-    if material.not_after - now < Duration::days(want.renew_before_days.into()) {
-        return Ok(Plan::change(PkiAction::Renew {
-            reason: format!(
-                "expires on {}, fewer than {} days from now",
-                day(material.not_after),
-                want.renew_before_days
-            ),
-        }));
-    }
-    Ok(Plan {
-        action: PkiAction::Unchanged,
-        kept: Some(material),
-    })
 }

@@ -10,7 +10,6 @@ use rcgen::KeyPair;
 
 use super::encoding::{hex, pem_encode};
 use super::error::io_error;
-use super::want::Want;
 use super::PkiError;
 
 /// `<dir>/<id>.crt` and `<dir>/<id>.key`.
@@ -20,14 +19,19 @@ pub fn files(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
 
 /// Key first, then certificate: a run cut off in between leaves a key that does not match the
 /// certificate, which the next run sees and repairs.
-pub(super) fn write_pair(want: &Want, key: &KeyPair, cert_der: &[u8]) -> Result<(), PkiError> {
+pub(super) fn write_pair(
+    dir: &Path,
+    (cert_file, key_file): (&Path, &Path),
+    key: &KeyPair,
+    cert_der: &[u8],
+) -> Result<(), PkiError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&want.dir)
-        .map_err(io_error(&want.dir))?;
-    write_atomic(&want.key_file, key.serialize_pem().as_bytes(), 0o600)?;
-    write_atomic(&want.cert_file, pem_encode(cert_der).as_bytes(), 0o644)
+        .create(dir)
+        .map_err(io_error(dir))?;
+    write_atomic(key_file, key.serialize_pem().as_bytes(), 0o600)?;
+    write_atomic(cert_file, pem_encode(cert_der).as_bytes(), 0o644)
 }
 
 /// Write a private key file (mode 0600, atomically), e.g. a throwaway key of `xpart verify`.

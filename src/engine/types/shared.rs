@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::engine::resource::{Desired, Live, Result};
+use crate::engine::resource::{Desired, Error, Live, Result};
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
 /// number of calls of different shapes can run together.
@@ -63,4 +63,34 @@ pub fn converged(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Liv
     }
     out.owned = true;
     out
+}
+
+/// How many per-item lookups of a listing `lookup_all` has in flight at once.
+pub const LOOKUPS_AT_ONCE: usize = 8;
+
+/// `f` on every item of a listing (the tags of each role, key or anchor, which the listing
+/// itself does not return), `LOOKUPS_AT_ONCE` at a time, keeping the `Some` answers in no
+/// particular order. The first error ends it (the lookups still running are dropped).
+pub async fn lookup_all<I, T, F, Fut>(items: Vec<I>, f: F) -> Result<Vec<T>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<Option<T>>> + Send + 'static,
+{
+    let mut running = tokio::task::JoinSet::new();
+    let mut found = vec![];
+    let mut items = items.into_iter();
+    loop {
+        while running.len() < LOOKUPS_AT_ONCE {
+            let Some(item) = items.next() else { break };
+            running.spawn(f(item));
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let done = done.map_err(|e| Error::other(format!("lookup failed: {e}")))?;
+        found.extend(done?);
+    }
+    Ok(found)
 }

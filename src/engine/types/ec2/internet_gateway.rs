@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
     owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
@@ -157,7 +157,7 @@ impl Resource for InternetGateway {
                         &[],
                     ))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::ec2())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateInternetGateway", e))?;

@@ -22,8 +22,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::Value as Json;
 
 use crate::engine::resource::{
-    no_retry, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
-    Live, Result, TAG_LINEAGE, TAG_PLAN,
+    owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Live, Result,
+    TAG_LINEAGE, TAG_PLAN,
 };
 use crate::spec::types::Tags;
 
@@ -157,11 +157,6 @@ pub fn outputs(
 /// The account field of an ARN (`arn:<partition>:<service>:<region>:<account>:…`).
 pub fn arn_account(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| !a.is_empty())
-}
-
-/// A config override turning the SDK's retries off, for creates that run under `create_once`.
-pub fn once() -> aws_sdk_ec2::config::Builder {
-    aws_sdk_ec2::config::Builder::default().retry_config(no_retry())
 }
 
 /// The one resource the tags found. Two can only exist if something outside xpart copied the

@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
     owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
@@ -298,7 +298,7 @@ impl Resource for RouteTable {
                         &[],
                     ))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::ec2())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateRouteTable", e))?;

@@ -12,9 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, arn_account, differing_in, fresh, gone_ok, live_tags, needs_retag, once, outputs,
-    owned, owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together,
-    want_tags, Job,
+    applied, arn_account, differing_in, fresh, gone_ok, live_tags, needs_retag, outputs, owned,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -189,7 +188,7 @@ where
 
 /// Add `rules`: one call for all of them. EC2 refuses the whole call when one of them is there
 /// already (an SDK retry after a lost answer, or a rule added by hand); then one call per rule,
-/// all at once, each taking "already there" as done.
+/// all at each taking "already there" as done.
 async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
     let call = |rules: Vec<IpPermission>| async move {
         gone_ok(
@@ -209,7 +208,7 @@ async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()
 }
 
 /// Remove `rules`: one call for all of them; when EC2 refuses it because one is gone already,
-/// one call per rule, all at once, each taking "not there" as done.
+/// one call per rule, all at each taking "not there" as done.
 async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
     let call = |rules: Vec<IpPermission>| async move {
         gone_ok(
@@ -286,7 +285,7 @@ impl Resource for SecurityGroup {
                     .vpc_id(&p.vpc)
                     .tag_specifications(tag_spec(cx, ResourceType::SecurityGroup, &p.name, &p.tags, &[]))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::ec2())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateSecurityGroup", e));

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, once, outputs, owned,
+    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
     owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
@@ -115,7 +115,7 @@ impl Resource for Subnet {
                     .set_availability_zone(p.availability_zone.clone())
                     .tag_specifications(tag_spec(cx, ResourceType::Subnet, &p.name, &p.tags, &[]))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::ec2())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateSubnet", e))?;

@@ -107,7 +107,7 @@ impl Resource for Vpc {
                     .cidr_block(&p.cidr)
                     .tag_specifications(tag_spec(cx, ResourceType::Vpc, &p.name, &p.tags, &[]))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::ec2())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateVpc", e))?;

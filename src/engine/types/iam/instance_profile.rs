@@ -14,9 +14,10 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    lookup_all, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
-    Error, Live, Resource, Result,
+    owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
+    Resource, Result,
 };
+use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, gone_ok, Job, IAM_GONE};
 use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InstanceProfile;

@@ -15,9 +15,10 @@ use serde_json::{json, Value as Json};
 
 use super::*;
 use crate::engine::resource::{
-    lookup_all, owned_id, owned_in_order, plan_tags, retry_propagation, sorted, user_tags, Attrs,
-    Ctx, Desired, Error, Live, Resource, Result,
+    owned_id, owned_in_order, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx, Desired,
+    Error, Live, Resource, Result,
 };
+use crate::engine::types::shared::lookup_all;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::spec::types::Role;
@@ -234,7 +235,8 @@ impl Resource for Role {
         if let Some(scan) = &cx.scan {
             // The phase's snapshot has every role's policies: only GetRole (its description
             // and session length, which the snapshot leaves out) is this role's own call.
-            let (role, detail) = tokio::join!(get_role(cx, &p.name), scan.role(cx, &p.name));
+            let (role, detail) =
+                tokio::join!(get_role(cx, &p.name), scan.role(cx.clients(), &p.name));
             let Some(role) = role? else { return Ok(None) };
             let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
             if let Some(d) = detail? {
@@ -269,7 +271,7 @@ impl Resource for Role {
             // The snapshot has every role's tags and policies: only a role of this plan that
             // the plan no longer has costs a GetRole (for what the snapshot leaves out).
             let mine: Vec<(String, String, serde_json::Map<String, Json>, Json)> = scan
-                .roles(cx)
+                .roles(cx.clients())
                 .await?
                 .iter()
                 .filter(|d| !d.path().unwrap_or("/").starts_with("/aws-service-role/"))

@@ -18,9 +18,10 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
-    create_once, lookup_all, no_retry, owned_id, owned_in_order, plan_tags, retry_propagation,
-    user_tags, Attrs, Ctx, Desired, Error, Live, Resource, Result,
+    create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
+    Desired, Error, Live, Resource, Result,
 };
+use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Job};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::policy;
@@ -454,7 +455,7 @@ impl Resource for KmsKey {
             };
             cx.part().stash(&cx.id, exact);
             let ours: Vec<(String, Vec<(String, String)>)> = scan
-                .tagged(cx)
+                .tagged(cx.clients(), &cx.owner)
                 .await?
                 .iter()
                 .filter(|t| t.type_name() == Some("kms.key"))
@@ -570,9 +571,7 @@ impl Resource for KmsKey {
                     }
                     // Retries off: a lost answer is looked up by tags before another try.
                     req.customize()
-                        .config_override(
-                            aws_sdk_kms::config::Builder::default().retry_config(no_retry()),
-                        )
+                        .config_override(crate::aws::once::kms())
                         .send()
                         .await
                         .map_err(|e| cx.aws("CreateKey", e))

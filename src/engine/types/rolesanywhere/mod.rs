@@ -11,16 +11,10 @@ use std::collections::BTreeSet;
 use aws_sdk_rolesanywhere::types::Tag;
 use serde_json::Value as Json;
 
-use crate::engine::resource::{
-    lookup_all, no_retry, owned_id, user_tags, Ctx, Desired, Live, Result,
-};
+use crate::engine::resource::{owned_id, user_tags, Ctx, Desired, Live, Result};
 use crate::engine::types::shared::converged;
+use crate::engine::types::shared::lookup_all;
 use crate::spec::types::Tags;
-
-/// The SDK config override that turns retries off for one create (see `create_once`).
-pub fn once() -> aws_sdk_rolesanywhere::config::Builder {
-    aws_sdk_rolesanywhere::config::Builder::default().retry_config(no_retry())
-}
 
 /// Our tags and the plan's, as Roles Anywhere takes them.
 pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
@@ -117,7 +111,7 @@ pub async fn find<T>(
         }
         foreign.get_or_insert((item, tags, false));
     }
-    // The others' tags at once, `LOOKUPS_AT_ONCE` at a time; the first of ours in listing
+    // The others' tags at `LOOKUPS_AT_ONCE` at a time; the first of ours in listing
     // order, as asking one by one would find.
     let arns: Vec<(usize, String)> = others
         .iter()

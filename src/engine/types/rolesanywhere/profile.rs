@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
-use super::{find, gone_ok, of_plan, once, ra_tags, retag, tags_attr, updated, NOT_FOUND};
+use super::{find, gone_ok, of_plan, ra_tags, retag, tags_attr, updated, NOT_FOUND};
 use crate::engine::resource::{
     create_once, owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
@@ -183,7 +183,7 @@ impl Resource for Profile {
                     .accept_role_session_name(p.accept_role_session_name)
                     .set_tags(Some(tags.clone()))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::rolesanywhere())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateProfile", e))?;

@@ -164,7 +164,7 @@ impl Resource for TrustAnchor {
                     .enabled(p.enabled)
                     .set_tags(Some(tags.clone()))
                     .customize()
-                    .config_override(once())
+                    .config_override(crate::aws::once::rolesanywhere())
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateTrustAnchor", e))?;

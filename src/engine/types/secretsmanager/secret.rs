@@ -30,7 +30,7 @@ use crate::plan::UNKNOWN;
 use crate::spec::types::Secret;
 use crate::spec::Path as PropPath;
 
-/// The value attribute of a generated secret, on both sides: generated once, never compared.
+/// The value attribute of a generated secret, on both sides: generated never compared.
 pub const GENERATED: &str = "(generated)";
 
 /// The key Secrets Manager uses when none is named.
@@ -472,7 +472,7 @@ impl Resource for Secret {
             let value = load(p, cx)?.expect("not generated");
             put_value(cx, &arn, &value).await
         };
-        // Each call sets a different part of the secret: all at once, but for a new value
+        // Each call sets a different part of the secret: all at but for a new value
         // under a new key, which waits for the key so that it is encrypted with it.
         let mut jobs: Vec<Job<'_>> = vec![];
         if settings && value_changed && changed.contains("kms_key") {

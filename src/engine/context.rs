@@ -1,0 +1,235 @@
+//! What a resource type call runs with: the partition (clients, account), the plan's
+//! identity, the run's options, and the outputs of the resources it depends on.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use super::error::{Error, Result};
+use super::state::Live;
+use super::tags::{owned_id, TAG_ID, TAG_LINEAGE, TAG_PLAN};
+use crate::aws::Clients;
+use crate::spec::{PartitionDef, PlanIdentity};
+
+/// Options of one run that resource types act on.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Delete secrets without a recovery window (tests), whatever the plan says.
+    pub force_delete_secrets: bool,
+    /// How long to retry IAM eventual-consistency errors (default 2 min, as the Terraform AWS
+    /// provider does) and KMS ones (3 min).
+    pub iam_propagation: Option<Duration>,
+    pub kms_propagation: Option<Duration>,
+    /// Wait for EC2 instances to terminate before deleting what they use (default 10 min).
+    pub ec2_wait: Option<Duration>,
+}
+
+/// A note from a type to whoever shows progress (`attempt 2/8: throttled`, `waiting for…`).
+pub type Notify = Arc<dyn Fn(&str, String) + Send + Sync>;
+
+/// One partition as the engine works in it.
+#[derive(Debug)]
+pub struct PartCtx {
+    pub def: PartitionDef,
+    pub clients: Clients,
+    /// The caller's account (from STS), for ARNs and `${partitions.NAME.account}`. Set once
+    /// the identity check is done, which runs alongside the reads: reads must not need it.
+    pub account: std::sync::OnceLock<String>,
+    /// Lookups a read started for the create that may follow, by resource id (see
+    /// `PartCtx::stash`).
+    lookups: std::sync::Mutex<BTreeMap<String, tokio::task::JoinHandle<Result<Option<Live>>>>>,
+}
+
+impl PartCtx {
+    pub fn new(def: PartitionDef, clients: Clients) -> PartCtx {
+        PartCtx {
+            def,
+            clients,
+            account: std::sync::OnceLock::new(),
+            lookups: Default::default(),
+        }
+    }
+
+    /// Keep a lookup running for resource `id`'s create: a read that answers from the scan
+    /// starts the exact (slower) search a create must not skip, so the create finds it done.
+    pub fn stash(&self, id: &str, lookup: tokio::task::JoinHandle<Result<Option<Live>>>) {
+        let old = self.lookups.lock().unwrap().insert(id.to_string(), lookup);
+        if let Some(old) = old {
+            old.abort();
+        }
+    }
+
+    /// The lookup a read stashed for `id`, if any (taken: it answers once).
+    pub fn take_lookup(&self, id: &str) -> Option<tokio::task::JoinHandle<Result<Option<Live>>>> {
+        self.lookups.lock().unwrap().remove(id)
+    }
+
+    /// The caller's account; only after the identity check (see `account`).
+    pub fn account(&self) -> &str {
+        self.account
+            .get()
+            .map(String::as_str)
+            .expect("the caller's account is known before it is used (identity check first)")
+    }
+}
+
+/// What a resource type call runs with. Cheap to clone; moved into each job.
+#[derive(Clone)]
+pub struct Ctx {
+    /// Who owns what this plan makes: the `xpart:plan` and `xpart:lineage` tags.
+    pub owner: PlanIdentity,
+    /// This resource's id: the `xpart:id` tag.
+    pub id: String,
+    /// None for local types (pki.*).
+    pub part: Option<Arc<PartCtx>>,
+    /// The directory relative paths in the plan are read from (the plan file's).
+    pub base: PathBuf,
+    /// Where local state of this plan lives (`<base>/.xpart/<plan>`): PKI files, the lock.
+    pub state_dir: PathBuf,
+    pub opts: Arc<Options>,
+    pub notify: Notify,
+    /// The outputs of the resources this one depends on, by resource id, as the executor knows
+    /// them (from `read` while planning, from `create`/`update` during apply): what a type
+    /// needs of a dependency beyond the rendered reference. `pki.cert` and
+    /// `rolesanywhere.trust_anchor` get only the CA's id in `ca` and take its files and PEM
+    /// from here. A dependency not yet created is absent; an output that will change reads
+    /// `plan::UNKNOWN`.
+    pub refs: BTreeMap<String, BTreeMap<String, String>>,
+    /// For `find_owned`: names (KMS: aliases) of this type that the plan itself has in this
+    /// partition. Their resources were just read by name, so a listing need not look them up
+    /// again (which, for IAM and KMS, costs a call per item).
+    pub skip_names: Arc<std::collections::BTreeSet<String>>,
+    /// The partition's scan, in the read phase only (see `engine::scan`); None elsewhere, so
+    /// every lookup made while writing asks AWS.
+    pub scan: Option<Arc<super::scan::Scan>>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("owner", &self.owner.name)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// The partition's context; types other than pki.* always have one.
+    pub fn part(&self) -> &PartCtx {
+        self.part
+            .as_deref()
+            .expect("AWS resource types run with a partition")
+    }
+    pub fn clients(&self) -> &Clients {
+        &self.part().clients
+    }
+    /// `arn:<partition>:<service>:<region>:<account>:<resource>` in this partition.
+    pub fn arn(&self, service: &str, region: &str, resource: &str) -> String {
+        let p = self.part();
+        p.def.partition.arn(service, region, p.account(), resource)
+    }
+    /// Wrap an SDK error with the operation and partition.
+    pub fn aws<E>(&self, op: &str, e: aws_sdk_sts::error::SdkError<E>) -> Error
+    where
+        E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        Error::from(self.clients().error(op, e))
+    }
+    /// The ownership tags this resource gets, plus the plan's own `tags`.
+    pub fn tags(&self, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut t = extra.clone();
+        for (k, v) in self.ownership_tags() {
+            t.insert(k.into(), v.to_string());
+        }
+        t
+    }
+    /// The ownership tags alone: plan, lineage and id.
+    pub fn ownership_tags(&self) -> [(&'static str, &str); 3] {
+        [
+            (TAG_PLAN, self.owner.name.as_str()),
+            (TAG_LINEAGE, self.owner.lineage.as_str()),
+            (TAG_ID, self.id.as_str()),
+        ]
+    }
+    /// Whether `tags` mark a resource as this one: this plan's, of this lineage, this id.
+    pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        owned_id(&self.owner, tags).is_some_and(|id| id == self.id)
+    }
+    /// The user tags `live` has that the plan (`extra` plus ownership) no longer wants: what an
+    /// update must untag. Empty unless `retag`.
+    pub fn stale_tags(
+        &self,
+        live: &Live,
+        extra: &BTreeMap<String, String>,
+        retag: bool,
+    ) -> Vec<String> {
+        if !retag {
+            return vec![];
+        }
+        let want = self.tags(extra);
+        live.attrs
+            .get("tags")
+            .and_then(Json::as_object)
+            .map(|m| {
+                m.keys()
+                    .filter(|k| !want.contains_key(*k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    pub fn say(&self, msg: impl Into<String>) {
+        (self.notify)(&self.id, msg.into());
+    }
+    /// Replace `${partitions.<this>.account}` (left in generated policies when the plan gives
+    /// no expected account) with the caller's account.
+    pub fn fill_account(&self, doc: Json) -> Json {
+        let p = self.part();
+        let marker = format!("${{partitions.{}.account}}", p.def.name);
+        fn walk(v: Json, marker: &str, account: &str) -> Json {
+            match v {
+                Json::String(s) => Json::String(s.replace(marker, account)),
+                Json::Array(a) => {
+                    Json::Array(a.into_iter().map(|x| walk(x, marker, account)).collect())
+                }
+                Json::Object(m) => Json::Object(
+                    m.into_iter()
+                        .map(|(k, x)| (k, walk(x, marker, account)))
+                        .collect(),
+                ),
+                other => other,
+            }
+        }
+        walk(doc, &marker, p.account())
+    }
+    pub fn iam_propagation(&self) -> Duration {
+        self.opts
+            .iam_propagation
+            .unwrap_or(Duration::from_secs(120))
+    }
+    pub fn kms_propagation(&self) -> Duration {
+        self.opts
+            .kms_propagation
+            .unwrap_or(Duration::from_secs(180))
+    }
+    /// An output of dependency `id` (see `refs`); None while it is not known.
+    pub fn dep_output(&self, id: &str, attr: &str) -> Option<&str> {
+        self.refs
+            .get(id)?
+            .get(attr)
+            .map(String::as_str)
+            .filter(|v| *v != crate::plan::UNKNOWN)
+    }
+    /// Resolve a path from the plan against the plan file's directory.
+    pub fn path(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+}

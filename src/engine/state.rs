@@ -1,0 +1,57 @@
+//! A resource as it exists (`Live`) and as the plan asks for it (`Desired`), in the terms the
+//! planner compares.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value as Json;
+
+use crate::spec::types::Declared;
+
+/// Comparable attributes, by name.
+pub type Attrs = BTreeMap<String, Json>;
+
+/// A resource as it exists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    /// What other resources may reference as `${id.attr}` (the type's attributes in
+    /// `spec::types::TYPES`): arn, id, name…
+    pub outputs: BTreeMap<String, String>,
+    /// Attributes compared with `Desired::attrs` (same names, same JSON shapes).
+    pub attrs: Attrs,
+    /// It carries `xpart:plan` = this plan and `xpart:id` = this resource's id.
+    pub owned: bool,
+    /// Whatever update and delete need besides `outputs` (association ids, key id…).
+    pub handle: Json,
+}
+
+/// What the plan asks for, in the same terms as `Live::attrs`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    pub attrs: Attrs,
+    /// Attributes never shown (secret values): the plan says `(sensitive)`.
+    pub sensitive: BTreeSet<String>,
+    /// Attributes that cannot change in place: a difference replaces the resource.
+    pub replace_on: BTreeSet<String>,
+}
+
+impl Desired {
+    /// Nothing yet, with the attributes type `T` declares sensitive marked so.
+    pub fn of<T: Declared>() -> Desired {
+        Desired {
+            sensitive: T::SENSITIVE.iter().map(|k| k.to_string()).collect(),
+            ..Desired::default()
+        }
+    }
+    pub fn attr(mut self, name: &str, v: impl Into<Json>) -> Desired {
+        self.attrs.insert(name.to_string(), v.into());
+        self
+    }
+    pub fn sensitive(mut self, name: &str) -> Desired {
+        self.sensitive.insert(name.to_string());
+        self
+    }
+    pub fn forces_replacement(mut self, names: &[&str]) -> Desired {
+        self.replace_on.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+}
