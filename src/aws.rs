@@ -6,76 +6,14 @@
 //! transient (IAM eventual consistency) and creates that the API cannot deduplicate, for which
 //! it turns the SDK's retries off (`no_retry`).
 
-use std::time::Duration;
-
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::partition::Partition;
-use crate::spec::PartitionDef;
-
-/// Timeouts and retries for one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tuning {
-    pub connect: Duration,
-    pub attempt: Duration,
-    pub operation: Duration,
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-}
+use crate::spec::{PartitionDef, Tuning};
 
 impl Tuning {
-    /// China endpoints are slow and sometimes hang behind the Great Firewall: give them longer
-    /// to connect and answer and more attempts, but still a bound on every call, so that nothing
-    /// "sits indefinitely" as the seed's Terraform runs did.
-    pub fn default_for(p: Partition) -> Tuning {
-        match p {
-            Partition::Aws => Tuning {
-                connect: Duration::from_secs(5),
-                attempt: Duration::from_secs(20),
-                operation: Duration::from_secs(90),
-                max_attempts: 5,
-                initial_backoff: Duration::from_millis(200),
-                max_backoff: Duration::from_secs(10),
-            },
-            Partition::AwsCn => Tuning {
-                connect: Duration::from_secs(10),
-                attempt: Duration::from_secs(45),
-                operation: Duration::from_secs(300),
-                max_attempts: 8,
-                initial_backoff: Duration::from_millis(500),
-                max_backoff: Duration::from_secs(20),
-            },
-        }
-    }
-
-    /// The partition's defaults with the plan's overrides applied.
-    pub fn for_partition(def: &PartitionDef) -> Tuning {
-        let mut t = Tuning::default_for(def.partition);
-        let (r, o) = (&def.spec.retry, &def.spec.timeouts);
-        if let Some(n) = r.max_attempts {
-            t.max_attempts = n.max(1);
-        }
-        if let Some(ms) = r.initial_backoff_ms {
-            t.initial_backoff = Duration::from_millis(ms);
-        }
-        if let Some(ms) = r.max_backoff_ms {
-            t.max_backoff = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.connect_ms {
-            t.connect = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.attempt_ms {
-            t.attempt = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.operation_ms {
-            t.operation = Duration::from_millis(ms);
-        }
-        t
-    }
-
     pub fn retry_config(&self) -> RetryConfig {
         RetryConfig::standard()
             .with_max_attempts(self.max_attempts)
@@ -344,7 +282,7 @@ pub struct Identity {
 impl Clients {
     /// Build the clients of one partition.
     pub async fn connect(def: &PartitionDef, opts: &ConnectOptions) -> Clients {
-        let tuning = Tuning::for_partition(def);
+        let tuning = def.tuning;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(def.region.clone()))
             .retry_config(tuning.retry_config())
@@ -358,7 +296,7 @@ impl Clients {
         if let Some(files) = &files {
             loader = loader.profile_files(files.clone());
         }
-        if let Some(p) = opts.profile.as_deref().or(def.spec.profile.as_deref()) {
+        if let Some(p) = opts.profile.as_deref().or(def.profile.as_deref()) {
             // Credentials from this profile only: environment credentials are valid in one
             // partition at most, so they must not silently apply to both.
             let mut creds =
@@ -384,7 +322,7 @@ impl Clients {
         }
         Clients {
             name: def.name.clone(),
-            profile: opts.profile.clone().or(def.spec.profile.clone()),
+            profile: opts.profile.clone().or(def.profile.clone()),
             partition: def.partition,
             region: def.region.clone(),
             tuning,
@@ -585,21 +523,4 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn china_is_more_patient_than_commercial() {
-        let (a, c) = (
-            Tuning::default_for(Partition::Aws),
-            Tuning::default_for(Partition::AwsCn),
-        );
-        assert!(c.connect > a.connect && c.attempt > a.attempt && c.operation > a.operation);
-        assert!(c.max_attempts > a.max_attempts);
-        // Bounded all the same.
-        assert!(c.operation <= Duration::from_secs(300));
-    }
 }

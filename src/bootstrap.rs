@@ -310,12 +310,11 @@ mod tests {
     use std::process::Command;
 
     fn def() -> PartitionDef {
-        PartitionDef {
-            name: "china".into(),
-            region: "cn-north-1".into(),
-            partition: Partition::AwsCn,
-            spec: serde_yaml::from_str("region: cn-north-1").unwrap(),
-        }
+        PartitionDef::new(
+            "china",
+            Partition::AwsCn,
+            serde_yaml::from_str("region: cn-north-1").unwrap(),
+        )
     }
 
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";

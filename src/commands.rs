@@ -92,47 +92,6 @@ pub enum Mode {
     Destroy,
 }
 
-/// Apply `--tune` flags to the loaded spec: `china.max_attempts=12`, `commercial.attempt_ms=30000`.
-/// Settings: max_attempts, initial_backoff_ms, max_backoff_ms, connect_ms, attempt_ms,
-/// operation_ms, concurrency.
-fn tune(spec: &mut Spec, flags: &[(String, String)]) -> Result<(), String> {
-    for (key, value) in flags {
-        let (part, setting) = key
-            .split_once('.')
-            .ok_or_else(|| format!("--tune {key}={value}: expected PARTITION.SETTING=VALUE"))?;
-        let known: Vec<String> = spec.partitions.keys().cloned().collect();
-        let def = spec.partitions.get_mut(part).ok_or_else(|| {
-            format!(
-                "--tune {key}={value}: no partition `{part}` in the plan ({})",
-                known.join(", ")
-            )
-        })?;
-        let n: u64 = value
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("--tune {key}={value}: expected a positive whole number"))?;
-        let small = || u32::try_from(n).map_err(|_| format!("--tune {key}={value}: too large"));
-        let (r, t) = (&mut def.spec.retry, &mut def.spec.timeouts);
-        match setting {
-            "max_attempts" => r.max_attempts = Some(small()?),
-            "initial_backoff_ms" => r.initial_backoff_ms = Some(n),
-            "max_backoff_ms" => r.max_backoff_ms = Some(n),
-            "connect_ms" => t.connect_ms = Some(n),
-            "attempt_ms" => t.attempt_ms = Some(n),
-            "operation_ms" => t.operation_ms = Some(n),
-            "concurrency" => def.spec.concurrency = Some(small()?),
-            other => {
-                return Err(format!(
-                    "--tune {key}={value}: unknown setting `{other}` (max_attempts, initial_backoff_ms, \
-                     max_backoff_ms, connect_ms, attempt_ms, operation_ms, concurrency)"
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanFormat {
     Text,
@@ -173,7 +132,7 @@ fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCo
 /// `load` plus the command line's `--tune` settings.
 fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
     let mut spec = load(&c.plan_file, &c.vars, &c.lint_line())?;
-    tune(&mut spec, &c.tune).map_err(fail)?;
+    spec.tune(&c.tune).map_err(fail)?;
     Ok(spec)
 }
 
@@ -616,7 +575,7 @@ pub fn offline(old: &Spec, new: &Spec) -> Plan {
                 name: d.name.clone(),
                 partition: d.partition.id().to_string(),
                 region: d.region.clone(),
-                account: d.spec.account.clone(),
+                account: d.account.clone(),
             })
             .collect(),
         changes,

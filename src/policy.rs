@@ -27,8 +27,7 @@ pub fn yaml_to_json(v: &serde_yaml::Value) -> Value {
 /// The account id of a partition: the plan's expected account, else a reference the engine
 /// fills in from the caller identity.
 pub fn account_of(p: &PartitionDef) -> String {
-    p.spec
-        .account
+    p.account
         .clone()
         .unwrap_or_else(|| format!("${{partitions.{}.account}}", p.name))
 }
@@ -217,11 +216,10 @@ mod tests {
     use crate::spec::types::{PartitionSpec, RolesAnywhereTrust, Statement};
 
     fn part(name: &str, region: &str, account: Option<&str>) -> PartitionDef {
-        PartitionDef {
-            name: name.into(),
-            region: region.into(),
-            partition: Partition::of_region(region).unwrap(),
-            spec: PartitionSpec {
+        PartitionDef::new(
+            name,
+            Partition::of_region(region).unwrap(),
+            PartitionSpec {
                 region: region.into(),
                 partition: None,
                 profile: None,
@@ -231,7 +229,7 @@ mod tests {
                 concurrency: None,
                 service_principals: Default::default(),
             },
-        }
+        )
     }
 
     #[test]
@@ -251,8 +249,7 @@ mod tests {
             "ec2.amazonaws.com"
         );
         let mut over = part("china", "cn-north-1", None);
-        over.spec
-            .service_principals
+        over.service_principals
             .insert("ec2".into(), "ec2.amazonaws.com".into());
         assert_eq!(
             trust_document(&trust, &over)["Statement"][0]["Principal"]["Service"],

@@ -181,14 +181,16 @@ fn args(c: &Chain, cert: &Path, key: &Path, endpoint: Option<String>) -> Credent
     }
 }
 
-async fn create_session(a: CredentialProcessArgs) -> Result<ProcessCredentials, cp::Error> {
+async fn create_session(
+    a: CredentialProcessArgs,
+) -> Result<ProcessCredentials, cp::CredentialError> {
     tokio::task::spawn_blocking(move || {
         let mut env = Environment::from_process();
         env.cache_dir = None;
         cp::obtain_in(&a, &env, &mut std::io::sink()).map(|o| o.credentials)
     })
     .await
-    .unwrap_or_else(|e| Err(cp::Error::Invalid(format!("internal error: {e}"))))
+    .unwrap_or_else(|e| Err(cp::CredentialError::Invalid(format!("internal error: {e}"))))
 }
 
 fn with_credentials(base: &SdkConfig, c: &ProcessCredentials) -> SdkConfig {
@@ -357,7 +359,7 @@ pub async fn verify(
                 elapsed: t.elapsed(),
             },
             Ok((cert, key)) => match create_session(args(c, &cert, &key, endpoint)).await {
-                Err(cp::Error::Service {
+                Err(cp::CredentialError::Service {
                     status: 403, code, ..
                 }) => Step {
                     name: format!("another CA is refused ({label})"),

@@ -53,7 +53,7 @@ fn a_wrong_expected_account_is_refused() {
     rt().block_on(async {
         let c = Clients::connect(&spec.partitions["commercial"], &opts(tb)).await;
         let err = c
-            .check_account(spec.partitions["commercial"].spec.account.as_deref())
+            .check_account(spec.partitions["commercial"].account.as_deref())
             .await
             .unwrap_err();
         let msg = err.to_string();

@@ -30,12 +30,11 @@ fn shellcheck(path: &Path) {
 }
 
 fn china() -> xpart::spec::PartitionDef {
-    xpart::spec::PartitionDef {
-        name: "china".into(),
-        region: "cn-north-1".into(),
-        partition: xpart::partition::Partition::AwsCn,
-        spec: serde_yaml::from_str("region: cn-north-1").unwrap(),
-    }
+    xpart::spec::PartitionDef::new(
+        "china",
+        xpart::partition::Partition::AwsCn,
+        serde_yaml::from_str("region: cn-north-1").unwrap(),
+    )
 }
 
 #[test]

@@ -16,7 +16,8 @@ use clap::Parser;
 use serde_json::Value;
 use xpart::credential_process::x509sign::{self, Certificate, Signer};
 use xpart::credential_process::{
-    obtain_in, run_in, CredentialProcessArgs, Environment, Error, ProcessCredentials,
+    obtain_in, run_in, CredentialError as Error, CredentialProcessArgs, Environment,
+    ProcessCredentials,
 };
 
 use crate::util::pki::{self, KeyAlg, Leaf};

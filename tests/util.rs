@@ -186,12 +186,11 @@ impl Testbed {
             side.profile()
         ))
         .unwrap();
-        let def = xpart::spec::PartitionDef {
-            name: side.name().to_string(),
-            region: self.region(side).to_string(),
-            partition: xpart::partition::Partition::of_region(self.region(side)).unwrap(),
+        let def = xpart::spec::PartitionDef::new(
+            side.name(),
+            xpart::partition::Partition::of_region(self.region(side)).unwrap(),
             spec,
-        };
+        );
         let clients = xpart::aws::Clients::connect(
             &def,
             &xpart::aws::ConnectOptions {

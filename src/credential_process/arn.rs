@@ -10,9 +10,9 @@ pub(super) struct Arn<'a> {
     pub(super) resource: &'a str,
 }
 
-pub(super) fn parse_arn<'a>(flag: &str, arn: &'a str) -> Result<Arn<'a>, Error> {
+pub(super) fn parse_arn<'a>(flag: &str, arn: &'a str) -> Result<Arn<'a>, CredentialError> {
     let bad = || {
-        Error::Invalid(format!("--{flag} `{arn}` is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)"))
+        CredentialError::Invalid(format!("--{flag} `{arn}` is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)"))
     };
     let mut f = arn.splitn(6, ':');
     if f.next() != Some("arn") {
@@ -36,37 +36,37 @@ pub(super) fn parse_arn<'a>(flag: &str, arn: &'a str) -> Result<Arn<'a>, Error> 
 
 pub(super) fn check_arns(
     args: &CredentialProcessArgs,
-) -> Result<(String, Option<Partition>), Error> {
+) -> Result<(String, Option<Partition>), CredentialError> {
     let ta = parse_arn("trust-anchor-arn", &args.trust_anchor_arn)?;
     let profile = parse_arn("profile-arn", &args.profile_arn)?;
     let role = parse_arn("role-arn", &args.role_arn)?;
     if ta.service != "rolesanywhere" || !ta.resource.starts_with("trust-anchor/") {
-        return Err(Error::Invalid(format!(
+        return Err(CredentialError::Invalid(format!(
             "--trust-anchor-arn `{}` is not a Roles Anywhere trust anchor (…:rolesanywhere:<region>:<account>:trust-anchor/<id>)",
             args.trust_anchor_arn
         )));
     }
     if profile.service != "rolesanywhere" || !profile.resource.starts_with("profile/") {
-        return Err(Error::Invalid(format!(
+        return Err(CredentialError::Invalid(format!(
             "--profile-arn `{}` is not a Roles Anywhere profile (…:rolesanywhere:<region>:<account>:profile/<id>)",
             args.profile_arn
         )));
     }
     if role.service != "iam" || !role.resource.starts_with("role/") {
-        return Err(Error::Invalid(format!(
+        return Err(CredentialError::Invalid(format!(
             "--role-arn `{}` is not an IAM role (arn:<partition>:iam::<account>:role/<name>)",
             args.role_arn
         )));
     }
     if ta.region != profile.region {
-        return Err(Error::Invalid(format!(
+        return Err(CredentialError::Invalid(format!(
             "the trust anchor is in region {} but the profile in {}: they must be in one region",
             ta.region, profile.region
         )));
     }
     for (what, arn) in [("profile", &profile), ("role", &role)] {
         if arn.partition != ta.partition {
-            return Err(Error::Invalid(format!(
+            return Err(CredentialError::Invalid(format!(
                 "the trust anchor is in partition {} but the {what} in {}: Roles Anywhere only vends \
                  credentials within one partition",
                 ta.partition, arn.partition
@@ -75,12 +75,12 @@ pub(super) fn check_arns(
     }
     let region = args.region.clone().unwrap_or_else(|| ta.region.to_string());
     if region.is_empty() {
-        return Err(Error::Invalid(
+        return Err(CredentialError::Invalid(
             "no region: the trust anchor ARN has none and --region is not set".into(),
         ));
     }
     if region != ta.region {
-        return Err(Error::Invalid(format!(
+        return Err(CredentialError::Invalid(format!(
             "--region {region} differs from the trust anchor's region {}: CreateSession must be \
              called in the trust anchor's region",
             ta.region
@@ -89,7 +89,7 @@ pub(super) fn check_arns(
     let partition = Partition::of_region(&region);
     if let Some(p) = partition {
         if p.id() != ta.partition {
-            return Err(Error::Invalid(format!(
+            return Err(CredentialError::Invalid(format!(
                 "region {region} is in partition {p} but the ARNs are in {}",
                 ta.partition
             )));
@@ -110,8 +110,8 @@ pub(super) struct Endpoint {
     pub(super) port: u16,
 }
 
-pub(super) fn parse_endpoint(url: &str) -> Result<Endpoint, Error> {
-    let bad = |why: &str| Error::Invalid(format!("--endpoint `{url}`: {why}"));
+pub(super) fn parse_endpoint(url: &str) -> Result<Endpoint, CredentialError> {
+    let bad = |why: &str| CredentialError::Invalid(format!("--endpoint `{url}`: {why}"));
     let uri: ureq::http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
     let https = match uri.scheme_str() {
         Some("https") => true,

@@ -6,11 +6,11 @@ use super::*;
 /// Read a file, or say why not: with the owner and mode when the file exists.
 /// Regular files of at most `input::MAX_PEM` bytes only: a device or a huge file is refused
 /// before anything is read into memory.
-pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
+pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, CredentialError> {
     crate::input::read(what, path, crate::input::MAX_PEM).map_err(|e| match e {
         crate::input::InputError::Io { reason, .. } => {
             let meta = std::fs::metadata(path).ok();
-            Error::Unreadable {
+            CredentialError::Unreadable {
                 what,
                 path: path.to_path_buf(),
                 owner_uid: meta.as_ref().map(|m| m.uid()),
@@ -18,7 +18,7 @@ pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
                 reason,
             }
         }
-        other => Error::BadFile {
+        other => CredentialError::BadFile {
             what,
             path: path.to_path_buf(),
             reason: match other {
@@ -33,10 +33,10 @@ pub fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Refuse a private key file every user may read or write (as ssh does): whoever reads it
 /// gets the role. Group access stays allowed, the way to share a key with a service user.
-pub(super) fn refuse_exposed_key(path: &Path) -> Result<(), Error> {
+pub(super) fn refuse_exposed_key(path: &Path) -> Result<(), CredentialError> {
     // Read just now; a file gone since is the signer's problem.
     match crate::keyfile::exposed(path) {
-        Ok(Some((owner_uid, mode))) => Err(Error::ExposedKey {
+        Ok(Some((owner_uid, mode))) => Err(CredentialError::ExposedKey {
             path: path.to_path_buf(),
             owner_uid,
             mode,

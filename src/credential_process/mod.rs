@@ -173,7 +173,7 @@ pub struct Obtained {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum CredentialError {
     /// Arguments that cannot work (bad ARN, mismatched partitions, bad endpoint).
     #[error("{0}")]
     Invalid(String),
@@ -229,13 +229,13 @@ pub enum Error {
     Response { endpoint: String, reason: String },
 }
 
-impl Error {
+impl CredentialError {
     /// A failure of the service or the path to it (throttling, 5xx, transport) rather than an
     /// answer about the request: it says nothing of whether the request would be allowed.
     pub fn is_outage(&self) -> bool {
         match self {
-            Error::Service { status, code, .. } => retryable_status(*status, Some(code)),
-            Error::Transport { .. } => true,
+            CredentialError::Service { status, code, .. } => retryable_status(*status, Some(code)),
+            CredentialError::Transport { .. } => true,
             _ => false,
         }
     }
@@ -284,7 +284,7 @@ pub fn run_in(
 }
 
 /// Obtain credentials with the process environment; warnings and `--debug` output go to stderr.
-pub fn obtain(args: &CredentialProcessArgs) -> Result<Obtained, Error> {
+pub fn obtain(args: &CredentialProcessArgs) -> Result<Obtained, CredentialError> {
     obtain_in(args, &Environment::from_process(), &mut std::io::stderr())
 }
 
@@ -304,7 +304,7 @@ pub fn obtain_in(
     args: &CredentialProcessArgs,
     env: &Environment,
     diag: &mut dyn Write,
-) -> Result<Obtained, Error> {
+) -> Result<Obtained, CredentialError> {
     let p = prepare(args, OffsetDateTime::now_utc())?;
     let cache = if args.no_cache {
         None
@@ -366,9 +366,9 @@ pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
-fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared, Error> {
+fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared, CredentialError> {
     if !(900..=43200).contains(&args.session_duration) {
-        return Err(Error::Invalid(format!(
+        return Err(CredentialError::Invalid(format!(
             "--session-duration {} is outside 900-43200 seconds",
             args.session_duration
         )));
@@ -386,13 +386,13 @@ fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared
                 .map(|p| format!("{p}: {}", p.regions().join(", ")))
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(Error::UnknownRegion { region, known });
+            return Err(CredentialError::UnknownRegion { region, known });
         }
     };
 
     let cert_path = &args.certificate;
     let pem = read_file("certificate", cert_path)?;
-    let bad_cert = |reason: String| Error::BadFile {
+    let bad_cert = |reason: String| CredentialError::BadFile {
         what: "certificate",
         path: cert_path.clone(),
         reason,
@@ -410,13 +410,13 @@ fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared
         ));
     }
     if now > cert.not_after {
-        return Err(Error::Expired {
+        return Err(CredentialError::Expired {
             path: cert_path.clone(),
             not_after: fmt_time(cert.not_after),
         });
     }
     if now < cert.not_before {
-        return Err(Error::NotYetValid {
+        return Err(CredentialError::NotYetValid {
             path: cert_path.clone(),
             not_before: fmt_time(cert.not_before),
         });
@@ -425,7 +425,7 @@ fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared
     let mut chain = vec![];
     if let Some(path) = &args.intermediates {
         let pem = read_file("intermediates", path)?;
-        let bad = |reason: String| Error::BadFile {
+        let bad = |reason: String| CredentialError::BadFile {
             what: "intermediates",
             path: path.clone(),
             reason,
@@ -441,7 +441,7 @@ fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared
 
     let key_path = &args.private_key;
     let key_pem = read_file("private key", key_path)?;
-    let signer = Signer::from_pem(&key_pem).map_err(|e| Error::BadFile {
+    let signer = Signer::from_pem(&key_pem).map_err(|e| CredentialError::BadFile {
         what: "private key",
         path: key_path.clone(),
         reason: e.to_string(),
@@ -449,7 +449,7 @@ fn prepare(args: &CredentialProcessArgs, now: OffsetDateTime) -> Result<Prepared
     drop(key_pem);
     refuse_exposed_key(key_path)?;
     if !signer.matches(&cert) {
-        return Err(Error::KeyMismatch {
+        return Err(CredentialError::KeyMismatch {
             key: key_path.clone(),
             cert: cert_path.clone(),
             key_type: signer.key_type(),
@@ -478,7 +478,7 @@ mod tests {
 
     #[test]
     fn unreadable_key_message_names_file_owner_and_mode() {
-        let e = Error::Unreadable {
+        let e = CredentialError::Unreadable {
             what: "private key",
             path: "/etc/ira/client.key".into(),
             owner_uid: Some(0),
@@ -489,7 +489,7 @@ mod tests {
             e.to_string(),
             "cannot read private key /etc/ira/client.key (owner root, mode 0600): Permission denied"
         );
-        let missing = Error::Unreadable {
+        let missing = CredentialError::Unreadable {
             what: "certificate",
             path: "/nope".into(),
             owner_uid: None,
@@ -650,7 +650,10 @@ mod tests {
             "arn:aws:iam::1:role/r",
         );
         let err = prepare(&unknown, OffsetDateTime::now_utc()).unwrap_err();
-        assert!(matches!(err, Error::UnknownRegion { .. }), "{err}");
+        assert!(
+            matches!(err, CredentialError::UnknownRegion { .. }),
+            "{err}"
+        );
         let msg = err.to_string();
         assert!(
             msg.starts_with("region `xx-nowhere-1` is in no partition xpart knows (aws: us-east-1"),
@@ -662,7 +665,7 @@ mod tests {
         with_ep.endpoint = Some("https://ra.example".into());
         assert!(matches!(
             prepare(&with_ep, OffsetDateTime::now_utc()).unwrap_err(),
-            Error::Unreadable { .. }
+            CredentialError::Unreadable { .. }
         ));
 
         let cross = args(TA_CN, PR_CN, "arn:aws:iam::111122223333:role/r");

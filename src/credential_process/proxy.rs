@@ -100,7 +100,7 @@ pub(super) fn proxy_for(
     args: &CredentialProcessArgs,
     env: &Environment,
     ep: &Endpoint,
-) -> Result<Option<ureq::Proxy>, Error> {
+) -> Result<Option<ureq::Proxy>, CredentialError> {
     if !args.with_proxy {
         return Ok(None);
     }
@@ -130,7 +130,7 @@ pub(super) fn proxy_for(
         "HTTP_PROXY"
     };
     ureq::Proxy::new(&url).map(Some).map_err(|e| {
-        Error::Invalid(format!(
+        CredentialError::Invalid(format!(
             "{var} `{}` is not a usable proxy: {e}",
             redact_proxy(&url)
         ))

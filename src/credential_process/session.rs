@@ -10,7 +10,7 @@ pub(super) fn agent(
     args: &CredentialProcessArgs,
     env: &Environment,
     ep: &Endpoint,
-) -> Result<ureq::Agent, Error> {
+) -> Result<ureq::Agent, CredentialError> {
     use ureq::tls::{Certificate as TlsCert, RootCerts, TlsConfig, TlsProvider};
     let mut tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
@@ -24,15 +24,16 @@ pub(super) fn agent(
             .collect();
         if let Some(bundle) = &env.ca_bundle {
             let pem = read_file("CA bundle (AWS_CA_BUNDLE)", bundle)?;
-            let ders = x509sign::pem_certificates(&pem).map_err(|reason| Error::BadFile {
-                what: "CA bundle (AWS_CA_BUNDLE)",
-                path: bundle.clone(),
-                reason,
-            })?;
+            let ders =
+                x509sign::pem_certificates(&pem).map_err(|reason| CredentialError::BadFile {
+                    what: "CA bundle (AWS_CA_BUNDLE)",
+                    path: bundle.clone(),
+                    reason,
+                })?;
             roots.extend(ders.iter().map(|d| TlsCert::from_der(d).to_owned()));
         }
         if roots.is_empty() {
-            return Err(Error::Transport {
+            return Err(CredentialError::Transport {
                 endpoint: ep.url.clone(),
                 reason:
                     "no trusted CA certificates on this system (set SSL_CERT_FILE or AWS_CA_BUNDLE)"
@@ -99,10 +100,10 @@ pub(super) fn create_session(
     env: &Environment,
     p: &Prepared,
     diag: &mut dyn Write,
-) -> Result<ProcessCredentials, Error> {
+) -> Result<ProcessCredentials, CredentialError> {
     let call = Call::new(args, env, p)?;
     let deadline = Instant::now() + env.total_timeout;
-    let mut last: Option<Error> = None;
+    let mut last: Option<CredentialError> = None;
     for attempt in 1..=ATTEMPTS {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -128,7 +129,7 @@ pub(super) fn create_session(
             }
         }
     }
-    Err(last.unwrap_or_else(|| Error::Transport {
+    Err(last.unwrap_or_else(|| CredentialError::Transport {
         endpoint: p.endpoint.url.clone(),
         reason: format!("no answer within {:?}", env.total_timeout),
     }))
@@ -139,7 +140,7 @@ enum Outcome {
     Done(ProcessCredentials),
     /// A failure; `retry` when another attempt may go otherwise (throttling, 5xx, transport).
     Failed {
-        error: Error,
+        error: CredentialError,
         retry: bool,
     },
 }
@@ -160,7 +161,7 @@ impl<'a> Call<'a> {
         args: &'a CredentialProcessArgs,
         env: &'a Environment,
         p: &'a Prepared,
-    ) -> Result<Call<'a>, Error> {
+    ) -> Result<Call<'a>, CredentialError> {
         let ep = &p.endpoint;
         let query = x509sign::canonical_query(&[
             ("profileArn", &args.profile_arn),
@@ -195,7 +196,7 @@ impl<'a> Call<'a> {
         attempt: u32,
         deadline: Instant,
         diag: &mut dyn Write,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Outcome, CredentialError> {
         let (args, p, ep) = (self.args, self.p, &self.p.endpoint);
         let req = x509sign::Request {
             method: "POST",
@@ -213,7 +214,7 @@ impl<'a> Call<'a> {
             &p.region,
             OffsetDateTime::now_utc(),
         )
-        .map_err(|e| Error::Invalid(format!("cannot sign the request: {e}")))?;
+        .map_err(|e| CredentialError::Invalid(format!("cannot sign the request: {e}")))?;
         if args.debug {
             let _ = writeln!(
                 diag,
@@ -230,7 +231,7 @@ impl<'a> Call<'a> {
         for (k, v) in &sig.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        let transport = |reason: String| Error::Transport {
+        let transport = |reason: String| CredentialError::Transport {
             endpoint: ep.url.clone(),
             reason,
         };
@@ -288,7 +289,7 @@ impl<'a> Call<'a> {
             return Ok(match parse_credentials(&text) {
                 Ok(c) => Outcome::Done(c),
                 Err(reason) => Outcome::Failed {
-                    error: Error::Response {
+                    error: CredentialError::Response {
                         endpoint: ep.url.clone(),
                         reason,
                     },
@@ -307,7 +308,7 @@ impl<'a> Call<'a> {
             }
         });
         Ok(Outcome::Failed {
-            error: Error::Service {
+            error: CredentialError::Service {
                 endpoint: ep.url.clone(),
                 status,
                 code: code.unwrap_or_else(|| format!("HTTP{status}")),

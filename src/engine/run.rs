@@ -390,7 +390,7 @@ impl Engine {
                             def.name,
                             def.region,
                             crate::aws::profile_problem(
-                                opts.profile.as_deref().or(def.spec.profile.as_deref()),
+                                opts.profile.as_deref().or(def.profile.as_deref()),
                                 opts.config_file.as_deref()
                             ),
                             crate::aws::chain(&e)
@@ -422,10 +422,7 @@ impl Engine {
         for p in self.parts.values().filter(|p| p.account.get().is_none()) {
             let p = p.clone();
             tasks.spawn(async move {
-                let id = p
-                    .clients
-                    .check_account(p.def.spec.account.as_deref())
-                    .await?;
+                let id = p.clients.check_account(p.def.account.as_deref()).await?;
                 let _ = p.account.set(id.account);
                 Ok::<_, crate::aws::AwsError>(())
             });
@@ -538,7 +535,7 @@ impl Engine {
     fn limits(&self) -> Limits {
         let mut l = Limits::new(self.setup.concurrency.max(1));
         for (name, def) in &self.spec.partitions {
-            if let Some(n) = def.spec.concurrency {
+            if let Some(n) = def.tuning.concurrency {
                 l = l.with_lane(name.clone(), n as usize);
             }
         }
@@ -992,7 +989,7 @@ impl Engine {
                         .parts
                         .get(&d.name)
                         .and_then(|p| p.account.get().cloned())
-                        .or(d.spec.account.clone()),
+                        .or(d.account.clone()),
                 })
                 .collect(),
             changes,
@@ -1199,8 +1196,8 @@ impl Engine {
     }
 }
 
-fn skipped(sink: &Sink, ev: walk::Event<'_, ResourceError>) {
-    if let walk::Event::Skipped { id, because } = ev {
+fn skipped(sink: &Sink, ev: walk::Progress<'_, ResourceError>) {
+    if let walk::Progress::Skipped { id, because } = ev {
         let reason = match because {
             Skip::DependencyFailed(ids) => format!(
                 "skipped: depends on failed {}",

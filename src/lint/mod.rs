@@ -286,7 +286,7 @@ fn settle(
 fn global(cx: &mut Checker, spec: &Spec) {
     plan_name(cx, spec);
     for (name, p) in &spec.partitions {
-        for (svc, principal) in &p.spec.service_principals {
+        for (svc, principal) in &p.service_principals {
             if p.partition.foreign_service_principal(principal) {
                 let at = Path::root()
                     .key("partitions")

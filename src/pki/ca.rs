@@ -14,14 +14,14 @@ use super::encoding::day;
 use super::error::{generate_error, io_error};
 use super::material::read_material;
 use super::want::want_ca;
-use super::{Material, PkiAction, PkiError, Plan};
+use super::{Decision, Material, PkiAction, PkiError};
 use crate::spec::types::{Import, PkiCa};
 
 /// What `ensure_ca` would do, writing nothing. An imported CA is checked here too.
-pub fn plan_ca(dir: &Path, id: &str, ca: &PkiCa, base: &Path) -> Result<Plan, PkiError> {
+pub fn plan_ca(dir: &Path, id: &str, ca: &PkiCa, base: &Path) -> Result<Decision, PkiError> {
     if let Some(import) = &ca.import {
         let material = import_ca(import, base, OffsetDateTime::now_utc())?;
-        return Ok(Plan {
+        return Ok(Decision {
             action: PkiAction::Unchanged,
             kept: Some(material),
         });
@@ -141,23 +141,23 @@ fn private_to_owner(key_file: &Path) -> Result<(), PkiError> {
     Ok(())
 }
 
-pub(super) fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Plan, PkiError> {
+pub(super) fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Decision, PkiError> {
     let material = match existing(want)? {
         Ok(m) => m,
         Err(plan) => return Ok(plan),
     };
     let problems = ca_problems(material.cert_pem.as_bytes()).unwrap_or_else(|e| vec![e]);
     if !problems.is_empty() {
-        return Ok(Plan::change(PkiAction::Replace {
+        return Ok(Decision::change(PkiAction::Replace {
             reason: format!("not a usable CA: {}", problems.join("; ")),
         }));
     }
     if material.not_after <= now {
-        return Ok(Plan::change(PkiAction::Renew {
+        return Ok(Decision::change(PkiAction::Renew {
             reason: format!("expired on {}", day(material.not_after)),
         }));
     }
-    Ok(Plan {
+    Ok(Decision {
         action: PkiAction::Unchanged,
         kept: Some(material),
     })

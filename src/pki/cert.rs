@@ -27,17 +27,17 @@ use super::error::generate_error;
 use super::key::{ec_curve, load_private_key};
 use super::material::read_material;
 use super::want::want_cert;
-use super::{Material, PkiAction, PkiError, Plan};
+use super::{Decision, Material, PkiAction, PkiError};
 use crate::spec::types::{Curve, PkiCert};
 
 /// What `ensure_cert` would do, writing nothing. `ca` is the CA `ensure_ca` would keep
-/// (`Plan::kept`); `None` when the CA is to be created or replaced, which re-issues the cert.
+/// (`Decision::kept`); `None` when the CA is to be created or replaced, which re-issues the cert.
 pub fn plan_cert(
     dir: &Path,
     id: &str,
     cert: &PkiCert,
     ca: Option<&Material>,
-) -> Result<Plan, PkiError> {
+) -> Result<Decision, PkiError> {
     decide_cert(&want_cert(dir, id, cert)?, ca, OffsetDateTime::now_utc())
 }
 
@@ -204,30 +204,30 @@ pub(super) fn decide_cert(
     want: &Want,
     ca: Option<&Material>,
     now: OffsetDateTime,
-) -> Result<Plan, PkiError> {
+) -> Result<Decision, PkiError> {
     let material = match existing(want)? {
         Ok(m) => m,
         Err(plan) => return Ok(plan),
     };
     let Some(ca) = ca else {
-        return Ok(Plan::change(PkiAction::Renew {
+        return Ok(Decision::change(PkiAction::Renew {
             reason: "its CA is to be created or replaced".into(),
         }));
     };
     if !with_cert(&material, |cert| {
         with_cert(ca, |ca_cert| issued_by(cert, ca_cert))
     })?? {
-        return Ok(Plan::change(PkiAction::Renew {
+        return Ok(Decision::change(PkiAction::Renew {
             reason: format!("not issued by the current CA {}", ca.cert_file.display()),
         }));
     }
     if material.not_after <= now {
-        return Ok(Plan::change(PkiAction::Renew {
+        return Ok(Decision::change(PkiAction::Renew {
             reason: format!("expired on {}", day(material.not_after)),
         }));
     }
     if material.not_after - now < Duration::days(want.renew_before_days.into()) {
-        return Ok(Plan::change(PkiAction::Renew {
+        return Ok(Decision::change(PkiAction::Renew {
             reason: format!(
                 "expires on {}, fewer than {} days from now",
                 day(material.not_after),
@@ -235,7 +235,7 @@ pub(super) fn decide_cert(
             ),
         }));
     }
-    Ok(Plan {
+    Ok(Decision {
         action: PkiAction::Unchanged,
         kept: Some(material),
     })

@@ -9,7 +9,7 @@ use x509_parser::prelude::*;
 use super::key::KeyKind;
 use super::material::{read_material, with_cert};
 use super::want::{name_attrs, show_attrs, subject_attrs, Want};
-use super::{Material, PkiAction, PkiError, Plan};
+use super::{Decision, Material, PkiAction, PkiError};
 
 enum OnDisk {
     Missing,
@@ -65,14 +65,14 @@ fn mismatch(cert: &X509Certificate, want: &Want) -> Option<String> {
 
 /// The checks a CA and a client certificate share: on disk, readable, and as the plan asks.
 /// `Err` carries the plan when one of them already decides it.
-pub(super) fn existing(want: &Want) -> Result<Result<Material, Plan>, PkiError> {
+pub(super) fn existing(want: &Want) -> Result<Result<Material, Decision>, PkiError> {
     let material = match inspect(&want.cert_file, &want.key_file)? {
-        OnDisk::Missing => return Ok(Err(Plan::change(PkiAction::Create))),
-        OnDisk::Broken(reason) => return Ok(Err(Plan::change(PkiAction::Replace { reason }))),
+        OnDisk::Missing => return Ok(Err(Decision::change(PkiAction::Create))),
+        OnDisk::Broken(reason) => return Ok(Err(Decision::change(PkiAction::Replace { reason }))),
         OnDisk::Present(m) => m,
     };
     if let Some(reason) = with_cert(&material, |c| mismatch(c, want))? {
-        return Ok(Err(Plan::change(PkiAction::Replace { reason })));
+        return Ok(Err(Decision::change(PkiAction::Replace { reason })));
     }
     Ok(Ok(material))
 }

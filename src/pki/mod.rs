@@ -70,15 +70,15 @@ impl fmt::Display for PkiAction {
 
 /// The outcome of a planning pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Decision {
     pub action: PkiAction,
     /// The material `ensure_*` would keep: `Some` exactly when the action is `Unchanged`.
     /// Pass a CA's `kept` to `plan_cert`: `None` there means the CA is about to change.
     pub kept: Option<Material>,
 }
 
-impl Plan {
-    fn change(action: PkiAction) -> Plan {
-        Plan { action, kept: None }
+impl Decision {
+    fn change(action: PkiAction) -> Decision {
+        Decision { action, kept: None }
     }
 }

@@ -15,6 +15,8 @@ mod resources;
 pub mod schema;
 pub mod source;
 pub mod template;
+mod tuning;
+pub use tuning::Tuning;
 pub mod types;
 mod vars;
 mod walk;
@@ -63,13 +65,33 @@ pub struct PartitionDef {
     pub name: String,
     pub region: String,
     pub partition: Partition,
-    pub spec: PartitionSpec,
+    /// AWS shared-config profile the plan names (`--profile` overrides it).
+    pub profile: Option<String>,
+    /// The account the plan expects; apply and destroy refuse another.
+    pub account: Option<String>,
+    /// Service principals the plan overrides (`ec2` → `ec2.amazonaws.com`).
+    pub service_principals: BTreeMap<String, String>,
+    /// Timeouts, retries and concurrency: defaults, then the plan's, then `--tune`.
+    pub tuning: Tuning,
 }
 
 impl PartitionDef {
+    /// The partition `name` as the plan declares it (`spec`), in `partition`: settled once here,
+    /// so nothing after loading reads the plan's raw settings.
+    pub fn new(name: &str, partition: Partition, spec: PartitionSpec) -> PartitionDef {
+        PartitionDef {
+            name: name.to_string(),
+            tuning: Tuning::planned(partition, &spec),
+            region: spec.region,
+            partition,
+            profile: spec.profile,
+            account: spec.account,
+            service_principals: spec.service_principals,
+        }
+    }
+
     pub fn service_principal(&self, service: &str) -> String {
-        self.spec
-            .service_principals
+        self.service_principals
             .get(service)
             .cloned()
             .unwrap_or_else(|| self.partition.service_principal(service))
@@ -253,7 +275,7 @@ struct Document<'a, 's, 'e, 'f> {
     duplicate: Option<(String, bool)>,
 }
 
-impl read::Sink for Document<'_, '_, '_, '_> {
+impl read::Receiver for Document<'_, '_, '_, '_> {
     fn header(&mut self, key: String, value: Value) {
         self.header.push((key, value));
     }
@@ -418,10 +440,32 @@ pub fn static_value(
                 "partition" => Some(d.partition.id().to_string()),
                 "region" => Some(d.region.clone()),
                 "dns_suffix" => Some(d.partition.dns_suffix().to_string()),
-                "account" => d.spec.account.clone(),
+                "account" => d.account.clone(),
                 _ => None,
             }
         }
         _ => None,
+    }
+}
+
+impl Spec {
+    /// Apply `--tune PARTITION.SETTING=VALUE` flags over the plan's tuning:
+    /// `china.max_attempts=12`, `commercial.attempt_ms=30000`.
+    pub fn tune(&mut self, flags: &[(String, String)]) -> Result<(), String> {
+        for (key, value) in flags {
+            let flag = format!("{key}={value}");
+            let (part, setting) = key
+                .split_once('.')
+                .ok_or_else(|| format!("--tune {flag}: expected PARTITION.SETTING=VALUE"))?;
+            let known: Vec<String> = self.partitions.keys().cloned().collect();
+            let def = self.partitions.get_mut(part).ok_or_else(|| {
+                format!(
+                    "--tune {flag}: no partition `{part}` in the plan ({})",
+                    known.join(", ")
+                )
+            })?;
+            def.tuning.set(setting, value, &flag)?;
+        }
+        Ok(())
     }
 }

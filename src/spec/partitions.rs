@@ -55,15 +55,9 @@ impl Partitions {
             let at = at.key(&pname);
             match check(l, &at, &ps) {
                 Some(partition) => {
-                    parts.defs.insert(
-                        pname.clone(),
-                        PartitionDef {
-                            name: pname,
-                            region: ps.region.clone(),
-                            partition,
-                            spec: ps,
-                        },
-                    );
+                    parts
+                        .defs
+                        .insert(pname.clone(), PartitionDef::new(&pname, partition, ps));
                 }
                 None => {
                     parts.broken.insert(pname);

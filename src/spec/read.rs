@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde_yaml::Value;
 
 /// What the reader hands over, in document order.
-pub(super) trait Sink {
+pub(super) trait Receiver {
     /// A top-level entry other than `resources` (its key as written, `?` if not a string).
     fn header(&mut self, key: String, value: Value);
     /// One entry of `resources` whose key is a string.
@@ -30,7 +30,7 @@ pub(super) enum Shape {
 
 /// Read `text` into `sink`. A YAML error (syntax, an alias, a duplicate key inside a value)
 /// is serde_yaml's, with its location.
-pub(super) fn document(text: &str, sink: &mut dyn Sink) -> Result<Shape, serde_yaml::Error> {
+pub(super) fn document(text: &str, sink: &mut dyn Receiver) -> Result<Shape, serde_yaml::Error> {
     serde_yaml::Deserializer::from_str(text).deserialize_any(Top { sink })
 }
 
@@ -72,7 +72,7 @@ macro_rules! not_a_mapping {
 }
 
 struct Top<'s> {
-    sink: &'s mut dyn Sink,
+    sink: &'s mut dyn Receiver,
 }
 
 impl<'de> Visitor<'de> for Top<'_> {
@@ -105,7 +105,7 @@ impl<'de> Visitor<'de> for Top<'_> {
 }
 
 struct Resources<'s> {
-    sink: &'s mut dyn Sink,
+    sink: &'s mut dyn Receiver,
 }
 
 impl<'de> DeserializeSeed<'de> for Resources<'_> {

@@ -9,7 +9,7 @@ use crate::engine::resource::{Desired, Error, Live, Result};
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
 /// number of calls of different shapes can run together.
-pub type Job<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+pub type Call<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
 /// Run `futs` at once on this task: their results in order, or the first error (the calls
 /// still running are dropped; every call made this way is one a rerun repeats safely).
@@ -23,7 +23,7 @@ where
 /// Run `calls` at once (one round trip for all of them, not one each) and wait for every one:
 /// none is cut off halfway because another failed. The first error, in `calls`' order, is the
 /// result.
-pub async fn together(calls: Vec<Job<'_>>) -> Result<()> {
+pub async fn together(calls: Vec<Call<'_>>) -> Result<()> {
     futures::future::join_all(calls).await.into_iter().collect()
 }
 

@@ -23,7 +23,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 
 use graph::Graph;
 pub use graph::{invert, GraphError, Job, JobFuture, Node};
-pub use report::{Event, Outcome, Report, Skip, Summary};
+pub use report::{Outcome, Progress, Report, Skip, Summary};
 
 /// The default number of jobs running at once in one lane.
 pub const DEFAULT_LIMIT: usize = 8;
@@ -95,7 +95,7 @@ pub async fn walk<E, F>(
 ) -> Result<Report<E>, GraphError>
 where
     E: Send + 'static,
-    F: FnMut(Event<'_, E>),
+    F: FnMut(Progress<'_, E>),
 {
     let graph = Graph::new(&nodes)?;
     let mut ids = Vec::with_capacity(nodes.len());
@@ -136,7 +136,7 @@ where
                 *n += 1;
                 w.ready.remove(k);
                 let job = jobs[i].take().expect("a node starts once");
-                (w.on_event)(Event::Started { id: &w.ids[i] });
+                (w.on_event)(Progress::Started { id: &w.ids[i] });
                 // The factory is called inside the task so that its panics are caught too.
                 let handle = running.spawn(async move { job().await });
                 task_node.insert(handle.id(), i);
@@ -193,14 +193,14 @@ struct Walk<E, F> {
     on_event: F,
 }
 
-impl<E, F: FnMut(Event<'_, E>)> Walk<E, F> {
+impl<E, F: FnMut(Progress<'_, E>)> Walk<E, F> {
     /// Store and announce an outcome.
     fn record(&mut self, i: usize, outcome: Outcome<E>) {
         let o = self.outcomes[i].insert(outcome);
         let id = &self.ids[i];
         match o {
-            Outcome::Skipped(because) => (self.on_event)(Event::Skipped { id, because }),
-            outcome => (self.on_event)(Event::Finished { id, outcome }),
+            Outcome::Skipped(because) => (self.on_event)(Progress::Skipped { id, because }),
+            outcome => (self.on_event)(Progress::Finished { id, outcome }),
         }
     }
 
@@ -418,9 +418,9 @@ mod tests {
             BOUND,
             walk(nodes, &Limits::new(2), &Cancel::new(), |e| {
                 events.push(match e {
-                    Event::Started { id } => ("started", id.to_string()),
-                    Event::Finished { id, .. } => ("finished", id.to_string()),
-                    Event::Skipped { id, .. } => ("skipped", id.to_string()),
+                    Progress::Started { id } => ("started", id.to_string()),
+                    Progress::Finished { id, .. } => ("finished", id.to_string()),
+                    Progress::Skipped { id, .. } => ("skipped", id.to_string()),
                 })
             }),
         )
@@ -509,9 +509,9 @@ mod tests {
             BOUND,
             walk(nodes, &limits, &Cancel::new(), |e| {
                 let (id, delta) = match e {
-                    Event::Started { id } => (id, 1),
-                    Event::Finished { id, .. } => (id, -1),
-                    Event::Skipped { .. } => return,
+                    Progress::Started { id } => (id, 1),
+                    Progress::Finished { id, .. } => (id, -1),
+                    Progress::Skipped { .. } => return,
                 };
                 let lane = id.split('-').next().unwrap().to_string();
                 let (now, max) = held.entry(lane).or_default();
@@ -547,7 +547,7 @@ mod tests {
         let report = tokio::time::timeout(
             BOUND,
             walk(nodes, &Limits::default(), &Cancel::new(), |e| {
-                if let Event::Skipped { id, because } = e {
+                if let Progress::Skipped { id, because } = e {
                     skips.push((id.to_string(), because.clone()));
                 }
             }),

@@ -32,7 +32,7 @@ impl<E> Outcome<E> {
 /// What a walk reports while it runs. `Finished` carries Succeeded, Failed or Panicked;
 /// nodes that never start get exactly one `Skipped` instead.
 #[derive(Debug)]
-pub enum Event<'a, E> {
+pub enum Progress<'a, E> {
     Started {
         id: &'a str,
     },

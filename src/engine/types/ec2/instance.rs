@@ -40,7 +40,7 @@ use serde_json::{json, Value as Json};
 
 use super::{
     applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick,
-    plan_filters, retag, tag_spec, together, want_tags, Job, TAG_USER_DATA,
+    plan_filters, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
 };
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result,
@@ -583,7 +583,7 @@ impl Resource for Instance {
         let id = &live.outputs["id"];
         // Groups, profile and tags are independent: one call each (the profile may need two),
         // all at once.
-        let mut calls: Vec<Job<'_>> = vec![];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("security_groups") {
             calls.push(Box::pin(async move {
                 cx.clients()

@@ -11,7 +11,8 @@ use serde_json::{json, Value as Json};
 
 use super::{
     applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
+    Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, NameCheck, Rules};
@@ -190,7 +191,7 @@ impl Resource for InternetGateway {
         cx: &Ctx,
     ) -> Result<Live> {
         let id = &live.outputs["id"];
-        let mut calls: Vec<Job<'_>> = vec![];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("vpc") {
             // Detach, then attach: a gateway is attached to one VPC at most.
             calls.push(Box::pin(async move {

@@ -12,7 +12,7 @@ pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 
-pub use super::shared::{differing, gone_ok, together, Job};
+pub use super::shared::{differing, gone_ok, together, Call};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

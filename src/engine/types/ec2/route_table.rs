@@ -13,7 +13,8 @@ use serde_json::{json, Value as Json};
 
 use super::{
     applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
+    Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -345,7 +346,7 @@ impl Resource for RouteTable {
         let made: Mutex<BTreeMap<String, String>> = Mutex::default();
         // Every route, every association and the tags are independent of each other: one call
         // each, all at once.
-        let mut calls: Vec<Job<'_>> = vec![];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("routes") {
             for (&dest, &target) in &want_routes {
                 match have_routes.get(dest) {

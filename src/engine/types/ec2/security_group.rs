@@ -13,7 +13,8 @@ use serde_json::{json, Value as Json};
 
 use super::{
     applied, arn_account, differing_in, fresh, gone_ok, live_tags, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
+    Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -174,11 +175,11 @@ where
         return Ok(());
     }
     if rules.len() == 1 || call(rules.clone()).await?.is_none() {
-        let each: Vec<Job<'a>> = rules
+        let each: Vec<Call<'a>> = rules
             .into_iter()
             .map(|r| {
                 let one = call(vec![r]);
-                Box::pin(async move { one.await.map(|_| ()) }) as Job<'a>
+                Box::pin(async move { one.await.map(|_| ()) }) as Call<'a>
             })
             .collect();
         together(each).await?;
@@ -333,7 +334,7 @@ impl Resource for SecurityGroup {
         cx: &Ctx,
     ) -> Result<Live> {
         let id = &live.outputs["id"];
-        let mut calls: Vec<Job<'_>> = vec![];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("ingress") {
             let have: BTreeSet<Rule> = live
                 .attrs

@@ -11,7 +11,8 @@ use serde_json::{json, Value as Json};
 
 use super::{
     applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags, Job,
+    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
+    Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -144,7 +145,7 @@ impl Resource for Subnet {
 
     async fn update(p: &Subnet, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
-        let mut calls: Vec<Job<'_>> = vec![];
+        let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("map_public_ip_on_launch") {
             calls.push(Box::pin(async move {
                 cx.clients()

@@ -18,7 +18,7 @@ use crate::engine::resource::{
     Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
-use crate::engine::types::shared::{all, converged, gone_ok, Job, IAM_GONE};
+use crate::engine::types::shared::{all, converged, gone_ok, Call, IAM_GONE};
 use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InstanceProfile;
 use crate::spec::Path as PropPath;
@@ -263,7 +263,7 @@ impl Resource for InstanceProfile {
         let retag = changed.contains("tags") || !live.owned;
         let stale = cx.stale_tags(live, &p.tags, retag);
         // The role swap (one after the other: a profile holds one role) and the tags at once.
-        let mut jobs: Vec<Job<'_>> = vec![];
+        let mut jobs: Vec<Call<'_>> = vec![];
         if changed.contains("role") {
             jobs.push(Box::pin(async move {
                 if let Some(old) = live.attrs.get("role").and_then(Json::as_str) {

@@ -3,7 +3,7 @@
 pub mod instance_profile;
 pub mod role;
 
-pub use super::shared::{all, converged, differing, gone_ok, Job, IAM_GONE};
+pub use super::shared::{all, converged, differing, gone_ok, Call, IAM_GONE};
 pub use crate::policy::canonical;
 
 use serde_json::Value as Json;

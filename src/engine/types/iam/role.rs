@@ -444,7 +444,7 @@ impl Resource for Role {
         let retag = changed.contains("tags") || !live.owned;
         let stale = cx.stale_tags(live, &p.tags, retag);
 
-        let mut jobs: Vec<Job<'_>> = vec![];
+        let mut jobs: Vec<Call<'_>> = vec![];
         if let Some(doc) = &trust {
             jobs.push(Box::pin(async move {
                 retry_propagation(

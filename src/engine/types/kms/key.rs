@@ -22,7 +22,7 @@ use crate::engine::resource::{
     Desired, Error, Live, Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
-use crate::engine::types::shared::{all, converged, differing, Job};
+use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::policy::canonical;
@@ -627,7 +627,7 @@ impl Resource for KmsKey {
             .and_then(Json::as_str)
             .filter(|a| Some(*a) != p.alias.as_deref());
         // Each call sets a different part of the key: all at once.
-        let mut jobs: Vec<Job<'_>> = vec![];
+        let mut jobs: Vec<Call<'_>> = vec![];
         if let Some(doc) = &policy {
             jobs.push(Box::pin(put_policy(cx, &key_id, doc)));
         }

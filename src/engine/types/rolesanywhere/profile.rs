@@ -18,7 +18,7 @@ use super::{find, gone_ok, of_plan, ra_tags, retag, tags_attr, updated, NOT_FOUN
 use crate::engine::resource::{
     create_once, owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::shared::{all, Job};
+use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::policy::canonical;
@@ -246,7 +246,7 @@ impl Resource for Profile {
             }
             Ok(())
         };
-        let mut jobs: Vec<Job<'_>> = vec![Box::pin(settings)];
+        let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
         if changed.contains("tags") || !live.owned {
             jobs.push(Box::pin(retag(cx, &arn, &p.tags, live.attrs.get("tags"))));
         }

@@ -25,7 +25,7 @@ use super::*;
 use crate::engine::resource::{
     create_once, owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::shared::{all, Job};
+use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::UNKNOWN;
 use crate::spec::types::TrustAnchor;
@@ -223,7 +223,7 @@ impl Resource for TrustAnchor {
             }
             Ok(())
         };
-        let mut jobs: Vec<Job<'_>> = vec![Box::pin(settings)];
+        let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
         if changed.contains("tags") || !live.owned {
             jobs.push(Box::pin(retag(cx, &arn, &p.tags, live.attrs.get("tags"))));
         }

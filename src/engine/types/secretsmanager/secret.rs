@@ -24,7 +24,7 @@ use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
     TAG_PLAN,
 };
-use crate::engine::types::shared::{all, converged, differing, Job};
+use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::UNKNOWN;
 use crate::spec::types::Secret;
@@ -474,7 +474,7 @@ impl Resource for Secret {
         };
         // Each call sets a different part of the secret: all at but for a new value
         // under a new key, which waits for the key so that it is encrypted with it.
-        let mut jobs: Vec<Job<'_>> = vec![];
+        let mut jobs: Vec<Call<'_>> = vec![];
         if settings && value_changed && changed.contains("kms_key") {
             jobs.push(Box::pin(async {
                 update_settings().await?;

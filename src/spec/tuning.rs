@@ -1,0 +1,119 @@
+//! A partition's timeouts, retries and concurrency: its defaults, the plan's settings over
+//! them, and the command line's `--tune` over those, resolved once into `PartitionDef`.
+
+use std::time::Duration;
+
+use super::types::PartitionSpec;
+use crate::partition::Partition;
+
+/// Timeouts and retries for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Calls at once in this partition; None: the run's default.
+    pub concurrency: Option<u32>,
+}
+
+impl Tuning {
+    /// China endpoints are slow and sometimes hang behind the Great Firewall: give them longer
+    /// to connect and answer and more attempts, but still a bound on every call, so that nothing
+    /// "sits indefinitely" as the seed's Terraform runs did.
+    pub fn default_for(p: Partition) -> Tuning {
+        match p {
+            Partition::Aws => Tuning {
+                connect: Duration::from_secs(5),
+                attempt: Duration::from_secs(20),
+                operation: Duration::from_secs(90),
+                max_attempts: 5,
+                initial_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(10),
+                concurrency: None,
+            },
+            Partition::AwsCn => Tuning {
+                connect: Duration::from_secs(10),
+                attempt: Duration::from_secs(45),
+                operation: Duration::from_secs(300),
+                max_attempts: 8,
+                initial_backoff: Duration::from_millis(500),
+                max_backoff: Duration::from_secs(20),
+                concurrency: None,
+            },
+        }
+    }
+
+    /// The partition's defaults with the plan's settings applied.
+    pub fn planned(p: Partition, spec: &PartitionSpec) -> Tuning {
+        let mut t = Tuning::default_for(p);
+        let (r, o) = (&spec.retry, &spec.timeouts);
+        if let Some(n) = r.max_attempts {
+            t.max_attempts = n.max(1);
+        }
+        if let Some(ms) = r.initial_backoff_ms {
+            t.initial_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = r.max_backoff_ms {
+            t.max_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = o.connect_ms {
+            t.connect = Duration::from_millis(ms);
+        }
+        if let Some(ms) = o.attempt_ms {
+            t.attempt = Duration::from_millis(ms);
+        }
+        if let Some(ms) = o.operation_ms {
+            t.operation = Duration::from_millis(ms);
+        }
+        t.concurrency = spec.concurrency;
+        t
+    }
+
+    /// One `--tune` setting: `setting` is the part after `PARTITION.`; `flag` the whole
+    /// `KEY=VALUE`, for messages.
+    pub fn set(&mut self, setting: &str, value: &str, flag: &str) -> Result<(), String> {
+        let n: u64 = value
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("--tune {flag}: expected a positive whole number"))?;
+        let small = || u32::try_from(n).map_err(|_| format!("--tune {flag}: too large"));
+        let ms = Duration::from_millis(n);
+        match setting {
+            "max_attempts" => self.max_attempts = small()?.max(1),
+            "initial_backoff_ms" => self.initial_backoff = ms,
+            "max_backoff_ms" => self.max_backoff = ms,
+            "connect_ms" => self.connect = ms,
+            "attempt_ms" => self.attempt = ms,
+            "operation_ms" => self.operation = ms,
+            "concurrency" => self.concurrency = Some(small()?),
+            other => {
+                return Err(format!(
+                    "--tune {flag}: unknown setting `{other}` (max_attempts, initial_backoff_ms, \
+                     max_backoff_ms, connect_ms, attempt_ms, operation_ms, concurrency)"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn china_is_more_patient_than_commercial() {
+        let (a, c) = (
+            Tuning::default_for(Partition::Aws),
+            Tuning::default_for(Partition::AwsCn),
+        );
+        assert!(c.connect > a.connect && c.attempt > a.attempt && c.operation > a.operation);
+        assert!(c.max_attempts > a.max_attempts);
+        // Bounded all the same.
+        assert!(c.operation <= Duration::from_secs(300));
+    }
+}
