@@ -185,7 +185,7 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
 }
 
 /// Check bootstrap `settings` as far as they are known: no private key, no unknown or missing
-/// setting, and every value that is known well-formed. Values still reading `plan::UNKNOWN`
+/// setting, and every value that is known well-formed. Values still reading `plan::Unknown`
 /// pass, so this works while planning, before the references are created.
 pub fn check(settings: &Json) -> Result<(), String> {
     inputs(settings, true).map(|_| ())
@@ -224,7 +224,7 @@ fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, Str
             (Some(v @ (Json::Number(_) | Json::Bool(_))), _) => v.to_string(),
             (Some(_), _) => return Err(format!("bootstrap.{} must be a string", s.key)),
         };
-        if value.contains(crate::plan::UNKNOWN) {
+        if crate::plan::Unknown::within(&value) {
             if allow_unknown {
                 continue;
             }
@@ -238,7 +238,7 @@ fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, Str
 
 /// The user data script for an instance in partition `def` with bootstrap `settings` (the
 /// instance's `bootstrap` mapping, references rendered: the caller never passes
-/// `plan::UNKNOWN`, and gets an error if it does).
+/// `plan::Unknown`, and gets an error if it does).
 pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> {
     let mut vars: Vec<(&str, String)> = vec![("ROOT", String::new())];
     vars.extend(inputs(settings, false)?);
@@ -468,13 +468,14 @@ mod tests {
             .contains("bootstrap.role_arn is required"));
         let err = user_data(&with("helpr", json!("xpart")), &def()).unwrap_err();
         assert!(err.contains("bootstrap.helpr is not a setting"), "{err}");
-        let err = user_data(&with("role_arn", json!(crate::plan::UNKNOWN)), &def()).unwrap_err();
+        let err =
+            user_data(&with("role_arn", Json::from(crate::plan::Unknown)), &def()).unwrap_err();
         assert!(err.contains("not known"), "{err}");
         assert!(user_data(&json!("run_as"), &def()).is_err());
         assert!(user_data(&with("role_arn", json!(["a"])), &def()).is_err());
         // While planning: what is known is checked, what is not passes.
-        assert!(check(&with("role_arn", json!(crate::plan::UNKNOWN))).is_ok());
-        assert!(check(&json!({"role_arn": crate::plan::UNKNOWN}))
+        assert!(check(&with("role_arn", Json::from(crate::plan::Unknown))).is_ok());
+        assert!(check(&json!({"role_arn": crate::plan::Unknown::TEXT}))
             .unwrap_err()
             .contains("is required"));
         assert!(check(&with("aws_profile", json!("a b")))

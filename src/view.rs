@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value as Json;
 
-use crate::plan::{Action, AttrChange, Change, Plan, UNKNOWN};
+use crate::plan::{Action, AttrChange, Change, Plan, Unknown};
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +35,7 @@ fn value(v: &Option<Json>, sensitive: bool) -> String {
     }
     match v {
         None => "null".into(),
-        Some(Json::String(s)) if s == UNKNOWN => UNKNOWN.into(),
+        Some(Json::String(s)) if Unknown::is(s) => Unknown.into(),
         Some(v) => serde_json::to_string(v).unwrap_or_default(),
     }
 }
@@ -254,7 +254,7 @@ mod tests {
                             sensitive: true,
                             forces_replacement: false,
                         },
-                        attr("arn", None, Some(json!(UNKNOWN))),
+                        attr("arn", None, Some(Json::from(Unknown))),
                     ],
                     reason: None,
                 },

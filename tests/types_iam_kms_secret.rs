@@ -419,10 +419,10 @@ fn secret_value_errors_name_the_source_never_the_value() {
         // A value from a resource not created yet is not an error while planning.
         let later = secret_props(&format!(
             "name: x\nvalue: {{file: \"{}\"}}",
-            xpart::plan::UNKNOWN
+            xpart::plan::Unknown::TEXT
         ));
         let want = Secret::desired(&later, &cx).unwrap();
-        assert_eq!(want.attrs["value"], xpart::plan::UNKNOWN);
+        assert_eq!(want.attrs["value"], xpart::plan::Unknown::TEXT);
         // And a create that fails says nothing of the value either.
         let bad = secret_props(
             "name: \"bad name with spaces!!\"\nvalue: {literal: s3cr3t-Lit}\nallow_literal: true",

@@ -96,7 +96,7 @@ pub struct Ctx {
     /// needs of a dependency beyond the rendered reference. `pki.cert` and
     /// `rolesanywhere.trust_anchor` get only the CA's id in `ca` and take its files and PEM
     /// from here. A dependency not yet created is absent; an output that will change reads
-    /// `plan::UNKNOWN`.
+    /// `plan::Unknown`.
     pub refs: BTreeMap<String, BTreeMap<String, String>>,
     /// For `find_owned`: names (KMS: aliases) of this type that the plan itself has in this
     /// partition. Their resources were just read by name, so a listing need not look them up
@@ -221,7 +221,7 @@ impl Ctx {
             .get(id)?
             .get(attr)
             .map(String::as_str)
-            .filter(|v| *v != crate::plan::UNKNOWN)
+            .filter(|v| !crate::plan::Unknown::is(v))
     }
     /// Resolve a path from the plan against the plan file's directory.
     pub fn path(&self, p: &str) -> PathBuf {

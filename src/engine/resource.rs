@@ -22,7 +22,7 @@ pub use super::tags::{
 
 /// The engine's part of one plan resource type, implemented on its typed properties (with
 /// every reference rendered: during planning, a reference to something not yet created reads
-/// `crate::plan::UNKNOWN`). The dispatch is generated from the type catalogue
+/// `plan::Unknown`). The dispatch is generated from the type catalogue
 /// (`spec::types::with_props!`), so a type without this impl does not compile.
 ///
 /// Each method makes as few calls as it can: `read` at most a handful, all reads.

@@ -20,7 +20,8 @@ use crate::engine::resource::{
 };
 use crate::engine::scan::{Scan, Tagged};
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
-use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION, UNKNOWN};
+use crate::plan::Unknown;
+use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION};
 use crate::spec::template::{Part, Template};
 use crate::spec::types::Kind;
 use crate::spec::types::{type_info, types, with_props, with_type, Found};
@@ -548,34 +549,16 @@ impl Engine {
         let mut v = r.properties.clone();
         let parts = &self.parts;
         let spec = &self.spec;
-        crate::spec::map_strings(&mut v, &mut |s: &str| {
-            let Ok(t) = Template::parse(s) else {
-                return s.to_string();
-            };
-            let mut out = String::new();
-            for (p, _) in &t.parts {
-                match p {
-                    Part::Lit(l) => out.push_str(l),
-                    Part::Ref { id, attr } => match outputs.get(id) {
-                        Some(Some(o)) => {
-                            out.push_str(o.get(attr).map(String::as_str).unwrap_or(UNKNOWN))
-                        }
-                        _ => out.push_str(UNKNOWN),
-                    },
-                    Part::Fact { partition, attr } if attr == "account" => {
-                        match parts.get(partition) {
-                            Some(pc) => out
-                                .push_str(pc.account.get().map(String::as_str).unwrap_or(UNKNOWN)),
-                            None => out.push_str(UNKNOWN),
-                        }
-                    }
-                    other => out.push_str(
-                        &crate::spec::static_value(other, &spec.vars, &spec.partitions)
-                            .unwrap_or_else(|| UNKNOWN.to_string()),
-                    ),
-                }
+        let mut lookup = |p: &Part| match p {
+            Part::Ref { id, attr } => outputs.get(id)?.as_ref()?.get(attr).cloned(),
+            Part::Fact { partition, attr } if attr == "account" => {
+                parts.get(partition)?.account.get().cloned()
             }
-            out
+            other => crate::spec::static_value(other, &spec.vars, &spec.partitions),
+        };
+        crate::spec::map_strings(&mut v, &mut |s: &str| match Template::parse(s) {
+            Ok(t) => t.fill(&mut lookup, Unknown::TEXT),
+            Err(_) => s.to_string(),
         });
         match Kind::from_properties(&r.type_name, v) {
             Some(Ok(k)) => Ok(k),
@@ -1284,18 +1267,9 @@ fn changed_attrs(desired: &Desired, live: &Live) -> BTreeSet<String> {
     desired
         .attrs
         .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v) || contains_unknown(v))
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v) || Unknown::in_json(v))
         .map(|(k, _)| k.clone())
         .collect()
-}
-
-fn contains_unknown(v: &Json) -> bool {
-    match v {
-        Json::String(s) => s.contains(UNKNOWN),
-        Json::Array(a) => a.iter().any(contains_unknown),
-        Json::Object(m) => m.values().any(contains_unknown),
-        _ => false,
-    }
 }
 
 /// The action for one resource and its attribute changes.

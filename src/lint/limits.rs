@@ -330,20 +330,13 @@ pub(crate) fn instance_limits(cx: &mut Checker, at: &Path, inst: &spec::types::I
 
 /// The instance's bootstrap settings as the instance will need them (`bootstrap::check`):
 /// checked now, since the engine renders them only when it creates the instance, after all
-/// it depends on. References, known only at apply, pass as `plan::UNKNOWN`.
+/// it depends on. References, known only at apply, pass as `plan::Unknown`.
 pub(crate) fn bootstrap_settings(cx: &mut Checker, at: &Path, b: &serde_yaml::Value) {
     fn unknown_refs(v: &mut Json) {
         match v {
             Json::String(s) => {
                 if let Ok(t) = Template::parse(s) {
-                    *s = t
-                        .parts
-                        .iter()
-                        .map(|(p, _)| match p {
-                            crate::spec::template::Part::Lit(l) => l.as_str(),
-                            _ => crate::plan::UNKNOWN,
-                        })
-                        .collect();
+                    *s = t.fill(&mut |_| None, crate::plan::Unknown::TEXT);
                 }
             }
             Json::Array(a) => a.iter_mut().for_each(unknown_refs),

@@ -89,7 +89,7 @@ pub fn rendered_name_problems(kind: &Kind) -> Vec<String> {
     let names = with_props!(kind, |p, T| <T as Rules>::names(p));
     names
         .into_iter()
-        .filter(|(n, _)| !n.contains(crate::plan::UNKNOWN))
+        .filter(|(n, _)| !crate::plan::Unknown::within(n))
         .filter_map(|(n, check)| match check {
             NameCheck::Rule(rule) => name_problem(&escape(n), rule),
             NameCheck::Alias => alias_problem(&escape(n)),

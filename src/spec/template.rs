@@ -34,6 +34,14 @@ fn ident_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// What a rendering makes: a template again (escaped, unknown parts kept as written), or the
+/// final text.
+#[derive(Clone, Copy)]
+enum Rendering<'a> {
+    Template,
+    Final { unknown: &'a str },
+}
+
 impl Template {
     pub fn parse(s: &str) -> Result<Template, TemplateError> {
         let mut parts = vec![];
@@ -118,13 +126,33 @@ impl Template {
     /// always literal text and never becomes a reference when the result is parsed again
     /// (`--var 'x=${role.arn}'` is the text `${role.arn}`).
     pub fn render(&self, lookup: &mut dyn FnMut(&Part) -> Option<String>) -> String {
+        self.substitute(lookup, Rendering::Template)
+    }
+
+    /// The final text: each part `lookup` knows substituted, literals as they read (`$${`
+    /// unescaped), and `unknown` for a part it does not know. What the engine sends to AWS.
+    pub fn fill(&self, lookup: &mut dyn FnMut(&Part) -> Option<String>, unknown: &str) -> String {
+        self.substitute(lookup, Rendering::Final { unknown })
+    }
+
+    /// The one renderer behind `render` and `fill`.
+    fn substitute(
+        &self,
+        lookup: &mut dyn FnMut(&Part) -> Option<String>,
+        how: Rendering,
+    ) -> String {
+        let escape = |s: &str| match how {
+            Rendering::Template => s.replace("${", "$${"),
+            Rendering::Final { .. } => s.to_string(),
+        };
         let mut out = String::new();
         for (p, text) in &self.parts {
             match p {
-                Part::Lit(s) => out.push_str(&s.replace("${", "$${")),
-                other => match lookup(other) {
-                    Some(v) => out.push_str(&v.replace("${", "$${")),
-                    None => out.push_str(text),
+                Part::Lit(s) => out.push_str(&escape(s)),
+                other => match (lookup(other), how) {
+                    (Some(v), _) => out.push_str(&escape(&v)),
+                    (None, Rendering::Template) => out.push_str(text),
+                    (None, Rendering::Final { unknown }) => out.push_str(unknown),
                 },
             }
         }
@@ -246,6 +274,20 @@ mod tests {
     fn display_is_canonical() {
         let t = Template::parse("a-${ var.x }-${partitions.c.region}-$${y}").unwrap();
         assert_eq!(t.to_string(), "a-${var.x}-${partitions.c.region}-$${y}");
+    }
+
+    #[test]
+    fn fill_gives_the_final_text_and_marks_what_is_unknown() {
+        let t = Template::parse("$${literal}-${var.a}-${x.arn}").unwrap();
+        let out = t.fill(
+            &mut |p| match p {
+                Part::Var(v) if v == "a" => Some("${one}".into()),
+                _ => None,
+            },
+            "?",
+        );
+        // Literals unescaped, values as they are, the unknown reference marked.
+        assert_eq!(out, "${literal}-${one}-?");
     }
 
     #[test]

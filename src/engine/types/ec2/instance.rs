@@ -46,7 +46,7 @@ use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::lint::{limits, Checker, Env, NameCheck, Rules};
-use crate::plan::UNKNOWN;
+use crate::plan::Unknown;
 use crate::spec::types::Instance;
 use crate::spec::Path as PropPath;
 
@@ -58,15 +58,6 @@ fn hex_sha256(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn has_unknown(v: &Json) -> bool {
-    match v {
-        Json::String(s) => s.contains(UNKNOWN),
-        Json::Array(a) => a.iter().any(has_unknown),
-        Json::Object(m) => m.values().any(has_unknown),
-        _ => false,
-    }
 }
 
 /// The bootstrap settings as JSON; None without any.
@@ -92,7 +83,7 @@ fn user_data(p: &Instance, cx: &Ctx) -> Result<Option<String>> {
 fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
     match bootstrap(p)? {
         None => Ok(String::new()),
-        Some(b) if has_unknown(&b) => Ok(UNKNOWN.to_string()),
+        Some(b) if Unknown::in_json(&b) => Ok(Unknown.into()),
         Some(_) => Ok(user_data(p, cx)?
             .map(|s| hex_sha256(s.as_bytes()))
             .unwrap_or_default()),

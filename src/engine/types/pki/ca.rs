@@ -18,7 +18,7 @@
 //!   attribute that only differs in that case does the same.
 //!
 //! When a renewal or replacement is due, read reports `cert_pem` (and a cert's `serial`) as
-//! `plan::UNKNOWN`: those outputs are only known after apply, and dependents (a trust anchor's
+//! `plan::Unknown`: those outputs are only known after apply, and dependents (a trust anchor's
 //! certificate, a cert's issuer) must plan against that. The private key is never an attribute
 //! or an output; only its path is.
 

@@ -11,7 +11,7 @@
 //! `update` during apply. The CA's certificate and key are read from those paths, so a CA with
 //! its own `dir`, or an imported one, works like any other; no second source of where a CA
 //! lives. While planning, a CA that is not known yet (no outputs, or `ca` or its `cert_pem`
-//! reading `plan::UNKNOWN` because it is to be created, renewed or replaced) means this
+//! reading `plan::Unknown` because it is to be created, renewed or replaced) means this
 //! certificate is re-issued too. Create and update need the CA's outputs and fail without.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,14 +24,14 @@ use super::{
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::pki::{self, Material};
-use crate::plan::UNKNOWN;
+use crate::plan::Unknown;
 use crate::spec::types::PkiCert;
 use crate::spec::Path as PropPath;
 use serde_json::Value as Json;
 
 /// The issuing CA's material from its outputs in `cx.refs`; None while it is not known.
 fn ca_material(p: &PkiCert, cx: &Ctx) -> Result<Option<Material>> {
-    let known = p.ca != UNKNOWN && cx.dep_output(&p.ca, "cert_pem").is_some();
+    let known = !Unknown::is(&p.ca) && cx.dep_output(&p.ca, "cert_pem").is_some();
     let cert_file = cx.dep_output(&p.ca, "cert_file").filter(|f| !f.is_empty());
     let (true, Some(cert_file)) = (known, cert_file) else {
         return Ok(None);
@@ -93,7 +93,7 @@ impl Resource for PkiCert {
             Some(m) => outputs_with_serial(cx, m),
             None => {
                 let mut o = pending_outputs(cx, &dir);
-                o.insert("serial".into(), UNKNOWN.into());
+                o.insert("serial".into(), Unknown.into());
                 o
             }
         };

@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
 use crate::pki::{self, Material, PkiAction};
-use crate::plan::UNKNOWN;
+use crate::plan::Unknown;
 use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, Subject};
 
 /// `material` when the files fit the plan.
@@ -107,7 +107,7 @@ pub fn pending_outputs(cx: &Ctx, dir: &Path) -> BTreeMap<String, String> {
     o.insert("id".into(), cx.id.clone());
     o.insert("cert_file".into(), cert.display().to_string());
     o.insert("key_file".into(), key.display().to_string());
-    o.insert("cert_pem".into(), UNKNOWN.into());
+    o.insert("cert_pem".into(), Unknown.into());
     o
 }
 

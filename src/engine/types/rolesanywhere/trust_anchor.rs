@@ -27,18 +27,18 @@ use crate::engine::resource::{
 };
 use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
-use crate::plan::UNKNOWN;
+use crate::plan::Unknown;
 use crate::spec::types::TrustAnchor;
 use crate::spec::Path as PropPath;
 
-/// The certificate the plan asks for, or `plan::UNKNOWN` while its CA does not exist yet.
+/// The certificate the plan asks for, or `plan::Unknown` while its CA does not exist yet.
 fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
     match (&p.ca, &p.certificate_file) {
         (Some(ca), None) => Ok(cx
             .dep_output(ca, "cert_pem")
             .map(normalize_pem)
-            .unwrap_or_else(|| UNKNOWN.into())),
-        (None, Some(f)) if f.contains(UNKNOWN) => Ok(UNKNOWN.into()),
+            .unwrap_or_else(|| Unknown.into())),
+        (None, Some(f)) if Unknown::within(f) => Ok(Unknown.into()),
         (None, Some(f)) => {
             let path = cx.path(f);
             std::fs::read_to_string(&path)
@@ -54,7 +54,7 @@ fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
 /// The certificate for a call that sends it: it must be known by then.
 fn known_certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
     let pem = certificate(p, cx)?;
-    if pem == UNKNOWN {
+    if Unknown::is(&pem) {
         return Err(Error::other(format!(
             "the certificate of CA `{}` is not known: the CA must be created first and its \
              outputs passed to the trust anchor",

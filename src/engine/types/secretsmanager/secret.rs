@@ -26,7 +26,7 @@ use crate::engine::resource::{
 };
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
-use crate::plan::UNKNOWN;
+use crate::plan::Unknown;
 use crate::spec::types::Secret;
 use crate::spec::Path as PropPath;
 
@@ -125,7 +125,7 @@ fn value_unknown(p: &Secret) -> bool {
     let v = &p.value;
     [&v.env, &v.file, &v.literal]
         .iter()
-        .any(|s| s.as_deref().is_some_and(|s| s.contains(UNKNOWN)))
+        .any(|s| s.as_deref().is_some_and(Unknown::within))
 }
 
 /// A generated value: Secrets Manager's GetRandomPassword.
@@ -228,7 +228,7 @@ impl Resource for Secret {
         let value = if generated(p) {
             json!(GENERATED)
         } else if value_unknown(p) {
-            json!(UNKNOWN)
+            Json::from(Unknown)
         } else {
             let v = load(p, cx)?.expect("not generated");
             json!(fingerprint(&v.0))
