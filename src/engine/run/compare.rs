@@ -1,0 +1,141 @@
+//! One resource brought to the plan: the comparison of desired with live, and the calls it
+//! makes (create, update, replace, delete).
+
+use super::*;
+
+pub(super) async fn with_type_delete(type_name: &str, live: &Live, cx: &Ctx) -> Result<(), Error> {
+    with_type!(type_name, T => T::delete(live, cx).await, _ => Err(Error::other(format!("unknown type {type_name}"))))
+}
+
+/// Bring one resource to the plan, given what the read phase saw. Returns the action taken.
+pub(super) async fn converge<T: Resource>(
+    p: &T,
+    cx: &Ctx,
+    live: Option<&Live>,
+    setup: &Setup,
+    type_name: &str,
+    partition: Option<String>,
+) -> Result<(Action, Live), (Action, Error)> {
+    let desired = T::desired(p, cx).map_err(|e| (Action::NoOp, e))?;
+    let (action, _, _) = compare(&desired, live, setup.adopt);
+    let started = |action| {
+        (setup.sink)(Event::Started {
+            id: cx.id.clone(),
+            type_name: type_name.to_string(),
+            partition: partition.clone(),
+            action,
+        })
+    };
+    match (action, live) {
+        (Action::NoOp, Some(l)) => Ok((Action::NoOp, l.clone())),
+        (Action::Create, _) | (_, None) => {
+            started(Action::Create);
+            T::create(p, cx)
+                .await
+                .map(|l| (Action::Create, l))
+                .map_err(|e| (Action::Create, e))
+        }
+        (Action::Replace, Some(l)) => {
+            started(Action::Replace);
+            T::delete(l, cx).await.map_err(|e| (Action::Replace, e))?;
+            T::create(p, cx)
+                .await
+                .map(|l| (Action::Replace, l))
+                .map_err(|e| (Action::Replace, e))
+        }
+        (_, Some(l)) => {
+            if !l.owned && !setup.adopt {
+                return Err((Action::Update, Error::other("exists without this plan's ownership tags; run with --adopt to take it over")));
+            }
+            started(Action::Update);
+            let changed = changed_attrs(&desired, l);
+            T::update(p, l, &changed, cx)
+                .await
+                .map(|l| (Action::Update, l))
+                .map_err(|e| (Action::Update, e))
+        }
+    }
+}
+
+/// A deleted resource's attributes as `before`; secret values stay hidden.
+pub(super) fn delete_attrs(l: &Live) -> Vec<AttrChange> {
+    l.attrs
+        .iter()
+        .map(|(k, v)| AttrChange {
+            name: k.clone(),
+            before: Some(v.clone()).filter(|_| k != "value"),
+            after: None,
+            sensitive: k == "value",
+            forces_replacement: false,
+        })
+        .collect()
+}
+
+pub(super) fn changed_attrs(desired: &Desired, live: &Live) -> BTreeSet<String> {
+    desired
+        .attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v) || Unknown::in_json(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The action for one resource and its attribute changes.
+pub(super) fn compare(
+    desired: &Desired,
+    live: Option<&Live>,
+    adopt: bool,
+) -> (Action, Vec<AttrChange>, Option<String>) {
+    let attr = |name: &String, before: Option<&Json>, after: Option<&Json>| {
+        let sensitive = desired.sensitive.contains(name);
+        AttrChange {
+            name: name.clone(),
+            before: if sensitive { None } else { before.cloned() },
+            after: if sensitive { None } else { after.cloned() },
+            sensitive,
+            forces_replacement: desired.replace_on.contains(name),
+        }
+    };
+    let Some(live) = live else {
+        let attrs = desired
+            .attrs
+            .iter()
+            .map(|(k, v)| attr(k, None, Some(v)))
+            .collect();
+        return (Action::Create, attrs, None);
+    };
+    let changed = changed_attrs(desired, live);
+    let mut attrs: Vec<AttrChange> = changed
+        .iter()
+        .map(|k| {
+            let mut a = attr(k, live.attrs.get(k), desired.attrs.get(k));
+            if a.sensitive {
+                // Both sides are hidden; mark the change so views still show a `~`.
+                a.before = Some(Json::String("(sensitive)".into()));
+            }
+            a
+        })
+        .collect();
+    if !live.owned {
+        let reason = if adopt {
+            "adopt: add this plan's ownership tags"
+        } else {
+            "exists without this plan's ownership tags"
+        };
+        attrs.push(AttrChange {
+            name: "ownership".into(),
+            before: Some(Json::String("unowned".into())),
+            after: Some(Json::String("owned".into())),
+            sensitive: false,
+            forces_replacement: false,
+        });
+        return (Action::Update, attrs, Some(reason.into()));
+    }
+    if changed.is_empty() {
+        return (Action::NoOp, vec![], None);
+    }
+    if changed.iter().any(|k| desired.replace_on.contains(k)) {
+        return (Action::Replace, attrs, None);
+    }
+    (Action::Update, attrs, None)
+}
