@@ -138,6 +138,29 @@ impl Ctx {
     {
         Error::from(self.clients().error(op, e))
     }
+    /// Await one SDK call (the future `send()` returns), its error wrapped with the operation
+    /// and partition.
+    pub async fn call<T, E>(
+        &self,
+        op: &str,
+        sent: impl std::future::Future<Output = std::result::Result<T, aws_sdk_sts::error::SdkError<E>>>,
+    ) -> Result<T>
+    where
+        E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        sent.await.map_err(|e| self.aws(op, e))
+    }
+    /// `call`, for a call whose answer is not needed.
+    pub async fn run<T, E>(
+        &self,
+        op: &str,
+        sent: impl std::future::Future<Output = std::result::Result<T, aws_sdk_sts::error::SdkError<E>>>,
+    ) -> Result<()>
+    where
+        E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.call(op, sent).await.map(|_| ())
+    }
     /// The ownership tags this resource gets, plus the plan's own `tags`.
     pub fn tags(&self, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         let mut t = extra.clone();

@@ -35,8 +35,8 @@ mod waiting;
 use compare::*;
 use orphans::*;
 use read::*;
-pub use waiting::{WAIT_FIRST, WAIT_REPEAT};
 use waiting::*;
+pub use waiting::{WAIT_FIRST, WAIT_REPEAT};
 
 /// A failure of one resource, with where it happened.
 #[derive(Debug, thiserror::Error)]

@@ -256,13 +256,15 @@ async fn find(p: &Instance, cx: &Ctx) -> Result<Option<Live>> {
     let mut all = Vec::new();
     let mut next: Option<String> = None;
     loop {
-        let out = ec2
-            .describe_instances()
-            .set_filters(Some(owner_filters(cx)))
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeInstances", e))?;
+        let out = cx
+            .call(
+                "DescribeInstances",
+                ec2.describe_instances()
+                    .set_filters(Some(owner_filters(cx)))
+                    .set_next_token(next.take())
+                    .send(),
+            )
+            .await?;
         all.extend(with_owner(out.reservations()).filter(|(i, _)| !ended(i)));
         match out.next_token() {
             Some(t) if !t.is_empty() => next = Some(t.to_string()),
@@ -286,13 +288,15 @@ async fn wait_terminated(cx: &Ctx, id: &str) -> Result<()> {
     let mut delay = Duration::from_secs(1);
     loop {
         let got = gone_ok(
-            cx.clients()
-                .ec2
-                .describe_instances()
-                .instance_ids(id)
-                .send()
-                .await
-                .map_err(|e| cx.aws("DescribeInstances", e)),
+            cx.call(
+                "DescribeInstances",
+                cx.clients()
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(id)
+                    .send(),
+            )
+            .await,
             GONE,
         )?;
         let inst = got.and_then(|o| {
@@ -343,14 +347,16 @@ async fn associate_profile(cx: &Ctx, instance: &str, name: &str) -> Result<()> {
         cx.iam_propagation(),
         profile_propagating,
         || async {
-            cx.clients()
-                .ec2
-                .associate_iam_instance_profile()
-                .instance_id(instance)
-                .iam_instance_profile(profile_spec(name))
-                .send()
-                .await
-                .map_err(|e| cx.aws("AssociateIamInstanceProfile", e))
+            cx.call(
+                "AssociateIamInstanceProfile",
+                cx.clients()
+                    .ec2
+                    .associate_iam_instance_profile()
+                    .instance_id(instance)
+                    .iam_instance_profile(profile_spec(name))
+                    .send(),
+            )
+            .await
         },
     )
     .await?;
@@ -400,12 +406,14 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
                 cx.iam_propagation(),
                 profile_propagating,
                 || async {
-                    ec2.replace_iam_instance_profile_association()
-                        .association_id(&assoc)
-                        .iam_instance_profile(profile_spec(name))
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("ReplaceIamInstanceProfileAssociation", e))
+                    cx.call(
+                        "ReplaceIamInstanceProfileAssociation",
+                        ec2.replace_iam_instance_profile_association()
+                            .association_id(&assoc)
+                            .iam_instance_profile(profile_spec(name))
+                            .send(),
+                    )
+                    .await
                 },
             )
             .await?;
@@ -413,12 +421,13 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
         (None, Some(name)) => associate_profile(cx, instance, name).await?,
         (Some(assoc), None) => {
             gone_ok(
-                ec2.disassociate_iam_instance_profile()
-                    .association_id(&assoc)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("DisassociateIamInstanceProfile", e)),
+                cx.run(
+                    "DisassociateIamInstanceProfile",
+                    ec2.disassociate_iam_instance_profile()
+                        .association_id(&assoc)
+                        .send(),
+                )
+                .await,
                 &["InvalidAssociationID.NotFound"],
             )?;
         }
@@ -577,15 +586,16 @@ impl Resource for Instance {
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("security_groups") {
             calls.push(Box::pin(async move {
-                cx.clients()
-                    .ec2
-                    .modify_instance_attribute()
-                    .instance_id(id)
-                    .set_groups(Some(p.security_groups.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("ModifyInstanceAttribute", e))
+                cx.run(
+                    "ModifyInstanceAttribute",
+                    cx.clients()
+                        .ec2
+                        .modify_instance_attribute()
+                        .instance_id(id)
+                        .set_groups(Some(p.security_groups.clone()))
+                        .send(),
+                )
+                .await
             }));
         }
         // In place: EC2 associates, replaces or removes a profile on a running instance, and the
@@ -616,13 +626,15 @@ impl Resource for Instance {
         // another TerminateInstances, but the test-bed then fails on the interface that went
         // with the instance; asking first costs one read.
         let now = gone_ok(
-            cx.clients()
-                .ec2
-                .describe_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .map_err(|e| cx.aws("DescribeInstances", e)),
+            cx.call(
+                "DescribeInstances",
+                cx.clients()
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(&id)
+                    .send(),
+            )
+            .await,
             GONE,
         )?;
         let state = now
@@ -633,14 +645,15 @@ impl Resource for Instance {
             return Ok(());
         }
         let terminated = gone_ok(
-            cx.clients()
-                .ec2
-                .terminate_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("TerminateInstances", e)),
+            cx.run(
+                "TerminateInstances",
+                cx.clients()
+                    .ec2
+                    .terminate_instances()
+                    .instance_ids(&id)
+                    .send(),
+            )
+            .await,
             GONE,
         )?;
         if terminated.is_none() {

@@ -55,15 +55,16 @@ async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
     // EC2 refuses while instances in the VPC still hold public addresses (DependencyViolation).
     retry_dependency(cx, "the release of the VPC's public addresses", || async {
         gone_ok(
-            cx.clients()
-                .ec2
-                .detach_internet_gateway()
-                .internet_gateway_id(igw)
-                .vpc_id(vpc)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("DetachInternetGateway", e)),
+            cx.run(
+                "DetachInternetGateway",
+                cx.clients()
+                    .ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(igw)
+                    .vpc_id(vpc)
+                    .send(),
+            )
+            .await,
             &[
                 "Gateway.NotAttached",
                 "InvalidInternetGatewayID.NotFound",
@@ -77,14 +78,16 @@ async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
 
 async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
     let attached = cx
-        .clients()
-        .ec2
-        .attach_internet_gateway()
-        .internet_gateway_id(igw)
-        .vpc_id(&p.vpc)
-        .send()
-        .await
-        .map_err(|e| cx.aws("AttachInternetGateway", e));
+        .call(
+            "AttachInternetGateway",
+            cx.clients()
+                .ec2
+                .attach_internet_gateway()
+                .internet_gateway_id(igw)
+                .vpc_id(&p.vpc)
+                .send(),
+        )
+        .await;
     match attached {
         Ok(_) => Ok(()),
         // An SDK retry after a lost answer finds the attachment made: fine if it is to the VPC
@@ -110,13 +113,15 @@ impl Resource for InternetGateway {
 
     async fn read(_p: &InternetGateway, cx: &Ctx) -> Result<Option<Live>> {
         let out = cx
-            .clients()
-            .ec2
-            .describe_internet_gateways()
-            .set_filters(Some(owner_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeInternetGateways", e))?;
+            .call(
+                "DescribeInternetGateways",
+                cx.clients()
+                    .ec2
+                    .describe_internet_gateways()
+                    .set_filters(Some(owner_filters(cx)))
+                    .send(),
+            )
+            .await?;
         // Internet gateways have no deleted state: DeleteInternetGateway removes them at once.
         let found = out.internet_gateways().to_vec();
         Ok(pick(cx, "internet gateway", found, |g| {
@@ -228,14 +233,15 @@ impl Resource for InternetGateway {
         }
         retry_dependency(cx, "the detachment of the gateway", || async {
             gone_ok(
-                cx.clients()
-                    .ec2
-                    .delete_internet_gateway()
-                    .internet_gateway_id(&id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("DeleteInternetGateway", e)),
+                cx.run(
+                    "DeleteInternetGateway",
+                    cx.clients()
+                        .ec2
+                        .delete_internet_gateway()
+                        .internet_gateway_id(&id)
+                        .send(),
+                )
+                .await,
                 GONE,
             )
         })

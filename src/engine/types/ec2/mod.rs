@@ -192,25 +192,27 @@ pub async fn retag(cx: &Ctx, resource: &str, name: &str, user: &Tags, live: &Liv
         })
         .unwrap_or_default();
     let create = async {
-        ec2.create_tags()
-            .resources(resource)
-            .set_tags(Some(ec2_tags(&all_tags(cx, name, user))))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cx.aws("CreateTags", e))
+        cx.run(
+            "CreateTags",
+            ec2.create_tags()
+                .resources(resource)
+                .set_tags(Some(ec2_tags(&all_tags(cx, name, user))))
+                .send(),
+        )
+        .await
     };
     let delete = async {
         if stale.is_empty() {
             return Ok(());
         }
-        ec2.delete_tags()
-            .resources(resource)
-            .set_tags(Some(stale))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cx.aws("DeleteTags", e))
+        cx.run(
+            "DeleteTags",
+            ec2.delete_tags()
+                .resources(resource)
+                .set_tags(Some(stale))
+                .send(),
+        )
+        .await
     };
     let (created, deleted) = tokio::join!(create, delete);
     created.and(deleted)

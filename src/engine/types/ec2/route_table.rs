@@ -186,14 +186,15 @@ async fn delete_route(cx: &Ctx, table: &str, dest: &str) -> Result<()> {
 
 async fn disassociate(cx: &Ctx, association: &str) -> Result<()> {
     gone_ok(
-        cx.clients()
-            .ec2
-            .disassociate_route_table()
-            .association_id(association)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cx.aws("DisassociateRouteTable", e)),
+        cx.run(
+            "DisassociateRouteTable",
+            cx.clients()
+                .ec2
+                .disassociate_route_table()
+                .association_id(association)
+                .send(),
+        )
+        .await,
         &["InvalidAssociationID.NotFound"],
     )?;
     Ok(())
@@ -202,14 +203,16 @@ async fn disassociate(cx: &Ctx, association: &str) -> Result<()> {
 /// Associate `subnet` with the table; the association's id.
 async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Result<String> {
     let associated = cx
-        .clients()
-        .ec2
-        .associate_route_table()
-        .route_table_id(table)
-        .subnet_id(subnet)
-        .send()
-        .await
-        .map_err(|e| cx.aws("AssociateRouteTable", e));
+        .call(
+            "AssociateRouteTable",
+            cx.clients()
+                .ec2
+                .associate_route_table()
+                .route_table_id(table)
+                .subnet_id(subnet)
+                .send(),
+        )
+        .await;
     match associated {
         Ok(out) => out
             .association_id()
@@ -250,13 +253,15 @@ impl Resource for RouteTable {
 
     async fn read(_p: &RouteTable, cx: &Ctx) -> Result<Option<Live>> {
         let out = cx
-            .clients()
-            .ec2
-            .describe_route_tables()
-            .set_filters(Some(owner_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeRouteTables", e))?;
+            .call(
+                "DescribeRouteTables",
+                cx.clients()
+                    .ec2
+                    .describe_route_tables()
+                    .set_filters(Some(owner_filters(cx)))
+                    .send(),
+            )
+            .await?;
         // Route tables have no deleted state: DeleteRouteTable removes them at once.
         let found = out.route_tables().to_vec();
         Ok(pick(cx, "route table", found, |t| {
@@ -398,14 +403,15 @@ impl Resource for RouteTable {
             "the removal of the route table's associations",
             || async {
                 gone_ok(
-                    cx.clients()
-                        .ec2
-                        .delete_route_table()
-                        .route_table_id(&id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("DeleteRouteTable", e)),
+                    cx.run(
+                        "DeleteRouteTable",
+                        cx.clients()
+                            .ec2
+                            .delete_route_table()
+                            .route_table_id(&id)
+                            .send(),
+                    )
+                    .await,
                     &["InvalidRouteTableID.NotFound"],
                 )
             },

@@ -193,15 +193,16 @@ where
 async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
     let call = |rules: Vec<IpPermission>| async move {
         gone_ok(
-            cx.clients()
-                .ec2
-                .authorize_security_group_ingress()
-                .group_id(group)
-                .set_ip_permissions(Some(rules))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("AuthorizeSecurityGroupIngress", e)),
+            cx.run(
+                "AuthorizeSecurityGroupIngress",
+                cx.clients()
+                    .ec2
+                    .authorize_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(rules))
+                    .send(),
+            )
+            .await,
             &["InvalidPermission.Duplicate"],
         )
     };
@@ -213,15 +214,16 @@ async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()
 async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
     let call = |rules: Vec<IpPermission>| async move {
         gone_ok(
-            cx.clients()
-                .ec2
-                .revoke_security_group_ingress()
-                .group_id(group)
-                .set_ip_permissions(Some(rules))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("RevokeSecurityGroupIngress", e)),
+            cx.run(
+                "RevokeSecurityGroupIngress",
+                cx.clients()
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(group)
+                    .set_ip_permissions(Some(rules))
+                    .send(),
+            )
+            .await,
             &["InvalidPermission.NotFound"],
         )
     };
@@ -241,13 +243,15 @@ impl Resource for SecurityGroup {
 
     async fn read(_p: &SecurityGroup, cx: &Ctx) -> Result<Option<Live>> {
         let out = cx
-            .clients()
-            .ec2
-            .describe_security_groups()
-            .set_filters(Some(owner_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeSecurityGroups", e))?;
+            .call(
+                "DescribeSecurityGroups",
+                cx.clients()
+                    .ec2
+                    .describe_security_groups()
+                    .set_filters(Some(owner_filters(cx)))
+                    .send(),
+            )
+            .await?;
         // Security groups have no deleted state: DeleteSecurityGroup removes them at once.
         let found = out.security_groups().to_vec();
         Ok(pick(cx, "security group", found, |g| {
@@ -279,7 +283,7 @@ impl Resource for SecurityGroup {
             cx,
             "CreateSecurityGroup",
             || async {
-                let created = ec2
+                let created = cx.call("CreateSecurityGroup", ec2
                     .create_security_group()
                     .group_name(&p.name)
                     .description(description(p))
@@ -287,9 +291,8 @@ impl Resource for SecurityGroup {
                     .tag_specifications(tag_spec(cx, ResourceType::SecurityGroup, &p.name, &p.tags, &[]))
                     .customize()
                     .config_override(crate::aws::once::ec2())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateSecurityGroup", e));
+                    .send())
+                    .await;
                 match created {
                     Ok(out) => {
                         let id =
@@ -379,14 +382,15 @@ impl Resource for SecurityGroup {
             "the deletion of the instances and interfaces using the group",
             || async {
                 gone_ok(
-                    cx.clients()
-                        .ec2
-                        .delete_security_group()
-                        .group_id(&id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("DeleteSecurityGroup", e)),
+                    cx.run(
+                        "DeleteSecurityGroup",
+                        cx.clients()
+                            .ec2
+                            .delete_security_group()
+                            .group_id(&id)
+                            .send(),
+                    )
+                    .await,
                     &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
                 )
             },

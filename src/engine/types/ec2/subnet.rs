@@ -71,13 +71,15 @@ impl Resource for Subnet {
 
     async fn read(p: &Subnet, cx: &Ctx) -> Result<Option<Live>> {
         let out = cx
-            .clients()
-            .ec2
-            .describe_subnets()
-            .set_filters(Some(owner_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeSubnets", e))?;
+            .call(
+                "DescribeSubnets",
+                cx.clients()
+                    .ec2
+                    .describe_subnets()
+                    .set_filters(Some(owner_filters(cx)))
+                    .send(),
+            )
+            .await?;
         // Subnets have no deleted state: DeleteSubnet removes them at once.
         let found = out.subnets().to_vec();
         Ok(pick(cx, "subnet", found, |s| {
@@ -109,17 +111,25 @@ impl Resource for Subnet {
             cx,
             "CreateSubnet",
             || async {
-                let out = ec2
-                    .create_subnet()
-                    .vpc_id(&p.vpc)
-                    .cidr_block(&p.cidr)
-                    .set_availability_zone(p.availability_zone.clone())
-                    .tag_specifications(tag_spec(cx, ResourceType::Subnet, &p.name, &p.tags, &[]))
-                    .customize()
-                    .config_override(crate::aws::once::ec2())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateSubnet", e))?;
+                let out = cx
+                    .call(
+                        "CreateSubnet",
+                        ec2.create_subnet()
+                            .vpc_id(&p.vpc)
+                            .cidr_block(&p.cidr)
+                            .set_availability_zone(p.availability_zone.clone())
+                            .tag_specifications(tag_spec(
+                                cx,
+                                ResourceType::Subnet,
+                                &p.name,
+                                &p.tags,
+                                &[],
+                            ))
+                            .customize()
+                            .config_override(crate::aws::once::ec2())
+                            .send(),
+                    )
+                    .await?;
                 let subnet = out
                     .subnet()
                     .ok_or_else(|| Error::other("CreateSubnet returned no subnet"))?;
@@ -177,14 +187,11 @@ impl Resource for Subnet {
             "the deletion of the subnet's instances and interfaces",
             || async {
                 gone_ok(
-                    cx.clients()
-                        .ec2
-                        .delete_subnet()
-                        .subnet_id(&id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("DeleteSubnet", e)),
+                    cx.run(
+                        "DeleteSubnet",
+                        cx.clients().ec2.delete_subnet().subnet_id(&id).send(),
+                    )
+                    .await,
                     &["InvalidSubnetID.NotFound"],
                 )
             },

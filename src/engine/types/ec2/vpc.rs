@@ -58,13 +58,15 @@ impl Resource for Vpc {
 
     async fn read(_p: &Vpc, cx: &Ctx) -> Result<Option<Live>> {
         let out = cx
-            .clients()
-            .ec2
-            .describe_vpcs()
-            .set_filters(Some(owner_filters(cx)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("DescribeVpcs", e))?;
+            .call(
+                "DescribeVpcs",
+                cx.clients()
+                    .ec2
+                    .describe_vpcs()
+                    .set_filters(Some(owner_filters(cx)))
+                    .send(),
+            )
+            .await?;
         let found: Vec<_> = out
             .vpcs()
             .iter()
@@ -102,15 +104,23 @@ impl Resource for Vpc {
             cx,
             "CreateVpc",
             || async {
-                let out = ec2
-                    .create_vpc()
-                    .cidr_block(&p.cidr)
-                    .tag_specifications(tag_spec(cx, ResourceType::Vpc, &p.name, &p.tags, &[]))
-                    .customize()
-                    .config_override(crate::aws::once::ec2())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateVpc", e))?;
+                let out = cx
+                    .call(
+                        "CreateVpc",
+                        ec2.create_vpc()
+                            .cidr_block(&p.cidr)
+                            .tag_specifications(tag_spec(
+                                cx,
+                                ResourceType::Vpc,
+                                &p.name,
+                                &p.tags,
+                                &[],
+                            ))
+                            .customize()
+                            .config_override(crate::aws::once::ec2())
+                            .send(),
+                    )
+                    .await?;
                 let vpc = out
                     .vpc()
                     .ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
@@ -146,14 +156,11 @@ impl Resource for Vpc {
             "the deletion of the VPC's subnets, gateways and groups",
             || async {
                 gone_ok(
-                    cx.clients()
-                        .ec2
-                        .delete_vpc()
-                        .vpc_id(&id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| cx.aws("DeleteVpc", e)),
+                    cx.run(
+                        "DeleteVpc",
+                        cx.clients().ec2.delete_vpc().vpc_id(&id).send(),
+                    )
+                    .await,
                     &["InvalidVpcID.NotFound"],
                 )
             },

@@ -48,13 +48,14 @@ async fn add_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
         cx.iam_propagation(),
         |e| e.code() == Some("NoSuchEntity"),
         || async {
-            iam.add_role_to_instance_profile()
-                .instance_profile_name(profile)
-                .role_name(role)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("AddRoleToInstanceProfile", e))
+            cx.run(
+                "AddRoleToInstanceProfile",
+                iam.add_role_to_instance_profile()
+                    .instance_profile_name(profile)
+                    .role_name(role)
+                    .send(),
+            )
+            .await
         },
     )
     .await;
@@ -74,13 +75,15 @@ async fn add_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
 
 async fn current_role(cx: &Ctx, profile: &str) -> Result<Option<String>> {
     let out = cx
-        .clients()
-        .iam
-        .get_instance_profile()
-        .instance_profile_name(profile)
-        .send()
-        .await
-        .map_err(|e| cx.aws("GetInstanceProfile", e))?;
+        .call(
+            "GetInstanceProfile",
+            cx.clients()
+                .iam
+                .get_instance_profile()
+                .instance_profile_name(profile)
+                .send(),
+        )
+        .await?;
     Ok(out
         .instance_profile
         .and_then(|ip| ip.roles.into_iter().next())
@@ -89,15 +92,16 @@ async fn current_role(cx: &Ctx, profile: &str) -> Result<Option<String>> {
 
 async fn remove_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
     gone_ok(
-        cx.clients()
-            .iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(profile)
-            .role_name(role)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cx.aws("RemoveRoleFromInstanceProfile", e)),
+        cx.run(
+            "RemoveRoleFromInstanceProfile",
+            cx.clients()
+                .iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(profile)
+                .role_name(role)
+                .send(),
+        )
+        .await,
         IAM_GONE,
     )
     .map(|_| ())
@@ -186,13 +190,15 @@ impl Resource for InstanceProfile {
             let cx = cx.clone();
             async move {
                 let got = cx
-                    .clients()
-                    .iam
-                    .get_instance_profile()
-                    .instance_profile_name(&name)
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("GetInstanceProfile", e));
+                    .call(
+                        "GetInstanceProfile",
+                        cx.clients()
+                            .iam
+                            .get_instance_profile()
+                            .instance_profile_name(&name)
+                            .send(),
+                    )
+                    .await;
                 // Deleted since the listing: not there.
                 let Some(ip) = gone_ok(got, IAM_GONE)?.and_then(|o| o.instance_profile) else {
                     return Ok(None);
@@ -208,14 +214,16 @@ impl Resource for InstanceProfile {
     async fn create(p: &InstanceProfile, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
-        let created = iam
-            .create_instance_profile()
-            .instance_profile_name(&p.name)
-            .path(path_of(p))
-            .set_tags(Some(tags(cx, p)))
-            .send()
-            .await
-            .map_err(|e| cx.aws("CreateInstanceProfile", e));
+        let created = cx
+            .call(
+                "CreateInstanceProfile",
+                iam.create_instance_profile()
+                    .instance_profile_name(&p.name)
+                    .path(path_of(p))
+                    .set_tags(Some(tags(cx, p)))
+                    .send(),
+            )
+            .await;
         let made = match created {
             // What CreateInstanceProfile made: the plan's profile (tags as sent), no role yet.
             Ok(out) => {
@@ -274,24 +282,26 @@ impl Resource for InstanceProfile {
         }
         if retag {
             jobs.push(Box::pin(async move {
-                iam.tag_instance_profile()
-                    .instance_profile_name(&p.name)
-                    .set_tags(Some(tags(cx, p)))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("TagInstanceProfile", e))
+                cx.run(
+                    "TagInstanceProfile",
+                    iam.tag_instance_profile()
+                        .instance_profile_name(&p.name)
+                        .set_tags(Some(tags(cx, p)))
+                        .send(),
+                )
+                .await
             }));
         }
         if !stale.is_empty() {
             jobs.push(Box::pin(async {
-                iam.untag_instance_profile()
-                    .instance_profile_name(&p.name)
-                    .set_tag_keys(Some(stale.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("UntagInstanceProfile", e))
+                cx.run(
+                    "UntagInstanceProfile",
+                    iam.untag_instance_profile()
+                        .instance_profile_name(&p.name)
+                        .set_tag_keys(Some(stale.clone()))
+                        .send(),
+                )
+                .await
             }));
         }
         all(jobs).await?;
@@ -323,12 +333,13 @@ impl Resource for InstanceProfile {
             remove_role(cx, &name, &role.role_name).await?;
         }
         gone_ok(
-            iam.delete_instance_profile()
-                .instance_profile_name(&name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("DeleteInstanceProfile", e)),
+            cx.run(
+                "DeleteInstanceProfile",
+                iam.delete_instance_profile()
+                    .instance_profile_name(&name)
+                    .send(),
+            )
+            .await,
             IAM_GONE,
         )?;
         Ok(())

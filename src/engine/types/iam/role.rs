@@ -55,13 +55,11 @@ fn propagating(e: &Error) -> bool {
 /// The role by name; None when there is none.
 async fn get_role(cx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Role>> {
     let got = cx
-        .clients()
-        .iam
-        .get_role()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| cx.aws("GetRole", e));
+        .call(
+            "GetRole",
+            cx.clients().iam.get_role().role_name(name).send(),
+        )
+        .await;
     match gone_ok(got, IAM_GONE)? {
         Some(out) => out
             .role
@@ -75,20 +73,22 @@ async fn get_role(cx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Rol
 /// once (2 round trips).
 async fn inline_policies(cx: &Ctx, role: &str) -> Result<serde_json::Map<String, Json>> {
     let iam = &cx.clients().iam;
-    let names = iam
-        .list_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .map_err(|e| cx.aws("ListRolePolicies", e))?;
+    let names = cx
+        .call(
+            "ListRolePolicies",
+            iam.list_role_policies().role_name(role).send(),
+        )
+        .await?;
     let docs = all(names.policy_names().iter().map(|policy| async move {
-        let got = iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(policy)
-            .send()
-            .await
-            .map_err(|e| cx.aws("GetRolePolicy", e));
+        let got = cx
+            .call(
+                "GetRolePolicy",
+                iam.get_role_policy()
+                    .role_name(role)
+                    .policy_name(policy)
+                    .send(),
+            )
+            .await;
         // Deleted since the listing: not there.
         Ok(gone_ok(got, IAM_GONE)?.map(|doc| {
             (
@@ -104,13 +104,15 @@ async fn inline_policies(cx: &Ctx, role: &str) -> Result<serde_json::Map<String,
 /// A role's attached managed policies, as the `managed_policy_arns` attribute (1 call).
 async fn attached_policies(cx: &Ctx, role: &str) -> Result<Json> {
     let attached = cx
-        .clients()
-        .iam
-        .list_attached_role_policies()
-        .role_name(role)
-        .send()
-        .await
-        .map_err(|e| cx.aws("ListAttachedRolePolicies", e))?;
+        .call(
+            "ListAttachedRolePolicies",
+            cx.clients()
+                .iam
+                .list_attached_role_policies()
+                .role_name(role)
+                .send(),
+        )
+        .await?;
     Ok(sorted(
         attached
             .attached_policies()
@@ -453,13 +455,14 @@ impl Resource for Role {
                     cx.iam_propagation(),
                     propagating,
                     || async {
-                        iam.update_assume_role_policy()
-                            .role_name(&p.name)
-                            .policy_document(doc)
-                            .send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| cx.aws("UpdateAssumeRolePolicy", e))
+                        cx.run(
+                            "UpdateAssumeRolePolicy",
+                            iam.update_assume_role_policy()
+                                .role_name(&p.name)
+                                .policy_document(doc)
+                                .send(),
+                        )
+                        .await
                     },
                 )
                 .await
@@ -467,26 +470,28 @@ impl Resource for Role {
         }
         if settings {
             jobs.push(Box::pin(async move {
-                iam.update_role()
-                    .role_name(&p.name)
-                    .description(p.description.clone().unwrap_or_default())
-                    .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("UpdateRole", e))
+                cx.run(
+                    "UpdateRole",
+                    iam.update_role()
+                        .role_name(&p.name)
+                        .description(p.description.clone().unwrap_or_default())
+                        .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
+                        .send(),
+                )
+                .await
             }));
         }
         for (name, doc) in &put {
             jobs.push(Box::pin(async move {
-                iam.put_role_policy()
-                    .role_name(&p.name)
-                    .policy_name(name)
-                    .policy_document(doc)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("PutRolePolicy", e))
+                cx.run(
+                    "PutRolePolicy",
+                    iam.put_role_policy()
+                        .role_name(&p.name)
+                        .policy_name(name)
+                        .policy_document(doc)
+                        .send(),
+                )
+                .await
             }));
         }
         for name in &remove {
@@ -494,13 +499,14 @@ impl Resource for Role {
         }
         for arn in &attach {
             jobs.push(Box::pin(async move {
-                iam.attach_role_policy()
-                    .role_name(&p.name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("AttachRolePolicy", e))
+                cx.run(
+                    "AttachRolePolicy",
+                    iam.attach_role_policy()
+                        .role_name(&p.name)
+                        .policy_arn(arn)
+                        .send(),
+                )
+                .await
             }));
         }
         for arn in &detach {
@@ -508,24 +514,26 @@ impl Resource for Role {
         }
         if retag {
             jobs.push(Box::pin(async move {
-                iam.tag_role()
-                    .role_name(&p.name)
-                    .set_tags(Some(tags(cx, p)))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("TagRole", e))
+                cx.run(
+                    "TagRole",
+                    iam.tag_role()
+                        .role_name(&p.name)
+                        .set_tags(Some(tags(cx, p)))
+                        .send(),
+                )
+                .await
             }));
         }
         if !stale.is_empty() {
             jobs.push(Box::pin(async {
-                iam.untag_role()
-                    .role_name(&p.name)
-                    .set_tag_keys(Some(stale.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("UntagRole", e))
+                cx.run(
+                    "UntagRole",
+                    iam.untag_role()
+                        .role_name(&p.name)
+                        .set_tag_keys(Some(stale.clone()))
+                        .send(),
+                )
+                .await
             }));
         }
         all(jobs).await?;
@@ -554,34 +562,35 @@ impl Resource for Role {
         };
         for ip in profiles.instance_profiles() {
             gone_ok(
-                iam.remove_role_from_instance_profile()
-                    .instance_profile_name(ip.instance_profile_name())
-                    .role_name(&name)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("RemoveRoleFromInstanceProfile", e)),
+                cx.run(
+                    "RemoveRoleFromInstanceProfile",
+                    iam.remove_role_from_instance_profile()
+                        .instance_profile_name(ip.instance_profile_name())
+                        .role_name(&name)
+                        .send(),
+                )
+                .await,
                 IAM_GONE,
             )?;
         }
-        let inline = iam
-            .list_role_policies()
-            .role_name(&name)
-            .send()
-            .await
-            .map_err(|e| cx.aws("ListRolePolicies", e));
+        let inline = cx
+            .call(
+                "ListRolePolicies",
+                iam.list_role_policies().role_name(&name).send(),
+            )
+            .await;
         for p in gone_ok(inline, IAM_GONE)?
             .map(|o| o.policy_names().to_vec())
             .unwrap_or_default()
         {
             delete_inline(cx, &name, &p).await?;
         }
-        let attached = iam
-            .list_attached_role_policies()
-            .role_name(&name)
-            .send()
-            .await
-            .map_err(|e| cx.aws("ListAttachedRolePolicies", e));
+        let attached = cx
+            .call(
+                "ListAttachedRolePolicies",
+                iam.list_attached_role_policies().role_name(&name).send(),
+            )
+            .await;
         for a in gone_ok(attached, IAM_GONE)?
             .map(|o| o.attached_policies().to_vec())
             .unwrap_or_default()
@@ -591,12 +600,8 @@ impl Resource for Role {
             }
         }
         gone_ok(
-            iam.delete_role()
-                .role_name(&name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("DeleteRole", e)),
+            cx.run("DeleteRole", iam.delete_role().role_name(&name).send())
+                .await,
             IAM_GONE,
         )?;
         Ok(())
@@ -615,15 +620,16 @@ fn string_set(v: Option<&Json>) -> BTreeSet<String> {
 
 async fn delete_inline(cx: &Ctx, role: &str, name: &str) -> Result<()> {
     gone_ok(
-        cx.clients()
-            .iam
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cx.aws("DeleteRolePolicy", e)),
+        cx.run(
+            "DeleteRolePolicy",
+            cx.clients()
+                .iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send(),
+        )
+        .await,
         IAM_GONE,
     )
     .map(|_| ())
@@ -631,15 +637,16 @@ async fn delete_inline(cx: &Ctx, role: &str, name: &str) -> Result<()> {
 
 async fn detach_policy(cx: &Ctx, role: &str, arn: &str) -> Result<()> {
     gone_ok(
-        cx.clients()
-            .iam
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cx.aws("DetachRolePolicy", e)),
+        cx.run(
+            "DetachRolePolicy",
+            cx.clients()
+                .iam
+                .detach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send(),
+        )
+        .await,
         IAM_GONE,
     )
     .map(|_| ())

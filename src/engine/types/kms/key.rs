@@ -361,14 +361,15 @@ async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
         cx.kms_propagation(),
         propagating,
         || async {
-            kms.put_key_policy()
-                .key_id(key_id)
-                .policy_name(POLICY_NAME)
-                .policy(doc)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("PutKeyPolicy", e))
+            cx.run(
+                "PutKeyPolicy",
+                kms.put_key_policy()
+                    .key_id(key_id)
+                    .policy_name(POLICY_NAME)
+                    .policy(doc)
+                    .send(),
+            )
+            .await
         },
     )
     .await
@@ -386,13 +387,14 @@ async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
         cx.kms_propagation(),
         not_found,
         || async {
-            kms.create_alias()
-                .alias_name(alias)
-                .target_key_id(key_id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("CreateAlias", e))
+            cx.run(
+                "CreateAlias",
+                kms.create_alias()
+                    .alias_name(alias)
+                    .target_key_id(key_id)
+                    .send(),
+            )
+            .await
         },
     )
     .await;
@@ -412,12 +414,14 @@ async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
                     target.key_id()
                 )));
             }
-            kms.update_alias()
-                .alias_name(alias)
-                .target_key_id(key_id)
-                .send()
-                .await
-                .map_err(|e| cx.aws("UpdateAlias", e))?;
+            cx.call(
+                "UpdateAlias",
+                kms.update_alias()
+                    .alias_name(alias)
+                    .target_key_id(key_id)
+                    .send(),
+            )
+            .await?;
             Ok(())
         }
         Err(e) => Err(e),
@@ -570,11 +574,13 @@ impl Resource for KmsKey {
                         req = req.description(d);
                     }
                     // Retries off: a lost answer is looked up by tags before another try.
-                    req.customize()
-                        .config_override(crate::aws::once::kms())
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("CreateKey", e))
+                    cx.call(
+                        "CreateKey",
+                        req.customize()
+                            .config_override(crate::aws::once::kms())
+                            .send(),
+                    )
+                    .await
                 },
             )
             .await?
@@ -633,35 +639,38 @@ impl Resource for KmsKey {
         }
         if changed.contains("description") {
             jobs.push(Box::pin(async {
-                kms.update_key_description()
-                    .key_id(&key_id)
-                    .description(p.description.clone().unwrap_or_default())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("UpdateKeyDescription", e))
+                cx.run(
+                    "UpdateKeyDescription",
+                    kms.update_key_description()
+                        .key_id(&key_id)
+                        .description(p.description.clone().unwrap_or_default())
+                        .send(),
+                )
+                .await
             }));
         }
         if retag {
             jobs.push(Box::pin(async {
-                kms.tag_resource()
-                    .key_id(&key_id)
-                    .set_tags(Some(tags(cx, p)))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("TagResource", e))
+                cx.run(
+                    "TagResource",
+                    kms.tag_resource()
+                        .key_id(&key_id)
+                        .set_tags(Some(tags(cx, p)))
+                        .send(),
+                )
+                .await
             }));
         }
         if !stale.is_empty() {
             jobs.push(Box::pin(async {
-                kms.untag_resource()
-                    .key_id(&key_id)
-                    .set_tag_keys(Some(stale.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("UntagResource", e))
+                cx.run(
+                    "UntagResource",
+                    kms.untag_resource()
+                        .key_id(&key_id)
+                        .set_tag_keys(Some(stale.clone()))
+                        .send(),
+                )
+                .await
             }));
         }
         if changed.contains("alias") {

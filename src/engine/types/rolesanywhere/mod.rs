@@ -33,13 +33,15 @@ pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
 /// A resource's tags as pairs; None when it is gone (deleted between list and lookup).
 pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>>> {
     let out = cx
-        .clients()
-        .rolesanywhere
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .map_err(|e| cx.aws("ListTagsForResource", e));
+        .call(
+            "ListTagsForResource",
+            cx.clients()
+                .rolesanywhere
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send(),
+        )
+        .await;
     Ok(gone_ok(out, NOT_FOUND)?.map(|o| {
         o.tags()
             .iter()
@@ -62,12 +64,14 @@ pub fn tags_attr(tags: &[(String, String)]) -> Json {
 /// plan no longer has. `live_tags` is the live `tags` attribute.
 pub async fn retag(cx: &Ctx, arn: &str, extra: &Tags, live_tags: Option<&Json>) -> Result<()> {
     let ra = &cx.clients().rolesanywhere;
-    ra.tag_resource()
-        .resource_arn(arn)
-        .set_tags(Some(ra_tags(cx, extra)))
-        .send()
-        .await
-        .map_err(|e| cx.aws("TagResource", e))?;
+    cx.call(
+        "TagResource",
+        ra.tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(ra_tags(cx, extra)))
+            .send(),
+    )
+    .await?;
     let want = cx.tags(extra);
     let stale: Vec<String> = live_tags
         .and_then(Json::as_object)
@@ -79,12 +83,14 @@ pub async fn retag(cx: &Ctx, arn: &str, extra: &Tags, live_tags: Option<&Json>) 
         })
         .unwrap_or_default();
     if !stale.is_empty() {
-        ra.untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(stale))
-            .send()
-            .await
-            .map_err(|e| cx.aws("UntagResource", e))?;
+        cx.call(
+            "UntagResource",
+            ra.untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(stale))
+                .send(),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -172,21 +172,23 @@ impl Resource for Profile {
             cx,
             "CreateProfile",
             || async {
-                let out = ra
-                    .create_profile()
-                    .name(&p.name)
-                    .set_role_arns(Some(p.roles.clone()))
-                    .duration_seconds(duration(p) as i32)
-                    .enabled(p.enabled)
-                    .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
-                    .set_session_policy(policy.clone())
-                    .accept_role_session_name(p.accept_role_session_name)
-                    .set_tags(Some(tags.clone()))
-                    .customize()
-                    .config_override(crate::aws::once::rolesanywhere())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateProfile", e))?;
+                let out = cx
+                    .call(
+                        "CreateProfile",
+                        ra.create_profile()
+                            .name(&p.name)
+                            .set_role_arns(Some(p.roles.clone()))
+                            .duration_seconds(duration(p) as i32)
+                            .enabled(p.enabled)
+                            .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
+                            .set_session_policy(policy.clone())
+                            .accept_role_session_name(p.accept_role_session_name)
+                            .set_tags(Some(tags.clone()))
+                            .customize()
+                            .config_override(crate::aws::once::rolesanywhere())
+                            .send(),
+                    )
+                    .await?;
                 let pr = out
                     .profile
                     .ok_or_else(|| Error::other("CreateProfile returned no profile"))?;
@@ -231,17 +233,14 @@ impl Resource for Profile {
             }
             if changed.contains("enabled") {
                 if p.enabled {
-                    ra.enable_profile()
-                        .profile_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("EnableProfile", e))?;
+                    cx.call("EnableProfile", ra.enable_profile().profile_id(&id).send())
+                        .await?;
                 } else {
-                    ra.disable_profile()
-                        .profile_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("DisableProfile", e))?;
+                    cx.call(
+                        "DisableProfile",
+                        ra.disable_profile().profile_id(&id).send(),
+                    )
+                    .await?;
                 }
             }
             Ok(())
@@ -262,14 +261,15 @@ impl Resource for Profile {
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
         gone_ok(
-            cx.clients()
-                .rolesanywhere
-                .delete_profile()
-                .profile_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("DeleteProfile", e)),
+            cx.run(
+                "DeleteProfile",
+                cx.clients()
+                    .rolesanywhere
+                    .delete_profile()
+                    .profile_id(id)
+                    .send(),
+            )
+            .await,
             NOT_FOUND,
         )?;
         Ok(())

@@ -157,17 +157,19 @@ impl Resource for TrustAnchor {
             cx,
             "CreateTrustAnchor",
             || async {
-                let out = ra
-                    .create_trust_anchor()
-                    .name(&p.name)
-                    .source(source(&pem))
-                    .enabled(p.enabled)
-                    .set_tags(Some(tags.clone()))
-                    .customize()
-                    .config_override(crate::aws::once::rolesanywhere())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateTrustAnchor", e))?;
+                let out = cx
+                    .call(
+                        "CreateTrustAnchor",
+                        ra.create_trust_anchor()
+                            .name(&p.name)
+                            .source(source(&pem))
+                            .enabled(p.enabled)
+                            .set_tags(Some(tags.clone()))
+                            .customize()
+                            .config_override(crate::aws::once::rolesanywhere())
+                            .send(),
+                    )
+                    .await?;
                 let ta = out
                     .trust_anchor
                     .ok_or_else(|| Error::other("CreateTrustAnchor returned no trust anchor"))?;
@@ -198,27 +200,29 @@ impl Resource for TrustAnchor {
         // The anchor's own settings one after the other; its tags alongside.
         let settings = async {
             if let Some(pem) = &pem {
-                ra.update_trust_anchor()
-                    .trust_anchor_id(&id)
-                    .name(&p.name)
-                    .source(source(pem))
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("UpdateTrustAnchor", e))?;
+                cx.call(
+                    "UpdateTrustAnchor",
+                    ra.update_trust_anchor()
+                        .trust_anchor_id(&id)
+                        .name(&p.name)
+                        .source(source(pem))
+                        .send(),
+                )
+                .await?;
             }
             if changed.contains("enabled") {
                 if p.enabled {
-                    ra.enable_trust_anchor()
-                        .trust_anchor_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("EnableTrustAnchor", e))?;
+                    cx.call(
+                        "EnableTrustAnchor",
+                        ra.enable_trust_anchor().trust_anchor_id(&id).send(),
+                    )
+                    .await?;
                 } else {
-                    ra.disable_trust_anchor()
-                        .trust_anchor_id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| cx.aws("DisableTrustAnchor", e))?;
+                    cx.call(
+                        "DisableTrustAnchor",
+                        ra.disable_trust_anchor().trust_anchor_id(&id).send(),
+                    )
+                    .await?;
                 }
             }
             Ok(())
@@ -234,14 +238,15 @@ impl Resource for TrustAnchor {
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
         gone_ok(
-            cx.clients()
-                .rolesanywhere
-                .delete_trust_anchor()
-                .trust_anchor_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| cx.aws("DeleteTrustAnchor", e)),
+            cx.run(
+                "DeleteTrustAnchor",
+                cx.clients()
+                    .rolesanywhere
+                    .delete_trust_anchor()
+                    .trust_anchor_id(id)
+                    .send(),
+            )
+            .await,
             NOT_FOUND,
         )?;
         Ok(())

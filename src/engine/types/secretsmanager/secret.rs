@@ -132,14 +132,16 @@ fn value_unknown(p: &Secret) -> bool {
 async fn generate(p: &Secret, cx: &Ctx) -> Result<Value> {
     let g = p.value.generate.as_ref().expect("generate is set");
     let out = cx
-        .clients()
-        .secrets
-        .get_random_password()
-        .password_length(i64::from(g.length.unwrap_or(32)))
-        .exclude_punctuation(g.exclude_punctuation)
-        .send()
-        .await
-        .map_err(|e| cx.aws("GetRandomPassword", e))?;
+        .call(
+            "GetRandomPassword",
+            cx.clients()
+                .secrets
+                .get_random_password()
+                .password_length(i64::from(g.length.unwrap_or(32)))
+                .exclude_punctuation(g.exclude_punctuation)
+                .send(),
+        )
+        .await?;
     out.random_password
         .map(|s| Value(s.into_bytes()))
         .ok_or_else(|| Error::other("GetRandomPassword returned no password"))
@@ -438,11 +440,8 @@ impl Resource for Secret {
             .unwrap_or_else(|| p.name.clone());
         let mut value_changed = changed.contains("value") && !generated(p);
         if live.attrs.get("scheduled_for_deletion") == Some(&json!(true)) {
-            sm.restore_secret()
-                .secret_id(&arn)
-                .send()
-                .await
-                .map_err(|e| cx.aws("RestoreSecret", e))?;
+            cx.call("RestoreSecret", sm.restore_secret().secret_id(&arn).send())
+                .await?;
             // Its value was unreadable while scheduled; now it can be compared, so that an
             // unchanged value gets no new version.
             if value_changed {
@@ -490,24 +489,26 @@ impl Resource for Secret {
         }
         if retag {
             jobs.push(Box::pin(async {
-                sm.tag_resource()
-                    .secret_id(&arn)
-                    .set_tags(Some(tags(cx, p)))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("TagResource", e))
+                cx.run(
+                    "TagResource",
+                    sm.tag_resource()
+                        .secret_id(&arn)
+                        .set_tags(Some(tags(cx, p)))
+                        .send(),
+                )
+                .await
             }));
         }
         if !stale.is_empty() {
             jobs.push(Box::pin(async {
-                sm.untag_resource()
-                    .secret_id(&arn)
-                    .set_tag_keys(Some(stale.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("UntagResource", e))
+                cx.run(
+                    "UntagResource",
+                    sm.untag_resource()
+                        .secret_id(&arn)
+                        .set_tag_keys(Some(stale.clone()))
+                        .send(),
+                )
+                .await
             }));
         }
         all(jobs).await?;
@@ -627,12 +628,9 @@ async fn put_value(cx: &Ctx, arn: &str, value: &Value) -> Result<()> {
     if out.version_stages().iter().any(|s| s == "AWSCURRENT") {
         return Ok(());
     }
-    let desc = sm
-        .describe_secret()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| cx.aws("DescribeSecret", e))?;
+    let desc = cx
+        .call("DescribeSecret", sm.describe_secret().secret_id(arn).send())
+        .await?;
     let current = desc.version_ids_to_stages().and_then(|m| {
         m.iter()
             .find(|(_, s)| s.iter().any(|x| x == "AWSCURRENT"))
@@ -641,14 +639,16 @@ async fn put_value(cx: &Ctx, arn: &str, value: &Value) -> Result<()> {
     if current.as_deref() == Some(token.as_str()) {
         return Ok(());
     }
-    sm.update_secret_version_stage()
-        .secret_id(arn)
-        .version_stage("AWSCURRENT")
-        .move_to_version_id(&token)
-        .set_remove_from_version_id(current)
-        .send()
-        .await
-        .map_err(|e| cx.aws("UpdateSecretVersionStage", e))?;
+    cx.call(
+        "UpdateSecretVersionStage",
+        sm.update_secret_version_stage()
+            .secret_id(arn)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(&token)
+            .set_remove_from_version_id(current)
+            .send(),
+    )
+    .await?;
     Ok(())
 }
 
