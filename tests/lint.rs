@@ -358,5 +358,9 @@ fn committed_schema_matches_the_code() {
         })
         .collect();
     // One schema entry per type of the catalogue.
-    assert_eq!(types.len(), xpart::spec::types::types().count(), "{types:?}");
+    assert_eq!(
+        types.len(),
+        xpart::spec::types::types().count(),
+        "{types:?}"
+    );
 }
