@@ -55,8 +55,7 @@ pub trait Resource: Declared {
     /// Every live resource of this type in `cx`'s partition owned by `cx.owner` (`owned_id`),
     /// with its `xpart:id`, each as `read` would describe it (so `delete` can take it): how
     /// resources the plan no longer has are found without a state file.
-    fn find_owned(cx: &Ctx) -> impl Future<Output = Result<Vec<(String, Live)>>> + Send {
-        let _ = cx;
-        async { Ok(vec![]) }
-    }
+    /// Local types have none to find: they answer empty. No default, so that a new partition
+    /// type cannot leave its orphans unfound by forgetting this.
+    fn find_owned(cx: &Ctx) -> impl Future<Output = Result<Vec<(String, Live)>>> + Send;
 }

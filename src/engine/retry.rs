@@ -8,7 +8,7 @@ use super::context::Ctx;
 use super::error::{Error, Result};
 
 /// Retry `f` while `retryable` says its error is eventual consistency, up to `bound`, with
-/// exponential backoff (1 s doubling to 10 s, jittered). IAM changes take seconds to reach
+/// exponential backoff (0.5 s doubling to 10 s, jittered). IAM changes take seconds to reach
 /// EC2, KMS and Roles Anywhere; the SDK cannot know such an error is temporary.
 pub async fn retry_propagation<T, F, Fut>(
     cx: &Ctx,

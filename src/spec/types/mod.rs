@@ -129,7 +129,7 @@ pub trait Declared: Member + JsonSchema + serde::de::DeserializeOwned + Send + S
     /// Where it lives and how the search for a plan's orphans finds it.
     const FOUND: Found;
     /// Orphans of one partition are deleted by rank, lowest first: a type ranks below every
-    /// type it refers to (the test `every_reference_is_deleted_first` holds this), so what uses
+    /// type it refers to (the test `every_reference_names_a_known_type_and_is_deleted_first` holds this), so what uses
     /// a resource goes before it. Unused for local types.
     const DELETE_RANK: u8;
     /// Properties that name another resource, with that resource's type. A path is dotted

@@ -2,7 +2,7 @@
 //! ownership-tag lookup, tags set at create, tag updates and the wait for dependants to go.
 //!
 //! EC2 names are not unique, so an EC2 resource is found only by its ownership tags
-//! (`xpart:plan`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
+//! (`xpart:plan`, `xpart:lineage`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
 //! ever exists untagged.
 
 pub mod instance;

@@ -1,8 +1,8 @@
-//! `ec2.vpc`, and what every `ec2.*` type shares: the ownership-tag lookup, tags set at create,
-//! tag updates, "already gone" on delete and the wait for dependants to go.
+//! `ec2.vpc`. What every `ec2.*` type shares (the ownership-tag lookup, tags set at create,
+//! tag updates, the wait for dependants to go) is in the family's `mod.rs`.
 //!
 //! EC2 names are not unique, so an EC2 resource is found only by its ownership tags
-//! (`xpart:plan`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
+//! (`xpart:plan`, `xpart:lineage`, `xpart:id`), which TagSpecifications set in the create call itself: nothing
 //! ever exists untagged. CreateVpc cannot be deduplicated, so it runs with the SDK's retries off
 //! under `create_once`, which looks the VPC up by those tags after an uncertain outcome.
 //!

@@ -131,6 +131,12 @@ impl Resource for PkiCert {
     async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
         remove_files(live)
     }
+
+    async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // Local files are never orphan-deleted: a `pki.*` the plan drops leaves its files in
+        // the plan's state directory.
+        Ok(vec![])
+    }
 }
 
 // ---- lint ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! `rolesanywhere.profile`: the roles a Roles Anywhere session may assume, and what limits it.
 //!
-//! Found like a trust anchor (see `ra_trust_anchor`): ListProfiles by name, then the tags tell
+//! Found like a trust anchor (see `trust_anchor`): ListProfiles by name, then the tags tell
 //! ours from a foreign same-named one. CreateProfile cannot be deduplicated either, so it runs
 //! through `create_once` with that lookup. Lists are compared sorted and the session policy in
 //! canonical form, so AWS's ordering and re-serialisation never show as changes.

@@ -9,7 +9,7 @@
 //! runs through `create_once` with the SDK's retries off and that same lookup before any retry.
 //!
 //! The certificate comes from `certificate_file`, or from the `pki.ca` whose id `ca` holds: its
-//! `cert_pem` output, which the executor passes in `Ctx::refs` (see `pki_cert` for the
+//! `cert_pem` output, which the executor passes in `Ctx::refs` (see `pki::cert` for the
 //! contract). PEM is compared trimmed, with `\n` line ends.
 //!
 //! Round trips: `read` is ListTrustAnchors, then ListTagsForResource (2); `create` is one
