@@ -324,18 +324,7 @@ pub fn apply(c: &Common, yes: bool, mode: Mode) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    let rt = runtime();
-    let s = match setup(c, &spec) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    rt.block_on(async move {
-        let engine = match Engine::connect(spec, s).await {
-            Ok(e) => e,
-            Err(e) => return run_error(e),
-        };
-        let cancel = Cancel::new();
-        on_interrupt(cancel.clone());
+    connected(c, spec, |engine, cancel| async move {
         let planned = if destroy {
             engine.plan_destroy(&cancel).await
         } else {
@@ -416,6 +405,29 @@ pub fn apply(c: &Common, yes: bool, mode: Mode) -> ExitCode {
     })
 }
 
+/// Connect an engine for `spec` on a runtime of its own and run `body` with it and a cancel
+/// that Ctrl-C sets.
+fn connected<F, Fut>(c: &Common, spec: Spec, body: F) -> ExitCode
+where
+    F: FnOnce(Engine, Cancel) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let rt = runtime();
+    let s = match setup(c, &spec) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let engine = match Engine::connect(spec, s).await {
+            Ok(e) => e,
+            Err(e) => return run_error(e),
+        };
+        let cancel = Cancel::new();
+        on_interrupt(cancel.clone());
+        body(engine, cancel).await
+    })
+}
+
 /// Load, connect and read live state, then hand the engine to `f` (for `verify`).
 pub fn with_engine<F, Fut>(c: &Common, f: F) -> ExitCode
 where
@@ -430,18 +442,7 @@ where
         Ok(d) => d.join("verify"),
         Err(code) => return code,
     };
-    let rt = runtime();
-    let s = match setup(c, &spec) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    rt.block_on(async move {
-        let engine = match Engine::connect(spec, s).await {
-            Ok(e) => e,
-            Err(e) => return run_error(e),
-        };
-        let cancel = Cancel::new();
-        on_interrupt(cancel.clone());
+    connected(c, spec, |engine, cancel| async move {
         let planned = match engine.plan(&cancel).await {
             Ok(p) => p,
             Err(e) => return run_error(e),

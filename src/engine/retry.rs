@@ -7,20 +7,25 @@ use std::time::{Duration, Instant};
 use super::context::Ctx;
 use super::error::{Error, Result};
 
-/// Retry `f` while `retryable` says its error is eventual consistency, up to `bound`, with
-/// exponential backoff (0.5 s doubling to 10 s, jittered). IAM changes take seconds to reach
-/// EC2, KMS and Roles Anywhere; the SDK cannot know such an error is temporary.
-pub async fn retry_propagation<T, F, Fut>(
-    cx: &Ctx,
-    what: &str,
-    bound: Duration,
-    retryable: impl Fn(&Error) -> bool,
-    mut f: F,
-) -> Result<T>
+/// One kind of eventual consistency: IAM changes take seconds to reach EC2, KMS and Roles
+/// Anywhere, and the SDK cannot know such an error is temporary.
+pub struct Propagation<'a> {
+    /// What is on its way, for the notes shown while waiting.
+    pub what: &'a str,
+    /// How long to wait for it at most.
+    pub bound: fn(&Ctx) -> Duration,
+    /// Whether an error means it has not arrived yet.
+    pub pending: fn(&Error) -> bool,
+}
+
+/// Retry `f` while its error says `p` is still on its way, up to `p`'s bound, with
+/// exponential backoff (0.5 s doubling to 10 s, jittered).
+pub async fn retry_propagation<T, F, Fut>(cx: &Ctx, p: &Propagation<'_>, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    let (what, bound, retryable) = (p.what, (p.bound)(cx), p.pending);
     let start = Instant::now();
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1u32;

@@ -12,16 +12,36 @@ pub(crate) const TAG_KEY_MAX: usize = 128;
 
 pub(crate) const TAG_VALUE_MAX: usize = 256;
 
-/// Free text AWS takes up to `max` characters of, each passing `ok`.
-pub(crate) fn check_text(
-    cx: &mut Checker,
-    at: &Path,
-    what: &str,
-    value: &str,
-    max: usize,
-    ok: fn(char) -> bool,
-    allowed: &str,
-) {
+/// What AWS takes as one kind of free text, named `.0`: up to `.1` characters, each passing
+/// `.2`; `.3` says which are allowed.
+pub(crate) struct Text(&'static str, usize, fn(char) -> bool, &'static str);
+
+const IAM_CHARS: &str = "printable ASCII and Latin-1 characters";
+const SG_CHARS: &str = "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*";
+const TAG_VALUE: Text = Text("a tag value", TAG_VALUE_MAX, any_char, "");
+const NAME_TAG: Text = Text("the name (its `Name` tag)", TAG_VALUE_MAX, any_char, "");
+const ROLE_DESCRIPTION: Text = Text("the role description", 1000, iam_text, IAM_CHARS);
+const SECRET_DESCRIPTION: Text = Text("the secret description", 2048, any_char, "");
+const KEY_DESCRIPTION: Text = Text("the key description", 8192, any_char, "");
+const SG_NAME: Text = Text("the security group name", 255, sg_text, SG_CHARS);
+const SG_DESCRIPTION: Text = Text("the security group description", 255, sg_text, SG_CHARS);
+const RULE_DESCRIPTION: Text = Text("the rule description", 255, sg_text, SG_CHARS);
+
+/// `value` (at `at`) as `rule` allows.
+pub(crate) fn check_text(cx: &mut Checker, at: &Path, value: &str, rule: &Text) {
+    check_text_as(cx, at, rule.0, value, rule)
+}
+
+/// `check_text` of a `description` property, if set.
+fn check_description(cx: &mut Checker, at: &Path, value: Option<&str>, rule: &Text) {
+    if let Some(d) = value {
+        check_text(cx, &at.key("description"), d, rule);
+    }
+}
+
+/// `check_text`, naming the text `what`.
+pub(crate) fn check_text_as(cx: &mut Checker, at: &Path, what: &str, value: &str, rule: &Text) {
+    let Text(_, max, ok, allowed) = *rule;
     let text = known_text(value);
     let n = text.chars().count();
     if n > max {
@@ -59,15 +79,22 @@ pub(crate) fn sg_text(c: char) -> bool {
     c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)
 }
 
-/// A number outside `range`.
-pub(crate) fn check_range(
-    cx: &mut Checker,
-    at: &Path,
-    what: &str,
-    n: u64,
-    range: std::ops::RangeInclusive<u64>,
-    why: &str,
-) {
+/// The numbers AWS takes for one setting, named `.0`: `.1` to `.2`; `.3` says why.
+pub(crate) struct Bound(&'static str, u64, u64, &'static str);
+
+const SESSION_WHY: &str = "IAM roles take 1 to 12 hours (3600–43200 s)";
+const GENERATED_WHY: &str = "GetRandomPassword makes 1 to 4096 characters";
+const VALIDITY_WHY: &str = "a certificate is valid for 1 day to 100 years";
+const MAX_DAYS: u64 = crate::pki::MAX_VALIDITY_DAYS as u64;
+const SESSION: Bound = Bound("max_session_duration", 3600, 43200, SESSION_WHY);
+const GENERATED: Bound = Bound("generated length", 1, 4096, GENERATED_WHY);
+const VALIDITY: Bound = Bound("validity_days", 1, MAX_DAYS, VALIDITY_WHY);
+
+/// `n` (at `at`), if set, outside `bound`.
+pub(crate) fn check_range(cx: &mut Checker, at: &Path, n: Option<u32>, bound: &Bound) {
+    let Some(n) = n.map(u64::from) else { return };
+    let Bound(what, lo, hi, why) = *bound;
+    let range = lo..=hi;
     if !range.contains(&n) {
         cx.push(
             Finding::error(
@@ -102,15 +129,7 @@ pub(crate) fn check_tags(cx: &mut Checker, at: &Path, tags: &crate::spec::types:
                     .hint("`aws:` belongs to AWS and `xpart:` to xpart's ownership tags; pick another key"),
             );
         }
-        check_text(
-            cx,
-            &kat,
-            &format!("the value of tag `{k}`"),
-            v,
-            TAG_VALUE_MAX,
-            any_char,
-            "",
-        );
+        check_text_as(cx, &kat, &format!("the value of tag `{k}`"), v, &TAG_VALUE);
     }
 }
 
@@ -135,15 +154,7 @@ pub(crate) fn check_iam_path(cx: &mut Checker, at: &Path, path: &str) {
 
 /// An EC2 resource's name becomes its `Name` tag.
 pub(crate) fn name_tag(cx: &mut Checker, at: &Path, name: &str) {
-    check_text(
-        cx,
-        &at.key("name"),
-        "the name (its `Name` tag)",
-        name,
-        TAG_VALUE_MAX,
-        any_char,
-        "",
-    )
+    check_text(cx, &at.key("name"), name, &NAME_TAG)
 }
 
 /// The name and tags of an EC2 network resource.
@@ -153,100 +164,45 @@ pub(crate) fn ec2_limits(cx: &mut Checker, at: &Path, name: &str, tags: &crate::
 }
 
 pub(crate) fn role_limits(cx: &mut Checker, at: &Path, role: &spec::types::Role) {
-    if let Some(d) = &role.description {
-        check_text(
-            cx,
-            &at.key("description"),
-            "the role description",
-            d,
-            1000,
-            iam_text,
-            "printable ASCII and Latin-1 characters",
-        );
-    }
+    check_description(cx, at, role.description.as_deref(), &ROLE_DESCRIPTION);
     if let Some(p) = &role.path {
         check_iam_path(cx, &at.key("path"), p);
     }
-    if let Some(n) = role.max_session_duration {
-        check_range(
-            cx,
-            &at.key("max_session_duration"),
-            "max_session_duration",
-            n.into(),
-            3600..=43200,
-            "IAM roles take 1 to 12 hours (3600–43200 s)",
-        );
-    }
+    check_range(
+        cx,
+        &at.key("max_session_duration"),
+        role.max_session_duration,
+        &SESSION,
+    );
     check_tags(cx, at, &role.tags);
 }
 
 pub(crate) fn secret_limits(cx: &mut Checker, at: &Path, sec: &spec::types::Secret) {
-    if let Some(d) = &sec.description {
-        check_text(
-            cx,
-            &at.key("description"),
-            "the secret description",
-            d,
-            2048,
-            any_char,
-            "",
-        );
-    }
-    if let Some(n) = sec.value.generate.as_ref().and_then(|g| g.length) {
-        check_range(
-            cx,
-            &at.key("value").key("generate").key("length"),
-            "generated length",
-            n.into(),
-            1..=4096,
-            "GetRandomPassword makes 1 to 4096 characters",
-        );
-    }
+    check_description(cx, at, sec.description.as_deref(), &SECRET_DESCRIPTION);
+    let length = sec.value.generate.as_ref().and_then(|g| g.length);
+    check_range(
+        cx,
+        &at.key("value").key("generate").key("length"),
+        length,
+        &GENERATED,
+    );
     check_tags(cx, at, &sec.tags);
 }
 
 pub(crate) fn key_limits(cx: &mut Checker, at: &Path, k: &spec::types::KmsKey) {
-    if let Some(d) = &k.description {
-        check_text(
-            cx,
-            &at.key("description"),
-            "the key description",
-            d,
-            8192,
-            any_char,
-            "",
-        );
-    }
+    check_description(cx, at, k.description.as_deref(), &KEY_DESCRIPTION);
     check_tags(cx, at, &k.tags);
 }
 
 pub(crate) fn ca_limits(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa) {
-    if let Some(n) = ca.validity_days {
-        check_range(
-            cx,
-            &at.key("validity_days"),
-            "validity_days",
-            n.into(),
-            1..=crate::pki::MAX_VALIDITY_DAYS.into(),
-            "a certificate is valid for 1 day to 100 years",
-        );
-    }
+    check_range(cx, &at.key("validity_days"), ca.validity_days, &VALIDITY);
 }
 
 pub(crate) fn cert_limits(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert) {
     let validity = c
         .validity_days
         .unwrap_or(crate::pki::DEFAULT_CERT_VALIDITY_DAYS);
-    if let Some(n) = c.validity_days {
-        check_range(
-            cx,
-            &at.key("validity_days"),
-            "validity_days",
-            n.into(),
-            1..=crate::pki::MAX_VALIDITY_DAYS.into(),
-            "a certificate is valid for 1 day to 100 years",
-        );
-    }
+    check_range(cx, &at.key("validity_days"), c.validity_days, &VALIDITY);
     if let Some(n) = c.renew_before_days {
         if n >= validity {
             cx.push(
@@ -259,15 +215,7 @@ pub(crate) fn cert_limits(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert)
 }
 
 pub(crate) fn security_group_limits(cx: &mut Checker, at: &Path, sg: &spec::types::SecurityGroup) {
-    check_text(
-        cx,
-        &at.key("name"),
-        "the security group name",
-        &sg.name,
-        255,
-        sg_text,
-        "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
-    );
+    check_text(cx, &at.key("name"), &sg.name, &SG_NAME);
     if known_text(&sg.name).to_ascii_lowercase().starts_with("sg-") {
         cx.push(
             Finding::error(
@@ -278,29 +226,10 @@ pub(crate) fn security_group_limits(cx: &mut Checker, at: &Path, sg: &spec::type
             .hint("EC2 keeps `sg-` for group ids; pick another name"),
         );
     }
-    if let Some(d) = &sg.description {
-        check_text(
-            cx,
-            &at.key("description"),
-            "the security group description",
-            d,
-            255,
-            sg_text,
-            "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
-        );
-    }
+    check_description(cx, at, sg.description.as_deref(), &SG_DESCRIPTION);
     for (i, rule) in sg.ingress.iter().enumerate() {
-        if let Some(d) = &rule.description {
-            check_text(
-                cx,
-                &at.key("ingress").index(i).key("description"),
-                "the rule description",
-                d,
-                255,
-                sg_text,
-                "letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
-            );
-        }
+        let rat = at.key("ingress").index(i);
+        check_description(cx, &rat, rule.description.as_deref(), &RULE_DESCRIPTION);
     }
     check_tags(cx, at, &sg.tags);
 }

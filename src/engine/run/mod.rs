@@ -509,12 +509,7 @@ impl Engine {
         for id in &self.spec.order {
             let r = self.spec.resources[id].clone();
             let step = planned.steps[id].clone();
-            let deps: Vec<String> = r
-                .deps
-                .iter()
-                .filter(|d| self.spec.resources.contains_key(*d))
-                .cloned()
-                .collect();
+            let deps = self.plan_deps(&r);
             let (outputs, engine) = (outputs.clone(), engine.clone());
             let lane = r.partition.clone();
             nodes.push(Node::new(
@@ -618,6 +613,15 @@ impl Engine {
         })
     }
 
+    /// What `r` depends on among the plan's resources (not `depends_on` names it lacks).
+    fn plan_deps(&self, r: &ResourceDef) -> Vec<String> {
+        r.deps
+            .iter()
+            .filter(|d| self.spec.resources.contains_key(*d))
+            .cloned()
+            .collect()
+    }
+
     /// Delete what `plan_destroy` found, dependents first.
     pub async fn destroy(
         &self,
@@ -632,12 +636,7 @@ impl Engine {
         for id in &self.spec.order {
             let r = self.spec.resources[id].clone();
             let step = planned.steps[id].clone();
-            let deps: Vec<String> = r
-                .deps
-                .iter()
-                .filter(|d| self.spec.resources.contains_key(*d))
-                .cloned()
-                .collect();
+            let deps = self.plan_deps(&r);
             let engine = engine.clone();
             let lane = r.partition.clone();
             nodes.push(Node::new(

@@ -43,7 +43,7 @@ use super::{
     plan_filters, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
 };
 use crate::engine::resource::{
-    jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Resource, Result,
+    jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Propagation, Resource, Result,
 };
 use crate::lint::{limits, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
@@ -51,6 +51,12 @@ use crate::spec::types::Instance;
 use crate::spec::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInstanceID.NotFound"];
+
+const PROFILE: Propagation = Propagation {
+    what: "the instance profile",
+    bound: Ctx::iam_propagation,
+    pending: profile_propagating,
+};
 
 fn hex_sha256(data: &[u8]) -> String {
     digest::digest(&digest::SHA256, data)
@@ -341,24 +347,18 @@ fn profile_spec(name: &str) -> IamInstanceProfileSpecification {
 }
 
 async fn associate_profile(cx: &Ctx, instance: &str, name: &str) -> Result<()> {
-    retry_propagation(
-        cx,
-        "the instance profile",
-        cx.iam_propagation(),
-        profile_propagating,
-        || async {
-            cx.call(
-                "AssociateIamInstanceProfile",
-                cx.clients()
-                    .ec2
-                    .associate_iam_instance_profile()
-                    .instance_id(instance)
-                    .iam_instance_profile(profile_spec(name))
-                    .send(),
-            )
-            .await
-        },
-    )
+    retry_propagation(cx, &PROFILE, || async {
+        cx.call(
+            "AssociateIamInstanceProfile",
+            cx.clients()
+                .ec2
+                .associate_iam_instance_profile()
+                .instance_id(instance)
+                .iam_instance_profile(profile_spec(name))
+                .send(),
+        )
+        .await
+    })
     .await?;
     Ok(())
 }
@@ -400,22 +400,16 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
         .find_map(|a| a.association_id().map(String::from));
     match (current, want) {
         (Some(assoc), Some(name)) => {
-            retry_propagation(
-                cx,
-                "the instance profile",
-                cx.iam_propagation(),
-                profile_propagating,
-                || async {
-                    cx.call(
-                        "ReplaceIamInstanceProfileAssociation",
-                        ec2.replace_iam_instance_profile_association()
-                            .association_id(&assoc)
-                            .iam_instance_profile(profile_spec(name))
-                            .send(),
-                    )
-                    .await
-                },
-            )
+            retry_propagation(cx, &PROFILE, || async {
+                cx.call(
+                    "ReplaceIamInstanceProfileAssociation",
+                    ec2.replace_iam_instance_profile_association()
+                        .association_id(&assoc)
+                        .iam_instance_profile(profile_spec(name))
+                        .send(),
+                )
+                .await
+            })
             .await?;
         }
         (None, Some(name)) => associate_profile(cx, instance, name).await?,
@@ -525,37 +519,31 @@ impl Resource for Instance {
         // Drawn once: every attempt of this launch, the SDK's and the propagation retries,
         // carries it.
         let token = client_token()?;
-        let out = retry_propagation(
-            cx,
-            "the instance profile",
-            cx.iam_propagation(),
-            profile_propagating,
-            || async {
-                let mut req = ec2
-                    .run_instances()
-                    .image_id(&p.ami)
-                    .instance_type(InstanceType::from(p.instance_type.as_str()))
-                    .min_count(1)
-                    .max_count(1)
-                    .client_token(&token)
-                    .network_interfaces(nic.clone())
-                    .tag_specifications(tag_spec(
-                        cx,
-                        ResourceType::Instance,
-                        &p.name,
-                        &p.tags,
-                        &extra,
-                    ))
-                    .set_key_name(p.key_name.clone());
-                if let Some(profile) = &p.instance_profile {
-                    req = req.iam_instance_profile(profile_spec(profile));
-                }
-                if let Some(s) = &script {
-                    req = req.user_data(base64::engine::general_purpose::STANDARD.encode(s));
-                }
-                req.send().await.map_err(|e| cx.aws("RunInstances", e))
-            },
-        )
+        let out = retry_propagation(cx, &PROFILE, || async {
+            let mut req = ec2
+                .run_instances()
+                .image_id(&p.ami)
+                .instance_type(InstanceType::from(p.instance_type.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .client_token(&token)
+                .network_interfaces(nic.clone())
+                .tag_specifications(tag_spec(
+                    cx,
+                    ResourceType::Instance,
+                    &p.name,
+                    &p.tags,
+                    &extra,
+                ))
+                .set_key_name(p.key_name.clone());
+            if let Some(profile) = &p.instance_profile {
+                req = req.iam_instance_profile(profile_spec(profile));
+            }
+            if let Some(s) = &script {
+                req = req.user_data(base64::engine::general_purpose::STANDARD.encode(s));
+            }
+            req.send().await.map_err(|e| cx.aws("RunInstances", e))
+        })
         .await?;
         let inst = out
             .instances()

@@ -22,8 +22,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::Value as Json;
 
 use crate::engine::resource::{
-    owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Live, Result,
-    TAG_LINEAGE, TAG_PLAN,
+    owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Live,
+    Propagation, Result, TAG_LINEAGE, TAG_PLAN,
 };
 use crate::spec::types::Tags;
 
@@ -227,9 +227,11 @@ where
 {
     retry_propagation(
         cx,
-        what,
-        DEPENDENCY_WAIT,
-        |e| e.code() == Some("DependencyViolation"),
+        &Propagation {
+            what,
+            bound: |_| DEPENDENCY_WAIT,
+            pending: |e| e.code() == Some("DependencyViolation"),
+        },
         f,
     )
     .await

@@ -15,13 +15,19 @@ use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
-    Resource, Result,
+    Propagation, Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, gone_ok, Call, IAM_GONE};
 use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InstanceProfile;
 use crate::spec::Path as PropPath;
+
+const ROLE: Propagation = Propagation {
+    what: "the role",
+    bound: Ctx::iam_propagation,
+    pending: |e| e.code() == Some("NoSuchEntity"),
+};
 
 fn path_of(p: &InstanceProfile) -> String {
     p.path.clone().unwrap_or_else(|| "/".into())
@@ -42,22 +48,16 @@ fn tags(cx: &Ctx, p: &InstanceProfile) -> Vec<Tag> {
 
 async fn add_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
     let iam = &cx.clients().iam;
-    let added = retry_propagation(
-        cx,
-        "the role",
-        cx.iam_propagation(),
-        |e| e.code() == Some("NoSuchEntity"),
-        || async {
-            cx.run(
-                "AddRoleToInstanceProfile",
-                iam.add_role_to_instance_profile()
-                    .instance_profile_name(profile)
-                    .role_name(role)
-                    .send(),
-            )
-            .await
-        },
-    )
+    let added = retry_propagation(cx, &ROLE, || async {
+        cx.run(
+            "AddRoleToInstanceProfile",
+            iam.add_role_to_instance_profile()
+                .instance_profile_name(profile)
+                .role_name(role)
+                .send(),
+        )
+        .await
+    })
     .await;
     match added {
         // A profile holds one role: LimitExceeded means it has one already. Fine when it is

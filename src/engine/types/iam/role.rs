@@ -16,13 +16,19 @@ use serde_json::{json, Value as Json};
 use super::*;
 use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx, Desired,
-    Error, Live, Resource, Result,
+    Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::spec::types::Role;
 use crate::spec::Path as PropPath;
+
+const PRINCIPAL: Propagation = Propagation {
+    what: "the trusted principal",
+    bound: Ctx::iam_propagation,
+    pending: propagating,
+};
 
 fn trust_doc(p: &Role, cx: &Ctx) -> Json {
     cx.fill_account(policy::trust_document(&p.trust, &cx.part().def))
@@ -343,25 +349,19 @@ impl Resource for Role {
         // Sent as generated: the canonical form (one-element lists collapsed) is only for
         // comparing, and some parsers take `Statement` as a list only.
         let trust = trust_doc(p, cx).to_string();
-        let created = retry_propagation(
-            cx,
-            "the trusted principal",
-            cx.iam_propagation(),
-            propagating,
-            || async {
-                let mut req = iam
-                    .create_role()
-                    .role_name(&p.name)
-                    .path(path_of(p))
-                    .assume_role_policy_document(&trust)
-                    .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
-                    .set_tags(Some(tags(cx, p)));
-                if let Some(d) = &p.description {
-                    req = req.description(d);
-                }
-                req.send().await.map_err(|e| cx.aws("CreateRole", e))
-            },
-        )
+        let created = retry_propagation(cx, &PRINCIPAL, || async {
+            let mut req = iam
+                .create_role()
+                .role_name(&p.name)
+                .path(path_of(p))
+                .assume_role_policy_document(&trust)
+                .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
+                .set_tags(Some(tags(cx, p)));
+            if let Some(d) = &p.description {
+                req = req.description(d);
+            }
+            req.send().await.map_err(|e| cx.aws("CreateRole", e))
+        })
         .await;
         let role = match created {
             Ok(out) => out
@@ -449,22 +449,16 @@ impl Resource for Role {
         let mut jobs: Vec<Call<'_>> = vec![];
         if let Some(doc) = &trust {
             jobs.push(Box::pin(async move {
-                retry_propagation(
-                    cx,
-                    "the trusted principal",
-                    cx.iam_propagation(),
-                    propagating,
-                    || async {
-                        cx.run(
-                            "UpdateAssumeRolePolicy",
-                            iam.update_assume_role_policy()
-                                .role_name(&p.name)
-                                .policy_document(doc)
-                                .send(),
-                        )
-                        .await
-                    },
-                )
+                retry_propagation(cx, &PRINCIPAL, || async {
+                    cx.run(
+                        "UpdateAssumeRolePolicy",
+                        iam.update_assume_role_policy()
+                            .role_name(&p.name)
+                            .policy_document(doc)
+                            .send(),
+                    )
+                    .await
+                })
                 .await
             }));
         }

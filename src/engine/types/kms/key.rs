@@ -19,7 +19,7 @@ use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
-    Desired, Error, Live, Resource, Result,
+    Desired, Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
@@ -34,6 +34,18 @@ const POLICY_NAME: &str = "default";
 
 /// The pending window a key gets when the plan names none (and KMS's own default).
 const DEFAULT_WINDOW: u32 = 7;
+
+const PRINCIPALS: Propagation = Propagation {
+    what: "the key policy's principals",
+    bound: Ctx::kms_propagation,
+    pending: propagating,
+};
+
+const NEW_KEY: Propagation = Propagation {
+    what: "the new key",
+    bound: Ctx::kms_propagation,
+    pending: not_found,
+};
 
 fn window(p: &KmsKey) -> u32 {
     p.deletion_window_days.unwrap_or(DEFAULT_WINDOW)
@@ -355,23 +367,17 @@ async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
     let kms = &cx.clients().kms;
     // Never with BypassPolicyLockoutSafetyCheck: KMS's own check is a last guard against a
     // policy that locks the account out of its key.
-    retry_propagation(
-        cx,
-        "the key policy's principals",
-        cx.kms_propagation(),
-        propagating,
-        || async {
-            cx.run(
-                "PutKeyPolicy",
-                kms.put_key_policy()
-                    .key_id(key_id)
-                    .policy_name(POLICY_NAME)
-                    .policy(doc)
-                    .send(),
-            )
-            .await
-        },
-    )
+    retry_propagation(cx, &PRINCIPALS, || async {
+        cx.run(
+            "PutKeyPolicy",
+            kms.put_key_policy()
+                .key_id(key_id)
+                .policy_name(POLICY_NAME)
+                .policy(doc)
+                .send(),
+        )
+        .await
+    })
     .await
 }
 
@@ -381,22 +387,16 @@ async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
 async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
     let kms = &cx.clients().kms;
     // A key seconds old may not be visible to the alias API yet.
-    let created = retry_propagation(
-        cx,
-        "the new key",
-        cx.kms_propagation(),
-        not_found,
-        || async {
-            cx.run(
-                "CreateAlias",
-                kms.create_alias()
-                    .alias_name(alias)
-                    .target_key_id(key_id)
-                    .send(),
-            )
-            .await
-        },
-    )
+    let created = retry_propagation(cx, &NEW_KEY, || async {
+        cx.run(
+            "CreateAlias",
+            kms.create_alias()
+                .alias_name(alias)
+                .target_key_id(key_id)
+                .send(),
+        )
+        .await
+    })
     .await;
     match created {
         Ok(()) => Ok(()),
@@ -563,26 +563,20 @@ impl Resource for KmsKey {
         // `read` found no key of this resource, with or without its alias: make one. Its
         // metadata, and whether this run knows it as made (not found after a lost answer).
         let create = || async {
-            let made = retry_propagation(
-                cx,
-                "the key policy's principals",
-                cx.kms_propagation(),
-                propagating,
-                || async {
-                    let mut req = kms.create_key().policy(&doc).set_tags(Some(tags.clone()));
-                    if let Some(d) = &p.description {
-                        req = req.description(d);
-                    }
-                    // Retries off: a lost answer is looked up by tags before another try.
-                    cx.call(
-                        "CreateKey",
-                        req.customize()
-                            .config_override(crate::aws::once::kms())
-                            .send(),
-                    )
-                    .await
-                },
-            )
+            let made = retry_propagation(cx, &PRINCIPALS, || async {
+                let mut req = kms.create_key().policy(&doc).set_tags(Some(tags.clone()));
+                if let Some(d) = &p.description {
+                    req = req.description(d);
+                }
+                // Retries off: a lost answer is looked up by tags before another try.
+                cx.call(
+                    "CreateKey",
+                    req.customize()
+                        .config_override(crate::aws::once::kms())
+                        .send(),
+                )
+                .await
+            })
             .await?
             .key_metadata
             .ok_or_else(|| Error::other("CreateKey returned no key"))?;
