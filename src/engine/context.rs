@@ -192,9 +192,17 @@ impl Ctx {
         if !retag {
             return vec![];
         }
+        self.stale_in(live.attrs.get("tags"), extra)
+    }
+    /// The keys of `live_tags` (a live `tags` attribute) that neither `extra` nor the ownership
+    /// tags have.
+    pub fn stale_in(
+        &self,
+        live_tags: Option<&Json>,
+        extra: &BTreeMap<String, String>,
+    ) -> Vec<String> {
         let want = self.tags(extra);
-        live.attrs
-            .get("tags")
+        live_tags
             .and_then(Json::as_object)
             .map(|m| {
                 m.keys()

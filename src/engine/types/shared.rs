@@ -94,3 +94,30 @@ where
     }
     Ok(found)
 }
+
+/// The ownership tags and `extra` as one service's SDK `Tag` (each service has its own type;
+/// KMS names the fields `tag_key` and `tag_value`, and Secrets Manager's builder cannot fail).
+macro_rules! sdk_tags {
+    ($cx:expr, $extra:expr, $Tag:ty) => {
+        $crate::engine::types::shared::sdk_tags!($cx, $extra, $Tag, key, value)
+    };
+    ($cx:expr, $extra:expr, $Tag:ty, $k:ident, $v:ident) => {
+        $cx.tags($extra)
+            .into_iter()
+            .map(|(k, v)| {
+                <$Tag>::builder()
+                    .$k(k)
+                    .$v(v)
+                    .build()
+                    .expect("key and value set")
+            })
+            .collect::<Vec<$Tag>>()
+    };
+    ($cx:expr, $extra:expr, $Tag:ty, infallible) => {
+        $cx.tags($extra)
+            .into_iter()
+            .map(|(k, v)| <$Tag>::builder().key(k).value(v).build())
+            .collect::<Vec<$Tag>>()
+    };
+}
+pub(crate) use sdk_tags;

@@ -39,8 +39,8 @@ use base64::Engine;
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, gone_ok, live_tags, name_tag, needs_retag, outputs, owned, owner_filters, pairs, pick,
-    plan_filters, retag, tag_spec, together, want_tags, Call, TAG_USER_DATA,
+    finish, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pairs, pick, plan_filters,
+    tag_spec, want_tags, Call, TAG_USER_DATA,
 };
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Propagation, Resource, Result,
@@ -601,11 +601,8 @@ impl Resource for Instance {
                 had,
             )));
         }
-        if needs_retag(live, changed) {
-            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
-        }
-        together(calls).await?;
-        Ok(applied(live, &Self::desired(p, cx)?, changed))
+        let want = Self::desired(p, cx)?;
+        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -10,9 +10,8 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+    differing_in, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, retry_dependency, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, NameCheck, Rules};
@@ -21,7 +20,11 @@ use crate::spec::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInternetGatewayID.NotFound"];
 
-fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::InternetGateway) -> Live {
+fn live_of(
+    _p: Option<&InternetGateway>,
+    cx: &Ctx,
+    g: &aws_sdk_ec2::types::InternetGateway,
+) -> Live {
     let tags = g.tags();
     let name = name_tag(tags);
     // A gateway attaches to one VPC at most; one being detached is already on its way out.
@@ -111,40 +114,7 @@ impl Resource for InternetGateway {
             .attr("tags", want_tags(&p.tags)))
     }
 
-    async fn read(_p: &InternetGateway, cx: &Ctx) -> Result<Option<Live>> {
-        let out = cx
-            .call(
-                "DescribeInternetGateways",
-                cx.clients()
-                    .ec2
-                    .describe_internet_gateways()
-                    .set_filters(Some(owner_filters(cx)))
-                    .send(),
-            )
-            .await?;
-        // Internet gateways have no deleted state: DeleteInternetGateway removes them at once.
-        let found = out.internet_gateways().to_vec();
-        Ok(pick(cx, "internet gateway", found, |g| {
-            g.internet_gateway_id().unwrap_or_default().to_string()
-        })
-        .map(|g| live_of(cx, &g)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_internet_gateways()
-            .set_filters(Some(plan_filters(cx)))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(g) = pages.next().await {
-            found.push(g.map_err(|e| cx.aws("DescribeInternetGateways", e))?);
-        }
-        Ok(owned(cx, &found, |g| g.tags(), |g| live_of(cx, g)))
-    }
+    super::found_by_tags! { describe_internet_gateways, "DescribeInternetGateways", "internet gateway", internet_gateway_id, live_of }
 
     async fn create(p: &InternetGateway, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -214,11 +184,8 @@ impl Resource for InternetGateway {
                 Ok(())
             }));
         }
-        if needs_retag(live, changed) {
-            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
-        }
-        together(calls).await?;
-        Ok(applied(live, &Self::desired(p, cx)?, changed))
+        let want = Self::desired(p, cx)?;
+        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -272,7 +272,75 @@ pub fn applied(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live 
     out
 }
 
+/// The end of every EC2 update: `calls`, and the retag when the tags or the name changed (or
+/// on an adoption), all at once; then what `read` would now describe.
+pub async fn finish<'a>(
+    cx: &'a Ctx,
+    (name, tags): (&'a str, &'a Tags),
+    live: &'a Live,
+    changed: &BTreeSet<String>,
+    want: Desired,
+    mut calls: Vec<Call<'a>>,
+) -> Result<Live> {
+    if needs_retag(live, changed) {
+        calls.push(Box::pin(retag(cx, &live.outputs["id"], name, tags, live)));
+    }
+    together(calls).await?;
+    Ok(applied(live, &want, changed))
+}
+
 /// Whether an update must (re)write the tags: they differ, or the resource is being adopted.
 pub fn needs_retag(live: &Live, changed: &BTreeSet<String>) -> bool {
     !live.owned || changed.contains("tags") || changed.contains("name")
 }
+
+/// `read` (the one resource with this resource's ownership tags) and `find_owned` (every one
+/// with the plan's) of an EC2 type, from `Describe*` (`$call`, `$op`), every page: an item
+/// `$keep` refuses (a deleted state) is passed over, `$id` names an item and `$live` describes
+/// it (with the resource's properties in `read`, none in `find_owned`).
+macro_rules! found_by_tags {
+    ($call:ident, $op:literal, $noun:literal, $id:ident, $live:path) => {
+        $crate::engine::types::ec2::found_by_tags!($call, $op, $noun, $id, $live, |_| true);
+    };
+    ($call:ident, $op:literal, $noun:literal, $id:ident, $live:path, $keep:expr) => {
+        async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+            let found =
+                $crate::engine::types::ec2::describe_all!(cx, $call, $op, owner_filters(cx), $keep);
+            Ok(pick(cx, $noun, found, |x| {
+                x.$id().unwrap_or_default().to_string()
+            })
+            .map(|x| $live(Some(p), cx, &x)))
+        }
+
+        async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+            let found =
+                $crate::engine::types::ec2::describe_all!(cx, $call, $op, plan_filters(cx), $keep);
+            Ok(owned(cx, &found, |x| x.tags(), |x| $live(None, cx, x)))
+        }
+    };
+}
+pub(crate) use found_by_tags;
+
+/// Every item `Describe*` (`$call`, `$op`) finds with `$filters` that `$keep` takes, page by
+/// page.
+macro_rules! describe_all {
+    ($cx:expr, $call:ident, $op:literal, $filters:expr, $keep:expr) => {{
+        let mut pages = $cx
+            .clients()
+            .ec2
+            .$call()
+            .set_filters(Some($filters))
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = vec![];
+        while let Some(x) = pages.next().await {
+            let x = x.map_err(|e| $cx.aws($op, e))?;
+            if ($keep)(&x) {
+                found.push(x);
+            }
+        }
+        found
+    }};
+}
+pub(crate) use describe_all;

@@ -12,9 +12,8 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+    differing_in, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, retry_dependency, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -47,7 +46,7 @@ fn route_pairs(v: Option<&Json>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn live_of(cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
+fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
     let tags = t.tags();
     let name = name_tag(tags);
     // Routes a virtual gateway propagates are not the plan's to compare or remove.
@@ -251,40 +250,7 @@ impl Resource for RouteTable {
             .forces_replacement(&["vpc"]))
     }
 
-    async fn read(_p: &RouteTable, cx: &Ctx) -> Result<Option<Live>> {
-        let out = cx
-            .call(
-                "DescribeRouteTables",
-                cx.clients()
-                    .ec2
-                    .describe_route_tables()
-                    .set_filters(Some(owner_filters(cx)))
-                    .send(),
-            )
-            .await?;
-        // Route tables have no deleted state: DeleteRouteTable removes them at once.
-        let found = out.route_tables().to_vec();
-        Ok(pick(cx, "route table", found, |t| {
-            t.route_table_id().unwrap_or_default().to_string()
-        })
-        .map(|t| live_of(cx, &t)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_route_tables()
-            .set_filters(Some(plan_filters(cx)))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(t) = pages.next().await {
-            found.push(t.map_err(|e| cx.aws("DescribeRouteTables", e))?);
-        }
-        Ok(owned(cx, &found, |t| t.tags(), |t| live_of(cx, t)))
-    }
+    super::found_by_tags! { describe_route_tables, "DescribeRouteTables", "route table", route_table_id, live_of }
 
     async fn create(p: &RouteTable, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -383,11 +349,8 @@ impl Resource for RouteTable {
                 }
             }
         }
-        if needs_retag(live, changed) {
-            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
-        }
-        together(calls).await?;
-        let mut out = applied(live, &Self::desired(p, cx)?, changed);
+        let want = Self::desired(p, cx)?;
+        let mut out = finish(cx, (&p.name, &p.tags), live, changed, want, calls).await?;
         keep.extend(made.into_inner().unwrap_or_else(|e| e.into_inner()));
         out.handle = json!({ "associations": keep });
         Ok(out)

@@ -12,9 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, arn_account, differing_in, fresh, gone_ok, live_tags, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+    arn_account, differing_in, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters,
+    pick, plan_filters, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -138,7 +137,7 @@ fn description(p: &SecurityGroup) -> &str {
     p.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION)
 }
 
-fn live_of(cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
+fn live_of(_p: Option<&SecurityGroup>, cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
     let name = g.group_name().unwrap_or_default();
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
@@ -241,40 +240,7 @@ impl Resource for SecurityGroup {
             .forces_replacement(&["name", "vpc", "description"]))
     }
 
-    async fn read(_p: &SecurityGroup, cx: &Ctx) -> Result<Option<Live>> {
-        let out = cx
-            .call(
-                "DescribeSecurityGroups",
-                cx.clients()
-                    .ec2
-                    .describe_security_groups()
-                    .set_filters(Some(owner_filters(cx)))
-                    .send(),
-            )
-            .await?;
-        // Security groups have no deleted state: DeleteSecurityGroup removes them at once.
-        let found = out.security_groups().to_vec();
-        Ok(pick(cx, "security group", found, |g| {
-            g.group_id().unwrap_or_default().to_string()
-        })
-        .map(|g| live_of(cx, &g)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_security_groups()
-            .set_filters(Some(plan_filters(cx)))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(g) = pages.next().await {
-            found.push(g.map_err(|e| cx.aws("DescribeSecurityGroups", e))?);
-        }
-        Ok(owned(cx, &found, |g| g.tags(), |g| live_of(cx, g)))
-    }
+    super::found_by_tags! { describe_security_groups, "DescribeSecurityGroups", "security group", group_id, live_of }
 
     async fn create(p: &SecurityGroup, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -368,11 +334,8 @@ impl Resource for SecurityGroup {
                 revoke(cx, id, remove).await
             }));
         }
-        if needs_retag(live, changed) {
-            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
-        }
-        together(calls).await?;
-        Ok(applied(live, &Self::desired(p, cx)?, changed))
+        let want = Self::desired(p, cx)?;
+        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -10,9 +10,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    applied, differing_in, fresh, gone_ok, live_tags, name_tag, needs_retag, outputs, owned,
-    owner_filters, pick, plan_filters, retag, retry_dependency, tag_spec, together, want_tags,
-    Call,
+    differing_in, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, retry_dependency, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -21,7 +20,9 @@ use crate::spec::Path as PropPath;
 
 /// `with_zone`: whether the plan names a zone (see below); a subnet the plan no longer has
 /// shows its zone.
-fn live_of(with_zone: bool, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
+/// `p`: the plan's subnet, when reading it (its zone is compared only if the plan names one).
+fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
+    let with_zone = p.is_none_or(|p| p.availability_zone.is_some());
     let tags = s.tags();
     let name = name_tag(tags);
     let mut attrs = BTreeMap::from([
@@ -69,40 +70,7 @@ impl Resource for Subnet {
         Ok(d)
     }
 
-    async fn read(p: &Subnet, cx: &Ctx) -> Result<Option<Live>> {
-        let out = cx
-            .call(
-                "DescribeSubnets",
-                cx.clients()
-                    .ec2
-                    .describe_subnets()
-                    .set_filters(Some(owner_filters(cx)))
-                    .send(),
-            )
-            .await?;
-        // Subnets have no deleted state: DeleteSubnet removes them at once.
-        let found = out.subnets().to_vec();
-        Ok(pick(cx, "subnet", found, |s| {
-            s.subnet_id().unwrap_or_default().to_string()
-        })
-        .map(|s| live_of(p.availability_zone.is_some(), cx, &s)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_subnets()
-            .set_filters(Some(plan_filters(cx)))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(s) = pages.next().await {
-            found.push(s.map_err(|e| cx.aws("DescribeSubnets", e))?);
-        }
-        Ok(owned(cx, &found, |s| s.tags(), |s| live_of(true, cx, s)))
-    }
+    super::found_by_tags! { describe_subnets, "DescribeSubnets", "subnet", subnet_id, live_of }
 
     async fn create(p: &Subnet, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -173,11 +141,8 @@ impl Resource for Subnet {
                     .map_err(|e| cx.aws("ModifySubnetAttribute", e))
             }));
         }
-        if needs_retag(live, changed) {
-            calls.push(Box::pin(retag(cx, id, &p.name, &p.tags, live)));
-        }
-        together(calls).await?;
-        Ok(applied(live, &Self::desired(p, cx)?, changed))
+        let want = Self::desired(p, cx)?;
+        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -26,7 +26,7 @@ use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::spec::types::Vpc;
 use crate::spec::Path as PropPath;
 
-fn live_of(cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
+fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
     let tags = vpc.tags();
     let id = vpc.vpc_id().unwrap_or_default();
     let name = name_tag(tags);
@@ -56,47 +56,7 @@ impl Resource for Vpc {
             .forces_replacement(&["cidr"]))
     }
 
-    async fn read(_p: &Vpc, cx: &Ctx) -> Result<Option<Live>> {
-        let out = cx
-            .call(
-                "DescribeVpcs",
-                cx.clients()
-                    .ec2
-                    .describe_vpcs()
-                    .set_filters(Some(owner_filters(cx)))
-                    .send(),
-            )
-            .await?;
-        let found: Vec<_> = out
-            .vpcs()
-            .iter()
-            .filter(|v| v.state() != Some(&VpcState::Deleting))
-            .cloned()
-            .collect();
-        Ok(pick(cx, "VPC", found, |v| {
-            v.vpc_id().unwrap_or_default().to_string()
-        })
-        .map(|v| live_of(cx, &v)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_vpcs()
-            .set_filters(Some(plan_filters(cx)))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(v) = pages.next().await {
-            let v = v.map_err(|e| cx.aws("DescribeVpcs", e))?;
-            if v.state() != Some(&VpcState::Deleting) {
-                found.push(v);
-            }
-        }
-        Ok(owned(cx, &found, |v| v.tags(), |v| live_of(cx, v)))
-    }
+    super::found_by_tags! { describe_vpcs, "DescribeVpcs", "VPC", vpc_id, live_of, |v: &aws_sdk_ec2::types::Vpc| v.state() != Some(&VpcState::Deleting) }
 
     async fn create(p: &Vpc, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -143,10 +103,8 @@ impl Resource for Vpc {
 
     async fn update(p: &Vpc, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         // Only the tags change in place (the CIDR replaces the VPC).
-        if needs_retag(live, changed) {
-            retag(cx, &live.outputs["id"], &p.name, &p.tags, live).await?;
-        }
-        Ok(applied(live, &Self::desired(p, cx)?, changed))
+        let want = Self::desired(p, cx)?;
+        finish(cx, (&p.name, &p.tags), live, changed, want, vec![]).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

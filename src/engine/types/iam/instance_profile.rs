@@ -34,16 +34,7 @@ fn path_of(p: &InstanceProfile) -> String {
 }
 
 fn tags(cx: &Ctx, p: &InstanceProfile) -> Vec<Tag> {
-    cx.tags(&p.tags)
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value set")
-        })
-        .collect()
+    crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag)
 }
 
 async fn add_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {

@@ -39,16 +39,7 @@ fn path_of(p: &Role) -> String {
 }
 
 fn tags(cx: &Ctx, p: &Role) -> Vec<Tag> {
-    cx.tags(&p.tags)
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value set")
-        })
-        .collect()
+    crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag)
 }
 
 /// A role not yet visible to the service that must trust or use it.

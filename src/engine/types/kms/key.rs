@@ -65,16 +65,7 @@ fn policy_doc(p: &KmsKey, cx: &Ctx) -> Json {
 }
 
 fn tags(cx: &Ctx, p: &KmsKey) -> Vec<Tag> {
-    cx.tags(&p.tags)
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .tag_key(k)
-                .tag_value(v)
-                .build()
-                .expect("key and value set")
-        })
-        .collect()
+    crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag, tag_key, tag_value)
 }
 
 fn not_found(e: &Error) -> bool {

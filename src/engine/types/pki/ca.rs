@@ -107,25 +107,7 @@ impl Resource for PkiCa {
         })
     }
 
-    async fn update(
-        p: &PkiCa,
-        _live: &Live,
-        _changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
-        // `ensure_ca` decides again from the files: a renewal due is a new key and certificate.
-        Self::create(p, cx).await
-    }
-
-    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
-        remove_files(live)
-    }
-
-    async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // Local files are never orphan-deleted: a `pki.*` the plan drops leaves its files in
-        // the plan's state directory.
-        Ok(vec![])
-    }
+    super::files_lifecycle!();
 }
 
 // ---- lint ----------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{
-    blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs, remove_files,
-    subject_json, AS_PLANNED, VALID,
+    blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs, subject_json,
+    AS_PLANNED, VALID,
 };
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -118,25 +118,7 @@ impl Resource for PkiCert {
         })
     }
 
-    async fn update(
-        p: &PkiCert,
-        _live: &Live,
-        _changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
-        // `ensure_cert` decides again: a renewal due (time, or a new CA) is a new key and certificate.
-        Self::create(p, cx).await
-    }
-
-    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
-        remove_files(live)
-    }
-
-    async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // Local files are never orphan-deleted: a `pki.*` the plan drops leaves its files in
-        // the plan's state directory.
-        Ok(vec![])
-    }
+    super::files_lifecycle!();
 }
 
 // ---- lint ----------------------------------------------------------------------------------

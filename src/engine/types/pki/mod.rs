@@ -150,3 +150,24 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::other(format!("certificate generation failed: {e}")))?
         .map_err(Error::from)
 }
+
+/// `update`, `delete` and `find_owned` of a type kept as files: an update is `create` again
+/// (`ensure_*` decides from the files: a renewal due is a new key and certificate), a delete
+/// removes the files, and there are no orphans to find (a `pki.*` the plan drops leaves its
+/// files in the plan's state directory).
+macro_rules! files_lifecycle {
+    () => {
+        async fn update(p: &Self, _: &Live, _: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+            Self::create(p, cx).await
+        }
+
+        async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
+            super::remove_files(live)
+        }
+
+        async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
+            Ok(vec![])
+        }
+    };
+}
+pub(crate) use files_lifecycle;

@@ -18,16 +18,7 @@ use crate::spec::types::Tags;
 
 /// Our tags and the plan's, as Roles Anywhere takes them.
 pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
-    cx.tags(extra)
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value set")
-        })
-        .collect()
+    crate::engine::types::shared::sdk_tags!(cx, extra, Tag)
 }
 
 /// A resource's tags as pairs; None when it is gone (deleted between list and lookup).
@@ -72,16 +63,7 @@ pub async fn retag(cx: &Ctx, arn: &str, extra: &Tags, live_tags: Option<&Json>) 
             .send(),
     )
     .await?;
-    let want = cx.tags(extra);
-    let stale: Vec<String> = live_tags
-        .and_then(Json::as_object)
-        .map(|m| {
-            m.keys()
-                .filter(|k| !want.contains_key(*k))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let stale = cx.stale_in(live_tags, extra);
     if !stale.is_empty() {
         cx.call(
             "UntagResource",

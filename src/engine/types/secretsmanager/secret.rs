@@ -148,10 +148,7 @@ async fn generate(p: &Secret, cx: &Ctx) -> Result<Value> {
 }
 
 fn tags(cx: &Ctx, p: &Secret) -> Vec<Tag> {
-    cx.tags(&p.tags)
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+    crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag, infallible)
 }
 
 /// Whether AWS's answer for the key (an id, an ARN or an alias, as it was given) names the
