@@ -142,10 +142,17 @@ pub(crate) trait Rules {
     /// The type's own rules (names, numbers, shapes, files), checked as soon as the resource
     /// is loaded. `at` is its `properties`.
     fn check(&self, cx: &mut Checker, at: &Path, env: &Env);
-    /// Its policy documents: every one gets the policy rules (`kinds::policy_rules`).
-    fn documents(&self, at: &Path) -> Vec<(Path, Json)>;
-    /// Its names AWS limits: lint checks them as written, the engine once rendered.
-    fn names(&self) -> Vec<(&str, NameCheck)>;
+    /// Its policy documents: every one gets the policy rules (`kinds::policy_rules`). Most
+    /// types have none.
+    fn documents(&self, at: &Path) -> Vec<(Path, Json)> {
+        let _ = at;
+        vec![]
+    }
+    /// Its names AWS limits (beyond an EC2 `Name` tag's length, which `check` covers): lint
+    /// checks them as written, the engine once rendered. Most types have none.
+    fn names(&self) -> Vec<(&str, NameCheck)> {
+        vec![]
+    }
 }
 
 /// What a type's rules may need besides the resource.

@@ -121,3 +121,23 @@ macro_rules! sdk_tags {
     };
 }
 pub(crate) use sdk_tags;
+
+/// The tag calls of an update, pushed onto `$jobs`: `$tag` (a request builder without its tags)
+/// with the whole set when `$retag`, `$untag` (likewise) with the `$stale` keys when there are
+/// any. Two calls, not one: a service's TagResource overwrites values but never removes a key.
+macro_rules! retag_jobs {
+    ($jobs:ident, $cx:expr, $retag:expr, $tags:expr, $stale:expr,
+     $tag_op:literal => $tag:expr, $untag_op:literal => $untag:expr) => {
+        if $retag {
+            $jobs.push(Box::pin(
+                $cx.run($tag_op, $tag.set_tags(Some($tags)).send()),
+            ));
+        }
+        if !$stale.is_empty() {
+            $jobs.push(Box::pin(
+                $cx.run($untag_op, $untag.set_tag_keys(Some($stale.clone())).send()),
+            ));
+        }
+    };
+}
+pub(crate) use retag_jobs;

@@ -5,11 +5,16 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declared, Found, Tags};
+use super::{Found, Tags};
 
 super::family! {
     module: ec2, variant: Ec2, kinds: Ec2Kind, props: ec2_props, types: ec2_type;
-    Vpc, Subnet, InternetGateway, RouteTable, SecurityGroup, Instance
+    Vpc => name "ec2.vpc", attrs ["id", "arn", "name"], found ec2("vpc"), delete_rank 5, references [], sensitive [];
+    Subnet => name "ec2.subnet", attrs ["id", "arn", "name"], found ec2("subnet"), delete_rank 4, references [("vpc", "ec2.vpc")], sensitive [];
+    InternetGateway => name "ec2.internet_gateway", attrs ["id", "arn", "name"], found ec2("internet-gateway"), delete_rank 3, references [("vpc", "ec2.vpc")], sensitive [];
+    RouteTable => name "ec2.route_table", attrs ["id", "arn", "name"], found ec2("route-table"), delete_rank 1, references [("vpc", "ec2.vpc"), ("routes[].gateway", "ec2.internet_gateway"), ("subnets", "ec2.subnet")], sensitive [];
+    SecurityGroup => name "ec2.security_group", attrs ["id", "arn", "name"], found ec2("security-group"), delete_rank 2, references [("vpc", "ec2.vpc")], sensitive [];
+    Instance => name "ec2.instance", attrs ["id", "arn", "name", "private_ip", "public_ip"], found ec2("instance"), delete_rank 0, references [("subnet", "ec2.subnet"), ("security_groups", "ec2.security_group"), ("instance_profile", "iam.instance_profile")], sensitive [];
 }
 
 /// `ec2.vpc`
@@ -20,15 +25,6 @@ pub struct Vpc {
     pub cidr: String,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for Vpc {
-    const NAME: &'static str = "ec2.vpc";
-    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
-    const FOUND: Found = ec2("vpc");
-    const DELETE_RANK: u8 = 5;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[];
-    const SENSITIVE: &'static [&'static str] = &[];
 }
 
 /// `ec2.subnet`
@@ -46,15 +42,6 @@ pub struct Subnet {
     pub tags: Tags,
 }
 
-impl Declared for Subnet {
-    const NAME: &'static str = "ec2.subnet";
-    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
-    const FOUND: Found = ec2("subnet");
-    const DELETE_RANK: u8 = 4;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("vpc", "ec2.vpc")];
-    const SENSITIVE: &'static [&'static str] = &[];
-}
-
 /// `ec2.internet_gateway`
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -63,15 +50,6 @@ pub struct InternetGateway {
     pub vpc: String,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for InternetGateway {
-    const NAME: &'static str = "ec2.internet_gateway";
-    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
-    const FOUND: Found = ec2("internet-gateway");
-    const DELETE_RANK: u8 = 3;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("vpc", "ec2.vpc")];
-    const SENSITIVE: &'static [&'static str] = &[];
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -95,19 +73,6 @@ pub struct RouteTable {
     pub subnets: Vec<String>,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for RouteTable {
-    const NAME: &'static str = "ec2.route_table";
-    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
-    const FOUND: Found = ec2("route-table");
-    const DELETE_RANK: u8 = 1;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[
-        ("vpc", "ec2.vpc"),
-        ("routes[].gateway", "ec2.internet_gateway"),
-        ("subnets", "ec2.subnet"),
-    ];
-    const SENSITIVE: &'static [&'static str] = &[];
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -135,15 +100,6 @@ pub struct SecurityGroup {
     pub tags: Tags,
 }
 
-impl Declared for SecurityGroup {
-    const NAME: &'static str = "ec2.security_group";
-    const ATTRS: &'static [&'static str] = &["id", "arn", "name"];
-    const FOUND: Found = ec2("security-group");
-    const DELETE_RANK: u8 = 2;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("vpc", "ec2.vpc")];
-    const SENSITIVE: &'static [&'static str] = &[];
-}
-
 /// `ec2.instance`
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -164,19 +120,6 @@ pub struct Instance {
     pub bootstrap: Option<serde_yaml::Value>,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for Instance {
-    const NAME: &'static str = "ec2.instance";
-    const ATTRS: &'static [&'static str] = &["id", "arn", "name", "private_ip", "public_ip"];
-    const FOUND: Found = ec2("instance");
-    const DELETE_RANK: u8 = 0;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[
-        ("subnet", "ec2.subnet"),
-        ("security_groups", "ec2.security_group"),
-        ("instance_profile", "iam.instance_profile"),
-    ];
-    const SENSITIVE: &'static [&'static str] = &[];
 }
 
 /// Where the tagging index finds an EC2 type: `arn:…:ec2:<region>:<account>:<resource>/<id>`.

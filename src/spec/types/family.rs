@@ -1,7 +1,16 @@
 //! `family!`: what a family of resource types generates from the list of its members.
 
-/// Declares a family's members: its enum inside `Kind`, each member's `Member` impl, its
-/// entries of `TYPES`, and its part of the dispatch (`with_props!`, `with_type!`).
+/// Declares a family's members, one row per type: its `Declared` facts (every one required: a
+/// row that leaves one out does not match), and from the list, the family's enum inside
+/// `Kind`, each member's `Member` impl, its entries of `TYPES`, and its part of the dispatch
+/// (`with_props!`, `with_type!`). A row reads:
+///
+/// ```text
+/// Type => name "family.type", attrs [...], found <Found>, delete_rank <n>,
+///     references [(path, type), ...], sensitive [...];
+/// ```
+///
+/// (on one line each, as the files write them).
 ///
 /// The `$d` argument is a literal `$`, so that the macros generated here can have
 /// metavariables of their own.
@@ -9,8 +18,21 @@ macro_rules! family {
     (
         module: $module:ident, variant: $Variant:ident, kinds: $Kinds:ident,
         props: $props:ident, types: $types:ident;
-        $($T:ident),+ $(,)?
+        $(
+            $T:ident => name $name:literal, attrs [$($attr:literal),*], found $found:expr,
+            delete_rank $rank:literal, references [$($refs:tt)*], sensitive [$($sens:literal),*];
+        )+
     ) => {
+        $(
+            impl $crate::spec::types::Declared for $T {
+                const NAME: &'static str = $name;
+                const ATTRS: &'static [&'static str] = &[$($attr),*];
+                const FOUND: $crate::spec::types::Found = $found;
+                const DELETE_RANK: u8 = $rank;
+                const REFERENCES: &'static [(&'static str, &'static str)] = &[$($refs)*];
+                const SENSITIVE: &'static [&'static str] = &[$($sens),*];
+            }
+        )+
         $crate::spec::types::family::family!(@ ($) $module $Variant $Kinds $props $types; $($T)+);
     };
     (@ ($d:tt) $module:ident $Variant:ident $Kinds:ident $props:ident $types:ident; $($T:ident)+) => {

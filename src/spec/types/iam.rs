@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declared, Found, Tags};
+use super::{Found, Tags};
 
 super::family! {
     module: iam, variant: Iam, kinds: IamKind, props: iam_props, types: iam_type;
-    Role, InstanceProfile
+    Role => name "iam.role", attrs ["arn", "name", "id"], found Found::Listed, delete_rank 11, references [("trust.roles_anywhere.trust_anchor", "rolesanywhere.trust_anchor")], sensitive [];
+    InstanceProfile => name "iam.instance_profile", attrs ["arn", "name", "id"], found Found::Listed, delete_rank 8, references [("role", "iam.role")], sensitive [];
 }
 
 /// Who may assume a role: exactly one of these.
@@ -78,18 +79,6 @@ pub struct Role {
     pub tags: Tags,
 }
 
-impl Declared for Role {
-    const NAME: &'static str = "iam.role";
-    const ATTRS: &'static [&'static str] = &["arn", "name", "id"];
-    const FOUND: Found = Found::Listed;
-    const DELETE_RANK: u8 = 11;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[(
-        "trust.roles_anywhere.trust_anchor",
-        "rolesanywhere.trust_anchor",
-    )];
-    const SENSITIVE: &'static [&'static str] = &[];
-}
-
 /// `iam.instance_profile`
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -100,13 +89,4 @@ pub struct InstanceProfile {
     pub role: String,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for InstanceProfile {
-    const NAME: &'static str = "iam.instance_profile";
-    const ATTRS: &'static [&'static str] = &["arn", "name", "id"];
-    const FOUND: Found = Found::Listed;
-    const DELETE_RANK: u8 = 8;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("role", "iam.role")];
-    const SENSITIVE: &'static [&'static str] = &[];
 }

@@ -3,11 +3,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declared, Found, Tags};
+use super::{Found, Tags};
 
 super::family! {
     module: kms, variant: Kms, kinds: KmsKind, props: kms_props, types: kms_type;
-    KmsKey
+    KmsKey => name "kms.key", attrs ["arn", "id", "alias", "alias_arn"], found Found::Tagged { service: "kms", resource: "key" }, delete_rank 10, references [], sensitive [];
 }
 
 /// `kms.key`: a symmetric key with a generated key policy (or a raw one).
@@ -27,16 +27,4 @@ pub struct KmsKey {
     pub policy: Option<serde_yaml::Value>,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for KmsKey {
-    const NAME: &'static str = "kms.key";
-    const ATTRS: &'static [&'static str] = &["arn", "id", "alias", "alias_arn"];
-    const FOUND: Found = Found::Tagged {
-        service: "kms",
-        resource: "key",
-    };
-    const DELETE_RANK: u8 = 10;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[];
-    const SENSITIVE: &'static [&'static str] = &[];
 }

@@ -97,11 +97,11 @@ pub type Tags = BTreeMap<String, String>;
 
 // ---- the catalogue of resource types ---------------------------------------------------------
 //
-// Each family's file declares its types' properties and, for each, a `Declared` impl: every
-// fact the rest of xpart needs of a type, in one place. `family!` there lists its members and
-// generates the family's part of `Kind`, `TYPES` and the dispatch; the families are listed once
-// here. A type that leaves out a fact, or whose module lacks an engine or lint impl, does not
-// compile.
+// Each family's file declares its types' properties, and in its `family!` list one row per
+// type with every fact the rest of xpart needs of it (the `Declared` impl), in one place. The
+// list also generates the family's part of `Kind`, `TYPES` and the dispatch; the families are
+// listed once here. A row that leaves out a fact, or a type whose module lacks an engine or
+// lint impl, does not compile.
 
 mod family;
 use family::family;

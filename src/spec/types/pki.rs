@@ -3,11 +3,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declared, Found};
+use super::Found;
 
 super::family! {
     module: pki, variant: Pki, kinds: PkiKind, props: pki_props, types: pki_type;
-    PkiCa, PkiCert
+    PkiCa => name "pki.ca", attrs ["id", "cert_file", "key_file", "cert_pem"], found Found::Local, delete_rank 0, references [], sensitive [];
+    PkiCert => name "pki.cert", attrs ["id", "cert_file", "key_file", "cert_pem", "serial"], found Found::Local, delete_rank 0, references [("ca", "pki.ca")], sensitive [];
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -64,15 +65,6 @@ pub struct PkiCa {
     pub import: Option<Import>,
 }
 
-impl Declared for PkiCa {
-    const NAME: &'static str = "pki.ca";
-    const ATTRS: &'static [&'static str] = &["id", "cert_file", "key_file", "cert_pem"];
-    const FOUND: Found = Found::Local;
-    const DELETE_RANK: u8 = 0;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[];
-    const SENSITIVE: &'static [&'static str] = &[];
-}
-
 /// `pki.cert`: a client certificate issued by a `pki.ca`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -87,13 +79,4 @@ pub struct PkiCert {
     /// Directory for the certificate and key files, inside the plan's state directory
     /// (default `pki`).
     pub dir: Option<String>,
-}
-
-impl Declared for PkiCert {
-    const NAME: &'static str = "pki.cert";
-    const ATTRS: &'static [&'static str] = &["id", "cert_file", "key_file", "cert_pem", "serial"];
-    const FOUND: Found = Found::Local;
-    const DELETE_RANK: u8 = 0;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("ca", "pki.ca")];
-    const SENSITIVE: &'static [&'static str] = &[];
 }

@@ -3,11 +3,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declared, Found, Tags};
+use super::{Found, Tags};
 
 super::family! {
     module: rolesanywhere, variant: RolesAnywhere, kinds: RolesAnywhereKind, props: rolesanywhere_props, types: rolesanywhere_type;
-    TrustAnchor, Profile
+    TrustAnchor => name "rolesanywhere.trust_anchor", attrs ["arn", "id", "name"], found Found::Tagged { service: "rolesanywhere", resource: "trust-anchor" }, delete_rank 12, references [("ca", "pki.ca")], sensitive [];
+    Profile => name "rolesanywhere.profile", attrs ["arn", "id", "name"], found Found::Tagged { service: "rolesanywhere", resource: "profile" }, delete_rank 6, references [("roles", "iam.role")], sensitive [];
 }
 
 /// `rolesanywhere.trust_anchor`
@@ -22,18 +23,6 @@ pub struct TrustAnchor {
     pub enabled: bool,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for TrustAnchor {
-    const NAME: &'static str = "rolesanywhere.trust_anchor";
-    const ATTRS: &'static [&'static str] = &["arn", "id", "name"];
-    const FOUND: Found = Found::Tagged {
-        service: "rolesanywhere",
-        resource: "trust-anchor",
-    };
-    const DELETE_RANK: u8 = 12;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("ca", "pki.ca")];
-    const SENSITIVE: &'static [&'static str] = &[];
 }
 
 /// `rolesanywhere.profile`
@@ -55,18 +44,6 @@ pub struct Profile {
     pub accept_role_session_name: bool,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for Profile {
-    const NAME: &'static str = "rolesanywhere.profile";
-    const ATTRS: &'static [&'static str] = &["arn", "id", "name"];
-    const FOUND: Found = Found::Tagged {
-        service: "rolesanywhere",
-        resource: "profile",
-    };
-    const DELETE_RANK: u8 = 6;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("roles", "iam.role")];
-    const SENSITIVE: &'static [&'static str] = &[];
 }
 
 fn yes() -> bool {

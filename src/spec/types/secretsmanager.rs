@@ -3,11 +3,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Declared, Found, Tags};
+use super::{Found, Tags};
 
 super::family! {
     module: secretsmanager, variant: SecretsManager, kinds: SecretsManagerKind, props: secretsmanager_props, types: secretsmanager_type;
-    Secret
+    Secret => name "secretsmanager.secret", attrs ["arn", "name", "id"], found Found::Tagged { service: "secretsmanager", resource: "secret" }, delete_rank 9, references [("kms_key", "kms.key")], sensitive ["value"];
 }
 
 /// Where a secret's value comes from: exactly one of these.
@@ -64,16 +64,4 @@ pub struct Secret {
     pub allow_literal: bool,
     #[serde(default)]
     pub tags: Tags,
-}
-
-impl Declared for Secret {
-    const NAME: &'static str = "secretsmanager.secret";
-    const ATTRS: &'static [&'static str] = &["arn", "name", "id"];
-    const FOUND: Found = Found::Tagged {
-        service: "secretsmanager",
-        resource: "secret",
-    };
-    const DELETE_RANK: u8 = 9;
-    const REFERENCES: &'static [(&'static str, &'static str)] = &[("kms_key", "kms.key")];
-    const SENSITIVE: &'static [&'static str] = &["value"];
 }

@@ -45,7 +45,7 @@ use super::{
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Propagation, Resource, Result,
 };
-use crate::lint::{limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{limits, Checker, Env, Rules};
 use crate::plan::Unknown;
 use crate::spec::types::Instance;
 use crate::spec::Path as PropPath;
@@ -649,16 +649,8 @@ impl Resource for Instance {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for Instance {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         limits::instance_limits(cx, at, self);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

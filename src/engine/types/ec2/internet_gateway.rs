@@ -14,7 +14,7 @@ use super::{
     plan_filters, retry_dependency, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{limits, Checker, Env, Rules};
 use crate::spec::types::InternetGateway;
 use crate::spec::Path as PropPath;
 
@@ -217,16 +217,8 @@ impl Resource for InternetGateway {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for InternetGateway {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         limits::ec2_limits(cx, at, &self.name, &self.tags);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

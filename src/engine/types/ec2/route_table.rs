@@ -16,7 +16,7 @@ use super::{
     plan_filters, retry_dependency, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Route, RouteTable};
 use crate::spec::Path as PropPath;
 
@@ -384,17 +384,9 @@ impl Resource for RouteTable {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for RouteTable {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::route_rules(cx, at, self);
         limits::ec2_limits(cx, at, &self.name, &self.tags);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

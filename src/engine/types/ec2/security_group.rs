@@ -16,7 +16,7 @@ use super::{
     pick, plan_filters, retry_dependency, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Ingress, SecurityGroup};
 use crate::spec::Path as PropPath;
 
@@ -363,17 +363,9 @@ impl Resource for SecurityGroup {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for SecurityGroup {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::security_group_rules(cx, at, self);
         limits::security_group_limits(cx, at, self);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

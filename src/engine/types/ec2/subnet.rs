@@ -14,7 +14,7 @@ use super::{
     plan_filters, retry_dependency, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Subnet;
 use crate::spec::Path as PropPath;
 
@@ -166,17 +166,9 @@ impl Resource for Subnet {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for Subnet {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::cidr(cx, &at.key("cidr"), &self.cidr);
         limits::ec2_limits(cx, at, &self.name, &self.tags);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

@@ -22,7 +22,7 @@ use serde_json::{json, Value as Json};
 
 use super::*;
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Vpc;
 use crate::spec::Path as PropPath;
 
@@ -128,17 +128,9 @@ impl Resource for Vpc {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for Vpc {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::cidr(cx, &at.key("cidr"), &self.cidr);
         limits::ec2_limits(cx, at, &self.name, &self.tags);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

@@ -271,30 +271,9 @@ impl Resource for InstanceProfile {
                 add_role(cx, &p.name, &p.role).await
             }));
         }
-        if retag {
-            jobs.push(Box::pin(async move {
-                cx.run(
-                    "TagInstanceProfile",
-                    iam.tag_instance_profile()
-                        .instance_profile_name(&p.name)
-                        .set_tags(Some(tags(cx, p)))
-                        .send(),
-                )
-                .await
-            }));
-        }
-        if !stale.is_empty() {
-            jobs.push(Box::pin(async {
-                cx.run(
-                    "UntagInstanceProfile",
-                    iam.untag_instance_profile()
-                        .instance_profile_name(&p.name)
-                        .set_tag_keys(Some(stale.clone()))
-                        .send(),
-                )
-                .await
-            }));
-        }
+        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
+        "TagInstanceProfile" => iam.tag_instance_profile().instance_profile_name(&p.name),
+        "UntagInstanceProfile" => iam.untag_instance_profile().instance_profile_name(&p.name) }
         all(jobs).await?;
         Ok(converged(live, &want, changed))
     }
@@ -337,8 +316,6 @@ impl Resource for InstanceProfile {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for InstanceProfile {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         names::check_name(
@@ -351,9 +328,6 @@ impl Rules for InstanceProfile {
             limits::check_iam_path(cx, &at.key("path"), p);
         }
         limits::check_tags(cx, at, &self.tags);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
     }
     fn names(&self) -> Vec<(&str, NameCheck)> {
         vec![(&self.name, NameCheck::Rule(&names::INSTANCE_PROFILE_NAME))]

@@ -497,30 +497,9 @@ impl Resource for Role {
         for arn in &detach {
             jobs.push(Box::pin(detach_policy(cx, &p.name, arn)));
         }
-        if retag {
-            jobs.push(Box::pin(async move {
-                cx.run(
-                    "TagRole",
-                    iam.tag_role()
-                        .role_name(&p.name)
-                        .set_tags(Some(tags(cx, p)))
-                        .send(),
-                )
-                .await
-            }));
-        }
-        if !stale.is_empty() {
-            jobs.push(Box::pin(async {
-                cx.run(
-                    "UntagRole",
-                    iam.untag_role()
-                        .role_name(&p.name)
-                        .set_tag_keys(Some(stale.clone()))
-                        .send(),
-                )
-                .await
-            }));
-        }
+        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
+        "TagRole" => iam.tag_role().role_name(&p.name),
+        "UntagRole" => iam.untag_role().role_name(&p.name) }
         all(jobs).await?;
         Ok(converged(live, &want, changed))
     }
@@ -636,8 +615,6 @@ async fn detach_policy(cx: &Ctx, role: &str, arn: &str) -> Result<()> {
     )
     .map(|_| ())
 }
-
-// ---- lint ----------------------------------------------------------------------------------
 
 impl Rules for Role {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {

@@ -634,30 +634,9 @@ impl Resource for KmsKey {
                 .await
             }));
         }
-        if retag {
-            jobs.push(Box::pin(async {
-                cx.run(
-                    "TagResource",
-                    kms.tag_resource()
-                        .key_id(&key_id)
-                        .set_tags(Some(tags(cx, p)))
-                        .send(),
-                )
-                .await
-            }));
-        }
-        if !stale.is_empty() {
-            jobs.push(Box::pin(async {
-                cx.run(
-                    "UntagResource",
-                    kms.untag_resource()
-                        .key_id(&key_id)
-                        .set_tag_keys(Some(stale.clone()))
-                        .send(),
-                )
-                .await
-            }));
-        }
+        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
+        "TagResource" => kms.tag_resource().key_id(&key_id),
+        "UntagResource" => kms.untag_resource().key_id(&key_id) }
         if changed.contains("alias") {
             if let Some(alias) = &p.alias {
                 jobs.push(Box::pin(set_alias(cx, alias, &key_id)));
@@ -745,8 +724,6 @@ fn key_id_of(live: &Live) -> Result<String> {
         .or_else(|| live.outputs.get("id").cloned())
         .ok_or_else(|| Error::other("no key id for this key"))
 }
-
-// ---- lint ----------------------------------------------------------------------------------
 
 impl Rules for KmsKey {
     fn check(&self, cx: &mut Checker, at: &PropPath, env: &Env) {

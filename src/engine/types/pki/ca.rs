@@ -24,11 +24,9 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value as Json;
-
 use super::*;
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::pki::{self};
 use crate::spec::types::{PkiCa, Subject};
 use crate::spec::Path as PropPath;
@@ -110,17 +108,9 @@ impl Resource for PkiCa {
     super::files_lifecycle!();
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for PkiCa {
     fn check(&self, cx: &mut Checker, at: &PropPath, env: &Env) {
         kinds::ca_rules(cx, at, self, env.base);
         limits::ca_limits(cx, at, self);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

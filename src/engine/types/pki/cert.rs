@@ -22,12 +22,11 @@ use super::{
     AS_PLANNED, VALID,
 };
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::pki::{self, Material};
 use crate::plan::Unknown;
 use crate::spec::types::PkiCert;
 use crate::spec::Path as PropPath;
-use serde_json::Value as Json;
 
 /// The issuing CA's material from its outputs in `cx.refs`; None while it is not known.
 fn ca_material(p: &PkiCert, cx: &Ctx) -> Result<Option<Material>> {
@@ -121,17 +120,9 @@ impl Resource for PkiCert {
     super::files_lifecycle!();
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for PkiCert {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::cert_rules(cx, at, self);
         limits::cert_limits(cx, at, self);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
-    }
-    fn names(&self) -> Vec<(&str, NameCheck)> {
-        vec![]
     }
 }

@@ -276,8 +276,6 @@ impl Resource for Profile {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for Profile {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::profile_rules(cx, at, self);

@@ -253,15 +253,10 @@ impl Resource for TrustAnchor {
     }
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for TrustAnchor {
     fn check(&self, cx: &mut Checker, at: &PropPath, env: &Env) {
         kinds::anchor_rules(cx, at, self, env.base);
         limits::check_tags(cx, at, &self.tags);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
     }
     fn names(&self) -> Vec<(&str, NameCheck)> {
         vec![(&self.name, NameCheck::Rule(&names::TRUST_ANCHOR_NAME))]

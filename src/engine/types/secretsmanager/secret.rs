@@ -484,30 +484,9 @@ impl Resource for Secret {
                 jobs.push(Box::pin(put_new_value()));
             }
         }
-        if retag {
-            jobs.push(Box::pin(async {
-                cx.run(
-                    "TagResource",
-                    sm.tag_resource()
-                        .secret_id(&arn)
-                        .set_tags(Some(tags(cx, p)))
-                        .send(),
-                )
-                .await
-            }));
-        }
-        if !stale.is_empty() {
-            jobs.push(Box::pin(async {
-                cx.run(
-                    "UntagResource",
-                    sm.untag_resource()
-                        .secret_id(&arn)
-                        .set_tag_keys(Some(stale.clone()))
-                        .send(),
-                )
-                .await
-            }));
-        }
+        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
+        "TagResource" => sm.tag_resource().secret_id(&arn),
+        "UntagResource" => sm.untag_resource().secret_id(&arn) }
         all(jobs).await?;
         // The secret as `read` would now see it: what the plan says (the key as `read` spells
         // it), no longer scheduled for deletion.
@@ -649,15 +628,10 @@ async fn put_value(cx: &Ctx, arn: &str, value: &Value) -> Result<()> {
     Ok(())
 }
 
-// ---- lint ----------------------------------------------------------------------------------
-
 impl Rules for Secret {
     fn check(&self, cx: &mut Checker, at: &PropPath, _env: &Env) {
         kinds::secret_rules(cx, at, self);
         limits::secret_limits(cx, at, self);
-    }
-    fn documents(&self, _at: &PropPath) -> Vec<(PropPath, Json)> {
-        vec![]
     }
     fn names(&self) -> Vec<(&str, NameCheck)> {
         vec![(&self.name, NameCheck::Rule(&names::SECRET_NAME))]
