@@ -431,7 +431,7 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
 }
 
 impl Resource for Instance {
-    fn desired(p: &Instance, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let mut d = Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("ami", p.ami.as_str())
@@ -461,7 +461,7 @@ impl Resource for Instance {
         Ok(d)
     }
 
-    async fn read(p: &Instance, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         find(p, cx).await
     }
 
@@ -496,7 +496,7 @@ impl Resource for Instance {
         ))
     }
 
-    async fn create(p: &Instance, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
         let script = user_data(p, cx)?;
@@ -528,13 +528,7 @@ impl Resource for Instance {
                 .max_count(1)
                 .client_token(&token)
                 .network_interfaces(nic.clone())
-                .tag_specifications(tag_spec(
-                    cx,
-                    ResourceType::Instance,
-                    &p.name,
-                    &p.tags,
-                    &extra,
-                ))
+                .tag_specifications(tag_spec(cx, ResourceType::Instance, p, &extra))
                 .set_key_name(p.key_name.clone());
             if let Some(profile) = &p.instance_profile {
                 req = req.iam_instance_profile(profile_spec(profile));
@@ -562,12 +556,7 @@ impl Resource for Instance {
         ))
     }
 
-    async fn update(
-        p: &Instance,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
         // Groups, profile and tags are independent: one call each (the profile may need two),
         // all at once.
@@ -602,7 +591,7 @@ impl Resource for Instance {
             )));
         }
         let want = Self::desired(p, cx)?;
-        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
+        finish(cx, p, live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    differing_in, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, retry_dependency, tag_spec, want_tags, Call,
+    finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
+    retry_dependency, settle, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
@@ -107,7 +107,7 @@ async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
 }
 
 impl Resource for InternetGateway {
-    fn desired(p: &InternetGateway, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
@@ -116,7 +116,7 @@ impl Resource for InternetGateway {
 
     super::found_by_tags! { describe_internet_gateways, "DescribeInternetGateways", "internet gateway", internet_gateway_id, live_of }
 
-    async fn create(p: &InternetGateway, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
         let live = create_once(
@@ -125,13 +125,7 @@ impl Resource for InternetGateway {
             || async {
                 let out = ec2
                     .create_internet_gateway()
-                    .tag_specifications(tag_spec(
-                        cx,
-                        ResourceType::InternetGateway,
-                        &p.name,
-                        &p.tags,
-                        &[],
-                    ))
+                    .tag_specifications(tag_spec(cx, ResourceType::InternetGateway, p, &[]))
                     .customize()
                     .config_override(crate::aws::once::ec2())
                     .send()
@@ -152,19 +146,10 @@ impl Resource for InternetGateway {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing_in(&want, &live, &["vpc"]);
-        if changed.is_empty() {
-            return Ok(live);
-        }
-        Self::update(p, &live, &changed, cx).await
+        settle(p, live, &want, &["vpc"], cx).await
     }
 
-    async fn update(
-        p: &InternetGateway,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("vpc") {
@@ -185,7 +170,7 @@ impl Resource for InternetGateway {
             }));
         }
         let want = Self::desired(p, cx)?;
-        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
+        finish(cx, p, live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -80,11 +80,10 @@ pub fn all_tags(cx: &Ctx, name: &str, user: &Tags) -> BTreeMap<String, String> {
 pub fn tag_spec(
     cx: &Ctx,
     kind: ResourceType,
-    name: &str,
-    user: &Tags,
+    p: &impl Named,
     extra: &[(&str, &str)],
 ) -> TagSpecification {
-    let mut tags = all_tags(cx, name, user);
+    let mut tags = all_tags(cx, p.name(), p.tags());
     tags.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     TagSpecification::builder()
         .resource_type(kind)
@@ -178,7 +177,8 @@ pub fn pick<T>(cx: &Ctx, kind: &str, mut found: Vec<T>, id_of: impl Fn(&T) -> St
 /// Bring the tags to the plan: one CreateTags with the whole set (it overwrites values), and,
 /// at the same time, a DeleteTags for the user tags the plan dropped (other keys than
 /// CreateTags sets: the two calls do not race).
-pub async fn retag(cx: &Ctx, resource: &str, name: &str, user: &Tags, live: &Live) -> Result<()> {
+pub async fn retag(cx: &Ctx, resource: &str, p: &impl Named, live: &Live) -> Result<()> {
+    let (name, user) = (p.name(), p.tags());
     let ec2 = &cx.clients().ec2;
     let stale: Vec<Tag> = live
         .attrs
@@ -272,18 +272,61 @@ pub fn applied(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live 
     out
 }
 
+/// What every EC2 type's properties have: a name (its `Name` tag) and the plan's tags.
+pub trait Named: crate::engine::resource::Resource {
+    fn name(&self) -> &str;
+    fn tags(&self) -> &Tags;
+}
+
+macro_rules! named {
+    ($($T:ty),+) => {
+        $(impl Named for $T {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn tags(&self) -> &Tags {
+                &self.tags
+            }
+        })+
+    };
+}
+named!(
+    crate::spec::types::Vpc,
+    crate::spec::types::Subnet,
+    crate::spec::types::InternetGateway,
+    crate::spec::types::RouteTable,
+    crate::spec::types::SecurityGroup,
+    crate::spec::types::Instance
+);
+
+/// After a create that sets what it can: the update that brings `keys` to the plan when they
+/// differ (an attribute the create call cannot take, or one an uncertain create left).
+pub async fn settle<P: Named>(
+    p: &P,
+    live: Live,
+    want: &Desired,
+    keys: &[&str],
+    cx: &Ctx,
+) -> Result<Live> {
+    let changed = differing_in(want, &live, keys);
+    if changed.is_empty() {
+        return Ok(live);
+    }
+    P::update(p, &live, &changed, cx).await
+}
+
 /// The end of every EC2 update: `calls`, and the retag when the tags or the name changed (or
 /// on an adoption), all at once; then what `read` would now describe.
 pub async fn finish<'a>(
     cx: &'a Ctx,
-    (name, tags): (&'a str, &'a Tags),
+    p: &'a impl Named,
     live: &'a Live,
     changed: &BTreeSet<String>,
     want: Desired,
     mut calls: Vec<Call<'a>>,
 ) -> Result<Live> {
     if needs_retag(live, changed) {
-        calls.push(Box::pin(retag(cx, &live.outputs["id"], name, tags, live)));
+        calls.push(Box::pin(retag(cx, &live.outputs["id"], p, live)));
     }
     together(calls).await?;
     Ok(applied(live, &want, changed))

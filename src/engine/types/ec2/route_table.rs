@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    differing_in, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, retry_dependency, tag_spec, want_tags, Call,
+    finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
+    retry_dependency, settle, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -233,7 +233,7 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
 }
 
 impl Resource for RouteTable {
-    fn desired(p: &RouteTable, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         let routes = p.routes.iter().map(
             |Route {
                  destination,
@@ -252,7 +252,7 @@ impl Resource for RouteTable {
 
     super::found_by_tags! { describe_route_tables, "DescribeRouteTables", "route table", route_table_id, live_of }
 
-    async fn create(p: &RouteTable, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
         let live = create_once(
@@ -262,13 +262,7 @@ impl Resource for RouteTable {
                 let out = ec2
                     .create_route_table()
                     .vpc_id(&p.vpc)
-                    .tag_specifications(tag_spec(
-                        cx,
-                        ResourceType::RouteTable,
-                        &p.name,
-                        &p.tags,
-                        &[],
-                    ))
+                    .tag_specifications(tag_spec(cx, ResourceType::RouteTable, p, &[]))
                     .customize()
                     .config_override(crate::aws::once::ec2())
                     .send()
@@ -291,19 +285,10 @@ impl Resource for RouteTable {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing_in(&want, &live, &["routes", "subnets"]);
-        if changed.is_empty() {
-            return Ok(live);
-        }
-        Self::update(p, &live, &changed, cx).await
+        settle(p, live, &want, &["routes", "subnets"], cx).await
     }
 
-    async fn update(
-        p: &RouteTable,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
         let have_routes = route_pairs(live.attrs.get("routes"));
         let want_routes: BTreeMap<&str, &str> = p
@@ -350,7 +335,7 @@ impl Resource for RouteTable {
             }
         }
         let want = Self::desired(p, cx)?;
-        let mut out = finish(cx, (&p.name, &p.tags), live, changed, want, calls).await?;
+        let mut out = finish(cx, p, live, changed, want, calls).await?;
         keep.extend(made.into_inner().unwrap_or_else(|e| e.into_inner()));
         out.handle = json!({ "associations": keep });
         Ok(out)

@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    arn_account, differing_in, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters,
-    pick, plan_filters, retry_dependency, tag_spec, together, want_tags, Call,
+    arn_account, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
+    plan_filters, retry_dependency, settle, tag_spec, together, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -230,7 +230,7 @@ async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
 }
 
 impl Resource for SecurityGroup {
-    fn desired(p: &SecurityGroup, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
@@ -242,7 +242,7 @@ impl Resource for SecurityGroup {
 
     super::found_by_tags! { describe_security_groups, "DescribeSecurityGroups", "security group", group_id, live_of }
 
-    async fn create(p: &SecurityGroup, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
         let live = create_once(
@@ -254,7 +254,7 @@ impl Resource for SecurityGroup {
                     .group_name(&p.name)
                     .description(description(p))
                     .vpc_id(&p.vpc)
-                    .tag_specifications(tag_spec(cx, ResourceType::SecurityGroup, &p.name, &p.tags, &[]))
+                    .tag_specifications(tag_spec(cx, ResourceType::SecurityGroup, p, &[]))
                     .customize()
                     .config_override(crate::aws::once::ec2())
                     .send())
@@ -289,19 +289,10 @@ impl Resource for SecurityGroup {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing_in(&want, &live, &["ingress"]);
-        if changed.is_empty() {
-            return Ok(live);
-        }
-        Self::update(p, &live, &changed, cx).await
+        settle(p, live, &want, &["ingress"], cx).await
     }
 
-    async fn update(
-        p: &SecurityGroup,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("ingress") {
@@ -335,7 +326,7 @@ impl Resource for SecurityGroup {
             }));
         }
         let want = Self::desired(p, cx)?;
-        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
+        finish(cx, p, live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    differing_in, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, retry_dependency, tag_spec, want_tags, Call,
+    finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
+    retry_dependency, settle, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -56,7 +56,7 @@ fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live
 }
 
 impl Resource for Subnet {
-    fn desired(p: &Subnet, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         let mut d = Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("vpc", p.vpc.as_str())
@@ -72,7 +72,7 @@ impl Resource for Subnet {
 
     super::found_by_tags! { describe_subnets, "DescribeSubnets", "subnet", subnet_id, live_of }
 
-    async fn create(p: &Subnet, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let want = Self::desired(p, cx)?;
         let live = create_once(
@@ -86,13 +86,7 @@ impl Resource for Subnet {
                             .vpc_id(&p.vpc)
                             .cidr_block(&p.cidr)
                             .set_availability_zone(p.availability_zone.clone())
-                            .tag_specifications(tag_spec(
-                                cx,
-                                ResourceType::Subnet,
-                                &p.name,
-                                &p.tags,
-                                &[],
-                            ))
+                            .tag_specifications(tag_spec(cx, ResourceType::Subnet, p, &[]))
                             .customize()
                             .config_override(crate::aws::once::ec2())
                             .send(),
@@ -114,14 +108,10 @@ impl Resource for Subnet {
             || Self::read(p, cx),
         )
         .await?;
-        let changed = differing_in(&want, &live, &["map_public_ip_on_launch"]);
-        if changed.is_empty() {
-            return Ok(live);
-        }
-        Self::update(p, &live, &changed, cx).await
+        settle(p, live, &want, &["map_public_ip_on_launch"], cx).await
     }
 
-    async fn update(p: &Subnet, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let id = &live.outputs["id"];
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("map_public_ip_on_launch") {
@@ -142,7 +132,7 @@ impl Resource for Subnet {
             }));
         }
         let want = Self::desired(p, cx)?;
-        finish(cx, (&p.name, &p.tags), live, changed, want, calls).await
+        finish(cx, p, live, changed, want, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -48,7 +48,7 @@ fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
 }
 
 impl Resource for Vpc {
-    fn desired(p: &Vpc, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("cidr", p.cidr.as_str())
@@ -58,7 +58,7 @@ impl Resource for Vpc {
 
     super::found_by_tags! { describe_vpcs, "DescribeVpcs", "VPC", vpc_id, live_of, |v: &aws_sdk_ec2::types::Vpc| v.state() != Some(&VpcState::Deleting) }
 
-    async fn create(p: &Vpc, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         create_once(
             cx,
@@ -69,13 +69,7 @@ impl Resource for Vpc {
                         "CreateVpc",
                         ec2.create_vpc()
                             .cidr_block(&p.cidr)
-                            .tag_specifications(tag_spec(
-                                cx,
-                                ResourceType::Vpc,
-                                &p.name,
-                                &p.tags,
-                                &[],
-                            ))
+                            .tag_specifications(tag_spec(cx, ResourceType::Vpc, p, &[]))
                             .customize()
                             .config_override(crate::aws::once::ec2())
                             .send(),
@@ -101,10 +95,10 @@ impl Resource for Vpc {
         .await
     }
 
-    async fn update(p: &Vpc, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         // Only the tags change in place (the CIDR replaces the VPC).
         let want = Self::desired(p, cx)?;
-        finish(cx, (&p.name, &p.tags), live, changed, want, vec![]).await
+        finish(cx, p, live, changed, want, vec![]).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

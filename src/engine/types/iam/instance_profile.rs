@@ -120,7 +120,7 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
 }
 
 impl Resource for InstanceProfile {
-    fn desired(p: &InstanceProfile, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("path", path_of(p))
@@ -129,7 +129,7 @@ impl Resource for InstanceProfile {
             .forces_replacement(&["name", "path"]))
     }
 
-    async fn read(p: &InstanceProfile, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let ip = match cx
             .clients()
             .iam
@@ -202,7 +202,7 @@ impl Resource for InstanceProfile {
         Ok(owned_in_order(found))
     }
 
-    async fn create(p: &InstanceProfile, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
         let created = cx
@@ -251,12 +251,7 @@ impl Resource for InstanceProfile {
         Self::update(p, &made, &changed, cx).await
     }
 
-    async fn update(
-        p: &InstanceProfile,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
         let retag = changed.contains("tags") || !live.owned;

@@ -197,7 +197,7 @@ fn live_of(
 }
 
 impl Resource for Role {
-    fn desired(p: &Role, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let def = &cx.part().def;
         let policies: serde_json::Map<String, Json> = p
             .policies
@@ -230,7 +230,7 @@ impl Resource for Role {
             .forces_replacement(&["name", "path"]))
     }
 
-    async fn read(p: &Role, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         if let Some(scan) = &cx.scan {
             // The phase's snapshot has every role's policies: only GetRole (its description
             // and session length, which the snapshot leaves out) is this role's own call.
@@ -334,7 +334,7 @@ impl Resource for Role {
         Ok(owned_in_order(found))
     }
 
-    async fn create(p: &Role, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
         // Sent as generated: the canonical form (one-element lists collapsed) is only for
@@ -398,7 +398,7 @@ impl Resource for Role {
         Self::update(p, &made, &changed, cx).await
     }
 
-    async fn update(p: &Role, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let iam = &cx.clients().iam;
         let want = Self::desired(p, cx)?;
         // What to send, worked out first; then every call at once (each sets a different part

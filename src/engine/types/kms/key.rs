@@ -420,7 +420,7 @@ async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
 }
 
 impl Resource for KmsKey {
-    fn desired(p: &KmsKey, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
         // differs only when it is null (a key left without it), which the update adds.
         Ok(Desired::of::<Self>()
@@ -430,7 +430,7 @@ impl Resource for KmsKey {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    async fn read(p: &KmsKey, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let Some(alias) = &p.alias else {
             // No alias to find it by: the key of this resource, found by its tags.
             return unaliased_live(p, find_unaliased(p, cx).await?);
@@ -535,7 +535,7 @@ impl Resource for KmsKey {
         Ok(owned_in_order(found))
     }
 
-    async fn create(p: &KmsKey, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
         // The exact search `read` left running: a key of this resource without its alias is
@@ -600,7 +600,7 @@ impl Resource for KmsKey {
         Self::update(p, &live, &changed, cx).await
     }
 
-    async fn update(p: &KmsKey, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
         let key_id = key_id_of(live)?;

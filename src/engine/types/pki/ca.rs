@@ -32,7 +32,7 @@ use crate::spec::types::{PkiCa, Subject};
 use crate::spec::Path as PropPath;
 
 impl Resource for PkiCa {
-    fn desired(p: &PkiCa, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let want = match &p.import {
             // An import is the user's files: where they are is all the plan says.
             Some(import) => Desired::of::<Self>()
@@ -69,7 +69,7 @@ impl Resource for PkiCa {
             .forces_replacement(&["material"]))
     }
 
-    async fn read(p: &PkiCa, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let want = Self::desired(p, cx)?;
         let dir = dir_of(p.dir.as_deref(), cx)?;
         let plan = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
@@ -88,7 +88,7 @@ impl Resource for PkiCa {
         }))
     }
 
-    async fn create(p: &PkiCa, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let want = Self::desired(p, cx)?;
         let (dir, id, spec, base) = (
             dir_of(p.dir.as_deref(), cx)?,

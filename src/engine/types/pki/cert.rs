@@ -62,7 +62,7 @@ fn outputs_with_serial(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
 }
 
 impl Resource for PkiCert {
-    fn desired(p: &PkiCert, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("subject", subject_json(&p.subject))
             .attr("key", key_json(p.key.as_ref()))
@@ -80,7 +80,7 @@ impl Resource for PkiCert {
             .forces_replacement(&["material"]))
     }
 
-    async fn read(p: &PkiCert, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let want = Self::desired(p, cx)?;
         let dir = dir_of(p.dir.as_deref(), cx)?;
         let ca = ca_material(p, cx)?;
@@ -104,7 +104,7 @@ impl Resource for PkiCert {
         }))
     }
 
-    async fn create(p: &PkiCert, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let want = Self::desired(p, cx)?;
         let ca = required_ca(p, cx)?;
         let (dir, id, spec) = (dir_of(p.dir.as_deref(), cx)?, cx.id.clone(), p.clone());

@@ -124,7 +124,7 @@ async fn list_all(cx: &Ctx) -> Result<Vec<ProfileDetail>> {
 }
 
 impl Resource for Profile {
-    fn desired(p: &Profile, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("roles", sorted(p.roles.iter().cloned()))
@@ -139,7 +139,7 @@ impl Resource for Profile {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    async fn read(p: &Profile, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let all = list_all(cx).await?;
         let found = find(cx, &p.name, all, |pr: &ProfileDetail| {
             (pr.name(), pr.profile_arn())
@@ -163,7 +163,7 @@ impl Resource for Profile {
         Ok(owned_in_order(found.collect()))
     }
 
-    async fn create(p: &Profile, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let policy = session_policy_text(p, cx)?;
         let tags = ra_tags(cx, &p.tags);
@@ -200,12 +200,7 @@ impl Resource for Profile {
         .await
     }
 
-    async fn update(
-        p: &Profile,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
         let id = live.outputs.get("id").cloned().unwrap_or_default();

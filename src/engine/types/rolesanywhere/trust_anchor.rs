@@ -116,7 +116,7 @@ async fn list_all(cx: &Ctx) -> Result<Vec<TrustAnchorDetail>> {
 }
 
 impl Resource for TrustAnchor {
-    fn desired(p: &TrustAnchor, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
             .attr("certificate", certificate(p, cx)?)
@@ -124,7 +124,7 @@ impl Resource for TrustAnchor {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    async fn read(p: &TrustAnchor, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let all = list_all(cx).await?;
         let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| {
             (t.name(), t.trust_anchor_arn())
@@ -148,7 +148,7 @@ impl Resource for TrustAnchor {
         Ok(owned_in_order(found.collect()))
     }
 
-    async fn create(p: &TrustAnchor, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let pem = known_certificate(p, cx)?;
         let tags = ra_tags(cx, &p.tags);
@@ -181,12 +181,7 @@ impl Resource for TrustAnchor {
         .await
     }
 
-    async fn update(
-        p: &TrustAnchor,
-        live: &Live,
-        changed: &BTreeSet<String>,
-        cx: &Ctx,
-    ) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
         let id = live.outputs.get("id").cloned().unwrap_or_default();

@@ -223,7 +223,7 @@ fn live_of(
 }
 
 impl Resource for Secret {
-    fn desired(p: &Secret, cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let value = if generated(p) {
             json!(GENERATED)
         } else if value_unknown(p) {
@@ -242,7 +242,7 @@ impl Resource for Secret {
             .forces_replacement(&["name"]))
     }
 
-    async fn read(p: &Secret, cx: &Ctx) -> Result<Option<Live>> {
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let sm = &cx.clients().secrets;
         // The secret and its current value at once (a generated value is never compared).
         let value = async {
@@ -352,7 +352,7 @@ impl Resource for Secret {
         Ok(owned_in_order(found))
     }
 
-    async fn create(p: &Secret, cx: &Ctx) -> Result<Live> {
+    async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let sm = &cx.clients().secrets;
         let want = Self::desired(p, cx)?;
         let value = match load(p, cx)? {
@@ -427,7 +427,7 @@ impl Resource for Secret {
         }
     }
 
-    async fn update(p: &Secret, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+    async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let sm = &cx.clients().secrets;
         let want = Self::desired(p, cx)?;
         let arn = live
