@@ -21,10 +21,7 @@ use crate::spec::types::{Import, PkiCa};
 pub fn plan_ca(dir: &Path, id: &str, ca: &PkiCa, base: &Path) -> Result<Decision, PkiError> {
     if let Some(import) = &ca.import {
         let material = import_ca(import, base, OffsetDateTime::now_utc())?;
-        return Ok(Decision {
-            action: PkiAction::Unchanged,
-            kept: Some(material),
-        });
+        return Ok(Decision::keep(material));
     }
     decide_ca(&want_ca(dir, id, ca)?, OffsetDateTime::now_utc())
 }
@@ -157,10 +154,7 @@ pub(super) fn decide_ca(want: &Want, now: OffsetDateTime) -> Result<Decision, Pk
             reason: format!("expired on {}", day(material.not_after)),
         }));
     }
-    Ok(Decision {
-        action: PkiAction::Unchanged,
-        kept: Some(material),
-    })
+    Ok(Decision::keep(material))
 }
 
 #[cfg(test)]

@@ -235,10 +235,7 @@ pub(super) fn decide_cert(
             ),
         }));
     }
-    Ok(Decision {
-        action: PkiAction::Unchanged,
-        kept: Some(material),
-    })
+    Ok(Decision::keep(material))
 }
 
 #[cfg(test)]

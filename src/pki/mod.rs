@@ -78,6 +78,13 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Keep the files: they fit the plan.
+    fn keep(material: Material) -> Decision {
+        Decision {
+            action: PkiAction::Unchanged,
+            kept: Some(material),
+        }
+    }
     fn change(action: PkiAction) -> Decision {
         Decision { action, kept: None }
     }

@@ -458,13 +458,24 @@ impl Engine {
             });
             steps.insert(id.clone(), Step { live, action });
         }
+        Ok(self.planned(changes, steps, unowned, orphans))
+    }
+
+    /// The plan of `changes` and the orphans' deletions, with what apply needs to execute it.
+    fn planned(
+        &self,
+        mut changes: Vec<Change>,
+        steps: BTreeMap<String, Step>,
+        unowned: Vec<String>,
+        orphans: Vec<Orphan>,
+    ) -> Planned {
         changes.extend(orphans.iter().map(Engine::orphan_change));
-        Ok(Planned {
+        Planned {
             plan: self.plan_of(changes),
             steps,
             unowned,
             orphans,
-        })
+        }
     }
 
     fn plan_of(&self, changes: Vec<Change>) -> Plan {
@@ -604,13 +615,7 @@ impl Engine {
             });
             steps.insert(id.clone(), Step { live, action });
         }
-        changes.extend(orphans.iter().map(Engine::orphan_change));
-        Ok(Planned {
-            plan: self.plan_of(changes),
-            steps,
-            unowned,
-            orphans,
-        })
+        Ok(self.planned(changes, steps, unowned, orphans))
     }
 
     /// What `r` depends on among the plan's resources (not `depends_on` names it lacks).

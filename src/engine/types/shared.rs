@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::engine::resource::{Desired, Error, Live, Result};
+use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
 /// number of calls of different shapes can run together.
@@ -141,3 +141,15 @@ macro_rules! retag_jobs {
     };
 }
 pub(crate) use retag_jobs;
+
+/// What an answer must hold: `v`, or the error `missing` (an AWS answer without what the call
+/// makes, which only a broken endpoint sends).
+pub fn answered<T>(v: Option<T>, missing: &str) -> Result<T> {
+    v.ok_or_else(|| Error::other(missing))
+}
+
+/// The resource `read` finds, only if it is tagged as this one (a same-named foreign one does
+/// not count): the lookup `create_once` makes before it tries a create again.
+pub async fn ours<P: Resource>(p: &P, cx: &Ctx) -> Result<Option<Live>> {
+    Ok(P::read(p, cx).await?.filter(|l| l.owned))
+}

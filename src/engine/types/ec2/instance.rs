@@ -45,6 +45,7 @@ use super::{
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Propagation, Resource, Result,
 };
+use crate::engine::types::shared::answered;
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::plan::Unknown;
 use crate::spec::types::Instance;
@@ -539,13 +540,8 @@ impl Resource for Instance {
             req.send().await.map_err(|e| cx.aws("RunInstances", e))
         })
         .await?;
-        let inst = out
-            .instances()
-            .first()
-            .ok_or_else(|| Error::other("RunInstances returned no instance"))?;
-        let id = inst
-            .instance_id()
-            .ok_or_else(|| Error::other("RunInstances returned no instance id"))?;
+        let inst = answered(out.instances().first(), "RunInstances returned no instance")?;
+        let id = answered(inst.instance_id(), "RunInstances returned no instance id")?;
         cx.say(format!("launched {id}"));
         Ok(launched(
             p,

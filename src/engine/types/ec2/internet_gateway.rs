@@ -13,7 +13,8 @@ use super::{
     finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
     retry_dependency, settle, tag_spec, want_tags, Call,
 };
-use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
+use crate::engine::types::shared::answered;
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::spec::types::InternetGateway;
 use crate::spec::Path as PropPath;
@@ -131,12 +132,14 @@ impl Resource for InternetGateway {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateInternetGateway", e))?;
-                let gw = out
-                    .internet_gateway()
-                    .ok_or_else(|| Error::other("CreateInternetGateway returned no gateway"))?;
-                let id = gw
-                    .internet_gateway_id()
-                    .ok_or_else(|| Error::other("CreateInternetGateway returned no gateway id"))?;
+                let gw = answered(
+                    out.internet_gateway(),
+                    "CreateInternetGateway returned no gateway",
+                )?;
+                let id = answered(
+                    gw.internet_gateway_id(),
+                    "CreateInternetGateway returned no gateway id",
+                )?;
                 let owner = gw.owner_id().unwrap_or_default();
                 // A new gateway is attached to nothing yet.
                 let mut live = fresh(cx, "internet-gateway", id, &p.name, owner, want.clone());

@@ -16,6 +16,7 @@ use super::{
     retry_dependency, settle, tag_spec, want_tags, Call,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::types::shared::answered;
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Route, RouteTable};
 use crate::spec::Path as PropPath;
@@ -268,12 +269,11 @@ impl Resource for RouteTable {
                     .send()
                     .await
                     .map_err(|e| cx.aws("CreateRouteTable", e))?;
-                let table = out
-                    .route_table()
-                    .ok_or_else(|| Error::other("CreateRouteTable returned no table"))?;
-                let id = table
-                    .route_table_id()
-                    .ok_or_else(|| Error::other("CreateRouteTable returned no route table id"))?;
+                let table = answered(out.route_table(), "CreateRouteTable returned no table")?;
+                let id = answered(
+                    table.route_table_id(),
+                    "CreateRouteTable returned no route table id",
+                )?;
                 let owner = table.owner_id().unwrap_or_default();
                 // A new table has only its local route and no subnets.
                 let mut live = fresh(cx, "route-table", id, &p.name, owner, want.clone());

@@ -13,7 +13,8 @@ use super::{
     finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
     retry_dependency, settle, tag_spec, want_tags, Call,
 };
-use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
+use crate::engine::types::shared::answered;
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Subnet;
 use crate::spec::Path as PropPath;
@@ -92,12 +93,8 @@ impl Resource for Subnet {
                             .send(),
                     )
                     .await?;
-                let subnet = out
-                    .subnet()
-                    .ok_or_else(|| Error::other("CreateSubnet returned no subnet"))?;
-                let id = subnet
-                    .subnet_id()
-                    .ok_or_else(|| Error::other("CreateSubnet returned no subnet id"))?;
+                let subnet = answered(out.subnet(), "CreateSubnet returned no subnet")?;
+                let id = answered(subnet.subnet_id(), "CreateSubnet returned no subnet id")?;
                 let owner = subnet.owner_id().unwrap_or_default();
                 // New subnets never map public addresses: that is set next, if asked for.
                 let mut live = fresh(cx, "subnet", id, &p.name, owner, want.clone());

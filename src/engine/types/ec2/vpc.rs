@@ -21,7 +21,8 @@ use aws_sdk_ec2::types::{ResourceType, VpcState};
 use serde_json::{json, Value as Json};
 
 use super::*;
-use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
+use crate::engine::types::shared::answered;
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Vpc;
 use crate::spec::Path as PropPath;
@@ -75,12 +76,8 @@ impl Resource for Vpc {
                             .send(),
                     )
                     .await?;
-                let vpc = out
-                    .vpc()
-                    .ok_or_else(|| Error::other("CreateVpc returned no VPC"))?;
-                let id = vpc
-                    .vpc_id()
-                    .ok_or_else(|| Error::other("CreateVpc returned no VPC id"))?;
+                let vpc = answered(out.vpc(), "CreateVpc returned no VPC")?;
+                let id = answered(vpc.vpc_id(), "CreateVpc returned no VPC id")?;
                 Ok(fresh(
                     cx,
                     "vpc",

@@ -278,22 +278,16 @@ impl Resource for InstanceProfile {
         let name = live.outputs.get("name").cloned().unwrap_or_default();
         // IAM refuses to delete a profile that still holds a role; read the roles afresh, as
         // the one in `live` may have been swapped since.
-        let ip = match iam
-            .get_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-        {
-            Ok(out) => out.instance_profile,
-            Err(e) => {
-                let e = cx.aws("GetInstanceProfile", e);
-                return if e.code() == Some("NoSuchEntity") {
-                    Ok(())
-                } else {
-                    Err(e)
-                };
-            }
+        let got = cx.call(
+            "GetInstanceProfile",
+            iam.get_instance_profile()
+                .instance_profile_name(&name)
+                .send(),
+        );
+        let Some(out) = gone_ok(got.await, IAM_GONE)? else {
+            return Ok(());
         };
+        let ip = out.instance_profile;
         for role in ip.map(|ip| ip.roles).unwrap_or_default() {
             remove_role(cx, &name, &role.role_name).await?;
         }

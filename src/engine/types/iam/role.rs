@@ -18,6 +18,7 @@ use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, sorted, user_tags, Attrs, Ctx, Desired,
     Error, Live, Propagation, Resource, Result,
 };
+use crate::engine::types::shared::answered;
 use crate::engine::types::shared::lookup_all;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
@@ -355,9 +356,7 @@ impl Resource for Role {
         })
         .await;
         let role = match created {
-            Ok(out) => out
-                .role
-                .ok_or_else(|| Error::other("CreateRole returned no role"))?,
+            Ok(out) => answered(out.role, "CreateRole returned no role")?,
             // A retry of a create whose answer was lost, or a run cut short after it: the role
             // is there, in a state this run does not know. Read it, check it is ours, and
             // bring it to the plan.
@@ -508,21 +507,16 @@ impl Resource for Role {
         let iam = &cx.clients().iam;
         let name = live.outputs.get("name").cloned().unwrap_or_default();
         // IAM refuses to delete a role that still has policies or instance profiles.
-        let profiles = match iam
+        let listed = iam
             .list_instance_profiles_for_role()
             .role_name(&name)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let e = cx.aws("ListInstanceProfilesForRole", e);
-                return if e.code() == Some("NoSuchEntity") {
-                    Ok(())
-                } else {
-                    Err(e)
-                };
-            }
+            .send();
+        let Some(profiles) = gone_ok(
+            cx.call("ListInstanceProfilesForRole", listed).await,
+            IAM_GONE,
+        )?
+        else {
+            return Ok(());
         };
         for ip in profiles.instance_profiles() {
             gone_ok(

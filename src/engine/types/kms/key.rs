@@ -21,6 +21,7 @@ use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Propagation, Resource, Result,
 };
+use crate::engine::types::shared::answered;
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
@@ -347,9 +348,7 @@ fn live_from(
     window: u32,
     owned: bool,
 ) -> Result<Live> {
-    let arn = meta
-        .arn()
-        .ok_or_else(|| Error::other("DescribeKey returned no ARN"))?;
+    let arn = answered(meta.arn(), "DescribeKey returned no ARN")?;
     let attrs = key_attrs(alias, meta.description().unwrap_or_default(), policy, tags);
     key_live(arn, meta.key_id(), attrs, window, owned)
 }
@@ -584,15 +583,11 @@ impl Resource for KmsKey {
         }
         if certain {
             // What CreateKey made, as sent; the alias now names it.
-            let arn = meta
-                .arn()
-                .ok_or_else(|| Error::other("CreateKey returned no ARN"))?;
+            let arn = answered(meta.arn(), "CreateKey returned no ARN")?;
             return key_live(arn, meta.key_id(), want.attrs, window(p), true);
         }
         // Found after an uncertain attempt: read it as it is and bring it to the plan.
-        let live = Self::read(p, cx)
-            .await?
-            .ok_or_else(|| Error::other("the key vanished after CreateKey"))?;
+        let live = answered(Self::read(p, cx).await?, "the key vanished after CreateKey")?;
         let changed = differing(&want, &live);
         if changed.is_empty() && live.owned {
             return Ok(live);
@@ -604,11 +599,7 @@ impl Resource for KmsKey {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
         let key_id = key_id_of(live)?;
-        let arn = live
-            .outputs
-            .get("arn")
-            .cloned()
-            .ok_or_else(|| Error::other("no ARN for this key"))?;
+        let arn = answered(live.outputs.get("arn").cloned(), "no ARN for this key")?;
         let policy = changed.contains("policy").then(|| policy_text(p, cx));
         let retag = changed.contains("tags") || !live.owned;
         let stale = cx.stale_tags(live, &p.tags, retag);

@@ -63,10 +63,7 @@ impl Resource for PkiCa {
                     )
             }
         };
-        Ok(want
-            .attr("status", VALID)
-            .attr("material", AS_PLANNED)
-            .forces_replacement(&["material"]))
+        Ok(as_planned(want))
     }
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{
-    blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs, subject_json,
-    AS_PLANNED, VALID,
+    as_planned, blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs,
+    subject_json,
 };
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -63,21 +63,20 @@ fn outputs_with_serial(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
 
 impl Resource for PkiCert {
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::of::<Self>()
-            .attr("subject", subject_json(&p.subject))
-            .attr("key", key_json(p.key.as_ref()))
-            .attr(
-                "validity_days",
-                p.validity_days.unwrap_or(pki::DEFAULT_CERT_VALIDITY_DAYS),
-            )
-            .attr(
-                "renew_before_days",
-                p.renew_before_days
-                    .unwrap_or(pki::DEFAULT_RENEW_BEFORE_DAYS),
-            )
-            .attr("status", VALID)
-            .attr("material", AS_PLANNED)
-            .forces_replacement(&["material"]))
+        Ok(as_planned(
+            Desired::of::<Self>()
+                .attr("subject", subject_json(&p.subject))
+                .attr("key", key_json(p.key.as_ref()))
+                .attr(
+                    "validity_days",
+                    p.validity_days.unwrap_or(pki::DEFAULT_CERT_VALIDITY_DAYS),
+                )
+                .attr(
+                    "renew_before_days",
+                    p.renew_before_days
+                        .unwrap_or(pki::DEFAULT_RENEW_BEFORE_DAYS),
+                ),
+        ))
     }
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {

@@ -14,6 +14,14 @@ use crate::pki::{self, Material, PkiAction};
 use crate::plan::Unknown;
 use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, Subject};
 
+/// What every `pki.*` resource asks of its files besides its settings: valid, and as planned
+/// (material that no longer fits the plan is made again: a replacement).
+pub fn as_planned(want: Desired) -> Desired {
+    want.attr("status", VALID)
+        .attr("material", AS_PLANNED)
+        .forces_replacement(&["material"])
+}
+
 /// `material` when the files fit the plan.
 pub const AS_PLANNED: &str = "as planned";
 /// `status` when no renewal is due.

@@ -160,3 +160,32 @@ pub async fn of_plan<T: Send + 'static>(
 pub fn normalize_pem(pem: &str) -> String {
     pem.replace("\r\n", "\n").trim().to_string()
 }
+
+/// `read` (by name, then by tags: see `find`) and `find_owned` (every one tagged as the plan's)
+/// of a Roles Anywhere type: `$list` lists every item (`$Item`), `$name` and `$arn` read an
+/// item's name and ARN, `$live` describes it with its tags and whether it is ours.
+macro_rules! found_by_listing {
+    ($list:path, $Item:ty, $name:ident, $arn:ident, $live:path) => {
+        async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+            let all = $list(cx).await?;
+            let found = find(cx, &p.name, all, |x: &$Item| (x.$name(), x.$arn())).await?;
+            Ok(found.map(|(x, tags, owned)| $live(&x, &tags, owned)))
+        }
+
+        async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+            let all = $list(cx)
+                .await?
+                .into_iter()
+                // The plan's own were just read by name.
+                .filter(|x| !x.$name().is_some_and(|n| cx.skip_names.contains(n)))
+                .map(|x| (x.$arn().unwrap_or_default().to_string(), x))
+                .collect();
+            let found = of_plan(cx, all)
+                .await?
+                .into_iter()
+                .map(|(id, x, tags)| (id, $live(&x, &tags, true)));
+            Ok(owned_in_order(found.collect()))
+        }
+    };
+}
+pub(crate) use found_by_listing;

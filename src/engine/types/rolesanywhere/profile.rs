@@ -18,6 +18,8 @@ use super::{find, gone_ok, of_plan, ra_tags, retag, tags_attr, updated, NOT_FOUN
 use crate::engine::resource::{
     create_once, owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
+use crate::engine::types::shared::answered;
+use crate::engine::types::shared::ours;
 use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
@@ -139,29 +141,7 @@ impl Resource for Profile {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
-        let all = list_all(cx).await?;
-        let found = find(cx, &p.name, all, |pr: &ProfileDetail| {
-            (pr.name(), pr.profile_arn())
-        })
-        .await?;
-        Ok(found.map(|(pr, tags, owned)| live_of(&pr, &tags, owned)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let all = list_all(cx)
-            .await?
-            .into_iter()
-            // The plan's own profiles were just read by name.
-            .filter(|pr| !pr.name().is_some_and(|n| cx.skip_names.contains(n)))
-            .map(|pr| (pr.profile_arn().unwrap_or_default().to_string(), pr))
-            .collect();
-        let found = of_plan(cx, all)
-            .await?
-            .into_iter()
-            .map(|(id, pr, tags)| (id, live_of(&pr, &tags, true)));
-        Ok(owned_in_order(found.collect()))
-    }
+    super::found_by_listing! { list_all, ProfileDetail, name, profile_arn, live_of }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
@@ -189,13 +169,10 @@ impl Resource for Profile {
                             .send(),
                     )
                     .await?;
-                let pr = out
-                    .profile
-                    .ok_or_else(|| Error::other("CreateProfile returned no profile"))?;
+                let pr = answered(out.profile, "CreateProfile returned no profile")?;
                 Ok(live_of(&pr, &sent, true))
             },
-            // Only a profile tagged as this resource counts: a same-named foreign one does not.
-            || async { Ok(Self::read(p, cx).await?.filter(|l| l.owned)) },
+            || ours(p, cx),
         )
         .await
     }

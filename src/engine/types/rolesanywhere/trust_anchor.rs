@@ -25,6 +25,8 @@ use super::*;
 use crate::engine::resource::{
     create_once, owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
 };
+use crate::engine::types::shared::answered;
+use crate::engine::types::shared::ours;
 use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
@@ -124,29 +126,7 @@ impl Resource for TrustAnchor {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
-        let all = list_all(cx).await?;
-        let found = find(cx, &p.name, all, |t: &TrustAnchorDetail| {
-            (t.name(), t.trust_anchor_arn())
-        })
-        .await?;
-        Ok(found.map(|(ta, tags, owned)| live_of(&ta, &tags, owned)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        let all = list_all(cx)
-            .await?
-            .into_iter()
-            // The plan's own anchors were just read by name.
-            .filter(|ta| !ta.name().is_some_and(|n| cx.skip_names.contains(n)))
-            .map(|ta| (ta.trust_anchor_arn().unwrap_or_default().to_string(), ta))
-            .collect();
-        let found = of_plan(cx, all)
-            .await?
-            .into_iter()
-            .map(|(id, ta, tags)| (id, live_of(&ta, &tags, true)));
-        Ok(owned_in_order(found.collect()))
-    }
+    super::found_by_listing! { list_all, TrustAnchorDetail, name, trust_anchor_arn, live_of }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
@@ -170,13 +150,13 @@ impl Resource for TrustAnchor {
                             .send(),
                     )
                     .await?;
-                let ta = out
-                    .trust_anchor
-                    .ok_or_else(|| Error::other("CreateTrustAnchor returned no trust anchor"))?;
+                let ta = answered(
+                    out.trust_anchor,
+                    "CreateTrustAnchor returned no trust anchor",
+                )?;
                 Ok(live_of(&ta, &sent, true))
             },
-            // Only an anchor tagged as this resource counts: a same-named foreign one does not.
-            || async { Ok(Self::read(p, cx).await?.filter(|l| l.owned)) },
+            || ours(p, cx),
         )
         .await
     }

@@ -24,6 +24,7 @@ use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
     TAG_PLAN,
 };
+use crate::engine::types::shared::answered;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
@@ -260,10 +261,7 @@ impl Resource for Secret {
                 return if not_found(&e) { Ok(None) } else { Err(e) };
             }
         };
-        let arn = desc
-            .arn()
-            .ok_or_else(|| Error::other("DescribeSecret returned no ARN"))?
-            .to_string();
+        let arn = answered(desc.arn(), "DescribeSecret returned no ARN")?.to_string();
         let seen = Seen {
             arn: &arn,
             name: desc.name().unwrap_or(&p.name),
@@ -375,9 +373,7 @@ impl Resource for Secret {
         match req.send().await {
             // What CreateSecret made: the plan's secret as sent, its value current.
             Ok(out) => {
-                let arn = out
-                    .arn()
-                    .ok_or_else(|| Error::other("CreateSecret returned no ARN"))?;
+                let arn = answered(out.arn(), "CreateSecret returned no ARN")?;
                 let tags = cx.tags(&p.tags);
                 let seen = Seen {
                     arn,
