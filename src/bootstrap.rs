@@ -508,6 +508,21 @@ mod tests {
 
     /// Run the rendered script under ROOT=`dir/root` with a stand-in `aws` (it prints a key)
     /// and `xpart` on PATH.
+    /// `run` with the test endpoint, which must succeed.
+    fn run_ok(dir: &Path, script: &str) -> std::process::Output {
+        let out = run(
+            dir,
+            script,
+            &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     fn run(dir: &Path, script: &str, env: &[(&str, &str)]) -> std::process::Output {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
@@ -552,16 +567,7 @@ mod tests {
              [profile other]\nregion = eu-west-1\n",
         )
         .unwrap();
-        let out = run(
-            &dir,
-            &script,
-            &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run_ok(&dir, &script);
         assert!(
             !String::from_utf8_lossy(&out.stderr).contains("MIIEkey"),
             "the key is never printed"
@@ -593,16 +599,7 @@ mod tests {
             CERT
         );
         // Again: the same files, and no temporary files left behind.
-        let out = run(
-            &dir,
-            &script,
-            &[("CREDENTIAL_PROCESS_EXTRA", "--endpoint http://127.0.0.1:1")],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(&dir, &script);
         assert_eq!(std::fs::read_to_string(aws.join("config")).unwrap(), config);
         let mut names: Vec<_> = std::fs::read_dir(aws.join("xpart"))
             .unwrap()

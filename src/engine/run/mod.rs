@@ -139,6 +139,15 @@ pub struct Setup {
 /// Outputs of resources by id: None for one that does not exist yet (or will be replaced).
 type Known = BTreeMap<String, Option<BTreeMap<String, String>>>;
 
+/// What a planning pass gathers, resource by resource.
+#[derive(Default)]
+struct Tally {
+    steps: BTreeMap<String, Step>,
+    changes: Vec<Change>,
+    /// Same-named resources without this plan's tags.
+    unowned: Vec<String>,
+}
+
 /// The per-resource result of the read phase and the comparison.
 #[derive(Debug, Clone)]
 struct Step {
@@ -424,9 +433,7 @@ impl Engine {
     pub async fn plan(&self, cancel: &Cancel) -> Result<Planned, RunError> {
         let (lives, orphans) = self.read_everything(cancel).await?;
         let mut outputs = Known::new();
-        let mut steps = BTreeMap::new();
-        let mut changes = vec![];
-        let mut unowned = vec![];
+        let mut t = Tally::default();
         for id in &self.spec.order {
             let r = &self.spec.resources[id];
             let live = lives.get(id).cloned().flatten();
@@ -438,7 +445,7 @@ impl Engine {
                 .map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
             let (action, attrs, reason) = compare(&desired, live.as_ref(), self.setup.adopt);
             if live.as_ref().is_some_and(|l| !l.owned) {
-                unowned.push(format!(
+                t.unowned.push(format!(
                     "{id} ({}): a resource with this name exists without this plan's ownership tags",
                     r.type_name
                 ));
@@ -448,7 +455,7 @@ impl Engine {
                 _ => live.as_ref().map(|l| l.outputs.clone()),
             };
             outputs.insert(id.clone(), known);
-            changes.push(Change {
+            t.changes.push(Change {
                 id: id.clone(),
                 type_name: r.type_name.clone(),
                 partition: r.partition.clone(),
@@ -456,24 +463,18 @@ impl Engine {
                 attrs,
                 reason,
             });
-            steps.insert(id.clone(), Step { live, action });
+            t.steps.insert(id.clone(), Step { live, action });
         }
-        Ok(self.planned(changes, steps, unowned, orphans))
+        Ok(self.planned(t, orphans))
     }
 
     /// The plan of `changes` and the orphans' deletions, with what apply needs to execute it.
-    fn planned(
-        &self,
-        mut changes: Vec<Change>,
-        steps: BTreeMap<String, Step>,
-        unowned: Vec<String>,
-        orphans: Vec<Orphan>,
-    ) -> Planned {
-        changes.extend(orphans.iter().map(Engine::orphan_change));
+    fn planned(&self, mut t: Tally, orphans: Vec<Orphan>) -> Planned {
+        t.changes.extend(orphans.iter().map(Engine::orphan_change));
         Planned {
-            plan: self.plan_of(changes),
-            steps,
-            unowned,
+            plan: self.plan_of(t.changes),
+            steps: t.steps,
+            unowned: t.unowned,
             orphans,
         }
     }
@@ -583,16 +584,14 @@ impl Engine {
     /// Same-named resources without them are listed in `unowned` and left alone.
     pub async fn plan_destroy(&self, cancel: &Cancel) -> Result<Planned, RunError> {
         let (lives, orphans) = self.read_everything(cancel).await?;
-        let mut steps = BTreeMap::new();
-        let mut changes = vec![];
-        let mut unowned = vec![];
+        let mut t = Tally::default();
         for id in &self.spec.order {
             let r = &self.spec.resources[id];
             let live = lives.get(id).cloned().flatten();
             let action = match &live {
                 Some(l) if l.owned => Action::Delete,
                 Some(_) => {
-                    unowned.push(format!(
+                    t.unowned.push(format!(
                         "{id} ({}): exists without this plan's ownership tags; left alone",
                         r.type_name
                     ));
@@ -604,7 +603,7 @@ impl Engine {
                 (Some(l), Action::Delete) => delete_attrs(l),
                 _ => vec![],
             };
-            changes.push(Change {
+            t.changes.push(Change {
                 id: id.clone(),
                 type_name: r.type_name.clone(),
                 partition: r.partition.clone(),
@@ -613,9 +612,9 @@ impl Engine {
                 reason: (action == Action::NoOp && live.is_some())
                     .then(|| "not owned by this plan".to_string()),
             });
-            steps.insert(id.clone(), Step { live, action });
+            t.steps.insert(id.clone(), Step { live, action });
         }
-        Ok(self.planned(changes, steps, unowned, orphans))
+        Ok(self.planned(t, orphans))
     }
 
     /// What `r` depends on among the plan's resources (not `depends_on` names it lacks).
