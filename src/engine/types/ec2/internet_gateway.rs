@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
-    retry_dependency, settle, tag_spec, want_tags, Call,
+    end_with, finish, fresh, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, settle, tag_spec, want_tags, Call, Ending,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
 use crate::engine::types::shared::answered;
@@ -20,6 +20,12 @@ use crate::spec::types::InternetGateway;
 use crate::spec::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInternetGatewayID.NotFound"];
+
+const DELETE: Ending = Ending {
+    op: "DeleteInternetGateway",
+    waiting_for: "the detachment of the gateway",
+    gone: GONE,
+};
 
 fn live_of(
     _p: Option<&InternetGateway>,
@@ -55,29 +61,26 @@ fn live_of(
     }
 }
 
+/// EC2 refuses a detach while instances in the VPC still hold public addresses.
+const DETACH: Ending = Ending {
+    op: "DetachInternetGateway",
+    waiting_for: "the release of the VPC's public addresses",
+    gone: &[
+        "Gateway.NotAttached",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidVpcID.NotFound",
+    ],
+};
+
 async fn detach(cx: &Ctx, igw: &str, vpc: &str) -> Result<()> {
-    // EC2 refuses while instances in the VPC still hold public addresses (DependencyViolation).
-    retry_dependency(cx, "the release of the VPC's public addresses", || async {
-        gone_ok(
-            cx.run(
-                "DetachInternetGateway",
-                cx.clients()
-                    .ec2
-                    .detach_internet_gateway()
-                    .internet_gateway_id(igw)
-                    .vpc_id(vpc)
-                    .send(),
-            )
-            .await,
-            &[
-                "Gateway.NotAttached",
-                "InvalidInternetGatewayID.NotFound",
-                "InvalidVpcID.NotFound",
-            ],
-        )
-    })
-    .await?;
-    Ok(())
+    let ec2 = &cx.clients().ec2;
+    let send = || {
+        ec2.detach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc)
+            .send()
+    };
+    end_with(cx, &DETACH, send).await
 }
 
 async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
@@ -186,22 +189,14 @@ impl Resource for InternetGateway {
         if !vpc.is_empty() {
             detach(cx, &id, vpc).await?;
         }
-        retry_dependency(cx, "the detachment of the gateway", || async {
-            gone_ok(
-                cx.run(
-                    "DeleteInternetGateway",
-                    cx.clients()
-                        .ec2
-                        .delete_internet_gateway()
-                        .internet_gateway_id(&id)
-                        .send(),
-                )
-                .await,
-                GONE,
-            )
-        })
-        .await?;
-        Ok(())
+        let send = || {
+            cx.clients()
+                .ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(&id)
+                .send()
+        };
+        end_with(cx, &DELETE, send).await
     }
 }
 

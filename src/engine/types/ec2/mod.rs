@@ -248,6 +248,28 @@ pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desi
     }
 }
 
+/// One EC2 call that ends something (a delete, a detach): what it waits for while EC2 says
+/// something still uses the resource, and the codes that mean it is gone already (done).
+pub struct Ending {
+    pub op: &'static str,
+    pub waiting_for: &'static str,
+    pub gone: &'static [&'static str],
+}
+
+/// Make the call `send` starts, as `end` says: retried while the resource is in use, a target
+/// already gone counting as done.
+pub async fn end_with<T, E, Fut>(cx: &Ctx, end: &Ending, send: impl Fn() -> Fut) -> Result<()>
+where
+    Fut: Future<Output = std::result::Result<T, aws_sdk_ec2::error::SdkError<E>>>,
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    retry_dependency(cx, end.waiting_for, || async {
+        gone_ok(cx.run(end.op, send()).await, end.gone)
+    })
+    .await?;
+    Ok(())
+}
+
 /// The names in `keys` whose desired and live values differ.
 pub fn differing_in(want: &Desired, live: &Live, keys: &[&str]) -> BTreeSet<String> {
     let mut d = differing(want, live);

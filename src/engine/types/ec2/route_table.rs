@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
-    retry_dependency, settle, tag_spec, want_tags, Call,
+    end_with, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, settle, tag_spec, want_tags, Call, Ending,
 };
 use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::engine::types::shared::answered;
@@ -46,6 +46,12 @@ fn route_pairs(v: Option<&Json>) -> BTreeMap<String, String> {
         })
         .unwrap_or_default()
 }
+
+const DELETE: Ending = Ending {
+    op: "DeleteRouteTable",
+    waiting_for: "the removal of the route table's associations",
+    gone: &["InvalidRouteTableID.NotFound"],
+};
 
 fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
     let tags = t.tags();
@@ -346,26 +352,14 @@ impl Resource for RouteTable {
         for assoc in associations(live).values() {
             disassociate(cx, assoc).await?;
         }
-        retry_dependency(
-            cx,
-            "the removal of the route table's associations",
-            || async {
-                gone_ok(
-                    cx.run(
-                        "DeleteRouteTable",
-                        cx.clients()
-                            .ec2
-                            .delete_route_table()
-                            .route_table_id(&id)
-                            .send(),
-                    )
-                    .await,
-                    &["InvalidRouteTableID.NotFound"],
-                )
-            },
-        )
-        .await?;
-        Ok(())
+        let send = || {
+            cx.clients()
+                .ec2
+                .delete_route_table()
+                .route_table_id(&id)
+                .send()
+        };
+        end_with(cx, &DELETE, send).await
     }
 }
 

@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    arn_account, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
-    plan_filters, retry_dependency, settle, tag_spec, together, want_tags, Call,
+    arn_account, end_with, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
+    plan_filters, settle, tag_spec, together, want_tags, Call, Ending,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -136,6 +136,12 @@ fn live_rules(perms: &[IpPermission]) -> Vec<Rule> {
 fn description(p: &SecurityGroup) -> &str {
     p.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION)
 }
+
+const DELETE: Ending = Ending {
+    op: "DeleteSecurityGroup",
+    waiting_for: "the deletion of the instances and interfaces using the group",
+    gone: &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
+};
 
 fn live_of(_p: Option<&SecurityGroup>, cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
     let name = g.group_name().unwrap_or_default();
@@ -331,26 +337,14 @@ impl Resource for SecurityGroup {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(
-            cx,
-            "the deletion of the instances and interfaces using the group",
-            || async {
-                gone_ok(
-                    cx.run(
-                        "DeleteSecurityGroup",
-                        cx.clients()
-                            .ec2
-                            .delete_security_group()
-                            .group_id(&id)
-                            .send(),
-                    )
-                    .await,
-                    &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
-                )
-            },
-        )
-        .await?;
-        Ok(())
+        let send = || {
+            cx.clients()
+                .ec2
+                .delete_security_group()
+                .group_id(&id)
+                .send()
+        };
+        end_with(cx, &DELETE, send).await
     }
 }
 

@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick, plan_filters,
-    retry_dependency, settle, tag_spec, want_tags, Call,
+    end_with, finish, fresh, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, settle, tag_spec, want_tags, Call, Ending,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
 use crate::engine::types::shared::answered;
@@ -21,6 +21,12 @@ use crate::spec::Path as PropPath;
 
 /// `with_zone`: whether the plan names a zone (see below); a subnet the plan no longer has
 /// shows its zone.
+const DELETE: Ending = Ending {
+    op: "DeleteSubnet",
+    waiting_for: "the deletion of the subnet's instances and interfaces",
+    gone: &["InvalidSubnetID.NotFound"],
+};
+
 /// `p`: the plan's subnet, when reading it (its zone is compared only if the plan names one).
 fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
     let with_zone = p.is_none_or(|p| p.availability_zone.is_some());
@@ -134,22 +140,8 @@ impl Resource for Subnet {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(
-            cx,
-            "the deletion of the subnet's instances and interfaces",
-            || async {
-                gone_ok(
-                    cx.run(
-                        "DeleteSubnet",
-                        cx.clients().ec2.delete_subnet().subnet_id(&id).send(),
-                    )
-                    .await,
-                    &["InvalidSubnetID.NotFound"],
-                )
-            },
-        )
-        .await?;
-        Ok(())
+        let send = || cx.clients().ec2.delete_subnet().subnet_id(&id).send();
+        end_with(cx, &DELETE, send).await
     }
 }
 

@@ -27,6 +27,12 @@ use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Vpc;
 use crate::spec::Path as PropPath;
 
+const DELETE: Ending = Ending {
+    op: "DeleteVpc",
+    waiting_for: "the deletion of the VPC's subnets, gateways and groups",
+    gone: &["InvalidVpcID.NotFound"],
+};
+
 fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
     let tags = vpc.tags();
     let id = vpc.vpc_id().unwrap_or_default();
@@ -100,22 +106,8 @@ impl Resource for Vpc {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.outputs.get("id").cloned().unwrap_or_default();
-        retry_dependency(
-            cx,
-            "the deletion of the VPC's subnets, gateways and groups",
-            || async {
-                gone_ok(
-                    cx.run(
-                        "DeleteVpc",
-                        cx.clients().ec2.delete_vpc().vpc_id(&id).send(),
-                    )
-                    .await,
-                    &["InvalidVpcID.NotFound"],
-                )
-            },
-        )
-        .await?;
-        Ok(())
+        let send = || cx.clients().ec2.delete_vpc().vpc_id(&id).send();
+        end_with(cx, &DELETE, send).await
     }
 }
 
