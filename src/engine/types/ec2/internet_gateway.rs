@@ -6,20 +6,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_ec2::operation::create_internet_gateway::CreateInternetGatewayOutput;
 use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    end_with, finish, fresh, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, settle, tag_spec, want_tags, Call, Ending,
+    create_tagged, end_with, finish, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
-use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
-use crate::engine::types::shared::answered;
+use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::spec::types::InternetGateway;
 use crate::spec::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInternetGatewayID.NotFound"];
+
+const CREATE: Creation = Creation {
+    op: "CreateInternetGateway",
+    kind: "internet-gateway",
+    later: &["vpc"],
+};
 
 const DELETE: Ending = Ending {
     op: "DeleteInternetGateway",
@@ -122,37 +128,26 @@ impl Resource for InternetGateway {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        let want = Self::desired(p, cx)?;
-        let live = create_once(
-            cx,
-            "CreateInternetGateway",
-            || async {
-                let out = ec2
-                    .create_internet_gateway()
-                    .tag_specifications(tag_spec(cx, ResourceType::InternetGateway, p, &[]))
-                    .customize()
-                    .config_override(crate::aws::once::ec2())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateInternetGateway", e))?;
-                let gw = answered(
-                    out.internet_gateway(),
-                    "CreateInternetGateway returned no gateway",
-                )?;
-                let id = answered(
-                    gw.internet_gateway_id(),
-                    "CreateInternetGateway returned no gateway id",
-                )?;
-                let owner = gw.owner_id().unwrap_or_default();
-                // A new gateway is attached to nothing yet.
-                let mut live = fresh(cx, "internet-gateway", id, &p.name, owner, want.clone());
-                live.attrs.insert("vpc".into(), json!(""));
-                Ok(live)
-            },
-            || Self::read(p, cx),
-        )
-        .await?;
-        settle(p, live, &want, &["vpc"], cx).await
+        let send = || {
+            let tags = tag_spec(cx, ResourceType::InternetGateway, p, &[]);
+            let create = ec2.create_internet_gateway().tag_specifications(tags);
+            create
+                .customize()
+                .config_override(crate::aws::once::ec2())
+                .send()
+        };
+        let made = |o: &CreateInternetGatewayOutput| {
+            let g = o.internet_gateway()?;
+            Some((
+                g.internet_gateway_id()?.into(),
+                g.owner_id().unwrap_or_default().into(),
+            ))
+        };
+        // A new gateway is attached to nothing yet.
+        let start = |l: &mut Live| {
+            l.attrs.insert("vpc".into(), json!(""));
+        };
+        create_tagged(p, cx, &CREATE, send, made, start).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

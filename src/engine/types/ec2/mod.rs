@@ -22,9 +22,10 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::Value as Json;
 
 use crate::engine::resource::{
-    owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Live,
-    Propagation, Result, TAG_LINEAGE, TAG_PLAN,
+    create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
+    Live, Propagation, Result, TAG_LINEAGE, TAG_PLAN,
 };
+use crate::engine::types::shared::answered;
 use crate::spec::types::Tags;
 
 /// The tag holding a SHA-256 of an instance's user data: read compares it without another call
@@ -246,6 +247,42 @@ pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desi
         owned: true,
         handle: Json::Null,
     }
+}
+
+/// What an EC2 create needs besides its call: the operation, the resource's kind in ARNs, and
+/// the attributes the call cannot set, which `settle` brings to the plan right after.
+pub struct Creation {
+    pub op: &'static str,
+    pub kind: &'static str,
+    pub later: &'static [&'static str],
+}
+
+/// Create under `create_once` (`send` turns the SDK's retries off; before any retry the tags
+/// look the resource up), describe what was made (`made`: its id and owner in the answer;
+/// `start`: the `later` attributes as a new resource has them), then settle `later`.
+pub async fn create_tagged<P, O, E, Fut>(
+    p: &P,
+    cx: &Ctx,
+    c: &Creation,
+    send: impl Fn() -> Fut,
+    made: impl Fn(&O) -> Option<(String, String)>,
+    start: impl Fn(&mut Live),
+) -> Result<Live>
+where
+    P: Named,
+    Fut: Future<Output = std::result::Result<O, aws_sdk_ec2::error::SdkError<E>>>,
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let want = P::desired(p, cx)?;
+    let create = || async {
+        let out = cx.call(c.op, send()).await?;
+        let (id, owner) = answered(made(&out), &format!("{} returned no id", c.op))?;
+        let mut live = fresh(cx, c.kind, &id, p.name(), &owner, want.clone());
+        start(&mut live);
+        Ok(live)
+    };
+    let live = create_once(cx, c.op, create, || P::read(p, cx)).await?;
+    settle(p, live, &want, c.later, cx).await
 }
 
 /// One EC2 call that ends something (a delete, a detach): what it waits for while EC2 says

@@ -8,15 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use aws_sdk_ec2::operation::create_route_table::CreateRouteTableOutput;
 use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCode};
 use serde_json::{json, Value as Json};
 
 use super::{
-    end_with, finish, fresh, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, settle, tag_spec, want_tags, Call, Ending,
+    create_tagged, end_with, finish, gone_ok, live_tags, name_tag, outputs, owned, owner_filters,
+    pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
-use crate::engine::resource::{create_once, sorted, Ctx, Desired, Error, Live, Resource, Result};
-use crate::engine::types::shared::answered;
+use crate::engine::resource::{sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Route, RouteTable};
 use crate::spec::Path as PropPath;
@@ -46,6 +46,12 @@ fn route_pairs(v: Option<&Json>) -> BTreeMap<String, String> {
         })
         .unwrap_or_default()
 }
+
+const CREATE: Creation = Creation {
+    op: "CreateRouteTable",
+    kind: "route-table",
+    later: &["routes", "subnets"],
+};
 
 const DELETE: Ending = Ending {
     op: "DeleteRouteTable",
@@ -261,37 +267,31 @@ impl Resource for RouteTable {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        let want = Self::desired(p, cx)?;
-        let live = create_once(
-            cx,
-            "CreateRouteTable",
-            || async {
-                let out = ec2
-                    .create_route_table()
-                    .vpc_id(&p.vpc)
-                    .tag_specifications(tag_spec(cx, ResourceType::RouteTable, p, &[]))
-                    .customize()
-                    .config_override(crate::aws::once::ec2())
-                    .send()
-                    .await
-                    .map_err(|e| cx.aws("CreateRouteTable", e))?;
-                let table = answered(out.route_table(), "CreateRouteTable returned no table")?;
-                let id = answered(
-                    table.route_table_id(),
-                    "CreateRouteTable returned no route table id",
-                )?;
-                let owner = table.owner_id().unwrap_or_default();
-                // A new table has only its local route and no subnets.
-                let mut live = fresh(cx, "route-table", id, &p.name, owner, want.clone());
-                live.attrs.insert("routes".into(), json!([]));
-                live.attrs.insert("subnets".into(), json!([]));
-                live.handle = json!({ "associations": {} });
-                Ok(live)
-            },
-            || Self::read(p, cx),
-        )
-        .await?;
-        settle(p, live, &want, &["routes", "subnets"], cx).await
+        let send = || {
+            let tags = tag_spec(cx, ResourceType::RouteTable, p, &[]);
+            let create = ec2
+                .create_route_table()
+                .vpc_id(&p.vpc)
+                .tag_specifications(tags);
+            create
+                .customize()
+                .config_override(crate::aws::once::ec2())
+                .send()
+        };
+        let made = |o: &CreateRouteTableOutput| {
+            let t = o.route_table()?;
+            Some((
+                t.route_table_id()?.into(),
+                t.owner_id().unwrap_or_default().into(),
+            ))
+        };
+        // A new table has only its local route and no subnets.
+        let start = |l: &mut Live| {
+            l.attrs.insert("routes".into(), json!([]));
+            l.attrs.insert("subnets".into(), json!([]));
+            l.handle = json!({ "associations": {} });
+        };
+        create_tagged(p, cx, &CREATE, send, made, start).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

@@ -6,21 +6,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_ec2::operation::create_subnet::CreateSubnetOutput;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    end_with, finish, fresh, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, settle, tag_spec, want_tags, Call, Ending,
+    create_tagged, end_with, finish, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
-use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
-use crate::engine::types::shared::answered;
+use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Subnet;
 use crate::spec::Path as PropPath;
 
 /// `with_zone`: whether the plan names a zone (see below); a subnet the plan no longer has
 /// shows its zone.
+const CREATE: Creation = Creation {
+    op: "CreateSubnet",
+    kind: "subnet",
+    later: &["map_public_ip_on_launch"],
+};
+
 const DELETE: Ending = Ending {
     op: "DeleteSubnet",
     waiting_for: "the deletion of the subnet's instances and interfaces",
@@ -81,37 +87,27 @@ impl Resource for Subnet {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        let want = Self::desired(p, cx)?;
-        let live = create_once(
-            cx,
-            "CreateSubnet",
-            || async {
-                let out = cx
-                    .call(
-                        "CreateSubnet",
-                        ec2.create_subnet()
-                            .vpc_id(&p.vpc)
-                            .cidr_block(&p.cidr)
-                            .set_availability_zone(p.availability_zone.clone())
-                            .tag_specifications(tag_spec(cx, ResourceType::Subnet, p, &[]))
-                            .customize()
-                            .config_override(crate::aws::once::ec2())
-                            .send(),
-                    )
-                    .await?;
-                let subnet = answered(out.subnet(), "CreateSubnet returned no subnet")?;
-                let id = answered(subnet.subnet_id(), "CreateSubnet returned no subnet id")?;
-                let owner = subnet.owner_id().unwrap_or_default();
-                // New subnets never map public addresses: that is set next, if asked for.
-                let mut live = fresh(cx, "subnet", id, &p.name, owner, want.clone());
-                live.attrs
-                    .insert("map_public_ip_on_launch".into(), json!(false));
-                Ok(live)
-            },
-            || Self::read(p, cx),
-        )
-        .await?;
-        settle(p, live, &want, &["map_public_ip_on_launch"], cx).await
+        let send = || {
+            let tags = tag_spec(cx, ResourceType::Subnet, p, &[]);
+            let create = ec2.create_subnet().vpc_id(&p.vpc).cidr_block(&p.cidr);
+            let create = create.set_availability_zone(p.availability_zone.clone());
+            let create = create.tag_specifications(tags).customize();
+            create.config_override(crate::aws::once::ec2()).send()
+        };
+        let made = |o: &CreateSubnetOutput| {
+            o.subnet().and_then(|s| {
+                Some((
+                    s.subnet_id()?.into(),
+                    s.owner_id().unwrap_or_default().into(),
+                ))
+            })
+        };
+        // New subnets never map public addresses: that is set next, if asked for.
+        let start = |l: &mut Live| {
+            l.attrs
+                .insert("map_public_ip_on_launch".into(), json!(false));
+        };
+        create_tagged(p, cx, &CREATE, send, made, start).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

@@ -17,15 +17,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_ec2::operation::create_vpc::CreateVpcOutput;
 use aws_sdk_ec2::types::{ResourceType, VpcState};
 use serde_json::{json, Value as Json};
 
 use super::*;
-use crate::engine::resource::{create_once, Ctx, Desired, Live, Resource, Result};
-use crate::engine::types::shared::answered;
+use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::Vpc;
 use crate::spec::Path as PropPath;
+
+const CREATE: Creation = Creation {
+    op: "CreateVpc",
+    kind: "vpc",
+    later: &[],
+};
 
 const DELETE: Ending = Ending {
     op: "DeleteVpc",
@@ -67,35 +73,22 @@ impl Resource for Vpc {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        create_once(
-            cx,
-            "CreateVpc",
-            || async {
-                let out = cx
-                    .call(
-                        "CreateVpc",
-                        ec2.create_vpc()
-                            .cidr_block(&p.cidr)
-                            .tag_specifications(tag_spec(cx, ResourceType::Vpc, p, &[]))
-                            .customize()
-                            .config_override(crate::aws::once::ec2())
-                            .send(),
-                    )
-                    .await?;
-                let vpc = answered(out.vpc(), "CreateVpc returned no VPC")?;
-                let id = answered(vpc.vpc_id(), "CreateVpc returned no VPC id")?;
-                Ok(fresh(
-                    cx,
-                    "vpc",
-                    id,
-                    &p.name,
-                    vpc.owner_id().unwrap_or_default(),
-                    Self::desired(p, cx)?,
-                ))
-            },
-            || Self::read(p, cx),
-        )
-        .await
+        let send = || {
+            let tags = tag_spec(cx, ResourceType::Vpc, p, &[]);
+            let create = ec2
+                .create_vpc()
+                .cidr_block(&p.cidr)
+                .tag_specifications(tags);
+            create
+                .customize()
+                .config_override(crate::aws::once::ec2())
+                .send()
+        };
+        let made = |o: &CreateVpcOutput| {
+            o.vpc()
+                .and_then(|v| Some((v.vpc_id()?.into(), v.owner_id().unwrap_or_default().into())))
+        };
+        create_tagged(p, cx, &CREATE, send, made, |_| {}).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
