@@ -198,7 +198,7 @@ fn local(
     if let Some(n) = r.properties.get("name").and_then(|v| v.as_str()) {
         let (n, complete) = known(n);
         if complete {
-            let ty = spec::types::type_info(&r.type_name).map_or("", |t| t.name);
+            let ty = r.kind.type_name();
             let part = r
                 .partition
                 .as_ref()

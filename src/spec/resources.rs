@@ -11,7 +11,7 @@ use super::partitions::Partitions;
 use super::template::{Part, Template};
 use super::vars::Vars;
 use super::walk::{has_template, map_strings, strings_where};
-use super::{static_value, types, EachResource, Kind, Path, ResourceDef, ResourceSpec, MAX_ID_LEN};
+use super::{static_value, types, EachResource, Path, ResourceDef, ResourceSpec, MAX_ID_LEN};
 use crate::diag::Finding;
 
 /// A reference to another resource, checked once every resource is read.
@@ -127,14 +127,13 @@ impl Stage {
             Value::Null => Value::Mapping(Default::default()),
             p => p,
         };
-        let kind = match Kind::from_properties(info.name, props.clone()) {
-            Some(Ok(k)) => Some(k),
-            Some(Err(e)) => {
+        let kind = match (info.parse)(props.clone()) {
+            Ok(k) => Some(k),
+            Err(e) => {
                 let f = path_error(l.src, &props_at, e);
                 l.push(f);
                 None
             }
-            None => None,
         };
         let kind = kind.filter(|_| ok)?;
         Some(ResourceDef {
@@ -157,7 +156,7 @@ impl Stage {
         info: &types::TypeInfo,
         at: &Path,
     ) -> Option<Option<String>> {
-        match (&rs.partition, info.local) {
+        match (&rs.partition, info.is_local()) {
             (Some(_), true) => {
                 l.push(
                     Finding::error(

@@ -22,7 +22,7 @@ pub fn plan_schema() -> Value {
                     "depends_on": {"type": "array", "items": {"type": "string"}},
                 },
             });
-            if !t.local {
+            if !t.is_local() {
                 v["required"] = json!(["type", "partition"]);
                 v["properties"]["partition"] =
                     json!({"type": "string", "description": "a key of `partitions`"});

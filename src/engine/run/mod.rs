@@ -148,6 +148,27 @@ struct Tally {
     unowned: Vec<String>,
 }
 
+impl Tally {
+    /// `r`'s step, and the change the plan shows for it.
+    fn record(
+        &mut self,
+        r: &ResourceDef,
+        step: Step,
+        attrs: Vec<AttrChange>,
+        reason: Option<String>,
+    ) {
+        self.changes.push(Change {
+            id: r.id.clone(),
+            type_name: r.type_name.clone(),
+            partition: r.partition.clone(),
+            action: step.action,
+            attrs,
+            reason,
+        });
+        self.steps.insert(r.id.clone(), step);
+    }
+}
+
 /// The per-resource result of the read phase and the comparison.
 #[derive(Debug, Clone)]
 struct Step {
@@ -455,15 +476,7 @@ impl Engine {
                 _ => live.as_ref().map(|l| l.outputs.clone()),
             };
             outputs.insert(id.clone(), known);
-            t.changes.push(Change {
-                id: id.clone(),
-                type_name: r.type_name.clone(),
-                partition: r.partition.clone(),
-                action,
-                attrs,
-                reason,
-            });
-            t.steps.insert(id.clone(), Step { live, action });
+            t.record(r, Step { live, action }, attrs, reason);
         }
         Ok(self.planned(t, orphans))
     }
@@ -603,16 +616,9 @@ impl Engine {
                 (Some(l), Action::Delete) => delete_attrs(l),
                 _ => vec![],
             };
-            t.changes.push(Change {
-                id: id.clone(),
-                type_name: r.type_name.clone(),
-                partition: r.partition.clone(),
-                action,
-                attrs,
-                reason: (action == Action::NoOp && live.is_some())
-                    .then(|| "not owned by this plan".to_string()),
-            });
-            t.steps.insert(id.clone(), Step { live, action });
+            let reason = (action == Action::NoOp && live.is_some())
+                .then(|| "not owned by this plan".to_string());
+            t.record(r, Step { live, action }, attrs, reason);
         }
         Ok(self.planned(t, orphans))
     }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::spec::types::Tags;
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
 /// number of calls of different shapes can run together.
@@ -39,7 +40,7 @@ pub fn gone_ok<T>(r: Result<T>, codes: &[&str]) -> Result<Option<T>> {
 
 /// IAM's not-found code.
 pub const IAM_GONE: &[&str] = &["NoSuchEntity"];
-/// Roles Anywhere's (and Secrets Manager's, and KMS's) not-found code.
+/// Roles Anywhere's not-found code.
 pub const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// The attributes that differ between `want` and `live`: what an update must change.
@@ -153,3 +154,63 @@ pub fn answered<T>(v: Option<T>, missing: &str) -> Result<T> {
 pub async fn ours<P: Resource>(p: &P, cx: &Ctx) -> Result<Option<Live>> {
     Ok(P::read(p, cx).await?.filter(|l| l.owned))
 }
+
+/// The resource a create keyed by name found already there (`err`, "already exists"): a
+/// retry of our own create whose answer was lost, or a run cut short after it; or somebody
+/// else's, which is refused (`what` names it in the message).
+pub async fn exists_as_ours<P: Resource>(p: &P, cx: &Ctx, err: Error, what: &str) -> Result<Live> {
+    let live = P::read(p, cx).await?.ok_or(err)?;
+    if !live.owned {
+        return Err(Error::other(format!(
+            "{what} exists and is not owned by this plan"
+        )));
+    }
+    Ok(live)
+}
+
+/// After a create that sets what it can: the update that brings `keys` to the plan when they
+/// differ (an attribute the create call cannot take, or one an uncertain create left).
+pub async fn settle<P: Resource>(
+    p: &P,
+    live: Live,
+    want: &Desired,
+    keys: &[&str],
+    cx: &Ctx,
+) -> Result<Live> {
+    let mut changed = differing(want, &live);
+    changed.retain(|k| keys.contains(&k.as_str()));
+    if changed.is_empty() {
+        return Ok(live);
+    }
+    P::update(p, &live, &changed, cx).await
+}
+
+/// The properties of a type with a name and tags (EC2, Roles Anywhere): what the family
+/// helpers that tag and name a resource take.
+pub trait Named: Resource {
+    fn name(&self) -> &str;
+    fn tags(&self) -> &Tags;
+}
+
+macro_rules! named {
+    ($($T:ident),+) => {
+        $(impl Named for crate::spec::types::$T {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn tags(&self) -> &Tags {
+                &self.tags
+            }
+        })+
+    };
+}
+named!(
+    Vpc,
+    Subnet,
+    InternetGateway,
+    RouteTable,
+    SecurityGroup,
+    Instance,
+    TrustAnchor,
+    Profile
+);

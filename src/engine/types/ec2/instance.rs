@@ -586,8 +586,7 @@ impl Resource for Instance {
                 had,
             )));
         }
-        let want = Self::desired(p, cx)?;
-        finish(cx, p, live, changed, want, calls).await
+        finish(cx, p, live, changed, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

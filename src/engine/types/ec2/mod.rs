@@ -12,7 +12,7 @@ pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 
-pub use super::shared::{differing, gone_ok, together, Call};
+pub use super::shared::{gone_ok, settle, together, Call, Named};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -307,13 +307,6 @@ where
     Ok(())
 }
 
-/// The names in `keys` whose desired and live values differ.
-pub fn differing_in(want: &Desired, live: &Live, keys: &[&str]) -> BTreeSet<String> {
-    let mut d = differing(want, live);
-    d.retain(|k| keys.contains(&k.as_str()));
-    d
-}
-
 /// `live` once an update has brought `changed` to `want` (every call of it succeeded): what
 /// `read` would now describe, without reading. The ownership tags are on it (an update retags
 /// whatever it adopts) and the `name` output follows the `name` attribute.
@@ -331,64 +324,20 @@ pub fn applied(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live 
     out
 }
 
-/// What every EC2 type's properties have: a name (its `Name` tag) and the plan's tags.
-pub trait Named: crate::engine::resource::Resource {
-    fn name(&self) -> &str;
-    fn tags(&self) -> &Tags;
-}
-
-macro_rules! named {
-    ($($T:ty),+) => {
-        $(impl Named for $T {
-            fn name(&self) -> &str {
-                &self.name
-            }
-            fn tags(&self) -> &Tags {
-                &self.tags
-            }
-        })+
-    };
-}
-named!(
-    crate::spec::types::Vpc,
-    crate::spec::types::Subnet,
-    crate::spec::types::InternetGateway,
-    crate::spec::types::RouteTable,
-    crate::spec::types::SecurityGroup,
-    crate::spec::types::Instance
-);
-
-/// After a create that sets what it can: the update that brings `keys` to the plan when they
-/// differ (an attribute the create call cannot take, or one an uncertain create left).
-pub async fn settle<P: Named>(
-    p: &P,
-    live: Live,
-    want: &Desired,
-    keys: &[&str],
-    cx: &Ctx,
-) -> Result<Live> {
-    let changed = differing_in(want, &live, keys);
-    if changed.is_empty() {
-        return Ok(live);
-    }
-    P::update(p, &live, &changed, cx).await
-}
-
 /// The end of every EC2 update: `calls`, and the retag when the tags or the name changed (or
 /// on an adoption), all at once; then what `read` would now describe.
-pub async fn finish<'a>(
+pub async fn finish<'a, P: Named>(
     cx: &'a Ctx,
-    p: &'a impl Named,
+    p: &'a P,
     live: &'a Live,
     changed: &BTreeSet<String>,
-    want: Desired,
     mut calls: Vec<Call<'a>>,
 ) -> Result<Live> {
     if needs_retag(live, changed) {
         calls.push(Box::pin(retag(cx, &live.outputs["id"], p, live)));
     }
     together(calls).await?;
-    Ok(applied(live, &want, changed))
+    Ok(applied(live, &P::desired(p, cx)?, changed))
 }
 
 /// Whether an update must (re)write the tags: they differ, or the resource is being adopted.

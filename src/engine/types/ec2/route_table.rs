@@ -340,8 +340,7 @@ impl Resource for RouteTable {
                 }
             }
         }
-        let want = Self::desired(p, cx)?;
-        let mut out = finish(cx, p, live, changed, want, calls).await?;
+        let mut out = finish(cx, p, live, changed, calls).await?;
         keep.extend(made.into_inner().unwrap_or_else(|e| e.into_inner()));
         out.handle = json!({ "associations": keep });
         Ok(out)

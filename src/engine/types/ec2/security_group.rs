@@ -331,8 +331,7 @@ impl Resource for SecurityGroup {
                 revoke(cx, id, remove).await
             }));
         }
-        let want = Self::desired(p, cx)?;
-        finish(cx, p, live, changed, want, calls).await
+        finish(cx, p, live, changed, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -130,8 +130,7 @@ impl Resource for Subnet {
                     .map_err(|e| cx.aws("ModifySubnetAttribute", e))
             }));
         }
-        let want = Self::desired(p, cx)?;
-        finish(cx, p, live, changed, want, calls).await
+        finish(cx, p, live, changed, calls).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

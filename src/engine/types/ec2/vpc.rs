@@ -93,8 +93,7 @@ impl Resource for Vpc {
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         // Only the tags change in place (the CIDR replaces the VPC).
-        let want = Self::desired(p, cx)?;
-        finish(cx, p, live, changed, want, vec![]).await
+        finish(cx, p, live, changed, vec![]).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {

@@ -19,6 +19,7 @@ use crate::engine::resource::{
 };
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, gone_ok, Call, IAM_GONE};
+use crate::engine::types::shared::{exists_as_ours, settle};
 use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InstanceProfile;
 use crate::spec::Path as PropPath;
@@ -229,26 +230,11 @@ impl Resource for InstanceProfile {
             // A retry of a create whose answer was lost, or a run cut short after it: read it
             // and check it is ours before going on.
             Err(e) if e.code() == Some("EntityAlreadyExists") => {
-                let live = Self::read(p, cx).await?.ok_or(e)?;
-                if !live.owned {
-                    return Err(Error::other(format!(
-                        "instance profile `{}` exists and is not owned by this plan",
-                        p.name
-                    )));
-                }
-                live
+                exists_as_ours(p, cx, e, &format!("instance profile `{}`", p.name)).await?
             }
             Err(e) => return Err(e),
         };
-        let changed: BTreeSet<String> = ["role", "tags"]
-            .into_iter()
-            .filter(|k| made.attrs.get(*k) != want.attrs.get(*k))
-            .map(String::from)
-            .collect();
-        if changed.is_empty() {
-            return Ok(made);
-        }
-        Self::update(p, &made, &changed, cx).await
+        settle(p, made, &want, &["role", "tags"], cx).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
@@ -266,9 +252,11 @@ impl Resource for InstanceProfile {
                 add_role(cx, &p.name, &p.role).await
             }));
         }
-        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
-        "TagInstanceProfile" => iam.tag_instance_profile().instance_profile_name(&p.name),
-        "UntagInstanceProfile" => iam.untag_instance_profile().instance_profile_name(&p.name) }
+        crate::engine::types::shared::retag_jobs! {
+            jobs, cx, retag, tags(cx, p), stale,
+            "TagInstanceProfile" => iam.tag_instance_profile().instance_profile_name(&p.name),
+            "UntagInstanceProfile" => iam.untag_instance_profile().instance_profile_name(&p.name)
+        }
         all(jobs).await?;
         Ok(converged(live, &want, changed))
     }

@@ -19,6 +19,7 @@ use crate::engine::resource::{
     Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::types::shared::answered;
+use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::lookup_all;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
@@ -361,13 +362,7 @@ impl Resource for Role {
             // is there, in a state this run does not know. Read it, check it is ours, and
             // bring it to the plan.
             Err(e) if e.code() == Some("EntityAlreadyExists") => {
-                let live = Self::read(p, cx).await?.ok_or(e)?;
-                if !live.owned {
-                    return Err(Error::other(format!(
-                        "role `{}` exists and is not owned by this plan",
-                        p.name
-                    )));
-                }
+                let live = exists_as_ours(p, cx, e, &format!("role `{}`", p.name)).await?;
                 let changed: BTreeSet<String> = differing(&want, &live)
                     .into_iter()
                     .filter(|k| !want.replace_on.contains(k))
@@ -496,9 +491,11 @@ impl Resource for Role {
         for arn in &detach {
             jobs.push(Box::pin(detach_policy(cx, &p.name, arn)));
         }
-        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
-        "TagRole" => iam.tag_role().role_name(&p.name),
-        "UntagRole" => iam.untag_role().role_name(&p.name) }
+        crate::engine::types::shared::retag_jobs! {
+            jobs, cx, retag, tags(cx, p), stale,
+            "TagRole" => iam.tag_role().role_name(&p.name),
+            "UntagRole" => iam.untag_role().role_name(&p.name)
+        }
         all(jobs).await?;
         Ok(converged(live, &want, changed))
     }

@@ -625,9 +625,11 @@ impl Resource for KmsKey {
                 .await
             }));
         }
-        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
-        "TagResource" => kms.tag_resource().key_id(&key_id),
-        "UntagResource" => kms.untag_resource().key_id(&key_id) }
+        crate::engine::types::shared::retag_jobs! {
+            jobs, cx, retag, tags(cx, p), stale,
+            "TagResource" => kms.tag_resource().key_id(&key_id),
+            "UntagResource" => kms.untag_resource().key_id(&key_id)
+        }
         if changed.contains("alias") {
             if let Some(alias) = &p.alias {
                 jobs.push(Box::pin(set_alias(cx, alias, &key_id)));

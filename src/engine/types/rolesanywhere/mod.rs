@@ -4,7 +4,9 @@
 pub mod profile;
 pub mod trust_anchor;
 
-pub use super::shared::{gone_ok, NOT_FOUND};
+use super::shared::{answered, ours};
+pub use super::shared::{gone_ok, Named, NOT_FOUND};
+use crate::engine::resource::create_once;
 
 use std::collections::BTreeSet;
 
@@ -154,6 +156,32 @@ pub async fn of_plan<T: Send + 'static>(
         }
     })
     .await
+}
+
+/// Create under `create_once` (`send` turns the SDK's retries off; before a retry, only a
+/// resource tagged as this one counts): `made` describes what the answer holds, with the tags
+/// that were sent (the answer does not carry them); `missing` is the error when it holds
+/// nothing.
+pub async fn create_tagged<P, O, E, Fut>(
+    p: &P,
+    cx: &Ctx,
+    (op, missing): (&str, &str),
+    send: impl Fn() -> Fut,
+    made: impl Fn(O, &[(String, String)]) -> Option<Live>,
+) -> Result<Live>
+where
+    P: Named,
+    Fut: std::future::Future<
+        Output = std::result::Result<O, aws_sdk_rolesanywhere::error::SdkError<E>>,
+    >,
+    E: aws_sdk_rolesanywhere::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let sent: Vec<(String, String)> = cx.tags(p.tags()).into_iter().collect();
+    let create = || async {
+        let out = cx.call(op, send()).await?;
+        answered(made(out, &sent), missing)
+    };
+    create_once(cx, op, create, || ours(p, cx)).await
 }
 
 /// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.

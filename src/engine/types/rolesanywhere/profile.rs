@@ -11,15 +11,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_rolesanywhere::operation::create_profile::CreateProfileOutput;
 use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
-use super::{find, gone_ok, of_plan, ra_tags, retag, tags_attr, updated, NOT_FOUND};
+use super::{create_tagged, find, gone_ok, of_plan, ra_tags, retag, tags_attr, updated, NOT_FOUND};
 use crate::engine::resource::{
-    create_once, owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
+    owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::shared::answered;
-use crate::engine::types::shared::ours;
 use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
@@ -146,35 +145,25 @@ impl Resource for Profile {
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let policy = session_policy_text(p, cx)?;
-        let tags = ra_tags(cx, &p.tags);
-        let sent: Vec<(String, String)> = cx.tags(&p.tags).into_iter().collect();
-        create_once(
-            cx,
-            "CreateProfile",
-            || async {
-                let out = cx
-                    .call(
-                        "CreateProfile",
-                        ra.create_profile()
-                            .name(&p.name)
-                            .set_role_arns(Some(p.roles.clone()))
-                            .duration_seconds(duration(p) as i32)
-                            .enabled(p.enabled)
-                            .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
-                            .set_session_policy(policy.clone())
-                            .accept_role_session_name(p.accept_role_session_name)
-                            .set_tags(Some(tags.clone()))
-                            .customize()
-                            .config_override(crate::aws::once::rolesanywhere())
-                            .send(),
-                    )
-                    .await?;
-                let pr = answered(out.profile, "CreateProfile returned no profile")?;
-                Ok(live_of(&pr, &sent, true))
-            },
-            || ours(p, cx),
-        )
-        .await
+        let send = || {
+            ra.create_profile()
+                .name(&p.name)
+                .set_role_arns(Some(p.roles.clone()))
+                .duration_seconds(duration(p) as i32)
+                .enabled(p.enabled)
+                .set_managed_policy_arns(Some(p.managed_policy_arns.clone()))
+                .set_session_policy(policy.clone())
+                .accept_role_session_name(p.accept_role_session_name)
+                .set_tags(Some(ra_tags(cx, &p.tags)))
+                .customize()
+                .config_override(crate::aws::once::rolesanywhere())
+                .send()
+        };
+        let made = |o: CreateProfileOutput, sent: &[(String, String)]| {
+            o.profile.map(|pr| live_of(&pr, sent, true))
+        };
+        let op = ("CreateProfile", "CreateProfile returned no profile");
+        create_tagged(p, cx, op, send, made).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

@@ -18,15 +18,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use aws_sdk_rolesanywhere::operation::create_trust_anchor::CreateTrustAnchorOutput;
 use aws_sdk_rolesanywhere::types::{Source, SourceData, TrustAnchorDetail, TrustAnchorType};
 use serde_json::{json, Value as Json};
 
 use super::*;
 use crate::engine::resource::{
-    create_once, owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
+    owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::shared::answered;
-use crate::engine::types::shared::ours;
 use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
@@ -131,34 +130,24 @@ impl Resource for TrustAnchor {
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let pem = known_certificate(p, cx)?;
-        let tags = ra_tags(cx, &p.tags);
-        let sent: Vec<(String, String)> = cx.tags(&p.tags).into_iter().collect();
-        create_once(
-            cx,
+        let send = || {
+            ra.create_trust_anchor()
+                .name(&p.name)
+                .source(source(&pem))
+                .enabled(p.enabled)
+                .set_tags(Some(ra_tags(cx, &p.tags)))
+                .customize()
+                .config_override(crate::aws::once::rolesanywhere())
+                .send()
+        };
+        let made = |o: CreateTrustAnchorOutput, sent: &[(String, String)]| {
+            o.trust_anchor.map(|ta| live_of(&ta, sent, true))
+        };
+        let op = (
             "CreateTrustAnchor",
-            || async {
-                let out = cx
-                    .call(
-                        "CreateTrustAnchor",
-                        ra.create_trust_anchor()
-                            .name(&p.name)
-                            .source(source(&pem))
-                            .enabled(p.enabled)
-                            .set_tags(Some(tags.clone()))
-                            .customize()
-                            .config_override(crate::aws::once::rolesanywhere())
-                            .send(),
-                    )
-                    .await?;
-                let ta = answered(
-                    out.trust_anchor,
-                    "CreateTrustAnchor returned no trust anchor",
-                )?;
-                Ok(live_of(&ta, &sent, true))
-            },
-            || ours(p, cx),
-        )
-        .await
+            "CreateTrustAnchor returned no trust anchor",
+        );
+        create_tagged(p, cx, op, send, made).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

@@ -25,6 +25,7 @@ use crate::engine::resource::{
     TAG_PLAN,
 };
 use crate::engine::types::shared::answered;
+use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
@@ -407,13 +408,7 @@ impl Resource for Secret {
                 if !exists {
                     return Err(e);
                 }
-                let live = Self::read(p, cx).await?.ok_or(e)?;
-                if !live.owned {
-                    return Err(Error::other(format!(
-                        "secret `{}` exists and is not owned by this plan",
-                        p.name
-                    )));
-                }
+                let live = exists_as_ours(p, cx, e, &format!("secret `{}`", p.name)).await?;
                 let changed = differing(&want, &live);
                 if changed.is_empty() {
                     return Ok(live);
@@ -480,9 +475,11 @@ impl Resource for Secret {
                 jobs.push(Box::pin(put_new_value()));
             }
         }
-        crate::engine::types::shared::retag_jobs! { jobs, cx, retag, tags(cx, p), stale,
-        "TagResource" => sm.tag_resource().secret_id(&arn),
-        "UntagResource" => sm.untag_resource().secret_id(&arn) }
+        crate::engine::types::shared::retag_jobs! {
+            jobs, cx, retag, tags(cx, p), stale,
+            "TagResource" => sm.tag_resource().secret_id(&arn),
+            "UntagResource" => sm.untag_resource().secret_id(&arn)
+        }
         all(jobs).await?;
         // The secret as `read` would now see it: what the plan says (the key as `read` spells
         // it), no longer scheduled for deletion.
