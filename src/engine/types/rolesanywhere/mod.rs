@@ -190,19 +190,19 @@ pub fn normalize_pem(pem: &str) -> String {
 }
 
 /// `read` (by name, then by tags: see `find`) and `find_owned` (every one tagged as the plan's)
-/// of a Roles Anywhere type: `$list` lists every item (`$Item`), `$name` and `$arn` read an
-/// item's name and ARN, `$live` describes it with its tags and whether it is ours.
+/// of a Roles Anywhere type: `$list` (`$op`) lists every item (`$Item`), every page; `$name`
+/// and `$arn` read an item's name and ARN, `$live` describes it with its tags and whether it
+/// is ours.
 macro_rules! found_by_listing {
-    ($list:path, $Item:ty, $name:ident, $arn:ident, $live:path) => {
+    ($list:ident, $op:literal, $Item:ty, $name:ident, $arn:ident, $live:path) => {
         async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
-            let all = $list(cx).await?;
+            let all = $crate::engine::types::rolesanywhere::list_all!(cx, $list, $op);
             let found = find(cx, &p.name, all, |x: &$Item| (x.$name(), x.$arn())).await?;
             Ok(found.map(|(x, tags, owned)| $live(&x, &tags, owned)))
         }
 
         async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-            let all = $list(cx)
-                .await?
+            let all = $crate::engine::types::rolesanywhere::list_all!(cx, $list, $op)
                 .into_iter()
                 // The plan's own were just read by name.
                 .filter(|x| !x.$name().is_some_and(|n| cx.skip_names.contains(n)))
@@ -217,3 +217,22 @@ macro_rules! found_by_listing {
     };
 }
 pub(crate) use found_by_listing;
+
+/// Every item a Roles Anywhere listing (`$list`, `$op`) returns, page by page.
+macro_rules! list_all {
+    ($cx:expr, $list:ident, $op:literal) => {{
+        let mut pages = $cx
+            .clients()
+            .rolesanywhere
+            .$list()
+            .into_paginator()
+            .items()
+            .send();
+        let mut all = vec![];
+        while let Some(x) = pages.next().await {
+            all.push(x.map_err(|e| $cx.aws($op, e))?);
+        }
+        all
+    }};
+}
+pub(crate) use list_all;

@@ -108,22 +108,6 @@ const UPDATABLE: &[&str] = &[
     "accept_role_session_name",
 ];
 
-/// Every profile of the partition's region (ListProfiles, every page).
-async fn list_all(cx: &Ctx) -> Result<Vec<ProfileDetail>> {
-    let mut pages = cx
-        .clients()
-        .rolesanywhere
-        .list_profiles()
-        .into_paginator()
-        .items()
-        .send();
-    let mut all = vec![];
-    while let Some(pr) = pages.next().await {
-        all.push(pr.map_err(|e| cx.aws("ListProfiles", e))?);
-    }
-    Ok(all)
-}
-
 impl Resource for Profile {
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -140,7 +124,7 @@ impl Resource for Profile {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    super::found_by_listing! { list_all, ProfileDetail, name, profile_arn, live_of }
+    super::found_by_listing! { list_profiles, "ListProfiles", ProfileDetail, name, profile_arn, live_of }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;

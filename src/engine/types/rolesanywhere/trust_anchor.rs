@@ -100,22 +100,6 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
     }
 }
 
-/// Every anchor of the partition's region (ListTrustAnchors, every page).
-async fn list_all(cx: &Ctx) -> Result<Vec<TrustAnchorDetail>> {
-    let mut pages = cx
-        .clients()
-        .rolesanywhere
-        .list_trust_anchors()
-        .into_paginator()
-        .items()
-        .send();
-    let mut all = vec![];
-    while let Some(ta) = pages.next().await {
-        all.push(ta.map_err(|e| cx.aws("ListTrustAnchors", e))?);
-    }
-    Ok(all)
-}
-
 impl Resource for TrustAnchor {
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -125,7 +109,7 @@ impl Resource for TrustAnchor {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    super::found_by_listing! { list_all, TrustAnchorDetail, name, trust_anchor_arn, live_of }
+    super::found_by_listing! { list_trust_anchors, "ListTrustAnchors", TrustAnchorDetail, name, trust_anchor_arn, live_of }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
