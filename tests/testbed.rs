@@ -758,6 +758,11 @@ fn down_stops_everything_up_started() {
     for pid in &pids {
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     }
+    assert_eq!(
+        running_for(&state).len(),
+        2,
+        "both servers name the state directory"
+    );
     let out = tb.down();
     assert!(
         out.status.success(),
@@ -770,32 +775,28 @@ fn down_stops_everything_up_started() {
             .unwrap_or(false);
         assert!(!alive, "pid {pid} still running after down");
     }
-    let port = tb
-        .endpoint(Side::China)
-        .rsplit(':')
-        .next()
+    let left = running_for(&state);
+    assert!(left.is_empty(), "still running after down: {left:?}");
+}
+
+/// The processes whose command line names `state`: every server `up` starts is given its ready
+/// file there. Nothing started for a test-bed may live on after `down`. (A port probe would
+/// race: the freed port may already belong to a sibling test-bed whose fault proxy closes
+/// connections without a reply.)
+fn running_for(state: &std::path::Path) -> Vec<String> {
+    // With the slash: a sibling state dir may share this one as a prefix (…-1 and …-12).
+    let mark = format!("{}/", state.display());
+    std::fs::read_dir("/proc")
         .unwrap()
-        .to_string();
-    // Nothing of this test-bed answers on its port. Another private test-bed running alongside
-    // may have been given the freed port already: then the answer is from another server.
-    if let Ok(mut conn) = std::net::TcpStream::connect(format!("127.0.0.1:{port}")) {
-        use std::io::{Read, Write};
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        let _ = conn
-            .write_all(b"GET /__testbed/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        let mut reply = String::new();
-        let _ = conn.read_to_string(&mut reply);
-        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let other: Option<u32> = serde_json::from_str::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["pid"].as_u64())
-            .map(|p| p as u32);
-        assert!(
-            other.is_some_and(|p| !pids.contains(&p)),
-            "port {port} still answers for this test-bed: {reply}"
-        );
-    }
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(&mark)
+                .then(|| format!("{}: {cmd}", e.file_name().to_string_lossy()))
+        })
+        .collect()
 }
 
 /// TerminateInstances retried after a lost reply succeeds, as in AWS (moto alone fails it).
