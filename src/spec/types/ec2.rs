@@ -2,10 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::{Found, Tags};
+use super::Found;
 
 super::family! {
     module: ec2, variant: Ec2, kinds: Ec2Kind, props: ec2_props, types: ec2_type;
@@ -17,109 +14,83 @@ super::family! {
     Instance => name "ec2.instance", attrs ["id", "arn", "name", "private_ip", "public_ip"], found ec2("instance"), delete_rank 0, references [("subnet", "ec2.subnet"), ("security_groups", "ec2.security_group"), ("instance_profile", "iam.instance_profile")], sensitive [];
 }
 
-/// `ec2.vpc`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Vpc {
-    pub name: String,
-    pub cidr: String,
-    #[serde(default)]
-    pub tags: Tags,
-}
+super::plan_data! {
+    /// `ec2.vpc`
+    tagged pub struct Vpc {
+        pub name: String,
+        pub cidr: String,
+    }
 
-/// `ec2.subnet`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Subnet {
-    pub name: String,
-    /// `${<vpc>.id}`
-    pub vpc: String,
-    pub cidr: String,
-    pub availability_zone: Option<String>,
-    #[serde(default)]
-    pub map_public_ip_on_launch: bool,
-    #[serde(default)]
-    pub tags: Tags,
-}
+    /// `ec2.subnet`
+    tagged pub struct Subnet {
+        pub name: String,
+        /// `${<vpc>.id}`
+        pub vpc: String,
+        pub cidr: String,
+        pub availability_zone: Option<String>,
+        #[serde(default)]
+        pub map_public_ip_on_launch: bool,
+    }
 
-/// `ec2.internet_gateway`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct InternetGateway {
-    pub name: String,
-    pub vpc: String,
-    #[serde(default)]
-    pub tags: Tags,
-}
+    /// `ec2.internet_gateway`
+    tagged pub struct InternetGateway {
+        pub name: String,
+        pub vpc: String,
+    }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    pub destination: String,
-    /// `${<igw>.id}`
-    pub gateway: String,
-}
+    pub struct Route {
+        pub destination: String,
+        /// `${<igw>.id}`
+        pub gateway: String,
+    }
 
-/// `ec2.route_table`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RouteTable {
-    pub name: String,
-    pub vpc: String,
-    #[serde(default)]
-    pub routes: Vec<Route>,
-    /// `${<subnet>.id}` of subnets to associate.
-    #[serde(default)]
-    pub subnets: Vec<String>,
-    #[serde(default)]
-    pub tags: Tags,
-}
+    /// `ec2.route_table`
+    tagged pub struct RouteTable {
+        pub name: String,
+        pub vpc: String,
+        #[serde(default)]
+        pub routes: Vec<Route>,
+        /// `${<subnet>.id}` of subnets to associate.
+        #[serde(default)]
+        pub subnets: Vec<String>,
+    }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Ingress {
-    /// tcp, udp, icmp or -1 (all).
-    pub protocol: String,
-    pub port: Option<u16>,
-    pub from_port: Option<u16>,
-    pub to_port: Option<u16>,
-    pub cidr: String,
-    pub description: Option<String>,
-}
+    pub struct Ingress {
+        /// tcp, udp, icmp or -1 (all).
+        pub protocol: String,
+        pub port: Option<u16>,
+        pub from_port: Option<u16>,
+        pub to_port: Option<u16>,
+        pub cidr: String,
+        pub description: Option<String>,
+    }
 
-/// `ec2.security_group`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SecurityGroup {
-    pub name: String,
-    pub vpc: String,
-    pub description: Option<String>,
-    #[serde(default)]
-    pub ingress: Vec<Ingress>,
-    #[serde(default)]
-    pub tags: Tags,
-}
+    /// `ec2.security_group`
+    tagged pub struct SecurityGroup {
+        pub name: String,
+        pub vpc: String,
+        pub description: Option<String>,
+        #[serde(default)]
+        pub ingress: Vec<Ingress>,
+    }
 
-/// `ec2.instance`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Instance {
-    pub name: String,
-    pub ami: String,
-    pub instance_type: String,
-    pub subnet: String,
-    #[serde(default)]
-    pub security_groups: Vec<String>,
-    /// `${<profile>.name}` of an `iam.instance_profile`.
-    pub instance_profile: Option<String>,
-    #[serde(default)]
-    pub associate_public_ip: bool,
-    pub key_name: Option<String>,
-    /// Workload bootstrap settings (certificate, key, credential helper, AWS config).
-    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
-    pub bootstrap: Option<serde_yaml::Value>,
-    #[serde(default)]
-    pub tags: Tags,
+    /// `ec2.instance`
+    tagged pub struct Instance {
+        pub name: String,
+        pub ami: String,
+        pub instance_type: String,
+        pub subnet: String,
+        #[serde(default)]
+        pub security_groups: Vec<String>,
+        /// `${<profile>.name}` of an `iam.instance_profile`.
+        pub instance_profile: Option<String>,
+        #[serde(default)]
+        pub associate_public_ip: bool,
+        pub key_name: Option<String>,
+        /// Workload bootstrap settings (certificate, key, credential helper, AWS config).
+        #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+        pub bootstrap: Option<serde_yaml::Value>,
+    }
 }
 
 /// Where the tagging index finds an EC2 type: `arn:…:ec2:<region>:<account>:<resource>/<id>`.

@@ -92,3 +92,33 @@ macro_rules! family {
     };
 }
 pub(crate) use family;
+
+/// Declares plan data: structs read from a plan file. Every one derives the same traits and
+/// refuses unknown fields, so a misspelt property is an error wherever it stands; declaring
+/// them through here keeps a new struct from forgetting either. Other attributes (doc comments,
+/// an extra `#[derive(Default)]`, field attributes) pass through.
+///
+/// A resource type's struct starts with `tagged`: it gets the `tags` every AWS resource takes
+/// (the user's own, merged with the ownership tags xpart stamps), as its last property.
+macro_rules! plan_data {
+    () => {};
+    ($(#[$meta:meta])* tagged pub struct $name:ident { $($body:tt)* } $($rest:tt)*) => {
+        $crate::spec::types::family::plan_data! {
+            $(#[$meta])*
+            pub struct $name {
+                $($body)*
+                #[serde(default)]
+                pub tags: $crate::spec::types::Tags,
+            }
+            $($rest)*
+        }
+    };
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* } $($rest:tt)*) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $($body)* }
+        $crate::spec::types::family::plan_data! { $($rest)* }
+    };
+}
+pub(crate) use plan_data;

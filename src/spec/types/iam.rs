@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Found, Tags};
+use super::Found;
 
 super::family! {
     module: iam, variant: Iam, kinds: IamKind, props: iam_props, types: iam_type;
@@ -13,45 +13,63 @@ super::family! {
     InstanceProfile => name "iam.instance_profile", attrs ["arn", "name", "id"], found Found::Listed, delete_rank 8, references [("role", "iam.role")], sensitive [];
 }
 
-/// Who may assume a role: exactly one of these.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Trust {
-    /// A service by short name (`ec2`); its principal comes from the partition table.
-    pub service: Option<String>,
-    pub roles_anywhere: Option<RolesAnywhereTrust>,
-    /// A raw trust policy document.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub document: Option<serde_yaml::Value>,
-}
+super::plan_data! {
+    /// Who may assume a role: exactly one of these.
+    #[derive(Default)]
+    pub struct Trust {
+        /// A service by short name (`ec2`); its principal comes from the partition table.
+        pub service: Option<String>,
+        pub roles_anywhere: Option<RolesAnywhereTrust>,
+        /// A raw trust policy document.
+        #[schemars(with = "Option<serde_json::Value>")]
+        pub document: Option<serde_yaml::Value>,
+    }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RolesAnywhereTrust {
-    /// `${<anchor>.arn}`: bound with an `aws:SourceArn` condition.
-    pub trust_anchor: String,
-    /// Certificate subject CN allowed to assume the role (`aws:PrincipalTag/x509Subject/CN`).
-    pub subject_cn: Option<String>,
-}
+    pub struct RolesAnywhereTrust {
+        /// `${<anchor>.arn}`: bound with an `aws:SourceArn` condition.
+        pub trust_anchor: String,
+        /// Certificate subject CN allowed to assume the role (`aws:PrincipalTag/x509Subject/CN`).
+        pub subject_cn: Option<String>,
+    }
 
-/// An inline policy: statements, or a raw document.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct InlinePolicy {
-    #[serde(default)]
-    pub statements: Vec<Statement>,
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub document: Option<serde_yaml::Value>,
-}
+    /// An inline policy: statements, or a raw document.
+    #[derive(Default)]
+    pub struct InlinePolicy {
+        #[serde(default)]
+        pub statements: Vec<Statement>,
+        #[schemars(with = "Option<serde_json::Value>")]
+        pub document: Option<serde_yaml::Value>,
+    }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Statement {
-    pub sid: Option<String>,
-    #[serde(default)]
-    pub effect: Effect,
-    pub actions: Vec<String>,
-    pub resources: Vec<String>,
+    pub struct Statement {
+        pub sid: Option<String>,
+        #[serde(default)]
+        pub effect: Effect,
+        pub actions: Vec<String>,
+        pub resources: Vec<String>,
+    }
+
+    /// `iam.role`
+    tagged pub struct Role {
+        pub name: String,
+        pub path: Option<String>,
+        pub description: Option<String>,
+        pub trust: Trust,
+        /// Inline policies by name.
+        #[serde(default)]
+        pub policies: BTreeMap<String, InlinePolicy>,
+        #[serde(default)]
+        pub managed_policy_arns: Vec<String>,
+        pub max_session_duration: Option<u32>,
+    }
+
+    /// `iam.instance_profile`
+    tagged pub struct InstanceProfile {
+        pub name: String,
+        pub path: Option<String>,
+        /// `${<role>.name}`
+        pub role: String,
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -59,34 +77,4 @@ pub enum Effect {
     #[default]
     Allow,
     Deny,
-}
-
-/// `iam.role`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Role {
-    pub name: String,
-    pub path: Option<String>,
-    pub description: Option<String>,
-    pub trust: Trust,
-    /// Inline policies by name.
-    #[serde(default)]
-    pub policies: BTreeMap<String, InlinePolicy>,
-    #[serde(default)]
-    pub managed_policy_arns: Vec<String>,
-    pub max_session_duration: Option<u32>,
-    #[serde(default)]
-    pub tags: Tags,
-}
-
-/// `iam.instance_profile`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct InstanceProfile {
-    pub name: String,
-    pub path: Option<String>,
-    /// `${<role>.name}`
-    pub role: String,
-    #[serde(default)]
-    pub tags: Tags,
 }

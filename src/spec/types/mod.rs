@@ -7,90 +7,81 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
-/// A plan: the whole intent for both partitions.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanFile {
-    /// Plan format version; this xpart reads version 1.
-    pub version: u32,
-    /// The plan's name: shown in plans, and (unless `identity` is set) the owner identity
-    /// stamped on everything the plan creates (tags `xpart:plan` and `xpart:lineage`).
-    pub name: String,
-    /// The owner identity, when it must differ from `name`: after renaming a plan, set it to the
-    /// former `name` (as written) and the plan keeps owning what it created under that name.
-    pub identity: Option<String>,
-    /// Variables, used as `${var.NAME}`; set by `--var NAME=VALUE` or `XPART_VAR_NAME`.
-    #[serde(default)]
-    pub vars: BTreeMap<String, VarDecl>,
-    /// The partitions the plan works in, by a name of the plan's choosing (e.g. commercial, china).
-    pub partitions: BTreeMap<String, PartitionSpec>,
-    /// Resources by id; the id is how other resources refer to them (`${id.attr}`).
-    #[serde(default)]
-    pub resources: BTreeMap<String, ResourceSpec>,
-}
+plan_data! {
+    /// A plan: the whole intent for both partitions.
+    pub struct PlanFile {
+        /// Plan format version; this xpart reads version 1.
+        pub version: u32,
+        /// The plan's name: shown in plans, and (unless `identity` is set) the owner identity
+        /// stamped on everything the plan creates (tags `xpart:plan` and `xpart:lineage`).
+        pub name: String,
+        /// The owner identity, when it must differ from `name`: after renaming a plan, set it to the
+        /// former `name` (as written) and the plan keeps owning what it created under that name.
+        pub identity: Option<String>,
+        /// Variables, used as `${var.NAME}`; set by `--var NAME=VALUE` or `XPART_VAR_NAME`.
+        #[serde(default)]
+        pub vars: BTreeMap<String, VarDecl>,
+        /// The partitions the plan works in, by a name of the plan's choosing (e.g. commercial, china).
+        pub partitions: BTreeMap<String, PartitionSpec>,
+        /// Resources by id; the id is how other resources refer to them (`${id.attr}`).
+        #[serde(default)]
+        pub resources: BTreeMap<String, ResourceSpec>,
+    }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VarDecl {
-    /// Value when neither `--var` nor `XPART_VAR_<name>` sets it; without one, it must be set.
-    pub default: Option<String>,
-    pub description: Option<String>,
-}
+    pub struct VarDecl {
+        /// Value when neither `--var` nor `XPART_VAR_<name>` sets it; without one, it must be set.
+        pub default: Option<String>,
+        pub description: Option<String>,
+    }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionSpec {
-    /// The region; the partition (aws or aws-cn) follows from it.
-    pub region: String,
-    /// Optional check: the partition the region must belong to.
-    pub partition: Option<String>,
-    /// AWS shared-config profile (overridable with `--profile NAME=PROFILE`).
-    pub profile: Option<String>,
-    /// Expected 12-digit account id; apply and destroy refuse another.
-    pub account: Option<String>,
-    #[serde(default)]
-    pub retry: RetrySpec,
-    #[serde(default)]
-    pub timeouts: TimeoutSpec,
-    /// How many calls may run at once in this partition.
-    pub concurrency: Option<u32>,
-    /// Service principal overrides, e.g. `ec2: ec2.amazonaws.com`.
-    #[serde(default)]
-    pub service_principals: BTreeMap<String, String>,
-}
+    pub struct PartitionSpec {
+        /// The region; the partition (aws or aws-cn) follows from it.
+        pub region: String,
+        /// Optional check: the partition the region must belong to.
+        pub partition: Option<String>,
+        /// AWS shared-config profile (overridable with `--profile NAME=PROFILE`).
+        pub profile: Option<String>,
+        /// Expected 12-digit account id; apply and destroy refuse another.
+        pub account: Option<String>,
+        #[serde(default)]
+        pub retry: RetrySpec,
+        #[serde(default)]
+        pub timeouts: TimeoutSpec,
+        /// How many calls may run at once in this partition.
+        pub concurrency: Option<u32>,
+        /// Service principal overrides, e.g. `ec2: ec2.amazonaws.com`.
+        #[serde(default)]
+        pub service_principals: BTreeMap<String, String>,
+    }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySpec {
-    pub max_attempts: Option<u32>,
-    pub initial_backoff_ms: Option<u64>,
-    pub max_backoff_ms: Option<u64>,
-}
+    #[derive(Default)]
+    pub struct RetrySpec {
+        pub max_attempts: Option<u32>,
+        pub initial_backoff_ms: Option<u64>,
+        pub max_backoff_ms: Option<u64>,
+    }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TimeoutSpec {
-    pub connect_ms: Option<u64>,
-    pub attempt_ms: Option<u64>,
-    pub operation_ms: Option<u64>,
-}
+    #[derive(Default)]
+    pub struct TimeoutSpec {
+        pub connect_ms: Option<u64>,
+        pub attempt_ms: Option<u64>,
+        pub operation_ms: Option<u64>,
+    }
 
-/// A resource: its type, the partition it lives in (none for local `pki.*`), its properties.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceSpec {
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub partition: Option<String>,
-    /// Checked against the type's own schema (see `Kind`).
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
-    pub properties: serde_yaml::Value,
-    /// Extra ordering edges beyond the references in properties.
-    #[serde(default)]
-    pub depends_on: Vec<String>,
+    /// A resource: its type, the partition it lives in (none for local `pki.*`), its properties.
+    pub struct ResourceSpec {
+        #[serde(rename = "type")]
+        pub type_name: String,
+        pub partition: Option<String>,
+        /// Checked against the type's own schema (see `Kind`).
+        #[serde(default)]
+        #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+        pub properties: serde_yaml::Value,
+        /// Extra ordering edges beyond the references in properties.
+        #[serde(default)]
+        pub depends_on: Vec<String>,
+    }
 }
 
 pub type Tags = BTreeMap<String, String>;
@@ -104,7 +95,7 @@ pub type Tags = BTreeMap<String, String>;
 // lint impl, does not compile.
 
 mod family;
-use family::family;
+use family::{family, plan_data};
 pub mod ec2;
 pub mod iam;
 pub mod kms;

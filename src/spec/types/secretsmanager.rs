@@ -1,27 +1,46 @@
 //! `secretsmanager.*`: secrets and where their values come from.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::{Found, Tags};
+use super::Found;
 
 super::family! {
     module: secretsmanager, variant: SecretsManager, kinds: SecretsManagerKind, props: secretsmanager_props, types: secretsmanager_type;
     Secret => name "secretsmanager.secret", attrs ["arn", "name", "id"], found Found::Tagged { service: "secretsmanager", resource: "secret" }, delete_rank 9, references [("kms_key", "kms.key")], sensitive ["value"];
 }
 
-/// Where a secret's value comes from: exactly one of these.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SecretValue {
-    /// An environment variable of the process running xpart.
-    pub env: Option<String>,
-    /// A file (e.g. `${workload_cert.key_file}`).
-    pub file: Option<String>,
-    /// Generated once by the service (GetRandomPassword).
-    pub generate: Option<Generate>,
-    /// A value written in the plan: an error unless `allow_literal: true`.
-    pub literal: Option<String>,
+super::plan_data! {
+    /// Where a secret's value comes from: exactly one of these.
+    #[derive(Default)]
+    pub struct SecretValue {
+        /// An environment variable of the process running xpart.
+        pub env: Option<String>,
+        /// A file (e.g. `${workload_cert.key_file}`).
+        pub file: Option<String>,
+        /// Generated once by the service (GetRandomPassword).
+        pub generate: Option<Generate>,
+        /// A value written in the plan: an error unless `allow_literal: true`.
+        pub literal: Option<String>,
+    }
+
+    pub struct Generate {
+        pub length: Option<u32>,
+        #[serde(default)]
+        pub exclude_punctuation: bool,
+    }
+
+    /// `secretsmanager.secret`
+    tagged pub struct Secret {
+        pub name: String,
+        pub description: Option<String>,
+        pub value: SecretValue,
+        /// `${<key>.arn}` of a `kms.key` in the same partition.
+        pub kms_key: Option<String>,
+        /// Days before a deleted secret is gone (7–30); `force_delete` skips recovery.
+        pub recovery_window_days: Option<u32>,
+        #[serde(default)]
+        pub force_delete: bool,
+        #[serde(default)]
+        pub allow_literal: bool,
+    }
 }
 
 impl SecretValue {
@@ -37,31 +56,4 @@ impl SecretValue {
         .filter(|b| **b)
         .count()
     }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Generate {
-    pub length: Option<u32>,
-    #[serde(default)]
-    pub exclude_punctuation: bool,
-}
-
-/// `secretsmanager.secret`
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Secret {
-    pub name: String,
-    pub description: Option<String>,
-    pub value: SecretValue,
-    /// `${<key>.arn}` of a `kms.key` in the same partition.
-    pub kms_key: Option<String>,
-    /// Days before a deleted secret is gone (7–30); `force_delete` skips recovery.
-    pub recovery_window_days: Option<u32>,
-    #[serde(default)]
-    pub force_delete: bool,
-    #[serde(default)]
-    pub allow_literal: bool,
-    #[serde(default)]
-    pub tags: Tags,
 }
