@@ -24,6 +24,31 @@ pub struct Live {
     pub handle: Json,
 }
 
+impl Live {
+    /// A resource that needs nothing beyond its outputs to be updated or deleted.
+    pub fn new(outputs: BTreeMap<String, String>, attrs: Attrs, owned: bool) -> Live {
+        Live {
+            outputs,
+            attrs,
+            owned,
+            handle: Json::Null,
+        }
+    }
+
+    /// A text attribute, empty when it has none of that name (or it is not text).
+    pub fn attr_str(&self, name: &str) -> &str {
+        self.attrs
+            .get(name)
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+    }
+
+    /// One of its outputs, empty when it has none of that name.
+    pub fn output(&self, name: &str) -> String {
+        self.outputs.get(name).cloned().unwrap_or_default()
+    }
+}
+
 /// What the plan asks for, in the same terms as `Live::attrs`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {

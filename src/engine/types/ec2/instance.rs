@@ -590,7 +590,7 @@ impl Resource for Instance {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let id = live.output("id");
         // Already terminated (a second destroy, or a retry): nothing to do. EC2 would accept
         // another TerminateInstances, but the test-bed then fails on the interface that went
         // with the instance; asking first costs one read.

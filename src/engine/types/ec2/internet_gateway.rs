@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::operation::create_internet_gateway::CreateInternetGatewayOutput;
 use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use super::{
-    create_tagged, end_with, finish, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, tag_spec, want_tags, Call, Creation, Ending,
+    create_tagged, end_with, finish, id_owner, live_tags, name_tag, outputs, owned, owner_filters,
+    pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
@@ -59,12 +59,11 @@ fn live_of(
     ]);
     let id = g.internet_gateway_id().unwrap_or_default();
     let owner = g.owner_id().unwrap_or_default();
-    Live {
-        outputs: outputs(cx, "internet-gateway", id, &name, owner),
+    Live::new(
+        outputs(cx, "internet-gateway", id, &name, owner),
         attrs,
-        owned: true,
-        handle: Json::Null,
-    }
+        true,
+    )
 }
 
 /// EC2 refuses a detach while instances in the VPC still hold public addresses.
@@ -129,19 +128,16 @@ impl Resource for InternetGateway {
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         let send = || {
-            let tags = tag_spec(cx, ResourceType::InternetGateway, p, &[]);
-            let create = ec2.create_internet_gateway().tag_specifications(tags);
-            create
-                .customize()
-                .config_override(crate::aws::once::ec2())
-                .send()
+            super::send_once!(
+                cx,
+                p,
+                ResourceType::InternetGateway,
+                ec2.create_internet_gateway()
+            )
         };
         let made = |o: &CreateInternetGatewayOutput| {
             let g = o.internet_gateway()?;
-            Some((
-                g.internet_gateway_id()?.into(),
-                g.owner_id().unwrap_or_default().into(),
-            ))
+            id_owner(g.internet_gateway_id(), g.owner_id())
         };
         // A new gateway is attached to nothing yet.
         let start = |l: &mut Live| {
@@ -156,11 +152,7 @@ impl Resource for InternetGateway {
         if changed.contains("vpc") {
             // Detach, then attach: a gateway is attached to one VPC at most.
             calls.push(Box::pin(async move {
-                let old = live
-                    .attrs
-                    .get("vpc")
-                    .and_then(Json::as_str)
-                    .unwrap_or_default();
+                let old = live.attr_str("vpc");
                 if !old.is_empty() {
                     detach(cx, id, old).await?;
                 }
@@ -174,23 +166,18 @@ impl Resource for InternetGateway {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let vpc = live
-            .attrs
-            .get("vpc")
-            .and_then(Json::as_str)
-            .unwrap_or_default();
+        let id = live.output("id");
+        let vpc = live.attr_str("vpc");
         if !vpc.is_empty() {
             detach(cx, &id, vpc).await?;
         }
-        let send = || {
-            cx.clients()
-                .ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(&id)
-                .send()
-        };
-        end_with(cx, &DELETE, send).await
+        super::end_by_id!(
+            cx,
+            &DELETE,
+            delete_internet_gateway,
+            internet_gateway_id,
+            &id
+        )
     }
 }
 

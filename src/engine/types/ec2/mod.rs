@@ -241,12 +241,38 @@ where
 /// A resource just created: exactly as asked for (no need to read back what one call set).
 /// `owner`: the `OwnerId` of the create's answer.
 pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desired) -> Live {
-    Live {
-        outputs: outputs(cx, kind, id, name, owner),
-        attrs: want.attrs,
-        owned: true,
-        handle: Json::Null,
-    }
+    Live::new(outputs(cx, kind, id, name, owner), want.attrs, true)
+}
+
+/// Sends the EC2 create request `$create` with the plan's tags for `$rt` set in the call itself
+/// (nothing ever exists untagged) and the SDK's retries off: `create_once` decides on retries,
+/// after it has looked the resource up by those tags.
+macro_rules! send_once {
+    ($cx:expr, $p:expr, $rt:expr, $create:expr) => {
+        $create
+            .tag_specifications(tag_spec($cx, $rt, $p, &[]))
+            .customize()
+            .config_override(crate::aws::once::ec2())
+            .send()
+    };
+}
+pub(crate) use send_once;
+
+/// Ends the EC2 resource `$id` with the client's `$call` (`$by` sets the id), as the `Ending`
+/// `$end` says (see `end_with`).
+macro_rules! end_by_id {
+    ($cx:expr, $end:expr, $call:ident, $by:ident, $id:expr) => {
+        $crate::engine::types::ec2::end_with($cx, $end, || {
+            $cx.clients().ec2.$call().$by($id).send()
+        })
+        .await
+    };
+}
+pub(crate) use end_by_id;
+
+/// The id and owner account in a create's answer (`made` of `create_tagged`).
+pub fn id_owner(id: Option<&str>, owner: Option<&str>) -> Option<(String, String)> {
+    Some((id?.to_string(), owner.unwrap_or_default().to_string()))
 }
 
 /// What an EC2 create needs besides its call: the operation, the resource's kind in ARNs, and

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    create_tagged, end_with, finish, gone_ok, live_tags, name_tag, outputs, owned, owner_filters,
+    create_tagged, finish, gone_ok, id_owner, live_tags, name_tag, outputs, owned, owner_filters,
     pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
 use crate::engine::resource::{sorted, Ctx, Desired, Error, Live, Resource, Result};
@@ -267,23 +267,11 @@ impl Resource for RouteTable {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        let send = || {
-            let tags = tag_spec(cx, ResourceType::RouteTable, p, &[]);
-            let create = ec2
-                .create_route_table()
-                .vpc_id(&p.vpc)
-                .tag_specifications(tags);
-            create
-                .customize()
-                .config_override(crate::aws::once::ec2())
-                .send()
-        };
+        let create = || ec2.create_route_table().vpc_id(&p.vpc);
+        let send = || super::send_once!(cx, p, ResourceType::RouteTable, create());
         let made = |o: &CreateRouteTableOutput| {
             let t = o.route_table()?;
-            Some((
-                t.route_table_id()?.into(),
-                t.owner_id().unwrap_or_default().into(),
-            ))
+            id_owner(t.route_table_id(), t.owner_id())
         };
         // A new table has only its local route and no subnets.
         let start = |l: &mut Live| {
@@ -347,18 +335,11 @@ impl Resource for RouteTable {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let id = live.output("id");
         for assoc in associations(live).values() {
             disassociate(cx, assoc).await?;
         }
-        let send = || {
-            cx.clients()
-                .ec2
-                .delete_route_table()
-                .route_table_id(&id)
-                .send()
-        };
-        end_with(cx, &DELETE, send).await
+        super::end_by_id!(cx, &DELETE, delete_route_table, route_table_id, &id)
     }
 }
 

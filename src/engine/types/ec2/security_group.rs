@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
-    arn_account, end_with, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
+    arn_account, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
     plan_filters, settle, tag_spec, together, want_tags, Call, Ending,
 };
 use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
@@ -161,12 +161,7 @@ fn live_of(_p: Option<&SecurityGroup>, cx: &Ctx, g: &aws_sdk_ec2::types::Securit
     // The `Name` tag mirrors the group name (both set at create); the name is the group's.
     let id = g.group_id().unwrap_or_default();
     let owner = g.owner_id().unwrap_or_default();
-    Live {
-        outputs: outputs(cx, "security-group", id, name, owner),
-        attrs,
-        owned: true,
-        handle: Json::Null,
-    }
+    Live::new(outputs(cx, "security-group", id, name, owner), attrs, true)
 }
 
 /// `call` with all of `rules` at once; when that answers None (EC2 refused the whole batch
@@ -335,15 +330,13 @@ impl Resource for SecurityGroup {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let send = || {
-            cx.clients()
-                .ec2
-                .delete_security_group()
-                .group_id(&id)
-                .send()
-        };
-        end_with(cx, &DELETE, send).await
+        super::end_by_id!(
+            cx,
+            &DELETE,
+            delete_security_group,
+            group_id,
+            live.output("id")
+        )
     }
 }
 

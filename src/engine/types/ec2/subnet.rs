@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::operation::create_subnet::CreateSubnetOutput;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use super::{
-    create_tagged, end_with, finish, live_tags, name_tag, outputs, owned, owner_filters, pick,
+    create_tagged, finish, id_owner, live_tags, name_tag, outputs, owned, owner_filters, pick,
     plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
@@ -60,12 +60,7 @@ fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live
     }
     let id = s.subnet_id().unwrap_or_default();
     let owner = s.owner_id().unwrap_or_default();
-    Live {
-        outputs: outputs(cx, "subnet", id, &name, owner),
-        attrs,
-        owned: true,
-        handle: Json::Null,
-    }
+    Live::new(outputs(cx, "subnet", id, &name, owner), attrs, true)
 }
 
 impl Resource for Subnet {
@@ -87,20 +82,12 @@ impl Resource for Subnet {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        let send = || {
-            let tags = tag_spec(cx, ResourceType::Subnet, p, &[]);
-            let create = ec2.create_subnet().vpc_id(&p.vpc).cidr_block(&p.cidr);
-            let create = create.set_availability_zone(p.availability_zone.clone());
-            let create = create.tag_specifications(tags).customize();
-            create.config_override(crate::aws::once::ec2()).send()
-        };
+        let create = || ec2.create_subnet().vpc_id(&p.vpc).cidr_block(&p.cidr);
+        let create = || create().set_availability_zone(p.availability_zone.clone());
+        let send = || super::send_once!(cx, p, ResourceType::Subnet, create());
         let made = |o: &CreateSubnetOutput| {
-            o.subnet().and_then(|s| {
-                Some((
-                    s.subnet_id()?.into(),
-                    s.owner_id().unwrap_or_default().into(),
-                ))
-            })
+            o.subnet()
+                .and_then(|s| id_owner(s.subnet_id(), s.owner_id()))
         };
         // New subnets never map public addresses: that is set next, if asked for.
         let start = |l: &mut Live| {
@@ -134,9 +121,7 @@ impl Resource for Subnet {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let send = || cx.clients().ec2.delete_subnet().subnet_id(&id).send();
-        end_with(cx, &DELETE, send).await
+        super::end_by_id!(cx, &DELETE, delete_subnet, subnet_id, live.output("id"))
     }
 }
 

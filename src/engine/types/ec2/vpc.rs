@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::operation::create_vpc::CreateVpcOutput;
 use aws_sdk_ec2::types::{ResourceType, VpcState};
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use super::*;
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
@@ -52,12 +52,7 @@ fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
         ("tags".to_string(), live_tags(tags)),
     ]);
     let owner = vpc.owner_id().unwrap_or_default();
-    Live {
-        outputs: outputs(cx, "vpc", id, &name, owner),
-        attrs,
-        owned: true,
-        handle: Json::Null,
-    }
+    Live::new(outputs(cx, "vpc", id, &name, owner), attrs, true)
 }
 
 impl Resource for Vpc {
@@ -73,21 +68,9 @@ impl Resource for Vpc {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
-        let send = || {
-            let tags = tag_spec(cx, ResourceType::Vpc, p, &[]);
-            let create = ec2
-                .create_vpc()
-                .cidr_block(&p.cidr)
-                .tag_specifications(tags);
-            create
-                .customize()
-                .config_override(crate::aws::once::ec2())
-                .send()
-        };
-        let made = |o: &CreateVpcOutput| {
-            o.vpc()
-                .and_then(|v| Some((v.vpc_id()?.into(), v.owner_id().unwrap_or_default().into())))
-        };
+        let create = || ec2.create_vpc().cidr_block(&p.cidr);
+        let send = || super::send_once!(cx, p, ResourceType::Vpc, create());
+        let made = |o: &CreateVpcOutput| o.vpc().and_then(|v| id_owner(v.vpc_id(), v.owner_id()));
         create_tagged(p, cx, &CREATE, send, made, |_| {}).await
     }
 
@@ -97,9 +80,7 @@ impl Resource for Vpc {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let send = || cx.clients().ec2.delete_vpc().vpc_id(&id).send();
-        end_with(cx, &DELETE, send).await
+        super::end_by_id!(cx, &DELETE, delete_vpc, vpc_id, live.output("id"))
     }
 }
 

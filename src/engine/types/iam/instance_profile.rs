@@ -112,12 +112,7 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
     attrs.insert("path".into(), json!(ip.path()));
     attrs.insert("role".into(), json!(role));
     attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-    Live {
-        outputs,
-        attrs,
-        owned,
-        handle: Json::Null,
-    }
+    Live::new(outputs, attrs, owned)
 }
 
 impl Resource for InstanceProfile {
@@ -263,7 +258,7 @@ impl Resource for InstanceProfile {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let iam = &cx.clients().iam;
-        let name = live.outputs.get("name").cloned().unwrap_or_default();
+        let name = live.output("name");
         // IAM refuses to delete a profile that still holds a role; read the roles afresh, as
         // the one in `live` may have been swapped since.
         let got = cx.call(

@@ -190,12 +190,7 @@ fn live_of(
         json!(role.max_session_duration().unwrap_or(3600)),
     );
     attrs.insert("tags".into(), user_tags(tags.iter().copied()));
-    Live {
-        outputs: outputs_of(role),
-        attrs,
-        owned,
-        handle: Json::Null,
-    }
+    Live::new(outputs_of(role), attrs, owned)
 }
 
 impl Resource for Role {
@@ -379,12 +374,7 @@ impl Resource for Role {
         let mut attrs: Attrs = want.attrs.clone();
         attrs.insert("policies".into(), json!({}));
         attrs.insert("managed_policy_arns".into(), json!([]));
-        let made = Live {
-            outputs: outputs_of(&role),
-            attrs,
-            owned: true,
-            handle: Json::Null,
-        };
+        let made = Live::new(outputs_of(&role), attrs, true);
         let changed = differing(&want, &made);
         if changed.is_empty() {
             return Ok(made);
@@ -502,7 +492,7 @@ impl Resource for Role {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let iam = &cx.clients().iam;
-        let name = live.outputs.get("name").cloned().unwrap_or_default();
+        let name = live.output("name");
         // IAM refuses to delete a role that still has policies or instance profiles.
         let listed = iam
             .list_instance_profiles_for_role()

@@ -90,12 +90,7 @@ fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
         json!(pr.accept_role_session_name().unwrap_or(false)),
     );
     attrs.insert("tags".into(), tags_attr(tags));
-    Live {
-        outputs,
-        attrs,
-        owned,
-        handle: Json::Null,
-    }
+    Live::new(outputs, attrs, owned)
 }
 
 /// Attributes UpdateProfile sets (all of them in one call).
@@ -153,8 +148,8 @@ impl Resource for Profile {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let arn = live.outputs.get("arn").cloned().unwrap_or_default();
+        let id = live.output("id");
+        let arn = live.output("arn");
         let policy = session_policy_text(p, cx)?.unwrap_or_default();
         // The profile's own settings one after the other; its tags alongside.
         let settings = async {
@@ -204,7 +199,7 @@ impl Resource for Profile {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let id = live.output("id");
         gone_ok(
             cx.run(
                 "DeleteProfile",

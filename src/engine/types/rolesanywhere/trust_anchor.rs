@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_rolesanywhere::operation::create_trust_anchor::CreateTrustAnchorOutput;
 use aws_sdk_rolesanywhere::types::{Source, SourceData, TrustAnchorDetail, TrustAnchorType};
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
 use super::*;
 use crate::engine::resource::{
@@ -92,12 +92,7 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
     attrs.insert("certificate".into(), json!(pem));
     attrs.insert("enabled".into(), json!(ta.enabled().unwrap_or(false)));
     attrs.insert("tags".into(), tags_attr(tags));
-    Live {
-        outputs,
-        attrs,
-        owned,
-        handle: Json::Null,
-    }
+    Live::new(outputs, attrs, owned)
 }
 
 impl Resource for TrustAnchor {
@@ -137,8 +132,8 @@ impl Resource for TrustAnchor {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
-        let arn = live.outputs.get("arn").cloned().unwrap_or_default();
+        let id = live.output("id");
+        let arn = live.output("arn");
         let source_changed = changed.contains("certificate") || changed.contains("name");
         let pem = if source_changed {
             Some(known_certificate(p, cx)?)
@@ -184,7 +179,7 @@ impl Resource for TrustAnchor {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.outputs.get("id").cloned().unwrap_or_default();
+        let id = live.output("id");
         gone_ok(
             cx.run(
                 "DeleteTrustAnchor",
