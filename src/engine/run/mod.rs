@@ -529,62 +529,41 @@ impl Engine {
         }
         (self.setup.sink)(Event::Phase("applying".into()));
         let outputs: Arc<Mutex<Known>> = Default::default();
-        let engine = Arc::new(self.shallow());
-        let mut nodes = vec![];
-        for id in &self.spec.order {
-            let r = self.spec.resources[id].clone();
-            let step = planned.steps[id].clone();
-            let deps = self.plan_deps(&r);
-            let (outputs, engine) = (outputs.clone(), engine.clone());
-            let lane = r.partition.clone();
-            nodes.push(Node::new(
-                id.clone(),
-                deps,
-                lane.as_deref(),
-                move || async move {
-                    let known = outputs.lock().unwrap().clone();
-                    let kind = engine.render(&r, &known).map_err(|e| *e)?;
-                    // Names built from references are whole only now: check them as lint
-                    // checks literal ones, before AWS sees them.
-                    let problems = crate::lint::rendered_name_problems(&kind);
-                    if !problems.is_empty() {
-                        return Err(engine.error(&r, Error::other(problems.join("; "))));
+        let nodes = self.plan_nodes(planned, move |engine, r, step| {
+            let outputs = outputs.clone();
+            async move {
+                let known = outputs.lock().unwrap().clone();
+                let kind = engine.render(&r, &known).map_err(|e| *e)?;
+                // Names built from references are whole only now: check them as lint checks
+                // literal ones, before AWS sees them.
+                let problems = crate::lint::rendered_name_problems(&kind);
+                if !problems.is_empty() {
+                    return Err(engine.error(&r, Error::other(problems.join("; "))));
+                }
+                let cx = engine.ctx(&r, &known);
+                let start = Instant::now();
+                let result = with_props!(&kind, |p, T| converge::<T>(
+                    p,
+                    &cx,
+                    step.live.as_ref(),
+                    &engine.setup,
+                    &r.type_name,
+                    r.partition.clone()
+                )
+                .await);
+                let (action, result) = match result {
+                    Ok((action, live)) => {
+                        let mut known = outputs.lock().unwrap();
+                        known.insert(r.id.clone(), Some(live.outputs));
+                        (action, Ok(()))
                     }
-                    let cx = engine.ctx(&r, &known);
-                    let start = Instant::now();
-                    let result = with_props!(&kind, |p, T| converge::<T>(
-                        p,
-                        &cx,
-                        step.live.as_ref(),
-                        &engine.setup,
-                        &r.type_name,
-                        r.partition.clone()
-                    )
-                    .await);
-                    let (action, result) = match result {
-                        Ok((action, live)) => {
-                            outputs
-                                .lock()
-                                .unwrap()
-                                .insert(r.id.clone(), Some(live.outputs));
-                            (action, Ok(()))
-                        }
-                        Err((action, e)) => (action, Err(engine.error(&r, e))),
-                    };
-                    (engine.setup.sink)(Event::Finished {
-                        id: r.id.clone(),
-                        action,
-                        elapsed: start.elapsed(),
-                        error: result.as_ref().err().map(|e| e.source.to_string()),
-                    });
-                    result
-                },
-            ));
-        }
-        let sink = self.setup.sink.clone();
-        let mut report = walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
-            .await
-            .map_err(|e| RunError::Other(e.to_string()))?;
+                    Err((action, e)) => (action, Err(e)),
+                };
+                engine.finished(&r.id, action, start, result.as_ref().err());
+                result.map_err(|e| engine.error(&r, e))
+            }
+        });
+        let mut report = self.walk(nodes, cancel).await?;
         // Old resources go once the new ones stand (and only then: a failed apply keeps them).
         if !planned.orphans.is_empty() && report.is_success() {
             let more = self.delete_orphans(&planned.orphans, cancel).await?;
@@ -641,51 +620,80 @@ impl Engine {
         (self.setup.sink)(Event::Phase("destroying".into()));
         // Orphans first: one may still use something of the plan (an old instance in its subnet).
         let first = self.delete_orphans(&planned.orphans, cancel).await?;
-        let engine = Arc::new(self.shallow());
-        let mut nodes = vec![];
-        for id in &self.spec.order {
-            let r = self.spec.resources[id].clone();
-            let step = planned.steps[id].clone();
-            let deps = self.plan_deps(&r);
-            let engine = engine.clone();
-            let lane = r.partition.clone();
-            nodes.push(Node::new(
-                id.clone(),
-                deps,
-                lane.as_deref(),
-                move || async move {
-                    let (Action::Delete, Some(live)) = (step.action, step.live) else {
-                        return Ok(());
-                    };
-                    let cx = engine.ctx(&r, &Known::new());
-                    (engine.setup.sink)(Event::Started {
-                        id: r.id.clone(),
-                        type_name: r.type_name.clone(),
-                        partition: r.partition.clone(),
-                        action: Action::Delete,
-                    });
-                    let start = Instant::now();
-                    let result = with_type_delete(&r.type_name, &live, &cx)
-                        .await
-                        .map_err(|e| engine.error(&r, e));
-                    (engine.setup.sink)(Event::Finished {
-                        id: r.id.clone(),
-                        action: Action::Delete,
-                        elapsed: start.elapsed(),
-                        error: result.as_ref().err().map(|e| e.source.to_string()),
-                    });
-                    result
-                },
-            ));
-        }
-        let sink = self.setup.sink.clone();
-        let mut report = walk::walk(walk::invert(nodes), &self.limits(), cancel, |ev| {
-            skipped(&sink, ev)
-        })
-        .await
-        .map_err(|e| RunError::Other(e.to_string()))?;
+        let nodes = self.plan_nodes(planned, |engine, r, step| async move {
+            let (Action::Delete, Some(live)) = (step.action, step.live) else {
+                return Ok(());
+            };
+            let cx = engine.ctx(&r, &Known::new());
+            let deleted = engine.delete(&r.id, &r.type_name, r.partition.clone(), &live, &cx);
+            deleted.await.map_err(|e| engine.error(&r, e))
+        });
+        let mut report = self.walk(walk::invert(nodes), cancel).await?;
         report.outcomes.extend(first.outcomes);
         Ok(report)
+    }
+
+    /// One node per resource of the plan, each running `job` with a shared engine, the
+    /// resource and its planned step; a resource waits for those it refers to.
+    fn plan_nodes<F, Fut>(&self, planned: &Planned, job: F) -> Vec<Node<ResourceError>>
+    where
+        F: Fn(Arc<Engine>, ResourceDef, Step) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), ResourceError>> + Send + 'static,
+    {
+        let engine = Arc::new(self.shallow());
+        let node = |id: &String| {
+            let r = self.spec.resources[id].clone();
+            let step = planned.steps[id].clone();
+            let (deps, lane) = (self.plan_deps(&r), r.partition.clone());
+            let (engine, job) = (engine.clone(), job.clone());
+            Node::new(id.clone(), deps, lane.as_deref(), move || {
+                job(engine, r, step)
+            })
+        };
+        self.spec.order.iter().map(node).collect()
+    }
+
+    /// Run `nodes` in dependency order within this run's limits; skipped ones are reported.
+    async fn walk(
+        &self,
+        nodes: Vec<Node<ResourceError>>,
+        cancel: &Cancel,
+    ) -> Result<walk::Report<ResourceError>, RunError> {
+        let sink = self.setup.sink.clone();
+        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))
+    }
+
+    /// Delete `live` (a resource of the plan's, or an orphan), between its events.
+    async fn delete(
+        &self,
+        id: &str,
+        type_name: &str,
+        partition: Option<String>,
+        live: &Live,
+        cx: &Ctx,
+    ) -> Result<(), Error> {
+        (self.setup.sink)(Event::Started {
+            id: id.to_string(),
+            type_name: type_name.to_string(),
+            partition,
+            action: Action::Delete,
+        });
+        let start = Instant::now();
+        let result = with_type_delete(type_name, live, cx).await;
+        self.finished(id, Action::Delete, start, result.as_ref().err());
+        result
+    }
+
+    /// Report the end of one resource's work, begun at `start`.
+    fn finished(&self, id: &str, action: Action, start: Instant, error: Option<&Error>) {
+        (self.setup.sink)(Event::Finished {
+            id: id.to_string(),
+            action,
+            elapsed: start.elapsed(),
+            error: error.map(|e| e.to_string()),
+        });
     }
 
     /// A copy sharing the spec and clients, to move into jobs.

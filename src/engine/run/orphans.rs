@@ -179,36 +179,19 @@ impl Engine {
                 lane.as_deref(),
                 move || async move {
                     let cx = engine.bare_ctx(&o.id, Some(&o.partition));
-                    (engine.setup.sink)(Event::Started {
+                    let partition = Some(o.partition.clone());
+                    let deleted =
+                        engine.delete(&o.id, &o.type_name, partition.clone(), &o.live, &cx);
+                    deleted.await.map_err(|source| ResourceError {
                         id: o.id.clone(),
                         type_name: o.type_name.clone(),
-                        partition: Some(o.partition.clone()),
-                        action: Action::Delete,
-                    });
-                    let start = Instant::now();
-                    let result =
-                        with_type_delete(&o.type_name, &o.live, &cx)
-                            .await
-                            .map_err(|source| ResourceError {
-                                id: o.id.clone(),
-                                type_name: o.type_name.clone(),
-                                partition: Some(o.partition.clone()),
-                                region: Some(cx.part().def.region.clone()),
-                                source,
-                            });
-                    (engine.setup.sink)(Event::Finished {
-                        id: o.id.clone(),
-                        action: Action::Delete,
-                        elapsed: start.elapsed(),
-                        error: result.as_ref().err().map(|e| e.source.to_string()),
-                    });
-                    result
+                        partition,
+                        region: Some(cx.part().def.region.clone()),
+                        source,
+                    })
                 },
             ));
         }
-        let sink = self.setup.sink.clone();
-        walk::walk(nodes, &self.limits(), cancel, |ev| skipped(&sink, ev))
-            .await
-            .map_err(|e| RunError::Other(e.to_string()))
+        self.walk(nodes, cancel).await
     }
 }

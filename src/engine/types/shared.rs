@@ -38,6 +38,20 @@ pub fn gone_ok<T>(r: Result<T>, codes: &[&str]) -> Result<Option<T>> {
     }
 }
 
+/// `Ctx::call` for a call whose target may be gone already (one of the service's not-found
+/// `codes`): `None` then, as `gone_ok` says.
+pub async fn unless_gone<T, E>(
+    cx: &Ctx,
+    op: &str,
+    codes: &[&str],
+    sent: impl Future<Output = std::result::Result<T, aws_sdk_sts::error::SdkError<E>>>,
+) -> Result<Option<T>>
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    gone_ok(cx.call(op, sent).await, codes)
+}
+
 /// IAM's not-found code.
 pub const IAM_GONE: &[&str] = &["NoSuchEntity"];
 /// Roles Anywhere's not-found code.

@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
+use super::{all, converged, gone_ok, remove_from_profile, unless_gone, Call, IAM_GONE};
 use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
     Propagation, Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
-use crate::engine::types::shared::{all, converged, gone_ok, Call, IAM_GONE};
 use crate::engine::types::shared::{exists_as_ours, settle};
 use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
 use crate::spec::types::InstanceProfile;
@@ -80,23 +80,6 @@ async fn current_role(cx: &Ctx, profile: &str) -> Result<Option<String>> {
         .instance_profile
         .and_then(|ip| ip.roles.into_iter().next())
         .map(|r| r.role_name))
-}
-
-async fn remove_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
-    gone_ok(
-        cx.run(
-            "RemoveRoleFromInstanceProfile",
-            cx.clients()
-                .iam
-                .remove_role_from_instance_profile()
-                .instance_profile_name(profile)
-                .role_name(role)
-                .send(),
-        )
-        .await,
-        IAM_GONE,
-    )
-    .map(|_| ())
 }
 
 /// A profile as GetInstanceProfile returned it; `owned` as its tags say.
@@ -242,7 +225,7 @@ impl Resource for InstanceProfile {
         if changed.contains("role") {
             jobs.push(Box::pin(async move {
                 if let Some(old) = live.attrs.get("role").and_then(Json::as_str) {
-                    remove_role(cx, &p.name, old).await?;
+                    remove_from_profile(cx, &p.name, old).await?;
                 }
                 add_role(cx, &p.name, &p.role).await
             }));
@@ -257,34 +240,27 @@ impl Resource for InstanceProfile {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let iam = &cx.clients().iam;
         let name = live.output("name");
+        let iam = &cx.clients().iam;
         // IAM refuses to delete a profile that still holds a role; read the roles afresh, as
         // the one in `live` may have been swapped since.
-        let got = cx.call(
-            "GetInstanceProfile",
-            iam.get_instance_profile()
-                .instance_profile_name(&name)
-                .send(),
-        );
-        let Some(out) = gone_ok(got.await, IAM_GONE)? else {
+        let got = iam
+            .get_instance_profile()
+            .instance_profile_name(&name)
+            .send();
+        let Some(out) = unless_gone(cx, "GetInstanceProfile", IAM_GONE, got).await? else {
             return Ok(());
         };
-        let ip = out.instance_profile;
-        for role in ip.map(|ip| ip.roles).unwrap_or_default() {
-            remove_role(cx, &name, &role.role_name).await?;
+        for role in out.instance_profile.map(|ip| ip.roles).unwrap_or_default() {
+            remove_from_profile(cx, &name, &role.role_name).await?;
         }
-        gone_ok(
-            cx.run(
-                "DeleteInstanceProfile",
-                iam.delete_instance_profile()
-                    .instance_profile_name(&name)
-                    .send(),
-            )
-            .await,
-            IAM_GONE,
-        )?;
-        Ok(())
+        let sent = iam
+            .delete_instance_profile()
+            .instance_profile_name(&name)
+            .send();
+        unless_gone(cx, "DeleteInstanceProfile", IAM_GONE, sent)
+            .await
+            .map(|_| ())
     }
 }
 

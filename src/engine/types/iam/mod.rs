@@ -3,10 +3,36 @@
 pub mod instance_profile;
 pub mod role;
 
-pub use super::shared::{all, converged, differing, gone_ok, Call, IAM_GONE};
+pub use super::shared::{all, converged, differing, gone_ok, unless_gone, Call, IAM_GONE};
 pub use crate::policy::canonical;
 
 use serde_json::Value as Json;
+
+use crate::engine::resource::{Ctx, Result};
+
+/// IAM calls that undo a link between two named things (what deleting a role or a profile
+/// must do first): each a function of the two names, a link or target already gone counting as
+/// done.
+macro_rules! unlinks {
+    ($($(#[$doc:meta])* fn $f:ident($a:ident => $set_a:ident, $b:ident => $set_b:ident) = $op:literal $call:ident;)+) => {
+        $(
+            $(#[$doc])*
+            pub async fn $f(cx: &Ctx, $a: &str, $b: &str) -> Result<()> {
+                let sent = cx.clients().iam.$call().$set_a($a).$set_b($b).send();
+                unless_gone(cx, $op, IAM_GONE, sent).await.map(|_| ())
+            }
+        )+
+    };
+}
+
+unlinks! {
+    /// Takes `role` out of `profile`.
+    fn remove_from_profile(profile => instance_profile_name, role => role_name) = "RemoveRoleFromInstanceProfile" remove_role_from_instance_profile;
+    /// Deletes the inline policy `name` of `role`.
+    fn delete_inline(role => role_name, name => policy_name) = "DeleteRolePolicy" delete_role_policy;
+    /// Detaches the managed policy `arn` from `role`.
+    fn detach_policy(role => role_name, arn => policy_arn) = "DetachRolePolicy" detach_role_policy;
+}
 
 /// IAM answers documents URL-encoded.
 pub fn decode_document(s: &str) -> Json {

@@ -491,65 +491,37 @@ impl Resource for Role {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let iam = &cx.clients().iam;
         let name = live.output("name");
+        let iam = &cx.clients().iam;
         // IAM refuses to delete a role that still has policies or instance profiles.
         let listed = iam
             .list_instance_profiles_for_role()
             .role_name(&name)
             .send();
-        let Some(profiles) = gone_ok(
-            cx.call("ListInstanceProfilesForRole", listed).await,
-            IAM_GONE,
-        )?
+        let Some(profiles) =
+            unless_gone(cx, "ListInstanceProfilesForRole", IAM_GONE, listed).await?
         else {
             return Ok(());
         };
         for ip in profiles.instance_profiles() {
-            gone_ok(
-                cx.run(
-                    "RemoveRoleFromInstanceProfile",
-                    iam.remove_role_from_instance_profile()
-                        .instance_profile_name(ip.instance_profile_name())
-                        .role_name(&name)
-                        .send(),
-                )
-                .await,
-                IAM_GONE,
-            )?;
+            remove_from_profile(cx, ip.instance_profile_name(), &name).await?;
         }
-        let inline = cx
-            .call(
-                "ListRolePolicies",
-                iam.list_role_policies().role_name(&name).send(),
-            )
-            .await;
-        for p in gone_ok(inline, IAM_GONE)?
-            .map(|o| o.policy_names().to_vec())
-            .unwrap_or_default()
-        {
-            delete_inline(cx, &name, &p).await?;
+        let listed = iam.list_role_policies().role_name(&name).send();
+        let inline = unless_gone(cx, "ListRolePolicies", IAM_GONE, listed).await?;
+        for p in inline.iter().flat_map(|o| o.policy_names()) {
+            delete_inline(cx, &name, p).await?;
         }
-        let attached = cx
-            .call(
-                "ListAttachedRolePolicies",
-                iam.list_attached_role_policies().role_name(&name).send(),
-            )
-            .await;
-        for a in gone_ok(attached, IAM_GONE)?
-            .map(|o| o.attached_policies().to_vec())
-            .unwrap_or_default()
-        {
+        let listed = iam.list_attached_role_policies().role_name(&name).send();
+        let attached = unless_gone(cx, "ListAttachedRolePolicies", IAM_GONE, listed).await?;
+        for a in attached.iter().flat_map(|o| o.attached_policies()) {
             if let Some(arn) = a.policy_arn() {
                 detach_policy(cx, &name, arn).await?;
             }
         }
-        gone_ok(
-            cx.run("DeleteRole", iam.delete_role().role_name(&name).send())
-                .await,
-            IAM_GONE,
-        )?;
-        Ok(())
+        let sent = iam.delete_role().role_name(&name).send();
+        unless_gone(cx, "DeleteRole", IAM_GONE, sent)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -561,40 +533,6 @@ fn string_set(v: Option<&Json>) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn delete_inline(cx: &Ctx, role: &str, name: &str) -> Result<()> {
-    gone_ok(
-        cx.run(
-            "DeleteRolePolicy",
-            cx.clients()
-                .iam
-                .delete_role_policy()
-                .role_name(role)
-                .policy_name(name)
-                .send(),
-        )
-        .await,
-        IAM_GONE,
-    )
-    .map(|_| ())
-}
-
-async fn detach_policy(cx: &Ctx, role: &str, arn: &str) -> Result<()> {
-    gone_ok(
-        cx.run(
-            "DetachRolePolicy",
-            cx.clients()
-                .iam
-                .detach_role_policy()
-                .role_name(role)
-                .policy_arn(arn)
-                .send(),
-        )
-        .await,
-        IAM_GONE,
-    )
-    .map(|_| ())
 }
 
 impl Rules for Role {

@@ -21,9 +21,9 @@ use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Propagation, Resource, Result,
 };
-use crate::engine::types::shared::answered;
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
+use crate::engine::types::shared::{answered, gone_ok};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::policy::canonical;
@@ -69,8 +69,11 @@ fn tags(cx: &Ctx, p: &KmsKey) -> Vec<Tag> {
     crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag, tag_key, tag_value)
 }
 
+/// KMS's not-found code.
+const GONE: &[&str] = &["NotFoundException"];
+
 fn not_found(e: &Error) -> bool {
-    e.code() == Some("NotFoundException")
+    e.code().is_some_and(|c| GONE.contains(&c))
 }
 
 /// A principal in the policy that KMS cannot see yet (a role created seconds ago). A policy
@@ -90,17 +93,8 @@ fn pending(meta: &KeyMetadata) -> bool {
 }
 
 async fn describe(cx: &Ctx, key: &str) -> Result<Option<KeyMetadata>> {
-    match cx.clients().kms.describe_key().key_id(key).send().await {
-        Ok(out) => Ok(out.key_metadata),
-        Err(e) => {
-            let e = cx.aws("DescribeKey", e);
-            if not_found(&e) {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let sent = cx.clients().kms.describe_key().key_id(key).send();
+    Ok(gone_ok(cx.call("DescribeKey", sent).await, GONE)?.and_then(|o| o.key_metadata))
 }
 
 /// A key's tags as (key, value) pairs; None when the key is gone or not ours to read.
@@ -169,33 +163,20 @@ async fn key_ids(cx: &Ctx) -> Result<Vec<String>> {
 
 /// A key's policy, canonical; None when the key is gone.
 async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
-    match cx
-        .clients()
-        .kms
+    let kms = &cx.clients().kms;
+    let sent = kms
         .get_key_policy()
         .key_id(key_id)
         .policy_name(POLICY_NAME)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(
-            out.policy()
-                .map(|d| {
-                    canonical(
-                        &serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string())),
-                    )
-                })
-                .unwrap_or(Json::Null),
-        )),
-        Err(e) => {
-            let e = cx.aws("GetKeyPolicy", e);
-            if not_found(&e) {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+        .send();
+    let got = gone_ok(cx.call("GetKeyPolicy", sent).await, GONE)?;
+    Ok(got.map(|out| {
+        out.policy()
+            .map(|d| {
+                canonical(&serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string())))
+            })
+            .unwrap_or(Json::Null)
+    }))
 }
 
 /// What `read` needs of a found key besides its metadata: its tags and policy, at once (one
@@ -689,24 +670,8 @@ impl Resource for KmsKey {
 
 /// Delete an alias; one already gone is fine.
 async fn delete_alias(cx: &Ctx, alias: &str) -> Result<()> {
-    match cx
-        .clients()
-        .kms
-        .delete_alias()
-        .alias_name(alias)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = cx.aws("DeleteAlias", e);
-            if not_found(&e) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        }
-    }
+    let sent = cx.clients().kms.delete_alias().alias_name(alias).send();
+    gone_ok(cx.call("DeleteAlias", sent).await, GONE).map(|_| ())
 }
 
 fn key_id_of(live: &Live) -> Result<String> {

@@ -4,7 +4,7 @@
 pub mod profile;
 pub mod trust_anchor;
 
-use super::shared::{answered, ours};
+use super::shared::{all, answered, ours, Call};
 pub use super::shared::{gone_ok, Named, NOT_FOUND};
 use crate::engine::resource::create_once;
 
@@ -185,6 +185,50 @@ where
 }
 
 /// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
+/// Brings a live resource's own settings and its tags to the plan: `settings` (its own calls,
+/// one after the other) and, alongside, the tags when they changed or it is being adopted.
+pub async fn update_with(
+    cx: &Ctx,
+    live: &Live,
+    changed: &BTreeSet<String>,
+    tags: &Tags,
+    settings: impl std::future::Future<Output = Result<()>> + Send,
+) -> Result<()> {
+    let arn = live.output("arn");
+    let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
+    if changed.contains("tags") || !live.owned {
+        jobs.push(Box::pin(retag(cx, &arn, tags, live.attrs.get("tags"))));
+    }
+    all(jobs).await.map(|_| ())
+}
+
+/// Enables or disables a resource (`$on`), with the call of each name.
+macro_rules! switch {
+    ($cx:expr, $on:expr, $enable:literal => $en:expr, $disable:literal => $dis:expr) => {
+        if $on {
+            $cx.call($enable, $en.send()).await.map(|_| ())
+        } else {
+            $cx.call($disable, $dis.send()).await.map(|_| ())
+        }
+    };
+}
+pub(crate) use switch;
+
+/// Deletes the resource `live` describes with the client's `$call` (`$by` sets its id); gone
+/// already counts as done.
+macro_rules! delete_by_id {
+    ($cx:expr, $live:expr, $op:literal, $call:ident, $by:ident) => {{
+        let sent = $cx
+            .clients()
+            .rolesanywhere
+            .$call()
+            .$by($live.output("id"))
+            .send();
+        $crate::engine::types::shared::gone_ok($cx.run($op, sent).await, NOT_FOUND).map(|_| ())
+    }};
+}
+pub(crate) use delete_by_id;
+
 pub fn normalize_pem(pem: &str) -> String {
     pem.replace("\r\n", "\n").trim().to_string()
 }

@@ -15,11 +15,13 @@ use aws_sdk_rolesanywhere::operation::create_profile::CreateProfileOutput;
 use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
-use super::{create_tagged, find, gone_ok, of_plan, ra_tags, retag, tags_attr, updated, NOT_FOUND};
+use super::{
+    create_tagged, delete_by_id, find, of_plan, ra_tags, switch, tags_attr, update_with, updated,
+    NOT_FOUND,
+};
 use crate::engine::resource::{
     owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::policy::canonical;
@@ -149,7 +151,6 @@ impl Resource for Profile {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
         let id = live.output("id");
-        let arn = live.output("arn");
         let policy = session_policy_text(p, cx)?.unwrap_or_default();
         // The profile's own settings one after the other; its tags alongside.
         let settings = async {
@@ -172,24 +173,13 @@ impl Resource for Profile {
                     .map_err(|e| cx.aws("UpdateProfile", e))?;
             }
             if changed.contains("enabled") {
-                if p.enabled {
-                    cx.call("EnableProfile", ra.enable_profile().profile_id(&id).send())
-                        .await?;
-                } else {
-                    cx.call(
-                        "DisableProfile",
-                        ra.disable_profile().profile_id(&id).send(),
-                    )
-                    .await?;
-                }
+                switch!(cx, p.enabled,
+                    "EnableProfile" => ra.enable_profile().profile_id(&id),
+                    "DisableProfile" => ra.disable_profile().profile_id(&id))?;
             }
             Ok(())
         };
-        let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
-        if changed.contains("tags") || !live.owned {
-            jobs.push(Box::pin(retag(cx, &arn, &p.tags, live.attrs.get("tags"))));
-        }
-        all(jobs).await?;
+        update_with(cx, live, changed, &p.tags, settings).await?;
         // UpdateProfile sets every one of its attributes to the plan's.
         let mut done = changed.clone();
         if UPDATABLE.iter().any(|a| changed.contains(*a)) {
@@ -199,20 +189,7 @@ impl Resource for Profile {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.output("id");
-        gone_ok(
-            cx.run(
-                "DeleteProfile",
-                cx.clients()
-                    .rolesanywhere
-                    .delete_profile()
-                    .profile_id(id)
-                    .send(),
-            )
-            .await,
-            NOT_FOUND,
-        )?;
-        Ok(())
+        delete_by_id!(cx, live, "DeleteProfile", delete_profile, profile_id)
     }
 }
 

@@ -26,7 +26,6 @@ use super::*;
 use crate::engine::resource::{
     owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
 };
-use crate::engine::types::shared::{all, Call};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
 use crate::spec::types::TrustAnchor;
@@ -133,7 +132,6 @@ impl Resource for TrustAnchor {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
         let id = live.output("id");
-        let arn = live.output("arn");
         let source_changed = changed.contains("certificate") || changed.contains("name");
         let pem = if source_changed {
             Some(known_certificate(p, cx)?)
@@ -154,45 +152,24 @@ impl Resource for TrustAnchor {
                 .await?;
             }
             if changed.contains("enabled") {
-                if p.enabled {
-                    cx.call(
-                        "EnableTrustAnchor",
-                        ra.enable_trust_anchor().trust_anchor_id(&id).send(),
-                    )
-                    .await?;
-                } else {
-                    cx.call(
-                        "DisableTrustAnchor",
-                        ra.disable_trust_anchor().trust_anchor_id(&id).send(),
-                    )
-                    .await?;
-                }
+                switch!(cx, p.enabled,
+                    "EnableTrustAnchor" => ra.enable_trust_anchor().trust_anchor_id(&id),
+                    "DisableTrustAnchor" => ra.disable_trust_anchor().trust_anchor_id(&id))?;
             }
             Ok(())
         };
-        let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
-        if changed.contains("tags") || !live.owned {
-            jobs.push(Box::pin(retag(cx, &arn, &p.tags, live.attrs.get("tags"))));
-        }
-        all(jobs).await?;
+        update_with(cx, live, changed, &p.tags, settings).await?;
         Ok(updated(live, &want, changed, &p.name))
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.output("id");
-        gone_ok(
-            cx.run(
-                "DeleteTrustAnchor",
-                cx.clients()
-                    .rolesanywhere
-                    .delete_trust_anchor()
-                    .trust_anchor_id(id)
-                    .send(),
-            )
-            .await,
-            NOT_FOUND,
-        )?;
-        Ok(())
+        delete_by_id!(
+            cx,
+            live,
+            "DeleteTrustAnchor",
+            delete_trust_anchor,
+            trust_anchor_id
+        )
     }
 }
 

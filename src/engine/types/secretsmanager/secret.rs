@@ -24,9 +24,9 @@ use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
     TAG_PLAN,
 };
-use crate::engine::types::shared::answered;
 use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::{all, converged, differing, Call};
+use crate::engine::types::shared::{answered, gone_ok, NOT_FOUND};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
 use crate::spec::types::Secret;
@@ -255,12 +255,8 @@ impl Resource for Secret {
             }
         };
         let (desc, value) = tokio::join!(sm.describe_secret().secret_id(&p.name).send(), value);
-        let desc = match desc {
-            Ok(out) => out,
-            Err(e) => {
-                let e = cx.aws("DescribeSecret", e);
-                return if not_found(&e) { Ok(None) } else { Err(e) };
-            }
+        let Some(desc) = gone_ok(desc.map_err(|e| cx.aws("DescribeSecret", e)), NOT_FOUND)? else {
+            return Ok(None);
         };
         let arn = answered(desc.arn(), "DescribeSecret returned no ARN")?.to_string();
         let seen = Seen {
@@ -562,21 +558,14 @@ async fn current_fingerprint(cx: &Ctx, arn: &str) -> Result<Option<String>> {
         .version_stage("AWSCURRENT")
         .send()
         .await;
-    match got {
-        Ok(out) => Ok(match (out.secret_string(), out.secret_binary()) {
+    let got = gone_ok(got.map_err(|e| cx.aws("GetSecretValue", e)), NOT_FOUND)?;
+    Ok(
+        got.and_then(|out| match (out.secret_string(), out.secret_binary()) {
             (Some(s), _) => Some(fingerprint(s.as_bytes())),
             (None, Some(b)) => Some(fingerprint(b.as_ref())),
             _ => None,
         }),
-        Err(e) => {
-            let e = cx.aws("GetSecretValue", e);
-            if not_found(&e) {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        }
-    }
+    )
 }
 
 /// Make `value` the current version. A token already used for the same value (the value went
