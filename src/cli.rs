@@ -185,7 +185,10 @@ impl Target {
             vars: self.vars.options(),
             profiles: self.profiles.iter().cloned().collect(),
             state_dir: self.state_dir.clone(),
-            verbose: self.verbose,
+            choices: crate::engine::run::Choices {
+                verbose: self.verbose,
+                ..Default::default()
+            },
             tune: self.tune.clone(),
             ..Default::default()
         }
@@ -193,9 +196,20 @@ impl Target {
 }
 
 impl WriteArgs {
-    fn apply_to(&self, c: &mut crate::commands::Common) {
-        c.concurrency = self.concurrency;
-        c.allow_prune = self.allow_prune;
+    /// `apply` or `destroy` (`mode`, named `command`) of `target` with these flags, and what
+    /// `set` adds of the command's own.
+    fn run(
+        &self,
+        target: &Target,
+        command: &'static str,
+        mode: crate::commands::Mode,
+        set: impl FnOnce(&mut crate::commands::Common),
+    ) -> ExitCode {
+        let mut c = target.common(command);
+        c.choices.concurrency = self.concurrency;
+        c.choices.allow_prune = self.allow_prune;
+        set(&mut c);
+        crate::commands::apply(&c, self.yes, mode)
     }
 }
 
@@ -247,29 +261,23 @@ pub fn main() -> ExitCode {
                 PlanFormatArg::Json => crate::commands::PlanFormat::Json,
             };
             let mut c = target.common("plan");
-            c.adopt = adopt;
+            c.choices.adopt = adopt;
             crate::commands::plan(&c, format, detailed_exitcode, against.as_deref())
         }
         Command::Apply {
             target,
             write,
             adopt,
-        } => {
-            let mut c = target.common("apply");
-            write.apply_to(&mut c);
-            c.adopt = adopt;
-            crate::commands::apply(&c, write.yes, crate::commands::Mode::Apply)
-        }
+        } => write.run(&target, "apply", crate::commands::Mode::Apply, |c| {
+            c.choices.adopt = adopt
+        }),
         Command::Destroy {
             target,
             write,
             force_delete_secrets,
-        } => {
-            let mut c = target.common("destroy");
-            write.apply_to(&mut c);
-            c.force_delete_secrets = force_delete_secrets;
-            crate::commands::apply(&c, write.yes, crate::commands::Mode::Destroy)
-        }
+        } => write.run(&target, "destroy", crate::commands::Mode::Destroy, |c| {
+            c.force_delete_secrets = force_delete_secrets
+        }),
         Command::Verify { target } => crate::verify::run(&target.common("verify")),
         Command::Unlock {
             plan,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use crate::diag::{self, Finding};
 use crate::engine::resource::Options;
-use crate::engine::run::{self, Engine, Planned, RunError, Setup};
+use crate::engine::run::{self, Choices, Engine, Planned, RunError, Setup};
 use crate::engine::walk::Cancel;
 use crate::lint;
 use crate::lock::{Lock, Unlocked};
@@ -28,12 +28,8 @@ pub struct Common {
     /// `--profile NAME=PROFILE`
     pub profiles: BTreeMap<String, String>,
     pub state_dir: Option<PathBuf>,
-    pub verbose: bool,
-    pub concurrency: usize,
-    pub adopt: bool,
+    pub choices: Choices,
     pub force_delete_secrets: bool,
-    /// Lift the prune guard (see `engine::run::prune_guard`).
-    pub allow_prune: bool,
     /// `--tune PARTITION.SETTING=VALUE`: retry and timeout settings over the plan's.
     pub tune: Vec<(String, String)>,
 }
@@ -161,11 +157,8 @@ fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
             force_delete_secrets: c.force_delete_secrets,
             ..Options::default()
         },
-        adopt: c.adopt,
-        allow_prune: c.allow_prune,
-        concurrency: c.concurrency,
-        verbose: c.verbose,
-        sink: crate::progress::sink(tty, c.verbose),
+        choices: c.choices.clone(),
+        sink: crate::progress::sink(tty, c.choices.verbose),
     })
 }
 
@@ -347,14 +340,14 @@ pub fn apply(c: &Common, yes: bool, mode: Mode) -> ExitCode {
             let _ = writeln!(std::io::stderr(), "note: {u}");
         }
         if let Some(guard) = planned.prune_guard(engine.spec(), destroy) {
-            if !c.allow_prune {
+            if !c.choices.allow_prune {
                 return fail(format!(
                     "{guard}. To delete them anyway: `{} --allow-prune`",
                     c.command_line(command)
                 ));
             }
         }
-        if !destroy && !planned.unowned.is_empty() && !c.adopt {
+        if !destroy && !planned.unowned.is_empty() && !c.choices.adopt {
             return fail(format!(
                 "refusing to take over resources this plan does not own; nothing was changed. \
                  Rename them in the plan, delete them, or pass --adopt to take them over:\n  {}",

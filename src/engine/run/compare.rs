@@ -17,7 +17,7 @@ pub(super) async fn converge<T: Resource>(
     partition: Option<String>,
 ) -> Result<(Action, Live), (Action, Error)> {
     let desired = T::desired(p, cx).map_err(|e| (Action::NoOp, e))?;
-    let (action, _, _) = compare(&desired, live, setup.adopt);
+    let (action, _, _) = compare(&desired, live, setup.choices.adopt);
     let started = |action| {
         (setup.sink)(Event::Started {
             id: cx.id.clone(),
@@ -44,7 +44,7 @@ pub(super) async fn converge<T: Resource>(
                 .map_err(|e| (Action::Replace, e))
         }
         (_, Some(l)) => {
-            if !l.owned && !setup.adopt {
+            if !l.owned && !setup.choices.adopt {
                 return Err((Action::Update, Error::other("exists without this plan's ownership tags; run with --adopt to take it over")));
             }
             started(Action::Update);

@@ -125,6 +125,13 @@ pub struct Setup {
     /// Local state: `.xpart/<plan name>` (PKI files, the lock).
     pub state_dir: PathBuf,
     pub options: Options,
+    pub choices: Choices,
+    pub sink: Sink,
+}
+
+/// What the command line chose for this run (the same in the commands' `Common`).
+#[derive(Debug, Clone, Default)]
+pub struct Choices {
     /// Take over same-named resources that lack the ownership tags.
     pub adopt: bool,
     /// Lift the prune guard (`Planned::prune_guard`).
@@ -133,7 +140,6 @@ pub struct Setup {
     pub concurrency: usize,
     /// Log every API call attempt.
     pub verbose: bool,
-    pub sink: Sink,
 }
 
 /// Outputs of resources by id: None for one that does not exist yet (or will be replaced).
@@ -263,7 +269,7 @@ impl Engine {
             let opts = ConnectOptions {
                 profile: setup.profiles.get(name).cloned(),
                 config_file: setup.config_file.clone(),
-                log: setup.verbose.then(|| {
+                log: setup.choices.verbose.then(|| {
                     Arc::new(move |line: String| sink(Event::Call(line))) as crate::aws::CallLogFn
                 }),
             };
@@ -400,7 +406,7 @@ impl Engine {
     }
 
     fn limits(&self) -> Limits {
-        let mut l = Limits::new(self.setup.concurrency.max(1));
+        let mut l = Limits::new(self.setup.choices.concurrency.max(1));
         for (name, def) in &self.spec.partitions {
             if let Some(n) = def.tuning.concurrency {
                 l = l.with_lane(name.clone(), n as usize);
@@ -464,7 +470,8 @@ impl Engine {
             let cx = self.ctx(r, &outputs);
             let desired = with_props!(&kind, |p, T| T::desired(p, &cx))
                 .map_err(|e| RunError::Read(vec![self.error(r, e)]))?;
-            let (action, attrs, reason) = compare(&desired, live.as_ref(), self.setup.adopt);
+            let (action, attrs, reason) =
+                compare(&desired, live.as_ref(), self.setup.choices.adopt);
             if live.as_ref().is_some_and(|l| !l.owned) {
                 t.unowned.push(format!(
                     "{id} ({}): a resource with this name exists without this plan's ownership tags",
@@ -521,7 +528,7 @@ impl Engine {
         planned: &Planned,
         cancel: &Cancel,
     ) -> Result<walk::Report<ResourceError>, RunError> {
-        if !planned.unowned.is_empty() && !self.setup.adopt {
+        if !planned.unowned.is_empty() && !self.setup.choices.adopt {
             return Err(RunError::Other(format!(
                 "refusing to take over resources this plan does not own (run with --adopt to take them over):\n  {}",
                 planned.unowned.join("\n  ")

@@ -190,44 +190,45 @@ where
 /// Add `rules`: one call for all of them. EC2 refuses the whole call when one of them is there
 /// already (an SDK retry after a lost answer, or a rule added by hand); then one call per rule,
 /// all at each taking "already there" as done.
+/// The ingress calls, and the code of each that means a rule is already as asked (a retry
+/// after a lost answer).
+const AUTHORIZE: (&str, &str) = (
+    "AuthorizeSecurityGroupIngress",
+    "InvalidPermission.Duplicate",
+);
+const REVOKE: (&str, &str) = ("RevokeSecurityGroupIngress", "InvalidPermission.NotFound");
+
+/// Sends `$rules` to `$group` with the client's `$call` through `batch_or_each`, as `$op`
+/// (`AUTHORIZE` or `REVOKE`) says.
+macro_rules! ingress {
+    ($cx:expr, $group:expr, $rules:expr, $op:expr, $call:ident) => {{
+        let call = |rules: Vec<IpPermission>| async move {
+            let ec2 = &$cx.clients().ec2;
+            let sent = ec2
+                .$call()
+                .group_id($group)
+                .set_ip_permissions(Some(rules))
+                .send();
+            gone_ok($cx.run($op.0, sent).await, &[$op.1])
+        };
+        batch_or_each($rules, call).await
+    }};
+}
+
 async fn authorize(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
-    let call = |rules: Vec<IpPermission>| async move {
-        gone_ok(
-            cx.run(
-                "AuthorizeSecurityGroupIngress",
-                cx.clients()
-                    .ec2
-                    .authorize_security_group_ingress()
-                    .group_id(group)
-                    .set_ip_permissions(Some(rules))
-                    .send(),
-            )
-            .await,
-            &["InvalidPermission.Duplicate"],
-        )
-    };
-    batch_or_each(rules, call).await
+    ingress!(
+        cx,
+        group,
+        rules,
+        AUTHORIZE,
+        authorize_security_group_ingress
+    )
 }
 
 /// Remove `rules`: one call for all of them; when EC2 refuses it because one is gone already,
 /// one call per rule, all at each taking "not there" as done.
 async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
-    let call = |rules: Vec<IpPermission>| async move {
-        gone_ok(
-            cx.run(
-                "RevokeSecurityGroupIngress",
-                cx.clients()
-                    .ec2
-                    .revoke_security_group_ingress()
-                    .group_id(group)
-                    .set_ip_permissions(Some(rules))
-                    .send(),
-            )
-            .await,
-            &["InvalidPermission.NotFound"],
-        )
-    };
-    batch_or_each(rules, call).await
+    ingress!(cx, group, rules, REVOKE, revoke_security_group_ingress)
 }
 
 impl Resource for SecurityGroup {
