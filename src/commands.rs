@@ -12,7 +12,7 @@ use crate::engine::run::{self, Choices, Engine, Planned, RunError, Setup};
 use crate::engine::walk::Cancel;
 use crate::lint;
 use crate::lock::{Lock, Unlocked};
-use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION};
+use crate::plan::{Action, AttrChange, Change, Plan};
 use crate::spec::{LoadOptions, Spec};
 use crate::view;
 
@@ -559,19 +559,5 @@ pub fn offline(old: &Spec, new: &Spec) -> Plan {
                 .filter(|_| action != Action::NoOp),
         });
     }
-    Plan {
-        format_version: FORMAT_VERSION,
-        plan: new.name.clone(),
-        partitions: new
-            .partitions
-            .values()
-            .map(|d| PartitionInfo {
-                name: d.name.clone(),
-                partition: d.partition.id().to_string(),
-                region: d.region.clone(),
-                account: d.account.clone(),
-            })
-            .collect(),
-        changes,
-    }
+    run::plan_for(new, changes, |_| None)
 }

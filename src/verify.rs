@@ -43,6 +43,20 @@ struct Step {
     elapsed: Duration,
 }
 
+impl Step {
+    /// A check named `name`, begun at `t`: whether what it found passes and what to show of
+    /// it, or the error that stopped it.
+    fn timed(name: String, t: Instant, found: Result<(bool, String), String>) -> Step {
+        let (ok, detail) = found.unwrap_or_else(|e| (false, e));
+        Step {
+            name,
+            ok,
+            detail,
+            elapsed: t.elapsed(),
+        }
+    }
+}
+
 fn out(s: &Step) {
     let mark = if s.ok { "ok  " } else { "FAIL" };
     let _ = writeln!(
@@ -286,60 +300,39 @@ pub async fn verify(
             let conf = with_credentials(&part.clients.config, &creds);
             let t = Instant::now();
             let sts = aws_sdk_sts::Client::new(&conf);
-            let step = match sts.get_caller_identity().send().await {
+            let found = match sts.get_caller_identity().send().await {
                 Ok(id) => {
                     let arn = id.arn().unwrap_or_default().to_string();
                     let want = format!("arn:{}:sts::", part.def.partition.id());
                     let ok = arn.starts_with(&want)
                         && arn.contains(&format!(":assumed-role/{}/", c.role_name));
-                    Step {
-                        name: format!("GetCallerIdentity ({label})"),
-                        ok,
-                        detail: if ok {
-                            arn
-                        } else {
-                            format!("{arn} is not the role {}", c.role_arn)
-                        },
-                        elapsed: t.elapsed(),
-                    }
+                    let not_it = format!("{arn} is not the role {}", c.role_arn);
+                    Ok((ok, if ok { arn } else { not_it }))
                 }
-                Err(e) => Step {
-                    name: format!("GetCallerIdentity ({label})"),
-                    ok: false,
-                    detail: part.clients.error("GetCallerIdentity", e).to_string(),
-                    elapsed: t.elapsed(),
-                },
+                Err(e) => Err(part.clients.error("GetCallerIdentity", e).to_string()),
             };
+            let step = Step::timed(format!("GetCallerIdentity ({label})"), t, found);
             all &= step.ok;
             out(&step);
             let sm = aws_sdk_secretsmanager::Client::new(&conf);
             for (sid, arn) in &c.secrets {
                 let t = Instant::now();
-                let step = match sm.get_secret_value().secret_id(arn).send().await {
+                let found = match sm.get_secret_value().secret_id(arn).send().await {
                     Ok(v) => {
                         let bytes = v
                             .secret_string()
                             .map(|s| s.as_bytes().to_vec())
                             .or_else(|| v.secret_binary().map(|b| b.as_ref().to_vec()))
                             .unwrap_or_default();
-                        Step {
-                            name: format!("GetSecretValue {sid} ({label})"),
-                            ok: !bytes.is_empty(),
-                            detail: format!(
-                                "{} bytes, sha256 {}…",
-                                bytes.len(),
-                                &sha256_hex(&bytes)[..12]
-                            ),
-                            elapsed: t.elapsed(),
-                        }
+                        let digest = &sha256_hex(&bytes)[..12];
+                        Ok((
+                            !bytes.is_empty(),
+                            format!("{} bytes, sha256 {digest}…", bytes.len()),
+                        ))
                     }
-                    Err(e) => Step {
-                        name: format!("GetSecretValue {sid} ({label})"),
-                        ok: false,
-                        detail: part.clients.error("GetSecretValue", e).to_string(),
-                        elapsed: t.elapsed(),
-                    },
+                    Err(e) => Err(part.clients.error("GetSecretValue", e).to_string()),
                 };
+                let step = Step::timed(format!("GetSecretValue {sid} ({label})"), t, found);
                 all &= step.ok;
                 out(&step);
             }

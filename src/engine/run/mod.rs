@@ -142,6 +142,27 @@ pub struct Choices {
     pub verbose: bool,
 }
 
+/// The plan of `changes` to `spec`: each partition with the account `account` knows of it by
+/// name, else the one the plan file names.
+pub fn plan_for(
+    spec: &Spec,
+    changes: Vec<Change>,
+    account: impl Fn(&str) -> Option<String>,
+) -> Plan {
+    let info = |d: &crate::spec::PartitionDef| PartitionInfo {
+        name: d.name.clone(),
+        partition: d.partition.id().to_string(),
+        region: d.region.clone(),
+        account: account(&d.name).or(d.account.clone()),
+    };
+    Plan {
+        format_version: FORMAT_VERSION,
+        plan: spec.name.clone(),
+        partitions: spec.partitions.values().map(info).collect(),
+        changes,
+    }
+}
+
 /// Outputs of resources by id: None for one that does not exist yet (or will be replaced).
 type Known = BTreeMap<String, Option<BTreeMap<String, String>>>;
 
@@ -500,26 +521,9 @@ impl Engine {
     }
 
     fn plan_of(&self, changes: Vec<Change>) -> Plan {
-        Plan {
-            format_version: FORMAT_VERSION,
-            plan: self.spec.name.clone(),
-            partitions: self
-                .spec
-                .partitions
-                .values()
-                .map(|d| PartitionInfo {
-                    name: d.name.clone(),
-                    partition: d.partition.id().to_string(),
-                    region: d.region.clone(),
-                    account: self
-                        .parts
-                        .get(&d.name)
-                        .and_then(|p| p.account.get().cloned())
-                        .or(d.account.clone()),
-                })
-                .collect(),
-            changes,
-        }
+        // The account a partition's credentials showed, else the plan's.
+        let account = |name: &str| self.parts.get(name).and_then(|p| p.account.get().cloned());
+        plan_for(&self.spec, changes, account)
     }
 
     /// Execute a plan. Returns the walk's report: every resource's outcome.

@@ -162,6 +162,13 @@ fn same_key(want: &str, have: &str) -> bool {
         || have.ends_with(&format!(":key/{want}"))
 }
 
+/// Secrets Manager's tags as (key, value) pairs.
+fn pairs(tags: &[aws_sdk_secretsmanager::types::Tag]) -> Vec<(&str, &str)> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect()
+}
+
 fn not_found(e: &Error) -> bool {
     e.code() == Some("ResourceNotFoundException")
 }
@@ -264,11 +271,7 @@ impl Resource for Secret {
             name: desc.name().unwrap_or(&p.name),
             description: desc.description().unwrap_or_default(),
             kms_key: kms_key_attr(p.kms_key.as_deref(), desc.kms_key_id()),
-            tags: desc
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?, t.value()?)))
-                .collect(),
+            tags: pairs(desc.tags()),
             // Scheduled for deletion, it can still be restored in place: report it, and the
             // difference in `scheduled_for_deletion` makes update restore it.
             scheduled: desc.deleted_date().is_some(),
@@ -325,11 +328,7 @@ impl Resource for Secret {
                     name,
                     description: entry.description().unwrap_or_default(),
                     kms_key: kms_key_attr(None, entry.kms_key_id()),
-                    tags: entry
-                        .tags()
-                        .iter()
-                        .filter_map(|t| Some((t.key()?, t.value()?)))
-                        .collect(),
+                    tags: pairs(entry.tags()),
                     scheduled: entry.deleted_date().is_some(),
                 };
                 let Some(id) = owned_id(&cx.owner, seen.tags.iter().copied()) else {
