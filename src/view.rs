@@ -73,11 +73,16 @@ fn groups(plan: &Plan) -> Vec<Option<&str>> {
 }
 
 /// (label, counts) per partition, local resources first when there are any.
-fn count_rows(plan: &Plan) -> Vec<(String, crate::plan::Counts)> {
+/// One line per partition (and one for local resources, if any): `row` of its label and its
+/// add, change and destroy counts.
+fn count_rows(plan: &Plan, row: impl Fn(String, usize, usize, usize) -> String) -> String {
     groups(plan)
         .into_iter()
         .filter(|g| g.is_some() || plan.changes.iter().any(|c| c.partition.is_none()))
-        .map(|g| (partition_label(plan, g), plan.counts(g)))
+        .map(|g| {
+            let n = plan.counts(g);
+            row(partition_label(plan, g), n.add, n.change, n.destroy) + "\n"
+        })
         .collect()
 }
 
@@ -114,13 +119,9 @@ pub fn text(plan: &Plan, style: Style) -> String {
         }
         out.push('\n');
     }
-    for (label, n) in count_rows(plan) {
-        let _ = writeln!(
-            out,
-            "Plan for {label}: {} to add, {} to change, {} to destroy.",
-            n.add, n.change, n.destroy
-        );
-    }
+    out += &count_rows(plan, |label, add, change, destroy| {
+        format!("Plan for {label}: {add} to add, {change} to change, {destroy} to destroy.")
+    });
     if !plan.has_changes() {
         out.push_str("No changes: live state matches the plan.\n");
     }
@@ -133,13 +134,9 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### xpart plan: `{}`\n", plan.plan);
     out.push_str("| partition | add | change | destroy |\n|---|---:|---:|---:|\n");
-    for (label, n) in count_rows(plan) {
-        let _ = writeln!(
-            out,
-            "| {label} | {} | {} | {} |",
-            n.add, n.change, n.destroy
-        );
-    }
+    out += &count_rows(plan, |label, add, change, destroy| {
+        format!("| {label} | {add} | {change} | {destroy} |")
+    });
     out.push('\n');
     let destroyed: Vec<_> = plan.destroys().collect();
     if !destroyed.is_empty() {

@@ -13,47 +13,36 @@ pub(crate) struct NameRule {
     allowed: &'static str,
 }
 
-pub(crate) const ROLE_NAME: NameRule = NameRule {
-    code: "XP050",
-    what: "role name",
-    max: 64,
-    ok: iam_char,
-    allowed: "letters, digits and +=,.@_-",
-};
+/// The rules, a row each: `NAME: code, what, max length, accepted char, accepted (in words)`.
+macro_rules! name_rules {
+    ($($name:ident: $code:literal, $what:literal, $max:literal, $ok:expr, $allowed:expr;)+) => {
+        $(
+            pub(crate) const $name: NameRule = NameRule {
+                code: $code,
+                what: $what,
+                max: $max,
+                ok: $ok,
+                allowed: $allowed,
+            };
+        )+
+    };
+}
 
-pub(crate) const INSTANCE_PROFILE_NAME: NameRule = NameRule {
-    code: "XP050",
-    what: "instance profile name",
-    max: 128,
-    ok: iam_char,
-    allowed: "letters, digits and +=,.@_-",
-};
+const IAM_CHARS: &str = "letters, digits and +=,.@_-";
+const RA_CHARS: &str = "letters, digits, spaces, _ and -";
 
-pub(crate) const SECRET_NAME: NameRule = NameRule {
-    code: "XP051",
-    what: "secret name",
-    max: 512,
-    ok: |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c),
-    allowed: "letters, digits and /_+=.@-",
-};
+name_rules! {
+    ROLE_NAME: "XP050", "role name", 64, iam_char, IAM_CHARS;
+    INSTANCE_PROFILE_NAME: "XP050", "instance profile name", 128, iam_char, IAM_CHARS;
+    SECRET_NAME: "XP051", "secret name", 512, |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c), "letters, digits and /_+=.@-";
+    TRUST_ANCHOR_NAME: "XP053", "trust anchor name", 255, ra_char, RA_CHARS;
+    PROFILE_NAME: "XP053", "profile name", 255, ra_char, RA_CHARS;
+}
 
-pub(crate) const TRUST_ANCHOR_NAME: NameRule = NameRule {
-    what: "trust anchor name",
-    ..RA_NAME
-};
-
-pub(crate) const PROFILE_NAME: NameRule = NameRule {
-    what: "profile name",
-    ..RA_NAME
-};
-
-pub(crate) const RA_NAME: NameRule = NameRule {
-    code: "XP053",
-    what: "Roles Anywhere name",
-    max: 255,
-    ok: |c| c.is_ascii_alphanumeric() || " _-".contains(c),
-    allowed: "letters, digits, spaces, _ and -",
-};
+/// What Roles Anywhere accepts in a name.
+fn ra_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " _-".contains(c)
+}
 
 /// A name as AWS will see it, whatever produced it (literal text, a variable, an escape):
 /// checked on its rendered text. A name with references is checked on what is known of it

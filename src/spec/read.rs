@@ -104,6 +104,18 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
+/// `Visitor` methods for scalars where the resources' mapping should be: each says so.
+macro_rules! not_a_mapping {
+    ($($visit:ident($t:ty)),*) => {
+        $(
+            fn $visit<E>(self, _: $t) -> Result<(), E> {
+                self.sink.resources_not_a_mapping();
+                Ok(())
+            }
+        )*
+    };
+}
+
 struct Resources<'s> {
     sink: &'s mut dyn Receiver,
 }
@@ -131,26 +143,7 @@ impl<'de> Visitor<'de> for Resources<'_> {
         Ok(())
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        self.sink.resources_not_a_mapping();
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        self.sink.resources_not_a_mapping();
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        self.sink.resources_not_a_mapping();
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        self.sink.resources_not_a_mapping();
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        self.sink.resources_not_a_mapping();
-        Ok(())
-    }
+    not_a_mapping! { visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str) }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         self.sink.resources_not_a_mapping();

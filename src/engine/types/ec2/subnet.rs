@@ -98,25 +98,23 @@ impl Resource for Subnet {
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        let id = &live.outputs["id"];
-        let mut calls: Vec<Call<'_>> = vec![];
-        if changed.contains("map_public_ip_on_launch") {
-            calls.push(Box::pin(async move {
-                cx.clients()
-                    .ec2
-                    .modify_subnet_attribute()
-                    .subnet_id(id)
-                    .map_public_ip_on_launch(
-                        AttributeBooleanValue::builder()
-                            .value(p.map_public_ip_on_launch)
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| cx.aws("ModifySubnetAttribute", e))
-            }));
-        }
+        // The one setting that changes in place besides the tags.
+        let map_public = async move {
+            let on = AttributeBooleanValue::builder()
+                .value(p.map_public_ip_on_launch)
+                .build();
+            let ec2 = &cx.clients().ec2;
+            let sent = ec2.modify_subnet_attribute().subnet_id(&live.outputs["id"]);
+            cx.run(
+                "ModifySubnetAttribute",
+                sent.map_public_ip_on_launch(on).send(),
+            )
+            .await
+        };
+        let calls: Vec<Call<'_>> = match changed.contains("map_public_ip_on_launch") {
+            true => vec![Box::pin(map_public)],
+            false => vec![],
+        };
         finish(cx, p, live, changed, calls).await
     }
 
