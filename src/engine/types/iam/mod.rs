@@ -10,28 +10,36 @@ use serde_json::Value as Json;
 
 use crate::engine::resource::{Ctx, Result};
 
-/// IAM calls that undo a link between two named things (what deleting a role or a profile
-/// must do first): each a function of the two names, a link or target already gone counting as
-/// done.
-macro_rules! unlinks {
-    ($($(#[$doc:meta])* fn $f:ident($a:ident => $set_a:ident, $b:ident => $set_b:ident) = $op:literal $call:ident;)+) => {
-        $(
-            $(#[$doc])*
-            pub async fn $f(cx: &Ctx, $a: &str, $b: &str) -> Result<()> {
-                let sent = cx.clients().iam.$call().$set_a($a).$set_b($b).send();
-                unless_gone(cx, $op, IAM_GONE, sent).await.map(|_| ())
-            }
-        )+
+/// IAM calls that make or undo a link between two named things (a policy and a role, a role
+/// and a profile): each a function of the two names. An `unlink` of a link or target already
+/// gone counts as done (deleting a role or a profile must undo its links first).
+macro_rules! links {
+    () => {};
+    (@unlink $cx:ident, $op:literal, $sent:ident) => {
+        unless_gone($cx, $op, IAM_GONE, $sent).await.map(|_| ())
+    };
+    (@link $cx:ident, $op:literal, $sent:ident) => {
+        $cx.run($op, $sent).await
+    };
+    ($(#[$doc:meta])* $kind:ident fn $f:ident($a:ident => $set_a:ident, $b:ident => $set_b:ident) = $op:literal $call:ident; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub async fn $f(cx: &Ctx, $a: &str, $b: &str) -> Result<()> {
+            let sent = cx.clients().iam.$call().$set_a($a).$set_b($b).send();
+            links!(@$kind cx, $op, sent)
+        }
+        links! { $($rest)* }
     };
 }
 
-unlinks! {
+links! {
     /// Takes `role` out of `profile`.
-    fn remove_from_profile(profile => instance_profile_name, role => role_name) = "RemoveRoleFromInstanceProfile" remove_role_from_instance_profile;
+    unlink fn remove_from_profile(profile => instance_profile_name, role => role_name) = "RemoveRoleFromInstanceProfile" remove_role_from_instance_profile;
     /// Deletes the inline policy `name` of `role`.
-    fn delete_inline(role => role_name, name => policy_name) = "DeleteRolePolicy" delete_role_policy;
+    unlink fn delete_inline(role => role_name, name => policy_name) = "DeleteRolePolicy" delete_role_policy;
     /// Detaches the managed policy `arn` from `role`.
-    fn detach_policy(role => role_name, arn => policy_arn) = "DetachRolePolicy" detach_role_policy;
+    unlink fn detach_policy(role => role_name, arn => policy_arn) = "DetachRolePolicy" detach_role_policy;
+    /// Attaches the managed policy `arn` to `role`.
+    link fn attach_policy(role => role_name, arn => policy_arn) = "AttachRolePolicy" attach_role_policy;
 }
 
 /// IAM answers documents URL-encoded.

@@ -467,16 +467,7 @@ impl Resource for Role {
             jobs.push(Box::pin(delete_inline(cx, &p.name, name)));
         }
         for arn in &attach {
-            jobs.push(Box::pin(async move {
-                cx.run(
-                    "AttachRolePolicy",
-                    iam.attach_role_policy()
-                        .role_name(&p.name)
-                        .policy_arn(arn)
-                        .send(),
-                )
-                .await
-            }));
+            jobs.push(Box::pin(attach_policy(cx, &p.name, arn)));
         }
         for arn in &detach {
             jobs.push(Box::pin(detach_policy(cx, &p.name, arn)));
