@@ -841,3 +841,230 @@ fn lost_response_on_terminate_instances_still_succeeds() {
         );
     });
 }
+
+/// A client of `side` that never retries: a race the test-bed loses shows as an HTTP 500
+/// instead of being retried away.
+async fn no_retry(tb: &Testbed, side: Side) -> aws_config::SdkConfig {
+    tb.sdk_with(side, aws_config::retry::RetryConfig::disabled())
+        .await
+}
+
+/// Sixteen concurrent creates of one name, as AWS answers them: one success, and the service's
+/// "already exists" for every other (never a 500 from a race). xpart's duplicate-freedom rests
+/// on this (a create retried after a lost answer finds its own resource).
+#[test]
+fn concurrent_creates_of_one_name_have_one_winner() {
+    let tb = testbed();
+    rt().block_on(async {
+        for side in [Side::Commercial, Side::China] {
+            let conf = no_retry(tb, side).await;
+            let iam = aws_sdk_iam::Client::new(&conf);
+            let role = unique("race-role");
+            let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+            let tries = (0..16).map(|_| {
+                iam.create_role()
+                    .role_name(&role)
+                    .assume_role_policy_document(trust)
+                    .send()
+            });
+            let codes: Vec<Option<String>> = futures::future::join_all(tries)
+                .await
+                .into_iter()
+                .map(|r| r.err().map(|e| format!("{:?}", e.into_service_error().meta().code())))
+                .collect();
+            let wins = codes.iter().filter(|c| c.is_none()).count();
+            assert_eq!(wins, 1, "{side:?} CreateRole: {codes:?}");
+            // Creates of different names at once all succeed (moto alone iterates a dict
+            // another thread changes, and answers 500).
+            let names: Vec<String> = (0..48).map(|i| format!("{role}-{i}")).collect();
+            let tries = names.iter().map(|n| {
+                iam.create_role()
+                    .role_name(n)
+                    .assume_role_policy_document(trust)
+                    .send()
+            });
+            let failed: Vec<String> = futures::future::join_all(tries)
+                .await
+                .into_iter()
+                .filter_map(|r| r.err().map(|e| format!("{e:?}")))
+                .collect();
+            assert!(failed.is_empty(), "{side:?} CreateRole of distinct names: {failed:?}");
+            assert!(
+                codes.iter().flatten().all(|c| c.contains("EntityAlreadyExists")),
+                "{side:?} CreateRole: {codes:?}"
+            );
+
+            let sm = aws_sdk_secretsmanager::Client::new(&conf);
+            let name = unique("race-secret");
+            let tries = (0..16).map(|i| {
+                sm.create_secret()
+                    .name(&name)
+                    .secret_string(format!("v{i}"))
+                    .send()
+            });
+            let codes: Vec<Option<String>> = futures::future::join_all(tries)
+                .await
+                .into_iter()
+                .map(|r| r.err().map(|e| format!("{:?}", e.into_service_error().meta().code())))
+                .collect();
+            assert_eq!(
+                codes.iter().filter(|c| c.is_none()).count(),
+                1,
+                "{side:?} CreateSecret: {codes:?}"
+            );
+            assert!(
+                codes.iter().flatten().all(|c| c.contains("ResourceExistsException")),
+                "{side:?} CreateSecret: {codes:?}"
+            );
+        }
+    });
+}
+
+/// A compare-and-swap: sixteen concurrent moves of AWSCURRENT away from one version, each to
+/// its own new version. Secrets Manager fails the move when RemoveFromVersionId is no longer
+/// the current version, so exactly one wins and the current version is the winner's. (A lease
+/// kept in a secret takes over a stale holder this way.)
+#[test]
+fn a_conditional_stage_move_has_one_winner() {
+    let tb = testbed();
+    rt().block_on(async {
+        let conf = no_retry(tb, Side::China).await;
+        let sm = aws_sdk_secretsmanager::Client::new(&conf);
+        let name = unique("cas-secret");
+        let first = sm
+            .create_secret()
+            .name(&name)
+            .secret_string("holder-0")
+            .send()
+            .await
+            .unwrap();
+        let base = first.version_id().unwrap().to_string();
+        let mut versions = vec![];
+        for i in 1..=16 {
+            let put = sm
+                .put_secret_value()
+                .secret_id(&name)
+                .secret_string(format!("holder-{i}"))
+                .version_stages(format!("CANDIDATE{i}"))
+                .send()
+                .await
+                .unwrap();
+            versions.push(put.version_id().unwrap().to_string());
+        }
+        // Staged versions leave the current one alone.
+        let now = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+        assert_eq!(now.secret_string(), Some("holder-0"));
+        let moves = versions.iter().map(|v| {
+            sm.update_secret_version_stage()
+                .secret_id(&name)
+                .version_stage("AWSCURRENT")
+                .remove_from_version_id(&base)
+                .move_to_version_id(v)
+                .send()
+        });
+        let results = futures::future::join_all(moves).await;
+        let winners: Vec<&String> = versions
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            let code = r.as_service_error().and_then(|e| e.meta().code());
+            assert_eq!(code, Some("InvalidParameterException"), "{r:?}");
+        }
+        let now = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+        assert_eq!(now.version_id(), Some(winners[0].as_str()));
+    });
+}
+
+/// KMS signs with asymmetric keys on both partitions, and the signature checks out against the
+/// public key GetPublicKey returns (checked by another implementation: Python's
+/// `cryptography`). A CA held in KMS signs every certificate this way.
+#[test]
+fn kms_signs_with_asymmetric_keys_on_both_partitions() {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+    let tb = testbed();
+    rt().block_on(async {
+        for side in [Side::Commercial, Side::China] {
+            let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
+            for (spec, alg) in [
+                (KeySpec::Rsa2048, SigningAlgorithmSpec::RsassaPkcs1V15Sha256),
+                (KeySpec::EccNistP256, SigningAlgorithmSpec::EcdsaSha256),
+            ] {
+                let key = kms
+                    .create_key()
+                    .key_usage(KeyUsageType::SignVerify)
+                    .key_spec(spec.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let meta = key.key_metadata().unwrap();
+                assert!(
+                    meta.arn()
+                        .unwrap()
+                        .starts_with(&format!("arn:{}:kms:", side.partition())),
+                    "{:?}",
+                    meta.arn()
+                );
+                let message = b"tbsCertificate bytes stand here".to_vec();
+                let signed = kms
+                    .sign()
+                    .key_id(meta.key_id())
+                    .message(aws_sdk_kms::primitives::Blob::new(message.clone()))
+                    .message_type(MessageType::Raw)
+                    .signing_algorithm(alg.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let public = kms
+                    .get_public_key()
+                    .key_id(meta.key_id())
+                    .send()
+                    .await
+                    .unwrap();
+                let der = public.public_key().unwrap().as_ref().to_vec();
+                let sig = signed.signature().unwrap().as_ref().to_vec();
+                let check = r#"
+import sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+key = serialization.load_der_public_key(bytes.fromhex(sys.argv[1]))
+sig, msg = bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+if isinstance(key, rsa.RSAPublicKey):
+    key.verify(sig, msg, padding.PKCS1v15(), hashes.SHA256())
+else:
+    key.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+print("verified")
+"#;
+                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                let out = Command::new(tb.python())
+                    .args(["-c", check, &hex(&der), &hex(&sig), &hex(&message)])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success()
+                        && String::from_utf8_lossy(&out.stdout).contains("verified"),
+                    "{side:?} {spec:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                // The same check fails on another message: the verifier is not a rubber stamp.
+                let out = Command::new(tb.python())
+                    .args([
+                        "-c",
+                        check,
+                        &hex(&der),
+                        &hex(&sig),
+                        &hex(b"another message"),
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(
+                    !out.status.success(),
+                    "{side:?} {spec:?}: a forged message verified"
+                );
+            }
+        }
+    });
+}

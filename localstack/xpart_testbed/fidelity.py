@@ -5,6 +5,10 @@
   DescribeInstances accepts the client-token filter.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
+- Secrets Manager's GetSecretValue without a version answers the version that holds
+  AWSCURRENT ("If you don't specify either a VersionStage or VersionId, Secrets Manager returns
+  the AWSCURRENT version", GetSecretValue API reference), also after UpdateSecretVersionStage
+  moved the label (moto kept answering the version it last wrote).
 """
 
 from __future__ import annotations
@@ -128,6 +132,21 @@ def _patch_ec2() -> None:
     ec2_utils.filter_dict_attribute_mapping.setdefault("client-token", "client_token")
 
 
+def _patch_secretsmanager() -> None:
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    moved = SecretsManagerBackend.update_secret_version_stage
+
+    def update_stage_follows_current(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+        out = moved(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            secret = self.secrets[secret_id]
+            getattr(secret, "source", secret).default_version_id = move_to_version_id
+        return out
+
+    SecretsManagerBackend.update_secret_version_stage = update_stage_follows_current
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -135,4 +154,5 @@ def apply() -> None:
     _patch_iam()
     _patch_kms()
     _patch_ec2()
+    _patch_secretsmanager()
     _applied = True

@@ -68,12 +68,36 @@ def main(argv: list[str] | None = None) -> int:
     health = {"name": args.name, "partition": partition, "region": args.region, "account": args.account,
               "pid": os.getpid()}
 
+    # AWS applies each request atomically: of two concurrent creates of one name, one succeeds
+    # and the other fails with the service's "already exists" (IAM CreateRole:
+    # EntityAlreadyExists; Secrets Manager CreateSecret: ResourceExistsException), and a
+    # conditional write checks its condition and writes as one step (Secrets Manager
+    # UpdateSecretVersionStage with RemoveFromVersionId "fails if the version ID does not
+    # match"). moto checks, then writes, without a lock, and its dicts break under concurrent
+    # writes (HTTP 500 "dictionary changed size during iteration"). So this partition applies
+    # one request at a time. Latency, stalls and the other faults are the proxy's, in front:
+    # requests still overlap there, as they do on the wire.
+    serial = threading.RLock()
+
     def app(environ, start_response):
         if environ.get("PATH_INFO") == "/__testbed/health":
             return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
         refused = signing.refusal(environ, partition)
         if refused:
             return signing.respond(start_response, refused)
+        got: dict = {}
+        chunks: list[bytes] = []
+
+        def capture(status, headers, exc_info=None):
+            got["status"], got["headers"] = status, headers
+            return chunks.append
+
+        with serial:
+            chunks.extend(dispatch(environ, capture))
+        start_response(got["status"], got["headers"])
+        return [b"".join(chunks)]
+
+    def dispatch(environ, start_response):
         if is_rolesanywhere(environ):
             return ra(environ, start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".GetResources"):
