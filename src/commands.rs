@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::diag::{self, Finding};
+use crate::engine::lease::Lease;
 use crate::engine::resource::Options;
 use crate::engine::run::{self, Choices, Engine, Planned, RunError, Setup};
 use crate::engine::walk::Cancel;
@@ -318,84 +319,141 @@ pub fn apply(c: &Common, yes: bool, mode: Mode) -> ExitCode {
         Err(e) => return fail(e),
     };
     connected(c, spec, |engine, cancel| async move {
-        let planned = if destroy {
-            engine.plan_destroy(&cancel).await
-        } else {
-            engine.plan(&cancel).await
+        let lease = match take_lease(&engine, c, command).await {
+            Ok(l) => l,
+            Err(code) => return code,
         };
-        let planned: Planned = match planned {
-            Ok(p) => p,
-            Err(e) => return run_error(e),
-        };
-        if destroy && !planned.plan.has_changes() {
-            let _ = writeln!(
-                std::io::stdout(),
-                "Nothing to destroy: no resource carries the ownership tags of plan `{}`.",
-                planned.plan.plan
-            );
-        } else {
-            print(&planned.plan, PlanFormat::Text);
+        let keeping = lease.as_ref().map(|l| l.keep(cancel.clone(), note_sink()));
+        let code = apply_held(c, &engine, &cancel, yes, mode).await;
+        if let Some(k) = keeping {
+            k.abort();
         }
-        for u in &planned.unowned {
-            let _ = writeln!(std::io::stderr(), "note: {u}");
-        }
-        if let Some(guard) = planned.prune_guard(engine.spec(), destroy) {
-            if !c.choices.allow_prune {
-                return fail(format!(
-                    "{guard}. To delete them anyway: `{} --allow-prune`",
-                    c.command_line(command)
-                ));
+        if let Some(l) = lease {
+            if let Err(e) = l.end().await {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: the lease was not given up: {e}"
+                );
             }
         }
-        if !destroy && !planned.unowned.is_empty() && !c.choices.adopt {
+        code
+    })
+}
+
+/// The lease's messages, as notes on stderr.
+fn note_sink() -> std::sync::Arc<dyn Fn(String) + Send + Sync> {
+    std::sync::Arc::new(|m: String| {
+        let _ = writeln!(std::io::stderr(), "note: {m}");
+    })
+}
+
+/// Take the plan's lease for `command` (see `engine::lease`), or say who holds it. A plan with
+/// no partition has none. `XPART_LEASE_TTL_SECONDS` shortens its life below the plan's minimum:
+/// for tests that kill a holder.
+async fn take_lease(
+    engine: &Engine,
+    c: &Common,
+    command: &str,
+) -> Result<Option<std::sync::Arc<Lease>>, ExitCode> {
+    let ttl = std::env::var("XPART_LEASE_TTL_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(std::time::Duration::from_secs);
+    let note = note_sink();
+    let unlock = c.command_line("unlock");
+    match engine.take_lease(command, ttl, &unlock, &*note).await {
+        Ok(l) => Ok(l.map(std::sync::Arc::new)),
+        Err(e) => Err(run_error(e)),
+    }
+}
+
+/// What `apply` and `destroy` do once they hold the plan's lease: plan, show, confirm, run.
+async fn apply_held(
+    c: &Common,
+    engine: &Engine,
+    cancel: &Cancel,
+    yes: bool,
+    mode: Mode,
+) -> ExitCode {
+    let destroy = mode == Mode::Destroy;
+    let command = if destroy { "destroy" } else { "apply" };
+    let planned = if destroy {
+        engine.plan_destroy(cancel).await
+    } else {
+        engine.plan(cancel).await
+    };
+    let planned: Planned = match planned {
+        Ok(p) => p,
+        Err(e) => return run_error(e),
+    };
+    if destroy && !planned.plan.has_changes() {
+        let _ = writeln!(
+            std::io::stdout(),
+            "Nothing to destroy: no resource carries the ownership tags of plan `{}`.",
+            planned.plan.plan
+        );
+    } else {
+        print(&planned.plan, PlanFormat::Text);
+    }
+    for u in &planned.unowned {
+        let _ = writeln!(std::io::stderr(), "note: {u}");
+    }
+    if let Some(guard) = planned.prune_guard(engine.spec(), destroy) {
+        if !c.choices.allow_prune {
             return fail(format!(
-                "refusing to take over resources this plan does not own; nothing was changed. \
-                 Rename them in the plan, delete them, or pass --adopt to take them over:\n  {}",
-                planned.unowned.join("\n  ")
+                "{guard}. To delete them anyway: `{} --allow-prune`",
+                c.command_line(command)
             ));
         }
-        if !planned.plan.has_changes() {
-            return ExitCode::SUCCESS;
-        }
-        if !yes {
-            let q = if destroy {
-                "Destroy these resources?"
-            } else {
-                "Apply these changes?"
-            };
-            match confirm(q) {
-                Ok(true) => {}
-                Ok(false) => return fail("cancelled; nothing was changed"),
-                Err(code) => return code,
-            }
-        }
-        let report = if destroy {
-            engine.destroy(&planned, &cancel).await
+    }
+    if !destroy && !planned.unowned.is_empty() && !c.choices.adopt {
+        return fail(format!(
+            "refusing to take over resources this plan does not own; nothing was changed. \
+             Rename them in the plan, delete them, or pass --adopt to take them over:\n  {}",
+            planned.unowned.join("\n  ")
+        ));
+    }
+    if !planned.plan.has_changes() {
+        return ExitCode::SUCCESS;
+    }
+    if !yes {
+        let q = if destroy {
+            "Destroy these resources?"
         } else {
-            engine.apply(&planned, &cancel).await
+            "Apply these changes?"
         };
-        let report = match report {
-            Ok(r) => r,
-            Err(e) => return run_error(e),
-        };
-        let (summary, causes) = run::summary(&report);
-        let mut err = std::io::stderr();
-        let _ = writeln!(err, "{command}: {summary}");
-        if report.is_success() {
-            return ExitCode::SUCCESS;
+        match confirm(q) {
+            Ok(true) => {}
+            Ok(false) => return fail("cancelled; nothing was changed"),
+            Err(code) => return code,
         }
-        for cause in causes {
-            let _ = writeln!(err, "error: {cause}");
-        }
-        if cancel.is_cancelled() {
-            let _ = writeln!(
-                err,
-                "interrupted: run `{}` again to finish",
-                c.command_line(command)
-            );
-        }
-        ExitCode::FAILURE
-    })
+    }
+    let report = if destroy {
+        engine.destroy(&planned, cancel).await
+    } else {
+        engine.apply(&planned, cancel).await
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return run_error(e),
+    };
+    let (summary, causes) = run::summary(&report);
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "{command}: {summary}");
+    if report.is_success() {
+        return ExitCode::SUCCESS;
+    }
+    for cause in causes {
+        let _ = writeln!(err, "error: {cause}");
+    }
+    if cancel.is_cancelled() {
+        let _ = writeln!(
+            err,
+            "interrupted: run `{}` again to finish",
+            c.command_line(command)
+        );
+    }
+    ExitCode::FAILURE
 }
 
 /// Connect an engine for `spec` on a runtime of its own and run `body` with it and a cancel
@@ -462,10 +520,75 @@ pub fn unlock(c: &Common, force: bool) -> ExitCode {
         Ok(d) => d,
         Err(code) => return code,
     };
+    let local = unlock_local(c, &spec, &dir, force);
+    if local != ExitCode::SUCCESS {
+        return local;
+    }
+    // And the lease in the cloud, which runs on other machines hold.
+    connected(c, spec, |engine, _| async move {
+        unlock_lease(&engine, c, force).await
+    })
+}
+
+/// Show the plan's lease, and with `force` break it whoever holds it.
+async fn unlock_lease(engine: &Engine, c: &Common, force: bool) -> ExitCode {
+    let Some(keeper) = engine.lease_keeper() else {
+        return ExitCode::SUCCESS;
+    };
+    let plan = &engine.spec().name;
     let say = |msg: String| {
         let _ = writeln!(std::io::stderr(), "{msg}");
     };
-    match Lock::remove(&dir, force) {
+    let seen = match keeper.read().await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match seen {
+        None => {
+            say(format!(
+                "no run holds the lease of plan `{plan}` ({})",
+                keeper.name()
+            ));
+            ExitCode::SUCCESS
+        }
+        Some(s) if s.record.released => {
+            say(format!(
+                "the lease of plan `{plan}` is free ({})",
+                keeper.name()
+            ));
+            ExitCode::SUCCESS
+        }
+        Some(s) if !force => fail(format!(
+            "plan `{plan}` is leased to {}, renewed {}s ago; nothing was broken. Wait for it to \
+             finish, or break the lease with `{} --force` (a run still writing stops at its next \
+             renewal)",
+            s.record.holder,
+            s.renewed_ago.as_secs(),
+            c.command_line("unlock")
+        )),
+        Some(_) => match keeper.force_release().await {
+            Ok(Some(r)) => {
+                say(format!(
+                    "broke the lease of plan `{plan}` held by {}",
+                    r.holder
+                ));
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                say(format!("the lease of plan `{plan}` was free already"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+/// The local lock's part of `unlock`.
+fn unlock_local(c: &Common, spec: &Spec, dir: &Path, force: bool) -> ExitCode {
+    let say = |msg: String| {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+    };
+    match Lock::remove(dir, force) {
         Ok(Unlocked::Removed { holder: None }) => {
             say(format!("removed the stale lock of plan `{}`", spec.name));
             ExitCode::SUCCESS

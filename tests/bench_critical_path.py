@@ -4,7 +4,10 @@ to create it, times each partition's latency.
 A resource's create needs this many dependent round trips (calls that can go in parallel
 count once): what the API requires, not what xpart happens to do. Plus one round trip of the
 slowest partition before anything: a tool without a state file must read before it writes
-(and the identity check goes in parallel with that read).
+(and the identity check goes in parallel with that read). Plus four round trips of the
+partition that keeps the plan's lease (a tool two machines may run must hold one, see
+src/engine/lease.rs): the caller's identity there before its first write, the conditional
+create, and at the end the read that proves the lease is still ours and the delete.
 
     python tests/bench_critical_path.py PLAN.yaml commercial=80 china=600 [--var suffix=x]
 Prints JSON: {"bound_ms", "path": [ids], "round_trips": n}.
@@ -65,8 +68,22 @@ def main():
 
     total, path = max((longest(r) for r in res), key=lambda x: x[0])
     first_read = max(latency.get(r.get("partition"), 0.0) for r in res.values())
+    lease = lease_partition(plan)
+    lease_ms = 4 * latency.get(lease, 0.0) if lease else 0.0
     trips = sum(ROUND_TRIPS[res[r]["type"]](res[r].get("properties", {})) for r in path) + 1
-    print(json.dumps({"bound_ms": total + first_read, "path": path, "round_trips": trips}))
+    trips += 4 if lease else 0
+    print(json.dumps({"bound_ms": total + first_read + lease_ms, "path": path, "round_trips": trips}))
+
+
+def lease_partition(plan):
+    """The partition that keeps the lease: the plan's `lease.partition`, else the first `aws`
+    partition by name (a region without `cn-`), else the first."""
+    asked = (plan.get("lease") or {}).get("partition")
+    if asked:
+        return asked
+    parts = sorted(plan.get("partitions") or {})
+    aws = [p for p in parts if not plan["partitions"][p]["region"].startswith("cn-")]
+    return (aws or parts or [None])[0]
 
 
 main()

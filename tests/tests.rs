@@ -9,6 +9,7 @@ mod credential_process;
 mod engine;
 mod engine_guard;
 mod engine_scan;
+mod lease;
 mod lint;
 mod pki;
 mod safety;

@@ -38,6 +38,8 @@ pub struct PartCtx {
     /// The caller's account (from STS), for ARNs and `${partitions.NAME.account}`. Set once
     /// the identity check is done, which runs alongside the reads: reads must not need it.
     pub account: std::sync::OnceLock<String>,
+    /// The caller's ARN, set with `account`.
+    pub caller: std::sync::OnceLock<String>,
     /// Lookups a read started for the create that may follow, by resource id (see
     /// `PartCtx::stash`).
     lookups: std::sync::Mutex<BTreeMap<String, tokio::task::JoinHandle<Result<Option<Live>>>>>,
@@ -49,6 +51,7 @@ impl PartCtx {
             def,
             clients,
             account: std::sync::OnceLock::new(),
+            caller: std::sync::OnceLock::new(),
             lookups: Default::default(),
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod context;
 pub mod error;
+pub mod lease;
 pub mod resource;
 pub mod retry;
 pub mod run;

@@ -130,6 +130,65 @@ pub struct Spec {
     pub resources: BTreeMap<String, ResourceDef>,
     /// Resource ids, every one after its dependencies.
     pub order: Vec<String>,
+    /// Where `apply` and `destroy` hold the plan's lease; None for a plan with no partition.
+    pub lease: Option<LeaseDef>,
+}
+
+/// The plan's lease: the partition that keeps it, and how long it outlives its last renewal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseDef {
+    pub partition: String,
+    pub ttl: std::time::Duration,
+}
+
+/// The shortest and longest lease a plan may ask for, in seconds.
+const LEASE_TTL: std::ops::RangeInclusive<u32> = 10..=3600;
+/// A lease's life when the plan names none, in seconds.
+const LEASE_DEFAULT_TTL: u32 = 60;
+
+/// The plan's lease as it asks, or the default: kept in the first `aws` partition by name (the
+/// commercial partition answers faster and more reliably than China's), else the first.
+fn lease_of(
+    l: &mut Loader,
+    header: &[(String, Value)],
+    defs: &BTreeMap<String, PartitionDef>,
+) -> Option<LeaseDef> {
+    let at = Path::root().key("lease");
+    let asked = entry(header, "lease").and_then(|v| l.typed::<types::LeaseSpec>(v, &at));
+    let asked = asked.unwrap_or(types::LeaseSpec {
+        partition: None,
+        ttl_seconds: None,
+    });
+    let ttl = asked.ttl_seconds.unwrap_or(LEASE_DEFAULT_TTL);
+    if !LEASE_TTL.contains(&ttl) {
+        let f = Finding::error("XP007", format!("lease ttl_seconds {ttl} is out of range"))
+            .at(l.src.value_span(&at.key("ttl_seconds")))
+            .hint(format!("{}–{} seconds", LEASE_TTL.start(), LEASE_TTL.end()));
+        l.push(f);
+    }
+    let partition = match asked.partition {
+        Some(p) if defs.contains_key(&p) => p,
+        Some(p) => {
+            let f = Finding::error("XP007", format!("lease partition `{p}` is not declared"))
+                .at(l.src.value_span(&at.key("partition")))
+                .hint(format!(
+                    "one of: {}",
+                    defs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            l.push(f);
+            return None;
+        }
+        None => defs
+            .values()
+            .find(|d| d.partition.id() == "aws")
+            .or_else(|| defs.values().next())?
+            .name
+            .clone(),
+    };
+    Some(LeaseDef {
+        partition,
+        ttl: std::time::Duration::from_secs(ttl.into()),
+    })
 }
 
 impl Spec {
@@ -145,6 +204,7 @@ const TOP_KEYS: &[&str] = &[
     "vars",
     "partitions",
     "resources",
+    "lease",
 ];
 
 /// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
@@ -400,9 +460,11 @@ fn spec_of(l: &mut Loader, header: Vec<(String, Value)>, done: resources::Done) 
             vec![]
         }
     };
+    let lease = lease_of(l, &header, &parts.defs);
     // The spec is returned even with errors, holding what did load, so lint can check the
     // rest in the same run; the engine refuses a spec whose findings include an error.
     Spec {
+        lease,
         name_known: plan_name.is_some(),
         name: plan_name.unwrap_or_default(),
         identity: identity.unwrap_or_default(),

@@ -70,6 +70,8 @@ pub enum RunError {
     Other(String),
     #[error("{} resource(s) could not be read:\n  {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  "))]
     Read(Vec<ResourceError>),
+    #[error(transparent)]
+    Lease(#[from] crate::engine::lease::LeaseError),
 }
 
 /// What the executor reports while it works; views render these (progress bars or log lines).
@@ -335,12 +337,24 @@ impl Engine {
     /// of another partition. Runs alongside the reads (which need no account and write
     /// nothing), and always before anything is written.
     async fn identify(&self) -> Result<(), RunError> {
+        self.identify_in(None).await
+    }
+
+    /// `identify`, in one partition only when `only` names it.
+    async fn identify_in(&self, only: Option<&str>) -> Result<(), RunError> {
         let mut tasks = tokio::task::JoinSet::new();
-        for p in self.parts.values().filter(|p| p.account.get().is_none()) {
+        let wanted = |p: &&Arc<PartCtx>| only.is_none_or(|n| n == p.def.name);
+        for p in self
+            .parts
+            .values()
+            .filter(wanted)
+            .filter(|p| p.account.get().is_none())
+        {
             let p = p.clone();
             tasks.spawn(async move {
                 let id = p.clients.check_account(p.def.account.as_deref()).await?;
                 let _ = p.account.set(id.account);
+                let _ = p.caller.set(id.arn);
                 Ok::<_, crate::aws::AwsError>(())
             });
         }
@@ -705,6 +719,49 @@ impl Engine {
             elapsed: start.elapsed(),
             error: error.map(|e| e.to_string()),
         });
+    }
+
+    /// The keeper of the plan's lease (see `lease`); None for a plan with no partition.
+    pub fn lease_keeper(&self) -> Option<crate::engine::lease::Keeper> {
+        let def = self.spec.lease.as_ref()?;
+        let part = self.parts.get(&def.partition)?;
+        Some(crate::engine::lease::Keeper::new(
+            &part.clients,
+            &self.spec.identity.name,
+        ))
+    }
+
+    /// Take the plan's lease for `command` (None for a plan with no partition), living `ttl`
+    /// unless the plan's own. The caller's identity in the lease partition is checked first
+    /// (nothing is written there before), while the lease is read; the other partitions' are
+    /// checked alongside the reads, as always before their first write.
+    pub async fn take_lease(
+        &self,
+        command: &str,
+        ttl: Option<Duration>,
+        unlock: &str,
+        note: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<Option<crate::engine::lease::Lease>, RunError> {
+        let (Some(keeper), Some(def)) = (self.lease_keeper(), self.spec.lease.as_ref()) else {
+            return Ok(None);
+        };
+        let home = Some(def.partition.as_str());
+        let (identified, seen) = tokio::join!(self.identify_in(home), keeper.read());
+        identified?;
+        let caller = self.parts[&def.partition].caller.get().cloned();
+        let ttl = ttl.unwrap_or(def.ttl);
+        let first = seen?;
+        let lease = keeper
+            .acquire(
+                command,
+                ttl,
+                unlock,
+                caller.unwrap_or_default(),
+                first,
+                note,
+            )
+            .await?;
+        Ok(Some(lease))
     }
 
     /// A copy sharing the spec and clients, to move into jobs.

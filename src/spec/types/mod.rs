@@ -27,6 +27,16 @@ plan_data! {
         /// Resources by id; the id is how other resources refer to them (`${id.attr}`).
         #[serde(default)]
         pub resources: BTreeMap<String, ResourceSpec>,
+        /// Where `apply` and `destroy` hold the plan's lease, so two runs never both write.
+        pub lease: Option<LeaseSpec>,
+    }
+
+    /// Where `apply` and `destroy` hold the plan's lease (see the README, "Locking").
+    pub struct LeaseSpec {
+        /// The partition that keeps it: the first `aws` partition by name unless set.
+        pub partition: Option<String>,
+        /// How long a holder that stopped renewing it keeps it, 10–3600 seconds (default 60).
+        pub ttl_seconds: Option<u32>,
     }
 
     pub struct VarDecl {
