@@ -11,10 +11,11 @@
 //! carries no secret: the client key travels through Secrets Manager (`key_secret`, read with
 //! the instance role), and a private key found in the settings is refused.
 //!
-//! Settings (the instance's `bootstrap` mapping): `run_as`, `key_secret`, `certificate`,
+//! Settings (the instance's `bootstrap` mapping): `run_as`, `key_secret`,
 //! `trust_anchor_arn`, `profile_arn`, `role_arn`, `target_region` and `aws_profile` are
-//! required; `helper` (`aws_signing_helper`, the default, or `xpart`), `helper_url`,
-//! `xpart_url` and `awscli_url` are optional.
+//! required; `certificate` (without it the key secret carries the certificate too, so a
+//! renewal never changes the user data), `helper` (`aws_signing_helper`, the default, or
+//! `xpart`), `helper_url`, `xpart_url`, `awscli_url` and `refresh_minutes` are optional.
 
 use serde_json::Value as Json;
 
@@ -46,6 +47,8 @@ enum Check {
     Helper,
     /// An https URL, or empty for none.
     Url,
+    /// 1 to 1440 minutes.
+    Minutes,
 }
 
 /// One plan setting: its key, the shell variable it sets, and its default (None: required).
@@ -72,7 +75,9 @@ const SETTINGS: &[Setting] = &[
     Setting {
         key: "certificate",
         var: "CERT_PEM",
-        default: None,
+        // Empty: the key secret holds the certificate too (a PEM bundle), so a renewal
+        // changes the secret and never the user data.
+        default: Some(""),
         kind: Check::Certificate,
     },
     Setting {
@@ -129,6 +134,12 @@ const SETTINGS: &[Setting] = &[
         default: Some(DEFAULT_AWSCLI_URL),
         kind: Check::Url,
     },
+    Setting {
+        key: "refresh_minutes",
+        var: "REFRESH_MINUTES",
+        default: Some("15"),
+        kind: Check::Minutes,
+    },
 ];
 
 /// `s` in single quotes, each `'` as `'\''`: nothing in it is expanded by the shell.
@@ -163,7 +174,12 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
                 && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         }
-        Check::Certificate => v.trim_start().starts_with("-----BEGIN CERTIFICATE-----"),
+        Check::Certificate => {
+            v.is_empty() || v.trim_start().starts_with("-----BEGIN CERTIFICATE-----")
+        }
+        Check::Minutes => {
+            v.parse::<u16>().is_ok_and(|m| (1..=1440).contains(&m)) && !v.starts_with('0')
+        }
         Check::Helper => v == "xpart" || v == "aws_signing_helper",
         Check::Url => {
             v.is_empty() || (v.starts_with("https://") && !v.chars().any(|c| c.is_whitespace()))
@@ -180,6 +196,7 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
         Check::Certificate => "a PEM certificate (-----BEGIN CERTIFICATE-----…)",
         Check::Helper => "xpart or aws_signing_helper",
         Check::Url => "an https:// URL",
+        Check::Minutes => "a whole number of minutes, 1 to 1440",
     };
     Err(format!("bootstrap.{key} must be {what}; got {v:?}"))
 }
@@ -576,8 +593,8 @@ mod tests {
         let home = aws.parent().unwrap().display().to_string();
         let xpart = dir.join("bin/xpart").display().to_string();
         let want_line = format!(
-            "credential_process = {xpart} credential-process --certificate {home}/.aws/xpart/client.crt \
-             --private-key {home}/.aws/xpart/client.key --trust-anchor-arn {} --profile-arn {} --role-arn {} \
+            "credential_process = {xpart} credential-process --certificate {home}/.aws/xpart/current/client.crt \
+             --private-key {home}/.aws/xpart/current/client.key --trust-anchor-arn {} --profile-arn {} --role-arn {} \
              --endpoint http://127.0.0.1:1",
             settings()["trust_anchor_arn"].as_str().unwrap(),
             settings()["profile_arn"].as_str().unwrap(),
@@ -592,21 +609,33 @@ mod tests {
         );
         let meta = std::fs::metadata(aws.join("config")).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o600);
-        let key = std::fs::read_to_string(aws.join("xpart/client.key")).unwrap();
+        let key = std::fs::read_to_string(aws.join("xpart/current/client.key")).unwrap();
         assert!(key.ends_with("-----\n") && key.contains("MIIEkey"), "{key}");
         assert_eq!(
-            std::fs::read_to_string(aws.join("xpart/client.crt")).unwrap(),
+            std::fs::read_to_string(aws.join("xpart/current/client.crt")).unwrap(),
             CERT
         );
         // Again: the same files, and no temporary files left behind.
         run_ok(&dir, &script);
         assert_eq!(std::fs::read_to_string(aws.join("config")).unwrap(), config);
-        let mut names: Vec<_> = std::fs::read_dir(aws.join("xpart"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["client.crt", "client.key"]);
+        let names = |d: &Path| {
+            let mut n: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            n.sort();
+            n
+        };
+        // The same pair: one directory, `current` pointing at it, no copies beside.
+        let pair = std::fs::read_link(aws.join("xpart/current")).unwrap();
+        assert_eq!(
+            names(&aws.join("xpart")),
+            ["current".to_string(), pair.display().to_string()]
+        );
+        assert_eq!(
+            names(&aws.join("xpart/current")),
+            ["client.crt", "client.key"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

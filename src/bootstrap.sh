@@ -1,12 +1,18 @@
 # shellcheck shell=bash
 # The body of xpart's EC2 bootstrap; src/bootstrap.rs puts `set -euo pipefail`, umask 077 and
 # the inputs (ROOT, RUN_AS, KEY_SECRET_ARN, CERT_PEM, …) above it. For user RUN_AS it writes
-#   ~/.aws/xpart/client.crt, client.key   (dir 0700, files 0600, owned by RUN_AS: the helper
-#                                          runs as RUN_AS and must read the key)
+#   ~/.aws/xpart/current/client.crt, client.key
+#                    (`current` links to a directory per certificate and key pair: dirs 0700,
+#                     files 0600, owned by RUN_AS, as the helper runs as RUN_AS)
 #   ~/.aws/config [profile AWS_PROFILE_NAME] with credential_process on one line
-# and installs the credential helper. The key comes from Secrets Manager (instance role),
-# never from user data, and is never printed. Every path is under ROOT (tests set a scratch
-# dir). Running it again rewrites the same files.
+#   /usr/local/lib/xpart/refresh, run every REFRESH_MINUTES by a systemd timer
+# and installs the credential helper. Certificate and key come from Secrets Manager (instance
+# role): the secret holds both as a PEM bundle (or, with CERT_PEM set, the key alone). A
+# renewal changes the secret, never the user data: the refresher installs the new pair as a
+# new directory and moves `current` to it in one rename, so the helper never reads a
+# certificate beside a key of another pair, and the workload is not restarted. The key is
+# never in user data and never printed. Every path is under ROOT (tests set a scratch dir).
+# Running it again rewrites the same files.
 
 say() { printf 'xpart-bootstrap: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -53,8 +59,8 @@ userdir() {
 }
 
 # ---- inputs ----
-for v in RUN_AS KEY_SECRET_ARN CERT_PEM TRUST_ANCHOR_ARN PROFILE_ARN ROLE_ARN TARGET_REGION \
-  AWS_PROFILE_NAME SECRETS_REGION HELPER; do
+for v in RUN_AS KEY_SECRET_ARN TRUST_ANCHOR_ARN PROFILE_ARN ROLE_ARN TARGET_REGION \
+  AWS_PROFILE_NAME SECRETS_REGION HELPER REFRESH_MINUTES; do
   [ -n "${!v:-}" ] || die "$v is empty"
 done
 ROOT=${ROOT%/}
@@ -66,7 +72,8 @@ read -r -a extra <<<"$CREDENTIAL_PROCESS_EXTRA"
 for e in ${extra[@]+"${extra[@]}"}; do
   case $e in *[!A-Za-z0-9_./:@+=,-]*) die "CREDENTIAL_PROCESS_EXTRA has characters it cannot have: '$e'" ;; esac
 done
-case $CERT_PEM in '-----BEGIN CERTIFICATE-----'*) ;; *) die "CERT_PEM is not a PEM certificate" ;; esac
+case $CERT_PEM in '' | '-----BEGIN CERTIFICATE-----'*) ;; *) die "CERT_PEM is not a PEM certificate" ;; esac
+case $REFRESH_MINUTES in '' | *[!0-9]* | 0*) die "REFRESH_MINUTES must be a whole number of minutes" ;; esac
 case $HELPER in
   xpart | aws_signing_helper) ;;
   *) die "HELPER is '$HELPER'; it must be xpart or aws_signing_helper" ;;
@@ -87,8 +94,6 @@ if [ ! -d "$home" ]; then
 fi
 aws_dir=$home/.aws
 dir=$aws_dir/xpart
-cert_file=$dir/client.crt
-key_file=$dir/client.key
 config=$aws_dir/config
 bindir=$ROOT/usr/local/bin
 
@@ -120,29 +125,62 @@ userdir "$aws_dir"
 userdir "$dir"
 sm_args=(--region "$SECRETS_REGION")
 [ -z "$SECRETS_ENDPOINT_URL" ] || sm_args+=(--endpoint-url "$SECRETS_ENDPOINT_URL")
-say "reading the client key from $KEY_SECRET_ARN"
-# A new instance's role credentials can take a while to appear: retry for about 2 minutes.
-key=
-for attempt in 1 2 3 4 5 6 7 8; do
-  key=$(AWS_PAGER='' "$aws_cli" secretsmanager get-secret-value "${sm_args[@]}" \
-    --secret-id "$KEY_SECRET_ARN" --query SecretString --output text) && break
-  [ "$attempt" -lt 8 ] || die "could not read $KEY_SECRET_ARN"
-  sleep $((attempt < 5 ? 2 ** attempt : 30))
-done
-case $key in
-  *ENCRYPTED*) die "the secret holds an encrypted key; the helper needs it unencrypted" ;;
-  '-----BEGIN '*'PRIVATE KEY'*) ;;
-  *) die "the secret $KEY_SECRET_ARN does not hold a PEM private key" ;;
-esac
-newtmp tmp "$dir"
-printf '%s\n' "$key" >"$tmp"
-key=
-chown -- "$owner" "$tmp"
-mv -f -T -- "$tmp" "$key_file"
-newtmp tmp "$dir"
-printf '%s\n' "${CERT_PEM%$'\n'}" >"$tmp"
-chown -- "$owner" "$tmp"
-mv -f -T -- "$tmp" "$cert_file"
+
+# install_pair [TRIES]: read the secret, and when it holds another pair than `current`, write the
+# pair into a new directory and point `current` at it (one rename). The refresher runs this too.
+install_pair() {
+  local bundle='' cert key ver tmp attempt tries=${1:-8}
+  for ((attempt = 1; ; attempt++)); do
+    bundle=$(AWS_PAGER='' "$aws_cli" secretsmanager get-secret-value "${sm_args[@]}" \
+      --secret-id "$KEY_SECRET_ARN" --query SecretString --output text) && break
+    [ "$attempt" -lt "$tries" ] || die "could not read $KEY_SECRET_ARN"
+    # A new instance's role credentials can take a while to appear: about 2 minutes in all.
+    sleep $((attempt < 5 ? 2 ** attempt : 30))
+  done
+  case $bundle in *ENCRYPTED*) die "the secret holds an encrypted key; the helper needs it unencrypted" ;; esac
+  key=$(printf '%s\n' "$bundle" | awk '/^-----BEGIN [A-Z ]*PRIVATE KEY/,/^-----END [A-Z ]*PRIVATE KEY/')
+  [ -n "$key" ] || die "the secret $KEY_SECRET_ARN holds no PEM private key"
+  if [ -n "$CERT_PEM" ]; then
+    cert=${CERT_PEM%$'\n'}
+  else
+    cert=$(printf '%s\n' "$bundle" | awk '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/')
+    [ -n "$cert" ] || die "the secret $KEY_SECRET_ARN holds no certificate (and CERT_PEM is empty)"
+  fi
+  ver=v-$(printf '%s\n%s\n' "$cert" "$key" | sha256sum | cut -c1-16)
+  bundle=
+  if [ "$(readlink -- "$dir/current" 2>/dev/null)" = "$ver" ] && [ -s "$dir/$ver/client.key" ]; then
+    say "certificate and key unchanged ($ver)"
+    return 0
+  fi
+  local prev
+  prev=$(readlink -- "$dir/current" 2>/dev/null || true)
+  rm -rf -- "${dir:?}/$ver"
+  userdir "$dir/$ver"
+  printf '%s\n' "$key" >"$dir/$ver/client.key"
+  key=
+  printf '%s\n' "$cert" >"$dir/$ver/client.crt"
+  chown -- "$owner" "$dir/$ver/client.key" "$dir/$ver/client.crt"
+  # The switch: a new link renamed over `current`, atomic for every reader.
+  tmp=$dir/.current.$$
+  ln -sfn -- "$ver" "$tmp"
+  mv -f -T -- "$tmp" "$dir/current"
+  # Keep the pair just replaced (a helper may be reading it); remove older ones.
+  local old
+  for old in "$dir"/v-*; do
+    [ -d "$old" ] || continue
+    case ${old##*/} in "$ver" | "$prev") ;; *) rm -rf -- "$old" ;; esac
+  done
+  say "installed certificate and key $ver"
+}
+
+if [ -n "${XPART_REFRESH:-}" ]; then
+  install_pair 3
+  exit 0
+fi
+say "reading the certificate and key from $KEY_SECRET_ARN"
+install_pair
+cert_file=$dir/current/client.crt
+key_file=$dir/current/client.key
 
 # ---- the credential helper ----
 install -d -m 0755 -- "$bindir"
@@ -185,6 +223,36 @@ newtmp tmp "$aws_dir"
 } >"$tmp"
 chown -- "$owner" "$tmp"
 mv -f -T -- "$tmp" "$config"
+
+# ---- the refresher: this very script, run every REFRESH_MINUTES with XPART_REFRESH=1 ----
+libdir=$ROOT/usr/local/lib/xpart
+unitdir=$ROOT/etc/systemd/system
+if [ -f "$0" ] && [ -r "$0" ]; then
+  install -d -m 0755 -- "$libdir" "$unitdir"
+  newtmp tmp "$libdir"
+  cat -- "$0" >"$tmp"
+  chmod 0700 -- "$tmp"
+  mv -f -T -- "$tmp" "$libdir/refresh"
+  newtmp tmp "$unitdir"
+  printf '%s\n' "[Unit]" "Description=xpart: install a renewed Roles Anywhere certificate and key" \
+    "" "[Service]" "Type=oneshot" \
+    "ExecStart=/usr/bin/env XPART_REFRESH=1 /bin/bash /usr/local/lib/xpart/refresh" >"$tmp"
+  chmod 0644 -- "$tmp"
+  mv -f -T -- "$tmp" "$unitdir/xpart-refresh.service"
+  newtmp tmp "$unitdir"
+  printf '%s\n' "[Unit]" "Description=xpart: check for a renewed certificate every $REFRESH_MINUTES minutes" \
+    "" "[Timer]" "OnBootSec=5min" "OnUnitActiveSec=${REFRESH_MINUTES}min" "RandomizedDelaySec=60" \
+    "" "[Install]" "WantedBy=timers.target" >"$tmp"
+  chmod 0644 -- "$tmp"
+  mv -f -T -- "$tmp" "$unitdir/xpart-refresh.timer"
+  if [ -z "$ROOT" ] && command -v systemctl >/dev/null; then
+    if ! { systemctl daemon-reload && systemctl enable --now xpart-refresh.timer; }; then
+      say "warning: could not start xpart-refresh.timer: renewed certificates will not be installed"
+    fi
+  fi
+else
+  say "warning: not run from a file ($0): no refresher installed"
+fi
 
 say "done: $RUN_AS's profile $AWS_PROFILE_NAME ($TARGET_REGION) gets credentials from $helper_path"
 say "check with: sudo -u $RUN_AS aws --profile $AWS_PROFILE_NAME sts get-caller-identity"

@@ -278,10 +278,14 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         "the script printed the key:\n{log}"
     );
 
-    // Key and certificate: this user's, 0600, in a 0700 directory; the key is the plan's.
-    let files = home.join(".aws/xpart");
+    // Key and certificate: this user's, 0600, in a 0700 directory that `current` links to;
+    // the pair is the plan's.
+    let top = home.join(".aws/xpart");
+    let files = top.join("current");
+    let pair_dir = top.join(std::fs::read_link(&files).unwrap());
     for (p, mode) in [
-        (&files, 0o700),
+        (&top, 0o700),
+        (&pair_dir, 0o700),
         (&files.join("client.key"), 0o600),
         (&files.join("client.crt"), 0o600),
     ] {
@@ -409,5 +413,68 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+
+    // A renewal: with the clock in the certificate's renewal window, the plan renews the
+    // certificate and changes the secret that carries it, and leaves the instance alone.
+    let skewed = |args: &[&str]| {
+        let mut c = run.cmd(args, &plan);
+        c.env("XPART_TEST_CLOCK_DAYS", "340");
+        util::output_within(&mut c, std::time::Duration::from_secs(240)).unwrap()
+    };
+    let o = skewed(&["plan"]);
+    let shown = ok(&o, "plan in the renewal window");
+    assert!(shown.contains("~ pki.cert workload_cert"), "{shown}");
+    assert!(
+        shown.contains("~ secretsmanager.secret client_key_secret"),
+        "{shown}"
+    );
+    assert!(!shown.contains("ec2.instance"), "{shown}");
+    ok(&skewed(&["apply", "--yes"]), "apply in the renewal window");
+    let renewed = std::fs::read(pki.join("workload_cert.crt")).unwrap();
+    assert_ne!(renewed, std::fs::read(files.join("client.crt")).unwrap());
+    // The user data did not change: the instance is the same one.
+    assert_eq!(
+        rt.block_on(user_data_of(tb, &format!("xpart-workload-{sfx}"))),
+        script
+    );
+    // The refresher (the script the bootstrap saved, as its timer runs it) installs the new
+    // pair: a new directory, `current` moved to it in one rename, the pair matching.
+    let refresher = root.join("usr/local/lib/xpart/refresh");
+    let timer =
+        std::fs::read_to_string(root.join("etc/systemd/system/xpart-refresh.timer")).unwrap();
+    assert!(timer.contains("OnUnitActiveSec=15min"), "{timer}");
+    let o = Command::new("bash")
+        .arg(&refresher)
+        .envs(tb.env())
+        .env("XPART_REFRESH", "1")
+        .env("AWS_PROFILE", "xpart-china")
+        .env("HOME", &dir)
+        .env("ROOT", &root)
+        .env("RUN_AS", &user)
+        .env("SECRETS_ENDPOINT_URL", tb.endpoint(Side::China))
+        .env("PATH", format!("{}:{path}", xpart_dir.display()))
+        .output()
+        .unwrap();
+    ok(&o, "the refresher");
+    assert_ne!(
+        std::fs::read_link(&files).unwrap(),
+        pair_dir.file_name().unwrap()
+    );
+    assert_eq!(std::fs::read(files.join("client.crt")).unwrap(), renewed);
+    assert_eq!(
+        std::fs::read(files.join("client.key")).unwrap(),
+        std::fs::read(pki.join("workload_cert.key")).unwrap()
+    );
+    // The replaced pair stays for a reader that had it open; nothing older.
+    assert!(pair_dir.join("client.key").exists());
+    // The profile reads the commercial secret with the renewed certificate, unchanged config.
+    assert_profile_reads(
+        tb,
+        &config_file,
+        &dir.join("cache-3"),
+        &role,
+        &app_arn,
+        &app_value,
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -134,7 +134,7 @@ pub(crate) fn secret_rules(cx: &mut Checker, at: &Path, s: &spec::types::Secret)
         cx.push(
             Finding::error(
                 "XP058",
-                "`value` needs exactly one of `env`, `file`, `generate`, `literal`",
+                "`value` needs exactly one of `env`, `file`, `files`, `generate`, `literal`",
             )
             .at(cx.key(&at.key("value")))
             .hint("e.g. `value: {env: MY_SECRET}`"),

@@ -38,7 +38,19 @@ pub fn plan_cert(
     cert: &PkiCert,
     ca: Option<&Material>,
 ) -> Result<Decision, PkiError> {
-    decide_cert(&want_cert(dir, id, cert)?, ca, OffsetDateTime::now_utc())
+    decide_cert(&want_cert(dir, id, cert)?, ca, renewal_clock())
+}
+
+/// The time renewal is judged at: now, or for tests, now plus `XPART_TEST_CLOCK_DAYS` days
+/// (moves a certificate into its renewal window without waiting for it; certificates are
+/// always issued at the real time).
+fn renewal_clock() -> OffsetDateTime {
+    let days = std::env::var("XPART_TEST_CLOCK_DAYS")
+        .ok()
+        .and_then(|d| d.parse::<i64>().ok())
+        .unwrap_or(0)
+        .clamp(-36_500, 36_500);
+    OffsetDateTime::now_utc() + Duration::days(days)
 }
 
 /// The client certificate as the plan wants it, issued by `ca`: reused while valid, outside the
@@ -51,7 +63,7 @@ pub fn ensure_cert(
 ) -> Result<(Material, PkiAction), PkiError> {
     let now = OffsetDateTime::now_utc();
     let want = want_cert(dir, id, cert)?;
-    let plan = decide_cert(&want, Some(ca), now)?;
+    let plan = decide_cert(&want, Some(ca), renewal_clock())?;
     if let Some(kept) = plan.kept {
         return Ok((kept, plan.action));
     }

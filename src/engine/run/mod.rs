@@ -513,8 +513,12 @@ impl Engine {
                     r.type_name
                 ));
             }
+            // A local resource that changes rewrites its files (a renewed certificate): what
+            // reads them learns their content only once it is applied.
+            let local = type_info(&r.type_name).is_some_and(|t| t.is_local());
             let known = match action {
                 Action::Create | Action::Replace => None,
+                Action::Update if local => None,
                 _ => live.as_ref().map(|l| l.outputs.clone()),
             };
             outputs.insert(id.clone(), known);

@@ -15,6 +15,9 @@ super::plan_data! {
         pub env: Option<String>,
         /// A file (e.g. `${workload_cert.key_file}`).
         pub file: Option<String>,
+        /// Files, one after the other: a PEM bundle (e.g. a certificate and its key, so that
+        /// the two always travel, and change, together).
+        pub files: Option<Vec<String>>,
         /// Generated once by the service (GetRandomPassword).
         pub generate: Option<Generate>,
         /// A value written in the plan: an error unless `allow_literal: true`.
@@ -49,6 +52,7 @@ impl SecretValue {
         [
             self.env.is_some(),
             self.file.is_some(),
+            self.files.is_some(),
             self.generate.is_some(),
             self.literal.is_some(),
         ]

@@ -91,7 +91,7 @@ fn load(p: &Secret, cx: &Ctx) -> Result<Option<Value>> {
     let v = &p.value;
     if v.sources() != 1 {
         return Err(Error::other(format!(
-            "secret `{}`: value needs exactly one of env, file, generate, literal",
+            "secret `{}`: value needs exactly one of env, file, files, generate, literal",
             p.name
         )));
     }
@@ -108,6 +108,27 @@ fn load(p: &Secret, cx: &Ctx) -> Result<Option<Value>> {
         let path = cx.path(file);
         let bytes = crate::input::read("secret value file", &path, crate::input::MAX_SECRET)
             .map_err(|e| Error::other(format!("secret `{}`: {e}", p.name)))?;
+        return Ok(Some(Value(bytes)));
+    }
+    if let Some(files) = &v.files {
+        let mut bytes = vec![];
+        for file in files {
+            let path = cx.path(file);
+            let limit = crate::input::MAX_SECRET;
+            let read = crate::input::read("secret value file", &path, limit)
+                .map_err(|e| Error::other(format!("secret `{}`: {e}", p.name)))?;
+            bytes.extend(read);
+            if !bytes.ends_with(b"\n") {
+                bytes.push(b'\n'); // PEM blocks each on lines of their own
+            }
+        }
+        if bytes.len() as u64 > crate::input::MAX_SECRET {
+            return Err(Error::other(format!(
+                "secret `{}`: its files hold more than {} bytes together",
+                p.name,
+                crate::input::MAX_SECRET
+            )));
+        }
         return Ok(Some(Value(bytes)));
     }
     if let Some(lit) = &v.literal {
@@ -128,6 +149,7 @@ fn value_unknown(p: &Secret) -> bool {
     [&v.env, &v.file, &v.literal]
         .iter()
         .any(|s| s.as_deref().is_some_and(Unknown::within))
+        || v.files.iter().flatten().any(|f| Unknown::within(f))
 }
 
 /// A generated value: Secrets Manager's GetRandomPassword.
