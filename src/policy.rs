@@ -18,6 +18,9 @@ pub const ROLES_ANYWHERE_ACTIONS: [&str; 3] =
 
 /// What a usage grant on a key allows: read what was encrypted for the holder.
 pub const KEY_USER_ACTIONS: [&str; 2] = ["kms:Decrypt", "kms:DescribeKey"];
+/// What a signing key's signers may do: sign, and read the public key and the key's metadata
+/// (a certificate needs both); never decrypt, administer or delete.
+pub const KEY_SIGNER_ACTIONS: [&str; 3] = ["kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"];
 
 /// A YAML value from the plan as JSON (raw documents are written in YAML or JSON).
 pub fn yaml_to_json(v: &serde_yaml::Value) -> Value {
@@ -127,12 +130,20 @@ pub fn key_policy(key: &KmsKey, p: &PartitionDef) -> Value {
         "Action": "kms:*",
         "Resource": "*",
     })];
-    if !key.users.is_empty() {
+    let grants = [
+        ("Allow use of the key", &key.users, &KEY_USER_ACTIONS[..]),
+        (
+            "Allow signing with the key",
+            &key.signers,
+            &KEY_SIGNER_ACTIONS[..],
+        ),
+    ];
+    for (sid, who, actions) in grants.into_iter().filter(|(_, who, _)| !who.is_empty()) {
         statements.push(json!({
-            "Sid": "Allow use of the key",
+            "Sid": sid,
             "Effect": "Allow",
-            "Principal": {"AWS": key.users},
-            "Action": KEY_USER_ACTIONS,
+            "Principal": {"AWS": who},
+            "Action": actions,
             "Resource": "*",
         }));
     }
@@ -309,6 +320,9 @@ mod tests {
     #[test]
     fn key_policy_names_the_account_principal_of_its_partition() {
         let key = KmsKey {
+            usage: None,
+            key_spec: None,
+            signers: vec![],
             alias: None,
             description: None,
             deletion_window_days: None,
@@ -337,6 +351,32 @@ mod tests {
         assert_eq!(
             doc["Statement"][0]["Principal"]["AWS"],
             "arn:aws-cn:iam::${partitions.china.account}:root"
+        );
+    }
+
+    #[test]
+    fn a_signing_key_lets_its_signers_sign_and_nothing_more() {
+        let key: KmsKey = serde_yaml::from_str(
+            "usage: sign\nkey_spec: rsa_2048\nsigners: [\"arn:aws:iam::111122223333:role/ci\"]",
+        )
+        .unwrap();
+        assert_eq!(key.usage_and_spec(), ("SIGN_VERIFY", "RSA_2048"));
+        let doc = key_policy(&key, &part("commercial", "us-west-2", Some("111122223333")));
+        let st = statements(&doc);
+        assert_eq!(st.len(), 2, "{doc}");
+        assert_eq!(st[0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
+        assert_eq!(
+            st[1]["Principal"]["AWS"],
+            json!(["arn:aws:iam::111122223333:role/ci"])
+        );
+        assert_eq!(
+            st[1]["Action"],
+            json!(["kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"])
+        );
+        let plain: KmsKey = serde_yaml::from_str("users: []").unwrap();
+        assert_eq!(
+            plain.usage_and_spec(),
+            ("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT")
         );
     }
 

@@ -146,6 +146,72 @@ fn kms_key_lifecycle_in_china() {
     });
 }
 
+/// A signing key: asymmetric, made as the plan asks (SIGN_VERIFY, its key spec), read back
+/// without a difference, its signers allowed to sign and read the public key only; a change of
+/// spec replaces it. Its public key verifies what it signs.
+#[test]
+fn kms_signing_key_lifecycle() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::Commercial, &plan, "ca_key").await;
+        let account = tb.account(Side::Commercial);
+        let alias = format!("alias/{}", util::unique("ca"));
+        let p = key_props(&format!(
+            "alias: {alias}\nusage: sign\nkey_spec: rsa_2048\nsigners: [\"arn:aws:iam::{account}:root\"]"
+        ));
+        let created = KmsKey::create(&p, &cx).await.unwrap();
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::Commercial).await);
+        let meta = kms
+            .describe_key()
+            .key_id(&created.outputs["id"])
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap();
+        assert_eq!(meta.key_usage().map(|u| u.as_str()), Some("SIGN_VERIFY"));
+        assert_eq!(meta.key_spec().map(|s| s.as_str()), Some("RSA_2048"));
+        let want = KmsKey::desired(&p, &cx).unwrap();
+        let live = assert_read_back::<KmsKey>(&p, &cx, &created).await;
+        assert_eq!(diff(&want, &live), set(&[]));
+        let pol = want.attrs["policy"].to_string();
+        assert!(
+            pol.contains("kms:Sign") && pol.contains("kms:GetPublicKey") && !pol.contains("kms:Decrypt"),
+            "{pol}"
+        );
+        // What it signs, its public key verifies (KMS's own check of its RSA signature).
+        let msg = aws_sdk_kms::primitives::Blob::new(b"to be signed".to_vec());
+        let alg = aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256;
+        let sig = kms
+            .sign()
+            .key_id(&alias)
+            .message(msg.clone())
+            .signing_algorithm(alg.clone())
+            .send()
+            .await
+            .unwrap();
+        let ok = kms
+            .verify()
+            .key_id(&alias)
+            .message(msg)
+            .signature(sig.signature().unwrap().clone())
+            .signing_algorithm(alg)
+            .send()
+            .await
+            .unwrap();
+        assert!(ok.signature_valid());
+        // Another key spec cannot be had in place.
+        let mut p4 = p.clone();
+        p4.key_spec = Some(xpart::spec::types::KmsKeySpec::Rsa4096);
+        let want4 = KmsKey::desired(&p4, &cx).unwrap();
+        assert_eq!(diff(&want4, &live), set(&["key_spec"]));
+        assert!(want4.replace_on.contains("key_spec"));
+        KmsKey::delete(&live, &cx).await.unwrap();
+        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+    });
+}
+
 #[test]
 fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
     let tb = util::testbed();

@@ -181,6 +181,35 @@ pub(crate) fn key_rules(
             );
         }
     }
+    // What a key is for decides who may use it how: a signing key has no decrypting users, a
+    // key to encrypt no signers, and only a signing key has a key spec.
+    let sign = k.usage == Some(spec::types::KeyUsage::Sign);
+    let misfit = [
+        (
+            sign && !k.users.is_empty(),
+            "users",
+            "a signing key decrypts nothing: name its principals in `signers`",
+        ),
+        (
+            !sign && !k.signers.is_empty(),
+            "signers",
+            "only a key with `usage: sign` has signers",
+        ),
+        (
+            !sign && k.key_spec.is_some(),
+            "key_spec",
+            "a key to encrypt is symmetric: `key_spec` goes with `usage: sign`",
+        ),
+    ];
+    for (bad, field, why) in misfit {
+        if bad {
+            cx.push(
+                Finding::error("XP069", format!("`{field}` does not fit this key's usage"))
+                    .at(cx.key(&at.key(field)))
+                    .hint(why),
+            );
+        }
+    }
     if let (Some(doc), Some(p)) = (&k.policy, part) {
         if !policy::key_policy_keeps_account(&policy::yaml_to_json(doc), p) {
             cx.push(

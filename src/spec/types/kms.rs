@@ -8,8 +8,17 @@ super::family! {
 }
 
 super::plan_data! {
-    /// `kms.key`: a symmetric key with a generated key policy (or a raw one).
+    /// `kms.key`: a key with a generated key policy (or a raw one): symmetric, to encrypt
+    /// (the default), or an asymmetric signing key (`usage: sign`, e.g. a CA's).
     tagged pub struct KmsKey {
+        /// `encrypt` (symmetric, the default) or `sign` (asymmetric: needs `key_spec`).
+        pub usage: Option<KeyUsage>,
+        /// A signing key's spec: `rsa_2048`, `rsa_3072`, `rsa_4096`, `ecc_nist_p256`,
+        /// `ecc_nist_p384`. Changing it, or `usage`, replaces the key.
+        pub key_spec: Option<KmsKeySpec>,
+        /// Principals (role ARNs) that may sign with the key (`kms:Sign`, `kms:GetPublicKey`).
+        #[serde(default)]
+        pub signers: Vec<String>,
         /// `alias/<name>`
         pub alias: Option<String>,
         pub description: Option<String>,
@@ -21,5 +30,66 @@ super::plan_data! {
         /// A raw key policy document instead of the generated one.
         #[schemars(with = "Option<serde_json::Value>")]
         pub policy: Option<serde_yaml::Value>,
+    }
+}
+
+/// What a key is for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyUsage {
+    #[default]
+    Encrypt,
+    Sign,
+}
+
+/// A signing key's type (KMS's KeySpec).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum KmsKeySpec {
+    #[serde(rename = "rsa_2048")]
+    Rsa2048,
+    #[serde(rename = "rsa_3072")]
+    Rsa3072,
+    #[serde(rename = "rsa_4096")]
+    Rsa4096,
+    EccNistP256,
+    EccNistP384,
+}
+
+impl KmsKeySpec {
+    /// As KMS spells it.
+    pub fn aws(self) -> &'static str {
+        match self {
+            KmsKeySpec::Rsa2048 => "RSA_2048",
+            KmsKeySpec::Rsa3072 => "RSA_3072",
+            KmsKeySpec::Rsa4096 => "RSA_4096",
+            KmsKeySpec::EccNistP256 => "ECC_NIST_P256",
+            KmsKeySpec::EccNistP384 => "ECC_NIST_P384",
+        }
+    }
+}
+
+impl KmsKey {
+    /// KMS's KeyUsage and KeySpec of the key the plan asks for.
+    pub fn usage_and_spec(&self) -> (&'static str, &'static str) {
+        match self.usage.unwrap_or_default() {
+            KeyUsage::Encrypt => ("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT"),
+            KeyUsage::Sign => (
+                "SIGN_VERIFY",
+                self.key_spec.map(KmsKeySpec::aws).unwrap_or("RSA_2048"),
+            ),
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `kms.key`: a symmetric key with its key policy, description, tags and alias.
+//! `kms.key`: a key (symmetric to encrypt, or asymmetric to sign) with its key policy,
+//! description, tags and alias.
 //!
 //! Found by its alias (DescribeKey `alias/…`), owned when tagged. Keys have no unique name, so
 //! CreateKey runs with the SDK's retries off and, after an uncertain outcome, a lookup by the
@@ -281,12 +282,27 @@ fn alias_arn(key_arn: &str, alias: &str) -> Result<String> {
 
 /// A key's comparable attributes.
 fn key_attrs(
+    meta: &KeyMetadata,
     alias: Option<&str>,
-    description: &str,
     policy: Json,
     tags: &[(String, String)],
 ) -> Attrs {
+    let description = meta.description().unwrap_or_default();
     let mut attrs = BTreeMap::new();
+    attrs.insert(
+        "usage".into(),
+        json!(meta
+            .key_usage()
+            .map(|u| u.as_str())
+            .unwrap_or("ENCRYPT_DECRYPT")),
+    );
+    attrs.insert(
+        "key_spec".into(),
+        json!(meta
+            .key_spec()
+            .map(|s| s.as_str())
+            .unwrap_or("SYMMETRIC_DEFAULT")),
+    );
     attrs.insert("alias".into(), json!(alias));
     attrs.insert("description".into(), json!(description));
     attrs.insert("policy".into(), policy);
@@ -330,7 +346,7 @@ fn live_from(
     owned: bool,
 ) -> Result<Live> {
     let arn = answered(meta.arn(), "DescribeKey returned no ARN")?;
-    let attrs = key_attrs(alias, meta.description().unwrap_or_default(), policy, tags);
+    let attrs = key_attrs(meta, alias, policy, tags);
     key_live(arn, meta.key_id(), attrs, window, owned)
 }
 
@@ -403,11 +419,16 @@ impl Resource for KmsKey {
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
         // differs only when it is null (a key left without it), which the update adds.
+        let (usage, spec) = p.usage_and_spec();
         Ok(Desired::of::<Self>()
             .attr("alias", json!(p.alias))
             .attr("description", p.description.clone().unwrap_or_default())
             .attr("policy", policy_doc(p, cx))
-            .attr("tags", plan_tags(&p.tags)))
+            .attr("usage", usage)
+            .attr("key_spec", spec)
+            .attr("tags", plan_tags(&p.tags))
+            // KMS cannot change what a key is for, nor its type.
+            .forces_replacement(&["usage", "key_spec"]))
     }
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
@@ -535,7 +556,13 @@ impl Resource for KmsKey {
         // metadata, and whether this run knows it as made (not found after a lost answer).
         let create = || async {
             let made = retry_propagation(cx, &PRINCIPALS, || async {
-                let mut req = kms.create_key().policy(&doc).set_tags(Some(tags.clone()));
+                let (usage, spec) = p.usage_and_spec();
+                let mut req = kms
+                    .create_key()
+                    .policy(&doc)
+                    .key_usage(usage.into())
+                    .key_spec(spec.into())
+                    .set_tags(Some(tags.clone()));
                 if let Some(d) = &p.description {
                     req = req.description(d);
                 }
