@@ -28,11 +28,25 @@ struct Chain {
     role_arn: String,
     role_name: String,
     anchor_arn: String,
-    cert_file: PathBuf,
-    key_file: PathBuf,
+    pair: Pair,
     subject_cn: Option<String>,
     /// (resource id, ARN)
     secrets: Vec<(String, String)>,
+}
+
+/// Where the client certificate and key come from.
+#[derive(Debug, Clone)]
+enum Pair {
+    /// The plan's files on this machine.
+    Files(PathBuf, PathBuf),
+    /// No local copy (a machine that never applied the plan): the secret that carries both to
+    /// the workload, a PEM bundle, read with this machine's credentials. What the workload uses
+    /// is then exactly what is checked.
+    Secret {
+        id: String,
+        partition: String,
+        arn: String,
+    },
 }
 
 /// What one step showed.
@@ -116,9 +130,9 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                     .subject_cn
                     .as_deref()
                     .is_none_or(|cn| cn == c.subject.common_name);
-                (same_ca && same_cn).then(|| (output(cid, "cert_file"), output(cid, "key_file")))
+                (same_ca && same_cn).then(|| pair_of(spec, cid, &output))?
             });
-            let Some((Some(cert_file), Some(key_file))) = cert else {
+            let Some(pair) = cert else {
                 // Say what was compared: a CN that differs by a look-alike character is
                 // otherwise invisible.
                 let cns: Vec<String> = spec
@@ -165,14 +179,101 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                 role_arn: role_arn.clone(),
                 role_name: role.name.clone(),
                 anchor_arn: ra.trust_anchor.clone(),
-                cert_file: cert_file.into(),
-                key_file: key_file.into(),
+                pair,
                 subject_cn: ra.subject_cn.clone(),
                 secrets,
             });
         }
     }
     Ok(found)
+}
+
+/// Where certificate `cid`'s pair is: its files when this machine has them, else the secret
+/// whose value bundles them (`value: {files: […]}` referring to `cid`).
+fn pair_of(
+    spec: &crate::spec::Spec,
+    cid: &str,
+    output: &dyn Fn(&str, &str) -> Option<String>,
+) -> Option<Pair> {
+    if let (Some(cert), Some(key)) = (output(cid, "cert_file"), output(cid, "key_file")) {
+        if Path::new(&cert).is_file() && Path::new(&key).is_file() {
+            return Some(Pair::Files(cert.into(), key.into()));
+        }
+    }
+    spec.resources.iter().find_map(|(sid, r)| {
+        let bundles = r.type_name == "secretsmanager.secret"
+            && r.deps.contains(cid)
+            && r.properties
+                .get("value")
+                .and_then(|v| v.get("files"))
+                .is_some();
+        bundles.then_some(())?;
+        Some(Pair::Secret {
+            id: sid.clone(),
+            partition: r.partition.clone()?,
+            arn: output(sid, "arn")?,
+        })
+    })
+}
+
+/// The pair as files: the plan's, or the secret's bundle written into `scratch` (the key
+/// 0600, removed again once the session is made), with a step that says which secret was
+/// read.
+async fn pair_files(
+    engine: &Engine,
+    pair: &Pair,
+    scratch: &Path,
+) -> Result<(PathBuf, PathBuf), Step> {
+    let (id, partition, arn) = match pair {
+        Pair::Files(c, k) => return Ok((c.clone(), k.clone())),
+        Pair::Secret { id, partition, arn } => (id, partition, arn),
+    };
+    let t = Instant::now();
+    let name = format!("GetSecretValue {id} (the client certificate and key: no local copy)");
+    let fail = |detail: String| Step::timed(name.clone(), t, Err(detail));
+    let part = engine
+        .partition(partition)
+        .ok_or_else(|| fail(format!("partition {partition} is not connected")))?;
+    let got = part
+        .clients
+        .secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await;
+    let got = got.map_err(|e| fail(part.clients.error("GetSecretValue", e).to_string()))?;
+    let bundle = got.secret_string().unwrap_or_default();
+    // The PEM blocks of the bundle, by label.
+    let mut blocks: Vec<(String, String)> = vec![];
+    let mut open: Option<(String, String)> = None;
+    for line in bundle.lines() {
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
+            open = Some((label.to_string(), String::new()));
+        }
+        if let Some((_, text)) = open.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+            if line.starts_with("-----END ") {
+                blocks.extend(open.take());
+            }
+        }
+    }
+    let find = |ok: &dyn Fn(&str) -> bool| blocks.iter().find(|(l, _)| ok(l)).map(|b| b.1.clone());
+    let (Some(cert), Some(key)) = (
+        find(&|l| l == "CERTIFICATE"),
+        find(&|l| l.ends_with("PRIVATE KEY")),
+    ) else {
+        return Err(fail(format!("{arn} holds no certificate and key bundle")));
+    };
+    std::fs::create_dir_all(scratch).map_err(|e| fail(e.to_string()))?;
+    let (cert_file, key_file) = (scratch.join("bundle.crt"), scratch.join("bundle.key"));
+    std::fs::write(&cert_file, cert).map_err(|e| fail(e.to_string()))?;
+    crate::pki::write_private(&key_file, key.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    out(&Step::timed(name, t, Ok((true, format!("from {arn}")))));
+    Ok((cert_file, key_file))
 }
 
 fn args(c: &Chain, cert: &Path, key: &Path, endpoint: Option<String>) -> CredentialProcessArgs {
@@ -278,8 +379,22 @@ pub async fn verify(
         let endpoint = part.clients.config.endpoint_url().map(str::to_string);
         let label = format!("{} {}", c.partition, part.def.region);
 
+        let (cert_file, key_file) =
+            match pair_files(engine, &c.pair, &scratch.join(&c.partition)).await {
+                Ok(files) => files,
+                Err(step) => {
+                    out(&step);
+                    all = false;
+                    continue;
+                }
+            };
         let t = Instant::now();
-        let session = create_session(args(c, &c.cert_file, &c.key_file, endpoint.clone())).await;
+        let session = create_session(args(c, &cert_file, &key_file, endpoint.clone())).await;
+        if matches!(c.pair, Pair::Secret { .. }) {
+            // The key read from the secret stays on disk only for the session it was read for.
+            let _ = std::fs::remove_file(&key_file);
+            let _ = std::fs::remove_file(&cert_file);
+        }
         let step = match &session {
             Ok(cr) => Step {
                 name: format!("CreateSession ({label})"),

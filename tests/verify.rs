@@ -100,6 +100,36 @@ fn runtime_path(plan_name: &str, target: Side) {
     });
     assert!(!text(&o).contains(&value), "verify printed the secret");
 
+    // From a machine that never applied the plan (no state directory of its own): the client
+    // certificate and key come from the secret that carries them to the workload.
+    let elsewhere = Run {
+        tb,
+        state: util::tempdir("state-elsewhere"),
+        suffix: run.suffix.clone(),
+    };
+    let o = elsewhere.run(&["verify"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    for step in [
+        "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
+        "ok   CreateSession",
+        "ok   another CA is refused",
+    ] {
+        assert!(out.contains(step), "missing `{step}`:\n{out}");
+    }
+    assert!(!text(&o).contains("PRIVATE KEY"), "verify printed the key");
+    // The key read from the secret is not left on this machine (verify's own stranger CA
+    // and key, which it mints for the negative check, are its business).
+    let left: Vec<_> = walk_files(&elsewhere.state);
+    assert!(
+        left.iter().all(|f| !f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("bundle")),
+        "verify left the bundle behind: {left:?}"
+    );
+
     // Re-running apply leaves the key files byte for byte unchanged.
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -185,4 +215,18 @@ fn verify_china_to_commercial() {
 #[test]
 fn verify_commercial_to_china() {
     runtime_path("commercial-to-china.yaml", Side::China);
+}
+
+/// Every file below `dir`.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
