@@ -7,6 +7,7 @@ pub mod commands;
 pub mod credential_process;
 pub mod diag;
 pub mod engine;
+pub mod hex;
 pub mod input;
 pub mod keyfile;
 pub mod lint;

@@ -18,6 +18,7 @@ use crate::credential_process::{
     self as cp, CredentialProcessArgs, Environment, ProcessCredentials,
 };
 use crate::engine::run::{Engine, Planned};
+use crate::hex::sha256_hex;
 use crate::spec::types::{PkiCert, Profile, Role, TrustAnchor};
 
 /// One chain to prove.
@@ -350,14 +351,6 @@ fn stranger(dir: &Path, cn: &str) -> Result<(PathBuf, PathBuf), String> {
     crate::pki::write_private(&key_file, key.serialize_pem().as_bytes())
         .map_err(|e| e.to_string())?;
     Ok((cert_file, key_file))
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
-        .as_ref()
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 /// Run every check of every chain; true when all hold.

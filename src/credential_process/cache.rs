@@ -7,9 +7,7 @@ use crate::keyfile::user_name;
 /// Credentials are reused from the cache until this long before they expire.
 pub const CACHE_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(super) use crate::hex::hex;
 
 /// SHA-256 over everything that decides which credentials CreateSession returns.
 pub(super) fn cache_key(args: &CredentialProcessArgs, p: &Prepared) -> String {

@@ -19,6 +19,8 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use base64::Engine;
 use x509_parser::prelude::*;
 
+use crate::hex::{hex, sha256_hex};
+
 /// The signing name of IAM Roles Anywhere.
 pub const SERVICE: &str = "rolesanywhere";
 pub const RSA_ALGORITHM: &str = "AWS4-X509-RSA-SHA256";
@@ -384,14 +386,6 @@ impl Signature {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, data).as_ref())
 }
 
 /// The canonical request and the signed-headers list for sorted, lower-case `headers`.

@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 
 use crate::aws::{AwsError, Clients};
 use crate::engine::walk::Cancel;
+use crate::hex::hex;
 
 /// The staging label a claim is written under before AWSCURRENT moves to it.
 const CLAIM: &str = "XPART_CLAIM";
@@ -111,10 +112,6 @@ pub fn secret_name(identity: &str) -> String {
         .collect();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
     format!("xpart/lease/{safe}-{}", &hex(digest.as_ref())[..8])
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A fresh token: 32 hex characters (a ClientRequestToken takes 32 to 64).

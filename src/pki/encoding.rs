@@ -29,9 +29,7 @@ pub(super) fn pem_encode(der: &[u8]) -> String {
     out
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(super) use crate::hex::hex;
 
 pub(super) fn day(t: OffsetDateTime) -> String {
     format!("{}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())

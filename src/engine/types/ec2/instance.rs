@@ -30,7 +30,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest;
 use aws_sdk_ec2::types::{
     Filter, IamInstanceProfileAssociationState, IamInstanceProfileSpecification,
     InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
@@ -46,6 +45,7 @@ use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::types::shared::answered;
+use crate::hex::sha256_hex;
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::plan::Unknown;
 use crate::spec::types::Instance;
@@ -58,14 +58,6 @@ const PROFILE: Propagation = Propagation {
     bound: Ctx::iam_propagation,
     pending: profile_propagating,
 };
-
-fn hex_sha256(data: &[u8]) -> String {
-    digest::digest(&digest::SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// The bootstrap settings as JSON; None without any.
 fn bootstrap(p: &Instance) -> Result<Option<Json>> {
@@ -92,7 +84,7 @@ fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
         None => Ok(String::new()),
         Some(b) if Unknown::in_json(&b) => Ok(Unknown.into()),
         Some(_) => Ok(user_data(p, cx)?
-            .map(|s| hex_sha256(s.as_bytes()))
+            .map(|s| sha256_hex(s.as_bytes()))
             .unwrap_or_default()),
     }
 }

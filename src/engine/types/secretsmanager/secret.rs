@@ -27,6 +27,7 @@ use crate::engine::resource::{
 use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::engine::types::shared::{answered, gone_ok, NOT_FOUND};
+use crate::hex::hex;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
 use crate::spec::types::Secret;
@@ -57,10 +58,6 @@ fn fingerprint(bytes: &[u8]) -> String {
         hmac::Key::new(hmac::HMAC_SHA256, &k)
     });
     hex(hmac::sign(key, bytes).as_ref())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A ClientRequestToken (UUID-shaped, 36 characters) for this resource and value: the SDK
