@@ -347,13 +347,23 @@ impl Clients {
             .as_service_error()
             .and_then(|s| s.code())
             .map(str::to_string);
-        let message = match e.as_service_error() {
-            Some(s) => format!(
-                "{}: {}",
-                s.code().unwrap_or("error"),
-                s.message().unwrap_or_default()
-            ),
-            None => describe_transport(&e),
+        let message = match (&e, e.as_service_error()) {
+            (aws_sdk_sts::error::SdkError::ServiceError(raw), Some(s)) => {
+                let status = raw.raw().status().as_u16();
+                match (s.code(), s.message()) {
+                    // An answer with nothing to say (an empty 5xx body): its status at least.
+                    (None, None | Some("")) => {
+                        format!("HTTP {status}, with no error code or message in the answer")
+                    }
+                    (code, message) => format!(
+                        "{}: {}",
+                        code.map(str::to_string)
+                            .unwrap_or_else(|| format!("HTTP {status}")),
+                        message.unwrap_or_default()
+                    ),
+                }
+            }
+            _ => describe_transport(&e),
         };
         use aws_sdk_sts::error::SdkError;
         let transient = match &e {
@@ -523,4 +533,61 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sts::error::{ErrorMetadata, SdkError};
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    fn clients() -> super::Clients {
+        let def = crate::spec::PartitionDef::new(
+            "china",
+            crate::partition::Partition::AwsCn,
+            serde_yaml::from_str("region: cn-north-1").unwrap(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(super::Clients::connect(&def, &Default::default()))
+    }
+
+    fn answer(status: u16, meta: ErrorMetadata) -> SdkError<GetCallerIdentityError, Response> {
+        let raw = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(GetCallerIdentityError::generic(meta), raw)
+    }
+
+    /// An error answer without code or message still says something: its HTTP status (a
+    /// destroy once failed with "…(cn-north-1): error: " and nothing after it).
+    #[test]
+    fn an_answer_without_code_or_message_names_its_status() {
+        let c = clients();
+        let e = c.error(
+            "RemoveRoleFromInstanceProfile",
+            answer(503, ErrorMetadata::builder().build()),
+        );
+        assert_eq!(
+            e.message,
+            "HTTP 503, with no error code or message in the answer"
+        );
+        assert!(e.transient, "a 5xx is worth another attempt");
+        let e = c.error(
+            "GetCallerIdentity",
+            answer(
+                400,
+                ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
+            ),
+        );
+        assert_eq!(e.message, "Throttling: Rate exceeded");
+        let e = c.error(
+            "GetCallerIdentity",
+            answer(500, ErrorMetadata::builder().message("boom").build()),
+        );
+        assert_eq!(e.message, "HTTP 500: boom");
+    }
 }
