@@ -849,6 +849,23 @@ async fn no_retry(tb: &Testbed, side: Side) -> aws_config::SdkConfig {
         .await
 }
 
+/// Each attempt's error code, sent all at once: None for a success.
+async fn codes_of<T, E, R>(
+    tries: impl IntoIterator<
+        Item = impl std::future::Future<Output = Result<T, aws_sdk_iam::error::SdkError<E, R>>>,
+    >,
+) -> Vec<Option<String>>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    use aws_sdk_iam::error::ProvideErrorMetadata;
+    futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.err().map(|e| format!("{:?}", e.code())))
+        .collect()
+}
+
 /// Sixteen concurrent creates of one name, as AWS answers them: one success, and the service's
 /// "already exists" for every other (never a 500 from a race). xpart's duplicate-freedom rests
 /// on this (a create retried after a lost answer finds its own resource).
@@ -867,11 +884,7 @@ fn concurrent_creates_of_one_name_have_one_winner() {
                     .assume_role_policy_document(trust)
                     .send()
             });
-            let codes: Vec<Option<String>> = futures::future::join_all(tries)
-                .await
-                .into_iter()
-                .map(|r| r.err().map(|e| format!("{:?}", e.into_service_error().meta().code())))
-                .collect();
+            let codes = codes_of(tries).await;
             let wins = codes.iter().filter(|c| c.is_none()).count();
             assert_eq!(wins, 1, "{side:?} CreateRole: {codes:?}");
             // Creates of different names at once all succeed (moto alone iterates a dict
@@ -902,11 +915,7 @@ fn concurrent_creates_of_one_name_have_one_winner() {
                     .secret_string(format!("v{i}"))
                     .send()
             });
-            let codes: Vec<Option<String>> = futures::future::join_all(tries)
-                .await
-                .into_iter()
-                .map(|r| r.err().map(|e| format!("{:?}", e.into_service_error().meta().code())))
-                .collect();
+            let codes = codes_of(tries).await;
             assert_eq!(
                 codes.iter().filter(|c| c.is_none()).count(),
                 1,

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::aws::{AwsError, Clients};
+use crate::engine::types::shared::NOT_FOUND;
 use crate::engine::walk::Cancel;
 use crate::hex::hex;
 
@@ -69,6 +70,13 @@ pub struct Record {
     pub ttl_seconds: u64,
     /// Released by its holder (or broken by `unlock --force`): free to take.
     pub released: bool,
+}
+
+impl Record {
+    /// How long the lease outlives its holder's last renewal.
+    pub fn life(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds)
+    }
 }
 
 /// What stands in a run's way.
@@ -148,7 +156,7 @@ impl Keeper {
             Ok(g) => g,
             Err(e) => {
                 let e = self.clients.error("GetSecretValue", e);
-                if e.code.as_deref() == Some("ResourceNotFoundException") {
+                if e.code.as_deref().is_some_and(|c| NOT_FOUND.contains(&c)) {
                     return Ok(None);
                 }
                 return Err(e.into());
@@ -206,28 +214,26 @@ impl Keeper {
             };
             let Some(seen) = seen else {
                 if let Some(version) = self.create(&ours).await? {
-                    return Ok(self.held(ours, version, ttl));
+                    return Ok(self.held(ours, version));
                 }
                 continue; // another run created it first: read what it wrote
             };
             if seen.record.lease == ours.lease {
                 // Our own claim, whose answer was lost.
-                return Ok(self.held(ours, seen.version, ttl));
+                return Ok(self.held(ours, seen.version));
             }
             let free = seen.record.released || dead_here(&seen.record.holder);
             let stale = match &watched {
-                Some((v, since)) if *v == seen.version => {
-                    since.elapsed() >= Duration::from_secs(seen.record.ttl_seconds)
-                }
+                Some((v, since)) if *v == seen.version => since.elapsed() >= seen.record.life(),
                 _ => false,
             };
             if free || stale {
                 if let Some(version) = self.swap(&seen.version, &ours).await? {
-                    return Ok(self.held(ours, version, ttl));
+                    return Ok(self.held(ours, version));
                 }
                 continue; // another run moved it first
             }
-            let life = Duration::from_secs(seen.record.ttl_seconds);
+            let life = seen.record.life();
             if seen.renewed_ago < life {
                 return Err(LeaseError::Held {
                     identity: self.identity.clone(),
@@ -256,12 +262,11 @@ impl Keeper {
         })
     }
 
-    fn held(self, record: Record, version: String, ttl: Duration) -> Lease {
+    fn held(self, record: Record, version: String) -> Lease {
         Lease {
             keeper: self,
             record,
             version: Mutex::new(version),
-            ttl,
         }
     }
 
@@ -318,7 +323,7 @@ impl Keeper {
         if let Err(e) = put {
             let e = self.clients.error("PutSecretValue", e);
             // Deleted by the run that held it, which has ended: there is nothing to swap.
-            if e.code.as_deref() == Some("ResourceNotFoundException") {
+            if e.code.as_deref().is_some_and(|c| NOT_FOUND.contains(&c)) {
                 return Ok(None);
             }
             return Err(e.into());
@@ -376,14 +381,9 @@ pub struct Lease {
     keeper: Keeper,
     record: Record,
     version: Mutex<String>,
-    ttl: Duration,
 }
 
 impl Lease {
-    pub fn record(&self) -> &Record {
-        &self.record
-    }
-
     /// Renew the lease every third of its life until the run ends; when it cannot (another run
     /// took it, or no renewal got through for a whole life), say so through `note` and cancel
     /// the run.
@@ -394,7 +394,7 @@ impl Lease {
     ) -> JoinHandle<()> {
         let lease = self.clone();
         tokio::spawn(async move {
-            let every = (lease.ttl / 3).max(Duration::from_millis(500));
+            let every = (lease.record.life() / 3).max(Duration::from_millis(500));
             let mut renewed = Instant::now();
             loop {
                 tokio::time::sleep(every).await;
@@ -412,7 +412,7 @@ impl Lease {
                         cancel.cancel();
                         return;
                     }
-                    Err(e) if renewed.elapsed() + every >= lease.ttl => {
+                    Err(e) if renewed.elapsed() + every >= lease.record.life() => {
                         note(format!("cannot renew the lease ({e}); stopping"));
                         cancel.cancel();
                         return;
@@ -446,10 +446,10 @@ impl Lease {
             Ok(_) => Ok(()),
             Err(e) => {
                 let e = self.keeper.clients.error("DeleteSecret", e);
-                match e.code.as_deref() {
-                    Some("ResourceNotFoundException") => Ok(()),
-                    _ => Err(e.into()),
+                if e.code.as_deref().is_some_and(|c| NOT_FOUND.contains(&c)) {
+                    return Ok(()); // gone already
                 }
+                Err(e.into())
             }
         }
     }

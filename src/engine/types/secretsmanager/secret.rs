@@ -189,7 +189,7 @@ fn pairs(tags: &[aws_sdk_secretsmanager::types::Tag]) -> Vec<(&str, &str)> {
 }
 
 fn not_found(e: &Error) -> bool {
-    e.code() == Some("ResourceNotFoundException")
+    e.code().is_some_and(|c| NOT_FOUND.contains(&c))
 }
 
 /// The recovery window a deleted secret gets when the plan names none (Secrets Manager's own
