@@ -19,7 +19,7 @@ use crate::credential_process::{
 };
 use crate::engine::run::{Engine, Planned};
 use crate::hex::sha256_hex;
-use crate::spec::types::{PkiCert, Profile, Role, TrustAnchor};
+use crate::spec::types::{Kind, PkiCert, Profile, Role, Secret, TrustAnchor};
 
 /// One chain to prove.
 #[derive(Debug, Clone)]
@@ -83,6 +83,16 @@ fn out(s: &Step) {
     );
 }
 
+/// The issuing CA (`${ca.id}`) and subject CN of a client certificate the plan makes: a
+/// `pki.cert`, or a secret whose value is an issued certificate.
+fn certificate_of(k: &Kind) -> Option<(&str, &str)> {
+    if let Some(c) = k.get::<PkiCert>() {
+        return Some((&c.ca, &c.subject.common_name));
+    }
+    let c = k.get::<Secret>()?.value.certificate.as_ref()?;
+    Some((&c.ca, &c.subject.common_name))
+}
+
 /// Find the chains of a plan from its resources and their live outputs.
 /// `apply_line`: the `xpart apply …` command for this plan, for the hint when nothing exists.
 fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Chain>, String> {
@@ -123,15 +133,23 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                 continue;
             };
             // The client certificate: issued by the anchor's CA, with the role's subject CN.
-            let cert = spec.resources.iter().find_map(|(cid, _)| {
+            let cert = spec.resources.iter().find_map(|(cid, r)| {
                 let cert_kind = kind(cid).ok()?;
-                let c = cert_kind.get::<PkiCert>()?;
-                let same_ca = anchor.ca.as_deref() == Some(c.ca.as_str());
-                let same_cn = ra
-                    .subject_cn
-                    .as_deref()
-                    .is_none_or(|cn| cn == c.subject.common_name);
-                (same_ca && same_cn).then(|| pair_of(spec, cid, &output))?
+                let (ca, common_name) = certificate_of(&cert_kind)?;
+                let same_ca = anchor.ca.as_deref() == Some(ca);
+                let same_cn = ra.subject_cn.as_deref().is_none_or(|cn| cn == common_name);
+                if !(same_ca && same_cn) {
+                    return None;
+                }
+                match r.partition.clone() {
+                    // A secret that carries an issued certificate: the pair is only there.
+                    Some(partition) => Some(Pair::Secret {
+                        id: cid.clone(),
+                        partition,
+                        arn: output(cid, "arn")?,
+                    }),
+                    None => pair_of(spec, cid, &output),
+                }
             });
             let Some(pair) = cert else {
                 // Say what was compared: a CN that differs by a look-alike character is
@@ -140,12 +158,10 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                     .resources
                     .keys()
                     .filter_map(|cid| kind(cid).ok().map(|k| (cid, k)))
-                    .filter_map(|(cid, k)| match k.get::<PkiCert>() {
-                        Some(c) if anchor.ca.as_deref() == Some(c.ca.as_str()) => Some(format!(
-                            "`{}` ({cid}){}",
-                            c.subject.common_name,
-                            crate::diag::non_ascii(&c.subject.common_name)
-                        )),
+                    .filter_map(|(cid, k)| match certificate_of(&k) {
+                        Some((ca, cn)) if anchor.ca.as_deref() == Some(ca) => {
+                            Some(format!("`{cn}` ({cid}){}", crate::diag::non_ascii(cn)))
+                        }
                         _ => None,
                     })
                     .collect();

@@ -115,6 +115,18 @@ async fn secret(tb: &Testbed, side: Side, name: &str) -> (String, String) {
     )
 }
 
+/// The client certificate and key the workload's secret carries (the plan issues them into
+/// it; no machine keeps a copy), as the bundle's certificate block and key block.
+fn pair_in_secret(tb: &Testbed, sfx: &str) -> (Vec<u8>, Vec<u8>) {
+    let (_, bundle) = util::rt().block_on(secret(
+        tb,
+        Side::China,
+        &format!("xpart/workload-key-{sfx}"),
+    ));
+    let (cert, key) = crate::verify::split_bundle(&bundle);
+    (cert.to_vec(), key.to_vec())
+}
+
 fn current_user() -> (String, u32) {
     let out = Command::new("id").arg("-un").output().unwrap();
     let name = String::from_utf8(out.stdout).unwrap().trim().to_string();
@@ -239,7 +251,7 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         "arn:aws:iam::{}:role/xpart-secret-reader-{sfx}",
         tb.account(Side::Commercial)
     );
-    let pki = run.state.join(run.plan_name(&plan)).join("pki");
+    let (cert, key) = pair_in_secret(tb, sfx);
     let (user, uid) = current_user();
     let root = dir.join("root");
     let home = root.join("home").join(&user);
@@ -293,14 +305,8 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         assert_eq!(m.mode() & 0o7777, mode, "{}", p.display());
         assert_eq!(m.uid(), uid, "{}", p.display());
     }
-    assert_eq!(
-        std::fs::read(files.join("client.key")).unwrap(),
-        std::fs::read(pki.join("workload_cert.key")).unwrap()
-    );
-    assert_eq!(
-        std::fs::read(files.join("client.crt")).unwrap(),
-        std::fs::read(pki.join("workload_cert.crt")).unwrap()
-    );
+    assert_eq!(std::fs::read(files.join("client.key")).unwrap(), key);
+    assert_eq!(std::fs::read(files.join("client.crt")).unwrap(), cert);
 
     // The config: this user's, 0600, one profile whose credential_process is one line.
     let config_file = home.join(".aws/config");
@@ -423,15 +429,18 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     };
     let o = skewed(&["plan"]);
     let shown = ok(&o, "plan in the renewal window");
-    assert!(shown.contains("~ pki.cert workload_cert"), "{shown}");
     assert!(
         shown.contains("~ secretsmanager.secret client_key_secret"),
         "{shown}"
     );
+    assert!(shown.contains("renew: expires on"), "{shown}");
     assert!(!shown.contains("ec2.instance"), "{shown}");
     ok(&skewed(&["apply", "--yes"]), "apply in the renewal window");
-    let renewed = std::fs::read(pki.join("workload_cert.crt")).unwrap();
+    let (renewed, renewed_key) = pair_in_secret(tb, sfx);
     assert_ne!(renewed, std::fs::read(files.join("client.crt")).unwrap());
+    // At today's date the renewed certificate is not due: nothing to do.
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // The user data did not change: the instance is the same one.
     assert_eq!(
         rt.block_on(user_data_of(tb, &format!("xpart-workload-{sfx}"))),
@@ -463,7 +472,7 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     assert_eq!(std::fs::read(files.join("client.crt")).unwrap(), renewed);
     assert_eq!(
         std::fs::read(files.join("client.key")).unwrap(),
-        std::fs::read(pki.join("workload_cert.key")).unwrap()
+        renewed_key
     );
     // The replaced pair stays for a reader that had it open; nothing older.
     assert!(pair_dir.join("client.key").exists());

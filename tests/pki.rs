@@ -81,6 +81,7 @@ fn ecdsa(curve: Curve) -> KeySpec {
 fn ca_spec(cn: &str, key: Option<KeySpec>) -> PkiCa {
     PkiCa {
         subject: Some(subject(cn)),
+        kms_key: None,
         key,
         validity_days: None,
         dir: None,
@@ -102,6 +103,7 @@ fn cert_spec(cn: &str, key: Option<KeySpec>) -> PkiCert {
 fn import_spec(cert: &str, key: Option<&str>) -> PkiCa {
     PkiCa {
         subject: None,
+        kms_key: None,
         key: None,
         validity_days: None,
         dir: None,

@@ -13,7 +13,6 @@ use serde_json::Value as Json;
 
 use crate::engine::{assert_nothing_left, plan_file, text, Run};
 use crate::util::{self, Side, Testbed};
-use crate::verify::pki;
 
 /// Each plan with the partition of its secret, trust anchor and reader role.
 const PLANS: [(&str, Side); 2] = [
@@ -252,10 +251,7 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
 
     let mut needles: Vec<(String, String)> = vec![];
     // credential-process prints credentials on stdout by design; its stderr must be clean.
-    let (cert, key) = (
-        pki(&run, &plan, "workload_cert.crt"),
-        pki(&run, &plan, "workload_cert.key"),
-    );
+    let (cert, key) = client_pair(&run, &plan, target);
     let cp_flags: &[&str] = if verbose {
         &["--no-cache", "--debug"]
     } else {
@@ -293,13 +289,20 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
     }
     // Every private key xpart wrote: the plan's PKI and verify's stranger certificate.
     t.add_state_files(&run.state, "before destroy");
-    let keys: Vec<PathBuf> = files_under(&run.state)
+    let mut keys: Vec<PathBuf> = files_under(&run.state)
         .into_iter()
         .filter(|f| is_private_key(f))
         .collect();
+    // The CA's key never leaves KMS; the client's exists only in its secret (and the copy the
+    // credential process above used, as the workload's).
     assert!(
-        keys.len() >= 3,
-        "expected the CA's, the client's and verify's keys: {keys:?}"
+        keys.iter().all(|k| k.ends_with("stranger.key")),
+        "private keys in the state directory: {keys:?}"
+    );
+    keys.push(key.clone());
+    assert!(
+        keys.len() >= 2,
+        "expected the client's and verify's keys: {keys:?}"
     );
     for k in &keys {
         let lines = pem_body_lines(&std::fs::read_to_string(k).unwrap());
@@ -314,7 +317,8 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
     // An RSA key also holds its public modulus, which the certificate carries too: a key line
     // encoding only public bytes can recur in a certificate (when the base64 alignment agrees)
     // and leaks nothing. Such lines are not searched; every other line still is.
-    let public = certificate_bodies(&run.state);
+    let mut public = certificate_bodies(&run.state);
+    public.extend(certificate_bodies(cert.parent().unwrap()));
     needles.retain(|(what, line)| {
         !(what.starts_with("a line of") && public.iter().any(|b| b.contains(line.as_str())))
     });
@@ -382,10 +386,7 @@ fn security_private_key_files_are_0600() {
         expect(xpart(&run, &["apply", "--yes"], &plan), 0);
         expect(xpart(&run, &["verify"], &plan), 0);
         let cache = util::tempdir("cache");
-        let (cert, key) = (
-            pki(&run, &plan, "workload_cert.crt"),
-            pki(&run, &plan, "workload_cert.key"),
-        );
+        let (cert, key) = client_pair(&run, &plan, target);
         let mut cp = credential_process(&run, target, &arns(&run, target, &plan), &cert, &key, &[]);
         cp.env("XDG_CACHE_HOME", &cache);
         expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
@@ -398,9 +399,9 @@ fn security_private_key_files_are_0600() {
             .iter()
             .map(|k| k.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        for want in ["root_ca.key", "workload_cert.key", "stranger.key"] {
-            assert!(names.iter().any(|n| n == want), "{want} not among {keys:?}");
-        }
+        // The CA's key is KMS's and the client's is in its secret: the only key file in the
+        // state directory is the one verify makes for its stranger.
+        assert_eq!(names, ["stranger.key"], "{keys:?}");
         for k in &keys {
             assert_eq!(mode(k), 0o600, "{} is {:o}", k.display(), mode(k));
         }
@@ -430,61 +431,65 @@ fn security_private_key_files_are_0600() {
     }
 }
 
-fn openssl(args: &[&str]) {
-    let o = util::output_within(Command::new("openssl").args(args), LIMIT).unwrap();
-    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+/// The client pair from the plan's secret, as the workload holds it.
+fn client_pair(run: &Run, plan: &Path, target: Side) -> (PathBuf, PathBuf) {
+    crate::verify::secret_pair(run, plan, target)
 }
 
-/// A client certificate for `cn` signed by the plan's own CA (its key from the state dir),
-/// made with openssl rather than xpart.
-fn issue_with_plan_ca(run: &Run, plan: &Path, cn: &str) -> (PathBuf, PathBuf) {
-    let dir = util::tempdir("leaf");
-    let (key, csr, cert, ext) = (
-        dir.join("leaf.key"),
-        dir.join("leaf.csr"),
-        dir.join("leaf.crt"),
-        dir.join("ext.cnf"),
-    );
-    std::fs::write(
-        &ext,
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        &s(&key),
-        "-out",
-        &s(&csr),
-        "-subj",
-        &format!("/O=xpart/CN={cn}"),
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-days",
-        "2",
-        "-set_serial",
-        "4242",
-        "-CA",
-        &s(&pki(run, plan, "root_ca.crt")),
-        "-CAkey",
-        &s(&pki(run, plan, "root_ca.key")),
-        "-extfile",
-        &s(&ext),
-        "-out",
-        &s(&cert),
-    ]);
-    (cert, key)
+/// A client certificate for `cn` signed by the plan's own CA, whose key only KMS holds: signed
+/// here through KMS `Sign` with the test-bed's credentials (as any principal the key policy
+/// lets sign could), not by xpart.
+fn issue_with_plan_ca(run: &Run, target: Side, cn: &str) -> (PathBuf, PathBuf) {
+    use aws_sdk_kms::primitives::Blob;
+    use xpart::pki::remote::{algorithms, issue, ClientTerms, HeldKey};
+    let rt = util::rt();
+    let sfx = &run.suffix;
+    let alias = format!("alias/xpart-root-ca-{sfx}");
+    let conf = rt.block_on(run.tb.sdk(target));
+    let kms = aws_sdk_kms::Client::new(&conf);
+    let public = rt
+        .block_on(kms.get_public_key().key_id(&alias).send())
+        .unwrap();
+    let meta = rt
+        .block_on(kms.describe_key().key_id(&alias).send())
+        .unwrap();
+    let spec = meta
+        .key_metadata()
+        .unwrap()
+        .key_spec()
+        .unwrap()
+        .as_str()
+        .to_string();
+    let spki = public.public_key().unwrap().as_ref().to_vec();
+    let ca_pem = crate::verify::anchor_pem(run, target);
+    let (_, alg) = algorithms(&spec).unwrap();
+    let sign = |m: &[u8]| -> Result<Vec<u8>, String> {
+        let sent = kms
+            .sign()
+            .key_id(&alias)
+            .message(Blob::new(m.to_vec()))
+            .message_type(aws_sdk_kms::types::MessageType::Raw)
+            .signing_algorithm(alg.into())
+            .send();
+        rt.block_on(sent)
+            .map(|o| o.signature.unwrap().into_inner())
+            .map_err(|e| format!("{e:?}"))
+    };
+    let subject = xpart::spec::types::Subject {
+        common_name: cn.into(),
+        organization: Some("xpart".into()),
+        organizational_unit: None,
+        country: None,
+    };
+    let terms = ClientTerms {
+        subject: &subject,
+        key: None,
+        validity_days: 2,
+    };
+    let key = HeldKey::new(&spki, &spec, &sign).unwrap();
+    let issued = issue(Path::new("test"), &ca_pem, key, &terms).unwrap();
+    let (cert, key) = crate::verify::split_bundle(&issued.bundle);
+    crate::verify::write_pair(cert, key)
 }
 
 /// The CN of a certificate's subject, as openssl reads it.
@@ -528,7 +533,7 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
         expect(xpart(&run, &["apply", "--yes"], &plan), 0);
         let live = arns(&run, target, &plan);
         let anchor = arn(&live, "trust_anchor").to_string();
-        let cn = subject_cn(&pki(&run, &plan, "workload_cert.crt"));
+        let cn = subject_cn(&client_pair(&run, &plan, target).0);
 
         let mut trusting = vec![];
         for side in [Side::Commercial, Side::China] {
@@ -580,7 +585,7 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
 
         // Enforced: the same CA, another CN: refused; the same CA and CN, made the same way:
         // accepted (so the refusal is the CN's doing).
-        let (cert, key) = issue_with_plan_ca(&run, &plan, "someone-else");
+        let (cert, key) = issue_with_plan_ca(&run, target, "someone-else");
         let mut cp = credential_process(&run, target, &live, &cert, &key, &["--no-cache"]);
         let o = util::output_within(&mut cp, LIMIT).unwrap();
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -589,7 +594,7 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
             "{}",
             text(&o)
         );
-        let (cert, key) = issue_with_plan_ca(&run, &plan, &cn);
+        let (cert, key) = issue_with_plan_ca(&run, target, &cn);
         let mut cp = credential_process(&run, target, &live, &cert, &key, &["--no-cache"]);
         expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
 

@@ -14,6 +14,7 @@ mod lint;
 mod pki;
 mod safety;
 mod security;
+mod stateless;
 mod testbed;
 mod types_ec2;
 mod types_iam_kms_secret;

@@ -201,14 +201,16 @@ impl Testbed {
         )
         .await;
         let dir = tempdir("ctx");
+        let part = Arc::new({
+            let p = PartCtx::new(def, clients);
+            p.account.set(self.account(side).to_string()).unwrap();
+            p
+        });
         Ctx {
             owner: xpart::spec::PlanIdentity::new(plan, plan),
             id: id.to_string(),
-            part: Some(Arc::new({
-                let p = PartCtx::new(def, clients);
-                p.account.set(self.account(side).to_string()).unwrap();
-                p
-            })),
+            parts: Arc::new([(side.name().to_string(), part.clone())].into()),
+            part: Some(part),
             base: dir.clone(),
             state_dir: dir.join(".xpart").join(plan),
             opts: Arc::new(Options::default()),

@@ -8,9 +8,64 @@ use std::path::{Path, PathBuf};
 use crate::engine::{plan_file, text, Run};
 use crate::util::{self, Side};
 
-/// Where a run keeps a plan's PKI files.
-pub fn pki(run: &Run, plan: &Path, file: &str) -> PathBuf {
-    run.state.join(run.plan_name(plan)).join("pki").join(file)
+/// The plan's CA certificate (PEM) as its trust anchor in `target` holds it: the CA's key is
+/// KMS's, and nothing of the CA is kept in files.
+pub fn anchor_pem(run: &Run, target: Side) -> String {
+    let rt = util::rt();
+    let conf = rt.block_on(run.tb.sdk(target));
+    let ra = aws_sdk_rolesanywhere::Client::new(&conf);
+    let anchors = rt.block_on(ra.list_trust_anchors().send()).unwrap();
+    let anchor = anchors
+        .trust_anchors()
+        .iter()
+        .find(|t| t.name() == Some(&format!("xpart-root-{}", run.suffix)))
+        .expect("the plan's trust anchor");
+    match anchor.source().and_then(|s| s.source_data()) {
+        Some(aws_sdk_rolesanywhere::types::SourceData::X509CertificateData(pem)) => pem.clone(),
+        _ => panic!("the anchor holds no certificate: {anchor:?}"),
+    }
+}
+
+/// Write a certificate and key as the workload holds them (the key 0600), in a fresh directory.
+pub fn write_pair(cert: &[u8], key: &[u8]) -> (PathBuf, PathBuf) {
+    let dir = util::tempdir("client-pair");
+    let (c, k) = (dir.join("client.crt"), dir.join("client.key"));
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (c, k)
+}
+
+/// The secret that carries the client certificate and key (in the partition other than
+/// `target`): its value, read by the SDK with the test-bed's credentials.
+pub fn bundle_of(run: &Run, plan: &Path, target: Side) -> String {
+    let side = match target {
+        Side::Commercial => Side::China,
+        Side::China => Side::Commercial,
+    };
+    let arn = arn_of(run, side, plan, "client_key_secret");
+    let rt = util::rt();
+    rt.block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&run.tb.sdk(side).await);
+        let v = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
+        v.secret_string().unwrap().to_string()
+    })
+}
+
+/// The client certificate and key the plan issued into its secret (no machine keeps them),
+/// written as the workload holds them.
+pub fn secret_pair(run: &Run, plan: &Path, target: Side) -> (PathBuf, PathBuf) {
+    let bundle = bundle_of(run, plan, target);
+    let (cert, key) = split_bundle(&bundle);
+    write_pair(cert, key)
+}
+
+/// A PEM bundle's certificate part and key part.
+pub fn split_bundle(bundle: &str) -> (&[u8], &[u8]) {
+    let at = bundle
+        .find("-----BEGIN PRIVATE KEY-----")
+        .expect("a key in the bundle");
+    bundle.as_bytes().split_at(at)
 }
 
 /// A resource's ARN as boto3 (an independent client) finds it by the plan's tags.
@@ -40,15 +95,11 @@ fn runtime_path(plan_name: &str, target: Side) {
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
-    // PKI files: what `openssl x509 -text` shows, and modes.
-    let (ca, ca_key) = (
-        pki(&run, &plan, "root_ca.crt"),
-        pki(&run, &plan, "root_ca.key"),
-    );
-    let (cert, key) = (
-        pki(&run, &plan, "workload_cert.crt"),
-        pki(&run, &plan, "workload_cert.key"),
-    );
+    // The CA (from its trust anchor) and the client pair (from its secret): what
+    // `openssl x509 -text` shows.
+    let ca = util::tempdir("ca").join("ca.crt");
+    std::fs::write(&ca, anchor_pem(&run, target)).unwrap();
+    let (cert, key) = secret_pair(&run, &plan, target);
     let t = openssl_text(&ca);
     assert!(
         t.contains("X509v3 Basic Constraints: critical\n                CA:TRUE"),
@@ -60,18 +111,7 @@ fn runtime_path(plan_name: &str, target: Side) {
         t.contains("CA:FALSE") && t.contains("TLS Web Client Authentication"),
         "{t}"
     );
-    for k in [&ca_key, &key] {
-        assert_eq!(
-            std::fs::metadata(k).unwrap().permissions().mode() & 0o777,
-            0o600,
-            "{}",
-            k.display()
-        );
-    }
-    let before: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert]
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let before = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
 
     // verify: exit 0, every step shown, no secret value printed.
     let o = run.run(&["verify"], &plan);
@@ -130,14 +170,14 @@ fn runtime_path(plan_name: &str, target: Side) {
         "verify left the bundle behind: {left:?}"
     );
 
-    // Re-running apply leaves the key files byte for byte unchanged.
+    // Re-running apply leaves the CA certificate and the client pair byte for byte unchanged.
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let after: Vec<Vec<u8>> = [&ca_key, &key, &ca, &cert]
-        .iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
-    assert!(before == after, "apply rewrote the PKI files");
+    let after = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
+    assert!(
+        before == after,
+        "apply issued the CA or the client pair again"
+    );
 
     // The aws CLI with a credential_process profile running xpart reads the secret.
     let anchor = arn_of(&run, target, &plan, "trust_anchor");
@@ -193,8 +233,23 @@ fn runtime_path(plan_name: &str, target: Side) {
     let other = util::pki::ca("someone-else", true);
     let leaf = other.issue_with("cn-ec2-workload", util::pki::KeyAlg::P256, false);
     let (other_cert, other_key) = leaf.write(&run.state, "other");
-    std::fs::copy(&other_cert, &cert).unwrap();
-    std::fs::copy(&other_key, &key).unwrap();
+    // Put in the secret that carries the pair (where verify and the workload take it from).
+    let bundle = std::fs::read_to_string(&other_cert).unwrap()
+        + &std::fs::read_to_string(&other_key).unwrap();
+    let carrier = match target {
+        Side::Commercial => Side::China,
+        Side::China => Side::Commercial,
+    };
+    let carrier_arn = arn_of(&run, carrier, &plan, "client_key_secret");
+    rt.block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(carrier).await);
+        sm.put_secret_value()
+            .secret_id(&carrier_arn)
+            .secret_string(bundle)
+            .send()
+            .await
+            .unwrap();
+    });
     let o = run.run(&["verify"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(

@@ -86,8 +86,12 @@ pub struct Ctx {
     pub owner: PlanIdentity,
     /// This resource's id: the `xpart:id` tag.
     pub id: String,
-    /// None for local types (pki.*).
+    /// None for local types (pki.*), except one that uses an AWS resource (a CA held by a KMS
+    /// key): the partition of that resource.
     pub part: Option<Arc<PartCtx>>,
+    /// Every partition of the plan, by name: for a call into another partition than the
+    /// resource's own (a certificate signed by a CA whose KMS key lives elsewhere).
+    pub parts: Arc<BTreeMap<String, Arc<PartCtx>>>,
     /// The directory relative paths in the plan are read from (the plan file's).
     pub base: PathBuf,
     /// Where local state of this plan lives (`<base>/.xpart/<plan>`): PKI files, the lock.
@@ -128,6 +132,13 @@ impl Ctx {
     }
     pub fn clients(&self) -> &Clients {
         &self.part().clients
+    }
+    /// The partition named `name`, for a call outside this resource's own.
+    pub fn partition(&self, name: &str) -> Result<&PartCtx> {
+        self.parts
+            .get(name)
+            .map(|p| &**p)
+            .ok_or_else(|| Error::other(format!("partition `{name}` is not connected")))
     }
     /// `arn:<partition>:<service>:<region>:<account>:<resource>` in this partition.
     pub fn arn(&self, service: &str, region: &str, resource: &str) -> String {

@@ -16,7 +16,7 @@ pub use super::error::{Error, Result};
 pub use super::retry::{create_once, jitter, retry_propagation, Propagation};
 pub use super::state::{Attrs, Desired, Live};
 pub use super::tags::{
-    is_ownership_tag, owned_id, owned_in_order, plan_tags, sorted, user_tags, TAG_ID, TAG_LINEAGE,
+    is_xpart_tag, owned_id, owned_in_order, plan_tags, sorted, user_tags, TAG_ID, TAG_LINEAGE,
     TAG_PLAN,
 };
 

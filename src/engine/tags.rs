@@ -16,9 +16,10 @@ pub const TAG_LINEAGE: &str = "xpart:lineage";
 /// The tag naming the resource's id in that plan.
 pub const TAG_ID: &str = "xpart:id";
 
-/// Whether a tag key is one of xpart's ownership tags (never a user tag).
-pub fn is_ownership_tag(k: &str) -> bool {
-    k == TAG_PLAN || k == TAG_ID || k == TAG_LINEAGE
+/// Whether a tag key is one of xpart's own (ownership, or facts xpart keeps on a resource, such
+/// as an issued certificate's): never a user tag, and lint refuses user tags under `xpart:`.
+pub fn is_xpart_tag(k: &str) -> bool {
+    k.starts_with("xpart:")
 }
 
 /// The `xpart:id` among `tags`, if they mark the resource as `owner`'s: `xpart:plan` and
@@ -60,7 +61,7 @@ pub fn sorted(items: impl IntoIterator<Item = impl Into<String>>) -> Json {
 pub fn user_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Json {
     let m: serde_json::Map<String, Json> = tags
         .into_iter()
-        .filter(|(k, _)| !is_ownership_tag(k))
+        .filter(|(k, _)| !is_xpart_tag(k))
         .map(|(k, v)| (k.to_string(), Json::from(v)))
         .collect();
     Json::Object(m)

@@ -267,6 +267,27 @@ pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &spec::types::Profi
 }
 
 pub(crate) fn ca_rules(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa, base: &FsPath) {
+    if ca.kms_key.is_some() {
+        // A key held by KMS makes no files and imports nothing.
+        for (field, set) in [
+            ("key", ca.key.is_some()),
+            ("import", ca.import.is_some()),
+            ("dir", ca.dir.is_some()),
+        ] {
+            if set {
+                cx.push(
+                    Finding::error(
+                        "XP070",
+                        format!("a CA held by `kms_key` takes no `{field}`"),
+                    )
+                    .at(cx.key(&at.key(field)))
+                    .hint(format!(
+                        "remove `{field}` (the KMS key's `key_spec` is the CA's key), or remove `kms_key` to keep the CA in files"
+                    )),
+                );
+            }
+        }
+    }
     if let Some(s) = &ca.subject {
         subject_characters(cx, at, s);
     }

@@ -10,8 +10,7 @@ use ::time::OffsetDateTime;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use rcgen::string::{BmpString, UniversalString};
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, DnValue, Issuer, KeyIdMethod, KeyPair,
-    KeyUsagePurpose,
+    CertificateParams, DistinguishedName, DnType, DnValue, Issuer, KeyIdMethod, KeyUsagePurpose,
 };
 use x509_parser::asn1_rs::Tag;
 use x509_parser::oid_registry::{
@@ -44,7 +43,7 @@ pub fn plan_cert(
 /// The time renewal is judged at: now, or for tests, now plus `XPART_TEST_CLOCK_DAYS` days
 /// (moves a certificate into its renewal window without waiting for it; certificates are
 /// always issued at the real time).
-fn renewal_clock() -> OffsetDateTime {
+pub fn renewal_clock() -> OffsetDateTime {
     let days = std::env::var("XPART_TEST_CLOCK_DAYS")
         .ok()
         .and_then(|d| d.parse::<i64>().ok())
@@ -121,7 +120,10 @@ pub fn ensure_cert(
 
 /// An rcgen issuer standing for a CA certificate that exists only as DER: its exact subject
 /// (string types kept) and its subject key identifier, so issued certificates chain to it.
-fn issuer_for(ca: &X509Certificate, key: KeyPair) -> Result<Issuer<'static, KeyPair>, String> {
+pub(super) fn issuer_for<S: rcgen::SigningKey>(
+    ca: &X509Certificate,
+    key: S,
+) -> Result<Issuer<'static, S>, String> {
     let mut dn = DistinguishedName::new();
     let mut seen = vec![];
     for rdn in ca.subject().iter() {

@@ -38,6 +38,7 @@ pub(super) fn ecdsa(curve: Curve) -> Option<KeySpec> {
 pub(super) fn ca(cn: &str) -> PkiCa {
     PkiCa {
         subject: Some(subject(cn)),
+        kms_key: None,
         key: ecdsa(Curve::P256),
         validity_days: None,
         dir: None,

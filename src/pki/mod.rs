@@ -18,12 +18,13 @@ mod error;
 mod fixtures;
 mod key;
 mod material;
+pub mod remote;
 mod want;
 
 use std::fmt;
 
 pub use ca::{ca_problems, ensure_ca, plan_ca};
-pub use cert::{ensure_cert, plan_cert};
+pub use cert::{ensure_cert, plan_cert, renewal_clock};
 pub use disk::{files, read_pem, write_private};
 pub use error::PkiError;
 pub use key::load_private_key;

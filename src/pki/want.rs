@@ -46,13 +46,55 @@ fn want(
     renew_before_days: u32,
 ) -> Result<Want, PkiError> {
     let (cert_file, key_file) = files(dir, id);
+    if id.is_empty() || id.contains(['/', '\0']) || id.starts_with('.') {
+        return Err(PkiError::Spec {
+            path: cert_file,
+            message: format!("`{id}` cannot name a certificate file"),
+        });
+    }
+    checked(
+        Want {
+            dir: dir.to_path_buf(),
+            cert_file,
+            key_file,
+            subject,
+            key: KeyKind::Rsa(2048),
+            validity_days,
+            renew_before_days,
+        },
+        key,
+    )
+}
+
+/// A certificate that is never written to a file (it goes into a secret): `label` stands for
+/// its place in errors.
+pub(super) fn want_in_memory(
+    label: &Path,
+    subject: Subject,
+    key: Option<&KeySpec>,
+    validity_days: u32,
+) -> Result<Want, PkiError> {
+    checked(
+        Want {
+            dir: label.to_path_buf(),
+            cert_file: label.to_path_buf(),
+            key_file: label.to_path_buf(),
+            subject,
+            key: KeyKind::Rsa(2048),
+            validity_days,
+            renew_before_days: 0,
+        },
+        key,
+    )
+}
+
+/// `w` with its key kind from `key`, once the plan's terms are checked.
+fn checked(mut w: Want, key: Option<&KeySpec>) -> Result<Want, PkiError> {
     let spec_error = |message: String| PkiError::Spec {
-        path: cert_file.clone(),
+        path: w.cert_file.clone(),
         message,
     };
-    if id.is_empty() || id.contains(['/', '\0']) || id.starts_with('.') {
-        return Err(spec_error(format!("`{id}` cannot name a certificate file")));
-    }
+    let validity_days = w.validity_days;
     if validity_days == 0 {
         return Err(spec_error("validity_days must be at least 1".into()));
     }
@@ -61,18 +103,11 @@ fn want(
             "validity_days {validity_days} is more than {MAX_VALIDITY_DAYS} (100 years)"
         )));
     }
-    let key = KeyKind::from_spec(key).map_err(spec_error)?;
+    let kind = KeyKind::from_spec(key).map_err(spec_error)?;
     // Fail on a subject rcgen cannot encode now, not halfway through a run.
-    subject_dn(&subject).map_err(spec_error)?;
-    Ok(Want {
-        dir: dir.to_path_buf(),
-        cert_file,
-        key_file,
-        subject,
-        key,
-        validity_days,
-        renew_before_days,
-    })
+    subject_dn(&w.subject).map_err(spec_error)?;
+    w.key = kind;
+    Ok(w)
 }
 
 pub(super) fn want_ca(dir: &Path, id: &str, ca: &PkiCa) -> Result<Want, PkiError> {
@@ -150,7 +185,7 @@ pub(super) fn subject_attrs(s: &Subject) -> Vec<(String, String)> {
     .collect()
 }
 
-fn subject_dn(s: &Subject) -> Result<DistinguishedName, String> {
+pub(super) fn subject_dn(s: &Subject) -> Result<DistinguishedName, String> {
     let mut dn = DistinguishedName::new();
     if let Some(c) = &s.country {
         // RFC 5280 makes countryName a PrintableString.

@@ -408,13 +408,24 @@ impl Engine {
 
     /// The context of one resource; `known` holds the outputs of resources that exist.
     fn ctx(&self, r: &ResourceDef, known: &Known) -> Ctx {
-        let mut cx = self.bare_ctx(&r.id, r.partition.as_deref());
+        let home = r.partition.clone().or_else(|| self.home(r));
+        let mut cx = self.bare_ctx(&r.id, home.as_deref());
         cx.refs = r
             .deps
             .iter()
             .filter_map(|d| Some((d.clone(), known.get(d)?.clone()?)))
             .collect();
         cx
+    }
+
+    /// Where a local resource calls AWS: the partition of the first AWS resource it depends on,
+    /// directly or through other local ones (a CA held by a KMS key: the key's partition; a
+    /// local CA: none).
+    pub(super) fn home(&self, r: &ResourceDef) -> Option<String> {
+        r.deps.iter().find_map(|d| {
+            let dep = self.spec.resources.get(d)?;
+            dep.partition.clone().or_else(|| self.home(dep))
+        })
     }
 
     /// A context for an id in a partition, with no dependencies.
@@ -430,6 +441,7 @@ impl Engine {
             owner: self.spec.identity.clone(),
             id: id.to_string(),
             part: partition.and_then(|p| self.parts.get(p).cloned()),
+            parts: Arc::new(self.parts.clone()),
             base: self.setup.base.clone(),
             state_dir: self.setup.state_dir.clone(),
             opts: Arc::new(self.setup.options.clone()),

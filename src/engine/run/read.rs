@@ -92,27 +92,15 @@ impl Engine {
         let mut lives: BTreeMap<String, Option<Live>> = BTreeMap::new();
         let mut known = Known::new();
         let mut errors = vec![];
-        for id in &self.spec.order {
-            let r = &self.spec.resources[id];
-            if r.partition.is_some() {
-                continue;
-            }
-            let kind = self
-                .render(r, &known)
-                .map_err(|e| RunError::Read(vec![*e]))?;
-            let cx = self.ctx(r, &known);
-            let live = with_props!(&kind, |p, T| T::read(p, &cx).await);
-            match live {
-                Ok(l) => {
-                    known.insert(id.clone(), l.as_ref().map(|l| l.outputs.clone()));
-                    lives.insert(id.clone(), l);
-                }
-                Err(e) => errors.push(self.error(r, e)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(RunError::Read(errors));
-        }
+        // Local resources that use an AWS resource (a CA held by a KMS key) read after the AWS
+        // reads, which tell them what they use; the others before, since AWS resources use them.
+        let (early, late): (Vec<&String>, Vec<&String>) = self
+            .spec
+            .order
+            .iter()
+            .filter(|id| self.spec.resources[*id].partition.is_none())
+            .partition(|id| self.home(&self.spec.resources[*id]).is_none());
+        self.read_local(&early, &mut known, &mut lives).await?;
         let results: Arc<Mutex<ReadResults>> = Default::default();
         let mut nodes = vec![];
         for id in &self.spec.order {
@@ -158,6 +146,7 @@ impl Engine {
         for (id, r) in std::mem::take(&mut *results.lock().unwrap()) {
             match r {
                 Ok(l) => {
+                    known.insert(id.clone(), l.as_ref().map(|l| l.outputs.clone()));
                     lives.insert(id, l);
                 }
                 Err(e) => errors.push(e),
@@ -166,7 +155,38 @@ impl Engine {
         if !errors.is_empty() {
             return Err(RunError::Read(errors));
         }
+        self.read_local(&late, &mut known, &mut lives).await?;
         Ok(lives)
+    }
+
+    /// Read local resources one after the other, in the plan's order (each may use the one
+    /// before: a certificate its CA).
+    async fn read_local(
+        &self,
+        ids: &[&String],
+        known: &mut Known,
+        lives: &mut BTreeMap<String, Option<Live>>,
+    ) -> Result<(), RunError> {
+        let mut errors = vec![];
+        for id in ids {
+            let r = &self.spec.resources[*id];
+            let kind = self
+                .render(r, known)
+                .map_err(|e| RunError::Read(vec![*e]))?;
+            let cx = self.ctx(r, known);
+            match with_props!(&kind, |p, T| T::read(p, &cx).await) {
+                Ok(l) => {
+                    known.insert((*id).clone(), l.as_ref().map(|l| l.outputs.clone()));
+                    lives.insert((*id).clone(), l);
+                }
+                Err(e) => errors.push(self.error(r, e)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Read(errors))
+        }
     }
 
     /// The first half of the orphan search, alongside the reads: each IAM type's owned

@@ -7,7 +7,7 @@ use super::Found;
 
 super::family! {
     module: pki, variant: Pki, kinds: PkiKind, props: pki_props, types: pki_type;
-    PkiCa => name "pki.ca", attrs ["id", "cert_file", "key_file", "cert_pem"], found Found::Local, delete_rank 0, references [], sensitive [];
+    PkiCa => name "pki.ca", attrs ["id", "cert_file", "key_file", "cert_pem"], found Found::Local, delete_rank 0, references [("kms_key", "kms.key")], sensitive [];
     PkiCert => name "pki.cert", attrs ["id", "cert_file", "key_file", "cert_pem", "serial"], found Found::Local, delete_rank 0, references [("ca", "pki.ca")], sensitive [];
 }
 
@@ -33,9 +33,12 @@ super::plan_data! {
         pub key_file: Option<String>,
     }
 
-    /// `pki.ca`: a root CA made (or imported) locally.
+    /// `pki.ca`: a root CA, its key held by KMS (`kms_key`) or made (or imported) locally.
     pub struct PkiCa {
         pub subject: Option<Subject>,
+        /// `${<key>.arn}` of a `kms.key` with `usage: sign`: the CA's key never leaves KMS, and
+        /// its certificate is kept where any machine can read it (see the design notes).
+        pub kms_key: Option<String>,
         pub key: Option<KeySpec>,
         pub validity_days: Option<u32>,
         /// Directory for the certificate and key files, inside the plan's state directory

@@ -4,7 +4,7 @@ use super::Found;
 
 super::family! {
     module: secretsmanager, variant: SecretsManager, kinds: SecretsManagerKind, props: secretsmanager_props, types: secretsmanager_type;
-    Secret => name "secretsmanager.secret", attrs ["arn", "name", "id"], found Found::Tagged { service: "secretsmanager", resource: "secret" }, delete_rank 9, references [("kms_key", "kms.key")], sensitive ["value"];
+    Secret => name "secretsmanager.secret", attrs ["arn", "name", "id"], found Found::Tagged { service: "secretsmanager", resource: "secret" }, delete_rank 9, references [("kms_key", "kms.key"), ("value.certificate.ca", "pki.ca")], sensitive ["value"];
 }
 
 super::plan_data! {
@@ -22,6 +22,20 @@ super::plan_data! {
         pub generate: Option<Generate>,
         /// A value written in the plan: an error unless `allow_literal: true`.
         pub literal: Option<String>,
+        /// A client certificate and its new key, issued by a `pki.ca` when the secret is made
+        /// and again when renewal is due: a PEM bundle that exists only in this secret.
+        pub certificate: Option<IssuedCertificate>,
+    }
+
+    /// A client certificate a secret carries (with its key).
+    pub struct IssuedCertificate {
+        /// `${<ca>.id}`
+        pub ca: String,
+        pub subject: super::Subject,
+        pub key: Option<super::KeySpec>,
+        pub validity_days: Option<u32>,
+        /// Issue a new one when fewer days than this remain.
+        pub renew_before_days: Option<u32>,
     }
 
     pub struct Generate {
@@ -55,6 +69,7 @@ impl SecretValue {
             self.files.is_some(),
             self.generate.is_some(),
             self.literal.is_some(),
+            self.certificate.is_some(),
         ]
         .iter()
         .filter(|b| **b)

@@ -93,13 +93,13 @@ fn pending(meta: &KeyMetadata) -> bool {
     )
 }
 
-async fn describe(cx: &Ctx, key: &str) -> Result<Option<KeyMetadata>> {
+pub(crate) async fn describe(cx: &Ctx, key: &str) -> Result<Option<KeyMetadata>> {
     let sent = cx.clients().kms.describe_key().key_id(key).send();
     Ok(gone_ok(cx.call("DescribeKey", sent).await, GONE)?.and_then(|o| o.key_metadata))
 }
 
 /// A key's tags as (key, value) pairs; None when the key is gone or not ours to read.
-async fn key_tags(cx: &Ctx, key_id: &str) -> Result<Option<Vec<(String, String)>>> {
+pub(crate) async fn key_tags(cx: &Ctx, key_id: &str) -> Result<Option<Vec<(String, String)>>> {
     match cx
         .clients()
         .kms

@@ -1,4 +1,4 @@
-//! `pki.ca`: a root CA kept as two local files, `<dir>/<id>.crt` and `<dir>/<id>.key` (mode
+//! `pki.ca`: a root CA held by a KMS key (`kms_key`: see `held`), or kept as two local files, `<dir>/<id>.crt` and `<dir>/<id>.key` (mode
 //! 0600; `dir` defaults to `<state_dir>/pki`), or a CA the user imports and xpart only checks.
 //!
 //! No AWS. `pki` alone judges the files (`plan_ca` without writing, `ensure_ca` to make them):
@@ -54,9 +54,14 @@ impl Resource for PkiCa {
                     organizational_unit: None,
                     country: None,
                 });
+                let key = match &p.kms_key {
+                    // Another key is another CA: shown as a replacement, by `material`.
+                    Some(arn) => serde_json::json!({ "kms_key": arn }),
+                    None => key_json(p.key.as_ref()),
+                };
                 Desired::of::<Self>()
                     .attr("subject", subject_json(&subject))
-                    .attr("key", key_json(p.key.as_ref()))
+                    .attr("key", key)
                     .attr(
                         "validity_days",
                         p.validity_days.unwrap_or(pki::DEFAULT_CA_VALIDITY_DAYS),
@@ -68,6 +73,9 @@ impl Resource for PkiCa {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         let want = Self::desired(p, cx)?;
+        if p.kms_key.is_some() {
+            return super::held::read(p, &want, cx).await;
+        }
         let dir = dir_of(p.dir.as_deref(), cx)?;
         let plan = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
         let Some(attrs) = live_attrs(&want, &plan.action) else {
@@ -87,6 +95,9 @@ impl Resource for PkiCa {
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let want = Self::desired(p, cx)?;
+        if p.kms_key.is_some() {
+            return super::held::create(p, &want, cx).await;
+        }
         let (dir, id, spec, base) = (
             dir_of(p.dir.as_deref(), cx)?,
             cx.id.clone(),

@@ -1,8 +1,9 @@
-//! `pki.*`: the CA and client certificates, kept as files in the plan's state directory, and
-//! what both share: where the files go, how their state is described, the blocking work.
+//! `pki.*`: the CA and client certificates, kept as files in the plan's state directory (or, for
+//! a CA, held by a KMS key: `held`), and what they share: where the files go, how their state is described, the blocking work.
 
 pub mod ca;
 pub mod cert;
+pub mod held;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,3 +1,4 @@
 //! `secretsmanager.*`: secrets.
 
+pub mod issued;
 pub mod secret;
