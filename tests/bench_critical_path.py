@@ -1,5 +1,6 @@
 """The critical-path bound of a plan: the fewest sequential API round trips any tool needs
-to create it, times each partition's latency.
+to create it, times each partition's latency. A CA held by a KMS key costs its public key and
+its signature, in the key's partition; a certificate issued into a secret one more signature.
 
 A resource's create needs this many dependent round trips (calls that can go in parallel
 count once): what the API requires, not what xpart happens to do. Plus one round trip of the
@@ -19,9 +20,11 @@ import sys
 
 import yaml
 
-# Minimal dependent round trips per create, by type (see the module docstring).
+# Minimal dependent round trips per create, by type (see the module docstring), in the
+# resource's own partition (a CA held by KMS: its key's). A certificate issued into a secret
+# adds one Sign in its CA key's partition (`signing`).
 ROUND_TRIPS = {
-    "pki.ca": lambda p: 0,
+    "pki.ca": lambda p: 2 if p.get("kms_key") else 0,          # GetPublicKey, Sign (the key's CreateKey answer gives its ARN and date)
     "pki.cert": lambda p: 0,
     "secretsmanager.secret": lambda p: 1,                      # CreateSecret (value included)
     "kms.key": lambda p: 2 if p.get("alias") else 1,           # CreateKey, CreateAlias
@@ -58,10 +61,27 @@ def main():
     deps = {rid: (refs(r.get("properties", {})) | set(r.get("depends_on", []))) & set(res) for rid, r in res.items()}
     memo = {}
 
+    def home(rid):
+        """Where a resource's calls go: its partition, or for a local one (a CA held by a KMS
+        key), the partition of the first resource it uses that has one."""
+        r = res[rid]
+        if r.get("partition"):
+            return r["partition"]
+        return next((h for h in map(home, sorted(deps[rid])) if h), None)
+
+    def signing(rid):
+        """The latency of the Sign a certificate issued into this secret needs, if any."""
+        cert = ((res[rid].get("properties") or {}).get("value") or {}).get("certificate")
+        if not cert:
+            return 0.0
+        ca = next(iter(refs(cert.get("ca", ""))), None)
+        return latency.get(home(ca), 0.0) if ca in res and res[ca]["properties"].get("kms_key") else 0.0
+
     def longest(rid):
         if rid not in memo:
             r = res[rid]
-            own = ROUND_TRIPS[r["type"]](r.get("properties", {})) * latency.get(r.get("partition"), 0.0)
+            own = ROUND_TRIPS[r["type"]](r.get("properties", {})) * latency.get(home(rid), 0.0)
+            own += signing(rid)
             best = max((longest(d) for d in deps[rid]), default=(0.0, []), key=lambda x: x[0])
             memo[rid] = (own + best[0], best[1] + [rid])
         return memo[rid]
@@ -71,6 +91,7 @@ def main():
     lease = lease_partition(plan)
     lease_ms = 4 * latency.get(lease, 0.0) if lease else 0.0
     trips = sum(ROUND_TRIPS[res[r]["type"]](res[r].get("properties", {})) for r in path) + 1
+    trips += sum(1 for r in path if signing(r))
     trips += 4 if lease else 0
     print(json.dumps({"bound_ms": total + first_read + lease_ms, "path": path, "round_trips": trips}))
 

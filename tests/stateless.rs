@@ -119,3 +119,82 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_nothing_left(&a, &plan);
 }
+
+/// The shipped plan with its CA and client certificate kept as files (the store before the
+/// KMS one): a file CA, a `pki.cert`, and the secret carrying the certificate's files.
+fn with_files_store(kms_plan: &str) -> String {
+    let (start, end) = (
+        kms_plan.find("  ca_key:\n").unwrap(),
+        kms_plan.find("  # ---- commercial").unwrap(),
+    );
+    let pki = r#"  root_ca:
+    type: pki.ca
+    properties:
+      subject: {common_name: "xpart-root-ca-${var.suffix}", organization: xpart}
+      key: {algorithm: rsa, bits: 2048}
+      validity_days: 3650
+
+  workload_cert:
+    type: pki.cert
+    properties:
+      ca: ${root_ca.id}
+      subject: {common_name: cn-ec2-workload, organization: xpart, organizational_unit: workloads}
+      validity_days: 365
+      renew_before_days: 30
+
+"#;
+    let plan = format!("{}{pki}{}", &kms_plan[..start], &kms_plan[end..]);
+    let from = plan.find("      value:\n        certificate:\n").unwrap();
+    let to = plan[from..].find("renew_before_days: 30\n").unwrap() + from + 22;
+    format!(
+        "{}      value: {{files: [\"${{workload_cert.cert_file}}\", \"${{workload_cert.key_file}}\"]}}\n{}",
+        &plan[..from],
+        &plan[to..]
+    )
+}
+
+/// A plan applied with its CA in files moves to the KMS store in one apply: a new key and CA,
+/// the anchor and the secret updated, the instance untouched; after it, the plan is settled
+/// and verify passes with the pair from the secret.
+#[test]
+fn a_plan_moves_from_ca_files_to_the_kms_store() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let dir = util::tempdir("move");
+    let plan = dir.join("china-to-commercial.yaml");
+    let kms_plan = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    std::fs::write(&plan, with_files_store(&kms_plan)).unwrap();
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pki = run.state.join(run.plan_name(&plan)).join("pki");
+    assert!(
+        pki.join("root_ca.key").is_file(),
+        "the files store made no CA key"
+    );
+    let o = run.run(&["verify"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    std::fs::write(&plan, &kms_plan).unwrap();
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    for change in [
+        "+ kms.key ca_key",
+        "+ pki.ca root_ca",
+        "~ rolesanywhere.trust_anchor trust_anchor",
+        "~ secretsmanager.secret client_key_secret",
+    ] {
+        assert!(shown.contains(change), "missing `{change}`:\n{shown}");
+    }
+    assert!(!shown.contains("ec2.instance"), "{shown}");
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["verify"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_nothing_left(&run, &plan);
+}

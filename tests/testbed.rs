@@ -1077,3 +1077,66 @@ print("verified")
         }
     });
 }
+
+/// KMS's limits that a CA held by KMS relies on, as AWS states them: Sign takes at most 4096
+/// bytes of message, a tag value at most 256 characters, a key at most 50 tags.
+#[test]
+fn kms_refuses_oversized_messages_and_tags() {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    use aws_sdk_kms::primitives::Blob;
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec, Tag};
+    let tb = testbed();
+    rt().block_on(async {
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        let key = kms
+            .create_key()
+            .key_usage(KeyUsageType::SignVerify)
+            .key_spec(KeySpec::Rsa2048)
+            .send()
+            .await
+            .unwrap();
+        let id = key.key_metadata().unwrap().key_id().to_string();
+        let sign = |n: usize| {
+            kms.sign()
+                .key_id(&id)
+                .message(Blob::new(vec![7u8; n]))
+                .message_type(MessageType::Raw)
+                .signing_algorithm(SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+                .send()
+        };
+        assert!(sign(4096).await.is_ok());
+        let e = sign(4097).await.unwrap_err();
+        assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
+        let tag = |k: String, len: usize| {
+            Tag::builder()
+                .tag_key(k)
+                .tag_value("v".repeat(len))
+                .build()
+                .unwrap()
+        };
+        assert!(kms
+            .tag_resource()
+            .key_id(&id)
+            .tags(tag("a".into(), 256))
+            .send()
+            .await
+            .is_ok());
+        let e = kms
+            .tag_resource()
+            .key_id(&id)
+            .tags(tag("b".into(), 257))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("TagException"), "{e:?}");
+        let many: Vec<Tag> = (0..50).map(|i| tag(format!("k{i}"), 1)).collect();
+        let e = kms
+            .tag_resource()
+            .key_id(&id)
+            .set_tags(Some(many))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("LimitExceededException"), "{e:?}");
+    });
+}

@@ -5,6 +5,12 @@
   DescribeInstances accepts the client-token filter.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
+- KMS Sign takes a message of at most 4096 bytes ("Message … Maximum length of 4096", Sign
+  API reference) and TagResource tags whose values hold at most 256 characters,
+  at most 50 tags per key ("TagValue … Maximum length of 256", Tag data type; "Tags per KMS
+  key: 50", KMS quotas): moto took any length. A CA held by KMS relies on both: its
+  certificate's signature is kept in tags of 256 characters, and certificates are signed
+  whole.
 - Secrets Manager's GetSecretValue without a version answers the version that holds
   AWSCURRENT ("If you don't specify either a VersionStage or VersionId, Secrets Manager returns
   the AWSCURRENT version", GetSecretValue API reference), also after UpdateSecretVersionStage
@@ -78,6 +84,35 @@ def _patch_kms() -> None:
 
     KmsBackend.create_key = create_key_checked
     KmsBackend.put_key_policy = put_key_policy_checked
+
+    tag_resource = KmsBackend.tag_resource
+    sign = KmsBackend.sign
+
+    def tags_checked(self, key_id_or_arn, tags):
+        # moto passes the tags as {key: value}.
+        for k, v in (tags or {}).items():
+            if len(v or "") > 256:
+                raise JsonRESTError(
+                    "TagException", f"Tag value for key {k} is longer than 256 characters"
+                )
+        key_id = self.get_key_id(key_id_or_arn)
+        if key_id in self.keys:
+            have = {t["TagKey"] for t in self.tagger.list_tags_for_resource(key_id)["Tags"]}
+            if len(have | set(tags or {})) > 50:
+                raise JsonRESTError("LimitExceededException", "A key can have at most 50 tags")
+        return tag_resource(self, key_id_or_arn, tags)
+
+    def sign_checked(self, key_id, message, signing_algorithm):
+        if len(message) > 4096:
+            raise JsonRESTError(
+                "ValidationException",
+                "1 validation error detected: Value at 'message' failed to satisfy constraint: "
+                "Member must have length less than or equal to 4096",
+            )
+        return sign(self, key_id, message, signing_algorithm)
+
+    KmsBackend.tag_resource = tags_checked
+    KmsBackend.sign = sign_checked
 
 
 def _patch_ec2() -> None:

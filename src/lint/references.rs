@@ -2,7 +2,7 @@
 //! references to a resource of the wrong type, and roles that trust a CN no certificate has.
 
 use super::*;
-use crate::spec::types::{PkiCert, Role, TrustAnchor};
+use crate::spec::types::{KeyUsage, KmsKey, PkiCa, PkiCert, Role, Secret, TrustAnchor};
 
 /// ARNs and references of another partition in fields that name things in this one.
 pub(crate) fn cross_partition(cx: &mut Checker, r: &ResourceDef, p: &PartitionDef) {
@@ -141,12 +141,21 @@ pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Spec) {
     let mut by_ca: std::collections::HashMap<String, Vec<(&String, String)>> =
         std::collections::HashMap::new();
     for c in spec.resources.values() {
-        if let Some(pc) = c.kind.get::<PkiCert>() {
-            if let Some(ca) = single_ref_id(&pc.ca) {
+        // A `pki.cert`, or a certificate issued into a secret.
+        let issued = c
+            .kind
+            .get::<PkiCert>()
+            .map(|pc| (&pc.ca, &pc.subject))
+            .or_else(|| {
+                let ic = c.kind.get::<Secret>()?.value.certificate.as_ref()?;
+                Some((&ic.ca, &ic.subject))
+            });
+        if let Some((ca, subject)) = issued {
+            if let Some(ca) = single_ref_id(ca) {
                 by_ca
                     .entry(ca)
                     .or_default()
-                    .push((&c.id, known(&pc.subject.common_name).0.into_owned()));
+                    .push((&c.id, known(&subject.common_name).0.into_owned()));
             }
         }
     }
@@ -205,5 +214,54 @@ pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Spec) {
             .at(cx.value(&at))
             .hint("make `subject_cn` and the certificate's `common_name` the same text; Roles Anywhere compares them exactly"),
         );
+    }
+}
+
+/// A CA held by KMS needs a signing key, and issues only into secrets: its key never leaves
+/// KMS, so there is no key file for a `pki.cert` to be signed with.
+pub(crate) fn held_cas(cx: &mut Checker, spec: &Spec) {
+    for r in spec.resources.values() {
+        if let Some(ca) = r.kind.get::<PkiCa>() {
+            let key = ca.kms_key.as_deref().and_then(single_ref_id);
+            let usage = key
+                .as_ref()
+                .and_then(|k| spec.resources.get(k))
+                .and_then(|k| k.kind.get::<KmsKey>())
+                .map(|k| k.usage.unwrap_or(KeyUsage::Encrypt));
+            if usage == Some(KeyUsage::Encrypt) {
+                cx.push(
+                    Finding::error(
+                        "XP070",
+                        format!(
+                            "CA `{}` is held by `{}`, a key that encrypts: a CA's key must sign",
+                            r.id,
+                            key.unwrap_or_default()
+                        ),
+                    )
+                    .at(cx.value(&props(r).key("kms_key")))
+                    .hint("give that kms.key `usage: sign` and a `key_spec` (e.g. rsa_3072)"),
+                );
+            }
+        }
+        let Some(cert) = r.kind.get::<PkiCert>() else {
+            continue;
+        };
+        let held = single_ref_id(&cert.ca)
+            .and_then(|c| spec.resources.get(&c))
+            .and_then(|c| c.kind.get::<PkiCa>())
+            .is_some_and(|c| c.kms_key.is_some());
+        if held {
+            cx.push(
+                Finding::error(
+                    "XP070",
+                    format!(
+                        "`{}` is a pki.cert of a CA held by KMS, which has no key file to sign it with",
+                        r.id
+                    ),
+                )
+                .at(cx.value(&props(r).key("ca")))
+                .hint("issue it into the secret that carries it: `value: {certificate: {ca: …, subject: …}}` on a secretsmanager.secret"),
+            );
+        }
     }
 }
