@@ -32,6 +32,20 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 KINDS = ("reset", "stall", "http_500", "http_503", "throttle", "lost_response")
+
+# Named mixes: `mix=NAME` sets these first; settings written after it override them.
+# `harsh` is the mix a teardown after tests must survive in one run (issue #13): a slow,
+# flaky China; `harsh-commercial` the same kinds at commercial's latency.
+MIXES = {
+    "harsh": {
+        "latency_ms": 400, "jitter_ms": 300, "http_503": 0.1, "throttle": 0.1,
+        "reset": 0.05, "lost_response": 0.1, "stall": 0.03, "stall_s": 4,
+    },
+    "harsh-commercial": {
+        "latency_ms": 80, "jitter_ms": 40, "http_503": 0.1, "throttle": 0.1,
+        "reset": 0.05, "lost_response": 0.1, "stall": 0.03, "stall_s": 4,
+    },
+}
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
 
@@ -73,6 +87,11 @@ class FaultConfig:
                 k, v = item.split("=", 1)
                 raw[k] = v.split("|") if k == "match" else v
         cfg = cls()
+        if "mix" in raw:
+            name = raw.pop("mix")
+            if name not in MIXES:
+                raise ValueError(f"unknown mix {name!r}; known: {', '.join(MIXES)}")
+            raw = {**MIXES[name], **raw}
         for k, v in raw.items():
             if not hasattr(cfg, k):
                 raise ValueError(f"unknown fault setting {k!r}; known: {', '.join(cfg.__dict__)}")

@@ -282,6 +282,18 @@ fn live_of(
     }
 }
 
+/// `live_of` for the plan's secret: its recovery window and force setting, and the facts of
+/// the certificate it carries (from its tags), if it carries one.
+fn planned_live(p: &Secret, seen: &Seen, value: Json, owned: bool) -> Live {
+    let window = p.recovery_window_days.unwrap_or(DEFAULT_WINDOW);
+    let mut live = live_of(seen, value, owned, window, p.force_delete);
+    if let Some(c) = &p.value.certificate {
+        let facts = issued::live(c, seen.tags.iter().copied());
+        live.attrs.insert("certificate".into(), facts);
+    }
+    live
+}
+
 impl Resource for Secret {
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let value = if generated(p) {
@@ -344,18 +356,7 @@ impl Resource for Secret {
         } else {
             value?.map(Json::from).unwrap_or(Json::Null)
         };
-        let mut live = live_of(
-            &seen,
-            value,
-            owned,
-            p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
-            p.force_delete,
-        );
-        if let Some(c) = &p.value.certificate {
-            let facts = issued::live(c, seen.tags.iter().copied());
-            live.attrs.insert("certificate".into(), facts);
-        }
-        Ok(Some(live))
+        Ok(Some(planned_live(p, &seen, value, owned)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
@@ -450,18 +451,7 @@ impl Resource for Secret {
                 } else {
                     json!(fp)
                 };
-                let mut live = live_of(
-                    &seen,
-                    value,
-                    true,
-                    p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
-                    p.force_delete,
-                );
-                if let Some(c) = &p.value.certificate {
-                    let facts = issued::live(c, seen.tags.iter().copied());
-                    live.attrs.insert("certificate".into(), facts);
-                }
-                Ok(live)
+                Ok(planned_live(p, &seen, value, true))
             }
             // A retry of a create whose answer was lost, or a secret scheduled for deletion
             // since the plan was made: read it and check it is ours before going on.
