@@ -93,6 +93,42 @@ fn certificate_of(k: &Kind) -> Option<(&str, &str)> {
     Some((&c.ca, &c.subject.common_name))
 }
 
+/// How long a refused CreateSession is tried again: IAM is eventually consistent, and a role
+/// (or its trust) that an apply just made can be refused by Roles Anywhere for seconds (IAM
+/// User Guide, "Changes that I make are not always immediately visible").
+const TRUST_PROPAGATION: Duration = Duration::from_secs(20);
+
+/// `attempt` until it succeeds, or fails otherwise than AccessDenied, or `TRUST_PROPAGATION`
+/// has passed: a denial right after an apply may only mean the trust is on its way.
+async fn session_once_visible<T, E: std::fmt::Display, F, Fut>(mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(500);
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e)
+                if e.to_string().contains("AccessDenied")
+                    && start.elapsed() + pause < TRUST_PROPAGATION =>
+            {
+                n += 1;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: CreateSession denied; the role's trust may not have reached Roles \
+                     Anywhere yet, attempt {n} in {} ms",
+                    pause.as_millis()
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Find the chains of a plan from its resources and their live outputs.
 /// `apply_line`: the `xpart apply …` command for this plan, for the hint when nothing exists.
 fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Chain>, String> {
@@ -398,7 +434,10 @@ pub async fn verify(
                 }
             };
         let t = Instant::now();
-        let session = create_session(args(c, &cert_file, &key_file, endpoint.clone())).await;
+        let session = session_once_visible(|| {
+            create_session(args(c, &cert_file, &key_file, endpoint.clone()))
+        })
+        .await;
         if matches!(c.pair, Pair::Secret { .. }) {
             // The key read from the secret stays on disk only for the session it was read for.
             let _ = std::fs::remove_file(&key_file);

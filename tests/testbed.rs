@@ -1177,3 +1177,84 @@ fn kms_refuses_oversized_messages_and_tags() {
         assert_eq!(e.code(), Some("LimitExceededException"), "{e:?}");
     });
 }
+
+/// IAM's eventual consistency, on by a setting (`consistency_s`): right after CreateRole a key
+/// policy naming the role is refused as KMS refuses it, and taken once the seeded delay has
+/// passed; right after CreateInstanceProfile, RunInstances with it is refused as EC2 refuses
+/// it. The refusals are counted. (Seed 3 draws 1.9 s for the role and 2.6 s for the profile.)
+#[test]
+fn iam_changes_reach_kms_and_ec2_after_a_seeded_delay() {
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+    let tb = Testbed::private();
+    tb.set_faults(Side::China, "seed=3 consistency_s=3");
+    rt().block_on(async {
+        let conf = no_retry(&tb, Side::China).await;
+        let iam = aws_sdk_iam::Client::new(&conf);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
+        let t0 = std::time::Instant::now();
+        let role = iam
+            .create_role()
+            .role_name("lag-role")
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+        let arn = role.role().unwrap().arn().to_string();
+        let account = tb.account(Side::China);
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "admin", "Effect": "Allow", "Principal": {"AWS": format!("arn:aws-cn:iam::{account}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "use", "Effect": "Allow", "Principal": {"AWS": arn}, "Action": "kms:Decrypt", "Resource": "*"},
+        ]})
+        .to_string();
+        let kms = aws_sdk_kms::Client::new(&conf);
+        let e = kms
+            .create_key()
+            .policy(&policy)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("MalformedPolicyDocumentException"), "{e:?}");
+        // Taken once the role has propagated: within the setting, polled (bounded).
+        let mut taken = false;
+        for _ in 0..40 {
+            if kms.create_key().policy(&policy).send().await.is_ok() {
+                taken = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(taken, "the key policy was never taken");
+        let waited = t0.elapsed().as_secs_f64();
+        assert!((1.5..4.5).contains(&waited), "taken after {waited} s");
+
+        iam.create_instance_profile()
+            .instance_profile_name("lag-profile")
+            .send()
+            .await
+            .unwrap();
+        let ec2 = aws_sdk_ec2::Client::new(&conf);
+        let e = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .min_count(1)
+            .max_count(1)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name("lag-profile")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some("InvalidParameterValue"), "{e:?}");
+        assert!(
+            e.message().unwrap_or_default().contains("Invalid IAM Instance Profile name"),
+            "{e:?}"
+        );
+        let refused = tb.consistency_refusals(Side::China, false);
+        assert!(refused["kms"].as_u64() >= Some(1), "{refused}");
+        assert!(refused["ec2"].as_u64() >= Some(1), "{refused}");
+        // Off by default: the other partition refuses nothing.
+        assert_eq!(tb.consistency_refusals(Side::Commercial, false), serde_json::json!({}));
+    });
+}

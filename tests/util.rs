@@ -244,8 +244,18 @@ impl Testbed {
         self.stats_request(side, "DELETE");
     }
 
+    /// Refusals the partition's consistency mode answered, by service (`kms`, `ec2`, `sts`);
+    /// `reset` forgets them after reading.
+    pub fn consistency_refusals(&self, side: Side, reset: bool) -> serde_json::Value {
+        self.testbed_request(side, "consistency", if reset { "DELETE" } else { "GET" })
+    }
+
     fn stats_request(&self, side: Side, method: &str) -> serde_json::Value {
-        let url = format!("{}/__testbed/stats", self.endpoint(side));
+        self.testbed_request(side, "stats", method)
+    }
+
+    fn testbed_request(&self, side: Side, what: &str, method: &str) -> serde_json::Value {
+        let url = format!("{}/__testbed/{what}", self.endpoint(side));
         let out = Command::new(self.python())
             .args([
                 "-c",

@@ -70,6 +70,9 @@ class FaultConfig:
     # The tag index lags (as AWS's may for seconds after a create): GetResources answers as if
     # nothing were tagged yet. Not drawn: on or off.
     stale_index: bool = False
+    # IAM's eventual consistency (consistency.py): after a write to a role or instance
+    # profile, what names it is refused for a seeded delay of up to this many seconds.
+    consistency_s: float = 0
 
     @classmethod
     def parse(cls, text: str) -> "FaultConfig":

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+from urllib.parse import parse_qs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.wrappers import Response
 
     from . import fidelity, signing
-    from .faults import FaultProxy
+    from .consistency import Lag, params_of
+    from .faults import FaultProxy, _ConfigFile, operation_of
     from .rolesanywhere import RolesAnywhere, Store, is_rolesanywhere
 
     fidelity.apply()
@@ -78,13 +80,36 @@ def main(argv: list[str] | None = None) -> int:
     # one request at a time. Latency, stalls and the other faults are the proxy's, in front:
     # requests still overlap there, as they do on the wire.
     serial = threading.RLock()
+    config = _ConfigFile(args.faults_file)
+    lag = Lag(lambda: (config.current().seed, config.current().consistency_s))
 
     def app(environ, start_response):
-        if environ.get("PATH_INFO") == "/__testbed/health":
+        path = environ.get("PATH_INFO")
+        if path == "/__testbed/health":
             return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
+        if path == "/__testbed/consistency":
+            if environ.get("REQUEST_METHOD") == "DELETE":
+                lag.reset()
+            return Response(json.dumps(lag.stats()), mimetype="application/json")(environ, start_response)
         refused = signing.refusal(environ, partition)
         if refused:
             return signing.respond(start_response, refused)
+        # The request as consistency.py needs it: operation, protocol, parameters.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        query = environ.get("QUERY_STRING", "")
+        op, protocol = operation_of(environ.get("REQUEST_METHOD", ""), f"{path}?{query}" if query else path, headers, body)
+        params = params_of(body, query, headers["content-type"])
+        role_arn = None
+        if op == "POST /sessions":
+            role_arn = (parse_qs(query).get("roleArn") or [None])[0]
+            try:
+                role_arn = role_arn or json.loads(body or b"{}").get("roleArn")
+            except ValueError:
+                pass
         got: dict = {}
         chunks: list[bytes] = []
 
@@ -93,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             return chunks.append
 
         with serial:
+            early = lag.before(op, protocol, params, body, role_arn)
+            if early:
+                status, hdrs, out = early
+                reason = {400: "Bad Request", 403: "Forbidden"}.get(status, "Error")
+                start_response(f"{status} {reason}", hdrs)
+                return [out]
             chunks.extend(dispatch(environ, capture))
+            lag.after(op, protocol, params, got.get("status", ""))
         start_response(got["status"], got["headers"])
         return [b"".join(chunks)]
 
