@@ -129,6 +129,9 @@ pub struct ConnectOptions {
     pub config_file: Option<std::path::PathBuf>,
     /// Where per-call log lines go (`-v`): operation, HTTP status and time, never a body.
     pub log: Option<CallLogFn>,
+    /// Where the pacing of Roles Anywhere's quotas is remembered between runs (`Pacer`), so
+    /// that a plan right after an apply does not start over its quota.
+    pub pace_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -314,9 +317,21 @@ impl Clients {
             log: opts.log.clone(),
         };
         // Each service's config from the shared one, plus the watch.
+        // The standard retry mode also keeps a token bucket per service that stops retrying
+        // once a run has met many failures (500 tokens, 5 a retry, 10 after a transport
+        // error): under a flaky China link, a destroy ran it dry and failed calls on their
+        // second attempt. Every call here has its own bounded attempts and the partition its
+        // time budget, so the bucket would only turn a slow run into a failed one.
         macro_rules! client {
-            ($krate:ident) => {{
-                let b = $krate::config::Builder::from(&config).interceptor(watch.clone());
+            ($krate:ident) => {
+                client!($krate, $krate::config::Builder::from(&config))
+            };
+            ($krate:ident, $builder:expr) => {{
+                use $krate::config::retry::{RetryPartition, TokenBucket};
+                let retries = RetryPartition::custom(format!("xpart-{}", def.name))
+                    .token_bucket(TokenBucket::unlimited())
+                    .build();
+                let b = $builder.retry_partition(retries).interceptor(watch.clone());
                 $krate::Client::from_conf(b.build())
             }};
         }
@@ -331,7 +346,19 @@ impl Clients {
             kms: client!(aws_sdk_kms),
             secrets: client!(aws_sdk_secretsmanager),
             ec2: client!(aws_sdk_ec2),
-            rolesanywhere: client!(aws_sdk_rolesanywhere),
+            rolesanywhere: {
+                let ra = aws_sdk_rolesanywhere::config::Builder::from(&config);
+                // Paced to its quotas when the SDK's client can be wrapped (it always can
+                // with the default HTTPS client).
+                let ra = match config.http_client().or_else(default_http_client) {
+                    Some(inner) => ra.http_client(Paced {
+                        inner,
+                        pacer: std::sync::Arc::new(Pacer::remembering(opts.pace_file.clone())),
+                    }),
+                    None => ra,
+                };
+                client!(aws_sdk_rolesanywhere, ra)
+            },
             tagging: client!(aws_sdk_resourcegroupstagging),
             in_flight,
             config,
@@ -590,4 +617,173 @@ mod tests {
         );
         assert_eq!(e.message, "HTTP 500: boom");
     }
+}
+
+/// Roles Anywhere's request-rate quotas, per account and Region (Roles Anywhere User Guide,
+/// "Quotas for AWS Identity and Access Management Roles Anywhere"): the trust anchor requests
+/// combined, the profile requests combined and the tagging requests combined 1 per second
+/// each; CreateSession 10 per second. xpart runs up to eight calls at once per partition, so
+/// it spaces the calls of each group itself rather than lean on the service's throttling and
+/// the SDK's retries. The spacing has a margin over the rate, since two requests sent a
+/// second apart may arrive closer together.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    next: std::sync::Mutex<std::collections::HashMap<&'static str, tokio::time::Instant>>,
+    /// Where each group's next turn is kept (wall-clock milliseconds), for the next run.
+    file: Option<std::path::PathBuf>,
+}
+
+/// What the spacing adds to each quota's interval.
+const PACE_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl Pacer {
+    /// A pacer that starts from the turns a previous run left in `file` (if any) and leaves
+    /// its own there.
+    pub fn remembering(file: Option<std::path::PathBuf>) -> Pacer {
+        let mut next = std::collections::HashMap::new();
+        if let Some(saved) = file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| serde_json::from_str::<std::collections::BTreeMap<String, u64>>(&t).ok())
+        {
+            let (now, wall) = (tokio::time::Instant::now(), unix_ms());
+            for (group, at) in saved {
+                let group = ["trust anchor", "profile", "tagging", "session"]
+                    .into_iter()
+                    .find(|g| *g == group);
+                if let (Some(group), Some(ahead)) = (group, at.checked_sub(wall)) {
+                    // Never trust a far-future turn (a clock that jumped): one interval at most.
+                    let ahead = std::time::Duration::from_millis(ahead.min(2_000));
+                    next.insert(group, now + ahead);
+                }
+            }
+        }
+        Pacer {
+            next: std::sync::Mutex::new(next),
+            file,
+        }
+    }
+
+    /// Keep the turns for the next run (best effort: pacing is an optimisation, never a
+    /// reason to fail).
+    fn remember(&self, next: &std::collections::HashMap<&'static str, tokio::time::Instant>) {
+        let Some(file) = &self.file else { return };
+        let (now, wall) = (tokio::time::Instant::now(), unix_ms());
+        let saved: std::collections::BTreeMap<&str, u64> = next
+            .iter()
+            .map(|(g, at)| {
+                (
+                    *g,
+                    wall + at.saturating_duration_since(now).as_millis() as u64,
+                )
+            })
+            .collect();
+        if let Ok(text) = serde_json::to_string(&saved) {
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let tmp = file.with_extension("tmp");
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, file);
+            }
+        }
+    }
+
+    /// The quota group of a Roles Anywhere request path, and the interval between its calls.
+    fn group(path: &str) -> Option<(&'static str, std::time::Duration)> {
+        let second = std::time::Duration::from_secs(1);
+        let path = path.split('?').next().unwrap_or(path);
+        if path.starts_with("/trustanchor") {
+            Some(("trust anchor", second))
+        } else if path.starts_with("/profile") {
+            Some(("profile", second))
+        } else if matches!(
+            path,
+            "/TagResource" | "/UntagResource" | "/ListTagsForResource"
+        ) {
+            Some(("tagging", second))
+        } else if path == "/sessions" {
+            Some(("session", second / 10))
+        } else {
+            None
+        }
+    }
+
+    /// Wait for this request's turn in its group (at once for a path of no group).
+    async fn turn(&self, path: &str) {
+        let Some((group, interval)) = Self::group(path) else {
+            return;
+        };
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = tokio::time::Instant::now();
+            let at = next.get(group).copied().unwrap_or(now).max(now);
+            next.insert(group, at + interval + PACE_MARGIN);
+            self.remember(&next);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// The SDK's default HTTPS client, as every client gets it when none is set (proxy settings
+/// and all): from the runtime plugin that provides it.
+fn default_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(
+        aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
+    )?;
+    let components = plugin.runtime_components(&RuntimeComponentsBuilder::new("xpart"));
+    components.http_client()
+}
+
+/// The HTTP client of the Roles Anywhere client: the SDK's own, each request waiting for its
+/// turn in `Pacer` first (retries included, so a retry never bursts either).
+#[derive(Debug, Clone)]
+struct Paced {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    pacer: std::sync::Arc<Pacer>,
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    pacer: std::sync::Arc<Pacer>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for Paced {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(PacedConnector {
+            inner: self.inner.http_connector(settings, components),
+            pacer: self.pacer.clone(),
+        })
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
+        let path = request.uri().splitn(4, '/').nth(3).map(|p| format!("/{p}"));
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            if let Some(path) = path {
+                pacer.turn(&path).await;
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -1181,7 +1181,7 @@ fn kms_refuses_oversized_messages_and_tags() {
 /// IAM's eventual consistency, on by a setting (`consistency_s`): right after CreateRole a key
 /// policy naming the role is refused as KMS refuses it, and taken once the seeded delay has
 /// passed; right after CreateInstanceProfile, RunInstances with it is refused as EC2 refuses
-/// it. The refusals are counted. (Seed 3 draws 1.9 s for the role and 2.6 s for the profile.)
+/// it. The refusals are counted. (Seed 3 draws 2.5 s for the role and 2.8 s for the profile.)
 #[test]
 fn iam_changes_reach_kms_and_ec2_after_a_seeded_delay() {
     use aws_sdk_kms::error::ProvideErrorMetadata;
@@ -1257,4 +1257,95 @@ fn iam_changes_reach_kms_and_ec2_after_a_seeded_delay() {
         // Off by default: the other partition refuses nothing.
         assert_eq!(tb.consistency_refusals(Side::Commercial, false), serde_json::json!({}));
     });
+}
+
+/// Taking a role out of an instance profile twice (a retry after a lost answer): the second
+/// answers NoSuchEntity, as IAM does, not a server error.
+#[test]
+fn removing_a_role_from_a_profile_twice_answers_no_such_entity() {
+    use aws_sdk_iam::error::ProvideErrorMetadata;
+    let tb = testbed();
+    rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&no_retry(tb, Side::Commercial).await);
+        let (role, profile) = (unique("rm-role"), unique("rm-profile"));
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        iam.create_role()
+            .role_name(&role)
+            .assume_role_policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+        iam.create_instance_profile()
+            .instance_profile_name(&profile)
+            .send()
+            .await
+            .unwrap();
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(&profile)
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+        let remove = || {
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(&profile)
+                .role_name(&role)
+                .send()
+        };
+        remove().await.unwrap();
+        let e = remove().await.unwrap_err();
+        assert_eq!(e.code(), Some("NoSuchEntity"), "{e:?}");
+    });
+}
+
+/// Roles Anywhere's request-rate quotas, on by a setting (`quotas=1`): the trust anchor
+/// requests combined get one a second, the next is throttled as the service throttles
+/// (ThrottlingException), and the throttles are counted. xpart, applying a plan under them,
+/// paces its calls and is throttled not once.
+#[test]
+fn roles_anywhere_quotas_throttle_and_xpart_stays_under_them() {
+    use aws_sdk_rolesanywhere::error::ProvideErrorMetadata;
+    let tb = Testbed::private();
+    tb.set_faults(Side::Commercial, "quotas=1");
+    tb.set_faults(Side::China, "quotas=1");
+    let run = crate::engine::Run::new(&tb);
+    let plan = crate::engine::plan_file("china-to-commercial.yaml");
+    for (args, what) in [
+        (&["apply", "--yes"][..], "apply"),
+        (&["plan", "--detailed-exitcode"][..], "a no-op plan"),
+        (
+            &["destroy", "--yes", "--force-delete-secrets"][..],
+            "destroy",
+        ),
+    ] {
+        let o = run.run(args, &plan);
+        assert_eq!(o.status.code(), Some(0), "{}", crate::engine::text(&o));
+        for side in [Side::Commercial, Side::China] {
+            let throttled = tb.quota_throttles(side, true);
+            assert_eq!(
+                throttled,
+                serde_json::json!({}),
+                "{what}, {side:?}: {throttled}"
+            );
+        }
+    }
+    // The quota is there to stay under: once a call of a group gets through (polled, bounded:
+    // the destroy just used the group's second), the next at once is throttled.
+    tb.quota_throttles(Side::Commercial, true);
+    rt().block_on(async {
+        let ra = aws_sdk_rolesanywhere::Client::new(&no_retry(&tb, Side::Commercial).await);
+        let mut through = false;
+        for _ in 0..30 {
+            if ra.list_trust_anchors().send().await.is_ok() {
+                through = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(through, "no ListTrustAnchors got through in 3 s");
+        let e = ra.list_trust_anchors().send().await.unwrap_err();
+        assert_eq!(e.code(), Some("ThrottlingException"), "{e:?}");
+    });
+    let throttled = tb.quota_throttles(Side::Commercial, true);
+    assert!(throttled["trust anchor"].as_u64() >= Some(1), "{throttled}");
 }

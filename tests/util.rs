@@ -197,6 +197,7 @@ impl Testbed {
                 profile: None,
                 config_file: Some(self.config_file().into()),
                 log: None,
+                pace_file: None,
             },
         )
         .await;
@@ -248,6 +249,12 @@ impl Testbed {
     /// `reset` forgets them after reading.
     pub fn consistency_refusals(&self, side: Side, reset: bool) -> serde_json::Value {
         self.testbed_request(side, "consistency", if reset { "DELETE" } else { "GET" })
+    }
+
+    /// Requests the partition's quotas throttled, by quota group; `reset` forgets them after
+    /// reading.
+    pub fn quota_throttles(&self, side: Side, reset: bool) -> serde_json::Value {
+        self.testbed_request(side, "quotas", if reset { "DELETE" } else { "GET" })
     }
 
     fn stats_request(&self, side: Side, method: &str) -> serde_json::Value {

@@ -9,7 +9,7 @@ Instance Profile name" and "… has no associated IAM Roles".
 
 Here, after a write to an IAM principal (CreateRole, UpdateAssumeRolePolicy,
 CreateInstanceProfile, AddRoleToInstanceProfile), for a seeded random delay of up to
-`consistency_s` seconds:
+`consistency_s` seconds (at least half of it):
 - a KMS key policy naming the role is refused (MalformedPolicyDocumentException);
 - RunInstances / AssociateIamInstanceProfile with the instance profile is refused as EC2
   refuses it (unknown profile, or a profile whose role is not there yet);
@@ -45,7 +45,9 @@ class Lag:
         with self.lock:
             n = self.draws[(kind, name)]
             self.draws[(kind, name)] += 1
-            delay = random.Random(f"{seed}:{kind}:{name}:{n}").uniform(0, max_s)
+            # Between half and all of the setting: long enough that what follows a write
+            # within a second or two meets it, as it may on AWS.
+            delay = random.Random(f"{seed}:{kind}:{name}:{n}").uniform(max_s / 2, max_s)
             self.visible_at[(kind, name)] = time.monotonic() + delay
 
     def pending(self, kind: str, name: str) -> bool:

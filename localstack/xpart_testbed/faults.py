@@ -73,6 +73,8 @@ class FaultConfig:
     # IAM's eventual consistency (consistency.py): after a write to a role or instance
     # profile, what names it is refused for a seeded delay of up to this many seconds.
     consistency_s: float = 0
+    # Request-rate quotas (rolesanywhere.Quotas): over-rate requests answered as throttled.
+    quotas: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "FaultConfig":
@@ -102,7 +104,7 @@ class FaultConfig:
                 v = [v] if isinstance(v, str) else list(v)
             elif k in ("seed",):
                 v = int(v)
-            elif k == "stale_index":
+            elif k in ("stale_index", "quotas"):
                 v = v is True or str(v).lower() in ("1", "true", "yes", "on")
             elif k == "max_faults":
                 v = None if v in (None, "", "none") else int(v)

@@ -3,6 +3,8 @@
 - RunInstances with a ClientToken already used returns the original reservation
   (EC2 idempotency), or IdempotentParameterMismatch when the parameters differ;
   DescribeInstances accepts the client-token filter.
+- IAM RemoveRoleFromInstanceProfile of a role the profile does not hold answers NoSuchEntity
+  (moto raised a Python error: HTTP 500); a retry after a lost answer meets exactly this.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
 - KMS Sign takes a message of at most 4096 bytes ("Message … Maximum length of 4096", Sign
@@ -62,6 +64,19 @@ def _patch_iam() -> None:
 
     IAMBackend.create_role = create_role_checked
     IAMBackend.update_assume_role_policy = update_trust_checked
+
+    from moto.iam.exceptions import NotFoundException
+
+    def remove_from_profile(self, profile_name, role_name):
+        profile = self.get_instance_profile(profile_name)
+        role = self.get_role(role_name)
+        if role not in profile.roles:
+            raise NotFoundException(
+                f"Role {role_name} in instance profile {profile_name} cannot be found."
+            )
+        profile.roles.remove(role)
+
+    IAMBackend.remove_role_from_instance_profile = remove_from_profile
 
 
 def _patch_kms() -> None:

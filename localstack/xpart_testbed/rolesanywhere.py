@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import re
 import threading
+import time
 import uuid
 from typing import Any, Callable
 
@@ -82,13 +83,71 @@ def _tags_in(body: dict) -> dict[str, str]:
     return out
 
 
+class Quotas:
+    """Roles Anywhere's request-rate quotas, per account and Region (Roles Anywhere User Guide,
+    "Quotas for AWS Identity and Access Management Roles Anywhere"): the trust anchor requests
+    combined (List/Create/Get/Update/Delete/Enable/DisableTrustAnchor) 1 per second; the
+    profile requests combined 1 per second; the tagging requests combined (TagResource,
+    UntagResource, ListTagsForResource) 1 per second; CreateSession 10 per second. A request
+    over its rate is answered 429 ThrottlingException. On when the fault file says `quotas=1`.
+    """
+
+    RATES = {"trust anchor": 1.0, "profile": 1.0, "tagging": 1.0, "session": 10.0}
+
+    def __init__(self, on: Callable[[], bool]):
+        self.on = on
+        self.lock = threading.Lock()
+        # Per group: (tokens, when last filled). A bucket holds at most one second's rate.
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.throttled: dict[str, int] = {}
+
+    @staticmethod
+    def group(path: str) -> str | None:
+        if path == "/sessions":
+            return "session"
+        if path.startswith("/trustanchor"):
+            return "trust anchor"
+        if path.startswith("/profile"):
+            return "profile"
+        if path in ("/TagResource", "/UntagResource", "/ListTagsForResource"):
+            return "tagging"
+        return None
+
+    def take(self, path: str) -> bool:
+        """Whether a request to `path` is within its rate (and uses it up)."""
+        group = self.group(path)
+        if group is None or not self.on():
+            return True
+        rate = self.RATES[group]
+        now = time.monotonic()
+        with self.lock:
+            tokens, then = self.buckets.get(group, (rate, now))
+            tokens = min(rate, tokens + (now - then) * rate)
+            if tokens < 1:
+                self.buckets[group] = (tokens, now)
+                self.throttled[group] = self.throttled.get(group, 0) + 1
+                return False
+            self.buckets[group] = (tokens - 1, now)
+            return True
+
+    def stats(self) -> dict:
+        with self.lock:
+            return dict(self.throttled)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.throttled.clear()
+
+
 class RolesAnywhere:
     """The WSGI application for both control plane and CreateSession."""
 
-    def __init__(self, store: Store, sts_lookup: Callable[[], Any], iam_lookup: Callable[[], Any]):
+    def __init__(self, store: Store, sts_lookup: Callable[[], Any], iam_lookup: Callable[[], Any],
+                 quotas: "Quotas | None" = None):
         self.s = store
         self.sts = sts_lookup
         self.iam = iam_lookup
+        self.quotas = quotas or Quotas(lambda: False)
         self.routes: list[tuple[str, re.Pattern, Callable]] = []
         for method, pattern, fn in [
             ("POST", r"/sessions", self.create_session),
@@ -117,6 +176,8 @@ class RolesAnywhere:
     def __call__(self, environ, start_response):
         req = Request(environ)
         try:
+            if not self.quotas.take(req.path):
+                raise AuthError("ThrottlingException", "Rate exceeded", 429)
             for method, pattern, fn in self.routes:
                 m = pattern.match(req.path)
                 if m and req.method == method:

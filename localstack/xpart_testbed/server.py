@@ -55,15 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     from . import fidelity, signing
     from .consistency import Lag, params_of
     from .faults import FaultProxy, _ConfigFile, operation_of
-    from .rolesanywhere import RolesAnywhere, Store, is_rolesanywhere
+    from .rolesanywhere import Quotas, RolesAnywhere, Store, is_rolesanywhere
 
     fidelity.apply()
     partition = get_partition(args.region)
     store = Store(args.account, partition)
+    config = _ConfigFile(args.faults_file)
+    quotas = Quotas(lambda: config.current().quotas)
     ra = RolesAnywhere(
         store,
         sts_lookup=lambda: sts_backends[args.account][partition],
         iam_lookup=lambda: iam_backends[args.account][partition],
+        quotas=quotas,
     )
     moto_app = DomainDispatcherApplication(create_backend_app)
     # The pid tells this server from another test-bed's that took over its port after a stop.
@@ -80,17 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     # one request at a time. Latency, stalls and the other faults are the proxy's, in front:
     # requests still overlap there, as they do on the wire.
     serial = threading.RLock()
-    config = _ConfigFile(args.faults_file)
     lag = Lag(lambda: (config.current().seed, config.current().consistency_s))
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO")
         if path == "/__testbed/health":
             return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
-        if path == "/__testbed/consistency":
+        if path in ("/__testbed/consistency", "/__testbed/quotas"):
+            # The counts, then (DELETE) forgotten: a reader never loses what it reset.
+            counter = lag if path.endswith("consistency") else quotas
+            counts = counter.stats()
             if environ.get("REQUEST_METHOD") == "DELETE":
-                lag.reset()
-            return Response(json.dumps(lag.stats()), mimetype="application/json")(environ, start_response)
+                counter.reset()
+            return Response(json.dumps(counts), mimetype="application/json")(environ, start_response)
         refused = signing.refusal(environ, partition)
         if refused:
             return signing.respond(start_response, refused)
