@@ -129,9 +129,6 @@ pub struct ConnectOptions {
     pub config_file: Option<std::path::PathBuf>,
     /// Where per-call log lines go (`-v`): operation, HTTP status and time, never a body.
     pub log: Option<CallLogFn>,
-    /// Where the pacing of Roles Anywhere's quotas is remembered between runs (`Pacer`), so
-    /// that a plan right after an apply does not start over its quota.
-    pub pace_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -353,7 +350,7 @@ impl Clients {
                 let ra = match config.http_client().or_else(default_http_client) {
                     Some(inner) => ra.http_client(Paced {
                         inner,
-                        pacer: std::sync::Arc::new(Pacer::remembering(opts.pace_file.clone())),
+                        pacer: Default::default(),
                     }),
                     None => ra,
                 };
@@ -629,66 +626,12 @@ mod tests {
 #[derive(Debug, Default)]
 pub struct Pacer {
     next: std::sync::Mutex<std::collections::HashMap<&'static str, tokio::time::Instant>>,
-    /// Where each group's next turn is kept (wall-clock milliseconds), for the next run.
-    file: Option<std::path::PathBuf>,
 }
 
 /// What the spacing adds to each quota's interval.
 const PACE_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Pacer {
-    /// A pacer that starts from the turns a previous run left in `file` (if any) and leaves
-    /// its own there.
-    pub fn remembering(file: Option<std::path::PathBuf>) -> Pacer {
-        let mut next = std::collections::HashMap::new();
-        if let Some(saved) = file
-            .as_ref()
-            .and_then(|f| std::fs::read_to_string(f).ok())
-            .and_then(|t| serde_json::from_str::<std::collections::BTreeMap<String, u64>>(&t).ok())
-        {
-            let (now, wall) = (tokio::time::Instant::now(), unix_ms());
-            for (group, at) in saved {
-                let group = ["trust anchor", "profile", "tagging", "session"]
-                    .into_iter()
-                    .find(|g| *g == group);
-                if let (Some(group), Some(ahead)) = (group, at.checked_sub(wall)) {
-                    // Never trust a far-future turn (a clock that jumped): one interval at most.
-                    let ahead = std::time::Duration::from_millis(ahead.min(2_000));
-                    next.insert(group, now + ahead);
-                }
-            }
-        }
-        Pacer {
-            next: std::sync::Mutex::new(next),
-            file,
-        }
-    }
-
-    /// Keep the turns for the next run (best effort: pacing is an optimisation, never a
-    /// reason to fail).
-    fn remember(&self, next: &std::collections::HashMap<&'static str, tokio::time::Instant>) {
-        let Some(file) = &self.file else { return };
-        let (now, wall) = (tokio::time::Instant::now(), unix_ms());
-        let saved: std::collections::BTreeMap<&str, u64> = next
-            .iter()
-            .map(|(g, at)| {
-                (
-                    *g,
-                    wall + at.saturating_duration_since(now).as_millis() as u64,
-                )
-            })
-            .collect();
-        if let Ok(text) = serde_json::to_string(&saved) {
-            if let Some(dir) = file.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let tmp = file.with_extension("tmp");
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, file);
-            }
-        }
-    }
-
     /// The quota group of a Roles Anywhere request path, and the interval between its calls.
     fn group(path: &str) -> Option<(&'static str, std::time::Duration)> {
         let second = std::time::Duration::from_secs(1);
@@ -719,7 +662,6 @@ impl Pacer {
             let now = tokio::time::Instant::now();
             let at = next.get(group).copied().unwrap_or(now).max(now);
             next.insert(group, at + interval + PACE_MARGIN);
-            self.remember(&next);
             at
         };
         tokio::time::sleep_until(at).await;
@@ -779,11 +721,4 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
             inner.call(request).await
         })
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -152,7 +152,7 @@ struct Target {
     /// Where local state lives (PKI files, the lock); default `.xpart` in the current directory.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Override a partition's retry or timeout setting (repeatable), e.g. `china.max_attempts=12`,
+    /// Override a partition's retry or timeout setting (repeatable), e.g. `china.max_attempts=16`,
     /// `china.operation_ms=600000`; settings as in the plan's `retry:`, `timeouts:`, `concurrency`.
     #[arg(long, value_name = "PARTITION.SETTING=N", value_parser = parse_var)]
     tune: Vec<(String, String)>,

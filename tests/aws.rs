@@ -25,7 +25,6 @@ fn opts(tb: &Testbed) -> ConnectOptions {
         profile: None,
         config_file: Some(tb.config_file().into()),
         log: None,
-        pace_file: None,
     }
 }
 

@@ -372,8 +372,9 @@ impl Tally {
 }
 
 /// IAM's eventual consistency in the campaigns: a change to a role or instance profile reaches
-/// KMS, EC2 and Roles Anywhere up to this many seconds later (a seeded draw per change).
-const CONSISTENCY_S: u32 = 4;
+/// KMS, EC2 and Roles Anywhere half to all of this many seconds later (a seeded draw per
+/// change): long enough that a run slowed by faults still meets it.
+const CONSISTENCY_S: u32 = 8;
 
 /// Whether a line reports an error and stops before saying what it was.
 fn causeless(line: &str) -> bool {

@@ -197,7 +197,6 @@ impl Testbed {
                 profile: None,
                 config_file: Some(self.config_file().into()),
                 log: None,
-                pace_file: None,
             },
         )
         .await;
@@ -255,6 +254,19 @@ impl Testbed {
     /// reading.
     pub fn quota_throttles(&self, side: Side, reset: bool) -> serde_json::Value {
         self.testbed_request(side, "quotas", if reset { "DELETE" } else { "GET" })
+    }
+
+    /// Wait (bounded: 5 s, polled) until the partition's request-rate quotas are all rested,
+    /// so that what runs next starts with its full rate, as a command does that follows no
+    /// other within a second.
+    pub fn await_rested_quotas(&self, side: Side) {
+        for _ in 0..50 {
+            if self.testbed_request(side, "quotas/rested", "GET")["rested"] == true {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the {side:?} quotas did not rest within 5 s");
     }
 
     fn stats_request(&self, side: Side, method: &str) -> serde_json::Value {

@@ -8,11 +8,10 @@
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
 - KMS Sign takes a message of at most 4096 bytes ("Message … Maximum length of 4096", Sign
-  API reference) and TagResource tags whose values hold at most 256 characters,
-  at most 50 tags per key ("TagValue … Maximum length of 256", Tag data type; "Tags per KMS
-  key: 50", KMS quotas): moto took any length. A CA held by KMS relies on both: its
-  certificate's signature is kept in tags of 256 characters, and certificates are signed
-  whole.
+  API reference) and a key at most 50 tags ("Tags per KMS key: 50", KMS quotas): moto took
+  any. A CA held by KMS relies on both: certificates are signed whole, and the CA
+  certificate's signature is kept in tags of 256 characters (that length is the service
+  model's, checked in models.py).
 - Secrets Manager's GetSecretValue without a version answers the version that holds
   AWSCURRENT ("If you don't specify either a VersionStage or VersionId, Secrets Manager returns
   the AWSCURRENT version", GetSecretValue API reference), also after UpdateSecretVersionStage
@@ -104,12 +103,8 @@ def _patch_kms() -> None:
     sign = KmsBackend.sign
 
     def tags_checked(self, key_id_or_arn, tags):
-        # moto passes the tags as {key: value}.
-        for k, v in (tags or {}).items():
-            if len(v or "") > 256:
-                raise JsonRESTError(
-                    "TagException", f"Tag value for key {k} is longer than 256 characters"
-                )
+        # moto passes the tags as {key: value}; a value's length is the model's to check
+        # (models.py), the number of tags on a key is KMS's.
         key_id = self.get_key_id(key_id_or_arn)
         if key_id in self.keys:
             have = {t["TagKey"] for t in self.tagger.list_tags_for_resource(key_id)["Tags"]}

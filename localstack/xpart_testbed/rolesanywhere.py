@@ -134,6 +134,15 @@ class Quotas:
         with self.lock:
             return dict(self.throttled)
 
+    def rested(self) -> bool:
+        """Whether every group's bucket is full again (a caller may start afresh)."""
+        now = time.monotonic()
+        with self.lock:
+            return all(
+                min(self.RATES[g], tokens + (now - then) * self.RATES[g]) >= self.RATES[g]
+                for g, (tokens, then) in self.buckets.items()
+            )
+
     def reset(self) -> None:
         with self.lock:
             self.throttled.clear()

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import fidelity, signing
     from .consistency import Lag, params_of
+    from .models import Checker
     from .faults import FaultProxy, _ConfigFile, operation_of
     from .rolesanywhere import Quotas, RolesAnywhere, Store, is_rolesanywhere
 
@@ -83,12 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     # one request at a time. Latency, stalls and the other faults are the proxy's, in front:
     # requests still overlap there, as they do on the wire.
     serial = threading.RLock()
+    checker = Checker()
     lag = Lag(lambda: (config.current().seed, config.current().consistency_s))
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO")
         if path == "/__testbed/health":
             return Response(json.dumps(health), mimetype="application/json")(environ, start_response)
+        if path == "/__testbed/quotas/rested":
+            return Response(json.dumps({"rested": quotas.rested()}), mimetype="application/json")(environ, start_response)
+        if path == "/__testbed/models":
+            return Response(json.dumps(checker.stats()), mimetype="application/json")(environ, start_response)
         if path in ("/__testbed/consistency", "/__testbed/quotas"):
             # The counts, then (DELETE) forgotten: a reader never loses what it reset.
             counter = lag if path.endswith("consistency") else quotas
@@ -122,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             got["status"], got["headers"] = status, headers
             return chunks.append
 
+        invalid = checker.check(environ, body)
+        if invalid:
+            status, hdrs, out = invalid
+            start_response(f"{status} Bad Request", hdrs)
+            return [out]
         with serial:
             early = lag.before(op, protocol, params, body, role_arn)
             if early:

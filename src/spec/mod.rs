@@ -512,7 +512,7 @@ pub fn static_value(
 
 impl Spec {
     /// Apply `--tune PARTITION.SETTING=VALUE` flags over the plan's tuning:
-    /// `china.max_attempts=12`, `commercial.attempt_ms=30000`.
+    /// `china.max_attempts=16`, `commercial.attempt_ms=30000`.
     pub fn tune(&mut self, flags: &[(String, String)]) -> Result<(), String> {
         for (key, value) in flags {
             let flag = format!("{key}={value}");

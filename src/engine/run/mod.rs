@@ -295,7 +295,6 @@ impl Engine {
                 log: setup.choices.verbose.then(|| {
                     Arc::new(move |line: String| sink(Event::Call(line))) as crate::aws::CallLogFn
                 }),
-                pace_file: Some(setup.state_dir.join(format!("pace-{name}.json"))),
             };
             tasks.spawn(async move {
                 let clients = Clients::connect(&def, &opts).await;

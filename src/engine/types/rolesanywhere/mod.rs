@@ -1,5 +1,7 @@
 //! `rolesanywhere.*`: trust anchors and profiles, and what both share: tags (Roles Anywhere
-//! lists nothing by tag, so ownership is one ListTagsForResource per item), lookups, PEM form.
+//! lists nothing by tag, so ownership is the tag index's answer while planning, and one
+//! ListTagsForResource per item otherwise: at the service's one tagging request a second,
+//! the index is what keeps a plan's cost flat), lookups, PEM form.
 
 pub mod profile;
 pub mod trust_anchor;
@@ -89,8 +91,38 @@ pub async fn find<T>(
     items: Vec<T>,
     name_arn: impl Fn(&T) -> (Option<&str>, Option<&str>),
 ) -> Result<Option<(T, Vec<(String, String)>, bool)>> {
-    let (named, others): (Vec<T>, Vec<T>) =
+    let (mut named, mut others): (Vec<T>, Vec<T>) =
         items.into_iter().partition(|i| name_arn(i).0 == Some(name));
+    if let Some(scan) = &cx.scan {
+        // While planning, the tag index says which is ours in one query, where asking each
+        // resource for its tags costs a call each at Roles Anywhere's one tagging request a
+        // second. A resource too new for the index is found by the exact search the create
+        // runs (and one made twice is an orphan the next run deletes).
+        let index: std::collections::BTreeMap<&str, Vec<(String, String)>> = scan
+            .tagged(cx.clients(), &cx.owner)
+            .await?
+            .iter()
+            .filter(|t| cx.owns(t.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+            .map(|t| {
+                let tags = t.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                (t.arn.as_str(), tags)
+            })
+            .collect();
+        let hit = |i: &T| index.get(name_arn(i).1.unwrap_or_default()).cloned();
+        if let Some(at) = named.iter().position(|i| hit(i).is_some()) {
+            let item = named.swap_remove(at);
+            let tags = hit(&item).expect("found just now");
+            return Ok(Some((item, tags, true)));
+        }
+        if let Some(at) = others.iter().position(|i| hit(i).is_some()) {
+            let item = others.swap_remove(at);
+            let tags = hit(&item).expect("found just now");
+            return Ok(Some((item, tags, true)));
+        }
+        // None of ours in the index: the same-named are asked (one is foreign, or ours and
+        // too new for the index), the others are not.
+        others.clear();
+    }
     let mut foreign = None;
     for item in named {
         let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {

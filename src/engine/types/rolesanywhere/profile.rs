@@ -5,7 +5,8 @@
 //! through `create_once` with that lookup. Lists are compared sorted and the session policy in
 //! canonical form, so AWS's ordering and re-serialisation never show as changes.
 //!
-//! Round trips: `read` is ListProfiles, then ListTagsForResource (2); `create` is one
+//! Round trips: `read` is ListProfiles (1, with the shared tag index; without it, then
+//! ListTagsForResource: 2); `create` is one
 //! CreateProfile, whose answer is the live profile; `update` returns what it set without
 //! reading it back.
 

@@ -1,10 +1,11 @@
 //! `rolesanywhere.trust_anchor`: a Roles Anywhere trust anchor holding a CA certificate bundle.
 //!
 //! Names are not unique in Roles Anywhere and nothing lists by tag, so read lists the anchors
-//! (ListTrustAnchors, every page) and asks for tags (ListTagsForResource): first of those with
-//! the plan's name, which is one call when ours is there; only if none of them is ours, of the
-//! others, so that an anchor whose name the plan changed is found (and renamed in place)
-//! instead of leaked. A same-named anchor without our tags is reported with `owned: false` and
+//! (ListTrustAnchors, every page) and takes which is ours from the tag index (GetResources,
+//! shared by the plan's reads); without the index (the lookup before a create retried) it asks
+//! for tags (ListTagsForResource): first of those with the plan's name, which is one call when
+//! ours is there; only if none of them is ours, of the others, so that an anchor whose name the
+//! plan changed is found (and renamed in place) instead of leaked. A same-named anchor without our tags is reported with `owned: false` and
 //! never changed unless adopted. CreateTrustAnchor cannot be deduplicated by the API, so it
 //! runs through `create_once` with the SDK's retries off and that same lookup before any retry.
 //!
@@ -12,9 +13,9 @@
 //! `cert_pem` output, which the executor passes in `Ctx::refs` (see `pki::cert` for the
 //! contract). PEM is compared trimmed, with `\n` line ends.
 //!
-//! Round trips: `read` is ListTrustAnchors, then ListTagsForResource (2); `create` is one
-//! CreateTrustAnchor, whose answer is the live anchor; `update` returns what it set without
-//! reading it back.
+//! Round trips: `read` is ListTrustAnchors (1, with the shared tag index; without it, then
+//! ListTagsForResource: 2); `create` is one CreateTrustAnchor, whose answer is the live
+//! anchor; `update` returns what it set without reading it back.
 
 use std::collections::{BTreeMap, BTreeSet};
 
