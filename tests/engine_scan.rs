@@ -278,3 +278,58 @@ fn renamed_resources_are_replaced_not_left_behind() {
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
     }
 }
+
+/// Roles Anywhere resources are read from the tag index while planning (one asked by name
+/// still by its own tags). An anchor whose name the plan changed, which the index does not list
+/// yet (it may lag a create by seconds), is planned as a create, and the create finds it
+/// through the exact search the read left running and renames it: never a second anchor.
+#[test]
+fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
+    let tb = Testbed::private();
+    let run = Run::new(&tb);
+    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    let renamed = src.replace(
+        "name: xpart-root-${var.suffix}",
+        "name: xpart-root2-${var.suffix}",
+    );
+    assert_ne!(renamed, src);
+    let dir = run.state.join("plans");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = dir.join("china-to-commercial.yaml");
+    std::fs::write(&plan, &src).unwrap();
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    std::fs::write(&plan, &renamed).unwrap();
+    tb.set_faults(Side::Commercial, "stale_index=true");
+    let o = run.run(&["plan"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        shown.contains("+ rolesanywhere.trust_anchor trust_anchor"),
+        "the lagging index hides it:\n{shown}"
+    );
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    tb.set_faults(Side::Commercial, "off");
+
+    let sfx = &run.suffix;
+    let names: Vec<String> = util::rt().block_on(async {
+        let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
+        let a = ra.list_trust_anchors().send().await.unwrap();
+        a.trust_anchors()
+            .iter()
+            .filter_map(|t| t.name().map(str::to_string))
+            .filter(|n| n.ends_with(sfx.as_str()))
+            .collect()
+    });
+    assert_eq!(
+        names,
+        [format!("xpart-root2-{sfx}")],
+        "made twice, or not renamed"
+    );
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

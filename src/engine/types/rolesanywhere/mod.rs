@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use aws_sdk_rolesanywhere::types::Tag;
 use serde_json::Value as Json;
 
-use crate::engine::resource::{owned_id, user_tags, Ctx, Desired, Live, Result};
+use crate::engine::resource::{owned_id, user_tags, Ctx, Desired, Error, Live, Result};
 use crate::engine::types::shared::converged;
 use crate::engine::types::shared::lookup_all;
 use crate::spec::types::Tags;
@@ -200,7 +200,7 @@ pub async fn create_tagged<P, O, E, Fut>(
     (op, missing): (&str, &str),
     send: impl Fn() -> Fut,
     made: impl Fn(O, &[(String, String)]) -> Option<Live>,
-) -> Result<Live>
+) -> Result<Made>
 where
     P: Named,
     Fut: std::future::Future<
@@ -209,11 +209,50 @@ where
     E: aws_sdk_rolesanywhere::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let sent: Vec<(String, String)> = cx.tags(p.tags()).into_iter().collect();
+    // The exact search `read` left running (its tag index had none of ours): one it finds is
+    // brought to the plan by the caller, not made again.
+    if let Some(lookup) = cx.part().take_lookup(&cx.id) {
+        let found = lookup
+            .await
+            .map_err(|e| Error::other(format!("the {op} lookup failed: {e}")))??;
+        if let Some(live) = found.filter(|l| l.owned) {
+            return Ok(Made::Found(live));
+        }
+    }
     let create = || async {
         let out = cx.call(op, send()).await?;
         answered(made(out, &sent), missing)
     };
-    create_once(cx, op, create, || ours(p, cx)).await
+    create_once(cx, op, create, || ours(p, cx))
+        .await
+        .map(Made::New)
+}
+
+/// How long the tag index may miss a resource after its creation, as far as xpart counts on:
+/// AWS documents no bound; seconds are usual. A resource older than this that the index does
+/// not list as the plan's is taken not to be the plan's.
+pub const INDEX_LAG_BOUND: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// What `create_tagged` did: made the resource, or found it (made by an earlier run, not yet
+/// in the tag index), for `settle` to bring to the plan.
+pub enum Made {
+    New(Live),
+    Found(Live),
+}
+
+/// The resource `create_tagged` made, or the one it found, updated to the plan.
+pub async fn settle<R: crate::engine::resource::Resource>(
+    p: &R,
+    cx: &Ctx,
+    made: Made,
+) -> Result<Live> {
+    match made {
+        Made::New(live) => Ok(live),
+        Made::Found(live) => {
+            let changed = crate::engine::types::shared::differing(&R::desired(p, cx)?, &live);
+            R::update(p, &live, &changed, cx).await
+        }
+    }
 }
 
 /// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
@@ -273,7 +312,33 @@ macro_rules! found_by_listing {
     ($list:ident, $op:literal, $Item:ty, $name:ident, $arn:ident, $live:path) => {
         async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
             let all = $crate::engine::types::rolesanywhere::list_all!(cx, $list, $op);
-            let found = find(cx, &p.name, all, |x: &$Item| (x.$name(), x.$arn())).await?;
+            let found = find(cx, &p.name, all.clone(), |x: &$Item| (x.$name(), x.$arn())).await?;
+            if found.is_none() && cx.scan.is_some() {
+                // None of ours in the tag index, which may lag a create by seconds: the exact
+                // search (each one's tags) runs on for the create that may follow, which must
+                // not make a second one.
+                // Only what is new enough to be missing from the index is asked: the others'
+                // tags would cost a call a second each for nothing.
+                let recent = |x: &$Item| {
+                    x.$name() == Some(p.name.as_str())
+                        || x.created_at().is_none_or(|t| {
+                            let age = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map(|now| now.as_secs() as i64 - t.secs())
+                                .unwrap_or(0);
+                            age < $crate::engine::types::rolesanywhere::INDEX_LAG_BOUND.as_secs()
+                                as i64
+                        })
+                };
+                let all: Vec<$Item> = all.into_iter().filter(|x| recent(x)).collect();
+                let (name, mut exact) = (p.name.clone(), cx.clone());
+                exact.scan = None;
+                let lookup = tokio::spawn(async move {
+                    let found = find(&exact, &name, all, |x: &$Item| (x.$name(), x.$arn()));
+                    Ok(found.await?.map(|(x, tags, owned)| $live(&x, &tags, owned)))
+                });
+                cx.part().stash(&cx.id, lookup);
+            }
             Ok(found.map(|(x, tags, owned)| $live(&x, &tags, owned)))
         }
 

@@ -17,8 +17,8 @@ use aws_sdk_rolesanywhere::types::ProfileDetail;
 use serde_json::{json, Value as Json};
 
 use super::{
-    create_tagged, delete_by_id, find, of_plan, ra_tags, switch, tags_attr, update_with, updated,
-    NOT_FOUND,
+    create_tagged, delete_by_id, find, of_plan, ra_tags, settle, switch, tags_attr, update_with,
+    updated, NOT_FOUND,
 };
 use crate::engine::resource::{
     owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
@@ -145,7 +145,8 @@ impl Resource for Profile {
             o.profile.map(|pr| live_of(&pr, sent, true))
         };
         let op = ("CreateProfile", "CreateProfile returned no profile");
-        create_tagged(p, cx, op, send, made).await
+        let made = create_tagged(p, cx, op, send, made).await?;
+        settle(p, cx, made).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

@@ -126,7 +126,8 @@ impl Resource for TrustAnchor {
             "CreateTrustAnchor",
             "CreateTrustAnchor returned no trust anchor",
         );
-        create_tagged(p, cx, op, send, made).await
+        let made = create_tagged(p, cx, op, send, made).await?;
+        settle(p, cx, made).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
