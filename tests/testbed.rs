@@ -1355,3 +1355,60 @@ fn roles_anywhere_quotas_throttle_and_xpart_stays_under_them() {
     let throttled = tb.quota_throttles(Side::Commercial, true);
     assert!(throttled["trust anchor"].as_u64() >= Some(1), "{throttled}");
 }
+
+/// In the consistency mode the tag index lags: a secret tagged just now is missing from
+/// GetResources, and listed once its seeded delay (half to all of the setting) has passed.
+#[test]
+fn the_tag_index_lags_a_create_in_the_consistency_mode() {
+    let tb = Testbed::private();
+    tb.set_faults(Side::Commercial, "seed=4 consistency_s=2");
+    rt().block_on(async {
+        let conf = no_retry(&tb, Side::Commercial).await;
+        let sm = aws_sdk_secretsmanager::Client::new(&conf);
+        let tag = unique("lag");
+        let made = sm
+            .create_secret()
+            .name(unique("lagging-secret"))
+            .secret_string("v")
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("lag-test")
+                    .value(&tag)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let arn = made.arn().unwrap().to_string();
+        let tagging = aws_sdk_resourcegroupstagging::Client::new(&conf);
+        let listed = || async {
+            tagging
+                .get_resources()
+                .tag_filters(
+                    aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                        .key("lag-test")
+                        .values(&tag)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .resource_tag_mapping_list()
+                .iter()
+                .any(|m| m.resource_arn() == Some(arn.as_str()))
+        };
+        let t0 = std::time::Instant::now();
+        assert!(!listed().await, "listed at once");
+        let mut seen = false;
+        for _ in 0..40 {
+            if listed().await {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(seen, "never listed");
+        let waited = t0.elapsed().as_secs_f64();
+        assert!((0.9..3.5).contains(&waited), "listed after {waited} s");
+    });
+}

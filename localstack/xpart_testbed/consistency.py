@@ -14,8 +14,9 @@ CreateInstanceProfile, AddRoleToInstanceProfile), for a seeded random delay of u
 - RunInstances / AssociateIamInstanceProfile with the instance profile is refused as EC2
   refuses it (unknown profile, or a profile whose role is not there yet);
 - CreateSession into the role (created, or its trust changed) is denied (AccessDeniedException).
-The tag index lag (`stale_index`) is the fault layer's. Refusals are counted in the stats
-(`consistency`), so a campaign can tell that it met some.
+- the tag index (GetResources) lists a resource only a seeded delay after it first could
+  (`stale_index` in the fault settings hides everything, at once).
+Refusals are counted in the stats (`consistency`), so a campaign can tell that it met some.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Lag:
         self.visible_at: dict[tuple[str, str], float] = {}
         self.draws = Counter()
         self.refused = Counter()
+        self.index_at: dict[str, float] = {}
 
     def note(self, kind: str, name: str) -> None:
         seed, max_s = self.settings()
@@ -49,6 +51,20 @@ class Lag:
             # within a second or two meets it, as it may on AWS.
             delay = random.Random(f"{seed}:{kind}:{name}:{n}").uniform(max_s / 2, max_s)
             self.visible_at[(kind, name)] = time.monotonic() + delay
+
+    def indexed(self, arn: str) -> bool:
+        """Whether the tag index lists `arn` yet: in this mode, a resource joins the index a
+        seeded delay after the index could first have listed it (its first GetResources),
+        as AWS's index lags a create. Always, with the mode off."""
+        seed, max_s = self.settings()
+        if max_s <= 0:
+            return True
+        now = time.monotonic()
+        with self.lock:
+            if arn not in self.index_at:
+                delay = random.Random(f"{seed}:index:{arn}").uniform(max_s / 2, max_s)
+                self.index_at[arn] = now + delay
+            return self.index_at[arn] <= now
 
     def pending(self, kind: str, name: str) -> bool:
         with self.lock:

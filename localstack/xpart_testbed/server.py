@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             return [out]
         req = json.loads(body or b"{}")
         page = json.loads(out or b"{}")
+        # IAM's eventual consistency mode: the index lags what it lists (consistency.py).
+        page["ResourceTagMappingList"] = [
+            m for m in page.get("ResourceTagMappingList", []) if lag.indexed(m.get("ResourceARN", ""))
+        ]
         if not page.get("PaginationToken"):
             filters = req.get("TagFilters") or []
             types = req.get("ResourceTypeFilters") or []
@@ -182,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                     f["Key"] in tags and (not f.get("Values") or tags[f["Key"]] in f["Values"])
                     for f in filters
                 ):
+                    continue
+                if not lag.indexed(arn):
                     continue
                 page.setdefault("ResourceTagMappingList", []).append(
                     {"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
