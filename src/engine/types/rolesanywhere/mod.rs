@@ -229,9 +229,13 @@ where
 }
 
 /// How long the tag index may miss a resource after its creation, as far as xpart counts on:
-/// AWS documents no bound; seconds are usual. A resource older than this that the index does
+/// AWS documents no bound; seconds are usual. Each resource younger than this costs the
+/// search a tagging call, at Roles Anywhere's one a second. A resource older than this that the index does
 /// not list as the plan's is taken not to be the plan's.
-pub const INDEX_LAG_BOUND: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const INDEX_LAG_BOUND: std::time::Duration = std::time::Duration::from_secs(2 * 60);
+
+/// How many of the resources younger than `INDEX_LAG_BOUND` the exact search asks at most.
+pub const INDEX_LAG_SEARCH: usize = 20;
 
 /// What `create_tagged` did: made the resource, or found it (made by an earlier run, not yet
 /// in the tag index), for `settle` to bring to the plan.
@@ -330,7 +334,11 @@ macro_rules! found_by_listing {
                                 as i64
                         })
                 };
-                let all: Vec<$Item> = all.into_iter().filter(|x| recent(x)).collect();
+                // The newest first, and a bounded number of them: at one tagging call a second,
+                // an account that made more in the window than this is searched no further.
+                let mut all: Vec<$Item> = all.into_iter().filter(|x| recent(x)).collect();
+                all.sort_by_key(|x| std::cmp::Reverse(x.created_at().map(|t| t.secs())));
+                all.truncate($crate::engine::types::rolesanywhere::INDEX_LAG_SEARCH);
                 let (name, mut exact) = (p.name.clone(), cx.clone());
                 exact.scan = None;
                 let lookup = tokio::spawn(async move {
