@@ -235,7 +235,7 @@ where
 pub const INDEX_LAG_BOUND: std::time::Duration = std::time::Duration::from_secs(2 * 60);
 
 /// How many of the resources younger than `INDEX_LAG_BOUND` the exact search asks at most.
-pub const INDEX_LAG_SEARCH: usize = 20;
+pub const INDEX_LAG_SEARCH: usize = 5;
 
 /// What `create_tagged` did: made the resource, or found it (made by an earlier run, not yet
 /// in the tag index), for `settle` to bring to the plan.
