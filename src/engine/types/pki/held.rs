@@ -12,7 +12,8 @@
 //! pull-request job can plan without the power to issue certificates.
 //!
 //! Round trips: `read` is DescribeKey ∥ GetPublicKey ∥ ListResourceTags (1); `create` is
-//! DescribeKey ∥ GetPublicKey, Sign, TagResource (3). Delete removes nothing: the certificate
+//! DescribeKey ∥ GetPublicKey ∥ ListResourceTags (the key must be the plan's), Sign,
+//! TagResource (3). Delete removes nothing: the certificate
 //! goes with its key, which its own `kms.key` deletes.
 
 use std::collections::BTreeMap;
@@ -162,12 +163,25 @@ pub async fn read(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Option<Live>> {
 
 /// Sign the CA's certificate through KMS and keep its signature on the key.
 pub async fn create(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Live> {
-    let Some(facts) = facts(p, cx).await? else {
+    let key = p.kms_key.as_deref().unwrap_or_default();
+    let (facts, tags) = tokio::join!(facts(p, cx), key_tags(cx, key));
+    let Some(facts) = facts? else {
         return Err(Error::other(format!(
             "kms_key {} does not exist: the key must be created before its CA",
             p.kms_key.as_deref().unwrap_or_default()
         )));
     };
+    // The signature goes into the key's tags: only a key this plan made is ever written to.
+    let tags = tags?.unwrap_or_default();
+    let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if crate::engine::resource::owned_id(&cx.owner, pairs).is_none() {
+        return Err(Error::other(format!(
+            "kms_key {} is not this plan's (it lacks the plan's xpart:plan and xpart:lineage \
+             tags): a CA is signed with, and its signature kept on, a key the plan made; \
+             declare the key as a kms.key with `usage: sign` and refer to it as ${{<id>.arn}}",
+            facts.arn
+        )));
+    }
     let subject = subject_of(p, cx);
     let (spki, spec, arn, created) = (
         facts.spki.clone(),
