@@ -72,6 +72,12 @@ impl AwsError {
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+    /// Refused for its rate: the service throttles before it acts, so nothing happened.
+    pub fn is_throttling(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| THROTTLING.contains(&c))
+    }
 }
 
 /// Error codes AWS services use for throttling.

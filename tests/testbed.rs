@@ -1412,3 +1412,74 @@ fn the_tag_index_lags_a_create_in_the_consistency_mode() {
         assert!((0.9..3.5).contains(&waited), "listed after {waited} s");
     });
 }
+
+/// In the consistency mode a read straight after a create may not find it, as EC2 and IAM
+/// say of their own reads: EC2's Describe* leave a new VPC out and answer
+/// InvalidVpcID.NotFound for its id, IAM answers NoSuchEntity for a new role and leaves it out
+/// of the authorization snapshot, Secrets Manager's listing leaves a new secret out (its
+/// DescribeSecret is current); all of it visible once the seeded delay has passed.
+#[test]
+fn a_read_straight_after_a_create_may_not_find_it() {
+    use aws_sdk_ec2::error::ProvideErrorMetadata;
+    let tb = Testbed::private();
+    tb.set_faults(Side::Commercial, "seed=5 consistency_s=3");
+    rt().block_on(async {
+        let conf = no_retry(&tb, Side::Commercial).await;
+        let (iam, ec2) = (aws_sdk_iam::Client::new(&conf), aws_sdk_ec2::Client::new(&conf));
+        let sm = aws_sdk_secretsmanager::Client::new(&conf);
+        let trust = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        let role = unique("fresh-role");
+        iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
+        let vpc = ec2.create_vpc().cidr_block("10.42.0.0/16").send().await.unwrap();
+        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let secret = unique("fresh-secret");
+        sm.create_secret().name(&secret).secret_string("x").send().await.unwrap();
+
+        let e = iam.get_role().role_name(&role).send().await.unwrap_err();
+        assert_eq!(e.code(), Some("NoSuchEntity"), "{e:?}");
+        let roles = |d: aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput| {
+            d.role_detail_list().iter().filter_map(|r| r.role_name().map(str::to_string)).collect::<Vec<_>>()
+        };
+        let snapshot = iam.get_account_authorization_details().send().await.unwrap();
+        assert!(!roles(snapshot).contains(&role));
+        let listed = |v: aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput| {
+            v.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect::<Vec<_>>()
+        };
+        assert!(!listed(ec2.describe_vpcs().send().await.unwrap()).contains(&vpc));
+        let e = ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap_err();
+        assert_eq!(e.code(), Some("InvalidVpcID.NotFound"), "{e:?}");
+        let names = |l: aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput| {
+            l.secret_list().iter().filter_map(|s| s.name().map(str::to_string)).collect::<Vec<_>>()
+        };
+        assert!(!names(sm.list_secrets().send().await.unwrap()).contains(&secret));
+        sm.describe_secret().secret_id(&secret).send().await.unwrap();
+
+        // Visible within the setting: polled, bounded.
+        let mut seen = false;
+        for _ in 0..40 {
+            if iam.get_role().role_name(&role).send().await.is_ok() {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(seen, "the role never showed");
+        let mut all = false;
+        for _ in 0..40 {
+            let snapshot = iam.get_account_authorization_details().send().await.unwrap();
+            all = ec2.describe_vpcs().vpc_ids(&vpc).send().await.is_ok()
+                && listed(ec2.describe_vpcs().send().await.unwrap()).contains(&vpc)
+                && roles(snapshot).contains(&role)
+                && names(sm.list_secrets().send().await.unwrap()).contains(&secret);
+            if all {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(all, "the VPC, the role or the secret never showed");
+        let hidden = tb.consistency_refusals(Side::Commercial, false);
+        for service in ["read:iam", "read:ec2", "read:secretsmanager"] {
+            assert!(hidden[service].as_u64() >= Some(1), "{hidden}");
+        }
+    });
+}

@@ -113,16 +113,19 @@ class Quotas:
             return "tagging"
         return None
 
-    def take(self, path: str) -> bool:
-        """Whether a request to `path` is within its rate (and uses it up)."""
+    def take(self, path: str, arrived: float | None = None) -> bool:
+        """Whether a request to `path`, which arrived at `arrived` (monotonic; now if None), is
+        within its rate (and uses it up)."""
         group = self.group(path)
         if group is None or not self.on():
             return True
         rate = self.RATES[group]
-        now = time.monotonic()
+        now = arrived if arrived is not None else time.monotonic()
         with self.lock:
             tokens, then = self.buckets.get(group, (rate, now))
-            tokens = min(rate, tokens + (now - then) * rate)
+            # Requests that arrived together may be judged out of order: never refill backwards.
+            tokens = min(rate, tokens + max(0.0, now - then) * rate)
+            now = max(now, then)
             if tokens < 1:
                 self.buckets[group] = (tokens, now)
                 self.throttled[group] = self.throttled.get(group, 0) + 1
@@ -185,7 +188,9 @@ class RolesAnywhere:
     def __call__(self, environ, start_response):
         req = Request(environ)
         try:
-            if not self.quotas.take(req.path):
+            # Judged at the request's arrival (server.py notes it before a request waits for the
+            # one before it), as a service's front door counts it.
+            if not self.quotas.take(req.path, environ.get("xpart.arrival")):
                 raise AuthError("ThrottlingException", "Rate exceeded", 429)
             for method, pattern, fn in self.routes:
                 m = pattern.match(req.path)

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from urllib.parse import parse_qs
 
 
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             return Response(json.dumps({"rested": quotas.rested()}), mimetype="application/json")(environ, start_response)
         if path == "/__testbed/models":
             return Response(json.dumps(checker.stats()), mimetype="application/json")(environ, start_response)
+        environ["xpart.arrival"] = time.monotonic()
         if path in ("/__testbed/consistency", "/__testbed/quotas"):
             # The counts, then (DELETE) forgotten: a reader never loses what it reset.
             counter = lag if path.endswith("consistency") else quotas
@@ -141,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
                 start_response(f"{status} {reason}", hdrs)
                 return [out]
             chunks.extend(dispatch(environ, capture))
-            lag.after(op, protocol, params, got.get("status", ""))
+            out = b"".join(chunks)
+            status = got.get("status", "")
+            lag.after(op, protocol, params, status, out)
+            hidden = lag.hide(op, protocol, params, status, out)
+        if hidden:
+            code, hdrs, out = hidden
+            reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(code, "Error")
+            start_response(f"{code} {reason}", hdrs + [("Content-Length", str(len(out)))])
+            return [out]
         start_response(got["status"], got["headers"])
-        return [b"".join(chunks)]
+        return [out]
 
     def dispatch(environ, start_response):
         if is_rolesanywhere(environ):

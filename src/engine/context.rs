@@ -255,6 +255,10 @@ impl Ctx {
             .iam_propagation
             .unwrap_or(Duration::from_secs(120))
     }
+    /// How long a read may miss what was just created, in this partition (`Tuning::read_lag`).
+    pub fn read_lag(&self) -> Duration {
+        self.clients().tuning.read_lag
+    }
     pub fn kms_propagation(&self) -> Duration {
         self.opts
             .kms_propagation

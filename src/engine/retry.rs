@@ -1,5 +1,5 @@
-//! The two retries the engine owns, beyond the SDK's: eventual consistency after a change,
-//! and a create that must not run twice.
+//! The retries the engine owns, beyond the SDK's: eventual consistency after a change, a
+//! create that must not run twice, and reads that may not see a create yet.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -48,6 +48,11 @@ where
 /// transient failure (which may have created the resource: a lost response looks the same as
 /// a refused request) `find` looks it up by its ownership tags before `create` runs again.
 /// Attempts and backoff follow the partition's tuning, so this loop is the only retrier.
+/// A throttled attempt needs no lookup: a service throttles before it acts.
+///
+/// Where reads lag a create (EC2: "its ID might not have propagated throughout the system",
+/// Eventual consistency in the Amazon EC2 API), `find` must be patient (`until_seen`): a quick
+/// miss would make a second VPC.
 pub async fn create_once<T, C, CF, L, LF>(
     cx: &Ctx,
     op: &str,
@@ -68,12 +73,22 @@ where
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && attempt < tuning.max_attempts => {
                 attempt += 1;
+                let throttled = e.aws().is_some_and(|a| a.is_throttling());
                 cx.say(format!(
-                    "attempt {attempt}/{}: {op} uncertain ({e}); looking it up before retrying",
-                    tuning.max_attempts
+                    "attempt {attempt}/{}: {op} {} ({e}){}",
+                    tuning.max_attempts,
+                    if throttled { "throttled" } else { "uncertain" },
+                    if throttled {
+                        ""
+                    } else {
+                        "; looking it up before retrying"
+                    }
                 ));
                 tokio::time::sleep(jitter(delay)).await;
                 delay = (delay * 2).min(tuning.max_backoff);
+                if throttled {
+                    continue;
+                }
                 // The lookup is a read: the SDK retries it as usual.
                 if let Some(found) = find().await? {
                     return Ok(found);
@@ -81,6 +96,31 @@ where
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// `read` again (backoff 0.5 s doubling to 5 s, jittered) while it finds nothing, for up to
+/// the read lag (`Ctx::read_lag`): what was just created may be missing from reads for a
+/// while. None once the lag has passed with nothing found.
+pub async fn until_seen<T, L, LF>(cx: &Ctx, what: &str, mut read: L) -> Result<Option<T>>
+where
+    L: FnMut() -> LF,
+    LF: Future<Output = Result<Option<T>>>,
+{
+    let (start, bound) = (Instant::now(), cx.read_lag());
+    let mut delay = Duration::from_millis(500);
+    loop {
+        if let Some(found) = read().await? {
+            return Ok(Some(found));
+        }
+        if start.elapsed() + delay > bound {
+            return Ok(None);
+        }
+        cx.say(format!(
+            "{what}: not found yet; reads may lag a create by seconds, looking again"
+        ));
+        tokio::time::sleep(jitter(delay)).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -15,6 +15,11 @@ pub struct Tuning {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// How long a read may miss what was just created before "not found" is believed: EC2
+    /// says so of its API ("its ID might not have propagated throughout the system", retry
+    /// "up to a few minutes": Eventual consistency in the Amazon EC2 API); 2 min by default, as
+    /// the Terraform AWS provider waits for a new resource's read (`RetryWhenNewResourceNotFound`).
+    pub read_lag: Duration,
     /// Calls at once in this partition; None: the run's default.
     pub concurrency: Option<u32>,
 }
@@ -34,6 +39,7 @@ impl Tuning {
                 max_attempts: 10,
                 initial_backoff: Duration::from_millis(200),
                 max_backoff: Duration::from_secs(10),
+                read_lag: Duration::from_secs(120),
                 concurrency: None,
             },
             Partition::AwsCn => Tuning {
@@ -43,6 +49,7 @@ impl Tuning {
                 max_attempts: 12,
                 initial_backoff: Duration::from_millis(500),
                 max_backoff: Duration::from_secs(20),
+                read_lag: Duration::from_secs(120),
                 concurrency: None,
             },
         }
@@ -70,6 +77,9 @@ impl Tuning {
         if let Some(ms) = o.operation_ms {
             t.operation = Duration::from_millis(ms);
         }
+        if let Some(ms) = o.read_lag_ms {
+            t.read_lag = Duration::from_millis(ms);
+        }
         t.concurrency = spec.concurrency;
         t
     }
@@ -91,11 +101,12 @@ impl Tuning {
             "connect_ms" => self.connect = ms,
             "attempt_ms" => self.attempt = ms,
             "operation_ms" => self.operation = ms,
+            "read_lag_ms" => self.read_lag = ms,
             "concurrency" => self.concurrency = Some(small()?),
             other => {
                 return Err(format!(
                     "--tune {flag}: unknown setting `{other}` (max_attempts, initial_backoff_ms, \
-                     max_backoff_ms, connect_ms, attempt_ms, operation_ms, concurrency)"
+                     max_backoff_ms, connect_ms, attempt_ms, operation_ms, read_lag_ms, concurrency)"
                 ))
             }
         }
@@ -117,5 +128,22 @@ mod tests {
         assert!(c.max_attempts > a.max_attempts);
         // Bounded all the same.
         assert!(c.operation <= Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_read_lag_is_set_by_the_plan_and_the_command_line() {
+        let mut spec: PartitionSpec = serde_yaml::from_str("region: cn-north-1").unwrap();
+        assert_eq!(
+            Tuning::planned(Partition::AwsCn, &spec).read_lag,
+            Duration::from_secs(120)
+        );
+        spec.timeouts.read_lag_ms = Some(30_000);
+        let mut t = Tuning::planned(Partition::AwsCn, &spec);
+        assert_eq!(t.read_lag, Duration::from_secs(30));
+        t.set("read_lag_ms", "5000", "china.read_lag_ms=5000")
+            .unwrap();
+        assert_eq!(t.read_lag, Duration::from_secs(5));
+        let e = t.set("read_lag", "5", "china.read_lag=5").unwrap_err();
+        assert!(e.contains("read_lag_ms"), "{e}");
     }
 }

@@ -57,6 +57,32 @@ pub(super) async fn converge<T: Resource>(
     }
 }
 
+/// Wait until a read shows `made`, the resource a create just answered (the same id when
+/// both have one), for up to the read lag; an error if it never does.
+pub(super) async fn confirm_seen<T: Resource>(p: T, cx: Ctx, made: Live) -> Result<(), Error> {
+    let key = |l: &Live| {
+        l.outputs
+            .get("id")
+            .or_else(|| l.outputs.get("arn"))
+            .cloned()
+    };
+    let want = key(&made);
+    let seen = until_seen(&cx, "the new resource", || async {
+        Ok(T::read(&p, &cx)
+            .await?
+            .filter(|l| want.is_none() || key(l) == want))
+    })
+    .await?;
+    match seen {
+        Some(_) => Ok(()),
+        None => Err(Error::other(format!(
+            "created, but reads have not shown it for {} s: the next command may not find it \
+             (run `xpart plan` in a few minutes, before anything else)",
+            cx.read_lag().as_secs()
+        ))),
+    }
+}
+
 /// A deleted resource's attributes as `before`; secret values stay hidden.
 pub(super) fn delete_attrs(l: &Live) -> Vec<AttrChange> {
     l.attrs

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use crate::aws::{Clients, ConnectOptions};
 use crate::engine::resource::{
-    owned_id, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
+    owned_id, until_seen, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
 };
 use crate::engine::scan::{Scan, Tagged};
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
@@ -570,8 +570,10 @@ impl Engine {
         }
         (self.setup.sink)(Event::Phase("applying".into()));
         let outputs: Arc<Mutex<Known>> = Default::default();
+        let confirming: Arc<Mutex<Confirming>> = Default::default();
+        let pending = confirming.clone();
         let nodes = self.plan_nodes(planned, move |engine, r, step| {
-            let outputs = outputs.clone();
+            let (outputs, confirming) = (outputs.clone(), confirming.clone());
             async move {
                 let known = outputs.lock().unwrap().clone();
                 let kind = engine.render(&r, &known).map_err(|e| *e)?;
@@ -592,14 +594,23 @@ impl Engine {
                     r.partition.clone()
                 )
                 .await);
-                let (action, result) = match result {
-                    Ok((action, live)) => {
-                        let mut known = outputs.lock().unwrap();
-                        known.insert(r.id.clone(), Some(live.outputs));
-                        (action, Ok(()))
-                    }
-                    Err((action, e)) => (action, Err(e)),
-                };
+                let (action, result) =
+                    match result {
+                        Ok((action, live)) => {
+                            if matches!(action, Action::Create | Action::Replace)
+                                && reads_lag(&r.type_name)
+                            {
+                                let seen = with_props!(&kind, |p, T| tokio::spawn(
+                                    confirm_seen::<T>(p.clone(), cx.clone(), live.clone())
+                                ));
+                                confirming.lock().unwrap().push((r.id.clone(), seen));
+                            }
+                            let mut known = outputs.lock().unwrap();
+                            known.insert(r.id.clone(), Some(live.outputs));
+                            (action, Ok(()))
+                        }
+                        Err((action, e)) => (action, Err(e)),
+                    };
                 engine.finished(&r.id, action, start, result.as_ref().err());
                 result.map_err(|e| engine.error(&r, e))
             }
@@ -609,6 +620,22 @@ impl Engine {
         if !planned.orphans.is_empty() && report.is_success() {
             let more = self.delete_orphans(&planned.orphans, cancel).await?;
             report.outcomes.extend(more.outcomes);
+        }
+        // The run ends once reads show what it made, so the next command (verify, destroy,
+        // another machine's plan) finds it: a run that ended at once could be followed by a
+        // destroy that misses a new instance, or an apply that makes a second VPC.
+        let pending = std::mem::take(&mut *pending.lock().unwrap());
+        for (id, seen) in pending {
+            if cancel.is_cancelled() {
+                seen.abort();
+                continue;
+            }
+            let failed = match seen.await {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => Outcome::Failed(self.error(&self.spec.resources[&id], e)),
+                Err(e) => Outcome::Panicked(e.to_string()),
+            };
+            report.outcomes.insert(id, failed);
         }
         Ok(report)
     }
@@ -819,4 +846,15 @@ pub fn summary(report: &walk::Report<ResourceError>) -> (walk::Summary, Vec<Stri
         })
         .collect();
     (report.summary(), causes)
+}
+
+/// The checks that reads show what this run made, by resource id (see `confirm_seen`).
+type Confirming = Vec<(String, tokio::task::JoinHandle<Result<(), Error>>)>;
+
+/// The types whose reads may miss a create for a while, so that a run confirms each of its
+/// creates: EC2's ("its ID might not have propagated throughout the system": Eventual
+/// consistency in the Amazon EC2 API) and IAM's. Secrets Manager's DescribeSecret is current
+/// (only its listing lags) and the tag index's lag has its own search (Roles Anywhere, KMS).
+fn reads_lag(type_name: &str) -> bool {
+    type_name.starts_with("ec2.") || type_name.starts_with("iam.")
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{until_seen, Ctx, Desired, Error, Live, Resource, Result};
 use crate::spec::types::Tags;
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
@@ -172,8 +172,11 @@ pub async fn ours<P: Resource>(p: &P, cx: &Ctx) -> Result<Option<Live>> {
 /// The resource a create keyed by name found already there (`err`, "already exists"): a
 /// retry of our own create whose answer was lost, or a run cut short after it; or somebody
 /// else's, which is refused (`what` names it in the message).
+///
+/// The service has just said it exists, so a read that misses it is a read that lags the
+/// create (IAM's and EC2's reads do): it looks again for up to the read lag.
 pub async fn exists_as_ours<P: Resource>(p: &P, cx: &Ctx, err: Error, what: &str) -> Result<Live> {
-    let live = P::read(p, cx).await?.ok_or(err)?;
+    let live = until_seen(cx, what, || P::read(p, cx)).await?.ok_or(err)?;
     if !live.owned {
         return Err(Error::other(format!(
             "{what} exists and is not owned by this plan"

@@ -77,6 +77,8 @@ plan_data! {
         pub connect_ms: Option<u64>,
         pub attempt_ms: Option<u64>,
         pub operation_ms: Option<u64>,
+        /// How long a read may miss a resource just created before "not found" is believed.
+        pub read_lag_ms: Option<u64>,
     }
 
     /// A resource: its type, the partition it lives in (none for local `pki.*`), its properties.

@@ -14,7 +14,7 @@ use super::{
     create_tagged, end_with, finish, id_owner, live_tags, name_tag, outputs, owned, owner_filters,
     pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
-use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
+use crate::engine::resource::{until_seen, Ctx, Desired, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::spec::types::InternetGateway;
 use crate::spec::Path as PropPath;
@@ -103,9 +103,10 @@ async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
     match attached {
         Ok(_) => Ok(()),
         // An SDK retry after a lost answer finds the attachment made: fine if it is to the VPC
-        // the plan names (a read, only on this rare path).
+        // the plan names (a read, only on this rare path, patient: the gateway is seconds old).
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-            let now = InternetGateway::read(p, cx).await?;
+            let now =
+                until_seen(cx, "the internet gateway", || InternetGateway::read(p, cx)).await?;
             if now.as_ref().and_then(|l| l.attrs.get("vpc")) != Some(&json!(p.vpc)) {
                 return Err(e);
             }

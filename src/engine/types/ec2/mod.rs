@@ -22,8 +22,8 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::Value as Json;
 
 use crate::engine::resource::{
-    create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired,
-    Live, Propagation, Result, TAG_LINEAGE, TAG_PLAN,
+    create_once, owned_id, owned_in_order, plan_tags, retry_propagation, until_seen, user_tags,
+    Ctx, Desired, Live, Propagation, Result, TAG_LINEAGE, TAG_PLAN,
 };
 use crate::engine::types::shared::answered;
 use crate::spec::types::Tags;
@@ -307,7 +307,9 @@ where
         start(&mut live);
         Ok(live)
     };
-    let live = create_once(cx, c.op, create, || P::read(p, cx)).await?;
+    // Patient: EC2's reads lag its creates.
+    let find = || until_seen(cx, c.op, || P::read(p, cx));
+    let live = create_once(cx, c.op, create, find).await?;
     settle(p, live, &want, c.later, cx).await
 }
 

@@ -16,7 +16,7 @@ use super::{
     create_tagged, finish, gone_ok, id_owner, live_tags, name_tag, outputs, owned, owner_filters,
     pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
 };
-use crate::engine::resource::{sorted, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{sorted, until_seen, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Route, RouteTable};
 use crate::spec::Path as PropPath;
@@ -231,9 +231,10 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
             .map(String::from)
             .ok_or_else(|| Error::other("AssociateRouteTable returned no association id")),
         // Either an SDK retry of this very association, or the subnet belongs to another table,
-        // which xpart does not take from it silently. (A read, only on this rare path.)
+        // which xpart does not take from it silently. (A read, only on this rare path, patient:
+        // the table may be seconds old.)
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
-            let now = RouteTable::read(p, cx).await?;
+            let now = until_seen(cx, "the route table", || RouteTable::read(p, cx)).await?;
             match now.and_then(|l| associations(&l).remove(subnet)) {
                 Some(assoc) => Ok(assoc),
                 None => Err(Error::other(format!(

@@ -8,14 +8,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType};
 use serde_json::{json, Value as Json};
 
 use super::{
     arn_account, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
     plan_filters, settle, tag_spec, together, want_tags, Call, Ending,
 };
-use crate::engine::resource::{create_once, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{
+    create_once, owned_id, until_seen, Ctx, Desired, Error, Live, Resource, Result,
+};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Ingress, SecurityGroup};
 use crate::spec::Path as PropPath;
@@ -231,6 +233,25 @@ async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
     ingress!(cx, group, rules, REVOKE, revoke_security_group_ingress)
 }
 
+/// Whether a group named as `p` shows in its VPC without this resource's ownership tags.
+async fn named_elsewhere(p: &SecurityGroup, cx: &Ctx) -> Result<bool> {
+    let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+    let found = super::describe_all!(
+        cx,
+        describe_security_groups,
+        "DescribeSecurityGroups",
+        vec![filter("vpc-id", &p.vpc), filter("group-name", &p.name)],
+        |_| true
+    );
+    Ok(found.iter().any(|g| {
+        let tags = g
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+        owned_id(&cx.owner, tags).as_deref() != Some(cx.id.as_str())
+    }))
+}
+
 impl Resource for SecurityGroup {
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -278,17 +299,22 @@ impl Resource for SecurityGroup {
                     }
                     // The name is taken in this VPC: by an earlier attempt of ours whose answer
                     // was lost (then the tags find it), or by a group this plan does not own.
-                    Err(e) if e.code() == Some("InvalidGroup.Duplicate") => match Self::read(p, cx).await? {
-                        Some(live) => Ok(live),
-                        None => Err(Error::other(format!(
+                    Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
+                        let foreign = || Error::other(format!(
                             "a security group named `{}` exists in {} and is not owned by this plan ({e})",
                             p.name, p.vpc
-                        ))),
-                    },
+                        ));
+                        // Another's group shows by name at once: refused without waiting. Ours
+                        // may be seconds old, so that read is patient.
+                        if named_elsewhere(p, cx).await? {
+                            return Err(foreign());
+                        }
+                        until_seen(cx, "the security group", || Self::read(p, cx)).await?.ok_or_else(foreign)
+                    }
                     Err(e) => Err(e),
                 }
             },
-            || Self::read(p, cx),
+            || until_seen(cx, "CreateSecurityGroup", || Self::read(p, cx)),
         )
         .await?;
         settle(p, live, &want, &["ingress"], cx).await
