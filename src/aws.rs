@@ -642,7 +642,7 @@ impl Pacer {
     fn group(path: &str) -> Option<(&'static str, std::time::Duration)> {
         let second = std::time::Duration::from_secs(1);
         let path = path.split('?').next().unwrap_or(path);
-        if path.starts_with("/trustanchor") {
+        if path.starts_with("/trustanchor") || path.ends_with("-notifications-settings") {
             Some(("trust anchor", second))
         } else if path.starts_with("/profile") {
             Some(("profile", second))

@@ -30,14 +30,13 @@ struct Facts {
 //   (docs.amazonaws.cn/en_us/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-services):
 //   principals are usually `service-name.amazonaws.com`, but some services use the
 //   `.amazonaws.com.cn` form instead of or in addition to it.
-// - The China IAM console writes `ec2.amazonaws.com.cn` into the trust policy of an EC2 role
-//   (aws/aws-cdk#24709, which restored it in CDK's region-info after aws/aws-cdk#22589 had made
-//   `ec2.amazonaws.com` universal and broke China).
 // - EKS in China refuses a node role that lacks `ec2.amazonaws.com.cn`
 //   ("Following required service principals [ec2.amazonaws.com.cn] were not found",
 //   awslabs/cdk-eks-blueprints#558).
 // - The Terraform AWS provider's aws_service_principal returns `ec2.amazonaws.com.cn` in China
-//   since hashicorp/terraform-provider-aws#47141 (2026).
+//   since hashicorp/terraform-provider-aws#47141 (merged 2026-03-30).
+// (aws/aws-cdk#24709, a proposal to restore the `.cn` form in CDK's region facts, was closed
+// without being merged: it is no evidence either way.)
 // IAM rejects a whole trust policy when one listed principal is invalid, so listing both forms
 // is no hedge. A plan can override any principal per partition (`service_principals:`).
 // Roles Anywhere's principal is `rolesanywhere.amazonaws.com` in both partitions.

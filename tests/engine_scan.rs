@@ -369,3 +369,128 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
         );
     }
 }
+
+/// boto3's view of the run's trust anchors and profiles (tests/clients/ra_settings.py).
+fn ra_settings(tb: &Testbed, run: &Run) -> serde_json::Value {
+    let mut c = std::process::Command::new(tb.python());
+    c.arg(util::repo().join("tests/clients/ra_settings.py"))
+        .args(["--endpoint", tb.endpoint(Side::Commercial)])
+        .args(["--region", tb.region(Side::Commercial)])
+        .args(["--needle", &run.suffix]);
+    let out = util::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The shipped plan's expiry notifications and attribute mapping: applied, read back by boto3
+/// as the plan says, changed in place by a plan edit (`~`, never `-/+`), nothing to do after;
+/// a notification the plan leaves out goes back to Roles Anywhere's own setting.
+#[test]
+fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
+    let tb = Testbed::private();
+    let run = Run::new(&tb);
+    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    let dir = run.state.join("plans");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = dir.join("china-to-commercial.yaml");
+    std::fs::write(&plan, &src).unwrap();
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let sfx = &run.suffix;
+    let (anchor, profile) = (
+        format!("xpart-root-{sfx}"),
+        format!("xpart-secret-reader-{sfx}"),
+    );
+    let got = ra_settings(&tb, &run);
+    let events = |v: &serde_json::Value| -> Vec<(String, bool, Option<u64>, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["event"].as_str().unwrap().to_string(),
+                    n["enabled"].as_bool().unwrap(),
+                    n["threshold"].as_u64(),
+                    n["configuredBy"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let account = tb.account(Side::Commercial).to_string();
+    assert_eq!(
+        events(&got["anchors"][&anchor]),
+        [
+            (
+                "CA_CERTIFICATE_EXPIRY".into(),
+                true,
+                Some(90),
+                account.clone()
+            ),
+            (
+                "END_ENTITY_CERTIFICATE_EXPIRY".into(),
+                true,
+                Some(14),
+                account.clone()
+            ),
+        ],
+        "{got}"
+    );
+    assert_eq!(
+        got["profiles"][&profile],
+        serde_json::json!({"x509Subject": ["CN", "OU"], "x509Issuer": ["CN"]}),
+        "{got}"
+    );
+
+    // The edit: a later CA warning, no end-entity setting of the plan's own, the SAN's DNS
+    // names mapped and the issuer's not.
+    let edited = src
+        .replace(
+            "        ca_certificate_expiry: {enabled: true, threshold_days: 90}\n        end_entity_certificate_expiry: {enabled: true, threshold_days: 14}\n",
+            "        ca_certificate_expiry: {enabled: true, threshold_days: 120}\n",
+        )
+        .replace(
+            "        x509Subject: [CN, OU]\n        x509Issuer: [CN]\n",
+            "        x509Subject: [CN, OU]\n        x509SAN: [DNS]\n",
+        );
+    assert_ne!(edited, src);
+    std::fs::write(&plan, &edited).unwrap();
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    for line in [
+        "~ rolesanywhere.trust_anchor trust_anchor",
+        "~ rolesanywhere.profile ra_profile",
+    ] {
+        assert!(shown.contains(line), "{line} missing:\n{shown}");
+    }
+    assert!(
+        !shown.contains("-/+"),
+        "replaced, not changed in place:\n{shown}"
+    );
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let got = ra_settings(&tb, &run);
+    let now = events(&got["anchors"][&anchor]);
+    assert_eq!(
+        now[0],
+        ("CA_CERTIFICATE_EXPIRY".into(), true, Some(120), account)
+    );
+    assert_eq!(
+        now[1].3, "rolesanywhere.amazonaws.com",
+        "reset to the default: {got}"
+    );
+    assert_eq!(
+        got["profiles"][&profile],
+        serde_json::json!({"x509Subject": ["CN", "OU"], "x509SAN": ["DNS"]}),
+        "{got}"
+    );
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -843,3 +843,25 @@ fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
         Role::delete(&adopted, &cx).await.unwrap();
     });
 }
+
+/// A key policy KMS refuses for its account principal (here the commercial form, in China) is
+/// reported at once with the reason: no propagation cures it, so it is not retried for the
+/// propagation bound (20 s in these tests, 3 min by default).
+#[test]
+fn kms_key_policy_naming_only_a_foreign_account_fails_at_once() {
+    let tb = util::testbed();
+    util::rt().block_on(async {
+        let plan = util::unique("p");
+        let cx = ctx(tb, Side::China, &plan, "key").await;
+        let account = tb.account(Side::China);
+        let p = key_props(&format!(
+            "policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Principal: {{AWS: \"arn:aws:iam::{account}:root\"}}, Action: \"kms:*\", Resource: \"*\"}}]}}"
+        ));
+        let t0 = std::time::Instant::now();
+        let e = KmsKey::create(&p, &cx).await.unwrap_err().to_string();
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "waited {:?}", t0.elapsed());
+        assert!(e.contains("MalformedPolicyDocumentException"), "{e}");
+        assert!(e.contains("no propagation"), "{e}");
+        assert!(e.contains("arn:aws-cn:iam::<account>:root"), "{e}");
+    });
+}

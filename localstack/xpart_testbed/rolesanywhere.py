@@ -55,6 +55,29 @@ class Store:
         return f"arn:{self.partition}:rolesanywhere:{region}:{self.account}:{kind}/{rid}"
 
 
+NOTIFICATION_EVENTS = ("CA_CERTIFICATE_EXPIRY", "END_ENTITY_CERTIFICATE_EXPIRY")
+CERTIFICATE_FIELDS = ("x509Subject", "x509Issuer", "x509SAN")
+
+
+def default_notifications() -> list[dict]:
+    """A new anchor's settings: both events on, through every channel, set by Roles Anywhere
+    itself (`configuredBy` its principal, as NotificationSettingDetail documents). The
+    threshold of the service's default is not documented; 45 days here, and xpart compares a
+    default setting by who set it, never by its values."""
+    return [{"enabled": True, "event": e, "threshold": 45, "channel": "ALL",
+             "configuredBy": "rolesanywhere.amazonaws.com"} for e in NOTIFICATION_EVENTS]
+
+
+def default_mappings() -> list[dict]:
+    """A new profile's attribute mapping (User Guide, "Certificate attribute mapping":
+    default mapping behavior)."""
+    return [
+        {"certificateField": "x509Subject", "mappingRules": [{"specifier": "*"}]},
+        {"certificateField": "x509Issuer", "mappingRules": [{"specifier": "*"}]},
+        {"certificateField": "x509SAN", "mappingRules": [{"specifier": s} for s in ("DNS", "URI", "Name/*")]},
+    ]
+
+
 def _region_from_sigv4(auth: str) -> str | None:
     m = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request", auth)
     return m.group(1) if m else None
@@ -105,7 +128,7 @@ class Quotas:
     def group(path: str) -> str | None:
         if path == "/sessions":
             return "session"
-        if path.startswith("/trustanchor"):
+        if path.startswith("/trustanchor") or path.endswith("-notifications-settings"):
             return "trust anchor"
         if path.startswith("/profile"):
             return "profile"
@@ -170,6 +193,10 @@ class RolesAnywhere:
             ("DELETE", r"/trustanchor/(?P<id>[^/]+)", self.delete_trust_anchor),
             ("POST", r"/trustanchor/(?P<id>[^/]+)/enable", self.enable_trust_anchor),
             ("POST", r"/trustanchor/(?P<id>[^/]+)/disable", self.disable_trust_anchor),
+            ("PATCH", r"/put-notifications-settings", self.put_notification_settings),
+            ("PATCH", r"/reset-notifications-settings", self.reset_notification_settings),
+            ("PUT", r"/profiles/(?P<id>[^/]+)/mappings", self.put_attribute_mapping),
+            ("DELETE", r"/profiles/(?P<id>[^/]+)/mappings", self.delete_attribute_mapping),
             ("POST", r"/profiles", self.create_profile),
             ("GET", r"/profiles", self.list_profiles),
             ("GET", r"/profile/(?P<id>[^/]+)", self.get_profile),
@@ -272,8 +299,9 @@ class RolesAnywhere:
             "enabled": bool(body.get("enabled", False)),
             "createdAt": now,
             "updatedAt": now,
-            "notificationSettings": [],
+            "notificationSettings": default_notifications(),
         }
+        self._set_notifications(ta, body.get("notificationSettings") or [])
         with self.s.lock:
             self.s.anchors[arn] = ta
             self.s.tags[arn] = tags
@@ -305,6 +333,47 @@ class RolesAnywhere:
         with self.s.lock:
             self.s.anchors.pop(ta["trustAnchorArn"], None)
             self.s.tags.pop(ta["trustAnchorArn"], None)
+        return 200, {"trustAnchor": ta}
+
+    def _set_notifications(self, ta: dict, settings: Any) -> None:
+        """Customize `ta`'s settings of the events in `settings` (NotificationSetting, API
+        reference: a threshold "is required for a notification setting that is enabled")."""
+        if not isinstance(settings, list):
+            raise validation("notificationSettings must be a list")
+        for s in settings:
+            if not isinstance(s, dict) or s.get("event") not in NOTIFICATION_EVENTS:
+                raise validation("notificationSettings: each needs an event")
+            if s.get("enabled") and s.get("threshold") is None:
+                raise validation("threshold is required for a notification setting that is enabled")
+        with self.s.lock:
+            for s in settings:
+                for d in ta["notificationSettings"]:
+                    if d["event"] == s["event"]:
+                        d.update({"enabled": bool(s["enabled"]), "channel": s.get("channel") or "ALL",
+                                  "configuredBy": self.s.account})
+                        if s.get("threshold") is not None:
+                            d["threshold"] = s["threshold"]
+            ta["updatedAt"] = _iso(_now())
+
+    def put_notification_settings(self, req: Request):
+        body = self._body(req)
+        ta = self._anchor(req, str(body.get("trustAnchorId")))
+        self._set_notifications(ta, body.get("notificationSettings"))
+        return 200, {"trustAnchor": ta}
+
+    def reset_notification_settings(self, req: Request):
+        body = self._body(req)
+        ta = self._anchor(req, str(body.get("trustAnchorId")))
+        keys = body.get("notificationSettingKeys")
+        if not isinstance(keys, list):
+            raise validation("notificationSettingKeys must be a list")
+        events = {k.get("event") for k in keys if isinstance(k, dict)}
+        with self.s.lock:
+            ta["notificationSettings"] = [
+                d if d["event"] not in events else next(x for x in default_notifications() if x["event"] == d["event"])
+                for d in ta["notificationSettings"]
+            ]
+            ta["updatedAt"] = _iso(_now())
         return 200, {"trustAnchor": ta}
 
     def enable_trust_anchor(self, req: Request, id: str):
@@ -373,7 +442,7 @@ class RolesAnywhere:
             "updatedAt": now,
             "durationSeconds": body.get("durationSeconds", DEFAULT_DURATION),
             "acceptRoleSessionName": bool(body.get("acceptRoleSessionName", False)),
-            "attributeMappings": [],
+            "attributeMappings": default_mappings(),
         }
         if p["sessionPolicy"] is None:
             del p["sessionPolicy"]
@@ -404,6 +473,44 @@ class RolesAnywhere:
         with self.s.lock:
             self.s.profiles.pop(p["profileArn"], None)
             self.s.tags.pop(p["profileArn"], None)
+        return 200, {"profile": p}
+
+    def put_attribute_mapping(self, req: Request, id: str):
+        """Adds the rules to the field's (AWS's API reference says "put an entry"; whether it
+        replaces a field's rules is not stated, so the emulation takes the stricter reading
+        for a client: what was there stays until deleted)."""
+        body = self._body(req)
+        p = self._profile(req, id)
+        field = body.get("certificateField")
+        rules = body.get("mappingRules")
+        if field not in CERTIFICATE_FIELDS or not isinstance(rules, list):
+            raise validation("certificateField and mappingRules are required")
+        specs = [r.get("specifier") for r in rules if isinstance(r, dict)]
+        if any(not isinstance(s, str) or len(s) > 60 for s in specs):
+            raise validation("each mapping rule needs a specifier of at most 60 characters")
+        with self.s.lock:
+            m = next((m for m in p["attributeMappings"] if m["certificateField"] == field), None)
+            if m is None:
+                m = {"certificateField": field, "mappingRules": []}
+                p["attributeMappings"].append(m)
+            have = [r["specifier"] for r in m["mappingRules"]]
+            m["mappingRules"] += [{"specifier": s} for s in specs if s not in have]
+            p["updatedAt"] = _iso(_now())
+        return 200, {"profile": p}
+
+    def delete_attribute_mapping(self, req: Request, id: str):
+        p = self._profile(req, id)
+        field = req.args.get("certificateField")
+        specifiers = req.args.getlist("specifiers")
+        if field not in CERTIFICATE_FIELDS:
+            raise validation("certificateField is required")
+        with self.s.lock:
+            for m in p["attributeMappings"]:
+                if m["certificateField"] == field:
+                    m["mappingRules"] = [r for r in m["mappingRules"]
+                                         if specifiers and r["specifier"] not in specifiers]
+            p["attributeMappings"] = [m for m in p["attributeMappings"] if m["mappingRules"]]
+            p["updatedAt"] = _iso(_now())
         return 200, {"profile": p}
 
     def enable_profile(self, req: Request, id: str):
@@ -515,7 +622,15 @@ class RolesAnywhere:
             raise access_denied(f"Unable to assume role {role_name}: role does not exist")
         cert = signed.certificate
         context = {"aws:SourceArn": anchor_arn, "aws:SourceAccount": self.s.account}
-        context.update({f"aws:PrincipalTag/{k}": v for k, v in x509auth.subject_tags(cert).items()})
+        # Only what the profile's attribute mapping maps becomes a session tag ("If a profile
+        # is used with an Attribute Mapping field that lacks specifier: CN or specifier: *",
+        # a condition on it does not match: User Guide, "Attribute mapping and trust policy").
+        mapped = {m["certificateField"]: {r["specifier"] for r in m["mappingRules"]}
+                  for m in profile.get("attributeMappings", [])}
+        context.update({
+            f"aws:PrincipalTag/{k}": v for k, v in x509auth.subject_tags(cert).items()
+            if {"*", k.split("/", 1)[1]} & mapped.get(k.split("/", 1)[0], set())
+        })
         if not policy.trust_allows(role.assume_role_policy_document, "rolesanywhere.amazonaws.com", SESSION_ACTIONS, context):
             raise access_denied("Unable to assume role: the role's trust policy does not allow this session")
 

@@ -241,6 +241,33 @@ pub(crate) fn anchor_rules(
     if let Some(f) = &ta.certificate_file {
         check_ca_file(cx, &at.key("certificate_file"), f, base);
     }
+    let n = &ta.notifications;
+    for (event, setting) in [
+        ("ca_certificate_expiry", &n.ca_certificate_expiry),
+        (
+            "end_entity_certificate_expiry",
+            &n.end_entity_certificate_expiry,
+        ),
+    ] {
+        let Some(s) = setting else { continue };
+        let here = at.key("notifications").key(event);
+        match s.threshold_days {
+            Some(d) if !(1..=360).contains(&d) => cx.push(
+                Finding::error(
+                    "XP071",
+                    format!("notification threshold {d} days is outside 1–360"),
+                )
+                .at(cx.value(&here.key("threshold_days")))
+                .hint("Roles Anywhere notifies 1 to 360 days before an expiry"),
+            ),
+            None if s.enabled => cx.push(
+                Finding::error("XP071", "an enabled notification needs `threshold_days`")
+                    .at(cx.key(&here))
+                    .hint("e.g. `{enabled: true, threshold_days: 60}`"),
+            ),
+            _ => {}
+        }
+    }
 }
 
 pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &spec::types::Profile) {
@@ -263,6 +290,18 @@ pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &spec::types::Profi
                 .at(cx.key(&at.key("roles")))
                 .hint("roles: [${role.arn}]"),
         );
+    }
+    for (field, specifiers) in pr.attribute_mappings.iter().flatten() {
+        let here = at.key("attribute_mappings").key(field.as_str());
+        for (i, s) in specifiers.iter().enumerate() {
+            if s.is_empty() || s.len() > 60 {
+                cx.push(
+                    Finding::error("XP071", "a mapping specifier is 1 to 60 characters")
+                        .at(cx.value(&here.index(i)))
+                        .hint("e.g. `CN`, `OU`, `*` (every field), `DNS`, `Name/*`"),
+                );
+            }
+        }
     }
 }
 

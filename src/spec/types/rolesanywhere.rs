@@ -17,6 +17,28 @@ super::plan_data! {
         pub certificate_file: Option<String>,
         #[serde(default = "yes")]
         pub enabled: bool,
+        /// Expiry notifications, per event; an event left out keeps Roles Anywhere's default
+        /// setting (and one customized outside the plan is reset to it).
+        #[serde(default)]
+        pub notifications: Notifications,
+    }
+
+    /// `notifications:` of a trust anchor. Roles Anywhere notifies through every channel it
+    /// has (CloudWatch metrics, EventBridge, Health Dashboard: its only channel, `ALL`).
+    #[derive(Default)]
+    pub struct Notifications {
+        /// The anchor's CA certificate nears its end.
+        pub ca_certificate_expiry: Option<Notification>,
+        /// A certificate that authenticated with the anchor nears its end.
+        pub end_entity_certificate_expiry: Option<Notification>,
+    }
+
+    /// One expiry notification.
+    pub struct Notification {
+        #[serde(default = "yes")]
+        pub enabled: bool,
+        /// Days before the expiry, 1–360; required when enabled.
+        pub threshold_days: Option<u32>,
     }
 
     /// `rolesanywhere.profile`
@@ -34,6 +56,55 @@ super::plan_data! {
         pub session_policy: Option<serde_yaml::Value>,
         #[serde(default)]
         pub accept_role_session_name: bool,
+        /// Which certificate fields become session tags: by field (`x509Subject`,
+        /// `x509Issuer`, `x509SAN`), its specifiers (`CN`, `OU`, `*`, `DNS`, `URI`,
+        /// `Name/*`…). Given, it is the whole mapping (a field left out maps nothing); left
+        /// out, Roles Anywhere's default mapping.
+        pub attribute_mappings: Option<std::collections::BTreeMap<CertificateField, Vec<String>>>,
+    }
+}
+
+/// A certificate field an attribute mapping takes values from.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+pub enum CertificateField {
+    #[serde(rename = "x509Subject")]
+    Subject,
+    #[serde(rename = "x509Issuer")]
+    Issuer,
+    #[serde(rename = "x509SAN")]
+    San,
+}
+
+impl CertificateField {
+    pub const ALL: [CertificateField; 3] = [Self::Subject, Self::Issuer, Self::San];
+
+    /// The field's name in the API (`x509Subject`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subject => "x509Subject",
+            Self::Issuer => "x509Issuer",
+            Self::San => "x509SAN",
+        }
+    }
+
+    /// Roles Anywhere's mapping for a profile made without one (User Guide, "Certificate
+    /// attribute mapping", default mapping behavior).
+    pub fn default_specifiers(self) -> &'static [&'static str] {
+        match self {
+            Self::Subject | Self::Issuer => &["*"],
+            Self::San => &["DNS", "URI", "Name/*"],
+        }
     }
 }
 

@@ -85,6 +85,56 @@ fn propagating(e: &Error) -> bool {
             .is_some_and(|a| a.message.to_ascii_lowercase().contains("principal"))
 }
 
+/// Whether a key policy names a principal that may still be on its way (a role or user, made
+/// seconds ago). One that names only account principals (`…:root`) cannot be cured by waiting:
+/// KMS refusing those refuses the account itself (another partition's form, a mistyped id).
+fn may_propagate(doc: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Json>(doc) else {
+        return true;
+    };
+    let statements = match &doc["Statement"] {
+        Json::Array(s) => s.clone(),
+        other => vec![other.clone()],
+    };
+    statements.iter().any(|st| {
+        let aws = &st["Principal"]["AWS"];
+        let arns: Vec<&str> = match aws {
+            Json::String(s) => vec![s.as_str()],
+            Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
+            _ => vec![],
+        };
+        arns.iter().any(|a| !a.ends_with(":root"))
+    })
+}
+
+/// Calls a key policy with `doc`, retried while its principals propagate, refused at once with
+/// the reason when no propagation can cure the refusal.
+async fn with_policy<T, F, Fut>(cx: &Ctx, doc: &str, f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let curable = may_propagate(doc);
+    let mut f = f;
+    retry_propagation(cx, &PRINCIPALS, || {
+        let sent = f();
+        async move {
+            sent.await.map_err(|e| {
+                if !curable && propagating(&e) {
+                    Error::other(format!(
+                        "{e}; the policy names only account principals ({}), which no \
+                         propagation makes valid: check each is this partition's form and account",
+                        cx.part().def.partition.account_principal("<account>")
+                    ))
+                } else {
+                    e
+                }
+            })
+        }
+    })
+    .await
+}
+
 /// A key that is going away counts as gone: it cannot be used, only cancelled.
 fn pending(meta: &KeyMetadata) -> bool {
     matches!(
@@ -354,7 +404,7 @@ async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
     let kms = &cx.clients().kms;
     // Never with BypassPolicyLockoutSafetyCheck: KMS's own check is a last guard against a
     // policy that locks the account out of its key.
-    retry_propagation(cx, &PRINCIPALS, || async {
+    with_policy(cx, doc, || async {
         cx.run(
             "PutKeyPolicy",
             kms.put_key_policy()
@@ -555,7 +605,7 @@ impl Resource for KmsKey {
         // `read` found no key of this resource, with or without its alias: make one. Its
         // metadata, and whether this run knows it as made (not found after a lost answer).
         let create = || async {
-            let made = retry_propagation(cx, &PRINCIPALS, || async {
+            let made = with_policy(cx, &doc, || async {
                 let (usage, spec) = p.usage_and_spec();
                 let mut req = kms
                     .create_key()
@@ -726,5 +776,22 @@ impl Rules for KmsKey {
             .iter()
             .map(|a| (a.as_str(), NameCheck::Alias))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_propagate;
+
+    #[test]
+    fn only_a_policy_naming_a_role_or_user_waits_for_propagation() {
+        let root = r#"{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
+        assert!(!may_propagate(root));
+        let role = r#"{"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws-cn:iam::444455556666:role/new"]}, "Action": "kms:Decrypt", "Resource": "*"}]}"#;
+        assert!(may_propagate(role));
+        let service = r#"{"Statement": {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com.cn"}, "Action": "kms:Decrypt", "Resource": "*"}}"#;
+        assert!(!may_propagate(service));
     }
 }

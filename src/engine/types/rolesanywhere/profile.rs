@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_rolesanywhere::operation::create_profile::CreateProfileOutput;
-use aws_sdk_rolesanywhere::types::ProfileDetail;
+use aws_sdk_rolesanywhere::types::{AttributeMapping, MappingRule, ProfileDetail};
 use serde_json::{json, Value as Json};
 
 use super::{
@@ -26,7 +26,7 @@ use crate::engine::resource::{
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::policy;
 use crate::policy::canonical;
-use crate::spec::types::Profile;
+use crate::spec::types::{CertificateField, Profile};
 use crate::spec::Path as PropPath;
 
 const DEFAULT_DURATION: u32 = 3600;
@@ -56,6 +56,123 @@ fn session_policy_text(p: &Profile, cx: &Ctx) -> Result<Option<String>> {
         Json::Null => None,
         doc => Some(doc.to_string()),
     })
+}
+
+/// The attribute mapping as compared: by field, its specifiers sorted; a field that maps
+/// nothing left out.
+fn mappings_live(m: &[AttributeMapping]) -> Json {
+    let mut out = BTreeMap::<String, BTreeSet<String>>::new();
+    for a in m {
+        let Some(field) = a.certificate_field() else {
+            continue;
+        };
+        let rules = a.mapping_rules().iter().map(|r| r.specifier().to_string());
+        out.entry(field.as_str().to_string())
+            .or_default()
+            .extend(rules);
+    }
+    out.retain(|_, v| !v.is_empty());
+    json!(out)
+}
+
+/// The mapping the plan asks for: its own, or Roles Anywhere's default when it gives none.
+fn mappings_desired(p: &Profile) -> BTreeMap<CertificateField, BTreeSet<String>> {
+    let mut out: BTreeMap<CertificateField, BTreeSet<String>> = match &p.attribute_mappings {
+        Some(m) => m
+            .iter()
+            .map(|(f, s)| (*f, s.iter().cloned().collect()))
+            .collect(),
+        None => CertificateField::ALL
+            .iter()
+            .map(|f| {
+                (
+                    *f,
+                    f.default_specifiers()
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                )
+            })
+            .collect(),
+    };
+    out.retain(|_, v| !v.is_empty());
+    out
+}
+
+fn mappings_attr(p: &Profile) -> Json {
+    let want = mappings_desired(p);
+    json!(want
+        .iter()
+        .map(|(f, s)| (f.as_str(), s))
+        .collect::<BTreeMap<_, _>>())
+}
+
+/// Bring the profile's attribute mapping to the plan, field by field: PutAttributeMapping with
+/// the plan's specifiers, then DeleteAttributeMapping of any other the answer still shows
+/// (whether Put replaces a field's rules or adds to them, the field ends as planned); a field
+/// the plan maps nothing from is deleted whole.
+async fn map_attributes(p: &Profile, live: &Live, cx: &Ctx, id: &str) -> Result<()> {
+    let ra = &cx.clients().rolesanywhere;
+    let want = mappings_desired(p);
+    let have = live.attrs.get("attribute_mappings");
+    for field in CertificateField::ALL {
+        let wanted: Vec<String> = want
+            .get(&field)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let had: BTreeSet<String> = have
+            .and_then(|h| h.get(field.as_str()))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        if had.iter().eq(wanted.iter()) {
+            continue;
+        }
+        let api_field = aws_sdk_rolesanywhere::types::CertificateField::from(field.as_str());
+        let mut extra: Vec<String> = had
+            .iter()
+            .filter(|s| !wanted.contains(s))
+            .cloned()
+            .collect();
+        if !wanted.is_empty() {
+            let rules = wanted
+                .iter()
+                .map(|s| MappingRule::builder().specifier(s).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::other(format!("mapping rule: {e}")))?;
+            let out = cx
+                .call(
+                    "PutAttributeMapping",
+                    ra.put_attribute_mapping()
+                        .profile_id(id)
+                        .certificate_field(api_field.clone())
+                        .set_mapping_rules(Some(rules))
+                        .send(),
+                )
+                .await?;
+            let now = out.profile.map(|pr| mappings_live(pr.attribute_mappings()));
+            extra = now
+                .as_ref()
+                .and_then(|n| n.get(field.as_str()))
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| !wanted.contains(s))
+                .collect();
+            if extra.is_empty() {
+                continue;
+            }
+        }
+        cx.call(
+            "DeleteAttributeMapping",
+            ra.delete_attribute_mapping()
+                .profile_id(id)
+                .certificate_field(api_field)
+                .set_specifiers((!wanted.is_empty()).then_some(extra))
+                .send(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
@@ -92,6 +209,10 @@ fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
         "accept_role_session_name".into(),
         json!(pr.accept_role_session_name().unwrap_or(false)),
     );
+    attrs.insert(
+        "attribute_mappings".into(),
+        mappings_live(pr.attribute_mappings()),
+    );
     attrs.insert("tags".into(), tags_attr(tags));
     Live::new(outputs, attrs, owned)
 }
@@ -119,6 +240,7 @@ impl Resource for Profile {
             )
             .attr("session_policy", session_policy(p, cx)?)
             .attr("accept_role_session_name", p.accept_role_session_name)
+            .attr("attribute_mappings", mappings_attr(p))
             .attr("tags", plan_tags(&p.tags)))
     }
 
@@ -146,7 +268,14 @@ impl Resource for Profile {
         };
         let op = ("CreateProfile", "CreateProfile returned no profile");
         let made = create_tagged(p, cx, op, send, made).await?;
-        settle(p, cx, made).await
+        let live = settle(p, cx, made).await?;
+        // CreateProfile takes no attribute mapping: a plan's own is put after.
+        let want = Self::desired(p, cx)?;
+        if live.attrs.get("attribute_mappings") == want.attrs.get("attribute_mappings") {
+            return Ok(live);
+        }
+        let changed = BTreeSet::from(["attribute_mappings".to_string()]);
+        Self::update(p, &live, &changed, cx).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
@@ -178,6 +307,9 @@ impl Resource for Profile {
                 switch!(cx, p.enabled,
                     "EnableProfile" => ra.enable_profile().profile_id(&id),
                     "DisableProfile" => ra.disable_profile().profile_id(&id))?;
+            }
+            if changed.contains("attribute_mappings") {
+                map_attributes(p, live, cx, &id).await?;
             }
             Ok(())
         };

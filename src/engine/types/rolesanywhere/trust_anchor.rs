@@ -20,8 +20,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_rolesanywhere::operation::create_trust_anchor::CreateTrustAnchorOutput;
-use aws_sdk_rolesanywhere::types::{Source, SourceData, TrustAnchorDetail, TrustAnchorType};
-use serde_json::json;
+use aws_sdk_rolesanywhere::types::{
+    NotificationChannel, NotificationEvent, NotificationSetting, NotificationSettingDetail,
+    NotificationSettingKey, Source, SourceData, TrustAnchorDetail, TrustAnchorType,
+};
+use serde_json::{json, Value as Json};
 
 use super::*;
 use crate::engine::resource::{
@@ -29,7 +32,7 @@ use crate::engine::resource::{
 };
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::Unknown;
-use crate::spec::types::TrustAnchor;
+use crate::spec::types::{Notification, TrustAnchor};
 use crate::spec::Path as PropPath;
 
 /// The certificate the plan asks for, or `plan::Unknown` while its CA does not exist yet.
@@ -72,6 +75,93 @@ fn source(pem: &str) -> Source {
         .build()
 }
 
+/// The events a trust anchor notifies of, by their plan name.
+const EVENTS: [(&str, NotificationEvent); 2] = [
+    (
+        "ca_certificate_expiry",
+        NotificationEvent::CaCertificateExpiry,
+    ),
+    (
+        "end_entity_certificate_expiry",
+        NotificationEvent::EndEntityCertificateExpiry,
+    ),
+];
+
+/// Who configured a setting Roles Anywhere set itself (NotificationSettingDetail, API
+/// reference: "for default settings … rolesanywhere.amazonaws.com"); the same in China, where
+/// Roles Anywhere's own principal keeps the commercial form.
+const DEFAULT_BY: &str = "rolesanywhere.amazonaws.com";
+
+/// One event's setting as compared: `"default"` (Roles Anywhere's own, whatever its values),
+/// or what was set, without a threshold when disabled (it has no effect then, and the service
+/// may keep an old one).
+fn setting_attr(enabled: bool, threshold: Option<i32>) -> Json {
+    if enabled {
+        json!({"enabled": true, "threshold_days": threshold})
+    } else {
+        json!({"enabled": false})
+    }
+}
+
+fn notifications_live(details: &[NotificationSettingDetail]) -> Json {
+    let mut out = serde_json::Map::new();
+    for (name, event) in &EVENTS {
+        let custom = details
+            .iter()
+            .find(|d| d.event() == event && d.configured_by() != Some(DEFAULT_BY));
+        let v = custom.map_or(json!("default"), |d| {
+            setting_attr(d.enabled(), d.threshold())
+        });
+        out.insert(name.to_string(), v);
+    }
+    Json::Object(out)
+}
+
+fn plan_notifications(
+    p: &TrustAnchor,
+) -> [(&'static str, NotificationEvent, Option<&Notification>); 2] {
+    let n = &p.notifications;
+    [
+        (
+            EVENTS[0].0,
+            EVENTS[0].1.clone(),
+            n.ca_certificate_expiry.as_ref(),
+        ),
+        (
+            EVENTS[1].0,
+            EVENTS[1].1.clone(),
+            n.end_entity_certificate_expiry.as_ref(),
+        ),
+    ]
+}
+
+fn notifications_desired(p: &TrustAnchor) -> Json {
+    let out = plan_notifications(p).map(|(name, _, n)| {
+        let v = n.map_or(json!("default"), |n| {
+            setting_attr(n.enabled, n.threshold_days.map(|d| d as i32))
+        });
+        (name.to_string(), v)
+    });
+    Json::Object(out.into_iter().collect())
+}
+
+/// The settings the plan customizes, as the API takes them.
+fn custom_settings(p: &TrustAnchor) -> Result<Vec<NotificationSetting>> {
+    plan_notifications(p)
+        .into_iter()
+        .filter_map(|(_, event, n)| Some((event, n?)))
+        .map(|(event, n)| {
+            NotificationSetting::builder()
+                .event(event)
+                .enabled(n.enabled)
+                .set_threshold(n.threshold_days.map(|d| d as i32))
+                .channel(NotificationChannel::All)
+                .build()
+                .map_err(|e| Error::other(format!("notification setting: {e}")))
+        })
+        .collect()
+}
+
 fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Live {
     let pem = match ta.source().and_then(|s| s.source_data()) {
         Some(SourceData::X509CertificateData(pem)) => normalize_pem(pem),
@@ -91,6 +181,10 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
     attrs.insert("name".into(), json!(ta.name().unwrap_or_default()));
     attrs.insert("certificate".into(), json!(pem));
     attrs.insert("enabled".into(), json!(ta.enabled().unwrap_or(false)));
+    attrs.insert(
+        "notifications".into(),
+        notifications_live(ta.notification_settings()),
+    );
     attrs.insert("tags".into(), tags_attr(tags));
     Live::new(outputs, attrs, owned)
 }
@@ -101,6 +195,7 @@ impl Resource for TrustAnchor {
             .attr("name", p.name.as_str())
             .attr("certificate", certificate(p, cx)?)
             .attr("enabled", p.enabled)
+            .attr("notifications", notifications_desired(p))
             .attr("tags", plan_tags(&p.tags)))
     }
 
@@ -109,11 +204,13 @@ impl Resource for TrustAnchor {
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let pem = known_certificate(p, cx)?;
+        let notifications = custom_settings(p)?;
         let send = || {
             ra.create_trust_anchor()
                 .name(&p.name)
                 .source(source(&pem))
                 .enabled(p.enabled)
+                .set_notification_settings(Some(notifications.clone()))
                 .set_tags(Some(ra_tags(cx, &p.tags)))
                 .customize()
                 .config_override(crate::aws::once::rolesanywhere())
@@ -158,6 +255,9 @@ impl Resource for TrustAnchor {
                     "EnableTrustAnchor" => ra.enable_trust_anchor().trust_anchor_id(&id),
                     "DisableTrustAnchor" => ra.disable_trust_anchor().trust_anchor_id(&id))?;
             }
+            if changed.contains("notifications") {
+                notify(p, live, cx, &id).await?;
+            }
             Ok(())
         };
         update_with(cx, live, changed, &p.tags, settings).await?;
@@ -173,6 +273,47 @@ impl Resource for TrustAnchor {
             trust_anchor_id
         )
     }
+}
+
+/// Bring the anchor's notification settings to the plan: the customized events put, the
+/// events the plan leaves to Roles Anywhere reset where they were customized.
+async fn notify(p: &TrustAnchor, live: &Live, cx: &Ctx, id: &str) -> Result<()> {
+    let ra = &cx.clients().rolesanywhere;
+    let custom = custom_settings(p)?;
+    if !custom.is_empty() {
+        cx.call(
+            "PutNotificationSettings",
+            ra.put_notification_settings()
+                .trust_anchor_id(id)
+                .set_notification_settings(Some(custom))
+                .send(),
+        )
+        .await?;
+    }
+    let have = live.attrs.get("notifications");
+    let mut reset = vec![];
+    for (name, event, n) in plan_notifications(p) {
+        let customized = have.and_then(|h| h.get(name)) != Some(&json!("default"));
+        if n.is_none() && customized {
+            let key = NotificationSettingKey::builder()
+                .event(event)
+                .channel(NotificationChannel::All)
+                .build()
+                .map_err(|e| Error::other(format!("notification setting key: {e}")))?;
+            reset.push(key);
+        }
+    }
+    if !reset.is_empty() {
+        cx.call(
+            "ResetNotificationSettings",
+            ra.reset_notification_settings()
+                .trust_anchor_id(id)
+                .set_notification_setting_keys(Some(reset))
+                .send(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 impl Rules for TrustAnchor {
