@@ -646,6 +646,8 @@ impl Pacer {
             Some(("trust anchor", second))
         } else if path.starts_with("/profile") {
             Some(("profile", second))
+        } else if path.starts_with("/crl") {
+            Some(("crl", second))
         } else if matches!(
             path,
             "/TagResource" | "/UntagResource" | "/ListTagsForResource"

@@ -30,6 +30,8 @@ struct Chain {
     role_name: String,
     anchor_arn: String,
     pair: Pair,
+    /// The ids of the `pki.ca`s the anchor holds (their CRLs' serials are checked refused).
+    cas: Vec<String>,
     subject_cn: Option<String>,
     /// (resource id, ARN)
     secrets: Vec<(String, String)>,
@@ -172,7 +174,7 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
             let cert = spec.resources.iter().find_map(|(cid, r)| {
                 let cert_kind = kind(cid).ok()?;
                 let (ca, common_name) = certificate_of(&cert_kind)?;
-                let same_ca = anchor.ca.as_deref() == Some(ca);
+                let same_ca = anchor.ca_refs().contains(&ca);
                 let same_cn = ra.subject_cn.as_deref().is_none_or(|cn| cn == common_name);
                 if !(same_ca && same_cn) {
                     return None;
@@ -195,7 +197,7 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                     .keys()
                     .filter_map(|cid| kind(cid).ok().map(|k| (cid, k)))
                     .filter_map(|(cid, k)| match certificate_of(&k) {
-                        Some((ca, cn)) if anchor.ca.as_deref() == Some(ca) => {
+                        Some((ca, cn)) if anchor.ca_refs().contains(&ca) => {
                             Some(format!("`{cn}` ({cid}){}", crate::diag::non_ascii(cn)))
                         }
                         _ => None,
@@ -233,6 +235,7 @@ fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Ch
                 role_name: role.name.clone(),
                 anchor_arn: ra.trust_anchor.clone(),
                 pair,
+                cas: anchor.ca_refs().into_iter().map(String::from).collect(),
                 subject_cn: ra.subject_cn.clone(),
                 secrets,
             });
@@ -276,13 +279,18 @@ async fn pair_files(
     engine: &Engine,
     pair: &Pair,
     scratch: &Path,
+    stage: &str,
 ) -> Result<(PathBuf, PathBuf), Step> {
     let (id, partition, arn) = match pair {
         Pair::Files(c, k) => return Ok((c.clone(), k.clone())),
         Pair::Secret { id, partition, arn } => (id, partition, arn),
     };
     let t = Instant::now();
-    let name = format!("GetSecretValue {id} (the client certificate and key: no local copy)");
+    let name = if stage == CURRENT {
+        format!("GetSecretValue {id} (the client certificate and key: no local copy)")
+    } else {
+        format!("GetSecretValue {id} {stage} (the certificate it held before)")
+    };
     let fail = |detail: String| Step::timed(name.clone(), t, Err(detail));
     let part = engine
         .partition(partition)
@@ -292,6 +300,7 @@ async fn pair_files(
         .secrets
         .get_secret_value()
         .secret_id(arn)
+        .version_stage(stage)
         .send()
         .await;
     let got = got.map_err(|e| fail(part.clients.error("GetSecretValue", e).to_string()))?;
@@ -322,7 +331,10 @@ async fn pair_files(
         return Err(fail(format!("{arn} holds no certificate and key bundle")));
     };
     std::fs::create_dir_all(scratch).map_err(|e| fail(e.to_string()))?;
-    let (cert_file, key_file) = (scratch.join("bundle.crt"), scratch.join("bundle.key"));
+    let (cert_file, key_file) = (
+        scratch.join(format!("{stage}.crt")),
+        scratch.join(format!("{stage}.key")),
+    );
     std::fs::write(&cert_file, cert).map_err(|e| fail(e.to_string()))?;
     crate::pki::write_private(&key_file, key.as_bytes()).map_err(|e| fail(e.to_string()))?;
     out(&Step::timed(name, t, Ok((true, format!("from {arn}")))));
@@ -372,6 +384,78 @@ fn with_credentials(base: &SdkConfig, c: &ProcessCredentials) -> SdkConfig {
     base.to_builder()
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
         .build()
+}
+
+/// The secret version a verify proves, and the one a renewal left before it.
+const CURRENT: &str = "AWSCURRENT";
+const PREVIOUS: &str = "AWSPREVIOUS";
+
+/// A negative check's step: passed when CreateSession was refused (HTTP 403), `wide` when it
+/// was not.
+fn refused(
+    name: String,
+    t: Instant,
+    got: Result<ProcessCredentials, cp::CredentialError>,
+    wide: &str,
+) -> Step {
+    let found = match got {
+        Err(cp::CredentialError::Service {
+            status: 403,
+            code,
+            message,
+            ..
+        }) => Ok((true, format!("HTTP 403 {code}: {message}"))),
+        Err(e) if e.is_outage() => Err(format!(
+            "not checked: the service failed every attempt ({e})"
+        )),
+        Err(e) => Err(format!("expected AccessDenied, got: {e}")),
+        Ok(_) => Err(wide.to_string()),
+    };
+    Step::timed(name, t, found)
+}
+
+/// When the plan revokes the certificate the secret held before its current one (a CRL of the
+/// anchor's CA lists its serial): that CreateSession with it is refused. None when there is no
+/// such certificate to try.
+async fn revoked_refused(
+    engine: &Engine,
+    c: &Chain,
+    scratch: &Path,
+    label: &str,
+    endpoint: Option<String>,
+) -> Option<Step> {
+    let revoked: std::collections::BTreeSet<&String> = c
+        .cas
+        .iter()
+        .filter_map(|ca| engine.revoked_by(ca))
+        .flatten()
+        .collect();
+    if revoked.is_empty() || !matches!(c.pair, Pair::Secret { .. }) {
+        return None;
+    }
+    let dir = scratch.join(&c.partition);
+    // No previous version (never renewed) is nothing to check, not a failure.
+    let (cert, key) = pair_files(engine, &c.pair, &dir, PREVIOUS).await.ok()?;
+    let serial = std::fs::read(&cert)
+        .ok()
+        .and_then(|pem| crate::pki::remote::serial_hex_of_pem(&pem));
+    let t = Instant::now();
+    let step = match serial.filter(|s| revoked.contains(s)) {
+        Some(serial) => {
+            let got = create_session(args(c, &cert, &key, endpoint)).await;
+            let name = format!("revoked certificate {serial} is refused ({label})");
+            Some(refused(
+                name,
+                t,
+                got,
+                "a certificate the plan revokes got credentials: the CRL is not in force",
+            ))
+        }
+        None => None,
+    };
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(&cert);
+    step
 }
 
 /// A CA and client certificate nobody trusts, with the same subject as the real one.
@@ -425,7 +509,7 @@ pub async fn verify(
         let label = format!("{} {}", c.partition, part.def.region);
 
         let (cert_file, key_file) =
-            match pair_files(engine, &c.pair, &scratch.join(&c.partition)).await {
+            match pair_files(engine, &c.pair, &scratch.join(&c.partition), CURRENT).await {
                 Ok(files) => files,
                 Err(step) => {
                     out(&step);
@@ -507,43 +591,29 @@ pub async fn verify(
             .subject_cn
             .clone()
             .unwrap_or_else(|| "xpart-verify".into());
+        let name = format!("another CA is refused ({label})");
         let step = match stranger(&scratch.join(&c.partition), &cn) {
-            Err(e) => Step {
-                name: format!("another CA is refused ({label})"),
-                ok: false,
-                detail: format!("cannot make the test certificate: {e}"),
-                elapsed: t.elapsed(),
-            },
-            Ok((cert, key)) => match create_session(args(c, &cert, &key, endpoint)).await {
-                Err(cp::CredentialError::Service {
-                    status: 403, code, ..
-                }) => Step {
-                    name: format!("another CA is refused ({label})"),
-                    ok: true,
-                    detail: format!("HTTP 403 {code}"),
-                    elapsed: t.elapsed(),
-                },
-                Err(e) if e.is_outage() => Step {
-                    name: format!("another CA is refused ({label})"),
-                    ok: false,
-                    detail: format!("not checked: the service failed every attempt ({e})"),
-                    elapsed: t.elapsed(),
-                },
-                Err(e) => Step {
-                    name: format!("another CA is refused ({label})"),
-                    ok: false,
-                    detail: format!("expected AccessDenied, got: {e}"),
-                    elapsed: t.elapsed(),
-                },
-                Ok(_) => Step {
-                    name: format!("another CA is refused ({label})"),
-                    ok: false,
-                    detail: "a certificate from another CA got credentials: the trust is too wide"
-                        .into(),
-                    elapsed: t.elapsed(),
-                },
-            },
+            Err(e) => Step::timed(
+                name,
+                t,
+                Err(format!("cannot make the test certificate: {e}")),
+            ),
+            Ok((cert, key)) => {
+                let got = create_session(args(c, &cert, &key, endpoint.clone())).await;
+                refused(
+                    name,
+                    t,
+                    got,
+                    "a certificate from another CA got credentials: the trust is too wide",
+                )
+            }
         };
+        all &= step.ok;
+        out(&step);
+        if let Some(step) = revoked_refused(engine, c, scratch, &label, endpoint).await {
+            all &= step.ok;
+            out(&step);
+        }
         all &= step.ok;
         out(&step);
     }

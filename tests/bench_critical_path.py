@@ -32,6 +32,7 @@ ROUND_TRIPS = {
     "iam.instance_profile": lambda p: 2,                       # CreateInstanceProfile, AddRoleToInstanceProfile
     "rolesanywhere.trust_anchor": lambda p: 1,                 # CreateTrustAnchor (enabled at create)
     "rolesanywhere.profile": lambda p: 1,                      # CreateProfile
+    "rolesanywhere.crl": lambda p: 1,                          # ImportCrl (after the CA's Sign, see `signing`)
     "ec2.vpc": lambda p: 1,                                    # CreateVpc with tags
     "ec2.subnet": lambda p: 2 if p.get("map_public_ip_on_launch") else 1,  # CreateSubnet, ModifySubnetAttribute
     "ec2.internet_gateway": lambda p: 2,                       # CreateInternetGateway, AttachInternetGateway
@@ -70,8 +71,11 @@ def main():
         return next((h for h in map(home, sorted(deps[rid])) if h), None)
 
     def signing(rid):
-        """The latency of the Sign a certificate issued into this secret needs, if any."""
-        cert = ((res[rid].get("properties") or {}).get("value") or {}).get("certificate")
+        """The latency of the Sign a certificate issued into this secret, or a CRL, needs."""
+        props = res[rid].get("properties") or {}
+        cert = (props.get("value") or {}).get("certificate")
+        if res[rid]["type"] == "rolesanywhere.crl":
+            cert = props
         if not cert:
             return 0.0
         ca = next(iter(refs(cert.get("ca", ""))), None)

@@ -44,6 +44,23 @@ impl<'a> Run<'a> {
         self.cmd(args, plan).output().expect("run xpart")
     }
 
+    /// Run xpart and require exit 0.
+    pub fn ok(&self, args: &[&str], plan: &Path) -> Output {
+        let o = self.run(args, plan);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        o
+    }
+
+    /// A copy of the shipped plan `name` of this run's own, to edit: its path and its text.
+    pub fn own_plan(&self, name: &str) -> (PathBuf, String) {
+        let src = std::fs::read_to_string(plan_file(name)).unwrap();
+        let dir = self.state.join("plans");
+        std::fs::create_dir_all(&dir).unwrap();
+        let plan = dir.join(name);
+        std::fs::write(&plan, &src).unwrap();
+        (plan, src)
+    }
+
     /// The plan's name as the plan files spell it.
     pub fn plan_name(&self, plan: &Path) -> String {
         let stem = plan.file_stem().unwrap().to_str().unwrap();

@@ -287,18 +287,13 @@ fn renamed_resources_are_replaced_not_left_behind() {
 fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
     let tb = Testbed::private();
     let run = Run::new(&tb);
-    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    let (plan, src) = run.own_plan("china-to-commercial.yaml");
     let renamed = src.replace(
         "name: xpart-root-${var.suffix}",
         "name: xpart-root2-${var.suffix}",
     );
     assert_ne!(renamed, src);
-    let dir = run.state.join("plans");
-    std::fs::create_dir_all(&dir).unwrap();
-    let plan = dir.join("china-to-commercial.yaml");
-    std::fs::write(&plan, &src).unwrap();
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
 
     std::fs::write(&plan, &renamed).unwrap();
     tb.set_faults(Side::Commercial, "stale_index=true");
@@ -393,13 +388,8 @@ fn ra_settings(tb: &Testbed, run: &Run) -> serde_json::Value {
 fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
     let tb = Testbed::private();
     let run = Run::new(&tb);
-    let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
-    let dir = run.state.join("plans");
-    std::fs::create_dir_all(&dir).unwrap();
-    let plan = dir.join("china-to-commercial.yaml");
-    std::fs::write(&plan, &src).unwrap();
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (plan, src) = run.own_plan("china-to-commercial.yaml");
+    run.ok(&["apply", "--yes"], &plan);
 
     let sfx = &run.suffix;
     let (anchor, profile) = (
@@ -440,22 +430,23 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         ],
         "{got}"
     );
+    // No mapping in the plan: Roles Anywhere's default.
     assert_eq!(
         got["profiles"][&profile],
-        serde_json::json!({"x509Subject": ["CN", "OU"], "x509Issuer": ["CN"]}),
+        serde_json::json!({"x509Subject": ["*"], "x509Issuer": ["*"], "x509SAN": ["DNS", "Name/*", "URI"]}),
         "{got}"
     );
 
-    // The edit: a later CA warning, no end-entity setting of the plan's own, the SAN's DNS
-    // names mapped and the issuer's not.
+    // The edit: a later CA warning, no end-entity setting of the plan's own; of the
+    // certificate, the subject's CN and OU and the SAN's DNS names mapped, the issuer not.
     let edited = src
         .replace(
             "        ca_certificate_expiry: {enabled: true, threshold_days: 90}\n        end_entity_certificate_expiry: {enabled: true, threshold_days: 14}\n",
             "        ca_certificate_expiry: {enabled: true, threshold_days: 120}\n",
         )
         .replace(
-            "        x509Subject: [CN, OU]\n        x509Issuer: [CN]\n",
-            "        x509Subject: [CN, OU]\n        x509SAN: [DNS]\n",
+            "      duration_seconds: 3600\n",
+            "      duration_seconds: 3600\n      attribute_mappings:\n        x509Subject: [CN, OU]\n        x509SAN: [DNS]\n",
         );
     assert_ne!(edited, src);
     std::fs::write(&plan, &edited).unwrap();

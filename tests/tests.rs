@@ -12,6 +12,8 @@ mod engine_scan;
 mod lease;
 mod lint;
 mod pki;
+mod revocation;
+mod rotation;
 mod safety;
 mod security;
 mod stateless;

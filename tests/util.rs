@@ -218,6 +218,7 @@ impl Testbed {
             refs: Default::default(),
             skip_names: Default::default(),
             scan: None,
+            revoked: Default::default(),
         }
     }
 
@@ -724,6 +725,33 @@ pub async fn chain(tb: &Testbed, side: Side) -> Chain {
 pub fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> serde_json::Value {
     let dir = tempdir("ira");
     let (cert, key) = leaf.write(&dir, "client");
+    let to = ThirdParty {
+        side: c.side,
+        profile_arn: &c.profile_arn,
+        role_arn: &c.role_arn,
+        anchor_arn: &c.anchor_arn,
+        secret_id: &c.secret_id,
+    };
+    third_party_files(tb, &to, &cert, &key, tamper)
+}
+
+/// Where the third-party client goes: a chain's ARNs.
+pub struct ThirdParty<'a> {
+    pub side: Side,
+    pub profile_arn: &'a str,
+    pub role_arn: &'a str,
+    pub anchor_arn: &'a str,
+    pub secret_id: &'a str,
+}
+
+/// `third_party` with a certificate and key in files.
+pub fn third_party_files(
+    tb: &Testbed,
+    c: &ThirdParty,
+    cert: &Path,
+    key: &Path,
+    tamper: bool,
+) -> serde_json::Value {
     let host = tb
         .tls_endpoint(c.side)
         .trim_start_matches("https://")
@@ -733,8 +761,8 @@ pub fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> s
         .args(["--endpoint", &host])
         .args(["--ca-bundle", tb.var("XPART_TESTBED_CA_BUNDLE")])
         .args(["--region", tb.region(c.side)])
-        .args(["--profile-arn", &c.profile_arn, "--role-arn", &c.role_arn])
-        .args(["--trust-anchor-arn", &c.anchor_arn])
+        .args(["--profile-arn", c.profile_arn, "--role-arn", c.role_arn])
+        .args(["--trust-anchor-arn", c.anchor_arn])
         .args([
             "--cert",
             cert.to_str().unwrap(),
@@ -745,7 +773,7 @@ pub fn third_party(tb: &Testbed, c: &Chain, leaf: &pki::Leaf, tamper: bool) -> s
             "--service-endpoint",
             tb.endpoint(c.side),
             "--secret-id",
-            &c.secret_id,
+            c.secret_id,
         ])
         .envs(tb.env());
     if tamper {

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             types = req.get("ResourceTypeFilters") or []
             with store.lock:
                 tagged = [(arn, dict(tags)) for arn, tags in store.tags.items()
-                          if arn in store.anchors or arn in store.profiles]
+                          if arn in store.anchors or arn in store.profiles or arn in store.crls]
             for arn, tags in tagged:
                 if types and not any(t.split(":")[0] == "rolesanywhere" for t in types):
                     continue

@@ -112,6 +112,9 @@ pub struct Ctx {
     /// The partition's scan, in the read phase only (see `engine::scan`); None elsewhere, so
     /// every lookup made while writing asks AWS.
     pub scan: Option<Arc<super::scan::Scan>>,
+    /// For a resource that holds a certificate the plan issues: the serials (hex, normalized)
+    /// the plan's CRLs of its CA revoke. Its certificate is issued again when among them.
+    pub revoked: Arc<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Ctx {

@@ -228,11 +228,16 @@ pub(crate) fn anchor_rules(
     base: &FsPath,
 ) {
     check_name(cx, &at.key("name"), &ta.name, &TRUST_ANCHOR_NAME);
-    if ta.ca.is_some() == ta.certificate_file.is_some() {
+    let given = [
+        ta.ca.is_some(),
+        !ta.cas.is_empty(),
+        ta.certificate_file.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
         cx.push(
             Finding::error(
                 "XP058",
-                "a trust anchor needs exactly one of `ca` and `certificate_file`",
+                "a trust anchor needs exactly one of `ca`, `cas` and `certificate_file`",
             )
             .at(cx.key(at))
             .hint("e.g. `ca: ${root_ca.id}`"),
@@ -266,6 +271,31 @@ pub(crate) fn anchor_rules(
                     .hint("e.g. `{enabled: true, threshold_days: 60}`"),
             ),
             _ => {}
+        }
+    }
+}
+
+pub(crate) fn crl_rules(cx: &mut Checker, at: &Path, c: &spec::types::Crl) {
+    check_name(cx, &at.key("name"), &c.name, &PROFILE_NAME);
+    if let Some(d) = c.validity_days {
+        if !(60..=3650).contains(&d) {
+            cx.push(
+                Finding::error(
+                    "XP072",
+                    format!("a CRL holding {d} days is outside 60–3650"),
+                )
+                .at(cx.value(&at.key("validity_days")))
+                .hint("xpart signs it again once fewer than 30 days are left"),
+            );
+        }
+    }
+    for (i, s) in c.revoked.iter().enumerate() {
+        if crate::pki::crl::normalize_serial(s).is_none() {
+            cx.push(
+                Finding::error("XP072", format!("`{s}` is not a serial number in hex"))
+                    .at(cx.value(&at.key("revoked").index(i)))
+                    .hint("as `openssl x509 -serial` prints it (`1A2B…`), or the secret's `xpart:cert-serial-hex` tag"),
+            );
         }
     }
 }

@@ -310,6 +310,8 @@ fn global(cx: &mut Checker, spec: &Spec) {
     }
     trusted_subjects(cx, spec);
     held_cas(cx, spec);
+    session_tag_subjects(cx, spec);
+    mapped_trust(cx, spec);
     let kept = |id: &str| spec.resources.contains_key(id);
     for check in std::mem::take(&mut cx.later.pending) {
         // Whatever is still not there refers to no resource: loading reported it.

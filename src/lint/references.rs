@@ -2,7 +2,9 @@
 //! references to a resource of the wrong type, and roles that trust a CN no certificate has.
 
 use super::*;
-use crate::spec::types::{KeyUsage, KmsKey, PkiCa, PkiCert, Role, Secret, TrustAnchor};
+use crate::spec::types::{
+    CertificateField, KeyUsage, KmsKey, PkiCa, PkiCert, Profile, Role, Secret, TrustAnchor,
+};
 
 /// ARNs and references of another partition in fields that name things in this one.
 pub(crate) fn cross_partition(cx: &mut Checker, r: &ResourceDef, p: &PartitionDef) {
@@ -177,12 +179,16 @@ pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Spec) {
         let Some(ta) = anchor.kind.get::<TrustAnchor>() else {
             continue;
         };
-        let Some(ca) = ta.ca.as_deref().and_then(single_ref_id) else {
+        // During a rotation the anchor holds several CAs: a certificate of any will do.
+        let cas: Vec<String> = ta.ca_refs().into_iter().filter_map(single_ref_id).collect();
+        let Some(ca) = cas.iter().find(|ca| by_ca.contains_key(*ca)).cloned() else {
             continue;
         };
-        let Some(certs) = by_ca.get(&ca) else {
-            continue;
-        };
+        let certs: Vec<_> = cas
+            .iter()
+            .filter_map(|ca| by_ca.get(ca))
+            .flatten()
+            .collect();
         if !complete || certs.iter().any(|(_, c)| *c == cn) {
             continue;
         }
@@ -261,6 +267,136 @@ pub(crate) fn held_cas(cx: &mut Checker, spec: &Spec) {
                 )
                 .at(cx.value(&props(r).key("ca")))
                 .hint("issue it into the secret that carries it: `value: {certificate: {ca: …, subject: …}}` on a secretsmanager.secret"),
+            );
+        }
+    }
+}
+
+/// A character Roles Anywhere cannot put into a session tag value: tag values are letters,
+/// digits, spaces and `_ . : / = + - @` (IAM User Guide, "Tagging IAM resources": tag naming
+/// rules), and a session with a mapped field outside that set fails (credential-helper issues
+/// #77 and #188, Terraform #48211).
+fn untaggable(text: &str) -> Option<char> {
+    text.chars()
+        .find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(*c)))
+}
+
+/// How a plan's profiles map one certificate field: whether any maps `specifier` of `field`
+/// (a profile without `attribute_mappings` maps every subject and issuer field).
+fn mapped(spec: &Spec, field: CertificateField, specifier: &str) -> bool {
+    spec.resources
+        .values()
+        .filter_map(|r| r.kind.get::<Profile>())
+        .any(|p| match &p.attribute_mappings {
+            None => field != CertificateField::San,
+            Some(m) => m
+                .get(&field)
+                .is_some_and(|s| s.iter().any(|x| x == "*" || x == specifier)),
+        })
+}
+
+/// Subject fields of the plan's certificates (a client's: `x509Subject`; a CA's, which is its
+/// clients' issuer: `x509Issuer`) that a profile maps into a session tag and that hold a
+/// character no tag value may hold.
+pub(crate) fn session_tag_subjects(cx: &mut Checker, spec: &Spec) {
+    for r in spec.resources.values() {
+        let (field, subject, at) = if let Some(ca) = r.kind.get::<PkiCa>() {
+            // An imported CA has no subject in the plan: lint cannot see it.
+            let Some(subject) = &ca.subject else { continue };
+            (CertificateField::Issuer, subject, props(r).key("subject"))
+        } else if let Some(c) = r.kind.get::<PkiCert>() {
+            (
+                CertificateField::Subject,
+                &c.subject,
+                props(r).key("subject"),
+            )
+        } else if let Some(ic) = r
+            .kind
+            .get::<Secret>()
+            .and_then(|s| s.value.certificate.as_ref())
+        {
+            let at = props(r).key("value").key("certificate").key("subject");
+            (CertificateField::Subject, &ic.subject, at)
+        } else {
+            continue;
+        };
+        let fields = [
+            ("common_name", "CN", Some(&subject.common_name)),
+            ("organization", "O", subject.organization.as_ref()),
+            (
+                "organizational_unit",
+                "OU",
+                subject.organizational_unit.as_ref(),
+            ),
+            ("country", "C", subject.country.as_ref()),
+        ];
+        for (name, short, value) in fields {
+            let Some(value) = value else { continue };
+            let (text, _) = known(value);
+            let Some(bad) = untaggable(&text) else {
+                continue;
+            };
+            if !mapped(spec, field, short) {
+                continue;
+            }
+            cx.push(
+                Finding::error(
+                    "XP073",
+                    format!(
+                        "subject {name} `{}` holds `{bad}`, which no session tag may hold: a profile maps it to `{}/{short}`, and Roles Anywhere then refuses the session",
+                        crate::diag::excerpt(&text, 64),
+                        field.as_str()
+                    ),
+                )
+                .at(cx.value(&at.key(name)))
+                .hint(format!(
+                    "use only letters, digits, spaces and _ . : / = + - @ in it, or leave `{short}` out of the profiles' `attribute_mappings` for {}",
+                    field.as_str()
+                )),
+            );
+        }
+    }
+}
+
+/// Profiles whose attribute mapping leaves out the subject CN that a role of theirs trusts:
+/// the trust's condition on `aws:PrincipalTag/x509Subject/CN` then never matches (User Guide,
+/// "Attribute mapping and trust policy").
+pub(crate) fn mapped_trust(cx: &mut Checker, spec: &Spec) {
+    for r in spec.resources.values() {
+        let Some(p) = r.kind.get::<Profile>() else {
+            continue;
+        };
+        let Some(m) = &p.attribute_mappings else {
+            continue;
+        };
+        let maps_cn = m
+            .get(&CertificateField::Subject)
+            .is_some_and(|s| s.iter().any(|x| x == "*" || x == "CN"));
+        if maps_cn {
+            continue;
+        }
+        for role_ref in &p.roles {
+            let Some(role) = single_ref_id(role_ref).and_then(|id| spec.resources.get(&id)) else {
+                continue;
+            };
+            let trusts_cn = role
+                .kind
+                .get::<Role>()
+                .and_then(|ro| ro.trust.roles_anywhere.as_ref())
+                .is_some_and(|ra| ra.subject_cn.is_some());
+            if !trusts_cn {
+                continue;
+            }
+            cx.push(
+                Finding::error(
+                    "XP074",
+                    format!(
+                        "role `{}` trusts a subject CN, but profile `{}` does not map the subject's CN into the session, so the trust never matches",
+                        role.id, r.id
+                    ),
+                )
+                .at(cx.key(&props(r).key("attribute_mappings")))
+                .hint("add `CN` (or `*`) to `x509Subject` in the profile's `attribute_mappings`"),
             );
         }
     }

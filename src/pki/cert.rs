@@ -178,7 +178,8 @@ pub(super) fn issuer_for<S: rcgen::SigningKey>(
             _ => None,
         })
         .unwrap_or(KeyIdMethod::Sha256);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    // What the issuer signs: certificates, and (rcgen checks it) revocation lists.
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     Ok(Issuer::new(params, key))
 }
 
@@ -187,8 +188,22 @@ pub(super) fn issued_by(cert: &X509Certificate, ca: &X509Certificate) -> bool {
     if cert.issuer().as_raw() != ca.subject().as_raw() {
         return false;
     }
+    verifies(
+        ca,
+        &cert.signature_algorithm.algorithm,
+        cert.tbs_certificate.as_ref(),
+        &cert.signature_value.data,
+    )
+}
+
+/// Whether `signature` (made with algorithm `sig`) over `signed` verifies with `ca`'s key.
+pub(super) fn verifies(
+    ca: &X509Certificate,
+    sig: &x509_parser::der_parser::oid::Oid,
+    signed: &[u8],
+    signature: &[u8],
+) -> bool {
     let spki = ca.public_key();
-    let sig = &cert.signature_algorithm.algorithm;
     let curve = ec_curve(spki);
     let alg: &'static dyn VerificationAlgorithm = if *sig == OID_PKCS1_SHA256WITHRSA {
         &signature::RSA_PKCS1_2048_8192_SHA256
@@ -210,7 +225,7 @@ pub(super) fn issued_by(cert: &X509Certificate, ca: &X509Certificate) -> bool {
         return false;
     };
     UnparsedPublicKey::new(alg, &*spki.subject_public_key.data)
-        .verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
+        .verify(signed, signature)
         .is_ok()
 }
 

@@ -10,6 +10,7 @@
 
 mod ca;
 mod cert;
+pub mod crl;
 mod decide;
 mod disk;
 mod encoding;

@@ -259,6 +259,13 @@ pub fn issue<S: SigningKey>(
     })
 }
 
+/// The serial of the first certificate of a PEM text, hex (as `pki::crl::normalize_serial`).
+pub fn serial_hex_of_pem(pem: &[u8]) -> Option<String> {
+    let der = first_cert_der(pem).ok()?;
+    let cert = parse_cert(&der).ok()?;
+    super::crl::normalize_serial(&crate::hex::hex(cert.raw_serial()))
+}
+
 /// Lowercase hex SHA-256 of a PEM certificate's DER: who issued a certificate, as a tag.
 pub fn fingerprint_of_pem(pem: &str) -> Option<String> {
     let der = first_cert_der(pem.as_bytes()).ok()?;

@@ -2,7 +2,7 @@
 
 Lists every resource carrying the tag xpart:plan = PLAN (and xpart:lineage = LINEAGE when
 given: another plan may render the same name) (IAM roles and instance profiles,
-Secrets Manager secrets, KMS keys, Roles Anywhere trust anchors and profiles, EC2 VPC pieces
+Secrets Manager secrets, KMS keys, Roles Anywhere trust anchors, profiles and CRLs, EC2 VPC pieces
 and instances), skipping what is already on its way out (KMS keys pending deletion, secrets
 scheduled for deletion, terminated instances). With --name SUBSTR it also lists, tagged or not,
 every such live resource whose name contains SUBSTR (IAM, Secrets Manager and Roles Anywhere
@@ -97,6 +97,8 @@ for item in ra.list_trust_anchors()["trustAnchors"]:
     add("rolesanywhere.trust_anchor", item["trustAnchorArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["trustAnchorArn"])["tags"], []), "key", "value"), [item.get("name")])
 for item in ra.list_profiles()["profiles"]:
     add("rolesanywhere.profile", item["profileArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["profileArn"])["tags"], []), "key", "value"), [item.get("name")])
+for item in ra.list_crls()["crls"]:
+    add("rolesanywhere.crl", item["crlArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["crlArn"])["tags"], []), "key", "value"), [item.get("name")])
 
 ec2 = c("ec2")
 account = c("sts").get_caller_identity()["Account"]

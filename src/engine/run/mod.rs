@@ -210,6 +210,8 @@ pub struct Engine {
     spec: Arc<Spec>,
     parts: BTreeMap<String, Arc<PartCtx>>,
     setup: Setup,
+    /// The serials the plan's CRLs revoke, by CA id (see `Ctx::revoked`).
+    revoked: Arc<BTreeMap<String, BTreeSet<String>>>,
     /// Reports partitions that stay silent, while the engine (or a copy) lives.
     _watcher: Arc<Watcher>,
 }
@@ -276,6 +278,28 @@ impl Engine {
     }
 
     /// The connected partition of this name.
+    /// The serials the plan's CRLs of CA `ca` revoke (hex, normalized).
+    pub fn revoked_by(&self, ca: &str) -> Option<&BTreeSet<String>> {
+        self.revoked.get(ca)
+    }
+
+    /// The serials revoked for the certificate resource `id` issues into a secret: those of
+    /// its CA, found by the plan's reference (while planning, the CA's id may not be rendered).
+    fn revoked_for(&self, id: &str) -> BTreeSet<String> {
+        use crate::spec::types::SecretsManagerKind;
+        let Some(Kind::SecretsManager(SecretsManagerKind::Secret(s))) =
+            self.spec.resources.get(id).map(|r| &r.kind)
+        else {
+            return BTreeSet::new();
+        };
+        s.value
+            .certificate
+            .as_ref()
+            .and_then(|c| ca_of(&c.ca))
+            .and_then(|ca| self.revoked.get(&ca).cloned())
+            .unwrap_or_default()
+    }
+
     pub fn partition(&self, name: &str) -> Option<&PartCtx> {
         self.parts.get(name).map(|p| p.as_ref())
     }
@@ -325,10 +349,12 @@ impl Engine {
             parts.insert(p.def.name.clone(), Arc::new(p));
         }
         let watcher = Arc::new(watch(&parts, setup.sink.clone()));
+        let revoked = Arc::new(revoked_by_ca(&spec));
         Ok(Engine {
             spec,
             parts,
             setup,
+            revoked,
             _watcher: watcher,
         })
     }
@@ -449,6 +475,7 @@ impl Engine {
             refs: BTreeMap::new(),
             skip_names: Default::default(),
             scan: None,
+            revoked: Arc::new(self.revoked_for(id)),
         }
     }
 
@@ -813,6 +840,7 @@ impl Engine {
             spec: self.spec.clone(),
             parts: self.parts.clone(),
             setup: self.setup.clone(),
+            revoked: self.revoked.clone(),
             _watcher: self._watcher.clone(),
         }
     }
@@ -857,4 +885,32 @@ type Confirming = Vec<(String, tokio::task::JoinHandle<Result<(), Error>>)>;
 /// (only its listing lags) and the tag index's lag has its own search (Roles Anywhere, KMS).
 fn reads_lag(type_name: &str) -> bool {
     type_name.starts_with("ec2.") || type_name.starts_with("iam.")
+}
+
+/// The serials each CA's CRLs in the plan revoke (hex, normalized), by the CA's id: literal in
+/// the plan, so known before anything is read.
+fn revoked_by_ca(spec: &Spec) -> BTreeMap<String, BTreeSet<String>> {
+    use crate::spec::types::RolesAnywhereKind;
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in spec.resources.values() {
+        let Kind::RolesAnywhere(RolesAnywhereKind::Crl(c)) = &r.kind else {
+            continue;
+        };
+        let Some(ca) = ca_of(&c.ca) else {
+            continue;
+        };
+        let serials = c
+            .revoked
+            .iter()
+            .filter_map(|s| crate::pki::crl::normalize_serial(s));
+        out.entry(ca).or_default().extend(serials);
+    }
+    out
+}
+
+/// The CA a `ca:` property names: the id in its `${<id>.id}`.
+fn ca_of(reference: &str) -> Option<String> {
+    Template::parse(reference)
+        .ok()
+        .and_then(|t| t.single_ref().map(|(id, _)| id.to_string()))
 }

@@ -229,5 +229,6 @@ named!(
     SecurityGroup,
     Instance,
     TrustAnchor,
-    Profile
+    Profile,
+    Crl
 );

@@ -4,16 +4,21 @@ use super::Found;
 
 super::family! {
     module: rolesanywhere, variant: RolesAnywhere, kinds: RolesAnywhereKind, props: rolesanywhere_props, types: rolesanywhere_type;
-    TrustAnchor => name "rolesanywhere.trust_anchor", attrs ["arn", "id", "name"], found Found::Tagged { service: "rolesanywhere", resource: "trust-anchor" }, delete_rank 12, references [("ca", "pki.ca")], sensitive [];
+    TrustAnchor => name "rolesanywhere.trust_anchor", attrs ["arn", "id", "name"], found Found::Tagged { service: "rolesanywhere", resource: "trust-anchor" }, delete_rank 12, references [("ca", "pki.ca"), ("cas", "pki.ca")], sensitive [];
     Profile => name "rolesanywhere.profile", attrs ["arn", "id", "name"], found Found::Tagged { service: "rolesanywhere", resource: "profile" }, delete_rank 6, references [("roles", "iam.role")], sensitive [];
+    Crl => name "rolesanywhere.crl", attrs ["arn", "id", "name"], found Found::Tagged { service: "rolesanywhere", resource: "crl" }, delete_rank 7, references [("trust_anchor", "rolesanywhere.trust_anchor"), ("ca", "pki.ca")], sensitive [];
 }
 
 super::plan_data! {
     /// `rolesanywhere.trust_anchor`
     tagged pub struct TrustAnchor {
         pub name: String,
-        /// `${<ca>.id}` of a `pki.ca`; or `certificate_file`.
+        /// `${<ca>.id}` of a `pki.ca`; or `cas`; or `certificate_file`.
         pub ca: Option<String>,
+        /// Several CAs in one bundle (`[${old.id}, ${new.id}]`): a CA rotation, during which
+        /// certificates of either are accepted.
+        #[serde(default)]
+        pub cas: Vec<String>,
         pub certificate_file: Option<String>,
         #[serde(default = "yes")]
         pub enabled: bool,
@@ -21,6 +26,27 @@ super::plan_data! {
         /// setting (and one customized outside the plan is reset to it).
         #[serde(default)]
         pub notifications: Notifications,
+    }
+
+    /// `rolesanywhere.crl`: the certificates a trust anchor no longer accepts. xpart makes
+    /// the revocation list, signs it with the anchor's CA (in KMS or in files), imports it for
+    /// the anchor and keeps it enabled; a change of the list signs and updates it in place.
+    tagged pub struct Crl {
+        pub name: String,
+        /// `${<anchor>.arn}` of the trust anchor it is for.
+        pub trust_anchor: String,
+        /// `${<ca>.id}` of the `pki.ca` that signs it: the anchor's CA.
+        pub ca: String,
+        /// Serial numbers of the revoked certificates, hex (`1a2b…` or `1A:2B:…`); a
+        /// certificate issued into a secret shows its own as the secret's
+        /// `xpart:cert-serial-hex` tag.
+        #[serde(default)]
+        pub revoked: Vec<String>,
+        #[serde(default = "yes")]
+        pub enabled: bool,
+        /// Days the list holds (its nextUpdate), 1–3650, default 365: signed again once
+        /// fewer than a quarter of them are left.
+        pub validity_days: Option<u32>,
     }
 
     /// `notifications:` of a trust anchor. Roles Anywhere notifies through every channel it
@@ -105,6 +131,17 @@ impl CertificateField {
             Self::Subject | Self::Issuer => &["*"],
             Self::San => &["DNS", "URI", "Name/*"],
         }
+    }
+}
+
+impl TrustAnchor {
+    /// The `pki.ca` references of the anchor: `ca`, or each of `cas`.
+    pub fn ca_refs(&self) -> Vec<&str> {
+        self.ca
+            .iter()
+            .chain(&self.cas)
+            .map(String::as_str)
+            .collect()
     }
 }
 

@@ -151,6 +151,34 @@ pub fn remove_files(live: &Live) -> Result<()> {
 }
 
 /// Run a PKI step off the async workers: RSA key generation takes seconds.
+/// Run `f` with the key of CA `ca` (the id of a `pki.ca` among `cx`'s dependencies): KMS
+/// `Sign` in the key's partition for a CA held by KMS, else the CA's key file. It runs on a
+/// blocking thread: signing through KMS waits for a call.
+pub async fn with_ca_key<T: Send + 'static>(
+    cx: &Ctx,
+    ca: &str,
+    f: impl FnOnce(&dyn rcgen::SigningKey) -> Result<T, pki::PkiError> + Send + 'static,
+) -> Result<T> {
+    let out = |attr: &str| cx.dep_output(ca, attr).filter(|v| !v.is_empty());
+    match (out("kms_key"), out("partition"), out("key_file")) {
+        (Some(arn), Some(partition), _) => {
+            let part = cx.partition(partition)?;
+            let spki = out("cert_pem")
+                .and_then(crate::pki::remote::spki_of_pem)
+                .ok_or_else(|| Error::other(format!("CA `{ca}`: unreadable certificate")))?;
+            let spec = out("key_spec").unwrap_or_default();
+            held::with_held_key(&part.clients, arn, &spki, spec, move |k| f(&k)).await
+        }
+        (_, _, Some(key_file)) => {
+            let key_file = std::path::PathBuf::from(key_file);
+            blocking(move || f(&pki::load_private_key(&key_file)?)).await
+        }
+        _ => Err(Error::other(format!(
+            "CA `{ca}` has no key to sign with (imported without `key_file`?)"
+        ))),
+    }
+}
+
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, pki::PkiError> + Send + 'static,
 ) -> Result<T> {

@@ -3,6 +3,7 @@
 //! ListTagsForResource per item otherwise: at the service's one tagging request a second,
 //! the index is what keeps a plan's cost flat), lookups, PEM form.
 
+pub mod crl;
 pub mod profile;
 pub mod trust_anchor;
 

@@ -35,22 +35,27 @@ use crate::plan::Unknown;
 use crate::spec::types::{Notification, TrustAnchor};
 use crate::spec::Path as PropPath;
 
-/// The certificate the plan asks for, or `plan::Unknown` while its CA does not exist yet.
+/// The certificate (a bundle, in the order of `cas`) the plan asks for, or `plan::Unknown`
+/// while a CA of it does not exist yet.
 fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
-    match (&p.ca, &p.certificate_file) {
-        (Some(ca), None) => Ok(cx
-            .dep_output(ca, "cert_pem")
-            .map(normalize_pem)
-            .unwrap_or_else(|| Unknown.into())),
-        (None, Some(f)) if Unknown::within(f) => Ok(Unknown.into()),
-        (None, Some(f)) => {
+    let cas = p.ca_refs();
+    match (cas.is_empty(), &p.certificate_file) {
+        (false, None) => {
+            let pems: Option<Vec<String>> = cas
+                .iter()
+                .map(|ca| cx.dep_output(ca, "cert_pem").map(normalize_pem))
+                .collect();
+            Ok(pems.map_or_else(|| Unknown.into(), |p| p.join("\n")))
+        }
+        (true, Some(f)) if Unknown::within(f) => Ok(Unknown.into()),
+        (true, Some(f)) => {
             let path = cx.path(f);
             std::fs::read_to_string(&path)
                 .map(|pem| normalize_pem(&pem))
                 .map_err(|e| Error::other(format!("certificate_file {}: {e}", path.display())))
         }
         _ => Err(Error::other(
-            "a trust anchor takes exactly one of `ca` and `certificate_file`",
+            "a trust anchor takes exactly one of `ca`, `cas` and `certificate_file`",
         )),
     }
 }
@@ -62,7 +67,7 @@ fn known_certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
         return Err(Error::other(format!(
             "the certificate of CA `{}` is not known: the CA must be created first and its \
              outputs passed to the trust anchor",
-            p.ca.as_deref().unwrap_or_default()
+            p.ca_refs().join("`, `")
         )));
     }
     Ok(pem)

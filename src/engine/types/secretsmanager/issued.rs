@@ -19,10 +19,10 @@ use aws_lc_rs::digest;
 use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{Ctx, Error, Result};
-use crate::engine::types::pki::{blocking, held::with_held_key, key_json, subject_json};
+use crate::engine::types::pki::{key_json, subject_json, with_ca_key};
 use crate::hex::hex;
+use crate::pki;
 use crate::pki::remote::{self, ClientTerms, Issued};
-use crate::pki::{self, load_private_key};
 use crate::plan::Unknown;
 use crate::spec::types::IssuedCertificate;
 
@@ -30,6 +30,8 @@ pub const TAG_ISSUER: &str = "xpart:cert-issuer";
 pub const TAG_TERMS: &str = "xpart:cert-terms";
 pub const TAG_NOT_AFTER: &str = "xpart:cert-not-after";
 pub const TAG_SERIAL: &str = "xpart:cert-serial";
+/// The same serial in hex, as a CRL of the plan names it.
+pub const TAG_SERIAL_HEX: &str = "xpart:cert-serial-hex";
 pub const TAG_SHA256: &str = "xpart:cert-sha256";
 
 fn validity(c: &IssuedCertificate) -> u32 {
@@ -69,13 +71,20 @@ pub fn desired(c: &IssuedCertificate, cx: &Ctx) -> Json {
 }
 
 /// The `value` a secret has, from its tags: null when they do not describe a certificate.
-pub fn live<'a>(c: &IssuedCertificate, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Json {
-    let (mut issuer, mut made_for, mut not_after) = (None, None, None);
+/// `revoked` holds the serials (hex, normalized) the plan's CRLs of this CA revoke: a
+/// certificate among them is issued again.
+pub fn live<'a>(
+    c: &IssuedCertificate,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    revoked: &std::collections::BTreeSet<String>,
+) -> Json {
+    let (mut issuer, mut made_for, mut not_after, mut serial) = (None, None, None, None);
     for (k, v) in tags {
         match k {
             TAG_ISSUER => issuer = Some(v),
             TAG_TERMS => made_for = Some(v),
             TAG_NOT_AFTER => not_after = OffsetDateTime::parse(v, &Rfc3339).ok(),
+            TAG_SERIAL => serial = serial_hex(v),
             _ => {}
         }
     }
@@ -83,7 +92,12 @@ pub fn live<'a>(c: &IssuedCertificate, tags: impl IntoIterator<Item = (&'a str, 
         return Json::Null;
     };
     let now = pki::renewal_clock();
-    let status = if not_after <= now {
+    let status = if serial.as_ref().is_some_and(|s| revoked.contains(s)) {
+        format!(
+            "renew: serial {} is revoked by the plan",
+            serial.unwrap_or_default()
+        )
+    } else if not_after <= now {
         format!("renew: expired on {}", not_after.date())
     } else if not_after - now < Duration::days(renew_before(c).into()) {
         format!(
@@ -95,6 +109,12 @@ pub fn live<'a>(c: &IssuedCertificate, tags: impl IntoIterator<Item = (&'a str, 
         "valid".into()
     };
     json!({"issuer": issuer, "terms": made_for, "status": status})
+}
+
+/// A decimal serial (the `xpart:cert-serial` tag) as hex, as CRLs and `openssl` show it.
+pub fn serial_hex(decimal: &str) -> Option<String> {
+    let n = x509_parser::num_bigint::BigUint::parse_bytes(decimal.as_bytes(), 10)?;
+    crate::pki::crl::normalize_serial(&n.to_str_radix(16))
 }
 
 /// The tags that describe `issued`, made by the CA of `ca_pem` on these terms.
@@ -111,6 +131,10 @@ pub fn tags_of(c: &IssuedCertificate, ca_pem: &str, issued: &Issued) -> Vec<(Str
         (TAG_TERMS, terms(c)),
         (TAG_NOT_AFTER, not_after),
         (TAG_SERIAL, issued.serial.clone()),
+        (
+            TAG_SERIAL_HEX,
+            serial_hex(&issued.serial).unwrap_or_default(),
+        ),
         (TAG_SHA256, issued.fingerprint_sha256.clone()),
     ]
     .into_iter()
@@ -151,7 +175,6 @@ pub async fn issue(
             c.ca
         ))
     })?;
-    let out = |attr: &str| cx.dep_output(&c.ca, attr).filter(|v| !v.is_empty());
     let order = Order {
         label: PathBuf::from(format!("secret {secret}")),
         ca_pem: ca.to_string(),
@@ -160,25 +183,7 @@ pub async fn issue(
         days: validity(c),
     };
     let ca_pem = order.ca_pem.clone();
-    let issued = match (out("kms_key"), out("partition"), out("key_file")) {
-        (Some(arn), Some(partition), _) => {
-            let part = cx.partition(partition)?;
-            let spki = remote::spki_of_pem(&ca_pem)
-                .ok_or_else(|| Error::other(format!("CA `{}`: unreadable certificate", c.ca)))?;
-            let spec = out("key_spec").unwrap_or_default();
-            with_held_key(&part.clients, arn, &spki, spec, move |k| order.fill(k)).await?
-        }
-        (_, _, Some(key_file)) => {
-            let key_file = PathBuf::from(key_file);
-            blocking(move || order.fill(load_private_key(&key_file)?)).await?
-        }
-        _ => {
-            return Err(Error::other(format!(
-                "CA `{}` has no key to issue with (imported without `key_file`?)",
-                c.ca
-            )))
-        }
-    };
+    let issued = with_ca_key(cx, &c.ca, move |k| order.fill(k)).await?;
     let tags = tags_of(c, &ca_pem, &issued);
     Ok((issued, tags))
 }

@@ -284,11 +284,11 @@ fn live_of(
 
 /// `live_of` for the plan's secret: its recovery window and force setting, and the facts of
 /// the certificate it carries (from its tags), if it carries one.
-fn planned_live(p: &Secret, seen: &Seen, value: Json, owned: bool) -> Live {
+fn planned_live(p: &Secret, seen: &Seen, value: Json, owned: bool, cx: &Ctx) -> Live {
     let window = p.recovery_window_days.unwrap_or(DEFAULT_WINDOW);
     let mut live = live_of(seen, value, owned, window, p.force_delete);
     if let Some(c) = &p.value.certificate {
-        let facts = issued::live(c, seen.tags.iter().copied());
+        let facts = issued::live(c, seen.tags.iter().copied(), &cx.revoked);
         live.attrs.insert("certificate".into(), facts);
     }
     live
@@ -356,7 +356,7 @@ impl Resource for Secret {
         } else {
             value?.map(Json::from).unwrap_or(Json::Null)
         };
-        Ok(Some(planned_live(p, &seen, value, owned)))
+        Ok(Some(planned_live(p, &seen, value, owned, cx)))
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
@@ -451,7 +451,7 @@ impl Resource for Secret {
                 } else {
                     json!(fp)
                 };
-                Ok(planned_live(p, &seen, value, true))
+                Ok(planned_live(p, &seen, value, true, cx))
             }
             // A retry of a create whose answer was lost, or a secret scheduled for deletion
             // since the plan was made: read it and check it is ours before going on.
