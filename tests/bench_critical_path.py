@@ -27,7 +27,7 @@ ROUND_TRIPS = {
     "pki.ca": lambda p: 2 if p.get("kms_key") else 0,          # GetPublicKey, Sign (the key's CreateKey answer gives its ARN and date)
     "pki.cert": lambda p: 0,
     "secretsmanager.secret": lambda p: 1,                      # CreateSecret (value included)
-    "kms.key": lambda p: 2 if p.get("alias") else 1,           # CreateKey, CreateAlias
+    "kms.key": lambda p: 1,                                    # CreateKey; CreateAlias goes alongside what follows unless a resource refers to the alias (`alias_waits`)
     "iam.role": lambda p: 2 if p.get("policies") or p.get("managed_policy_arns") else 1,  # CreateRole, then PutRolePolicy/AttachRolePolicy in parallel
     "iam.instance_profile": lambda p: 2,                       # CreateInstanceProfile, AddRoleToInstanceProfile
     "rolesanywhere.trust_anchor": lambda p: 1,                 # CreateTrustAnchor (enabled at create)
@@ -81,10 +81,20 @@ def main():
         ca = next(iter(refs(cert.get("ca", ""))), None)
         return latency.get(home(ca), 0.0) if ca in res and res[ca]["properties"].get("kms_key") else 0.0
 
+    text = json.dumps(res)
+
+    def alias_waits(rid):
+        """A key whose alias another resource refers to: CreateAlias before that resource."""
+        return res[rid]["type"] == "kms.key" and re.search(r"\$\{" + re.escape(rid) + r"\.alias(_arn)?\}", text) is not None
+
+    def trips(rid):
+        r = res[rid]
+        return ROUND_TRIPS[r["type"]](r.get("properties", {})) + (1 if alias_waits(rid) else 0)
+
     def longest(rid):
         if rid not in memo:
             r = res[rid]
-            own = ROUND_TRIPS[r["type"]](r.get("properties", {})) * latency.get(home(rid), 0.0)
+            own = trips(rid) * latency.get(home(rid), 0.0)
             own += signing(rid)
             best = max((longest(d) for d in deps[rid]), default=(0.0, []), key=lambda x: x[0])
             memo[rid] = (own + best[0], best[1] + [rid])
@@ -94,10 +104,10 @@ def main():
     first_read = max(latency.get(r.get("partition"), 0.0) for r in res.values())
     lease = lease_partition(plan)
     lease_ms = 4 * latency.get(lease, 0.0) if lease else 0.0
-    trips = sum(ROUND_TRIPS[res[r]["type"]](res[r].get("properties", {})) for r in path) + 1
-    trips += sum(1 for r in path if signing(r))
-    trips += 4 if lease else 0
-    print(json.dumps({"bound_ms": total + first_read + lease_ms, "path": path, "round_trips": trips}))
+    n = sum(trips(r) for r in path) + 1
+    n += sum(1 for r in path if signing(r))
+    n += 4 if lease else 0
+    print(json.dumps({"bound_ms": total + first_read + lease_ms, "path": path, "round_trips": n}))
 
 
 def lease_partition(plan):

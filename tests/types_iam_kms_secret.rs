@@ -238,8 +238,20 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
         let live = KmsKey::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
         assert_eq!(live.outputs["id"], theirs);
-        // Create never takes the alias from a key the plan does not own.
-        let err = KmsKey::create(&p, &cx).await.unwrap_err().to_string();
+        // Create never takes the alias from a key the plan does not own. The alias is made
+        // after the create returns (nothing of the plan waits for it), in work the run awaits
+        // before it ends: the refusal comes from there.
+        let made = KmsKey::create(&p, &cx).await;
+        let err = match made {
+            Err(e) => e.to_string(),
+            Ok(_) => {
+                let mut tails = cx.part().tails();
+                assert_eq!(tails.len(), 1, "the alias is not left to the run");
+                let (id, work) = tails.remove(0);
+                assert_eq!(id, cx.id);
+                work.await.unwrap().unwrap_err().to_string()
+            }
+        };
         assert!(err.contains("does not own"), "{err}");
         let target = kms
             .describe_key()

@@ -219,6 +219,7 @@ impl Testbed {
             skip_names: Default::default(),
             scan: None,
             revoked: Default::default(),
+            referenced: Default::default(),
         }
     }
 

@@ -43,6 +43,9 @@ pub struct PartCtx {
     /// Lookups a read started for the create that may follow, by resource id (see
     /// `PartCtx::stash`).
     lookups: std::sync::Mutex<BTreeMap<String, tokio::task::JoinHandle<Result<Option<Live>>>>>,
+    /// Work a create left running because nothing in the plan waits for it (a key's alias
+    /// that no resource refers to), by resource id: the run awaits it before it ends.
+    tails: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<Result<()>>)>>,
 }
 
 impl PartCtx {
@@ -53,7 +56,18 @@ impl PartCtx {
             account: std::sync::OnceLock::new(),
             caller: std::sync::OnceLock::new(),
             lookups: Default::default(),
+            tails: Default::default(),
         }
+    }
+
+    /// Leave `work` running for resource `id`; the run awaits it before it ends (`tails`).
+    pub fn defer(&self, id: &str, work: tokio::task::JoinHandle<Result<()>>) {
+        self.tails.lock().unwrap().push((id.to_string(), work));
+    }
+
+    /// The work left running so far (taken).
+    pub fn tails(&self) -> Vec<(String, tokio::task::JoinHandle<Result<()>>)> {
+        std::mem::take(&mut *self.tails.lock().unwrap())
     }
 
     /// Keep a lookup running for resource `id`'s create: a read that answers from the scan
@@ -112,6 +126,9 @@ pub struct Ctx {
     /// The partition's scan, in the read phase only (see `engine::scan`); None elsewhere, so
     /// every lookup made while writing asks AWS.
     pub scan: Option<Arc<super::scan::Scan>>,
+    /// This resource's outputs that other resources of the plan refer to (`${id.attr}`): what
+    /// must be in place before a resource that uses it starts.
+    pub referenced: Arc<std::collections::BTreeSet<String>>,
     /// For a resource that holds a certificate the plan issues: the serials (hex, normalized)
     /// the plan's CRLs of its CA revoke. Its certificate is issued again when among them.
     pub revoked: Arc<std::collections::BTreeSet<String>>,

@@ -212,6 +212,8 @@ pub struct Engine {
     setup: Setup,
     /// The serials the plan's CRLs revoke, by CA id (see `Ctx::revoked`).
     revoked: Arc<BTreeMap<String, BTreeSet<String>>>,
+    /// By resource id, its outputs other resources refer to (see `Ctx::referenced`).
+    referenced: Arc<BTreeMap<String, BTreeSet<String>>>,
     /// Reports partitions that stay silent, while the engine (or a copy) lives.
     _watcher: Arc<Watcher>,
 }
@@ -350,11 +352,13 @@ impl Engine {
         }
         let watcher = Arc::new(watch(&parts, setup.sink.clone()));
         let revoked = Arc::new(revoked_by_ca(&spec));
+        let referenced = Arc::new(referenced_outputs(&spec));
         Ok(Engine {
             spec,
             parts,
             setup,
             revoked,
+            referenced,
             _watcher: watcher,
         })
     }
@@ -476,6 +480,7 @@ impl Engine {
             skip_names: Default::default(),
             scan: None,
             revoked: Arc::new(self.revoked_for(id)),
+            referenced: Arc::new(self.referenced.get(id).cloned().unwrap_or_default()),
         }
     }
 
@@ -651,7 +656,10 @@ impl Engine {
         // The run ends once reads show what it made, so the next command (verify, destroy,
         // another machine's plan) finds it: a run that ended at once could be followed by a
         // destroy that misses a new instance, or an apply that makes a second VPC.
-        let pending = std::mem::take(&mut *pending.lock().unwrap());
+        let mut pending = std::mem::take(&mut *pending.lock().unwrap());
+        for part in self.parts.values() {
+            pending.extend(part.tails());
+        }
         for (id, seen) in pending {
             if cancel.is_cancelled() {
                 seen.abort();
@@ -841,6 +849,7 @@ impl Engine {
             parts: self.parts.clone(),
             setup: self.setup.clone(),
             revoked: self.revoked.clone(),
+            referenced: self.referenced.clone(),
             _watcher: self._watcher.clone(),
         }
     }
@@ -876,7 +885,8 @@ pub fn summary(report: &walk::Report<ResourceError>) -> (walk::Summary, Vec<Stri
     (report.summary(), causes)
 }
 
-/// The checks that reads show what this run made, by resource id (see `confirm_seen`).
+/// The checks that reads show what this run made (see `confirm_seen`), and the work creates
+/// left running (`PartCtx::defer`), by resource id.
 type Confirming = Vec<(String, tokio::task::JoinHandle<Result<(), Error>>)>;
 
 /// The types whose reads may miss a create for a while, so that a run confirms each of its
@@ -913,4 +923,28 @@ fn ca_of(reference: &str) -> Option<String> {
     Template::parse(reference)
         .ok()
         .and_then(|t| t.single_ref().map(|(id, _)| id.to_string()))
+}
+
+/// By resource id, the outputs other resources refer to (`${id.attr}` anywhere in their
+/// properties).
+fn referenced_outputs(spec: &Spec) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in spec.resources.values() {
+        let mut leaves = vec![];
+        crate::spec::strings_where(
+            &r.properties,
+            &r.path,
+            &crate::spec::has_template,
+            &mut leaves,
+        );
+        for (_, s) in leaves {
+            let Ok(t) = Template::parse(s) else { continue };
+            for (id, attr, _) in t.refs() {
+                out.entry(id.to_string())
+                    .or_default()
+                    .insert(attr.to_string());
+            }
+        }
+    }
+    out
 }

@@ -637,7 +637,20 @@ impl Resource for KmsKey {
         };
         let (meta, certain) = create_once(cx, "CreateKey", create, find).await?;
         if let Some(alias) = &p.alias {
-            set_alias(cx, alias, meta.key_id()).await?;
+            // Nothing of the plan uses the alias itself (they use the key's ARN): it is made
+            // alongside what follows, and the run awaits it before it ends. A run cut short
+            // before it leaves a key without its alias, which the next read's exact search
+            // finds and brings to the plan.
+            let uses_alias = ["alias", "alias_arn"]
+                .iter()
+                .any(|a| cx.referenced.contains(*a));
+            if certain && !uses_alias {
+                let (cx2, alias, key_id) = (cx.clone(), alias.clone(), meta.key_id().to_string());
+                let work = tokio::spawn(async move { set_alias(&cx2, &alias, &key_id).await });
+                cx.part().defer(&cx.id, work);
+            } else {
+                set_alias(cx, alias, meta.key_id()).await?;
+            }
         }
         if certain {
             // What CreateKey made, as sent; the alias now names it.
