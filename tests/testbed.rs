@@ -1483,3 +1483,42 @@ fn a_read_straight_after_a_create_may_not_find_it() {
         }
     });
 }
+
+/// CreateRouteTable with a ClientToken already used answers the table the first call made, as
+/// EC2 does ("Ensuring idempotency"), and refuses the token with other parameters: xpart's
+/// route tables rely on it instead of a lookup between attempts.
+#[test]
+fn create_route_table_is_idempotent_by_its_client_token() {
+    use aws_sdk_ec2::error::ProvideErrorMetadata;
+    let tb = testbed();
+    rt().block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&no_retry(tb, Side::China).await);
+        let vpc = |cidr: &'static str| {
+            let ec2 = ec2.clone();
+            async move {
+                let v = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+                v.vpc().unwrap().vpc_id().unwrap().to_string()
+            }
+        };
+        let (a, b) = (vpc("10.61.0.0/16").await, vpc("10.62.0.0/16").await);
+        let token = unique("rt-token");
+        let make = |vpc: String| {
+            ec2.create_route_table()
+                .vpc_id(vpc)
+                .client_token(&token)
+                .send()
+        };
+        let first = make(a.clone()).await.unwrap();
+        let again = make(a.clone()).await.unwrap();
+        let id = |o: &aws_sdk_ec2::operation::create_route_table::CreateRouteTableOutput| {
+            o.route_table()
+                .unwrap()
+                .route_table_id()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(id(&first), id(&again));
+        let e = make(b).await.unwrap_err();
+        assert_eq!(e.code(), Some("IdempotentParameterMismatch"), "{e:?}");
+    });
+}

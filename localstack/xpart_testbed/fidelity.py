@@ -1,6 +1,6 @@
 """Where moto differs from AWS on behaviour xpart relies on, make it behave as AWS does.
 
-- RunInstances with a ClientToken already used returns the original reservation
+- RunInstances and CreateRouteTable with a ClientToken already used return the original answer
   (EC2 idempotency), or IdempotentParameterMismatch when the parameters differ;
   DescribeInstances accepts the client-token filter.
 - IAM RemoveRoleFromInstanceProfile of a role the profile does not hold answers NoSuchEntity
@@ -129,33 +129,41 @@ def _patch_ec2() -> None:
     from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.responses.instances import InstanceResponse
 
-    run_instances = InstanceResponse.run_instances
-    seen: dict[tuple[str, str, str], tuple[str, object]] = {}
-    lock = threading.Lock()
+    from moto.ec2.responses.route_tables import RouteTables
 
-    def run_instances_idempotent(self):
-        token = self._get_param("ClientToken")
-        if not token:
-            return run_instances(self)
-        params = {k: v for k, v in self.querystring.items() if k not in ("ClientToken",)}
-        fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
-        key = (self.current_account, self.region, token)
-        # One lock over check-and-create: a retry racing the original must not
-        # create a second reservation.
-        with lock:
-            if key in seen:
-                prior_fp, result = seen[key]
-                if prior_fp != fingerprint:
-                    raise EC2ClientError(
-                        "IdempotentParameterMismatch",
-                        "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).",
-                    )
+    def idempotent(call):
+        """`call` (a create that takes a ClientToken) as EC2 answers it: a repeat of a token
+        with the same parameters gets the first answer, with others IdempotentParameterMismatch
+        (EC2 API reference, "Ensuring idempotency")."""
+        seen: dict[tuple[str, str, str], tuple[str, object]] = {}
+        lock = threading.Lock()
+
+        def once(self):
+            token = self._get_param("ClientToken")
+            if not token:
+                return call(self)
+            params = {k: v for k, v in self.querystring.items() if k not in ("ClientToken",)}
+            fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+            key = (self.current_account, self.region, token)
+            # One lock over check-and-create: a retry racing the original must not create a
+            # second one.
+            with lock:
+                if key in seen:
+                    prior_fp, result = seen[key]
+                    if prior_fp != fingerprint:
+                        raise EC2ClientError(
+                            "IdempotentParameterMismatch",
+                            "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).",
+                        )
+                    return result
+                result = call(self)
+                seen[key] = (fingerprint, result)
                 return result
-            result = run_instances(self)
-            seen[key] = (fingerprint, result)
-            return result
 
-    InstanceResponse.run_instances = run_instances_idempotent
+        return once
+
+    InstanceResponse.run_instances = idempotent(InstanceResponse.run_instances)
+    RouteTables.create_route_table = idempotent(RouteTables.create_route_table)
 
     # TerminateInstances on an instance already terminated succeeds in AWS (a retry after a
     # lost reply does exactly that); moto fails it looking for the detached network interface.

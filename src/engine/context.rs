@@ -279,6 +279,14 @@ impl Ctx {
     pub fn read_lag(&self) -> Duration {
         self.clients().tuning.read_lag
     }
+    /// How long the lookup after an uncertain create looks before it creates again: a quarter
+    /// of the read lag (30 s by default). Shorter than a read of something known to exist may
+    /// wait, because it is paid by every attempt that did not reach the service (a reset before
+    /// the request was read) on the run's critical path; longer than EC2's usual lag of
+    /// seconds. A create that stays invisible longer can be made twice (see docs/design.md).
+    pub fn lookup_lag(&self) -> Duration {
+        self.read_lag() / 4
+    }
     pub fn kms_propagation(&self) -> Duration {
         self.opts
             .kms_propagation

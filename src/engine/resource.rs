@@ -13,7 +13,9 @@ use crate::spec::types::Declared;
 
 pub use super::context::{Ctx, Notify, Options, PartCtx};
 pub use super::error::{Error, Result};
-pub use super::retry::{create_once, jitter, retry_propagation, until_seen, Propagation};
+pub use super::retry::{
+    create_once, jitter, retry_propagation, until_seen, until_seen_for, Propagation,
+};
 pub use super::state::{Attrs, Desired, Live};
 pub use super::tags::{
     is_xpart_tag, owned_id, owned_in_order, plan_tags, sorted, user_tags, TAG_ID, TAG_LINEAGE,

@@ -102,12 +102,26 @@ where
 /// `read` again (backoff 0.5 s doubling to 5 s, jittered) while it finds nothing, for up to
 /// the read lag (`Ctx::read_lag`): what was just created may be missing from reads for a
 /// while. None once the lag has passed with nothing found.
-pub async fn until_seen<T, L, LF>(cx: &Ctx, what: &str, mut read: L) -> Result<Option<T>>
+pub async fn until_seen<T, L, LF>(cx: &Ctx, what: &str, read: L) -> Result<Option<T>>
 where
     L: FnMut() -> LF,
     LF: Future<Output = Result<Option<T>>>,
 {
-    let (start, bound) = (Instant::now(), cx.read_lag());
+    until_seen_for(cx, what, cx.read_lag(), read).await
+}
+
+/// `until_seen` for up to `bound`.
+pub async fn until_seen_for<T, L, LF>(
+    cx: &Ctx,
+    what: &str,
+    bound: Duration,
+    mut read: L,
+) -> Result<Option<T>>
+where
+    L: FnMut() -> LF,
+    LF: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
     let mut delay = Duration::from_millis(500);
     loop {
         if let Some(found) = read().await? {

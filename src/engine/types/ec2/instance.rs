@@ -91,7 +91,7 @@ fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
 
 /// A fresh ClientToken for one RunInstances call (see the module's comment): 32 random bytes
 /// in hex, the 64 ASCII characters EC2 takes at most.
-fn client_token() -> Result<String> {
+pub(super) fn client_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     aws_lc_rs::rand::fill(&mut bytes)
         .map_err(|_| Error::other("no random bytes for a ClientToken"))?;

@@ -25,6 +25,7 @@ const CREATE: Creation = Creation {
     op: "CreateInternetGateway",
     kind: "internet-gateway",
     later: &["vpc"],
+    tokened: false,
 };
 
 const DELETE: Ending = Ending {

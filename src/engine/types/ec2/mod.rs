@@ -22,7 +22,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::Value as Json;
 
 use crate::engine::resource::{
-    create_once, owned_id, owned_in_order, plan_tags, retry_propagation, until_seen, user_tags,
+    create_once, owned_id, owned_in_order, plan_tags, retry_propagation, until_seen_for, user_tags,
     Ctx, Desired, Live, Propagation, Result, TAG_LINEAGE, TAG_PLAN,
 };
 use crate::engine::types::shared::answered;
@@ -281,6 +281,9 @@ pub struct Creation {
     pub op: &'static str,
     pub kind: &'static str,
     pub later: &'static [&'static str],
+    /// The call carries a ClientToken (drawn once per create, the same in every attempt), so
+    /// EC2 itself answers a repeat with what the first attempt made: no lookup between tries.
+    pub tokened: bool,
 }
 
 /// Create under `create_once` (`send` turns the SDK's retries off; before any retry the tags
@@ -307,8 +310,13 @@ where
         start(&mut live);
         Ok(live)
     };
-    // Patient: EC2's reads lag its creates.
-    let find = || until_seen(cx, c.op, || P::read(p, cx));
+    // Patient: EC2's reads lag its creates. A tokened call needs no lookup at all.
+    let find = || async {
+        if c.tokened {
+            return Ok(None);
+        }
+        until_seen_for(cx, c.op, cx.lookup_lag(), || P::read(p, cx)).await
+    };
     let live = create_once(cx, c.op, create, find).await?;
     settle(p, live, &want, c.later, cx).await
 }

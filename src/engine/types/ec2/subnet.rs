@@ -25,6 +25,7 @@ const CREATE: Creation = Creation {
     op: "CreateSubnet",
     kind: "subnet",
     later: &["map_public_ip_on_launch"],
+    tokened: false,
 };
 
 const DELETE: Ending = Ending {

@@ -31,6 +31,7 @@ const CREATE: Creation = Creation {
     op: "CreateVpc",
     kind: "vpc",
     later: &[],
+    tokened: false,
 };
 
 const DELETE: Ending = Ending {
