@@ -165,3 +165,15 @@ pub(super) fn compare(
     }
     (Action::Update, attrs, None)
 }
+
+/// The checks that reads show what this run made (see `confirm_seen`), and the work creates
+/// left running (`PartCtx::defer`), by resource id.
+pub(super) type Confirming = Vec<(String, tokio::task::JoinHandle<Result<(), Error>>)>;
+
+/// The types whose reads may miss a create for a while, so that a run confirms each of its
+/// creates: EC2's ("its ID might not have propagated throughout the system": Eventual
+/// consistency in the Amazon EC2 API) and IAM's. Secrets Manager's DescribeSecret is current
+/// (only its listing lags) and the tag index's lag has its own search (Roles Anywhere, KMS).
+pub(super) fn reads_lag(type_name: &str) -> bool {
+    type_name.starts_with("ec2.") || type_name.starts_with("iam.")
+}

@@ -28,11 +28,13 @@ use crate::spec::types::{type_info, types, with_props, with_type, Found};
 use crate::spec::{ResourceDef, Spec};
 
 mod compare;
+mod facts;
 mod orphans;
 mod read;
 mod waiting;
 
 use compare::*;
+use facts::{ca_of, referenced_outputs, revoked_by_ca};
 use orphans::*;
 use read::*;
 use waiting::*;
@@ -883,68 +885,4 @@ pub fn summary(report: &walk::Report<ResourceError>) -> (walk::Summary, Vec<Stri
         })
         .collect();
     (report.summary(), causes)
-}
-
-/// The checks that reads show what this run made (see `confirm_seen`), and the work creates
-/// left running (`PartCtx::defer`), by resource id.
-type Confirming = Vec<(String, tokio::task::JoinHandle<Result<(), Error>>)>;
-
-/// The types whose reads may miss a create for a while, so that a run confirms each of its
-/// creates: EC2's ("its ID might not have propagated throughout the system": Eventual
-/// consistency in the Amazon EC2 API) and IAM's. Secrets Manager's DescribeSecret is current
-/// (only its listing lags) and the tag index's lag has its own search (Roles Anywhere, KMS).
-fn reads_lag(type_name: &str) -> bool {
-    type_name.starts_with("ec2.") || type_name.starts_with("iam.")
-}
-
-/// The serials each CA's CRLs in the plan revoke (hex, normalized), by the CA's id: literal in
-/// the plan, so known before anything is read.
-fn revoked_by_ca(spec: &Spec) -> BTreeMap<String, BTreeSet<String>> {
-    use crate::spec::types::RolesAnywhereKind;
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in spec.resources.values() {
-        let Kind::RolesAnywhere(RolesAnywhereKind::Crl(c)) = &r.kind else {
-            continue;
-        };
-        let Some(ca) = ca_of(&c.ca) else {
-            continue;
-        };
-        let serials = c
-            .revoked
-            .iter()
-            .filter_map(|s| crate::pki::crl::normalize_serial(s));
-        out.entry(ca).or_default().extend(serials);
-    }
-    out
-}
-
-/// The CA a `ca:` property names: the id in its `${<id>.id}`.
-fn ca_of(reference: &str) -> Option<String> {
-    Template::parse(reference)
-        .ok()
-        .and_then(|t| t.single_ref().map(|(id, _)| id.to_string()))
-}
-
-/// By resource id, the outputs other resources refer to (`${id.attr}` anywhere in their
-/// properties).
-fn referenced_outputs(spec: &Spec) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in spec.resources.values() {
-        let mut leaves = vec![];
-        crate::spec::strings_where(
-            &r.properties,
-            &r.path,
-            &crate::spec::has_template,
-            &mut leaves,
-        );
-        for (_, s) in leaves {
-            let Ok(t) = Template::parse(s) else { continue };
-            for (id, attr, _) in t.refs() {
-                out.entry(id.to_string())
-                    .or_default()
-                    .insert(attr.to_string());
-            }
-        }
-    }
-    out
 }
