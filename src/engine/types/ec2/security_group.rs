@@ -16,7 +16,7 @@ use super::{
     plan_filters, settle, tag_spec, together, want_tags, Call, Ending,
 };
 use crate::engine::resource::{
-    create_once, owned_id, until_seen, Ctx, Desired, Error, Live, Resource, Result,
+    create_once, owned_id, until_seen, until_seen_for, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::spec::types::{Ingress, SecurityGroup};
@@ -314,7 +314,7 @@ impl Resource for SecurityGroup {
                     Err(e) => Err(e),
                 }
             },
-            || until_seen(cx, "CreateSecurityGroup", || Self::read(p, cx)),
+            || until_seen_for(cx, "CreateSecurityGroup", cx.lookup_lag(), || Self::read(p, cx)),
         )
         .await?;
         settle(p, live, &want, &["ingress"], cx).await

@@ -15,8 +15,8 @@ use serde_json::{json, Value as Json};
 
 use super::{all, converged, gone_ok, remove_from_profile, unless_gone, Call, IAM_GONE};
 use crate::engine::resource::{
-    owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Ctx, Desired, Error, Live,
-    Propagation, Resource, Result,
+    owned_id, owned_in_order, plan_tags, retry_propagation, until_seen, user_tags, Ctx, Desired,
+    Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{exists_as_ours, settle};
@@ -65,19 +65,28 @@ async fn add_role(cx: &Ctx, profile: &str, role: &str) -> Result<()> {
     }
 }
 
+/// The role the profile holds. Asked when IAM has just said it holds one, of a profile that
+/// may be seconds old: a read that does not find the profile yet is a read that lags, and it
+/// looks again (`until_seen`).
 async fn current_role(cx: &Ctx, profile: &str) -> Result<Option<String>> {
-    let out = cx
-        .call(
-            "GetInstanceProfile",
-            cx.clients()
-                .iam
-                .get_instance_profile()
-                .instance_profile_name(profile)
-                .send(),
-        )
-        .await?;
+    let read = || async {
+        let got = cx
+            .clients()
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(profile)
+            .send()
+            .await
+            .map_err(|e| cx.aws("GetInstanceProfile", e));
+        match got {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if e.code() == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let out = until_seen(cx, "the instance profile", read).await?;
     Ok(out
-        .instance_profile
+        .and_then(|o| o.instance_profile)
         .and_then(|ip| ip.roles.into_iter().next())
         .map(|r| r.role_name))
 }
