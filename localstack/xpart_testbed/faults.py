@@ -26,6 +26,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -289,9 +290,15 @@ class FaultProxy:
         writer.transport.abort()
 
     async def _forward(self, method, target, headers, body) -> bytes:
+        # When the request reaches "the service": after the injected latency, before the backend
+        # (one request at a time, in threads) gets to it. Rate quotas are judged by this time,
+        # as a service's front door judges them; a loaded machine's scheduling is not the
+        # client's pace (server.py reads it).
+        arrival = ("X-Testbed-Arrival", repr(time.monotonic()))
         r, w = await asyncio.open_connection("127.0.0.1", self.backend_port)
         try:
-            fwd = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
+            fwd = [(k, v) for k, v in headers if k.lower() not in ("connection", "x-testbed-arrival")]
+            fwd += [arrival, ("Connection", "close")]
             head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fwd) + "\r\n"
             w.write(head.encode("latin-1") + body)
             await w.drain()

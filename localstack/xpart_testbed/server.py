@@ -96,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             return Response(json.dumps({"rested": quotas.rested()}), mimetype="application/json")(environ, start_response)
         if path == "/__testbed/models":
             return Response(json.dumps(checker.stats()), mimetype="application/json")(environ, start_response)
-        environ["xpart.arrival"] = time.monotonic()
+        try:
+            environ["xpart.arrival"] = float(environ.get("HTTP_X_TESTBED_ARRIVAL", ""))
+        except ValueError:
+            environ["xpart.arrival"] = time.monotonic()
         if path in ("/__testbed/consistency", "/__testbed/quotas"):
             # The counts, then (DELETE) forgotten: a reader never loses what it reset.
             counter = lag if path.endswith("consistency") else quotas
