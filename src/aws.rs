@@ -629,9 +629,19 @@ mod tests {
 /// it spaces the calls of each group itself rather than lean on the service's throttling and
 /// the SDK's retries. The spacing has a margin over the rate, since two requests sent a
 /// second apart may arrive closer together.
+///
+/// The calls of a group go one at a time through its turn, and each is spaced from when the
+/// one before it actually went (its turn's end), not from when it was due: a process that
+/// a loaded machine wakes late must not send the next one early.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    next: std::sync::Mutex<std::collections::HashMap<&'static str, tokio::time::Instant>>,
+    /// By group: when its last call went.
+    last: std::sync::Mutex<
+        std::collections::HashMap<
+            &'static str,
+            std::sync::Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
+        >,
+    >,
 }
 
 /// What the spacing adds to each quota's interval.
@@ -665,14 +675,15 @@ impl Pacer {
         let Some((group, interval)) = Self::group(path) else {
             return;
         };
-        let at = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = tokio::time::Instant::now();
-            let at = next.get(group).copied().unwrap_or(now).max(now);
-            next.insert(group, at + interval + PACE_MARGIN);
-            at
+        let turn = {
+            let mut groups = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            groups.entry(group).or_default().clone()
         };
-        tokio::time::sleep_until(at).await;
+        let mut last = turn.lock().await;
+        if let Some(went) = *last {
+            tokio::time::sleep_until(went + interval + PACE_MARGIN).await;
+        }
+        *last = Some(tokio::time::Instant::now());
     }
 }
 
@@ -728,5 +739,39 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
             }
             inner.call(request).await
         })
+    }
+}
+
+#[cfg(test)]
+mod pacer_tests {
+    use super::Pacer;
+
+    /// Calls of one group go one at a time, each at least its interval (plus the margin) after
+    /// the one before it went; another group is not held up.
+    #[tokio::test]
+    async fn a_groups_calls_are_spaced_from_when_each_went() {
+        let pacer = std::sync::Arc::new(Pacer::default());
+        let start = tokio::time::Instant::now();
+        let turns = (0..3).map(|_| {
+            let p = pacer.clone();
+            tokio::spawn(async move {
+                p.turn("/sessions").await;
+                tokio::time::Instant::now()
+            })
+        });
+        let mut went: Vec<_> = futures::future::join_all(turns)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        went.sort();
+        let gap = std::time::Duration::from_millis(100) + super::PACE_MARGIN;
+        for w in went.windows(2) {
+            assert!(w[1] - w[0] >= gap, "{:?} apart", w[1] - w[0]);
+        }
+        let other = tokio::time::Instant::now();
+        pacer.turn("/profiles").await;
+        assert!(other.elapsed() < gap, "another group waited");
+        assert!(went[0] - start < gap, "the first call waited");
     }
 }
