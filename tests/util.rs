@@ -352,12 +352,20 @@ pub fn without_account(cx: &xpart::engine::resource::Ctx) -> xpart::engine::reso
 }
 
 /// What `create` or `update` returned (`got`) is what `read` finds right after (done without
-/// the account): outputs, attributes, ownership and handle. Returns that read.
+/// the account): outputs, attributes, ownership and handle; after the work the call left
+/// running (a key's alias), as a run awaits it before it ends. Returns that read.
 pub async fn assert_read_back<T: xpart::engine::resource::Resource>(
     p: &T,
     cx: &xpart::engine::resource::Ctx,
     got: &xpart::engine::resource::Live,
 ) -> xpart::engine::resource::Live {
+    if let Some(part) = &cx.part {
+        for (id, work) in part.tails() {
+            work.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{id}: the work create left failed: {e}"));
+        }
+    }
     let read = T::read(p, &without_account(cx))
         .await
         .unwrap()

@@ -231,9 +231,12 @@ class RolesAnywhere:
     def __call__(self, environ, start_response):
         req = Request(environ)
         try:
-            # Judged at the request's arrival (server.py notes it before a request waits for the
-            # one before it), as a service's front door counts it.
-            if not self.quotas.take(req.path, environ.get("xpart.arrival")):
+            # Judged at the request's arrival, as a service's front door counts it: server.py
+            # judges it before the request waits for the partition's lock (in arrival order);
+            # here only when called some other way.
+            if not environ.get("xpart.quota_judged") and not self.quotas.take(
+                req.path, environ.get("xpart.arrival")
+            ):
                 raise AuthError("ThrottlingException", "Rate exceeded", 429)
             for method, pattern, fn in self.routes:
                 m = pattern.match(req.path)

@@ -110,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         refused = signing.refusal(environ, partition)
         if refused:
             return signing.respond(start_response, refused)
+        # Roles Anywhere's rate quotas, judged before the request waits for the one before it:
+        # requests that queue for the lock are not served in the order they came, and a bucket
+        # judged out of order throttles a request that came in time.
+        if is_rolesanywhere(environ):
+            if not quotas.take(path, environ["xpart.arrival"]):
+                body = json.dumps({"message": "Rate exceeded", "__type": "ThrottlingException"})
+                return Response(body, status=429, mimetype="application/json",
+                                headers={"x-amzn-ErrorType": "ThrottlingException"})(environ, start_response)
+            environ["xpart.quota_judged"] = True
         # The request as consistency.py needs it: operation, protocol, parameters.
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
