@@ -37,8 +37,8 @@ pub fn normalize_serial(s: &str) -> Option<String> {
 /// What a CRL says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crl {
-    /// The signing key's identifier (the CRL's authority key identifier), hex; or, where it
-    /// has none, `dn:` and a SHA-256 of its issuer's name.
+    /// The signing key's identifier (the CRL's authority key identifier, see `key_id`), hex;
+    /// or, for a list without one (made elsewhere), `dn:` and a SHA-256 of its issuer's name.
     pub issuer: String,
     /// Revoked serials, normalized (`normalize_serial`).
     pub revoked: BTreeSet<String>,
@@ -49,16 +49,22 @@ pub struct Crl {
 pub fn signer_id(ca_pem: &str) -> Result<String, String> {
     let der = first_cert_der(ca_pem.as_bytes())?;
     let ca = parse_cert(&der)?;
-    Ok(key_id_of_cert(&ca))
+    Ok(hex(&key_id(&ca)))
 }
 
-fn key_id_of_cert(ca: &X509Certificate) -> String {
+/// The identifier a CRL of `ca` names its key by (its authority key identifier): the CA's
+/// subject key identifier; for a CA without one, the first 20 bytes of a SHA-256 of its key.
+/// The same for the list made and the list read back, so an unchanged list compares equal.
+fn key_id(ca: &X509Certificate) -> Vec<u8> {
     ca.iter_extensions()
         .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(ski) => Some(hex(ski.0)),
+            ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0.to_vec()),
             _ => None,
         })
-        .unwrap_or_else(|| dn_id(ca.subject().as_raw()))
+        .unwrap_or_else(|| {
+            let key = &ca.public_key().subject_public_key.data;
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key).as_ref()[..20].to_vec()
+        })
 }
 
 fn dn_id(raw: &[u8]) -> String {
@@ -189,14 +195,7 @@ pub fn make<S: SigningKey>(ca_pem: &str, signer: S, terms: &Terms) -> Result<Str
         crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
         issuing_distribution_point: None,
         revoked_certs,
-        key_identifier_method: KeyIdMethod::PreSpecified(
-            ca.iter_extensions()
-                .find_map(|e| match e.parsed_extension() {
-                    ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0.to_vec()),
-                    _ => None,
-                })
-                .unwrap_or_default(),
-        ),
+        key_identifier_method: KeyIdMethod::PreSpecified(key_id(&ca)),
     };
     let crl = params
         .signed_by(&issuer)

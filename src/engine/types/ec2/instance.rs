@@ -89,15 +89,6 @@ fn user_data_attr(p: &Instance, cx: &Ctx) -> Result<String> {
     }
 }
 
-/// A fresh ClientToken for one RunInstances call (see the module's comment): 32 random bytes
-/// in hex, the 64 ASCII characters EC2 takes at most.
-pub(super) fn client_token() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| Error::other("no random bytes for a ClientToken"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Whether an instance is gone or going: terminated or shutting down.
 fn ended(i: &aws_sdk_ec2::types::Instance) -> bool {
     matches!(
@@ -511,7 +502,7 @@ impl Resource for Instance {
             .build();
         // Drawn once: every attempt of this launch, the SDK's and the propagation retries,
         // carries it.
-        let token = client_token()?;
+        let token = super::client_token()?;
         let out = retry_propagation(cx, &PROFILE, || async {
             let mut req = ec2
                 .run_instances()

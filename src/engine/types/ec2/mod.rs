@@ -275,6 +275,15 @@ pub fn id_owner(id: Option<&str>, owner: Option<&str>) -> Option<(String, String
     Some((id?.to_string(), owner.unwrap_or_default().to_string()))
 }
 
+/// A fresh ClientToken for one create (RunInstances, CreateRouteTable: see `instance`'s module
+/// comment): 32 random bytes in hex, the 64 ASCII characters EC2 takes at most.
+pub fn client_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| crate::engine::resource::Error::other("no random bytes for a ClientToken"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// What an EC2 create needs besides its call: the operation, the resource's kind in ARNs, and
 /// the attributes the call cannot set, which `settle` brings to the plan right after.
 pub struct Creation {

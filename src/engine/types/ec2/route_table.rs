@@ -270,7 +270,7 @@ impl Resource for RouteTable {
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
         // One token for every attempt of this create (see `Creation::tokened`).
-        let token = super::instance::client_token()?;
+        let token = super::client_token()?;
         let create = || ec2.create_route_table().vpc_id(&p.vpc).client_token(&token);
         let send = || super::send_once!(cx, p, ResourceType::RouteTable, create());
         let made = |o: &CreateRouteTableOutput| {

@@ -61,18 +61,20 @@ fn session_policy_text(p: &Profile, cx: &Ctx) -> Result<Option<String>> {
 /// The attribute mapping as compared: by field, its specifiers sorted; a field that maps
 /// nothing left out.
 fn mappings_live(m: &[AttributeMapping]) -> Json {
-    let mut out = BTreeMap::<String, BTreeSet<String>>::new();
-    for a in m {
-        let Some(field) = a.certificate_field() else {
-            continue;
-        };
-        let rules = a.mapping_rules().iter().map(|r| r.specifier().to_string());
-        out.entry(field.as_str().to_string())
-            .or_default()
-            .extend(rules);
-    }
-    out.retain(|_, v| !v.is_empty());
+    let out: BTreeMap<&str, BTreeSet<String>> = CertificateField::ALL
+        .iter()
+        .map(|f| (f.as_str(), specifiers(m, *f)))
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
     json!(out)
+}
+
+/// The specifiers a mapping maps of `field`.
+fn specifiers(m: &[AttributeMapping], field: CertificateField) -> BTreeSet<String> {
+    m.iter()
+        .filter(|a| a.certificate_field().map(|f| f.as_str()) == Some(field.as_str()))
+        .flat_map(|a| a.mapping_rules().iter().map(|r| r.specifier().to_string()))
+        .collect()
 }
 
 /// The mapping the plan asks for: its own, or Roles Anywhere's default when it gives none.
@@ -128,11 +130,9 @@ async fn map_attributes(p: &Profile, live: &Live, cx: &Ctx, id: &str) -> Result<
             continue;
         }
         let api_field = aws_sdk_rolesanywhere::types::CertificateField::from(field.as_str());
-        let mut extra: Vec<String> = had
-            .iter()
-            .filter(|s| !wanted.contains(s))
-            .cloned()
-            .collect();
+        // What to delete: the whole field when the plan maps nothing of it, else what the
+        // answer to the Put still shows beyond the plan's.
+        let mut extra = None;
         if !wanted.is_empty() {
             let rules = wanted
                 .iter()
@@ -149,25 +149,22 @@ async fn map_attributes(p: &Profile, live: &Live, cx: &Ctx, id: &str) -> Result<
                         .send(),
                 )
                 .await?;
-            let now = out.profile.map(|pr| mappings_live(pr.attribute_mappings()));
-            extra = now
-                .as_ref()
-                .and_then(|n| n.get(field.as_str()))
-                .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|s| !wanted.contains(s))
-                .collect();
-            if extra.is_empty() {
+            let now = out
+                .profile
+                .map(|pr| specifiers(pr.attribute_mappings(), field))
+                .unwrap_or_default();
+            let beyond: Vec<String> = now.into_iter().filter(|s| !wanted.contains(s)).collect();
+            if beyond.is_empty() {
                 continue;
             }
+            extra = Some(beyond);
         }
         cx.call(
             "DeleteAttributeMapping",
             ra.delete_attribute_mapping()
                 .profile_id(id)
                 .certificate_field(api_field)
-                .set_specifiers((!wanted.is_empty()).then_some(extra))
+                .set_specifiers(extra)
                 .send(),
         )
         .await?;

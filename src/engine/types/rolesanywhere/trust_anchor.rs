@@ -126,18 +126,8 @@ fn plan_notifications(
     p: &TrustAnchor,
 ) -> [(&'static str, NotificationEvent, Option<&Notification>); 2] {
     let n = &p.notifications;
-    [
-        (
-            EVENTS[0].0,
-            EVENTS[0].1.clone(),
-            n.ca_certificate_expiry.as_ref(),
-        ),
-        (
-            EVENTS[1].0,
-            EVENTS[1].1.clone(),
-            n.end_entity_certificate_expiry.as_ref(),
-        ),
-    ]
+    let set = [&n.ca_certificate_expiry, &n.end_entity_certificate_expiry];
+    std::array::from_fn(|i| (EVENTS[i].0, EVENTS[i].1.clone(), set[i].as_ref()))
 }
 
 fn notifications_desired(p: &TrustAnchor) -> Json {
