@@ -68,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         store,
         sts_lookup=lambda: sts_backends[args.account][partition],
         iam_lookup=lambda: iam_backends[args.account][partition],
-        quotas=quotas,
     )
     moto_app = DomainDispatcherApplication(create_backend_app)
     # The pid tells this server from another test-bed's that took over its port after a stop.
@@ -118,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
                 body = json.dumps({"message": "Rate exceeded", "__type": "ThrottlingException"})
                 return Response(body, status=429, mimetype="application/json",
                                 headers={"x-amzn-ErrorType": "ThrottlingException"})(environ, start_response)
-            environ["xpart.quota_judged"] = True
         # The request as consistency.py needs it: operation, protocol, parameters.
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
