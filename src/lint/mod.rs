@@ -312,6 +312,7 @@ fn global(cx: &mut Checker, spec: &Spec) {
     held_cas(cx, spec);
     session_tag_subjects(cx, spec);
     mapped_trust(cx, spec);
+    crl_targets(cx, spec);
     let kept = |id: &str| spec.resources.contains_key(id);
     for check in std::mem::take(&mut cx.later.pending) {
         // Whatever is still not there refers to no resource: loading reported it.

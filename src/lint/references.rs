@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::spec::types::{
-    CertificateField, KeyUsage, KmsKey, PkiCa, PkiCert, Profile, Role, Secret, TrustAnchor,
+    CertificateField, Crl, KeyUsage, KmsKey, PkiCa, PkiCert, Profile, Role, Secret, TrustAnchor,
 };
 
 /// ARNs and references of another partition in fields that name things in this one.
@@ -397,6 +397,51 @@ pub(crate) fn mapped_trust(cx: &mut Checker, spec: &Spec) {
                 )
                 .at(cx.key(&props(r).key("attribute_mappings")))
                 .hint("add `CN` (or `*`) to `x509Subject` in the profile's `attribute_mappings`"),
+            );
+        }
+    }
+}
+
+/// A CRL changes what its trust anchor accepts, so it is imported only into the plan's own
+/// anchor (a `${<anchor>.arn}` reference, never a literal ARN, which could name another's),
+/// and signed by a CA that anchor holds (Roles Anywhere checks a CRL against the certificate's
+/// issuer).
+pub(crate) fn crl_targets(cx: &mut Checker, spec: &Spec) {
+    for r in spec.resources.values() {
+        let Some(crl) = r.kind.get::<Crl>() else {
+            continue;
+        };
+        let anchor = single_ref_id(&crl.trust_anchor)
+            .and_then(|id| spec.resources.get(&id))
+            .and_then(|a| a.kind.get::<TrustAnchor>());
+        let Some(anchor) = anchor else {
+            cx.push(
+                Finding::error(
+                    "XP072",
+                    format!("CRL `{}` is not for a trust anchor of this plan", r.id),
+                )
+                .at(cx.value(&props(r).key("trust_anchor")))
+                .hint("name the plan's anchor: `trust_anchor: ${<anchor>.arn}`; xpart imports revocation lists only into anchors it manages"),
+            );
+            continue;
+        };
+        let signer = single_ref_id(&crl.ca);
+        let held: Vec<String> = anchor
+            .ca_refs()
+            .into_iter()
+            .filter_map(single_ref_id)
+            .collect();
+        if signer.as_ref().is_some_and(|s| !held.contains(s)) {
+            cx.push(
+                Finding::error(
+                    "XP072",
+                    format!(
+                        "CRL `{}` is signed by a CA its trust anchor does not hold",
+                        r.id
+                    ),
+                )
+                .at(cx.value(&props(r).key("ca")))
+                .hint("sign it with the anchor's CA (`ca:` or one of `cas:` of the anchor)"),
             );
         }
     }
