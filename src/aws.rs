@@ -630,9 +630,9 @@ mod tests {
 /// the SDK's retries. The spacing has a margin over the rate, since two requests sent a
 /// second apart may arrive closer together.
 ///
-/// The calls of a group go one at a time through its turn, and each is spaced from when the
-/// one before it actually went (its turn's end), not from when it was due: a process that
-/// a loaded machine wakes late must not send the next one early.
+/// The calls of a group go one at a time, and each is spaced from when the one before it was
+/// answered, not from when it was due or sent: however late a loaded machine puts a request
+/// on the wire, the next of its group goes at least the interval after it arrived.
 #[derive(Debug, Default)]
 pub struct Pacer {
     /// By group: when its last call went.
@@ -670,20 +670,30 @@ impl Pacer {
         }
     }
 
-    /// Wait for this request's turn in its group (at once for a path of no group).
-    async fn turn(&self, path: &str) {
-        let Some((group, interval)) = Self::group(path) else {
-            return;
-        };
+    /// Wait for this request's turn in its group (None, at once, for a path of no group). The
+    /// turn is held until dropped; `answered` then marks when the request was answered.
+    async fn turn(&self, path: &str) -> Option<Turn> {
+        let (group, interval) = Self::group(path)?;
         let turn = {
             let mut groups = self.last.lock().unwrap_or_else(|p| p.into_inner());
             groups.entry(group).or_default().clone()
         };
-        let mut last = turn.lock().await;
+        let mut last = turn.lock_owned().await;
         if let Some(went) = *last {
             tokio::time::sleep_until(went + interval + PACE_MARGIN).await;
         }
         *last = Some(tokio::time::Instant::now());
+        Some(Turn(last))
+    }
+}
+
+/// A request's turn in its quota group (see `Pacer`).
+struct Turn(tokio::sync::OwnedMutexGuard<Option<tokio::time::Instant>>);
+
+impl Turn {
+    /// The request was answered: the next of the group is spaced from now.
+    fn answered(mut self) {
+        *self.0 = Some(tokio::time::Instant::now());
     }
 }
 
@@ -734,10 +744,15 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
         let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
         let path = request.uri().splitn(4, '/').nth(3).map(|p| format!("/{p}"));
         aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
-            if let Some(path) = path {
-                pacer.turn(&path).await;
+            let turn = match path {
+                Some(path) => pacer.turn(&path).await,
+                None => None,
+            };
+            let answer = inner.call(request).await;
+            if let Some(turn) = turn {
+                turn.answered();
             }
-            inner.call(request).await
+            answer
         })
     }
 }
@@ -755,7 +770,7 @@ mod pacer_tests {
         let turns = (0..3).map(|_| {
             let p = pacer.clone();
             tokio::spawn(async move {
-                p.turn("/sessions").await;
+                p.turn("/sessions").await.unwrap().answered();
                 tokio::time::Instant::now()
             })
         });
@@ -770,8 +785,9 @@ mod pacer_tests {
             assert!(w[1] - w[0] >= gap, "{:?} apart", w[1] - w[0]);
         }
         let other = tokio::time::Instant::now();
-        pacer.turn("/profiles").await;
+        let turn = pacer.turn("/profiles").await;
         assert!(other.elapsed() < gap, "another group waited");
+        assert!(turn.is_some() && pacer.turn("/sts").await.is_none());
         assert!(went[0] - start < gap, "the first call waited");
     }
 }
