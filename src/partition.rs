@@ -138,7 +138,10 @@ impl Partition {
     }
 
     /// The account principal that key policies name: `arn:<partition>:iam::<account>:root`.
-    /// It is the documented form in aws-cn too, although China has no root user.
+    /// It is the documented form in aws-cn too, although China has no root user. It is what
+    /// lint's hints show and a plan shows before the key exists; a key policy xpart generates
+    /// names the form KMS itself wrote into a key's default policy (`kms.key`), so a fact
+    /// nobody here can test on China is KMS's, not this line's.
     pub fn account_principal(self, account: &str) -> String {
         self.arn("iam", "", account, "root")
     }

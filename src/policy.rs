@@ -116,17 +116,21 @@ pub fn inline_document(pol: &InlinePolicy) -> Value {
 
 /// A key policy: the documented default statement giving the account principal `kms:*`, so IAM
 /// policies govern the key and the account can never be locked out, plus a usage grant for each
-/// named principal. In aws-cn the account principal is `arn:aws-cn:iam::<account>:root` too,
-/// although China has no root user: it names the account, not a user.
-pub fn key_policy(key: &KmsKey, p: &PartitionDef) -> Value {
+/// named principal. `root` is the account principal as KMS wrote it for this account (see
+/// `account_principal_in`); without it, the partition's documented form
+/// (`Partition::account_principal`). A written policy is sent as written.
+pub fn key_policy(key: &KmsKey, p: &PartitionDef, root: Option<&str>) -> Value {
     if let Some(doc) = &key.policy {
         return yaml_to_json(doc);
     }
-    let account = account_of(p);
+    let root = match root {
+        Some(r) => r.to_string(),
+        None => p.partition.account_principal(&account_of(p)),
+    };
     let mut statements = vec![json!({
         "Sid": "Enable IAM policies",
         "Effect": "Allow",
-        "Principal": {"AWS": p.partition.account_principal(&account)},
+        "Principal": {"AWS": root},
         "Action": "kms:*",
         "Resource": "*",
     })];
@@ -199,6 +203,42 @@ pub fn key_policy_keeps_account(doc: &Value, p: &PartitionDef) -> bool {
                 .iter()
                 .any(|a| matches!(*a, "kms:*" | "kms:PutKeyPolicy" | "*"))
     })
+}
+
+/// The account principal a key policy's account statement names, with its account: an Allow
+/// of `kms:*` without a condition to exactly one IAM ARN with no resource path
+/// (`arn:<partition>:iam::<account>:root` in AWS's documented form). KMS's default key policy
+/// is one such statement; xpart's generated policies start with one. KMS accepted whatever it
+/// holds, so its form is the partition's own, whatever xpart assumes.
+pub fn account_principal_in(doc: &Value) -> Option<(String, String)> {
+    statements(doc).into_iter().find_map(|st| {
+        let allow = st.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && st.get("Condition").is_none()
+            && string_list(st.get("Action")).contains(&"kms:*");
+        let who = principals(st);
+        match (allow, who.as_slice()) {
+            (true, [("AWS", arn)]) => {
+                account_of_principal(arn).map(|acct| (acct.to_string(), arn.to_string()))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// The account an account principal names: an IAM ARN whose resource has no path
+/// (`arn:aws-cn:iam::444455556666:root`), unlike a role's or user's (`…:role/name`).
+pub fn account_of_principal(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let account = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty()
+        && !parts[5].contains('/');
+    // Lazily: with fewer than six parts there is no parts[4].
+    account.then(|| parts[4])
 }
 
 /// A policy document in a canonical form, so that AWS's re-serialisation (one-element lists
@@ -331,7 +371,7 @@ mod tests {
             tags: Default::default(),
         };
         let cn = part("china", "cn-north-1", Some("444455556666"));
-        let doc = key_policy(&key, &cn);
+        let doc = key_policy(&key, &cn, None);
         assert_eq!(
             doc["Statement"][0]["Principal"]["AWS"],
             "arn:aws-cn:iam::444455556666:root"
@@ -347,10 +387,57 @@ mod tests {
         );
         assert!(key_policy_keeps_account(&doc, &cn));
         // Without an expected account the engine fills it in from the caller identity.
-        let doc = key_policy(&key, &part("china", "cn-north-1", None));
+        let doc = key_policy(&key, &part("china", "cn-north-1", None), None);
         assert_eq!(
             doc["Statement"][0]["Principal"]["AWS"],
             "arn:aws-cn:iam::${partitions.china.account}:root"
+        );
+    }
+
+    #[test]
+    fn the_account_principal_is_taken_from_what_kms_wrote() {
+        // KMS's default key policy (as GetKeyPolicy answers it in China).
+        let default = json!({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [{
+            "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"},
+            "Action": "kms:*", "Resource": "*"}]});
+        assert_eq!(
+            account_principal_in(&default),
+            Some((
+                "444455556666".into(),
+                "arn:aws-cn:iam::444455556666:root".into()
+            ))
+        );
+        // Whatever KMS's form, it is kept as written.
+        let other = json!({"Statement": {"Effect": "Allow", "Principal": {"AWS": ["arn:aws-cn:iam::444455556666:tenant"]},
+            "Action": ["kms:*"], "Resource": "*"}});
+        assert_eq!(
+            account_principal_in(&other).unwrap().1,
+            "arn:aws-cn:iam::444455556666:tenant"
+        );
+        // Not an account statement: a role, a usage grant, a condition, two principals.
+        for st in [
+            json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:role/r"}, "Action": "kms:*"}),
+            json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:Decrypt"}),
+            json!({"Effect": "Deny", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*"}),
+            json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*",
+                   "Condition": {"Bool": {"aws:SecureTransport": "true"}}}),
+            json!({"Effect": "Allow", "Principal": {"AWS": ["arn:aws-cn:iam::444455556666:root", "arn:aws-cn:iam::111122223333:root"]}, "Action": "kms:*"}),
+            json!({"Effect": "Allow", "Principal": {"AWS": "444455556666"}, "Action": "kms:*"}),
+        ] {
+            assert_eq!(
+                account_principal_in(&json!({"Statement": [st]})),
+                None,
+                "{st}"
+            );
+        }
+        // A generated policy names the learned form.
+        let key: KmsKey = serde_yaml::from_str("users: [\"${r.arn}\"]").unwrap();
+        let cn = part("china", "cn-north-1", Some("444455556666"));
+        let doc = key_policy(&key, &cn, Some("arn:aws-cn:iam::444455556666:tenant"));
+        assert_eq!(
+            doc["Statement"][0]["Principal"]["AWS"],
+            "arn:aws-cn:iam::444455556666:tenant"
         );
     }
 
@@ -361,7 +448,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(key.usage_and_spec(), ("SIGN_VERIFY", "RSA_2048"));
-        let doc = key_policy(&key, &part("commercial", "us-west-2", Some("111122223333")));
+        let doc = key_policy(
+            &key,
+            &part("commercial", "us-west-2", Some("111122223333")),
+            None,
+        );
         let st = statements(&doc);
         assert_eq!(st.len(), 2, "{doc}");
         assert_eq!(st[0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");

@@ -365,6 +365,73 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
     }
 }
 
+/// The account principal a generated key policy names is KMS's to say, not xpart's: KMS writes
+/// it into the default policy of a key made without one. With the test-bed's KMS set to accept
+/// and write another form than the documented one xpart knows (and to refuse that one), the
+/// seed plan applies, both partitions' keys name KMS's form, and a plan from a fresh process
+/// (nothing learned yet but what it reads) finds nothing to do.
+#[test]
+fn key_policies_name_the_account_as_kms_writes_it() {
+    let tb = Testbed::private();
+    let run = Run::new(&tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    for side in [Side::China, Side::Commercial] {
+        tb.set_faults(
+            side,
+            "account_principal=arn:{partition}:iam::{account}:tenant",
+        );
+    }
+    let form =
+        |side: Side, res: &str| format!("arn:{}:iam::{}:{res}", side.partition(), tb.account(side));
+    let policy_of = |side: Side, key: &str| -> String {
+        util::rt().block_on(async {
+            let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
+            // GetKeyPolicy takes a key id or ARN, not an alias.
+            let meta = kms.describe_key().key_id(key).send().await.unwrap();
+            kms.get_key_policy()
+                .key_id(meta.key_metadata().unwrap().key_id())
+                .policy_name("default")
+                .send()
+                .await
+                .unwrap()
+                .policy()
+                .unwrap()
+                .to_string()
+        })
+    };
+    // The test-bed's KMS refuses the documented form now.
+    util::rt().block_on(async {
+        let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
+        let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": form(Side::China, "root")}, "Action": "kms:*", "Resource": "*"}]});
+        let e = kms
+            .create_key()
+            .policy(doc.to_string())
+            .send()
+            .await
+            .unwrap_err();
+        let code = e.into_service_error().meta().code().map(str::to_string);
+        assert_eq!(code.as_deref(), Some("MalformedPolicyDocumentException"));
+    });
+
+    run.ok(&["apply", "--yes"], &plan);
+    let sfx = &run.suffix;
+    for (side, alias) in [
+        (Side::China, format!("alias/xpart-workload-key-{sfx}")),
+        (Side::Commercial, format!("alias/xpart-root-ca-{sfx}")),
+    ] {
+        let doc = policy_of(side, &alias);
+        assert!(doc.contains(&form(side, "tenant")), "{side:?}: {doc}");
+        assert!(!doc.contains(&form(side, "root")), "{side:?}: {doc}");
+    }
+    // The workload key's grant to the instance role is there beside it.
+    let doc = policy_of(Side::China, &format!("alias/xpart-workload-key-{sfx}"));
+    assert!(doc.contains(":role/"), "{doc}");
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+}
+
 /// boto3's view of the run's trust anchors and profiles (tests/clients/ra_settings.py).
 fn ra_settings(tb: &Testbed, run: &Run) -> serde_json::Value {
     let mut c = std::process::Command::new(tb.python());

@@ -76,6 +76,9 @@ class FaultConfig:
     consistency_s: float = 0
     # Request-rate quotas (rolesanywhere.Quotas): over-rate requests answered as throttled.
     quotas: bool = False
+    # The account principal KMS accepts and writes in default key policies (fidelity.py), as a
+    # template of {partition} and {account}; empty is AWS's documented form, not enforced.
+    account_principal: str = ""
 
     @classmethod
     def parse(cls, text: str) -> "FaultConfig":
@@ -107,6 +110,8 @@ class FaultConfig:
                 v = int(v)
             elif k in ("stale_index", "quotas"):
                 v = v is True or str(v).lower() in ("1", "true", "yes", "on")
+            elif k == "account_principal":
+                v = str(v)
             elif k == "max_faults":
                 v = None if v in (None, "", "none") else int(v)
             else:

@@ -7,6 +7,12 @@
   (moto raised a Python error: HTTP 500); a retry after a lost answer meets exactly this.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
+- The account principal KMS accepts in a key policy, and writes into the default policy of a
+  key created without one, can be set per partition (`account_principal`, a fault setting):
+  "If you don't specify a key policy, AWS KMS applies the default key policy", whose statement
+  gives "the AWS account … access to the KMS key" by its account principal (AWS KMS Developer
+  Guide, "Default key policy"). A test sets a form other than the one xpart knows, and KMS then
+  refuses xpart's: what xpart writes must be what it read from KMS.
 - KMS Sign takes a message of at most 4096 bytes ("Message … Maximum length of 4096", Sign
   API reference) and a key at most 50 tags ("Tags per KMS key: 50", KMS quotas): moto took
   any. A CA held by KMS relies on both: certificates are signed whole, and the CA
@@ -29,6 +35,14 @@ from moto.core.exceptions import JsonRESTError
 from . import policy
 
 _applied = False
+# The partition's current settings (faults.FaultConfig), for the behaviours a test sets.
+_settings = lambda: None  # noqa: E731
+
+
+def _account_form(backend) -> str | None:
+    cfg = _settings()
+    form = getattr(cfg, "account_principal", "") if cfg is not None else ""
+    return form.format(partition=backend.partition, account=backend.account_id) if form else None
 
 
 class _KmsMalformedPolicy(JsonRESTError):
@@ -87,9 +101,27 @@ def _patch_kms() -> None:
     def guard(backend, document) -> None:
         if document and policy.foreign_principals(document, backend.partition):
             raise _KmsMalformedPolicy()
+        form = _account_form(backend)
+        if form and document:
+            for arn in policy.principals(document, "AWS"):
+                if policy.account_of_principal(arn) == backend.account_id and arn != form:
+                    raise _KmsMalformedPolicy()
 
     def create_key_checked(self, policy_doc, *args, **kwargs):
         guard(self, policy_doc)
+        form = _account_form(self)
+        if not policy_doc and form:
+            policy_doc = json.dumps({
+                "Version": "2012-10-17",
+                "Id": "key-default-1",
+                "Statement": [{
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": form},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }],
+            })
         return create_key(self, policy_doc, *args, **kwargs)
 
     def put_key_policy_checked(self, key_id, policy_doc):
@@ -200,8 +232,11 @@ def _patch_secretsmanager() -> None:
     SecretsManagerBackend.update_secret_version_stage = update_stage_follows_current
 
 
-def apply() -> None:
-    global _applied
+def apply(settings=None) -> None:
+    """Patch moto; `settings` answers the partition's current `faults.FaultConfig`."""
+    global _applied, _settings
+    if settings is not None:
+        _settings = settings
     if _applied:
         return
     _patch_iam()

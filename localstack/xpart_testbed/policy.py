@@ -34,6 +34,16 @@ def principals(doc: str | dict, kind: str) -> Iterable[str]:
                     yield v
 
 
+def account_of_principal(arn: str) -> str | None:
+    """The account an account principal names (an IAM ARN whose resource has no path, such as
+    `arn:aws-cn:iam::444455556666:root`), else None."""
+    parts = arn.split(":", 5)
+    if (len(parts) == 6 and parts[0] == "arn" and parts[2] == "iam" and not parts[3]
+            and len(parts[4]) == 12 and parts[4].isdigit() and parts[5] and "/" not in parts[5]):
+        return parts[4]
+    return None
+
+
 def foreign_principals(doc: str, partition: str) -> list[str]:
     """AWS principal ARNs whose partition differs from `partition`, and China service
     principals outside aws-cn: both are refused by IAM and KMS."""

@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from .faults import FaultProxy, _ConfigFile, operation_of
     from .rolesanywhere import Quotas, RolesAnywhere, Store, is_rolesanywhere
 
-    fidelity.apply()
     partition = get_partition(args.region)
     store = Store(args.account, partition)
     config = _ConfigFile(args.faults_file)
+    fidelity.apply(settings=config.current)
     quotas = Quotas(lambda: config.current().quotas)
     ra = RolesAnywhere(
         store,

@@ -46,6 +46,11 @@ pub struct PartCtx {
     /// Work a create left running because nothing in the plan waits for it (a key's alias
     /// that no resource refers to), by resource id: the run awaits it before it ends.
     tails: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<Result<()>>)>>,
+    /// The account principal as KMS itself writes it, by account: learned from a key policy
+    /// KMS made (the default policy of a key created without one) or accepted (a live key
+    /// policy's account statement), so key policies name the account in the partition's own
+    /// form, not in one xpart assumes (`Ctx::account_principal`).
+    principals: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl PartCtx {
@@ -57,7 +62,22 @@ impl PartCtx {
             caller: std::sync::OnceLock::new(),
             lookups: Default::default(),
             tails: Default::default(),
+            principals: Default::default(),
         }
+    }
+
+    /// Keep `principal` as the form KMS gives `account`'s principal (the first learned stays).
+    pub fn learn_principal(&self, account: &str, principal: &str) {
+        self.principals
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_insert_with(|| principal.to_string());
+    }
+
+    /// The account principal KMS was seen to use for `account`, if any.
+    pub fn learned_principal(&self, account: &str) -> Option<String> {
+        self.principals.lock().unwrap().get(account).cloned()
     }
 
     /// Leave `work` running for resource `id`; the run awaits it before it ends (`tails`).

@@ -10,8 +10,12 @@
 //!
 //! Round trips: `read` is DescribeKey, then ListResourceTags ∥ GetKeyPolicy (2); when the alias
 //! names no key, ListKeys ∥ ListAliases and the tags of keys without an alias follow. `create`
-//! is CreateKey, then CreateAlias (2), returning what it made without reading it back. Nothing
-//! here needs the caller's account: ARNs come from KMS's answers.
+//! is CreateKey, then CreateAlias (2), returning what it made without reading it back; the
+//! alias (when nothing refers to it) and a generated policy (GetKeyPolicy, PutKeyPolicy) go on
+//! alongside what follows. Nothing here needs the caller's account: ARNs come from KMS's
+//! answers, and the account principal a generated policy names is the one KMS wrote in the
+//! default policy of a key made without one (or in any key policy it holds), so the China
+//! form is AWS's, not an assumption of xpart's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,13 +61,30 @@ fn window(p: &KmsKey) -> u32 {
 /// which collapses one-element lists and so may turn `Statement` into a bare object; valid, but
 /// not every consumer of the policy reads that form.
 fn policy_text(p: &KmsKey, cx: &Ctx) -> String {
-    cx.fill_account(policy::key_policy(p, &cx.part().def))
-        .to_string()
+    generated(p, cx).to_string()
 }
 
 /// The key policy as compared.
 fn policy_doc(p: &KmsKey, cx: &Ctx) -> Json {
-    canonical(&cx.fill_account(policy::key_policy(p, &cx.part().def)))
+    canonical(&generated(p, cx))
+}
+
+/// The plan's key policy, naming the account principal in the form KMS was seen to use for
+/// this account (`learn_principal`), else in the partition's documented form.
+fn generated(p: &KmsKey, cx: &Ctx) -> Json {
+    let part = cx.part();
+    let root = part
+        .account
+        .get()
+        .and_then(|account| part.learned_principal(account));
+    cx.fill_account(policy::key_policy(p, &part.def, root.as_deref()))
+}
+
+/// Keep the account principal of a key policy KMS holds (see `policy::account_principal_in`).
+fn learn_principal(cx: &Ctx, doc: &Json) {
+    if let Some((account, principal)) = policy::account_principal_in(doc) {
+        cx.part().learn_principal(&account, &principal);
+    }
 }
 
 fn tags(cx: &Ctx, p: &KmsKey) -> Vec<Tag> {
@@ -103,7 +124,8 @@ fn may_propagate(doc: &str) -> bool {
             Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
             _ => vec![],
         };
-        arns.iter().any(|a| !a.ends_with(":root"))
+        arns.iter()
+            .any(|a| policy::account_of_principal(a).is_none())
     })
 }
 
@@ -224,7 +246,9 @@ async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
     Ok(got.map(|out| {
         out.policy()
             .map(|d| {
-                canonical(&serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string())))
+                let doc = serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string()));
+                learn_principal(cx, &doc);
+                canonical(&doc)
             })
             .unwrap_or(Json::Null)
     }))
@@ -418,6 +442,20 @@ async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
     .await
 }
 
+/// Put the plan's generated policy on a key KMS made with its default one: the default's
+/// account principal is read back first (GetKeyPolicy), unless an earlier key of this run
+/// taught it already.
+async fn settle_policy(cx: &Ctx, p: &KmsKey, key_id: &str) -> Result<()> {
+    let part = cx.part();
+    let known = part.learned_principal(part.account()).is_some();
+    if !known && key_policy(cx, key_id).await?.is_none() {
+        return Err(Error::other(format!(
+            "key {key_id} vanished after CreateKey"
+        )));
+    }
+    put_policy(cx, key_id, &policy_text(p, cx)).await
+}
+
 /// Point `alias` at `key_id`. An alias already there is fine when it names this key, and is
 /// moved when it names another key of ours (one pending deletion); never taken from a key this
 /// plan does not own.
@@ -600,6 +638,11 @@ impl Resource for KmsKey {
                 return Self::update(p, &live, &changed, cx).await;
             }
         }
+        // A written policy is sent with CreateKey. A generated one names the account
+        // principal, whose form in this partition is KMS's to say: the key is made without a
+        // policy, so KMS gives it its default (the account principal, `kms:*`), and the plan's
+        // policy, naming the principal as KMS wrote it, replaces that (`settle_policy`).
+        let written = p.policy.is_some();
         let doc = policy_text(p, cx);
         let tags = tags(cx, p);
         // `read` found no key of this resource, with or without its alias: make one. Its
@@ -609,7 +652,7 @@ impl Resource for KmsKey {
                 let (usage, spec) = p.usage_and_spec();
                 let mut req = kms
                     .create_key()
-                    .policy(&doc)
+                    .set_policy(written.then(|| doc.clone()))
                     .key_usage(usage.into())
                     .key_spec(spec.into())
                     .set_tags(Some(tags.clone()));
@@ -636,6 +679,16 @@ impl Resource for KmsKey {
                 .map(|(meta, _, _)| (meta, false)))
         };
         let (meta, certain) = create_once(cx, "CreateKey", create, find).await?;
+        if certain && !written {
+            // The default policy gives the account what IAM policies allow, and the plan's
+            // policy is that plus its grants: until it is put, the key allows less, never
+            // more. What the plan makes next uses the key as this caller, whom IAM governs,
+            // so it goes on meanwhile; the run awaits the policy before it ends. A run cut
+            // short before leaves the default, which the next plan shows as `~ policy`.
+            let (cx2, p2, key_id) = (cx.clone(), p.clone(), meta.key_id().to_string());
+            let work = tokio::spawn(async move { settle_policy(&cx2, &p2, &key_id).await });
+            cx.part().defer(&cx.id, work);
+        }
         if let Some(alias) = &p.alias {
             // Nothing of the plan uses the alias itself (they use the key's ARN): it is made
             // alongside what follows, and the run awaits it before it ends. A run cut short
