@@ -115,7 +115,7 @@ enum Command {
     },
     /// Print IAM Roles Anywhere credentials for the AWS SDKs' `credential_process`
     /// (a drop-in for `aws_signing_helper credential-process`).
-    CredentialProcess(crate::credential_process::CredentialProcessArgs),
+    CredentialProcess(Box<crate::credential_process::CredentialProcessCommand>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -246,7 +246,7 @@ pub fn main() -> ExitCode {
             vars,
             format,
         } => run_lint(&plans, &vars.options(), format),
-        Command::CredentialProcess(args) => crate::credential_process::run(&args),
+        Command::CredentialProcess(c) => crate::credential_process::run_command(&c),
         Command::Plan {
             target,
             adopt,

@@ -82,29 +82,31 @@ impl Cache {
     }
 
     pub(super) fn put(&self, key: &str, creds: &ProcessCredentials) -> Result<(), String> {
-        let path = self.path(key);
-        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
-        let tmp = self
-            .dir
-            .join(format!(".{key}.{}.{nanos}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(creds.to_json().as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {}", path.display(), io_reason(&e))
-        })
+        write_private(&self.path(key), creds.to_json().as_bytes(), key)
     }
 }
 
 /// Whether credentials expiring at `expires` may still be handed out at `now`.
 pub fn usable(expires: OffsetDateTime, now: OffsetDateTime) -> bool {
     expires - now > CACHE_MARGIN
+}
+
+/// Credentials kept in memory by a long-running mode (`serve`, `update`): the last obtained,
+/// by their cache key.
+#[derive(Default)]
+pub(crate) struct Memo {
+    last: std::sync::Mutex<Option<(String, ProcessCredentials)>>,
+}
+
+impl Memo {
+    pub(super) fn get(&self, key: &str, now: OffsetDateTime) -> Option<ProcessCredentials> {
+        let last = self.last.lock().unwrap();
+        let (k, creds) = last.as_ref()?;
+        let fresh = creds.expiration_time().is_some_and(|e| usable(e, now));
+        (k == key && fresh).then(|| creds.clone())
+    }
+
+    pub(super) fn put(&self, key: &str, creds: &ProcessCredentials) {
+        *self.last.lock().unwrap() = Some((key.to_string(), creds.clone()));
+    }
 }

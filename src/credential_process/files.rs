@@ -44,3 +44,29 @@ pub(super) fn refuse_exposed_key(path: &Path) -> Result<(), CredentialError> {
         _ => Ok(()),
     }
 }
+
+/// Write `bytes` to `path` whole: into a new file of mode 0600 beside it, then renamed over
+/// it, so a reader sees the old file or the new one, never part of either. `tmp_name` names
+/// the temporary file (unique per process and moment).
+pub(super) fn write_private(path: &Path, bytes: &[u8], tmp_name: &str) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let tmp = dir.join(format!(".{tmp_name}.{}.{nanos}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {}", path.display(), io_reason(&e))
+    })
+}

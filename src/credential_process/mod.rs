@@ -20,7 +20,9 @@ mod arn;
 mod cache;
 mod files;
 mod proxy;
+mod serve;
 mod session;
+mod update;
 pub mod x509sign;
 
 use arn::*;
@@ -28,7 +30,9 @@ use cache::*;
 pub use files::read_file;
 use files::*;
 use proxy::*;
+pub use serve::{serve, ServeArgs};
 use session::*;
+pub use update::{update, UpdateArgs};
 
 use std::fmt;
 use std::io::Write;
@@ -92,6 +96,43 @@ pub struct CredentialProcessArgs {
     /// (never credentials or key material).
     #[arg(long)]
     pub debug: bool,
+}
+
+/// `xpart credential-process`: the flags alone print credentials once, as the helper's
+/// `credential-process` does; `serve` and `update` are the helper's other two modes.
+#[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CredentialProcessCommand {
+    #[command(subcommand)]
+    pub mode: Option<Mode>,
+    #[command(flatten)]
+    pub args: Option<CredentialProcessArgs>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Mode {
+    /// Serve credentials on 127.0.0.1 as EC2's instance metadata service does (IMDSv2), for
+    /// SDKs and tools that cannot run a credential process.
+    Serve(ServeArgs),
+    /// Keep a profile of the shared credentials file fresh.
+    Update(UpdateArgs),
+}
+
+/// Run `xpart credential-process` in the mode asked.
+pub fn run_command(c: &CredentialProcessCommand) -> ExitCode {
+    match (&c.mode, &c.args) {
+        (Some(Mode::Serve(a)), _) => serve(a),
+        (Some(Mode::Update(a)), _) => update(a),
+        (None, Some(a)) => run(a),
+        (None, None) => {
+            eprintln!(
+                "error: credential-process needs --certificate, --private-key, \
+                 --trust-anchor-arn, --profile-arn and --role-arn (or a mode: serve, update); \
+                 see `xpart credential-process --help`"
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// What the process environment contributes; tests build their own.
@@ -305,7 +346,35 @@ pub fn obtain_in(
     env: &Environment,
     diag: &mut dyn Write,
 ) -> Result<Obtained, CredentialError> {
+    obtain_kept(args, env, diag, None)
+}
+
+/// [`obtain_in`], keeping the credentials in `memo` instead of the per-user cache when given
+/// (the long-running modes: one process, no files). The certificate and key are read again on
+/// every call: credentials are reused only while they came from the certificate now in the
+/// file (it is part of the key), so a certificate the renewal path replaced is used at once.
+pub(crate) fn obtain_kept(
+    args: &CredentialProcessArgs,
+    env: &Environment,
+    diag: &mut dyn Write,
+    memo: Option<&Memo>,
+) -> Result<Obtained, CredentialError> {
     let p = prepare(args, OffsetDateTime::now_utc())?;
+    if let Some(memo) = memo {
+        let key = cache_key(args, &p);
+        if let Some(credentials) = memo.get(&key, OffsetDateTime::now_utc()) {
+            return Ok(Obtained {
+                credentials,
+                from_cache: true,
+            });
+        }
+        let credentials = create_session(args, env, &p, diag)?;
+        memo.put(&key, &credentials);
+        return Ok(Obtained {
+            credentials,
+            from_cache: false,
+        });
+    }
     let cache = if args.no_cache {
         None
     } else {
