@@ -15,7 +15,11 @@
 //! `trust_anchor_arn`, `profile_arn`, `role_arn`, `target_region` and `aws_profile` are
 //! required; `certificate` (without it the key secret carries the certificate too, so a
 //! renewal never changes the user data), `helper` (`aws_signing_helper`, the default, or
-//! `xpart`), `helper_url`, `xpart_url`, `awscli_url` and `refresh_minutes` are optional.
+//! `xpart`), `helper_url`, `xpart_url` (https, or `s3://bucket/key` in the workload's own
+//! partition, so nothing need cross the firewall at boot), `awscli_url`, their
+//! `helper_sha256`, `xpart_sha256` and `awscli_sha256` (required with a URL the plan names:
+//! every binary downloaded is checked before anything is installed) and `refresh_minutes` are
+//! optional.
 
 use serde_json::Value as Json;
 
@@ -24,9 +28,17 @@ use crate::spec::PartitionDef;
 /// EC2's limit on user data, before base64.
 pub const MAX_USER_DATA: usize = 16 * 1024;
 
-/// Where aws_signing_helper 1.8.1 is (the runbook's path; other paths answer AccessDenied).
+/// Where aws_signing_helper 1.8.3 is: the newest release the field reports name (1.8.3 stops
+/// `serve` on SIGTERM), at the path form the seed runbook found to work (`releases/<version>/
+/// X86_64/Linux/Amzn2023/`; other paths answer S3's AccessDenied).
 pub const DEFAULT_HELPER_URL: &str =
-    "https://rolesanywhere.amazonaws.com/releases/1.8.1/X86_64/Linux/Amzn2023/aws_signing_helper";
+    "https://rolesanywhere.amazonaws.com/releases/1.8.3/X86_64/Linux/Amzn2023/aws_signing_helper";
+
+/// The SHA-256 of the binary at `DEFAULT_HELPER_URL`, as AWS publishes it beside the link
+/// ("Get temporary security credentials from IAM Roles Anywhere"): None until someone who can
+/// reach that page fills it in. Without it, the default download is made and said to be
+/// unchecked (`helper_sha256` in the plan checks it).
+pub const DEFAULT_HELPER_SHA256: Option<&str> = None;
 
 /// AWS CLI v2, installed when the image has no `aws` (Ubuntu's images have none).
 pub const DEFAULT_AWSCLI_URL: &str = "https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip";
@@ -47,6 +59,11 @@ enum Check {
     Helper,
     /// An https URL, or empty for none.
     Url,
+    /// An https URL or an S3 object (`s3://bucket/key`, fetched with the instance role in the
+    /// workload's own partition), or empty for none.
+    Fetch,
+    /// A SHA-256 digest (64 hex digits), or empty for none.
+    Sha256,
     /// 1 to 1440 minutes.
     Minutes,
 }
@@ -120,19 +137,37 @@ const SETTINGS: &[Setting] = &[
         key: "helper_url",
         var: "HELPER_URL",
         default: Some(DEFAULT_HELPER_URL),
-        kind: Check::Url,
+        kind: Check::Fetch,
+    },
+    Setting {
+        key: "helper_sha256",
+        var: "HELPER_SHA256",
+        default: Some(""),
+        kind: Check::Sha256,
     },
     Setting {
         key: "xpart_url",
         var: "XPART_URL",
         default: Some(""),
-        kind: Check::Url,
+        kind: Check::Fetch,
+    },
+    Setting {
+        key: "xpart_sha256",
+        var: "XPART_SHA256",
+        default: Some(""),
+        kind: Check::Sha256,
     },
     Setting {
         key: "awscli_url",
         var: "AWSCLI_URL",
         default: Some(DEFAULT_AWSCLI_URL),
         kind: Check::Url,
+    },
+    Setting {
+        key: "awscli_sha256",
+        var: "AWSCLI_SHA256",
+        default: Some(""),
+        kind: Check::Sha256,
     },
     Setting {
         key: "refresh_minutes",
@@ -184,6 +219,18 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
         Check::Url => {
             v.is_empty() || (v.starts_with("https://") && !v.chars().any(|c| c.is_whitespace()))
         }
+        Check::Fetch => {
+            v.is_empty()
+                || (v.starts_with("https://") && !v.chars().any(|c| c.is_whitespace()))
+                || v.strip_prefix("s3://").is_some_and(|rest| {
+                    rest.split_once('/')
+                        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+                        && plain(v)
+                })
+        }
+        Check::Sha256 => {
+            v.is_empty() || (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        }
     };
     if ok {
         return Ok(());
@@ -196,6 +243,8 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
         Check::Certificate => "a PEM certificate (-----BEGIN CERTIFICATE-----…)",
         Check::Helper => "xpart or aws_signing_helper",
         Check::Url => "an https:// URL",
+        Check::Fetch => "an https:// URL or an S3 object (s3://bucket/key)",
+        Check::Sha256 => "a SHA-256 digest (64 hex digits)",
         Check::Minutes => "a whole number of minutes, 1 to 1440",
     };
     Err(format!("bootstrap.{key} must be {what}; got {v:?}"))
@@ -250,7 +299,53 @@ fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, Str
         check_value(s.key, s.kind, &value)?;
         out.push((s.var, value));
     }
+    pinned(&mut out, allow_unknown)?;
     Ok(out)
+}
+
+/// Every download the script makes is checked against a SHA-256 from the plan, except the
+/// defaults (the helper's digest is built in when known; the AWS CLI's default URL is its
+/// "latest", whose digest changes with each release): a URL the plan names comes with its
+/// digest. Digests go to the script in lower case. `allow_unknown`: a setting not known yet
+/// (left out of `vars`) is not held against the rule.
+fn pinned(vars: &mut [(&'static str, String)], allow_unknown: bool) -> Result<(), String> {
+    let get = |vars: &[(&str, String)], k: &str| {
+        vars.iter().find(|(v, _)| *v == k).map(|(_, x)| x.clone())
+    };
+    for (url_var, sha_var, url_key, sha_key, default) in [
+        (
+            "HELPER_URL",
+            "HELPER_SHA256",
+            "helper_url",
+            "helper_sha256",
+            DEFAULT_HELPER_URL,
+        ),
+        ("XPART_URL", "XPART_SHA256", "xpart_url", "xpart_sha256", ""),
+        (
+            "AWSCLI_URL",
+            "AWSCLI_SHA256",
+            "awscli_url",
+            "awscli_sha256",
+            DEFAULT_AWSCLI_URL,
+        ),
+    ] {
+        let (url, sha) = (get(vars, url_var), get(vars, sha_var));
+        if let Some(slot) = vars.iter_mut().find(|(v, _)| *v == sha_var) {
+            slot.1 = slot.1.to_ascii_lowercase();
+            if slot.1.is_empty() && url.as_deref() == Some(DEFAULT_HELPER_URL) {
+                slot.1 = DEFAULT_HELPER_SHA256.unwrap_or_default().to_string();
+            }
+        }
+        let missing = matches!((&url, &sha), (Some(u), Some(d)) if !u.is_empty() && u != default && d.is_empty());
+        let unknown = url.is_none() || sha.is_none();
+        if missing && !(unknown && allow_unknown) {
+            return Err(format!(
+                "bootstrap.{sha_key} is required with bootstrap.{url_key}: the script checks \
+                 every binary it downloads against the SHA-256 the plan gives (`sha256sum FILE`)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The user data script for an instance in partition `def` with bootstrap `settings` (the
@@ -261,8 +356,9 @@ pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> 
     vars.extend(inputs(settings, false)?);
     vars.extend([
         ("SECRETS_REGION", def.region.clone()),
-        // For tests: the test-bed's Secrets Manager, and flags for the helper (`--endpoint …`).
+        // For tests: the test-bed's Secrets Manager and S3, and flags for the helper (`--endpoint …`).
         ("SECRETS_ENDPOINT_URL", String::new()),
+        ("S3_ENDPOINT_URL", String::new()),
         ("CREDENTIAL_PROCESS_EXTRA", String::new()),
     ]);
     let script = format!("{}\n{BODY}", header(def, &vars));
@@ -390,7 +486,7 @@ mod tests {
         assert!(script.contains("\n  input SECRETS_REGION 'cn-north-1'\n"));
         assert!(script.contains(&format!("\n  input HELPER_URL '{DEFAULT_HELPER_URL}'\n")));
         assert!(DEFAULT_HELPER_URL
-            .ends_with("/releases/1.8.1/X86_64/Linux/Amzn2023/aws_signing_helper"));
+            .ends_with("/releases/1.8.3/X86_64/Linux/Amzn2023/aws_signing_helper"));
         let got = header_values(
             &script,
             &["ROOT", "CERT_PEM", "HELPER", "XPART_URL", "ROLE_ARN"],
@@ -407,6 +503,65 @@ mod tests {
         );
         // The same settings give the same script (its hash is compared with the live one).
         assert_eq!(script, user_data(&settings(), &def()).unwrap());
+    }
+
+    #[test]
+    fn every_download_a_plan_names_comes_with_its_digest() {
+        let digest = "AB".repeat(32);
+        for (url_key, sha_key, url) in [
+            (
+                "helper_url",
+                "helper_sha256",
+                "https://mirror.example.cn/aws_signing_helper",
+            ),
+            (
+                "xpart_url",
+                "xpart_sha256",
+                "s3://tools-bucket/xpart/0.1.0/xpart",
+            ),
+            (
+                "awscli_url",
+                "awscli_sha256",
+                "https://mirror.example.cn/awscli.zip",
+            ),
+        ] {
+            let e = user_data(&with(url_key, json!(url)), &def()).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "bootstrap.{sha_key} is required with bootstrap.{url_key}"
+                )),
+                "{e}"
+            );
+            let mut s = with(url_key, json!(url));
+            s[sha_key] = json!(digest);
+            let script = user_data(&s, &def()).unwrap();
+            let var = sha_key.to_ascii_uppercase();
+            // Lower case, as sha256sum prints it.
+            assert_eq!(
+                header_values(&script, &[&var]),
+                [digest.to_ascii_lowercase()]
+            );
+            // Not known while planning: not held against the plan yet.
+            let mut s = with(url_key, json!(url));
+            s[sha_key] = json!(format!("{}", crate::plan::Unknown::TEXT));
+            check(&s).unwrap();
+        }
+        // The defaults need none.
+        user_data(&settings(), &def()).unwrap();
+        for (key, bad) in [
+            ("helper_sha256", "abc"),
+            ("helper_sha256", &"g".repeat(64)),
+            ("xpart_url", "s3://bucket-only"),
+            ("xpart_url", "s3://b/k with space"),
+            ("xpart_url", "http://plain.example/x"),
+            ("awscli_url", "s3://b/awscli.zip"),
+        ] {
+            let e = user_data(&with(key, json!(bad)), &def()).unwrap_err();
+            assert!(
+                e.starts_with(&format!("bootstrap.{key} must be")),
+                "{key}={bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -35,17 +35,42 @@ plain() {
   esac
 }
 
-# download URL DEST MAX_SECONDS: DEST (mode 0755) replaced atomically by what URL serves.
-download() {
-  local tmp
+# fetch URL FILE MAX_SECONDS SHA256: FILE = what URL serves (https, or s3://bucket/key read with
+# the instance role in this partition), refused unless it is a binary and, when SHA256 is
+# given, unless its digest is that. Nothing is installed from here: install_bin does that.
+fetch() {
+  local got want=${4,,}
   case $1 in -*) die "not a URL: $1" ;; esac
-  newtmp tmp "$(dirname -- "$2")"
   say "downloading $1"
-  curl --fail --silent --show-error --location --retry 5 --max-time "$3" --output "$tmp" "$1" ||
-    die "could not download $1"
-  [ -s "$tmp" ] || die "$1 is empty"
+  case $1 in
+    s3://*)
+      AWS_PAGER='' "$aws_cli" s3 cp "${s3_args[@]}" --only-show-errors "$1" "$2" ||
+        die "could not download $1 (with the instance role, region $SECRETS_REGION)"
+      ;;
+    *)
+      curl --fail --silent --show-error --location --retry 5 --max-time "$3" --output "$2" "$1" ||
+        die "could not download $1"
+      ;;
+  esac
+  [ -s "$2" ] || die "$1 is empty"
   # A wrong S3 path answers with an XML AccessDenied page, not a binary.
-  if head -c 1 -- "$tmp" | grep -q '<'; then die "$1 served a page, not a binary"; fi
+  if head -c 1 -- "$2" | grep -q '<'; then die "$1 served a page, not a binary"; fi
+  if [ -n "$want" ]; then
+    got=$(sha256sum -- "$2" | cut -d' ' -f1)
+    [ "$got" = "$want" ] ||
+      die "$1 has SHA-256 $got, but the plan expects $want: nothing was installed (check the URL and the plan's digest)"
+    say "checked $1: SHA-256 $got"
+  else
+    say "warning: $1 is not checked: the plan gives no SHA-256 for it"
+  fi
+}
+
+# install_bin FILE DEST: DEST (mode 0755) replaced atomically by FILE.
+install_bin() {
+  local tmp
+  install -d -m 0755 -- "$(dirname -- "$2")"
+  newtmp tmp "$(dirname -- "$2")"
+  cat -- "$1" >"$tmp"
   chmod 0755 -- "$tmp"
   mv -f -T -- "$tmp" "$2"
 }
@@ -97,17 +122,21 @@ dir=$aws_dir/xpart
 config=$aws_dir/config
 bindir=$ROOT/usr/local/bin
 
-# ---- the aws CLI, to read the key (Ubuntu images come without it) ----
+# ---- downloads: every binary fetched and checked before anything is installed ----
+scratch=$(mktemp -d)
+tmps+=("$scratch")
+s3_args=(--region "$SECRETS_REGION")
+[ -z "$S3_ENDPOINT_URL" ] || s3_args+=(--endpoint-url "$S3_ENDPOINT_URL")
+# The aws CLI, to read the key (Ubuntu images come without it): unpacked here, installed below.
+cli_fetched=
 if aws_cli=$(command -v aws); then
   :
 elif [ -x "$bindir/aws" ]; then
   aws_cli=$bindir/aws
 else
+  [ -z "${XPART_REFRESH:-}" ] || die "the aws CLI is missing"
   [ -n "$AWSCLI_URL" ] || die "the aws CLI is missing (and AWSCLI_URL is empty)"
-  install -d -m 0755 -- "$bindir"
-  scratch=$(mktemp -d)
-  tmps+=("$scratch")
-  download "$AWSCLI_URL" "$scratch/awscli.zip" 600
+  fetch "$AWSCLI_URL" "$scratch/awscli.zip" 600 "$AWSCLI_SHA256"
   if ! command -v unzip >/dev/null; then
     if command -v apt-get >/dev/null; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null
@@ -116,6 +145,31 @@ else
     fi
   fi
   unzip -q -- "$scratch/awscli.zip" -d "$scratch"
+  aws_cli=$scratch/aws/dist/aws
+  cli_fetched=1
+fi
+# The credential helper.
+helper_file=
+if [ -z "${XPART_REFRESH:-}" ]; then
+  if [ "$HELPER" = aws_signing_helper ]; then
+    [ -n "$HELPER_URL" ] || die "HELPER_URL is empty"
+    helper_path=$bindir/aws_signing_helper
+    helper_file=$scratch/helper
+    fetch "$HELPER_URL" "$helper_file" 60 "$HELPER_SHA256"
+  elif [ -n "$XPART_URL" ]; then
+    helper_path=$bindir/xpart
+    helper_file=$scratch/helper
+    fetch "$XPART_URL" "$helper_file" 60 "$XPART_SHA256"
+  else
+    helper_path=$(command -v xpart) || die "xpart is not on PATH (set xpart_url to install it)"
+  fi
+  case $helper_path in /*) ;; *) die "the helper's path is not absolute: $helper_path" ;; esac
+  plain helper_path
+fi
+
+# ---- the aws CLI, installed ----
+if [ -n "$cli_fetched" ]; then
+  install -d -m 0755 -- "$bindir"
   "$scratch/aws/install" --update --bin-dir "$bindir" --install-dir "$ROOT/usr/local/aws-cli" >/dev/null
   aws_cli=$bindir/aws
 fi
@@ -182,20 +236,8 @@ install_pair
 cert_file=$dir/current/client.crt
 key_file=$dir/current/client.key
 
-# ---- the credential helper ----
-install -d -m 0755 -- "$bindir"
-if [ "$HELPER" = aws_signing_helper ]; then
-  [ -n "$HELPER_URL" ] || die "HELPER_URL is empty"
-  helper_path=$bindir/aws_signing_helper
-  download "$HELPER_URL" "$helper_path" 60
-elif [ -n "$XPART_URL" ]; then
-  helper_path=$bindir/xpart
-  download "$XPART_URL" "$helper_path" 60
-else
-  helper_path=$(command -v xpart) || die "xpart is not on PATH (set xpart_url to install it)"
-fi
-case $helper_path in /*) ;; *) die "the helper's path is not absolute: $helper_path" ;; esac
-plain helper_path
+# ---- the credential helper, installed ----
+[ -z "$helper_file" ] || install_bin "$helper_file" "$helper_path"
 
 # ---- ~/.aws/config: this profile replaced, every other section kept ----
 section="[profile $AWS_PROFILE_NAME]"

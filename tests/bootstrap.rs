@@ -51,6 +51,7 @@ fn bootstrap_passes_shellcheck() {
         "aws_profile": "commercial",
         "helper": "xpart",
         "xpart_url": "https://example.com/xpart",
+        "xpart_sha256": "0000000000000000000000000000000000000000000000000000000000000000",
     });
     let script = xpart::bootstrap::user_data(&settings, &china()).unwrap();
     let dir = util::tempdir("bootstrap-lint");
@@ -386,9 +387,21 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         ("PATH", sys_path.to_string()),
         ("HELPER", "aws_signing_helper".into()),
         ("HELPER_URL", format!("file://{}", helper.display())),
+        ("HELPER_SHA256", sha256(&helper).to_ascii_uppercase()),
         ("AWSCLI_URL", format!("file://{}", zip.display())),
+        ("AWSCLI_SHA256", sha256(&zip)),
     ]);
-    ok(&o, "the bootstrap script with downloads");
+    let log = ok(&o, "the bootstrap script with downloads") + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        log.contains(&format!("checked file://{}: SHA-256", helper.display())),
+        "{log}"
+    );
+    if !has_aws.status.success() {
+        assert!(
+            log.contains(&format!("checked file://{}: SHA-256", zip.display())),
+            "{log}"
+        );
+    }
     let bin = root.join("usr/local/bin");
     if !has_aws.status.success() {
         assert!(bin.join("aws").exists(), "the aws CLI was installed");
@@ -419,6 +432,78 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+
+    // A download whose bytes are not what the plan's SHA-256 says stops the script before it
+    // installs anything: on a fresh root, no binary, no key, no profile.
+    let fresh = dir.join("root-mismatch");
+    let o = bootstrap(&[
+        ("ROOT", fresh.display().to_string()),
+        ("PATH", sys_path.to_string()),
+        ("HELPER", "aws_signing_helper".into()),
+        ("HELPER_URL", format!("file://{}", helper.display())),
+        ("HELPER_SHA256", "0".repeat(64)),
+        ("AWSCLI_URL", format!("file://{}", zip.display())),
+        ("AWSCLI_SHA256", sha256(&zip)),
+    ]);
+    assert!(
+        !o.status.success(),
+        "a mismatched download must stop the bootstrap"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "file://{} has SHA-256 {}, but the plan expects {}: nothing was installed",
+            helper.display(),
+            sha256(&helper),
+            "0".repeat(64)
+        )),
+        "{err}"
+    );
+    let installed: Vec<_> = walk(&fresh).into_iter().filter(|p| p.is_file()).collect();
+    assert_eq!(
+        installed,
+        Vec::<PathBuf>::new(),
+        "nothing installed under the fresh root"
+    );
+
+    // xpart itself from an S3 object in the workload's own partition (read with the instance
+    // role: nothing fetched through the firewall), checked against the plan's digest.
+    let bucket = format!("xpart-tools-{}", sfx.to_ascii_lowercase());
+    let object = s3_put(tb, Side::China, &bucket, "bin/xpart", &helper);
+    let o = bootstrap(&[
+        (
+            "PATH",
+            format!("{}:{sys_path}", root.join("usr/local/bin").display()),
+        ),
+        ("HELPER", "xpart".into()),
+        ("XPART_URL", object.clone()),
+        ("XPART_SHA256", sha256(&helper)),
+        ("S3_ENDPOINT_URL", tb.endpoint(Side::China).to_string()),
+    ]);
+    let log =
+        ok(&o, "the bootstrap script with xpart from S3") + &String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains(&format!("checked {object}: SHA-256")), "{log}");
+    let installed = root.join("usr/local/bin/xpart");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(&helper).unwrap()
+    );
+    let config = std::fs::read_to_string(&config_file).unwrap();
+    assert!(
+        config.contains(&format!(
+            "credential_process = {} credential-process ",
+            installed.display()
+        )),
+        "{config}"
+    );
+    assert_profile_reads(
+        tb,
+        &config_file,
+        &dir.join("cache-s3"),
+        &role,
+        &app_arn,
+        &app_value,
+    );
 
     // A renewal: with the clock in the certificate's renewal window, the plan renews the
     // certificate and changes the secret that carries it, and leaves the instance alone.
@@ -486,4 +571,44 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         &app_value,
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The SHA-256 of a file, as `sha256sum` prints it.
+fn sha256(path: &Path) -> String {
+    let o = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Every path under `dir` (none when it does not exist).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            out.extend(walk(&p));
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Put `file` at `key` of a new bucket in one partition of the test-bed (with boto3: xpart
+/// has no S3 client); its `s3://` URL.
+fn s3_put(tb: &Testbed, side: Side, bucket: &str, key: &str, file: &Path) -> String {
+    let code = "import boto3,sys\ns3=boto3.session.Session().client('s3',endpoint_url=sys.argv[1],region_name=sys.argv[2])\n\
+         s3.create_bucket(Bucket=sys.argv[3],CreateBucketConfiguration={'LocationConstraint':sys.argv[2]})\n\
+         s3.upload_file(sys.argv[5],sys.argv[3],sys.argv[4])\n";
+    let mut c = Command::new(tb.python());
+    c.args(["-c", code, tb.endpoint(side), tb.region(side), bucket, key])
+        .arg(file)
+        .envs(tb.env())
+        .env("AWS_PROFILE", format!("xpart-{}", side.name()));
+    let o = util::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    format!("s3://{bucket}/{key}")
 }
