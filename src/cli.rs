@@ -89,6 +89,18 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// What stands between this machine and each partition of the plan, and in the bridge's
+    /// way: endpoints (DNS, TCP, TLS, answer), proxy, clock skew, identity, latency; then each
+    /// Roles Anywhere chain as it is live. Exit 0 only when every check passes.
+    Doctor {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum, default_value_t = crate::doctor::Format::Text)]
+        format: crate::doctor::Format,
+        /// The whole run's time budget, in seconds: it never takes longer.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(5..=3600))]
+        budget: u64,
+    },
     /// Break the plan's lock: refused while the run holding it is alive, unless --force.
     Unlock {
         /// The plan file whose lock to break.
@@ -279,6 +291,15 @@ pub fn main() -> ExitCode {
             c.force_delete_secrets = force_delete_secrets
         }),
         Command::Verify { target } => crate::verify::run(&target.common("verify")),
+        Command::Doctor {
+            target,
+            format,
+            budget,
+        } => crate::doctor::run(
+            &target.common("doctor"),
+            format,
+            std::time::Duration::from_secs(budget),
+        ),
         Command::Unlock {
             plan,
             vars,

@@ -127,7 +127,7 @@ fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCo
 }
 
 /// `load` plus the command line's `--tune` settings.
-fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
+pub(crate) fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
     let mut spec = load(&c.plan_file, &c.vars, &c.lint_line())?;
     spec.tune(&c.tune).map_err(fail)?;
     Ok(spec)
@@ -140,14 +140,14 @@ fn base_of(path: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
 }
 
-fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
+pub(crate) fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
     let tty = std::io::stderr().is_terminal();
     Ok(Setup {
         profiles: c.profiles.clone(),
@@ -169,7 +169,7 @@ fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
 ///
 /// The identity is checked by lint to be one plain file name; this checks it again where it
 /// becomes a path, so no plan name can ever place a file outside the state directory.
-fn state_dir(c: &Common, spec: &Spec) -> Result<PathBuf, ExitCode> {
+pub(crate) fn state_dir(c: &Common, spec: &Spec) -> Result<PathBuf, ExitCode> {
     let name = &spec.identity.name;
     // One plain component: confined, and no separator that would make it several.
     if !crate::spec::confined(name) || name.contains(['/', '\\']) {

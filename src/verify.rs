@@ -23,23 +23,23 @@ use crate::spec::types::{Kind, PkiCert, Profile, Role, Secret, TrustAnchor};
 
 /// One chain to prove.
 #[derive(Debug, Clone)]
-struct Chain {
-    partition: String,
-    profile_arn: String,
-    role_arn: String,
-    role_name: String,
-    anchor_arn: String,
-    pair: Pair,
+pub(crate) struct Chain {
+    pub(crate) partition: String,
+    pub(crate) profile_arn: String,
+    pub(crate) role_arn: String,
+    pub(crate) role_name: String,
+    pub(crate) anchor_arn: String,
+    pub(crate) pair: Pair,
     /// The ids of the `pki.ca`s the anchor holds (their CRLs' serials are checked refused).
-    cas: Vec<String>,
-    subject_cn: Option<String>,
+    pub(crate) cas: Vec<String>,
+    pub(crate) subject_cn: Option<String>,
     /// (resource id, ARN)
-    secrets: Vec<(String, String)>,
+    pub(crate) secrets: Vec<(String, String)>,
 }
 
 /// Where the client certificate and key come from.
 #[derive(Debug, Clone)]
-enum Pair {
+pub(crate) enum Pair {
     /// The plan's files on this machine.
     Files(PathBuf, PathBuf),
     /// No local copy (a machine that never applied the plan): the secret that carries both to
@@ -53,11 +53,11 @@ enum Pair {
 }
 
 /// What one step showed.
-struct Step {
-    name: String,
-    ok: bool,
-    detail: String,
-    elapsed: Duration,
+pub(crate) struct Step {
+    pub(crate) name: String,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+    pub(crate) elapsed: Duration,
 }
 
 impl Step {
@@ -133,7 +133,11 @@ where
 
 /// Find the chains of a plan from its resources and their live outputs.
 /// `apply_line`: the `xpart apply …` command for this plan, for the hint when nothing exists.
-fn chains(engine: &Engine, planned: &Planned, apply_line: &str) -> Result<Vec<Chain>, String> {
+pub(crate) fn chains(
+    engine: &Engine,
+    planned: &Planned,
+    apply_line: &str,
+) -> Result<Vec<Chain>, String> {
     let spec = engine.spec();
     let mut found = vec![];
     let kind = |id: &str| engine.rendered(planned, id).map_err(|e| e.to_string());
@@ -274,15 +278,29 @@ fn pair_of(
 
 /// The pair as files: the plan's, or the secret's bundle written into `scratch` (the key
 /// 0600, removed again once the session is made), with a step that says which secret was
-/// read.
+/// read, printed.
 async fn pair_files(
     engine: &Engine,
     pair: &Pair,
     scratch: &Path,
     stage: &str,
 ) -> Result<(PathBuf, PathBuf), Step> {
+    let (cert, key, step) = pair_files_quiet(engine, pair, scratch, stage).await?;
+    if let Some(step) = step {
+        out(&step);
+    }
+    Ok((cert, key))
+}
+
+/// `pair_files`, handing back the step (none for the plan's own files) instead of printing it.
+pub(crate) async fn pair_files_quiet(
+    engine: &Engine,
+    pair: &Pair,
+    scratch: &Path,
+    stage: &str,
+) -> Result<(PathBuf, PathBuf, Option<Step>), Step> {
     let (id, partition, arn) = match pair {
-        Pair::Files(c, k) => return Ok((c.clone(), k.clone())),
+        Pair::Files(c, k) => return Ok((c.clone(), k.clone(), None)),
         Pair::Secret { id, partition, arn } => (id, partition, arn),
     };
     let t = Instant::now();
@@ -337,11 +355,16 @@ async fn pair_files(
     );
     std::fs::write(&cert_file, cert).map_err(|e| fail(e.to_string()))?;
     crate::pki::write_private(&key_file, key.as_bytes()).map_err(|e| fail(e.to_string()))?;
-    out(&Step::timed(name, t, Ok((true, format!("from {arn}")))));
-    Ok((cert_file, key_file))
+    let step = Step::timed(name, t, Ok((true, format!("from {arn}"))));
+    Ok((cert_file, key_file, Some(step)))
 }
 
-fn args(c: &Chain, cert: &Path, key: &Path, endpoint: Option<String>) -> CredentialProcessArgs {
+pub(crate) fn args(
+    c: &Chain,
+    cert: &Path,
+    key: &Path,
+    endpoint: Option<String>,
+) -> CredentialProcessArgs {
     CredentialProcessArgs {
         certificate: cert.to_path_buf(),
         private_key: key.to_path_buf(),
@@ -361,7 +384,7 @@ fn args(c: &Chain, cert: &Path, key: &Path, endpoint: Option<String>) -> Credent
     }
 }
 
-async fn create_session(
+pub(crate) async fn create_session(
     a: CredentialProcessArgs,
 ) -> Result<ProcessCredentials, cp::CredentialError> {
     tokio::task::spawn_blocking(move || {
@@ -387,7 +410,7 @@ fn with_credentials(base: &SdkConfig, c: &ProcessCredentials) -> SdkConfig {
 }
 
 /// The secret version a verify proves, and the one a renewal left before it.
-const CURRENT: &str = "AWSCURRENT";
+pub(crate) const CURRENT: &str = "AWSCURRENT";
 const PREVIOUS: &str = "AWSPREVIOUS";
 
 /// A negative check's step: passed when CreateSession was refused (HTTP 403), `wide` when it

@@ -6,6 +6,7 @@ mod bootstrap;
 mod campaign;
 mod cli;
 mod credential_process;
+mod doctor;
 mod engine;
 mod engine_guard;
 mod engine_scan;

@@ -20,6 +20,7 @@ import uuid
 from typing import Any, Callable
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from werkzeug.wrappers import Request, Response
 
 from . import policy, x509auth
@@ -54,6 +55,12 @@ class Store:
         self.profiles: dict[str, dict] = {}
         self.crls: dict[str, dict] = {}
         self.tags: dict[str, dict[str, str]] = {}
+        # The subjects CreateSession met, by subject id (ListSubjects, GetSubject).
+        self.subjects: dict[str, dict] = {}
+
+    def subjects_by_arn(self) -> dict[str, dict]:
+        with self.lock:
+            return {v["subjectArn"]: v for v in self.subjects.values()}
 
     def arn(self, region: str, kind: str, rid: str) -> str:
         return f"arn:{self.partition}:rolesanywhere:{region}:{self.account}:{kind}/{rid}"
@@ -218,6 +225,8 @@ class RolesAnywhere:
             ("DELETE", r"/profile/(?P<id>[^/]+)", self.delete_profile),
             ("POST", r"/profile/(?P<id>[^/]+)/enable", self.enable_profile),
             ("POST", r"/profile/(?P<id>[^/]+)/disable", self.disable_profile),
+            ("GET", r"/subjects", self.list_subjects),
+            ("GET", r"/subject/(?P<id>[^/]+)", self.get_subject),
             ("POST", r"/TagResource", self.tag_resource),
             ("POST", r"/UntagResource", self.untag_resource),
             ("GET", r"/ListTagsForResource", self.list_tags),
@@ -703,11 +712,70 @@ class RolesAnywhere:
 
     # ---- CreateSession -------------------------------------------------
 
+    # ---- subjects: what CreateSession met ------------------------------
+    # Roles Anywhere keeps, per certificate subject, the certificates it was presented and
+    # whether each attempt failed (ListSubjects, GetSubject: SubjectDetail.credentials[] with
+    # `failed`, `seenAt`, `serialNumber`, `issuer`; instanceProperties[] with `failed`,
+    # `seenAt`), which is how an operator sees refused sessions of a workload.
+
+    KEEP_PER_SUBJECT = 10
+
+    def _record(self, region: str, cert: x509.Certificate, failed: bool) -> None:
+        subject = str(cert.subject.rfc4514_string())
+        sid = str(uuid.uuid5(uuid.NAMESPACE_OID, subject))
+        now = _iso(_now())
+        pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        with self.s.lock:
+            item = self.s.subjects.setdefault(sid, {
+                "subjectArn": self.s.arn(region, "subject", sid),
+                "subjectId": sid,
+                "enabled": True,
+                "x509Subject": subject,
+                "createdAt": now,
+                "credentials": [],
+                "instanceProperties": [],
+            })
+            item["lastSeenAt"] = now
+            item["updatedAt"] = now
+            item["credentials"].insert(0, {
+                "enabled": True,
+                "failed": failed,
+                "issuer": str(cert.issuer.rfc4514_string()),
+                "seenAt": now,
+                "serialNumber": format(cert.serial_number, "x"),
+                "x509CertificateData": pem,
+            })
+            item["instanceProperties"].insert(0, {"failed": failed, "seenAt": now, "properties": {}})
+            del item["credentials"][self.KEEP_PER_SUBJECT:]
+            del item["instanceProperties"][self.KEEP_PER_SUBJECT:]
+
+    def list_subjects(self, req: Request):
+        summary = ("subjectArn", "subjectId", "enabled", "x509Subject", "lastSeenAt", "createdAt", "updatedAt")
+        _, page = self._list(req, self.s.subjects_by_arn(), "subjects")
+        page["subjects"] = [{k: v[k] for k in summary if k in v} for v in page["subjects"]]
+        return 200, page
+
+    def get_subject(self, req: Request, id: str):
+        with self.s.lock:
+            item = self.s.subjects.get(id)
+            if item is None:
+                raise not_found("Subject not found")
+            return 200, {"subject": json.loads(json.dumps(item))}
+
     def create_session(self, req: Request):
         headers = {k.lower(): v for k, v in req.headers.items()}
         signed = x509auth.verify_request(
             req.method, req.path, req.query_string.decode(), headers, req.get_data(), _now()
         )
+        try:
+            answer = self._create_session(req, signed)
+        except AuthError:
+            self._record(signed.region, signed.certificate, True)
+            raise
+        self._record(signed.region, signed.certificate, False)
+        return answer
+
+    def _create_session(self, req: Request, signed):
         body = self._body(req)
         q = req.args
         profile_arn = q.get("profileArn") or body.get("profileArn")

@@ -13,6 +13,13 @@ request names the region it is signed for in its credential scope
   AWS China getting-started guide): `InvalidClientTokenId` (query), `UnrecognizedClientException`
   (JSON), `AuthFailure` (EC2).
 
+- a request signed more than five minutes from the service's clock ("In most cases, a request
+  must reach AWS within five minutes of the time stamp in the request. Otherwise, AWS denies
+  the request": IAM User Guide, "AWS Signature Version 4 for API requests"), with "Signature
+  expired: <stamp> is now earlier than <limit> (<now> - 5 min.)" or "Signature not yet current":
+  `SignatureDoesNotMatch` (query), `InvalidSignatureException` (JSON), `RequestExpired` (EC2).
+  Roles Anywhere's CreateSession (X.509-signed) is checked the same way in x509auth.py.
+
 moto accepts any signature and derives the partition from the signed region, so without this
 check a commercial profile pointed at China's region reads as a China caller. The test-bed's own
 placeholder keys say which partition they belong to (`testbed-commercial`, `testbed-china`).
@@ -20,6 +27,7 @@ placeholder keys say which partition they belong to (`testbed-commercial`, `test
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
@@ -33,10 +41,13 @@ _QUERY_SCOPE = re.compile(r"X-Amz-Credential=([^/&%]+)(?:/|%2F)\d{8}(?:/|%2F)([^
 _ISSUED_BY = {"testbed-commercial": "aws", "testbed-china": "aws-cn"}
 
 
-def _error(service: str, kind: str):
+def _error(service: str, kind: str, msg: str = ""):
     """(status, headers, body) of the refusal in the service's protocol."""
     rid = str(uuid.uuid4())
-    if kind == "region":
+    if kind == "time":
+        codes = {"query": (403, "SignatureDoesNotMatch"), "json": (400, "InvalidSignatureException"),
+                 "ec2": (400, "RequestExpired")}
+    elif kind == "region":
         msg = "Credential should be scoped to a valid region."
         codes = {"query": (403, "SignatureDoesNotMatch"), "json": (400, "InvalidSignatureException"),
                  "ec2": (401, "AuthFailure")}
@@ -75,7 +86,29 @@ def refusal(environ, partition: str):
     issuer = _ISSUED_BY.get(key)
     if issuer is not None and issuer != partition:
         return _error(service, "key")
+    stamp = environ.get("HTTP_X_AMZ_DATE") or _query_date(environ.get("QUERY_STRING", ""))
+    if stamp:
+        try:
+            signed = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            return None
+        now = dt.datetime.now(dt.timezone.utc)
+        fmt = "%Y%m%dT%H%M%SZ"
+        if signed < now - SKEW:
+            return _error(service, "time", f"Signature expired: {stamp} is now earlier than "
+                          f"{(now - SKEW).strftime(fmt)} ({now.strftime(fmt)} - 5 min.)")
+        if signed > now + SKEW:
+            return _error(service, "time", f"Signature not yet current: {stamp} is still later than "
+                          f"{(now + SKEW).strftime(fmt)} ({now.strftime(fmt)} + 5 min.)")
     return None
+
+
+SKEW = dt.timedelta(minutes=5)
+
+
+def _query_date(query: str) -> str | None:
+    m = re.search(r"X-Amz-Date=(\d{8}T\d{6}Z)", query)
+    return m.group(1) if m else None
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}

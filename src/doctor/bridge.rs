@@ -1,0 +1,488 @@
+//! The bridge as it is live, chain by chain (a profile, the role it names, the trust anchor
+//! the role trusts, the plan's client certificate): the certificate against the anchor's CAs,
+//! days to expiry of both, revocation by the anchor's lists, the profile and role enabled and
+//! matching, the subject fields that become session tags, one real CreateSession, and the
+//! failed attempts Roles Anywhere recorded for the certificate (ListSubjects, GetSubject).
+
+use std::path::Path;
+use std::time::Instant;
+
+use time::OffsetDateTime;
+use x509_parser::prelude::{parse_x509_pem, FromDer, ParsedExtension, X509Certificate};
+use x509_parser::revocation_list::CertificateRevocationList;
+
+use super::Check;
+use crate::engine::run::Engine;
+use crate::verify::{self, Chain};
+
+/// What a certificate shows doctor.
+struct Cert {
+    subject: String,
+    subject_raw: Vec<u8>,
+    issuer: String,
+    issuer_raw: Vec<u8>,
+    /// Hex, lower case, no leading zeros; and decimal.
+    serial_hex: String,
+    serial_dec: String,
+    not_after: OffsetDateTime,
+    ski: Option<Vec<u8>>,
+    aki: Option<Vec<u8>>,
+    /// (field, value) of the subject, as Roles Anywhere names them (`CN`, `OU`, …).
+    fields: Vec<(String, String)>,
+}
+
+fn cert_of(der: &[u8]) -> Option<Cert> {
+    let (_, c) = X509Certificate::from_der(der).ok()?;
+    let mut ski = None;
+    let mut aki = None;
+    for e in c.extensions() {
+        match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => {}
+        }
+    }
+    let fields = c
+        .subject()
+        .iter_attributes()
+        .filter_map(|a| {
+            let short = x509_parser::objects::oid2abbrev(
+                a.attr_type(),
+                x509_parser::objects::oid_registry(),
+            )
+            .ok()?
+            .to_string();
+            Some((short, a.as_str().ok()?.to_string()))
+        })
+        .collect();
+    let serial = c.tbs_certificate.serial.clone();
+    Some(Cert {
+        subject: c.subject().to_string(),
+        subject_raw: c.subject().as_raw().to_vec(),
+        issuer: c.issuer().to_string(),
+        issuer_raw: c.issuer().as_raw().to_vec(),
+        serial_hex: serial.to_str_radix(16),
+        serial_dec: serial.to_string(),
+        not_after: c.validity().not_after.to_datetime(),
+        ski,
+        aki,
+        fields,
+    })
+}
+
+/// The certificates of a PEM text.
+fn pem_certs(pem: &[u8]) -> Vec<Cert> {
+    let mut out = vec![];
+    let mut rest = pem;
+    while let Ok((r, p)) = parse_x509_pem(rest) {
+        if p.label == "CERTIFICATE" {
+            out.extend(cert_of(&p.contents));
+        }
+        if r.len() == rest.len() {
+            break;
+        }
+        rest = r;
+    }
+    out
+}
+
+fn days_left(t: OffsetDateTime) -> i64 {
+    (t - OffsetDateTime::now_utc()).whole_days()
+}
+
+/// Whether `ca` issued `leaf`: its subject is the leaf's issuer, and its key identifier the
+/// leaf's authority key identifier when both name one. Roles Anywhere checks the signature;
+/// this is what can be told from here, and names both sides when it does not hold.
+fn issued_by(leaf: &Cert, ca: &Cert) -> bool {
+    leaf.issuer_raw == ca.subject_raw
+        && match (&leaf.aki, &ca.ski) {
+            (Some(a), Some(s)) => a == s,
+            _ => true,
+        }
+}
+
+/// Check every chain of the plan.
+pub async fn check(engine: &Engine, scratch: &Path, apply_line: &str, report: &dyn Fn(Check)) {
+    let t = Instant::now();
+    let planned = match engine.plan(&crate::engine::walk::Cancel::new()).await {
+        Ok(p) => p,
+        Err(e) => {
+            report(Check::new("bridge", "read the plan's resources", t).fail(
+                e.to_string(),
+                "the plan's live resources could not be read",
+                "see the error; `xpart plan` shows the same",
+            ));
+            return;
+        }
+    };
+    let chains = match verify::chains(engine, &planned, apply_line) {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => {
+            report(Check::new("bridge", "Roles Anywhere chains", t).fail(
+                "the plan has no Roles Anywhere chain (a profile, a role trusting a trust anchor, a client certificate)",
+                "nothing to check",
+                "add the chain to the plan",
+            ));
+            return;
+        }
+        Err(e) => {
+            report(Check::new("bridge", "Roles Anywhere chains", t).fail(
+                e.clone(),
+                "the chain is not in place",
+                format!("run `{apply_line}`"),
+            ));
+            return;
+        }
+    };
+    for c in &chains {
+        chain(engine, c, scratch, report).await;
+    }
+}
+
+async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check)) {
+    let Some(part) = engine.partition(&c.partition) else {
+        return;
+    };
+    let ra = &part.clients.rolesanywhere;
+    let name = c.partition.as_str();
+    let id_of = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_string();
+
+    // The trust anchor and its CAs.
+    let t = Instant::now();
+    let anchor = ra
+        .get_trust_anchor()
+        .trust_anchor_id(id_of(&c.anchor_arn))
+        .send()
+        .await;
+    let anchor = match anchor {
+        Ok(a) => a.trust_anchor,
+        Err(e) => {
+            let e = part.clients.error("GetTrustAnchor", e);
+            report(Check::new(name, "trust anchor", t).fail(
+                e.to_string(),
+                "the trust anchor cannot be read",
+                "run `xpart plan` to see what differs",
+            ));
+            return;
+        }
+    };
+    let Some(anchor) = anchor else { return };
+    let pem = anchor
+        .source()
+        .and_then(|s| s.source_data())
+        .and_then(|d| d.as_x509_certificate_data().ok())
+        .cloned()
+        .unwrap_or_default();
+    let cas = pem_certs(pem.as_bytes());
+    let held: Vec<String> = cas.iter().map(|c| c.subject.clone()).collect();
+    let ca_check = Check::new(
+        name,
+        format!("trust anchor {}", anchor.name().unwrap_or_default()),
+        t,
+    );
+    if !anchor.enabled().unwrap_or(false) {
+        report(ca_check.fail(
+            format!("{} is disabled", c.anchor_arn),
+            "Roles Anywhere refuses every certificate of a disabled trust anchor",
+            "run `xpart apply` (the plan keeps it enabled), or `aws rolesanywhere enable-trust-anchor`",
+        ));
+    } else {
+        report(ca_check.pass(format!("enabled; holds {}", held.join("; "))));
+    }
+    for ca in &cas {
+        let days = days_left(ca.not_after);
+        let c2 = Check::new(name, format!("CA {} expiry", ca.subject), Instant::now());
+        report(if days < 0 {
+            c2.fail(
+                format!("expired {} days ago", -days),
+                "an expired CA makes every certificate it issued untrusted",
+                "rotate the CA (README: \"Rotating the CA with no outage\")",
+            )
+        } else if days < 30 {
+            c2.warn(format!(
+                "{days} days left: rotate it (README: \"Rotating the CA with no outage\")"
+            ))
+        } else {
+            c2.pass(format!("{days} days left"))
+        });
+    }
+
+    // The client certificate.
+    let t = Instant::now();
+    let (cert_file, key_file) = match verify::pair_files_quiet(
+        engine,
+        &c.pair,
+        &scratch.join(&c.partition),
+        verify::CURRENT,
+    )
+    .await
+    {
+        Ok((cert, key, _)) => (cert, key),
+        Err(step) => {
+            report(Check::new(name, "client certificate", t).fail(
+                step.detail,
+                "the workload's certificate and key cannot be read from here",
+                "run `xpart plan`: the certificate may not be issued yet",
+            ));
+            return;
+        }
+    };
+    let leaf = std::fs::read(&cert_file)
+        .ok()
+        .and_then(|pem| pem_certs(&pem).into_iter().next());
+    let Some(leaf) = leaf else {
+        report(Check::new(name, "client certificate", t).fail(
+            format!("{} holds no certificate", cert_file.display()),
+            "the certificate cannot be parsed",
+            "re-issue it (`xpart apply`)",
+        ));
+        return;
+    };
+    let days = days_left(leaf.not_after);
+    let cc = Check::new(name, format!("client certificate {}", leaf.subject), t);
+    report(if days < 0 {
+        cc.fail(
+            format!("expired {} days ago", -days),
+            "Roles Anywhere refuses an expired certificate",
+            "run `xpart apply`: it renews the certificate",
+        )
+    } else if days < 7 {
+        cc.warn(format!(
+            "serial {}, {days} days left: renewal is due (`xpart apply`)",
+            leaf.serial_hex
+        ))
+    } else {
+        cc.pass(format!("serial {}, {days} days left", leaf.serial_hex))
+    });
+    let t = Instant::now();
+    let trusted = cas.iter().any(|ca| issued_by(&leaf, ca));
+    let tc = Check::new(name, "certificate chain", t);
+    report(if trusted {
+        tc.pass(format!(
+            "issued by {}, which trust anchor {} holds",
+            leaf.issuer, c.anchor_arn
+        ))
+    } else {
+        tc.fail(
+            format!("untrusted certificate: issued by {}, and trust anchor {} holds only {}", leaf.issuer, c.anchor_arn, held.join("; ")),
+            "untrusted certificate: no CA of the trust anchor issued it (Roles Anywhere answers \"Untrusted signing certificate\")",
+            "issue the certificate from the anchor's CA (`xpart apply` re-issues it), or add its CA to the anchor (`cas:`)",
+        )
+    });
+
+    // Revocation.
+    let t = Instant::now();
+    let crls = ra.list_crls().send().await;
+    let rc = Check::new(name, "revocation", t);
+    match crls {
+        Err(e) => report(rc.warn(format!(
+            "the revocation lists could not be read: {}",
+            part.clients.error("ListCrls", e)
+        ))),
+        Ok(out) => {
+            let mut by = None;
+            let mut n = 0;
+            for crl in out.crls() {
+                if crl.trust_anchor_arn() != Some(c.anchor_arn.as_str())
+                    || !crl.enabled().unwrap_or(false)
+                {
+                    continue;
+                }
+                n += 1;
+                let data = crl
+                    .crl_data()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
+                let der = match parse_x509_pem(&data) {
+                    Ok((_, p)) => p.contents,
+                    Err(_) => data,
+                };
+                if let Ok((_, list)) = CertificateRevocationList::from_der(&der) {
+                    if list
+                        .iter_revoked_certificates()
+                        .any(|r| r.user_certificate.to_str_radix(16) == leaf.serial_hex)
+                    {
+                        by = Some(crl.name().unwrap_or_default().to_string());
+                    }
+                }
+            }
+            report(match by {
+                Some(list) => rc.fail(
+                    format!("serial {} is revoked by the list {list}", leaf.serial_hex),
+                    "Roles Anywhere refuses a revoked certificate (\"Certificate revoked\")",
+                    "issue a new certificate: `xpart apply` re-issues one the plan's list revokes",
+                ),
+                None => rc.pass(format!("not revoked ({n} enabled list(s) of the anchor)")),
+            });
+        }
+    }
+
+    // The profile and its role.
+    let t = Instant::now();
+    let profile = ra
+        .get_profile()
+        .profile_id(id_of(&c.profile_arn))
+        .send()
+        .await;
+    let pc = Check::new(name, "profile", t);
+    let mut mapped: Option<Vec<(String, Vec<String>)>> = None;
+    match profile.map(|p| p.profile) {
+        Err(e) => report(pc.fail(
+            part.clients.error("GetProfile", e).to_string(),
+            "the profile cannot be read",
+            "run `xpart plan`",
+        )),
+        Ok(None) => {}
+        Ok(Some(p)) => {
+            let roles = p.role_arns();
+            if !p.enabled().unwrap_or(false) {
+                report(pc.fail(
+                    format!("profile {} is disabled", c.profile_arn),
+                    "the profile is disabled: Roles Anywhere refuses every session through it",
+                    "run `xpart apply` (the plan keeps it enabled), or `aws rolesanywhere enable-profile`",
+                ));
+            } else if !roles.iter().any(|r| r == &c.role_arn) {
+                report(pc.fail(
+                    format!(
+                        "profile {} does not name role {}",
+                        c.profile_arn, c.role_arn
+                    ),
+                    "a session may only assume a role its profile names",
+                    "run `xpart apply`",
+                ));
+            } else {
+                report(pc.pass(format!("enabled, names {}", c.role_arn)));
+            }
+            mapped = Some(
+                p.attribute_mappings()
+                    .iter()
+                    .map(|m| {
+                        let field = m
+                            .certificate_field()
+                            .map(|f| f.as_str().to_string())
+                            .unwrap_or_default();
+                        let specs = m
+                            .mapping_rules()
+                            .iter()
+                            .map(|r| r.specifier().to_string())
+                            .collect();
+                        (field, specs)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    // Session tags: the subject's fields that the profile's mapping keeps.
+    let t = Instant::now();
+    let keeps = |f: &str| match &mapped {
+        None => true,
+        Some(m) if m.is_empty() => true,
+        Some(m) => m.iter().any(|(field, specs)| {
+            field == "x509Subject" && specs.iter().any(|s| s == "*" || s == f)
+        }),
+    };
+    let tags: Vec<String> = leaf
+        .fields
+        .iter()
+        .filter(|(f, _)| keeps(f))
+        .map(|(f, v)| format!("x509Subject/{f}={v}"))
+        .collect();
+    report(
+        Check::new(name, "session tags", t).pass(if tags.is_empty() {
+            "none of the subject's fields".into()
+        } else {
+            tags.join(", ")
+        }),
+    );
+
+    // One real CreateSession.
+    let t = Instant::now();
+    let endpoint = part.clients.config.endpoint_url().map(str::to_string);
+    let got = verify::create_session(verify::args(c, &cert_file, &key_file, endpoint)).await;
+    if matches!(c.pair, verify::Pair::Secret { .. }) {
+        let _ = std::fs::remove_file(&key_file);
+        let _ = std::fs::remove_file(&cert_file);
+    }
+    let sc = Check::new(name, "CreateSession", t);
+    report(match got {
+        Ok(creds) => sc.pass(format!(
+            "credentials for {} until {}",
+            c.role_arn, creds.expiration
+        )),
+        Err(e) => {
+            let text = e.to_string();
+            let (cause, fix) = if text.contains("Untrusted signing certificate") {
+                (
+                    format!("untrusted certificate: trust anchor {} (holding {}) does not vouch for a certificate issued by {}", c.anchor_arn, held.join("; "), leaf.issuer),
+                    "issue the certificate from the anchor's CA (`xpart apply`), or add its CA to the anchor",
+                )
+            } else if text.contains("revoked") {
+                (
+                    "the certificate is revoked".into(),
+                    "`xpart apply` issues a new one",
+                )
+            } else if text.contains("Profile is disabled") {
+                (
+                    format!("profile {} is disabled", c.profile_arn),
+                    "`xpart apply`, or `aws rolesanywhere enable-profile`",
+                )
+            } else {
+                (
+                    "Roles Anywhere refused the session".into(),
+                    "see the message; `xpart verify` proves each step",
+                )
+            };
+            sc.fail(text, cause, fix)
+        }
+    });
+
+    // What Roles Anywhere recorded of this certificate's attempts.
+    let t = Instant::now();
+    let fc = Check::new(name, "recorded CreateSession attempts", t);
+    let subjects = ra.list_subjects().send().await;
+    let Ok(subjects) = subjects else {
+        report(fc.warn("ListSubjects was refused or failed: the recorded attempts are not shown"));
+        return;
+    };
+    let ours = |s: &str| {
+        let s = s.trim_start_matches('0').to_ascii_lowercase();
+        s == leaf.serial_hex.trim_start_matches('0') || s == leaf.serial_dec
+    };
+    let mut failed: Vec<(String, String)> = vec![];
+    let mut seen = 0;
+    for s in subjects.subjects().iter().take(20) {
+        let Some(sid) = s.subject_id() else { continue };
+        let Ok(detail) = ra.get_subject().subject_id(sid).send().await else {
+            continue;
+        };
+        let Some(d) = detail.subject() else { continue };
+        for cr in d.credentials() {
+            if !cr.serial_number().is_some_and(ours) {
+                continue;
+            }
+            seen += 1;
+            if cr.failed().unwrap_or(false) {
+                let at = cr.seen_at().map(|t| t.to_string()).unwrap_or_default();
+                failed.push((at, cr.issuer().unwrap_or_default().to_string()));
+            }
+        }
+    }
+    failed.sort();
+    failed.reverse();
+    let fc = Check {
+        ms: t.elapsed().as_millis(),
+        ..fc
+    };
+    report(if failed.is_empty() {
+        fc.pass(format!("{seen} recorded, none failed"))
+    } else {
+        let last: Vec<String> = failed.iter().take(3).map(|(at, _)| at.clone()).collect();
+        fc.warn(format!(
+            "{seen} recorded, {} failed; the last at {}",
+            failed.len(),
+            last.join(", ")
+        ))
+    });
+}

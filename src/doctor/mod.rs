@@ -1,0 +1,375 @@
+//! `xpart doctor PLAN`: what stands between this machine and each partition of a plan, and
+//! what stands in the bridge's way. One verdict line per check with its time, and for a
+//! failure its cause and the fix; exit 0 only when every check passes; the whole run within a
+//! time budget.
+//!
+//! Per partition (at once): each endpoint xpart calls (from the shared config, `endpoint_url`
+//! included, else the partition's service hosts) step by step (`net`: DNS, TCP, TLS, an HTTP
+//! answer and the service's clock), the proxy the environment names, the caller's identity
+//! against the plan's `account:`, and latency percentiles over a few GetCallerIdentity calls.
+//! Then, when every partition answers, the bridge (`bridge`): each Roles Anywhere chain of the
+//! plan as it is live.
+
+mod bridge;
+mod net;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::commands::Common;
+use crate::engine::run::Engine;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    /// Works now, but worth knowing (a clock drifting, a certificate expiring soon).
+    Warn,
+    Fail,
+}
+
+/// One check's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// The partition it concerns (`bridge` checks name the chain's).
+    pub partition: String,
+    pub check: String,
+    pub status: Status,
+    pub ms: u128,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    /// A check named `check`, begun at `t`; its verdict follows.
+    pub fn new(partition: &str, check: impl Into<String>, t: Instant) -> Check {
+        Check {
+            partition: partition.to_string(),
+            check: check.into(),
+            status: Status::Pass,
+            ms: t.elapsed().as_millis(),
+            detail: String::new(),
+            cause: None,
+            fix: None,
+        }
+    }
+    pub fn pass(mut self, detail: impl Into<String>) -> Check {
+        self.detail = detail.into();
+        self
+    }
+    pub fn warn(mut self, detail: impl Into<String>) -> Check {
+        self.status = Status::Warn;
+        self.detail = detail.into();
+        self
+    }
+    pub fn fail(
+        mut self,
+        detail: impl Into<String>,
+        cause: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        self.status = Status::Fail;
+        self.detail = detail.into();
+        self.cause = Some(cause.into());
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// `--format` of doctor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn render(c: &Check, format: Format) {
+    let mut out = std::io::stdout();
+    match format {
+        Format::Json => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string(c).expect("a check serializes")
+            );
+        }
+        Format::Text => {
+            let mark = match c.status {
+                Status::Pass => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            let _ = writeln!(
+                out,
+                "{mark} {:<10} {} ({} ms): {}",
+                c.partition, c.check, c.ms, c.detail
+            );
+            if let Some(cause) = &c.cause {
+                let _ = writeln!(out, "     cause: {cause}");
+            }
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "     fix:   {fix}");
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+/// The endpoints xpart calls in one partition: the shared config's `endpoint_url` when set
+/// (every service), else each service's host in the partition's DNS suffix.
+fn endpoints(part: &crate::engine::resource::PartCtx) -> Vec<net::Endpoint> {
+    if let Some(url) = part.clients.config.endpoint_url() {
+        return net::Endpoint::parse(url).into_iter().collect();
+    }
+    let (p, region) = (part.def.partition, &part.def.region);
+    let mut eps: Vec<net::Endpoint> = [
+        "sts",
+        "rolesanywhere",
+        "secretsmanager",
+        "kms",
+        "ec2",
+        "iam",
+    ]
+    .iter()
+    .filter_map(|svc| net::Endpoint::parse(&format!("https://{}", p.endpoint_host(svc, region))))
+    .collect();
+    eps.sort();
+    eps.dedup();
+    eps
+}
+
+/// GetCallerIdentity calls for the latency figures (at once, so a slow link costs one call's
+/// time, not five).
+const SAMPLES: usize = 5;
+
+/// Every check of one partition's reach: the endpoints, the proxy, the identity, the latency.
+/// True when the partition answers (the bridge checks need every partition).
+async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) -> bool {
+    let name = part.def.name.as_str();
+    let mut answered = true;
+    let mut skew = None;
+    for ep in endpoints(part) {
+        let t = std::time::Instant::now();
+        let proxy = net::proxy_for(&ep);
+        report(Check::new(name, format!("proxy for {}", ep.host), t).pass(match proxy {
+            Some((p, var)) => format!("{p} (from {var}); xpart's API calls go direct, credential-process uses it with --with-proxy"),
+            None => "none".into(),
+        }));
+        let (checks, reached) = net::probe(name, &ep).await;
+        for c in checks {
+            report(c);
+        }
+        answered &= reached.answered;
+        if reached.skew.is_some() {
+            skew = Some((reached.skew.unwrap_or_default(), reached.ahead));
+        }
+    }
+    if !answered {
+        report(
+            Check::new(name, "identity and latency", Instant::now()).fail(
+                "skipped: an endpoint of this partition does not answer",
+                "no API call can reach the partition",
+                "fix the endpoint's reach first (above)",
+            ),
+        );
+        return false;
+    }
+
+    // The caller, against the plan's account.
+    let t = Instant::now();
+    let c = Check::new(name, "caller identity", t);
+    let sts = &part.clients.sts;
+    let got = sts.get_caller_identity().send().await;
+    let mut c2 = c;
+    c2.ms = t.elapsed().as_millis();
+    match got {
+        Ok(id) => {
+            let account = id.account().unwrap_or_default();
+            let arn = id.arn().unwrap_or_default();
+            match part.def.account.as_deref() {
+                Some(want) if want != account => report(c2.fail(
+                    format!("{arn}: account {account}"),
+                    format!("the plan's partition `{name}` expects account {want}"),
+                    "use this partition's profile (--profile NAME=PROFILE), or correct `account:` in the plan",
+                )),
+                _ => report(c2.pass(arn.to_string())),
+            }
+        }
+        Err(e) => {
+            let e = part.clients.error("GetCallerIdentity", e);
+            let (cause, fix) = match skew {
+                Some((s, ahead)) if s > net::SIGV4_SKEW => (
+                    format!(
+                        "the clock is {} s {} the service's: AWS refuses requests signed more than 5 minutes off (SigV4)",
+                        s.as_secs(),
+                        if ahead { "ahead of" } else { "behind" }
+                    ),
+                    "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`".to_string(),
+                ),
+                _ => (
+                    "the credentials of this partition's profile were refused".to_string(),
+                    format!(
+                        "check the profile `{}` and its credentials",
+                        part.clients.profile.clone().unwrap_or_else(|| "default".into())
+                    ),
+                ),
+            };
+            report(c2.fail(e.to_string(), cause, fix));
+            return false;
+        }
+    }
+
+    if let Some((s, ahead)) = skew.filter(|(s, _)| *s > net::SIGV4_SKEW) {
+        // The SDK corrects its signing clock from a refusal's answer, so a call can pass while
+        // most others fail: nothing further is worth checking until the clock is right.
+        report(Check::new(name, "identity and latency", Instant::now()).fail(
+            "skipped: this machine's clock is off",
+            format!(
+                "the clock is {} s {} the service's: AWS refuses requests signed more than 5 minutes off (SigV4)",
+                s.as_secs(),
+                if ahead { "ahead of" } else { "behind" }
+            ),
+            "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`",
+        ));
+        return false;
+    }
+
+    // Latency.
+    let t = Instant::now();
+    let calls = (0..SAMPLES).map(|_| async {
+        let t = Instant::now();
+        sts.get_caller_identity().send().await.map(|_| t.elapsed())
+    });
+    let got = futures::future::join_all(calls).await;
+    let mut times: Vec<Duration> = got
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    times.sort();
+    let c = Check::new(name, format!("latency ({SAMPLES} GetCallerIdentity)"), t);
+    if times.is_empty() {
+        report(c.fail(
+            "every call failed",
+            "the partition stopped answering",
+            "try again; if it persists, check the path (above)",
+        ));
+        return false;
+    }
+    let pct = |p: usize| times[(times.len() - 1) * p / 100].as_millis();
+    let detail = format!(
+        "p50 {} ms, p90 {} ms, max {} ms",
+        pct(50),
+        pct(90),
+        times[times.len() - 1].as_millis()
+    );
+    if times[times.len() / 2] > Duration::from_secs(2) {
+        report(c.warn(format!(
+            "{detail}: slow; raise this partition's timeouts if runs fail (`--tune {name}.operation_ms=…`)"
+        )));
+    } else {
+        report(c.pass(detail));
+    }
+    true
+}
+
+/// `xpart doctor PLAN`.
+pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
+    let spec = match crate::commands::load_tuned(common) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let scratch = match crate::commands::state_dir(common, &spec) {
+        Ok(d) => d.join("doctor"),
+        Err(code) => return code,
+    };
+    let setup = match crate::commands::setup(common, &spec) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let apply_line = common.command_line("apply");
+    let rt = crate::commands::runtime();
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let start = Instant::now();
+    let f2 = failed.clone();
+    let report = move |c: Check| {
+        if c.status == Status::Fail {
+            f2.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        render(&c, format);
+    };
+    let done = rt.block_on(async {
+        tokio::time::timeout(budget, async {
+            let engine = match Engine::connect(spec, setup).await {
+                Ok(e) => e,
+                Err(e) => {
+                    report(Check::new("-", "credentials", start).fail(
+                        e.to_string(),
+                        "a partition's profile gives no credentials",
+                        "configure the profile the plan names, or pass --profile NAME=PROFILE",
+                    ));
+                    return;
+                }
+            };
+            // Each partition's checks as one block, printed when that partition is done, so
+            // that the partitions' lines do not interleave and a slow one does not hold back
+            // the other.
+            use futures::StreamExt;
+            let names: Vec<String> = engine.spec().partitions.keys().cloned().collect();
+            let mut pending: futures::stream::FuturesUnordered<_> = names
+                .iter()
+                .map(|n| {
+                    let part = engine.partition(n).expect("a connected partition");
+                    async move {
+                        let block = std::sync::Mutex::new(vec![]);
+                        let ok = reach(part, &|c| block.lock().unwrap().push(c)).await;
+                        (ok, block.into_inner().unwrap())
+                    }
+                })
+                .collect();
+            let mut reached = vec![];
+            while let Some((ok, block)) = pending.next().await {
+                for c in block {
+                    report(c);
+                }
+                reached.push(ok);
+            }
+            if reached.iter().all(|r| *r) {
+                bridge::check(&engine, &scratch, &apply_line, &report).await;
+            } else {
+                report(
+                    Check::new("bridge", "Roles Anywhere chains", Instant::now()).fail(
+                        "skipped: a partition cannot be used from here",
+                        "the bridge cannot be read without every partition (above: why)",
+                        "fix each partition's failures first (above)",
+                    ),
+                );
+            }
+        })
+        .await
+    });
+    // Nothing the run started may hold the process past its budget.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    if done.is_err() {
+        render(
+            &Check::new("-", "time budget", start).fail(
+                format!("the checks did not finish within {} s", budget.as_secs()),
+                "a step waits on something that does not answer (above: the last checks that finished)",
+                "raise --budget to see where it stops, or fix the path shown above",
+            ),
+            format,
+        );
+        return ExitCode::FAILURE;
+    }
+    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,343 @@
+//! The path to one endpoint, step by step: DNS, TCP, TLS, an HTTP answer and the clock in its
+//! `Date` header. Each step is timed and bounded, and says what failed in terms an operator
+//! can act on: a refused connection (something answers and says no) is told apart from one
+//! that times out (packets dropped on the way, the Great Firewall's usual way).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::Check;
+
+/// How long each step may take.
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// SigV4 refuses a request signed more than this far from the service's clock.
+pub const SIGV4_SKEW: Duration = Duration::from_secs(300);
+
+/// An endpoint as a URL gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub url: String,
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Option<Endpoint> {
+        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else {
+            (false, url.strip_prefix("http://")?)
+        };
+        let authority = rest.split('/').next()?;
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                (h.to_string(), p.parse().ok()?)
+            }
+            _ => (authority.to_string(), if https { 443 } else { 80 }),
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        (!host.is_empty()).then(|| Endpoint {
+            url: url.trim_end_matches('/').to_string(),
+            https,
+            host,
+            port,
+        })
+    }
+}
+
+/// What the probe learned beyond its checks: whether the endpoint answered, and the service's
+/// clock against ours (positive: ours is ahead).
+#[derive(Debug, Default, Clone)]
+pub struct Reached {
+    pub answered: bool,
+    pub skew: Option<Duration>,
+    pub ahead: bool,
+}
+
+/// Which proxy the environment names for `ep`, and where from.
+pub fn proxy_for(ep: &Endpoint) -> Option<(String, &'static str)> {
+    let var = |names: &[&'static str]| {
+        names.iter().find_map(|n| {
+            std::env::var(n)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (v, *n))
+        })
+    };
+    let excluded = var(&["NO_PROXY", "no_proxy"]).is_some_and(|(list, _)| {
+        list.split(',').map(str::trim).any(|d| {
+            d == "*"
+                || (!d.is_empty()
+                    && (ep.host == d.trim_start_matches('.')
+                        || ep
+                            .host
+                            .ends_with(&format!(".{}", d.trim_start_matches('.')))))
+        })
+    });
+    if excluded {
+        return None;
+    }
+    if ep.https {
+        var(&["HTTPS_PROXY", "https_proxy"])
+    } else {
+        var(&["HTTP_PROXY", "http_proxy"])
+    }
+}
+
+fn check(partition: &str, name: String, t: Instant) -> Check {
+    Check::new(partition, name, t)
+}
+
+/// Probe `ep` for partition `partition`: its checks, and what it reached.
+pub async fn probe(partition: &str, ep: &Endpoint) -> (Vec<Check>, Reached) {
+    let mut out = vec![];
+    let mut reached = Reached::default();
+    let target = format!("{}:{}", ep.host, ep.port);
+
+    // DNS.
+    let t = Instant::now();
+    let looked = tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host(target.clone())).await;
+    let addrs: Vec<SocketAddr> = match looked {
+        Ok(Ok(a)) => a.collect(),
+        Ok(Err(e)) => {
+            out.push(check(partition, format!("DNS {}", ep.host), t).fail(
+                format!("no address: {e}"),
+                format!("the resolver has no answer for {}", ep.host),
+                "check /etc/resolv.conf; some resolvers in China return nothing for AWS names: try another resolver",
+            ));
+            return (out, reached);
+        }
+        Err(_) => {
+            out.push(check(partition, format!("DNS {}", ep.host), t).fail(
+                format!("no answer within {} s", DNS_TIMEOUT.as_secs()),
+                "the resolver does not answer".to_string(),
+                "check the resolver in /etc/resolv.conf, or use another",
+            ));
+            return (out, reached);
+        }
+    };
+    let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    out.push(check(partition, format!("DNS {}", ep.host), t).pass(shown.join(", ")));
+
+    // TCP, to the first address that takes the connection.
+    let t = Instant::now();
+    let mut stream = None;
+    let mut why = vec![];
+    for a in &addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
+            Ok(Ok(s)) => {
+                stream = Some((s, *a));
+                break;
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                why.push((a, "refused"));
+            }
+            Ok(Err(e)) => why.push((
+                a,
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    "timeout"
+                } else {
+                    "error"
+                },
+            )),
+            Err(_) => why.push((a, "timeout")),
+        }
+    }
+    let Some((tcp, addr)) = stream else {
+        let refused = why.iter().all(|(_, w)| *w == "refused");
+        let c = check(partition, format!("connect {target}"), t);
+        out.push(if refused {
+            c.fail(
+                format!("connection refused by {} ({})", shown.join(", "), ep.url),
+                format!("nothing takes connections on {target}: the service is down, or a firewall rejects"),
+                "check the endpoint in the shared config (endpoint_url) and that the service runs",
+            )
+        } else {
+            c.fail(
+                format!("timeout: no answer to connect to {} within {} s", ep.url, CONNECT_TIMEOUT.as_secs()),
+                format!("packets to {target} are dropped on the way (a firewall, or no route)"),
+                "check the route and any firewall between here and the endpoint; behind the Great Firewall, try the region's other endpoints or a link that crosses it",
+            )
+        });
+        return (out, reached);
+    };
+    out.push(check(partition, format!("connect {target}"), t).pass(format!("to {addr}")));
+
+    // TLS, then one HTTP answer.
+    if ep.https {
+        let t = Instant::now();
+        match tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, tcp)).await {
+            Ok(Ok(s)) => {
+                out.push(check(partition, format!("TLS {}", ep.host), t).pass("handshake done, certificate valid"));
+                answer(partition, ep, s, &mut out, &mut reached).await;
+            }
+            Ok(Err(e)) => out.push(check(partition, format!("TLS {}", ep.host), t).fail(
+                e.clone(),
+                format!("the TLS handshake with {} failed", ep.host),
+                "a proxy or firewall that intercepts TLS needs its CA in AWS_CA_BUNDLE; otherwise check the system's CA certificates",
+            )),
+            Err(_) => out.push(check(partition, format!("TLS {}", ep.host), t).fail(
+                format!("timeout: no handshake within {} s", ANSWER_TIMEOUT.as_secs()),
+                "the connection stalls after it is made".to_string(),
+                "a middlebox holds the connection: check the path, or use a proxy that crosses it",
+            )),
+        }
+    } else {
+        answer(partition, ep, tcp, &mut out, &mut reached).await;
+    }
+    (out, reached)
+}
+
+async fn tls(
+    ep: &Endpoint,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(c);
+    }
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|b| !b.is_empty()) {
+        let pem = crate::credential_process::read_file(
+            "CA bundle (AWS_CA_BUNDLE)",
+            std::path::Path::new(&bundle),
+        )
+        .map_err(|e| e.to_string())?;
+        for der in crate::credential_process::x509sign::pem_certificates(&pem)? {
+            let _ = roots.add(der.into());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(ep.host.clone()).map_err(|e| e.to_string())?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// One unauthenticated GET: any HTTP answer shows the service is there; its `Date` gives the
+/// service's clock.
+async fn answer<S>(
+    partition: &str,
+    ep: &Endpoint,
+    stream: S,
+    out: &mut Vec<Check>,
+    reached: &mut Reached,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let t = Instant::now();
+    let got = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/")
+            .header("host", format!("{}:{}", ep.host, ep.port))
+            .header(
+                "user-agent",
+                format!("xpart/{} doctor", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        sender.send_request(req).await.map_err(|e| e.to_string())
+    })
+    .await;
+    let name = format!("answer {}", ep.url);
+    let resp = match got {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            out.push(check(partition, name, t).fail(
+                e,
+                "the connection was made but broke before an HTTP answer".to_string(),
+                "something between here and the endpoint cuts the connection: check proxies and firewalls",
+            ));
+            return;
+        }
+        Err(_) => {
+            out.push(check(partition, name, t).fail(
+                format!("timeout: connected, but no HTTP answer within {} s", ANSWER_TIMEOUT.as_secs()),
+                "the endpoint takes connections and does not answer".to_string(),
+                "a stalled path or an overloaded endpoint: try again, and raise timeouts for this partition (--tune)",
+            ));
+            return;
+        }
+    };
+    reached.answered = true;
+    let now = SystemTime::now();
+    out.push(check(partition, name, t).pass(format!("HTTP {}", resp.status().as_u16())));
+    let t = Instant::now();
+    let date = resp
+        .headers()
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok());
+    let c = check(partition, format!("clock against {}", ep.host), t);
+    let Some(theirs) = date else {
+        out.push(c.warn("the answer has no Date header: the clock was not compared"));
+        return;
+    };
+    // The header has whole seconds: a second of difference is no skew.
+    let (skew, ahead) = match now.duration_since(theirs) {
+        Ok(d) => (d, true),
+        Err(e) => (e.duration(), false),
+    };
+    reached.skew = Some(skew);
+    reached.ahead = ahead;
+    let secs = skew.as_secs();
+    let way = if ahead { "ahead of" } else { "behind" };
+    if skew > SIGV4_SKEW {
+        out.push(c.fail(
+            format!("this machine's clock is {secs} s {way} the service's"),
+            format!("clock skew of {secs} s: AWS refuses requests signed more than 5 minutes off (SigV4)"),
+            "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`",
+        ));
+    } else if secs > 60 {
+        out.push(c.warn(format!(
+            "{secs} s {way} the service's: within SigV4's 5 minutes, but drifting"
+        )));
+    } else {
+        out.push(c.pass(format!("{secs} s {way} the service's")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_with_and_without_ports() {
+        let e = Endpoint::parse("http://127.0.0.1:14667").unwrap();
+        assert_eq!(
+            (e.https, e.host.as_str(), e.port),
+            (false, "127.0.0.1", 14667)
+        );
+        let e = Endpoint::parse("https://sts.cn-north-1.amazonaws.com.cn/").unwrap();
+        assert_eq!(
+            (e.https, e.host.as_str(), e.port),
+            (true, "sts.cn-north-1.amazonaws.com.cn", 443)
+        );
+        assert_eq!(e.url, "https://sts.cn-north-1.amazonaws.com.cn");
+        assert!(Endpoint::parse("ftp://x").is_none());
+        assert!(Endpoint::parse("https://").is_none());
+    }
+}
