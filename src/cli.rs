@@ -93,8 +93,33 @@ enum Command {
     /// way: endpoints (DNS, TCP, TLS, answer), proxy, clock skew, identity, latency; then each
     /// Roles Anywhere chain as it is live. Exit 0 only when every check passes.
     Doctor {
+        /// The plan file (none with --workload).
+        #[arg(required_unless_present = "workload")]
+        plan: Option<PathBuf>,
         #[command(flatten)]
-        target: Target,
+        vars: VarArgs,
+        /// Use this AWS profile for a partition instead of the plan's (repeatable).
+        #[arg(long = "profile", value_name = "PARTITION=PROFILE", value_parser = parse_var)]
+        profiles: Vec<(String, String)>,
+        /// Where local state lives; default `.xpart` in the current directory.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Check from the workload instead, from what the bootstrap left there: the helper,
+        /// the certificate and key files, the other partition's Roles Anywhere endpoint, the
+        /// instance role's access to the key secret, one real CreateSession.
+        #[arg(long, conflicts_with = "plan")]
+        workload: bool,
+        /// With --workload: the AWS config file to read [default: AWS_CONFIG_FILE, else
+        /// ~/.aws/config].
+        #[arg(long, value_name = "PATH", requires = "workload")]
+        aws_config: Option<PathBuf>,
+        /// With --workload: only this profile of it [default: every profile that runs a Roles
+        /// Anywhere helper].
+        #[arg(long, value_name = "NAME", requires = "workload")]
+        aws_profile: Option<String>,
+        /// With --workload: the directory the bootstrap's paths are under (as its ROOT).
+        #[arg(long, value_name = "DIR", requires = "workload", hide = true)]
+        root: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = crate::doctor::Format::Text)]
         format: crate::doctor::Format,
         /// The whole run's time budget, in seconds: it never takes longer.
@@ -292,14 +317,39 @@ pub fn main() -> ExitCode {
         }),
         Command::Verify { target } => crate::verify::run(&target.common("verify")),
         Command::Doctor {
-            target,
+            plan,
+            vars,
+            profiles,
+            state_dir,
+            workload,
+            aws_config,
+            aws_profile,
+            root,
             format,
             budget,
-        } => crate::doctor::run(
-            &target.common("doctor"),
-            format,
-            std::time::Duration::from_secs(budget),
-        ),
+        } => {
+            let budget = std::time::Duration::from_secs(budget);
+            match (plan, workload) {
+                (Some(plan), false) => {
+                    let target = Target {
+                        plan,
+                        vars,
+                        profiles,
+                        state_dir,
+                        tune: vec![],
+                        verbose: false,
+                    };
+                    crate::doctor::run(&target.common("doctor"), format, budget)
+                }
+                _ => crate::doctor::run_workload(
+                    &aws_config.unwrap_or_else(crate::doctor::default_config),
+                    aws_profile.as_deref(),
+                    &root.unwrap_or_else(|| PathBuf::from("/")),
+                    format,
+                    budget,
+                ),
+            }
+        }
         Command::Unlock {
             plan,
             vars,

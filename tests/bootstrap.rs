@@ -344,6 +344,78 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         &app_value,
     );
 
+    // doctor from the workload's side, on what the bootstrap left: the profile it wrote, the
+    // helper, the files (owner and mode), the commercial Roles Anywhere endpoint, the instance
+    // role's access to the key secret the refresher reads, one real CreateSession.
+    let workload_doctor = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xpart"));
+        c.args(["doctor", "--workload", "--format", "json", "--aws-config"])
+            .arg(&config_file)
+            .arg("--root")
+            .arg(&root)
+            .envs(tb.env())
+            .env("AWS_PROFILE", "xpart-china");
+        let o = util::output_within(&mut c, std::time::Duration::from_secs(120)).unwrap();
+        let checks: Vec<Json> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (o, checks)
+    };
+    let (o, checks) = workload_doctor();
+    assert_eq!(o.status.code(), Some(0), "{checks:#?}\n{}", text(&o));
+    let check = |name: &str| -> Json {
+        checks
+            .iter()
+            .find(|c| {
+                c["partition"] == "profile commercial"
+                    && c["check"].as_str().unwrap().starts_with(name)
+            })
+            .unwrap_or_else(|| panic!("no check {name:?}: {checks:#?}"))
+            .clone()
+    };
+    for name in [
+        "helper",
+        "certificate file",
+        "private key file",
+        "certificate and key",
+        "DNS ",
+        "connect ",
+        "answer ",
+        "clock against",
+        "key secret",
+        "CreateSession",
+    ] {
+        assert_eq!(check(name)["status"], "pass", "{}", check(name));
+    }
+    assert!(
+        check("private key file")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("0600"),
+        "{}",
+        check("private key file")
+    );
+    assert!(check("connect ")["check"]
+        .as_str()
+        .unwrap()
+        .ends_with(tb.endpoint(Side::Commercial).trim_start_matches("http://")));
+    // A key every user can read: named, with the fix.
+    let key_file = files.join("client.key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (o, checks) = workload_doctor();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let bad = checks
+        .iter()
+        .find(|c| c["check"] == "private key file")
+        .unwrap();
+    assert_eq!(bad["status"], "fail", "{bad}");
+    assert!(
+        bad["fix"].as_str().unwrap().starts_with("chmod 600 "),
+        "{bad}"
+    );
+
     // Again: the same files.
     ok(&bootstrap(&[]), "the bootstrap script, again");
     assert_eq!(std::fs::read_to_string(&config_file).unwrap(), config);

@@ -417,6 +417,16 @@ pub(crate) fn obtain_kept(
     })
 }
 
+/// Every check made before CreateSession (files readable and private, key matching the
+/// certificate, certificate within its validity, ARNs of one partition), without a request:
+/// the CreateSession endpoint these flags reach, and the certificate's notAfter.
+pub fn check_local(
+    args: &CredentialProcessArgs,
+) -> Result<(String, OffsetDateTime), CredentialError> {
+    let p = prepare(args, OffsetDateTime::now_utc())?;
+    Ok((p.endpoint.url.clone(), p.cert.not_after))
+}
+
 /// A time as AWS writes it (RFC 3339, UTC, whole seconds).
 fn fmt_time(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)

@@ -12,6 +12,9 @@
 
 mod bridge;
 mod net;
+mod workload;
+
+pub use workload::default_config;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -294,18 +297,10 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
         Err(code) => return code,
     };
     let apply_line = common.command_line("apply");
-    let rt = crate::commands::runtime();
-    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let start = Instant::now();
-    let f2 = failed.clone();
-    let report = move |c: Check| {
-        if c.status == Status::Fail {
-            f2.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        render(&c, format);
-    };
-    let done = rt.block_on(async {
-        tokio::time::timeout(budget, async {
+    within_budget(format, budget, move |report| {
+        Box::pin(async move {
+            let report = &*report;
+            let start = Instant::now();
             let engine = match Engine::connect(spec, setup).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -341,7 +336,7 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
                 reached.push(ok);
             }
             if reached.iter().all(|r| *r) {
-                bridge::check(&engine, &scratch, &apply_line, &report).await;
+                bridge::check(&engine, &scratch, &apply_line, report).await;
             } else {
                 report(
                     Check::new("bridge", "Roles Anywhere chains", Instant::now()).fail(
@@ -352,9 +347,29 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
                 );
             }
         })
-        .await
-    });
-    // Nothing the run started may hold the process past its budget.
+    })
+}
+
+/// Print `checks` as they come and say whether any failed; the run's budget bounds `body`.
+fn within_budget<F>(format: Format, budget: Duration, body: F) -> ExitCode
+where
+    F: FnOnce(
+        std::sync::Arc<dyn Fn(Check) + Send + Sync>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+{
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f2 = failed.clone();
+    let report: std::sync::Arc<dyn Fn(Check) + Send + Sync> =
+        std::sync::Arc::new(move |c: Check| {
+            if c.status == Status::Fail {
+                f2.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            render(&c, format);
+        });
+    let start = Instant::now();
+    let rt = crate::commands::runtime();
+    let work = body(report);
+    let done = rt.block_on(async { tokio::time::timeout(budget, work).await });
     rt.shutdown_timeout(Duration::from_millis(100));
     if done.is_err() {
         render(
@@ -372,4 +387,24 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `xpart doctor --workload`.
+pub fn run_workload(
+    config: &std::path::Path,
+    profile: Option<&str>,
+    root: &std::path::Path,
+    format: Format,
+    budget: Duration,
+) -> ExitCode {
+    let (config, profile, root) = (
+        config.to_path_buf(),
+        profile.map(str::to_string),
+        root.to_path_buf(),
+    );
+    within_budget(format, budget, move |report| {
+        Box::pin(async move {
+            workload::check(&config, profile.as_deref(), &root, &*report).await;
+        })
+    })
 }
