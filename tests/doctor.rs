@@ -94,6 +94,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
         "session tags",
         "CreateSession",
         "recorded CreateSession attempts",
+        "role ",
     ] {
         assert_eq!(
             find(&checks, "commercial", name)["status"],
@@ -176,6 +177,34 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
         "{c}"
     );
     drop(silent);
+
+    // Over TLS: the handshake is its own step, checked with the trust xpart's API calls
+    // have (the system's CAs, SSL_CERT_FILE included): the test-bed's CA through SSL_CERT_FILE
+    // is trusted; through AWS_CA_BUNDLE alone it is said to reach credential-process only;
+    // without either the handshake fails, and the fix names both.
+    let cfg = config_with_china_at(tb, &dir, tb.tls_endpoint(Side::China));
+    let bundle = tb.var("XPART_TESTBED_CA_BUNDLE").to_string();
+    let host = "TLS 127.0.0.1";
+    let tls = |env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("AWS_CONFIG_FILE", &cfg));
+        let (_, checks, _) = doctor(&run, &plan, &[], &env, limit);
+        find(&checks, "china", host).clone()
+    };
+    let c = tls(&[("SSL_CERT_FILE", &bundle)]);
+    assert_eq!(c["status"], "pass", "{c}");
+    let c = tls(&[("AWS_CA_BUNDLE", &bundle)]);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(
+        c["cause"]
+            .as_str()
+            .unwrap()
+            .contains("trust the system's CAs only"),
+        "{c}"
+    );
+    let c = tls(&[]);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("AWS_CA_BUNDLE"), "{c}");
 
     // The profile disabled: said so.
     let sfx = &run.suffix;

@@ -374,6 +374,40 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
             );
         }
     }
+    // The role: there, and trusting this anchor.
+    let t = Instant::now();
+    let role = part
+        .clients
+        .iam
+        .get_role()
+        .role_name(&c.role_name)
+        .send()
+        .await;
+    let rc = Check::new(name, format!("role {}", c.role_name), t);
+    report(match role {
+        Err(e) => rc.fail(
+            part.clients.error("GetRole", e).to_string(),
+            "the role the profile names cannot be read",
+            "run `xpart apply`",
+        ),
+        Ok(out) => {
+            let trust = out
+                .role()
+                .and_then(|r| r.assume_role_policy_document())
+                .map(crate::engine::types::iam::percent_decode)
+                .unwrap_or_default();
+            if trust.contains(&c.anchor_arn) {
+                rc.pass(format!("its trust names trust anchor {}", c.anchor_arn))
+            } else {
+                rc.fail(
+                    format!("its trust does not name trust anchor {}", c.anchor_arn),
+                    "Roles Anywhere may only assume a role whose trust names the anchor (aws:SourceArn)",
+                    "run `xpart apply`: the plan's trust names it",
+                )
+            }
+        }
+    });
+
     // Session tags: the subject's fields that the profile's mapping keeps.
     let t = Instant::now();
     let keeps = |f: &str| match &mapped {

@@ -148,6 +148,9 @@ fn endpoints(part: &crate::engine::resource::PartCtx) -> Vec<net::Endpoint> {
     eps
 }
 
+/// How long one API call of doctor's may take, its SDK retries included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// GetCallerIdentity calls for the latency figures (at once, so a slow link costs one call's
 /// time, not five).
 const SAMPLES: usize = 5;
@@ -165,7 +168,7 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
             Some((p, var)) => format!("{p} (from {var}); xpart's API calls go direct, credential-process uses it with --with-proxy"),
             None => "none".into(),
         }));
-        let (checks, reached) = net::probe(name, &ep).await;
+        let (checks, reached) = net::probe(name, &ep, net::Trust::Sdk).await;
         for c in checks {
             report(c);
         }
@@ -189,9 +192,17 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
     let t = Instant::now();
     let c = Check::new(name, "caller identity", t);
     let sts = &part.clients.sts;
-    let got = sts.get_caller_identity().send().await;
+    let got = tokio::time::timeout(CALL_TIMEOUT, sts.get_caller_identity().send()).await;
     let mut c2 = c;
     c2.ms = t.elapsed().as_millis();
+    let Ok(got) = got else {
+        report(c2.fail(
+            format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
+            "the endpoint answers plain requests but not the API in time",
+            "check the path (above), and raise this partition's timeouts (--tune)",
+        ));
+        return false;
+    };
     match got {
         Ok(id) => {
             let account = id.account().unwrap_or_default();
@@ -248,13 +259,13 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
     let t = Instant::now();
     let calls = (0..SAMPLES).map(|_| async {
         let t = Instant::now();
-        sts.get_caller_identity().send().await.map(|_| t.elapsed())
+        match tokio::time::timeout(CALL_TIMEOUT, sts.get_caller_identity().send()).await {
+            Ok(Ok(_)) => Some(t.elapsed()),
+            _ => None,
+        }
     });
     let got = futures::future::join_all(calls).await;
-    let mut times: Vec<Duration> = got
-        .iter()
-        .filter_map(|r| r.as_ref().ok().copied())
-        .collect();
+    let mut times: Vec<Duration> = got.into_iter().flatten().collect();
     times.sort();
     let c = Check::new(name, format!("latency ({SAMPLES} GetCallerIdentity)"), t);
     if times.is_empty() {

@@ -101,8 +101,17 @@ fn check(partition: &str, name: String, t: Instant) -> Check {
     Check::new(partition, name, t)
 }
 
+/// Whose trust a TLS handshake is checked with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// xpart's API calls (the AWS SDK for Rust): the system's CAs only.
+    Sdk,
+    /// `credential-process`: the system's CAs and AWS_CA_BUNDLE.
+    Helper,
+}
+
 /// Probe `ep` for partition `partition`: its checks, and what it reached.
-pub async fn probe(partition: &str, ep: &Endpoint) -> (Vec<Check>, Reached) {
+pub async fn probe(partition: &str, ep: &Endpoint, trust: Trust) -> (Vec<Check>, Reached) {
     let mut out = vec![];
     let mut reached = Reached::default();
     let target = format!("{}:{}", ep.host, ep.port);
@@ -179,7 +188,30 @@ pub async fn probe(partition: &str, ep: &Endpoint) -> (Vec<Check>, Reached) {
     // TLS, then one HTTP answer.
     if ep.https {
         let t = Instant::now();
-        match tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, tcp)).await {
+        let bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|b| !b.is_empty());
+        let first =
+            tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, tcp, trust == Trust::Helper)).await;
+        // The SDK trusts the system's CAs only: a certificate that only AWS_CA_BUNDLE vouches
+        // for is said so, since credential-process would take it and xpart's calls would not.
+        let bundle_only = match (&first, trust, &bundle) {
+            (Ok(Err(_)), Trust::Sdk, Some(_)) => match TcpStream::connect(addr).await {
+                Ok(again) => matches!(
+                    tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, again, true)).await,
+                    Ok(Ok(_))
+                ),
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        if bundle_only {
+            out.push(check(partition, format!("TLS {}", ep.host), t).fail(
+                "the endpoint's certificate is trusted only through AWS_CA_BUNDLE",
+                "xpart's API calls (the AWS SDK for Rust) trust the system's CAs only; credential-process also takes AWS_CA_BUNDLE",
+                "add the CA to the system's store (update-ca-certificates), or set SSL_CERT_FILE to a bundle with it",
+            ));
+            return (out, reached);
+        }
+        match first {
             Ok(Ok(s)) => {
                 out.push(check(partition, format!("TLS {}", ep.host), t).pass("handshake done, certificate valid"));
                 answer(partition, ep, s, &mut out, &mut reached).await;
@@ -201,15 +233,18 @@ pub async fn probe(partition: &str, ep: &Endpoint) -> (Vec<Check>, Reached) {
     (out, reached)
 }
 
+/// A TLS handshake over `tcp`, trusting the system's CAs (as rustls-native-certs finds them,
+/// SSL_CERT_FILE included) and, with `bundle`, AWS_CA_BUNDLE's.
 async fn tls(
     ep: &Endpoint,
     tcp: TcpStream,
+    bundle: bool,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(c);
     }
-    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|b| !b.is_empty()) {
+    if let Some(bundle) = std::env::var_os("AWS_CA_BUNDLE").filter(|b| bundle && !b.is_empty()) {
         let pem = crate::credential_process::read_file(
             "CA bundle (AWS_CA_BUNDLE)",
             std::path::Path::new(&bundle),

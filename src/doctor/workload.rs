@@ -214,7 +214,7 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
 
     // The other partition's Roles Anywhere endpoint.
     if let Some(ep) = net::Endpoint::parse(&endpoint) {
-        let (checks, _) = net::probe(name, &ep).await;
+        let (checks, _) = net::probe(name, &ep, net::Trust::Helper).await;
         for c in checks {
             report(c);
         }
