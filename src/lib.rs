@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod credential_process;
 pub mod diag;
+pub mod docdiff;
 pub mod doctor;
 pub mod engine;
 pub mod hex;

@@ -94,6 +94,10 @@ pub struct AttrChange {
     pub after: Option<Json>,
     pub sensitive: bool,
     pub forces_replacement: bool,
+    /// For a changed document (a policy, a tag map, a list): what changed inside it, element
+    /// by element (`docdiff`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<crate::docdiff::DocChange>,
 }
 
 impl AttrChange {

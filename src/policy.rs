@@ -250,6 +250,10 @@ pub fn canonical(doc: &Value) -> Value {
             let mut v: Vec<Value> = items.iter().map(canonical).collect();
             if v.iter().all(Value::is_string) {
                 v.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            } else if v.iter().all(Value::is_object) {
+                // Statements (and other lists of objects in policy documents) mean the same in
+                // any order: one order, so a reordered document compares equal.
+                v.sort_by_cached_key(Value::to_string);
             }
             Value::Array(v)
         }

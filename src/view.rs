@@ -40,22 +40,40 @@ fn value(v: &Option<Json>, sensitive: bool) -> String {
     }
 }
 
-fn attr_line(a: &AttrChange, action: Action) -> Option<String> {
+/// The lines of one attribute: none when it did not change; a document (policy, tags, list)
+/// changed in place as its structured diff (`docdiff`), everything else on one line.
+fn attr_lines(a: &AttrChange, action: Action) -> Vec<String> {
     let replace = if a.forces_replacement && action == Action::Replace {
         "  # forces replacement"
     } else {
         ""
     };
     match action {
-        Action::Create => Some(format!("+ {} = {}", a.name, value(&a.after, a.sensitive))),
-        Action::Delete => Some(format!("- {} = {}", a.name, value(&a.before, a.sensitive))),
-        _ if !a.changed() => None,
-        _ => Some(format!(
-            "~ {} = {} -> {}{replace}",
-            a.name,
-            value(&a.before, a.sensitive),
-            value(&a.after, a.sensitive)
-        )),
+        Action::Create => vec![format!("+ {} = {}", a.name, value(&a.after, a.sensitive))],
+        Action::Delete => vec![format!("- {} = {}", a.name, value(&a.before, a.sensitive))],
+        _ if !a.changed() => vec![],
+        _ => {
+            if let (Some(b), Some(after), false) = (&a.before, &a.after, a.sensitive) {
+                // A document equal in meaning to the other side (only reordered) is never
+                // flagged by the engine; should a type flag one whose order matters to it,
+                // the one-line form below shows it.
+                let diffed = crate::docdiff::applies(b, after)
+                    .then(|| crate::docdiff::lines(&a.name, b, after))
+                    .flatten();
+                if let Some(mut lines) = diffed {
+                    if let Some(first) = lines.first_mut() {
+                        first.push_str(replace);
+                    }
+                    return lines;
+                }
+            }
+            vec![format!(
+                "~ {} = {} -> {}{replace}",
+                a.name,
+                value(&a.before, a.sensitive),
+                value(&a.after, a.sensitive)
+            )]
+        }
     }
 }
 
@@ -94,7 +112,7 @@ fn change_block(c: &Change, style: Style, out: &mut String) {
     }
     out.push('\n');
     for a in &c.attrs {
-        if let Some(l) = attr_line(a, c.action) {
+        for l in attr_lines(a, c.action) {
             let _ = writeln!(out, "      {}", style.paint(c.action, &l));
         }
     }
@@ -173,14 +191,17 @@ pub fn markdown(plan: &Plan) -> String {
         if line.starts_with("Plan for") || line.starts_with("No changes") {
             continue;
         }
-        // `diff` highlighting keys on the first character.
-        let t = line.trim_start();
-        let lead = match t.chars().next() {
-            Some('+') | Some('-') => "",
-            Some('~') => "!",
-            _ => " ",
+        // `diff` highlighting keys on the first character: the line's marker is repeated
+        // there, in place of the first column of its indentation, so the glyph (`-/+`) and a
+        // document's nesting still read.
+        let lead = match line.trim_start().chars().next() {
+            Some('+') => '+',
+            Some('-') => '-',
+            Some('~') => '!',
+            _ => ' ',
         };
-        let _ = writeln!(out, "{lead}{t}");
+        let rest = line.strip_prefix(' ').unwrap_or(line);
+        let _ = writeln!(out, "{lead}{rest}");
     }
     out.push_str("```\n\n</details>\n");
     out
@@ -204,6 +225,7 @@ mod tests {
             after,
             sensitive: false,
             forces_replacement: false,
+            diff: vec![],
         }
     }
 
@@ -250,6 +272,7 @@ mod tests {
                             after: None,
                             sensitive: true,
                             forces_replacement: false,
+                            diff: vec![],
                         },
                         attr("arn", None, Some(Json::from(Unknown))),
                     ],
@@ -266,6 +289,7 @@ mod tests {
                         after: Some(json!("ami-2")),
                         sensitive: false,
                         forces_replacement: true,
+                        diff: vec![],
                     }],
                     reason: None,
                 },
@@ -350,6 +374,77 @@ mod tests {
     fn text_and_markdown_snapshots() {
         insta::assert_snapshot!("plan_text", text(&sample(), Style { color: false }));
         insta::assert_snapshot!("plan_markdown", markdown(&sample()));
+    }
+
+    /// A reviewer's view of a policy change: one action added to the reader's policy is one
+    /// `+` line inside the folded document, beside another resource's one-line change.
+    #[test]
+    fn policy_changes_are_diffed_inside_the_document() {
+        let policy = |actions: Json| {
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "ReadSecret", "Effect": "Allow", "Action": actions,
+                 "Resource": "arn:aws:secretsmanager:us-west-2:111122223333:secret:xpart/app-secret-dev-AbCdEf"},
+                {"Sid": "DecryptIt", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*"}
+            ]})
+        };
+        let before = policy(json!("secretsmanager:GetSecretValue"));
+        let after = policy(json!([
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:ListSecretVersionIds"
+        ]));
+        let doc = |name: &str, b: Json, a: Json| AttrChange {
+            diff: crate::docdiff::changes(&b, &a),
+            ..attr(name, Some(b), Some(a))
+        };
+        let plan = Plan {
+            format_version: FORMAT_VERSION,
+            plan: "china-to-commercial-dev".into(),
+            partitions: vec![PartitionInfo {
+                name: "commercial".into(),
+                partition: "aws".into(),
+                region: "us-west-2".into(),
+                account: None,
+            }],
+            changes: vec![
+                Change {
+                    id: "reader_role".into(),
+                    type_name: "iam.role".into(),
+                    partition: Some("commercial".into()),
+                    action: Action::Update,
+                    attrs: vec![doc(
+                        "inline_policies",
+                        json!({"read": before}),
+                        json!({"read": after.clone()}),
+                    )],
+                    reason: None,
+                },
+                Change {
+                    id: "ca_key".into(),
+                    type_name: "kms.key".into(),
+                    partition: Some("commercial".into()),
+                    action: Action::Update,
+                    attrs: vec![attr("description", Some(json!("old")), Some(json!("new")))],
+                    reason: None,
+                },
+            ],
+        };
+        let t = text(&plan, Style { color: false });
+        let plus: Vec<&str> = t
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with('+'))
+            .collect();
+        assert_eq!(plus, ["+ \"secretsmanager:ListSecretVersionIds\""], "{t}");
+        assert!(
+            !t.contains("- "),
+            "nothing removed, the reordered key policy shows nothing: {t}"
+        );
+        let m = markdown(&plan);
+        let plus: Vec<&str> = m.lines().filter(|l| l.starts_with('+')).collect();
+        assert_eq!(plus.len(), 1, "{m}");
+        assert!(json(&plan).contains("\"op\": \"add\""));
+        insta::assert_snapshot!("plan_text_policy_diff", t);
+        insta::assert_snapshot!("plan_markdown_policy_diff", m);
     }
 
     #[test]

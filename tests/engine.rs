@@ -285,6 +285,41 @@ fn engine_one_changed_property_is_one_update() {
     let o = run.run(&["plan", "--detailed-exitcode"], &changed);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
+    // One action added to the live role's policy: one `+` line inside the folded document,
+    // and the same change as data in `--format json` (valid against `xpart schema --output`).
+    let src = std::fs::read_to_string(&changed).unwrap();
+    let edited = src.replace(
+        "actions: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]",
+        "actions: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret, secretsmanager:ListSecretVersionIds]",
+    );
+    assert_ne!(src, edited);
+    std::fs::write(&changed, edited).unwrap();
+    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let plus: Vec<&str> = out
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('+'))
+        .collect();
+    assert_eq!(plus, ["+ \"secretsmanager:ListSecretVersionIds\""], "{out}");
+    let o = run.run(&["plan", "--format", "json"], &changed);
+    let doc: Json = serde_json::from_slice(&o.stdout).unwrap();
+    let diffs: Vec<Json> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["attrs"].as_array().cloned().unwrap_or_default())
+        .flat_map(|a| a["diff"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(diffs.len(), 1, "{doc}");
+    assert_eq!(diffs[0]["op"], "add");
+    assert_eq!(diffs[0]["after"], "secretsmanager:ListSecretVersionIds");
+    let o = run.run(&["apply", "--yes"], &changed);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &changed);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
@@ -733,4 +768,87 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
         "{}",
         text(&o)
     );
+}
+
+/// `plan --offline --against` of two plan files, in `format`: exit code and output.
+fn offline_plan(old: &Path, new: &Path, format: &str) -> (Option<i32>, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
+        .args([
+            "plan",
+            "--offline",
+            "--detailed-exitcode",
+            "--format",
+            format,
+            "--against",
+        ])
+        .arg(old)
+        .arg(new)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+    )
+}
+
+/// The reviewer's diff of a policy change: one action added to the reader role's policy is
+/// exactly one `+` line, inside the folded document, in text and in Markdown (snapshots pin
+/// both); the same policy with its actions and statements reordered shows no change.
+#[test]
+fn a_policy_change_is_one_line_per_action_and_a_reordering_none() {
+    let dir = util::tempdir("docdiff");
+    let old = dir.join("old.yaml");
+    let text = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
+    std::fs::write(&old, &text).unwrap();
+    let actions = "actions: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]";
+    assert!(text.contains(actions));
+    let added = dir.join("added.yaml");
+    std::fs::write(
+        &added,
+        text.replace(
+            actions,
+            "actions: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret, secretsmanager:ListSecretVersionIds]",
+        ),
+    )
+    .unwrap();
+    for format in ["text", "markdown"] {
+        let (code, out) = offline_plan(&old, &added, format);
+        assert_eq!(code, Some(2), "{out}");
+        let plus: Vec<&str> = out
+            .lines()
+            .filter(|l| l.trim_start().starts_with('+'))
+            .collect();
+        assert_eq!(plus.len(), 1, "{out}");
+        assert!(
+            plus[0].ends_with("+ \"secretsmanager:ListSecretVersionIds\""),
+            "{out}"
+        );
+        assert!(out.contains("# (2 unchanged elements hidden)"), "{out}");
+        insta::assert_snapshot!(format!("policy_action_added_{format}"), out);
+    }
+    // Reordered: the actions, and the role's policies as a second statement before the first.
+    let reordered = dir.join("reordered.yaml");
+    let two = "            - actions: [secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]\n              resources: [\"${app_secret.arn}\"]\n";
+    assert!(text.contains(two));
+    let extra = "            - actions: [kms:Decrypt]\n              resources: [\"*\"]\n";
+    std::fs::write(&old, text.replace(two, &format!("{two}{extra}"))).unwrap();
+    std::fs::write(
+        &reordered,
+        text.replace(
+            two,
+            &format!(
+                "{extra}{}",
+                two.replace(
+                    "[secretsmanager:GetSecretValue, secretsmanager:DescribeSecret]",
+                    "[secretsmanager:DescribeSecret, secretsmanager:GetSecretValue]"
+                )
+            ),
+        ),
+    )
+    .unwrap();
+    let (code, out) = offline_plan(&old, &reordered, "text");
+    assert_eq!(code, Some(0), "{out}");
+    insta::assert_snapshot!("policy_reordered_text", out);
 }

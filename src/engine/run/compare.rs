@@ -93,6 +93,7 @@ pub(super) fn delete_attrs(l: &Live) -> Vec<AttrChange> {
             after: None,
             sensitive: k == "value",
             forces_replacement: false,
+            diff: vec![],
         })
         .collect()
 }
@@ -114,12 +115,19 @@ pub(super) fn compare(
 ) -> (Action, Vec<AttrChange>, Option<String>) {
     let attr = |name: &String, before: Option<&Json>, after: Option<&Json>| {
         let sensitive = desired.sensitive.contains(name);
+        let diff = match (before, after) {
+            (Some(b), Some(a)) if !sensitive && crate::docdiff::applies(b, a) => {
+                crate::docdiff::changes(b, a)
+            }
+            _ => vec![],
+        };
         AttrChange {
             name: name.clone(),
             before: if sensitive { None } else { before.cloned() },
             after: if sensitive { None } else { after.cloned() },
             sensitive,
             forces_replacement: desired.replace_on.contains(name),
+            diff,
         }
     };
     let Some(live) = live else {
@@ -154,6 +162,7 @@ pub(super) fn compare(
             after: Some(Json::String("owned".into())),
             sensitive: false,
             forces_replacement: false,
+            diff: vec![],
         });
         return (Action::Update, attrs, Some(reason.into()));
     }
