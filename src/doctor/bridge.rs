@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{parse_x509_pem, FromDer, ParsedExtension, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use super::Check;
+use super::verdict::Check;
 use crate::engine::run::Engine;
 use crate::verify::{self, Chain};
 
@@ -141,34 +141,76 @@ pub async fn check(engine: &Engine, scratch: &Path, apply_line: &str, report: &d
     }
 }
 
+/// What every step of one chain's checks shares.
+struct Link<'a> {
+    engine: &'a Engine,
+    part: &'a crate::engine::resource::PartCtx,
+    c: &'a Chain,
+    report: &'a dyn Fn(Check),
+}
+
+impl Link<'_> {
+    fn name(&self) -> &str {
+        &self.c.partition
+    }
+    fn ra(&self) -> &aws_sdk_rolesanywhere::Client {
+        &self.part.clients.rolesanywhere
+    }
+}
+
+/// The last part of an ARN's resource: the id its API takes.
+fn id_of(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// One chain, step by step; a step that cannot go on stops the steps that need it.
 async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check)) {
     let Some(part) = engine.partition(&c.partition) else {
         return;
     };
-    let ra = &part.clients.rolesanywhere;
-    let name = c.partition.as_str();
-    let id_of = |arn: &str| arn.rsplit('/').next().unwrap_or_default().to_string();
+    let l = Link {
+        engine,
+        part,
+        c,
+        report,
+    };
+    let Some((cas, held)) = anchor(&l).await else {
+        return;
+    };
+    let Some((leaf, cert_file, key_file)) = client(&l, scratch).await else {
+        return;
+    };
+    issued(&l, &leaf, &cas, &held);
+    revocation(&l, &leaf).await;
+    let mapped = profile(&l).await;
+    role(&l).await;
+    session_tags(&l, &leaf, mapped.as_deref());
+    create_session(&l, &leaf, &held, &cert_file, &key_file).await;
+    recorded(&l, &leaf).await;
+}
 
-    // The trust anchor and its CAs.
+/// The trust anchor: enabled, and its CAs (with their subjects) and their days to expiry.
+async fn anchor(l: &Link<'_>) -> Option<(Vec<Cert>, Vec<String>)> {
     let t = Instant::now();
-    let anchor = ra
+    let anchor = l
+        .ra()
         .get_trust_anchor()
-        .trust_anchor_id(id_of(&c.anchor_arn))
+        .trust_anchor_id(id_of(&l.c.anchor_arn))
         .send()
         .await;
     let anchor = match anchor {
         Ok(a) => a.trust_anchor,
         Err(e) => {
-            let e = part.clients.error("GetTrustAnchor", e);
-            report(Check::new(name, "trust anchor", t).fail(
+            let e = l.part.clients.error("GetTrustAnchor", e);
+            (l.report)(Check::new(l.name(), "trust anchor", t).fail(
                 e.to_string(),
                 "the trust anchor cannot be read",
                 "run `xpart plan` to see what differs",
             ));
-            return;
+            return None;
         }
     };
-    let Some(anchor) = anchor else { return };
+    let anchor = anchor?;
     let pem = anchor
         .source()
         .and_then(|s| s.source_data())
@@ -178,23 +220,27 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
     let cas = pem_certs(pem.as_bytes());
     let held: Vec<String> = cas.iter().map(|c| c.subject.clone()).collect();
     let ca_check = Check::new(
-        name,
+        l.name(),
         format!("trust anchor {}", anchor.name().unwrap_or_default()),
         t,
     );
     if !anchor.enabled().unwrap_or(false) {
-        report(ca_check.fail(
-            format!("{} is disabled", c.anchor_arn),
+        (l.report)(ca_check.fail(
+            format!("{} is disabled", l.c.anchor_arn),
             "Roles Anywhere refuses every certificate of a disabled trust anchor",
             "run `xpart apply` (the plan keeps it enabled), or `aws rolesanywhere enable-trust-anchor`",
         ));
     } else {
-        report(ca_check.pass(format!("enabled; holds {}", held.join("; "))));
+        (l.report)(ca_check.pass(format!("enabled; holds {}", held.join("; "))));
     }
     for ca in &cas {
         let days = days_left(ca.not_after);
-        let c2 = Check::new(name, format!("CA {} expiry", ca.subject), Instant::now());
-        report(if days < 0 {
+        let c2 = Check::new(
+            l.name(),
+            format!("CA {} expiry", ca.subject),
+            Instant::now(),
+        );
+        (l.report)(if days < 0 {
             c2.fail(
                 format!("expired {} days ago", -days),
                 "an expired CA makes every certificate it issued untrusted",
@@ -209,40 +255,47 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
         });
     }
 
-    // The client certificate.
+    Some((cas, held))
+}
+
+/// The client certificate and key, as files: read, with the certificate's days to expiry.
+async fn client(
+    l: &Link<'_>,
+    scratch: &Path,
+) -> Option<(Cert, std::path::PathBuf, std::path::PathBuf)> {
     let t = Instant::now();
     let (cert_file, key_file) = match verify::pair_files_quiet(
-        engine,
-        &c.pair,
-        &scratch.join(&c.partition),
+        l.engine,
+        &l.c.pair,
+        &scratch.join(&l.c.partition),
         verify::CURRENT,
     )
     .await
     {
         Ok((cert, key, _)) => (cert, key),
         Err(step) => {
-            report(Check::new(name, "client certificate", t).fail(
+            (l.report)(Check::new(l.name(), "client certificate", t).fail(
                 step.detail,
                 "the workload's certificate and key cannot be read from here",
                 "run `xpart plan`: the certificate may not be issued yet",
             ));
-            return;
+            return None;
         }
     };
     let leaf = std::fs::read(&cert_file)
         .ok()
         .and_then(|pem| pem_certs(&pem).into_iter().next());
     let Some(leaf) = leaf else {
-        report(Check::new(name, "client certificate", t).fail(
+        (l.report)(Check::new(l.name(), "client certificate", t).fail(
             format!("{} holds no certificate", cert_file.display()),
             "the certificate cannot be parsed",
             "re-issue it (`xpart apply`)",
         ));
-        return;
+        return None;
     };
     let days = days_left(leaf.not_after);
-    let cc = Check::new(name, format!("client certificate {}", leaf.subject), t);
-    report(if days < 0 {
+    let cc = Check::new(l.name(), format!("client certificate {}", leaf.subject), t);
+    (l.report)(if days < 0 {
         cc.fail(
             format!("expired {} days ago", -days),
             "Roles Anywhere refuses an expired certificate",
@@ -256,36 +309,43 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
     } else {
         cc.pass(format!("serial {}, {days} days left", leaf.serial_hex))
     });
+    Some((leaf, cert_file, key_file))
+}
+
+/// Whether a CA of the anchor issued the certificate.
+fn issued(l: &Link<'_>, leaf: &Cert, cas: &[Cert], held: &[String]) {
     let t = Instant::now();
-    let trusted = cas.iter().any(|ca| issued_by(&leaf, ca));
-    let tc = Check::new(name, "certificate chain", t);
-    report(if trusted {
+    let trusted = cas.iter().any(|ca| issued_by(leaf, ca));
+    let tc = Check::new(l.name(), "certificate chain", t);
+    (l.report)(if trusted {
         tc.pass(format!(
             "issued by {}, which trust anchor {} holds",
-            leaf.issuer, c.anchor_arn
+            leaf.issuer, l.c.anchor_arn
         ))
     } else {
         tc.fail(
-            format!("untrusted certificate: issued by {}, and trust anchor {} holds only {}", leaf.issuer, c.anchor_arn, held.join("; ")),
+            format!("untrusted certificate: issued by {}, and trust anchor {} holds only {}", leaf.issuer, l.c.anchor_arn, held.join("; ")),
             "untrusted certificate: no CA of the trust anchor issued it (Roles Anywhere answers \"Untrusted signing certificate\")",
             "issue the certificate from the anchor's CA (`xpart apply` re-issues it), or add its CA to the anchor (`cas:`)",
         )
     });
+}
 
-    // Revocation.
+/// Whether an enabled CRL of the anchor revokes the certificate.
+async fn revocation(l: &Link<'_>, leaf: &Cert) {
     let t = Instant::now();
-    let crls = ra.list_crls().send().await;
-    let rc = Check::new(name, "revocation", t);
+    let crls = l.ra().list_crls().send().await;
+    let rc = Check::new(l.name(), "revocation", t);
     match crls {
-        Err(e) => report(rc.warn(format!(
+        Err(e) => (l.report)(rc.warn(format!(
             "the revocation lists could not be read: {}",
-            part.clients.error("ListCrls", e)
+            l.part.clients.error("ListCrls", e)
         ))),
         Ok(out) => {
             let mut by = None;
             let mut n = 0;
             for crl in out.crls() {
-                if crl.trust_anchor_arn() != Some(c.anchor_arn.as_str())
+                if crl.trust_anchor_arn() != Some(l.c.anchor_arn.as_str())
                     || !crl.enabled().unwrap_or(false)
                 {
                     continue;
@@ -308,7 +368,7 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
                     }
                 }
             }
-            report(match by {
+            (l.report)(match by {
                 Some(list) => rc.fail(
                     format!("serial {} is revoked by the list {list}", leaf.serial_hex),
                     "Roles Anywhere refuses a revoked certificate (\"Certificate revoked\")",
@@ -318,19 +378,22 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
             });
         }
     }
+}
 
-    // The profile and its role.
+/// The profile: enabled and naming the role; its attribute mapping (field, specifiers).
+async fn profile(l: &Link<'_>) -> Option<Vec<(String, Vec<String>)>> {
     let t = Instant::now();
-    let profile = ra
+    let profile = l
+        .ra()
         .get_profile()
-        .profile_id(id_of(&c.profile_arn))
+        .profile_id(id_of(&l.c.profile_arn))
         .send()
         .await;
-    let pc = Check::new(name, "profile", t);
+    let pc = Check::new(l.name(), "profile", t);
     let mut mapped: Option<Vec<(String, Vec<String>)>> = None;
     match profile.map(|p| p.profile) {
-        Err(e) => report(pc.fail(
-            part.clients.error("GetProfile", e).to_string(),
+        Err(e) => (l.report)(pc.fail(
+            l.part.clients.error("GetProfile", e).to_string(),
             "the profile cannot be read",
             "run `xpart plan`",
         )),
@@ -338,22 +401,22 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
         Ok(Some(p)) => {
             let roles = p.role_arns();
             if !p.enabled().unwrap_or(false) {
-                report(pc.fail(
-                    format!("profile {} is disabled", c.profile_arn),
+                (l.report)(pc.fail(
+                    format!("profile {} is disabled", l.c.profile_arn),
                     "the profile is disabled: Roles Anywhere refuses every session through it",
                     "run `xpart apply` (the plan keeps it enabled), or `aws rolesanywhere enable-profile`",
                 ));
-            } else if !roles.iter().any(|r| r == &c.role_arn) {
-                report(pc.fail(
+            } else if !roles.iter().any(|r| r == &l.c.role_arn) {
+                (l.report)(pc.fail(
                     format!(
                         "profile {} does not name role {}",
-                        c.profile_arn, c.role_arn
+                        l.c.profile_arn, l.c.role_arn
                     ),
                     "a session may only assume a role its profile names",
                     "run `xpart apply`",
                 ));
             } else {
-                report(pc.pass(format!("enabled, names {}", c.role_arn)));
+                (l.report)(pc.pass(format!("enabled, names {}", l.c.role_arn)));
             }
             mapped = Some(
                 p.attribute_mappings()
@@ -374,19 +437,24 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
             );
         }
     }
-    // The role: there, and trusting this anchor.
+    mapped
+}
+
+/// The role: there, and trusting this anchor.
+async fn role(l: &Link<'_>) {
     let t = Instant::now();
-    let role = part
+    let role = l
+        .part
         .clients
         .iam
         .get_role()
-        .role_name(&c.role_name)
+        .role_name(&l.c.role_name)
         .send()
         .await;
-    let rc = Check::new(name, format!("role {}", c.role_name), t);
-    report(match role {
+    let rc = Check::new(l.name(), format!("role {}", l.c.role_name), t);
+    (l.report)(match role {
         Err(e) => rc.fail(
-            part.clients.error("GetRole", e).to_string(),
+            l.part.clients.error("GetRole", e).to_string(),
             "the role the profile names cannot be read",
             "run `xpart apply`",
         ),
@@ -396,23 +464,25 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
                 .and_then(|r| r.assume_role_policy_document())
                 .map(crate::engine::types::iam::percent_decode)
                 .unwrap_or_default();
-            if trust.contains(&c.anchor_arn) {
-                rc.pass(format!("its trust names trust anchor {}", c.anchor_arn))
+            if trust.contains(&l.c.anchor_arn) {
+                rc.pass(format!("its trust names trust anchor {}", l.c.anchor_arn))
             } else {
                 rc.fail(
-                    format!("its trust does not name trust anchor {}", c.anchor_arn),
+                    format!("its trust does not name trust anchor {}", l.c.anchor_arn),
                     "Roles Anywhere may only assume a role whose trust names the anchor (aws:SourceArn)",
                     "run `xpart apply`: the plan's trust names it",
                 )
             }
         }
     });
+}
 
-    // Session tags: the subject's fields that the profile's mapping keeps.
+/// The subject's fields that the profile's mapping makes session tags.
+fn session_tags(l: &Link<'_>, leaf: &Cert, mapped: Option<&[(String, Vec<String>)]>) {
     let t = Instant::now();
-    let keeps = |f: &str| match &mapped {
-        None => true,
-        Some(m) if m.is_empty() => true,
+    // No mapping read, or none set: Roles Anywhere's default maps every subject field.
+    let keeps = |f: &str| match mapped {
+        None | Some([]) => true,
         Some(m) => m.iter().any(|(field, specs)| {
             field == "x509Subject" && specs.iter().any(|s| s == "*" || s == f)
         }),
@@ -423,33 +493,41 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
         .filter(|(f, _)| keeps(f))
         .map(|(f, v)| format!("x509Subject/{f}={v}"))
         .collect();
-    report(
-        Check::new(name, "session tags", t).pass(if tags.is_empty() {
+    (l.report)(
+        Check::new(l.name(), "session tags", t).pass(if tags.is_empty() {
             "none of the subject's fields".into()
         } else {
             tags.join(", ")
         }),
     );
+}
 
-    // One real CreateSession.
+/// One real CreateSession with the certificate and key, its refusal explained.
+async fn create_session(
+    l: &Link<'_>,
+    leaf: &Cert,
+    held: &[String],
+    cert_file: &Path,
+    key_file: &Path,
+) {
     let t = Instant::now();
-    let endpoint = part.clients.config.endpoint_url().map(str::to_string);
-    let got = verify::create_session(verify::args(c, &cert_file, &key_file, endpoint)).await;
-    if matches!(c.pair, verify::Pair::Secret { .. }) {
-        let _ = std::fs::remove_file(&key_file);
-        let _ = std::fs::remove_file(&cert_file);
+    let endpoint = l.part.clients.config.endpoint_url().map(str::to_string);
+    let got = verify::create_session(verify::args(l.c, cert_file, key_file, endpoint)).await;
+    if matches!(l.c.pair, verify::Pair::Secret { .. }) {
+        let _ = std::fs::remove_file(key_file);
+        let _ = std::fs::remove_file(cert_file);
     }
-    let sc = Check::new(name, "CreateSession", t);
-    report(match got {
+    let sc = Check::new(l.name(), "CreateSession", t);
+    (l.report)(match got {
         Ok(creds) => sc.pass(format!(
             "credentials for {} until {}",
-            c.role_arn, creds.expiration
+            l.c.role_arn, creds.expiration
         )),
         Err(e) => {
             let text = e.to_string();
             let (cause, fix) = if text.contains("Untrusted signing certificate") {
                 (
-                    format!("untrusted certificate: trust anchor {} (holding {}) does not vouch for a certificate issued by {}", c.anchor_arn, held.join("; "), leaf.issuer),
+                    format!("untrusted certificate: trust anchor {} (holding {}) does not vouch for a certificate issued by {}", l.c.anchor_arn, held.join("; "), leaf.issuer),
                     "issue the certificate from the anchor's CA (`xpart apply`), or add its CA to the anchor",
                 )
             } else if text.contains("revoked") {
@@ -459,7 +537,7 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
                 )
             } else if text.contains("Profile is disabled") {
                 (
-                    format!("profile {} is disabled", c.profile_arn),
+                    format!("profile {} is disabled", l.c.profile_arn),
                     "`xpart apply`, or `aws rolesanywhere enable-profile`",
                 )
             } else {
@@ -471,13 +549,17 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
             sc.fail(text, cause, fix)
         }
     });
+}
 
-    // What Roles Anywhere recorded of this certificate's attempts.
+/// The attempts Roles Anywhere recorded for the certificate (ListSubjects, GetSubject).
+async fn recorded(l: &Link<'_>, leaf: &Cert) {
     let t = Instant::now();
-    let fc = Check::new(name, "recorded CreateSession attempts", t);
-    let subjects = ra.list_subjects().send().await;
+    let fc = Check::new(l.name(), "recorded CreateSession attempts", t);
+    let subjects = l.ra().list_subjects().send().await;
     let Ok(subjects) = subjects else {
-        report(fc.warn("ListSubjects was refused or failed: the recorded attempts are not shown"));
+        (l.report)(
+            fc.warn("ListSubjects was refused or failed: the recorded attempts are not shown"),
+        );
         return;
     };
     let ours = |s: &str| {
@@ -488,7 +570,7 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
     let mut seen = 0;
     for s in subjects.subjects().iter().take(20) {
         let Some(sid) = s.subject_id() else { continue };
-        let Ok(detail) = ra.get_subject().subject_id(sid).send().await else {
+        let Ok(detail) = l.ra().get_subject().subject_id(sid).send().await else {
             continue;
         };
         let Some(d) = detail.subject() else { continue };
@@ -509,7 +591,7 @@ async fn chain(engine: &Engine, c: &Chain, scratch: &Path, report: &dyn Fn(Check
         ms: t.elapsed().as_millis(),
         ..fc
     };
-    report(if failed.is_empty() {
+    (l.report)(if failed.is_empty() {
         fc.pass(format!("{seen} recorded, none failed"))
     } else {
         let last: Vec<String> = failed.iter().take(3).map(|(at, _)| at.clone()).collect();

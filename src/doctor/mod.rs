@@ -12,118 +12,19 @@
 
 mod bridge;
 mod net;
+mod verdict;
 mod workload;
+
+use verdict::render;
+pub use verdict::{Check, Format, Status};
 
 pub use workload::default_config;
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::commands::Common;
 use crate::engine::run::Engine;
-
-/// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    /// Works now, but worth knowing (a clock drifting, a certificate expiring soon).
-    Warn,
-    Fail,
-}
-
-/// One check's verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// The partition it concerns (`bridge` checks name the chain's).
-    pub partition: String,
-    pub check: String,
-    pub status: Status,
-    pub ms: u128,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-impl Check {
-    /// A check named `check`, begun at `t`; its verdict follows.
-    pub fn new(partition: &str, check: impl Into<String>, t: Instant) -> Check {
-        Check {
-            partition: partition.to_string(),
-            check: check.into(),
-            status: Status::Pass,
-            ms: t.elapsed().as_millis(),
-            detail: String::new(),
-            cause: None,
-            fix: None,
-        }
-    }
-    pub fn pass(mut self, detail: impl Into<String>) -> Check {
-        self.detail = detail.into();
-        self
-    }
-    pub fn warn(mut self, detail: impl Into<String>) -> Check {
-        self.status = Status::Warn;
-        self.detail = detail.into();
-        self
-    }
-    pub fn fail(
-        mut self,
-        detail: impl Into<String>,
-        cause: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Check {
-        self.status = Status::Fail;
-        self.detail = detail.into();
-        self.cause = Some(cause.into());
-        self.fix = Some(fix.into());
-        self
-    }
-}
-
-/// `--format` of doctor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-fn render(c: &Check, format: Format) {
-    let mut out = std::io::stdout();
-    match format {
-        Format::Json => {
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string(c).expect("a check serializes")
-            );
-        }
-        Format::Text => {
-            let mark = match c.status {
-                Status::Pass => "ok  ",
-                Status::Warn => "warn",
-                Status::Fail => "FAIL",
-            };
-            let _ = writeln!(
-                out,
-                "{mark} {:<10} {} ({} ms): {}",
-                c.partition, c.check, c.ms, c.detail
-            );
-            if let Some(cause) = &c.cause {
-                let _ = writeln!(out, "     cause: {cause}");
-            }
-            if let Some(fix) = &c.fix {
-                let _ = writeln!(out, "     fix:   {fix}");
-            }
-        }
-    }
-    let _ = out.flush();
-}
 
 /// The endpoints xpart calls in one partition: the shared config's `endpoint_url` when set
 /// (every service), else each service's host in the partition's DNS suffix.

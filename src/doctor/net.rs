@@ -12,7 +12,7 @@ use hyper::body::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::Check;
+use super::verdict::Check;
 
 /// How long each step may take.
 const DNS_TIMEOUT: Duration = Duration::from_secs(5);

@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use clap::Parser;
 
-use super::{net, Check};
+use super::net;
+use super::verdict::Check;
 use crate::credential_process::{self as cp, CredentialProcessArgs};
 
 /// A `credential_process` line's flags, parsed as the helper's.
