@@ -53,12 +53,6 @@ pub enum PkiAction {
     },
 }
 
-impl PkiAction {
-    pub fn is_change(&self) -> bool {
-        !matches!(self, PkiAction::Unchanged)
-    }
-}
-
 impl fmt::Display for PkiAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

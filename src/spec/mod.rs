@@ -191,12 +191,6 @@ fn lease_of(
     })
 }
 
-impl Spec {
-    pub fn partition_of(&self, r: &ResourceDef) -> Option<&PartitionDef> {
-        r.partition.as_ref().and_then(|p| self.partitions.get(p))
-    }
-}
-
 const TOP_KEYS: &[&str] = &[
     "version",
     "name",
