@@ -1522,3 +1522,52 @@ fn create_route_table_is_idempotent_by_its_client_token() {
         assert_eq!(e.code(), Some("IdempotentParameterMismatch"), "{e:?}");
     });
 }
+
+/// GetAccountAuthorizationDetails pages as IAM does: at most MaxItems entities a page (default
+/// 100, 1–1000), IsTruncated and a Marker to go on; every entity once across the pages.
+#[test]
+fn account_authorization_details_come_in_pages() {
+    let tb = testbed();
+    rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
+        let prefix = unique("paged");
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        for i in 0..5 {
+            iam.create_role()
+                .role_name(format!("{prefix}-{i}"))
+                .assume_role_policy_document(trust)
+                .send()
+                .await
+                .unwrap();
+        }
+        let gaad = || iam.get_account_authorization_details().filter(aws_sdk_iam::types::EntityType::Role);
+        let mut seen = vec![];
+        let mut marker: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = gaad().max_items(2).set_marker(marker.take()).send().await.unwrap();
+            pages += 1;
+            assert!(page.role_detail_list().len() <= 2);
+            seen.extend(page.role_detail_list().iter().filter_map(|r| r.role_name()).map(str::to_string));
+            match page.marker() {
+                Some(m) if page.is_truncated() => marker = Some(m.to_string()),
+                _ => break,
+            }
+            assert!(pages < 10_000, "bounded");
+        }
+        let ours: Vec<&String> = seen.iter().filter(|n| n.starts_with(&prefix)).collect();
+        assert_eq!(ours.len(), 5, "{ours:?}");
+        let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "an entity on two pages");
+        assert!(pages >= 3, "{pages} pages for {} roles", seen.len());
+        // Without MaxItems: 100 at most.
+        let first = gaad().send().await.unwrap();
+        assert!(first.role_detail_list().len() <= 100);
+        assert_eq!(first.is_truncated(), seen.len() > 100);
+        let e = gaad().max_items(1001).send().await.unwrap_err();
+        assert_eq!(e.into_service_error().meta().code(), Some("ValidationError"));
+        for i in 0..5 {
+            iam.delete_role().role_name(format!("{prefix}-{i}")).send().await.unwrap();
+        }
+    });
+}

@@ -5,6 +5,11 @@
   DescribeInstances accepts the client-token filter.
 - IAM RemoveRoleFromInstanceProfile of a role the profile does not hold answers NoSuchEntity
   (moto raised a Python error: HTTP 500); a retry after a lost answer meets exactly this.
+- IAM GetAccountAuthorizationDetails answers a page of at most MaxItems entities (default
+  100, at most 1000) with IsTruncated and a Marker, as its API reference says ("MaxItems: …
+  If you do not include this parameter, the number of items defaults to 100"; valid range
+  1–1000). moto answered every entity at once, which hid what paging through a large account
+  costs.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
 - The account principal KMS accepts in a key policy, and writes into the default policy of a
@@ -90,6 +95,38 @@ def _patch_iam() -> None:
         profile.roles.remove(role)
 
     IAMBackend.remove_role_from_instance_profile = remove_from_profile
+
+    from moto.core.responses import ActionResult
+    from moto.iam.exceptions import ValidationError
+    from moto.iam.responses import IamResponse
+
+    lists = (("users", "UserDetailList"), ("groups", "GroupDetailList"),
+             ("roles", "RoleDetailList"), ("managed_policies", "Policies"))
+
+    def paged_details(self):
+        try:
+            max_items = int(self._get_param("MaxItems") or 100)
+        except ValueError:
+            max_items = 0
+        if not 1 <= max_items <= 1000:
+            raise ValidationError("1 validation error detected: Value at 'maxItems' failed to "
+                                  "satisfy constraint: Member must have value less than or equal to 1000")
+        marker = self._get_param("Marker")
+        try:
+            start = int(marker) if marker else 0
+        except ValueError:
+            raise ValidationError("Invalid Marker") from None
+        details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
+        entities = [(key, item) for field, key in lists for item in list(details[field])]
+        page = entities[start:start + max_items]
+        result = {key: [item for k, item in page if k == key] for _, key in lists}
+        truncated = start + max_items < len(entities)
+        result["IsTruncated"] = truncated
+        if truncated:
+            result["Marker"] = str(start + max_items)
+        return ActionResult(result)
+
+    IamResponse.get_account_authorization_details = paged_details
 
 
 def _patch_kms() -> None:
