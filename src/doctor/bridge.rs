@@ -156,6 +156,9 @@ impl Link<'_> {
     fn ra(&self) -> &aws_sdk_rolesanywhere::Client {
         &self.part.clients.rolesanywhere
     }
+    fn say(&self, c: Check) {
+        (self.report)(c)
+    }
 }
 
 /// The last part of an ARN's resource: the id its API takes.
@@ -202,7 +205,7 @@ async fn anchor(l: &Link<'_>) -> Option<(Vec<Cert>, Vec<String>)> {
         Ok(a) => a.trust_anchor,
         Err(e) => {
             let e = l.part.clients.error("GetTrustAnchor", e);
-            (l.report)(Check::new(l.name(), "trust anchor", t).fail(
+            l.say(Check::new(l.name(), "trust anchor", t).fail(
                 e.to_string(),
                 "the trust anchor cannot be read",
                 "run `xpart plan` to see what differs",
@@ -225,13 +228,13 @@ async fn anchor(l: &Link<'_>) -> Option<(Vec<Cert>, Vec<String>)> {
         t,
     );
     if !anchor.enabled().unwrap_or(false) {
-        (l.report)(ca_check.fail(
+        l.say(ca_check.fail(
             format!("{} is disabled", l.c.anchor_arn),
             "Roles Anywhere refuses every certificate of a disabled trust anchor",
             "run `xpart apply` (the plan keeps it enabled), or `aws rolesanywhere enable-trust-anchor`",
         ));
     } else {
-        (l.report)(ca_check.pass(format!("enabled; holds {}", held.join("; "))));
+        l.say(ca_check.pass(format!("enabled; holds {}", held.join("; "))));
     }
     for ca in &cas {
         let days = days_left(ca.not_after);
@@ -240,7 +243,7 @@ async fn anchor(l: &Link<'_>) -> Option<(Vec<Cert>, Vec<String>)> {
             format!("CA {} expiry", ca.subject),
             Instant::now(),
         );
-        (l.report)(if days < 0 {
+        l.say(if days < 0 {
             c2.fail(
                 format!("expired {} days ago", -days),
                 "an expired CA makes every certificate it issued untrusted",
@@ -254,7 +257,6 @@ async fn anchor(l: &Link<'_>) -> Option<(Vec<Cert>, Vec<String>)> {
             c2.pass(format!("{days} days left"))
         });
     }
-
     Some((cas, held))
 }
 
@@ -274,7 +276,7 @@ async fn client(
     {
         Ok((cert, key, _)) => (cert, key),
         Err(step) => {
-            (l.report)(Check::new(l.name(), "client certificate", t).fail(
+            l.say(Check::new(l.name(), "client certificate", t).fail(
                 step.detail,
                 "the workload's certificate and key cannot be read from here",
                 "run `xpart plan`: the certificate may not be issued yet",
@@ -286,7 +288,7 @@ async fn client(
         .ok()
         .and_then(|pem| pem_certs(&pem).into_iter().next());
     let Some(leaf) = leaf else {
-        (l.report)(Check::new(l.name(), "client certificate", t).fail(
+        l.say(Check::new(l.name(), "client certificate", t).fail(
             format!("{} holds no certificate", cert_file.display()),
             "the certificate cannot be parsed",
             "re-issue it (`xpart apply`)",
@@ -295,7 +297,7 @@ async fn client(
     };
     let days = days_left(leaf.not_after);
     let cc = Check::new(l.name(), format!("client certificate {}", leaf.subject), t);
-    (l.report)(if days < 0 {
+    l.say(if days < 0 {
         cc.fail(
             format!("expired {} days ago", -days),
             "Roles Anywhere refuses an expired certificate",
@@ -317,7 +319,7 @@ fn issued(l: &Link<'_>, leaf: &Cert, cas: &[Cert], held: &[String]) {
     let t = Instant::now();
     let trusted = cas.iter().any(|ca| issued_by(leaf, ca));
     let tc = Check::new(l.name(), "certificate chain", t);
-    (l.report)(if trusted {
+    l.say(if trusted {
         tc.pass(format!(
             "issued by {}, which trust anchor {} holds",
             leaf.issuer, l.c.anchor_arn
@@ -337,7 +339,7 @@ async fn revocation(l: &Link<'_>, leaf: &Cert) {
     let crls = l.ra().list_crls().send().await;
     let rc = Check::new(l.name(), "revocation", t);
     match crls {
-        Err(e) => (l.report)(rc.warn(format!(
+        Err(e) => l.say(rc.warn(format!(
             "the revocation lists could not be read: {}",
             l.part.clients.error("ListCrls", e)
         ))),
@@ -368,7 +370,7 @@ async fn revocation(l: &Link<'_>, leaf: &Cert) {
                     }
                 }
             }
-            (l.report)(match by {
+            l.say(match by {
                 Some(list) => rc.fail(
                     format!("serial {} is revoked by the list {list}", leaf.serial_hex),
                     "Roles Anywhere refuses a revoked certificate (\"Certificate revoked\")",
@@ -392,7 +394,7 @@ async fn profile(l: &Link<'_>) -> Option<Vec<(String, Vec<String>)>> {
     let pc = Check::new(l.name(), "profile", t);
     let mut mapped: Option<Vec<(String, Vec<String>)>> = None;
     match profile.map(|p| p.profile) {
-        Err(e) => (l.report)(pc.fail(
+        Err(e) => l.say(pc.fail(
             l.part.clients.error("GetProfile", e).to_string(),
             "the profile cannot be read",
             "run `xpart plan`",
@@ -401,13 +403,13 @@ async fn profile(l: &Link<'_>) -> Option<Vec<(String, Vec<String>)>> {
         Ok(Some(p)) => {
             let roles = p.role_arns();
             if !p.enabled().unwrap_or(false) {
-                (l.report)(pc.fail(
+                l.say(pc.fail(
                     format!("profile {} is disabled", l.c.profile_arn),
                     "the profile is disabled: Roles Anywhere refuses every session through it",
                     "run `xpart apply` (the plan keeps it enabled), or `aws rolesanywhere enable-profile`",
                 ));
             } else if !roles.iter().any(|r| r == &l.c.role_arn) {
-                (l.report)(pc.fail(
+                l.say(pc.fail(
                     format!(
                         "profile {} does not name role {}",
                         l.c.profile_arn, l.c.role_arn
@@ -416,7 +418,7 @@ async fn profile(l: &Link<'_>) -> Option<Vec<(String, Vec<String>)>> {
                     "run `xpart apply`",
                 ));
             } else {
-                (l.report)(pc.pass(format!("enabled, names {}", l.c.role_arn)));
+                l.say(pc.pass(format!("enabled, names {}", l.c.role_arn)));
             }
             mapped = Some(
                 p.attribute_mappings()
@@ -452,7 +454,7 @@ async fn role(l: &Link<'_>) {
         .send()
         .await;
     let rc = Check::new(l.name(), format!("role {}", l.c.role_name), t);
-    (l.report)(match role {
+    l.say(match role {
         Err(e) => rc.fail(
             l.part.clients.error("GetRole", e).to_string(),
             "the role the profile names cannot be read",
@@ -493,7 +495,7 @@ fn session_tags(l: &Link<'_>, leaf: &Cert, mapped: Option<&[(String, Vec<String>
         .filter(|(f, _)| keeps(f))
         .map(|(f, v)| format!("x509Subject/{f}={v}"))
         .collect();
-    (l.report)(
+    l.say(
         Check::new(l.name(), "session tags", t).pass(if tags.is_empty() {
             "none of the subject's fields".into()
         } else {
@@ -518,7 +520,7 @@ async fn create_session(
         let _ = std::fs::remove_file(cert_file);
     }
     let sc = Check::new(l.name(), "CreateSession", t);
-    (l.report)(match got {
+    l.say(match got {
         Ok(creds) => sc.pass(format!(
             "credentials for {} until {}",
             l.c.role_arn, creds.expiration
@@ -557,9 +559,7 @@ async fn recorded(l: &Link<'_>, leaf: &Cert) {
     let fc = Check::new(l.name(), "recorded CreateSession attempts", t);
     let subjects = l.ra().list_subjects().send().await;
     let Ok(subjects) = subjects else {
-        (l.report)(
-            fc.warn("ListSubjects was refused or failed: the recorded attempts are not shown"),
-        );
+        l.say(fc.warn("ListSubjects was refused or failed: the recorded attempts are not shown"));
         return;
     };
     let ours = |s: &str| {
@@ -591,7 +591,7 @@ async fn recorded(l: &Link<'_>, leaf: &Cert) {
         ms: t.elapsed().as_millis(),
         ..fc
     };
-    (l.report)(if failed.is_empty() {
+    l.say(if failed.is_empty() {
         fc.pass(format!("{seen} recorded, none failed"))
     } else {
         let last: Vec<String> = failed.iter().take(3).map(|(at, _)| at.clone()).collect();
