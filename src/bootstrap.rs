@@ -299,49 +299,39 @@ fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, Str
         check_value(s.key, s.kind, &value)?;
         out.push((s.var, value));
     }
-    pinned(&mut out, allow_unknown)?;
+    pinned(&mut out)?;
     Ok(out)
 }
 
 /// Every download the script makes is checked against a SHA-256 from the plan, except the
 /// defaults (the helper's digest is built in when known; the AWS CLI's default URL is its
 /// "latest", whose digest changes with each release): a URL the plan names comes with its
-/// digest. Digests go to the script in lower case. `allow_unknown`: a setting not known yet
-/// (left out of `vars`) is not held against the rule.
-fn pinned(vars: &mut [(&'static str, String)], allow_unknown: bool) -> Result<(), String> {
-    let get = |vars: &[(&str, String)], k: &str| {
-        vars.iter().find(|(v, _)| *v == k).map(|(_, x)| x.clone())
-    };
-    for (url_var, sha_var, url_key, sha_key, default) in [
-        (
-            "HELPER_URL",
-            "HELPER_SHA256",
-            "helper_url",
-            "helper_sha256",
-            DEFAULT_HELPER_URL,
-        ),
-        ("XPART_URL", "XPART_SHA256", "xpart_url", "xpart_sha256", ""),
-        (
-            "AWSCLI_URL",
-            "AWSCLI_SHA256",
-            "awscli_url",
-            "awscli_sha256",
-            DEFAULT_AWSCLI_URL,
-        ),
+/// digest. Digests go to the script in lower case. A setting not known yet (while planning) is
+/// not in `vars`, and so not held against the rule.
+fn pinned(vars: &mut [(&'static str, String)]) -> Result<(), String> {
+    for (url_var, sha_var, default) in [
+        ("HELPER_URL", "HELPER_SHA256", DEFAULT_HELPER_URL),
+        ("XPART_URL", "XPART_SHA256", ""),
+        ("AWSCLI_URL", "AWSCLI_SHA256", DEFAULT_AWSCLI_URL),
     ] {
-        let (url, sha) = (get(vars, url_var), get(vars, sha_var));
-        if let Some(slot) = vars.iter_mut().find(|(v, _)| *v == sha_var) {
-            slot.1 = slot.1.to_ascii_lowercase();
-            if slot.1.is_empty() && url.as_deref() == Some(DEFAULT_HELPER_URL) {
-                slot.1 = DEFAULT_HELPER_SHA256.unwrap_or_default().to_string();
-            }
+        let url = vars
+            .iter()
+            .find(|(v, _)| *v == url_var)
+            .map(|(_, u)| u.clone());
+        let Some(slot) = vars.iter_mut().find(|(v, _)| *v == sha_var) else {
+            continue;
+        };
+        slot.1 = slot.1.to_ascii_lowercase();
+        if slot.1.is_empty() && url.as_deref() == Some(DEFAULT_HELPER_URL) {
+            slot.1 = DEFAULT_HELPER_SHA256.unwrap_or_default().to_string();
         }
-        let missing = matches!((&url, &sha), (Some(u), Some(d)) if !u.is_empty() && u != default && d.is_empty());
-        let unknown = url.is_none() || sha.is_none();
-        if missing && !(unknown && allow_unknown) {
+        if slot.1.is_empty() && url.is_some_and(|u| !u.is_empty() && u != default) {
+            // The settings' keys are their variables' names in lower case.
             return Err(format!(
-                "bootstrap.{sha_key} is required with bootstrap.{url_key}: the script checks \
-                 every binary it downloads against the SHA-256 the plan gives (`sha256sum FILE`)"
+                "bootstrap.{} is required with bootstrap.{}: the script checks every binary it \
+                 downloads against the SHA-256 the plan gives (`sha256sum FILE`)",
+                sha_var.to_ascii_lowercase(),
+                url_var.to_ascii_lowercase()
             ));
         }
     }
