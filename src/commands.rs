@@ -645,47 +645,41 @@ pub fn offline(old: &Spec, new: &Spec) -> Plan {
             o.map(|_| props(old, id)).unwrap_or_default(),
             n.map(|_| props(new, id)).unwrap_or_default(),
         );
-        // A property differs unless it is the same, or a document that means the same
-        // (statements reordered, a string for a one-element list).
-        let differs = |k: &String| match (before.get(k), after.get(k)) {
-            (Some(b), Some(a)) if crate::docdiff::applies(b, a) => {
-                !crate::docdiff::changes(b, a).is_empty()
-            }
-            (b, a) => b != a,
-        };
         let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
         keys.sort();
         keys.dedup();
+        // Each property's change, and whether it differs: unless it is the same, or a document
+        // that means the same (statements reordered, a string for a one-element list).
+        let rows: Vec<(bool, AttrChange)> = keys
+            .into_iter()
+            .map(|k| {
+                let (b, a) = (before.get(k), after.get(k));
+                let change = AttrChange::new(k, b, a, sensitive(k, &r.type_name), false);
+                let differs = match (b, a) {
+                    // A sensitive document carries no diff: compare it here.
+                    (Some(x), Some(y)) if crate::docdiff::applies(x, y) => match change.sensitive {
+                        true => !crate::docdiff::changes(x, y).is_empty(),
+                        false => !change.diff.is_empty(),
+                    },
+                    _ => b != a,
+                };
+                (differs, change)
+            })
+            .collect();
         let action = match (o, n) {
             (None, Some(_)) => Action::Create,
             (Some(_), None) => Action::Delete,
             (Some(a), Some(b)) if a.type_name != b.type_name || a.partition != b.partition => {
                 Action::Replace
             }
-            _ if !keys.iter().any(|k| differs(k)) => Action::NoOp,
+            _ if !rows.iter().any(|(differs, _)| *differs) => Action::NoOp,
             _ => Action::Update,
         };
-        let attrs = keys
+        let attrs = rows
             .into_iter()
-            .filter(|k| action != Action::Update || differs(k))
+            .filter(|(differs, _)| action != Action::Update || *differs)
             .filter(|_| action != Action::NoOp)
-            .map(|k| {
-                let s = sensitive(k, &r.type_name);
-                let diff = match (before.get(k), after.get(k)) {
-                    (Some(b), Some(a)) if !s && crate::docdiff::applies(b, a) => {
-                        crate::docdiff::changes(b, a)
-                    }
-                    _ => vec![],
-                };
-                AttrChange {
-                    name: k.clone(),
-                    before: if s { None } else { before.get(k).cloned() },
-                    after: if s { None } else { after.get(k).cloned() },
-                    sensitive: s,
-                    forces_replacement: false,
-                    diff,
-                }
-            })
+            .map(|(_, change)| change)
             .collect();
         changes.push(Change {
             id: id.clone(),

@@ -147,6 +147,16 @@ pub fn applies(before: &Json, after: &Json) -> bool {
     }
 }
 
+/// What changed inside an attribute going from `before` to `after` (None: absent): the
+/// changes when both sides are documents (`applies`), empty when they mean the same; None when
+/// they are not documents, and so compare as values.
+pub fn between(before: Option<&Json>, after: Option<&Json>) -> Option<Vec<DocChange>> {
+    match (before, after) {
+        (Some(b), Some(a)) if applies(b, a) => Some(changes(b, a)),
+        _ => None,
+    }
+}
+
 /// The changes inside a document, for JSON; empty when the two mean the same.
 pub fn changes(before: &Json, after: &Json) -> Vec<DocChange> {
     let mut out = vec![];
@@ -187,13 +197,9 @@ fn flatten(n: &Node, path: &mut Vec<String>, out: &mut Vec<DocChange>) {
     }
 }
 
-fn scalar(v: &Json) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
-/// A value of an added or removed line: scalars as JSON, a document on one line.
+/// A value on a line of its own: scalars as JSON, a document on one line.
 fn inline(v: &Json) -> String {
-    scalar(v)
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 fn hidden(n: usize, what: &str) -> String {

@@ -101,6 +101,28 @@ pub struct AttrChange {
 }
 
 impl AttrChange {
+    /// The change of attribute `name` from `before` to `after` (None: absent). A sensitive one
+    /// keeps neither side; a document keeps its structured diff (`docdiff`).
+    pub fn new(
+        name: &str,
+        before: Option<&Json>,
+        after: Option<&Json>,
+        sensitive: bool,
+        forces_replacement: bool,
+    ) -> AttrChange {
+        let shown = |v: Option<&Json>| v.filter(|_| !sensitive).cloned();
+        let (before, after) = (shown(before), shown(after));
+        let diff = crate::docdiff::between(before.as_ref(), after.as_ref()).unwrap_or_default();
+        AttrChange {
+            name: name.to_string(),
+            before,
+            after,
+            sensitive,
+            forces_replacement,
+            diff,
+        }
+    }
+
     pub fn changed(&self) -> bool {
         self.before != self.after
     }

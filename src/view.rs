@@ -219,14 +219,7 @@ mod tests {
     use serde_json::json;
 
     fn attr(name: &str, before: Option<Json>, after: Option<Json>) -> AttrChange {
-        AttrChange {
-            name: name.into(),
-            before,
-            after,
-            sensitive: false,
-            forces_replacement: false,
-            diff: vec![],
-        }
+        AttrChange::new(name, before.as_ref(), after.as_ref(), false, false)
     }
 
     fn sample() -> Plan {
@@ -266,14 +259,7 @@ mod tests {
                     action: Action::Create,
                     attrs: vec![
                         attr("name", None, Some(json!("xpart/app-secret-dev"))),
-                        AttrChange {
-                            name: "value".into(),
-                            before: None,
-                            after: None,
-                            sensitive: true,
-                            forces_replacement: false,
-                            diff: vec![],
-                        },
+                        AttrChange::new("value", None, None, true, false),
                         attr("arn", None, Some(Json::from(Unknown))),
                     ],
                     reason: None,
@@ -283,14 +269,13 @@ mod tests {
                     type_name: "ec2.instance".into(),
                     partition: Some("china".into()),
                     action: Action::Replace,
-                    attrs: vec![AttrChange {
-                        name: "ami".into(),
-                        before: Some(json!("ami-1")),
-                        after: Some(json!("ami-2")),
-                        sensitive: false,
-                        forces_replacement: true,
-                        diff: vec![],
-                    }],
+                    attrs: vec![AttrChange::new(
+                        "ami",
+                        Some(&json!("ami-1")),
+                        Some(&json!("ami-2")),
+                        false,
+                        true,
+                    )],
                     reason: None,
                 },
                 Change {
@@ -392,10 +377,6 @@ mod tests {
             "secretsmanager:GetSecretValue",
             "secretsmanager:ListSecretVersionIds"
         ]));
-        let doc = |name: &str, b: Json, a: Json| AttrChange {
-            diff: crate::docdiff::changes(&b, &a),
-            ..attr(name, Some(b), Some(a))
-        };
         let plan = Plan {
             format_version: FORMAT_VERSION,
             plan: "china-to-commercial-dev".into(),
@@ -411,10 +392,10 @@ mod tests {
                     type_name: "iam.role".into(),
                     partition: Some("commercial".into()),
                     action: Action::Update,
-                    attrs: vec![doc(
+                    attrs: vec![attr(
                         "inline_policies",
-                        json!({"read": before}),
-                        json!({"read": after.clone()}),
+                        Some(json!({"read": before})),
+                        Some(json!({"read": after})),
                     )],
                     reason: None,
                 },

@@ -87,14 +87,7 @@ pub(super) async fn confirm_seen<T: Resource>(p: T, cx: Ctx, made: Live) -> Resu
 pub(super) fn delete_attrs(l: &Live) -> Vec<AttrChange> {
     l.attrs
         .iter()
-        .map(|(k, v)| AttrChange {
-            name: k.clone(),
-            before: Some(v.clone()).filter(|_| k != "value"),
-            after: None,
-            sensitive: k == "value",
-            forces_replacement: false,
-            diff: vec![],
-        })
+        .map(|(k, v)| AttrChange::new(k, Some(v), None, k == "value", false))
         .collect()
 }
 
@@ -114,21 +107,13 @@ pub(super) fn compare(
     adopt: bool,
 ) -> (Action, Vec<AttrChange>, Option<String>) {
     let attr = |name: &String, before: Option<&Json>, after: Option<&Json>| {
-        let sensitive = desired.sensitive.contains(name);
-        let diff = match (before, after) {
-            (Some(b), Some(a)) if !sensitive && crate::docdiff::applies(b, a) => {
-                crate::docdiff::changes(b, a)
-            }
-            _ => vec![],
-        };
-        AttrChange {
-            name: name.clone(),
-            before: if sensitive { None } else { before.cloned() },
-            after: if sensitive { None } else { after.cloned() },
-            sensitive,
-            forces_replacement: desired.replace_on.contains(name),
-            diff,
-        }
+        AttrChange::new(
+            name,
+            before,
+            after,
+            desired.sensitive.contains(name),
+            desired.replace_on.contains(name),
+        )
     };
     let Some(live) = live else {
         let attrs = desired
@@ -156,14 +141,13 @@ pub(super) fn compare(
         } else {
             "exists without this plan's ownership tags"
         };
-        attrs.push(AttrChange {
-            name: "ownership".into(),
-            before: Some(Json::String("unowned".into())),
-            after: Some(Json::String("owned".into())),
-            sensitive: false,
-            forces_replacement: false,
-            diff: vec![],
-        });
+        attrs.push(AttrChange::new(
+            "ownership",
+            Some(&Json::from("unowned")),
+            Some(&Json::from("owned")),
+            false,
+            false,
+        ));
         return (Action::Update, attrs, Some(reason.into()));
     }
     if changed.is_empty() {
