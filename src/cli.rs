@@ -97,13 +97,7 @@ enum Command {
         #[arg(required_unless_present = "workload")]
         plan: Option<PathBuf>,
         #[command(flatten)]
-        vars: VarArgs,
-        /// Use this AWS profile for a partition instead of the plan's (repeatable).
-        #[arg(long = "profile", value_name = "PARTITION=PROFILE", value_parser = parse_var)]
-        profiles: Vec<(String, String)>,
-        /// Where local state lives; default `.xpart` in the current directory.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
+        reach: Reach,
         /// Check from the workload instead, from what the bootstrap left there: the helper,
         /// the certificate and key files, the other partition's Roles Anywhere endpoint, the
         /// instance role's access to the key secret, one real CreateSession.
@@ -182,6 +176,14 @@ struct Target {
     /// The plan file.
     plan: PathBuf,
     #[command(flatten)]
+    reach: Reach,
+}
+
+/// How a command working on a plan reaches its partitions: the plan's inputs, profiles, state
+/// directory and tuning.
+#[derive(Debug, clap::Args)]
+struct Reach {
+    #[command(flatten)]
     vars: VarArgs,
     /// Use this AWS profile for a partition instead of the plan's (repeatable).
     #[arg(long = "profile", value_name = "PARTITION=PROFILE", value_parser = parse_var)]
@@ -218,15 +220,15 @@ impl Target {
         crate::commands::Common {
             command,
             plan_file: self.plan.clone(),
-            cli_vars: self.vars.vars.clone(),
-            vars: self.vars.options(),
-            profiles: self.profiles.iter().cloned().collect(),
-            state_dir: self.state_dir.clone(),
+            cli_vars: self.reach.vars.vars.clone(),
+            vars: self.reach.vars.options(),
+            profiles: self.reach.profiles.iter().cloned().collect(),
+            state_dir: self.reach.state_dir.clone(),
             choices: crate::engine::run::Choices {
-                verbose: self.verbose,
+                verbose: self.reach.verbose,
                 ..Default::default()
             },
-            tune: self.tune.clone(),
+            tune: self.reach.tune.clone(),
             ..Default::default()
         }
     }
@@ -318,9 +320,7 @@ pub fn main() -> ExitCode {
         Command::Verify { target } => crate::verify::run(&target.common("verify")),
         Command::Doctor {
             plan,
-            vars,
-            profiles,
-            state_dir,
+            reach,
             workload,
             aws_config,
             aws_profile,
@@ -331,14 +331,7 @@ pub fn main() -> ExitCode {
             let budget = std::time::Duration::from_secs(budget);
             match (plan, workload) {
                 (Some(plan), false) => {
-                    let target = Target {
-                        plan,
-                        vars,
-                        profiles,
-                        state_dir,
-                        tune: vec![],
-                        verbose: false,
-                    };
+                    let target = Target { plan, reach };
                     crate::doctor::run(&target.common("doctor"), format, budget)
                 }
                 _ => crate::doctor::run_workload(
