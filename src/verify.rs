@@ -359,6 +359,15 @@ pub(crate) async fn pair_files_quiet(
     Ok((cert_file, key_file, Some(step)))
 }
 
+/// Remove the files `pair_files` wrote from a secret: the key read from it stays on disk only
+/// for the session it was read for. The plan's own files stay.
+pub(crate) fn discard(pair: &Pair, cert: &Path, key: &Path) {
+    if matches!(pair, Pair::Secret { .. }) {
+        let _ = std::fs::remove_file(key);
+        let _ = std::fs::remove_file(cert);
+    }
+}
+
 pub(crate) fn args(
     c: &Chain,
     cert: &Path,
@@ -545,11 +554,7 @@ pub async fn verify(
             create_session(args(c, &cert_file, &key_file, endpoint.clone()))
         })
         .await;
-        if matches!(c.pair, Pair::Secret { .. }) {
-            // The key read from the secret stays on disk only for the session it was read for.
-            let _ = std::fs::remove_file(&key_file);
-            let _ = std::fs::remove_file(&cert_file);
-        }
+        discard(&c.pair, &cert_file, &key_file);
         let step = match &session {
             Ok(cr) => Step {
                 name: format!("CreateSession ({label})"),

@@ -29,6 +29,7 @@ use arn::*;
 use cache::*;
 pub use files::read_file;
 use files::*;
+pub use proxy::no_proxy_matches;
 use proxy::*;
 pub use serve::{serve, ServeArgs};
 use session::*;

@@ -515,10 +515,7 @@ async fn create_session(
     let t = Instant::now();
     let endpoint = l.part.clients.config.endpoint_url().map(str::to_string);
     let got = verify::create_session(verify::args(l.c, cert_file, key_file, endpoint)).await;
-    if matches!(l.c.pair, verify::Pair::Secret { .. }) {
-        let _ = std::fs::remove_file(key_file);
-        let _ = std::fs::remove_file(cert_file);
-    }
+    verify::discard(&l.c.pair, cert_file, key_file);
     let sc = Check::new(l.name(), "CreateSession", t);
     l.say(match got {
         Ok(creds) => sc.pass(format!(
@@ -556,49 +553,55 @@ async fn create_session(
 /// The attempts Roles Anywhere recorded for the certificate (ListSubjects, GetSubject).
 async fn recorded(l: &Link<'_>, leaf: &Cert) {
     let t = Instant::now();
-    let fc = Check::new(l.name(), "recorded CreateSession attempts", t);
-    let subjects = l.ra().list_subjects().send().await;
-    let Ok(subjects) = subjects else {
-        l.say(fc.warn("ListSubjects was refused or failed: the recorded attempts are not shown"));
+    let name = "recorded CreateSession attempts";
+    let Ok(subjects) = l.ra().list_subjects().send().await else {
+        l.say(
+            Check::new(l.name(), name, t)
+                .warn("ListSubjects was refused or failed: the recorded attempts are not shown"),
+        );
         return;
     };
     let ours = |s: &str| {
         let s = s.trim_start_matches('0').to_ascii_lowercase();
         s == leaf.serial_hex.trim_start_matches('0') || s == leaf.serial_dec
     };
-    let mut failed: Vec<(String, String)> = vec![];
-    let mut seen = 0;
-    for s in subjects.subjects().iter().take(20) {
-        let Some(sid) = s.subject_id() else { continue };
-        let Ok(detail) = l.ra().get_subject().subject_id(sid).send().await else {
-            continue;
-        };
-        let Some(d) = detail.subject() else { continue };
-        for cr in d.credentials() {
-            if !cr.serial_number().is_some_and(ours) {
-                continue;
-            }
-            seen += 1;
-            if cr.failed().unwrap_or(false) {
-                let at = cr.seen_at().map(|t| t.to_string()).unwrap_or_default();
-                failed.push((at, cr.issuer().unwrap_or_default().to_string()));
-            }
-        }
-    }
-    failed.sort();
-    failed.reverse();
-    let fc = Check {
-        ms: t.elapsed().as_millis(),
-        ..fc
-    };
+    // The subjects' details at once: one round trip, however many subjects (up to 20).
+    let details = futures::future::join_all(
+        subjects
+            .subjects()
+            .iter()
+            .take(20)
+            .filter_map(|s| s.subject_id())
+            .map(|sid| l.ra().get_subject().subject_id(sid).send()),
+    )
+    .await;
+    // When each attempt with this certificate was seen, and whether it failed.
+    let attempts: Vec<(String, bool)> = details
+        .iter()
+        .flatten()
+        .filter_map(|d| d.subject())
+        .flat_map(|d| d.credentials())
+        .filter(|cr| cr.serial_number().is_some_and(ours))
+        .map(|cr| {
+            let at = cr.seen_at().map(|t| t.to_string()).unwrap_or_default();
+            (at, cr.failed().unwrap_or(false))
+        })
+        .collect();
+    let mut failed: Vec<&str> = attempts
+        .iter()
+        .filter(|(_, f)| *f)
+        .map(|(at, _)| at.as_str())
+        .collect();
+    failed.sort_unstable_by(|a, b| b.cmp(a));
+    let c = Check::new(l.name(), name, t);
+    let seen = attempts.len();
     l.say(if failed.is_empty() {
-        fc.pass(format!("{seen} recorded, none failed"))
+        c.pass(format!("{seen} recorded, none failed"))
     } else {
-        let last: Vec<String> = failed.iter().take(3).map(|(at, _)| at.clone()).collect();
-        fc.warn(format!(
-            "{seen} recorded, {} failed; the last at {}",
-            failed.len(),
-            last.join(", ")
+        let last = failed[..failed.len().min(3)].join(", ");
+        c.warn(format!(
+            "{seen} recorded, {} failed; the last at {last}",
+            failed.len()
         ))
     });
 }

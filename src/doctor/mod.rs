@@ -74,9 +74,7 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
             report(c);
         }
         answered &= reached.answered;
-        if reached.skew.is_some() {
-            skew = Some((reached.skew.unwrap_or_default(), reached.ahead));
-        }
+        skew = reached.skew.or(skew);
     }
     if !answered {
         report(
@@ -91,11 +89,9 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
 
     // The caller, against the plan's account.
     let t = Instant::now();
-    let c = Check::new(name, "caller identity", t);
     let sts = &part.clients.sts;
     let got = tokio::time::timeout(CALL_TIMEOUT, sts.get_caller_identity().send()).await;
-    let mut c2 = c;
-    c2.ms = t.elapsed().as_millis();
+    let c2 = Check::new(name, "caller identity", t);
     let Ok(got) = got else {
         report(c2.fail(
             format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
@@ -119,20 +115,16 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
         }
         Err(e) => {
             let e = part.clients.error("GetCallerIdentity", e);
-            let (cause, fix) = match skew {
-                Some((s, ahead)) if s > net::SIGV4_SKEW => (
-                    format!(
-                        "the clock is {} s {} the service's: AWS refuses requests signed more than 5 minutes off (SigV4)",
-                        s.as_secs(),
-                        if ahead { "ahead of" } else { "behind" }
-                    ),
-                    "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`".to_string(),
-                ),
+            let (cause, fix) = match skew.filter(net::Skew::too_far) {
+                Some(s) => (s.cause(), net::CLOCK_FIX.to_string()),
                 _ => (
                     "the credentials of this partition's profile were refused".to_string(),
                     format!(
                         "check the profile `{}` and its credentials",
-                        part.clients.profile.clone().unwrap_or_else(|| "default".into())
+                        part.clients
+                            .profile
+                            .clone()
+                            .unwrap_or_else(|| "default".into())
                     ),
                 ),
             };
@@ -141,18 +133,16 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
         }
     }
 
-    if let Some((s, ahead)) = skew.filter(|(s, _)| *s > net::SIGV4_SKEW) {
+    if let Some(s) = skew.filter(net::Skew::too_far) {
         // The SDK corrects its signing clock from a refusal's answer, so a call can pass while
         // most others fail: nothing further is worth checking until the clock is right.
-        report(Check::new(name, "identity and latency", Instant::now()).fail(
-            "skipped: this machine's clock is off",
-            format!(
-                "the clock is {} s {} the service's: AWS refuses requests signed more than 5 minutes off (SigV4)",
-                s.as_secs(),
-                if ahead { "ahead of" } else { "behind" }
+        report(
+            Check::new(name, "identity and latency", Instant::now()).fail(
+                "skipped: this machine's clock is off",
+                s.cause(),
+                net::CLOCK_FIX,
             ),
-            "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`",
-        ));
+        );
         return false;
     }
 
@@ -209,75 +199,70 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
         Err(code) => return code,
     };
     let apply_line = common.command_line("apply");
-    within_budget(format, budget, move |report| {
-        Box::pin(async move {
-            let report = &*report;
-            let start = Instant::now();
-            let engine = match Engine::connect(spec, setup).await {
-                Ok(e) => e,
-                Err(e) => {
-                    report(Check::new("-", "credentials", start).fail(
-                        e.to_string(),
-                        "a partition's profile gives no credentials",
-                        "configure the profile the plan names, or pass --profile NAME=PROFILE",
-                    ));
-                    return;
-                }
-            };
-            // Each partition's checks as one block, printed when that partition is done, so
-            // that the partitions' lines do not interleave and a slow one does not hold back
-            // the other.
-            use futures::StreamExt;
-            let names: Vec<String> = engine.spec().partitions.keys().cloned().collect();
-            let mut pending: futures::stream::FuturesUnordered<_> = names
-                .iter()
-                .map(|n| {
-                    let part = engine.partition(n).expect("a connected partition");
-                    async move {
-                        let block = std::sync::Mutex::new(vec![]);
-                        let ok = reach(part, &|c| block.lock().unwrap().push(c)).await;
-                        (ok, block.into_inner().unwrap())
-                    }
-                })
-                .collect();
-            let mut reached = vec![];
-            while let Some((ok, block)) = pending.next().await {
-                for c in block {
-                    report(c);
-                }
-                reached.push(ok);
+    within_budget(format, budget, move |report| async move {
+        let report = &*report;
+        let start = Instant::now();
+        let engine = match Engine::connect(spec, setup).await {
+            Ok(e) => e,
+            Err(e) => {
+                report(Check::new("-", "credentials", start).fail(
+                    e.to_string(),
+                    "a partition's profile gives no credentials",
+                    "configure the profile the plan names, or pass --profile NAME=PROFILE",
+                ));
+                return;
             }
-            if reached.iter().all(|r| *r) {
-                bridge::check(&engine, &scratch, &apply_line, report).await;
-            } else {
-                report(
-                    Check::new("bridge", "Roles Anywhere chains", Instant::now()).fail(
-                        "skipped: a partition cannot be used from here",
-                        "the bridge cannot be read without every partition (above: why)",
-                        "fix each partition's failures first (above)",
-                    ),
-                );
+        };
+        // Each partition's checks as one block, printed when that partition is done, so
+        // that the partitions' lines do not interleave and a slow one does not hold back
+        // the other.
+        use futures::StreamExt;
+        let names: Vec<String> = engine.spec().partitions.keys().cloned().collect();
+        let mut pending: futures::stream::FuturesUnordered<_> = names
+            .iter()
+            .map(|n| {
+                let part = engine.partition(n).expect("a connected partition");
+                async move {
+                    let block = std::sync::Mutex::new(vec![]);
+                    let ok = reach(part, &|c| block.lock().unwrap().push(c)).await;
+                    (ok, block.into_inner().unwrap())
+                }
+            })
+            .collect();
+        let mut reached = vec![];
+        while let Some((ok, block)) = pending.next().await {
+            for c in block {
+                report(c);
             }
-        })
+            reached.push(ok);
+        }
+        if reached.iter().all(|r| *r) {
+            bridge::check(&engine, &scratch, &apply_line, report).await;
+        } else {
+            report(
+                Check::new("bridge", "Roles Anywhere chains", Instant::now()).fail(
+                    "skipped: a partition cannot be used from here",
+                    "the bridge cannot be read without every partition (above: why)",
+                    "fix each partition's failures first (above)",
+                ),
+            );
+        }
     })
 }
 
-/// Print `checks` as they come and say whether any failed; the run's budget bounds `body`.
-fn within_budget<F>(format: Format, budget: Duration, body: F) -> ExitCode
+/// Run the checks `body` makes, each printed as it is reported, within the run's budget: exit 0
+/// only when they finish in time and none failed.
+fn within_budget<F, Fut>(format: Format, budget: Duration, body: F) -> ExitCode
 where
-    F: FnOnce(
-        std::sync::Arc<dyn Fn(Check) + Send + Sync>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    F: FnOnce(std::rc::Rc<dyn Fn(Check)>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
 {
-    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failed = std::rc::Rc::new(std::cell::Cell::new(false));
     let f2 = failed.clone();
-    let report: std::sync::Arc<dyn Fn(Check) + Send + Sync> =
-        std::sync::Arc::new(move |c: Check| {
-            if c.status == Status::Fail {
-                f2.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-            render(&c, format);
-        });
+    let report: std::rc::Rc<dyn Fn(Check)> = std::rc::Rc::new(move |c: Check| {
+        f2.set(f2.get() || c.status == Status::Fail);
+        render(&c, format);
+    });
     let start = Instant::now();
     let rt = crate::commands::runtime();
     let work = body(report);
@@ -294,7 +279,7 @@ where
         );
         return ExitCode::FAILURE;
     }
-    if failed.load(std::sync::atomic::Ordering::SeqCst) {
+    if failed.get() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -314,9 +299,7 @@ pub fn run_workload(
         profile.map(str::to_string),
         root.to_path_buf(),
     );
-    within_budget(format, budget, move |report| {
-        Box::pin(async move {
-            workload::check(&config, profile.as_deref(), &root, &*report).await;
-        })
+    within_budget(format, budget, move |report| async move {
+        workload::check(&config, profile.as_deref(), &root, &*report).await;
     })
 }

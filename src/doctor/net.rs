@@ -59,41 +59,62 @@ impl Endpoint {
 }
 
 /// What the probe learned beyond its checks: whether the endpoint answered, and the service's
-/// clock against ours (positive: ours is ahead).
+/// clock against ours.
 #[derive(Debug, Default, Clone)]
 pub struct Reached {
     pub answered: bool,
-    pub skew: Option<Duration>,
+    pub skew: Option<Skew>,
+}
+
+/// This machine's clock against a service's.
+#[derive(Debug, Clone, Copy)]
+pub struct Skew {
+    pub by: Duration,
+    /// Ours is ahead.
     pub ahead: bool,
 }
 
-/// Which proxy the environment names for `ep`, and where from.
+/// How to set a clock right.
+pub const CLOCK_FIX: &str =
+    "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`";
+
+impl Skew {
+    /// Past what SigV4 takes.
+    pub fn too_far(&self) -> bool {
+        self.by > SIGV4_SKEW
+    }
+    fn way(&self) -> &'static str {
+        if self.ahead {
+            "ahead of"
+        } else {
+            "behind"
+        }
+    }
+    /// The cause a skew past SigV4's 5 minutes is of every refusal.
+    pub fn cause(&self) -> String {
+        format!(
+            "the clock is {} s {} the service's: AWS refuses requests signed more than 5 minutes off (SigV4)",
+            self.by.as_secs(),
+            self.way()
+        )
+    }
+}
+
+/// Which proxy the environment names for `ep` (as credential-process reads it, NO_PROXY's
+/// rules included), and from which variable.
 pub fn proxy_for(ep: &Endpoint) -> Option<(String, &'static str)> {
-    let var = |names: &[&'static str]| {
-        names.iter().find_map(|n| {
-            std::env::var(n)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(|v| (v, *n))
-        })
-    };
-    let excluded = var(&["NO_PROXY", "no_proxy"]).is_some_and(|(list, _)| {
-        list.split(',').map(str::trim).any(|d| {
-            d == "*"
-                || (!d.is_empty()
-                    && (ep.host == d.trim_start_matches('.')
-                        || ep
-                            .host
-                            .ends_with(&format!(".{}", d.trim_start_matches('.')))))
-        })
-    });
-    if excluded {
+    let env = crate::credential_process::Environment::from_process();
+    if env
+        .no_proxy
+        .as_deref()
+        .is_some_and(|n| crate::credential_process::no_proxy_matches(n, &ep.host, ep.port))
+    {
         return None;
     }
     if ep.https {
-        var(&["HTTPS_PROXY", "https_proxy"])
+        env.https_proxy.map(|p| (p, "HTTPS_PROXY"))
     } else {
-        var(&["HTTP_PROXY", "http_proxy"])
+        env.http_proxy.map(|p| (p, "HTTP_PROXY"))
     }
 }
 
@@ -331,20 +352,21 @@ async fn answer<S>(
         out.push(c.warn("the answer has no Date header: the clock was not compared"));
         return;
     };
-    // The header has whole seconds: a second of difference is no skew.
-    let (skew, ahead) = match now.duration_since(theirs) {
-        Ok(d) => (d, true),
-        Err(e) => (e.duration(), false),
+    let skew = match now.duration_since(theirs) {
+        Ok(by) => Skew { by, ahead: true },
+        Err(e) => Skew {
+            by: e.duration(),
+            ahead: false,
+        },
     };
     reached.skew = Some(skew);
-    reached.ahead = ahead;
-    let secs = skew.as_secs();
-    let way = if ahead { "ahead of" } else { "behind" };
-    if skew > SIGV4_SKEW {
+    // The header has whole seconds: a second of difference is no skew.
+    let (secs, way) = (skew.by.as_secs(), skew.way());
+    if skew.too_far() {
         out.push(c.fail(
             format!("this machine's clock is {secs} s {way} the service's"),
             format!("clock skew of {secs} s: AWS refuses requests signed more than 5 minutes off (SigV4)"),
-            "set the clock right: `timedatectl set-ntp true`, or `chronyc makestep`",
+            CLOCK_FIX,
         ));
     } else if secs > 60 {
         out.push(c.warn(format!(

@@ -243,21 +243,14 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
 
     // One real CreateSession.
     let t = Instant::now();
-    let mut a = args.clone();
-    a.no_cache = true;
-    let got = tokio::task::spawn_blocking(move || {
-        let mut env = cp::Environment::from_process();
-        env.cache_dir = None;
-        cp::obtain_in(&a, &env, &mut std::io::sink()).map(|o| o.credentials)
-    })
-    .await;
+    let got = crate::verify::create_session(args.clone()).await;
     let c = Check::new(name, "CreateSession", t);
     report(match got {
-        Ok(Ok(creds)) => c.pass(format!(
+        Ok(creds) => c.pass(format!(
             "credentials for {} until {}",
             args.role_arn, creds.expiration
         )),
-        Ok(Err(e)) => {
+        Err(e) => {
             let text = e.to_string();
             let cause = if text.contains("Untrusted signing certificate") {
                 format!(
@@ -273,7 +266,6 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
                 "run `xpart doctor PLAN` from the operator's machine: it checks the bridge's side",
             )
         }
-        Err(e) => c.fail(e.to_string(), "internal error", "report it"),
     });
 }
 
