@@ -1193,14 +1193,20 @@ fn boto3_reads(tb: &Testbed, c: &Chain, set: &[(&str, &str)], probe: Option<&str
     if let Some(p) = probe {
         cmd.args(["--probe", p]);
     }
+    serde_json::from_slice(&run_bare(cmd, set, "boto3")).unwrap()
+}
+
+/// Run a client with only `set` as its credential source (`bare`), bounded; its stdout, once
+/// it succeeded.
+fn run_bare(mut cmd: Command, set: &[(&str, &str)], what: &str) -> Vec<u8> {
     bare(&mut cmd, set);
     let out = crate::util::output_within(&mut cmd, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
-        "boto3: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
 }
 
 /// The aws CLI against the chain's partition with only `set` as its credential source: its
@@ -1215,14 +1221,9 @@ fn aws_text(tb: &Testbed, side: Side, args: &[&str], set: &[(&str, &str)]) -> St
             tb.region(side),
         ])
         .args(["--output", "text"]);
-    bare(&mut cmd, set);
-    let out = crate::util::output_within(&mut cmd, Duration::from_secs(60)).unwrap();
-    assert!(
-        out.status.success(),
-        "aws CLI: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    String::from_utf8_lossy(&run_bare(cmd, set, "aws CLI"))
+        .trim()
+        .to_string()
 }
 
 /// The aws CLI reads the chain's secret with only `set` as its credential source.
