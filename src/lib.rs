@@ -1,5 +1,9 @@
 //! xpart: cross-partition access between AWS commercial and AWS China from one plan.
 
+// A command's future holds every resource type's read, each SDK call's future inside it:
+// computing its layout goes deeper than the default 128 (clippy's lints first).
+#![recursion_limit = "256"]
+
 pub mod aws;
 pub mod bootstrap;
 pub mod cli;

@@ -198,9 +198,13 @@ fn assert_profile_reads(
         "sts get-caller-identity",
     ))
     .unwrap();
-    let session = role
-        .replacen(":iam::", ":sts::", 1)
-        .replacen(":role/", ":assumed-role/", 1);
+    // A session's ARN names the role without its path.
+    let (account, name) = role.split_once(":role/").unwrap();
+    let name = name.rsplit('/').next().unwrap();
+    let session = format!(
+        "{}:assumed-role/{name}",
+        account.replacen(":iam::", ":sts::", 1)
+    );
     let who_arn = who["Arn"].as_str().unwrap();
     assert!(
         who_arn.starts_with(&format!("{session}/")),
@@ -248,9 +252,11 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         Side::Commercial,
         &format!("xpart/app-secret-{sfx}"),
     ));
+    // Under the plan's IAM path.
     let role = format!(
-        "arn:aws:iam::{}:role/xpart-secret-reader-{sfx}",
-        tb.account(Side::Commercial)
+        "arn:aws:iam::{}:role/xpart/{}/xpart-secret-reader-{sfx}",
+        tb.account(Side::Commercial),
+        run.plan_name(&plan)
     );
     let (cert, key) = pair_in_secret(tb, sfx);
     let (user, uid) = current_user();

@@ -1,5 +1,6 @@
-//! The read phase's scan (one tag query and one IAM snapshot per partition): what a plan with
-//! nothing to do costs in calls, and that answering from the scan never costs a duplicate.
+//! The read phase's scan (one tag query per partition, IAM by the plan's path): what a plan with
+//! nothing to do costs in calls, also in a full account, and that answering from the scan
+//! never costs a duplicate.
 
 use std::collections::BTreeMap;
 
@@ -74,20 +75,112 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
     assert_eq!(alias_target, key_id, "the alias names the key made before");
 }
 
+/// Fill both partitions of `tb` with what a real account holds besides the plan: unrelated
+/// roles (some under another plan's path), instance profiles, keys and secrets.
+fn seed_account(tb: &Testbed, roles: u32, profiles: u32, keys: u32, secrets: u32) {
+    for side in [Side::Commercial, Side::China] {
+        let o = std::process::Command::new(tb.python())
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/clients/seed_account.py"),
+            )
+            .args(["--endpoint", tb.endpoint(side), "--region", tb.region(side)])
+            .args([
+                "--roles",
+                &roles.to_string(),
+                "--profiles",
+                &profiles.to_string(),
+            ])
+            .args([
+                "--keys",
+                &keys.to_string(),
+                "--secrets",
+                &secrets.to_string(),
+            ])
+            .envs(tb.env())
+            .env("AWS_ACCESS_KEY_ID", "seed")
+            .env("AWS_SECRET_ACCESS_KEY", "seed")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
 /// A plan with nothing to do reads each AWS resource with at most two calls on average, the
-/// account-wide searches (identity, tag query, IAM snapshot) included, and lists nothing type
-/// by type: a private test-bed, so the counts are this run's alone.
+/// account-wide searches (identity, tag query, the IAM path listings) included, in an account
+/// that holds far more than the plan: a page of IAM's listings is 100, and each partition
+/// holds 1,200 unrelated roles and 300 profiles (some under another plan's path), so a listing
+/// of the account's roles would show as more than one call. An orphan role and profile (removed
+/// from the plan) are still found there and deleted. A private test-bed: the counts are this
+/// run's alone.
 #[test]
-fn no_op_plan_costs_at_most_two_calls_per_resource() {
+fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_orphans() {
     let tb = Testbed::private();
-    let plan = plan_file("china-to-commercial.yaml");
+    seed_account(&tb, 1200, 300, 30, 30);
     let run = Run::new(&tb);
+    let (plan, src) = run.own_plan("china-to-commercial.yaml");
+    // The plan with a role and a profile more, then without them: both become orphans.
+    let extra = "
+  extra_role:
+    type: iam.role
+    partition: china
+    properties:
+      name: xpart-extra-${var.suffix}
+      trust: {service: ec2}
+  extra_profile:
+    type: iam.instance_profile
+    partition: china
+    properties: {name: \"xpart-extra-${var.suffix}\", role: \"${extra_role.name}\"}
+";
+    std::fs::write(&plan, format!("{src}{extra}")).unwrap();
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let arn = util::rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let got = iam
+            .get_role()
+            .role_name(format!("xpart-workload-{}", run.suffix))
+            .send()
+            .await
+            .unwrap();
+        got.role().unwrap().arn().to_string()
+    });
+    let path = format!(":role/xpart/{}/xpart-workload-", run.plan_name(&plan));
+    assert!(
+        arn.contains(&path),
+        "the plan's roles live under its path: {arn}"
+    );
+    std::fs::write(&plan, &src).unwrap();
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for (ty, id) in [
+        ("iam.role", "extra_role"),
+        ("iam.instance_profile", "extra_profile"),
+    ] {
+        assert!(
+            out.contains(&format!("- {ty} {id}")),
+            "the orphan {id} is found among the account's roles:\n{out}"
+        );
+    }
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let gone = util::rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let name = format!("xpart-extra-{}", run.suffix);
+        let role = iam.get_role().role_name(&name).send().await;
+        let profile = iam
+            .get_instance_profile()
+            .instance_profile_name(&name)
+            .send()
+            .await;
+        role.is_err() && profile.is_err()
+    });
+    assert!(gone, "the orphans were deleted");
+
     // Resources that AWS holds: those in a partition, and a CA held by a KMS key (its
     // certificate is read from the key).
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&src).unwrap();
     let resources = doc["resources"]
         .as_mapping()
         .unwrap()
@@ -106,20 +199,21 @@ fn no_op_plan_costs_at_most_two_calls_per_resource() {
     for side in [Side::Commercial, Side::China] {
         let c = calls(&tb, side);
         total += c.values().sum::<u64>();
-        // The per-type listings the scan replaces: none, in either partition.
+        // Listings of the account, type by type: none, in either partition.
         for op in [
-            "ListRoles",
+            "GetAccountAuthorizationDetails",
             "ListKeys",
             "ListAliases",
             "ListSecrets",
-            "ListRolePolicies",
         ] {
             assert!(!c.contains_key(op), "{side:?} called {op}: {c:?}");
         }
+        // One page each: the plan's path, not the account's 1,200 roles and 300 profiles.
         for op in [
             "GetResources",
-            "GetAccountAuthorizationDetails",
             "GetCallerIdentity",
+            "ListRoles",
+            "ListInstanceProfiles",
         ] {
             assert_eq!(c.get(op), Some(&1), "{side:?}: {op} once: {c:?}");
         }

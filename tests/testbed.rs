@@ -1526,6 +1526,82 @@ fn create_route_table_is_idempotent_by_its_client_token() {
 /// GetAccountAuthorizationDetails pages as IAM does: at most MaxItems entities a page (default
 /// 100, 1–1000), IsTruncated and a Marker to go on; every entity once across the pages.
 #[test]
+fn instance_profiles_are_listed_by_path_in_pages_and_without_tags() {
+    let tb = testbed();
+    rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
+        let name = unique("byprefix");
+        let path = format!("/xpart/{name}/");
+        let tag = aws_sdk_iam::types::Tag::builder()
+            .key("k")
+            .value("v")
+            .build()
+            .unwrap();
+        for i in 0..5 {
+            iam.create_instance_profile()
+                .instance_profile_name(format!("{name}-{i}"))
+                .path(&path)
+                .tags(tag.clone())
+                .send()
+                .await
+                .unwrap();
+        }
+        iam.create_instance_profile()
+            .instance_profile_name(format!("{name}-elsewhere"))
+            .tags(tag.clone())
+            .send()
+            .await
+            .unwrap();
+        let (mut seen, mut marker, mut pages) = (vec![], None::<String>, 0);
+        loop {
+            let page = iam
+                .list_instance_profiles()
+                .path_prefix(&path)
+                .max_items(2)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.instance_profiles().len() <= 2);
+            for ip in page.instance_profiles() {
+                assert!(ip.tags().is_empty(), "a listing leaves tags out: {ip:?}");
+                seen.push(ip.instance_profile_name().to_string());
+            }
+            match page.marker() {
+                Some(m) if page.is_truncated() => marker = Some(m.to_string()),
+                _ => break,
+            }
+            assert!(pages < 100, "bounded");
+        }
+        seen.sort();
+        let want: Vec<String> = (0..5).map(|i| format!("{name}-{i}")).collect();
+        assert_eq!(seen, want, "the path's profiles, each once, and no other");
+        assert_eq!(pages, 3);
+        // GetInstanceProfile still has them.
+        let got = iam
+            .get_instance_profile()
+            .instance_profile_name(format!("{name}-0"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.instance_profile().unwrap().tags().len(), 1);
+        let e = iam.list_instance_profiles().max_items(0).send().await;
+        assert!(e.is_err(), "MaxItems 0 is refused");
+        for i in (0..5)
+            .map(|i| i.to_string())
+            .chain(["elsewhere".to_string()])
+        {
+            iam.delete_instance_profile()
+                .instance_profile_name(format!("{name}-{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+}
+
+#[test]
 fn account_authorization_details_come_in_pages() {
     let tb = testbed();
     rt().block_on(async {

@@ -667,7 +667,7 @@ fn instance_profile_lifecycle_in_china() {
         assert!(created.owned);
         assert_eq!(
             created.outputs["arn"],
-            format!("arn:aws-cn:iam::{account}:instance-profile/{name}")
+            format!("arn:aws-cn:iam::{account}:instance-profile/xpart/{plan}/{name}")
         );
         let want = InstanceProfile::desired(&p, &cx).unwrap();
         let live = assert_read_back::<InstanceProfile>(&p, &cx, &created).await;
@@ -804,7 +804,11 @@ fn iam_role_lifecycle_in_china() {
 
         let created = Role::create(&p, &cx).await.unwrap();
         assert!(created.owned);
-        assert_eq!(created.outputs["arn"], format!("arn:aws-cn:iam::{account}:role/{name}"));
+        // Under the plan's IAM path, where `find_owned` lists it.
+        assert_eq!(
+            created.outputs["arn"],
+            format!("arn:aws-cn:iam::{account}:role/xpart/{plan}/{name}")
+        );
         assert_eq!(diff(&want, &created), set(&[]));
         let live = assert_read_back::<Role>(&p, &cx, &created).await;
         util::assert_found_as_read::<Role>(&without_account(&cx), &live, &[]).await;
@@ -844,8 +848,9 @@ fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
         let plan = util::unique("p");
         let cx = ctx(tb, Side::China, &plan, "role").await;
         let name = china_role(tb).await;
+        // Adopted where it is (`path: /`): IAM cannot move a role.
         let p = role_props(&format!(
-            "name: {name}\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"
+            "name: {name}\npath: /\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"
         ));
         let live = Role::read(&p, &without_account(&cx)).await.unwrap().unwrap();
         assert!(!live.owned);

@@ -10,6 +10,12 @@
   If you do not include this parameter, the number of items defaults to 100"; valid range
   1–1000). moto answered every entity at once, which hid what paging through a large account
   costs.
+- IAM ListInstanceProfiles takes PathPrefix ("only instance profiles whose path starts with
+  the prefix"), pages as GetAccountAuthorizationDetails does, and leaves tags out ("this
+  operation does not return the following attributes, even though they are an attribute of
+  the returned object: … Tags", ListInstanceProfiles API reference). moto ignored the prefix
+  and the paging and answered tags: xpart finds a plan's profiles by their path, and a
+  listing that answered tags would hide a missing GetInstanceProfile.
 - IAM trust policies and KMS key policies that name a principal of another
   partition are refused, as the real services refuse them.
 - The account principal KMS accepts in a key policy, and writes into the default policy of a
@@ -103,7 +109,8 @@ def _patch_iam() -> None:
     lists = (("users", "UserDetailList"), ("groups", "GroupDetailList"),
              ("roles", "RoleDetailList"), ("managed_policies", "Policies"))
 
-    def paged_details(self):
+    def page_params(self) -> tuple[int, int]:
+        """(first item, MaxItems) of a paged IAM listing, checked as IAM checks them."""
         try:
             max_items = int(self._get_param("MaxItems") or 100)
         except ValueError:
@@ -116,6 +123,10 @@ def _patch_iam() -> None:
             start = int(marker) if marker else 0
         except ValueError:
             raise ValidationError("Invalid Marker") from None
+        return start, max_items
+
+    def paged_details(self):
+        start, max_items = page_params(self)
         details = self.backend.get_account_authorization_details(self._get_param("Filter", []))
         entities = [(key, item) for field, key in lists for item in list(details[field])]
         page = entities[start:start + max_items]
@@ -127,6 +138,31 @@ def _patch_iam() -> None:
         return ActionResult(result)
 
     IamResponse.get_account_authorization_details = paged_details
+
+    class Untagged:
+        """An entity as IAM's listings show it: every attribute but its tags."""
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name in ("tags", "Tags"):
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    def paged_profiles(self):
+        start, max_items = page_params(self)
+        prefix = self._get_param("PathPrefix") or "/"
+        profiles = sorted((p for p in self.backend.get_instance_profiles() if p.path.startswith(prefix)),
+                          key=lambda p: p.id)
+        page = profiles[start:start + max_items]
+        truncated = start + max_items < len(profiles)
+        result = {"InstanceProfiles": [Untagged(p) for p in page], "IsTruncated": truncated}
+        if truncated:
+            result["Marker"] = str(start + max_items)
+        return ActionResult(result)
+
+    IamResponse.list_instance_profiles = paged_profiles
 
 
 def _patch_kms() -> None:

@@ -107,17 +107,7 @@ pub struct Seen {
 /// The lease secret's name for a plan identity: Secrets Manager's characters only, and a digest
 /// of the identity so that two identities never share one.
 pub fn secret_name(identity: &str) -> String {
-    let safe: String = identity
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(200)
-        .collect();
+    let safe = crate::engine::tags::name_part(identity, "/_+=.@-", 200);
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
     format!("xpart/lease/{safe}-{}", &hex(digest.as_ref())[..8])
 }

@@ -1,8 +1,8 @@
 //! The engine: reads live state, computes the plan and applies it (or destroys) as a DAG.
 //!
 //! From the bottom up: `walk` runs jobs in dependency order with no AWS in it; `state`,
-//! `error` and `tags` are the terms of a resource; `scan` is a partition's tag query and IAM
-//! snapshot; `context` is what a type call runs with; `retry` the engine's own retries;
+//! `error` and `tags` are the terms of a resource; `scan` is what a read phase asks once per
+//! partition; `context` is what a type call runs with; `retry` the engine's own retries;
 //! `resource` the contract each type module in `types` implements; `run` plans, applies and
 //! destroys.
 

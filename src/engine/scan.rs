@@ -1,15 +1,17 @@
-//! What one read phase learns of a partition in a few account-wide calls, shared by every read
-//! and the orphan search of that phase: the resources the plan owns there (one tag query) and
-//! its IAM roles with their policies (one authorization snapshot).
+//! What one read phase learns of a partition and shares among its reads and its orphan
+//! search: the resources the plan owns there (one tag query), and what KMS said of a key
+//! (a CA held by a key reads the key its `kms.key` has just read).
 //!
-//! Without these, finding what a plan owns costs a listing per type and, for IAM and KMS, a
-//! call per item of the account; with them a plan costs the same few calls whatever the
-//! account holds. A scan lives for one read phase only: writes make it stale, so creates and
-//! updates (and their lookups) always ask AWS directly.
+//! Without the tag query, finding what a plan owns costs a listing per type and, for KMS, a
+//! call per key of the account; with it a plan costs the same few calls whatever the account
+//! holds. IAM, which the tag index does not cover, is found by its path instead
+//! (`types::iam::plan_path`). A scan lives for one read phase only: writes make it stale, so
+//! creates and updates (and their lookups) always ask AWS directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use aws_sdk_iam::types::{EntityType, RoleDetail};
+use aws_sdk_kms::types::KeyMetadata;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use tokio::sync::OnceCell;
 
@@ -58,11 +60,54 @@ pub fn type_of_arn(arn: &str) -> Option<&'static str> {
     })
 }
 
+/// Answers by key, each asked once however many ask at the same time; a failed ask is not
+/// kept (the next one asks again).
+pub struct Memo<T>(Mutex<HashMap<String, Arc<OnceCell<T>>>>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<T: Clone> Memo<T> {
+    fn cell(&self, key: &str) -> Arc<OnceCell<T>> {
+        let mut cells = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cells.entry(key.to_string()).or_default().clone()
+    }
+
+    /// The answer for `key`: the one given already, or `ask`'s.
+    pub async fn get<E, Fut>(&self, key: &str, ask: impl FnOnce() -> Fut) -> Result<T, E>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        self.cell(key).get_or_try_init(ask).await.cloned()
+    }
+
+    /// Keep `value` as the answer for `key` too (the same thing under another of its names),
+    /// unless one is there already.
+    pub fn also(&self, key: &str, value: T) {
+        let _ = self.cell(key).set(value);
+    }
+}
+
+/// How KMS names a key in a memo: by its id, whether it was asked by id or by ARN (an alias
+/// is its own name until the key it names is known).
+pub fn key_ref(key: &str) -> &str {
+    match key.strip_prefix("arn:") {
+        Some(_) => key.rsplit_once(":key/").map_or(key, |(_, id)| id),
+        None => key,
+    }
+}
+
 /// One partition's scan for one read phase; each part is fetched on first use, once.
 #[derive(Default)]
 pub struct Scan {
     tagged: OnceCell<Vec<Tagged>>,
-    roles: OnceCell<Vec<RoleDetail>>,
+    /// DescribeKey's answers, by `key_ref` (None: no such key).
+    pub keys: Memo<Option<KeyMetadata>>,
+    /// ListResourceTags's answers, by key id (None: gone, or not ours to read).
+    pub key_tags: Memo<Option<Vec<(String, String)>>>,
 }
 
 impl std::fmt::Debug for Scan {
@@ -124,55 +169,42 @@ impl Scan {
             .await?;
         Ok(v)
     }
-
-    /// Every IAM role of the account with its inline and attached policies and its tags
-    /// (GetAccountAuthorizationDetails for roles, up to 1000 a page).
-    pub async fn roles(&self, clients: &Clients) -> Result<&[RoleDetail], AwsError> {
-        let v = self
-            .roles
-            .get_or_try_init(|| async {
-                let iam = &clients.iam;
-                let mut found = vec![];
-                let mut marker: Option<String> = None;
-                // Bounded: a page holds up to 1000 roles and an account at most a few thousand.
-                for _ in 0..1000 {
-                    let page = iam
-                        .get_account_authorization_details()
-                        .filter(EntityType::Role)
-                        .max_items(1000)
-                        .set_marker(marker.take())
-                        .send()
-                        .await
-                        .map_err(|e| clients.error("GetAccountAuthorizationDetails", e))?;
-                    found.extend(page.role_detail_list().iter().cloned());
-                    match page.marker() {
-                        Some(m) if page.is_truncated() => marker = Some(m.to_string()),
-                        _ => break,
-                    }
-                }
-                Ok::<_, AwsError>(found)
-            })
-            .await?;
-        Ok(v)
-    }
-
-    /// The role named `name` in the snapshot, if there.
-    pub async fn role(
-        &self,
-        clients: &Clients,
-        name: &str,
-    ) -> Result<Option<&RoleDetail>, AwsError> {
-        Ok(self
-            .roles(clients)
-            .await?
-            .iter()
-            .find(|r| r.role_name() == Some(name)))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_remembered_by_id_however_they_were_named() {
+        assert_eq!(key_ref("arn:aws-cn:kms:cn-north-1:1:key/abcd-1"), "abcd-1");
+        assert_eq!(key_ref("abcd-1"), "abcd-1");
+        assert_eq!(key_ref("alias/xpart-ca"), "alias/xpart-ca");
+        assert_eq!(
+            key_ref("arn:aws:kms:us-east-1:1:alias/x"),
+            "arn:aws:kms:us-east-1:1:alias/x"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_memo_asks_once_and_forgets_a_failure() {
+        let memo: Memo<u32> = Memo::default();
+        let asked = std::sync::atomic::AtomicU32::new(0);
+        let ask = || async {
+            asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, String>(7)
+        };
+        let (a, b) = tokio::join!(memo.get("k", ask), memo.get("k", ask));
+        assert_eq!((a, b), (Ok(7), Ok(7)));
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let failed = memo.get("f", || async { Err::<u32, _>("no") }).await;
+        assert_eq!(failed, Err("no"));
+        assert_eq!(memo.get("f", || async { Ok::<_, &str>(3) }).await, Ok(3));
+        memo.also("k2", 9);
+        memo.also("k", 1);
+        assert_eq!(memo.get("k2", || async { Ok::<_, ()>(0) }).await, Ok(9));
+        assert_eq!(memo.get("k", || async { Ok::<_, ()>(0) }).await, Ok(7));
+    }
 
     #[test]
     fn arns_map_to_plan_types() {

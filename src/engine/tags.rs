@@ -16,6 +16,23 @@ pub const TAG_LINEAGE: &str = "xpart:lineage";
 /// The tag naming the resource's id in that plan.
 pub const TAG_ID: &str = "xpart:id";
 
+/// A plan identity as part of an AWS name (a lease secret's, an IAM path's): letters and
+/// digits and `punctuation` kept, any other character `-`, at most `max` characters. Two
+/// identities may come out alike: where that matters, the caller adds a digest.
+pub fn name_part(identity: &str, punctuation: &str, max: usize) -> String {
+    identity
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || punctuation.contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(max)
+        .collect()
+}
+
 /// Whether a tag key is one of xpart's own (ownership, or facts xpart keeps on a resource, such
 /// as an issued certificate's): never a user tag, and lint refuses user tags under `xpart:`.
 pub fn is_xpart_tag(k: &str) -> bool {

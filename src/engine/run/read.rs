@@ -100,7 +100,8 @@ impl Engine {
             .iter()
             .filter(|id| self.spec.resources[*id].partition.is_none())
             .partition(|id| self.home(&self.spec.resources[*id]).is_none());
-        self.read_local(&early, &mut known, &mut lives).await?;
+        self.read_local(&early, scans, &mut known, &mut lives)
+            .await?;
         let results: Arc<Mutex<ReadResults>> = Default::default();
         let mut nodes = vec![];
         for id in &self.spec.order {
@@ -155,15 +156,18 @@ impl Engine {
         if !errors.is_empty() {
             return Err(RunError::Read(errors));
         }
-        self.read_local(&late, &mut known, &mut lives).await?;
+        self.read_local(&late, scans, &mut known, &mut lives)
+            .await?;
         Ok(lives)
     }
 
     /// Read local resources one after the other, in the plan's order (each may use the one
-    /// before: a certificate its CA).
+    /// before: a certificate its CA). One held by an AWS resource (a CA by its key) reads with
+    /// that partition's scan, which has what the key's own read asked already.
     async fn read_local(
         &self,
         ids: &[&String],
+        scans: &Scans,
         known: &mut Known,
         lives: &mut BTreeMap<String, Option<Live>>,
     ) -> Result<(), RunError> {
@@ -173,7 +177,8 @@ impl Engine {
             let kind = self
                 .render(r, known)
                 .map_err(|e| RunError::Read(vec![*e]))?;
-            let cx = self.ctx(r, known);
+            let mut cx = self.ctx(r, known);
+            cx.scan = self.home(r).and_then(|p| scans.get(&p).cloned());
             match with_props!(&kind, |p, T| T::read(p, &cx).await) {
                 Ok(l) => {
                     known.insert((*id).clone(), l.as_ref().map(|l| l.outputs.clone()));

@@ -52,6 +52,9 @@ super::plan_data! {
     /// `iam.role`
     tagged pub struct Role {
         pub name: String,
+        /// Default: the plan's IAM path `/xpart/<plan name>/`, where xpart finds its own roles
+        /// (also once the plan no longer has them). A declared path is used as written: `/`
+        /// keeps a role made outside xpart, or by an xpart before the plan's path, where it is.
         pub path: Option<String>,
         pub description: Option<String>,
         pub trust: Trust,
@@ -66,6 +69,7 @@ super::plan_data! {
     /// `iam.instance_profile`
     tagged pub struct InstanceProfile {
         pub name: String,
+        /// Default: the plan's IAM path `/xpart/<plan name>/`, as a role's.
         pub path: Option<String>,
         /// `${<role>.name}`
         pub role: String,

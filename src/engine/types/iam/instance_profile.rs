@@ -2,7 +2,8 @@
 //!
 //! Found by name (GetInstanceProfile returns its tags and roles). IAM names are unique per
 //! account, so a create retried after a lost response gets EntityAlreadyExists and reads the
-//! profile instead. A role created seconds earlier may not be visible to the profile API yet:
+//! profile instead. Every profile lives under the plan's IAM path (`plan_path`), which is how
+//! `find_owned` lists the plan's alone. A role created seconds earlier may not be visible to the profile API yet:
 //! adding it is retried on NoSuchEntity within the IAM propagation bound.
 //!
 //! Round trips: `read` is one GetInstanceProfile; `create` is CreateInstanceProfile, then
@@ -13,7 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
-use super::{all, converged, gone_ok, remove_from_profile, unless_gone, Call, IAM_GONE};
+use super::{
+    all, converged, gone_ok, path_in_plan, plan_path, remove_from_profile, unless_gone, Call,
+    IAM_GONE,
+};
 use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, until_seen, user_tags, Ctx, Desired,
     Error, Live, Propagation, Resource, Result,
@@ -30,8 +34,8 @@ const ROLE: Propagation = Propagation {
     pending: |e| e.code() == Some("NoSuchEntity"),
 };
 
-fn path_of(p: &InstanceProfile) -> String {
-    p.path.clone().unwrap_or_else(|| "/".into())
+fn path_of(p: &InstanceProfile, cx: &Ctx) -> String {
+    path_in_plan(&cx.owner, p.path.as_deref())
 }
 
 fn tags(cx: &Ctx, p: &InstanceProfile) -> Vec<Tag> {
@@ -108,10 +112,10 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
 }
 
 impl Resource for InstanceProfile {
-    fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
+    fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
-            .attr("path", path_of(p))
+            .attr("path", path_of(p, cx))
             .attr("role", p.role.as_str())
             .attr("tags", plan_tags(&p.tags))
             .forces_replacement(&["name", "path"]))
@@ -143,14 +147,15 @@ impl Resource for InstanceProfile {
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // IAM lists no profiles by tag, and ListInstanceProfiles leaves tags out: every profile
-        // of the account costs a GetInstanceProfile (its tags and roles: all `read` needs; the
-        // test-bed has no ListInstanceProfileTags), `LOOKUPS_AT_ONCE` at a time. For N profiles
-        // that is N + N/100 calls per plan, apply and destroy.
+        // IAM lists no profiles by tag, and ListInstanceProfiles leaves tags out, but it filters
+        // by path: the plan's path holds its profiles alone, so this is one listing (100 a
+        // page) whatever the account holds. A listed profile the plan no longer has costs a
+        // GetInstanceProfile (its tags and roles: all `read` needs).
         let mut pages = cx
             .clients()
             .iam
             .list_instance_profiles()
+            .path_prefix(plan_path(&cx.owner))
             .into_paginator()
             .items()
             .send();
@@ -198,7 +203,7 @@ impl Resource for InstanceProfile {
                 "CreateInstanceProfile",
                 iam.create_instance_profile()
                     .instance_profile_name(&p.name)
-                    .path(path_of(p))
+                    .path(path_of(p, cx))
                     .set_tags(Some(tags(cx, p)))
                     .send(),
             )

@@ -1,4 +1,5 @@
-//! `iam.*`: roles and instance profiles, and the policy-document handling they share.
+//! `iam.*`: roles and instance profiles, the IAM path that finds a plan's own, and the
+//! policy-document handling they share.
 
 pub mod instance_profile;
 pub mod role;
@@ -9,6 +10,31 @@ pub use crate::policy::canonical;
 use serde_json::Value as Json;
 
 use crate::engine::resource::{Ctx, Result};
+use crate::spec::PlanIdentity;
+
+/// The IAM path under which a plan keeps its roles and instance profiles: `/xpart/<plan>/`.
+///
+/// IAM is outside the tag index (the Resource Groups Tagging API "does not currently support
+/// IAM users and roles"), and ListRoles and ListInstanceProfiles leave tags out, so the only
+/// way IAM can be asked for a plan's own without walking the account is the one filter those
+/// listings take: `PathPrefix`. Every role and profile the plan makes lives under this path, so
+/// finding them (orphans included) is one listing whatever else the account holds. The path
+/// is an index, not the proof of ownership: the tags still decide, and two plans whose names
+/// sanitize alike only cost each other a GetRole per listed role. It also lets an
+/// administrator scope xpart's IAM permissions to `role/xpart/*` and `instance-profile/xpart/*`.
+pub fn plan_path(owner: &PlanIdentity) -> String {
+    // One segment: no `/` in it.
+    let name = crate::engine::tags::name_part(&owner.name, "_+=,.@-", 64);
+    format!("/xpart/{name}/")
+}
+
+/// Where a role or profile lives: the `path` it declares, else the plan's path. A declared
+/// path is IAM's, as written (`path: /` keeps a role made before, or outside xpart, where it
+/// is); one outside the plan's path is found while the plan declares the role, but not once
+/// the plan no longer does (docs/plan.md says so).
+pub fn path_in_plan(owner: &PlanIdentity, declared: Option<&str>) -> String {
+    declared.map_or_else(|| plan_path(owner), str::to_string)
+}
 
 /// IAM calls that make or undo a link between two named things (a policy and a role, a role
 /// and a profile): each a function of the two names. An `unlink` of a link or target already
@@ -64,4 +90,35 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_path_is_a_path_iam_accepts_whatever_the_plan_is_called() {
+        let owner = |name: &str| PlanIdentity {
+            name: name.into(),
+            lineage: "0".into(),
+        };
+        assert_eq!(
+            plan_path(&owner("china-to-commercial-ci-42")),
+            "/xpart/china-to-commercial-ci-42/"
+        );
+        for name in ["a b/c", "中国", &"x".repeat(600), ""] {
+            let p = plan_path(&owner(name));
+            assert!(p.starts_with("/xpart/") && p.ends_with('/'), "{p}");
+            assert!(p.len() <= 512, "{}", p.len());
+            assert!(
+                p[7..p.len() - 1]
+                    .chars()
+                    .all(|c| c != '/' && ('!'..='~').contains(&c)),
+                "{p}: one segment of printable characters"
+            );
+        }
+        assert_eq!(path_in_plan(&owner("p"), Some("/team/a/")), "/team/a/");
+        assert_eq!(path_in_plan(&owner("p"), None), "/xpart/p/");
+        assert_eq!(path_in_plan(&owner("p"), Some("/")), "/");
+    }
 }

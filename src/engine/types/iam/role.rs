@@ -1,10 +1,13 @@
 //! `iam.role`: a role with its trust policy, inline policies and managed policy attachments.
 //!
 //! Found by name (GetRole returns its tags). IAM names are unique per account, so a create
-//! retried after a lost response gets EntityAlreadyExists and reads the role instead.
+//! retried after a lost response gets EntityAlreadyExists and reads the role instead. Every
+//! role lives under the plan's IAM path (`plan_path`), which is how `find_owned` lists the
+//! plan's roles alone, whatever else the account holds.
 //!
-//! Round trips: `read` is GetRole ∥ ListRolePolicies ∥ ListAttachedRolePolicies, then every
-//! GetRolePolicy at once (2). `create` is CreateRole, then every PutRolePolicy and
+//! Round trips: `read` is GetRole ∥ ListRolePolicies ∥ ListAttachedRolePolicies ∥ GetRolePolicy
+//! of each policy the plan declares (1), and a GetRolePolicy of any other the listing shows
+//! (one more, only then). `create` is CreateRole, then every PutRolePolicy and
 //! AttachRolePolicy at once (2), and returns what it wrote without reading it back; `update`
 //! makes its independent calls at once too.
 
@@ -36,8 +39,8 @@ fn trust_doc(p: &Role, cx: &Ctx) -> Json {
     cx.fill_account(policy::trust_document(&p.trust, &cx.part().def))
 }
 
-fn path_of(p: &Role) -> String {
-    p.path.clone().unwrap_or_else(|| "/".into())
+fn path_of(p: &Role, cx: &Ctx) -> String {
+    path_in_plan(&cx.owner, p.path.as_deref())
 }
 
 fn tags(cx: &Ctx, p: &Role) -> Vec<Tag> {
@@ -68,36 +71,51 @@ async fn get_role(cx: &Ctx, name: &str) -> Result<Option<aws_sdk_iam::types::Rol
     }
 }
 
-/// A role's inline policies, canonical, by name: ListRolePolicies, then every GetRolePolicy at
-/// once (2 round trips).
-async fn inline_policies(cx: &Ctx, role: &str) -> Result<serde_json::Map<String, Json>> {
+/// A role's inline policies, canonical, by name: ListRolePolicies ∥ GetRolePolicy of each of
+/// `expected` (the names the plan declares), then GetRolePolicy of any other the listing shows.
+/// One round trip while the role has the policies the plan names, two when it has others.
+async fn inline_policies(
+    cx: &Ctx,
+    role: &str,
+    expected: &[String],
+) -> Result<serde_json::Map<String, Json>> {
     let iam = &cx.clients().iam;
-    let names = cx
-        .call(
-            "ListRolePolicies",
-            iam.list_role_policies().role_name(role).send(),
-        )
-        .await?;
-    let docs = all(names.policy_names().iter().map(|policy| async move {
+    let get = |policy: String| async move {
         let got = cx
             .call(
                 "GetRolePolicy",
                 iam.get_role_policy()
                     .role_name(role)
-                    .policy_name(policy)
+                    .policy_name(&policy)
                     .send(),
             )
             .await;
-        // Deleted since the listing: not there.
-        Ok(gone_ok(got, IAM_GONE)?.map(|doc| {
-            (
-                policy.clone(),
-                canonical(&decode_document(doc.policy_document())),
-            )
-        }))
-    }))
-    .await?;
-    Ok(docs.into_iter().flatten().collect())
+        // Not there (never put, or deleted meanwhile): the listing says what there is.
+        Ok(gone_ok(got, IAM_GONE)?
+            .map(|doc| (policy, canonical(&decode_document(doc.policy_document())))))
+    };
+    let listed = cx.call(
+        "ListRolePolicies",
+        iam.list_role_policies().role_name(role).send(),
+    );
+    let (listed, early) = tokio::join!(listed, all(expected.iter().cloned().map(get)));
+    let listed: BTreeSet<String> = listed?.policy_names().iter().cloned().collect();
+    let mut docs: serde_json::Map<String, Json> = early?
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| listed.contains(name))
+        .collect();
+    let others: Vec<String> = listed
+        .into_iter()
+        .filter(|n| !docs.contains_key(n))
+        .collect();
+    docs.extend(
+        all(others.into_iter().map(get))
+            .await?
+            .into_iter()
+            .flatten(),
+    );
+    Ok(docs)
 }
 
 /// A role's attached managed policies, as the `managed_policy_arns` attribute (1 call).
@@ -120,37 +138,21 @@ async fn attached_policies(cx: &Ctx, role: &str) -> Result<Json> {
     ))
 }
 
-/// A role's policies, inline and attached, fetched at once (2 round trips); None when the role
-/// went away meanwhile.
+/// A role's policies, inline and attached, fetched at once (see `inline_policies`: `expected`
+/// are the inline policy names to ask for at once); None when the role went away meanwhile.
 async fn policies_of(
     cx: &Ctx,
     role: &str,
+    expected: &[String],
 ) -> Result<Option<(serde_json::Map<String, Json>, Json)>> {
-    let (inline, attached) = tokio::join!(inline_policies(cx, role), attached_policies(cx, role));
+    let (inline, attached) = tokio::join!(
+        inline_policies(cx, role, expected),
+        attached_policies(cx, role)
+    );
     match (gone_ok(inline, IAM_GONE)?, gone_ok(attached, IAM_GONE)?) {
         (Some(i), Some(a)) => Ok(Some((i, a))),
         _ => Ok(None),
     }
-}
-
-/// A role's policies as the authorization snapshot has them, in `policies_of`'s terms.
-fn policies_in(d: &aws_sdk_iam::types::RoleDetail) -> (serde_json::Map<String, Json>, Json) {
-    let inline = d
-        .role_policy_list()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.policy_name()?.to_string(),
-                canonical(&decode_document(p.policy_document()?)),
-            ))
-        })
-        .collect();
-    let attached = sorted(
-        d.attached_managed_policies()
-            .iter()
-            .filter_map(|a| a.policy_arn().map(str::to_string)),
-    );
-    (inline, attached)
 }
 
 /// The outputs of a role.
@@ -208,7 +210,7 @@ impl Resource for Role {
             .collect();
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
-            .attr("path", path_of(p))
+            .attr("path", path_of(p, cx))
             .attr("description", p.description.clone().unwrap_or_default())
             .attr(
                 "trust",
@@ -228,34 +230,13 @@ impl Resource for Role {
     }
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
-        if let Some(scan) = &cx.scan {
-            // The phase's snapshot has every role's policies: only GetRole (its description
-            // and session length, which the snapshot leaves out) is this role's own call.
-            let (role, detail) =
-                tokio::join!(get_role(cx, &p.name), scan.role(cx.clients(), &p.name));
-            let Some(role) = role? else { return Ok(None) };
-            let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
-            if let Some(d) = detail? {
-                let (inline, attached) = policies_in(d);
-                return Ok(Some(live_of(&role, inline, attached, owned)));
-            }
-            // Made since the snapshot: ask for its policies.
-            let Some((inline, attached)) = policies_of(cx, &p.name).await? else {
-                return Ok(None);
-            };
-            return Ok(Some(live_of(&role, inline, attached, owned)));
-        }
-        // The role and both policy listings at once; the listings fail alike when it is absent.
-        let (role, inline, attached) = tokio::join!(
-            get_role(cx, &p.name),
-            inline_policies(cx, &p.name),
-            attached_policies(cx, &p.name)
-        );
+        // The role and its policies at once; the policy calls fail alike when it is absent.
+        let expected: Vec<String> = p.policies.keys().cloned().collect();
+        let (role, policies) =
+            tokio::join!(get_role(cx, &p.name), policies_of(cx, &p.name, &expected));
         let Some(role) = role? else { return Ok(None) };
         // Deleted between the calls: absent, as a read a moment later would say.
-        let (Some(inline), Some(attached)) =
-            (gone_ok(inline, IAM_GONE)?, gone_ok(attached, IAM_GONE)?)
-        else {
+        let Some((inline, attached)) = policies? else {
             return Ok(None);
         };
         let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
@@ -263,49 +244,23 @@ impl Resource for Role {
     }
 
     async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        if let Some(scan) = &cx.scan {
-            // The snapshot has every role's tags and policies: only a role of this plan that
-            // the plan no longer has costs a GetRole (for what the snapshot leaves out).
-            let mine: Vec<(String, String, serde_json::Map<String, Json>, Json)> = scan
-                .roles(cx.clients())
-                .await?
-                .iter()
-                .filter(|d| !d.path().unwrap_or("/").starts_with("/aws-service-role/"))
-                .filter_map(|d| {
-                    let name = d.role_name()?;
-                    if cx.skip_names.contains(name) {
-                        return None;
-                    }
-                    let id = owned_id(&cx.owner, d.tags().iter().map(|t| (t.key(), t.value())))?;
-                    let (inline, attached) = policies_in(d);
-                    Some((id, name.to_string(), inline, attached))
-                })
-                .collect();
-            let found = lookup_all(mine, |(id, name, inline, attached)| {
-                let cx = cx.clone();
-                async move {
-                    Ok(get_role(&cx, &name)
-                        .await?
-                        .map(|role| (id, live_of(&role, inline, attached, true))))
-                }
-            })
-            .await?;
-            return Ok(owned_in_order(found));
-        }
-        // IAM lists no roles by tag, and ListRoles leaves tags out: every role of the account
-        // costs a GetRole (its tags, and all `read` needs of it), `LOOKUPS_AT_ONCE` at a time,
-        // and each role of this plan then its policies as `read` (2 calls + 1 per inline
-        // policy, in 2 round trips). For N roles that is N + N/100 + a few calls per plan,
-        // apply and destroy.
+        // IAM lists no roles by tag and ListRoles leaves tags out, but it filters by path: the
+        // plan's path holds its roles and nothing else of the account, so this is one listing
+        // (100 a page) whether the account holds ten roles or ten thousand. A listed role the
+        // plan no longer has (or under another of its names) costs a GetRole for its tags
+        // and, when they say it is ours, its policies.
         let iam = &cx.clients().iam;
-        let mut pages = iam.list_roles().into_paginator().items().send();
+        let mut pages = iam
+            .list_roles()
+            .path_prefix(plan_path(&cx.owner))
+            .into_paginator()
+            .items()
+            .send();
         let mut names = vec![];
         while let Some(r) = pages.next().await {
             let r = r.map_err(|e| cx.aws("ListRoles", e))?;
-            // Service-linked roles: AWS's, never a plan's (their path cannot be created).
             // The plan's own roles were just read by name.
-            if !r.path().starts_with("/aws-service-role/") && !cx.skip_names.contains(r.role_name())
-            {
+            if !cx.skip_names.contains(r.role_name()) {
                 names.push(r.role_name().to_string());
             }
         }
@@ -321,7 +276,7 @@ impl Resource for Role {
                 else {
                     return Ok(None);
                 };
-                let Some((inline, attached)) = policies_of(&cx, &name).await? else {
+                let Some((inline, attached)) = policies_of(&cx, &name, &[]).await? else {
                     return Ok(None);
                 };
                 Ok(Some((id, live_of(&role, inline, attached, true))))
@@ -341,7 +296,7 @@ impl Resource for Role {
             let mut req = iam
                 .create_role()
                 .role_name(&p.name)
-                .path(path_of(p))
+                .path(path_of(p, cx))
                 .assume_role_policy_document(&trust)
                 .max_session_duration(p.max_session_duration.unwrap_or(3600) as i32)
                 .set_tags(Some(tags(cx, p)));

@@ -26,6 +26,7 @@ use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Propagation, Resource, Result,
 };
+use crate::engine::scan::key_ref;
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::engine::types::shared::{answered, gone_ok};
@@ -165,13 +166,51 @@ fn pending(meta: &KeyMetadata) -> bool {
     )
 }
 
+/// The key `key` (id, ARN or alias) names; None when there is none. In a read phase, asked once
+/// per key: a CA held by a key reads the key its `kms.key` described a moment before.
 pub(crate) async fn describe(cx: &Ctx, key: &str) -> Result<Option<KeyMetadata>> {
-    let sent = cx.clients().kms.describe_key().key_id(key).send();
-    Ok(gone_ok(cx.call("DescribeKey", sent).await, GONE)?.and_then(|o| o.key_metadata))
+    let ask = || async {
+        let sent = cx.clients().kms.describe_key().key_id(key).send();
+        Ok(gone_ok(cx.call("DescribeKey", sent).await, GONE)?.and_then(|o| o.key_metadata))
+    };
+    let Some(scan) = &cx.scan else {
+        return ask().await;
+    };
+    let meta = scan.keys.get(key_ref(key), ask).await?;
+    if let Some(m) = &meta {
+        scan.keys.also(m.key_id(), meta.clone());
+    }
+    Ok(meta)
 }
 
-/// A key's tags as (key, value) pairs; None when the key is gone or not ours to read.
+/// A key's tags as (key, value) pairs; None when the key is gone or not ours to read. In a
+/// read phase, asked once per key.
 pub(crate) async fn key_tags(cx: &Ctx, key_id: &str) -> Result<Option<Vec<(String, String)>>> {
+    match &cx.scan {
+        Some(scan) => {
+            let ask = || list_tags(cx, key_id);
+            scan.key_tags.get(key_ref(key_id), ask).await
+        }
+        None => list_tags(cx, key_id).await,
+    }
+}
+
+/// The tags of the key with this ARN as the read phase's tag query found them (it asks for the
+/// plan's tags, so it is a key of this plan); None outside a read phase, or when the query has
+/// no such key (too new for the index, or not the plan's).
+pub(crate) async fn indexed_tags(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>>> {
+    let Some(scan) = &cx.scan else {
+        return Ok(None);
+    };
+    Ok(scan
+        .tagged(cx.clients(), &cx.owner)
+        .await?
+        .iter()
+        .find(|t| t.arn == arn)
+        .map(|t| t.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+}
+
+async fn list_tags(cx: &Ctx, key_id: &str) -> Result<Option<Vec<(String, String)>>> {
     match cx
         .clients()
         .kms
@@ -256,8 +295,25 @@ async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
 
 /// What `read` needs of a found key besides its metadata: its tags and policy, at once (one
 /// round trip). None when it is gone, or its tags are not ours to read.
-async fn tags_and_policy(cx: &Ctx, key_id: &str) -> Result<Option<(Vec<(String, String)>, Json)>> {
-    let (tags, policy) = tokio::join!(key_tags(cx, key_id), key_policy(cx, key_id));
+///
+/// While planning, a key of this resource that the phase's tag query found takes its tags
+/// from there, as Roles Anywhere's resources do: the query runs anyway, and it has every tag.
+/// Its values may lag a change made seconds before (the index is eventually consistent),
+/// which can show a tag change that is already made; ownership is not at stake, since only a
+/// key tagged as this resource is taken from the index.
+async fn tags_and_policy(
+    cx: &Ctx,
+    meta: &KeyMetadata,
+) -> Result<Option<(Vec<(String, String)>, Json)>> {
+    let key_id = meta.key_id();
+    let tags = async {
+        let indexed = indexed_tags(cx, meta.arn().unwrap_or_default()).await?;
+        match indexed.filter(|tags| owns(cx, tags)) {
+            Some(tags) => Ok(Some(tags)),
+            None => key_tags(cx, key_id).await,
+        }
+    };
+    let (tags, policy) = tokio::join!(tags, key_policy(cx, key_id));
     Ok(tags?.zip(policy?))
 }
 
@@ -327,7 +383,7 @@ async fn aliased_live(
     alias: &str,
     meta: &KeyMetadata,
 ) -> Result<Option<Live>> {
-    let Some((tags, policy)) = tags_and_policy(cx, meta.key_id()).await? else {
+    let Some((tags, policy)) = tags_and_policy(cx, meta).await? else {
         return Ok(None);
     };
     let owned = owns(cx, &tags);

@@ -11,7 +11,8 @@
 //! needs kms:DescribeKey, kms:GetPublicKey and kms:ListResourceTags, not kms:Sign, so a
 //! pull-request job can plan without the power to issue certificates.
 //!
-//! Round trips: `read` is DescribeKey ∥ GetPublicKey ∥ ListResourceTags (1); `create` is
+//! Round trips: `read` is DescribeKey ∥ GetPublicKey (1), the signature from the plan's tag
+//! query (ListResourceTags when the query's copy does not verify, one more); `create` is
 //! DescribeKey ∥ GetPublicKey ∥ ListResourceTags (the key must be the plan's), Sign,
 //! TagResource (3). Delete removes nothing: the certificate
 //! goes with its key, which its own `kms.key` deletes.
@@ -24,7 +25,7 @@ use serde_json::json;
 
 use crate::aws::Clients;
 use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
-use crate::engine::types::kms::key::{describe, key_tags};
+use crate::engine::types::kms::key::{describe, indexed_tags, key_tags};
 use crate::pki::remote::{self, HeldCa, HeldKey};
 use crate::pki::{self, PkiError};
 use crate::plan::Unknown;
@@ -134,16 +135,26 @@ pub async fn read(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Option<Live>> {
     let Some(key) = p.kms_key.as_deref().filter(|k| !Unknown::within(k)) else {
         return Ok(None);
     };
-    let (facts, tags) = tokio::join!(facts(p, cx), key_tags(cx, key));
-    let (Some(facts), Some(tags)) = (facts?, tags?) else {
+    // While planning, the signature is taken from the tag query's copy of the key's tags when
+    // it verifies (a stale copy cannot: it would not sign this certificate), and asked of the
+    // key (ListResourceTags) only otherwise.
+    let (facts, indexed) = tokio::join!(facts(p, cx), indexed_tags(cx, key));
+    let Some(facts) = facts? else {
         return Ok(None);
     };
     let subject = subject_of(p, cx);
     let ca = held_ca(p, &subject, &facts);
-    let Some(der) =
-        signature_in(&tags).and_then(|sig| ca.from_signature(&facts.spki, &facts.key_spec, &sig))
-    else {
-        return Ok(None);
+    let signed = |tags: &[(String, String)]| {
+        signature_in(tags).and_then(|sig| ca.from_signature(&facts.spki, &facts.key_spec, &sig))
+    };
+    let der = match indexed?.as_deref().and_then(signed) {
+        Some(der) => der,
+        None => {
+            let Some(der) = key_tags(cx, key).await?.as_deref().and_then(signed) else {
+                return Ok(None);
+            };
+            der
+        }
     };
     let mut attrs = want.attrs.clone();
     let not_after = facts.created + ::time::Duration::days(ca.validity_days.into());
