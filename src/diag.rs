@@ -54,6 +54,41 @@ pub struct Span {
     pub end: usize,
     pub line: usize,
     pub column: usize,
+    /// For text expanded from a block: which instance it was expanded for (1-based, an index
+    /// into the plan source's instances; 0 for text of the plan itself). The loader turns it
+    /// into the finding's `expanded_for` (`Source::annotate`).
+    #[serde(skip)]
+    pub via: u32,
+}
+
+/// The block instance a finding's text was expanded for, and where the plan asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpandedFor {
+    /// The instance's name: `workloads.orders` (an entry and a `for_each` key), or the entry.
+    pub instance: String,
+    /// Where the plan instantiates it: the `for_each` key, or the entry.
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// How many other instances have the same finding (reported once, for the first).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub others: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl std::fmt::Display for ExpandedFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (i, file, l, c) = (&self.instance, &self.file, self.line, self.column);
+        write!(f, "in instance {i} ({file}:{l}:{c})")?;
+        match self.others {
+            0 => Ok(()),
+            1 => write!(f, " and 1 other instance"),
+            n => write!(f, " and {n} other instances"),
+        }
+    }
 }
 
 /// One problem found in a plan. `code` is stable across releases; `hint` is one line.
@@ -67,6 +102,9 @@ pub struct Finding {
     pub span: Span,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Set when the finding is about a resource expanded from a block: the instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded_for: Option<ExpandedFor>,
     /// The source line holds a secret: renderings give its position but never print it.
     #[serde(skip)]
     pub conceal_source: bool,
@@ -81,6 +119,7 @@ impl Finding {
             file: String::new(),
             span: Span::default(),
             hint: None,
+            expanded_for: None,
             conceal_source: false,
         }
     }
@@ -217,6 +256,9 @@ pub fn render_text(
             ));
         } else {
             d = d.with_labels(vec![Label::primary((), label)]);
+        }
+        if let Some(e) = &f.expanded_for {
+            notes.push(format!("note: {e}"));
         }
         if let Some(h) = &f.hint {
             notes.push(format!("help: {h}"));

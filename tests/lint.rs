@@ -14,7 +14,8 @@ fn corpus() -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "yaml") && p.file_name().unwrap() != "ok.yaml"
+            p.extension().is_some_and(|e| e == "yaml")
+                && !p.file_name().unwrap().to_string_lossy().starts_with("ok")
         })
         .collect();
     files.sort();
@@ -114,8 +115,10 @@ fn corpus_base_and_ready_plans_are_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for p in [
         "tests/lint/ok.yaml",
+        "tests/lint/ok-blocks.yaml",
         "plans/china-to-commercial.yaml",
         "plans/commercial-to-china.yaml",
+        "plans/fleet.yaml",
     ] {
         let (_, findings) = lint_file(&root.join(p));
         assert!(findings.is_empty(), "{p}: {findings:#?}");
@@ -131,12 +134,16 @@ fn xpart() -> Command {
 #[test]
 fn rendered_findings_are_pinned() {
     // One snapshot per kind of rendering: a syntax error, a cross-partition ARN, several
-    // findings of one file shown together, and a warning.
+    // findings of one file shown together, findings in a block (one per instance, one for
+    // all instances, one naming two), and a warning.
     for name in [
         "001-yaml-syntax.yaml",
         "020-cross-partition-arn.yaml",
         "025-kms-lockout.yaml",
         "013-broken-reference.yaml",
+        "060-block-error-inside.yaml",
+        "062-block-outer-reference.yaml",
+        "063-block-duplicate-name.yaml",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/lint")
@@ -183,10 +190,15 @@ fn lint_of_the_ready_plans_exits_zero() {
             "lint",
             "plans/china-to-commercial.yaml",
             "plans/commercial-to-china.yaml",
+            "plans/fleet.yaml",
         ])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("plans/fleet.yaml: 0 errors, 0 warnings"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("plans/china-to-commercial.yaml: 0 errors, 0 warnings"),
         "{stdout}"
@@ -288,6 +300,51 @@ fn json_output_is_machine_readable() {
 }
 
 #[test]
+fn a_finding_in_a_block_names_its_instance() {
+    let out = xpart()
+        .args([
+            "lint",
+            "--format",
+            "json",
+            "tests/lint/060-block-error-inside.yaml",
+            "tests/lint/062-block-outer-reference.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One finding per instance where the instance changes it (the rendered name)...
+    let per: Vec<_> = v["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let e = &f["expanded_for"];
+            (
+                f["line"].as_u64().unwrap(),
+                e["instance"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+                e["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per,
+        [
+            (18, "readers.billing".to_string(), 41, 28),
+            (18, "readers.orders".to_string(), 41, 16)
+        ]
+    );
+    // ...and one for all where they would be alike, counting the others.
+    let f = &v["files"][1]["findings"][0];
+    assert_eq!(f["code"], "XP018");
+    assert_eq!(f["line"], 24);
+    assert_eq!(f["expanded_for"]["instance"], "readers.billing");
+    assert_eq!(f["expanded_for"]["others"], 1);
+    assert_eq!(v["files"][1]["errors"], 1);
+}
+
+#[test]
 fn unreadable_plan_is_a_clear_error() {
     let out = xpart()
         .args(["lint", "plans/no-such-plan.yaml"])
@@ -350,17 +407,19 @@ fn committed_schema_matches_the_code() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| {
-            v["properties"]["type"]["const"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .filter_map(|v| Some(v["properties"]["type"]["const"].as_str()?.to_string()))
         .collect();
-    // One schema entry per type of the catalogue.
+    // One schema entry per type of the catalogue, and one for an entry that uses a block.
     assert_eq!(
         types.len(),
         xpart::spec::types::types().count(),
         "{types:?}"
     );
+    let entries = &generated["properties"]["resources"]["additionalProperties"]["oneOf"];
+    assert_eq!(entries.as_array().unwrap().len(), types.len() + 1);
+    assert!(entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["$ref"] == "#/$defs/BlockUse"));
 }

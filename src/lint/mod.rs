@@ -64,6 +64,7 @@ pub fn lint_loaded(
         };
         global(&mut cx, spec);
         findings.extend(with_file(cx.out, name));
+        spec.source.annotate(&mut findings);
     }
     findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
     findings.dedup();
@@ -345,7 +346,7 @@ fn global(cx: &mut Checker, spec: &Spec) {
             found.push(
                 Finding::error("XP060", format!("two `{}` resources are named `{}`", key.0, key.2))
                     .at(cx.value(&name_at(id)))
-                    .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
+                    .hint(format!("the other is `{first}`, on line {first_line}; names must be unique per type and partition")),
             );
         }
     }

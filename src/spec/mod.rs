@@ -6,6 +6,7 @@
 //! in its module: `read` (the document, resources one at a time), `vars`, `partitions`,
 //! `identity` (name and lineage), `resources`, `order`.
 
+mod blocks;
 mod identity;
 mod loader;
 pub mod order;
@@ -197,6 +198,7 @@ const TOP_KEYS: &[&str] = &[
     "identity",
     "vars",
     "partitions",
+    "blocks",
     "resources",
     "lease",
 ];
@@ -294,7 +296,8 @@ pub fn load_with(
     for (id, value) in buffered {
         stage.one(&mut l, id, value, each);
     }
-    let done = stage.finish(&mut l);
+    let blocks = blocks::Blocks::read(&mut l, entry(&header, "blocks"));
+    let done = stage.finish(&mut l, &blocks, each);
     if resources_broken {
         l.push(
             Finding::error("XP002", "`resources` must be a mapping of id to resource")
@@ -303,6 +306,7 @@ pub fn load_with(
     }
     let spec = spec_of(&mut l, header, done);
     let mut findings = l.findings;
+    src.annotate(&mut findings);
     findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
     findings.dedup();
     // The source goes into the spec once the loader (which points into it) is done.

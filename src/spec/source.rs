@@ -10,7 +10,7 @@ use std::fmt;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
-use crate::diag::Span;
+use crate::diag::{ExpandedFor, Finding, Span};
 
 /// One step of a path into a plan document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +135,42 @@ pub struct Source {
     index: std::sync::OnceLock<Index>,
     /// Where the document first nests flow collections deeper than `MAX_DEPTH`, if it does.
     too_deep: Option<usize>,
+    /// Where the resources expanded from blocks are written (see `Origins`).
+    origins: std::sync::OnceLock<Origins>,
+}
+
+/// What makes two findings about instances the same finding: code, message, file, place, hint.
+type Alike<'f> = (
+    &'static str,
+    &'f str,
+    &'f str,
+    (usize, usize),
+    Option<&'f str>,
+);
+
+/// Where the text of each resource expanded from a block is: the loader sets it once, before
+/// the first such resource is built. Then a path of an expanded resource
+/// (`resources.<entry>.<key>.<id>…`, a node the document does not have) is found at the block's
+/// text (`blocks.<block>.resources.<id>…`), and its span says for which instance (`Span::via`):
+/// every check places its findings by path, so each lands in the block, with no check knowing.
+#[derive(Debug, Default)]
+pub struct Origins {
+    /// By expanded resource id: its instance (an index into `instances`) and its block's text.
+    resources: HashMap<String, (u32, Path)>,
+    instances: Vec<(String, Span)>,
+}
+
+impl Origins {
+    /// A new instance, named as findings name it, instantiated at `site` in the plan.
+    pub fn instance(&mut self, name: String, site: Span) -> u32 {
+        self.instances.push((name, site));
+        self.instances.len() as u32 - 1
+    }
+
+    /// The expanded resource `id` of `instance`, written at `text` (a path in the plan).
+    pub fn resource(&mut self, id: String, instance: u32, text: Path) {
+        self.resources.insert(id, (instance, text));
+    }
 }
 
 /// Every node's position: a tree of nodes, each found from its parent by one step, so memory
@@ -320,7 +356,83 @@ impl Source {
             text,
             line_starts,
             index: std::sync::OnceLock::new(),
+            origins: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Record where expanded resources are written; only the first call counts (the loader
+    /// makes one, with every instance of the plan).
+    pub fn set_origins(&self, origins: Origins) {
+        let _ = self.origins.set(origins);
+    }
+
+    /// The path in the document of an expanded resource's `path`, and its `Span::via`.
+    fn route(&self, path: &Path) -> Option<(Path, u32)> {
+        let origins = self.origins.get()?;
+        let [Seg::Key(top), Seg::Key(id), rest @ ..] = path.0.as_slice() else {
+            return None;
+        };
+        if top != "resources" {
+            return None;
+        }
+        let (instance, text) = origins.resources.get(id)?;
+        let mut real = text.clone();
+        real.0.extend(rest.iter().cloned());
+        Some((real, instance + 1))
+    }
+
+    /// Findings about expanded resources name their instance (`Finding::expanded_for`), and a
+    /// finding every instance has alike (one written in the block, whatever the inputs) is
+    /// reported once, for the first, counting the others.
+    pub fn annotate(&self, findings: &mut Vec<Finding>) {
+        let Some(origins) = self.origins.get() else {
+            return;
+        };
+        for f in findings.iter_mut() {
+            if f.span.via == 0 || f.expanded_for.is_some() {
+                continue;
+            }
+            let Some((name, site)) = origins.instances.get(f.span.via as usize - 1) else {
+                continue;
+            };
+            f.expanded_for = Some(ExpandedFor {
+                instance: name.clone(),
+                file: self.name.clone(),
+                line: site.line,
+                column: site.column,
+                others: 0,
+            });
+        }
+        let mut first: HashMap<Alike, usize> = HashMap::new();
+        let mut keep = vec![true; findings.len()];
+        let mut add = vec![0; findings.len()];
+        for (i, f) in findings.iter().enumerate() {
+            let Some(e) = &f.expanded_for else { continue };
+            let key = (
+                f.code,
+                f.message.as_str(),
+                f.file.as_str(),
+                (f.span.start, f.span.end),
+                f.hint.as_deref(),
+            );
+            match first.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    keep[i] = false;
+                    add[*o.get()] += 1 + e.others;
+                }
+            }
+        }
+        let mut i = 0;
+        findings.retain_mut(|f| {
+            if let Some(e) = &mut f.expanded_for {
+                e.others += add[i];
+            }
+            i += 1;
+            keep[i - 1]
+        });
     }
 
     fn index(&self) -> &Index {
@@ -338,6 +450,7 @@ impl Source {
             end: end.max(start).min(self.text.len()),
             line,
             column,
+            via: 0,
         }
     }
 
@@ -484,6 +597,12 @@ impl Source {
 
     /// The span of the value at `path`, or of the nearest ancestor that has one.
     pub fn value_span(&self, path: &Path) -> Span {
+        if let Some((real, via)) = self.route(path) {
+            return Span {
+                via,
+                ..self.value_span(&real)
+            };
+        }
         match self.find(path) {
             Some((n, _)) => {
                 let (s, e) = n.value();
@@ -495,6 +614,12 @@ impl Source {
 
     /// The span of the key at `path` (the value's for sequence items), or of the nearest ancestor.
     pub fn key_span(&self, path: &Path) -> Span {
+        if let Some((real, via)) = self.route(path) {
+            return Span {
+                via,
+                ..self.key_span(&real)
+            };
+        }
         match self.find(path) {
             Some((n, true)) => {
                 let (s, e) = n.key().unwrap_or(n.value());
@@ -512,7 +637,10 @@ impl Source {
     pub fn span_within(&self, path: &Path, needle: &str) -> Span {
         let v = self.value_span(path);
         match self.text[v.start..v.end.max(v.start)].find(needle) {
-            Some(i) => self.span(v.start + i, v.start + i + needle.len()),
+            Some(i) => Span {
+                via: v.via,
+                ..self.span(v.start + i, v.start + i + needle.len())
+            },
             None => v,
         }
     }
