@@ -59,6 +59,10 @@ pub struct Span {
     /// into the finding's `expanded_for` (`Source::annotate`).
     #[serde(skip)]
     pub via: u32,
+    /// For text of a block in a file of its own: that file (1-based, an index into the plan
+    /// source's block files; 0 for the plan itself). `Source::annotate` names it.
+    #[serde(skip)]
+    pub file: u32,
 }
 
 /// The block instance a finding's text was expanded for, and where the plan asks for it.
@@ -240,20 +244,38 @@ pub fn render_text(
     source: &str,
     findings: &[Finding],
 ) -> std::io::Result<()> {
+    render_files(out, file, source, &|_| None, findings)
+}
+
+/// `render_text` for a plan whose findings may be in other files too (its blocks' files):
+/// `others` gives such a file's text by the name findings give it.
+pub fn render_files<'t>(
+    out: &mut dyn termcolor::WriteColor,
+    file: &'t str,
+    source: &'t str,
+    others: &dyn Fn(&str) -> Option<&'t str>,
+    findings: &[Finding],
+) -> std::io::Result<()> {
     let config = term::Config::default();
     for f in findings.iter().take(MAX_RENDERED) {
         let d = match f.severity {
             Severity::Error => Diagnostic::error(),
             Severity::Warning => Diagnostic::warning(),
         };
-        let (excerpt, label) = Excerpt::of(file, source, f);
+        let (name, text) = match f.file.is_empty() || f.file == file {
+            true => (file, Some(source)),
+            false => (f.file.as_str(), others(&f.file)),
+        };
+        let (excerpt, label) = Excerpt::of(name, text.unwrap_or_default(), f);
         let mut d = d.with_code(f.code).with_message(&f.message);
         let mut notes = vec![];
+        let (line, column) = (f.span.line, f.span.column);
         if f.conceal_source {
             notes.push(format!(
-                "at {file}:{}:{} (the line is not shown: it holds a secret)",
-                f.span.line, f.span.column
+                "at {name}:{line}:{column} (the line is not shown: it holds a secret)"
             ));
+        } else if text.is_none() {
+            notes.push(format!("at {name}:{line}:{column}"));
         } else {
             d = d.with_labels(vec![Label::primary((), label)]);
         }
@@ -278,8 +300,18 @@ pub fn render_text(
 
 /// The same, into a string without colour (for tests and non-terminal output).
 pub fn render_plain(file: &str, source: &str, findings: &[Finding]) -> String {
+    render_plain_files(file, source, &|_| None, findings)
+}
+
+/// `render_plain` with the texts of other files findings may be in (see `render_files`).
+pub fn render_plain_files<'t>(
+    file: &'t str,
+    source: &'t str,
+    others: &dyn Fn(&str) -> Option<&'t str>,
+    findings: &[Finding],
+) -> String {
     let mut buf = termcolor::NoColor::new(Vec::new());
-    render_text(&mut buf, file, source, findings).expect("writing to memory");
+    render_files(&mut buf, file, source, others, findings).expect("writing to memory");
     let mut s = String::from_utf8(buf.into_inner()).expect("utf-8");
     let (e, w) = counts(findings);
     s.push_str(&summary(file, e, w));

@@ -116,6 +116,7 @@ fn corpus_base_and_ready_plans_are_clean() {
     for p in [
         "tests/lint/ok.yaml",
         "tests/lint/ok-blocks.yaml",
+        "tests/lint/ok-block-file.yaml",
         "plans/china-to-commercial.yaml",
         "plans/commercial-to-china.yaml",
         "plans/fleet.yaml",
@@ -342,6 +343,70 @@ fn a_finding_in_a_block_names_its_instance() {
     assert_eq!(f["expanded_for"]["instance"], "readers.billing");
     assert_eq!(f["expanded_for"]["others"], 1);
     assert_eq!(v["files"][1]["errors"], 1);
+}
+
+#[test]
+fn a_block_in_its_own_file_is_found_there_and_kept_inside_the_plan_directory() {
+    let lint = tests_lint();
+    let dir = std::env::temp_dir().join(format!("xpart-block-file-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("blocks")).unwrap();
+    let block = std::fs::read_to_string(lint.join("blocks/reader.yaml")).unwrap();
+    let edited = block.replace("name: reader-${each.key}", "name: \"reader ${each.key}\"");
+    assert_ne!(block, edited);
+    std::fs::write(dir.join("blocks/reader.yaml"), edited).unwrap();
+    let plan = std::fs::read_to_string(lint.join("ok-block-file.yaml")).unwrap();
+    std::fs::write(dir.join("plan.yaml"), &plan).unwrap();
+    let out = xpart()
+        .current_dir(&dir)
+        .args(["lint", "plan.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The finding is in the block's file, shown from its text, and names the instance.
+    assert!(stdout.contains("┌─ blocks/reader.yaml:9:13"), "{stdout}");
+    assert!(
+        stdout.contains(r#"9 │       name: "reader ${each.key}""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: in instance readers.orders (plan.yaml:20:16)"),
+        "{stdout}"
+    );
+    // A block file outside the plan's directory is refused, by path and through a link.
+    std::fs::write(
+        dir.join("up.yaml"),
+        plan.replace("blocks/reader.yaml", "../reader.yaml"),
+    )
+    .unwrap();
+    let outside = std::env::temp_dir().join(format!("xpart-block-out-{}", std::process::id()));
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("reader.yaml"), &block).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("out")).unwrap();
+    std::fs::write(
+        dir.join("link.yaml"),
+        plan.replace("blocks/reader.yaml", "out/reader.yaml"),
+    )
+    .unwrap();
+    for p in ["up.yaml", "link.yaml"] {
+        let out = xpart()
+            .current_dir(&dir)
+            .args(["lint", p])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{p}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("error[XP018]") && stdout.contains("is outside the plan's directory"),
+            "{p}: {stdout}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+fn tests_lint() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint")
 }
 
 #[test]

@@ -46,8 +46,12 @@ pub fn lint_loaded(
     base: &FsPath,
 ) -> (Option<Spec>, Vec<Finding>) {
     let mut later = Later::default();
-    let (spec, mut findings) =
-        spec::load_with(name, text, opts, &mut |r, source, partitions, built| {
+    let (spec, mut findings) = spec::load_with(
+        name,
+        text,
+        opts,
+        Some(base),
+        &mut |r, source, partitions, built| {
             let mut cx = Checker {
                 source,
                 later: &mut later,
@@ -55,7 +59,8 @@ pub fn lint_loaded(
             };
             local(&mut cx, r, partitions, built, base);
             with_file(cx.out, name)
-        });
+        },
+    );
     if let Some(spec) = &spec {
         let mut cx = Checker {
             source: &spec.source,

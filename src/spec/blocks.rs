@@ -12,8 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_yaml::Value;
 
-use super::loader::{entries, nearest, Entries, Loader};
-use super::source::Origins;
+use std::path::Path as FsPath;
+
+use super::loader::{entries, nearest, yaml_error, Entries, Loader};
+use super::source::{Origins, Source};
 use super::template::{Part, Template};
 use super::types::{BlockSpec, BlockUse, VarDecl};
 use super::Path;
@@ -29,6 +31,8 @@ pub(super) struct Blocks {
     defs: BTreeMap<String, Block>,
     /// Declared but malformed (reported): an entry using one is skipped quietly.
     broken: BTreeSet<String>,
+    /// Blocks kept in files of their own, with the files' text (for positions).
+    files: Vec<(String, Source)>,
 }
 
 struct Block {
@@ -45,8 +49,9 @@ impl Block {
 }
 
 impl Blocks {
-    /// Each block on its own, like variables: a malformed block is one finding.
-    pub(super) fn read(l: &mut Loader, value: Option<Value>) -> Blocks {
+    /// Each block on its own, like variables: a malformed block is one finding. A block with
+    /// `source` is read from its file, found from `base` (the plan's directory).
+    pub(super) fn read(l: &mut Loader, value: Option<Value>, base: Option<&FsPath>) -> Blocks {
         let at = Path::root().key("blocks");
         let mut blocks = Blocks::default();
         let Entries::All(m) = entries(l, value, &at) else {
@@ -54,25 +59,27 @@ impl Blocks {
         };
         for (name, v) in m {
             let b_at = at.key(&name);
-            let Some(spec) = l.typed::<BlockSpec>(v, &b_at) else {
+            let Some(mut spec) = l.typed::<BlockSpec>(v, &b_at) else {
                 blocks.broken.insert(name);
                 continue;
             };
-            let mut ok = true;
-            for (id, raw) in &spec.resources {
-                let r_at = b_at.key("resources").key(id);
-                ok &= super::resources::check_id(l, id, &r_at).is_some();
-                if raw.get("block").is_some() {
-                    l.push(
-                        Finding::error(CODE, format!("block `{name}` instantiates a block"))
-                            .at(l.src.key_span(&r_at.key("block")))
-                            .hint(
-                                "blocks do not nest: instantiate both from the plan's `resources`",
-                            ),
-                    );
-                    ok = false;
-                }
-            }
+            let ok = match spec.source.take() {
+                Some(file) => match from_file(l, &name, &spec, &file, &b_at, base) {
+                    Some((read, src)) => {
+                        // Kept even when malformed: its findings are shown from its text.
+                        let mut fl = Loader::new(&src);
+                        let ok = read.is_some_and(|s| {
+                            spec = s;
+                            check_resources(&mut fl, &name, &spec, &Path::root())
+                        });
+                        l.findings.append(&mut fl.findings);
+                        blocks.files.push((name.clone(), src));
+                        ok
+                    }
+                    None => false,
+                },
+                None => check_resources(l, &name, &spec, &b_at),
+            };
             if !ok {
                 blocks.broken.insert(name);
                 continue;
@@ -88,6 +95,126 @@ impl Blocks {
         }
         blocks
     }
+}
+
+/// The ids of a block's resources (at `at`, the block), and that none instantiates a block.
+fn check_resources(l: &mut Loader, name: &str, spec: &BlockSpec, at: &Path) -> bool {
+    let mut ok = true;
+    for (id, raw) in &spec.resources {
+        let r_at = at.key("resources").key(id);
+        ok &= super::resources::check_id(l, id, &r_at).is_some();
+        if raw.get("block").is_some() {
+            l.push(
+                Finding::error(CODE, format!("block `{name}` instantiates a block"))
+                    .at(l.src.key_span(&r_at.key("block")))
+                    .hint("blocks do not nest: instantiate both from the plan's `resources`"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Block `name`, read from `file` (its `source`, at `at`): the block (None when malformed,
+/// reported) and the file's text; None (reported) when the file is outside the plan's
+/// directory or unreadable.
+fn from_file(
+    l: &mut Loader,
+    name: &str,
+    here: &BlockSpec,
+    file: &str,
+    at: &Path,
+    base: Option<&FsPath>,
+) -> Option<(Option<BlockSpec>, Source)> {
+    let refuse = |l: &mut Loader, msg: String, hint: &str| {
+        let f = Finding::error(CODE, msg)
+            .at(l.src.value_span(&at.key("source")))
+            .hint(hint);
+        l.push(f);
+    };
+    if !here.inputs.is_empty() || !here.resources.is_empty() || !here.outputs.is_empty() {
+        refuse(
+            l,
+            format!("block `{name}` has `source` and a body of its own"),
+            "with `source`, the block's inputs, resources and outputs are all in that file",
+        );
+        return None;
+    }
+    let Some(base) = base else {
+        refuse(
+            l,
+            format!("block `{name}` is in a file, which is read only with the plan's directory"),
+            "lint or apply the plan from its file",
+        );
+        return None;
+    };
+    // Lexically inside (no root, no `..`), and still inside once links are followed.
+    let base = match base.as_os_str().is_empty() {
+        true => FsPath::new("."),
+        false => base,
+    };
+    let path = base.join(file);
+    let inside = super::confined(file)
+        && match (path.canonicalize(), base.canonicalize()) {
+            (Ok(p), Ok(b)) => p.starts_with(b),
+            (Err(_), _) => true, // missing: reading it says so
+            (Ok(_), Err(_)) => false,
+        };
+    if !inside {
+        refuse(
+            l,
+            format!("block file `{file}` is outside the plan's directory"),
+            "give a path relative to the plan's directory, inside it (no `..`, not absolute)",
+        );
+        return None;
+    }
+    let text = match crate::input::read_text("block file", &path, crate::input::MAX_PLAN) {
+        Ok(t) => t,
+        Err(e) => {
+            refuse(
+                l,
+                e.to_string(),
+                "the path is relative to the plan's directory",
+            );
+            return None;
+        }
+    };
+    // Named as the plan is (relative to where xpart runs), so an editor opens it.
+    let shown = match FsPath::new(&l.src.name).parent() {
+        Some(dir) => dir.join(file).display().to_string(),
+        None => file.to_string(),
+    };
+    let src = Source::new(shown, text);
+    let mut fl = Loader::new(&src);
+    let parsed = match src.too_deep() {
+        Some(span) => {
+            let f = Finding::error("XP001", "the block file nests too deep")
+                .at(span)
+                .hint("a block needs a few levels; flatten this value");
+            fl.push(f);
+            None
+        }
+        None => match serde_yaml::from_str::<Value>(&src.text) {
+            Ok(v) => fl.typed::<BlockSpec>(v, &Path::root()),
+            Err(e) => {
+                let f = yaml_error(&src, &e);
+                fl.push(f);
+                None
+            }
+        },
+    };
+    if let Some(BlockSpec {
+        source: Some(_), ..
+    }) = &parsed
+    {
+        let f = Finding::error(CODE, "a block file cannot name another file")
+            .at(src.key_span(&Path::root().key("source")))
+            .hint("write the block here");
+        fl.push(f);
+    }
+    let mut found = std::mem::take(&mut fl.findings);
+    l.findings.append(&mut found);
+    Some((parsed.filter(|p| p.source.is_none()), src))
 }
 
 /// Whether a resource entry instantiates a block.
@@ -173,9 +300,13 @@ impl Problem {
 
 /// Expand every entry that uses a block (`uses`, in the order read), recording in the source
 /// where each instance's resources are written.
-pub(super) fn expand(l: &mut Loader, blocks: &Blocks, uses: Vec<(String, Value)>) -> Expanded {
+pub(super) fn expand(l: &mut Loader, mut blocks: Blocks, uses: Vec<(String, Value)>) -> Expanded {
     let mut instances = vec![];
     let mut origins = Origins::default();
+    for (name, src) in std::mem::take(&mut blocks.files) {
+        origins.block_file(name, src);
+    }
+    let blocks = &blocks;
     let mut names = Names::default();
     let mut failed = vec![];
     let mut failed_entries = vec![];

@@ -205,7 +205,7 @@ const TOP_KEYS: &[&str] = &[
 
 /// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
 pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Finding>) {
-    load_with(name, text, opts, &mut |_, _, _, _| vec![])
+    load_with(name, text, opts, None, &mut |_, _, _, _| vec![])
 }
 
 /// What `load_with` shows each resource to, the moment it is built: the resource, the plan's
@@ -220,11 +220,13 @@ pub type EachResource<'f> = dyn FnMut(
     + 'f;
 
 /// `load`, handing every resource to `each` as soon as it is built (lint checks it there,
-/// while its data is fresh).
+/// while its data is fresh). `base`: the plan's directory, where blocks in files of their own
+/// are read from (without it, such a block is an error).
 pub fn load_with(
     name: &str,
     text: &str,
     opts: &LoadOptions,
+    base: Option<&std::path::Path>,
     each: &mut EachResource<'_>,
 ) -> (Option<Spec>, Vec<Finding>) {
     let src = Source::new(name, text);
@@ -296,8 +298,8 @@ pub fn load_with(
     for (id, value) in buffered {
         stage.one(&mut l, id, value, each);
     }
-    let blocks = blocks::Blocks::read(&mut l, entry(&header, "blocks"));
-    let done = stage.finish(&mut l, &blocks, each);
+    let blocks = blocks::Blocks::read(&mut l, entry(&header, "blocks"), base);
+    let done = stage.finish(&mut l, blocks, each);
     if resources_broken {
         l.push(
             Finding::error("XP002", "`resources` must be a mapping of id to resource")

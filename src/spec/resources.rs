@@ -327,7 +327,7 @@ impl Stage {
     pub(super) fn finish(
         mut self,
         l: &mut Loader,
-        blocks: &Blocks,
+        blocks: Blocks,
         each: &mut EachResource,
     ) -> Done {
         let expanded = blocks::expand(l, blocks, std::mem::take(&mut self.uses));

@@ -139,13 +139,14 @@ pub struct Source {
     origins: std::sync::OnceLock<Origins>,
 }
 
-/// What makes two findings about instances the same finding: code, message, file, place, hint.
+/// What makes two findings about instances the same finding: code, message, file, place, hint
+/// (the message and hint with the instance's name taken out).
 type Alike<'f> = (
     &'static str,
-    &'f str,
+    String,
     &'f str,
     (usize, usize),
-    Option<&'f str>,
+    Option<String>,
 );
 
 /// Where the text of each resource expanded from a block is: the loader sets it once, before
@@ -158,9 +159,19 @@ pub struct Origins {
     /// By expanded resource id: its instance (an index into `instances`) and its block's text.
     resources: HashMap<String, (u32, Path)>,
     instances: Vec<(String, Span)>,
+    /// Blocks kept in files of their own: each file's text, and which block is in which
+    /// (`blocks.<block>…` of the plan is then the file's root).
+    files: Vec<Source>,
+    in_file: HashMap<String, u32>,
 }
 
 impl Origins {
+    /// Block `name` is written in `file` (its text, named as findings name it).
+    pub fn block_file(&mut self, name: String, file: Source) {
+        self.files.push(file);
+        self.in_file.insert(name, self.files.len() as u32 - 1);
+    }
+
     /// A new instance, named as findings name it, instantiated at `site` in the plan.
     pub fn instance(&mut self, name: String, site: Span) -> u32 {
         self.instances.push((name, site));
@@ -366,19 +377,50 @@ impl Source {
         let _ = self.origins.set(origins);
     }
 
-    /// The path in the document of an expanded resource's `path`, and its `Span::via`.
-    fn route(&self, path: &Path) -> Option<(Path, u32)> {
+    /// Where the text at `path` really is, when it is not in this document: an expanded
+    /// resource's in its block, a block's in its own file. The source that holds it, the path
+    /// there, and the span's `via` and `file`.
+    fn route(&self, path: &Path) -> Option<(&Source, Path, u32, u32)> {
         let origins = self.origins.get()?;
-        let [Seg::Key(top), Seg::Key(id), rest @ ..] = path.0.as_slice() else {
+        let [Seg::Key(top), Seg::Key(name), rest @ ..] = path.0.as_slice() else {
             return None;
         };
-        if top != "resources" {
-            return None;
+        let (via, real) = match top.as_str() {
+            "resources" => {
+                let (instance, text) = origins.resources.get(name)?;
+                let mut real = text.clone();
+                real.0.extend(rest.iter().cloned());
+                (instance + 1, real)
+            }
+            "blocks" => (0, path.clone()),
+            _ => return None,
+        };
+        // `blocks.<block>…`: in the plan, or at the root of the block's own file.
+        let block = match real.0.get(1) {
+            Some(Seg::Key(b)) => b,
+            _ => return None,
+        };
+        match origins.in_file.get(block) {
+            Some(&f) => {
+                let inner = Path(real.0[2..].to_vec());
+                Some((&origins.files[f as usize], inner, via, f + 1))
+            }
+            None if via != 0 => Some((self, real, via, 0)),
+            None => None,
         }
-        let (instance, text) = origins.resources.get(id)?;
-        let mut real = text.clone();
-        real.0.extend(rest.iter().cloned());
-        Some((real, instance + 1))
+    }
+
+    /// The text of `file` when it is the plan or one of its block files (for rendering).
+    pub fn text_of(&self, file: &str) -> Option<&str> {
+        if file == self.name {
+            return Some(&self.text);
+        }
+        let origins = self.origins.get()?;
+        origins
+            .files
+            .iter()
+            .find(|f| f.name == file)
+            .map(|f| f.text.as_str())
     }
 
     /// Findings about expanded resources name their instance (`Finding::expanded_for`), and a
@@ -389,6 +431,9 @@ impl Source {
             return;
         };
         for f in findings.iter_mut() {
+            if let Some(file) = origins.files.get((f.span.file as usize).wrapping_sub(1)) {
+                f.file = file.name.clone();
+            }
             if f.span.via == 0 || f.expanded_for.is_some() {
                 continue;
             }
@@ -408,12 +453,14 @@ impl Source {
         let mut add = vec![0; findings.len()];
         for (i, f) in findings.iter().enumerate() {
             let Some(e) = &f.expanded_for else { continue };
+            // A message that names its instance (`in resources.w.orders.role`) is alike too.
+            let alike = |s: &str| s.replace(&e.instance, "\0");
             let key = (
                 f.code,
-                f.message.as_str(),
+                alike(&f.message),
                 f.file.as_str(),
                 (f.span.start, f.span.end),
-                f.hint.as_deref(),
+                f.hint.as_deref().map(alike),
             );
             match first.entry(key) {
                 std::collections::hash_map::Entry::Vacant(v) => {
@@ -451,6 +498,7 @@ impl Source {
             line,
             column,
             via: 0,
+            file: 0,
         }
     }
 
@@ -597,10 +645,11 @@ impl Source {
 
     /// The span of the value at `path`, or of the nearest ancestor that has one.
     pub fn value_span(&self, path: &Path) -> Span {
-        if let Some((real, via)) = self.route(path) {
+        if let Some((src, real, via, file)) = self.route(path) {
             return Span {
                 via,
-                ..self.value_span(&real)
+                file,
+                ..src.value_span(&real)
             };
         }
         match self.find(path) {
@@ -614,10 +663,11 @@ impl Source {
 
     /// The span of the key at `path` (the value's for sequence items), or of the nearest ancestor.
     pub fn key_span(&self, path: &Path) -> Span {
-        if let Some((real, via)) = self.route(path) {
+        if let Some((src, real, via, file)) = self.route(path) {
             return Span {
                 via,
-                ..self.key_span(&real)
+                file,
+                ..src.key_span(&real)
             };
         }
         match self.find(path) {
@@ -635,12 +685,16 @@ impl Source {
 
     /// The span of `needle` inside the scalar at `path` (e.g. one `${…}` of a longer string).
     pub fn span_within(&self, path: &Path, needle: &str) -> Span {
+        if let Some((src, real, via, file)) = self.route(path) {
+            return Span {
+                via,
+                file,
+                ..src.span_within(&real, needle)
+            };
+        }
         let v = self.value_span(path);
         match self.text[v.start..v.end.max(v.start)].find(needle) {
-            Some(i) => Span {
-                via: v.via,
-                ..self.span(v.start + i, v.start + i + needle.len())
-            },
+            Some(i) => self.span(v.start + i, v.start + i + needle.len()),
             None => v,
         }
     }

@@ -40,6 +40,9 @@ plan_data! {
     /// key, `${ID.ATTR}` a resource of the same instance; variables and partition facts as
     /// anywhere. Resources outside the block are not visible: pass them in as inputs.
     pub struct BlockSpec {
+        /// A file holding the block (its `inputs`, `resources` and `outputs`, nothing else
+        /// here), relative to the plan's directory and inside it.
+        pub source: Option<String>,
         /// The block's inputs, used as `${input.NAME}`. A default may use `${each.key}`.
         #[serde(default)]
         pub inputs: BTreeMap<String, VarDecl>,
