@@ -40,12 +40,14 @@ pub fn plan_schema() -> Value {
     for (k, v) in defs {
         root_defs[k] = v;
     }
-    // A block's resources are the plan's, less instantiating a block (blocks do not nest).
+    // A resource, once: the plan's entries are one or an instantiation of a block, a block's
+    // are resources only (blocks do not nest).
+    root["$defs"]["Resource"] = json!({"oneOf": variants});
+    let resource = json!({"$ref": "#/$defs/Resource"});
     root["$defs"]["BlockSpec"]["properties"]["resources"]["additionalProperties"] =
-        json!({"oneOf": variants.clone()});
-    let mut entries = variants;
-    entries.push(block_use);
-    root["properties"]["resources"]["additionalProperties"] = json!({"oneOf": entries});
+        resource.clone();
+    root["properties"]["resources"]["additionalProperties"] =
+        json!({"oneOf": [resource, block_use]});
     root["title"] = json!("xpart plan");
     root
 }
