@@ -384,12 +384,12 @@ fn run_lint(plans: &[PathBuf], opts: &LoadOptions, format: Format) -> ExitCode {
             Ok(text) => {
                 let base = path.parent().map(PathBuf::from).unwrap_or_default();
                 let (spec, f) = lint::lint_loaded(&name, &text, opts, &base);
+                if format == Format::Text {
+                    print_text(&name, &text, spec.as_ref(), &f);
+                }
                 // Not freed: for a plan of tens of thousands of resources that is a tenth of
                 // the run, spent on memory the process returns a moment later anyway.
                 std::mem::forget(spec);
-                if format == Format::Text {
-                    print_text(&name, &text, &f);
-                }
                 f
             }
             Err(e) => {
@@ -429,7 +429,7 @@ fn run_lint(plans: &[PathBuf], opts: &LoadOptions, format: Format) -> ExitCode {
     }
 }
 
-fn print_text(name: &str, text: &str, findings: &[Finding]) {
+fn print_text(name: &str, text: &str, spec: Option<&crate::spec::Spec>, findings: &[Finding]) {
     let color = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         ColorChoice::Auto
     } else {
@@ -437,7 +437,9 @@ fn print_text(name: &str, text: &str, findings: &[Finding]) {
     };
     let mut out = StandardStream::stdout(color);
     // A closed pipe (`xpart lint … | head`) is not an error worth a panic.
-    let _ = diag::render_text(&mut out, name, text, findings);
+    // A finding may be in a block's own file: rendered from that file's text.
+    let others = |file: &str| spec.and_then(|s| s.source.text_of(file));
+    let _ = diag::render_files(&mut out, name, text, &others, findings);
     let (e, w) = diag::counts(findings);
     let _ = writeln!(std::io::stdout(), "{}", diag::summary(name, e, w));
 }

@@ -113,10 +113,11 @@ fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCo
         .filter(|f| f.severity == diag::Severity::Error)
         .collect();
     if !errors.is_empty() || spec.is_none() {
+        let others = |file: &str| spec.as_ref().and_then(|s| s.source.text_of(file));
         let _ = write!(
             std::io::stderr(),
             "{}",
-            diag::render_plain(&name, &text, &errors)
+            diag::render_plain_files(&name, &text, &others, &errors)
         );
         return Err(fail(format!(
             "{name}: {} error(s); nothing was changed (details above, or run `{lint_line}`)",

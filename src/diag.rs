@@ -54,6 +54,45 @@ pub struct Span {
     pub end: usize,
     pub line: usize,
     pub column: usize,
+    /// For text expanded from a block: which instance it was expanded for (1-based, an index
+    /// into the plan source's instances; 0 for text of the plan itself). The loader turns it
+    /// into the finding's `expanded_for` (`Source::annotate`).
+    #[serde(skip)]
+    pub via: u32,
+    /// For text of a block in a file of its own: that file (1-based, an index into the plan
+    /// source's block files; 0 for the plan itself). `Source::annotate` names it.
+    #[serde(skip)]
+    pub file: u32,
+}
+
+/// The block instance a finding's text was expanded for, and where the plan asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpandedFor {
+    /// The instance's name: `workloads.orders` (an entry and a `for_each` key), or the entry.
+    pub instance: String,
+    /// Where the plan instantiates it: the `for_each` key, or the entry.
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// How many other instances have the same finding (reported once, for the first).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub others: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl std::fmt::Display for ExpandedFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (i, file, l, c) = (&self.instance, &self.file, self.line, self.column);
+        write!(f, "in instance {i} ({file}:{l}:{c})")?;
+        match self.others {
+            0 => Ok(()),
+            1 => write!(f, " and 1 other instance"),
+            n => write!(f, " and {n} other instances"),
+        }
+    }
 }
 
 /// One problem found in a plan. `code` is stable across releases; `hint` is one line.
@@ -67,6 +106,9 @@ pub struct Finding {
     pub span: Span,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Set when the finding is about a resource expanded from a block: the instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded_for: Option<ExpandedFor>,
     /// The source line holds a secret: renderings give its position but never print it.
     #[serde(skip)]
     pub conceal_source: bool,
@@ -81,6 +123,7 @@ impl Finding {
             file: String::new(),
             span: Span::default(),
             hint: None,
+            expanded_for: None,
             conceal_source: false,
         }
     }
@@ -201,22 +244,43 @@ pub fn render_text(
     source: &str,
     findings: &[Finding],
 ) -> std::io::Result<()> {
+    render_files(out, file, source, &|_| None, findings)
+}
+
+/// `render_text` for a plan whose findings may be in other files too (its blocks' files):
+/// `others` gives such a file's text by the name findings give it.
+pub fn render_files<'t>(
+    out: &mut dyn termcolor::WriteColor,
+    file: &'t str,
+    source: &'t str,
+    others: &dyn Fn(&str) -> Option<&'t str>,
+    findings: &[Finding],
+) -> std::io::Result<()> {
     let config = term::Config::default();
     for f in findings.iter().take(MAX_RENDERED) {
         let d = match f.severity {
             Severity::Error => Diagnostic::error(),
             Severity::Warning => Diagnostic::warning(),
         };
-        let (excerpt, label) = Excerpt::of(file, source, f);
+        let (name, text) = match f.file.is_empty() || f.file == file {
+            true => (file, Some(source)),
+            false => (f.file.as_str(), others(&f.file)),
+        };
+        let (excerpt, label) = Excerpt::of(name, text.unwrap_or_default(), f);
         let mut d = d.with_code(f.code).with_message(&f.message);
         let mut notes = vec![];
+        let (line, column) = (f.span.line, f.span.column);
         if f.conceal_source {
             notes.push(format!(
-                "at {file}:{}:{} (the line is not shown: it holds a secret)",
-                f.span.line, f.span.column
+                "at {name}:{line}:{column} (the line is not shown: it holds a secret)"
             ));
+        } else if text.is_none() {
+            notes.push(format!("at {name}:{line}:{column}"));
         } else {
             d = d.with_labels(vec![Label::primary((), label)]);
+        }
+        if let Some(e) = &f.expanded_for {
+            notes.push(format!("note: {e}"));
         }
         if let Some(h) = &f.hint {
             notes.push(format!("help: {h}"));
@@ -236,8 +300,18 @@ pub fn render_text(
 
 /// The same, into a string without colour (for tests and non-terminal output).
 pub fn render_plain(file: &str, source: &str, findings: &[Finding]) -> String {
+    render_plain_files(file, source, &|_| None, findings)
+}
+
+/// `render_plain` with the texts of other files findings may be in (see `render_files`).
+pub fn render_plain_files<'t>(
+    file: &'t str,
+    source: &'t str,
+    others: &dyn Fn(&str) -> Option<&'t str>,
+    findings: &[Finding],
+) -> String {
     let mut buf = termcolor::NoColor::new(Vec::new());
-    render_text(&mut buf, file, source, findings).expect("writing to memory");
+    render_files(&mut buf, file, source, others, findings).expect("writing to memory");
     let mut s = String::from_utf8(buf.into_inner()).expect("utf-8");
     let (e, w) = counts(findings);
     s.push_str(&summary(file, e, w));

@@ -14,7 +14,8 @@ fn corpus() -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "yaml") && p.file_name().unwrap() != "ok.yaml"
+            p.extension().is_some_and(|e| e == "yaml")
+                && !p.file_name().unwrap().to_string_lossy().starts_with("ok")
         })
         .collect();
     files.sort();
@@ -114,8 +115,11 @@ fn corpus_base_and_ready_plans_are_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for p in [
         "tests/lint/ok.yaml",
+        "tests/lint/ok-blocks.yaml",
+        "tests/lint/ok-block-file.yaml",
         "plans/china-to-commercial.yaml",
         "plans/commercial-to-china.yaml",
+        "plans/fleet.yaml",
     ] {
         let (_, findings) = lint_file(&root.join(p));
         assert!(findings.is_empty(), "{p}: {findings:#?}");
@@ -131,12 +135,16 @@ fn xpart() -> Command {
 #[test]
 fn rendered_findings_are_pinned() {
     // One snapshot per kind of rendering: a syntax error, a cross-partition ARN, several
-    // findings of one file shown together, and a warning.
+    // findings of one file shown together, findings in a block (one per instance, one for
+    // all instances, one naming two), and a warning.
     for name in [
         "001-yaml-syntax.yaml",
         "020-cross-partition-arn.yaml",
         "025-kms-lockout.yaml",
         "013-broken-reference.yaml",
+        "060-block-error-inside.yaml",
+        "062-block-outer-reference.yaml",
+        "063-block-duplicate-name.yaml",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/lint")
@@ -183,10 +191,15 @@ fn lint_of_the_ready_plans_exits_zero() {
             "lint",
             "plans/china-to-commercial.yaml",
             "plans/commercial-to-china.yaml",
+            "plans/fleet.yaml",
         ])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("plans/fleet.yaml: 0 errors, 0 warnings"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("plans/china-to-commercial.yaml: 0 errors, 0 warnings"),
         "{stdout}"
@@ -288,6 +301,115 @@ fn json_output_is_machine_readable() {
 }
 
 #[test]
+fn a_finding_in_a_block_names_its_instance() {
+    let out = xpart()
+        .args([
+            "lint",
+            "--format",
+            "json",
+            "tests/lint/060-block-error-inside.yaml",
+            "tests/lint/062-block-outer-reference.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One finding per instance where the instance changes it (the rendered name)...
+    let per: Vec<_> = v["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let e = &f["expanded_for"];
+            (
+                f["line"].as_u64().unwrap(),
+                e["instance"].as_str().unwrap().to_string(),
+                e["line"].as_u64().unwrap(),
+                e["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per,
+        [
+            (18, "readers.billing".to_string(), 41, 28),
+            (18, "readers.orders".to_string(), 41, 16)
+        ]
+    );
+    // ...and one for all where they would be alike, counting the others.
+    let f = &v["files"][1]["findings"][0];
+    assert_eq!(f["code"], "XP018");
+    assert_eq!(f["line"], 24);
+    assert_eq!(f["expanded_for"]["instance"], "readers.billing");
+    assert_eq!(f["expanded_for"]["others"], 1);
+    assert_eq!(v["files"][1]["errors"], 1);
+}
+
+#[test]
+fn a_block_in_its_own_file_is_found_there_and_kept_inside_the_plan_directory() {
+    let lint = tests_lint();
+    let dir = std::env::temp_dir().join(format!("xpart-block-file-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("blocks")).unwrap();
+    let block = std::fs::read_to_string(lint.join("blocks/reader.yaml")).unwrap();
+    let edited = block.replace("name: reader-${each.key}", "name: \"reader ${each.key}\"");
+    assert_ne!(block, edited);
+    std::fs::write(dir.join("blocks/reader.yaml"), edited).unwrap();
+    let plan = std::fs::read_to_string(lint.join("ok-block-file.yaml")).unwrap();
+    std::fs::write(dir.join("plan.yaml"), &plan).unwrap();
+    let out = xpart()
+        .current_dir(&dir)
+        .args(["lint", "plan.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The finding is in the block's file, shown from its text, and names the instance.
+    assert!(stdout.contains("┌─ blocks/reader.yaml:9:13"), "{stdout}");
+    assert!(
+        stdout.contains(r#"9 │       name: "reader ${each.key}""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: in instance readers.orders (plan.yaml:20:16)"),
+        "{stdout}"
+    );
+    // A block file outside the plan's directory is refused, by path and through a link.
+    std::fs::write(
+        dir.join("up.yaml"),
+        plan.replace("blocks/reader.yaml", "../reader.yaml"),
+    )
+    .unwrap();
+    let outside = std::env::temp_dir().join(format!("xpart-block-out-{}", std::process::id()));
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("reader.yaml"), &block).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("out")).unwrap();
+    std::fs::write(
+        dir.join("link.yaml"),
+        plan.replace("blocks/reader.yaml", "out/reader.yaml"),
+    )
+    .unwrap();
+    for p in ["up.yaml", "link.yaml"] {
+        let out = xpart()
+            .current_dir(&dir)
+            .args(["lint", p])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{p}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("error[XP018]") && stdout.contains("is outside the plan's directory"),
+            "{p}: {stdout}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+fn tests_lint() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint")
+}
+
+#[test]
 fn unreadable_plan_is_a_clear_error() {
     let out = xpart()
         .args(["lint", "plans/no-such-plan.yaml"])
@@ -346,21 +468,26 @@ fn committed_schema_matches_the_code() {
         generated, committed,
         "run `xpart schema > docs/plan.schema.json`"
     );
-    let types: Vec<_> = generated["properties"]["resources"]["additionalProperties"]["oneOf"]
+    let types: Vec<_> = generated["$defs"]["Resource"]["oneOf"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| {
-            v["properties"]["type"]["const"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .filter_map(|v| Some(v["properties"]["type"]["const"].as_str()?.to_string()))
         .collect();
-    // One schema entry per type of the catalogue.
+    // One schema entry per type of the catalogue; a plan's entry is a resource or a block's
+    // instantiation, a block's entry a resource.
     assert_eq!(
         types.len(),
         xpart::spec::types::types().count(),
         "{types:?}"
+    );
+    let entries = &generated["properties"]["resources"]["additionalProperties"]["oneOf"];
+    assert_eq!(
+        entries,
+        &serde_json::json!([{"$ref": "#/$defs/Resource"}, {"$ref": "#/$defs/BlockUse"}])
+    );
+    assert_eq!(
+        generated["$defs"]["BlockSpec"]["properties"]["resources"]["additionalProperties"],
+        serde_json::json!({"$ref": "#/$defs/Resource"})
     );
 }

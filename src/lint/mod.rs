@@ -46,8 +46,12 @@ pub fn lint_loaded(
     base: &FsPath,
 ) -> (Option<Spec>, Vec<Finding>) {
     let mut later = Later::default();
-    let (spec, mut findings) =
-        spec::load_with(name, text, opts, &mut |r, source, partitions, built| {
+    let (spec, mut findings) = spec::load_with(
+        name,
+        text,
+        opts,
+        Some(base),
+        &mut |r, source, partitions, built| {
             let mut cx = Checker {
                 source,
                 later: &mut later,
@@ -55,7 +59,8 @@ pub fn lint_loaded(
             };
             local(&mut cx, r, partitions, built, base);
             with_file(cx.out, name)
-        });
+        },
+    );
     if let Some(spec) = &spec {
         let mut cx = Checker {
             source: &spec.source,
@@ -64,6 +69,7 @@ pub fn lint_loaded(
         };
         global(&mut cx, spec);
         findings.extend(with_file(cx.out, name));
+        spec.source.annotate(&mut findings);
     }
     findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
     findings.dedup();
@@ -345,7 +351,7 @@ fn global(cx: &mut Checker, spec: &Spec) {
             found.push(
                 Finding::error("XP060", format!("two `{}` resources are named `{}`", key.0, key.2))
                     .at(cx.value(&name_at(id)))
-                    .hint(format!("the other is on line {first_line}; names must be unique per type and partition")),
+                    .hint(format!("the other is `{first}`, on line {first_line}; names must be unique per type and partition")),
             );
         }
     }

@@ -6,6 +6,7 @@
 //! in its module: `read` (the document, resources one at a time), `vars`, `partitions`,
 //! `identity` (name and lineage), `resources`, `order`.
 
+mod blocks;
 mod identity;
 mod loader;
 pub mod order;
@@ -197,13 +198,14 @@ const TOP_KEYS: &[&str] = &[
     "identity",
     "vars",
     "partitions",
+    "blocks",
     "resources",
     "lease",
 ];
 
 /// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
 pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Finding>) {
-    load_with(name, text, opts, &mut |_, _, _, _| vec![])
+    load_with(name, text, opts, None, &mut |_, _, _, _| vec![])
 }
 
 /// What `load_with` shows each resource to, the moment it is built: the resource, the plan's
@@ -218,11 +220,13 @@ pub type EachResource<'f> = dyn FnMut(
     + 'f;
 
 /// `load`, handing every resource to `each` as soon as it is built (lint checks it there,
-/// while its data is fresh).
+/// while its data is fresh). `base`: the plan's directory, where blocks in files of their own
+/// are read from (without it, such a block is an error).
 pub fn load_with(
     name: &str,
     text: &str,
     opts: &LoadOptions,
+    base: Option<&std::path::Path>,
     each: &mut EachResource<'_>,
 ) -> (Option<Spec>, Vec<Finding>) {
     let src = Source::new(name, text);
@@ -294,7 +298,8 @@ pub fn load_with(
     for (id, value) in buffered {
         stage.one(&mut l, id, value, each);
     }
-    let done = stage.finish(&mut l);
+    let blocks = blocks::Blocks::read(&mut l, entry(&header, "blocks"), base);
+    let done = stage.finish(&mut l, blocks, each);
     if resources_broken {
         l.push(
             Finding::error("XP002", "`resources` must be a mapping of id to resource")
@@ -303,6 +308,7 @@ pub fn load_with(
     }
     let spec = spec_of(&mut l, header, done);
     let mut findings = l.findings;
+    src.annotate(&mut findings);
     findings.sort_by_key(|f| (f.span.line, f.span.column, f.code));
     findings.dedup();
     // The source goes into the spec once the loader (which points into it) is done.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
 
+use super::blocks::{self, Blocks};
 use super::loader::{nearest, path_error, Loader};
 use super::partitions::Partitions;
 use super::template::{Part, Template};
@@ -46,6 +47,10 @@ pub(super) struct Stage {
     /// Attribute findings of references checked as they were read, by the referenced id:
     /// kept only if that resource stays.
     attrs: Vec<(String, Finding)>,
+    /// Entries that instantiate a block: expanded once every entry is read.
+    uses: Vec<(String, Value)>,
+    /// Resources that refer to one not read yet (perhaps an instance's output): built last.
+    ahead: Vec<(String, ResourceSpec)>,
 }
 
 /// What the stage leaves: the resources that stay, and what `each` reported of them.
@@ -67,12 +72,44 @@ impl Stage {
             depends: vec![],
             failed: Default::default(),
             attrs: vec![],
+            uses: vec![],
+            ahead: vec![],
         }
     }
 
     /// Read one resource; a problem is a finding and leaves it out of the spec.
     pub(super) fn one(&mut self, l: &mut Loader, id: String, raw: Value, each: &mut EachResource) {
-        match self.build(l, &id, raw) {
+        let at = Path::root().key("resources").key(&id);
+        if check_id(l, &id, &at).is_none() {
+            self.failed.insert(id);
+            return;
+        }
+        if blocks::is_use(&raw) {
+            self.uses.push((id, raw));
+            return;
+        }
+        let Some(rs) = l.typed::<ResourceSpec>(raw, &at) else {
+            self.failed.insert(id);
+            return;
+        };
+        let mut ahead = vec![];
+        let declared = |r: &str| self.declared(r);
+        strings_where(
+            &rs.properties,
+            &at,
+            &|s| blocks::refers_ahead(s, &declared),
+            &mut ahead,
+        );
+        if !ahead.is_empty() {
+            self.ahead.push((id, rs));
+            return;
+        }
+        self.add(l, id, rs, each);
+    }
+
+    /// Build a resource read (`one`) or expanded, and hand it to `each`.
+    fn add(&mut self, l: &mut Loader, id: String, rs: ResourceSpec, each: &mut EachResource) {
+        match self.build(l, &id, rs) {
             Some(def) => {
                 let found = each(&def, l.src, &self.parts.defs, &self.resources);
                 if !found.is_empty() {
@@ -86,10 +123,8 @@ impl Stage {
         }
     }
 
-    fn build(&mut self, l: &mut Loader, id: &str, raw: Value) -> Option<ResourceDef> {
+    fn build(&mut self, l: &mut Loader, id: &str, rs: ResourceSpec) -> Option<ResourceDef> {
         let at = Path::root().key("resources").key(id);
-        check_id(l, id, &at)?;
-        let rs = l.typed::<ResourceSpec>(raw, &at)?;
         let Some(info) = types::type_info(&rs.type_name) else {
             let names = || types::types().map(|t| t.name);
             let hint = match nearest(&rs.type_name, names()) {
@@ -282,10 +317,53 @@ impl Stage {
     /// a reference to an attribute the referenced type does not have.
     /// Whether `id` is a resource of the plan read so far (built or not).
     fn declared(&self, id: &str) -> bool {
-        self.resources.contains_key(id) || self.failed.contains(id)
+        self.resources.contains_key(id)
+            || self.failed.contains(id)
+            || id
+                .split_once('.')
+                .is_some_and(|(entry, _)| self.failed.contains(entry))
     }
 
-    pub(super) fn finish(mut self, l: &mut Loader) -> Done {
+    pub(super) fn finish(
+        mut self,
+        l: &mut Loader,
+        blocks: Blocks,
+        each: &mut EachResource,
+    ) -> Done {
+        let expanded = blocks::expand(l, blocks, std::mem::take(&mut self.uses));
+        self.failed.extend(expanded.failed);
+        self.failed.extend(expanded.failed_entries);
+        let names = &expanded.names;
+        for (id, mut raw) in expanded.resources {
+            let at = Path::root().key("resources").key(&id);
+            let rs = match substitute(l, names, &mut raw, &at) {
+                true if id.len() > MAX_ID_LEN => {
+                    l.push(
+                        Finding::error("XP016", format!("resource id `{}…` is {} characters long", &id[..16], id.len()))
+                            .at(l.src.key_span(&at))
+                            .hint(format!("at most {MAX_ID_LEN}: shorten the entry, its `for_each` keys or the block's ids")),
+                    );
+                    None
+                }
+                true => l.typed::<ResourceSpec>(raw, &at),
+                false => None,
+            };
+            match rs {
+                Some(rs) => self.add(l, id, rs, each),
+                None => {
+                    self.failed.insert(id);
+                }
+            }
+        }
+        for (id, mut rs) in std::mem::take(&mut self.ahead) {
+            let at = Path::root().key("resources").key(&id).key("properties");
+            match substitute(l, names, &mut rs.properties, &at) {
+                true => self.add(l, id, rs, each),
+                false => {
+                    self.failed.insert(id);
+                }
+            }
+        }
         let mut dropped = BTreeSet::new();
         for r in &self.refs {
             if self.declared(&r.rid) {
@@ -348,6 +426,18 @@ impl Stage {
     }
 }
 
+/// Replace references to instances' outputs under `v` (at `at`); false when one names no
+/// output (reported) or an instance that did not expand.
+fn substitute(l: &mut Loader, names: &blocks::Names, v: &mut Value, at: &Path) -> bool {
+    blocks::rewrite_value(v, at, &mut |s, path| match names.substitute(s) {
+        Ok(t) => Some(t.unwrap_or_else(|| s.to_string())),
+        Err(p) => {
+            p.report(l, path);
+            None
+        }
+    })
+}
+
 /// XP012: `target` has no attribute `attr`.
 fn attr_problem(
     l: &Loader,
@@ -369,7 +459,7 @@ fn attr_problem(
 }
 
 /// The id is the value of the `xpart:id` tag and names the local PKI files.
-fn check_id(l: &mut Loader, id: &str, at: &Path) -> Option<()> {
+pub(super) fn check_id(l: &mut Loader, id: &str, at: &Path) -> Option<()> {
     if !id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')

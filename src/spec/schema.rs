@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::types::{types, PlanFile};
+use super::types::{types, BlockUse, PlanFile};
 
 /// The schema: the top level from `PlanFile`, each resource checked against its type's properties.
 pub fn plan_schema() -> Value {
@@ -30,6 +30,7 @@ pub fn plan_schema() -> Value {
             v
         })
         .collect();
+    let block_use = serde_json::to_value(g.subschema_for::<BlockUse>()).expect("schema is JSON");
     let defs = g.take_definitions(true);
     let root_defs = root
         .as_object_mut()
@@ -39,7 +40,14 @@ pub fn plan_schema() -> Value {
     for (k, v) in defs {
         root_defs[k] = v;
     }
-    root["properties"]["resources"]["additionalProperties"] = json!({"oneOf": variants});
+    // A resource, once: the plan's entries are one or an instantiation of a block, a block's
+    // are resources only (blocks do not nest).
+    root["$defs"]["Resource"] = json!({"oneOf": variants});
+    let resource = json!({"$ref": "#/$defs/Resource"});
+    root["$defs"]["BlockSpec"]["properties"]["resources"]["additionalProperties"] =
+        resource.clone();
+    root["properties"]["resources"]["additionalProperties"] =
+        json!({"oneOf": [resource, block_use]});
     root["title"] = json!("xpart plan");
     root
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
-use crate::diag::Span;
+use crate::diag::{ExpandedFor, Finding, Span};
 
 /// One step of a path into a plan document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +135,53 @@ pub struct Source {
     index: std::sync::OnceLock<Index>,
     /// Where the document first nests flow collections deeper than `MAX_DEPTH`, if it does.
     too_deep: Option<usize>,
+    /// Where the resources expanded from blocks are written (see `Origins`).
+    origins: std::sync::OnceLock<Origins>,
+}
+
+/// What makes two findings about instances the same finding: code, message, file, place, hint
+/// (the message and hint with the instance's name taken out).
+type Alike<'f> = (
+    &'static str,
+    String,
+    &'f str,
+    (usize, usize),
+    Option<String>,
+);
+
+/// Where the text of each resource expanded from a block is: the loader sets it once, before
+/// the first such resource is built. Then a path of an expanded resource
+/// (`resources.<entry>.<key>.<id>…`, a node the document does not have) is found at the block's
+/// text (`blocks.<block>.resources.<id>…`), and its span says for which instance (`Span::via`):
+/// every check places its findings by path, so each lands in the block, with no check knowing.
+#[derive(Debug, Default)]
+pub struct Origins {
+    /// By expanded resource id: its instance (an index into `instances`) and its block's text.
+    resources: HashMap<String, (u32, Path)>,
+    instances: Vec<(String, Span)>,
+    /// Blocks kept in files of their own: each file's text, and which block is in which
+    /// (`blocks.<block>…` of the plan is then the file's root).
+    files: Vec<Source>,
+    in_file: HashMap<String, u32>,
+}
+
+impl Origins {
+    /// Block `name` is written in `file` (its text, named as findings name it).
+    pub fn block_file(&mut self, name: String, file: Source) {
+        self.files.push(file);
+        self.in_file.insert(name, self.files.len() as u32 - 1);
+    }
+
+    /// A new instance, named as findings name it, instantiated at `site` in the plan.
+    pub fn instance(&mut self, name: String, site: Span) -> u32 {
+        self.instances.push((name, site));
+        self.instances.len() as u32 - 1
+    }
+
+    /// The expanded resource `id` of `instance`, written at `text` (a path in the plan).
+    pub fn resource(&mut self, id: String, instance: u32, text: Path) {
+        self.resources.insert(id, (instance, text));
+    }
 }
 
 /// Every node's position: a tree of nodes, each found from its parent by one step, so memory
@@ -320,7 +367,119 @@ impl Source {
             text,
             line_starts,
             index: std::sync::OnceLock::new(),
+            origins: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Record where expanded resources are written; only the first call counts (the loader
+    /// makes one, with every instance of the plan).
+    pub fn set_origins(&self, origins: Origins) {
+        let _ = self.origins.set(origins);
+    }
+
+    /// Where the text at `path` really is, when it is not in this document: an expanded
+    /// resource's in its block, a block's in its own file. The source that holds it, the path
+    /// there, and the span's `via` and `file`.
+    fn route(&self, path: &Path) -> Option<(&Source, Path, u32, u32)> {
+        let origins = self.origins.get()?;
+        let [Seg::Key(top), Seg::Key(name), rest @ ..] = path.0.as_slice() else {
+            return None;
+        };
+        let (via, real) = match top.as_str() {
+            "resources" => {
+                let (instance, text) = origins.resources.get(name)?;
+                let mut real = text.clone();
+                real.0.extend(rest.iter().cloned());
+                (instance + 1, real)
+            }
+            "blocks" => (0, path.clone()),
+            _ => return None,
+        };
+        // `blocks.<block>…`: in the plan, or at the root of the block's own file.
+        let block = match real.0.get(1) {
+            Some(Seg::Key(b)) => b,
+            _ => return None,
+        };
+        match origins.in_file.get(block) {
+            Some(&f) => {
+                let inner = Path(real.0[2..].to_vec());
+                Some((&origins.files[f as usize], inner, via, f + 1))
+            }
+            None if via != 0 => Some((self, real, via, 0)),
+            None => None,
+        }
+    }
+
+    /// The text of `file` when it is the plan or one of its block files (for rendering).
+    pub fn text_of(&self, file: &str) -> Option<&str> {
+        if file == self.name {
+            return Some(&self.text);
+        }
+        let origins = self.origins.get()?;
+        origins
+            .files
+            .iter()
+            .find(|f| f.name == file)
+            .map(|f| f.text.as_str())
+    }
+
+    /// Findings about expanded resources name their instance (`Finding::expanded_for`), and a
+    /// finding every instance has alike (one written in the block, whatever the inputs) is
+    /// reported once, for the first, counting the others.
+    pub fn annotate(&self, findings: &mut Vec<Finding>) {
+        let Some(origins) = self.origins.get() else {
+            return;
+        };
+        for f in findings.iter_mut() {
+            if let Some(file) = origins.files.get((f.span.file as usize).wrapping_sub(1)) {
+                f.file = file.name.clone();
+            }
+            if f.span.via == 0 || f.expanded_for.is_some() {
+                continue;
+            }
+            let Some((name, site)) = origins.instances.get(f.span.via as usize - 1) else {
+                continue;
+            };
+            f.expanded_for = Some(ExpandedFor {
+                instance: name.clone(),
+                file: self.name.clone(),
+                line: site.line,
+                column: site.column,
+                others: 0,
+            });
+        }
+        let mut first: HashMap<Alike, usize> = HashMap::new();
+        let mut keep = vec![true; findings.len()];
+        let mut add = vec![0; findings.len()];
+        for (i, f) in findings.iter().enumerate() {
+            let Some(e) = &f.expanded_for else { continue };
+            // A message that names its instance (`in resources.w.orders.role`) is alike too.
+            let alike = |s: &str| s.replace(&e.instance, "\0");
+            let key = (
+                f.code,
+                alike(&f.message),
+                f.file.as_str(),
+                (f.span.start, f.span.end),
+                f.hint.as_deref().map(alike),
+            );
+            match first.entry(key) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    keep[i] = false;
+                    add[*o.get()] += 1 + e.others;
+                }
+            }
+        }
+        let mut i = 0;
+        findings.retain_mut(|f| {
+            if let Some(e) = &mut f.expanded_for {
+                e.others += add[i];
+            }
+            i += 1;
+            keep[i - 1]
+        });
     }
 
     fn index(&self) -> &Index {
@@ -338,6 +497,8 @@ impl Source {
             end: end.max(start).min(self.text.len()),
             line,
             column,
+            via: 0,
+            file: 0,
         }
     }
 
@@ -484,6 +645,13 @@ impl Source {
 
     /// The span of the value at `path`, or of the nearest ancestor that has one.
     pub fn value_span(&self, path: &Path) -> Span {
+        if let Some((src, real, via, file)) = self.route(path) {
+            return Span {
+                via,
+                file,
+                ..src.value_span(&real)
+            };
+        }
         match self.find(path) {
             Some((n, _)) => {
                 let (s, e) = n.value();
@@ -495,6 +663,13 @@ impl Source {
 
     /// The span of the key at `path` (the value's for sequence items), or of the nearest ancestor.
     pub fn key_span(&self, path: &Path) -> Span {
+        if let Some((src, real, via, file)) = self.route(path) {
+            return Span {
+                via,
+                file,
+                ..src.key_span(&real)
+            };
+        }
         match self.find(path) {
             Some((n, true)) => {
                 let (s, e) = n.key().unwrap_or(n.value());
@@ -510,6 +685,13 @@ impl Source {
 
     /// The span of `needle` inside the scalar at `path` (e.g. one `${…}` of a longer string).
     pub fn span_within(&self, path: &Path, needle: &str) -> Span {
+        if let Some((src, real, via, file)) = self.route(path) {
+            return Span {
+                via,
+                file,
+                ..src.span_within(&real, needle)
+            };
+        }
         let v = self.value_span(path);
         match self.text[v.start..v.end.max(v.start)].find(needle) {
             Some(i) => self.span(v.start + i, v.start + i + needle.len()),

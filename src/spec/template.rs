@@ -21,6 +21,9 @@ pub struct Template {
 
 pub const FACT_ATTRS: &[&str] = &["partition", "account", "region", "dns_suffix"];
 
+/// The most names a reference has: `${ENTRY.KEY.ID.ATTR}`, a block instance's resource.
+const MAX_SEGMENTS: usize = 4;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError {
     pub message: String,
@@ -79,6 +82,16 @@ impl Template {
                     }
                     [id, attr] if ident_ok(id) && ident_ok(attr) => {
                         Part::Ref { id: id.to_string(), attr: attr.to_string() }
+                    }
+                    // A resource of a block's instance (`${ENTRY.KEY.ID.ATTR}`), or an
+                    // instance's output (`${ENTRY.KEY.NAME}`): the id holds dots.
+                    [first, .., attr]
+                        if segs.len() <= MAX_SEGMENTS
+                            && !matches!(*first, "var" | "partitions")
+                            && segs.iter().all(|s| ident_ok(s)) =>
+                    {
+                        let id = segs[..segs.len() - 1].join(".");
+                        Part::Ref { id, attr: attr.to_string() }
                     }
                     _ => {
                         return Err(TemplateError {
@@ -241,6 +254,15 @@ mod tests {
     }
 
     #[test]
+    fn ids_of_block_instances_hold_dots() {
+        let t = Template::parse("${workloads.orders.role.arn}").unwrap();
+        assert_eq!(t.single_ref(), Some(("workloads.orders.role", "arn")));
+        assert_eq!(t.to_string(), "${workloads.orders.role.arn}");
+        let out = Template::parse("${w.o.role_arn}").unwrap();
+        assert_eq!(out.single_ref(), Some(("w.o", "role_arn")));
+    }
+
+    #[test]
     fn escapes_and_plain_dollars_are_literal() {
         let t = Template::parse("cost: $5, $${not.a.ref}").unwrap();
         assert_eq!(t.literal().as_deref(), Some("cost: $5, ${not.a.ref}"));
@@ -250,7 +272,9 @@ mod tests {
     #[test]
     fn malformed_references_are_errors() {
         assert!(Template::parse("${role.arn").is_err());
-        assert!(Template::parse("${a.b.c.d}").is_err());
+        assert!(Template::parse("${a.b.c.d.e}").is_err());
+        assert!(Template::parse("${var.a.b}").is_err());
+        assert!(Template::parse("${a..b}").is_err());
         assert!(Template::parse("${partitions.china.nope}").is_err());
         assert!(Template::parse("${}").is_err());
     }

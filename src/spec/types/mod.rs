@@ -24,11 +24,50 @@ plan_data! {
         pub vars: BTreeMap<String, VarDecl>,
         /// The partitions the plan works in, by a name of the plan's choosing (e.g. commercial, china).
         pub partitions: BTreeMap<String, PartitionSpec>,
-        /// Resources by id; the id is how other resources refer to them (`${id.attr}`).
+        /// Blocks of resources the plan instantiates, by name (see `BlockUse`).
+        #[serde(default)]
+        pub blocks: BTreeMap<String, BlockSpec>,
+        /// Resources by id; the id is how other resources refer to them (`${id.attr}`). An
+        /// entry may instead instantiate a block (`BlockUse`).
         #[serde(default)]
         pub resources: BTreeMap<String, ResourceSpec>,
         /// Where `apply` and `destroy` hold the plan's lease, so two runs never both write.
         pub lease: Option<LeaseSpec>,
+    }
+
+    /// A block of resources a plan instantiates any number of times, each time with its own
+    /// inputs. Inside it, `${input.NAME}` is an input, `${each.key}` the instance's `for_each`
+    /// key, `${ID.ATTR}` a resource of the same instance; variables and partition facts as
+    /// anywhere. Resources outside the block are not visible: pass them in as inputs.
+    pub struct BlockSpec {
+        /// A file holding the block (its `inputs`, `resources` and `outputs`, nothing else
+        /// here), relative to the plan's directory and inside it.
+        pub source: Option<String>,
+        /// The block's inputs, used as `${input.NAME}`. A default may use `${each.key}`.
+        #[serde(default)]
+        pub inputs: BTreeMap<String, VarDecl>,
+        /// The block's resources, as under the plan's `resources` (no block inside a block).
+        #[serde(default)]
+        #[schemars(with = "BTreeMap<String, ResourceSpec>")]
+        pub resources: BTreeMap<String, serde_yaml::Value>,
+        /// Values other resources may use as `${ENTRY.KEY.NAME}` (`${ENTRY.NAME}` without
+        /// `for_each`), e.g. `role_arn: ${role.arn}`.
+        #[serde(default)]
+        pub outputs: BTreeMap<String, String>,
+    }
+
+    /// A resource entry that instantiates a block: once with `inputs`, or once per key of
+    /// `for_each`. The instance's resources get the ids `ENTRY.KEY.ID` (`ENTRY.ID` without
+    /// `for_each`).
+    pub struct BlockUse {
+        /// The name of a block under `blocks`.
+        pub block: String,
+        /// Inputs of every instance; a value may use `${each.key}`.
+        #[serde(default)]
+        pub inputs: BTreeMap<String, String>,
+        /// One instance per key (letters, digits, `_`, `-`), with its own inputs (they take
+        /// precedence over `inputs`); the key is `${each.key}` inside the block.
+        pub for_each: Option<BTreeMap<String, Option<BTreeMap<String, String>>>>,
     }
 
     /// Where `apply` and `destroy` hold the plan's lease (see the README, "Locking").

@@ -1,0 +1,874 @@
+//! Blocks: a group of resources the plan instantiates many times, each time with its own inputs
+//! (`blocks:`, and resource entries with `block:`), as a Terraform module is, with `for_each`.
+//!
+//! Expansion makes ordinary resources of each instance before they are built: ids
+//! `ENTRY.KEY.ID` (`ENTRY.ID` without `for_each`), templates rewritten from the block's scope
+//! (inputs, `each.key`, the instance's own resources) into the plan's, and references to an
+//! instance's outputs replaced by what they stand for. References, order, lint and the engine
+//! then see plain resources. Where each was written is kept (`source::Origins`), so every
+//! finding about one points into the block and names the instance.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_yaml::Value;
+
+use std::path::Path as FsPath;
+
+use super::loader::{entries, nearest, yaml_error, Entries, Loader};
+use super::source::{Origins, Source};
+use super::template::{Part, Template};
+use super::types::{BlockSpec, BlockUse, VarDecl};
+use super::Path;
+use crate::diag::Finding;
+
+/// The one code of block problems: an unknown block or input, a missing input, a malformed
+/// `for_each` key, a name a block cannot see, an output the instance does not have.
+const CODE: &str = "XP018";
+
+/// The plan's blocks, as declared.
+#[derive(Default)]
+pub(super) struct Blocks {
+    defs: BTreeMap<String, Block>,
+    /// Declared but malformed (reported): an entry using one is skipped quietly.
+    broken: BTreeSet<String>,
+    /// Blocks kept in files of their own, with the files' text (for positions).
+    files: Vec<(String, Source)>,
+}
+
+struct Block {
+    inputs: BTreeMap<String, VarDecl>,
+    /// Its resources in the order written, each as its raw entry.
+    resources: Vec<(String, Value)>,
+    outputs: BTreeMap<String, String>,
+}
+
+impl Block {
+    fn has(&self, id: &str) -> bool {
+        self.resources.iter().any(|(r, _)| r == id)
+    }
+}
+
+impl Blocks {
+    /// Each block on its own, like variables: a malformed block is one finding. A block with
+    /// `source` is read from its file, found from `base` (the plan's directory).
+    pub(super) fn read(l: &mut Loader, value: Option<Value>, base: Option<&FsPath>) -> Blocks {
+        let at = Path::root().key("blocks");
+        let mut blocks = Blocks::default();
+        let Entries::All(m) = entries(l, value, &at) else {
+            return blocks;
+        };
+        for (name, v) in m {
+            let b_at = at.key(&name);
+            let Some(mut spec) = l.typed::<BlockSpec>(v, &b_at) else {
+                blocks.broken.insert(name);
+                continue;
+            };
+            let ok = match spec.source.take() {
+                Some(file) => match from_file(l, &name, &spec, &file, &b_at, base) {
+                    Some((read, src)) => {
+                        // Kept even when malformed: its findings are shown from its text.
+                        let mut fl = Loader::new(&src);
+                        let ok = read.is_some_and(|s| {
+                            spec = s;
+                            check_resources(&mut fl, &name, &spec, &Path::root())
+                        });
+                        l.findings.append(&mut fl.findings);
+                        blocks.files.push((name.clone(), src));
+                        ok
+                    }
+                    None => false,
+                },
+                None => check_resources(l, &name, &spec, &b_at),
+            };
+            if !ok {
+                blocks.broken.insert(name);
+                continue;
+            }
+            blocks.defs.insert(
+                name,
+                Block {
+                    inputs: spec.inputs,
+                    resources: spec.resources.into_iter().collect(),
+                    outputs: spec.outputs,
+                },
+            );
+        }
+        blocks
+    }
+}
+
+/// The ids of a block's resources (at `at`, the block), and that none instantiates a block.
+fn check_resources(l: &mut Loader, name: &str, spec: &BlockSpec, at: &Path) -> bool {
+    let mut ok = true;
+    for (id, raw) in &spec.resources {
+        let r_at = at.key("resources").key(id);
+        ok &= super::resources::check_id(l, id, &r_at).is_some();
+        if raw.get("block").is_some() {
+            l.push(
+                Finding::error(CODE, format!("block `{name}` instantiates a block"))
+                    .at(l.src.key_span(&r_at.key("block")))
+                    .hint("blocks do not nest: instantiate both from the plan's `resources`"),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Block `name`, read from `file` (its `source`, at `at`): the block (None when malformed,
+/// reported) and the file's text; None (reported) when the file is outside the plan's
+/// directory or unreadable.
+fn from_file(
+    l: &mut Loader,
+    name: &str,
+    here: &BlockSpec,
+    file: &str,
+    at: &Path,
+    base: Option<&FsPath>,
+) -> Option<(Option<BlockSpec>, Source)> {
+    let refuse = |l: &mut Loader, msg: String, hint: &str| {
+        let f = Finding::error(CODE, msg)
+            .at(l.src.value_span(&at.key("source")))
+            .hint(hint);
+        l.push(f);
+    };
+    if !here.inputs.is_empty() || !here.resources.is_empty() || !here.outputs.is_empty() {
+        refuse(
+            l,
+            format!("block `{name}` has `source` and a body of its own"),
+            "with `source`, the block's inputs, resources and outputs are all in that file",
+        );
+        return None;
+    }
+    let Some(base) = base else {
+        refuse(
+            l,
+            format!("block `{name}` is in a file, which is read only with the plan's directory"),
+            "lint or apply the plan from its file",
+        );
+        return None;
+    };
+    // Lexically inside (no root, no `..`), and still inside once links are followed.
+    let base = match base.as_os_str().is_empty() {
+        true => FsPath::new("."),
+        false => base,
+    };
+    let path = base.join(file);
+    let inside = super::confined(file)
+        && match (path.canonicalize(), base.canonicalize()) {
+            (Ok(p), Ok(b)) => p.starts_with(b),
+            (Err(_), _) => true, // missing: reading it says so
+            (Ok(_), Err(_)) => false,
+        };
+    if !inside {
+        refuse(
+            l,
+            format!("block file `{file}` is outside the plan's directory"),
+            "give a path relative to the plan's directory, inside it (no `..`, not absolute)",
+        );
+        return None;
+    }
+    let text = match crate::input::read_text("block file", &path, crate::input::MAX_PLAN) {
+        Ok(t) => t,
+        Err(e) => {
+            refuse(
+                l,
+                e.to_string(),
+                "the path is relative to the plan's directory",
+            );
+            return None;
+        }
+    };
+    // Named as the plan is (relative to where xpart runs), so an editor opens it.
+    let shown = match FsPath::new(&l.src.name).parent() {
+        Some(dir) => dir.join(file).display().to_string(),
+        None => file.to_string(),
+    };
+    let src = Source::new(shown, text);
+    let mut fl = Loader::new(&src);
+    let parsed = match src.too_deep() {
+        Some(span) => {
+            let f = Finding::error("XP001", "the block file nests too deep")
+                .at(span)
+                .hint("a block needs a few levels; flatten this value");
+            fl.push(f);
+            None
+        }
+        None => match serde_yaml::from_str::<Value>(&src.text) {
+            Ok(v) => fl.typed::<BlockSpec>(v, &Path::root()),
+            Err(e) => {
+                let f = yaml_error(&src, &e);
+                fl.push(f);
+                None
+            }
+        },
+    };
+    if let Some(BlockSpec {
+        source: Some(_), ..
+    }) = &parsed
+    {
+        let f = Finding::error(CODE, "a block file cannot name another file")
+            .at(src.key_span(&Path::root().key("source")))
+            .hint("write the block here");
+        fl.push(f);
+    }
+    let mut found = std::mem::take(&mut fl.findings);
+    l.findings.append(&mut found);
+    Some((parsed.filter(|p| p.source.is_none()), src))
+}
+
+/// Whether a resource entry instantiates a block.
+pub(super) fn is_use(raw: &Value) -> bool {
+    raw.get("block").is_some()
+}
+
+/// Whether a plan string refers to a resource `declared` does not know yet (perhaps an
+/// instance's output, `${ENTRY.KEY.NAME}`): such resources are built once every instance is.
+pub(super) fn refers_ahead(s: &str, declared: &dyn Fn(&str) -> bool) -> bool {
+    s.split("${").skip(1).any(|r| {
+        let e = r.split('}').next().unwrap_or_default().trim();
+        match e.rsplit_once('.') {
+            Some((id, _)) => id != "var" && !id.starts_with("partitions") && !declared(id),
+            None => false,
+        }
+    })
+}
+
+/// One instance of a block.
+struct Instance<'b> {
+    /// `workloads.orders`, or `workloads`: the prefix of its resources' ids.
+    name: String,
+    key: Option<String>,
+    block: &'b Block,
+    block_name: &'b str,
+    /// Its inputs' values: templates of the plan's scope.
+    inputs: BTreeMap<String, String>,
+}
+
+/// What expansion leaves: the instances' resources to build (id, raw entry in the plan's
+/// scope), and what plan strings referring to instances need.
+pub(super) struct Expanded {
+    pub(super) resources: Vec<(String, Value)>,
+    /// Ids of expanded resources that cannot be built (reported): refer to them quietly.
+    pub(super) failed: Vec<String>,
+    /// Entries that did not expand at all (reported): anything under them is referred to
+    /// quietly.
+    pub(super) failed_entries: Vec<String>,
+    pub(super) names: Names,
+}
+
+/// The instances' names as plan strings use them.
+#[derive(Default)]
+pub(super) struct Names {
+    /// By instance: its outputs (templates of the plan's scope); None when it did not expand.
+    outputs: HashMap<String, Option<BTreeMap<String, String>>>,
+    /// Entries with `for_each`: their instances are named by key.
+    keyed: BTreeMap<String, Vec<String>>,
+    /// Entries that did not expand (reported).
+    failed: BTreeSet<String>,
+}
+
+/// A problem with one template: what, the text it is about, how to fix it. `quiet`: already
+/// reported elsewhere (a reference to an instance that did not expand).
+pub(super) struct Problem {
+    message: String,
+    text: String,
+    hint: String,
+    quiet: bool,
+}
+
+impl Problem {
+    fn new(message: String, text: &str, hint: impl Into<String>) -> Problem {
+        Problem {
+            message,
+            text: text.to_string(),
+            hint: hint.into(),
+            quiet: false,
+        }
+    }
+
+    /// Report it at `path` (unless quiet).
+    pub(super) fn report(self, l: &mut Loader, path: &Path) {
+        if !self.quiet {
+            let f = Finding::error(CODE, self.message)
+                .at(l.src.span_within(path, &self.text))
+                .hint(self.hint);
+            l.push(f);
+        }
+    }
+}
+
+/// Expand every entry that uses a block (`uses`, in the order read), recording in the source
+/// where each instance's resources are written.
+pub(super) fn expand(l: &mut Loader, mut blocks: Blocks, uses: Vec<(String, Value)>) -> Expanded {
+    let mut instances = vec![];
+    let mut origins = Origins::default();
+    for (name, src) in std::mem::take(&mut blocks.files) {
+        origins.block_file(name, src);
+    }
+    let blocks = &blocks;
+    let mut names = Names::default();
+    let mut failed = vec![];
+    let mut failed_entries = vec![];
+    for (entry, raw) in uses {
+        let at = Path::root().key("resources").key(&entry);
+        let Some(u) = l.typed::<BlockUse>(raw, &at) else {
+            failed_entries.push(entry);
+            continue;
+        };
+        let Some((block_name, block)) = blocks.defs.get_key_value(&u.block) else {
+            if !blocks.broken.contains(&u.block) {
+                let hint = match nearest(&u.block, blocks.defs.keys().map(String::as_str)) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => "declare it under `blocks:`".to_string(),
+                };
+                l.push(
+                    Finding::error(CODE, format!("no block `{}`", u.block))
+                        .at(l.src.value_span(&at.key("block")))
+                        .hint(hint),
+                );
+            }
+            failed_entries.push(entry);
+            continue;
+        };
+        let common = given(l, block, &u.inputs, &at.key("inputs"));
+        let keys: Vec<(Option<String>, BTreeMap<String, String>, Path)> = match u.for_each {
+            None => vec![(None, BTreeMap::new(), at.clone())],
+            Some(m) => {
+                let each_at = at.key("for_each");
+                names.keyed.insert(
+                    entry.clone(),
+                    m.keys().map(|k| format!("{entry}.{k}")).collect(),
+                );
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let site = each_at.key(&k);
+                        (Some(k), v.unwrap_or_default(), site)
+                    })
+                    .collect()
+            }
+        };
+        for (key, own, site) in keys {
+            let name = match &key {
+                Some(k) => format!("{entry}.{k}"),
+                None => entry.clone(),
+            };
+            let site_span = l.src.key_span(&site);
+            if let Some(k) = &key {
+                if k.is_empty()
+                    || !k
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    l.push(
+                        Finding::error(CODE, format!("`for_each` key `{k}` of `{entry}` may only use letters, digits, `_` and `-`"))
+                            .at(site_span)
+                            .hint("the key becomes part of resource ids (`ENTRY.KEY.ID`), which are AWS tag values"),
+                    );
+                    names.outputs.insert(name.clone(), None);
+                    failed.extend(block.resources.iter().map(|(id, _)| format!("{name}.{id}")));
+                    continue;
+                }
+            }
+            let own = given(l, block, &own, &site);
+            let inputs = inputs_of(
+                l,
+                &name,
+                key.as_deref(),
+                (block_name, block),
+                &common,
+                own,
+                &site,
+            );
+            let index = origins.instance(name.clone(), site_span);
+            let Some(inputs) = inputs else {
+                names.outputs.insert(name.clone(), None);
+                failed.extend(block.resources.iter().map(|(id, _)| format!("{name}.{id}")));
+                continue;
+            };
+            for (id, _) in &block.resources {
+                let text = Path::root()
+                    .key("blocks")
+                    .key(block_name)
+                    .key("resources")
+                    .key(id);
+                origins.resource(format!("{name}.{id}"), index, text);
+            }
+            instances.push(Instance {
+                name,
+                key,
+                block,
+                block_name,
+                inputs,
+            });
+        }
+    }
+    l.src.set_origins(origins);
+    let mut resources = vec![];
+    for inst in &instances {
+        let outputs = outputs_of(l, inst);
+        names.outputs.insert(inst.name.clone(), outputs);
+        for (id, raw) in &inst.block.resources {
+            let full = format!("{}.{id}", inst.name);
+            let at = Path::root().key("resources").key(&full);
+            let mut raw = raw.clone();
+            match rewrite_entry(l, inst, &mut raw, &at) {
+                true => resources.push((full, raw)),
+                false => failed.push(full),
+            }
+        }
+    }
+    for e in &failed_entries {
+        names.failed.insert(e.clone());
+    }
+    Expanded {
+        resources,
+        failed,
+        failed_entries,
+        names,
+    }
+}
+
+/// The inputs an instantiation gives (at `at`), each checked against the block's declarations.
+fn given(
+    l: &mut Loader,
+    block: &Block,
+    values: &BTreeMap<String, String>,
+    at: &Path,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in values {
+        if !block.inputs.contains_key(k) {
+            let hint = match nearest(k, block.inputs.keys().map(String::as_str)) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("the block's inputs: {}", list(block.inputs.keys())),
+            };
+            l.push(
+                Finding::error(CODE, format!("the block has no input `{k}`"))
+                    .at(l.src.key_span(&at.key(k)))
+                    .hint(hint),
+            );
+            continue;
+        }
+        if let Err(e) = Template::parse(v) {
+            l.push(
+                Finding::error("XP011", e.message)
+                    .at(l.src.span_within(&at.key(k), &e.text))
+                    .hint(
+                        "references look like ${id.attr}, ${var.NAME} or ${partitions.NAME.ATTR}",
+                    ),
+            );
+            continue;
+        }
+        out.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+/// An instance's inputs: its own, else the entry's, else the block's defaults; `${each.key}`
+/// substituted. None (reported) when one has no value.
+fn inputs_of(
+    l: &mut Loader,
+    name: &str,
+    key: Option<&str>,
+    (block_name, block): (&str, &Block),
+    common: &BTreeMap<String, String>,
+    own: BTreeMap<String, String>,
+    site: &Path,
+) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (k, decl) in &block.inputs {
+        let value = own.get(k).or_else(|| common.get(k));
+        let text = match (value, &decl.default) {
+            (Some(v), _) => each_key(v, key),
+            (None, Some(d)) => {
+                // A default is written in the block: its scope is the block's, less inputs.
+                let scope = Scope {
+                    name,
+                    key,
+                    block,
+                    inputs: None,
+                };
+                match scope.rewrite(d) {
+                    Ok(t) => t,
+                    Err(p) => {
+                        let at = Path::root().key("blocks").key(block_name).key("inputs");
+                        p.report(l, &at.key(k).key("default"));
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            (None, None) => {
+                l.push(
+                    Finding::error(
+                        CODE,
+                        format!("instance `{name}` has no value for input `{k}`"),
+                    )
+                    .at(l.src.key_span(site))
+                    .hint(format!(
+                        "give it `{k}: …` (the block declares it without a default)"
+                    )),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        out.insert(k.clone(), text);
+    }
+    ok.then_some(out)
+}
+
+/// `${each.key}` in an entry's input value, replaced by the key.
+fn each_key(v: &str, key: Option<&str>) -> String {
+    if !v.contains("each.") {
+        return v.to_string();
+    }
+    let Ok(t) = Template::parse(v) else {
+        return v.to_string();
+    };
+    t.parts
+        .iter()
+        .map(|(p, text)| match (p, key) {
+            (Part::Ref { id, attr }, Some(k)) if id == "each" && attr == "key" => k.to_string(),
+            (Part::Lit(s), _) => s.replace("${", "$${"),
+            _ => text.clone(),
+        })
+        .collect()
+}
+
+/// The instance's outputs, in the plan's scope (a problem is reported at the output, once for
+/// every instance alike).
+fn outputs_of(l: &mut Loader, inst: &Instance) -> Option<BTreeMap<String, String>> {
+    let scope = inst.scope();
+    let mut out = BTreeMap::new();
+    for (k, v) in &inst.block.outputs {
+        let at = Path::root()
+            .key("blocks")
+            .key(inst.block_name)
+            .key("outputs")
+            .key(k);
+        match scope.rewrite(v) {
+            Ok(t) => {
+                out.insert(k.clone(), t);
+            }
+            Err(p) => p.report(l, &at),
+        }
+    }
+    Some(out)
+}
+
+/// Rewrite one raw resource entry of a block into the plan's scope, in place; false when a
+/// template cannot be (reported at `at`, the expanded resource's path).
+fn rewrite_entry(l: &mut Loader, inst: &Instance, raw: &mut Value, at: &Path) -> bool {
+    let scope = inst.scope();
+    let mut ok = true;
+    let Value::Mapping(m) = raw else {
+        return true; // its shape is reported when it is built
+    };
+    for (k, v) in m.iter_mut() {
+        let Some(k) = k.as_str() else { continue };
+        let here = at.key(k);
+        if k == "depends_on" {
+            if let Value::Sequence(items) = v {
+                for (i, item) in items.iter_mut().enumerate() {
+                    let Value::String(d) = item else { continue };
+                    if inst.block.has(d) {
+                        *d = format!("{}.{d}", inst.name);
+                    } else {
+                        let p = scope.outside(d, d);
+                        p.report(l, &here.index(i));
+                        ok = false;
+                    }
+                }
+            }
+            continue;
+        }
+        ok &= rewrite_value(v, &here, &mut |s, path| match scope.rewrite(s) {
+            Ok(t) => Some(t),
+            Err(p) => {
+                p.report(l, path);
+                None
+            }
+        });
+    }
+    ok
+}
+
+/// Rewrite every template string under `v` with `f` (None: it could not be, reported).
+pub(super) fn rewrite_value(
+    v: &mut Value,
+    at: &Path,
+    f: &mut dyn FnMut(&str, &Path) -> Option<String>,
+) -> bool {
+    match v {
+        Value::String(s) if super::has_template(s) => match f(s, at) {
+            Some(t) => {
+                *s = t;
+                true
+            }
+            None => false,
+        },
+        Value::Sequence(items) => {
+            let mut ok = true;
+            for (i, item) in items.iter_mut().enumerate() {
+                ok &= rewrite_value(item, &at.index(i), f);
+            }
+            ok
+        }
+        Value::Mapping(m) => {
+            let mut ok = true;
+            for (k, item) in m.iter_mut() {
+                if let Some(k) = k.as_str() {
+                    ok &= rewrite_value(item, &at.key(k), f);
+                }
+            }
+            ok
+        }
+        Value::Tagged(t) => rewrite_value(&mut t.value, at, f),
+        _ => true,
+    }
+}
+
+/// What names mean inside a block, for one instance.
+struct Scope<'a> {
+    name: &'a str,
+    key: Option<&'a str>,
+    block: &'a Block,
+    /// None inside an input's default.
+    inputs: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Instance<'_> {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            name: &self.name,
+            key: self.key.as_deref(),
+            block: self.block,
+            inputs: Some(&self.inputs),
+        }
+    }
+}
+
+impl Scope<'_> {
+    /// A template of the block, as a template of the plan: inputs and `each.key` substituted,
+    /// the instance's resources named by their ids, variables and facts as written. A string
+    /// that is not a template stays as it is (building it reports that, in the block).
+    fn rewrite(&self, s: &str) -> Result<String, Problem> {
+        let Ok(t) = Template::parse(s) else {
+            return Ok(s.to_string());
+        };
+        let mut out = String::new();
+        for (p, text) in &t.parts {
+            match p {
+                Part::Lit(s) => out.push_str(&s.replace("${", "$${")),
+                Part::Var(_) | Part::Fact { .. } => out.push_str(&p_text(p)),
+                Part::Ref { id, attr } if id == "input" => match self.inputs {
+                    Some(inputs) => match inputs.get(attr) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            let hint = match nearest(attr, self.block.inputs.keys().map(String::as_str)) {
+                                Some(n) => format!("did you mean `{n}`?"),
+                                None => "declare it under the block's `inputs:`".to_string(),
+                            };
+                            return Err(Problem::new(format!("the block has no input `{attr}`"), text, hint));
+                        }
+                    },
+                    None => {
+                        return Err(Problem::new(
+                            "an input's default cannot use another input".into(),
+                            text,
+                            "use `${each.key}`, variables or partition facts, or give the value where the block is used",
+                        ))
+                    }
+                },
+                Part::Ref { id, attr } if id == "each" => match (attr.as_str(), self.key) {
+                    ("key", Some(k)) => out.push_str(k),
+                    ("key", None) => {
+                        return Err(Problem::new(
+                            format!("`{text}` in an instance without `for_each` (`{}`)", self.name),
+                            text,
+                            "instantiate the block with `for_each`, or pass the value as an input",
+                        ))
+                    }
+                    _ => {
+                        return Err(Problem::new(
+                            format!("`{text}` is not known: `each` has only `key`"),
+                            text,
+                            "use `${each.key}`; give other values per key as inputs",
+                        ))
+                    }
+                },
+                Part::Ref { id, attr } if self.block.has(id) => {
+                    out.push_str(&format!("${{{}.{id}.{attr}}}", self.name));
+                }
+                Part::Ref { id, .. } => return Err(self.outside(id, text)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A name the block cannot see.
+    fn outside(&self, id: &str, text: &str) -> Problem {
+        let hint = match nearest(id, self.block.resources.iter().map(|(r, _)| r.as_str())) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!(
+                "a block sees its inputs, its own resources ({}), variables and partitions: pass `{id}`'s value in as an input (`${{input.NAME}}`)",
+                list(self.block.resources.iter().map(|(r, _)| r))
+            ),
+        };
+        Problem::new(
+            format!("`{text}` names `{id}`, which is outside the block"),
+            text,
+            hint,
+        )
+    }
+}
+
+/// A variable or fact as written in canonical form.
+fn p_text(p: &Part) -> String {
+    Template {
+        parts: vec![(p.clone(), String::new())],
+    }
+    .to_string()
+}
+
+fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = names.map(String::as_str).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// How deep outputs may stand for other instances' outputs.
+const MAX_OUTPUT_DEPTH: usize = 8;
+
+impl Names {
+    /// A plan string with every reference to an instance's output replaced by what it stands
+    /// for; None when it names none.
+    pub(super) fn substitute(&self, s: &str) -> Result<Option<String>, Problem> {
+        self.substitute_at(s, 0)
+    }
+
+    fn substitute_at(&self, s: &str, depth: usize) -> Result<Option<String>, Problem> {
+        let Ok(t) = Template::parse(s) else {
+            return Ok(None);
+        };
+        let mut changed = false;
+        let mut out = String::new();
+        for (p, text) in &t.parts {
+            match p {
+                Part::Ref { id, attr } => {
+                    if let Some(outputs) = self.outputs.get(id) {
+                        let Some(outputs) = outputs else {
+                            return Err(Problem {
+                                quiet: true,
+                                ..Problem::new(String::new(), text, "")
+                            });
+                        };
+                        let Some(v) = outputs.get(attr) else {
+                            return Err(Problem::new(
+                                format!("instance `{id}` has no output `{attr}`"),
+                                text,
+                                format!(
+                                    "its outputs: {}; or an attribute of one of its resources, ${{{id}.ID.ATTR}}",
+                                    list(outputs.keys())
+                                ),
+                            ));
+                        };
+                        if depth >= MAX_OUTPUT_DEPTH {
+                            return Err(Problem::new(
+                                format!(
+                                    "`{text}` stands for outputs more than {MAX_OUTPUT_DEPTH} deep"
+                                ),
+                                text,
+                                "outputs may refer to each other, but not in a cycle",
+                            ));
+                        }
+                        let v = self.substitute_at(v, depth + 1)?.unwrap_or(v.clone());
+                        out.push_str(&v);
+                        changed = true;
+                        continue;
+                    }
+                    if let Some(instances) = self.keyed.get(id) {
+                        return Err(Problem::new(
+                            format!("`{id}` has one instance per `for_each` key: `{text}` does not say which"),
+                            text,
+                            format!("name one: {}", instances.iter().take(3).map(|i| format!("${{{i}.{attr}}}")).collect::<Vec<_>>().join(", ")),
+                        ));
+                    }
+                    let entry = id.split('.').next().unwrap_or_default();
+                    let gone = |inst: &str| matches!(self.outputs.get(inst), Some(None));
+                    if self.failed.contains(entry)
+                        || id.rsplit_once('.').is_some_and(|(i, _)| gone(i))
+                    {
+                        return Err(Problem {
+                            quiet: true,
+                            ..Problem::new(String::new(), text, "")
+                        });
+                    }
+                    out.push_str(&p_text(p));
+                }
+                Part::Lit(s) => out.push_str(&s.replace("${", "$${")),
+                _ => out.push_str(&p_text(p)),
+            }
+        }
+        Ok(changed.then_some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{load, LoadOptions};
+
+    const FLEET: &str = include_str!("../../plans/fleet.yaml");
+
+    #[test]
+    fn the_fleet_expands_into_twenty_workloads_of_four_resources() {
+        let (spec, findings) = load("plans/fleet.yaml", FLEET, &LoadOptions::default());
+        assert!(findings.is_empty(), "{findings:#?}");
+        let spec = spec.unwrap();
+        let ids: Vec<&str> = spec.resources.keys().map(String::as_str).collect();
+        assert_eq!(ids.len(), 3 + 20 * 4, "{ids:?}");
+        for shared in ["ca_key", "root_ca", "trust_anchor"] {
+            assert!(spec.resources.contains_key(shared), "{shared}");
+        }
+        let orders: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|i| i.starts_with("workloads.orders."))
+            .collect();
+        assert_eq!(
+            orders,
+            [
+                "workloads.orders.app_secret",
+                "workloads.orders.client_cert",
+                "workloads.orders.profile",
+                "workloads.orders.role"
+            ]
+        );
+        // Each instance's references are its own; shared ones come in through inputs.
+        let role = &spec.resources["workloads.orders.role"];
+        let deps: Vec<&str> = role.deps.iter().map(String::as_str).collect();
+        assert_eq!(deps, ["trust_anchor", "workloads.orders.app_secret"]);
+        let trust = &role.properties["trust"]["roles_anywhere"];
+        assert_eq!(trust["subject_cn"].as_str(), Some("fleet-orders"));
+        let audit = &spec.resources["workloads.audit.role"].properties;
+        assert_eq!(
+            audit["trust"]["roles_anywhere"]["subject_cn"].as_str(),
+            Some("fleet-audit-eu")
+        );
+        assert_eq!(
+            audit["name"].as_str(),
+            Some("xpart-fleet-audit-dev"),
+            "variables and each.key rendered"
+        );
+        // The dependency order puts every instance after what it uses.
+        let pos = |id: &str| spec.order.iter().position(|o| o == id).unwrap();
+        assert!(pos("trust_anchor") < pos("workloads.tax.role"));
+        assert!(pos("workloads.tax.role") < pos("workloads.tax.profile"));
+    }
+}
