@@ -627,12 +627,15 @@ mod tests {
 /// combined, the profile requests combined and the tagging requests combined 1 per second
 /// each; CreateSession 10 per second. xpart runs up to eight calls at once per partition, so
 /// it spaces the calls of each group itself rather than lean on the service's throttling and
-/// the SDK's retries. The spacing has a margin over the rate, since two requests sent a
-/// second apart may arrive closer together.
+/// the SDK's retries.
 ///
 /// The calls of a group go one at a time, and each is spaced from when the one before it was
 /// answered, not from when it was due or sent: however late a loaded machine puts a request
-/// on the wire, the next of its group goes at least the interval after it arrived.
+/// on the wire, and however the network splits a round trip, the one before arrived before
+/// its answer, so the next arrives at least the interval after it. That needs no margin for
+/// jitter (two requests sent a second apart may arrive closer together; these cannot), only
+/// one for timers' rounding: a group of twenty profiles takes twenty intervals and round
+/// trips, not twenty intervals and a quarter-second each.
 #[derive(Debug, Default)]
 pub struct Pacer {
     /// By group: when its last call went.
@@ -644,8 +647,8 @@ pub struct Pacer {
     >,
 }
 
-/// What the spacing adds to each quota's interval.
-const PACE_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
+/// What the spacing adds to each quota's interval: timers' rounding (see `Pacer`).
+const PACE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
 
 impl Pacer {
     /// The quota group of a Roles Anywhere request path, and the interval between its calls.

@@ -10,11 +10,24 @@ partition that keeps the plan's lease (a tool two machines may run must hold one
 src/engine/lease.rs): the caller's identity there before its first write, the conditional
 create, and at the end the read that proves the lease is still ours and the delete.
 
-    python tests/bench_critical_path.py PLAN.yaml commercial=80 china=600 [--var suffix=x]
-Prints JSON: {"bound_ms", "path": [ids], "round_trips": n}.
+The quotas the test-bed enforces set a floor too: Roles Anywhere takes one request a second per
+group (trust anchors, profiles, CRLs), so twenty profiles take nineteen seconds after the first
+can start, however the plan is ordered. The bound is the longer of the two.
+
+`--destroy` gives the bound of deleting the plan instead: each resource's delete (what the API
+requires: an IAM role's inline policies go before the role) from a first read, and the same
+quota floor, plus the lease.
+
+Blocks (`blocks:` instantiated by `block:` with `inputs:` and `for_each:`) are expanded first,
+as docs/plan.md describes them: ids ENTRY.KEY.ID, `${each.key}`, `${input.x}` and a sibling's
+`${id.attr}` rewritten.
+
+    python tests/bench_critical_path.py PLAN.yaml commercial=80 china=600 [--destroy]
+Prints JSON: {"bound_ms", "path": [ids], "round_trips": n, "quota_floor_ms", "quota_group"}.
 """
 
 import json
+import os
 import re
 import sys
 
@@ -41,12 +54,29 @@ ROUND_TRIPS = {
     "ec2.instance": lambda p: 1,                               # RunInstances
 }
 
-REF = re.compile(r"\$\{([A-Za-z0-9_-]+)\.[A-Za-z0-9_]+\}")
+# Round trips of each delete that the API requires, by type (parallel calls count once).
+DELETE_TRIPS = {
+    "iam.role": 2,                  # DeleteRolePolicy / DetachRolePolicy, then DeleteRole
+    "iam.instance_profile": 2,      # RemoveRoleFromInstanceProfile, then DeleteInstanceProfile
+    "pki.ca": 0, "pki.cert": 0,     # nothing in AWS (the CA goes with its key)
+    "ec2.internet_gateway": 2,      # DetachInternetGateway, then DeleteInternetGateway
+}
+
+# Roles Anywhere's request-rate groups (the test-bed's `quotas=1`, from its quotas page).
+QUOTA_GROUPS = {
+    "rolesanywhere.trust_anchor": ("trust anchor", 1.0),
+    "rolesanywhere.profile": ("profile", 1.0),
+    "rolesanywhere.crl": ("crl", 1.0),
+}
+
+# `${id.attr}`: an id may hold dots (a block instance's resources: ENTRY.KEY.ID).
+REF = re.compile(r"\$\{([A-Za-z0-9_.-]+)\.[A-Za-z0-9_]+\}")
+SCOPES = ("var", "partitions", "each", "input")
 
 
 def refs(v):
     if isinstance(v, str):
-        return set(m for m in REF.findall(v) if m not in ("var", "partitions"))
+        return set(m for m in REF.findall(v) if m.split(".")[0] not in SCOPES)
     if isinstance(v, list):
         return set().union(*map(refs, v)) if v else set()
     if isinstance(v, dict):
@@ -54,11 +84,55 @@ def refs(v):
     return set()
 
 
+def substitute(v, f):
+    if isinstance(v, str):
+        return f(v)
+    if isinstance(v, list):
+        return [substitute(x, f) for x in v]
+    if isinstance(v, dict):
+        return {k: substitute(x, f) for k, x in v.items()}
+    return v
+
+
+def expand(plan, plan_dir):
+    """The plan's resources with every block instantiated."""
+    blocks = {}
+    for name, b in (plan.get("blocks") or {}).items():
+        if "source" in b:
+            b = yaml.safe_load(open(os.path.join(plan_dir, b["source"])))
+        blocks[name] = b
+    out = {}
+    for rid, r in plan["resources"].items():
+        if "block" not in r:
+            out[rid] = r
+            continue
+        block = blocks[r["block"]]
+        keys = r.get("for_each") or {None: {}}
+        for key, own in keys.items():
+            prefix = f"{rid}.{key}" if key is not None else rid
+            each = lambda t: t.replace("${each.key}", key or "")  # noqa: E731
+            inputs = {n: each(str(d["default"])) for n, d in (block.get("inputs") or {}).items()
+                      if isinstance(d, dict) and "default" in d}
+            inputs.update({n: each(str(v)) for n, v in (r.get("inputs") or {}).items()})
+            inputs.update({n: each(str(v)) for n, v in (own or {}).items()})
+            siblings = set(block["resources"])
+
+            def rewrite(t):
+                t = each(t)
+                t = re.sub(r"\$\{input\.([A-Za-z0-9_-]+)\}", lambda m: inputs.get(m.group(1), m.group(0)), t)
+                return re.sub(r"\$\{([A-Za-z0-9_-]+)\.",
+                              lambda m: "${" + (f"{prefix}.{m.group(1)}" if m.group(1) in siblings else m.group(1)) + ".", t)
+            for sid, sr in block["resources"].items():
+                out[f"{prefix}.{sid}"] = substitute(sr, rewrite)
+    return out
+
+
 def main():
     plan = yaml.safe_load(open(sys.argv[1]))
+    destroy = "--destroy" in sys.argv[2:]
     latency = dict(a.split("=") for a in sys.argv[2:] if "=" in a and not a.startswith("--"))
     latency = {k: float(v) for k, v in latency.items()}
-    res = plan["resources"]
+    res = expand(plan, os.path.dirname(os.path.abspath(sys.argv[1])))
     deps = {rid: (refs(r.get("properties", {})) | set(r.get("depends_on", []))) & set(res) for rid, r in res.items()}
     memo = {}
 
@@ -91,23 +165,42 @@ def main():
         r = res[rid]
         return ROUND_TRIPS[r["type"]](r.get("properties", {})) + (1 if alias_waits(rid) else 0)
 
+    def own(rid):
+        if destroy:
+            return DELETE_TRIPS.get(res[rid]["type"], 1) * latency.get(home(rid), 0.0)
+        return trips(rid) * latency.get(home(rid), 0.0) + signing(rid)
+
     def longest(rid):
         if rid not in memo:
-            r = res[rid]
-            own = trips(rid) * latency.get(home(rid), 0.0)
-            own += signing(rid)
-            best = max((longest(d) for d in deps[rid]), default=(0.0, []), key=lambda x: x[0])
-            memo[rid] = (own + best[0], best[1] + [rid])
+            # A delete waits for nothing the API requires: each starts after the first read.
+            before = [] if destroy else deps[rid]
+            best = max((longest(d) for d in before), default=(0.0, []), key=lambda x: x[0])
+            memo[rid] = (own(rid) + best[0], best[1] + [rid])
         return memo[rid]
 
     total, path = max((longest(r) for r in res), key=lambda x: x[0])
+    # The quotas: the requests of one group go one per 1/rate seconds, from the earliest any
+    # of them can start; the last then takes its own round trip.
+    floor, floor_group = 0.0, None
+    groups = {}
+    for rid, r in res.items():
+        if r["type"] in QUOTA_GROUPS:
+            groups.setdefault(QUOTA_GROUPS[r["type"]], []).append(rid)
+    for (group, rate), ids in groups.items():
+        start = min(longest(i)[0] - own(i) for i in ids)
+        last = start + (len(ids) - 1) * 1000.0 / rate + max(own(i) for i in ids)
+        if last > floor:
+            floor, floor_group = last, f"{group}: {len(ids)} at {rate:g}/s"
     first_read = max(latency.get(r.get("partition"), 0.0) for r in res.values())
     lease = lease_partition(plan)
     lease_ms = 4 * latency.get(lease, 0.0) if lease else 0.0
-    n = sum(trips(r) for r in path) + 1
-    n += sum(1 for r in path if signing(r))
+    trips_of = (lambda r: DELETE_TRIPS.get(res[r]["type"], 1)) if destroy else trips
+    n = sum(trips_of(r) for r in path) + 1
+    n += 0 if destroy else sum(1 for r in path if signing(r))
     n += 4 if lease else 0
-    print(json.dumps({"bound_ms": total + first_read + lease_ms, "path": path, "round_trips": n}))
+    print(json.dumps({"bound_ms": max(total, floor) + first_read + lease_ms, "path": path,
+                      "round_trips": n, "quota_floor_ms": floor, "quota_group": floor_group,
+                      "resources": len(res)}))
 
 
 def lease_partition(plan):

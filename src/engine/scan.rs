@@ -1,6 +1,7 @@
 //! What one read phase learns of a partition and shares among its reads and its orphan
-//! search: the resources the plan owns there (one tag query), and what KMS said of a key
-//! (a CA held by a key reads the key its `kms.key` has just read).
+//! search: the resources the plan owns there (one tag query), what KMS said of a key (a CA
+//! held by a key reads the key its `kms.key` has just read), and Roles Anywhere's listings
+//! (twenty profiles are read from one ListProfiles, at the service's one request a second).
 //!
 //! Without the tag query, finding what a plan owns costs a listing per type and, for KMS, a
 //! call per key of the account; with it a plan costs the same few calls whatever the account
@@ -8,6 +9,7 @@
 //! (`types::iam::plan_path`). A scan lives for one read phase only: writes make it stale, so
 //! creates and updates (and their lookups) always ask AWS directly.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -108,6 +110,8 @@ pub struct Scan {
     pub keys: Memo<Option<KeyMetadata>>,
     /// ListResourceTags's answers, by key id (None: gone, or not ours to read).
     pub key_tags: Memo<Option<Vec<(String, String)>>>,
+    /// Whole listings, by operation (see `listing`).
+    listings: Memo<Arc<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Scan {
@@ -117,6 +121,28 @@ impl std::fmt::Debug for Scan {
 }
 
 impl Scan {
+    /// Every item `op` lists (all its pages, as `fetch` gets them), fetched once for the phase
+    /// however many reads ask.
+    pub async fn listing<T, E, Fut>(
+        &self,
+        op: &str,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<Vec<T>, E>
+    where
+        T: Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Vec<T>, E>>,
+    {
+        let kept = self
+            .listings
+            .get(op, || async {
+                let items = fetch().await?;
+                Ok(Arc::new(items) as Arc<dyn Any + Send + Sync>)
+            })
+            .await?;
+        // One operation lists one type: what is kept under `op` is what `fetch` gives.
+        Ok(kept.downcast_ref::<Vec<T>>().cloned().unwrap_or_default())
+    }
+
     /// Every resource of the partition's region of this plan and lineage (GetResources,
     /// 100 a page). The index behind it is eventually consistent: a resource seconds old may be
     /// missing, so it is used to find what to look at, never to decide a create.

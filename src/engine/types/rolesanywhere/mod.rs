@@ -371,18 +371,26 @@ pub(crate) use found_by_listing;
 /// Every item a Roles Anywhere listing (`$list`, `$op`) returns, page by page.
 macro_rules! list_all {
     ($cx:expr, $list:ident, $op:literal) => {{
-        let mut pages = $cx
-            .clients()
-            .rolesanywhere
-            .$list()
-            .into_paginator()
-            .items()
-            .send();
-        let mut all = vec![];
-        while let Some(x) = pages.next().await {
-            all.push(x.map_err(|e| $cx.aws($op, e))?);
+        let fetch = || async {
+            let mut pages = $cx
+                .clients()
+                .rolesanywhere
+                .$list()
+                .into_paginator()
+                .items()
+                .send();
+            let mut all = vec![];
+            while let Some(x) = pages.next().await {
+                all.push(x.map_err(|e| $cx.aws($op, e))?);
+            }
+            Ok::<_, $crate::engine::resource::Error>(all)
+        };
+        // While planning, one listing serves every read of the type (at Roles Anywhere's one
+        // request a second, twenty profiles listed twenty times would take twenty seconds).
+        match &$cx.scan {
+            Some(scan) => scan.listing($op, fetch).await?,
+            None => fetch().await?,
         }
-        all
     }};
 }
 pub(crate) use list_all;
