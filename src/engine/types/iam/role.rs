@@ -90,7 +90,7 @@ async fn inline_policies(
                     .send(),
             )
             .await;
-        // Not there (never put, or deleted meanwhile): the listing says what there is.
+        // Not there (never put, or deleted meanwhile).
         Ok(gone_ok(got, IAM_GONE)?
             .map(|doc| (policy, canonical(&decode_document(doc.policy_document())))))
     };
@@ -100,11 +100,8 @@ async fn inline_policies(
     );
     let (listed, early) = tokio::join!(listed, all(expected.iter().cloned().map(get)));
     let listed: BTreeSet<String> = listed?.policy_names().iter().cloned().collect();
-    let mut docs: serde_json::Map<String, Json> = early?
-        .into_iter()
-        .flatten()
-        .filter(|(name, _)| listed.contains(name))
-        .collect();
+    // A policy read by name is there, whether or not the listing (which may lag) shows it.
+    let mut docs: serde_json::Map<String, Json> = early?.into_iter().flatten().collect();
     let others: Vec<String> = listed
         .into_iter()
         .filter(|n| !docs.contains_key(n))
