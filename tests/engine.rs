@@ -852,3 +852,53 @@ fn a_policy_change_is_one_line_per_action_and_a_reordering_none() {
     assert_eq!(code, Some(0), "{out}");
     insta::assert_snapshot!("policy_reordered_text", out);
 }
+
+/// The fleet (`plans/fleet.yaml`): twenty instances of one block apply as resources of their own
+/// (ids ENTRY.KEY.ID, in their `xpart:id` tags, as boto3 reads them) beside the three shared
+/// ones, a plan after is a no-op, and destroy leaves nothing.
+#[test]
+fn the_fleet_applies_plans_nothing_after_and_destroys() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let plan = plan_file("fleet.yaml");
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ids = |side: Side| -> std::collections::BTreeSet<String> {
+        run.inventory(side, &plan)
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (commercial, china) = (ids(Side::Commercial), ids(Side::China));
+    for key in ["orders", "audit"] {
+        for id in ["app_secret", "role", "profile"] {
+            let id = format!("workloads.{key}.{id}");
+            assert!(commercial.contains(&id), "{id}: {commercial:?}");
+        }
+        let id = format!("workloads.{key}.client_cert");
+        assert!(china.contains(&id), "{id}: {china:?}");
+    }
+    let instances = |ids: &std::collections::BTreeSet<String>| {
+        ids.iter().filter(|i| i.starts_with("workloads.")).count()
+    };
+    assert_eq!(instances(&commercial), 60, "{commercial:?}");
+    assert_eq!(instances(&china), 20, "{china:?}");
+    for id in ["ca_key", "trust_anchor"] {
+        assert!(commercial.contains(id), "{id}: {commercial:?}");
+    }
+
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a no-op after apply:\n{}",
+        text(&o)
+    );
+
+    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for side in [Side::Commercial, Side::China] {
+        let left = run.inventory(side, &plan);
+        assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
+    }
+}

@@ -93,11 +93,15 @@ for page in kms.get_paginator("list_keys").paginate():
         add("kms.key", meta["Arn"], tags, aliases.get(k["KeyId"], []))
 
 ra = c("rolesanywhere")
-for item in ra.list_trust_anchors()["trustAnchors"]:
+# Every page: Roles Anywhere lists 50 a page by default, and a test-bed shared by the suite
+# (a fleet alone has twenty profiles) holds more.
+def ra_all(op, key):
+    return [x for page in ra.get_paginator(op).paginate() for x in page[key]]
+for item in ra_all("list_trust_anchors", "trustAnchors"):
     add("rolesanywhere.trust_anchor", item["trustAnchorArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["trustAnchorArn"])["tags"], []), "key", "value"), [item.get("name")])
-for item in ra.list_profiles()["profiles"]:
+for item in ra_all("list_profiles", "profiles"):
     add("rolesanywhere.profile", item["profileArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["profileArn"])["tags"], []), "key", "value"), [item.get("name")])
-for item in ra.list_crls()["crls"]:
+for item in ra_all("list_crls", "crls"):
     add("rolesanywhere.crl", item["crlArn"], tagdict(alive(lambda: ra.list_tags_for_resource(resourceArn=item["crlArn"])["tags"], []), "key", "value"), [item.get("name")])
 
 ec2 = c("ec2")
