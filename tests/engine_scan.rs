@@ -646,3 +646,54 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// A role made before the plan's IAM path (at `/`, where an xpart before it made them) is
+/// replaced into the path by the next apply, which the plan says (`path` forces replacement);
+/// a plan that declares `path: /` keeps it where it is, with nothing to do.
+#[test]
+fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() {
+    let tb = util::testbed();
+    let run = Run::new(tb);
+    let dir = run.state.join("legacy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = dir.join("legacy.yaml");
+    let write = |path: &str| {
+        let text = format!(
+            "version: 1\nname: legacy-${{var.suffix}}\nvars:\n  suffix: {{default: x}}\npartitions:\n  china: {{region: cn-north-1, profile: xpart-china}}\nresources:\n  role:\n    type: iam.role\n    partition: china\n    properties:\n      name: xpart-legacy-${{var.suffix}}\n{path}      trust: {{service: ec2}}\n"
+        );
+        std::fs::write(&plan, text).unwrap();
+    };
+    write("      path: /\n");
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "kept where it is:\n{}", text(&o));
+
+    write("");
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let path = format!("/xpart/legacy-{}/", run.suffix);
+    assert!(
+        out.contains("-/+ iam.role role") && out.contains(&path),
+        "replaced into {path}:\n{out}"
+    );
+    let o = run.run(&["apply", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let arn = util::rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let got = iam
+            .get_role()
+            .role_name(format!("xpart-legacy-{}", run.suffix))
+            .send()
+            .await
+            .unwrap();
+        got.role().unwrap().arn().to_string()
+    });
+    assert!(arn.contains(&format!(":role{path}")), "{arn}");
+    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
+    assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
+
+    let o = run.run(&["destroy", "--yes"], &plan);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
