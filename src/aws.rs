@@ -350,7 +350,17 @@ impl Clients {
             secrets: client!(aws_sdk_secretsmanager),
             ec2: client!(aws_sdk_ec2),
             rolesanywhere: {
-                let ra = aws_sdk_rolesanywhere::config::Builder::from(&config);
+                // A request waits in the pacer for its turn with its body not yet sent: the
+                // SDK's stalled-stream protection would take that wait (5 s grace) for a
+                // stalled upload and fail a request that never left, which xpart must then
+                // treat as uncertain. The pacer bounds the wait; the attempt timeout still
+                // bounds an answer that stalls.
+                let ra = aws_sdk_rolesanywhere::config::Builder::from(&config)
+                    .stalled_stream_protection(
+                        aws_sdk_rolesanywhere::config::StalledStreamProtectionConfig::enabled()
+                            .upload_enabled(false)
+                            .build(),
+                    );
                 // Paced to its quotas when the SDK's client can be wrapped (it always can
                 // with the default HTTPS client).
                 let ra = match config.http_client().or_else(default_http_client) {

@@ -861,6 +861,28 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
     let tb = util::testbed();
     let run = Run::new(tb);
     let plan = plan_file("fleet.yaml");
+    // Profiles of others made a moment ago, too new for the tag index to be sure of: each of
+    // the fleet's twenty profile reads has its exact search ask them for their tags, at Roles
+    // Anywhere's one tagging request a second. Asked once for all twenty, that is seconds;
+    // asked by each, minutes, and the anchor's own search, queued behind them, timed out.
+    let foreign: Vec<String> = util::rt().block_on(async {
+        let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
+        let mut arns = vec![];
+        for i in 0..6 {
+            let made = ra
+                .create_profile()
+                .name(format!("foreign-{}-{i}", run.suffix))
+                .role_arns(format!(
+                    "arn:aws:iam::{}:role/foreign",
+                    tb.account(Side::Commercial)
+                ))
+                .send()
+                .await
+                .unwrap();
+            arns.push(made.profile().unwrap().profile_id().unwrap().to_string());
+        }
+        arns
+    });
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let ids = |side: Side| -> std::collections::BTreeSet<String> {
@@ -901,4 +923,12 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         let left = run.inventory(side, &plan);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
     }
+    util::rt().block_on(async {
+        let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
+        for id in foreign {
+            let left = ra.get_profile().profile_id(&id).send().await;
+            assert!(left.is_ok(), "another's profile is left alone: {left:?}");
+            ra.delete_profile().profile_id(&id).send().await.unwrap();
+        }
+    });
 }

@@ -218,6 +218,7 @@ impl Testbed {
             refs: Default::default(),
             skip_names: Default::default(),
             scan: None,
+            ra_tags: None,
             revoked: Default::default(),
             referenced: Default::default(),
         }

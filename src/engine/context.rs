@@ -146,6 +146,11 @@ pub struct Ctx {
     /// The partition's scan, in the read phase only (see `engine::scan`); None elsewhere, so
     /// every lookup made while writing asks AWS.
     pub scan: Option<Arc<super::scan::Scan>>,
+    /// For the exact searches a read phase leaves running (Roles Anywhere's, which ask each
+    /// recent resource for its tags at the service's one tagging request a second): the tags
+    /// already asked, shared, so twenty profiles of a fleet ask the same recent ones once, not
+    /// twenty times. None elsewhere.
+    pub ra_tags: Option<Arc<super::scan::TagMemo>>,
     /// This resource's outputs that other resources of the plan refer to (`${id.attr}`): what
     /// must be in place before a resource that uses it starts.
     pub referenced: Arc<std::collections::BTreeSet<String>>,

@@ -102,6 +102,9 @@ pub fn key_ref(key: &str) -> &str {
     }
 }
 
+/// Tags asked, by key id or ARN (None: gone, or not ours to read).
+pub type TagMemo = Memo<Option<Vec<(String, String)>>>;
+
 /// One partition's scan for one read phase; each part is fetched on first use, once.
 #[derive(Default)]
 pub struct Scan {
@@ -109,9 +112,11 @@ pub struct Scan {
     /// DescribeKey's answers, by `key_ref` (None: no such key).
     pub keys: Memo<Option<KeyMetadata>>,
     /// ListResourceTags's answers, by key id (None: gone, or not ours to read).
-    pub key_tags: Memo<Option<Vec<(String, String)>>>,
+    pub key_tags: TagMemo,
     /// Whole listings, by operation (see `listing`).
     listings: Memo<Arc<dyn Any + Send + Sync>>,
+    /// Roles Anywhere tags the phase's exact searches asked, by ARN (see `Ctx::ra_tags`).
+    pub ra_tags: Arc<TagMemo>,
 }
 
 impl std::fmt::Debug for Scan {

@@ -481,6 +481,7 @@ impl Engine {
             refs: BTreeMap::new(),
             skip_names: Default::default(),
             scan: None,
+            ra_tags: None,
             revoked: Arc::new(self.revoked_for(id)),
             referenced: Arc::new(self.referenced.get(id).cloned().unwrap_or_default()),
         }

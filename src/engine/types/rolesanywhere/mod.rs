@@ -28,22 +28,28 @@ pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {
 
 /// A resource's tags as pairs; None when it is gone (deleted between list and lookup).
 pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>>> {
-    let out = cx
-        .call(
-            "ListTagsForResource",
-            cx.clients()
-                .rolesanywhere
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send(),
-        )
-        .await;
-    Ok(gone_ok(out, NOT_FOUND)?.map(|o| {
-        o.tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()
-    }))
+    let ask = || async {
+        let out = cx
+            .call(
+                "ListTagsForResource",
+                cx.clients()
+                    .rolesanywhere
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send(),
+            )
+            .await;
+        Ok(gone_ok(out, NOT_FOUND)?.map(|o| {
+            o.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect()
+        }))
+    };
+    match &cx.ra_tags {
+        Some(seen) => seen.get(arn, ask).await,
+        None => ask().await,
+    }
 }
 
 /// Whether tags mark the resource as this one.
@@ -341,7 +347,9 @@ macro_rules! found_by_listing {
                 all.sort_by_key(|x| std::cmp::Reverse(x.created_at().map(|t| t.secs())));
                 all.truncate($crate::engine::types::rolesanywhere::INDEX_LAG_SEARCH);
                 let (name, mut exact) = (p.name.clone(), cx.clone());
-                exact.scan = None;
+                // Asks AWS, not the index; the tags it asks are shared with the other reads'
+                // searches of this phase.
+                exact.ra_tags = exact.scan.take().map(|s| s.ra_tags.clone());
                 let lookup = tokio::spawn(async move {
                     let found = find(&exact, &name, all, |x: &$Item| (x.$name(), x.$arn()));
                     Ok(found.await?.map(|(x, tags, owned)| $live(&x, &tags, owned)))
