@@ -86,6 +86,21 @@ impl<T: Clone> Memo<T> {
         self.cell(key).get_or_try_init(ask).await.cloned()
     }
 
+    /// `ask`'s answer, through `memo` when there is one (a read phase), else asked afresh.
+    pub async fn through<E, Fut>(
+        memo: Option<&Self>,
+        key: &str,
+        ask: impl FnOnce() -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        match memo {
+            Some(m) => m.get(key, ask).await,
+            None => ask().await,
+        }
+    }
+
     /// Keep `value` as the answer for `key` too (the same thing under another of its names),
     /// unless one is there already.
     pub fn also(&self, key: &str, value: T) {
@@ -137,15 +152,20 @@ impl Scan {
         T: Clone + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<Vec<T>, E>>,
     {
+        // Kept by operation and item type, so what is found under the key is always a
+        // `Vec<T>`: an empty listing here would read as "none there" and let a create go.
+        let key = format!("{op}/{}", std::any::type_name::<T>());
         let kept = self
             .listings
-            .get(op, || async {
+            .get(&key, || async {
                 let items = fetch().await?;
                 Ok(Arc::new(items) as Arc<dyn Any + Send + Sync>)
             })
             .await?;
-        // One operation lists one type: what is kept under `op` is what `fetch` gives.
-        Ok(kept.downcast_ref::<Vec<T>>().cloned().unwrap_or_default())
+        Ok(kept
+            .downcast_ref::<Vec<T>>()
+            .expect("a listing is kept under its own item type")
+            .clone())
     }
 
     /// Every resource of the partition's region of this plan and lineage (GetResources,

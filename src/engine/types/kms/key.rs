@@ -26,7 +26,7 @@ use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Propagation, Resource, Result,
 };
-use crate::engine::scan::key_ref;
+use crate::engine::scan::{key_ref, Memo};
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::engine::types::shared::{answered, gone_ok};
@@ -186,13 +186,8 @@ pub(crate) async fn describe(cx: &Ctx, key: &str) -> Result<Option<KeyMetadata>>
 /// A key's tags as (key, value) pairs; None when the key is gone or not ours to read. In a
 /// read phase, asked once per key.
 pub(crate) async fn key_tags(cx: &Ctx, key_id: &str) -> Result<Option<Vec<(String, String)>>> {
-    match &cx.scan {
-        Some(scan) => {
-            let ask = || list_tags(cx, key_id);
-            scan.key_tags.get(key_ref(key_id), ask).await
-        }
-        None => list_tags(cx, key_id).await,
-    }
+    let memo = cx.scan.as_deref().map(|s| &s.key_tags);
+    Memo::through(memo, key_ref(key_id), || list_tags(cx, key_id)).await
 }
 
 /// The tags of the key with this ARN as the read phase's tag query found them (it asks for the

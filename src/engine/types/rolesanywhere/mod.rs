@@ -46,10 +46,7 @@ pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>
                 .collect()
         }))
     };
-    match &cx.ra_tags {
-        Some(seen) => seen.get(arn, ask).await,
-        None => ask().await,
-    }
+    crate::engine::scan::Memo::through(cx.ra_tags.as_deref(), arn, ask).await
 }
 
 /// Whether tags mark the resource as this one.
