@@ -75,6 +75,15 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
     assert_eq!(alias_target, key_id, "the alias names the key made before");
 }
 
+/// The ARN of the China role `name`, as IAM answers it (with its path).
+fn china_role_arn(tb: &Testbed, name: &str) -> String {
+    util::rt().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let got = iam.get_role().role_name(name).send().await.unwrap();
+        got.role().unwrap().arn().to_string()
+    })
+}
+
 /// Fill both partitions of `tb` with what a real account holds besides the plan: unrelated
 /// roles (some under another plan's path), instance profiles, keys and secrets.
 fn seed_account(tb: &Testbed, roles: u32, profiles: u32, keys: u32, secrets: u32) {
@@ -135,16 +144,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
     std::fs::write(&plan, format!("{src}{extra}")).unwrap();
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let arn = util::rt().block_on(async {
-        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-        let got = iam
-            .get_role()
-            .role_name(format!("xpart-workload-{}", run.suffix))
-            .send()
-            .await
-            .unwrap();
-        got.role().unwrap().arn().to_string()
-    });
+    let arn = china_role_arn(&tb, &format!("xpart-workload-{}", run.suffix));
     let path = format!(":role/xpart/{}/xpart-workload-", run.plan_name(&plan));
     assert!(
         arn.contains(&path),
@@ -680,16 +680,7 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
     );
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let arn = util::rt().block_on(async {
-        let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-        let got = iam
-            .get_role()
-            .role_name(format!("xpart-legacy-{}", run.suffix))
-            .send()
-            .await
-            .unwrap();
-        got.role().unwrap().arn().to_string()
-    });
+    let arn = china_role_arn(tb, &format!("xpart-legacy-{}", run.suffix));
     assert!(arn.contains(&format!(":role{path}")), "{arn}");
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
