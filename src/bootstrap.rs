@@ -23,7 +23,7 @@
 
 use serde_json::Value as Json;
 
-use crate::spec::PartitionDef;
+use crate::plan::PartitionDef;
 
 /// EC2's limit on user data, before base64.
 pub const MAX_USER_DATA: usize = 16 * 1024;
@@ -251,7 +251,7 @@ fn check_value(key: &str, kind: Check, v: &str) -> Result<(), String> {
 }
 
 /// Check bootstrap `settings` as far as they are known: no private key, no unknown or missing
-/// setting, and every value that is known well-formed. Values still reading `plan::Unknown`
+/// setting, and every value that is known well-formed. Values still reading `unknown::Unknown`
 /// pass, so this works while planning, before the references are created.
 pub fn check(settings: &Json) -> Result<(), String> {
     inputs(settings, true).map(|_| ())
@@ -290,7 +290,7 @@ fn inputs(settings: &Json, allow_unknown: bool) -> Result<Vec<(&'static str, Str
             (Some(v @ (Json::Number(_) | Json::Bool(_))), _) => v.to_string(),
             (Some(_), _) => return Err(format!("bootstrap.{} must be a string", s.key)),
         };
-        if crate::plan::Unknown::within(&value) {
+        if crate::unknown::Unknown::within(&value) {
             if allow_unknown {
                 continue;
             }
@@ -340,7 +340,7 @@ fn pinned(vars: &mut [(&'static str, String)]) -> Result<(), String> {
 
 /// The user data script for an instance in partition `def` with bootstrap `settings` (the
 /// instance's `bootstrap` mapping, references rendered: the caller never passes
-/// `plan::Unknown`, and gets an error if it does).
+/// `unknown::Unknown`, and gets an error if it does).
 pub fn user_data(settings: &Json, def: &PartitionDef) -> Result<String, String> {
     let mut vars: Vec<(&str, String)> = vec![("ROOT", String::new())];
     vars.extend(inputs(settings, false)?);
@@ -533,7 +533,7 @@ mod tests {
             );
             // Not known while planning: not held against the plan yet.
             let mut s = with(url_key, json!(url));
-            s[sha_key] = json!(format!("{}", crate::plan::Unknown::TEXT));
+            s[sha_key] = json!(format!("{}", crate::unknown::Unknown::TEXT));
             check(&s).unwrap();
         }
         // The defaults need none.
@@ -630,14 +630,17 @@ mod tests {
             .contains("bootstrap.role_arn is required"));
         let err = user_data(&with("helpr", json!("xpart")), &def()).unwrap_err();
         assert!(err.contains("bootstrap.helpr is not a setting"), "{err}");
-        let err =
-            user_data(&with("role_arn", Json::from(crate::plan::Unknown)), &def()).unwrap_err();
+        let err = user_data(
+            &with("role_arn", Json::from(crate::unknown::Unknown)),
+            &def(),
+        )
+        .unwrap_err();
         assert!(err.contains("not known"), "{err}");
         assert!(user_data(&json!("run_as"), &def()).is_err());
         assert!(user_data(&with("role_arn", json!(["a"])), &def()).is_err());
         // While planning: what is known is checked, what is not passes.
-        assert!(check(&with("role_arn", Json::from(crate::plan::Unknown))).is_ok());
-        assert!(check(&json!({"role_arn": crate::plan::Unknown::TEXT}))
+        assert!(check(&with("role_arn", Json::from(crate::unknown::Unknown))).is_ok());
+        assert!(check(&json!({"role_arn": crate::unknown::Unknown::TEXT}))
             .unwrap_err()
             .contains("is required"));
         assert!(check(&with("aws_profile", json!("a b")))

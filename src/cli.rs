@@ -14,7 +14,7 @@ use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 
 use crate::diag::{self, Finding};
 use crate::lint;
-use crate::spec::LoadOptions;
+use crate::plan::LoadOptions;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -361,9 +361,9 @@ pub fn main() -> ExitCode {
         ),
         Command::Schema { output } => {
             let doc = if output {
-                crate::plan::output_schema()
+                crate::changes::output_schema()
             } else {
-                crate::spec::schema::plan_schema()
+                crate::plan::schema::plan_schema()
             };
             let schema = serde_json::to_string_pretty(&doc).expect("schema is JSON");
             let _ = writeln!(std::io::stdout(), "{schema}");
@@ -429,7 +429,7 @@ fn run_lint(plans: &[PathBuf], opts: &LoadOptions, format: Format) -> ExitCode {
     }
 }
 
-fn print_text(name: &str, text: &str, spec: Option<&crate::spec::Spec>, findings: &[Finding]) {
+fn print_text(name: &str, text: &str, spec: Option<&crate::plan::Plan>, findings: &[Finding]) {
     let color = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         ColorChoice::Auto
     } else {

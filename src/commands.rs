@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::changes::{Action, AttrChange, Change, ChangeSet};
 use crate::diag::{self, Finding};
 use crate::engine::lease::Lease;
 use crate::engine::resource::Options;
@@ -13,8 +14,7 @@ use crate::engine::run::{self, Choices, Engine, Planned, RunError, Setup};
 use crate::engine::walk::Cancel;
 use crate::lint;
 use crate::lock::{Lock, Unlocked};
-use crate::plan::{Action, AttrChange, Change, Plan};
-use crate::spec::{LoadOptions, Spec};
+use crate::plan::{LoadOptions, Plan};
 use crate::view;
 
 /// What every engine command shares.
@@ -103,7 +103,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 /// Read, load and lint a plan; on any error finding, print them and give up. `lint_line` is
 /// the command that shows the same findings (`xpart lint <plan> --var …`).
-fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCode> {
+fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Plan, ExitCode> {
     let name = path.display().to_string();
     let text = crate::input::read_text("plan file", path, crate::input::MAX_PLAN).map_err(fail)?;
     let base = base_of(path);
@@ -128,7 +128,7 @@ fn load(path: &Path, vars: &LoadOptions, lint_line: &str) -> Result<Spec, ExitCo
 }
 
 /// `load` plus the command line's `--tune` settings.
-pub(crate) fn load_tuned(c: &Common) -> Result<Spec, ExitCode> {
+pub(crate) fn load_tuned(c: &Common) -> Result<Plan, ExitCode> {
     let mut spec = load(&c.plan_file, &c.vars, &c.lint_line())?;
     spec.tune(&c.tune).map_err(fail)?;
     Ok(spec)
@@ -148,7 +148,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-pub(crate) fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
+pub(crate) fn setup(c: &Common, spec: &Plan) -> Result<Setup, ExitCode> {
     let tty = std::io::stderr().is_terminal();
     Ok(Setup {
         profiles: c.profiles.clone(),
@@ -170,10 +170,10 @@ pub(crate) fn setup(c: &Common, spec: &Spec) -> Result<Setup, ExitCode> {
 ///
 /// The identity is checked by lint to be one plain file name; this checks it again where it
 /// becomes a path, so no plan name can ever place a file outside the state directory.
-pub(crate) fn state_dir(c: &Common, spec: &Spec) -> Result<PathBuf, ExitCode> {
+pub(crate) fn state_dir(c: &Common, spec: &Plan) -> Result<PathBuf, ExitCode> {
     let name = &spec.identity.name;
     // One plain component: confined, and no separator that would make it several.
-    if !crate::spec::confined(name) || name.contains(['/', '\\']) {
+    if !crate::plan::confined(name) || name.contains(['/', '\\']) {
         return Err(fail(format!(
             "plan identity `{}` is not a plain file name, so it cannot name the plan's state \
              directory; nothing was changed",
@@ -208,7 +208,7 @@ fn on_interrupt(cancel: Cancel) {
     });
 }
 
-fn print(plan: &Plan, format: PlanFormat) {
+fn print(plan: &ChangeSet, format: PlanFormat) {
     let out = match format {
         PlanFormat::Text => view::text(
             plan,
@@ -459,7 +459,7 @@ async fn apply_held(
 
 /// Connect an engine for `spec` on a runtime of its own and run `body` with it and a cancel
 /// that Ctrl-C sets.
-fn connected<F, Fut>(c: &Common, spec: Spec, body: F) -> ExitCode
+fn connected<F, Fut>(c: &Common, spec: Plan, body: F) -> ExitCode
 where
     F: FnOnce(Engine, Cancel) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
@@ -585,7 +585,7 @@ async fn unlock_lease(engine: &Engine, c: &Common, force: bool) -> ExitCode {
 }
 
 /// The local lock's part of `unlock`.
-fn unlock_local(c: &Common, spec: &Spec, dir: &Path, force: bool) -> ExitCode {
+fn unlock_local(c: &Common, spec: &Plan, dir: &Path, force: bool) -> ExitCode {
     let say = |msg: String| {
         let _ = writeln!(std::io::stderr(), "{msg}");
     };
@@ -622,16 +622,16 @@ fn unlock_local(c: &Common, spec: &Spec, dir: &Path, force: bool) -> ExitCode {
 /// The diff between two plan files with no credentials: resources added, removed, or with
 /// changed properties. Whether a change replaces the resource needs live state, so offline
 /// changes show as `~` with the properties that differ.
-pub fn offline(old: &Spec, new: &Spec) -> Plan {
+pub fn offline(old: &Plan, new: &Plan) -> ChangeSet {
     let mut changes = vec![];
-    let props = |s: &Spec, id: &str| -> BTreeMap<String, serde_json::Value> {
+    let props = |s: &Plan, id: &str| -> BTreeMap<String, serde_json::Value> {
         match serde_json::to_value(&s.resources[id].properties) {
             Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
             _ => BTreeMap::new(),
         }
     };
     let sensitive = |k: &str, type_name: &str| {
-        crate::spec::types::type_info(type_name).is_some_and(|t| t.sensitive.contains(&k))
+        crate::plan::types::type_info(type_name).is_some_and(|t| t.sensitive.contains(&k))
     };
     let mut ids: Vec<&String> = new.order.iter().collect();
     ids.extend(

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod bootstrap;
+pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod credential_process;
@@ -23,6 +24,6 @@ pub mod pki;
 pub mod plan;
 pub mod policy;
 pub mod progress;
-pub mod spec;
+pub mod unknown;
 pub mod verify;
 pub mod view;

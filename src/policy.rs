@@ -6,8 +6,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::spec::types::{Effect, InlinePolicy, KmsKey, Trust};
-use crate::spec::PartitionDef;
+use crate::plan::types::{Effect, InlinePolicy, KmsKey, Trust};
+use crate::plan::PartitionDef;
 
 pub const VERSION: &str = "2012-10-17";
 
@@ -268,13 +268,13 @@ pub fn canonical(doc: &Value) -> Value {
 mod tests {
     use super::*;
     use crate::partition::Partition;
-    use crate::spec::types::{PartitionSpec, RolesAnywhereTrust, Statement};
+    use crate::plan::types::{PartitionEntry, RolesAnywhereTrust, Statement};
 
     fn part(name: &str, region: &str, account: Option<&str>) -> PartitionDef {
         PartitionDef::new(
             name,
             Partition::of_region(region).unwrap(),
-            PartitionSpec {
+            PartitionEntry {
                 region: region.into(),
                 partition: None,
                 profile: None,

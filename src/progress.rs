@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::changes::Action;
 use crate::engine::run::{Event, Sink};
-use crate::plan::Action;
 
 fn verb(a: Action) -> &'static str {
     match a {

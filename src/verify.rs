@@ -19,7 +19,7 @@ use crate::credential_process::{
 };
 use crate::engine::run::{Engine, Planned};
 use crate::hex::sha256_hex;
-use crate::spec::types::{Kind, PkiCert, Profile, Role, Secret, TrustAnchor};
+use crate::plan::types::{Kind, PkiCert, Profile, Role, Secret, TrustAnchor};
 
 /// One chain to prove.
 #[derive(Debug, Clone)]
@@ -251,7 +251,7 @@ pub(crate) fn chains(
 /// Where certificate `cid`'s pair is: its files when this machine has them, else the secret
 /// whose value bundles them (`value: {files: […]}` referring to `cid`).
 fn pair_of(
-    spec: &crate::spec::Spec,
+    spec: &crate::plan::Plan,
     cid: &str,
     output: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Option<Pair> {

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use serde_json::Value as Json;
 
-use crate::plan::{Action, AttrChange, Change, Plan, Unknown};
+use crate::changes::{Action, AttrChange, Change, ChangeSet};
+use crate::unknown::Unknown;
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]
@@ -77,14 +78,14 @@ fn attr_lines(a: &AttrChange, action: Action) -> Vec<String> {
     }
 }
 
-fn partition_label(plan: &Plan, name: Option<&str>) -> String {
+fn partition_label(plan: &ChangeSet, name: Option<&str>) -> String {
     match name.and_then(|n| plan.partitions.iter().find(|p| p.name == n)) {
         Some(p) => format!("{} ({}, {})", p.name, p.partition, p.region),
         None => "local".into(),
     }
 }
 
-fn groups(plan: &Plan) -> Vec<Option<&str>> {
+fn groups(plan: &ChangeSet) -> Vec<Option<&str>> {
     let mut g: Vec<Option<&str>> = vec![None];
     g.extend(plan.partitions.iter().map(|p| Some(p.name.as_str())));
     g
@@ -93,7 +94,7 @@ fn groups(plan: &Plan) -> Vec<Option<&str>> {
 /// (label, counts) per partition, local resources first when there are any.
 /// One line per partition (and one for local resources, if any): `row` of its label and its
 /// add, change and destroy counts.
-fn count_rows(plan: &Plan, row: impl Fn(String, usize, usize, usize) -> String) -> String {
+fn count_rows(plan: &ChangeSet, row: impl Fn(String, usize, usize, usize) -> String) -> String {
     groups(plan)
         .into_iter()
         .filter(|g| g.is_some() || plan.changes.iter().any(|c| c.partition.is_none()))
@@ -119,7 +120,7 @@ fn change_block(c: &Change, style: Style, out: &mut String) {
 }
 
 /// The text view: changed resources grouped by partition, then one count line per partition.
-pub fn text(plan: &Plan, style: Style) -> String {
+pub fn text(plan: &ChangeSet, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "xpart plan: {}\n", plan.plan);
     for g in groups(plan) {
@@ -148,7 +149,7 @@ pub fn text(plan: &Plan, style: Style) -> String {
 
 /// A pull-request comment: counts per partition, a warning when anything is destroyed, and the
 /// details folded away.
-pub fn markdown(plan: &Plan) -> String {
+pub fn markdown(plan: &ChangeSet) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### xpart plan: `{}`\n", plan.plan);
     out.push_str("| partition | add | change | destroy |\n|---|---:|---:|---:|\n");
@@ -208,22 +209,22 @@ pub fn markdown(plan: &Plan) -> String {
 }
 
 /// The JSON view: the plan as data (schema: `xpart schema --output`).
-pub fn json(plan: &Plan) -> String {
+pub fn json(plan: &ChangeSet) -> String {
     serde_json::to_string_pretty(plan).expect("a plan is JSON")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{PartitionInfo, FORMAT_VERSION};
+    use crate::changes::{PartitionInfo, FORMAT_VERSION};
     use serde_json::json;
 
     fn attr(name: &str, before: Option<Json>, after: Option<Json>) -> AttrChange {
         AttrChange::new(name, before.as_ref(), after.as_ref(), false, false)
     }
 
-    fn sample() -> Plan {
-        Plan {
+    fn sample() -> ChangeSet {
+        ChangeSet {
             format_version: FORMAT_VERSION,
             plan: "china-to-commercial-dev".into(),
             partitions: vec![
@@ -377,7 +378,7 @@ mod tests {
             "secretsmanager:GetSecretValue",
             "secretsmanager:ListSecretVersionIds"
         ]));
-        let plan = Plan {
+        let plan = ChangeSet {
             format_version: FORMAT_VERSION,
             plan: "china-to-commercial-dev".into(),
             partitions: vec![PartitionInfo {

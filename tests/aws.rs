@@ -3,19 +3,19 @@
 use std::time::{Duration, Instant};
 
 use xpart::aws::{Clients, ConnectOptions};
-use xpart::spec::{self, LoadOptions};
+use xpart::plan::{self, LoadOptions};
 
 use crate::util::{rt, testbed, Side, Testbed};
 
 /// A two-partition plan text with optional extra lines under the china partition.
-fn plan(china_extra: &str, commercial_account: Option<&str>) -> spec::Spec {
+fn plan(china_extra: &str, commercial_account: Option<&str>) -> plan::Plan {
     let acct = commercial_account
         .map(|a| format!(", account: \"{a}\""))
         .unwrap_or_default();
     let text = format!(
         "version: 1\nname: t\npartitions:\n  commercial: {{region: us-west-2, profile: xpart-commercial{acct}}}\n  china:\n    region: cn-north-1\n    profile: xpart-china\n{china_extra}resources: {{}}\n"
     );
-    let (spec, findings) = spec::load("t.yaml", &text, &LoadOptions::default());
+    let (spec, findings) = plan::load("t.yaml", &text, &LoadOptions::default());
     assert!(findings.iter().all(|f| !f.is_error()), "{findings:#?}");
     spec.unwrap()
 }

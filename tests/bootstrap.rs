@@ -29,8 +29,8 @@ fn shellcheck(path: &Path) {
     );
 }
 
-fn china() -> xpart::spec::PartitionDef {
-    xpart::spec::PartitionDef::new(
+fn china() -> xpart::plan::PartitionDef {
+    xpart::plan::PartitionDef::new(
         "china",
         xpart::partition::Partition::AwsCn,
         serde_yaml::from_str("region: cn-north-1").unwrap(),

@@ -135,7 +135,7 @@ pub fn lineage_of(plan: &Path) -> String {
         .as_str()
         .or(doc["name"].as_str())
         .expect("a plan has a name");
-    xpart::spec::lineage(template)
+    xpart::plan::lineage(template)
 }
 
 pub fn text(o: &Output) -> String {

@@ -19,7 +19,7 @@ fn calls(tb: &Testbed, side: Side) -> BTreeMap<String, u64> {
 
 /// The lineage of the seed plan (`plans/china-to-commercial.yaml`): of its `name:` as written.
 fn seed_lineage() -> String {
-    xpart::spec::lineage("china-to-commercial-${var.suffix}")
+    xpart::plan::lineage("china-to-commercial-${var.suffix}")
 }
 
 /// A key tagged as the seed plan's `client_key_key`, without an alias: what a run killed

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use xpart::diag::Finding;
 use xpart::lint::lint_text;
-use xpart::spec::LoadOptions;
+use xpart::plan::LoadOptions;
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint");
@@ -478,7 +478,7 @@ fn committed_schema_matches_the_code() {
     // instantiation, a block's entry a resource.
     assert_eq!(
         types.len(),
-        xpart::spec::types::types().count(),
+        xpart::plan::types::types().count(),
         "{types:?}"
     );
     let entries = &generated["properties"]["resources"]["additionalProperties"]["oneOf"];

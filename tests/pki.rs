@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use xpart::pki::{self, Material, PkiAction, PkiError};
-use xpart::spec::types::{Curve, Import, KeyAlgorithm, KeySpec, PkiCa, PkiCert, Subject};
+use xpart::plan::types::{Curve, Import, KeyAlgorithm, KeySpec, PkiCa, PkiCert, Subject};
 
 use crate::util::tempdir;
 

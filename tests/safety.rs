@@ -113,7 +113,7 @@ fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
     assert_exactly_once(&run, &a);
     // B's VPC is gone: B deleted what it made, and only that.
     let b_name = format!("china-to-commercial-{}", run.suffix);
-    let b_lineage = xpart::spec::lineage("china-${var.suffix}");
+    let b_lineage = xpart::plan::lineage("china-${var.suffix}");
     assert!(owned(tb, Side::China, &b_name, &b_lineage).is_empty());
 
     let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &a);

@@ -475,7 +475,7 @@ fn issue_with_plan_ca(run: &Run, target: Side, cn: &str) -> (PathBuf, PathBuf) {
             .map(|o| o.signature.unwrap().into_inner())
             .map_err(|e| format!("{e:?}"))
     };
-    let subject = xpart::spec::types::Subject {
+    let subject = xpart::plan::types::Subject {
         common_name: cn.into(),
         organization: Some("xpart".into()),
         organizational_unit: None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
-use xpart::spec::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
+use xpart::plan::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
 use crate::util::{self, without_account, Side, Testbed};
 
@@ -422,7 +422,7 @@ fn references_not_yet_known_plan_without_failing() {
     util::rt().block_on(async {
         let plan = util::unique("p");
         let cx = ctx(tb, &plan, "x").await;
-        let u = xpart::plan::Unknown::TEXT;
+        let u = xpart::unknown::Unknown::TEXT;
         let subnet: Subnet = props(&format!("name: s\nvpc: '{u}'\ncidr: 10.0.0.0/24"));
         let want = Subnet::desired(&subnet, &cx).unwrap();
         assert_eq!(want.attrs["vpc"], json!(u));

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use xpart::engine::resource::{
     Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
 };
-use xpart::spec::types::{InstanceProfile, KmsKey, Role, Secret};
+use xpart::plan::types::{InstanceProfile, KmsKey, Role, Secret};
 
 use crate::util::{self, assert_read_back, without_account, Side, Testbed};
 
@@ -203,7 +203,7 @@ fn kms_signing_key_lifecycle() {
         assert!(ok.signature_valid());
         // Another key spec cannot be had in place.
         let mut p4 = p.clone();
-        p4.key_spec = Some(xpart::spec::types::KmsKeySpec::Rsa4096);
+        p4.key_spec = Some(xpart::plan::types::KmsKeySpec::Rsa4096);
         let want4 = KmsKey::desired(&p4, &cx).unwrap();
         assert_eq!(diff(&want4, &live), set(&["key_spec"]));
         assert!(want4.replace_on.contains("key_spec"));
@@ -506,10 +506,10 @@ fn secret_value_errors_name_the_source_never_the_value() {
         // A value from a resource not created yet is not an error while planning.
         let later = secret_props(&format!(
             "name: x\nvalue: {{file: \"{}\"}}",
-            xpart::plan::Unknown::TEXT
+            xpart::unknown::Unknown::TEXT
         ));
         let want = Secret::desired(&later, &cx).unwrap();
-        assert_eq!(want.attrs["value"], xpart::plan::Unknown::TEXT);
+        assert_eq!(want.attrs["value"], xpart::unknown::Unknown::TEXT);
         // And a create that fails says nothing of the value either.
         let bad = secret_props(
             "name: \"bad name with spaces!!\"\nvalue: {literal: s3cr3t-Lit}\nallow_literal: true",

@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 use xpart::engine::resource::{Ctx, Desired, Live, Resource, TAG_ID, TAG_PLAN};
-const UNKNOWN: &str = xpart::plan::Unknown::TEXT;
-use xpart::spec::types::{PkiCa, PkiCert, Profile, TrustAnchor};
+const UNKNOWN: &str = xpart::unknown::Unknown::TEXT;
+use xpart::plan::types::{PkiCa, PkiCert, Profile, TrustAnchor};
 
 use crate::util::{self, assert_read_back, without_account, Side, Testbed};
 

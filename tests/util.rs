@@ -180,13 +180,13 @@ impl Testbed {
     pub async fn ctx(&self, side: Side, plan: &str, id: &str) -> xpart::engine::resource::Ctx {
         use std::sync::Arc;
         use xpart::engine::resource::{Ctx, Options, PartCtx};
-        let spec: xpart::spec::types::PartitionSpec = serde_yaml::from_str(&format!(
+        let spec: xpart::plan::types::PartitionEntry = serde_yaml::from_str(&format!(
             "region: {}\nprofile: {}\ntimeouts: {{operation_ms: 60000}}",
             self.region(side),
             side.profile()
         ))
         .unwrap();
-        let def = xpart::spec::PartitionDef::new(
+        let def = xpart::plan::PartitionDef::new(
             side.name(),
             xpart::partition::Partition::of_region(self.region(side)).unwrap(),
             spec,
@@ -207,7 +207,7 @@ impl Testbed {
             p
         });
         Ctx {
-            owner: xpart::spec::PlanIdentity::new(plan, plan),
+            owner: xpart::plan::PlanIdentity::new(plan, plan),
             id: id.to_string(),
             parts: Arc::new([(side.name().to_string(), part.clone())].into()),
             part: Some(part),

@@ -12,7 +12,7 @@ use super::error::{Error, Result};
 use super::state::Live;
 use super::tags::{owned_id, TAG_ID, TAG_LINEAGE, TAG_PLAN};
 use crate::aws::Clients;
-use crate::spec::{PartitionDef, PlanIdentity};
+use crate::plan::{PartitionDef, PlanIdentity};
 
 /// Options of one run that resource types act on.
 #[derive(Debug, Clone, Default)]
@@ -137,7 +137,7 @@ pub struct Ctx {
     /// needs of a dependency beyond the rendered reference. `pki.cert` and
     /// `rolesanywhere.trust_anchor` get only the CA's id in `ca` and take its files and PEM
     /// from here. A dependency not yet created is absent; an output that will change reads
-    /// `plan::Unknown`.
+    /// `unknown::Unknown`.
     pub refs: BTreeMap<String, BTreeMap<String, String>>,
     /// For `find_owned`: names (KMS: aliases) of this type that the plan itself has in this
     /// partition. Their resources were just read by name, so a listing need not look them up
@@ -323,7 +323,7 @@ impl Ctx {
             .get(id)?
             .get(attr)
             .map(String::as_str)
-            .filter(|v| !crate::plan::Unknown::is(v))
+            .filter(|v| !crate::unknown::Unknown::is(v))
     }
     /// Resolve a path from the plan against the plan file's directory.
     pub fn path(&self, p: &str) -> PathBuf {

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
-use crate::spec::types::Declared;
+use crate::plan::types::Declared;
 
 pub use super::context::{Ctx, Notify, Options, PartCtx};
 pub use super::error::{Error, Result};
@@ -24,8 +24,8 @@ pub use super::tags::{
 
 /// The engine's part of one plan resource type, implemented on its typed properties (with
 /// every reference rendered: during planning, a reference to something not yet created reads
-/// `plan::Unknown`). The dispatch is generated from the type catalogue
-/// (`spec::types::with_props!`), so a type without this impl does not compile.
+/// `unknown::Unknown`). The dispatch is generated from the type catalogue
+/// (`plan::types::with_props!`), so a type without this impl does not compile.
 ///
 /// Each method makes as few calls as it can: `read` at most a handful, all reads.
 pub trait Resource: Declared {

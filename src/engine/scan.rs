@@ -19,8 +19,8 @@ use tokio::sync::OnceCell;
 
 use super::tags::{TAG_LINEAGE, TAG_PLAN};
 use crate::aws::{AwsError, Clients};
-use crate::spec::types::{types, Found};
-use crate::spec::PlanIdentity;
+use crate::plan::types::{types, Found};
+use crate::plan::PlanIdentity;
 
 /// A resource the tag query found: its ARN and tags.
 #[derive(Debug, Clone)]

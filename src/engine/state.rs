@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value as Json;
 
-use crate::spec::types::Declared;
+use crate::plan::types::Declared;
 
 /// Comparable attributes, by name.
 pub type Attrs = BTreeMap<String, Json>;
@@ -14,7 +14,7 @@ pub type Attrs = BTreeMap<String, Json>;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Live {
     /// What other resources may reference as `${id.attr}` (the type's attributes in
-    /// `spec::types::TYPES`): arn, id, name…
+    /// `plan::types::TYPES`): arn, id, name…
     pub outputs: BTreeMap<String, String>,
     /// Attributes compared with `Desired::attrs` (same names, same JSON shapes).
     pub attrs: Attrs,

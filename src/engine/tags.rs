@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::state::Live;
-use crate::spec::PlanIdentity;
+use crate::plan::PlanIdentity;
 
 /// The tag naming the plan that owns a resource (its identity, rendered).
 pub const TAG_PLAN: &str = "xpart:plan";

@@ -84,7 +84,7 @@ pub(crate) fn policy_rules(cx: &mut Checker, r: &ResourceDef, part: Option<&Part
     }
 }
 
-pub(crate) fn role_rules(cx: &mut Checker, at: &Path, role: &spec::types::Role) {
+pub(crate) fn role_rules(cx: &mut Checker, at: &Path, role: &plan::types::Role) {
     check_name(cx, &at.key("name"), &role.name, &ROLE_NAME);
     let set = [
         role.trust.service.is_some(),
@@ -127,7 +127,7 @@ pub(crate) fn role_rules(cx: &mut Checker, at: &Path, role: &spec::types::Role) 
     }
 }
 
-pub(crate) fn secret_rules(cx: &mut Checker, at: &Path, s: &spec::types::Secret) {
+pub(crate) fn secret_rules(cx: &mut Checker, at: &Path, s: &plan::types::Secret) {
     check_name(cx, &at.key("name"), &s.name, &SECRET_NAME);
     let v = &s.value;
     if v.sources() != 1 {
@@ -162,7 +162,7 @@ pub(crate) fn secret_rules(cx: &mut Checker, at: &Path, s: &spec::types::Secret)
 pub(crate) fn key_rules(
     cx: &mut Checker,
     at: &Path,
-    k: &spec::types::KmsKey,
+    k: &plan::types::KmsKey,
     part: Option<&PartitionDef>,
 ) {
     if let Some(problem) = k.alias.as_deref().and_then(alias_problem) {
@@ -183,7 +183,7 @@ pub(crate) fn key_rules(
     }
     // What a key is for decides who may use it how: a signing key has no decrypting users, a
     // key to encrypt no signers, and only a signing key has a key spec.
-    let sign = k.usage == Some(spec::types::KeyUsage::Sign);
+    let sign = k.usage == Some(plan::types::KeyUsage::Sign);
     let misfit = [
         (
             sign && !k.users.is_empty(),
@@ -224,7 +224,7 @@ pub(crate) fn key_rules(
 pub(crate) fn anchor_rules(
     cx: &mut Checker,
     at: &Path,
-    ta: &spec::types::TrustAnchor,
+    ta: &plan::types::TrustAnchor,
     base: &FsPath,
 ) {
     check_name(cx, &at.key("name"), &ta.name, &TRUST_ANCHOR_NAME);
@@ -275,7 +275,7 @@ pub(crate) fn anchor_rules(
     }
 }
 
-pub(crate) fn crl_rules(cx: &mut Checker, at: &Path, c: &spec::types::Crl) {
+pub(crate) fn crl_rules(cx: &mut Checker, at: &Path, c: &plan::types::Crl) {
     check_name(cx, &at.key("name"), &c.name, &PROFILE_NAME);
     if let Some(d) = c.validity_days {
         if !(60..=3650).contains(&d) {
@@ -300,7 +300,7 @@ pub(crate) fn crl_rules(cx: &mut Checker, at: &Path, c: &spec::types::Crl) {
     }
 }
 
-pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &spec::types::Profile) {
+pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &plan::types::Profile) {
     check_name(cx, &at.key("name"), &pr.name, &PROFILE_NAME);
     if let Some(d) = pr.duration_seconds {
         if !(900..=43200).contains(&d) {
@@ -335,7 +335,7 @@ pub(crate) fn profile_rules(cx: &mut Checker, at: &Path, pr: &spec::types::Profi
     }
 }
 
-pub(crate) fn ca_rules(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa, base: &FsPath) {
+pub(crate) fn ca_rules(cx: &mut Checker, at: &Path, ca: &plan::types::PkiCa, base: &FsPath) {
     if ca.kms_key.is_some() {
         // A key held by KMS makes no files and imports nothing.
         for (field, set) in [
@@ -382,7 +382,7 @@ pub(crate) fn ca_rules(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa, bas
     }
 }
 
-pub(crate) fn cert_rules(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert) {
+pub(crate) fn cert_rules(cx: &mut Checker, at: &Path, c: &plan::types::PkiCert) {
     subject_characters(cx, at, &c.subject);
     if let Some(d) = &c.dir {
         check_dir(cx, &at.key("dir"), d);
@@ -392,7 +392,7 @@ pub(crate) fn cert_rules(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert) 
     }
 }
 
-pub(crate) fn route_rules(cx: &mut Checker, at: &Path, rt: &spec::types::RouteTable) {
+pub(crate) fn route_rules(cx: &mut Checker, at: &Path, rt: &plan::types::RouteTable) {
     for (i, route) in rt.routes.iter().enumerate() {
         cidr(
             cx,
@@ -402,7 +402,7 @@ pub(crate) fn route_rules(cx: &mut Checker, at: &Path, rt: &spec::types::RouteTa
     }
 }
 
-pub(crate) fn security_group_rules(cx: &mut Checker, at: &Path, sg: &spec::types::SecurityGroup) {
+pub(crate) fn security_group_rules(cx: &mut Checker, at: &Path, sg: &plan::types::SecurityGroup) {
     for (i, rule) in sg.ingress.iter().enumerate() {
         let rat = at.key("ingress").index(i);
         cidr(cx, &rat.key("cidr"), &rule.cidr);

@@ -107,7 +107,7 @@ pub(crate) fn check_range(cx: &mut Checker, at: &Path, n: Option<u32>, bound: &B
     }
 }
 
-pub(crate) fn check_tags(cx: &mut Checker, at: &Path, tags: &crate::spec::types::Tags) {
+pub(crate) fn check_tags(cx: &mut Checker, at: &Path, tags: &crate::plan::types::Tags) {
     for (k, v) in tags {
         let kat = at.key("tags").key(k);
         let reserved = ["aws:", "xpart:"]
@@ -158,12 +158,12 @@ pub(crate) fn name_tag(cx: &mut Checker, at: &Path, name: &str) {
 }
 
 /// The name and tags of an EC2 network resource.
-pub(crate) fn ec2_limits(cx: &mut Checker, at: &Path, name: &str, tags: &crate::spec::types::Tags) {
+pub(crate) fn ec2_limits(cx: &mut Checker, at: &Path, name: &str, tags: &crate::plan::types::Tags) {
     name_tag(cx, at, name);
     check_tags(cx, at, tags);
 }
 
-pub(crate) fn role_limits(cx: &mut Checker, at: &Path, role: &spec::types::Role) {
+pub(crate) fn role_limits(cx: &mut Checker, at: &Path, role: &plan::types::Role) {
     check_description(cx, at, role.description.as_deref(), &ROLE_DESCRIPTION);
     if let Some(p) = &role.path {
         check_iam_path(cx, &at.key("path"), p);
@@ -177,7 +177,7 @@ pub(crate) fn role_limits(cx: &mut Checker, at: &Path, role: &spec::types::Role)
     check_tags(cx, at, &role.tags);
 }
 
-pub(crate) fn secret_limits(cx: &mut Checker, at: &Path, sec: &spec::types::Secret) {
+pub(crate) fn secret_limits(cx: &mut Checker, at: &Path, sec: &plan::types::Secret) {
     check_description(cx, at, sec.description.as_deref(), &SECRET_DESCRIPTION);
     let length = sec.value.generate.as_ref().and_then(|g| g.length);
     check_range(
@@ -189,16 +189,16 @@ pub(crate) fn secret_limits(cx: &mut Checker, at: &Path, sec: &spec::types::Secr
     check_tags(cx, at, &sec.tags);
 }
 
-pub(crate) fn key_limits(cx: &mut Checker, at: &Path, k: &spec::types::KmsKey) {
+pub(crate) fn key_limits(cx: &mut Checker, at: &Path, k: &plan::types::KmsKey) {
     check_description(cx, at, k.description.as_deref(), &KEY_DESCRIPTION);
     check_tags(cx, at, &k.tags);
 }
 
-pub(crate) fn ca_limits(cx: &mut Checker, at: &Path, ca: &spec::types::PkiCa) {
+pub(crate) fn ca_limits(cx: &mut Checker, at: &Path, ca: &plan::types::PkiCa) {
     check_range(cx, &at.key("validity_days"), ca.validity_days, &VALIDITY);
 }
 
-pub(crate) fn cert_limits(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert) {
+pub(crate) fn cert_limits(cx: &mut Checker, at: &Path, c: &plan::types::PkiCert) {
     let validity = c
         .validity_days
         .unwrap_or(crate::pki::DEFAULT_CERT_VALIDITY_DAYS);
@@ -214,7 +214,7 @@ pub(crate) fn cert_limits(cx: &mut Checker, at: &Path, c: &spec::types::PkiCert)
     }
 }
 
-pub(crate) fn security_group_limits(cx: &mut Checker, at: &Path, sg: &spec::types::SecurityGroup) {
+pub(crate) fn security_group_limits(cx: &mut Checker, at: &Path, sg: &plan::types::SecurityGroup) {
     check_text(cx, &at.key("name"), &sg.name, &SG_NAME);
     if known_text(&sg.name).to_ascii_lowercase().starts_with("sg-") {
         cx.push(
@@ -234,7 +234,7 @@ pub(crate) fn security_group_limits(cx: &mut Checker, at: &Path, sg: &spec::type
     check_tags(cx, at, &sg.tags);
 }
 
-pub(crate) fn instance_limits(cx: &mut Checker, at: &Path, inst: &spec::types::Instance) {
+pub(crate) fn instance_limits(cx: &mut Checker, at: &Path, inst: &plan::types::Instance) {
     name_tag(cx, at, &inst.name);
     check_tags(cx, at, &inst.tags);
     if let Some(b) = &inst.bootstrap {
@@ -242,7 +242,7 @@ pub(crate) fn instance_limits(cx: &mut Checker, at: &Path, inst: &spec::types::I
         // The user data holds every setting (and more): what is known already is a
         // lower bound of its size.
         let mut leaves = vec![];
-        spec::strings(b, &at.key("bootstrap"), &mut leaves);
+        plan::strings(b, &at.key("bootstrap"), &mut leaves);
         let known: usize = leaves.iter().map(|(_, s)| known_text(s).len()).sum();
         if known > crate::bootstrap::MAX_USER_DATA {
             cx.push(
@@ -259,13 +259,13 @@ pub(crate) fn instance_limits(cx: &mut Checker, at: &Path, inst: &spec::types::I
 
 /// The instance's bootstrap settings as the instance will need them (`bootstrap::check`):
 /// checked now, since the engine renders them only when it creates the instance, after all
-/// it depends on. References, known only at apply, pass as `plan::Unknown`.
+/// it depends on. References, known only at apply, pass as `unknown::Unknown`.
 pub(crate) fn bootstrap_settings(cx: &mut Checker, at: &Path, b: &serde_yaml::Value) {
     fn unknown_refs(v: &mut Json) {
         match v {
             Json::String(s) => {
                 if let Ok(t) = Template::parse(s) {
-                    *s = t.fill(&mut |_| None, crate::plan::Unknown::TEXT);
+                    *s = t.fill(&mut |_| None, crate::unknown::Unknown::TEXT);
                 }
             }
             Json::Array(a) => a.iter_mut().for_each(unknown_refs),

@@ -11,10 +11,10 @@ use serde_json::Value as Json;
 
 use crate::diag::Finding;
 use crate::partition::Partition;
+use crate::plan::template::Template;
+use crate::plan::types::{with_props, KeyAlgorithm, KeySpec};
+use crate::plan::{self, LoadOptions, PartitionDef, Path, Plan, ResourceDef};
 use crate::policy;
-use crate::spec::template::Template;
-use crate::spec::types::{with_props, KeyAlgorithm, KeySpec};
-use crate::spec::{self, LoadOptions, PartitionDef, Path, ResourceDef, Spec};
 
 pub(crate) mod kinds;
 pub(crate) mod limits;
@@ -44,9 +44,9 @@ pub fn lint_loaded(
     text: &str,
     opts: &LoadOptions,
     base: &FsPath,
-) -> (Option<Spec>, Vec<Finding>) {
+) -> (Option<Plan>, Vec<Finding>) {
     let mut later = Later::default();
-    let (spec, mut findings) = spec::load_with(
+    let (spec, mut findings) = plan::load_with(
         name,
         text,
         opts,
@@ -125,7 +125,7 @@ enum Pending {
 
 /// Where one plan's findings go, with the source to point them at.
 pub(crate) struct Checker<'a> {
-    source: &'a crate::spec::Source,
+    source: &'a crate::plan::Source,
     later: &'a mut Later,
     out: Vec<Finding>,
 }
@@ -143,7 +143,7 @@ impl Checker<'_> {
 }
 
 /// Lint's part of a resource type, implemented beside the type's engine module (its one home)
-/// and dispatched by `spec::types::with_props!`: a type without it does not compile.
+/// and dispatched by `plan::types::with_props!`: a type without it does not compile.
 pub(crate) trait Rules {
     /// The type's own rules (names, numbers, shapes, files), checked as soon as the resource
     /// is loaded. `at` is its `properties`.
@@ -296,7 +296,7 @@ fn settle(
 /// The checks that need every resource: references' targets, names that repeat, trusted
 /// subjects, the plan's name and its partitions. What a resource left out of the spec (an
 /// unknown reference) recorded is dropped.
-fn global(cx: &mut Checker, spec: &Spec) {
+fn global(cx: &mut Checker, spec: &Plan) {
     plan_name(cx, spec);
     for (name, p) in &spec.partitions {
         for (svc, principal) in &p.service_principals {
@@ -375,7 +375,7 @@ fn props(r: &ResourceDef) -> Path {
 /// count as empty, which makes lengths a lower bound; every character lint sees is one that
 /// will be in the value.
 fn known(s: &str) -> (std::borrow::Cow<'_, str>, bool) {
-    if !spec::has_template(s) {
+    if !plan::has_template(s) {
         // Most strings hold no template at all: no parse, no copy.
         return (std::borrow::Cow::Borrowed(s), true);
     }

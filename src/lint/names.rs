@@ -2,7 +2,7 @@
 //! references are filled in (the engine, `rendered_name_problems`); the plan's own name.
 
 use super::*;
-use crate::spec::types::Kind;
+use crate::plan::types::Kind;
 
 /// What AWS accepts as one kind of name.
 pub(crate) struct NameRule {
@@ -78,7 +78,7 @@ pub fn rendered_name_problems(kind: &Kind) -> Vec<String> {
     let names = with_props!(kind, |p, T| <T as Rules>::names(p));
     names
         .into_iter()
-        .filter(|(n, _)| !crate::plan::Unknown::within(n))
+        .filter(|(n, _)| !crate::unknown::Unknown::within(n))
         .filter_map(|(n, check)| match check {
             NameCheck::Rule(rule) => name_problem(&escape(n), rule),
             NameCheck::Alias => alias_problem(&escape(n)),
@@ -122,7 +122,7 @@ pub(crate) const PLAN_NAME_MAX: usize = 255;
 /// `xpart:plan` tag and the name of the plan's state directory, and by default it is the name.
 /// Checked on the rendered text, whatever produced it (variables, escapes): no path separators,
 /// no dot-names, not longer than a tag value or a file name.
-pub(crate) fn plan_name(cx: &mut Checker, spec: &Spec) {
+pub(crate) fn plan_name(cx: &mut Checker, spec: &Plan) {
     if !spec.name_known {
         return; // an unresolved variable or no name at all: reported by loading
     }

@@ -4,7 +4,7 @@ use super::*;
 
 /// Subject fields that mix ASCII letters with letters of another script: almost always a
 /// look-alike typed by mistake, and Roles Anywhere matches subjects exactly.
-pub(crate) fn subject_characters(cx: &mut Checker, at: &Path, s: &crate::spec::types::Subject) {
+pub(crate) fn subject_characters(cx: &mut Checker, at: &Path, s: &crate::plan::types::Subject) {
     let fields = [
         ("common_name", Some(&s.common_name)),
         ("organization", s.organization.as_ref()),
@@ -36,7 +36,7 @@ pub(crate) fn subject_characters(cx: &mut Checker, at: &Path, s: &crate::spec::t
 /// Key files go inside the plan's state directory, never elsewhere.
 pub(crate) fn check_dir(cx: &mut Checker, at: &Path, dir: &str) {
     let (text, complete) = known(dir);
-    if !complete || !spec::confined(&text) {
+    if !complete || !plan::confined(&text) {
         cx.push(
             Finding::error(
                 "XP066",

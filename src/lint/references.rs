@@ -2,22 +2,22 @@
 //! references to a resource of the wrong type, and roles that trust a CN no certificate has.
 
 use super::*;
-use crate::spec::types::{
+use crate::plan::types::{
     CertificateField, Crl, KeyUsage, KmsKey, PkiCa, PkiCert, Profile, Role, Secret, TrustAnchor,
 };
 
 /// ARNs and references of another partition in fields that name things in this one.
 pub(crate) fn cross_partition(cx: &mut Checker, r: &ResourceDef, p: &PartitionDef) {
     let mut leaves = vec![];
-    spec::strings_where(
+    plan::strings_where(
         &r.properties,
         &props(r),
-        &|s| s.contains("arn:") || spec::has_template(s),
+        &|s| s.contains("arn:") || plan::has_template(s),
         &mut leaves,
     );
     for (path, s) in leaves {
         let field = path.0.get(3).and_then(|s| match s {
-            spec::Seg::Key(k) => Some(k.as_str()),
+            plan::Seg::Key(k) => Some(k.as_str()),
             _ => None,
         });
         if field.is_some_and(|f| FREE_FIELDS.contains(&f)) {
@@ -66,7 +66,7 @@ pub(crate) fn cross_partition(cx: &mut Checker, r: &ResourceDef, p: &PartitionDe
 /// Properties whose single reference must point at a resource of a given type: the type's
 /// declared `REFERENCES`.
 pub(crate) fn reference_types(cx: &mut Checker, r: &ResourceDef) {
-    let Some(info) = spec::types::type_info(&r.type_name) else {
+    let Some(info) = plan::types::type_info(&r.type_name) else {
         return;
     };
     let checks: Vec<(Path, &'static str)> = info
@@ -77,7 +77,7 @@ pub(crate) fn reference_types(cx: &mut Checker, r: &ResourceDef) {
     for (at, want) in checks {
         let mut leaves = vec![];
         if let Some(v) = lookup(&r.properties, &at.0[3..]) {
-            spec::strings_where(v, &at, &spec::has_template, &mut leaves);
+            plan::strings_where(v, &at, &plan::has_template, &mut leaves);
         }
         for (path, s) in leaves {
             let Ok(t) = Template::parse(s) else { continue };
@@ -121,13 +121,13 @@ fn expand(r: &ResourceDef, pattern: &str) -> Vec<Path> {
 
 pub(crate) fn lookup<'v>(
     v: &'v serde_yaml::Value,
-    segs: &[spec::Seg],
+    segs: &[plan::Seg],
 ) -> Option<&'v serde_yaml::Value> {
     let mut cur = v;
     for s in segs {
         cur = match s {
-            spec::Seg::Key(k) => cur.get(k.as_str())?,
-            spec::Seg::Index(i) => cur.get(*i)?,
+            plan::Seg::Key(k) => cur.get(k.as_str())?,
+            plan::Seg::Index(i) => cur.get(*i)?,
         };
     }
     Some(cur)
@@ -138,7 +138,7 @@ pub(crate) fn lookup<'v>(
 /// that differs by one look-alike character (a Cyrillic `с` for a Latin `c`) otherwise passes
 /// every check and fails only when the workload asks for credentials. Subject fields that mix
 /// scripts get a warning of their own (`subject_characters`).
-pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Spec) {
+pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Plan) {
     // The plan's certificates by issuing CA, once: (cert id, its CN as known).
     let mut by_ca: std::collections::HashMap<String, Vec<(&String, String)>> =
         std::collections::HashMap::new();
@@ -225,7 +225,7 @@ pub(crate) fn trusted_subjects(cx: &mut Checker, spec: &Spec) {
 
 /// A CA held by KMS needs a signing key, and issues only into secrets: its key never leaves
 /// KMS, so there is no key file for a `pki.cert` to be signed with.
-pub(crate) fn held_cas(cx: &mut Checker, spec: &Spec) {
+pub(crate) fn held_cas(cx: &mut Checker, spec: &Plan) {
     for r in spec.resources.values() {
         if let Some(ca) = r.kind.get::<PkiCa>() {
             let key = ca.kms_key.as_deref().and_then(single_ref_id);
@@ -283,7 +283,7 @@ fn untaggable(text: &str) -> Option<char> {
 
 /// How a plan's profiles map one certificate field: whether any maps `specifier` of `field`
 /// (a profile without `attribute_mappings` maps every subject and issuer field).
-fn mapped(spec: &Spec, field: CertificateField, specifier: &str) -> bool {
+fn mapped(spec: &Plan, field: CertificateField, specifier: &str) -> bool {
     spec.resources
         .values()
         .filter_map(|r| r.kind.get::<Profile>())
@@ -298,7 +298,7 @@ fn mapped(spec: &Spec, field: CertificateField, specifier: &str) -> bool {
 /// Subject fields of the plan's certificates (a client's: `x509Subject`; a CA's, which is its
 /// clients' issuer: `x509Issuer`) that a profile maps into a session tag and that hold a
 /// character no tag value may hold.
-pub(crate) fn session_tag_subjects(cx: &mut Checker, spec: &Spec) {
+pub(crate) fn session_tag_subjects(cx: &mut Checker, spec: &Plan) {
     for r in spec.resources.values() {
         let (field, subject, at) = if let Some(ca) = r.kind.get::<PkiCa>() {
             // An imported CA has no subject in the plan: lint cannot see it.
@@ -361,7 +361,7 @@ pub(crate) fn session_tag_subjects(cx: &mut Checker, spec: &Spec) {
 /// Profiles whose attribute mapping leaves out the subject CN that a role of theirs trusts:
 /// the trust's condition on `aws:PrincipalTag/x509Subject/CN` then never matches (User Guide,
 /// "Attribute mapping and trust policy").
-pub(crate) fn mapped_trust(cx: &mut Checker, spec: &Spec) {
+pub(crate) fn mapped_trust(cx: &mut Checker, spec: &Plan) {
     for r in spec.resources.values() {
         let Some(p) = r.kind.get::<Profile>() else {
             continue;
@@ -406,7 +406,7 @@ pub(crate) fn mapped_trust(cx: &mut Checker, spec: &Spec) {
 /// anchor (a `${<anchor>.arn}` reference, never a literal ARN, which could name another's),
 /// and signed by a CA that anchor holds (Roles Anywhere checks a CRL against the certificate's
 /// issuer).
-pub(crate) fn crl_targets(cx: &mut Checker, spec: &Spec) {
+pub(crate) fn crl_targets(cx: &mut Checker, spec: &Plan) {
     for r in spec.resources.values() {
         let Some(crl) = r.kind.get::<Crl>() else {
             continue;

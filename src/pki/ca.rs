@@ -15,7 +15,7 @@ use super::error::{generate_error, io_error};
 use super::material::read_material;
 use super::want::want_ca;
 use super::{Decision, Material, PkiAction, PkiError};
-use crate::spec::types::{Import, PkiCa};
+use crate::plan::types::{Import, PkiCa};
 
 /// What `ensure_ca` would do, writing nothing. An imported CA is checked here too.
 pub fn plan_ca(dir: &Path, id: &str, ca: &PkiCa, base: &Path) -> Result<Decision, PkiError> {
@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::pki::ensure_cert;
     use crate::pki::fixtures::{ca, cert, ecdsa, reason, tempdir};
-    use crate::spec::types::Curve;
+    use crate::plan::types::Curve;
 
     #[test]
     fn ca_is_created_when_missing_and_planning_writes_nothing() {

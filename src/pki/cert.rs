@@ -27,7 +27,7 @@ use super::key::{ec_curve, load_private_key};
 use super::material::read_material;
 use super::want::want_cert;
 use super::{Decision, Material, PkiAction, PkiError};
-use crate::spec::types::{Curve, PkiCert};
+use crate::plan::types::{Curve, PkiCert};
 
 /// What `ensure_cert` would do, writing nothing. `ca` is the CA `ensure_ca` would keep
 /// (`Decision::kept`); `None` when the CA is to be created or replaced, which re-issues the cert.

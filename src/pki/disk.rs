@@ -73,7 +73,7 @@ pub fn read_pem(path: &Path) -> Result<Vec<u8>, PkiError> {
             path: path.to_path_buf(),
             source,
         },
-        other => PkiError::Spec {
+        other => PkiError::Plan {
             path: path.to_path_buf(),
             message: other.to_string(),
         },

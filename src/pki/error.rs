@@ -36,7 +36,7 @@ pub enum PkiError {
     Issuer { path: PathBuf, reason: String },
     /// The plan asks for something this module cannot make; `path` is the file it would write.
     #[error("{}: {message}", path.display())]
-    Spec { path: PathBuf, message: String },
+    Plan { path: PathBuf, message: String },
     #[error("{}: generating failed: {message}", path.display())]
     Generate { path: PathBuf, message: String },
 }

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::PkiAction;
-use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, PkiCa, PkiCert, Subject};
+use crate::plan::types::{Curve, KeyAlgorithm, KeySpec, PkiCa, PkiCert, Subject};
 
 pub(super) fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};

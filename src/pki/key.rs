@@ -12,7 +12,7 @@ use x509_parser::prelude::*;
 
 use super::disk::read_pem;
 use super::PkiError;
-use crate::spec::types::{Curve, KeyAlgorithm, KeySpec};
+use crate::plan::types::{Curve, KeyAlgorithm, KeySpec};
 
 /// A private key for signing: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
 /// (`EC PRIVATE KEY`) PEM, unencrypted. RSA keys sign with SHA-256, P-256 with SHA-256, P-384

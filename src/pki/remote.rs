@@ -21,7 +21,7 @@ use super::encoding::{first_cert_der, hex, parse_cert, pem_encode};
 use super::error::generate_error;
 use super::want::{subject_dn, want_in_memory};
 use super::PkiError;
-use crate::spec::types::{KeySpec, Subject};
+use crate::plan::types::{KeySpec, Subject};
 
 /// Signs a message with a key held elsewhere; the error says why it could not.
 pub type SignFn<'a> = &'a (dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Sync);
@@ -110,7 +110,7 @@ impl HeldCa<'_> {
 
     /// The certificate's terms: the same on every machine, for the same key and plan.
     fn params(&self) -> Result<CertificateParams, PkiError> {
-        let spec = |message: String| PkiError::Spec {
+        let spec = |message: String| PkiError::Plan {
             path: self.label().to_path_buf(),
             message,
         };

@@ -21,7 +21,7 @@ use super::{
     PkiError, DEFAULT_CA_VALIDITY_DAYS, DEFAULT_CERT_VALIDITY_DAYS, DEFAULT_RENEW_BEFORE_DAYS,
     MAX_VALIDITY_DAYS,
 };
-use crate::spec::types::{KeySpec, PkiCa, PkiCert, Subject};
+use crate::plan::types::{KeySpec, PkiCa, PkiCert, Subject};
 
 /// Certificates start an hour in the past so a verifier whose clock lags ours still accepts them.
 const BACKDATE: Duration = Duration::hours(1);
@@ -47,7 +47,7 @@ fn want(
 ) -> Result<Want, PkiError> {
     let (cert_file, key_file) = files(dir, id);
     if id.is_empty() || id.contains(['/', '\0']) || id.starts_with('.') {
-        return Err(PkiError::Spec {
+        return Err(PkiError::Plan {
             path: cert_file,
             message: format!("`{id}` cannot name a certificate file"),
         });
@@ -90,7 +90,7 @@ pub(super) fn want_in_memory(
 
 /// `w` with its key kind from `key`, once the plan's terms are checked.
 fn checked(mut w: Want, key: Option<&KeySpec>) -> Result<Want, PkiError> {
-    let spec_error = |message: String| PkiError::Spec {
+    let spec_error = |message: String| PkiError::Plan {
         path: w.cert_file.clone(),
         message,
     };
@@ -140,14 +140,14 @@ impl Want {
     ) -> Result<CertificateParams, PkiError> {
         let mut params = CertificateParams::default();
         params.distinguished_name =
-            subject_dn(&self.subject).map_err(|message| PkiError::Spec {
+            subject_dn(&self.subject).map_err(|message| PkiError::Plan {
                 path: self.cert_file.clone(),
                 message,
             })?;
         params.not_before = now - BACKDATE;
         params.not_after = now
             .checked_add(Duration::days(self.validity_days.into()))
-            .ok_or_else(|| PkiError::Spec {
+            .ok_or_else(|| PkiError::Plan {
                 path: self.cert_file.clone(),
                 message: format!(
                     "validity_days {} ends past the last date a certificate can hold",

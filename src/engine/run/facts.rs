@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::template::Template;
-use crate::spec::types::Kind;
-use crate::spec::Spec;
+use crate::plan::template::Template;
+use crate::plan::types::Kind;
+use crate::plan::Plan;
 
 /// The serials each CA's CRLs in the plan revoke (hex, normalized), by the CA's id: literal in
 /// the plan, so known before anything is read.
-pub(super) fn revoked_by_ca(spec: &Spec) -> BTreeMap<String, BTreeSet<String>> {
-    use crate::spec::types::RolesAnywhereKind;
+pub(super) fn revoked_by_ca(spec: &Plan) -> BTreeMap<String, BTreeSet<String>> {
+    use crate::plan::types::RolesAnywhereKind;
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in spec.resources.values() {
         let Kind::RolesAnywhere(RolesAnywhereKind::Crl(c)) = &r.kind else {
@@ -37,14 +37,14 @@ pub(super) fn ca_of(reference: &str) -> Option<String> {
 
 /// By resource id, the outputs other resources refer to (`${id.attr}` anywhere in their
 /// properties).
-pub(super) fn referenced_outputs(spec: &Spec) -> BTreeMap<String, BTreeSet<String>> {
+pub(super) fn referenced_outputs(spec: &Plan) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in spec.resources.values() {
         let mut leaves = vec![];
-        crate::spec::strings_where(
+        crate::plan::strings_where(
             &r.properties,
             &r.path,
-            &crate::spec::has_template,
+            &crate::plan::has_template,
             &mut leaves,
         );
         for (_, s) in leaves {

@@ -15,17 +15,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use crate::aws::{Clients, ConnectOptions};
+use crate::changes::{Action, AttrChange, Change, ChangeSet, PartitionInfo, FORMAT_VERSION};
 use crate::engine::resource::{
     owned_id, until_seen, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
 };
 use crate::engine::scan::{Scan, Tagged};
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
-use crate::plan::Unknown;
-use crate::plan::{Action, AttrChange, Change, PartitionInfo, Plan, FORMAT_VERSION};
-use crate::spec::template::{Part, Template};
-use crate::spec::types::Kind;
-use crate::spec::types::{type_info, types, with_props, with_type, Found};
-use crate::spec::{ResourceDef, Spec};
+use crate::plan::template::{Part, Template};
+use crate::plan::types::Kind;
+use crate::plan::types::{type_info, types, with_props, with_type, Found};
+use crate::plan::{Plan, ResourceDef};
+use crate::unknown::Unknown;
 
 mod compare;
 mod facts;
@@ -149,17 +149,17 @@ pub struct Choices {
 /// The plan of `changes` to `spec`: each partition with the account `account` knows of it by
 /// name, else the one the plan file names.
 pub fn plan_for(
-    spec: &Spec,
+    spec: &Plan,
     changes: Vec<Change>,
     account: impl Fn(&str) -> Option<String>,
-) -> Plan {
-    let info = |d: &crate::spec::PartitionDef| PartitionInfo {
+) -> ChangeSet {
+    let info = |d: &crate::plan::PartitionDef| PartitionInfo {
         name: d.name.clone(),
         partition: d.partition.id().to_string(),
         region: d.region.clone(),
         account: account(&d.name).or(d.account.clone()),
     };
-    Plan {
+    ChangeSet {
         format_version: FORMAT_VERSION,
         plan: spec.name.clone(),
         partitions: spec.partitions.values().map(info).collect(),
@@ -209,7 +209,7 @@ struct Step {
 
 /// A connected engine for one spec.
 pub struct Engine {
-    spec: Arc<Spec>,
+    spec: Arc<Plan>,
     parts: BTreeMap<String, Arc<PartCtx>>,
     setup: Setup,
     /// The serials the plan's CRLs revoke, by CA id (see `Ctx::revoked`).
@@ -222,7 +222,7 @@ pub struct Engine {
 
 /// A computed plan, with what apply needs to execute it.
 pub struct Planned {
-    pub plan: Plan,
+    pub plan: ChangeSet,
     steps: BTreeMap<String, Step>,
     /// Same-named resources without this plan's tags (apply refuses them without --adopt).
     pub unowned: Vec<String>,
@@ -235,7 +235,7 @@ impl Planned {
     /// declare than it declares: an identity shared by mistake (a copied plan file run with the
     /// same name) would otherwise let a small plan delete a large one's resources. A resource
     /// renamed within the plan (its id still declared) does not count.
-    pub fn prune_guard(&self, spec: &Spec, destroy: bool) -> Option<PruneGuard> {
+    pub fn prune_guard(&self, spec: &Plan, destroy: bool) -> Option<PruneGuard> {
         let undeclared: Vec<String> = self
             .orphans
             .iter()
@@ -290,7 +290,7 @@ impl Engine {
     /// The serials revoked for the certificate resource `id` issues into a secret: those of
     /// its CA, found by the plan's reference (while planning, the CA's id may not be rendered).
     fn revoked_for(&self, id: &str) -> BTreeSet<String> {
-        use crate::spec::types::SecretsManagerKind;
+        use crate::plan::types::SecretsManagerKind;
         let Some(Kind::SecretsManager(SecretsManagerKind::Secret(s))) =
             self.spec.resources.get(id).map(|r| &r.kind)
         else {
@@ -309,7 +309,7 @@ impl Engine {
     }
 
     /// Connect to every partition the plan declares and check who we are there.
-    pub async fn connect(spec: Spec, setup: Setup) -> Result<Engine, RunError> {
+    pub async fn connect(spec: Plan, setup: Setup) -> Result<Engine, RunError> {
         let spec = Arc::new(spec);
         let mut tasks = tokio::task::JoinSet::new();
         // Every declared partition, used by a resource or not: one whose resources were all
@@ -434,7 +434,7 @@ impl Engine {
         None
     }
 
-    pub fn spec(&self) -> &Spec {
+    pub fn spec(&self) -> &Plan {
         &self.spec
     }
 
@@ -508,9 +508,9 @@ impl Engine {
             Part::Fact { partition, attr } if attr == "account" => {
                 parts.get(partition)?.account.get().cloned()
             }
-            other => crate::spec::static_value(other, &spec.vars, &spec.partitions),
+            other => crate::plan::static_value(other, &spec.vars, &spec.partitions),
         };
-        crate::spec::map_strings(&mut v, &mut |s: &str| match Template::parse(s) {
+        crate::plan::map_strings(&mut v, &mut |s: &str| match Template::parse(s) {
             Ok(t) => t.fill(&mut lookup, Unknown::TEXT),
             Err(_) => s.to_string(),
         });
@@ -585,7 +585,7 @@ impl Engine {
         }
     }
 
-    fn plan_of(&self, changes: Vec<Change>) -> Plan {
+    fn plan_of(&self, changes: Vec<Change>) -> ChangeSet {
         // The account a partition's credentials showed, else the plan's.
         let account = |name: &str| self.parts.get(name).and_then(|p| p.account.get().cloned());
         plan_for(&self.spec, changes, account)

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::engine::resource::{until_seen, Ctx, Desired, Error, Live, Resource, Result};
-use crate::spec::types::Tags;
+use crate::plan::types::Tags;
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
 /// number of calls of different shapes can run together.
@@ -211,7 +211,7 @@ pub trait Named: Resource {
 
 macro_rules! named {
     ($($T:ident),+) => {
-        $(impl Named for crate::spec::types::$T {
+        $(impl Named for crate::plan::types::$T {
             fn name(&self) -> &str {
                 &self.name
             }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::spec::order::{topo_sort, Ties};
+use crate::plan::order::{topo_sort, Ties};
 
 /// The future a job returns.
 pub type JobFuture<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;

@@ -47,9 +47,9 @@ use crate::engine::resource::{
 use crate::engine::types::shared::answered;
 use crate::hex::sha256_hex;
 use crate::lint::{limits, Checker, Env, Rules};
-use crate::plan::Unknown;
-use crate::spec::types::Instance;
-use crate::spec::Path as PropPath;
+use crate::plan::types::Instance;
+use crate::plan::Path as PropPath;
+use crate::unknown::Unknown;
 
 const GONE: &[&str] = &["InvalidInstanceID.NotFound"];
 

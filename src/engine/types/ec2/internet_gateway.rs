@@ -16,8 +16,8 @@ use super::{
 };
 use crate::engine::resource::{until_seen, Ctx, Desired, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
-use crate::spec::types::InternetGateway;
-use crate::spec::Path as PropPath;
+use crate::plan::types::InternetGateway;
+use crate::plan::Path as PropPath;
 
 const GONE: &[&str] = &["InvalidInternetGatewayID.NotFound"];
 

@@ -26,7 +26,7 @@ use crate::engine::resource::{
     Ctx, Desired, Live, Propagation, Result, TAG_LINEAGE, TAG_PLAN,
 };
 use crate::engine::types::shared::answered;
-use crate::spec::types::Tags;
+use crate::plan::types::Tags;
 
 /// The tag holding a SHA-256 of an instance's user data: read compares it without another call
 /// (DescribeInstanceAttribute), and it is not one of the user's tags.

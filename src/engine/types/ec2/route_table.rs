@@ -18,8 +18,8 @@ use super::{
 };
 use crate::engine::resource::{sorted, until_seen, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
-use crate::spec::types::{Route, RouteTable};
-use crate::spec::Path as PropPath;
+use crate::plan::types::{Route, RouteTable};
+use crate::plan::Path as PropPath;
 
 /// Routes as compared: `[{destination, gateway}]` sorted by destination (a table has one route
 /// per destination, so order means nothing).

@@ -19,8 +19,8 @@ use crate::engine::resource::{
     create_once, owned_id, until_seen, until_seen_for, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::lint::{kinds, limits, Checker, Env, Rules};
-use crate::spec::types::{Ingress, SecurityGroup};
-use crate::spec::Path as PropPath;
+use crate::plan::types::{Ingress, SecurityGroup};
+use crate::plan::Path as PropPath;
 
 /// EC2 requires a description; this one is used when the plan gives none.
 const DEFAULT_DESCRIPTION: &str = "Managed by xpart";

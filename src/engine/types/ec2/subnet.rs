@@ -16,8 +16,8 @@ use super::{
 };
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
-use crate::spec::types::Subnet;
-use crate::spec::Path as PropPath;
+use crate::plan::types::Subnet;
+use crate::plan::Path as PropPath;
 
 /// `with_zone`: whether the plan names a zone (see below); a subnet the plan no longer has
 /// shows its zone.

@@ -24,8 +24,8 @@ use serde_json::json;
 use super::*;
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
-use crate::spec::types::Vpc;
-use crate::spec::Path as PropPath;
+use crate::plan::types::Vpc;
+use crate::plan::Path as PropPath;
 
 const CREATE: Creation = Creation {
     op: "CreateVpc",

@@ -25,8 +25,8 @@ use crate::engine::resource::{
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{exists_as_ours, settle};
 use crate::lint::{limits, names, Checker, Env, NameCheck, Rules};
-use crate::spec::types::InstanceProfile;
-use crate::spec::Path as PropPath;
+use crate::plan::types::InstanceProfile;
+use crate::plan::Path as PropPath;
 
 const ROLE: Propagation = Propagation {
     what: "the role",

@@ -10,7 +10,7 @@ pub use crate::policy::canonical;
 use serde_json::Value as Json;
 
 use crate::engine::resource::{Ctx, Result};
-use crate::spec::PlanIdentity;
+use crate::plan::PlanIdentity;
 
 /// The IAM path under which a plan keeps its roles and instance profiles: `/xpart/<plan>/`.
 ///

@@ -25,9 +25,9 @@ use crate::engine::types::shared::answered;
 use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::lookup_all;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
+use crate::plan::types::Role;
+use crate::plan::Path as PropPath;
 use crate::policy;
-use crate::spec::types::Role;
-use crate::spec::Path as PropPath;
 
 const PRINCIPAL: Propagation = Propagation {
     what: "the trusted principal",

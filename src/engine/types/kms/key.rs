@@ -31,10 +31,10 @@ use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::engine::types::shared::{answered, gone_ok};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::plan::types::KmsKey;
+use crate::plan::Path as PropPath;
 use crate::policy;
 use crate::policy::canonical;
-use crate::spec::types::KmsKey;
-use crate::spec::Path as PropPath;
 
 /// The only key policy name KMS has.
 const POLICY_NAME: &str = "default";

@@ -18,7 +18,7 @@
 //!   attribute that only differs in that case does the same.
 //!
 //! When a renewal or replacement is due, read reports `cert_pem` (and a cert's `serial`) as
-//! `plan::Unknown`: those outputs are only known after apply, and dependents (a trust anchor's
+//! `unknown::Unknown`: those outputs are only known after apply, and dependents (a trust anchor's
 //! certificate, a cert's issuer) must plan against that. The private key is never an attribute
 //! or an output; only its path is.
 
@@ -28,8 +28,8 @@ use super::*;
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::pki::{self};
-use crate::spec::types::{PkiCa, Subject};
-use crate::spec::Path as PropPath;
+use crate::plan::types::{PkiCa, Subject};
+use crate::plan::Path as PropPath;
 
 impl Resource for PkiCa {
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {

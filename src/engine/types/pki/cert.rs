@@ -11,7 +11,7 @@
 //! `update` during apply. The CA's certificate and key are read from those paths, so a CA with
 //! its own `dir`, or an imported one, works like any other; no second source of where a CA
 //! lives. While planning, a CA that is not known yet (no outputs, or `ca` or its `cert_pem`
-//! reading `plan::Unknown` because it is to be created, renewed or replaced) means this
+//! reading `unknown::Unknown` because it is to be created, renewed or replaced) means this
 //! certificate is re-issued too. Create and update need the CA's outputs and fail without.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,9 +24,9 @@ use super::{
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::pki::{self, Material};
-use crate::plan::Unknown;
-use crate::spec::types::PkiCert;
-use crate::spec::Path as PropPath;
+use crate::plan::types::PkiCert;
+use crate::plan::Path as PropPath;
+use crate::unknown::Unknown;
 
 /// The issuing CA's material from its outputs in `cx.refs`; None while it is not known.
 fn ca_material(p: &PkiCert, cx: &Ctx) -> Result<Option<Material>> {

@@ -28,8 +28,8 @@ use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
 use crate::engine::types::kms::key::{describe, indexed_tags, key_tags};
 use crate::pki::remote::{self, HeldCa, HeldKey};
 use crate::pki::{self, PkiError};
-use crate::plan::Unknown;
-use crate::spec::types::{PkiCa, Subject};
+use crate::plan::types::{PkiCa, Subject};
+use crate::unknown::Unknown;
 
 /// The tags that carry the CA certificate's signature: `<prefix>0`, `<prefix>1`, ….
 const SIG_TAG: &str = "xpart:ca-signature-";
@@ -296,7 +296,7 @@ pub async fn with_held_key<T: Send + 'static>(
                 .map(|b| b.into_inner())
                 .ok_or_else(|| "Sign returned no signature".to_string())
         };
-        let key = HeldKey::new(&spki, &key_spec, &sign).map_err(|message| PkiError::Spec {
+        let key = HeldKey::new(&spki, &key_spec, &sign).map_err(|message| PkiError::Plan {
             path: Path::new(&label).to_path_buf(),
             message,
         })?;

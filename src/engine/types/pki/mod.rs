@@ -12,8 +12,8 @@ use serde_json::{json, Value as Json};
 
 use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
 use crate::pki::{self, Material, PkiAction};
-use crate::plan::Unknown;
-use crate::spec::types::{Curve, KeyAlgorithm, KeySpec, Subject};
+use crate::plan::types::{Curve, KeyAlgorithm, KeySpec, Subject};
+use crate::unknown::Unknown;
 
 /// What every `pki.*` resource asks of its files besides its settings: valid, and as planned
 /// (material that no longer fits the plan is made again: a replacement).
@@ -33,7 +33,7 @@ pub const VALID: &str = "valid";
 /// it again, so no plan can have xpart write a key anywhere else.
 pub fn dir_of(dir: Option<&str>, cx: &Ctx) -> Result<PathBuf> {
     let d = dir.unwrap_or("pki");
-    if !crate::spec::confined(d) {
+    if !crate::plan::confined(d) {
         return Err(Error::other(format!(
             "dir `{}` is not a relative path inside the plan's state directory",
             crate::diag::excerpt(d, 80)

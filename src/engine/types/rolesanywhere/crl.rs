@@ -33,9 +33,9 @@ use crate::engine::resource::{
 use crate::engine::types::pki::with_ca_key;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::pki::crl::{self as crls, normalize_serial};
-use crate::plan::Unknown;
-use crate::spec::types::Crl;
-use crate::spec::Path as PropPath;
+use crate::plan::types::Crl;
+use crate::plan::Path as PropPath;
+use crate::unknown::Unknown;
 
 /// The days a list holds when the plan names none.
 pub const DEFAULT_VALIDITY_DAYS: u32 = 365;

@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 use crate::engine::resource::{owned_id, user_tags, Ctx, Desired, Error, Live, Result};
 use crate::engine::types::shared::converged;
 use crate::engine::types::shared::lookup_all;
-use crate::spec::types::Tags;
+use crate::plan::types::Tags;
 
 /// Our tags and the plan's, as Roles Anywhere takes them.
 pub fn ra_tags(cx: &Ctx, extra: &Tags) -> Vec<Tag> {

@@ -24,10 +24,10 @@ use crate::engine::resource::{
     owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
+use crate::plan::types::{CertificateField, Profile};
+use crate::plan::Path as PropPath;
 use crate::policy;
 use crate::policy::canonical;
-use crate::spec::types::{CertificateField, Profile};
-use crate::spec::Path as PropPath;
 
 const DEFAULT_DURATION: u32 = 3600;
 

@@ -31,11 +31,11 @@ use crate::engine::resource::{
     owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
 };
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
-use crate::plan::Unknown;
-use crate::spec::types::{Notification, TrustAnchor};
-use crate::spec::Path as PropPath;
+use crate::plan::types::{Notification, TrustAnchor};
+use crate::plan::Path as PropPath;
+use crate::unknown::Unknown;
 
-/// The certificate (a bundle, in the order of `cas`) the plan asks for, or `plan::Unknown`
+/// The certificate (a bundle, in the order of `cas`) the plan asks for, or `unknown::Unknown`
 /// while a CA of it does not exist yet.
 fn certificate(p: &TrustAnchor, cx: &Ctx) -> Result<String> {
     let cas = p.ca_refs();

@@ -23,8 +23,8 @@ use crate::engine::types::pki::{key_json, subject_json, with_ca_key};
 use crate::hex::hex;
 use crate::pki;
 use crate::pki::remote::{self, ClientTerms, Issued};
-use crate::plan::Unknown;
-use crate::spec::types::IssuedCertificate;
+use crate::plan::types::IssuedCertificate;
+use crate::unknown::Unknown;
 
 pub const TAG_ISSUER: &str = "xpart:cert-issuer";
 pub const TAG_TERMS: &str = "xpart:cert-terms";
@@ -146,8 +146,8 @@ pub fn tags_of(c: &IssuedCertificate, ca_pem: &str, issued: &Issued) -> Vec<(Str
 struct Order {
     label: PathBuf,
     ca_pem: String,
-    subject: crate::spec::types::Subject,
-    key: Option<crate::spec::types::KeySpec>,
+    subject: crate::plan::types::Subject,
+    key: Option<crate::plan::types::KeySpec>,
     days: u32,
 }
 

@@ -30,9 +30,9 @@ use crate::engine::types::shared::{all, converged, differing, Call};
 use crate::engine::types::shared::{answered, gone_ok, NOT_FOUND};
 use crate::hex::hex;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
-use crate::plan::Unknown;
-use crate::spec::types::Secret;
-use crate::spec::Path as PropPath;
+use crate::plan::types::Secret;
+use crate::plan::Path as PropPath;
+use crate::unknown::Unknown;
 
 /// The value attribute of a generated secret, on both sides: generated never compared.
 pub const GENERATED: &str = "(generated)";
@@ -689,7 +689,7 @@ impl Rules for Secret {
         limits::secret_limits(cx, at, self);
         if let Some(c) = &self.value.certificate {
             // The same terms as a `pki.cert`'s, checked the same way.
-            let as_cert = crate::spec::types::PkiCert {
+            let as_cert = crate::plan::types::PkiCert {
                 ca: c.ca.clone(),
                 subject: c.subject.clone(),
                 key: c.key.clone(),

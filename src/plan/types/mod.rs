@@ -23,14 +23,14 @@ plan_data! {
         #[serde(default)]
         pub vars: BTreeMap<String, VarDecl>,
         /// The partitions the plan works in, by a name of the plan's choosing (e.g. commercial, china).
-        pub partitions: BTreeMap<String, PartitionSpec>,
+        pub partitions: BTreeMap<String, PartitionEntry>,
         /// Blocks of resources the plan instantiates, by name (see `BlockUse`).
         #[serde(default)]
         pub blocks: BTreeMap<String, BlockSpec>,
         /// Resources by id; the id is how other resources refer to them (`${id.attr}`). An
         /// entry may instead instantiate a block (`BlockUse`).
         #[serde(default)]
-        pub resources: BTreeMap<String, ResourceSpec>,
+        pub resources: BTreeMap<String, ResourceEntry>,
         /// Where `apply` and `destroy` hold the plan's lease, so two runs never both write.
         pub lease: Option<LeaseSpec>,
     }
@@ -48,7 +48,7 @@ plan_data! {
         pub inputs: BTreeMap<String, VarDecl>,
         /// The block's resources, as under the plan's `resources` (no block inside a block).
         #[serde(default)]
-        #[schemars(with = "BTreeMap<String, ResourceSpec>")]
+        #[schemars(with = "BTreeMap<String, ResourceEntry>")]
         pub resources: BTreeMap<String, serde_yaml::Value>,
         /// Values other resources may use as `${ENTRY.KEY.NAME}` (`${ENTRY.NAME}` without
         /// `for_each`), e.g. `role_arn: ${role.arn}`.
@@ -84,7 +84,7 @@ plan_data! {
         pub description: Option<String>,
     }
 
-    pub struct PartitionSpec {
+    pub struct PartitionEntry {
         /// The region; the partition (aws or aws-cn) follows from it.
         pub region: String,
         /// Optional check: the partition the region must belong to.
@@ -121,7 +121,7 @@ plan_data! {
     }
 
     /// A resource: its type, the partition it lives in (none for local `pki.*`), its properties.
-    pub struct ResourceSpec {
+    pub struct ResourceEntry {
         #[serde(rename = "type")]
         pub type_name: String,
         pub partition: Option<String>,
@@ -281,7 +281,7 @@ pub fn type_info(name: &str) -> Option<&'static TypeInfo> {
 /// the one dispatch over types, which the engine (`Resource`) and lint (`Rules`) use.
 macro_rules! with_props {
     ($kind:expr, |$p:ident, $T:ident| $body:expr) => {{
-        use $crate::spec::types as ty;
+        use $crate::plan::types as ty;
         match $kind {
             ty::Kind::Pki(k) => ty::pki::pki_props!(k, |$p, $T| $body),
             ty::Kind::SecretsManager(k) => {
@@ -302,7 +302,7 @@ pub(crate) use with_props;
 /// for a name no type has.
 macro_rules! with_type {
     ($name:expr, $T:ident => $body:expr, _ => $fallback:expr) => {{
-        use $crate::spec::types as ty;
+        use $crate::plan::types as ty;
         let name: &str = $name;
         'found: {
             ty::pki::pki_type!(name, $T => break 'found $body);

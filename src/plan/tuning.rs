@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::types::PartitionSpec;
+use super::types::PartitionEntry;
 use crate::partition::Partition;
 
 /// Timeouts and retries for one partition.
@@ -56,7 +56,7 @@ impl Tuning {
     }
 
     /// The partition's defaults with the plan's settings applied.
-    pub fn planned(p: Partition, spec: &PartitionSpec) -> Tuning {
+    pub fn planned(p: Partition, spec: &PartitionEntry) -> Tuning {
         let mut t = Tuning::default_for(p);
         let (r, o) = (&spec.retry, &spec.timeouts);
         if let Some(n) = r.max_attempts {
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn the_read_lag_is_set_by_the_plan_and_the_command_line() {
-        let mut spec: PartitionSpec = serde_yaml::from_str("region: cn-north-1").unwrap();
+        let mut spec: PartitionEntry = serde_yaml::from_str("region: cn-north-1").unwrap();
         assert_eq!(
             Tuning::planned(Partition::AwsCn, &spec).read_lag,
             Duration::from_secs(120)

@@ -18,9 +18,9 @@ pub mod source;
 pub mod template;
 mod tuning;
 pub use tuning::Tuning;
+mod leaves;
 pub mod types;
 mod vars;
-mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,13 +29,13 @@ use serde_yaml::Value;
 use crate::diag::Finding;
 use crate::partition::Partition;
 pub use identity::{lineage, PlanIdentity};
+pub use leaves::{has_template, map_strings, strings, strings_where};
 use loader::{nearest, syntax_finding, yaml_error, Loader};
 use partitions::Partitions;
 pub use source::{Path, Seg, Source};
 use template::Part;
-pub use types::{Kind, PartitionSpec, PlanFile, ResourceSpec};
+pub use types::{Kind, PartitionEntry, PlanFile, ResourceEntry};
 use vars::Vars;
-pub use walk::{has_template, map_strings, strings, strings_where};
 
 /// The plan format this xpart reads.
 pub const VERSION: u32 = 1;
@@ -79,7 +79,7 @@ pub struct PartitionDef {
 impl PartitionDef {
     /// The partition `name` as the plan declares it (`spec`), in `partition`: settled once here,
     /// so nothing after loading reads the plan's raw settings.
-    pub fn new(name: &str, partition: Partition, spec: PartitionSpec) -> PartitionDef {
+    pub fn new(name: &str, partition: Partition, spec: PartitionEntry) -> PartitionDef {
         PartitionDef {
             name: name.to_string(),
             tuning: Tuning::planned(partition, &spec),
@@ -116,7 +116,7 @@ pub struct ResourceDef {
 
 /// A loaded plan: what lint checks and what the engine plans from.
 #[derive(Debug)]
-pub struct Spec {
+pub struct Plan {
     pub source: Source,
     /// The plan's name, rendered: literal text, shown in plans and messages.
     pub name: String,
@@ -204,7 +204,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 
 /// Load a plan: the spec (None only when the text is not a YAML mapping) and every finding.
-pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Spec>, Vec<Finding>) {
+pub fn load(name: &str, text: &str, opts: &LoadOptions) -> (Option<Plan>, Vec<Finding>) {
     load_with(name, text, opts, None, &mut |_, _, _, _| vec![])
 }
 
@@ -228,7 +228,7 @@ pub fn load_with(
     opts: &LoadOptions,
     base: Option<&std::path::Path>,
     each: &mut EachResource<'_>,
-) -> (Option<Spec>, Vec<Finding>) {
+) -> (Option<Plan>, Vec<Finding>) {
     let src = Source::new(name, text);
     let mut l = Loader::new(&src);
     if let Some(span) = src.too_deep() {
@@ -313,7 +313,7 @@ pub fn load_with(
     findings.dedup();
     // The source goes into the spec once the loader (which points into it) is done.
     (
-        Some(Spec {
+        Some(Plan {
             source: src,
             ..spec
         }),
@@ -377,7 +377,7 @@ fn prepare(l: &mut Loader, header: &[(String, Value)], opts: &LoadOptions) -> re
 
 /// The rest of the top level (unknown keys, version, name and identity) and the order, around
 /// the resources read.
-fn spec_of(l: &mut Loader, header: Vec<(String, Value)>, done: resources::Done) -> Spec {
+fn spec_of(l: &mut Loader, header: Vec<(String, Value)>, done: resources::Done) -> Plan {
     let src = l.src;
     let root = Path::root();
     for (k, _) in &header {
@@ -463,7 +463,7 @@ fn spec_of(l: &mut Loader, header: Vec<(String, Value)>, done: resources::Done) 
     let lease = lease_of(l, &header, &parts.defs);
     // The spec is returned even with errors, holding what did load, so lint can check the
     // rest in the same run; the engine refuses a spec whose findings include an error.
-    Spec {
+    Plan {
         lease,
         name_known: plan_name.is_some(),
         name: plan_name.unwrap_or_default(),
@@ -510,7 +510,7 @@ pub fn static_value(
     }
 }
 
-impl Spec {
+impl Plan {
     /// Apply `--tune PARTITION.SETTING=VALUE` flags over the plan's tuning:
     /// `china.max_attempts=16`, `commercial.attempt_ms=30000`.
     pub fn tune(&mut self, flags: &[(String, String)]) -> Result<(), String> {

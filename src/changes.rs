@@ -1,4 +1,4 @@
-//! The plan: what apply would do, as plain data.
+//! The change set: what apply would do to bring the world to the plan, as plain data.
 //!
 //! Computing it (the engine) and rendering it (views) are separate; apply executes exactly the
 //! changes listed here. `reason` is for people only and never drives apply.
@@ -9,58 +9,6 @@ use serde_json::Value as Json;
 
 /// The version of the JSON form (`xpart plan --format json`); bumped on incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// A value only known once a dependency exists: what a reference to a resource not created
-/// yet renders as while planning.
-///
-/// Rendered properties are the plan types' own structs, whose fields are strings, so an unknown
-/// travels inside them as one reserved text. Only this type writes it and tells it apart: no
-/// other code spells or compares the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unknown;
-
-impl Unknown {
-    /// The reserved text, as plans show it.
-    pub const TEXT: &'static str = "(known after apply)";
-
-    /// Whether `s` is an unknown value, whole.
-    pub fn is(s: &str) -> bool {
-        s == Self::TEXT
-    }
-
-    /// Whether any part of `s` is unknown (a template with an unknown reference in it).
-    pub fn within(s: &str) -> bool {
-        s.contains(Self::TEXT)
-    }
-
-    /// Whether any string in `v` holds an unknown.
-    pub fn in_json(v: &Json) -> bool {
-        match v {
-            Json::String(s) => Self::within(s),
-            Json::Array(a) => a.iter().any(Self::in_json),
-            Json::Object(m) => m.values().any(Self::in_json),
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Display for Unknown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(Self::TEXT)
-    }
-}
-
-impl From<Unknown> for String {
-    fn from(_: Unknown) -> String {
-        Unknown::TEXT.to_string()
-    }
-}
-
-impl From<Unknown> for Json {
-    fn from(_: Unknown) -> Json {
-        Json::String(Unknown::TEXT.to_string())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -151,7 +99,8 @@ pub struct PartitionInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct Plan {
+#[schemars(rename = "Plan")]
+pub struct ChangeSet {
     pub format_version: u32,
     /// The plan's owner name (tag `xpart:plan`).
     pub plan: String,
@@ -167,7 +116,7 @@ pub struct Counts {
     pub destroy: usize,
 }
 
-impl Plan {
+impl ChangeSet {
     pub fn counts(&self, partition: Option<&str>) -> Counts {
         let mut c = Counts::default();
         for ch in self
@@ -203,5 +152,5 @@ impl Plan {
 /// The JSON Schema of `xpart plan --format json`.
 pub fn output_schema() -> Json {
     let g = schemars::generate::SchemaSettings::draft2020_12().into_generator();
-    serde_json::to_value(g.into_root_schema_for::<Plan>()).expect("schema is JSON")
+    serde_json::to_value(g.into_root_schema_for::<ChangeSet>()).expect("schema is JSON")
 }

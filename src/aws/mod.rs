@@ -11,7 +11,18 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::partition::Partition;
-use crate::spec::{PartitionDef, Tuning};
+use crate::plan::{PartitionDef, Tuning};
+
+mod error;
+mod pacer;
+mod watch;
+
+pub use error::{chain, AwsError};
+use error::{describe_transport, AUTH_REFUSED, THROTTLING};
+pub use pacer::Pacer;
+use pacer::{default_http_client, Paced};
+pub use watch::InFlight;
+use watch::Watch;
 
 impl Tuning {
     pub fn retry_config(&self) -> RetryConfig {
@@ -51,59 +62,6 @@ pub mod once {
         aws_sdk_rolesanywhere::config::Builder::default().retry_config(no_retry())
     }
 }
-
-/// A failure talking to a partition, with where it happened.
-#[derive(Debug, thiserror::Error)]
-#[error("{op} in partition `{partition}` ({region}): {message}")]
-pub struct AwsError {
-    pub partition: String,
-    pub region: String,
-    pub op: String,
-    pub message: String,
-    /// The service's error code, when it sent one (e.g. `AccessDenied`, `ThrottlingException`).
-    pub code: Option<String>,
-    /// Worth another attempt: throttling, a 5xx, or a failure that never got an answer
-    /// (timeout, reset, lost response), after which the request may or may not have happened.
-    pub transient: bool,
-}
-
-impl AwsError {
-    /// The service said this (e.g. `NoSuchEntity`).
-    pub fn is(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
-    }
-    /// Refused for its rate: the service throttles before it acts, so nothing happened.
-    pub fn is_throttling(&self) -> bool {
-        self.code
-            .as_deref()
-            .is_some_and(|c| THROTTLING.contains(&c))
-    }
-}
-
-/// Error codes AWS services use for throttling.
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "RequestThrottled",
-    "LimitExceededException",
-];
-
-/// Error codes with which a service refuses the credentials themselves (unknown keys, a
-/// signature for another region or partition), before looking at the request.
-const AUTH_REFUSED: &[&str] = &[
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "AuthFailure",
-    "IncompleteSignature",
-];
 
 /// Every client of one partition, built from one SDK config.
 #[derive(Clone, Debug)]
@@ -149,134 +107,6 @@ impl std::fmt::Debug for ConnectOptions {
 
 /// Receives one line per call attempt.
 pub type CallLogFn = std::sync::Arc<dyn Fn(String) + Send + Sync>;
-
-/// The calls of one partition in flight now, and when it last answered anything: what the
-/// engine's progress says while a partition is silent ("waiting for china: GetResources, 12 s").
-#[derive(Debug, Default)]
-pub struct InFlight {
-    next: u64,
-    calls: std::collections::BTreeMap<u64, (String, std::time::Instant)>,
-    last_answer: Option<std::time::Instant>,
-}
-
-impl InFlight {
-    /// The oldest call in flight (operation, since when), if any.
-    pub fn oldest(&self) -> Option<(&str, std::time::Instant)> {
-        self.calls
-            .values()
-            .min_by_key(|(_, t)| *t)
-            .map(|(op, t)| (op.as_str(), *t))
-    }
-    /// When the partition last sent any answer (an error counts: it answered).
-    pub fn last_answer(&self) -> Option<std::time::Instant> {
-        self.last_answer
-    }
-}
-
-/// One attempt in flight: its `InFlight` entry and when it started. Kept in the call's config
-/// bag: when the call ends in any way, its answer or a timeout that drops it, the bag goes and
-/// takes the entry with it.
-#[derive(Debug)]
-struct Attempt {
-    token: u64,
-    started: std::time::Instant,
-    in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        w.calls.remove(&self.token);
-    }
-}
-
-impl aws_smithy_types::config_bag::Storable for Attempt {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
-}
-
-/// On every client of a partition: keeps its `InFlight` up to date and, with `-v`, logs each
-/// attempt of each call (operation, status, time). Only metadata: request and response bodies
-/// (secrets, credentials) are never looked at.
-#[derive(Clone)]
-struct Watch {
-    partition: String,
-    in_flight: std::sync::Arc<std::sync::Mutex<InFlight>>,
-    log: Option<CallLogFn>,
-}
-
-impl std::fmt::Debug for Watch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watch")
-            .field("partition", &self.partition)
-            .field("log", &self.log.is_some())
-            .finish()
-    }
-}
-
-impl aws_smithy_runtime_api::client::interceptors::Intercept for Watch {
-    fn name(&self) -> &'static str {
-        "xpart-watch"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let op = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map(|m| m.name().to_string())
-            .unwrap_or_else(|| "a call".into());
-        let started = std::time::Instant::now();
-        let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        w.next += 1;
-        let token = w.next;
-        w.calls.insert(token, (op, started));
-        drop(w);
-        cfg.interceptor_state().store_put(Attempt {
-            token,
-            started,
-            in_flight: self.in_flight.clone(),
-        });
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<
-            '_,
-        >,
-        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let attempt = cfg.load::<Attempt>();
-        {
-            let mut w = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(a) = attempt {
-                w.calls.remove(&a.token);
-            }
-            if ctx.response().is_some() {
-                w.last_answer = Some(std::time::Instant::now());
-            }
-        }
-        if let Some(log) = &self.log {
-            let op = cfg
-                .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-                .map(|m| format!("{}.{}", m.service(), m.name()))
-                .unwrap_or_else(|| "call".into());
-            let ms = attempt
-                .map(|a| a.started.elapsed().as_millis())
-                .unwrap_or(0);
-            let status = match ctx.response() {
-                Some(r) => r.status().as_u16().to_string(),
-                None => "no response".into(),
-            };
-            log(format!("{}: {op} -> {status} in {ms} ms", self.partition));
-        }
-        Ok(())
-    }
-}
 
 /// The caller identity of a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,37 +374,6 @@ pub fn profile_problem(profile: Option<&str>, config_file: Option<&std::path::Pa
     }
 }
 
-/// A readable one-line cause for a failure that never reached the service.
-fn describe_transport<E: std::error::Error + 'static>(
-    e: &aws_sdk_sts::error::SdkError<E>,
-) -> String {
-    use aws_sdk_sts::error::SdkError;
-    match e {
-        SdkError::TimeoutError(_) => {
-            "timed out (the partition's timeouts are set in the plan: timeouts.*_ms)".into()
-        }
-        SdkError::DispatchFailure(d) if d.is_timeout() => "timed out connecting".into(),
-        SdkError::DispatchFailure(d) if d.is_io() => format!("connection failed: {}", chain(e)),
-        SdkError::DispatchFailure(_) => format!("request could not be sent: {}", chain(e)),
-        SdkError::ResponseError(_) => format!("unreadable response: {}", chain(e)),
-        _ => chain(e),
-    }
-}
-
-/// The error and its sources, joined: SDK errors put the useful part deep in the chain.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use aws_sdk_sts::error::{ErrorMetadata, SdkError};
@@ -583,7 +382,7 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
 
     fn clients() -> super::Clients {
-        let def = crate::spec::PartitionDef::new(
+        let def = crate::plan::PartitionDef::new(
             "china",
             crate::partition::Partition::AwsCn,
             serde_yaml::from_str("region: cn-north-1").unwrap(),
@@ -629,178 +428,5 @@ mod tests {
             answer(500, ErrorMetadata::builder().message("boom").build()),
         );
         assert_eq!(e.message, "HTTP 500: boom");
-    }
-}
-
-/// Roles Anywhere's request-rate quotas, per account and Region (Roles Anywhere User Guide,
-/// "Quotas for AWS Identity and Access Management Roles Anywhere"): the trust anchor requests
-/// combined, the profile requests combined and the tagging requests combined 1 per second
-/// each; CreateSession 10 per second. xpart runs up to eight calls at once per partition, so
-/// it spaces the calls of each group itself rather than lean on the service's throttling and
-/// the SDK's retries.
-///
-/// The calls of a group go one at a time, and each is spaced from when the one before it was
-/// answered, not from when it was due or sent: however late a loaded machine puts a request
-/// on the wire, and however the network splits a round trip, the one before arrived before
-/// its answer, so the next arrives at least the interval after it. That needs no margin for
-/// jitter (two requests sent a second apart may arrive closer together; these cannot), only
-/// one for timers' rounding: a group of twenty profiles takes twenty intervals and round
-/// trips, not twenty intervals and a quarter-second each.
-#[derive(Debug, Default)]
-pub struct Pacer {
-    /// By group: when its last call went.
-    last: std::sync::Mutex<
-        std::collections::HashMap<
-            &'static str,
-            std::sync::Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
-        >,
-    >,
-}
-
-/// What the spacing adds to each quota's interval: timers' rounding (see `Pacer`).
-const PACE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
-
-impl Pacer {
-    /// The quota group of a Roles Anywhere request path, and the interval between its calls.
-    fn group(path: &str) -> Option<(&'static str, std::time::Duration)> {
-        let second = std::time::Duration::from_secs(1);
-        let path = path.split('?').next().unwrap_or(path);
-        if path.starts_with("/trustanchor") || path.ends_with("-notifications-settings") {
-            Some(("trust anchor", second))
-        } else if path.starts_with("/profile") {
-            Some(("profile", second))
-        } else if path.starts_with("/crl") {
-            Some(("crl", second))
-        } else if matches!(
-            path,
-            "/TagResource" | "/UntagResource" | "/ListTagsForResource"
-        ) {
-            Some(("tagging", second))
-        } else if path == "/sessions" {
-            Some(("session", second / 10))
-        } else {
-            None
-        }
-    }
-
-    /// Wait for this request's turn in its group (None, at once, for a path of no group). The
-    /// turn is held until dropped; `answered` then marks when the request was answered.
-    async fn turn(&self, path: &str) -> Option<Turn> {
-        let (group, interval) = Self::group(path)?;
-        let turn = {
-            let mut groups = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            groups.entry(group).or_default().clone()
-        };
-        let mut last = turn.lock_owned().await;
-        if let Some(went) = *last {
-            tokio::time::sleep_until(went + interval + PACE_MARGIN).await;
-        }
-        *last = Some(tokio::time::Instant::now());
-        Some(Turn(last))
-    }
-}
-
-/// A request's turn in its quota group (see `Pacer`).
-struct Turn(tokio::sync::OwnedMutexGuard<Option<tokio::time::Instant>>);
-
-impl Turn {
-    /// The request was answered: the next of the group is spaced from now.
-    fn answered(mut self) {
-        *self.0 = Some(tokio::time::Instant::now());
-    }
-}
-
-/// The SDK's default HTTPS client, as every client gets it when none is set (proxy settings
-/// and all): from the runtime plugin that provides it.
-fn default_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
-    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
-    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(
-        aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
-    )?;
-    let components = plugin.runtime_components(&RuntimeComponentsBuilder::new("xpart"));
-    components.http_client()
-}
-
-/// The HTTP client of the Roles Anywhere client: the SDK's own, each request waiting for its
-/// turn in `Pacer` first (retries included, so a retry never bursts either).
-#[derive(Debug, Clone)]
-struct Paced {
-    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
-    pacer: std::sync::Arc<Pacer>,
-}
-
-#[derive(Debug)]
-struct PacedConnector {
-    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
-    pacer: std::sync::Arc<Pacer>,
-}
-
-impl aws_smithy_runtime_api::client::http::HttpClient for Paced {
-    fn http_connector(
-        &self,
-        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(PacedConnector {
-            inner: self.inner.http_connector(settings, components),
-            pacer: self.pacer.clone(),
-        })
-    }
-}
-
-impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
-    fn call(
-        &self,
-        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
-    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
-        let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
-        let path = request.uri().splitn(4, '/').nth(3).map(|p| format!("/{p}"));
-        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
-            let turn = match path {
-                Some(path) => pacer.turn(&path).await,
-                None => None,
-            };
-            let answer = inner.call(request).await;
-            if let Some(turn) = turn {
-                turn.answered();
-            }
-            answer
-        })
-    }
-}
-
-#[cfg(test)]
-mod pacer_tests {
-    use super::Pacer;
-
-    /// Calls of one group go one at a time, each at least its interval (plus the margin) after
-    /// the one before it went; another group is not held up.
-    #[tokio::test]
-    async fn a_groups_calls_are_spaced_from_when_each_went() {
-        let pacer = std::sync::Arc::new(Pacer::default());
-        let start = tokio::time::Instant::now();
-        let turns = (0..3).map(|_| {
-            let p = pacer.clone();
-            tokio::spawn(async move {
-                p.turn("/sessions").await.unwrap().answered();
-                tokio::time::Instant::now()
-            })
-        });
-        let mut went: Vec<_> = futures::future::join_all(turns)
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
-        went.sort();
-        let gap = std::time::Duration::from_millis(100) + super::PACE_MARGIN;
-        for w in went.windows(2) {
-            assert!(w[1] - w[0] >= gap, "{:?} apart", w[1] - w[0]);
-        }
-        let other = tokio::time::Instant::now();
-        let turn = pacer.turn("/profiles").await;
-        assert!(other.elapsed() < gap, "another group waited");
-        assert!(turn.is_some() && pacer.turn("/sts").await.is_none());
-        assert!(went[0] - start < gap, "the first call waited");
     }
 }

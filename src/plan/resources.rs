@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_yaml::Value;
 
 use super::blocks::{self, Blocks};
+use super::leaves::{has_template, map_strings, strings_where};
 use super::loader::{nearest, path_error, Loader};
 use super::partitions::Partitions;
 use super::template::{Part, Template};
 use super::vars::Vars;
-use super::walk::{has_template, map_strings, strings_where};
-use super::{static_value, types, EachResource, Path, ResourceDef, ResourceSpec, MAX_ID_LEN};
+use super::{static_value, types, EachResource, Path, ResourceDef, ResourceEntry, MAX_ID_LEN};
 use crate::diag::Finding;
 
 /// A reference to another resource, checked once every resource is read.
@@ -50,7 +50,7 @@ pub(super) struct Stage {
     /// Entries that instantiate a block: expanded once every entry is read.
     uses: Vec<(String, Value)>,
     /// Resources that refer to one not read yet (perhaps an instance's output): built last.
-    ahead: Vec<(String, ResourceSpec)>,
+    ahead: Vec<(String, ResourceEntry)>,
 }
 
 /// What the stage leaves: the resources that stay, and what `each` reported of them.
@@ -88,7 +88,7 @@ impl Stage {
             self.uses.push((id, raw));
             return;
         }
-        let Some(rs) = l.typed::<ResourceSpec>(raw, &at) else {
+        let Some(rs) = l.typed::<ResourceEntry>(raw, &at) else {
             self.failed.insert(id);
             return;
         };
@@ -108,7 +108,7 @@ impl Stage {
     }
 
     /// Build a resource read (`one`) or expanded, and hand it to `each`.
-    fn add(&mut self, l: &mut Loader, id: String, rs: ResourceSpec, each: &mut EachResource) {
+    fn add(&mut self, l: &mut Loader, id: String, rs: ResourceEntry, each: &mut EachResource) {
         match self.build(l, &id, rs) {
             Some(def) => {
                 let found = each(&def, l.src, &self.parts.defs, &self.resources);
@@ -123,7 +123,7 @@ impl Stage {
         }
     }
 
-    fn build(&mut self, l: &mut Loader, id: &str, rs: ResourceSpec) -> Option<ResourceDef> {
+    fn build(&mut self, l: &mut Loader, id: &str, rs: ResourceEntry) -> Option<ResourceDef> {
         let at = Path::root().key("resources").key(id);
         let Some(info) = types::type_info(&rs.type_name) else {
             let names = || types::types().map(|t| t.name);
@@ -187,7 +187,7 @@ impl Stage {
     fn partition(
         &self,
         l: &mut Loader,
-        rs: &ResourceSpec,
+        rs: &ResourceEntry,
         info: &types::TypeInfo,
         at: &Path,
     ) -> Option<Option<String>> {
@@ -345,7 +345,7 @@ impl Stage {
                     );
                     None
                 }
-                true => l.typed::<ResourceSpec>(raw, &at),
+                true => l.typed::<ResourceEntry>(raw, &at),
                 false => None,
             };
             match rs {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_yaml::Value;
 
 use super::loader::{entries, Entries, Loader};
-use super::types::PartitionSpec;
+use super::types::PartitionEntry;
 use super::{PartitionDef, Path};
 use crate::diag::Finding;
 use crate::partition::Partition;
@@ -27,7 +27,7 @@ impl Partitions {
         let at = Path::root().key("partitions");
         let mut parts = Partitions::default();
         let missing = value.is_none();
-        let mut specs: BTreeMap<String, PartitionSpec> = BTreeMap::new();
+        let mut specs: BTreeMap<String, PartitionEntry> = BTreeMap::new();
         match entries(l, value, &at) {
             Entries::All(m) => {
                 for (k, v) in m {
@@ -79,7 +79,7 @@ impl Partitions {
 }
 
 /// The partition of one declaration's region, or None (reported) when it has none.
-fn check(l: &mut Loader, at: &Path, ps: &PartitionSpec) -> Option<Partition> {
+fn check(l: &mut Loader, at: &Path, ps: &PartitionEntry) -> Option<Partition> {
     let Some(partition) = Partition::of_region(&ps.region) else {
         l.push(
             Finding::error("XP030", format!("region `{}` is not in a partition xpart knows", ps.region))

@@ -24,16 +24,16 @@ macro_rules! family {
         )+
     ) => {
         $(
-            impl $crate::spec::types::Declared for $T {
+            impl $crate::plan::types::Declared for $T {
                 const NAME: &'static str = $name;
                 const ATTRS: &'static [&'static str] = &[$($attr),*];
-                const FOUND: $crate::spec::types::Found = $found;
+                const FOUND: $crate::plan::types::Found = $found;
                 const DELETE_RANK: u8 = $rank;
                 const REFERENCES: &'static [(&'static str, &'static str)] = &[$($refs)*];
                 const SENSITIVE: &'static [&'static str] = &[$($sens),*];
             }
         )+
-        $crate::spec::types::family::family!(@ ($) $module $Variant $Kinds $props $types; $($T)+);
+        $crate::plan::types::family::family!(@ ($) $module $Variant $Kinds $props $types; $($T)+);
     };
     (@ ($d:tt) $module:ident $Variant:ident $Kinds:ident $props:ident $types:ident; $($T:ident)+) => {
         /// The typed properties of one of this family's resources.
@@ -43,19 +43,19 @@ macro_rules! family {
         }
 
         /// This family's types, in the order the schema lists them.
-        pub(super) const TYPES: &[$crate::spec::types::TypeInfo] = &[
-            $( $crate::spec::types::TypeInfo::of::<$T>(), )+
+        pub(super) const TYPES: &[$crate::plan::types::TypeInfo] = &[
+            $( $crate::plan::types::TypeInfo::of::<$T>(), )+
         ];
 
         $(
-            impl $crate::spec::types::Member for $T {
-                fn into_kind(self) -> $crate::spec::types::Kind {
-                    $crate::spec::types::Kind::$Variant($Kinds::$T(self))
+            impl $crate::plan::types::Member for $T {
+                fn into_kind(self) -> $crate::plan::types::Kind {
+                    $crate::plan::types::Kind::$Variant($Kinds::$T(self))
                 }
                 #[allow(unreachable_patterns)]
-                fn from_kind(k: &$crate::spec::types::Kind) -> Option<&$T> {
+                fn from_kind(k: &$crate::plan::types::Kind) -> Option<&$T> {
                     match k {
-                        $crate::spec::types::Kind::$Variant($Kinds::$T(p)) => Some(p),
+                        $crate::plan::types::Kind::$Variant($Kinds::$T(p)) => Some(p),
                         _ => None,
                     }
                 }
@@ -67,8 +67,8 @@ macro_rules! family {
             ($d kind:expr, |$d p:ident, $d U:ident| $d body:expr) => {
                 match $d kind {
                     $(
-                        $crate::spec::types::$module::$Kinds::$T($d p) => {
-                            type $d U = $crate::spec::types::$module::$T;
+                        $crate::plan::types::$module::$Kinds::$T($d p) => {
+                            type $d U = $crate::plan::types::$module::$T;
                             $d body
                         }
                     )+
@@ -81,8 +81,8 @@ macro_rules! family {
         macro_rules! $types {
             ($d name:expr, $d U:ident => $d body:expr) => {
                 $(
-                    if $d name == <$crate::spec::types::$module::$T as $crate::spec::types::Declared>::NAME {
-                        type $d U = $crate::spec::types::$module::$T;
+                    if $d name == <$crate::plan::types::$module::$T as $crate::plan::types::Declared>::NAME {
+                        type $d U = $crate::plan::types::$module::$T;
                         $d body;
                     }
                 )+
@@ -103,12 +103,12 @@ pub(crate) use family;
 macro_rules! plan_data {
     () => {};
     ($(#[$meta:meta])* tagged pub struct $name:ident { $($body:tt)* } $($rest:tt)*) => {
-        $crate::spec::types::family::plan_data! {
+        $crate::plan::types::family::plan_data! {
             $(#[$meta])*
             pub struct $name {
                 $($body)*
                 #[serde(default)]
-                pub tags: $crate::spec::types::Tags,
+                pub tags: $crate::plan::types::Tags,
             }
             $($rest)*
         }
@@ -118,7 +118,7 @@ macro_rules! plan_data {
         #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name { $($body)* }
-        $crate::spec::types::family::plan_data! { $($rest)* }
+        $crate::plan::types::family::plan_data! { $($rest)* }
     };
 }
 pub(crate) use plan_data;
