@@ -5,15 +5,12 @@
 //! `--detailed-exitcode` would read as "changes present": `main` maps them to 1.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::diag::{self, Finding};
-use crate::lint;
+use crate::commands::{Format, PlanFormat};
 use crate::plan::LoadOptions;
 
 const EXIT_CODES: &str = "\
@@ -51,8 +48,8 @@ enum Command {
         /// Show same-named resources without this plan's tags as taken over (as `apply --adopt`).
         #[arg(long)]
         adopt: bool,
-        #[arg(long, value_enum, default_value_t = PlanFormatArg::Text)]
-        format: PlanFormatArg,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
@@ -114,8 +111,8 @@ enum Command {
         /// With --workload: the directory the bootstrap's paths are under (as its ROOT).
         #[arg(long, value_name = "DIR", requires = "workload", hide = true)]
         root: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = crate::doctor::Format::Text)]
-        format: crate::doctor::Format,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
         /// The whole run's time budget, in seconds: it never takes longer.
         #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(5..=3600))]
         budget: u64,
@@ -252,19 +249,6 @@ impl WriteArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum PlanFormatArg {
-    Text,
-    Markdown,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -284,7 +268,7 @@ pub fn main() -> ExitCode {
             plans,
             vars,
             format,
-        } => run_lint(&plans, &vars.options(), format),
+        } => crate::commands::lint::run_lint(&plans, &vars.options(), format),
         Command::CredentialProcess(c) => crate::credential_process::run_command(&c),
         Command::Plan {
             target,
@@ -294,11 +278,6 @@ pub fn main() -> ExitCode {
             offline: _,
             against,
         } => {
-            let format = match format {
-                PlanFormatArg::Text => crate::commands::PlanFormat::Text,
-                PlanFormatArg::Markdown => crate::commands::PlanFormat::Markdown,
-                PlanFormatArg::Json => crate::commands::PlanFormat::Json,
-            };
             let mut c = target.common("plan");
             c.choices.adopt = adopt;
             crate::commands::plan(&c, format, detailed_exitcode, against.as_deref())
@@ -317,7 +296,7 @@ pub fn main() -> ExitCode {
         } => write.run(&target, "destroy", crate::commands::Mode::Destroy, |c| {
             c.force_delete_secrets = force_delete_secrets
         }),
-        Command::Verify { target } => crate::verify::run(&target.common("verify")),
+        Command::Verify { target } => crate::commands::verify::run(&target.common("verify")),
         Command::Doctor {
             plan,
             reach,
@@ -332,10 +311,10 @@ pub fn main() -> ExitCode {
             match (plan, workload) {
                 (Some(plan), false) => {
                     let target = Target { plan, reach };
-                    crate::doctor::run(&target.common("doctor"), format, budget)
+                    crate::commands::doctor::run(&target.common("doctor"), format, budget)
                 }
-                _ => crate::doctor::run_workload(
-                    &aws_config.unwrap_or_else(crate::doctor::default_config),
+                _ => crate::commands::doctor::run_workload(
+                    &aws_config.unwrap_or_else(crate::commands::doctor::default_config),
                     aws_profile.as_deref(),
                     &root.unwrap_or_else(|| PathBuf::from("/")),
                     format,
@@ -359,87 +338,10 @@ pub fn main() -> ExitCode {
             },
             force,
         ),
-        Command::Schema { output } => {
-            let doc = if output {
-                crate::changes::output_schema()
-            } else {
-                crate::plan::schema::plan_schema()
-            };
-            let schema = serde_json::to_string_pretty(&doc).expect("schema is JSON");
-            let _ = writeln!(std::io::stdout(), "{schema}");
-            ExitCode::SUCCESS
-        }
+        Command::Schema { output } => crate::commands::schema::run(output),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "xpart", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
     }
-}
-
-fn run_lint(plans: &[PathBuf], opts: &LoadOptions, format: Format) -> ExitCode {
-    let mut reports = vec![];
-    for path in plans {
-        let name = path.display().to_string();
-        let findings = match crate::input::read_text("plan file", path, crate::input::MAX_PLAN) {
-            Ok(text) => {
-                let base = path.parent().map(PathBuf::from).unwrap_or_default();
-                let (spec, f) = lint::lint_loaded(&name, &text, opts, &base);
-                if format == Format::Text {
-                    print_text(&name, &text, spec.as_ref(), &f);
-                }
-                // Not freed: for a plan of tens of thousands of resources that is a tenth of
-                // the run, spent on memory the process returns a moment later anyway.
-                std::mem::forget(spec);
-                f
-            }
-            Err(e) => {
-                let f = Finding::error("XP000", e.to_string());
-                if format == Format::Text {
-                    eprintln!("error[XP000]: {e}");
-                }
-                vec![Finding {
-                    file: name.clone(),
-                    ..f
-                }]
-            }
-        };
-        reports.push((name, findings));
-    }
-    let errors: usize = reports.iter().map(|(_, f)| diag::counts(f).0).sum();
-    let warnings: usize = reports.iter().map(|(_, f)| diag::counts(f).1).sum();
-    if format == Format::Json {
-        let files: Vec<_> = reports
-            .iter()
-            .map(|(file, f)| {
-                let (e, w) = diag::counts(f);
-                serde_json::json!({"file": file, "errors": e, "warnings": w, "findings": f})
-            })
-            .collect();
-        let doc = serde_json::json!({"format_version": 1, "errors": errors, "warnings": warnings, "files": files});
-        let _ = writeln!(
-            std::io::stdout(),
-            "{}",
-            serde_json::to_string_pretty(&doc).expect("findings are JSON")
-        );
-    }
-    if errors > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-fn print_text(name: &str, text: &str, spec: Option<&crate::plan::Plan>, findings: &[Finding]) {
-    let color = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
-    };
-    let mut out = StandardStream::stdout(color);
-    // A closed pipe (`xpart lint … | head`) is not an error worth a panic.
-    // A finding may be in a block's own file: rendered from that file's text.
-    let others = |file: &str| spec.and_then(|s| s.source.text_of(file));
-    let _ = diag::render_files(&mut out, name, text, &others, findings);
-    let (e, w) = diag::counts(findings);
-    let _ = writeln!(std::io::stdout(), "{}", diag::summary(name, e, w));
 }

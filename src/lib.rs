@@ -12,7 +12,7 @@ pub mod commands;
 pub mod credential_process;
 pub mod diag;
 pub mod docdiff;
-pub mod doctor;
+
 pub mod engine;
 pub mod hex;
 pub mod input;
@@ -25,5 +25,5 @@ pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod unknown;
-pub mod verify;
+
 pub mod view;

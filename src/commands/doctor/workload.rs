@@ -243,7 +243,7 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
 
     // One real CreateSession.
     let t = Instant::now();
-    let got = crate::verify::create_session(args.clone()).await;
+    let got = crate::commands::verify::create_session(args.clone()).await;
     let c = Check::new(name, "CreateSession", t);
     report(match got {
         Ok(creds) => c.pass(format!(

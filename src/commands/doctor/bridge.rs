@@ -12,8 +12,8 @@ use x509_parser::prelude::{parse_x509_pem, FromDer, ParsedExtension, X509Certifi
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::verdict::Check;
+use crate::commands::verify::{self, Chain};
 use crate::engine::run::Engine;
-use crate::verify::{self, Chain};
 
 /// What a certificate shows doctor.
 struct Cert {

@@ -67,12 +67,7 @@ impl Check {
     }
 }
 
-/// `--format` of doctor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
+pub use crate::commands::Format;
 
 pub(super) fn render(c: &Check, format: Format) {
     let mut out = std::io::stdout();
