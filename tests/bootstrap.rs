@@ -39,7 +39,7 @@ fn china() -> xpart::plan::PartitionDef {
 
 #[test]
 fn bootstrap_passes_shellcheck() {
-    shellcheck(&util::repo().join("src/bootstrap.sh"));
+    shellcheck(&util::repo().join("src/bootstrap/bootstrap.sh"));
     let settings = json!({
         "run_as": "ubuntu",
         "key_secret": "arn:aws-cn:secretsmanager:cn-north-1:444455556666:secret:k-AbCdEf",
