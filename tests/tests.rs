@@ -10,6 +10,7 @@ mod doctor;
 mod engine;
 mod engine_guard;
 mod engine_scan;
+mod layers;
 mod lease;
 mod lint;
 mod pki;
