@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The body of xpart's EC2 bootstrap; src/bootstrap.rs puts `set -euo pipefail`, umask 077 and
+# The body of xpart's EC2 bootstrap; src/bootstrap/mod.rs puts `set -euo pipefail`, umask 077 and
 # the inputs (ROOT, RUN_AS, KEY_SECRET_ARN, CERT_PEM, …) above it. For user RUN_AS it writes
 #   ~/.aws/xpart/current/client.crt, client.key
 #                    (`current` links to a directory per certificate and key pair: dirs 0700,

@@ -291,7 +291,7 @@ pub(crate) fn bootstrap_settings(cx: &mut Checker, at: &Path, b: &serde_yaml::Va
         cx.push(
             Finding::error("XP065", e)
                 .at(span)
-                .hint("the workload's installer (src/bootstrap.rs) takes a fixed set of settings: fix this one"),
+                .hint("the workload's installer (src/bootstrap/mod.rs) takes a fixed set of settings: fix this one"),
         );
     }
 }
