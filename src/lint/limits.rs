@@ -44,24 +44,21 @@ pub(crate) fn check_text_as(cx: &mut Checker, at: &Path, what: &str, value: &str
     let Text(_, max, ok, allowed) = *rule;
     let text = known_text(value);
     let n = text.chars().count();
-    if n > max {
-        cx.push(
-            Finding::error(
-                "XP054",
-                format!("{what} is {n} characters long; AWS takes at most {max}"),
-            )
-            .at(cx.value(at))
-            .hint(format!("shorten it to {max} characters or fewer")),
-        );
-    } else if let Some(c) = text.chars().find(|c| !ok(*c)) {
-        cx.push(
-            Finding::error(
-                "XP054",
+    let problem = if n > max {
+        Some((
+            format!("{what} is {n} characters long; AWS takes at most {max}"),
+            format!("shorten it to {max} characters or fewer"),
+        ))
+    } else {
+        text.chars().find(|c| !ok(*c)).map(|c| {
+            (
                 format!("{what} holds {c:?}, a character AWS refuses there"),
+                format!("use {allowed}"),
             )
-            .at(cx.value(at))
-            .hint(format!("use {allowed}")),
-        );
+        })
+    };
+    if let Some((message, hint)) = problem {
+        cx.push(Finding::error("XP054", message).at(cx.value(at)).hint(hint));
     }
 }
 

@@ -62,24 +62,18 @@ impl Tuning {
         if let Some(n) = r.max_attempts {
             t.max_attempts = n.max(1);
         }
-        if let Some(ms) = r.initial_backoff_ms {
-            t.initial_backoff = Duration::from_millis(ms);
-        }
-        if let Some(ms) = r.max_backoff_ms {
-            t.max_backoff = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.connect_ms {
-            t.connect = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.attempt_ms {
-            t.attempt = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.operation_ms {
-            t.operation = Duration::from_millis(ms);
-        }
-        if let Some(ms) = o.read_lag_ms {
-            t.read_lag = Duration::from_millis(ms);
-        }
+        // A setting the plan gives replaces the partition's default; one it leaves out keeps it.
+        let millis = |field: &mut Duration, ms: Option<u64>| {
+            if let Some(ms) = ms {
+                *field = Duration::from_millis(ms);
+            }
+        };
+        millis(&mut t.initial_backoff, r.initial_backoff_ms);
+        millis(&mut t.max_backoff, r.max_backoff_ms);
+        millis(&mut t.connect, o.connect_ms);
+        millis(&mut t.attempt, o.attempt_ms);
+        millis(&mut t.operation, o.operation_ms);
+        millis(&mut t.read_lag, o.read_lag_ms);
         t.concurrency = spec.concurrency;
         t
     }
