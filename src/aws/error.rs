@@ -146,3 +146,69 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(code: &str, message: &str) -> AwsError {
+        AwsError {
+            partition: "china".into(),
+            region: "cn-north-1".into(),
+            op: "Op".into(),
+            message: message.into(),
+            code: Some(code.into()),
+            transient: false,
+        }
+    }
+
+    /// A predicate, the code it looks for, a message of its cause and one of another cause.
+    type Case = (
+        fn(&AwsError) -> bool,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+
+    /// Each predicate takes its cause, and not another cause AWS sends under the same code.
+    #[test]
+    fn each_named_refusal_is_told_from_others_of_its_code() {
+        let cases: [Case; 5] = [
+            (
+                AwsError::is_kms_principal_not_visible,
+                "MalformedPolicyDocumentException",
+                "Policy contains a statement with one or more invalid principals.",
+                "Policy contains a statement with an invalid action.",
+            ),
+            (
+                AwsError::is_iam_principal_not_visible,
+                "MalformedPolicyDocument",
+                "Invalid principal in policy: \"AWS\":\"arn:aws:iam::1:role/r\"",
+                "Syntax errors in policy.",
+            ),
+            (
+                AwsError::is_ec2_instance_profile_not_visible,
+                "InvalidParameterValue",
+                "Value (p) for parameter iamInstanceProfile.name is invalid.",
+                "Value (x) for parameter instanceType is invalid.",
+            ),
+            (
+                AwsError::is_secret_scheduled_for_deletion,
+                "InvalidRequestException",
+                "You can't create this secret because a secret with this name is already scheduled for deletion.",
+                "You tried to enable rotation on a secret without a Lambda function ARN.",
+            ),
+            (
+                AwsError::is_secret_marked_deleted,
+                "InvalidRequestException",
+                "You tried to perform the operation on a secret that's currently marked deleted.",
+                "The secret is managed by another service.",
+            ),
+        ];
+        for (is, code, yes, no) in cases {
+            assert!(is(&refusal(code, yes)), "{code}: {yes}");
+            assert!(!is(&refusal(code, no)), "{code}: {no}");
+            assert!(!is(&refusal("AccessDenied", yes)), "another code: {yes}");
+        }
+    }
+}

@@ -52,10 +52,6 @@ impl Extensions {
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.0.get(&TypeId::of::<T>())?.downcast_ref()
     }
-    /// Add every value of `other` (its values win).
-    pub fn extend(&mut self, other: &Extensions) {
-        self.0.extend(other.0.iter().map(|(k, v)| (*k, v.clone())));
-    }
 }
 
 impl std::fmt::Debug for Extensions {
@@ -381,5 +377,36 @@ impl Ctx {
         } else {
             self.base.join(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq)]
+    struct Memo(u32);
+
+    #[test]
+    fn extensions_answer_by_type_and_share_on_clone() {
+        let mut ext = Extensions::default();
+        assert_eq!(ext.get::<Memo>(), None);
+        ext.insert(Memo(1));
+        ext.insert(String::from("other"));
+        let copy = ext.clone();
+        assert_eq!(copy.get::<Memo>(), Some(&Memo(1)));
+        assert_eq!(copy.get::<String>().map(String::as_str), Some("other"));
+    }
+
+    #[test]
+    fn a_slot_is_made_once_and_shared() {
+        let slots = Slots::default();
+        let a = slots.get::<std::sync::Mutex<Vec<u8>>>();
+        a.lock().unwrap().push(7);
+        assert_eq!(
+            *slots.get::<std::sync::Mutex<Vec<u8>>>().lock().unwrap(),
+            [7]
+        );
+        assert!(Arc::ptr_eq(&a, &slots.get()));
     }
 }
