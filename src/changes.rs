@@ -33,8 +33,11 @@ impl Action {
     }
 }
 
+/// What every view and log prints in place of a sensitive value: the one spelling of it.
+pub const SENSITIVE: &str = "(sensitive)";
+
 /// One attribute's change. Sensitive values are never carried: `before`/`after` are None and
-/// views print `(sensitive)`.
+/// views print `SENSITIVE`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct AttrChange {
     pub name: String,

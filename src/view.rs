@@ -32,7 +32,7 @@ impl Style {
 
 fn value(v: &Option<Json>, sensitive: bool) -> String {
     if sensitive {
-        return "(sensitive)".into();
+        return crate::changes::SENSITIVE.into();
     }
     match v {
         None => "null".into(),

@@ -7,19 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{
+    changed_attrs as diff, Ctx, Live, Options, Resource, TAG_ID, TAG_PLAN,
+};
 use xpart::plan::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
 use crate::util::{self, without_account, Side, Testbed};
-
-/// The attributes whose desired and live values differ: what a plan would show.
-fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()

@@ -10,20 +10,11 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use xpart::engine::resource::{
-    Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
+    changed_attrs as diff, Ctx, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
 };
 use xpart::plan::types::{InstanceProfile, KmsKey, Role, Secret};
 
 use crate::util::{self, assert_read_back, without_account, Side, Testbed};
-
-/// The attributes whose desired and live values differ: what a plan would show.
-fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{changed_attrs as diff, Ctx, Resource, TAG_ID, TAG_PLAN};
 const UNKNOWN: &str = xpart::unknown::Unknown::TEXT;
 use xpart::plan::types::{PkiCa, PkiCert, Profile, TrustAnchor};
 
@@ -15,15 +15,6 @@ use crate::util::{self, assert_read_back, without_account, Side, Testbed};
 
 fn props<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
-}
-
-/// The attributes the planner would show as changed.
-fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {

@@ -216,11 +216,9 @@ impl Testbed {
             opts: Arc::new(Options::default()),
             notify: Arc::new(|_, _| {}),
             refs: Default::default(),
-            skip_names: Default::default(),
             scan: None,
-            ra_tags: None,
-            revoked: Default::default(),
             referenced: Default::default(),
+            ext: Default::default(),
         }
     }
 

@@ -456,10 +456,11 @@ async fn revoked_refused(
     label: &str,
     endpoint: Option<String>,
 ) -> Option<Step> {
+    let by_ca = crate::engine::types::secretsmanager::issued::revoked_by_ca(engine.spec());
     let revoked: std::collections::BTreeSet<&String> = c
         .cas
         .iter()
-        .filter_map(|ca| engine.revoked_by(ca))
+        .filter_map(|ca| by_ca.get(ca))
         .flatten()
         .collect();
     if revoked.is_empty() || !matches!(c.pair, Pair::Secret { .. }) {

@@ -1,6 +1,13 @@
 //! What a resource type call runs with: the partition (clients, account), the plan's
 //! identity, the run's options, and the outputs of the resources it depends on.
+//!
+//! What one type keeps for itself (Roles Anywhere's tag memo, the serials a secret's CA
+//! revokes, the account principal KMS writes) is not a field here: the engine would then name
+//! every type's concepts. It rides in typed slots instead (`Extensions` on `Ctx`, `Slots` on
+//! `PartCtx` and the read phase's `Scan`), keyed by a type the owning module declares, as
+//! `http::Extensions` does; the engine fills them without knowing what they hold.
 
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +34,56 @@ pub struct Options {
     pub ec2_wait: Option<Duration>,
 }
 
+/// Values by their type, set before a call and read by the type module that declared the
+/// type (`Ctx::ext`). Cheap to clone: values are shared.
+#[derive(Clone, Default)]
+pub struct Extensions(BTreeMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl Extensions {
+    /// Keep `value`, replacing one of the same type.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        self.insert_shared(Arc::new(value));
+    }
+    /// Keep a shared `value` (one the caller keeps too), replacing one of the same type.
+    pub fn insert_shared<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        self.0.insert(TypeId::of::<T>(), value);
+    }
+    /// The value of type `T`, if one was set.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Extensions({} values)", self.0.len())
+    }
+}
+
+/// State shared by every call in a scope (a partition, a read phase), one value per type,
+/// made on first use: a type module's cache without a field for it in the engine.
+#[derive(Default)]
+pub struct Slots(std::sync::Mutex<BTreeMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl Slots {
+    /// The scope's `T`, made empty by the first caller.
+    pub fn get<T: Any + Default + Send + Sync>(&self) -> Arc<T> {
+        let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = slots
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()));
+        slot.clone()
+            .downcast()
+            .expect("a slot holds the type it is keyed by")
+    }
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slots")
+    }
+}
+
 /// A note from a type to whoever shows progress (`attempt 2/8: throttled`, `waiting for…`).
 pub type Notify = Arc<dyn Fn(&str, String) + Send + Sync>;
 
@@ -46,11 +103,9 @@ pub struct PartCtx {
     /// Work a create left running because nothing in the plan waits for it (a key's alias
     /// that no resource refers to), by resource id: the run awaits it before it ends.
     tails: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<Result<()>>)>>,
-    /// The account principal as KMS itself writes it, by account: learned from a key policy
-    /// KMS made (the default policy of a key created without one) or accepted (a live key
-    /// policy's account statement), so key policies name the account in the partition's own
-    /// form, not in one xpart assumes (`Ctx::account_principal`).
-    principals: std::sync::Mutex<BTreeMap<String, String>>,
+    /// What type modules keep for the partition, for the whole run (KMS: the account
+    /// principal as it writes it).
+    pub slots: Slots,
 }
 
 impl PartCtx {
@@ -62,22 +117,8 @@ impl PartCtx {
             caller: std::sync::OnceLock::new(),
             lookups: Default::default(),
             tails: Default::default(),
-            principals: Default::default(),
+            slots: Default::default(),
         }
-    }
-
-    /// Keep `principal` as the form KMS gives `account`'s principal (the first learned stays).
-    pub fn learn_principal(&self, account: &str, principal: &str) {
-        self.principals
-            .lock()
-            .unwrap()
-            .entry(account.to_string())
-            .or_insert_with(|| principal.to_string());
-    }
-
-    /// The account principal KMS was seen to use for `account`, if any.
-    pub fn learned_principal(&self, account: &str) -> Option<String> {
-        self.principals.lock().unwrap().get(account).cloned()
     }
 
     /// Leave `work` running for resource `id`; the run awaits it before it ends (`tails`).
@@ -139,25 +180,22 @@ pub struct Ctx {
     /// from here. A dependency not yet created is absent; an output that will change reads
     /// `unknown::Unknown`.
     pub refs: BTreeMap<String, BTreeMap<String, String>>,
-    /// For `find_owned`: names (KMS: aliases) of this type that the plan itself has in this
-    /// partition. Their resources were just read by name, so a listing need not look them up
-    /// again (which, for IAM and KMS, costs a call per item).
-    pub skip_names: Arc<std::collections::BTreeSet<String>>,
     /// The partition's scan, in the read phase only (see `engine::scan`); None elsewhere, so
     /// every lookup made while writing asks AWS.
     pub scan: Option<Arc<super::scan::Scan>>,
-    /// For the exact searches a read phase leaves running (Roles Anywhere's, which ask each
-    /// recent resource for its tags at the service's one tagging request a second): the tags
-    /// already asked, shared, so twenty profiles of a fleet ask the same recent ones once, not
-    /// twenty times. None elsewhere.
-    pub ra_tags: Option<Arc<super::scan::TagMemo>>,
     /// This resource's outputs that other resources of the plan refer to (`${id.attr}`): what
     /// must be in place before a resource that uses it starts.
     pub referenced: Arc<std::collections::BTreeSet<String>>,
-    /// For a resource that holds a certificate the plan issues: the serials (hex, normalized)
-    /// the plan's CRLs of its CA revoke. Its certificate is issued again when among them.
-    pub revoked: Arc<std::collections::BTreeSet<String>>,
+    /// What this call's type keeps for itself (see the module head): what the type's
+    /// `Resource::prepare` set from the plan, and `PlannedNames` for `find_owned`.
+    pub ext: Extensions,
 }
+
+/// For `find_owned`: the names (`Resource::NAME_PROPERTY`) of the type that the plan itself
+/// has in the partition. Their resources were just read by name, so a listing need not look
+/// them up again (which, for IAM and KMS, costs a call per item).
+#[derive(Debug, Default)]
+pub struct PlannedNames(pub std::collections::BTreeSet<String>);
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -271,6 +309,12 @@ impl Ctx {
             })
             .unwrap_or_default()
     }
+    /// Whether the plan has a resource of this type named `name` here (`PlannedNames`).
+    pub fn planned_name(&self, name: &str) -> bool {
+        self.ext
+            .get::<PlannedNames>()
+            .is_some_and(|n| n.0.contains(name))
+    }
     pub fn say(&self, msg: impl Into<String>) {
         (self.notify)(&self.id, msg.into());
     }
@@ -333,5 +377,36 @@ impl Ctx {
         } else {
             self.base.join(p)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq)]
+    struct Memo(u32);
+
+    #[test]
+    fn extensions_answer_by_type_and_share_on_clone() {
+        let mut ext = Extensions::default();
+        assert_eq!(ext.get::<Memo>(), None);
+        ext.insert(Memo(1));
+        ext.insert(String::from("other"));
+        let copy = ext.clone();
+        assert_eq!(copy.get::<Memo>(), Some(&Memo(1)));
+        assert_eq!(copy.get::<String>().map(String::as_str), Some("other"));
+    }
+
+    #[test]
+    fn a_slot_is_made_once_and_shared() {
+        let slots = Slots::default();
+        let a = slots.get::<std::sync::Mutex<Vec<u8>>>();
+        a.lock().unwrap().push(7);
+        assert_eq!(
+            *slots.get::<std::sync::Mutex<Vec<u8>>>().lock().unwrap(),
+            [7]
+        );
+        assert!(Arc::ptr_eq(&a, &slots.get()));
     }
 }

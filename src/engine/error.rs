@@ -15,6 +15,14 @@ pub enum Error {
     /// Anything else, already phrased for people.
     #[error("{0}")]
     Other(String),
+    /// Anything else, phrased for people, with the failure that caused it kept as its source
+    /// (shown after the message, as `Other` would have it, and walkable by `source()`).
+    #[error("{message}: {source}")]
+    Caused {
+        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl From<AwsError> for Error {
@@ -26,6 +34,16 @@ impl From<AwsError> for Error {
 impl Error {
     pub fn other(msg: impl Into<String>) -> Error {
         Error::Other(msg.into())
+    }
+    /// `message`, caused by `source`.
+    pub fn caused(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Caused {
+            message: message.into(),
+            source: Box::new(source),
+        }
     }
     pub fn aws(&self) -> Option<&AwsError> {
         match self {

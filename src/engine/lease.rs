@@ -287,7 +287,7 @@ impl Keeper {
                 match e.code.as_deref() {
                     Some("ResourceExistsException") => Ok(None),
                     // The lease of a destroyed plan, still being deleted: again shortly.
-                    Some("InvalidRequestException") if e.message.contains("deletion") => {
+                    _ if e.is_secret_scheduled_for_deletion() => {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         Ok(None)
                     }

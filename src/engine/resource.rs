@@ -5,18 +5,25 @@
 //! A type module (one per plan type, in `engine/types/`) knows how to find its resource, what
 //! attributes to compare, and how to create, update and delete it. It never decides *whether*
 //! to do so: the planner compares `Desired` with `Live` and the executor calls the type.
+//!
+//! Facts about a type that only the engine acts on (whether its reads lag its creates, which
+//! property names it for the orphan search, what it keeps from the plan between read and
+//! apply) are items of `Resource`, declared in the type's module and read by the run through
+//! the generated dispatch (`with_type!`), so the run never tests a type's name. Facts every
+//! layer needs (its name, attributes, sensitive properties) stay on `plan::types::Declared`,
+//! which knows nothing of the engine.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 
 use crate::plan::types::Declared;
 
-pub use super::context::{Ctx, Notify, Options, PartCtx};
+pub use super::context::{Ctx, Extensions, Notify, Options, PartCtx, PlannedNames, Slots};
 pub use super::error::{Error, Result};
 pub use super::retry::{
     create_once, jitter, retry_propagation, until_seen, until_seen_for, Propagation,
 };
-pub use super::state::{Attrs, Desired, Live};
+pub use super::state::{changed_attrs, Attrs, Desired, Live};
 pub use super::tags::{
     is_xpart_tag, owned_id, owned_in_order, plan_tags, sorted, user_tags, TAG_ID, TAG_LINEAGE,
     TAG_PLAN,
@@ -29,6 +36,23 @@ pub use super::tags::{
 ///
 /// Each method makes as few calls as it can: `read` at most a handful, all reads.
 pub trait Resource: Declared {
+    /// Whether a read may miss what a create just made for a while, so that a run confirms
+    /// each of its creates by reading it back (`until_seen`) before it ends. Types that find
+    /// their resources through the tag index have a search of their own for its lag and
+    /// answer false.
+    const READS_LAG: bool;
+
+    /// The property that names the resource uniquely in its partition, if any: the orphan
+    /// search skips the names the plan has (`PlannedNames`), which were just read by name.
+    const NAME_PROPERTY: Option<&'static str>;
+
+    /// Keep what the type needs from the whole plan (not only its own properties) for
+    /// resource `id`, in `ext`, which every call for `id` gets as `Ctx::ext`. Pure; most
+    /// types keep nothing.
+    fn prepare(plan: &crate::plan::Plan, id: &str, ext: &mut Extensions) {
+        let _ = (plan, id, ext);
+    }
+
     /// The attributes the plan asks for. Pure: no calls.
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired>;
 

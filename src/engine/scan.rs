@@ -130,8 +130,9 @@ pub struct Scan {
     pub key_tags: TagMemo,
     /// Whole listings, by operation (see `listing`).
     listings: Memo<Arc<dyn Any + Send + Sync>>,
-    /// Roles Anywhere tags the phase's exact searches asked, by ARN (see `Ctx::ra_tags`).
-    pub ra_tags: Arc<TagMemo>,
+    /// What type modules keep for this read phase (Roles Anywhere: the tags its exact
+    /// searches asked).
+    pub slots: super::context::Slots,
 }
 
 impl std::fmt::Debug for Scan {

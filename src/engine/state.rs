@@ -49,6 +49,18 @@ impl Live {
     }
 }
 
+/// The attributes whose desired value differs from the live one, or is not known yet (it
+/// holds `(known after apply)`): what a plan shows as changed and an update brings to the
+/// plan. The one comparison of attributes; types and tests use it too.
+pub fn changed_attrs(desired: &Desired, live: &Live) -> BTreeSet<String> {
+    desired
+        .attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v) || crate::unknown::Unknown::in_json(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
 /// What the plan asks for, in the same terms as `Live::attrs`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {

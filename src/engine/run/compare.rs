@@ -83,20 +83,20 @@ pub(super) async fn confirm_seen<T: Resource>(p: T, cx: Ctx, made: Live) -> Resu
     }
 }
 
-/// A deleted resource's attributes as `before`; secret values stay hidden.
-pub(super) fn delete_attrs(l: &Live) -> Vec<AttrChange> {
-    l.attrs
-        .iter()
-        .map(|(k, v)| AttrChange::new(k, Some(v), None, k == "value", false))
-        .collect()
+/// A deleted resource's attributes as `before`; the properties its type declares sensitive
+/// (`Declared::SENSITIVE`) stay hidden, and of a type unknown here, every one: nothing is
+/// shown that no type vouched for.
+pub(super) fn delete_attrs(type_name: &str, l: &Live) -> Vec<AttrChange> {
+    let sensitive = with_type!(type_name, T => Some(<T as Declared>::SENSITIVE), _ => None);
+    deleted_attrs(sensitive, l)
 }
 
-pub(super) fn changed_attrs(desired: &Desired, live: &Live) -> BTreeSet<String> {
-    desired
-        .attrs
+/// `l`'s attributes as `before`, those named in `sensitive` hidden (all of them for None).
+pub(super) fn deleted_attrs(sensitive: Option<&[&str]>, l: &Live) -> Vec<AttrChange> {
+    let hidden = |k: &str| sensitive.is_none_or(|s| s.contains(&k));
+    l.attrs
         .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v) || Unknown::in_json(v))
-        .map(|(k, _)| k.clone())
+        .map(|(k, v)| AttrChange::new(k, Some(v), None, hidden(k), false))
         .collect()
 }
 
@@ -130,7 +130,7 @@ pub(super) fn compare(
             let mut a = attr(k, live.attrs.get(k), desired.attrs.get(k));
             if a.sensitive {
                 // Both sides are hidden; mark the change so views still show a `~`.
-                a.before = Some(Json::String("(sensitive)".into()));
+                a.before = Some(Json::String(SENSITIVE.into()));
             }
             a
         })
@@ -163,10 +163,8 @@ pub(super) fn compare(
 /// left running (`PartCtx::defer`), by resource id.
 pub(super) type Confirming = Vec<(String, tokio::task::JoinHandle<Result<(), Error>>)>;
 
-/// The types whose reads may miss a create for a while, so that a run confirms each of its
-/// creates: EC2's ("its ID might not have propagated throughout the system": Eventual
-/// consistency in the Amazon EC2 API) and IAM's. Secrets Manager's DescribeSecret is current
-/// (only its listing lags) and the tag index's lag has its own search (Roles Anywhere, KMS).
+/// Whether reads of type `type_name` may miss a create for a while, so that a run confirms
+/// each of its creates: the type's `Resource::READS_LAG`.
 pub(super) fn reads_lag(type_name: &str) -> bool {
-    type_name.starts_with("ec2.") || type_name.starts_with("iam.")
+    with_type!(type_name, T => <T as Resource>::READS_LAG, _ => false)
 }

@@ -1,38 +1,25 @@
-//! What the engine learns from the plan alone, before it reads anything: the serials its
-//! CRLs revoke, and which outputs of each resource others refer to.
+//! What the engine learns from the plan alone, before it reads anything: what each type keeps
+//! from the whole plan (its `Resource::prepare`), and which outputs of each resource others
+//! refer to.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::engine::resource::{Extensions, Resource};
 use crate::plan::template::Template;
-use crate::plan::types::Kind;
+use crate::plan::types::with_type;
 use crate::plan::Plan;
 
-/// The serials each CA's CRLs in the plan revoke (hex, normalized), by the CA's id: literal in
-/// the plan, so known before anything is read.
-pub(super) fn revoked_by_ca(spec: &Plan) -> BTreeMap<String, BTreeSet<String>> {
-    use crate::plan::types::RolesAnywhereKind;
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in spec.resources.values() {
-        let Kind::RolesAnywhere(RolesAnywhereKind::Crl(c)) = &r.kind else {
-            continue;
-        };
-        let Some(ca) = ca_of(&c.ca) else {
-            continue;
-        };
-        let serials = c
-            .revoked
-            .iter()
-            .filter_map(|s| crate::pki::crl::normalize_serial(s));
-        out.entry(ca).or_default().extend(serials);
-    }
-    out
-}
-
-/// The CA a `ca:` property names: the id in its `${<id>.id}`.
-pub(super) fn ca_of(reference: &str) -> Option<String> {
-    Template::parse(reference)
-        .ok()
-        .and_then(|t| t.single_ref().map(|(id, _)| id.to_string()))
+/// By resource id, what its type keeps from the whole plan (`Resource::prepare`), for every
+/// call made for it (`Ctx::ext`).
+pub(super) fn prepared(spec: &Plan) -> BTreeMap<String, Extensions> {
+    spec.resources
+        .values()
+        .map(|r| {
+            let mut ext = Extensions::default();
+            with_type!(r.type_name.as_str(), T => T::prepare(spec, &r.id, &mut ext), _ => ());
+            (r.id.clone(), ext)
+        })
+        .collect()
 }
 
 /// By resource id, the outputs other resources refer to (`${id.attr}` anywhere in their

@@ -15,26 +15,30 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 
 use crate::aws::{Clients, ConnectOptions};
-use crate::changes::{Action, AttrChange, Change, ChangeSet, PartitionInfo, FORMAT_VERSION};
+use crate::changes::{
+    Action, AttrChange, Change, ChangeSet, PartitionInfo, FORMAT_VERSION, SENSITIVE,
+};
 use crate::engine::resource::{
-    owned_id, until_seen, Ctx, Desired, Error, Live, Notify, Options, PartCtx, Resource,
+    changed_attrs, owned_id, until_seen, Ctx, Desired, Error, Extensions, Live, Notify, Options,
+    PartCtx, PlannedNames, Resource,
 };
 use crate::engine::scan::{Scan, Tagged};
 use crate::engine::walk::{self, Cancel, Limits, Node, Outcome, Skip};
 use crate::plan::template::{Part, Template};
 use crate::plan::types::Kind;
-use crate::plan::types::{type_info, types, with_props, with_type, Found};
+use crate::plan::types::{type_info, types, with_props, with_type, Declared, Found};
 use crate::plan::{Plan, ResourceDef};
 use crate::unknown::Unknown;
 
 mod compare;
+mod connect;
 mod facts;
 mod orphans;
 mod read;
 mod waiting;
 
 use compare::*;
-use facts::{ca_of, referenced_outputs, revoked_by_ca};
+use facts::{prepared, referenced_outputs};
 use orphans::*;
 use read::*;
 use waiting::*;
@@ -212,8 +216,8 @@ pub struct Engine {
     spec: Arc<Plan>,
     parts: BTreeMap<String, Arc<PartCtx>>,
     setup: Setup,
-    /// The serials the plan's CRLs revoke, by CA id (see `Ctx::revoked`).
-    revoked: Arc<BTreeMap<String, BTreeSet<String>>>,
+    /// By resource id, what its type keeps from the plan (`Resource::prepare`; see `Ctx::ext`).
+    prepared: Arc<BTreeMap<String, Extensions>>,
     /// By resource id, its outputs other resources refer to (see `Ctx::referenced`).
     referenced: Arc<BTreeMap<String, BTreeSet<String>>>,
     /// Reports partitions that stay silent, while the engine (or a copy) lives.
@@ -282,156 +286,8 @@ impl Engine {
     }
 
     /// The connected partition of this name.
-    /// The serials the plan's CRLs of CA `ca` revoke (hex, normalized).
-    pub fn revoked_by(&self, ca: &str) -> Option<&BTreeSet<String>> {
-        self.revoked.get(ca)
-    }
-
-    /// The serials revoked for the certificate resource `id` issues into a secret: those of
-    /// its CA, found by the plan's reference (while planning, the CA's id may not be rendered).
-    fn revoked_for(&self, id: &str) -> BTreeSet<String> {
-        use crate::plan::types::SecretsManagerKind;
-        let Some(Kind::SecretsManager(SecretsManagerKind::Secret(s))) =
-            self.spec.resources.get(id).map(|r| &r.kind)
-        else {
-            return BTreeSet::new();
-        };
-        s.value
-            .certificate
-            .as_ref()
-            .and_then(|c| ca_of(&c.ca))
-            .and_then(|ca| self.revoked.get(&ca).cloned())
-            .unwrap_or_default()
-    }
-
     pub fn partition(&self, name: &str) -> Option<&PartCtx> {
         self.parts.get(name).map(|p| p.as_ref())
-    }
-
-    /// Connect to every partition the plan declares and check who we are there.
-    pub async fn connect(spec: Plan, setup: Setup) -> Result<Engine, RunError> {
-        let spec = Arc::new(spec);
-        let mut tasks = tokio::task::JoinSet::new();
-        // Every declared partition, used by a resource or not: one whose resources were all
-        // removed from the plan still holds them, and they are orphans to delete.
-        for (name, def) in &spec.partitions {
-            let def = def.clone();
-            let sink = setup.sink.clone();
-            let opts = ConnectOptions {
-                profile: setup.profiles.get(name).cloned(),
-                config_file: setup.config_file.clone(),
-                log: setup.choices.verbose.then(|| {
-                    Arc::new(move |line: String| sink(Event::Call(line))) as crate::aws::CallLogFn
-                }),
-            };
-            tasks.spawn(async move {
-                let clients = Clients::connect(&def, &opts).await;
-                // Credentials once, before the calls that run at once: a missing or broken
-                // profile is then one clear error instead of one per call (the SDK's provider
-                // answers concurrent first callers with "already taken").
-                use aws_credential_types::provider::ProvideCredentials;
-                if let Some(provider) = clients.config.credentials_provider() {
-                    if let Err(e) = provider.provide_credentials().await {
-                        return Err(RunError::Other(format!(
-                            "partition `{}` ({}): no credentials{}: {}",
-                            def.name,
-                            def.region,
-                            crate::aws::profile_problem(
-                                opts.profile.as_deref().or(def.profile.as_deref()),
-                                opts.config_file.as_deref()
-                            ),
-                            crate::aws::chain(&e)
-                        )));
-                    }
-                }
-                Ok(PartCtx::new(def, clients))
-            });
-        }
-        let mut parts = BTreeMap::new();
-        while let Some(r) = tasks.join_next().await {
-            let p = r.map_err(|e| RunError::Other(format!("connecting failed: {e}")))??;
-            parts.insert(p.def.name.clone(), Arc::new(p));
-        }
-        let watcher = Arc::new(watch(&parts, setup.sink.clone()));
-        let revoked = Arc::new(revoked_by_ca(&spec));
-        let referenced = Arc::new(referenced_outputs(&spec));
-        Ok(Engine {
-            spec,
-            parts,
-            setup,
-            revoked,
-            referenced,
-            _watcher: watcher,
-        })
-    }
-
-    /// Who we are in each partition: refuses an account other than the plan's and a caller
-    /// of another partition. Runs alongside the reads (which need no account and write
-    /// nothing), and always before anything is written.
-    async fn identify(&self) -> Result<(), RunError> {
-        self.identify_in(None).await
-    }
-
-    /// `identify`, in one partition only when `only` names it.
-    async fn identify_in(&self, only: Option<&str>) -> Result<(), RunError> {
-        let mut tasks = tokio::task::JoinSet::new();
-        let wanted = |p: &&Arc<PartCtx>| only.is_none_or(|n| n == p.def.name);
-        for p in self
-            .parts
-            .values()
-            .filter(wanted)
-            .filter(|p| p.account.get().is_none())
-        {
-            let p = p.clone();
-            tasks.spawn(async move {
-                let id = p.clients.check_account(p.def.account.as_deref()).await?;
-                let _ = p.account.set(id.account);
-                let _ = p.caller.set(id.arn);
-                Ok::<_, crate::aws::AwsError>(())
-            });
-        }
-        let mut first = None;
-        while let Some(r) = tasks.join_next().await {
-            match r {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => first = first.or(Some(RunError::Aws(e))),
-                Err(e) => {
-                    first = first.or(Some(RunError::Other(format!("identity check failed: {e}"))))
-                }
-            }
-        }
-        if let Some(e) = first {
-            return Err(e);
-        }
-        match self.distinct_accounts() {
-            Some(refusal) => Err(RunError::Other(refusal)),
-            None => Ok(()),
-        }
-    }
-
-    /// An account belongs to exactly one partition: two partitions of the plan in different
-    /// AWS partitions answered by one account means one of them got the other's credentials
-    /// (a wrong `--profile`, a profile pointed at the wrong endpoint), whatever the ARN says.
-    /// The refusal, if two partitions share an account.
-    fn distinct_accounts(&self) -> Option<String> {
-        let parts: Vec<&Arc<PartCtx>> = self.parts.values().collect();
-        for (i, a) in parts.iter().enumerate() {
-            for b in &parts[i + 1..] {
-                let (Some(x), Some(y)) = (a.account.get(), b.account.get()) else {
-                    continue;
-                };
-                if x == y && a.def.partition != b.def.partition {
-                    return Some(format!(
-                        "partitions `{}` ({}) and `{}` ({}) are both answered by account {x}, \
-                         but an account belongs to one partition only: one of them has the other's \
-                         credentials (check the plan's `profile:` and any --profile); nothing was \
-                         changed. Set `account:` on each partition to catch this by name",
-                        a.def.name, a.def.partition, b.def.name, b.def.partition
-                    ));
-                }
-            }
-        }
-        None
     }
 
     pub fn spec(&self) -> &Plan {
@@ -479,11 +335,9 @@ impl Engine {
             opts: Arc::new(self.setup.options.clone()),
             notify,
             refs: BTreeMap::new(),
-            skip_names: Default::default(),
             scan: None,
-            ra_tags: None,
-            revoked: Arc::new(self.revoked_for(id)),
             referenced: Arc::new(self.referenced.get(id).cloned().unwrap_or_default()),
+            ext: self.prepared.get(id).cloned().unwrap_or_default(),
         }
     }
 
@@ -698,7 +552,7 @@ impl Engine {
                 None => Action::NoOp,
             };
             let attrs = match (&live, action) {
-                (Some(l), Action::Delete) => delete_attrs(l),
+                (Some(l), Action::Delete) => delete_attrs(&r.type_name, l),
                 _ => vec![],
             };
             let reason = (action == Action::NoOp && live.is_some())
@@ -802,56 +656,13 @@ impl Engine {
         });
     }
 
-    /// The keeper of the plan's lease (see `lease`); None for a plan with no partition.
-    pub fn lease_keeper(&self) -> Option<crate::engine::lease::Keeper> {
-        let def = self.spec.lease.as_ref()?;
-        let part = self.parts.get(&def.partition)?;
-        Some(crate::engine::lease::Keeper::new(
-            &part.clients,
-            &self.spec.identity.name,
-        ))
-    }
-
-    /// Take the plan's lease for `command` (None for a plan with no partition), living `ttl`
-    /// unless the plan's own. The caller's identity in the lease partition is checked first
-    /// (nothing is written there before), while the lease is read; the other partitions' are
-    /// checked alongside the reads, as always before their first write.
-    pub async fn take_lease(
-        &self,
-        command: &str,
-        ttl: Option<Duration>,
-        unlock: &str,
-        note: &(dyn Fn(String) + Send + Sync),
-    ) -> Result<Option<crate::engine::lease::Lease>, RunError> {
-        let (Some(keeper), Some(def)) = (self.lease_keeper(), self.spec.lease.as_ref()) else {
-            return Ok(None);
-        };
-        let home = Some(def.partition.as_str());
-        let (identified, seen) = tokio::join!(self.identify_in(home), keeper.read());
-        identified?;
-        let caller = self.parts[&def.partition].caller.get().cloned();
-        let ttl = ttl.unwrap_or(def.ttl);
-        let first = seen?;
-        let lease = keeper
-            .acquire(
-                command,
-                ttl,
-                unlock,
-                caller.unwrap_or_default(),
-                first,
-                note,
-            )
-            .await?;
-        Ok(Some(lease))
-    }
-
     /// A copy sharing the spec and clients, to move into jobs.
     fn shallow(&self) -> Engine {
         Engine {
             spec: self.spec.clone(),
             parts: self.parts.clone(),
             setup: self.setup.clone(),
-            revoked: self.revoked.clone(),
+            prepared: self.prepared.clone(),
             referenced: self.referenced.clone(),
             _watcher: self._watcher.clone(),
         }
@@ -887,3 +698,6 @@ pub fn summary(report: &walk::Report<ResourceError>) -> (walk::Summary, Vec<Stri
         .collect();
     (report.summary(), causes)
 }
+
+#[cfg(test)]
+mod tests;

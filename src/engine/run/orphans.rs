@@ -134,7 +134,7 @@ impl Engine {
             type_name: o.type_name.clone(),
             partition: Some(o.partition.clone()),
             action: Action::Delete,
-            attrs: delete_attrs(&o.live),
+            attrs: delete_attrs(&o.type_name, &o.live),
             reason: Some(if o.replaced {
                 format!(
                     "owned by this plan as `{}`, which now describes another resource (renamed, or a duplicate)",

@@ -238,23 +238,26 @@ impl Engine {
     }
 
     /// A context for listing type `ty` in `part`: the partition's scan (if any), and the names
-    /// (KMS: aliases) the plan itself has there, which were read by name already.
+    /// (the type's `Resource::NAME_PROPERTY`) the plan itself has there, which were read by
+    /// name already.
     pub(super) fn owned_ctx(&self, ty: &str, part: &str, scan: Option<Arc<Scan>>) -> Ctx {
         let mut cx = self.bare_ctx("", Some(part));
         cx.scan = scan;
-        let key = if ty == "kms.key" { "alias" } else { "name" };
-        cx.skip_names = Arc::new(
-            self.spec
-                .resources
-                .values()
-                .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
-                .filter_map(|r| {
-                    Template::parse(r.properties.get(key)?.as_str()?)
-                        .ok()?
-                        .literal()
-                })
-                .collect(),
-        );
+        let Some(key) = with_type!(ty, T => <T as Resource>::NAME_PROPERTY, _ => None) else {
+            return cx;
+        };
+        let names = self
+            .spec
+            .resources
+            .values()
+            .filter(|r| r.type_name == ty && r.partition.as_deref() == Some(part))
+            .filter_map(|r| {
+                Template::parse(r.properties.get(key)?.as_str()?)
+                    .ok()?
+                    .literal()
+            })
+            .collect();
+        cx.ext.insert(PlannedNames(names));
         cx
     }
 }

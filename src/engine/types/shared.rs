@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::engine::resource::{until_seen, Ctx, Desired, Error, Live, Resource, Result};
+use crate::engine::resource::{
+    changed_attrs, until_seen, Ctx, Desired, Error, Live, Resource, Result,
+};
 use crate::plan::types::Tags;
 
 /// One call of several made at once (see `all` and `together`), boxed so that a varying
@@ -57,15 +59,6 @@ pub const IAM_GONE: &[&str] = &["NoSuchEntity"];
 /// Roles Anywhere's not-found code.
 pub const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
-/// The attributes that differ between `want` and `live`: what an update must change.
-pub fn differing(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
 /// `live` after an update that brought `changed` to `want` (and, for an adoption, the tags):
 /// what `read` would return now, without asking. Owned from then on.
 pub fn converged(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live {
@@ -104,7 +97,7 @@ where
         let Some(done) = running.join_next().await else {
             break;
         };
-        let done = done.map_err(|e| Error::other(format!("lookup failed: {e}")))?;
+        let done = done.map_err(|e| Error::caused("lookup failed", e))?;
         found.extend(done?);
     }
     Ok(found)
@@ -194,7 +187,7 @@ pub async fn settle<P: Resource>(
     keys: &[&str],
     cx: &Ctx,
 ) -> Result<Live> {
-    let mut changed = differing(want, &live);
+    let mut changed = changed_attrs(want, &live);
     changed.retain(|k| keys.contains(&k.as_str()));
     if changed.is_empty() {
         return Ok(live);

@@ -27,6 +27,7 @@
 //!
 //! The user data's SHA-256 is kept in a tag, so read compares it without another call.
 
+use crate::aws::AwsError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,7 @@ const PROFILE: Propagation = Propagation {
 fn bootstrap(p: &Instance) -> Result<Option<Json>> {
     p.bootstrap
         .as_ref()
-        .map(|b| serde_json::to_value(b).map_err(|e| Error::other(format!("bootstrap: {e}"))))
+        .map(|b| serde_json::to_value(b).map_err(|e| Error::caused("bootstrap", e)))
         .transpose()
 }
 
@@ -317,11 +318,8 @@ async fn wait_terminated(cx: &Ctx, id: &str) -> Result<()> {
 
 /// An instance profile not yet visible to EC2 (a new one takes seconds to propagate from IAM).
 fn profile_propagating(e: &Error) -> bool {
-    e.code() == Some("InvalidParameterValue")
-        && e.aws().is_some_and(|a| {
-            let m = a.message.to_ascii_lowercase();
-            m.contains("instance profile") || m.contains("iaminstanceprofile")
-        })
+    e.aws()
+        .is_some_and(AwsError::is_ec2_instance_profile_not_visible)
 }
 
 fn profile_spec(name: &str) -> IamInstanceProfileSpecification {
@@ -415,6 +413,11 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
 }
 
 impl Resource for Instance {
+    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
+    // the system" (Eventual consistency in the Amazon EC2 API).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let mut d = Desired::of::<Self>()
             .attr("name", p.name.as_str())

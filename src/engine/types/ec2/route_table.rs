@@ -248,6 +248,11 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
 }
 
 impl Resource for RouteTable {
+    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
+    // the system" (Eventual consistency in the Amazon EC2 API).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         let routes = p.routes.iter().map(
             |Route {

@@ -253,6 +253,11 @@ async fn named_elsewhere(p: &SecurityGroup, cx: &Ctx) -> Result<bool> {
 }
 
 impl Resource for SecurityGroup {
+    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
+    // the system" (Eventual consistency in the Amazon EC2 API).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())

@@ -65,6 +65,11 @@ fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live
 }
 
 impl Resource for Subnet {
+    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
+    // the system" (Eventual consistency in the Amazon EC2 API).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         let mut d = Desired::of::<Self>()
             .attr("name", p.name.as_str())

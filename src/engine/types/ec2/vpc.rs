@@ -57,6 +57,11 @@ fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
 }
 
 impl Resource for Vpc {
+    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
+    // the system" (Eventual consistency in the Amazon EC2 API).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())

@@ -112,6 +112,11 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
 }
 
 impl Resource for InstanceProfile {
+    // IAM is eventually consistent ("Changes that I make are not always immediately
+    // visible", IAM User Guide, Troubleshooting IAM).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = Some("name");
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
@@ -166,7 +171,7 @@ impl Resource for InstanceProfile {
                 .instance_profile_name()
                 .to_string();
             // The plan's own profiles were just read by name.
-            if !cx.skip_names.contains(&name) {
+            if !cx.planned_name(&name) {
                 names.push(name);
             }
         }

@@ -4,7 +4,8 @@
 pub mod instance_profile;
 pub mod role;
 
-pub use super::shared::{all, converged, differing, gone_ok, unless_gone, Call, IAM_GONE};
+pub use super::shared::{all, converged, gone_ok, unless_gone, Call, IAM_GONE};
+pub use crate::engine::resource::changed_attrs;
 pub use crate::policy::canonical;
 
 use serde_json::Value as Json;

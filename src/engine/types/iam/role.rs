@@ -11,6 +11,7 @@
 //! AttachRolePolicy at once (2), and returns what it wrote without reading it back; `update`
 //! makes its independent calls at once too.
 
+use crate::aws::AwsError;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::Tag;
@@ -49,9 +50,7 @@ fn tags(cx: &Ctx, p: &Role) -> Vec<Tag> {
 
 /// A role not yet visible to the service that must trust or use it.
 fn propagating(e: &Error) -> bool {
-    e.code() == Some("MalformedPolicyDocument")
-        && e.aws()
-            .is_some_and(|a| a.message.contains("Invalid principal"))
+    e.aws().is_some_and(AwsError::is_iam_principal_not_visible)
 }
 
 /// The role by name; None when there is none.
@@ -193,6 +192,11 @@ fn live_of(
 }
 
 impl Resource for Role {
+    // IAM is eventually consistent ("Changes that I make are not always immediately
+    // visible", IAM User Guide, Troubleshooting IAM).
+    const READS_LAG: bool = true;
+    const NAME_PROPERTY: Option<&'static str> = Some("name");
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let def = &cx.part().def;
         let policies: serde_json::Map<String, Json> = p
@@ -257,7 +261,7 @@ impl Resource for Role {
         while let Some(r) = pages.next().await {
             let r = r.map_err(|e| cx.aws("ListRoles", e))?;
             // The plan's own roles were just read by name.
-            if !cx.skip_names.contains(r.role_name()) {
+            if !cx.planned_name(r.role_name()) {
                 names.push(r.role_name().to_string());
             }
         }
@@ -310,7 +314,7 @@ impl Resource for Role {
             // bring it to the plan.
             Err(e) if e.code() == Some("EntityAlreadyExists") => {
                 let live = exists_as_ours(p, cx, e, &format!("role `{}`", p.name)).await?;
-                let changed: BTreeSet<String> = differing(&want, &live)
+                let changed: BTreeSet<String> = changed_attrs(&want, &live)
                     .into_iter()
                     .filter(|k| !want.replace_on.contains(k))
                     .collect();
@@ -327,7 +331,7 @@ impl Resource for Role {
         attrs.insert("policies".into(), json!({}));
         attrs.insert("managed_policy_arns".into(), json!([]));
         let made = Live::new(outputs_of(&role), attrs, true);
-        let changed = differing(&want, &made);
+        let changed = changed_attrs(&want, &made);
         if changed.is_empty() {
             return Ok(made);
         }

@@ -17,18 +17,21 @@
 //! default policy of a key made without one (or in any key policy it holds), so the China
 //! form is AWS's, not an assumption of xpart's.
 
+use crate::aws::AwsError;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
+use super::Principals;
+use crate::engine::resource::changed_attrs;
 use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::scan::{key_ref, Memo};
 use crate::engine::types::shared::lookup_all;
-use crate::engine::types::shared::{all, converged, differing, Call};
+use crate::engine::types::shared::{all, converged, Call};
 use crate::engine::types::shared::{answered, gone_ok};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::plan::types::KmsKey;
@@ -77,14 +80,14 @@ fn generated(p: &KmsKey, cx: &Ctx) -> Json {
     let root = part
         .account
         .get()
-        .and_then(|account| part.learned_principal(account));
+        .and_then(|account| Principals::of(part).learned(account));
     cx.fill_account(policy::key_policy(p, &part.def, root.as_deref()))
 }
 
 /// Keep the account principal of a key policy KMS holds (see `policy::account_principal_in`).
 fn learn_principal(cx: &Ctx, doc: &Json) {
     if let Some((account, principal)) = policy::account_principal_in(doc) {
-        cx.part().learn_principal(&account, &principal);
+        Principals::of(cx.part()).learn(&account, &principal);
     }
 }
 
@@ -102,9 +105,7 @@ fn not_found(e: &Error) -> bool {
 /// A principal in the policy that KMS cannot see yet (a role created seconds ago). A policy
 /// malformed for any other reason fails at once instead of waiting out the bound.
 fn propagating(e: &Error) -> bool {
-    e.code() == Some("MalformedPolicyDocumentException")
-        && e.aws()
-            .is_some_and(|a| a.message.to_ascii_lowercase().contains("principal"))
+    e.aws().is_some_and(AwsError::is_kms_principal_not_visible)
 }
 
 /// Whether a key policy names a principal that may still be on its way (a role or user, made
@@ -498,7 +499,7 @@ async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
 /// taught it already.
 async fn settle_policy(cx: &Ctx, p: &KmsKey, key_id: &str) -> Result<()> {
     let part = cx.part();
-    let known = part.learned_principal(part.account()).is_some();
+    let known = Principals::of(part).learned(part.account()).is_some();
     if !known && key_policy(cx, key_id).await?.is_none() {
         return Err(Error::other(format!(
             "key {key_id} vanished after CreateKey"
@@ -555,6 +556,10 @@ async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
 }
 
 impl Resource for KmsKey {
+    // Found through the tag index, whose lag has its own search (`find`).
+    const READS_LAG: bool = false;
+    const NAME_PROPERTY: Option<&'static str> = Some("alias");
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
         // differs only when it is null (a key left without it), which the update adds.
@@ -641,7 +646,7 @@ impl Resource for KmsKey {
                 continue;
             }
             // The plan's own keys were just read by their aliases.
-            if names.iter().any(|n| cx.skip_names.contains(n)) {
+            if names.iter().any(|n| cx.planned_name(n)) {
                 continue;
             }
             names.sort();
@@ -683,9 +688,9 @@ impl Resource for KmsKey {
         if let Some(lookup) = cx.part().take_lookup(&cx.id) {
             let found = lookup
                 .await
-                .map_err(|e| Error::other(format!("the key lookup failed: {e}")))??;
+                .map_err(|e| Error::caused("the key lookup failed", e))??;
             if let Some(live) = found {
-                let changed = differing(&want, &live);
+                let changed = changed_attrs(&want, &live);
                 return Self::update(p, &live, &changed, cx).await;
             }
         }
@@ -763,7 +768,7 @@ impl Resource for KmsKey {
         }
         // Found after an uncertain attempt: read it as it is and bring it to the plan.
         let live = answered(Self::read(p, cx).await?, "the key vanished after CreateKey")?;
-        let changed = differing(&want, &live);
+        let changed = changed_attrs(&want, &live);
         if changed.is_empty() && live.owned {
             return Ok(live);
         }

@@ -32,6 +32,10 @@ use crate::plan::types::{PkiCa, Subject};
 use crate::plan::Path as PropPath;
 
 impl Resource for PkiCa {
+    // Files on this machine: read back at once.
+    const READS_LAG: bool = false;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let want = match &p.import {
             // An import is the user's files: where they are is all the plan says.

@@ -62,6 +62,10 @@ fn outputs_with_serial(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
 }
 
 impl Resource for PkiCert {
+    // Files on this machine: read back at once.
+    const READS_LAG: bool = false;
+    const NAME_PROPERTY: Option<&'static str> = None;
+
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(as_planned(
             Desired::of::<Self>()

@@ -303,6 +303,6 @@ pub async fn with_held_key<T: Send + 'static>(
         f(key)
     })
     .await
-    .map_err(|e| Error::other(format!("signing failed: {e}")))?
+    .map_err(|e| Error::caused("signing failed", e))?
     .map_err(Error::from)
 }

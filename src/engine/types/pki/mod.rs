@@ -184,7 +184,7 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::other(format!("certificate generation failed: {e}")))?
+        .map_err(|e| Error::caused("certificate generation failed", e))?
         .map_err(Error::from)
 }
 

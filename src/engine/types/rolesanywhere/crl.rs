@@ -134,6 +134,10 @@ async fn signed(p: &Crl, cx: &Ctx) -> Result<Vec<u8>> {
 const SIGNED: &[&str] = &["issuer", "revoked", "status"];
 
 impl Resource for Crl {
+    // Found through the tag index, whose lag has its own search (`found_by_listing!`).
+    const READS_LAG: bool = false;
+    const NAME_PROPERTY: Option<&'static str> = Some("name");
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())

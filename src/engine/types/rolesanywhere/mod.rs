@@ -46,7 +46,25 @@ pub async fn tags_of(cx: &Ctx, arn: &str) -> Result<Option<Vec<(String, String)>
                 .collect()
         }))
     };
-    crate::engine::scan::Memo::through(cx.ra_tags.as_deref(), arn, ask).await
+    let asked = cx.ext.get::<AskedTags>().map(|t| &t.0);
+    crate::engine::scan::Memo::through(asked, arn, ask).await
+}
+
+/// For the exact searches a read phase leaves running (each recent resource asked for its
+/// tags, at the service's one tagging request a second): the tags already asked, by ARN,
+/// shared through the phase's scan (`Scan::slots`), so twenty profiles of a fleet ask the
+/// same recent ones once, not twenty times.
+#[derive(Default)]
+pub struct AskedTags(pub crate::engine::scan::TagMemo);
+
+/// The context of the exact search a read leaves running: it asks AWS, not the index (no
+/// scan), and the tags it asks are shared with the other reads' searches of this phase.
+pub fn exact_search(cx: &Ctx) -> Ctx {
+    let mut exact = cx.clone();
+    if let Some(scan) = exact.scan.take() {
+        exact.ext.insert_shared(scan.slots.get::<AskedTags>());
+    }
+    exact
 }
 
 /// Whether tags mark the resource as this one.
@@ -218,7 +236,7 @@ where
     if let Some(lookup) = cx.part().take_lookup(&cx.id) {
         let found = lookup
             .await
-            .map_err(|e| Error::other(format!("the {op} lookup failed: {e}")))??;
+            .map_err(|e| Error::caused(format!("the {op} lookup failed"), e))??;
         if let Some(live) = found.filter(|l| l.owned) {
             return Ok(Made::Found(live));
         }
@@ -257,7 +275,7 @@ pub async fn settle<R: crate::engine::resource::Resource>(
     match made {
         Made::New(live) => Ok(live),
         Made::Found(live) => {
-            let changed = crate::engine::types::shared::differing(&R::desired(p, cx)?, &live);
+            let changed = crate::engine::resource::changed_attrs(&R::desired(p, cx)?, &live);
             R::update(p, &live, &changed, cx).await
         }
     }
@@ -343,10 +361,10 @@ macro_rules! found_by_listing {
                 let mut all: Vec<$Item> = all.into_iter().filter(|x| recent(x)).collect();
                 all.sort_by_key(|x| std::cmp::Reverse(x.created_at().map(|t| t.secs())));
                 all.truncate($crate::engine::types::rolesanywhere::INDEX_LAG_SEARCH);
-                let (name, mut exact) = (p.name.clone(), cx.clone());
-                // Asks AWS, not the index; the tags it asks are shared with the other reads'
-                // searches of this phase.
-                exact.ra_tags = exact.scan.take().map(|s| s.ra_tags.clone());
+                let (name, exact) = (
+                    p.name.clone(),
+                    $crate::engine::types::rolesanywhere::exact_search(cx),
+                );
                 let lookup = tokio::spawn(async move {
                     let found = find(&exact, &name, all, |x: &$Item| (x.$name(), x.$arn()));
                     Ok(found.await?.map(|(x, tags, owned)| $live(&x, &tags, owned)))
@@ -360,7 +378,7 @@ macro_rules! found_by_listing {
             let all = $crate::engine::types::rolesanywhere::list_all!(cx, $list, $op)
                 .into_iter()
                 // The plan's own were just read by name.
-                .filter(|x| !x.$name().is_some_and(|n| cx.skip_names.contains(n)))
+                .filter(|x| !x.$name().is_some_and(|n| cx.planned_name(n)))
                 .map(|x| (x.$arn().unwrap_or_default().to_string(), x))
                 .collect();
             let found = of_plan(cx, all)

@@ -41,7 +41,7 @@ fn session_policy(p: &Profile, cx: &Ctx) -> Result<Json> {
         return Ok(Json::Null);
     };
     let doc: Json = serde_json::to_value(doc)
-        .map_err(|e| Error::other(format!("session_policy is not a JSON document: {e}")))?;
+        .map_err(|e| Error::caused("session_policy is not a JSON document", e))?;
     // A document written as a JSON string in the plan is the same document.
     let doc = match doc {
         Json::String(s) => serde_json::from_str(&s).unwrap_or(Json::String(s)),
@@ -138,7 +138,7 @@ async fn map_attributes(p: &Profile, live: &Live, cx: &Ctx, id: &str) -> Result<
                 .iter()
                 .map(|s| MappingRule::builder().specifier(s).build())
                 .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| Error::other(format!("mapping rule: {e}")))?;
+                .map_err(|e| Error::caused("mapping rule", e))?;
             let out = cx
                 .call(
                     "PutAttributeMapping",
@@ -225,6 +225,10 @@ const UPDATABLE: &[&str] = &[
 ];
 
 impl Resource for Profile {
+    // Found through the tag index, whose lag has its own search (`found_by_listing!`).
+    const READS_LAG: bool = false;
+    const NAME_PROPERTY: Option<&'static str> = Some("name");
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())

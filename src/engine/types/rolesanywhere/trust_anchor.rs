@@ -152,7 +152,7 @@ fn custom_settings(p: &TrustAnchor) -> Result<Vec<NotificationSetting>> {
                 .set_threshold(n.threshold_days.map(|d| d as i32))
                 .channel(NotificationChannel::All)
                 .build()
-                .map_err(|e| Error::other(format!("notification setting: {e}")))
+                .map_err(|e| Error::caused("notification setting", e))
         })
         .collect()
 }
@@ -185,6 +185,10 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
 }
 
 impl Resource for TrustAnchor {
+    // Found through the tag index, whose lag has its own search (`found_by_listing!`).
+    const READS_LAG: bool = false;
+    const NAME_PROPERTY: Option<&'static str> = Some("name");
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
@@ -294,7 +298,7 @@ async fn notify(p: &TrustAnchor, live: &Live, cx: &Ctx, id: &str) -> Result<()> 
                 .event(event)
                 .channel(NotificationChannel::All)
                 .build()
-                .map_err(|e| Error::other(format!("notification setting key: {e}")))?;
+                .map_err(|e| Error::caused("notification setting key", e))?;
             reset.push(key);
         }
     }

@@ -11,6 +11,7 @@
 //! `{issuer, terms, status}`: another CA, other terms, or a `status` of `renew: …` (inside
 //! `renew_before_days` of expiry) each show as a change, and the update issues a new pair.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use ::time::format_description::well_known::Rfc3339;
@@ -23,8 +24,47 @@ use crate::engine::types::pki::{key_json, subject_json, with_ca_key};
 use crate::hex::hex;
 use crate::pki;
 use crate::pki::remote::{self, ClientTerms, Issued};
-use crate::plan::types::IssuedCertificate;
+use crate::plan::template::Template;
+use crate::plan::types::{Crl, IssuedCertificate};
+use crate::plan::Plan;
 use crate::unknown::Unknown;
+
+/// What a secret holding an issued certificate keeps from the plan (`Resource::prepare`):
+/// the serials (hex, normalized) the plan's CRLs of its CA revoke. Its certificate is issued
+/// again when among them.
+#[derive(Debug, Default)]
+pub struct Revoked(pub BTreeSet<String>);
+
+/// The serials each CA's CRLs in the plan revoke (hex, normalized), by the CA's id: literal in
+/// the plan, so known before anything is read.
+pub fn revoked_by_ca(plan: &Plan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in plan.resources.values().filter_map(|r| r.kind.get::<Crl>()) {
+        let Some(ca) = ca_of(&c.ca) else {
+            continue;
+        };
+        let serials = c
+            .revoked
+            .iter()
+            .filter_map(|s| pki::crl::normalize_serial(s));
+        out.entry(ca).or_default().extend(serials);
+    }
+    out
+}
+
+/// The serials revoked for certificate `c`: those of its CA, found by the plan's reference
+/// (while planning, the CA's id may not be rendered).
+pub fn revoked_for(plan: &Plan, c: &IssuedCertificate) -> Revoked {
+    let of_ca = ca_of(&c.ca).and_then(|ca| revoked_by_ca(plan).remove(&ca));
+    Revoked(of_ca.unwrap_or_default())
+}
+
+/// The CA a `ca:` property names: the id in its `${<id>.id}`.
+fn ca_of(reference: &str) -> Option<String> {
+    Template::parse(reference)
+        .ok()
+        .and_then(|t| t.single_ref().map(|(id, _)| id.to_string()))
+}
 
 pub const TAG_ISSUER: &str = "xpart:cert-issuer";
 pub const TAG_TERMS: &str = "xpart:cert-terms";

@@ -12,6 +12,7 @@
 //! the value (1, after GetRandomPassword for a generated one), returning what it made without
 //! reading it back.
 
+use crate::aws::AwsError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
@@ -21,12 +22,13 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use serde_json::{json, Value as Json};
 
 use super::issued;
+use crate::engine::resource::changed_attrs;
 use crate::engine::resource::{
-    owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Live, Resource, Result,
-    TAG_PLAN,
+    owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Extensions, Live,
+    Resource, Result, TAG_PLAN,
 };
 use crate::engine::types::shared::exists_as_ours;
-use crate::engine::types::shared::{all, converged, differing, Call};
+use crate::engine::types::shared::{all, converged, Call};
 use crate::engine::types::shared::{answered, gone_ok, NOT_FOUND};
 use crate::hex::hex;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
@@ -49,7 +51,7 @@ struct Value(Vec<u8>);
 
 impl std::fmt::Debug for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(sensitive)")
+        f.write_str(crate::changes::SENSITIVE)
     }
 }
 
@@ -288,13 +290,29 @@ fn planned_live(p: &Secret, seen: &Seen, value: Json, owned: bool, cx: &Ctx) -> 
     let window = p.recovery_window_days.unwrap_or(DEFAULT_WINDOW);
     let mut live = live_of(seen, value, owned, window, p.force_delete);
     if let Some(c) = &p.value.certificate {
-        let facts = issued::live(c, seen.tags.iter().copied(), &cx.revoked);
+        static NONE: BTreeSet<String> = BTreeSet::new();
+        let revoked = cx.ext.get::<issued::Revoked>().map_or(&NONE, |r| &r.0);
+        let facts = issued::live(c, seen.tags.iter().copied(), revoked);
         live.attrs.insert("certificate".into(), facts);
     }
     live
 }
 
 impl Resource for Secret {
+    // DescribeSecret is current: only the listing lags (ListSecrets: "it might take a few
+    // minutes for a newly created secret to be listed").
+    const READS_LAG: bool = false;
+    // Its orphan search reads each listed secret's tags from the listing itself.
+    const NAME_PROPERTY: Option<&'static str> = None;
+
+    /// The serials the plan's CRLs revoke of the CA of the certificate it holds, if any.
+    fn prepare(plan: &crate::plan::Plan, id: &str, ext: &mut Extensions) {
+        let secret = plan.resources.get(id).and_then(|r| r.kind.get::<Secret>());
+        if let Some(c) = secret.and_then(|s| s.value.certificate.as_ref()) {
+            ext.insert(issued::revoked_for(plan, c));
+        }
+    }
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let value = if generated(p) {
             json!(GENERATED)
@@ -458,14 +476,13 @@ impl Resource for Secret {
             Err(e) => {
                 let e = cx.aws("CreateSecret", e);
                 let exists = e.code() == Some("ResourceExistsException")
-                    || (e.code() == Some("InvalidRequestException")
-                        && e.aws()
-                            .is_some_and(|a| a.message.contains("scheduled for deletion")));
+                    || e.aws()
+                        .is_some_and(AwsError::is_secret_scheduled_for_deletion);
                 if !exists {
                     return Err(e);
                 }
                 let live = exists_as_ours(p, cx, e, &format!("secret `{}`", p.name)).await?;
-                let changed = differing(&want, &live);
+                let changed = changed_attrs(&want, &live);
                 if changed.is_empty() {
                     return Ok(live);
                 }
@@ -608,8 +625,7 @@ impl Resource for Secret {
             Err(e) => {
                 let e = cx.aws("DeleteSecret", e);
                 // Gone, or already scheduled (a retry after a lost answer): done.
-                let marked = e.code() == Some("InvalidRequestException")
-                    && e.aws().is_some_and(|a| a.message.contains("marked"));
+                let marked = e.aws().is_some_and(AwsError::is_secret_marked_deleted);
                 if not_found(&e) || (!force && marked) {
                     Ok(())
                 } else {
