@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
+use super::policy::{key_policy, policy_doc, policy_text, put_policy, settle_policy, with_policy};
 use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
     Desired, Error, Live, Propagation, Resource, Result,
@@ -34,19 +35,9 @@ use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::plan::types::KmsKey;
 use crate::plan::Path as PropPath;
 use crate::policy;
-use crate::policy::canonical;
-
-/// The only key policy name KMS has.
-const POLICY_NAME: &str = "default";
 
 /// The pending window a key gets when the plan names none (and KMS's own default).
 const DEFAULT_WINDOW: u32 = 7;
-
-const PRINCIPALS: Propagation = Propagation {
-    what: "the key policy's principals",
-    bound: Ctx::kms_propagation,
-    pending: propagating,
-};
 
 const NEW_KEY: Propagation = Propagation {
     what: "the new key",
@@ -58,42 +49,12 @@ fn window(p: &KmsKey) -> u32 {
     p.deletion_window_days.unwrap_or(DEFAULT_WINDOW)
 }
 
-/// The key policy as sent: the document as generated (or written), not its canonical form,
-/// which collapses one-element lists and so may turn `Statement` into a bare object; valid, but
-/// not every consumer of the policy reads that form.
-fn policy_text(p: &KmsKey, cx: &Ctx) -> String {
-    generated(p, cx).to_string()
-}
-
-/// The key policy as compared.
-fn policy_doc(p: &KmsKey, cx: &Ctx) -> Json {
-    canonical(&generated(p, cx))
-}
-
-/// The plan's key policy, naming the account principal in the form KMS was seen to use for
-/// this account (`learn_principal`), else in the partition's documented form.
-fn generated(p: &KmsKey, cx: &Ctx) -> Json {
-    let part = cx.part();
-    let root = part
-        .account
-        .get()
-        .and_then(|account| part.learned_principal(account));
-    cx.fill_account(policy::key_policy(p, &part.def, root.as_deref()))
-}
-
-/// Keep the account principal of a key policy KMS holds (see `policy::account_principal_in`).
-fn learn_principal(cx: &Ctx, doc: &Json) {
-    if let Some((account, principal)) = policy::account_principal_in(doc) {
-        cx.part().learn_principal(&account, &principal);
-    }
-}
-
 fn tags(cx: &Ctx, p: &KmsKey) -> Vec<Tag> {
     crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag, tag_key, tag_value)
 }
 
 /// KMS's not-found code.
-const GONE: &[&str] = &["NotFoundException"];
+pub(super) const GONE: &[&str] = &["NotFoundException"];
 
 fn not_found(e: &Error) -> bool {
     e.code().is_some_and(|c| GONE.contains(&c))
@@ -101,61 +62,10 @@ fn not_found(e: &Error) -> bool {
 
 /// A principal in the policy that KMS cannot see yet (a role created seconds ago). A policy
 /// malformed for any other reason fails at once instead of waiting out the bound.
-fn propagating(e: &Error) -> bool {
+pub(super) fn propagating(e: &Error) -> bool {
     e.code() == Some("MalformedPolicyDocumentException")
         && e.aws()
             .is_some_and(|a| a.message.to_ascii_lowercase().contains("principal"))
-}
-
-/// Whether a key policy names a principal that may still be on its way (a role or user, made
-/// seconds ago). One that names only account principals (`…:root`) cannot be cured by waiting:
-/// KMS refusing those refuses the account itself (another partition's form, a mistyped id).
-fn may_propagate(doc: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<Json>(doc) else {
-        return true;
-    };
-    let statements = match &doc["Statement"] {
-        Json::Array(s) => s.clone(),
-        other => vec![other.clone()],
-    };
-    statements.iter().any(|st| {
-        let aws = &st["Principal"]["AWS"];
-        let arns: Vec<&str> = match aws {
-            Json::String(s) => vec![s.as_str()],
-            Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
-            _ => vec![],
-        };
-        arns.iter()
-            .any(|a| policy::account_of_principal(a).is_none())
-    })
-}
-
-/// Calls a key policy with `doc`, retried while its principals propagate, refused at once with
-/// the reason when no propagation can cure the refusal.
-async fn with_policy<T, F, Fut>(cx: &Ctx, doc: &str, f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let curable = may_propagate(doc);
-    let mut f = f;
-    retry_propagation(cx, &PRINCIPALS, || {
-        let sent = f();
-        async move {
-            sent.await.map_err(|e| {
-                if !curable && propagating(&e) {
-                    Error::other(format!(
-                        "{e}; the policy names only account principals ({}), which no \
-                         propagation makes valid: check each is this partition's form and account",
-                        cx.part().def.partition.account_principal("<account>")
-                    ))
-                } else {
-                    e
-                }
-            })
-        }
-    })
-    .await
 }
 
 /// A key that is going away counts as gone: it cannot be used, only cancelled.
@@ -266,26 +176,6 @@ async fn key_ids(cx: &Ctx) -> Result<Vec<String>> {
         keys.extend(k.map_err(|e| cx.aws("ListKeys", e))?.key_id);
     }
     Ok(keys)
-}
-
-/// A key's policy, canonical; None when the key is gone.
-async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
-    let kms = &cx.clients().kms;
-    let sent = kms
-        .get_key_policy()
-        .key_id(key_id)
-        .policy_name(POLICY_NAME)
-        .send();
-    let got = gone_ok(cx.call("GetKeyPolicy", sent).await, GONE)?;
-    Ok(got.map(|out| {
-        out.policy()
-            .map(|d| {
-                let doc = serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string()));
-                learn_principal(cx, &doc);
-                canonical(&doc)
-            })
-            .unwrap_or(Json::Null)
-    }))
 }
 
 /// What `read` needs of a found key besides its metadata: its tags and policy, at once (one
@@ -473,38 +363,6 @@ fn live_from(
     let arn = answered(meta.arn(), "DescribeKey returned no ARN")?;
     let attrs = key_attrs(meta, alias, policy, tags);
     key_live(arn, meta.key_id(), attrs, window, owned)
-}
-
-async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
-    let kms = &cx.clients().kms;
-    // Never with BypassPolicyLockoutSafetyCheck: KMS's own check is a last guard against a
-    // policy that locks the account out of its key.
-    with_policy(cx, doc, || async {
-        cx.run(
-            "PutKeyPolicy",
-            kms.put_key_policy()
-                .key_id(key_id)
-                .policy_name(POLICY_NAME)
-                .policy(doc)
-                .send(),
-        )
-        .await
-    })
-    .await
-}
-
-/// Put the plan's generated policy on a key KMS made with its default one: the default's
-/// account principal is read back first (GetKeyPolicy), unless an earlier key of this run
-/// taught it already.
-async fn settle_policy(cx: &Ctx, p: &KmsKey, key_id: &str) -> Result<()> {
-    let part = cx.part();
-    let known = part.learned_principal(part.account()).is_some();
-    if !known && key_policy(cx, key_id).await?.is_none() {
-        return Err(Error::other(format!(
-            "key {key_id} vanished after CreateKey"
-        )));
-    }
-    put_policy(cx, key_id, &policy_text(p, cx)).await
 }
 
 /// Point `alias` at `key_id`. An alias already there is fine when it names this key, and is
@@ -893,22 +751,5 @@ impl Rules for KmsKey {
             .iter()
             .map(|a| (a.as_str(), NameCheck::Alias))
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_propagate;
-
-    #[test]
-    fn only_a_policy_naming_a_role_or_user_waits_for_propagation() {
-        let root = r#"{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
-        assert!(!may_propagate(root));
-        let role = r#"{"Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws-cn:iam::444455556666:role/new"]}, "Action": "kms:Decrypt", "Resource": "*"}]}"#;
-        assert!(may_propagate(role));
-        let service = r#"{"Statement": {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com.cn"}, "Action": "kms:Decrypt", "Resource": "*"}}"#;
-        assert!(!may_propagate(service));
     }
 }

@@ -1,3 +1,4 @@
-//! `kms.*`: keys.
+//! `kms.*`: keys (`key`) and their key policies (`policy`).
 
 pub mod key;
+pub mod policy;
