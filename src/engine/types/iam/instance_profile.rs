@@ -112,6 +112,8 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
 }
 
 impl Resource for InstanceProfile {
+    type Handle = ();
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
@@ -254,7 +256,7 @@ impl Resource for InstanceProfile {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let name = live.output("name");
+        let name = live.output("name")?.to_string();
         let iam = &cx.clients().iam;
         // IAM refuses to delete a profile that still holds a role; read the roles afresh, as
         // the one in `live` may have been swapped since.

@@ -193,6 +193,8 @@ fn live_of(
 }
 
 impl Resource for Role {
+    type Handle = ();
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let def = &cx.part().def;
         let policies: serde_json::Map<String, Json> = p
@@ -434,7 +436,7 @@ impl Resource for Role {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let name = live.output("name");
+        let name = live.output("name")?.to_string();
         let iam = &cx.clients().iam;
         // IAM refuses to delete a role that still has policies or instance profiles.
         let listed = iam

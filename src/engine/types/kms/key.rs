@@ -30,7 +30,7 @@ use crate::engine::resource::{
 use crate::engine::scan::{key_ref, Memo};
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, differing, Call};
-use crate::engine::types::shared::{answered, gone_ok};
+use crate::engine::types::shared::{answered, gone_ok, need};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::plan::types::KmsKey;
 use crate::plan::Path as PropPath;
@@ -192,7 +192,7 @@ async fn tags_and_policy(
 ) -> Result<Option<(Vec<(String, String)>, Json)>> {
     let key_id = meta.key_id();
     let tags = async {
-        let indexed = indexed_tags(cx, meta.arn().unwrap_or_default()).await?;
+        let indexed = indexed_tags(cx, need(meta.arn(), "its ARN")?).await?;
         match indexed.filter(|tags| owns(cx, tags)) {
             Some(tags) => Ok(Some(tags)),
             None => key_tags(cx, key_id).await,
@@ -342,13 +342,21 @@ fn key_live(arn: &str, key_id: &str, attrs: Attrs, window: u32, owned: bool) -> 
         outputs.insert("alias_arn".into(), alias_arn(arn, alias)?);
         outputs.insert("alias".into(), alias.clone());
     }
-    Ok(Live {
-        outputs,
-        attrs,
-        owned,
-        // Delete gets no props: it needs the key id, the alias and the plan's pending window.
-        handle: json!({"key_id": key_id, "alias": alias, "deletion_window_days": window}),
-    })
+    let handle = KeyHandle {
+        key_id: key_id.to_string(),
+        alias,
+        deletion_window_days: window,
+    };
+    Ok(Live::new(outputs, attrs, owned).with_handle(&handle))
+}
+
+/// What a key's `Live` keeps for delete, which gets no properties: the key id, the alias it
+/// is known by (removed with it), and the plan's pending window.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyHandle {
+    pub key_id: String,
+    pub alias: Option<String>,
+    pub deletion_window_days: u32,
 }
 
 /// A found key's live state from its metadata, tags and policy.
@@ -413,6 +421,8 @@ async fn set_alias(cx: &Ctx, alias: &str, key_id: &str) -> Result<()> {
 }
 
 impl Resource for KmsKey {
+    type Handle = KeyHandle;
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
         // differs only when it is null (a key left without it), which the update adds.
@@ -631,8 +641,8 @@ impl Resource for KmsKey {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
-        let key_id = key_id_of(live)?;
-        let arn = answered(live.outputs.get("arn").cloned(), "no ARN for this key")?;
+        let key_id = live.handle::<KeyHandle>()?.key_id;
+        let arn = live.output("arn")?.to_string();
         let policy = changed.contains("policy").then(|| policy_text(p, cx));
         let retag = changed.contains("tags") || !live.owned;
         let stale = cx.stale_tags(live, &p.tags, retag);
@@ -678,20 +688,15 @@ impl Resource for KmsKey {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let kms = &cx.clients().kms;
-        let key_id = key_id_of(live)?;
-        let alias = live
-            .handle
-            .get("alias")
-            .and_then(Json::as_str)
-            .map(str::to_string);
+        let KeyHandle {
+            key_id,
+            alias,
+            deletion_window_days,
+        } = live.handle::<KeyHandle>()?;
         if let Some(alias) = alias.or_else(|| live.outputs.get("alias").cloned()) {
             delete_alias(cx, &alias).await?;
         }
-        let days = live
-            .handle
-            .get("deletion_window_days")
-            .and_then(Json::as_u64)
-            .unwrap_or(7) as i32;
+        let days = deletion_window_days as i32;
         match kms
             .schedule_key_deletion()
             .key_id(&key_id)
@@ -724,15 +729,6 @@ impl Resource for KmsKey {
 async fn delete_alias(cx: &Ctx, alias: &str) -> Result<()> {
     let sent = cx.clients().kms.delete_alias().alias_name(alias).send();
     gone_ok(cx.call("DeleteAlias", sent).await, GONE).map(|_| ())
-}
-
-fn key_id_of(live: &Live) -> Result<String> {
-    live.handle
-        .get("key_id")
-        .and_then(Json::as_str)
-        .map(str::to_string)
-        .or_else(|| live.outputs.get("id").cloned())
-        .ok_or_else(|| Error::other("no key id for this key"))
 }
 
 impl Rules for KmsKey {

@@ -134,6 +134,8 @@ async fn signed(p: &Crl, cx: &Ctx) -> Result<Vec<u8>> {
 const SIGNED: &[&str] = &["issuer", "revoked", "status"];
 
 impl Resource for Crl {
+    type Handle = ();
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
@@ -178,7 +180,7 @@ impl Resource for Crl {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let resign = SIGNED.iter().any(|a| changed.contains(*a));
         let der = if resign {
             Some(signed(p, cx).await?)

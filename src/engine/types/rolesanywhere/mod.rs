@@ -273,10 +273,10 @@ pub async fn update_with(
     tags: &Tags,
     settings: impl std::future::Future<Output = Result<()>> + Send,
 ) -> Result<()> {
-    let arn = live.output("arn");
+    let arn = live.output("arn")?;
     let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
     if changed.contains("tags") || !live.owned {
-        jobs.push(Box::pin(retag(cx, &arn, tags, live.attrs.get("tags"))));
+        jobs.push(Box::pin(retag(cx, arn, tags, live.attrs.get("tags"))));
     }
     all(jobs).await.map(|_| ())
 }
@@ -301,7 +301,7 @@ macro_rules! delete_by_id {
             .clients()
             .rolesanywhere
             .$call()
-            .$by($live.output("id"))
+            .$by($live.output("id")?)
             .send();
         $crate::engine::types::shared::gone_ok($cx.run($op, sent).await, NOT_FOUND).map(|_| ())
     }};

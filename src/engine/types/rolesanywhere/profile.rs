@@ -225,6 +225,8 @@ const UPDATABLE: &[&str] = &[
 ];
 
 impl Resource for Profile {
+    type Handle = ();
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
@@ -278,7 +280,7 @@ impl Resource for Profile {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let policy = session_policy_text(p, cx)?.unwrap_or_default();
         // The profile's own settings one after the other; its tags alongside.
         let settings = async {

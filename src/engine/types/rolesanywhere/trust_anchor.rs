@@ -185,6 +185,8 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
 }
 
 impl Resource for TrustAnchor {
+    type Handle = ();
+
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
             .attr("name", p.name.as_str())
@@ -225,7 +227,7 @@ impl Resource for TrustAnchor {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let source_changed = changed.contains("certificate") || changed.contains("name");
         let pem = if source_changed {
             Some(known_certificate(p, cx)?)
