@@ -100,6 +100,8 @@ pub fn outputs_of(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
     o.insert("cert_file".into(), m.cert_file.display().to_string());
     o.insert(
         "key_file".into(),
+        // An imported CA given without its key has none: empty, which `with_ca_key` and
+        // `remove_files` read as no key file (a reference to it renders empty, as before).
         m.key_file
             .as_ref()
             .map(|k| k.display().to_string())
