@@ -77,7 +77,8 @@ fn assert_as_read(kind: &str, returned: &Live, read: &Live) {
     );
     if kind != "instance" {
         assert_eq!(
-            returned.handle, read.handle,
+            returned.handle_json(),
+            read.handle_json(),
             "{kind}: handle as returned vs as read"
         );
     }
@@ -251,7 +252,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         let live = create_and_check::<RouteTable>(tb, &rt, &rcx, "route-table", "rtb-").await;
         assert_eq!(live.attrs["routes"], json!([{"destination": "0.0.0.0/0", "gateway": igw_id}]), "no local route");
         assert_eq!(live.attrs["subnets"], json!([subnet_id]));
-        assert!(live.handle["associations"][&subnet_id].as_str().unwrap().starts_with("rtbassoc-"));
+        assert!(live.handle_json()["associations"][&subnet_id].as_str().unwrap().starts_with("rtbassoc-"));
         rt.routes = props(&format!(
             "[{{destination: 192.168.0.0/16, gateway: {igw_id}}}, {{destination: 172.16.0.0/12, gateway: {igw_id}}}]"
         ));

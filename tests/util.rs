@@ -838,7 +838,11 @@ pub async fn assert_found_as_read<T: xpart::engine::resource::Resource>(
             other => other.clone(),
         }
     };
-    assert_eq!(fields(&got.handle), fields(&live.handle), "handle");
+    assert_eq!(
+        fields(got.handle_json()),
+        fields(live.handle_json()),
+        "handle"
+    );
 }
 
 /// `find_owned` no longer lists `cx.id` (deleted, or on its way out).

@@ -23,7 +23,7 @@ pub use super::error::{Error, Result};
 pub use super::retry::{
     create_once, jitter, retry_propagation, until_seen, until_seen_for, Propagation,
 };
-pub use super::state::{changed_attrs, Attrs, Desired, Live};
+pub use super::state::{changed_attrs, Attrs, Desired, Handle, Live};
 pub use super::tags::{
     is_xpart_tag, owned_id, owned_in_order, plan_tags, sorted, user_tags, TAG_ID, TAG_LINEAGE,
     TAG_PLAN,
@@ -52,6 +52,10 @@ pub trait Resource: Declared {
     fn prepare(plan: &crate::plan::Plan, id: &str, ext: &mut Extensions) {
         let _ = (plan, id, ext);
     }
+    /// What update and delete need besides the outputs, kept in `Live` (`Live::with_handle`,
+    /// `Live::handle`); `()` when nothing. A struct with a stable serde shape: the saved plan
+    /// writes it.
+    type Handle: Handle;
 
     /// The attributes the plan asks for. Pure: no calls.
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired>;

@@ -61,7 +61,7 @@ pub fn owned_id<'a>(
 /// copy of the tags made outside xpart, or a replacement cut short. All are kept: the engine
 /// deletes every one that is not the resource `read` found for that id.
 pub fn owned_in_order(mut found: Vec<(String, Live)>) -> Vec<(String, Live)> {
-    let aws_id = |l: &Live| l.output("id");
+    let aws_id = |l: &Live| l.outputs.get("id").cloned();
     found.sort_by(|(a, la), (b, lb)| (a, aws_id(la)).cmp(&(b, aws_id(lb))));
     found
 }

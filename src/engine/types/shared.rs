@@ -156,6 +156,12 @@ pub fn answered<T>(v: Option<T>, missing: &str) -> Result<T> {
     v.ok_or_else(|| Error::other(missing))
 }
 
+/// A field an AWS answer must hold (an id, an ARN, an owner): without it, an error naming
+/// the field, never an empty string that a later call would send.
+pub fn need<T>(v: Option<T>, field: &str) -> Result<T> {
+    v.ok_or_else(|| Error::other(format!("AWS's answer has no {field}")))
+}
+
 /// The resource `read` finds, only if it is tagged as this one (a same-named foreign one does
 /// not count): the lookup `create_once` makes before it tries a create again.
 pub async fn ours<P: Resource>(p: &P, cx: &Ctx) -> Result<Option<Live>> {

@@ -39,8 +39,8 @@ use base64::Engine;
 use serde_json::{json, Value as Json};
 
 use super::{
-    finish, gone_ok, live_tags, name_tag, outputs, owned, owner_filters, pairs, pick, plan_filters,
-    tag_spec, want_tags, Call, TAG_USER_DATA,
+    finish, gone_ok, live_tags, name_tag, need, outputs, owned, owner_filters, pairs, pick,
+    plan_filters, tag_spec, want_tags, Call, TAG_USER_DATA,
 };
 use crate::engine::resource::{
     jitter, retry_propagation, sorted, Ctx, Desired, Error, Live, Propagation, Resource, Result,
@@ -105,11 +105,18 @@ fn profile_name(arn: &str) -> &str {
 
 /// `p`: the plan's properties, None for an instance the plan no longer has (`find_owned`).
 /// `owner`: the `OwnerId` of the instance's reservation.
-fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, owner: &str) -> Live {
+fn live_of(
+    p: Option<&Instance>,
+    cx: &Ctx,
+    i: &aws_sdk_ec2::types::Instance,
+    owner: Option<&str>,
+) -> Result<Live> {
     let tags = i.tags();
     let name = name_tag(tags);
-    let id = i.instance_id().unwrap_or_default();
+    let id = need(i.instance_id(), "InstanceId")?;
     let state = i.state().and_then(|s| s.name());
+    // No public address is a state of its own (`associate_public_ip` false, or stopped): the
+    // output is then empty, as docs/plan.md says.
     let public_ip = i.public_ip_address().unwrap_or_default();
     // An instance's groups are its primary interface's. EC2 shows them on both; the test-bed
     // fills only one of the two (the interface's at launch, the instance's after a change), so
@@ -148,14 +155,14 @@ fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, own
         .unwrap_or_default();
     let mut attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
-        ("ami".to_string(), json!(i.image_id().unwrap_or_default())),
+        ("ami".to_string(), json!(need(i.image_id(), "ImageId")?)),
         (
             "instance_type".to_string(),
-            json!(i.instance_type().map(|t| t.as_str()).unwrap_or_default()),
+            json!(need(i.instance_type(), "InstanceType")?.as_str()),
         ),
         (
             "subnet".to_string(),
-            json!(i.subnet_id().unwrap_or_default()),
+            json!(need(i.subnet_id(), "SubnetId")?),
         ),
         (
             "instance_profile".to_string(),
@@ -181,33 +188,41 @@ fn live_of(p: Option<&Instance>, cx: &Ctx, i: &aws_sdk_ec2::types::Instance, own
     if p.is_none_or(|p| !p.security_groups.is_empty()) {
         attrs.insert("security_groups".into(), sorted(groups));
     }
+    let owner = need(owner, "OwnerId")?;
     let mut out = outputs(cx, "instance", id, &name, owner);
-    out.insert(
-        "private_ip".into(),
-        i.private_ip_address().unwrap_or_default().to_string(),
-    );
+    let private_ip = need(i.private_ip_address(), "PrivateIpAddress")?;
+    out.insert("private_ip".into(), private_ip.to_string());
     out.insert("public_ip".into(), public_ip.to_string());
-    Live {
-        outputs: out,
-        attrs,
-        owned: true,
-        handle: state_handle(i),
-    }
+    Ok(Live::new(out, attrs, true).with_handle(&InstanceHandle::of(i)))
 }
 
-fn state_handle(i: &aws_sdk_ec2::types::Instance) -> Json {
-    json!({ "state": i.state().and_then(|s| s.name()).map(|s| s.as_str()).unwrap_or_default() })
+/// What an instance's `Live` keeps besides its outputs: its state as EC2 last answered
+/// (none in an answer without one). Nothing acts on it: it says which state the outputs
+/// describe (a pending instance has no public address yet).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceHandle {
+    pub state: Option<String>,
+}
+
+impl InstanceHandle {
+    fn of(i: &aws_sdk_ec2::types::Instance) -> InstanceHandle {
+        let state = i
+            .state()
+            .and_then(|s| s.name())
+            .map(|s| s.as_str().to_string());
+        InstanceHandle { state }
+    }
 }
 
 /// Instances of a DescribeInstances page, each with its reservation's owner.
 fn with_owner(
     out: &[aws_sdk_ec2::types::Reservation],
-) -> impl Iterator<Item = (aws_sdk_ec2::types::Instance, String)> + '_ {
+) -> impl Iterator<Item = (aws_sdk_ec2::types::Instance, Option<String>)> + '_ {
     out.iter().flat_map(|r| {
-        let owner = r.owner_id().unwrap_or_default();
+        let owner = r.owner_id().map(str::to_string);
         r.instances()
             .iter()
-            .map(move |i| (i.clone(), owner.to_string()))
+            .map(move |i| (i.clone(), owner.clone()))
     })
 }
 
@@ -220,24 +235,16 @@ fn launched(
     cx: &Ctx,
     want: Desired,
     i: &aws_sdk_ec2::types::Instance,
-    owner: &str,
-) -> Live {
-    let id = i.instance_id().unwrap_or_default();
-    let mut out = outputs(cx, "instance", id, &p.name, owner);
-    out.insert(
-        "private_ip".into(),
-        i.private_ip_address().unwrap_or_default().to_string(),
-    );
-    out.insert(
-        "public_ip".into(),
-        i.public_ip_address().unwrap_or_default().to_string(),
-    );
-    Live {
-        outputs: out,
-        attrs: want.attrs,
-        owned: true,
-        handle: state_handle(i),
-    }
+    owner: Option<&str>,
+) -> Result<Live> {
+    let id = need(i.instance_id(), "InstanceId")?;
+    let mut out = outputs(cx, "instance", id, &p.name, need(owner, "OwnerId")?);
+    let private_ip = need(i.private_ip_address(), "PrivateIpAddress")?;
+    out.insert("private_ip".into(), private_ip.to_string());
+    // None until it runs, as a read right after shows it (see `live_of`).
+    let public_ip = i.public_ip_address().unwrap_or_default();
+    out.insert("public_ip".into(), public_ip.to_string());
+    Ok(Live::new(out, want.attrs, true).with_handle(&InstanceHandle::of(i)))
 }
 
 /// The live instance: one DescribeInstances by the ownership tags (ended instances, listed for
@@ -262,10 +269,14 @@ async fn find(p: &Instance, cx: &Ctx) -> Result<Option<Live>> {
             _ => break,
         }
     }
-    let found = pick(cx, "instance", all, |(i, _)| {
-        i.instance_id().unwrap_or_default().to_string()
-    });
-    Ok(found.map(|(i, owner)| live_of(Some(p), cx, &i, &owner)))
+    let mut ided = vec![];
+    for (i, owner) in all {
+        ided.push((need(i.instance_id(), "InstanceId")?.to_string(), i, owner));
+    }
+    let found = pick(cx, "instance", ided, |(id, _, _)| id.clone());
+    found
+        .map(|(_, i, owner)| live_of(Some(p), cx, &i, owner.as_deref()))
+        .transpose()
 }
 
 /// How long to wait for an instance to terminate.
@@ -417,6 +428,7 @@ impl Resource for Instance {
     // the system" (Eventual consistency in the Amazon EC2 API).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = InstanceHandle;
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let mut d = Desired::of::<Self>()
@@ -475,12 +487,12 @@ impl Resource for Instance {
             let page = page.map_err(|e| cx.aws("DescribeInstances", e))?;
             found.extend(with_owner(page.reservations()).filter(|(i, _)| !ended(i)));
         }
-        Ok(owned(
+        owned(
             cx,
             &found,
             |(i, _)| i.tags(),
-            |(i, owner)| live_of(None, cx, i, owner),
-        ))
+            |(i, owner)| live_of(None, cx, i, owner.as_deref()),
+        )
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -529,17 +541,11 @@ impl Resource for Instance {
         let inst = answered(out.instances().first(), "RunInstances returned no instance")?;
         let id = answered(inst.instance_id(), "RunInstances returned no instance id")?;
         cx.say(format!("launched {id}"));
-        Ok(launched(
-            p,
-            cx,
-            want,
-            inst,
-            out.owner_id().unwrap_or_default(),
-        ))
+        launched(p, cx, want, inst, out.owner_id())
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        let id = &live.outputs["id"];
+        let id = live.output("id")?;
         // Groups, profile and tags are independent: one call each (the profile may need two),
         // all at once.
         let mut calls: Vec<Call<'_>> = vec![];
@@ -576,7 +582,7 @@ impl Resource for Instance {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         // Already terminated (a second destroy, or a retry): nothing to do. EC2 would accept
         // another TerminateInstances, but the test-bed then fails on the interface that went
         // with the instance; asking first costs one read.

@@ -11,9 +11,10 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::json;
 
 use super::{
-    create_tagged, end_with, finish, id_owner, live_tags, name_tag, outputs, owned, owner_filters,
-    pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
+    create_tagged, end_with, finish, id_owner, live_tags, name_tag, outputs, tag_spec, want_tags,
+    Call, Creation, Ending,
 };
+use super::{need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{until_seen, Ctx, Desired, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::plan::types::InternetGateway;
@@ -38,7 +39,7 @@ fn live_of(
     _p: Option<&InternetGateway>,
     cx: &Ctx,
     g: &aws_sdk_ec2::types::InternetGateway,
-) -> Live {
+) -> Result<Live> {
     let tags = g.tags();
     let name = name_tag(tags);
     // A gateway attaches to one VPC at most; one being detached is already on its way out.
@@ -52,19 +53,24 @@ fn live_of(
             )
         })
         .and_then(|a| a.vpc_id())
+        // None attached: the attribute's empty value, which the plan shows as a change.
         .unwrap_or_default();
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
         ("vpc".to_string(), json!(vpc)),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    let id = g.internet_gateway_id().unwrap_or_default();
-    let owner = g.owner_id().unwrap_or_default();
-    Live::new(
+    let id = need(g.internet_gateway_id(), "InternetGatewayId")?;
+    let owner = need(g.owner_id(), "OwnerId")?;
+    Ok(Live::new(
         outputs(cx, "internet-gateway", id, &name, owner),
         attrs,
         true,
-    )
+    ))
+}
+
+super::described! {
+    InternetGateway: aws_sdk_ec2::types::InternetGateway, "internet gateway", describe_internet_gateways "DescribeInternetGateways", id internet_gateway_id, live live_of
 }
 
 /// EC2 refuses a detach while instances in the VPC still hold public addresses.
@@ -122,6 +128,7 @@ impl Resource for InternetGateway {
     // the system" (Eventual consistency in the Amazon EC2 API).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = ();
 
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -130,7 +137,13 @@ impl Resource for InternetGateway {
             .attr("tags", want_tags(&p.tags)))
     }
 
-    super::found_by_tags! { describe_internet_gateways, "DescribeInternetGateways", "internet gateway", internet_gateway_id, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        read_by_tags(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -154,7 +167,7 @@ impl Resource for InternetGateway {
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        let id = &live.outputs["id"];
+        let id = live.output("id")?;
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("vpc") {
             // Detach, then attach: a gateway is attached to one VPC at most.
@@ -173,7 +186,7 @@ impl Resource for InternetGateway {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let vpc = live.attr_str("vpc");
         if !vpc.is_empty() {
             detach(cx, &id, vpc).await?;

@@ -12,7 +12,7 @@ pub mod security_group;
 pub mod subnet;
 pub mod vpc;
 
-pub use super::shared::{gone_ok, settle, together, Call, Named};
+pub use super::shared::{gone_ok, need, settle, together, Call, Named};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -61,13 +61,15 @@ pub fn owned<T>(
     cx: &Ctx,
     found: &[T],
     tags: impl Fn(&T) -> &[Tag],
-    live: impl Fn(&T) -> Live,
-) -> Vec<(String, Live)> {
-    let all = found
-        .iter()
-        .filter_map(|x| Some((owned_id(&cx.owner, pairs(tags(x)))?, live(x))))
-        .collect();
-    owned_in_order(all)
+    live: impl Fn(&T) -> Result<Live>,
+) -> Result<Vec<(String, Live)>> {
+    let mut all = vec![];
+    for x in found {
+        if let Some(id) = owned_id(&cx.owner, pairs(tags(x))) {
+            all.push((id, live(x)?));
+        }
+    }
+    Ok(owned_in_order(all))
 }
 
 /// Every tag the resource carries: ownership, the plan's tags, and `Name`.
@@ -270,9 +272,9 @@ macro_rules! end_by_id {
 }
 pub(crate) use end_by_id;
 
-/// The id and owner account in a create's answer (`made` of `create_tagged`).
+/// The id and owner account in a create's answer (None when either is missing) (`made` of `create_tagged`).
 pub fn id_owner(id: Option<&str>, owner: Option<&str>) -> Option<(String, String)> {
-    Some((id?.to_string(), owner.unwrap_or_default().to_string()))
+    Some((id?.to_string(), owner?.to_string()))
 }
 
 /// A fresh ClientToken for one create (RunInstances, CreateRouteTable: see `instance`'s module
@@ -314,7 +316,7 @@ where
     let want = P::desired(p, cx)?;
     let create = || async {
         let out = cx.call(c.op, send()).await?;
-        let (id, owner) = answered(made(&out), &format!("{} returned no id", c.op))?;
+        let (id, owner) = answered(made(&out), &format!("{} returned no id or owner", c.op))?;
         let mut live = fresh(cx, c.kind, &id, p.name(), &owner, want.clone());
         start(&mut live);
         Ok(live)
@@ -379,7 +381,7 @@ pub async fn finish<'a, P: Named>(
     mut calls: Vec<Call<'a>>,
 ) -> Result<Live> {
     if needs_retag(live, changed) {
-        calls.push(Box::pin(retag(cx, &live.outputs["id"], p, live)));
+        calls.push(Box::pin(retag(cx, live.output("id")?, p, live)));
     }
     together(calls).await?;
     Ok(applied(live, &P::desired(p, cx)?, changed))
@@ -390,53 +392,83 @@ pub fn needs_retag(live: &Live, changed: &BTreeSet<String>) -> bool {
     !live.owned || changed.contains("tags") || changed.contains("name")
 }
 
-/// `read` (the one resource with this resource's ownership tags) and `find_owned` (every one
-/// with the plan's) of an EC2 type, from `Describe*` (`$call`, `$op`), every page: an item
-/// `$keep` refuses (a deleted state) is passed over, `$id` names an item and `$live` describes
-/// it (with the resource's properties in `read`, none in `find_owned`).
-macro_rules! found_by_tags {
-    ($call:ident, $op:literal, $noun:literal, $id:ident, $live:path) => {
-        $crate::engine::types::ec2::found_by_tags!($call, $op, $noun, $id, $live, |_| true);
-    };
-    ($call:ident, $op:literal, $noun:literal, $id:ident, $live:path, $keep:expr) => {
-        async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
-            let found =
-                $crate::engine::types::ec2::describe_all!(cx, $call, $op, owner_filters(cx), $keep);
-            Ok(pick(cx, $noun, found, |x| {
-                x.$id().unwrap_or_default().to_string()
-            })
-            .map(|x| $live(Some(p), cx, &x)))
-        }
-
-        async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-            let found =
-                $crate::engine::types::ec2::describe_all!(cx, $call, $op, plan_filters(cx), $keep);
-            Ok(owned(cx, &found, |x| x.tags(), |x| $live(None, cx, x)))
-        }
-    };
+/// An EC2 type found by its ownership tags in one `Describe*` (every page): what
+/// `read_by_tags` and `owned_by_tags`, its `read` and `find_owned`, need of it.
+pub trait Described: Named {
+    /// What the `Describe*` call lists (`aws_sdk_ec2::types::Vpc`, …).
+    type Item: Send + Sync;
+    /// The resource in messages ("VPC").
+    const NOUN: &'static str;
+    /// Every item `Describe*` finds with `filters`, page by page.
+    fn describe(
+        cx: &Ctx,
+        filters: Vec<Filter>,
+    ) -> impl Future<Output = Result<Vec<Self::Item>>> + Send;
+    /// The item's id (`VpcId`, …).
+    fn id_of(x: &Self::Item) -> Option<&str>;
+    fn tags_of(x: &Self::Item) -> &[Tag];
+    /// Whether the item is on its way out (a deleting state), which counts as not there.
+    fn going(_x: &Self::Item) -> bool {
+        false
+    }
+    /// The item as `read` describes it, with the resource's properties in `read` (none in
+    /// `find_owned`).
+    fn live(p: Option<&Self>, cx: &Ctx, x: &Self::Item) -> Result<Live>;
 }
-pub(crate) use found_by_tags;
 
-/// Every item `Describe*` (`$call`, `$op`) finds with `$filters` that `$keep` takes, page by
-/// page.
-macro_rules! describe_all {
-    ($cx:expr, $call:ident, $op:literal, $filters:expr, $keep:expr) => {{
-        let mut pages = $cx
-            .clients()
-            .ec2
-            .$call()
-            .set_filters(Some($filters))
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = vec![];
-        while let Some(x) = pages.next().await {
-            let x = x.map_err(|e| $cx.aws($op, e))?;
-            if ($keep)(&x) {
-                found.push(x);
+/// Declares a type `Described`: `$T`'s item, noun, `Describe*` call (`$call`, named `$op`),
+/// the item's id (`$id`) and how `read` describes it (`$live`), and with `going` which items
+/// count as gone. A declaration only: what is done with it is `read_by_tags`/`owned_by_tags`.
+macro_rules! described {
+    ($T:ty: $Item:ty, $noun:literal, $call:ident $op:literal, id $id:ident, live $live:path
+     $(, going $going:expr)?) => {
+        impl $crate::engine::types::ec2::Described for $T {
+            type Item = $Item;
+            const NOUN: &'static str = $noun;
+            async fn describe(
+                cx: &Ctx,
+                filters: Vec<aws_sdk_ec2::types::Filter>,
+            ) -> Result<Vec<$Item>> {
+                let pages = cx.clients().ec2.$call().set_filters(Some(filters));
+                let pages = pages.into_paginator().items().send();
+                pages.try_collect().await.map_err(|e| cx.aws($op, e))
+            }
+            fn id_of(x: &$Item) -> Option<&str> {
+                x.$id()
+            }
+            fn tags_of(x: &$Item) -> &[aws_sdk_ec2::types::Tag] {
+                x.tags()
+            }
+            $(fn going(x: &$Item) -> bool {
+                ($going)(x)
+            })?
+            fn live(p: Option<&Self>, cx: &Ctx, x: &$Item) -> Result<Live> {
+                $live(p, cx, x)
             }
         }
-        found
-    }};
+    };
 }
-pub(crate) use describe_all;
+pub(crate) use described;
+
+/// `read` of a `Described` type: the one resource with this resource's ownership tags (see
+/// `pick` when there are several).
+pub async fn read_by_tags<T: Described>(p: &T, cx: &Ctx) -> Result<Option<Live>> {
+    let mut found = vec![];
+    for x in T::describe(cx, owner_filters(cx)).await? {
+        if !T::going(&x) {
+            found.push((need(T::id_of(&x), "id")?.to_string(), x));
+        }
+    }
+    let one = pick(cx, T::NOUN, found, |(id, _)| id.clone());
+    one.map(|(_, x)| T::live(Some(p), cx, &x)).transpose()
+}
+
+/// `find_owned` of a `Described` type: every resource with the plan's tags.
+pub async fn owned_by_tags<T: Described>(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+    let found: Vec<T::Item> = T::describe(cx, plan_filters(cx))
+        .await?
+        .into_iter()
+        .filter(|x| !T::going(x))
+        .collect();
+    owned(cx, &found, T::tags_of, |x| T::live(None, cx, x))
+}

@@ -13,9 +13,10 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    create_tagged, finish, gone_ok, id_owner, live_tags, name_tag, outputs, owned, owner_filters,
-    pick, plan_filters, tag_spec, want_tags, Call, Creation, Ending,
+    create_tagged, finish, gone_ok, id_owner, live_tags, name_tag, outputs, tag_spec, want_tags,
+    Call, Creation, Ending,
 };
+use super::{need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{sorted, until_seen, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::plan::types::{Route, RouteTable};
@@ -60,7 +61,7 @@ const DELETE: Ending = Ending {
     gone: &["InvalidRouteTableID.NotFound"],
 };
 
-fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Live {
+fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable) -> Result<Live> {
     let tags = t.tags();
     let name = name_tag(tags);
     // Routes a virtual gateway propagates are not the plan's to compare or remove.
@@ -83,6 +84,8 @@ fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable
                 .or(r.instance_id())
                 .or(r.local_gateway_id())
                 .or(r.carrier_gateway_id())
+                // A target none of these name (a blackhole): the route shows with an empty
+                // gateway, a difference the plan's update removes.
                 .unwrap_or_default();
             (target != "local").then(|| (dest.to_string(), target.to_string()))
         });
@@ -109,31 +112,34 @@ fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable
         .collect();
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
-        ("vpc".to_string(), json!(t.vpc_id().unwrap_or_default())),
+        ("vpc".to_string(), json!(need(t.vpc_id(), "VpcId")?)),
         ("routes".to_string(), routes_json(routes)),
         ("subnets".to_string(), sorted(assocs.keys().cloned())),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    let id = t.route_table_id().unwrap_or_default();
-    let owner = t.owner_id().unwrap_or_default();
-    Live {
-        outputs: outputs(cx, "route-table", id, &name, owner),
-        attrs,
-        owned: true,
-        handle: json!({ "associations": assocs }),
-    }
+    let id = need(t.route_table_id(), "RouteTableId")?;
+    let owner = need(t.owner_id(), "OwnerId")?;
+    let outputs = outputs(cx, "route-table", id, &name, owner);
+    let handle = RouteTableHandle {
+        associations: assocs,
+    };
+    Ok(Live::new(outputs, attrs, true).with_handle(&handle))
 }
 
-fn associations(live: &Live) -> BTreeMap<String, String> {
-    live.handle
-        .get("associations")
-        .and_then(Json::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(s, a)| Some((s.clone(), a.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+super::described! {
+    RouteTable: aws_sdk_ec2::types::RouteTable, "route table", describe_route_tables "DescribeRouteTables", id route_table_id, live live_of
+}
+
+/// What a route table's `Live` keeps besides its outputs: its explicit subnet associations
+/// (subnet id to association id), which disassociating needs and the `subnets` attribute
+/// does not hold.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RouteTableHandle {
+    pub associations: BTreeMap<String, String>,
+}
+
+fn associations(live: &Live) -> Result<BTreeMap<String, String>> {
+    Ok(live.handle::<RouteTableHandle>()?.associations)
 }
 
 /// CreateRoute and ReplaceRoute take the target in a field named by its kind; ids carry it.
@@ -236,7 +242,8 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
         // the table may be seconds old.)
         Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
             let now = until_seen(cx, "the route table", || RouteTable::read(p, cx)).await?;
-            match now.and_then(|l| associations(&l).remove(subnet)) {
+            let now = now.map(|l| associations(&l)).transpose()?;
+            match now.and_then(|mut a| a.remove(subnet)) {
                 Some(assoc) => Ok(assoc),
                 None => Err(Error::other(format!(
                     "subnet {subnet} is associated with another route table; disassociate it there first ({e})"
@@ -252,6 +259,7 @@ impl Resource for RouteTable {
     // the system" (Eventual consistency in the Amazon EC2 API).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = RouteTableHandle;
 
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         let routes = p.routes.iter().map(
@@ -270,7 +278,13 @@ impl Resource for RouteTable {
             .forces_replacement(&["vpc"]))
     }
 
-    super::found_by_tags! { describe_route_tables, "DescribeRouteTables", "route table", route_table_id, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        read_by_tags(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -286,20 +300,20 @@ impl Resource for RouteTable {
         let start = |l: &mut Live| {
             l.attrs.insert("routes".into(), json!([]));
             l.attrs.insert("subnets".into(), json!([]));
-            l.handle = json!({ "associations": {} });
+            l.set_handle(&RouteTableHandle::default());
         };
         create_tagged(p, cx, &CREATE, send, made, start).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        let id = &live.outputs["id"];
+        let id = live.output("id")?;
         let have_routes = route_pairs(live.attrs.get("routes"));
         let want_routes: BTreeMap<&str, &str> = p
             .routes
             .iter()
             .map(|r| (r.destination.as_str(), r.gateway.as_str()))
             .collect();
-        let have = associations(live);
+        let have = associations(live)?;
         let want: BTreeSet<&str> = p.subnets.iter().map(String::as_str).collect();
         // The association ids the calls make, for the handle.
         let made: Mutex<BTreeMap<String, String>> = Mutex::default();
@@ -339,13 +353,13 @@ impl Resource for RouteTable {
         }
         let mut out = finish(cx, p, live, changed, calls).await?;
         keep.extend(made.into_inner().unwrap_or_else(|e| e.into_inner()));
-        out.handle = json!({ "associations": keep });
+        out.set_handle(&RouteTableHandle { associations: keep });
         Ok(out)
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let id = live.output("id");
-        for assoc in associations(live).values() {
+        let id = live.output("id")?.to_string();
+        for assoc in associations(live)?.values() {
             disassociate(cx, assoc).await?;
         }
         super::end_by_id!(cx, &DELETE, delete_route_table, route_table_id, &id)

@@ -12,9 +12,10 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType}
 use serde_json::{json, Value as Json};
 
 use super::{
-    arn_account, finish, fresh, gone_ok, live_tags, outputs, owned, owner_filters, pick,
-    plan_filters, settle, tag_spec, together, want_tags, Call, Ending,
+    arn_account, finish, fresh, gone_ok, live_tags, outputs, settle, tag_spec, together, want_tags,
+    Call, Ending,
 };
+use super::{need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{
     create_once, owned_id, until_seen, until_seen_for, Ctx, Desired, Error, Live, Resource, Result,
 };
@@ -145,11 +146,15 @@ const DELETE: Ending = Ending {
     gone: &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
 };
 
-fn live_of(_p: Option<&SecurityGroup>, cx: &Ctx, g: &aws_sdk_ec2::types::SecurityGroup) -> Live {
-    let name = g.group_name().unwrap_or_default();
+fn live_of(
+    _p: Option<&SecurityGroup>,
+    cx: &Ctx,
+    g: &aws_sdk_ec2::types::SecurityGroup,
+) -> Result<Live> {
+    let name = need(g.group_name(), "GroupName")?;
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
-        ("vpc".to_string(), json!(g.vpc_id().unwrap_or_default())),
+        ("vpc".to_string(), json!(need(g.vpc_id(), "VpcId")?)),
         (
             "description".to_string(),
             json!(g.description().unwrap_or_default()),
@@ -161,9 +166,17 @@ fn live_of(_p: Option<&SecurityGroup>, cx: &Ctx, g: &aws_sdk_ec2::types::Securit
         ("tags".to_string(), live_tags(g.tags())),
     ]);
     // The `Name` tag mirrors the group name (both set at create); the name is the group's.
-    let id = g.group_id().unwrap_or_default();
-    let owner = g.owner_id().unwrap_or_default();
-    Live::new(outputs(cx, "security-group", id, name, owner), attrs, true)
+    let id = need(g.group_id(), "GroupId")?;
+    let owner = need(g.owner_id(), "OwnerId")?;
+    Ok(Live::new(
+        outputs(cx, "security-group", id, name, owner),
+        attrs,
+        true,
+    ))
+}
+
+super::described! {
+    SecurityGroup: aws_sdk_ec2::types::SecurityGroup, "security group", describe_security_groups "DescribeSecurityGroups", id group_id, live live_of
 }
 
 /// `call` with all of `rules` at once; when that answers None (EC2 refused the whole batch
@@ -236,13 +249,8 @@ async fn revoke(cx: &Ctx, group: &str, rules: Vec<IpPermission>) -> Result<()> {
 /// Whether a group named as `p` shows in its VPC without this resource's ownership tags.
 async fn named_elsewhere(p: &SecurityGroup, cx: &Ctx) -> Result<bool> {
     let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
-    let found = super::describe_all!(
-        cx,
-        describe_security_groups,
-        "DescribeSecurityGroups",
-        vec![filter("vpc-id", &p.vpc), filter("group-name", &p.name)],
-        |_| true
-    );
+    let filters = vec![filter("vpc-id", &p.vpc), filter("group-name", &p.name)];
+    let found = <SecurityGroup as super::Described>::describe(cx, filters).await?;
     Ok(found.iter().any(|g| {
         let tags = g
             .tags()
@@ -257,6 +265,7 @@ impl Resource for SecurityGroup {
     // the system" (Eventual consistency in the Amazon EC2 API).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = ();
 
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -268,7 +277,13 @@ impl Resource for SecurityGroup {
             .forces_replacement(&["name", "vpc", "description"]))
     }
 
-    super::found_by_tags! { describe_security_groups, "DescribeSecurityGroups", "security group", group_id, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        read_by_tags(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -326,7 +341,7 @@ impl Resource for SecurityGroup {
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-        let id = &live.outputs["id"];
+        let id = live.output("id")?;
         let mut calls: Vec<Call<'_>> = vec![];
         if changed.contains("ingress") {
             let have: BTreeSet<Rule> = live
@@ -362,13 +377,8 @@ impl Resource for SecurityGroup {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        super::end_by_id!(
-            cx,
-            &DELETE,
-            delete_security_group,
-            group_id,
-            live.output("id")
-        )
+        let id = live.output("id")?;
+        super::end_by_id!(cx, &DELETE, delete_security_group, group_id, id)
     }
 }
 

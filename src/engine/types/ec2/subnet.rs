@@ -11,9 +11,10 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::json;
 
 use super::{
-    create_tagged, finish, id_owner, live_tags, name_tag, outputs, owned, owner_filters, pick,
-    plan_filters, tag_spec, want_tags, Call, Creation, Ending,
+    create_tagged, finish, id_owner, live_tags, name_tag, outputs, tag_spec, want_tags, Call,
+    Creation, Ending,
 };
+use super::{need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::plan::types::Subnet;
@@ -35,16 +36,16 @@ const DELETE: Ending = Ending {
 };
 
 /// `p`: the plan's subnet, when reading it (its zone is compared only if the plan names one).
-fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live {
+fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Result<Live> {
     let with_zone = p.is_none_or(|p| p.availability_zone.is_some());
     let tags = s.tags();
     let name = name_tag(tags);
     let mut attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
-        ("vpc".to_string(), json!(s.vpc_id().unwrap_or_default())),
+        ("vpc".to_string(), json!(need(s.vpc_id(), "VpcId")?)),
         (
             "cidr".to_string(),
-            json!(s.cidr_block().unwrap_or_default()),
+            json!(need(s.cidr_block(), "CidrBlock")?),
         ),
         (
             "map_public_ip_on_launch".to_string(),
@@ -56,12 +57,20 @@ fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Live
     if with_zone {
         attrs.insert(
             "availability_zone".into(),
-            json!(s.availability_zone().unwrap_or_default()),
+            json!(need(s.availability_zone(), "AvailabilityZone")?),
         );
     }
-    let id = s.subnet_id().unwrap_or_default();
-    let owner = s.owner_id().unwrap_or_default();
-    Live::new(outputs(cx, "subnet", id, &name, owner), attrs, true)
+    let id = need(s.subnet_id(), "SubnetId")?;
+    let owner = need(s.owner_id(), "OwnerId")?;
+    Ok(Live::new(
+        outputs(cx, "subnet", id, &name, owner),
+        attrs,
+        true,
+    ))
+}
+
+super::described! {
+    Subnet: aws_sdk_ec2::types::Subnet, "subnet", describe_subnets "DescribeSubnets", id subnet_id, live live_of
 }
 
 impl Resource for Subnet {
@@ -69,6 +78,7 @@ impl Resource for Subnet {
     // the system" (Eventual consistency in the Amazon EC2 API).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = ();
 
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         let mut d = Desired::of::<Self>()
@@ -84,7 +94,13 @@ impl Resource for Subnet {
         Ok(d)
     }
 
-    super::found_by_tags! { describe_subnets, "DescribeSubnets", "subnet", subnet_id, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        read_by_tags(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -110,7 +126,7 @@ impl Resource for Subnet {
                 .value(p.map_public_ip_on_launch)
                 .build();
             let ec2 = &cx.clients().ec2;
-            let sent = ec2.modify_subnet_attribute().subnet_id(&live.outputs["id"]);
+            let sent = ec2.modify_subnet_attribute().subnet_id(live.output("id")?);
             cx.run(
                 "ModifySubnetAttribute",
                 sent.map_public_ip_on_launch(on).send(),
@@ -125,7 +141,8 @@ impl Resource for Subnet {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        super::end_by_id!(cx, &DELETE, delete_subnet, subnet_id, live.output("id"))
+        let id = live.output("id")?;
+        super::end_by_id!(cx, &DELETE, delete_subnet, subnet_id, id)
     }
 }
 

@@ -40,20 +40,24 @@ const DELETE: Ending = Ending {
     gone: &["InvalidVpcID.NotFound"],
 };
 
-fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Live {
+fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Result<Live> {
     let tags = vpc.tags();
-    let id = vpc.vpc_id().unwrap_or_default();
+    let id = need(vpc.vpc_id(), "VpcId")?;
     let name = name_tag(tags);
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
         (
             "cidr".to_string(),
-            json!(vpc.cidr_block().unwrap_or_default()),
+            json!(need(vpc.cidr_block(), "CidrBlock")?),
         ),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    let owner = vpc.owner_id().unwrap_or_default();
-    Live::new(outputs(cx, "vpc", id, &name, owner), attrs, true)
+    let owner = need(vpc.owner_id(), "OwnerId")?;
+    Ok(Live::new(outputs(cx, "vpc", id, &name, owner), attrs, true))
+}
+
+super::described! {
+    Vpc: aws_sdk_ec2::types::Vpc, "VPC", describe_vpcs "DescribeVpcs", id vpc_id, live live_of, going |v: &aws_sdk_ec2::types::Vpc| v.state() == Some(&VpcState::Deleting)
 }
 
 impl Resource for Vpc {
@@ -61,6 +65,7 @@ impl Resource for Vpc {
     // the system" (Eventual consistency in the Amazon EC2 API).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = ();
 
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -70,7 +75,13 @@ impl Resource for Vpc {
             .forces_replacement(&["cidr"]))
     }
 
-    super::found_by_tags! { describe_vpcs, "DescribeVpcs", "VPC", vpc_id, live_of, |v: &aws_sdk_ec2::types::Vpc| v.state() != Some(&VpcState::Deleting) }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        read_by_tags(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ec2 = &cx.clients().ec2;
@@ -86,7 +97,8 @@ impl Resource for Vpc {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        super::end_by_id!(cx, &DELETE, delete_vpc, vpc_id, live.output("id"))
+        let id = live.output("id")?;
+        super::end_by_id!(cx, &DELETE, delete_vpc, vpc_id, id)
     }
 }
 

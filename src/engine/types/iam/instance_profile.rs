@@ -116,6 +116,7 @@ impl Resource for InstanceProfile {
     // visible", IAM User Guide, Troubleshooting IAM).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
+    type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -259,7 +260,7 @@ impl Resource for InstanceProfile {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let name = live.output("name");
+        let name = live.output("name")?.to_string();
         let iam = &cx.clients().iam;
         // IAM refuses to delete a profile that still holds a role; read the roles afresh, as
         // the one in `live` may have been swapped since.

@@ -196,6 +196,7 @@ impl Resource for Role {
     // visible", IAM User Guide, Troubleshooting IAM).
     const READS_LAG: bool = true;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
+    type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let def = &cx.part().def;
@@ -438,7 +439,7 @@ impl Resource for Role {
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
-        let name = live.output("name");
+        let name = live.output("name")?.to_string();
         let iam = &cx.clients().iam;
         // IAM refuses to delete a role that still has policies or instance profiles.
         let listed = iam

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::{json, Value as Json};
 
-use super::Principals;
+use super::policy::{key_policy, policy_doc, policy_text, put_policy, settle_policy, with_policy};
 use crate::engine::resource::changed_attrs;
 use crate::engine::resource::{
     create_once, owned_id, owned_in_order, plan_tags, retry_propagation, user_tags, Attrs, Ctx,
@@ -32,24 +32,14 @@ use crate::engine::resource::{
 use crate::engine::scan::{key_ref, Memo};
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, Call};
-use crate::engine::types::shared::{answered, gone_ok};
+use crate::engine::types::shared::{answered, gone_ok, need};
 use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
 use crate::plan::types::KmsKey;
 use crate::plan::Path as PropPath;
 use crate::policy;
-use crate::policy::canonical;
-
-/// The only key policy name KMS has.
-const POLICY_NAME: &str = "default";
 
 /// The pending window a key gets when the plan names none (and KMS's own default).
 const DEFAULT_WINDOW: u32 = 7;
-
-const PRINCIPALS: Propagation = Propagation {
-    what: "the key policy's principals",
-    bound: Ctx::kms_propagation,
-    pending: propagating,
-};
 
 const NEW_KEY: Propagation = Propagation {
     what: "the new key",
@@ -61,42 +51,12 @@ fn window(p: &KmsKey) -> u32 {
     p.deletion_window_days.unwrap_or(DEFAULT_WINDOW)
 }
 
-/// The key policy as sent: the document as generated (or written), not its canonical form,
-/// which collapses one-element lists and so may turn `Statement` into a bare object; valid, but
-/// not every consumer of the policy reads that form.
-fn policy_text(p: &KmsKey, cx: &Ctx) -> String {
-    generated(p, cx).to_string()
-}
-
-/// The key policy as compared.
-fn policy_doc(p: &KmsKey, cx: &Ctx) -> Json {
-    canonical(&generated(p, cx))
-}
-
-/// The plan's key policy, naming the account principal in the form KMS was seen to use for
-/// this account (`learn_principal`), else in the partition's documented form.
-fn generated(p: &KmsKey, cx: &Ctx) -> Json {
-    let part = cx.part();
-    let root = part
-        .account
-        .get()
-        .and_then(|account| Principals::of(part).learned(account));
-    cx.fill_account(policy::key_policy(p, &part.def, root.as_deref()))
-}
-
-/// Keep the account principal of a key policy KMS holds (see `policy::account_principal_in`).
-fn learn_principal(cx: &Ctx, doc: &Json) {
-    if let Some((account, principal)) = policy::account_principal_in(doc) {
-        Principals::of(cx.part()).learn(&account, &principal);
-    }
-}
-
 fn tags(cx: &Ctx, p: &KmsKey) -> Vec<Tag> {
     crate::engine::types::shared::sdk_tags!(cx, &p.tags, Tag, tag_key, tag_value)
 }
 
 /// KMS's not-found code.
-const GONE: &[&str] = &["NotFoundException"];
+pub(super) const GONE: &[&str] = &["NotFoundException"];
 
 fn not_found(e: &Error) -> bool {
     e.code().is_some_and(|c| GONE.contains(&c))
@@ -104,59 +64,8 @@ fn not_found(e: &Error) -> bool {
 
 /// A principal in the policy that KMS cannot see yet (a role created seconds ago). A policy
 /// malformed for any other reason fails at once instead of waiting out the bound.
-fn propagating(e: &Error) -> bool {
+pub(super) fn propagating(e: &Error) -> bool {
     e.aws().is_some_and(AwsError::is_kms_principal_not_visible)
-}
-
-/// Whether a key policy names a principal that may still be on its way (a role or user, made
-/// seconds ago). One that names only account principals (`…:root`) cannot be cured by waiting:
-/// KMS refusing those refuses the account itself (another partition's form, a mistyped id).
-fn may_propagate(doc: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<Json>(doc) else {
-        return true;
-    };
-    let statements = match &doc["Statement"] {
-        Json::Array(s) => s.clone(),
-        other => vec![other.clone()],
-    };
-    statements.iter().any(|st| {
-        let aws = &st["Principal"]["AWS"];
-        let arns: Vec<&str> = match aws {
-            Json::String(s) => vec![s.as_str()],
-            Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
-            _ => vec![],
-        };
-        arns.iter()
-            .any(|a| policy::account_of_principal(a).is_none())
-    })
-}
-
-/// Calls a key policy with `doc`, retried while its principals propagate, refused at once with
-/// the reason when no propagation can cure the refusal.
-async fn with_policy<T, F, Fut>(cx: &Ctx, doc: &str, f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let curable = may_propagate(doc);
-    let mut f = f;
-    retry_propagation(cx, &PRINCIPALS, || {
-        let sent = f();
-        async move {
-            sent.await.map_err(|e| {
-                if !curable && propagating(&e) {
-                    Error::other(format!(
-                        "{e}; the policy names only account principals ({}), which no \
-                         propagation makes valid: check each is this partition's form and account",
-                        cx.part().def.partition.account_principal("<account>")
-                    ))
-                } else {
-                    e
-                }
-            })
-        }
-    })
-    .await
 }
 
 /// A key that is going away counts as gone: it cannot be used, only cancelled.
@@ -269,26 +178,6 @@ async fn key_ids(cx: &Ctx) -> Result<Vec<String>> {
     Ok(keys)
 }
 
-/// A key's policy, canonical; None when the key is gone.
-async fn key_policy(cx: &Ctx, key_id: &str) -> Result<Option<Json>> {
-    let kms = &cx.clients().kms;
-    let sent = kms
-        .get_key_policy()
-        .key_id(key_id)
-        .policy_name(POLICY_NAME)
-        .send();
-    let got = gone_ok(cx.call("GetKeyPolicy", sent).await, GONE)?;
-    Ok(got.map(|out| {
-        out.policy()
-            .map(|d| {
-                let doc = serde_json::from_str(d).unwrap_or_else(|_| Json::String(d.to_string()));
-                learn_principal(cx, &doc);
-                canonical(&doc)
-            })
-            .unwrap_or(Json::Null)
-    }))
-}
-
 /// What `read` needs of a found key besides its metadata: its tags and policy, at once (one
 /// round trip). None when it is gone, or its tags are not ours to read.
 ///
@@ -303,7 +192,7 @@ async fn tags_and_policy(
 ) -> Result<Option<(Vec<(String, String)>, Json)>> {
     let key_id = meta.key_id();
     let tags = async {
-        let indexed = indexed_tags(cx, meta.arn().unwrap_or_default()).await?;
+        let indexed = indexed_tags(cx, need(meta.arn(), "its ARN")?).await?;
         match indexed.filter(|tags| owns(cx, tags)) {
             Some(tags) => Ok(Some(tags)),
             None => key_tags(cx, key_id).await,
@@ -453,13 +342,21 @@ fn key_live(arn: &str, key_id: &str, attrs: Attrs, window: u32, owned: bool) -> 
         outputs.insert("alias_arn".into(), alias_arn(arn, alias)?);
         outputs.insert("alias".into(), alias.clone());
     }
-    Ok(Live {
-        outputs,
-        attrs,
-        owned,
-        // Delete gets no props: it needs the key id, the alias and the plan's pending window.
-        handle: json!({"key_id": key_id, "alias": alias, "deletion_window_days": window}),
-    })
+    let handle = KeyHandle {
+        key_id: key_id.to_string(),
+        alias,
+        deletion_window_days: window,
+    };
+    Ok(Live::new(outputs, attrs, owned).with_handle(&handle))
+}
+
+/// What a key's `Live` keeps for delete, which gets no properties: the key id, the alias it
+/// is known by (removed with it), and the plan's pending window.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyHandle {
+    pub key_id: String,
+    pub alias: Option<String>,
+    pub deletion_window_days: u32,
 }
 
 /// A found key's live state from its metadata, tags and policy.
@@ -474,38 +371,6 @@ fn live_from(
     let arn = answered(meta.arn(), "DescribeKey returned no ARN")?;
     let attrs = key_attrs(meta, alias, policy, tags);
     key_live(arn, meta.key_id(), attrs, window, owned)
-}
-
-async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> {
-    let kms = &cx.clients().kms;
-    // Never with BypassPolicyLockoutSafetyCheck: KMS's own check is a last guard against a
-    // policy that locks the account out of its key.
-    with_policy(cx, doc, || async {
-        cx.run(
-            "PutKeyPolicy",
-            kms.put_key_policy()
-                .key_id(key_id)
-                .policy_name(POLICY_NAME)
-                .policy(doc)
-                .send(),
-        )
-        .await
-    })
-    .await
-}
-
-/// Put the plan's generated policy on a key KMS made with its default one: the default's
-/// account principal is read back first (GetKeyPolicy), unless an earlier key of this run
-/// taught it already.
-async fn settle_policy(cx: &Ctx, p: &KmsKey, key_id: &str) -> Result<()> {
-    let part = cx.part();
-    let known = Principals::of(part).learned(part.account()).is_some();
-    if !known && key_policy(cx, key_id).await?.is_none() {
-        return Err(Error::other(format!(
-            "key {key_id} vanished after CreateKey"
-        )));
-    }
-    put_policy(cx, key_id, &policy_text(p, cx)).await
 }
 
 /// Point `alias` at `key_id`. An alias already there is fine when it names this key, and is
@@ -559,6 +424,7 @@ impl Resource for KmsKey {
     // Found through the tag index, whose lag has its own search (`find`).
     const READS_LAG: bool = false;
     const NAME_PROPERTY: Option<&'static str> = Some("alias");
+    type Handle = KeyHandle;
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         // The alias changes in place: `read` finds a key by the plan's alias, so a live alias
@@ -778,8 +644,8 @@ impl Resource for KmsKey {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
-        let key_id = key_id_of(live)?;
-        let arn = answered(live.outputs.get("arn").cloned(), "no ARN for this key")?;
+        let key_id = live.handle::<KeyHandle>()?.key_id;
+        let arn = live.output("arn")?.to_string();
         let policy = changed.contains("policy").then(|| policy_text(p, cx));
         let retag = changed.contains("tags") || !live.owned;
         let stale = cx.stale_tags(live, &p.tags, retag);
@@ -825,20 +691,15 @@ impl Resource for KmsKey {
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let kms = &cx.clients().kms;
-        let key_id = key_id_of(live)?;
-        let alias = live
-            .handle
-            .get("alias")
-            .and_then(Json::as_str)
-            .map(str::to_string);
+        let KeyHandle {
+            key_id,
+            alias,
+            deletion_window_days,
+        } = live.handle::<KeyHandle>()?;
         if let Some(alias) = alias.or_else(|| live.outputs.get("alias").cloned()) {
             delete_alias(cx, &alias).await?;
         }
-        let days = live
-            .handle
-            .get("deletion_window_days")
-            .and_then(Json::as_u64)
-            .unwrap_or(7) as i32;
+        let days = deletion_window_days as i32;
         match kms
             .schedule_key_deletion()
             .key_id(&key_id)
@@ -873,15 +734,6 @@ async fn delete_alias(cx: &Ctx, alias: &str) -> Result<()> {
     gone_ok(cx.call("DeleteAlias", sent).await, GONE).map(|_| ())
 }
 
-fn key_id_of(live: &Live) -> Result<String> {
-    live.handle
-        .get("key_id")
-        .and_then(Json::as_str)
-        .map(str::to_string)
-        .or_else(|| live.outputs.get("id").cloned())
-        .ok_or_else(|| Error::other("no key id for this key"))
-}
-
 impl Rules for KmsKey {
     fn check(&self, cx: &mut Checker, at: &PropPath, env: &Env) {
         kinds::key_rules(cx, at, self, env.part);
@@ -898,22 +750,5 @@ impl Rules for KmsKey {
             .iter()
             .map(|a| (a.as_str(), NameCheck::Alias))
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_propagate;
-
-    #[test]
-    fn only_a_policy_naming_a_role_or_user_waits_for_propagation() {
-        let root = r#"{"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"}]}"#;
-        assert!(!may_propagate(root));
-        let role = r#"{"Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws-cn:iam::444455556666:root"}, "Action": "kms:*", "Resource": "*"},
-            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws-cn:iam::444455556666:role/new"]}, "Action": "kms:Decrypt", "Resource": "*"}]}"#;
-        assert!(may_propagate(role));
-        let service = r#"{"Statement": {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com.cn"}, "Action": "kms:Decrypt", "Resource": "*"}}"#;
-        assert!(!may_propagate(service));
     }
 }

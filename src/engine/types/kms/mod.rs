@@ -1,6 +1,7 @@
-//! `kms.*`: keys.
+//! `kms.*`: keys (`key`) and their key policies (`policy`).
 
 pub mod key;
+pub mod policy;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -35,6 +35,7 @@ impl Resource for PkiCa {
     // Files on this machine: read back at once.
     const READS_LAG: bool = false;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = PkiHandle;
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let want = match &p.import {
@@ -89,12 +90,11 @@ impl Resource for PkiCa {
             Some(m) => outputs_of(cx, m),
             None => pending_outputs(cx, &dir),
         };
-        Ok(Some(Live {
-            outputs,
-            attrs,
-            owned: true,
-            handle: handle_for(p.import.is_none()),
-        }))
+        Ok(Some(Live::new(outputs, attrs, true).with_handle(
+            &PkiHandle {
+                generated: p.import.is_none(),
+            },
+        )))
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -109,15 +109,27 @@ impl Resource for PkiCa {
             cx.base.clone(),
         );
         let (material, _) = blocking(move || pki::ensure_ca(&dir, &id, &spec, &base)).await?;
-        Ok(Live {
-            outputs: outputs_of(cx, &material),
-            attrs: want.attrs,
-            owned: true,
-            handle: handle_for(p.import.is_none()),
-        })
+        Ok(
+            Live::new(outputs_of(cx, &material), want.attrs, true).with_handle(&PkiHandle {
+                generated: p.import.is_none(),
+            }),
+        )
     }
 
-    super::files_lifecycle!();
+    async fn update(p: &Self, _: &Live, _: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        // Made again from the files: `ensure_*` decides (a renewal due is a new key and
+        // certificate).
+        Self::create(p, cx).await
+    }
+
+    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
+        super::remove_files(live)
+    }
+
+    async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // Kept as files: a `pki.*` the plan drops leaves them in the plan's state directory.
+        Ok(vec![])
+    }
 }
 
 impl Rules for PkiCa {

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{
-    as_planned, blocking, dir_of, handle_for, key_json, live_attrs, outputs_of, pending_outputs,
-    subject_json,
+    as_planned, blocking, dir_of, key_json, live_attrs, outputs_of, pending_outputs, subject_json,
+    PkiHandle,
 };
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -65,6 +65,7 @@ impl Resource for PkiCert {
     // Files on this machine: read back at once.
     const READS_LAG: bool = false;
     const NAME_PROPERTY: Option<&'static str> = None;
+    type Handle = PkiHandle;
 
     fn desired(p: &Self, _cx: &Ctx) -> Result<Desired> {
         Ok(as_planned(
@@ -99,12 +100,9 @@ impl Resource for PkiCert {
                 o
             }
         };
-        Ok(Some(Live {
-            outputs,
-            attrs,
-            owned: true,
-            handle: handle_for(true),
-        }))
+        Ok(Some(
+            Live::new(outputs, attrs, true).with_handle(&PkiHandle { generated: true }),
+        ))
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -112,15 +110,26 @@ impl Resource for PkiCert {
         let ca = required_ca(p, cx)?;
         let (dir, id, spec) = (dir_of(p.dir.as_deref(), cx)?, cx.id.clone(), p.clone());
         let (material, _) = blocking(move || pki::ensure_cert(&dir, &id, &spec, &ca)).await?;
-        Ok(Live {
-            outputs: outputs_with_serial(cx, &material),
-            attrs: want.attrs,
-            owned: true,
-            handle: handle_for(true),
-        })
+        Ok(
+            Live::new(outputs_with_serial(cx, &material), want.attrs, true)
+                .with_handle(&PkiHandle { generated: true }),
+        )
     }
 
-    super::files_lifecycle!();
+    async fn update(p: &Self, _: &Live, _: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
+        // Made again from the files: `ensure_*` decides (a renewal due is a new key and
+        // certificate).
+        Self::create(p, cx).await
+    }
+
+    async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
+        super::remove_files(live)
+    }
+
+    async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // Kept as files: a `pki.*` the plan drops leaves them in the plan's state directory.
+        Ok(vec![])
+    }
 }
 
 impl Rules for PkiCert {

@@ -23,9 +23,11 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::json;
 
+use super::PkiHandle;
 use crate::aws::Clients;
 use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
 use crate::engine::types::kms::key::{describe, indexed_tags, key_tags};
+use crate::engine::types::shared::{answered, need};
 use crate::pki::remote::{self, HeldCa, HeldKey};
 use crate::pki::{self, PkiError};
 use crate::plan::types::{PkiCa, Subject};
@@ -70,10 +72,7 @@ async fn facts(p: &PkiCa, cx: &Ctx) -> Result<Option<KeyFacts>> {
     let (Some(meta), Some(public)) = (meta?, public?) else {
         return Ok(None);
     };
-    let usage = meta
-        .key_usage()
-        .map(|u| u.as_str().to_string())
-        .unwrap_or_default();
+    let usage = need(meta.key_usage(), "KeyUsage")?.as_str();
     if usage != "SIGN_VERIFY" {
         return Err(Error::other(format!(
             "kms_key {key} is a {usage} key: a CA needs a key with `usage: sign`"
@@ -85,15 +84,9 @@ async fn facts(p: &PkiCa, cx: &Ctx) -> Result<Option<KeyFacts>> {
         .ok_or_else(|| Error::other(format!("DescribeKey gave no CreationDate for {key}")))?;
     Ok(Some(KeyFacts {
         arn: meta.arn().unwrap_or(key).to_string(),
-        key_spec: meta
-            .key_spec()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
+        key_spec: need(meta.key_spec(), "KeySpec")?.as_str().to_string(),
         created,
-        spki: public
-            .public_key()
-            .map(|b| b.as_ref().to_vec())
-            .unwrap_or_default(),
+        spki: need(public.public_key(), "PublicKey")?.as_ref().to_vec(),
     }))
 }
 
@@ -164,22 +157,19 @@ pub async fn read(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Option<Live>> {
             json!(format!("expired on {}", not_after.date())),
         );
     }
-    Ok(Some(Live {
-        outputs: outputs(cx, &facts, &der),
-        attrs,
-        owned: true,
-        handle: json!({ "generated": false }),
-    }))
+    Ok(Some(
+        Live::new(outputs(cx, &facts, &der), attrs, true)
+            .with_handle(&PkiHandle { generated: false }),
+    ))
 }
 
 /// Sign the CA's certificate through KMS and keep its signature on the key.
 pub async fn create(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Live> {
-    let key = p.kms_key.as_deref().unwrap_or_default();
+    let key = answered(p.kms_key.as_deref(), "a CA held in KMS names no kms_key")?;
     let (facts, tags) = tokio::join!(facts(p, cx), key_tags(cx, key));
     let Some(facts) = facts? else {
         return Err(Error::other(format!(
-            "kms_key {} does not exist: the key must be created before its CA",
-            p.kms_key.as_deref().unwrap_or_default()
+            "kms_key {key} does not exist: the key must be created before its CA"
         )));
     };
     // The signature goes into the key's tags: only a key this plan made is ever written to.
@@ -218,7 +208,10 @@ pub async fn create(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Live> {
         .sign(&key)
     })
     .await?;
-    let sig = remote::signature_of(&der).unwrap_or_default();
+    let sig = answered(
+        remote::signature_of(&der),
+        "the CA's certificate as signed has no readable signature",
+    )?;
     let text = base64::engine::general_purpose::STANDARD.encode(sig);
     let tags: Vec<_> = text
         .as_bytes()
@@ -240,12 +233,10 @@ pub async fn create(p: &PkiCa, want: &Desired, cx: &Ctx) -> Result<Live> {
         .set_tags(Some(tags))
         .send();
     cx.run("TagResource", sent).await?;
-    Ok(Live {
-        outputs: outputs(cx, &facts, &der),
-        attrs: want.attrs.clone(),
-        owned: true,
-        handle: json!({ "generated": false }),
-    })
+    Ok(
+        Live::new(outputs(cx, &facts, &der), want.attrs.clone(), true)
+            .with_handle(&PkiHandle { generated: false }),
+    )
 }
 
 /// Run `f` off the async workers with `key_arn` as a held key whose signing calls KMS `Sign`

@@ -100,6 +100,8 @@ pub fn outputs_of(cx: &Ctx, m: &Material) -> BTreeMap<String, String> {
     o.insert("cert_file".into(), m.cert_file.display().to_string());
     o.insert(
         "key_file".into(),
+        // An imported CA given without its key has none: empty, which `with_ca_key` and
+        // `remove_files` read as no key file (a reference to it renders empty, as before).
         m.key_file
             .as_ref()
             .map(|k| k.display().to_string())
@@ -120,15 +122,17 @@ pub fn pending_outputs(cx: &Ctx, dir: &Path) -> BTreeMap<String, String> {
     o
 }
 
-/// What delete may remove: only files this plan generated.
-pub fn handle_for(generated: bool) -> Json {
-    json!({ "generated": generated })
+/// What a `pki.*` resource's `Live` keeps for delete: whether this plan generated its files
+/// (only those are ever removed; an imported CA's files are the user's).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PkiHandle {
+    pub generated: bool,
 }
 
 /// Remove the certificate and key a plan generated; files already gone are fine. An imported
 /// CA's files belong to the user and are never touched.
 pub fn remove_files(live: &Live) -> Result<()> {
-    if live.handle.get("generated").and_then(Json::as_bool) != Some(true) {
+    if !live.handle::<PkiHandle>()?.generated {
         return Ok(());
     }
     for name in ["cert_file", "key_file"] {
@@ -166,7 +170,8 @@ pub async fn with_ca_key<T: Send + 'static>(
             let spki = out("cert_pem")
                 .and_then(crate::pki::remote::spki_of_pem)
                 .ok_or_else(|| Error::other(format!("CA `{ca}`: unreadable certificate")))?;
-            let spec = out("key_spec").unwrap_or_default();
+            let spec = out("key_spec")
+                .ok_or_else(|| Error::other(format!("CA `{ca}`: no key_spec output")))?;
             held::with_held_key(&part.clients, arn, &spki, spec, move |k| f(&k)).await
         }
         (_, _, Some(key_file)) => {
@@ -187,24 +192,3 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::caused("certificate generation failed", e))?
         .map_err(Error::from)
 }
-
-/// `update`, `delete` and `find_owned` of a type kept as files: an update is `create` again
-/// (`ensure_*` decides from the files: a renewal due is a new key and certificate), a delete
-/// removes the files, and there are no orphans to find (a `pki.*` the plan drops leaves its
-/// files in the plan's state directory).
-macro_rules! files_lifecycle {
-    () => {
-        async fn update(p: &Self, _: &Live, _: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
-            Self::create(p, cx).await
-        }
-
-        async fn delete(live: &Live, _cx: &Ctx) -> Result<()> {
-            super::remove_files(live)
-        }
-
-        async fn find_owned(_cx: &Ctx) -> Result<Vec<(String, Live)>> {
-            Ok(vec![])
-        }
-    };
-}
-pub(crate) use files_lifecycle;

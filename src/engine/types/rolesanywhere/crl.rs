@@ -24,12 +24,10 @@ use serde_json::{json, Value as Json};
 use time::Duration;
 
 use super::{
-    create_tagged, delete_by_id, find, of_plan, ra_tags, settle, switch, tags_attr, update_with,
-    updated, NOT_FOUND,
+    create_tagged, delete_by_id, need, ra_tags, settle, switch, tags_attr, update_with, updated,
+    NOT_FOUND,
 };
-use crate::engine::resource::{
-    owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
-};
+use crate::engine::resource::{plan_tags, Ctx, Desired, Error, Live, Resource, Result};
 use crate::engine::types::pki::with_ca_key;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::pki::crl::{self as crls, normalize_serial};
@@ -65,11 +63,12 @@ fn issuer(p: &Crl, cx: &Ctx) -> Json {
     }
 }
 
-fn live_of(c: &CrlDetail, tags: &[(String, String)], owned: bool) -> Live {
+fn live_of(c: &CrlDetail, tags: &[(String, String)], owned: bool) -> Result<Live> {
+    let name = need(c.name(), "name")?;
     let mut outputs = BTreeMap::new();
-    outputs.insert("arn".into(), c.crl_arn().unwrap_or_default().to_string());
-    outputs.insert("id".into(), c.crl_id().unwrap_or_default().to_string());
-    outputs.insert("name".into(), c.name().unwrap_or_default().to_string());
+    outputs.insert("arn".into(), need(c.crl_arn(), "crlArn")?.to_string());
+    outputs.insert("id".into(), need(c.crl_id(), "crlId")?.to_string());
+    outputs.insert("name".into(), name.to_string());
     let said = c.crl_data().map(|d| crls::read(d.as_ref()));
     let (issuer, listed, status) = match said {
         Some(Ok(crl)) => {
@@ -87,10 +86,10 @@ fn live_of(c: &CrlDetail, tags: &[(String, String)], owned: bool) -> Live {
         _ => (json!("unreadable"), json!([]), json!("renew: unreadable")),
     };
     let attrs = BTreeMap::from([
-        ("name".to_string(), json!(c.name().unwrap_or_default())),
+        ("name".to_string(), json!(name)),
         (
             "trust_anchor".to_string(),
-            json!(c.trust_anchor_arn().unwrap_or_default()),
+            json!(need(c.trust_anchor_arn(), "trustAnchorArn")?),
         ),
         ("enabled".to_string(), json!(c.enabled().unwrap_or(false))),
         ("issuer".to_string(), issuer),
@@ -98,7 +97,11 @@ fn live_of(c: &CrlDetail, tags: &[(String, String)], owned: bool) -> Live {
         ("status".to_string(), status),
         ("tags".to_string(), tags_attr(tags)),
     ]);
-    Live::new(outputs, attrs, owned)
+    Ok(Live::new(outputs, attrs, owned))
+}
+
+super::listed! {
+    Crl: CrlDetail, list_crls "ListCrls", name name, arn crl_arn, live live_of
 }
 
 /// The list the plan asks for, signed by its CA: PEM, as ImportCrl takes it.
@@ -137,6 +140,7 @@ impl Resource for Crl {
     // Found through the tag index, whose lag has its own search (`found_by_listing!`).
     const READS_LAG: bool = false;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
+    type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -150,7 +154,13 @@ impl Resource for Crl {
             .forces_replacement(&["trust_anchor"]))
     }
 
-    super::found_by_listing! { list_crls, "ListCrls", CrlDetail, name, crl_arn, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        super::read_by_listing(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        super::owned_by_listing::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
@@ -182,7 +192,7 @@ impl Resource for Crl {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let resign = SIGNED.iter().any(|a| changed.contains(*a));
         let der = if resign {
             Some(signed(p, cx).await?)

@@ -8,15 +8,20 @@ pub mod profile;
 pub mod trust_anchor;
 
 use super::shared::{all, answered, ours, Call};
-pub use super::shared::{gone_ok, Named, NOT_FOUND};
+pub use super::shared::{gone_ok, need, Named, NOT_FOUND};
 use crate::engine::resource::create_once;
 
 use std::collections::BTreeSet;
+use std::future::Future;
+
+use aws_smithy_types::DateTime;
 
 use aws_sdk_rolesanywhere::types::Tag;
 use serde_json::Value as Json;
 
-use crate::engine::resource::{owned_id, user_tags, Ctx, Desired, Error, Live, Result};
+use crate::engine::resource::{
+    owned_id, owned_in_order, user_tags, Ctx, Desired, Error, Live, Result,
+};
 use crate::engine::types::shared::converged;
 use crate::engine::types::shared::lookup_all;
 use crate::plan::types::Tags;
@@ -130,7 +135,7 @@ pub async fn find<T>(
                 (t.arn.as_str(), tags)
             })
             .collect();
-        let hit = |i: &T| index.get(name_arn(i).1.unwrap_or_default()).cloned();
+        let hit = |i: &T| name_arn(i).1.and_then(|arn| index.get(arn)).cloned();
         if let Some(at) = named.iter().position(|i| hit(i).is_some()) {
             let item = named.swap_remove(at);
             let tags = hit(&item).expect("found just now");
@@ -147,7 +152,7 @@ pub async fn find<T>(
     }
     let mut foreign = None;
     for item in named {
-        let Some(tags) = tags_of(cx, name_arn(&item).1.unwrap_or_default()).await? else {
+        let Some(tags) = tags_of(cx, need(name_arn(&item).1, "ARN")?).await? else {
             continue;
         };
         if owns(cx, &tags) {
@@ -157,11 +162,10 @@ pub async fn find<T>(
     }
     // The others' tags at `LOOKUPS_AT_ONCE` at a time; the first of ours in listing
     // order, as asking one by one would find.
-    let arns: Vec<(usize, String)> = others
-        .iter()
-        .enumerate()
-        .map(|(i, item)| (i, name_arn(item).1.unwrap_or_default().to_string()))
-        .collect();
+    let mut arns: Vec<(usize, String)> = vec![];
+    for (i, item) in others.iter().enumerate() {
+        arns.push((i, need(name_arn(item).1, "ARN")?.to_string()));
+    }
     let ours = lookup_all(arns, |(i, arn)| {
         let cx = cx.clone();
         async move {
@@ -221,7 +225,7 @@ pub async fn create_tagged<P, O, E, Fut>(
     cx: &Ctx,
     (op, missing): (&str, &str),
     send: impl Fn() -> Fut,
-    made: impl Fn(O, &[(String, String)]) -> Option<Live>,
+    made: impl Fn(O, &[(String, String)]) -> Option<Result<Live>>,
 ) -> Result<Made>
 where
     P: Named,
@@ -243,7 +247,7 @@ where
     }
     let create = || async {
         let out = cx.call(op, send()).await?;
-        answered(made(out, &sent), missing)
+        answered(made(out, &sent), missing)?
     };
     create_once(cx, op, create, || ours(p, cx))
         .await
@@ -291,10 +295,10 @@ pub async fn update_with(
     tags: &Tags,
     settings: impl std::future::Future<Output = Result<()>> + Send,
 ) -> Result<()> {
-    let arn = live.output("arn");
+    let arn = live.output("arn")?;
     let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
     if changed.contains("tags") || !live.owned {
-        jobs.push(Box::pin(retag(cx, &arn, tags, live.attrs.get("tags"))));
+        jobs.push(Box::pin(retag(cx, arn, tags, live.attrs.get("tags"))));
     }
     all(jobs).await.map(|_| ())
 }
@@ -319,7 +323,7 @@ macro_rules! delete_by_id {
             .clients()
             .rolesanywhere
             .$call()
-            .$by($live.output("id"))
+            .$by($live.output("id")?)
             .send();
         $crate::engine::types::shared::gone_ok($cx.run($op, sent).await, NOT_FOUND).map(|_| ())
     }};
@@ -330,90 +334,122 @@ pub fn normalize_pem(pem: &str) -> String {
     pem.replace("\r\n", "\n").trim().to_string()
 }
 
-/// `read` (by name, then by tags: see `find`) and `find_owned` (every one tagged as the plan's)
-/// of a Roles Anywhere type: `$list` (`$op`) lists every item (`$Item`), every page; `$name`
-/// and `$arn` read an item's name and ARN, `$live` describes it with its tags and whether it
-/// is ours.
-macro_rules! found_by_listing {
-    ($list:ident, $op:literal, $Item:ty, $name:ident, $arn:ident, $live:path) => {
-        async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
-            let all = $crate::engine::types::rolesanywhere::list_all!(cx, $list, $op);
-            let found = find(cx, &p.name, all.clone(), |x: &$Item| (x.$name(), x.$arn())).await?;
-            if found.is_none() && cx.scan.is_some() {
-                // None of ours in the tag index, which may lag a create by seconds: the exact
-                // search (each one's tags) runs on for the create that may follow, which must
-                // not make a second one.
-                // Only what is new enough to be missing from the index is asked: the others'
-                // tags would cost a call a second each for nothing.
-                let recent = |x: &$Item| {
-                    x.$name() == Some(p.name.as_str())
-                        || x.created_at().is_none_or(|t| {
-                            let age = std::time::SystemTime::now()
-                                .duration_since(std::time::UNIX_EPOCH)
-                                .map(|now| now.as_secs() as i64 - t.secs())
-                                .unwrap_or(0);
-                            age < $crate::engine::types::rolesanywhere::INDEX_LAG_BOUND.as_secs()
-                                as i64
-                        })
-                };
-                // The newest first, and a bounded number of them: at one tagging call a second,
-                // an account that made more in the window than this is searched no further.
-                let mut all: Vec<$Item> = all.into_iter().filter(|x| recent(x)).collect();
-                all.sort_by_key(|x| std::cmp::Reverse(x.created_at().map(|t| t.secs())));
-                all.truncate($crate::engine::types::rolesanywhere::INDEX_LAG_SEARCH);
-                let (name, exact) = (
-                    p.name.clone(),
-                    $crate::engine::types::rolesanywhere::exact_search(cx),
-                );
-                let lookup = tokio::spawn(async move {
-                    let found = find(&exact, &name, all, |x: &$Item| (x.$name(), x.$arn()));
-                    Ok(found.await?.map(|(x, tags, owned)| $live(&x, &tags, owned)))
-                });
-                cx.part().stash(&cx.id, lookup);
-            }
-            Ok(found.map(|(x, tags, owned)| $live(&x, &tags, owned)))
-        }
+/// A Roles Anywhere type, as its listing shows it: what `read_by_listing` and
+/// `owned_by_listing`, its `read` and `find_owned`, need of it. Roles Anywhere lists nothing
+/// by tag: every item is listed, and ownership is the tag index's answer or each item's tags.
+pub trait Listed: Named {
+    /// What the listing returns (`TrustAnchorDetail`, …).
+    type Item: Clone + Send + Sync + 'static;
+    /// The listing's operation (`ListTrustAnchors`), which also keys the read phase's one
+    /// listing of the type.
+    const OP: &'static str;
+    /// Every item, page by page.
+    fn list(cx: &Ctx) -> impl Future<Output = Result<Vec<Self::Item>>> + Send;
+    fn name_of(x: &Self::Item) -> Option<&str>;
+    fn arn_of(x: &Self::Item) -> Option<&str>;
+    fn created_of(x: &Self::Item) -> Option<&DateTime>;
+    /// The item as `read` describes it, with its tags and whether it is ours.
+    fn live(x: &Self::Item, tags: &[(String, String)], owned: bool) -> Result<Live>;
+}
 
-        async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-            let all = $crate::engine::types::rolesanywhere::list_all!(cx, $list, $op)
-                .into_iter()
-                // The plan's own were just read by name.
-                .filter(|x| !x.$name().is_some_and(|n| cx.planned_name(n)))
-                .map(|x| (x.$arn().unwrap_or_default().to_string(), x))
-                .collect();
-            let found = of_plan(cx, all)
-                .await?
-                .into_iter()
-                .map(|(id, x, tags)| (id, $live(&x, &tags, true)));
-            Ok(owned_in_order(found.collect()))
+/// Every item of `T`: while planning, one listing serves every read of the type (at Roles
+/// Anywhere's one request a second, twenty profiles listed twenty times would take twenty
+/// seconds).
+async fn list_once<T: Listed>(cx: &Ctx) -> Result<Vec<T::Item>> {
+    match &cx.scan {
+        Some(scan) => scan.listing(T::OP, || T::list(cx)).await,
+        None => T::list(cx).await,
+    }
+}
+
+/// An item's name and ARN, as `find` takes them.
+fn name_arn<T: Listed>(x: &T::Item) -> (Option<&str>, Option<&str>) {
+    (T::name_of(x), T::arn_of(x))
+}
+
+/// `read` of a `Listed` type: by name, then by tags (see `find`).
+pub async fn read_by_listing<T: Listed>(p: &T, cx: &Ctx) -> Result<Option<Live>> {
+    let all = list_once::<T>(cx).await?;
+    let found = find(cx, p.name(), all.clone(), name_arn::<T>).await?;
+    if found.is_none() && cx.scan.is_some() {
+        search_index_lag::<T>(p.name(), cx, all);
+    }
+    found
+        .map(|(x, tags, owned)| T::live(&x, &tags, owned))
+        .transpose()
+}
+
+/// None of ours in the tag index, which may lag a create by seconds: the exact search (each
+/// one's tags) runs on, stashed for the create that may follow, which must not make a second
+/// one. Only what is new enough to be missing from the index is asked (the others' tags
+/// would cost a call a second each for nothing): the newest first, at most
+/// `INDEX_LAG_SEARCH` of them, so an account that made more in the window is searched no
+/// further.
+fn search_index_lag<T: Listed>(name: &str, cx: &Ctx, all: Vec<T::Item>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let recent = |x: &T::Item| {
+        T::name_of(x) == Some(name)
+            || T::created_of(x).is_none_or(|t| now - t.secs() < INDEX_LAG_BOUND.as_secs() as i64)
+    };
+    let mut all: Vec<T::Item> = all.into_iter().filter(|x| recent(x)).collect();
+    all.sort_by_key(|x| std::cmp::Reverse(T::created_of(x).map(|t| t.secs())));
+    all.truncate(INDEX_LAG_SEARCH);
+    let (name, exact) = (name.to_string(), exact_search(cx));
+    let lookup = tokio::spawn(async move {
+        let found = find(&exact, &name, all, name_arn::<T>).await?;
+        found
+            .map(|(x, tags, owned)| T::live(&x, &tags, owned))
+            .transpose()
+    });
+    cx.part().stash(&cx.id, lookup);
+}
+
+/// `find_owned` of a `Listed` type: every item tagged as the plan's (see `of_plan`).
+pub async fn owned_by_listing<T: Listed>(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+    let mut all = vec![];
+    for x in list_once::<T>(cx).await? {
+        // The plan's own were just read by name.
+        if T::name_of(&x).is_some_and(|n| cx.planned_name(n)) {
+            continue;
+        }
+        all.push((need(T::arn_of(&x), "ARN")?.to_string(), x));
+    }
+    let mut found = vec![];
+    for (id, x, tags) in of_plan(cx, all).await? {
+        found.push((id, T::live(&x, &tags, true)?));
+    }
+    Ok(owned_in_order(found))
+}
+
+/// Declares a type `Listed`: `$T`'s item, its listing (`$list`, named `$op`), the item's
+/// name and ARN fields, and how `read` describes it (`$live`). A declaration only: what is
+/// done with it is `read_by_listing`/`owned_by_listing`.
+macro_rules! listed {
+    ($T:ty: $Item:ty, $list:ident $op:literal, name $name:ident, arn $arn:ident, live $live:path) => {
+        impl $crate::engine::types::rolesanywhere::Listed for $T {
+            type Item = $Item;
+            const OP: &'static str = $op;
+            async fn list(cx: &Ctx) -> Result<Vec<$Item>> {
+                let pages = cx.clients().rolesanywhere.$list().into_paginator();
+                let pages = pages.items().send();
+                pages.try_collect().await.map_err(|e| cx.aws($op, e))
+            }
+            fn name_of(x: &$Item) -> Option<&str> {
+                x.$name()
+            }
+            fn arn_of(x: &$Item) -> Option<&str> {
+                x.$arn()
+            }
+            fn created_of(x: &$Item) -> Option<&aws_smithy_types::DateTime> {
+                x.created_at()
+            }
+            fn live(x: &$Item, tags: &[(String, String)], owned: bool) -> Result<Live> {
+                $live(x, tags, owned)
+            }
         }
     };
 }
-pub(crate) use found_by_listing;
-
-/// Every item a Roles Anywhere listing (`$list`, `$op`) returns, page by page.
-macro_rules! list_all {
-    ($cx:expr, $list:ident, $op:literal) => {{
-        let fetch = || async {
-            let mut pages = $cx
-                .clients()
-                .rolesanywhere
-                .$list()
-                .into_paginator()
-                .items()
-                .send();
-            let mut all = vec![];
-            while let Some(x) = pages.next().await {
-                all.push(x.map_err(|e| $cx.aws($op, e))?);
-            }
-            Ok::<_, $crate::engine::resource::Error>(all)
-        };
-        // While planning, one listing serves every read of the type (at Roles Anywhere's one
-        // request a second, twenty profiles listed twenty times would take twenty seconds).
-        match &$cx.scan {
-            Some(scan) => scan.listing($op, fetch).await?,
-            None => fetch().await?,
-        }
-    }};
-}
-pub(crate) use list_all;
+pub(crate) use listed;

@@ -17,12 +17,10 @@ use aws_sdk_rolesanywhere::types::{AttributeMapping, MappingRule, ProfileDetail}
 use serde_json::{json, Value as Json};
 
 use super::{
-    create_tagged, delete_by_id, find, of_plan, ra_tags, settle, switch, tags_attr, update_with,
-    updated, NOT_FOUND,
+    create_tagged, delete_by_id, need, ra_tags, settle, switch, tags_attr, update_with, updated,
+    NOT_FOUND,
 };
-use crate::engine::resource::{
-    owned_in_order, plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result,
-};
+use crate::engine::resource::{plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::types::{CertificateField, Profile};
 use crate::plan::Path as PropPath;
@@ -172,14 +170,15 @@ async fn map_attributes(p: &Profile, live: &Live, cx: &Ctx, id: &str) -> Result<
     Ok(())
 }
 
-fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
+fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Result<Live> {
+    let name = need(pr.name(), "name")?;
     let mut outputs = BTreeMap::new();
     outputs.insert(
         "arn".into(),
-        pr.profile_arn().unwrap_or_default().to_string(),
+        need(pr.profile_arn(), "profileArn")?.to_string(),
     );
-    outputs.insert("id".into(), pr.profile_id().unwrap_or_default().to_string());
-    outputs.insert("name".into(), pr.name().unwrap_or_default().to_string());
+    outputs.insert("id".into(), need(pr.profile_id(), "profileId")?.to_string());
+    outputs.insert("name".into(), name.to_string());
     let policy = pr
         .session_policy()
         .filter(|s| !s.trim().is_empty())
@@ -188,7 +187,7 @@ fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
         })
         .unwrap_or(Json::Null);
     let mut attrs = BTreeMap::new();
-    attrs.insert("name".into(), json!(pr.name().unwrap_or_default()));
+    attrs.insert("name".into(), json!(name));
     attrs.insert("roles".into(), sorted(pr.role_arns().iter().cloned()));
     attrs.insert(
         "duration_seconds".into(),
@@ -211,7 +210,11 @@ fn live_of(pr: &ProfileDetail, tags: &[(String, String)], owned: bool) -> Live {
         mappings_live(pr.attribute_mappings()),
     );
     attrs.insert("tags".into(), tags_attr(tags));
-    Live::new(outputs, attrs, owned)
+    Ok(Live::new(outputs, attrs, owned))
+}
+
+super::listed! {
+    Profile: ProfileDetail, list_profiles "ListProfiles", name name, arn profile_arn, live live_of
 }
 
 /// Attributes UpdateProfile sets (all of them in one call).
@@ -228,6 +231,7 @@ impl Resource for Profile {
     // Found through the tag index, whose lag has its own search (`found_by_listing!`).
     const READS_LAG: bool = false;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
+    type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -245,7 +249,13 @@ impl Resource for Profile {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    super::found_by_listing! { list_profiles, "ListProfiles", ProfileDetail, name, profile_arn, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        super::read_by_listing(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        super::owned_by_listing::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
@@ -282,7 +292,7 @@ impl Resource for Profile {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let policy = session_policy_text(p, cx)?.unwrap_or_default();
         // The profile's own settings one after the other; its tags alongside.
         let settings = async {

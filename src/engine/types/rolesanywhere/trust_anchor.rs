@@ -27,9 +27,7 @@ use aws_sdk_rolesanywhere::types::{
 use serde_json::{json, Value as Json};
 
 use super::*;
-use crate::engine::resource::{
-    owned_in_order, plan_tags, Ctx, Desired, Error, Live, Resource, Result,
-};
+use crate::engine::resource::{plan_tags, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::types::{Notification, TrustAnchor};
 use crate::plan::Path as PropPath;
@@ -157,23 +155,20 @@ fn custom_settings(p: &TrustAnchor) -> Result<Vec<NotificationSetting>> {
         .collect()
 }
 
-fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Live {
+fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Result<Live> {
+    let name = need(ta.name(), "name")?;
     let pem = match ta.source().and_then(|s| s.source_data()) {
         Some(SourceData::X509CertificateData(pem)) => normalize_pem(pem),
         _ => String::new(),
     };
     let mut outputs = BTreeMap::new();
-    outputs.insert(
-        "arn".into(),
-        ta.trust_anchor_arn().unwrap_or_default().to_string(),
-    );
-    outputs.insert(
-        "id".into(),
-        ta.trust_anchor_id().unwrap_or_default().to_string(),
-    );
-    outputs.insert("name".into(), ta.name().unwrap_or_default().to_string());
+    let arn = need(ta.trust_anchor_arn(), "trustAnchorArn")?;
+    outputs.insert("arn".into(), arn.to_string());
+    let id = need(ta.trust_anchor_id(), "trustAnchorId")?;
+    outputs.insert("id".into(), id.to_string());
+    outputs.insert("name".into(), name.to_string());
     let mut attrs = BTreeMap::new();
-    attrs.insert("name".into(), json!(ta.name().unwrap_or_default()));
+    attrs.insert("name".into(), json!(name));
     attrs.insert("certificate".into(), json!(pem));
     attrs.insert("enabled".into(), json!(ta.enabled().unwrap_or(false)));
     attrs.insert(
@@ -181,13 +176,18 @@ fn live_of(ta: &TrustAnchorDetail, tags: &[(String, String)], owned: bool) -> Li
         notifications_live(ta.notification_settings()),
     );
     attrs.insert("tags".into(), tags_attr(tags));
-    Live::new(outputs, attrs, owned)
+    Ok(Live::new(outputs, attrs, owned))
+}
+
+super::listed! {
+    TrustAnchor: TrustAnchorDetail, list_trust_anchors "ListTrustAnchors", name name, arn trust_anchor_arn, live live_of
 }
 
 impl Resource for TrustAnchor {
     // Found through the tag index, whose lag has its own search (`found_by_listing!`).
     const READS_LAG: bool = false;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
+    type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         Ok(Desired::of::<Self>()
@@ -198,7 +198,13 @@ impl Resource for TrustAnchor {
             .attr("tags", plan_tags(&p.tags)))
     }
 
-    super::found_by_listing! { list_trust_anchors, "ListTrustAnchors", TrustAnchorDetail, name, trust_anchor_arn, live_of }
+    async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
+        super::read_by_listing(p, cx).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        super::owned_by_listing::<Self>(cx).await
+    }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
@@ -229,7 +235,7 @@ impl Resource for TrustAnchor {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
         let want = Self::desired(p, cx)?;
-        let id = live.output("id");
+        let id = live.output("id")?.to_string();
         let source_changed = changed.contains("certificate") || changed.contains("name");
         let pem = if source_changed {
             Some(known_certificate(p, cx)?)

@@ -251,6 +251,16 @@ fn kms_key_attr(want: Option<&str>, have: Option<&str>) -> Json {
     }
 }
 
+/// What a secret's `Live` keeps for delete, which gets no properties: its ARN, whether it
+/// is already scheduled for deletion, and the plan's recovery window and force setting.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SecretHandle {
+    pub arn: String,
+    pub scheduled: bool,
+    pub recovery_window_days: u32,
+    pub force_delete: bool,
+}
+
 /// A secret's live state; `value` its fingerprint attribute, the rest what delete needs.
 fn live_of(
     s: &Seen,
@@ -270,18 +280,12 @@ fn live_of(
     attrs.insert("tags".into(), user_tags(s.tags.iter().copied()));
     attrs.insert("value".into(), value);
     attrs.insert("scheduled_for_deletion".into(), json!(s.scheduled));
-    Live {
-        outputs,
-        attrs,
-        owned,
-        // Delete gets no props: it needs the plan's recovery window and force setting.
-        handle: json!({
-            "arn": s.arn,
-            "scheduled": s.scheduled,
-            "recovery_window_days": recovery_window_days,
-            "force_delete": force_delete,
-        }),
-    }
+    Live::new(outputs, attrs, owned).with_handle(&SecretHandle {
+        arn: s.arn.to_string(),
+        scheduled: s.scheduled,
+        recovery_window_days,
+        force_delete,
+    })
 }
 
 /// `live_of` for the plan's secret: its recovery window and force setting, and the facts of
@@ -312,6 +316,7 @@ impl Resource for Secret {
             ext.insert(issued::revoked_for(plan, c));
         }
     }
+    type Handle = SecretHandle;
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
         let value = if generated(p) {
@@ -494,11 +499,7 @@ impl Resource for Secret {
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let sm = &cx.clients().secrets;
         let want = Self::desired(p, cx)?;
-        let arn = live
-            .outputs
-            .get("arn")
-            .cloned()
-            .unwrap_or_else(|| p.name.clone());
+        let arn = live.output("arn")?.to_string();
         // An issued certificate is made again when its facts differ (another CA, other terms,
         // renewal due).
         let mut value_changed =
@@ -576,49 +577,28 @@ impl Resource for Secret {
         );
         now.attrs
             .insert("scheduled_for_deletion".into(), json!(false));
-        now.handle = json!({
-            "arn": arn,
-            "scheduled": false,
-            "recovery_window_days": p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
-            "force_delete": p.force_delete,
+        now.set_handle(&SecretHandle {
+            arn: arn.to_string(),
+            scheduled: false,
+            recovery_window_days: p.recovery_window_days.unwrap_or(DEFAULT_WINDOW),
+            force_delete: p.force_delete,
         });
         Ok(now)
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let sm = &cx.clients().secrets;
-        let Some(arn) = live
-            .handle
-            .get("arn")
-            .and_then(Json::as_str)
-            .or(live.outputs.get("arn").map(String::as_str))
-        else {
-            return Err(Error::other("no ARN for this secret"));
-        };
-        let force = cx.opts.force_delete_secrets
-            || live
-                .handle
-                .get("force_delete")
-                .and_then(Json::as_bool)
-                .unwrap_or(false);
-        let scheduled = live
-            .handle
-            .get("scheduled")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
-        if scheduled && !force {
+        let h = live.handle::<SecretHandle>()?;
+        let arn = h.arn.as_str();
+        let force = cx.opts.force_delete_secrets || h.force_delete;
+        if h.scheduled && !force {
             return Ok(());
         }
         let mut req = sm.delete_secret().secret_id(arn);
         req = if force {
             req.force_delete_without_recovery(true)
         } else {
-            let days = live
-                .handle
-                .get("recovery_window_days")
-                .and_then(Json::as_i64)
-                .unwrap_or(7);
-            req.recovery_window_in_days(days)
+            req.recovery_window_in_days(i64::from(h.recovery_window_days))
         };
         match req.send().await {
             Ok(_) => Ok(()),
