@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::pki::KeyAlg;
-use crate::util::{self, Side, Testbed};
+use crate::harness::pki::KeyAlg;
+use crate::harness::{self, Side, Testbed};
 
 fn corpus_dir() -> PathBuf {
-    util::repo().join("tests/bad_input")
+    harness::repo().join("tests/bad_input")
 }
 
 fn base_plan() -> PathBuf {
@@ -59,7 +59,7 @@ struct Snapshots {
 impl Snapshots {
     fn start(tb: &Testbed) -> Snapshots {
         let mut cmd = Command::new(tb.python());
-        cmd.arg(util::repo().join("tests/clients/snapshot.py"));
+        cmd.arg(harness::repo().join("tests/clients/snapshot.py"));
         for side in [Side::Commercial, Side::China] {
             cmd.args(["--side", side.name(), tb.endpoint(side), tb.region(side)]);
         }
@@ -148,8 +148,8 @@ impl Case {
         plan: &Path,
         expect: &[&str],
     ) -> Case {
-        let state = util::tempdir("bad-input-state");
-        let suffix = util::unique("bi").replace('_', "-");
+        let state = harness::tempdir("bad-input-state");
+        let suffix = harness::unique("bi").replace('_', "-");
         let mut c = Case::new(category, name, args, expect);
         c.args.push(plan.display().to_string());
         c.args.extend([
@@ -208,7 +208,7 @@ fn run(
     } else {
         Command::new(bin)
     };
-    let cache = util::tempdir("bad-input-cache");
+    let cache = harness::tempdir("bad-input-cache");
     cmd.args(&c.args)
         .envs(tb.env())
         .env_remove("XPART_VAR_suffix")
@@ -504,7 +504,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
     }
 
     // Inputs that never end or would not fit in memory: refused before reading.
-    let (fifo, huge) = util::unbounded_files(dir);
+    let (fifo, huge) = harness::unbounded_files(dir);
     for (name, path, expect) in [
         (
             "plan file is /dev/zero",
@@ -607,7 +607,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
     c.args.push(base.display().to_string());
     c.args.extend([
         "--var".into(),
-        format!("suffix={}", util::unique("bi")),
+        format!("suffix={}", harness::unique("bi")),
         "--state-dir".into(),
         file.display().to_string(),
     ]);
@@ -726,7 +726,7 @@ fn runtime_cases(tb: &Testbed, dir: &Path) -> Vec<Case> {
     cases.push(c);
 
     // ---- credential-process ----
-    let ca = util::pki::ca(&util::unique("bad-input-cp"), true);
+    let ca = harness::pki::ca(&harness::unique("bad-input-cp"), true);
     let good = ca.issue_with("workload", KeyAlg::P256, false);
     let d = plan_dir("cp");
     let (cert, key) = good.write(&d, "client");
@@ -957,8 +957,8 @@ fn bad_input_campaign() {
 
     // The control: the base plan applies, and the snapshot sees its resources.
     let empty = snaps.take();
-    let state = util::tempdir("bad-input-control");
-    let suffix = util::unique("control");
+    let state = harness::tempdir("bad-input-control");
+    let suffix = harness::unique("control");
     let control = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_xpart"))
             .args(args)
@@ -1004,7 +1004,7 @@ fn bad_input_campaign() {
     let mut before = snaps.take();
     let mut cases = corpus_cases();
     let corpus_runs = cases.len();
-    let scratch = util::tempdir("bad-input");
+    let scratch = harness::tempdir("bad-input");
     cases.extend(runtime_cases(&tb, &scratch));
     let mut failures = vec![];
     let mut counted: std::collections::BTreeMap<&str, usize> = Default::default();

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
+use crate::harness::{self, plan_file, text, Run, Side, Testbed};
 
 /// Calls by operation since the last reset.
 fn calls(tb: &Testbed, side: Side) -> BTreeMap<String, u64> {
@@ -25,7 +24,7 @@ fn seed_lineage() -> String {
 /// A key tagged as the seed plan's `client_key_key`, without an alias: what a run killed
 /// between CreateKey and CreateAlias leaves. Its id.
 fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let tag = |k: &str, v: &str| {
             aws_sdk_kms::types::Tag::builder()
@@ -60,7 +59,7 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
         keys[0].to_string().contains(key_id),
         "the key made before is the plan's key: {keys:?}"
     );
-    let alias_target = util::rt().block_on(async {
+    let alias_target = harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         kms.describe_key()
             .key_id(format!("alias/xpart-workload-key-{}", run.suffix))
@@ -77,7 +76,7 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
 
 /// The ARN of the China role `name`, as IAM answers it (with its path).
 fn china_role_arn(tb: &Testbed, name: &str) -> String {
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let got = iam.get_role().role_name(name).send().await.unwrap();
         got.role().unwrap().arn().to_string()
@@ -165,7 +164,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
     }
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let gone = util::rt().block_on(async {
+    let gone = harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = format!("xpart-extra-{}", run.suffix);
         let role = iam.get_role().role_name(&name).send().await;
@@ -232,7 +231,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
 /// query, and the create waits for the exact search the read started.
 #[test]
 fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let plan = plan_file("china-to-commercial.yaml");
     let run = Run::new(tb);
     let key_id = aliasless_key(tb, &run.plan_name(&plan));
@@ -285,7 +284,7 @@ fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
 /// of each, and destroy leaves nothing, the old names included.
 #[test]
 fn renamed_resources_are_replaced_not_left_behind() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
     let (before, after) = (run.state.join("before"), run.state.join("after"));
@@ -403,7 +402,7 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
     tb.set_faults(Side::Commercial, "off");
 
     let sfx = &run.suffix;
-    let names: Vec<String> = util::rt().block_on(async {
+    let names: Vec<String> = harness::rt().block_on(async {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
         let a = ra.list_trust_anchors().send().await.unwrap();
         a.trust_anchors()
@@ -478,7 +477,7 @@ fn key_policies_name_the_account_as_kms_writes_it() {
     let form =
         |side: Side, res: &str| format!("arn:{}:iam::{}:{res}", side.partition(), tb.account(side));
     let policy_of = |side: Side, key: &str| -> String {
-        util::rt().block_on(async {
+        harness::rt().block_on(async {
             let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
             // GetKeyPolicy takes a key id or ARN, not an alias.
             let meta = kms.describe_key().key_id(key).send().await.unwrap();
@@ -494,7 +493,7 @@ fn key_policies_name_the_account_as_kms_writes_it() {
         })
     };
     // The test-bed's KMS refuses the documented form now.
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"AWS": form(Side::China, "root")}, "Action": "kms:*", "Resource": "*"}]});
@@ -529,11 +528,11 @@ fn key_policies_name_the_account_as_kms_writes_it() {
 /// boto3's view of the run's trust anchors and profiles (tests/clients/ra_settings.py).
 fn ra_settings(tb: &Testbed, run: &Run) -> serde_json::Value {
     let mut c = std::process::Command::new(tb.python());
-    c.arg(util::repo().join("tests/clients/ra_settings.py"))
+    c.arg(harness::repo().join("tests/clients/ra_settings.py"))
         .args(["--endpoint", tb.endpoint(Side::Commercial)])
         .args(["--region", tb.region(Side::Commercial)])
         .args(["--needle", &run.suffix]);
-    let out = util::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
+    let out = harness::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -652,7 +651,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
 /// a plan that declares `path: /` keeps it where it is, with nothing to do.
 #[test]
 fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let dir = run.state.join("legacy");
     std::fs::create_dir_all(&dir).unwrap();

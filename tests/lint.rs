@@ -127,9 +127,9 @@ fn corpus_base_and_ready_plans_are_clean() {
 }
 
 fn xpart() -> Command {
-    let mut c = Command::cargo_bin("xpart").unwrap();
+    let mut c = crate::harness::xpart();
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
+    Command::from_std(c)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde_json::json;
 use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
 use xpart::plan::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
-use crate::util::{self, without_account, Side, Testbed};
+use crate::harness::{self, without_account, Side, Testbed};
 
 /// The attributes whose desired and live values differ: what a plan would show.
 fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
@@ -127,7 +127,7 @@ async fn create_and_check<T: Resource>(
         set(&[]),
         "{kind} as create returned it"
     );
-    util::assert_found_as_read::<T>(&without_account(cx), &live, &[]).await;
+    harness::assert_found_as_read::<T>(&without_account(cx), &live, &[]).await;
     live
 }
 
@@ -155,7 +155,7 @@ async fn delete_and_check<T: Resource>(p: &T, cx: &Ctx) {
     let live = T::read(p, cx).await.unwrap().unwrap();
     T::delete(&live, cx).await.unwrap();
     assert!(T::read(p, cx).await.unwrap().is_none(), "read after delete");
-    util::assert_not_found::<T>(cx).await;
+    harness::assert_not_found::<T>(cx).await;
     T::delete(&live, cx).await.unwrap();
 }
 
@@ -176,7 +176,7 @@ fn bootstrap_settings(run_as: &str) -> String {
 /// A role and an instance profile for it, made directly (the IAM types have their own tests).
 async fn instance_profile(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-    let name = util::unique("ip");
+    let name = harness::unique("ip");
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
     iam.create_role()
         .role_name(&name)
@@ -200,9 +200,9 @@ async fn instance_profile(tb: &Testbed) -> String {
 
 #[test]
 fn the_ec2_chain_lives_and_dies_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let conf = tb.sdk(Side::China).await;
 
         // vpc
@@ -273,7 +273,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         update_and_check::<RouteTable>(&rt, &rcx, &["subnets"]).await;
 
         // security groups
-        let gname = util::unique("ssh");
+        let gname = harness::unique("ssh");
         let sgcx = ctx(tb, &plan, "sg").await;
         let mut sg: SecurityGroup = props(&format!(
             "name: {gname}\nvpc: {vpc_id}\ndescription: SSH in\ningress:\n  - {{protocol: tcp, port: 22, cidr: 10.0.0.0/8, description: admins}}\n  - {{protocol: '-1', cidr: 10.20.0.0/16}}"
@@ -418,9 +418,9 @@ fn the_ec2_chain_lives_and_dies_in_china() {
 
 #[test]
 fn references_not_yet_known_plan_without_failing() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, &plan, "x").await;
         let u = xpart::unknown::Unknown::TEXT;
         let subnet: Subnet = props(&format!("name: s\nvpc: '{u}'\ncidr: 10.0.0.0/24"));
@@ -457,8 +457,8 @@ fn calls(tb: &Testbed, op: &str) -> u64 {
 #[test]
 fn lost_create_answers_never_make_a_second_resource() {
     let tb = Testbed::private();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let conf = tb.sdk(Side::China).await;
 
         // CreateVpc runs once, its answer is lost; the tag lookup finds the VPC it made.
@@ -515,15 +515,15 @@ fn lost_create_answers_never_make_a_second_resource() {
 
 #[test]
 fn a_name_taken_by_another_group_is_not_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let conf = tb.sdk(Side::China).await;
         let vcx = ctx(tb, &plan, "vpc").await;
         let vpc: Vpc = props("name: net\ncidr: 10.50.0.0/16");
         let v = Vpc::create(&vpc, &vcx).await.unwrap();
         let vpc_id = v.outputs["id"].clone();
-        let name = util::unique("taken");
+        let name = harness::unique("taken");
         let other = ec2(&conf)
             .create_security_group()
             .group_name(&name)
@@ -555,9 +555,9 @@ fn a_name_taken_by_another_group_is_not_adopted() {
 
 #[test]
 fn a_vpc_delete_waits_for_its_subnet_to_go() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let vcx = ctx(tb, &plan, "vpc").await;
         let scx = ctx(tb, &plan, "subnet").await;
         let vpc: Vpc = props("name: net\ncidr: 10.60.0.0/16");
@@ -608,8 +608,8 @@ fn describes(tb: &Testbed) -> u64 {
 fn creates_and_updates_take_the_fewest_round_trips() {
     const LATENCY_MS: u64 = 600;
     let tb = Testbed::private();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         tb.set_faults(Side::China, &format!("seed=1 latency_ms={LATENCY_MS}"));
         // Round trips `f` took, by the clock, and the Describe* calls it made.
         async fn timed<F: std::future::Future<Output = Live>>(tb: &Testbed, what: &str, bound: u64, f: F) -> Live {
@@ -669,7 +669,7 @@ fn creates_and_updates_take_the_fewest_round_trips() {
         let sg: SecurityGroup = props(&format!(
             "name: {}\nvpc: {vpc_id}\ningress: [{{protocol: tcp, port: 22, cidr: 10.0.0.0/8}}, \
              {{protocol: tcp, port: 443, cidr: 10.0.0.0/8}}]",
-            util::unique("g")
+            harness::unique("g")
         ));
         let create = async { SecurityGroup::create(&sg, &sgcx).await.unwrap() };
         let g = timed(&tb, "security group", 2, create).await;

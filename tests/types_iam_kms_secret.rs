@@ -14,7 +14,7 @@ use xpart::engine::resource::{
 };
 use xpart::plan::types::{InstanceProfile, KmsKey, Role, Secret};
 
-use crate::util::{self, assert_read_back, without_account, Side, Testbed};
+use crate::harness::{self, assert_read_back, without_account, Side, Testbed};
 
 /// The attributes whose desired and live values differ: what a plan would show.
 fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
@@ -47,7 +47,7 @@ fn key_props(yaml: &str) -> KmsKey {
 
 async fn china_role(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-    let name = util::unique("role");
+    let name = harness::unique("role");
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
     iam.create_role()
         .role_name(&name)
@@ -93,13 +93,13 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
 
 #[test]
 fn kms_key_lifecycle_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "key").await;
         let account = tb.account(Side::China);
         let role = china_role(tb).await;
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let mut p = key_props(&format!(
             "alias: {alias}\ndescription: first\ndeletion_window_days: 9\nusers: [\"arn:aws-cn:iam::{account}:role/{role}\"]\ntags: {{team: a}}"
         ));
@@ -119,7 +119,7 @@ fn kms_key_lifecycle_in_china() {
         let live = assert_read_back::<KmsKey>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
         // The plan's pending window (9 days) is unknown once the plan no longer has the key.
-        util::assert_found_as_read::<KmsKey>(&without_account(&cx), &live, &["deletion_window_days"]).await;
+        harness::assert_found_as_read::<KmsKey>(&without_account(&cx), &live, &["deletion_window_days"]).await;
 
         // Change the description, the policy (no more users) and the tags.
         p.description = Some("second".into());
@@ -135,7 +135,7 @@ fn kms_key_lifecycle_in_china() {
 
         KmsKey::delete(&live, &cx).await.unwrap();
         assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<KmsKey>(&cx).await;
+        harness::assert_not_found::<KmsKey>(&cx).await;
         KmsKey::delete(&live, &cx).await.unwrap();
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
@@ -151,12 +151,12 @@ fn kms_key_lifecycle_in_china() {
 /// spec replaces it. Its public key verifies what it signs.
 #[test]
 fn kms_signing_key_lifecycle() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "ca_key").await;
         let account = tb.account(Side::Commercial);
-        let alias = format!("alias/{}", util::unique("ca"));
+        let alias = format!("alias/{}", harness::unique("ca"));
         let p = key_props(&format!(
             "alias: {alias}\nusage: sign\nkey_spec: rsa_2048\nsigners: [\"arn:aws:iam::{account}:root\"]"
         ));
@@ -214,12 +214,12 @@ fn kms_signing_key_lifecycle() {
 
 #[test]
 fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "key").await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let theirs = kms
             .create_key()
             .send()
@@ -297,9 +297,9 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
 
 #[test]
 fn kms_key_left_without_alias_is_reused() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "key").await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         // A run killed between CreateKey and CreateAlias: a tagged key, no alias.
@@ -322,7 +322,7 @@ fn kms_key_left_without_alias_is_reused() {
             .key_metadata
             .unwrap()
             .key_id;
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: new"));
         // Read finds it, with no alias: the plan shows an update (not a replacement) that adds
         // the alias, and creates no second key.
@@ -356,9 +356,9 @@ fn kms_key_left_without_alias_is_reused() {
 
 #[test]
 fn kms_key_without_alias_is_found_by_its_tags() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "bare").await;
         let p = key_props("description: no alias");
         assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
@@ -367,10 +367,10 @@ fn kms_key_without_alias_is_found_by_its_tags() {
         assert!(!live.outputs.contains_key("alias"));
         let again = assert_read_back::<KmsKey>(&p, &cx, &live).await;
         assert_eq!(diff(&KmsKey::desired(&p, &cx).unwrap(), &again), set(&[]));
-        util::assert_found_as_read::<KmsKey>(&without_account(&cx), &again, &[]).await;
+        harness::assert_found_as_read::<KmsKey>(&without_account(&cx), &again, &[]).await;
         KmsKey::delete(&again, &cx).await.unwrap();
         assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<KmsKey>(&cx).await;
+        harness::assert_not_found::<KmsKey>(&cx).await;
     });
 }
 
@@ -381,10 +381,10 @@ fn kms_create_is_not_duplicated_after_a_lost_response() {
         Side::China,
         "seed=1 lost_response=1.0 match=CreateKey max_faults=1",
     );
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(&tb, Side::China, &plan, "key").await;
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: once"));
         let live = KmsKey::create(&p, &cx).await.unwrap();
         let stats = tb.stats(Side::China);
@@ -420,12 +420,12 @@ async fn secret_value(tb: &Testbed, side: Side, id: &str) -> String {
 
 #[test]
 fn secret_lifecycle_from_a_file_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "secret").await;
         let account = tb.account(Side::China);
-        let name = util::unique("s");
+        let name = harness::unique("s");
         let first = "first-value-Zq81";
         std::fs::write(cx.path("value.txt"), first).unwrap();
         let mut p = secret_props(&format!(
@@ -447,7 +447,7 @@ fn secret_lifecycle_from_a_file_in_china() {
         let shown = format!("{live:?} {want:?}");
         assert!(!shown.contains(first), "{shown}");
         // The value is not read for a secret the plan no longer has, nor its settings known.
-        util::assert_found_as_read::<Secret>(&without_account(&cx), &live, &["value", "force_delete"]).await;
+        harness::assert_found_as_read::<Secret>(&without_account(&cx), &live, &["value", "force_delete"]).await;
 
         // A new value in the file, and a new description.
         let second = "second-value-Pw22";
@@ -473,16 +473,16 @@ fn secret_lifecycle_from_a_file_in_china() {
 
         Secret::delete(&updated, &cx).await.unwrap();
         assert!(Secret::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<Secret>(&cx).await;
+        harness::assert_not_found::<Secret>(&cx).await;
         Secret::delete(&updated, &cx).await.unwrap();
     });
 }
 
 #[test]
 fn secret_value_errors_name_the_source_never_the_value() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let cx = ctx(tb, Side::China, &util::unique("p"), "secret").await;
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let cx = ctx(tb, Side::China, &harness::unique("p"), "secret").await;
         let missing = secret_props("name: x\nvalue: {file: nowhere/value.pem}");
         let err = Secret::desired(&missing, &cx).unwrap_err().to_string();
         assert!(err.contains("nowhere/value.pem"), "{err}");
@@ -527,11 +527,11 @@ fn secret_value_errors_name_the_source_never_the_value() {
 
 #[test]
 fn generated_secret_is_never_regenerated() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "generated").await;
-        let name = util::unique("g");
+        let name = harness::unique("g");
         let p = secret_props(&format!(
             "name: {name}\nvalue: {{generate: {{length: 40, exclude_punctuation: true}}}}\nforce_delete: true"
         ));
@@ -556,11 +556,11 @@ fn generated_secret_is_never_regenerated() {
 
 #[test]
 fn secret_scheduled_for_deletion_is_restored() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let mut cx = ctx(tb, Side::China, &plan, "secret").await;
-        let name = util::unique("s");
+        let name = harness::unique("s");
         let var = format!("XPART_TEST_SECRET_{}", std::process::id());
         std::env::set_var(&var, "from-env-Kx7");
         let p = secret_props(&format!(
@@ -609,15 +609,15 @@ fn secret_scheduled_for_deletion_is_restored() {
 
 #[test]
 fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "secret").await;
         let conf = tb.sdk(Side::China).await;
         let kms = aws_sdk_kms::Client::new(&conf);
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
         let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
-        let name = util::unique("s");
+        let name = harness::unique("s");
         // Made by hand: no tags, and the key named by its bare id.
         sm.create_secret()
             .name(&name)
@@ -654,13 +654,13 @@ fn profile_props(yaml: &str) -> InstanceProfile {
 
 #[test]
 fn instance_profile_lifecycle_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "profile").await;
         let account = tb.account(Side::China);
         let (r1, r2) = (china_role(tb).await, china_role(tb).await);
-        let name = util::unique("ip");
+        let name = harness::unique("ip");
         let mut p = profile_props(&format!("name: {name}\nrole: {r1}\ntags: {{team: a}}"));
         assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
         let created = InstanceProfile::create(&p, &cx).await.unwrap();
@@ -672,7 +672,7 @@ fn instance_profile_lifecycle_in_china() {
         let want = InstanceProfile::desired(&p, &cx).unwrap();
         let live = assert_read_back::<InstanceProfile>(&p, &cx, &created).await;
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<InstanceProfile>(&without_account(&cx), &live, &[]).await;
+        harness::assert_found_as_read::<InstanceProfile>(&without_account(&cx), &live, &[]).await;
         // A retried create finds its own profile.
         let again = InstanceProfile::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
@@ -691,19 +691,19 @@ fn instance_profile_lifecycle_in_china() {
 
         InstanceProfile::delete(&updated, &cx).await.unwrap();
         assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<InstanceProfile>(&cx).await;
+        harness::assert_not_found::<InstanceProfile>(&cx).await;
         InstanceProfile::delete(&updated, &cx).await.unwrap();
     });
 }
 
 #[test]
 fn instance_profile_waits_for_a_new_role() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "profile").await;
-        let role = util::unique("late");
-        let name = util::unique("ip");
+        let role = harness::unique("late");
+        let name = harness::unique("ip");
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
         // The role appears two seconds after the profile asks for it, as a new role does
         // while IAM propagates it.
@@ -726,12 +726,12 @@ fn instance_profile_waits_for_a_new_role() {
 
 #[test]
 fn instance_profile_made_outside_xpart_reads_unowned() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "profile").await;
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-        let name = util::unique("ip");
+        let name = harness::unique("ip");
         iam.create_instance_profile()
             .instance_profile_name(&name)
             .send()
@@ -775,7 +775,7 @@ async fn china_policy(tb: &Testbed) -> String {
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
     let out = iam
         .create_policy()
-        .policy_name(util::unique("pol"))
+        .policy_name(harness::unique("pol"))
         .policy_document(doc)
         .send()
         .await
@@ -785,13 +785,13 @@ async fn china_policy(tb: &Testbed) -> String {
 
 #[test]
 fn iam_role_lifecycle_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "role").await;
         let account = tb.account(Side::China);
         let (m1, m2) = (china_policy(tb).await, china_policy(tb).await);
-        let name = util::unique("role");
+        let name = harness::unique("role");
         let yaml = |rest: &str| format!("name: {name}\n{rest}");
         let p = role_props(&yaml(&format!(
             "description: first\ntrust: {{service: ec2}}\n\
@@ -811,7 +811,7 @@ fn iam_role_lifecycle_in_china() {
         );
         assert_eq!(diff(&want, &created), set(&[]));
         let live = assert_read_back::<Role>(&p, &cx, &created).await;
-        util::assert_found_as_read::<Role>(&without_account(&cx), &live, &[]).await;
+        harness::assert_found_as_read::<Role>(&without_account(&cx), &live, &[]).await;
         // A retried create (EntityAlreadyExists) finds its own role as it is.
         let again = Role::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
@@ -836,16 +836,16 @@ fn iam_role_lifecycle_in_china() {
 
         Role::delete(&live, &cx).await.unwrap();
         assert!(Role::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<Role>(&cx).await;
+        harness::assert_not_found::<Role>(&cx).await;
         Role::delete(&live, &cx).await.unwrap();
     });
 }
 
 #[test]
 fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "role").await;
         let name = china_role(tb).await;
         // Adopted where it is (`path: /`): IAM cannot move a role.
@@ -875,9 +875,9 @@ fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
 /// propagation bound (20 s in these tests, 3 min by default).
 #[test]
 fn kms_key_policy_naming_only_a_foreign_account_fails_at_once() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::China, &plan, "key").await;
         let account = tb.account(Side::China);
         let p = key_props(&format!(
