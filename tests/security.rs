@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value as Json;
 
-use crate::harness::{self, assert_nothing_left, plan_file, text, Run, Side, Testbed};
+use crate::harness::{self, assert_nothing_left, files_under, plan_file, text, Run, Side, Testbed};
 
 /// Each plan with the partition of its secret, trust anchor and reader role.
 const PLANS: [(&str, Side); 2] = [
@@ -99,23 +99,6 @@ fn credential_process(
         .args(extra)
         .envs(run.tb.env());
     c
-}
-
-/// Every regular file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn is_private_key(f: &Path) -> bool {

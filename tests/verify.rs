@@ -91,7 +91,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     assert!(!text(&o).contains("PRIVATE KEY"), "verify printed the key");
     // The key read from the secret is not left on this machine (verify's own stranger CA
     // and key, which it mints for the negative check, are its business).
-    let left: Vec<_> = walk_files(&elsewhere.state);
+    let left: Vec<_> = harness::files_under(&elsewhere.state);
     assert!(
         left.iter().all(|f| !f
             .file_name()
@@ -201,18 +201,4 @@ fn verify_china_to_commercial() {
 #[test]
 fn verify_commercial_to_china() {
     runtime_path("commercial-to-china.yaml", Side::China);
-}
-
-/// Every file below `dir`.
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
