@@ -56,6 +56,32 @@ fn plant(tb: &Testbed, identity: &str, ttl: u64) -> Record {
     record
 }
 
+/// Wait (bounded: 30 s, polled) until the lease's last renewal looks older than `life` as the
+/// engine judges it: by the creation time of the secret's current version, the service's clock.
+fn await_unrenewed(tb: &Testbed, identity: &str, life: Duration) {
+    rt().block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = sm
+                .get_secret_value()
+                .secret_id(secret_name(identity))
+                .send()
+                .await
+                .unwrap();
+            let renewed = std::time::SystemTime::try_from(*got.created_date().unwrap()).unwrap();
+            if renewed.elapsed().unwrap_or_default() > life {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease stays renewed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
 /// Two applies of a new plan started at once from two directories (as from two machines,
 /// which share nothing local): exactly one of each resource, and the run that lost says who
 /// holds the plan. Neither leaves its lease behind.
@@ -125,7 +151,7 @@ fn a_lease_held_elsewhere_stops_a_run_until_it_expires() {
         "{err}"
     );
     // The lease's life is what is under test: let it pass without a renewal.
-    std::thread::sleep(Duration::from_secs(3));
+    await_unrenewed(tb, &identity, Duration::from_secs(2));
     let o = harness::bounded(&mut run.cmd(&["apply", "--yes"], &plan));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);

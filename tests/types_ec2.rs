@@ -451,7 +451,7 @@ fn references_not_yet_known_plan_without_failing() {
 
 /// Calls of an operation the fault layer saw.
 fn calls(tb: &Testbed, op: &str) -> u64 {
-    tb.stats(Side::China)["calls"][op].as_u64().unwrap_or(0)
+    tb.calls(Side::China, op)
 }
 
 #[test]
@@ -568,11 +568,13 @@ fn a_vpc_delete_waits_for_its_subnet_to_go() {
         ));
         let s = Subnet::create(&subnet, &scx).await.unwrap();
         // The VPC delete meets DependencyViolation until the subnet is gone, and then succeeds.
+        let tried = tb.calls(Side::China, "DeleteVpc");
         let deleting = tokio::spawn({
             let (v, vcx) = (v.clone(), vcx.clone());
             async move { Vpc::delete(&v, &vcx).await }
         });
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Refused twice: it has met the subnet and is waiting, not merely slow to start.
+        tokio::task::block_in_place(|| tb.await_calls(Side::China, "DeleteVpc", tried, 2));
         assert!(
             !deleting.is_finished(),
             "the VPC cannot go before its subnet"

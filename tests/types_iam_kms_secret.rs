@@ -705,13 +705,16 @@ fn instance_profile_waits_for_a_new_role() {
         let role = harness::unique("late");
         let name = harness::unique("ip");
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
-        // The role appears two seconds after the profile asks for it, as a new role does
-        // while IAM propagates it.
+        // The role appears only after the profile has asked for it (and been told there is
+        // none), as a new role does while IAM propagates it.
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let asked = tb.calls(Side::China, "AddRoleToInstanceProfile");
         let later = tokio::spawn({
             let role = role.clone();
             async move {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::task::block_in_place(|| {
+                    harness::testbed().await_calls(Side::China, "AddRoleToInstanceProfile", asked, 1)
+                });
                 let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
                 iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
             }

@@ -149,6 +149,24 @@ impl Testbed {
         self.stats_request(side, "GET")
     }
 
+    /// Calls of operation `op` a partition's fault layer counted since its last reset.
+    pub fn calls(&self, side: Side, op: &str) -> u64 {
+        self.stats(side)["calls"][op].as_u64().unwrap_or(0)
+    }
+
+    /// Wait (bounded: 30 s, polled) until a partition has counted `n` more calls of `op` than
+    /// `since`: a readiness check for "the code under test has asked", not a fixed wait.
+    pub fn await_calls(&self, side: Side, op: &str, since: u64, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.calls(side, op) < since + n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{side:?} saw fewer than {n} more {op} calls within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Forget a partition's counts (what `stats` reports is then this test's alone).
     pub fn reset_stats(&self, side: Side) {
         self.stats_request(side, "DELETE");
