@@ -2,28 +2,14 @@
 //! table → security group → instance (create, no diff, update, delete, delete again), and no
 //! duplicate after a lost CreateVpc or RunInstances answer.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Live, Options, Resource, TAG_ID, TAG_PLAN};
 use xpart::plan::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
-use crate::harness::{self, without_account, Side, Testbed};
-
-/// The attributes whose desired and live values differ: what a plan would show.
-fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
+use crate::harness::{self, diff, set, without_account, Side, Testbed};
 
 /// A context with short waits, so a wrong retry shows as a failure, not a hang.
 async fn ctx(tb: &Testbed, plan: &str, id: &str) -> Ctx {
@@ -153,10 +139,7 @@ async fn update_and_check<T: Resource>(p: &T, cx: &Ctx, changed: &[&str]) -> Liv
 /// Delete, check read finds nothing, and that deleting again is fine.
 async fn delete_and_check<T: Resource>(p: &T, cx: &Ctx) {
     let live = T::read(p, cx).await.unwrap().unwrap();
-    T::delete(&live, cx).await.unwrap();
-    assert!(T::read(p, cx).await.unwrap().is_none(), "read after delete");
-    harness::assert_not_found::<T>(cx).await;
-    T::delete(&live, cx).await.unwrap();
+    harness::deleted(p, &live, cx).await;
 }
 
 /// A complete `bootstrap` mapping (YAML, indented for a nested block) for user `run_as`.

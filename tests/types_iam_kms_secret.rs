@@ -9,25 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use xpart::engine::resource::{
-    Ctx, Desired, Live, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
-};
+use xpart::engine::resource::{Ctx, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN};
 use xpart::plan::types::{InstanceProfile, KmsKey, Role, Secret};
 
-use crate::harness::{self, assert_read_back, without_account, Side, Testbed};
-
-/// The attributes whose desired and live values differ: what a plan would show.
-fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
+use crate::harness::{self, assert_read_back, diff, set, without_account, Side, Testbed};
 
 /// A context with short propagation bounds, so a wrong retry shows as a failure, not a hang.
 async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
@@ -103,7 +88,7 @@ fn kms_key_lifecycle_in_china() {
         let mut p = key_props(&format!(
             "alias: {alias}\ndescription: first\ndeletion_window_days: 9\nusers: [\"arn:aws-cn:iam::{account}:role/{role}\"]\ntags: {{team: a}}"
         ));
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
 
         let created = KmsKey::create(&p, &cx).await.unwrap();
         assert!(created.owned);
@@ -116,27 +101,17 @@ fn kms_key_lifecycle_in_china() {
         // The generated policy names the China account principal and the role.
         let pol = want.attrs["policy"].to_string();
         assert!(pol.contains(&format!("arn:aws-cn:iam::{account}:root")), "{pol}");
-        let live = assert_read_back::<KmsKey>(&p, &cx, &created).await;
-        assert_eq!(diff(&want, &live), set(&[]));
         // The plan's pending window (9 days) is unknown once the plan no longer has the key.
-        harness::assert_found_as_read::<KmsKey>(&without_account(&cx), &live, &["deletion_window_days"]).await;
+        let live = harness::assert_created(&p, &cx, &created, &["deletion_window_days"]).await;
 
         // Change the description, the policy (no more users) and the tags.
         p.description = Some("second".into());
         p.users.clear();
         p.tags.insert("team".into(), "b".into());
-        let want = KmsKey::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["description", "policy", "tags"]));
-        let updated = KmsKey::update(&p, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        let live = assert_read_back::<KmsKey>(&p, &cx, &updated).await;
+        let live = harness::changed_in_place(&p, &live, &cx, &["description", "policy", "tags"]).await;
         assert_eq!(live.outputs["id"], created.outputs["id"]);
 
-        KmsKey::delete(&live, &cx).await.unwrap();
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
-        harness::assert_not_found::<KmsKey>(&cx).await;
-        KmsKey::delete(&live, &cx).await.unwrap();
+        harness::deleted::<KmsKey>(&p, &live, &cx).await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
         assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::PendingDeletion));
@@ -208,7 +183,7 @@ fn kms_signing_key_lifecycle() {
         assert_eq!(diff(&want4, &live), set(&["key_spec"]));
         assert!(want4.replace_on.contains("key_spec"));
         KmsKey::delete(&live, &cx).await.unwrap();
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
     });
 }
 
@@ -346,7 +321,7 @@ fn kms_key_left_without_alias_is_reused() {
         assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
         KmsKey::delete(&live, &cx).await.unwrap();
         // A key pending deletion is never reused: read finds none, and create makes a new one.
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
         let again = KmsKey::create(&p, &cx).await.unwrap();
         assert_ne!(again.outputs["id"], orphan);
         assert_read_back::<KmsKey>(&p, &cx, &again).await;
@@ -361,7 +336,7 @@ fn kms_key_without_alias_is_found_by_its_tags() {
         let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "bare").await;
         let p = key_props("description: no alias");
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
         let live = KmsKey::create(&p, &cx).await.unwrap();
         assert!(live.outputs["arn"].starts_with("arn:aws:kms:us-west-2:"));
         assert!(!live.outputs.contains_key("alias"));
@@ -369,7 +344,7 @@ fn kms_key_without_alias_is_found_by_its_tags() {
         assert_eq!(diff(&KmsKey::desired(&p, &cx).unwrap(), &again), set(&[]));
         harness::assert_found_as_read::<KmsKey>(&without_account(&cx), &again, &[]).await;
         KmsKey::delete(&again, &cx).await.unwrap();
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
         harness::assert_not_found::<KmsKey>(&cx).await;
     });
 }
@@ -431,7 +406,7 @@ fn secret_lifecycle_from_a_file_in_china() {
         let mut p = secret_props(&format!(
             "name: {name}\ndescription: one\nvalue: {{file: value.txt}}\nforce_delete: true\ntags: {{team: a}}"
         ));
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<Secret>(&p, &cx).await;
         let want = Secret::desired(&p, &cx).unwrap();
         assert!(want.sensitive.contains("value"));
 
@@ -453,28 +428,15 @@ fn secret_lifecycle_from_a_file_in_china() {
         let second = "second-value-Pw22";
         std::fs::write(cx.path("value.txt"), second).unwrap();
         p.description = Some("two".into());
-        let want = Secret::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["description", "value"]));
-        let updated = Secret::update(&p, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        assert_read_back::<Secret>(&p, &cx, &updated).await;
+        let updated = harness::changed_in_place(&p, &live, &cx, &["description", "value"]).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, second);
         // Back to the first value in the same run: the token of the first version is reused,
         // and the value still becomes current.
         std::fs::write(cx.path("value.txt"), first).unwrap();
-        let want = Secret::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &updated);
-        assert_eq!(changed, set(&["value"]));
-        let updated = Secret::update(&p, &updated, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        assert_read_back::<Secret>(&p, &cx, &updated).await;
+        let updated = harness::changed_in_place(&p, &updated, &cx, &["value"]).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
 
-        Secret::delete(&updated, &cx).await.unwrap();
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
-        harness::assert_not_found::<Secret>(&cx).await;
-        Secret::delete(&updated, &cx).await.unwrap();
+        harness::deleted::<Secret>(&p, &updated, &cx).await;
     });
 }
 
@@ -550,7 +512,7 @@ fn generated_secret_is_never_regenerated() {
         assert_read_back::<Secret>(&p, &cx, &twice).await;
         assert_eq!(secret_value(tb, Side::Commercial, &live.outputs["arn"]).await, value);
         Secret::delete(&again, &cx).await.unwrap();
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<Secret>(&p, &cx).await;
     });
 }
 
@@ -602,7 +564,7 @@ fn secret_scheduled_for_deletion_is_restored() {
             ..Options::default()
         });
         Secret::delete(&restored, &cx).await.unwrap();
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<Secret>(&p, &cx).await;
         std::env::remove_var(&var);
     });
 }
@@ -662,37 +624,25 @@ fn instance_profile_lifecycle_in_china() {
         let (r1, r2) = (china_role(tb).await, china_role(tb).await);
         let name = harness::unique("ip");
         let mut p = profile_props(&format!("name: {name}\nrole: {r1}\ntags: {{team: a}}"));
-        assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<InstanceProfile>(&p, &cx).await;
         let created = InstanceProfile::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         assert_eq!(
             created.outputs["arn"],
             format!("arn:aws-cn:iam::{account}:instance-profile/xpart/{plan}/{name}")
         );
-        let want = InstanceProfile::desired(&p, &cx).unwrap();
-        let live = assert_read_back::<InstanceProfile>(&p, &cx, &created).await;
-        assert_eq!(diff(&want, &live), set(&[]));
-        harness::assert_found_as_read::<InstanceProfile>(&without_account(&cx), &live, &[]).await;
+        let _want = InstanceProfile::desired(&p, &cx).unwrap();
+        let live = harness::assert_created(&p, &cx, &created, &[]).await;
         // A retried create finds its own profile.
         let again = InstanceProfile::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
 
         p.role = r2.clone();
         p.tags.clear();
-        let want = InstanceProfile::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["role", "tags"]));
-        let updated = InstanceProfile::update(&p, &live, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
+        let updated = harness::changed_in_place(&p, &live, &cx, &["role", "tags"]).await;
         assert_eq!(updated.attrs["role"], Json::from(r2));
-        assert_read_back::<InstanceProfile>(&p, &cx, &updated).await;
 
-        InstanceProfile::delete(&updated, &cx).await.unwrap();
-        assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
-        harness::assert_not_found::<InstanceProfile>(&cx).await;
-        InstanceProfile::delete(&updated, &cx).await.unwrap();
+        harness::deleted::<InstanceProfile>(&p, &updated, &cx).await;
     });
 }
 
@@ -827,20 +777,9 @@ fn iam_role_lifecycle_in_china() {
              write: {{statements: [{{actions: ['s3:PutObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m2}']\ntags: {{env: dev}}"
         )));
-        let want = Role::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(
-            changed,
-            set(&["description", "managed_policy_arns", "max_session_duration", "policies", "tags", "trust"])
-        );
-        let updated = Role::update(&p, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        let live = assert_read_back::<Role>(&p, &cx, &updated).await;
+        let live = harness::changed_in_place(&p, &live, &cx, &["description", "managed_policy_arns", "max_session_duration", "policies", "tags", "trust"]).await;
 
-        Role::delete(&live, &cx).await.unwrap();
-        assert!(Role::read(&p, &cx).await.unwrap().is_none());
-        harness::assert_not_found::<Role>(&cx).await;
-        Role::delete(&live, &cx).await.unwrap();
+        harness::deleted::<Role>(&p, &live, &cx).await;
     });
 }
 

@@ -7,27 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
-use xpart::engine::resource::{Ctx, Desired, Live, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Resource, TAG_ID, TAG_PLAN};
 const UNKNOWN: &str = xpart::unknown::Unknown::TEXT;
 use xpart::plan::types::{PkiCa, PkiCert, Profile, TrustAnchor};
 
-use crate::harness::{self, assert_read_back, without_account, Side, Testbed};
+use crate::harness::{self, assert_read_back, diff, set, without_account, Side, Testbed};
 
 fn props<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
-}
-
-/// The attributes the planner would show as changed.
-fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|n| n.to_string()).collect()
 }
 
 /// A context for a local (pki.*) resource.
@@ -237,51 +224,28 @@ fn trust_anchor_lifecycle() {
 
         // Disabled, another certificate and other tags: each a diff, each converging.
         let disabled = anchor_props(&name, "root", "enabled: false\n");
-        let want = TrustAnchor::desired(&disabled, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["enabled"]));
-        let live = TrustAnchor::update(&disabled, &live, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<TrustAnchor>(&disabled, &cx, &live).await;
+        let live = harness::changed_in_place(&disabled, &live, &cx, &["enabled"]).await;
 
         let other = make_ca(tb, &plan, "other").await;
         cx.refs.insert("other".into(), other.clone());
         let moved: TrustAnchor = props(&format!(
             "name: {name}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
         ));
-        let want = TrustAnchor::desired(&moved, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["certificate", "tags"]));
-        let live = TrustAnchor::update(&moved, &live, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = harness::changed_in_place(&moved, &live, &cx, &["certificate", "tags"]).await;
         assert_eq!(live.attrs["certificate"], json!(other["cert_pem"].trim()));
         assert!(live.owned);
-        assert_read_back::<TrustAnchor>(&moved, &cx, &live).await;
 
         // A new name in the plan finds the same anchor by its tags and renames it.
         let renamed_to = harness::unique("ta");
         let renamed: TrustAnchor = props(&format!(
             "name: {renamed_to}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
         ));
-        let want = TrustAnchor::desired(&renamed, &cx).unwrap();
         let found = TrustAnchor::read(&renamed, &cx).await.unwrap().unwrap();
         assert_eq!(found.outputs["arn"], made.outputs["arn"]);
-        let changed = diff(&want, &found);
-        assert_eq!(changed, set(&["name"]));
-        let live = TrustAnchor::update(&renamed, &found, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = harness::changed_in_place(&renamed, &found, &cx, &["name"]).await;
         assert_eq!(live.outputs["name"], renamed_to);
-        assert_read_back::<TrustAnchor>(&renamed, &cx, &live).await;
 
-        TrustAnchor::delete(&live, &cx).await.unwrap();
-        assert_eq!(TrustAnchor::read(&renamed, &cx).await.unwrap(), None);
-        TrustAnchor::delete(&live, &cx).await.unwrap();
+        harness::deleted::<TrustAnchor>(&renamed, &live, &cx).await;
     });
 }
 
@@ -376,26 +340,13 @@ fn profile_lifecycle() {
         harness::assert_found_as_read::<Profile>(&without_account(&cx), &live, &[]).await;
 
         let longer: Profile = props(&yaml(7200));
-        let want = Profile::desired(&longer, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["duration_seconds"]));
-        let live = Profile::update(&longer, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = harness::changed_in_place(&longer, &live, &cx, &["duration_seconds"]).await;
         assert_eq!(live.attrs["duration_seconds"], json!(7200));
-        assert_read_back::<Profile>(&longer, &cx, &live).await;
 
         let disabled: Profile = props(&format!("{}enabled: false\n", yaml(7200)));
-        let want = Profile::desired(&disabled, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["enabled"]));
-        let live = Profile::update(&disabled, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<Profile>(&disabled, &cx, &live).await;
+        let live = harness::changed_in_place(&disabled, &live, &cx, &["enabled"]).await;
 
-        Profile::delete(&live, &cx).await.unwrap();
-        assert_eq!(Profile::read(&p, &cx).await.unwrap(), None);
-        harness::assert_not_found::<Profile>(&cx).await;
-        Profile::delete(&live, &cx).await.unwrap();
+        harness::deleted::<Profile>(&p, &live, &cx).await;
     });
 }
 

@@ -1,15 +1,21 @@
 //! Resource type modules called directly (no binary): an engine context on the test-bed, and
-//! what every type must keep true between `create`, `read`, `update`, `find_owned` and `delete`.
+//! what every type must keep true between `create`, `read`, `update`, `find_owned` and `delete`;
+//! and the lifecycle steps each type's test takes, as terraform-provider-aws's acceptance steps
+//! do (absent → create → read back → change in place → delete → absent), each checking what it
+//! did the way the engine would see it.
 
-use super::{tempdir, Testbed};
-use crate::harness::Side;
+use std::collections::BTreeSet;
+
+use xpart::engine::resource::{Ctx, Desired, Live, Resource};
+
+use super::{tempdir, Side, Testbed};
 
 impl Testbed {
     /// An engine context for resource `id` of plan `plan` in one partition of this test-bed,
     /// for testing resource type modules directly. Local state goes to a fresh temp dir.
-    pub async fn ctx(&self, side: Side, plan: &str, id: &str) -> xpart::engine::resource::Ctx {
+    pub async fn ctx(&self, side: Side, plan: &str, id: &str) -> Ctx {
         use std::sync::Arc;
-        use xpart::engine::resource::{Ctx, Options, PartCtx};
+        use xpart::engine::resource::{Options, PartCtx};
         let spec: xpart::plan::types::PartitionEntry = serde_yaml::from_str(&format!(
             "region: {}\nprofile: {}\ntimeouts: {{operation_ms: 60000}}",
             self.region(side),
@@ -149,4 +155,53 @@ pub async fn assert_not_found<T: xpart::engine::resource::Resource>(
         "`{}` is still listed: {found:#?}",
         cx.id
     );
+}
+
+/// The attributes whose desired and live values differ: what a plan would show.
+pub fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
+    want.attrs
+        .iter()
+        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+pub fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The step before create and after delete: `read` finds nothing of `p`, and `find_owned`
+/// lists nothing under `cx.id`.
+pub async fn assert_absent<T: Resource>(p: &T, cx: &Ctx) {
+    assert!(T::read(p, cx).await.unwrap().is_none(), "{} exists", cx.id);
+    assert_not_found::<T>(cx).await;
+}
+
+/// Create's check: what `create` returned is what `read` finds right after, the plan `p` shows
+/// no difference from it, and `find_owned` lists it as read (but for `except`). Returns that read.
+pub async fn assert_created<T: Resource>(p: &T, cx: &Ctx, created: &Live, except: &[&str]) -> Live {
+    let want = T::desired(p, cx).unwrap();
+    let live = assert_read_back::<T>(p, cx, created).await;
+    assert_eq!(diff(&want, &live), set(&[]));
+    assert_found_as_read::<T>(&without_account(cx), &live, except).await;
+    live
+}
+
+/// Change in place: the plan `p` differs from `live` in exactly `expect`; `update` leaves no
+/// difference, and what it returned is what `read` finds right after. Returns that read.
+pub async fn changed_in_place<T: Resource>(p: &T, live: &Live, cx: &Ctx, expect: &[&str]) -> Live {
+    let want = T::desired(p, cx).unwrap();
+    let changed = diff(&want, live);
+    assert_eq!(changed, set(expect));
+    let updated = T::update(p, live, &changed, cx).await.unwrap();
+    assert_eq!(diff(&want, &updated), set(&[]));
+    assert_read_back::<T>(p, cx, &updated).await
+}
+
+/// Delete: afterwards `p` is absent (by `read` and `find_owned`), and deleting again is
+/// success, as the engine's retried delete needs.
+pub async fn deleted<T: Resource>(p: &T, live: &Live, cx: &Ctx) {
+    T::delete(live, cx).await.unwrap();
+    assert_absent::<T>(p, cx).await;
+    T::delete(live, cx).await.unwrap();
 }
