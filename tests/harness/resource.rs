@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use xpart::engine::resource::{Ctx, Desired, Live, Resource};
+use xpart::engine::resource::{Ctx, Live, Resource};
 
 use super::{tempdir, Side, Testbed};
 
@@ -157,14 +157,9 @@ pub async fn assert_not_found<T: xpart::engine::resource::Resource>(
     );
 }
 
-/// The attributes whose desired and live values differ: what a plan would show.
-pub fn diff(want: &Desired, live: &Live) -> BTreeSet<String> {
-    want.attrs
-        .iter()
-        .filter(|(k, v)| live.attrs.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
+/// The attributes whose desired and live values differ: what a plan would show. The engine's
+/// own function, so the tests judge a difference as the engine does.
+pub use xpart::engine::types::shared::differing as diff;
 
 pub fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
