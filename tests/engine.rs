@@ -19,8 +19,7 @@ fn lifecycle(name: &str) {
 
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(
         o.status.code(),
@@ -56,8 +55,7 @@ fn lifecycle(name: &str) {
         );
     }
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::Commercial, Side::China] {
         let left = run.inventory(side, &plan);
         assert!(left.is_empty(), "destroy left {left:?}");
@@ -87,8 +85,7 @@ fn engine_one_changed_property_is_one_update() {
     let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
 
     let changed = run.state.join("changed.yaml");
     let src = std::fs::read_to_string(&plan).unwrap();
@@ -112,10 +109,8 @@ fn engine_one_changed_property_is_one_update() {
         "{out}"
     );
     assert!(!updates.is_empty(), "{out}");
-    let o = run.run(&["apply", "--yes"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &changed);
+    run.ok(&["plan", "--detailed-exitcode"], &changed);
 
     // One action added to the live role's policy: one `+` line inside the folded document,
     // and the same change as data in `--format json` (valid against `xpart schema --output`).
@@ -147,13 +142,10 @@ fn engine_one_changed_property_is_one_update() {
     assert_eq!(diffs.len(), 1, "{doc}");
     assert_eq!(diffs[0]["op"], "add");
     assert_eq!(diffs[0]["after"], "secretsmanager:ListSecretVersionIds");
-    let o = run.run(&["apply", "--yes"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &changed);
+    run.ok(&["plan", "--detailed-exitcode"], &changed);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &changed);
 }
 
 /// A same-named role made outside xpart stops apply with a clear error before anything is
@@ -189,8 +181,7 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
             "apply refused, so nothing may have been created"
         );
     }
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("left alone"),
         "{}",
@@ -216,8 +207,7 @@ fn engine_plan_renderings() {
     let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("commercial-to-china.yaml");
-    let o = run.run(&["plan", "--format", "json"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan", "--format", "json"], &plan);
     let doc: Json = serde_json::from_slice(&o.stdout).unwrap();
     let schema_out = harness::xpart()
         .args(["schema", "--output"])
@@ -410,8 +400,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
     let (with, without) = plan_with_and_without(&run, EXTRA_GROUP);
     let extra = ("extra".to_string(), "ec2.security_group".to_string());
 
-    let o = run.run(&["apply", "--yes"], &with);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &with);
     assert!(
         owned_ids(&run, Side::China, &with).contains(&extra),
         "apply made no `extra`"
@@ -432,8 +421,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         text(&o)
     );
 
-    let o = run.run(&["apply", "--yes"], &without);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &without);
     assert!(
         !owned_ids(&run, Side::China, &with).contains(&extra),
         "apply left `extra`"
@@ -446,8 +434,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         text(&o)
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &without);
     assert_nothing_left(&run, &without);
 }
 
@@ -464,12 +451,10 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
         .collect::<Vec<_>>();
     assert_eq!(extras.len(), 12);
 
-    let o = run.run(&["apply", "--yes"], &with);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &with);
     assert_exactly_once(&run, &with);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["destroy", "--yes", "--force-delete-secrets"], &without);
     let out = String::from_utf8_lossy(&o.stdout);
     for (id, ty, _) in &extras {
         assert!(
@@ -624,8 +609,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         }
         arns
     });
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let ids = |side: Side| -> std::collections::BTreeSet<String> {
         run.inventory(side, &plan)
             .iter()
@@ -658,8 +642,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         text(&o)
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::Commercial, Side::China] {
         let left = run.inventory(side, &plan);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");

@@ -141,8 +141,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
     properties: {name: \"xpart-extra-${var.suffix}\", role: \"${extra_role.name}\"}
 ";
     std::fs::write(&plan, format!("{src}{extra}")).unwrap();
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let arn = china_role_arn(&tb, &format!("xpart-workload-{}", run.suffix));
     let path = format!(":role/xpart/{}/xpart-workload-", run.plan_name(&plan));
     assert!(
@@ -162,8 +161,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
             "the orphan {id} is found among the account's roles:\n{out}"
         );
     }
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let gone = harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = format!("xpart-extra-{}", run.suffix);
@@ -222,8 +220,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
         "{total} calls for {resources} AWS resources"
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// A key of the plan left without its alias (a run killed between CreateKey and CreateAlias)
@@ -236,8 +233,7 @@ fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
     let run = Run::new(tb);
     let key_id = aliasless_key(tb, &run.plan_name(&plan));
 
-    let o = run.run(&["plan"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan"], &plan);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("~ kms.key client_key_key"),
@@ -245,12 +241,10 @@ fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
         text(&o)
     );
 
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     assert_one_key_named_by_alias(tb, &run, &plan, &key_id);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// The same with a tag index that lags (it may, for seconds after a create): the plan cannot
@@ -264,19 +258,16 @@ fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
     let run = Run::new(&tb);
     let key_id = aliasless_key(&tb, &run.plan_name(&plan));
 
-    let o = run.run(&["plan"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan"], &plan);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("+ kms.key client_key_key"),
         "the lagging index hides the key from the plan:\n{}",
         text(&o)
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     assert_one_key_named_by_alias(&tb, &run, &plan, &key_id);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// Renaming a role, a secret and a key's alias in the plan replaces them: the next plan shows
@@ -312,10 +303,8 @@ fn renamed_resources_are_replaced_not_left_behind() {
         after.join("china-to-commercial.yaml"),
     );
 
-    let o = run.run(&["apply", "--yes"], &before);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan"], &after);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &before);
+    let o = run.ok(&["plan"], &after);
     let out = String::from_utf8_lossy(&o.stdout);
     for (ty, id) in [
         ("iam.role", "reader_role"),
@@ -334,8 +323,7 @@ fn renamed_resources_are_replaced_not_left_behind() {
         text(&o)
     );
 
-    let o = run.run(&["apply", "--yes"], &after);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &after);
     let o = run.run(&["plan", "--detailed-exitcode"], &after);
     assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
     let census = |side: Side| -> Vec<(String, String)> {
@@ -364,8 +352,7 @@ fn renamed_resources_are_replaced_not_left_behind() {
         assert_eq!(n, 1, "{side}: {id} exists {n} times: {list:?}");
     }
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &after);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &after);
     for side in [Side::Commercial, Side::China] {
         let left = run.inventory(side, &after);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
@@ -390,15 +377,13 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
 
     std::fs::write(&plan, &renamed).unwrap();
     tb.set_faults(Side::Commercial, "stale_index=true");
-    let o = run.run(&["plan"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan"], &plan);
     let shown = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
         shown.contains("+ rolesanywhere.trust_anchor trust_anchor"),
         "the lagging index hides it:\n{shown}"
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     tb.set_faults(Side::Commercial, "off");
 
     let sfx = &run.suffix;
@@ -416,10 +401,8 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
         [format!("xpart-root2-{sfx}")],
         "made twice, or not renamed"
     );
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// Reads that lag a create (the test-bed's consistency mode, both partitions: right after a
@@ -434,8 +417,7 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
     for side in [Side::China, Side::Commercial] {
         tb.set_faults(side, "seed=7 consistency_s=4");
     }
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let met: u64 = [Side::China, Side::Commercial]
         .iter()
         .flat_map(|&s| {
@@ -444,10 +426,8 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
         })
         .sum();
     assert!(met > 0, "no read met a create not yet visible");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::China, Side::Commercial] {
         tb.set_faults(side, "off");
         assert_eq!(
@@ -520,8 +500,7 @@ fn key_policies_name_the_account_as_kms_writes_it() {
     // The workload key's grant to the instance role is there beside it.
     let doc = policy_of(Side::China, &format!("alias/xpart-workload-key-{sfx}"));
     assert!(doc.contains(":role/"), "{doc}");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
@@ -623,8 +602,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         !shown.contains("-/+"),
         "replaced, not changed in place:\n{shown}"
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let got = ra_settings(&tb, &run);
     let now = events(&got["anchors"][&anchor]);
     assert_eq!(
@@ -640,10 +618,8 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         serde_json::json!({"x509Subject": ["CN", "OU"], "x509SAN": ["DNS"]}),
         "{got}"
     );
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// A role made before the plan's IAM path (at `/`, where an xpart before it made them) is
@@ -663,8 +639,7 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
         std::fs::write(&plan, text).unwrap();
     };
     write("      path: /\n");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(0), "kept where it is:\n{}", text(&o));
 
@@ -677,13 +652,11 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
         out.contains("-/+ iam.role role") && out.contains(&path),
         "replaced into {path}:\n{out}"
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let arn = china_role_arn(tb, &format!("xpart-legacy-{}", run.suffix));
     assert!(arn.contains(&format!(":role{path}")), "{arn}");
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
 
-    let o = run.run(&["destroy", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes"], &plan);
 }

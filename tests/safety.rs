@@ -62,8 +62,7 @@ fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
     let tb = harness::testbed();
     let run = Run::new(tb);
     let a = plan_file("china-to-commercial.yaml");
-    let o = run.run(&["apply", "--yes"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &a);
 
     let b = vpc_plan(&run.state, "b.yaml", "china-${var.suffix}");
     let b_s = b.to_str().unwrap();
@@ -103,8 +102,7 @@ fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
     let b_lineage = xpart::plan::lineage("china-${var.suffix}");
     assert!(owned(tb, Side::China, &b_name, &b_lineage).is_empty());
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &a);
     assert_nothing_left(&run, &a);
 }
 
@@ -121,8 +119,7 @@ fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
     let tb = harness::testbed();
     let run = Run::new(tb);
     let a = plan_file("china-to-commercial.yaml");
-    let o = run.run(&["apply", "--yes"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &a);
     let dir = run.state.join("copy");
     std::fs::create_dir_all(&dir).unwrap();
     // Same file name as A, so `Run` reads the same plan name from it.
@@ -144,8 +141,7 @@ fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
     let o = run.run(&["plan"], &copy);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-prune"));
     assert_exactly_once(&run, &a);
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &a);
 }
 
 /// Finding 2: `$${` escapes smuggle nothing past a check. The suffix
@@ -375,8 +371,7 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
     );
     assert!(first.wait().unwrap().success());
     tb.set_faults(Side::China, "off");
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// Finding 8: while china stalls every request, `xpart plan` says within 10 s which partition

@@ -36,8 +36,7 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
     let tb = harness::testbed();
     let a = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let o = a.run(&["apply", "--yes", "-v"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = a.ok(&["apply", "--yes", "-v"], &plan);
     let mut shown = text(&o);
 
     // Machine B: its own copy of the plan in its own directory, and its own state directory.
@@ -114,8 +113,7 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
         );
     });
 
-    let o = b.run(&["destroy", "--yes", "--force-delete-secrets"], &plan_b);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    b.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan_b);
     assert_nothing_left(&a, &plan);
 }
 
@@ -163,15 +161,13 @@ fn a_plan_moves_from_ca_files_to_the_kms_store() {
     let plan = dir.join("china-to-commercial.yaml");
     let kms_plan = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
     std::fs::write(&plan, with_files_store(&kms_plan)).unwrap();
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let pki = run.state.join(run.plan_name(&plan)).join("pki");
     assert!(
         pki.join("root_ca.key").is_file(),
         "the files store made no CA key"
     );
-    let o = run.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["verify"], &plan);
 
     std::fs::write(&plan, &kms_plan).unwrap();
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
@@ -186,14 +182,10 @@ fn a_plan_moves_from_ca_files_to_the_kms_store() {
         assert!(shown.contains(change), "missing `{change}`:\n{shown}");
     }
     assert!(!shown.contains("ec2.instance"), "{shown}");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
+    run.ok(&["verify"], &plan);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_nothing_left(&run, &plan);
 }

@@ -26,6 +26,17 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     cx
 }
 
+/// A test of one resource `id` in China: the shared test-bed, a plan name of its own, and a
+/// context for it.
+fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
+        let cx = ctx(tb, Side::China, &plan, id).await;
+        test(tb, plan, cx).await
+    })
+}
+
 fn key_props(yaml: &str) -> KmsKey {
     serde_yaml::from_str(yaml).unwrap()
 }
@@ -78,10 +89,7 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
 
 #[test]
 fn kms_key_lifecycle_in_china() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
         let role = china_role(tb).await;
         let alias = format!("alias/{}", harness::unique("k"));
@@ -93,14 +101,23 @@ fn kms_key_lifecycle_in_china() {
         let created = KmsKey::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         let arn = &created.outputs["arn"];
-        assert!(arn.starts_with(&format!("arn:aws-cn:kms:cn-north-1:{account}:key/")), "{arn}");
-        assert_eq!(created.outputs["alias_arn"], format!("arn:aws-cn:kms:cn-north-1:{account}:{alias}"));
+        assert!(
+            arn.starts_with(&format!("arn:aws-cn:kms:cn-north-1:{account}:key/")),
+            "{arn}"
+        );
+        assert_eq!(
+            created.outputs["alias_arn"],
+            format!("arn:aws-cn:kms:cn-north-1:{account}:{alias}")
+        );
         assert_eq!(created.outputs["alias"], alias);
         assert!(arn.ends_with(&created.outputs["id"]));
         let want = KmsKey::desired(&p, &cx).unwrap();
         // The generated policy names the China account principal and the role.
         let pol = want.attrs["policy"].to_string();
-        assert!(pol.contains(&format!("arn:aws-cn:iam::{account}:root")), "{pol}");
+        assert!(
+            pol.contains(&format!("arn:aws-cn:iam::{account}:root")),
+            "{pol}"
+        );
         // The plan's pending window (9 days) is unknown once the plan no longer has the key.
         let live = harness::assert_created(&p, &cx, &created, &["deletion_window_days"]).await;
 
@@ -108,16 +125,30 @@ fn kms_key_lifecycle_in_china() {
         p.description = Some("second".into());
         p.users.clear();
         p.tags.insert("team".into(), "b".into());
-        let live = harness::changed_in_place(&p, &live, &cx, &["description", "policy", "tags"]).await;
+        let live =
+            harness::changed_in_place(&p, &live, &cx, &["description", "policy", "tags"]).await;
         assert_eq!(live.outputs["id"], created.outputs["id"]);
 
         harness::deleted::<KmsKey>(&p, &live, &cx).await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
-        assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::PendingDeletion));
+        let meta = kms
+            .describe_key()
+            .key_id(&live.outputs["id"])
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap();
+        assert_eq!(
+            meta.key_state(),
+            Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+        );
         // The alias went with it, so the name is free for a new key.
         let err = kms.describe_key().key_id(&alias).send().await.unwrap_err();
-        assert_eq!(err.into_service_error().meta().code(), Some("NotFoundException"));
+        assert_eq!(
+            err.into_service_error().meta().code(),
+            Some("NotFoundException")
+        );
     });
 }
 
@@ -189,10 +220,7 @@ fn kms_signing_key_lifecycle() {
 
 #[test]
 fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, plan, cx| {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let alias = format!("alias/{}", harness::unique("k"));
         let theirs = kms
@@ -272,10 +300,7 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
 
 #[test]
 fn kms_key_left_without_alias_is_reused() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, plan, cx| {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         // A run killed between CreateKey and CreateAlias: a tagged key, no alias.
         let tag = |k: &str, v: &str| {
@@ -395,10 +420,7 @@ async fn secret_value(tb: &Testbed, side: Side, id: &str) -> String {
 
 #[test]
 fn secret_lifecycle_from_a_file_in_china() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "secret").await;
+    in_china("secret", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
         let name = harness::unique("s");
         let first = "first-value-Zq81";
@@ -413,7 +435,12 @@ fn secret_lifecycle_from_a_file_in_china() {
         let created = Secret::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         let arn = &created.outputs["arn"];
-        assert!(arn.starts_with(&format!("arn:aws-cn:secretsmanager:cn-north-1:{account}:secret:{name}-")), "{arn}");
+        assert!(
+            arn.starts_with(&format!(
+                "arn:aws-cn:secretsmanager:cn-north-1:{account}:secret:{name}-"
+            )),
+            "{arn}"
+        );
         assert_eq!(created.outputs["id"], *arn);
         assert_eq!(created.outputs["name"], name);
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
@@ -422,7 +449,12 @@ fn secret_lifecycle_from_a_file_in_china() {
         let shown = format!("{live:?} {want:?}");
         assert!(!shown.contains(first), "{shown}");
         // The value is not read for a secret the plan no longer has, nor its settings known.
-        harness::assert_found_as_read::<Secret>(&without_account(&cx), &live, &["value", "force_delete"]).await;
+        harness::assert_found_as_read::<Secret>(
+            &without_account(&cx),
+            &live,
+            &["value", "force_delete"],
+        )
+        .await;
 
         // A new value in the file, and a new description.
         let second = "second-value-Pw22";
@@ -518,10 +550,7 @@ fn generated_secret_is_never_regenerated() {
 
 #[test]
 fn secret_scheduled_for_deletion_is_restored() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let mut cx = ctx(tb, Side::China, &plan, "secret").await;
+    in_china("secret", async |tb, _plan, mut cx| {
         let name = harness::unique("s");
         let var = format!("XPART_TEST_SECRET_{}", std::process::id());
         std::env::set_var(&var, "from-env-Kx7");
@@ -571,10 +600,7 @@ fn secret_scheduled_for_deletion_is_restored() {
 
 #[test]
 fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "secret").await;
+    in_china("secret", async |tb, _plan, cx| {
         let conf = tb.sdk(Side::China).await;
         let kms = aws_sdk_kms::Client::new(&conf);
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
@@ -601,7 +627,9 @@ fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
         let err = Secret::create(&p, &cx).await.unwrap_err().to_string();
         assert!(err.contains("not owned"), "{err}");
         // Adoption (update of an unowned secret) adds the ownership tags.
-        let adopted = Secret::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
+        let adopted = Secret::update(&p, &live, &BTreeSet::new(), &cx)
+            .await
+            .unwrap();
         assert!(adopted.owned);
         assert_read_back::<Secret>(&p, &cx, &adopted).await;
         Secret::delete(&adopted, &cx).await.unwrap();
@@ -616,10 +644,7 @@ fn profile_props(yaml: &str) -> InstanceProfile {
 
 #[test]
 fn instance_profile_lifecycle_in_china() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "profile").await;
+    in_china("profile", async |tb, plan, cx| {
         let account = tb.account(Side::China);
         let (r1, r2) = (china_role(tb).await, china_role(tb).await);
         let name = harness::unique("ip");
@@ -648,10 +673,7 @@ fn instance_profile_lifecycle_in_china() {
 
 #[test]
 fn instance_profile_waits_for_a_new_role() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "profile").await;
+    in_china("profile", async |tb, _plan, cx| {
         let role = harness::unique("late");
         let name = harness::unique("ip");
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
@@ -663,10 +685,20 @@ fn instance_profile_waits_for_a_new_role() {
             let role = role.clone();
             async move {
                 tokio::task::block_in_place(|| {
-                    harness::testbed().await_calls(Side::China, "AddRoleToInstanceProfile", asked, 1)
+                    harness::testbed().await_calls(
+                        Side::China,
+                        "AddRoleToInstanceProfile",
+                        asked,
+                        1,
+                    )
                 });
                 let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-                iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
+                iam.create_role()
+                    .role_name(&role)
+                    .assume_role_policy_document(trust)
+                    .send()
+                    .await
+                    .unwrap();
             }
         });
         let live = InstanceProfile::create(&p, &cx).await.unwrap();
@@ -679,10 +711,7 @@ fn instance_profile_waits_for_a_new_role() {
 
 #[test]
 fn instance_profile_made_outside_xpart_reads_unowned() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "profile").await;
+    in_china("profile", async |tb, _plan, cx| {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = harness::unique("ip");
         iam.create_instance_profile()
@@ -738,10 +767,7 @@ async fn china_policy(tb: &Testbed) -> String {
 
 #[test]
 fn iam_role_lifecycle_in_china() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "role").await;
+    in_china("role", async |tb, plan, cx| {
         let account = tb.account(Side::China);
         let (m1, m2) = (china_policy(tb).await, china_policy(tb).await);
         let name = harness::unique("role");
@@ -752,7 +778,10 @@ fn iam_role_lifecycle_in_china() {
              read: {{statements: [{{actions: ['s3:GetObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m1}']\ntags: {{team: a}}"
         )));
-        assert!(Role::read(&p, &without_account(&cx)).await.unwrap().is_none());
+        assert!(Role::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .is_none());
         let want = Role::desired(&p, &cx).unwrap();
 
         let created = Role::create(&p, &cx).await.unwrap();
@@ -777,7 +806,20 @@ fn iam_role_lifecycle_in_china() {
              write: {{statements: [{{actions: ['s3:PutObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m2}']\ntags: {{env: dev}}"
         )));
-        let live = harness::changed_in_place(&p, &live, &cx, &["description", "managed_policy_arns", "max_session_duration", "policies", "tags", "trust"]).await;
+        let live = harness::changed_in_place(
+            &p,
+            &live,
+            &cx,
+            &[
+                "description",
+                "managed_policy_arns",
+                "max_session_duration",
+                "policies",
+                "tags",
+                "trust",
+            ],
+        )
+        .await;
 
         harness::deleted::<Role>(&p, &live, &cx).await;
     });
@@ -785,16 +827,16 @@ fn iam_role_lifecycle_in_china() {
 
 #[test]
 fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "role").await;
+    in_china("role", async |tb, _plan, cx| {
         let name = china_role(tb).await;
         // Adopted where it is (`path: /`): IAM cannot move a role.
         let p = role_props(&format!(
             "name: {name}\npath: /\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"
         ));
-        let live = Role::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        let live = Role::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!live.owned);
         let want = Role::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
@@ -817,17 +859,18 @@ fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
 /// propagation bound (20 s in these tests, 3 min by default).
 #[test]
 fn kms_key_policy_naming_only_a_foreign_account_fails_at_once() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
         let p = key_props(&format!(
             "policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Principal: {{AWS: \"arn:aws:iam::{account}:root\"}}, Action: \"kms:*\", Resource: \"*\"}}]}}"
         ));
         let t0 = std::time::Instant::now();
         let e = KmsKey::create(&p, &cx).await.unwrap_err().to_string();
-        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "waited {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "waited {:?}",
+            t0.elapsed()
+        );
         assert!(e.contains("MalformedPolicyDocumentException"), "{e}");
         assert!(e.contains("no propagation"), "{e}");
         assert!(e.contains("arn:aws-cn:iam::<account>:root"), "{e}");

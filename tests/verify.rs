@@ -23,8 +23,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file(plan_name);
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
 
     // The CA (from its trust anchor) and the client pair (from its secret): what
     // `openssl x509 -text` shows.
@@ -45,8 +44,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     let before = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
 
     // verify: exit 0, every step shown, no secret value printed.
-    let o = run.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["verify"], &plan);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     for step in [
         "ok   CreateSession",
@@ -78,8 +76,7 @@ fn runtime_path(plan_name: &str, target: Side) {
         state: harness::tempdir("state-elsewhere"),
         suffix: run.suffix.clone(),
     };
-    let o = elsewhere.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = elsewhere.ok(&["verify"], &plan);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     for step in [
         "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
@@ -102,8 +99,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     );
 
     // Re-running apply leaves the CA certificate and the client pair byte for byte unchanged.
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let after = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
     assert!(
         before == after,
@@ -189,8 +185,7 @@ fn runtime_path(plan_name: &str, target: Side) {
         text(&o)
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 #[test]
