@@ -380,18 +380,13 @@ for c in json.load(open(sys.argv[2])):
     except x509auth.AuthError as e:
         print(e.code, e.message)
 "#;
-    let out = Command::new(tb.python())
-        .args(["-c", script])
-        .arg(crate::harness::repo().join("localstack"))
-        .arg(&cases_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::harness::stdout_of(
+        Command::new(tb.python())
+            .args(["-c", script])
+            .arg(crate::harness::repo().join("localstack"))
+            .arg(&cases_file),
     );
-    let got: Vec<String> = String::from_utf8(out.stdout)
+    let got: Vec<String> = String::from_utf8(out)
         .unwrap()
         .lines()
         .map(str::to_string)

@@ -143,9 +143,7 @@ fn engine_one_changed_property_is_one_update() {
     assert_eq!(diffs[0]["op"], "add");
     assert_eq!(diffs[0]["after"], "secretsmanager:ListSecretVersionIds");
     run.ok(&["apply", "--yes"], &changed);
-    run.ok(&["plan", "--detailed-exitcode"], &changed);
-
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &changed);
+    run.converged_then_destroyed(&changed);
 }
 
 /// A same-named role made outside xpart stops apply with a clear error before anything is

@@ -43,8 +43,7 @@ fn engine_guard_interrupt_stops_scheduling_and_a_rerun_converges() {
     assert!(all.contains("again to finish"), "{all}");
     run.ok(&["apply", "--yes"], &plan);
     tb.set_faults(Side::China, "off");
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }
 
 /// A plan that expects another account is refused before anything is read or written.

@@ -26,13 +26,7 @@ fn seed_lineage() -> String {
 fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
     harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let tag = |k: &str, v: &str| {
-            aws_sdk_kms::types::Tag::builder()
-                .tag_key(k)
-                .tag_value(v)
-                .build()
-                .unwrap()
-        };
+        let tag = harness::kms_tag;
         kms.create_key()
             .tags(tag("xpart:plan", plan_name))
             .tags(tag("xpart:lineage", &seed_lineage()))
@@ -401,8 +395,7 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
         [format!("xpart-root2-{sfx}")],
         "made twice, or not renamed"
     );
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }
 
 /// Reads that lag a create (the test-bed's consistency mode, both partitions: right after a
@@ -426,8 +419,7 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
         })
         .sum();
     assert!(met > 0, "no read met a create not yet visible");
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
     for side in [Side::China, Side::Commercial] {
         tb.set_faults(side, "off");
         assert_eq!(
@@ -500,8 +492,7 @@ fn key_policies_name_the_account_as_kms_writes_it() {
     // The workload key's grant to the instance role is there beside it.
     let doc = policy_of(Side::China, &format!("alias/xpart-workload-key-{sfx}"));
     assert!(doc.contains(":role/"), "{doc}");
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }
 
 /// boto3's view of the run's trust anchors and profiles (tests/clients/ra_settings.py).
@@ -618,8 +609,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         serde_json::json!({"x509Subject": ["CN", "OU"], "x509SAN": ["DNS"]}),
         "{got}"
     );
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }
 
 /// A role made before the plan's IAM path (at `/`, where an xpart before it made them) is

@@ -56,6 +56,5 @@ fn a_revoked_certificate_is_refused_and_the_workload_gets_a_new_one() {
     let line = format!("ok   revoked certificate {serial} is refused");
     assert!(out.contains(&line), "`{line}` missing:\n{out}");
 
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }

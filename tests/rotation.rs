@@ -139,6 +139,5 @@ fn a_ca_is_rotated_with_no_gap_in_service() {
     );
     assert!(works(&new));
     run.ok(&["verify"], &plan);
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }

@@ -103,15 +103,8 @@ fn trust_anchor_requires_a_ca_certificate() {
             assert!(err.is_validation_exception(), "{side:?}: {err:?}");
 
             let good = pki::ca("good", true);
-            let ta = ra
-                .create_trust_anchor()
-                .name(unique("good"))
-                .source(ra_source(&good.pem))
-                .enabled(true)
-                .send()
-                .await
-                .unwrap();
-            let ta = ta.trust_anchor().unwrap();
+            let ta = crate::harness::trust_anchor(&ra, &unique("good"), &good.pem).await;
+            let ta = &ta;
             let arn = ta.trust_anchor_arn().unwrap();
             let prefix = format!(
                 "arn:{}:rolesanywhere:{}:{}:trust-anchor/",

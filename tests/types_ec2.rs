@@ -159,14 +159,7 @@ fn bootstrap_settings(run_as: &str) -> String {
 /// A role and an instance profile for it, made directly (the IAM types have their own tests).
 async fn instance_profile(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-    let name = harness::unique("ip");
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name(&name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
+    let name = harness::china_role(tb, "ip").await;
     iam.create_instance_profile()
         .instance_profile_name(&name)
         .send()

@@ -26,6 +26,17 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     cx
 }
 
+/// What KMS says of key `id`.
+async fn key_metadata(kms: &aws_sdk_kms::Client, id: &str) -> aws_sdk_kms::types::KeyMetadata {
+    kms.describe_key()
+        .key_id(id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+}
+
 /// A test of one resource `id` in China: the shared test-bed, a plan name of its own, and a
 /// context for it.
 fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
@@ -39,19 +50,6 @@ fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
 
 fn key_props(yaml: &str) -> KmsKey {
     serde_yaml::from_str(yaml).unwrap()
-}
-
-async fn china_role(tb: &Testbed) -> String {
-    let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-    let name = harness::unique("role");
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name(&name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
-    name
 }
 
 /// Keys carrying this resource's ownership tags, pending deletion or not.
@@ -72,14 +70,7 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
                 .any(|t| t.tag_key() == tk && t.tag_value() == tv)
         };
         if has(TAG_PLAN, plan) && has(TAG_ID, id) {
-            let meta = kms
-                .describe_key()
-                .key_id(key_id)
-                .send()
-                .await
-                .unwrap()
-                .key_metadata
-                .unwrap();
+            let meta = key_metadata(&kms, key_id).await;
             let pending = meta.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion);
             found.push((key_id.to_string(), pending));
         }
@@ -91,7 +82,7 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
 fn kms_key_lifecycle_in_china() {
     in_china("key", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
-        let role = china_role(tb).await;
+        let role = harness::china_role(tb, "role").await;
         let alias = format!("alias/{}", harness::unique("k"));
         let mut p = key_props(&format!(
             "alias: {alias}\ndescription: first\ndeletion_window_days: 9\nusers: [\"arn:aws-cn:iam::{account}:role/{role}\"]\ntags: {{team: a}}"
@@ -131,14 +122,7 @@ fn kms_key_lifecycle_in_china() {
 
         harness::deleted::<KmsKey>(&p, &live, &cx).await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let meta = kms
-            .describe_key()
-            .key_id(&live.outputs["id"])
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
+        let meta = key_metadata(&kms, &live.outputs["id"]).await;
         assert_eq!(
             meta.key_state(),
             Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
@@ -168,14 +152,7 @@ fn kms_signing_key_lifecycle() {
         ));
         let created = KmsKey::create(&p, &cx).await.unwrap();
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::Commercial).await);
-        let meta = kms
-            .describe_key()
-            .key_id(&created.outputs["id"])
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
+        let meta = key_metadata(&kms, &created.outputs["id"]).await;
         assert_eq!(meta.key_usage().map(|u| u.as_str()), Some("SIGN_VERIFY"));
         assert_eq!(meta.key_spec().map(|s| s.as_str()), Some("RSA_2048"));
         let want = KmsKey::desired(&p, &cx).unwrap();
@@ -265,14 +242,7 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
             }
         };
         assert!(err.contains("does not own"), "{err}");
-        let target = kms
-            .describe_key()
-            .key_id(&alias)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
+        let target = key_metadata(&kms, &alias).await;
         assert_eq!(target.key_id, theirs);
         // The key create made before it found the alias taken is ours and aliasless: once the
         // alias is free, read finds it with no alias, and the update gives it the alias.
@@ -303,13 +273,7 @@ fn kms_key_left_without_alias_is_reused() {
     in_china("key", async |tb, plan, cx| {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         // A run killed between CreateKey and CreateAlias: a tagged key, no alias.
-        let tag = |k: &str, v: &str| {
-            aws_sdk_kms::types::Tag::builder()
-                .tag_key(k)
-                .tag_value(v)
-                .build()
-                .unwrap()
-        };
+        let tag = harness::kms_tag;
         let orphan = kms
             .create_key()
             .description("old")
@@ -646,7 +610,10 @@ fn profile_props(yaml: &str) -> InstanceProfile {
 fn instance_profile_lifecycle_in_china() {
     in_china("profile", async |tb, plan, cx| {
         let account = tb.account(Side::China);
-        let (r1, r2) = (china_role(tb).await, china_role(tb).await);
+        let (r1, r2) = (
+            harness::china_role(tb, "role").await,
+            harness::china_role(tb, "role").await,
+        );
         let name = harness::unique("ip");
         let mut p = profile_props(&format!("name: {name}\nrole: {r1}\ntags: {{team: a}}"));
         harness::assert_absent::<InstanceProfile>(&p, &cx).await;
@@ -719,7 +686,7 @@ fn instance_profile_made_outside_xpart_reads_unowned() {
             .send()
             .await
             .unwrap();
-        let role = china_role(tb).await;
+        let role = harness::china_role(tb, "role").await;
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
         let live = InstanceProfile::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
@@ -828,7 +795,7 @@ fn iam_role_lifecycle_in_china() {
 #[test]
 fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
     in_china("role", async |tb, _plan, cx| {
-        let name = china_role(tb).await;
+        let name = harness::china_role(tb, "role").await;
         // Adopted where it is (`path: /`): IAM cannot move a role.
         let p = role_props(&format!(
             "name: {name}\npath: /\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"

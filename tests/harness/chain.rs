@@ -38,16 +38,7 @@ pub async fn chain(tb: &Testbed, side: Side) -> Chain {
     let iam = aws_sdk_iam::Client::new(&conf);
     let sm = aws_sdk_secretsmanager::Client::new(&conf);
     let ca = pki::ca(&unique("root"), true);
-    let ta = ra
-        .create_trust_anchor()
-        .name(unique("ta"))
-        .source(ra_source(&ca.pem))
-        .enabled(true)
-        .send()
-        .await
-        .unwrap()
-        .trust_anchor
-        .unwrap();
+    let ta = trust_anchor(&ra, &unique("ta"), &ca.pem).await;
     let anchor_arn = ta.trust_anchor_arn().unwrap().to_string();
     let trust = serde_json::json!({
         "Version": "2012-10-17",
@@ -94,6 +85,47 @@ pub async fn chain(tb: &Testbed, side: Side) -> Chain {
         role_arn: role.arn().to_string(),
         secret_id: secret.arn().unwrap().to_string(),
     }
+}
+
+/// A role in China that EC2 may assume, made directly (the IAM types have their own tests): its
+/// name, which starts with `prefix`.
+pub async fn china_role(tb: &Testbed, prefix: &str) -> String {
+    let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+    let name = unique(prefix);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name(&name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+/// A KMS tag.
+pub fn kms_tag(k: &str, v: &str) -> aws_sdk_kms::types::Tag {
+    aws_sdk_kms::types::Tag::builder()
+        .tag_key(k)
+        .tag_value(v)
+        .build()
+        .unwrap()
+}
+
+/// An enabled trust anchor of `pem`, named `name`, made directly.
+pub async fn trust_anchor(
+    ra: &aws_sdk_rolesanywhere::Client,
+    name: &str,
+    pem: &str,
+) -> aws_sdk_rolesanywhere::types::TrustAnchorDetail {
+    ra.create_trust_anchor()
+        .name(name)
+        .source(ra_source(pem))
+        .enabled(true)
+        .send()
+        .await
+        .unwrap()
+        .trust_anchor
+        .unwrap()
 }
 
 /// Run iam-rolesanywhere-session (a third-party client) against the chain.

@@ -38,6 +38,19 @@ pub fn bounded(cmd: &mut Command) -> Output {
     output_within(cmd, LIMIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Run `cmd` to its end and require success: its stdout, or a failure showing its stderr.
+pub fn stdout_of(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Poll `f` up to `tries` times, 50 ms apart: a readiness check, not a fixed wait.
 pub fn eventually(tries: u32, mut f: impl FnMut() -> bool) -> bool {
     for _ in 0..tries {

@@ -49,6 +49,12 @@ impl<'a> Run<'a> {
         o
     }
 
+    /// The end of most tests: a plan shows no change, and destroy (secrets at once) succeeds.
+    pub fn converged_then_destroyed(&self, plan: &Path) {
+        self.ok(&["plan", "--detailed-exitcode"], plan);
+        self.ok(&["destroy", "--yes", "--force-delete-secrets"], plan);
+    }
+
     /// A copy of the shipped plan `name` of this run's own, to edit: its path and its text.
     pub fn own_plan(&self, name: &str) -> (PathBuf, String) {
         let src = std::fs::read_to_string(plan_file(name)).unwrap();

@@ -203,21 +203,13 @@ impl Testbed {
 
     fn testbed_request(&self, side: Side, what: &str, method: &str) -> serde_json::Value {
         let url = format!("{}/__testbed/{what}", self.endpoint(side));
-        let out = Command::new(self.python())
-            .args([
-                "-c",
-                "import sys,urllib.request as u;print(u.urlopen(u.Request(sys.argv[1],method=sys.argv[2]),timeout=5).read().decode())",
-                &url,
-                method,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let out = super::stdout_of(Command::new(self.python()).args([
+            "-c",
+            "import sys,urllib.request as u;print(u.urlopen(u.Request(sys.argv[1],method=sys.argv[2]),timeout=5).read().decode())",
+            &url,
+            method,
+        ]));
+        serde_json::from_slice(&out).unwrap()
     }
 
     /// A second, private test-bed on free ports with its own state dir, stopped on drop.
