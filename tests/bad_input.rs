@@ -445,24 +445,17 @@ impl Cp {
     }
 
     fn args(&self, cert: &str, key: &str, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = [
-            "credential-process",
-            "--certificate",
+        let mut v = harness::credential_process_args(
             cert,
-            "--private-key",
             key,
-            "--trust-anchor-arn",
-            "arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/00000000-0000-0000-0000-000000000000",
-            "--profile-arn",
-            "arn:aws:rolesanywhere:us-west-2:111122223333:profile/00000000-0000-0000-0000-000000000000",
-            "--role-arn",
-            "arn:aws:iam::111122223333:role/bad-input",
-            "--endpoint",
-            &self.endpoint,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+            [
+                "arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/00000000-0000-0000-0000-000000000000",
+                "arn:aws:rolesanywhere:us-west-2:111122223333:profile/00000000-0000-0000-0000-000000000000",
+                "arn:aws:iam::111122223333:role/bad-input",
+            ],
+        );
+        // Never the real endpoint the trust anchor's region implies.
+        v.extend(["--endpoint", &self.endpoint].map(String::from));
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     }

@@ -168,22 +168,13 @@ fn unbounded_inputs_are_refused_within_a_second_and_100_mb() {
     let arn = "arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/x";
     let profile = "arn:aws:rolesanywhere:us-west-2:111122223333:profile/x";
     let cp = |cert: &str, key: &str| -> Vec<String> {
-        [
-            "credential-process",
-            "--certificate",
+        let mut v = crate::harness::credential_process_args(
             cert,
-            "--private-key",
             key,
-            "--trust-anchor-arn",
-            arn,
-            "--profile-arn",
-            profile,
-            "--role-arn",
-            "arn:aws:iam::111122223333:role/r",
-            "--no-cache",
-        ]
-        .map(String::from)
-        .to_vec()
+            [arn, profile, "arn:aws:iam::111122223333:role/r"],
+        );
+        v.push("--no-cache".into());
+        v
     };
     let cases: Vec<Vec<String>> = vec![
         vec!["lint".into(), zero.into()],

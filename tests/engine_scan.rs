@@ -55,15 +55,9 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
     );
     let alias_target = harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        kms.describe_key()
-            .key_id(format!("alias/xpart-workload-key-{}", run.suffix))
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_string()
+        let alias = format!("alias/xpart-workload-key-{}", run.suffix);
+        let key = harness::key_metadata(&kms, &alias).await;
+        key.key_id().to_string()
     });
     assert_eq!(alias_target, key_id, "the alias names the key made before");
 }

@@ -26,17 +26,6 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     cx
 }
 
-/// What KMS says of key `id`.
-async fn key_metadata(kms: &aws_sdk_kms::Client, id: &str) -> aws_sdk_kms::types::KeyMetadata {
-    kms.describe_key()
-        .key_id(id)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-}
-
 /// A test of one resource `id` in China: the shared test-bed, a plan name of its own, and a
 /// context for it.
 fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
@@ -70,7 +59,7 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
                 .any(|t| t.tag_key() == tk && t.tag_value() == tv)
         };
         if has(TAG_PLAN, plan) && has(TAG_ID, id) {
-            let meta = key_metadata(&kms, key_id).await;
+            let meta = harness::key_metadata(&kms, key_id).await;
             let pending = meta.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion);
             found.push((key_id.to_string(), pending));
         }
@@ -122,7 +111,7 @@ fn kms_key_lifecycle_in_china() {
 
         harness::deleted::<KmsKey>(&p, &live, &cx).await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let meta = key_metadata(&kms, &live.outputs["id"]).await;
+        let meta = harness::key_metadata(&kms, &live.outputs["id"]).await;
         assert_eq!(
             meta.key_state(),
             Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
@@ -152,7 +141,7 @@ fn kms_signing_key_lifecycle() {
         ));
         let created = KmsKey::create(&p, &cx).await.unwrap();
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::Commercial).await);
-        let meta = key_metadata(&kms, &created.outputs["id"]).await;
+        let meta = harness::key_metadata(&kms, &created.outputs["id"]).await;
         assert_eq!(meta.key_usage().map(|u| u.as_str()), Some("SIGN_VERIFY"));
         assert_eq!(meta.key_spec().map(|s| s.as_str()), Some("RSA_2048"));
         let want = KmsKey::desired(&p, &cx).unwrap();
@@ -242,7 +231,7 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
             }
         };
         assert!(err.contains("does not own"), "{err}");
-        let target = key_metadata(&kms, &alias).await;
+        let target = harness::key_metadata(&kms, &alias).await;
         assert_eq!(target.key_id, theirs);
         // The key create made before it found the alias taken is ours and aliasless: once the
         // alias is free, read finds it with no alias, and the update gives it the alias.

@@ -111,6 +111,17 @@ pub fn kms_tag(k: &str, v: &str) -> aws_sdk_kms::types::Tag {
         .unwrap()
 }
 
+/// What KMS says of key `id`.
+pub async fn key_metadata(kms: &aws_sdk_kms::Client, id: &str) -> aws_sdk_kms::types::KeyMetadata {
+    kms.describe_key()
+        .key_id(id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+}
+
 /// An enabled trust anchor of `pem`, named `name`, made directly.
 pub async fn trust_anchor(
     ra: &aws_sdk_rolesanywhere::Client,
@@ -126,6 +137,30 @@ pub async fn trust_anchor(
         .unwrap()
         .trust_anchor
         .unwrap()
+}
+
+/// `xpart credential-process` with a certificate and key, and the trust anchor's, profile's
+/// and role's ARNs.
+pub fn credential_process_args(
+    cert: &str,
+    key: &str,
+    [anchor, profile, role]: [&str; 3],
+) -> Vec<String> {
+    [
+        "credential-process",
+        "--certificate",
+        cert,
+        "--private-key",
+        key,
+        "--trust-anchor-arn",
+        anchor,
+        "--profile-arn",
+        profile,
+        "--role-arn",
+        role,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Run iam-rolesanywhere-session (a third-party client) against the chain.
