@@ -463,7 +463,7 @@ fn issue_with_plan_ca(run: &Run, target: Side, cn: &str) -> (PathBuf, PathBuf) {
 /// The CN of a certificate's subject, as openssl reads it.
 fn subject_cn(cert: &Path) -> String {
     let o = harness::bounded(
-        &mut Command::new("openssl")
+        Command::new("openssl")
             .args(["x509", "-noout", "-subject", "-nameopt", "multiline", "-in"])
             .arg(cert),
     );
