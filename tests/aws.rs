@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use xpart::aws::{Clients, ConnectOptions};
 use xpart::plan::{self, LoadOptions};
 
-use crate::util::{rt, testbed, Side, Testbed};
+use crate::harness::{rt, testbed, Side, Testbed};
 
 /// A two-partition plan text with optional extra lines under the china partition.
 fn plan(china_extra: &str, commercial_account: Option<&str>) -> plan::Plan {

@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 use base64::Engine;
 use serde_json::{json, Value as Json};
 
-use crate::engine::{plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
+use crate::harness::{self, plan_file, text, Run, Side, Testbed};
 
 fn shellcheck(path: &Path) {
     let out = Command::new("shellcheck")
@@ -39,7 +38,7 @@ fn china() -> xpart::plan::PartitionDef {
 
 #[test]
 fn bootstrap_passes_shellcheck() {
-    shellcheck(&util::repo().join("src/bootstrap/bootstrap.sh"));
+    shellcheck(&harness::repo().join("src/bootstrap/bootstrap.sh"));
     let settings = json!({
         "run_as": "ubuntu",
         "key_secret": "arn:aws-cn:secretsmanager:cn-north-1:444455556666:secret:k-AbCdEf",
@@ -54,7 +53,7 @@ fn bootstrap_passes_shellcheck() {
         "xpart_sha256": "0000000000000000000000000000000000000000000000000000000000000000",
     });
     let script = xpart::bootstrap::user_data(&settings, &china()).unwrap();
-    let dir = util::tempdir("bootstrap-lint");
+    let dir = harness::tempdir("bootstrap-lint");
     std::fs::write(dir.join("user-data"), script).unwrap();
     shellcheck(&dir.join("user-data"));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -119,12 +118,12 @@ async fn secret(tb: &Testbed, side: Side, name: &str) -> (String, String) {
 /// The client certificate and key the workload's secret carries (the plan issues them into
 /// it; no machine keeps a copy), as the bundle's certificate block and key block.
 fn pair_in_secret(tb: &Testbed, sfx: &str) -> (Vec<u8>, Vec<u8>) {
-    let (_, bundle) = util::rt().block_on(secret(
+    let (_, bundle) = harness::rt().block_on(secret(
         tb,
         Side::China,
         &format!("xpart/workload-key-{sfx}"),
     ));
-    let (cert, key) = crate::verify::split_bundle(&bundle);
+    let (cert, key) = crate::harness::split_bundle(&bundle);
     (cert.to_vec(), key.to_vec())
 }
 
@@ -225,14 +224,14 @@ fn assert_profile_reads(
 
 #[test]
 fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
     let o = run.run(&["apply", "--yes"], &plan);
     let _destroy = Destroy(&run, plan.clone());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let sfx = &run.suffix;
-    let rt = util::rt();
+    let rt = harness::rt();
 
     // The user data EC2 holds: the bootstrap script, without any private key.
     let script = rt.block_on(user_data_of(tb, &format!("xpart-workload-{sfx}")));
@@ -242,7 +241,7 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
         "{script}"
     );
     assert!(script.starts_with("#!/bin/bash\n") && script.ends_with(xpart::bootstrap::BODY));
-    let dir = util::tempdir("bootstrap");
+    let dir = harness::tempdir("bootstrap");
     let script_file = dir.join("user-data");
     std::fs::write(&script_file, &script).unwrap();
     shellcheck(&script_file);
@@ -354,14 +353,14 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     // helper, the files (owner and mode), the commercial Roles Anywhere endpoint, the instance
     // role's access to the key secret the refresher reads, one real CreateSession.
     let workload_doctor = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xpart"));
+        let mut c = harness::xpart();
         c.args(["doctor", "--workload", "--format", "json", "--aws-config"])
             .arg(&config_file)
             .arg("--root")
             .arg(&root)
             .envs(tb.env())
             .env("AWS_PROFILE", "xpart-china");
-        let o = util::output_within(&mut c, std::time::Duration::from_secs(120)).unwrap();
+        let o = harness::output_within(&mut c, std::time::Duration::from_secs(120)).unwrap();
         let checks: Vec<Json> = String::from_utf8_lossy(&o.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -588,7 +587,7 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     let skewed = |args: &[&str]| {
         let mut c = run.cmd(args, &plan);
         c.env("XPART_TEST_CLOCK_DAYS", "340");
-        util::output_within(&mut c, std::time::Duration::from_secs(240)).unwrap()
+        harness::output_within(&mut c, std::time::Duration::from_secs(240)).unwrap()
     };
     let o = skewed(&["plan"]);
     let shown = ok(&o, "plan in the renewal window");
@@ -602,8 +601,7 @@ fn bootstrap_user_data_installs_a_profile_that_reads_the_secret() {
     let (renewed, renewed_key) = pair_in_secret(tb, sfx);
     assert_ne!(renewed, std::fs::read(files.join("client.crt")).unwrap());
     // At today's date the renewed certificate is not due: nothing to do.
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
     // The user data did not change: the instance is the same one.
     assert_eq!(
         rt.block_on(user_data_of(tb, &format!("xpart-workload-{sfx}"))),
@@ -686,7 +684,7 @@ fn s3_put(tb: &Testbed, side: Side, bucket: &str, key: &str, file: &Path) -> Str
         .arg(file)
         .envs(tb.env())
         .env("AWS_PROFILE", format!("xpart-{}", side.name()));
-    let o = util::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
+    let o = harness::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     format!("s3://{bucket}/{key}")
 }

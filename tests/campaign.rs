@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::engine::{plan_file, text, Census, Run};
-use crate::util::{self, Side, Testbed};
+use crate::harness::{self, plan_file, text, Census, Run, Side, Testbed};
 
 /// The seeds a campaign runs: 1 to `XPART_CAMPAIGN_RUNS`, else 1 to `default` (CI's reduced
 /// campaign); `XPART_CAMPAIGN_SEEDS=15,16` runs just those (to replay a failed run: a seed
@@ -587,7 +586,7 @@ fn span_of(tb: &Testbed, plan: &Path, setup: &mut Vec<String>) -> Span {
 /// `kill -9` of `args` at `at`; notes where it landed. Some(true) when it hit a running command.
 fn kill_9(o: &mut Outcome, run: &Run, args: &[&str], plan: &Path, at: Duration) -> Option<bool> {
     let limit = o.limit(APPLY_MAX.max(DESTROY_MAX));
-    match util::run_bounded(&mut run.cmd(args, plan), Some(at), limit) {
+    match harness::run_bounded(&mut run.cmd(args, plan), Some(at), limit) {
         Ok(b) => {
             let err = String::from_utf8_lossy(&b.output.stderr);
             let done = err

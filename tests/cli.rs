@@ -32,7 +32,7 @@ fn help_describes_the_tool() {
 /// when there are changes, and a typo in CI must not read as a pending change.
 #[test]
 fn usage_errors_exit_1_never_2() {
-    let plan = crate::util::repo().join("plans/china-to-commercial.yaml");
+    let plan = crate::harness::repo().join("plans/china-to-commercial.yaml");
     let plan = plan.to_str().unwrap();
     let cases: &[&[&str]] = &[
         &["--no-such-flag"],
@@ -154,11 +154,11 @@ fn completions_for_bash_zsh_and_fish() {
 /// without reading it into memory: exit 1 within a second, and well under 100 MB.
 #[test]
 fn unbounded_inputs_are_refused_within_a_second_and_100_mb() {
-    let dir = crate::util::tempdir("unbounded");
-    let (fifo, huge) = crate::util::unbounded_files(&dir);
+    let dir = crate::harness::tempdir("unbounded");
+    let (fifo, huge) = crate::harness::unbounded_files(&dir);
     let (zero, fifo, huge) = ("/dev/zero", fifo.to_str().unwrap(), huge.to_str().unwrap());
-    let plan = crate::util::repo().join("plans/china-to-commercial.yaml");
-    let leaf = crate::util::pki::ca("cli-ca", true).issue("cli", false, false);
+    let plan = crate::harness::repo().join("plans/china-to-commercial.yaml");
+    let leaf = crate::harness::pki::ca("cli-ca", true).issue("cli", false, false);
     let (cert, key) = leaf.write(&dir, "leaf");
     let (plan, cert, key) = (
         plan.to_str().unwrap(),
@@ -168,22 +168,13 @@ fn unbounded_inputs_are_refused_within_a_second_and_100_mb() {
     let arn = "arn:aws:rolesanywhere:us-west-2:111122223333:trust-anchor/x";
     let profile = "arn:aws:rolesanywhere:us-west-2:111122223333:profile/x";
     let cp = |cert: &str, key: &str| -> Vec<String> {
-        [
-            "credential-process",
-            "--certificate",
+        let mut v = crate::harness::credential_process_args(
             cert,
-            "--private-key",
             key,
-            "--trust-anchor-arn",
-            arn,
-            "--profile-arn",
-            profile,
-            "--role-arn",
-            "arn:aws:iam::111122223333:role/r",
-            "--no-cache",
-        ]
-        .map(String::from)
-        .to_vec()
+            [arn, profile, "arn:aws:iam::111122223333:role/r"],
+        );
+        v.push("--no-cache".into());
+        v
     };
     let cases: Vec<Vec<String>> = vec![
         vec!["lint".into(), zero.into()],
@@ -210,7 +201,7 @@ fn unbounded_inputs_are_refused_within_a_second_and_100_mb() {
             .args(&args)
             .env_remove("AWS_CONFIG_FILE");
         let start = std::time::Instant::now();
-        let out = crate::util::output_within(&mut cmd, std::time::Duration::from_secs(20))
+        let out = crate::harness::output_within(&mut cmd, std::time::Duration::from_secs(20))
             .unwrap_or_else(|e| panic!("xpart {args:?}: {e}"));
         let took = start.elapsed();
         let err = String::from_utf8_lossy(&out.stderr);

@@ -20,8 +20,10 @@ use xpart::credential_process::{
     ProcessCredentials,
 };
 
-use crate::util::pki::{self, KeyAlg, Leaf};
-use crate::util::{chain, rt, tempdir, testbed, third_party, unique, Chain, Side, Testbed, SECRET};
+use crate::harness::pki::{self, KeyAlg, Leaf};
+use crate::harness::{
+    chain, rt, tempdir, testbed, third_party, unique, Chain, Side, Testbed, SECRET,
+};
 
 const SIDES: [Side; 2] = [Side::Commercial, Side::China];
 
@@ -378,18 +380,13 @@ for c in json.load(open(sys.argv[2])):
     except x509auth.AuthError as e:
         print(e.code, e.message)
 "#;
-    let out = Command::new(tb.python())
-        .args(["-c", script])
-        .arg(crate::util::repo().join("localstack"))
-        .arg(&cases_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::harness::stdout_of(
+        Command::new(tb.python())
+            .args(["-c", script])
+            .arg(crate::harness::repo().join("localstack"))
+            .arg(&cases_file),
     );
-    let got: Vec<String> = String::from_utf8(out.stdout)
+    let got: Vec<String> = String::from_utf8(out)
         .unwrap()
         .lines()
         .map(str::to_string)
@@ -1182,7 +1179,7 @@ fn bare(cmd: &mut Command, set: &[(&str, &str)]) {
 /// credential source: its answer (secret, access key, provider, and the probe's statuses).
 fn boto3_reads(tb: &Testbed, c: &Chain, set: &[(&str, &str)], probe: Option<&str>) -> Value {
     let mut cmd = Command::new(tb.python());
-    cmd.arg(crate::util::repo().join("tests/clients/imds_read.py"))
+    cmd.arg(crate::harness::repo().join("tests/clients/imds_read.py"))
         .args([
             "--endpoint",
             tb.endpoint(c.side),
@@ -1200,7 +1197,7 @@ fn boto3_reads(tb: &Testbed, c: &Chain, set: &[(&str, &str)], probe: Option<&str
 /// it succeeded.
 fn run_bare(mut cmd: Command, set: &[(&str, &str)], what: &str) -> Vec<u8> {
     bare(&mut cmd, set);
-    let out = crate::util::output_within(&mut cmd, Duration::from_secs(60)).unwrap();
+    let out = crate::harness::output_within(&mut cmd, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{what}: {}",
@@ -1344,7 +1341,7 @@ fn update_keeps_a_credentials_file_profile_fresh_across_a_renewal() {
     once.args(["credential-process", "update", "--once", "--profile", "ra"])
         .args(flags(tb, &c, &cert, &key))
         .env("AWS_SHARED_CREDENTIALS_FILE", &file);
-    let out = crate::util::output_within(&mut once, Duration::from_secs(60)).unwrap();
+    let out = crate::harness::output_within(&mut once, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{}",

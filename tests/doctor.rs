@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::engine::{plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
+use crate::harness::{self, plan_file, text, Run, Side, Testbed};
 
 /// Run doctor (JSON lines), killed at `limit`: how it ended, its checks, and how long it took.
 fn doctor(
@@ -26,7 +25,7 @@ fn doctor(
         c.env(k, v);
     }
     let t = Instant::now();
-    let o = util::output_within(&mut c, limit).unwrap_or_else(|e| panic!("{e}"));
+    let o = harness::output_within(&mut c, limit).unwrap_or_else(|e| panic!("{e}"));
     let took = t.elapsed();
     let checks = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -61,7 +60,7 @@ fn config_with_china_at(tb: &Testbed, dir: &Path, url: &str) -> String {
 /// certificate", with the anchor it was checked against).
 #[test]
 fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
     run.ok(&["apply", "--yes"], &plan);
@@ -117,7 +116,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     assert!(verdicts.iter().all(|l| l.contains(" ms): ")), "{out}");
 
     // china's port closed: refused, named with the china endpoint, well within the budget.
-    let dir = util::tempdir("doctor");
+    let dir = harness::tempdir("doctor");
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
@@ -208,7 +207,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
 
     // The profile disabled: said so.
     let sfx = &run.suffix;
-    let rt = util::rt();
+    let rt = harness::rt();
     let ra =
         rt.block_on(async { aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await) });
     let profile_id = rt.block_on(async {
@@ -252,7 +251,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     });
 
     // The workload's certificate from another CA: "untrusted certificate", naming the anchor.
-    let other = util::pki::ca(&util::unique("other-root"), true);
+    let other = harness::pki::ca(&harness::unique("other-root"), true);
     let leaf = other.issue("cn-ec2-workload", false, false);
     rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::China).await);
@@ -336,7 +335,7 @@ fn doctor_reports_a_slow_partition_within_its_budget() {
 /// partition's `Date`, and SigV4's 5 minutes.
 #[test]
 fn doctor_names_a_skewed_clock_as_the_cause() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
     let mut c = std::process::Command::new("faketime");
@@ -354,7 +353,7 @@ fn doctor_names_a_skewed_clock_as_the_cause() {
     .envs(tb.env())
     // Timers keep the real monotonic clock; only the wall clock is ahead.
     .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    let o = util::output_within(&mut c, Duration::from_secs(120)).unwrap();
+    let o = harness::output_within(&mut c, Duration::from_secs(120)).unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let checks: Vec<Json> = String::from_utf8_lossy(&o.stdout)
         .lines()

@@ -2,193 +2,24 @@
 //! client (boto3) and against each other.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::util::{self, Side, Testbed};
-
-/// One run of the binary against a test-bed, with a private state dir.
-pub struct Run<'a> {
-    pub tb: &'a Testbed,
-    pub state: PathBuf,
-    pub suffix: String,
-}
-
-impl<'a> Run<'a> {
-    pub fn new(tb: &'a Testbed) -> Run<'a> {
-        let suffix = util::unique("t").replace('_', "-");
-        Run {
-            tb,
-            state: util::tempdir("state"),
-            suffix,
-        }
-    }
-
-    pub fn cmd(&self, args: &[&str], plan: &Path) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"));
-        c.args(args)
-            .arg(plan)
-            .arg("--var")
-            .arg(format!("suffix={}", self.suffix))
-            .arg("--state-dir")
-            .arg(&self.state)
-            .envs(self.tb.env())
-            .env_remove("XPART_VAR_suffix")
-            .stdin(std::process::Stdio::null());
-        c
-    }
-
-    pub fn run(&self, args: &[&str], plan: &Path) -> Output {
-        self.cmd(args, plan).output().expect("run xpart")
-    }
-
-    /// Run xpart and require exit 0.
-    pub fn ok(&self, args: &[&str], plan: &Path) -> Output {
-        let o = self.run(args, plan);
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        o
-    }
-
-    /// A copy of the shipped plan `name` of this run's own, to edit: its path and its text.
-    pub fn own_plan(&self, name: &str) -> (PathBuf, String) {
-        let src = std::fs::read_to_string(plan_file(name)).unwrap();
-        let dir = self.state.join("plans");
-        std::fs::create_dir_all(&dir).unwrap();
-        let plan = dir.join(name);
-        std::fs::write(&plan, &src).unwrap();
-        (plan, src)
-    }
-
-    /// The plan's name as the plan files spell it.
-    pub fn plan_name(&self, plan: &Path) -> String {
-        let stem = plan.file_stem().unwrap().to_str().unwrap();
-        format!("{stem}-{}", self.suffix)
-    }
-
-    /// Run xpart, killed (and an error) if it takes longer than `limit`.
-    pub fn run_within(
-        &self,
-        args: &[&str],
-        plan: &Path,
-        limit: Duration,
-    ) -> Result<Output, String> {
-        util::output_within(&mut self.cmd(args, plan), limit)
-    }
-
-    /// What boto3 finds tagged with this plan in one partition.
-    pub fn inventory(&self, side: Side, plan: &Path) -> Vec<Json> {
-        self.try_inventory(side, plan, false)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .owned
-    }
-
-    /// What boto3 finds in one partition: tagged with this plan and, when `named`, anything
-    /// whose name contains the run's suffix, tagged or not. An error, not a hang, if the
-    /// test-bed does not answer within a minute.
-    pub fn try_inventory(&self, side: Side, plan: &Path, named: bool) -> Result<Inventory, String> {
-        let mut c = std::process::Command::new(self.tb.python());
-        c.arg(util::repo().join("tests/clients/inventory.py"))
-            .args([
-                "--endpoint",
-                self.tb.endpoint(side),
-                "--region",
-                self.tb.region(side),
-            ])
-            .args(["--plan", &self.plan_name(plan)])
-            .args(["--lineage", &lineage_of(plan)]);
-        if named {
-            c.args(["--name", &self.suffix]);
-        }
-        let out = util::output_within(&mut c, Duration::from_secs(60))
-            .map_err(|e| format!("inventory of {side:?}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "inventory of {side:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let v: Json = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("inventory of {side:?} printed no JSON: {e}"))?;
-        let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
-        Ok(Inventory {
-            owned: list("owned"),
-            named: list("named"),
-        })
-    }
-}
-
-/// One partition as `tests/clients/inventory.py` lists it.
-pub struct Inventory {
-    /// Tagged with the plan: `{id, type, arn, tags}`.
-    pub owned: Vec<Json>,
-    /// Named after the run's suffix, tagged or not: `{type, name, arn, tags}`.
-    pub named: Vec<Json>,
-}
-
-/// The lineage of a plan file: of its `identity:` (else its `name:`) as written.
-pub fn lineage_of(plan: &Path) -> String {
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
-    let template = doc["identity"]
-        .as_str()
-        .or(doc["name"].as_str())
-        .expect("a plan has a name");
-    xpart::plan::lineage(template)
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub fn plan_file(name: &str) -> PathBuf {
-    util::repo().join("plans").join(name)
-}
-
-/// The resource ids and partitions of a plan file, from `xpart plan --offline` against itself
-/// would be circular; read the YAML directly.
-pub fn plan_resources(plan: &Path) -> Vec<(String, String, Option<String>)> {
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(plan).unwrap()).unwrap();
-    doc["resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().unwrap().to_string(),
-                v["type"].as_str().unwrap().to_string(),
-                v["partition"].as_str().map(String::from),
-            )
-        })
-        .collect()
-}
-
-pub fn side_of(partition: &str) -> Side {
-    if partition == "china" {
-        Side::China
-    } else {
-        Side::Commercial
-    }
-}
+use crate::harness::{
+    self, assert_exactly_once, assert_nothing_left, plan_file, plan_resources, side_of, text, Run,
+    Side,
+};
 
 /// The whole life of one plan: plan shows changes, apply, plan shows none, boto3 sees every
 /// resource with the right ARN partition and tags, destroy, a second destroy has nothing to do.
 fn lifecycle(name: &str) {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file(name);
 
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(
         o.status.code(),
@@ -224,8 +55,7 @@ fn lifecycle(name: &str) {
         );
     }
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::Commercial, Side::China] {
         let left = run.inventory(side, &plan);
         assert!(left.is_empty(), "destroy left {left:?}");
@@ -252,11 +82,10 @@ fn engine_lifecycle_commercial_to_china() {
 /// One changed property shows as exactly one `~` and apply converges.
 #[test]
 fn engine_one_changed_property_is_one_update() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
 
     let changed = run.state.join("changed.yaml");
     let src = std::fs::read_to_string(&plan).unwrap();
@@ -280,10 +109,8 @@ fn engine_one_changed_property_is_one_update() {
         "{out}"
     );
     assert!(!updates.is_empty(), "{out}");
-    let o = run.run(&["apply", "--yes"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &changed);
+    run.ok(&["plan", "--detailed-exitcode"], &changed);
 
     // One action added to the live role's policy: one `+` line inside the folded document,
     // and the same change as data in `--format json` (valid against `xpart schema --output`).
@@ -315,24 +142,19 @@ fn engine_one_changed_property_is_one_update() {
     assert_eq!(diffs.len(), 1, "{doc}");
     assert_eq!(diffs[0]["op"], "add");
     assert_eq!(diffs[0]["after"], "secretsmanager:ListSecretVersionIds");
-    let o = run.run(&["apply", "--yes"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &changed);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &changed);
+    run.converged_then_destroyed(&changed);
 }
 
 /// A same-named role made outside xpart stops apply with a clear error before anything is
 /// written, and destroy leaves it alone.
 #[test]
 fn engine_refuses_a_same_named_role_it_does_not_own() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
     let role = format!("xpart-secret-reader-{}", run.suffix);
-    let rt = util::rt();
+    let rt = harness::rt();
     rt.block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
         iam.create_role()
@@ -357,8 +179,7 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
             "apply refused, so nothing may have been created"
         );
     }
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("left alone"),
         "{}",
@@ -381,13 +202,12 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
 /// pull-request pieces.
 #[test]
 fn engine_plan_renderings() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("commercial-to-china.yaml");
-    let o = run.run(&["plan", "--format", "json"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan", "--format", "json"], &plan);
     let doc: Json = serde_json::from_slice(&o.stdout).unwrap();
-    let schema_out = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
+    let schema_out = harness::xpart()
         .args(["schema", "--output"])
         .output()
         .unwrap();
@@ -430,7 +250,7 @@ fn engine_plan_renderings() {
 /// `--offline --against` needs no credentials at all.
 #[test]
 fn engine_offline_plan_needs_no_credentials() {
-    let dir = util::tempdir("offline");
+    let dir = harness::tempdir("offline");
     let old = plan_file("china-to-commercial.yaml");
     let new = dir.join("new.yaml");
     std::fs::write(
@@ -440,7 +260,7 @@ fn engine_offline_plan_needs_no_credentials() {
             .replace("port: 22", "port: 2222"),
     )
     .unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
+    let o = harness::xpart()
         .args(["plan", "--offline", "--against"])
         .arg(&old)
         .arg(&new)
@@ -456,97 +276,6 @@ fn engine_offline_plan_needs_no_credentials() {
         "{out}"
     );
     assert!(out.contains("0 to add, 1 to change, 0 to destroy"), "{out}");
-}
-
-/// A plan's resources as boto3 finds them in both partitions, against what the plan declares.
-#[derive(Debug, Default)]
-pub struct Census {
-    /// How many resources carry the plan's tags.
-    pub owned: usize,
-    /// Declared resources found more than once: `id (type) in side ×n`.
-    pub duplicates: Vec<String>,
-    /// How many extra copies those are (n - 1 each).
-    pub extra_copies: usize,
-    /// Declared resources not found.
-    pub missing: Vec<String>,
-    /// Tagged with the plan, but no declared resource of that id, type and partition.
-    pub unexpected: Vec<String>,
-    /// Named after the run's suffix but without the plan's tags (only when asked for): copies
-    /// that neither a re-run nor destroy can see.
-    pub strays: Vec<String>,
-}
-
-impl Census {
-    /// Take it: every resource of the plan exactly once is `duplicates`, `missing`,
-    /// `unexpected` and `strays` all empty.
-    pub fn take(run: &Run, plan: &Path, named: bool) -> Result<Census, String> {
-        let mut c = Census::default();
-        let mut seen: Vec<(String, String, Side)> = vec![];
-        for side in [Side::Commercial, Side::China] {
-            let inv = run.try_inventory(side, plan, named)?;
-            for r in &inv.owned {
-                seen.push((
-                    r["id"].as_str().unwrap_or("?").to_string(),
-                    r["type"].as_str().unwrap_or("?").to_string(),
-                    side,
-                ));
-            }
-            let plan_name = run.plan_name(plan);
-            for r in &inv.named {
-                if r["tags"]["xpart:plan"].as_str() != Some(plan_name.as_str()) {
-                    c.strays.push(format!(
-                        "{} {} in {side:?} ({}, tags {})",
-                        r["type"].as_str().unwrap_or("?"),
-                        r["name"].as_str().unwrap_or("?"),
-                        r["arn"].as_str().unwrap_or("?"),
-                        r["tags"]
-                    ));
-                }
-            }
-        }
-        c.owned = seen.len();
-        let declared: Vec<(String, String, Side)> = plan_resources(plan)
-            .into_iter()
-            .filter_map(|(id, ty, p)| Some((id, ty, side_of(&p?))))
-            .collect();
-        for (id, ty, side) in &declared {
-            let n = seen
-                .iter()
-                .filter(|(i, t, s)| i == id && t == ty && s == side)
-                .count();
-            match n {
-                0 => c.missing.push(format!("{id} ({ty}) in {side:?}")),
-                1 => {}
-                n => {
-                    c.duplicates.push(format!("{id} ({ty}) in {side:?} ×{n}"));
-                    c.extra_copies += n - 1;
-                }
-            }
-        }
-        for (id, ty, side) in &seen {
-            if !declared.contains(&(id.clone(), ty.clone(), *side)) {
-                c.unexpected.push(format!("{id} ({ty}) in {side:?}"));
-            }
-        }
-        Ok(c)
-    }
-}
-
-/// Exactly one of each AWS resource of the plan exists, in its partition, by boto3's count of
-/// tagged resources.
-pub fn assert_exactly_once(run: &Run, plan: &Path) {
-    let c = Census::take(run, plan, false).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        c.duplicates.is_empty() && c.missing.is_empty() && c.unexpected.is_empty(),
-        "not exactly once: {c:#?}"
-    );
-}
-
-pub fn assert_nothing_left(run: &Run, plan: &Path) {
-    for side in [Side::Commercial, Side::China] {
-        let left = run.inventory(side, plan);
-        assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
-    }
 }
 
 /// A resource of the china partition that nothing else in the plan uses.
@@ -664,13 +393,12 @@ fn owned_ids(run: &Run, side: Side, plan: &Path) -> Vec<(String, String)> {
 /// apply deletes it, and a plan after that has nothing to do.
 #[test]
 fn engine_apply_destroys_what_the_plan_no_longer_has() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let (with, without) = plan_with_and_without(&run, EXTRA_GROUP);
     let extra = ("extra".to_string(), "ec2.security_group".to_string());
 
-    let o = run.run(&["apply", "--yes"], &with);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &with);
     assert!(
         owned_ids(&run, Side::China, &with).contains(&extra),
         "apply made no `extra`"
@@ -691,8 +419,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         text(&o)
     );
 
-    let o = run.run(&["apply", "--yes"], &without);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &without);
     assert!(
         !owned_ids(&run, Side::China, &with).contains(&extra),
         "apply left `extra`"
@@ -705,8 +432,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         text(&o)
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &without);
     assert_nothing_left(&run, &without);
 }
 
@@ -714,7 +440,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
 /// plan's tags. One of every AWS type, so each type's listing of owned resources is used.
 #[test]
 fn engine_destroy_deletes_what_the_plan_no_longer_has() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let (with, without) = plan_with_and_without(&run, EXTRA_EVERY_TYPE);
     let extras = plan_resources(&with)
@@ -723,12 +449,10 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
         .collect::<Vec<_>>();
     assert_eq!(extras.len(), 12);
 
-    let o = run.run(&["apply", "--yes"], &with);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &with);
     assert_exactly_once(&run, &with);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &without);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["destroy", "--yes", "--force-delete-secrets"], &without);
     let out = String::from_utf8_lossy(&o.stdout);
     for (id, ty, _) in &extras {
         assert!(
@@ -740,7 +464,7 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
     assert_nothing_left(&run, &without);
     // The key's alias went with it.
     let alias = format!("alias/xpart-extra-{}", run.suffix);
-    let aliases = util::rt().block_on(async {
+    let aliases = harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         kms.list_aliases()
             .limit(1000)
@@ -772,7 +496,7 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
 
 /// `plan --offline --against` of two plan files, in `format`: exit code and output.
 fn offline_plan(old: &Path, new: &Path, format: &str) -> (Option<i32>, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_xpart"))
+    let o = harness::xpart()
         .args([
             "plan",
             "--offline",
@@ -798,7 +522,7 @@ fn offline_plan(old: &Path, new: &Path, format: &str) -> (Option<i32>, String) {
 /// both); the same policy with its actions and statements reordered shows no change.
 #[test]
 fn a_policy_change_is_one_line_per_action_and_a_reordering_none() {
-    let dir = util::tempdir("docdiff");
+    let dir = harness::tempdir("docdiff");
     let old = dir.join("old.yaml");
     let text = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
     std::fs::write(&old, &text).unwrap();
@@ -858,14 +582,14 @@ fn a_policy_change_is_one_line_per_action_and_a_reordering_none() {
 /// ones, a plan after is a no-op, and destroy leaves nothing.
 #[test]
 fn the_fleet_applies_plans_nothing_after_and_destroys() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("fleet.yaml");
     // Profiles of others made a moment ago, too new for the tag index to be sure of: each of
     // the fleet's twenty profile reads has its exact search ask them for their tags, at Roles
     // Anywhere's one tagging request a second. Asked once for all twenty, that is seconds;
     // asked by each, minutes, and the anchor's own search, queued behind them, timed out.
-    let foreign: Vec<String> = util::rt().block_on(async {
+    let foreign: Vec<String> = harness::rt().block_on(async {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
         let mut arns = vec![];
         for i in 0..6 {
@@ -883,8 +607,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         }
         arns
     });
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let ids = |side: Side| -> std::collections::BTreeSet<String> {
         run.inventory(side, &plan)
             .iter()
@@ -917,13 +640,12 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         text(&o)
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::Commercial, Side::China] {
         let left = run.inventory(side, &plan);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
     }
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
         for id in foreign {
             let left = ra.get_profile().profile_id(&id).send().await;

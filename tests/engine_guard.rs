@@ -4,19 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use crate::engine::{plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
-
-/// Poll `f` up to `tries` times, 50 ms apart: a readiness check, not a fixed wait.
-pub fn eventually(tries: u32, mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use crate::harness::{self, plan_file, text, Run, Side, Testbed};
 
 /// Ctrl-C: nothing new starts, calls in flight finish, exit 1 with a hint; apply again converges.
 #[test]
@@ -53,19 +41,15 @@ fn engine_guard_interrupt_stops_scheduling_and_a_rerun_converges() {
     assert_eq!(status.code(), Some(1), "{all}");
     assert!(all.contains("interrupted"), "{all}");
     assert!(all.contains("again to finish"), "{all}");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     tb.set_faults(Side::China, "off");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.converged_then_destroyed(&plan);
 }
 
 /// A plan that expects another account is refused before anything is read or written.
 #[test]
 fn engine_guard_expected_account_mismatch_is_refused() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
     let edited = src.replacen(

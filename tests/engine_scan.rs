@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
+use crate::harness::{self, plan_file, text, Run, Side, Testbed};
 
 /// Calls by operation since the last reset.
 fn calls(tb: &Testbed, side: Side) -> BTreeMap<String, u64> {
@@ -25,15 +24,9 @@ fn seed_lineage() -> String {
 /// A key tagged as the seed plan's `client_key_key`, without an alias: what a run killed
 /// between CreateKey and CreateAlias leaves. Its id.
 fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let tag = |k: &str, v: &str| {
-            aws_sdk_kms::types::Tag::builder()
-                .tag_key(k)
-                .tag_value(v)
-                .build()
-                .unwrap()
-        };
+        let tag = harness::kms_tag;
         kms.create_key()
             .tags(tag("xpart:plan", plan_name))
             .tags(tag("xpart:lineage", &seed_lineage()))
@@ -60,24 +53,18 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
         keys[0].to_string().contains(key_id),
         "the key made before is the plan's key: {keys:?}"
     );
-    let alias_target = util::rt().block_on(async {
+    let alias_target = harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        kms.describe_key()
-            .key_id(format!("alias/xpart-workload-key-{}", run.suffix))
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_string()
+        let alias = format!("alias/xpart-workload-key-{}", run.suffix);
+        let key = harness::key_metadata(&kms, &alias).await;
+        key.key_id().to_string()
     });
     assert_eq!(alias_target, key_id, "the alias names the key made before");
 }
 
 /// The ARN of the China role `name`, as IAM answers it (with its path).
 fn china_role_arn(tb: &Testbed, name: &str) -> String {
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let got = iam.get_role().role_name(name).send().await.unwrap();
         got.role().unwrap().arn().to_string()
@@ -142,8 +129,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
     properties: {name: \"xpart-extra-${var.suffix}\", role: \"${extra_role.name}\"}
 ";
     std::fs::write(&plan, format!("{src}{extra}")).unwrap();
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let arn = china_role_arn(&tb, &format!("xpart-workload-{}", run.suffix));
     let path = format!(":role/xpart/{}/xpart-workload-", run.plan_name(&plan));
     assert!(
@@ -163,9 +149,8 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
             "the orphan {id} is found among the account's roles:\n{out}"
         );
     }
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let gone = util::rt().block_on(async {
+    run.ok(&["apply", "--yes"], &plan);
+    let gone = harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = format!("xpart-extra-{}", run.suffix);
         let role = iam.get_role().role_name(&name).send().await;
@@ -223,8 +208,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
         "{total} calls for {resources} AWS resources"
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// A key of the plan left without its alias (a run killed between CreateKey and CreateAlias)
@@ -232,13 +216,12 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
 /// query, and the create waits for the exact search the read started.
 #[test]
 fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let plan = plan_file("china-to-commercial.yaml");
     let run = Run::new(tb);
     let key_id = aliasless_key(tb, &run.plan_name(&plan));
 
-    let o = run.run(&["plan"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan"], &plan);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("~ kms.key client_key_key"),
@@ -246,12 +229,10 @@ fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
         text(&o)
     );
 
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     assert_one_key_named_by_alias(tb, &run, &plan, &key_id);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// The same with a tag index that lags (it may, for seconds after a create): the plan cannot
@@ -265,19 +246,16 @@ fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
     let run = Run::new(&tb);
     let key_id = aliasless_key(&tb, &run.plan_name(&plan));
 
-    let o = run.run(&["plan"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan"], &plan);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("+ kms.key client_key_key"),
         "the lagging index hides the key from the plan:\n{}",
         text(&o)
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     assert_one_key_named_by_alias(&tb, &run, &plan, &key_id);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// Renaming a role, a secret and a key's alias in the plan replaces them: the next plan shows
@@ -285,7 +263,7 @@ fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
 /// of each, and destroy leaves nothing, the old names included.
 #[test]
 fn renamed_resources_are_replaced_not_left_behind() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let src = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
     let (before, after) = (run.state.join("before"), run.state.join("after"));
@@ -313,10 +291,8 @@ fn renamed_resources_are_replaced_not_left_behind() {
         after.join("china-to-commercial.yaml"),
     );
 
-    let o = run.run(&["apply", "--yes"], &before);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan"], &after);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &before);
+    let o = run.ok(&["plan"], &after);
     let out = String::from_utf8_lossy(&o.stdout);
     for (ty, id) in [
         ("iam.role", "reader_role"),
@@ -335,8 +311,7 @@ fn renamed_resources_are_replaced_not_left_behind() {
         text(&o)
     );
 
-    let o = run.run(&["apply", "--yes"], &after);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &after);
     let o = run.run(&["plan", "--detailed-exitcode"], &after);
     assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
     let census = |side: Side| -> Vec<(String, String)> {
@@ -365,8 +340,7 @@ fn renamed_resources_are_replaced_not_left_behind() {
         assert_eq!(n, 1, "{side}: {id} exists {n} times: {list:?}");
     }
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &after);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &after);
     for side in [Side::Commercial, Side::China] {
         let left = run.inventory(side, &after);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
@@ -391,19 +365,17 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
 
     std::fs::write(&plan, &renamed).unwrap();
     tb.set_faults(Side::Commercial, "stale_index=true");
-    let o = run.run(&["plan"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["plan"], &plan);
     let shown = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
         shown.contains("+ rolesanywhere.trust_anchor trust_anchor"),
         "the lagging index hides it:\n{shown}"
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     tb.set_faults(Side::Commercial, "off");
 
     let sfx = &run.suffix;
-    let names: Vec<String> = util::rt().block_on(async {
+    let names: Vec<String> = harness::rt().block_on(async {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
         let a = ra.list_trust_anchors().send().await.unwrap();
         a.trust_anchors()
@@ -417,10 +389,7 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
         [format!("xpart-root2-{sfx}")],
         "made twice, or not renamed"
     );
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.converged_then_destroyed(&plan);
 }
 
 /// Reads that lag a create (the test-bed's consistency mode, both partitions: right after a
@@ -435,8 +404,7 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
     for side in [Side::China, Side::Commercial] {
         tb.set_faults(side, "seed=7 consistency_s=4");
     }
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let met: u64 = [Side::China, Side::Commercial]
         .iter()
         .flat_map(|&s| {
@@ -445,10 +413,7 @@ fn what_an_apply_made_is_found_by_the_commands_straight_after_it() {
         })
         .sum();
     assert!(met > 0, "no read met a create not yet visible");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.converged_then_destroyed(&plan);
     for side in [Side::China, Side::Commercial] {
         tb.set_faults(side, "off");
         assert_eq!(
@@ -478,7 +443,7 @@ fn key_policies_name_the_account_as_kms_writes_it() {
     let form =
         |side: Side, res: &str| format!("arn:{}:iam::{}:{res}", side.partition(), tb.account(side));
     let policy_of = |side: Side, key: &str| -> String {
-        util::rt().block_on(async {
+        harness::rt().block_on(async {
             let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
             // GetKeyPolicy takes a key id or ARN, not an alias.
             let meta = kms.describe_key().key_id(key).send().await.unwrap();
@@ -494,7 +459,7 @@ fn key_policies_name_the_account_as_kms_writes_it() {
         })
     };
     // The test-bed's KMS refuses the documented form now.
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"AWS": form(Side::China, "root")}, "Action": "kms:*", "Resource": "*"}]});
@@ -521,19 +486,17 @@ fn key_policies_name_the_account_as_kms_writes_it() {
     // The workload key's grant to the instance role is there beside it.
     let doc = policy_of(Side::China, &format!("alias/xpart-workload-key-{sfx}"));
     assert!(doc.contains(":role/"), "{doc}");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }
 
 /// boto3's view of the run's trust anchors and profiles (tests/clients/ra_settings.py).
 fn ra_settings(tb: &Testbed, run: &Run) -> serde_json::Value {
     let mut c = std::process::Command::new(tb.python());
-    c.arg(util::repo().join("tests/clients/ra_settings.py"))
+    c.arg(harness::repo().join("tests/clients/ra_settings.py"))
         .args(["--endpoint", tb.endpoint(Side::Commercial)])
         .args(["--region", tb.region(Side::Commercial)])
         .args(["--needle", &run.suffix]);
-    let out = util::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
+    let out = harness::output_within(&mut c, std::time::Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -624,8 +587,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         !shown.contains("-/+"),
         "replaced, not changed in place:\n{shown}"
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let got = ra_settings(&tb, &run);
     let now = events(&got["anchors"][&anchor]);
     assert_eq!(
@@ -641,10 +603,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         serde_json::json!({"x509Subject": ["CN", "OU"], "x509SAN": ["DNS"]}),
         "{got}"
     );
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.converged_then_destroyed(&plan);
 }
 
 /// A role made before the plan's IAM path (at `/`, where an xpart before it made them) is
@@ -652,7 +611,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
 /// a plan that declares `path: /` keeps it where it is, with nothing to do.
 #[test]
 fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let dir = run.state.join("legacy");
     std::fs::create_dir_all(&dir).unwrap();
@@ -664,8 +623,7 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
         std::fs::write(&plan, text).unwrap();
     };
     write("      path: /\n");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(0), "kept where it is:\n{}", text(&o));
 
@@ -678,13 +636,11 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
         out.contains("-/+ iam.role role") && out.contains(&path),
         "replaced into {path}:\n{out}"
     );
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let arn = china_role_arn(tb, &format!("xpart-legacy-{}", run.suffix));
     assert!(arn.contains(&format!(":role{path}")), "{arn}");
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
 
-    let o = run.run(&["destroy", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes"], &plan);
 }

@@ -3,17 +3,14 @@
 //! anywhere; `xpart unlock` shows it and breaks it only with `--force`; of two breakers, one
 //! wins.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use xpart::engine::lease::{secret_name, Holder, Record};
 
-use crate::engine::{assert_exactly_once, assert_nothing_left, plan_file, text, Run};
-use crate::util::{self, rt, Side, Testbed};
-
-fn within(c: &mut Command) -> Output {
-    util::output_within(c, Duration::from_secs(240)).unwrap_or_else(|e| panic!("{e}"))
-}
+use crate::harness::{
+    self, assert_exactly_once, assert_nothing_left, plan_file, rt, text, Run, Side, Testbed,
+};
 
 /// The plan's lease secret, as the test-bed's commercial partition (the lease partition of the
 /// shipped plans) holds it: its record, or None.
@@ -59,6 +56,32 @@ fn plant(tb: &Testbed, identity: &str, ttl: u64) -> Record {
     record
 }
 
+/// Wait (bounded: 30 s, polled) until the lease's last renewal looks older than `life` as the
+/// engine judges it: by the creation time of the secret's current version, the service's clock.
+fn await_unrenewed(tb: &Testbed, identity: &str, life: Duration) {
+    rt().block_on(async {
+        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = sm
+                .get_secret_value()
+                .secret_id(secret_name(identity))
+                .send()
+                .await
+                .unwrap();
+            let renewed = std::time::SystemTime::try_from(*got.created_date().unwrap()).unwrap();
+            if renewed.elapsed().unwrap_or_default() > life {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease stays renewed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
 /// Two applies of a new plan started at once from two directories (as from two machines,
 /// which share nothing local): exactly one of each resource, and the run that lost says who
 /// holds the plan. Neither leaves its lease behind.
@@ -70,7 +93,7 @@ fn two_applies_at_once_from_two_directories_write_once() {
     let a = Run::new(&tb);
     let b = Run {
         tb: &tb,
-        state: util::tempdir("state-b"),
+        state: harness::tempdir("state-b"),
         suffix: a.suffix.clone(),
     };
     let plan = plan_file("china-to-commercial.yaml");
@@ -105,8 +128,7 @@ fn two_applies_at_once_from_two_directories_write_once() {
     // Teardown from the directory that applied (its local PKI files are what the plan
     // compares the trust anchor with).
     let winner = if outs[0].status.success() { &a } else { &b };
-    let o = winner.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    winner.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_nothing_left(&a, &plan);
 }
 
@@ -115,12 +137,12 @@ fn two_applies_at_once_from_two_directories_write_once() {
 /// it.
 #[test]
 fn a_lease_held_elsewhere_stops_a_run_until_it_expires() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = vpc_only();
     let identity = run.plan_name(&plan);
     plant(tb, &identity, 2);
-    let o = within(&mut run.cmd(&["apply", "--yes"], &plan));
+    let o = harness::bounded(&mut run.cmd(&["apply", "--yes"], &plan));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -128,15 +150,15 @@ fn a_lease_held_elsewhere_stops_a_run_until_it_expires() {
         "{err}"
     );
     // The lease's life is what is under test: let it pass without a renewal.
-    std::thread::sleep(Duration::from_secs(3));
-    let o = within(&mut run.cmd(&["apply", "--yes"], &plan));
+    await_unrenewed(tb, &identity, Duration::from_secs(2));
+    let o = harness::bounded(&mut run.cmd(&["apply", "--yes"], &plan));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("taking it if it is not renewed within 2s"),
         "{err}"
     );
-    let o = within(&mut run.cmd(&["destroy", "--yes"], &plan));
+    let o = harness::bounded(&mut run.cmd(&["destroy", "--yes"], &plan));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(lease_of(tb, &identity), None);
 }
@@ -145,12 +167,12 @@ fn a_lease_held_elsewhere_stops_a_run_until_it_expires() {
 /// of two breakers at once exactly one does; then an apply goes ahead at once.
 #[test]
 fn unlock_breaks_a_live_lease_only_with_force_and_one_breaker_wins() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = vpc_only();
     let identity = run.plan_name(&plan);
     plant(tb, &identity, 600);
-    let o = within(&mut run.cmd(&["unlock"], &plan));
+    let o = harness::bounded(&mut run.cmd(&["unlock"], &plan));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -172,15 +194,15 @@ fn unlock_breaks_a_live_lease_only_with_force_and_one_breaker_wins() {
     assert_eq!(broke, 1, "{}\n{}", text(&outs[0]), text(&outs[1]));
     assert!(outs.iter().all(|o| o.status.success()));
     assert!(lease_of(tb, &identity).unwrap().released);
-    let o = within(&mut run.cmd(&["apply", "--yes"], &plan));
+    let o = harness::bounded(&mut run.cmd(&["apply", "--yes"], &plan));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = within(&mut run.cmd(&["destroy", "--yes"], &plan));
+    let o = harness::bounded(&mut run.cmd(&["destroy", "--yes"], &plan));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 /// A small plan: one VPC in china, the lease in commercial.
 fn vpc_only() -> std::path::PathBuf {
-    let dir = util::tempdir("lease-plan");
+    let dir = harness::tempdir("lease-plan");
     let p = dir.join("lease-vpc.yaml");
     std::fs::write(
         &p,

@@ -9,7 +9,12 @@ use xpart::lint::lint_text;
 use xpart::plan::LoadOptions;
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint");
+    plans_in("tests/lint")
+}
+
+/// The plans (`*.yaml` but `ok*`) in `dir` under the repository, sorted.
+fn plans_in(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -110,6 +115,49 @@ fn every_invalid_plan_is_caught_at_its_place() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// The bad-input campaign's plans (`tests/lint/campaign/`, each the campaign's base plan with
+/// one fault): lint refuses each in process, no test-bed needed. Their head comments say what
+/// the message holds (`# expect:`, one or more) and where it points (`# where: LINE:COL`).
+/// Every command lints first, so none of them reaches AWS:
+/// `bad_input::a_plan_with_lint_errors_makes_no_aws_request`.
+#[test]
+fn every_campaign_plan_is_refused_by_lint_where_it_says() {
+    let files = plans_in("tests/lint/campaign");
+    assert!(files.len() >= 60, "the campaign has {} plans", files.len());
+    let mut failures = vec![];
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let shown = path.display().to_string();
+        let findings = lint_text(
+            &shown,
+            &text,
+            &LoadOptions::default(),
+            path.parent().unwrap(),
+        );
+        let rendered = xpart::diag::render_plain(&shown, &text, &findings);
+        let head: Vec<&str> = text.lines().take_while(|l| l.starts_with('#')).collect();
+        let field = |k: &str| -> Vec<String> {
+            let k = format!("# {k}: ");
+            head.iter()
+                .filter_map(|l| l.strip_prefix(k.as_str()))
+                .map(|v| v.trim().to_string())
+                .collect()
+        };
+        let mut expect = field("expect");
+        if expect.is_empty() {
+            failures.push(format!("{shown} has no `# expect:` line"));
+        }
+        expect.extend(field("where").iter().map(|w| format!("{shown}:{w}")));
+        for e in expect.iter().filter(|e| !rendered.contains(e.as_str())) {
+            failures.push(format!("{shown}: lint does not say {e:?}:\n{rendered}"));
+        }
+        if !findings.iter().any(|f| f.is_error()) {
+            failures.push(format!("{shown}: no error"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 #[test]
 fn corpus_base_and_ready_plans_are_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -127,9 +175,9 @@ fn corpus_base_and_ready_plans_are_clean() {
 }
 
 fn xpart() -> Command {
-    let mut c = Command::cargo_bin("xpart").unwrap();
+    let mut c = crate::harness::xpart();
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
+    Command::from_std(c)
 }
 
 #[test]

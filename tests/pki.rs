@@ -9,7 +9,7 @@ use std::process::Command;
 use xpart::pki::{self, Material, PkiAction, PkiError};
 use xpart::plan::types::{Curve, Import, KeyAlgorithm, KeySpec, PkiCa, PkiCert, Subject};
 
-use crate::util::tempdir;
+use crate::harness::tempdir;
 
 fn openssl(args: &[&str]) -> (bool, String, String) {
     let out = Command::new("openssl")
@@ -491,7 +491,7 @@ fn pki_imported_ca_with_ca_false_is_refused_naming_the_file() {
 #[test]
 fn pki_imported_ca_without_basic_constraints_is_refused_naming_the_file() {
     let base = tempdir("pki-import");
-    let ca = crate::util::pki::ca("no-basic-constraints", false);
+    let ca = crate::harness::pki::ca("no-basic-constraints", false);
     let cert = base.join("none.crt");
     fs::write(&cert, &ca.pem).unwrap();
     let spec = import_spec(path(&cert), None);

@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use crate::engine::{text, Run};
-use crate::revocation::{client_secret, third_party};
-use crate::util;
+use crate::harness::{self, client_secret, plan_third_party, text, Run};
 
 const NEXT: &str = "  ca_key_next:
     type: kms.key
@@ -54,12 +52,12 @@ fn step(run: &Run, plan: &Path, src: &str, shows: &[&str], hides: &[&str]) {
 
 #[test]
 fn a_ca_is_rotated_with_no_gap_in_service() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let (plan, src) = run.own_plan("china-to-commercial.yaml");
     run.ok(&["apply", "--yes"], &plan);
     let (old, _) = client_secret(&run, &plan);
-    let works = |bundle: &str| third_party(&run, &plan, bundle)["ok"] == true;
+    let works = |bundle: &str| plan_third_party(&run, &plan, bundle)["ok"] == true;
     assert!(works(&old));
 
     // 1. The successor beside the current CA: the anchor accepts both.
@@ -141,6 +139,5 @@ fn a_ca_is_rotated_with_no_gap_in_service() {
     );
     assert!(works(&new));
     run.ok(&["verify"], &plan);
-    run.ok(&["plan", "--detailed-exitcode"], &plan);
-    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+    run.converged_then_destroyed(&plan);
 }

@@ -9,30 +9,17 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::engine::{assert_exactly_once, assert_nothing_left, lineage_of, plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
-
-/// The binary, with the test-bed's environment, no stdin, and `args`.
-fn xpart(tb: &Testbed, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xpart"));
-    c.args(args)
-        .envs(tb.env())
-        .env_remove("XPART_VAR_suffix")
-        .stdin(std::process::Stdio::null());
-    c
-}
-
-fn run(c: &mut Command) -> std::process::Output {
-    util::output_within(c, Duration::from_secs(240)).unwrap_or_else(|e| panic!("{e}"))
-}
+use crate::harness::{
+    self, assert_exactly_once, assert_nothing_left, lineage_of, plan_file, text, Run, Side, Testbed,
+};
 
 /// `tests/clients/inventory.py` in one partition with `args`: its JSON.
 fn inventory(tb: &Testbed, side: Side, args: &[&str]) -> Json {
     let mut c = Command::new(tb.python());
-    c.arg(util::repo().join("tests/clients/inventory.py"))
+    c.arg(harness::repo().join("tests/clients/inventory.py"))
         .args(["--endpoint", tb.endpoint(side), "--region", tb.region(side)])
         .args(args);
-    let out = util::output_within(&mut c, Duration::from_secs(60)).unwrap();
+    let out = harness::output_within(&mut c, Duration::from_secs(60)).unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -72,11 +59,10 @@ fn vpc_plan(dir: &Path, file: &str, name: &str) -> PathBuf {
 /// (boto3's count), while deleting B's own VPC.
 #[test]
 fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let a = plan_file("china-to-commercial.yaml");
-    let o = run.run(&["apply", "--yes"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &a);
 
     let b = vpc_plan(&run.state, "b.yaml", "china-${var.suffix}");
     let b_s = b.to_str().unwrap();
@@ -116,14 +102,13 @@ fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
     let b_lineage = xpart::plan::lineage("china-${var.suffix}");
     assert!(owned(tb, Side::China, &b_name, &b_lineage).is_empty());
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &a);
     assert_nothing_left(&run, &a);
 }
 
 fn run_args(tb: &Testbed, args: &[String]) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(&mut xpart(tb, &args))
+    harness::bounded(&mut tb.xpart(&args))
 }
 
 /// The same identity by copying: a one-VPC plan with the seed plan's very `name:`, run with
@@ -131,11 +116,10 @@ fn run_args(tb: &Testbed, args: &[String]) -> std::process::Output {
 /// resources to keep 1: both refuse, name `--allow-prune`, and change nothing.
 #[test]
 fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let a = plan_file("china-to-commercial.yaml");
-    let o = run.run(&["apply", "--yes"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &a);
     let dir = run.state.join("copy");
     std::fs::create_dir_all(&dir).unwrap();
     // Same file name as A, so `Run` reads the same plan name from it.
@@ -157,8 +141,7 @@ fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
     let o = run.run(&["plan"], &copy);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-prune"));
     assert_exactly_once(&run, &a);
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &a);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &a);
 }
 
 /// Finding 2: `$${` escapes smuggle nothing past a check. The suffix
@@ -167,15 +150,15 @@ fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
 /// A literal `name: "evil-$${a}/../../x"` is refused the same way.
 #[test]
 fn safety_escaped_templates_are_checked_as_rendered_and_write_nothing() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let plan = plan_file("china-to-commercial.yaml");
     let plan_s = plan.to_str().unwrap();
-    let root = util::tempdir("escape");
+    let root = harness::tempdir("escape");
     let state = root.join("a/b/c/d/e/f/state");
     std::fs::create_dir_all(&state).unwrap();
-    let tag = util::unique("esc");
+    let tag = harness::unique("esc");
     let suffix = format!("suffix=$${{x}}/../../../../../../outside-{tag}");
-    let o = run(&mut xpart(tb, &["lint", plan_s, "--var", &suffix]));
+    let o = harness::bounded(&mut tb.xpart(&["lint", plan_s, "--var", &suffix]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -189,7 +172,7 @@ fn safety_escaped_templates_are_checked_as_rendered_and_write_nothing() {
         if cmd == "apply" || cmd == "destroy" {
             args.push("--yes");
         }
-        let o = run(&mut xpart(tb, &args));
+        let o = harness::bounded(&mut tb.xpart(&args));
         assert_eq!(o.status.code(), Some(1), "{cmd}: {}", text(&o));
         assert!(
             String::from_utf8_lossy(&o.stderr).contains("XP054"),
@@ -215,14 +198,14 @@ fn safety_escaped_templates_are_checked_as_rendered_and_write_nothing() {
         assert!(named(tb, side, &tag).is_empty(), "created in {side:?}");
     }
     // The same escape written in the plan itself.
-    let dir = util::tempdir("escape-literal");
+    let dir = harness::tempdir("escape-literal");
     let src = std::fs::read_to_string(&plan).unwrap().replace(
         "name: china-to-commercial-${var.suffix}",
         "name: \"evil-$${a}/../../x\"",
     );
     let evil = dir.join("evil.yaml");
     std::fs::write(&evil, src).unwrap();
-    let o = run(&mut xpart(tb, &["lint", evil.to_str().unwrap()]));
+    let o = harness::bounded(&mut tb.xpart(&["lint", evil.to_str().unwrap()]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -236,7 +219,7 @@ fn safety_escaped_templates_are_checked_as_rendered_and_write_nothing() {
     );
     let dirp = dir.join("dir.yaml");
     std::fs::write(&dirp, src).unwrap();
-    let o = run(&mut xpart(tb, &["lint", dirp.to_str().unwrap()]));
+    let o = harness::bounded(&mut tb.xpart(&["lint", dirp.to_str().unwrap()]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("error[XP066]"),
@@ -251,8 +234,8 @@ fn safety_escaped_templates_are_checked_as_rendered_and_write_nothing() {
 /// puts `$` and `{` in names.
 #[test]
 fn safety_variable_values_are_literal_text() {
-    let tb = util::testbed();
-    let dir = util::tempdir("literal-var");
+    let tb = harness::testbed();
+    let dir = harness::tempdir("literal-var");
     let plan = dir.join("secret.yaml");
     std::fs::write(
         &plan,
@@ -260,7 +243,7 @@ fn safety_variable_values_are_literal_text() {
     )
     .unwrap();
     let p = plan.to_str().unwrap();
-    let suffix = format!("suffix={}", util::unique("lit").replace('_', "-"));
+    let suffix = format!("suffix={}", harness::unique("lit").replace('_', "-"));
     let st = dir.join("state");
     let st = st.to_str().unwrap();
     let common = [
@@ -271,36 +254,27 @@ fn safety_variable_values_are_literal_text() {
         "--state-dir",
         st,
     ];
-    let o = run(&mut xpart(tb, &[&["lint", p][..], &common[..4]].concat()));
+    let o = harness::bounded(&mut tb.xpart(&[&["lint", p][..], &common[..4]].concat()));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run(&mut xpart(
-        tb,
-        &[&["apply", p, "--yes"][..], &common[..]].concat(),
-    ));
+    let o = harness::bounded(&mut tb.xpart(&[&["apply", p, "--yes"][..], &common[..]].concat()));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run(&mut xpart(
-        tb,
-        &[&["plan", p, "--detailed-exitcode"][..], &common[..]].concat(),
-    ));
+    let o = harness::bounded(
+        &mut tb.xpart(&[&["plan", p, "--detailed-exitcode"][..], &common[..]].concat()),
+    );
     assert_eq!(o.status.code(), Some(0), "does not converge: {}", text(&o));
     let name = format!("xpart/lit-{}", suffix.trim_start_matches("suffix="));
-    let desc = util::rt().block_on(async {
+    let desc = harness::rt().block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
         let d = sm.describe_secret().secret_id(&name).send().await.unwrap();
         d.description().unwrap_or_default().to_string()
     });
     assert_eq!(desc, "${app_secret.arn} $${x} ${x");
-    let o = run(&mut xpart(
-        tb,
-        &[&["destroy", p, "--yes"][..], &common[..]].concat(),
-    ));
+    let o = harness::bounded(&mut tb.xpart(&[&["destroy", p, "--yes"][..], &common[..]].concat()));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     let seed = plan_file("china-to-commercial.yaml");
-    let o = run(&mut xpart(
-        tb,
-        &["lint", seed.to_str().unwrap(), "--var", "suffix=${x"],
-    ));
+    let o =
+        harness::bounded(&mut tb.xpart(&["lint", seed.to_str().unwrap(), "--var", "suffix=${x"]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("error[XP054]") && out.contains("'$'"), "{out}");
@@ -311,13 +285,13 @@ fn safety_variable_values_are_literal_text() {
 /// profile, and neither partition gets a resource.
 #[test]
 fn safety_credentials_of_the_wrong_partition_are_refused() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
     for args in [&["apply", "--yes"][..], &["plan"], &["destroy", "--yes"]] {
         let mut c = run.cmd(args, &plan);
         c.args(["--profile", "china=xpart-commercial"]);
-        let o = run_within(&mut c);
+        let o = harness::bounded(&mut c);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -332,10 +306,6 @@ fn safety_credentials_of_the_wrong_partition_are_refused() {
             "created in {side:?}"
         );
     }
-}
-
-fn run_within(c: &mut Command) -> std::process::Output {
-    util::output_within(c, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Finding 5: while one apply holds the plan's lock, a second one refuses, saying who holds
@@ -356,7 +326,7 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
         .unwrap();
     let lock = run.state.join(run.plan_name(&plan)).join("lock");
     assert!(
-        crate::engine_guard::eventually(400, || std::fs::read_to_string(&lock)
+        crate::harness::eventually(400, || std::fs::read_to_string(&lock)
             .is_ok_and(|s| s.contains("pid"))),
         "the first apply never took the lock"
     );
@@ -381,7 +351,7 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
     );
     let pasted = |line: &str| {
         let line = line.replacen("xpart", env!("CARGO_BIN_EXE_xpart"), 1);
-        run_within(Command::new("sh").args(["-c", &line]).envs(tb.env()))
+        harness::bounded(Command::new("sh").args(["-c", &line]).envs(tb.env()))
     };
     let without_force = hint.trim_end_matches(" --force");
     let o = pasted(without_force);
@@ -401,8 +371,7 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
     );
     assert!(first.wait().unwrap().success());
     tb.set_faults(Side::China, "off");
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 /// Finding 8: while china stalls every request, `xpart plan` says within 10 s which partition
@@ -413,7 +382,7 @@ fn safety_a_stalled_partition_is_reported_within_10_seconds() {
     tb.set_faults(Side::China, "stall=1.0 stall_s=60");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let b = util::run_bounded(
+    let b = harness::run_bounded(
         &mut run.cmd(&["plan"], &plan),
         Some(Duration::from_secs(11)),
         Duration::from_secs(30),
@@ -444,13 +413,13 @@ fn safety_a_stalled_partition_is_reported_within_10_seconds() {
 /// and where it was looked for.
 #[test]
 fn safety_missing_config_names_the_profile() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
     let mut c = run.cmd(&["plan"], &plan);
     c.env("AWS_CONFIG_FILE", "/nonexistent/config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials");
-    let o = run_within(&mut c);
+    let o = harness::bounded(&mut c);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

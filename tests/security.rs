@@ -7,21 +7,16 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::engine::{assert_nothing_left, plan_file, text, Run};
-use crate::util::{self, Side, Testbed};
+use crate::harness::{self, assert_nothing_left, files_under, plan_file, text, Run, Side, Testbed};
 
 /// Each plan with the partition of its secret, trust anchor and reader role.
 const PLANS: [(&str, Side); 2] = [
     ("china-to-commercial.yaml", Side::Commercial),
     ("commercial-to-china.yaml", Side::China),
 ];
-
-/// Far above what a command takes on the test-bed; a hung child fails the test, not hangs it.
-const LIMIT: Duration = Duration::from_secs(180);
 
 fn other(side: Side) -> Side {
     match side {
@@ -40,12 +35,6 @@ fn key_armour() -> String {
 /// sessions the test never sees, such as verify's own.
 const SESSION_TOKEN_PREFIX: &str = "FQoGZXIvYXdzE";
 
-/// xpart with the plan, bounded.
-fn xpart(run: &Run, args: &[&str], plan: &Path) -> Output {
-    run.run_within(args, plan, LIMIT)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn expect(o: Output, code: i32) -> Output {
     assert_eq!(o.status.code(), Some(code), "{}", text(&o));
     o
@@ -54,10 +43,10 @@ fn expect(o: Output, code: i32) -> Output {
 /// boto3 (tests/clients/security.py) in one partition; its JSON answer.
 fn boto3(tb: &Testbed, side: Side, args: &[&str]) -> Json {
     let mut c = Command::new(tb.python());
-    c.arg(util::repo().join("tests/clients/security.py"))
+    c.arg(harness::repo().join("tests/clients/security.py"))
         .args(args)
         .args(["--endpoint", tb.endpoint(side), "--region", tb.region(side)]);
-    let o = util::output_within(&mut c, LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    let o = harness::bounded(&mut c);
     assert!(o.status.success(), "security.py {args:?}: {}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap_or(Json::Null)
 }
@@ -91,7 +80,7 @@ fn credential_process(
     key: &Path,
     extra: &[&str],
 ) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xpart"));
+    let mut c = harness::xpart();
     c.arg("credential-process")
         .arg("--certificate")
         .arg(cert)
@@ -110,23 +99,6 @@ fn credential_process(
         .args(extra)
         .envs(run.tb.env());
     c
-}
-
-/// Every regular file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn is_private_key(f: &Path) -> bool {
@@ -209,7 +181,7 @@ fn profile_secrets(tb: &Testbed) -> Vec<String> {
 /// credential-process, destroy — with `verbose` flags on every command that has one; then every
 /// output and state file is searched for the run's secrets.
 fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file(plan_name);
     // `-v` is the engine commands' only verbosity flag; `--debug` credential-process's.
@@ -218,20 +190,16 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
         |args: &[&str]| -> Vec<String> { args.iter().chain(v).map(|s| s.to_string()).collect() };
     let go = |args: &[&str]| {
         let a = with_v(args);
-        xpart(
-            &run,
-            &a.iter().map(String::as_str).collect::<Vec<_>>(),
-            &plan,
-        )
+        run.within(&a.iter().map(String::as_str).collect::<Vec<_>>(), &plan)
     };
     let mut t = Transcript::default();
 
     // lint takes neither --state-dir nor -v.
-    let mut lint = Command::new(env!("CARGO_BIN_EXE_xpart"));
+    let mut lint = harness::xpart();
     lint.arg("lint")
         .arg(&plan)
         .args(["--var", &format!("suffix={}", run.suffix)]);
-    let o = expect(util::output_within(&mut lint, LIMIT).unwrap(), 0);
+    let o = expect(harness::bounded(&mut lint), 0);
     t.add("lint", &o);
     t.add("plan", &expect(go(&["plan", "--detailed-exitcode"]), 2));
     t.add("apply", &expect(go(&["apply", "--yes"]), 0));
@@ -262,7 +230,7 @@ fn nothing_secret_in_any_output(plan_name: &str, target: Side, verbose: bool) {
         (other(target), arns(&run, other(target), &plan)),
     ];
     let mut cp = credential_process(&run, target, &live[0].1, &cert, &key, cp_flags);
-    let o = expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
+    let o = expect(harness::bounded(&mut cp), 0);
     t.add_text("credential-process stderr", &o.stderr);
     let creds: Json = serde_json::from_slice(&o.stdout).expect("credential-process JSON");
     for field in ["SecretAccessKey", "SessionToken"] {
@@ -379,17 +347,17 @@ fn mode(p: &Path) -> u32 {
 /// is 0600; credential-process's cache is 0700 with 0600 files and holds no key.
 #[test]
 fn security_private_key_files_are_0600() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     for (name, target) in PLANS {
         let run = Run::new(tb);
         let plan = plan_file(name);
-        expect(xpart(&run, &["apply", "--yes"], &plan), 0);
-        expect(xpart(&run, &["verify"], &plan), 0);
-        let cache = util::tempdir("cache");
+        expect(run.within(&["apply", "--yes"], &plan), 0);
+        expect(run.within(&["verify"], &plan), 0);
+        let cache = harness::tempdir("cache");
         let (cert, key) = client_pair(&run, &plan, target);
         let mut cp = credential_process(&run, target, &arns(&run, target, &plan), &cert, &key, &[]);
         cp.env("XDG_CACHE_HOME", &cache);
-        expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
+        expect(harness::bounded(&mut cp), 0);
 
         let keys: Vec<PathBuf> = files_under(&run.state)
             .into_iter()
@@ -425,7 +393,7 @@ fn security_private_key_files_are_0600() {
             );
         }
         expect(
-            xpart(&run, &["destroy", "--yes", "--force-delete-secrets"], &plan),
+            run.within(&["destroy", "--yes", "--force-delete-secrets"], &plan),
             0,
         );
     }
@@ -433,7 +401,7 @@ fn security_private_key_files_are_0600() {
 
 /// The client pair from the plan's secret, as the workload holds it.
 fn client_pair(run: &Run, plan: &Path, target: Side) -> (PathBuf, PathBuf) {
-    crate::verify::secret_pair(run, plan, target)
+    crate::harness::secret_pair(run, plan, target)
 }
 
 /// A client certificate for `cn` signed by the plan's own CA, whose key only KMS holds: signed
@@ -442,7 +410,7 @@ fn client_pair(run: &Run, plan: &Path, target: Side) -> (PathBuf, PathBuf) {
 fn issue_with_plan_ca(run: &Run, target: Side, cn: &str) -> (PathBuf, PathBuf) {
     use aws_sdk_kms::primitives::Blob;
     use xpart::pki::remote::{algorithms, issue, ClientTerms, HeldKey};
-    let rt = util::rt();
+    let rt = harness::rt();
     let sfx = &run.suffix;
     let alias = format!("alias/xpart-root-ca-{sfx}");
     let conf = rt.block_on(run.tb.sdk(target));
@@ -461,7 +429,7 @@ fn issue_with_plan_ca(run: &Run, target: Side, cn: &str) -> (PathBuf, PathBuf) {
         .as_str()
         .to_string();
     let spki = public.public_key().unwrap().as_ref().to_vec();
-    let ca_pem = crate::verify::anchor_pem(run, target);
+    let ca_pem = crate::harness::anchor_pem(run, target);
     let (_, alg) = algorithms(&spec).unwrap();
     let sign = |m: &[u8]| -> Result<Vec<u8>, String> {
         let sent = kms
@@ -488,19 +456,17 @@ fn issue_with_plan_ca(run: &Run, target: Side, cn: &str) -> (PathBuf, PathBuf) {
     };
     let key = HeldKey::new(&spki, &spec, &sign).unwrap();
     let issued = issue(Path::new("test"), &ca_pem, key, &terms).unwrap();
-    let (cert, key) = crate::verify::split_bundle(&issued.bundle);
-    crate::verify::write_pair(cert, key)
+    let (cert, key) = crate::harness::split_bundle(&issued.bundle);
+    crate::harness::write_pair(cert, key)
 }
 
 /// The CN of a certificate's subject, as openssl reads it.
 fn subject_cn(cert: &Path) -> String {
-    let o = util::output_within(
+    let o = harness::bounded(
         Command::new("openssl")
             .args(["x509", "-noout", "-subject", "-nameopt", "multiline", "-in"])
             .arg(cert),
-        LIMIT,
-    )
-    .unwrap();
+    );
     assert!(o.status.success(), "{}", text(&o));
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -526,11 +492,11 @@ fn one_string(v: &Json) -> Option<&str> {
 /// test-bed enforces both: a certificate of the same CA with another CN is refused.
 #[test]
 fn security_trust_policy_binds_the_anchor_and_the_subject() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     for (name, target) in PLANS {
         let run = Run::new(tb);
         let plan = plan_file(name);
-        expect(xpart(&run, &["apply", "--yes"], &plan), 0);
+        expect(run.within(&["apply", "--yes"], &plan), 0);
         let live = arns(&run, target, &plan);
         let anchor = arn(&live, "trust_anchor").to_string();
         let cn = subject_cn(&client_pair(&run, &plan, target).0);
@@ -587,7 +553,7 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
         // accepted (so the refusal is the CN's doing).
         let (cert, key) = issue_with_plan_ca(&run, target, "someone-else");
         let mut cp = credential_process(&run, target, &live, &cert, &key, &["--no-cache"]);
-        let o = util::output_within(&mut cp, LIMIT).unwrap();
+        let o = harness::bounded(&mut cp);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(
             String::from_utf8_lossy(&o.stderr).contains("AccessDenied"),
@@ -596,10 +562,10 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
         );
         let (cert, key) = issue_with_plan_ca(&run, target, &cn);
         let mut cp = credential_process(&run, target, &live, &cert, &key, &["--no-cache"]);
-        expect(util::output_within(&mut cp, LIMIT).unwrap(), 0);
+        expect(harness::bounded(&mut cp), 0);
 
         expect(
-            xpart(&run, &["destroy", "--yes", "--force-delete-secrets"], &plan),
+            run.within(&["destroy", "--yes", "--force-delete-secrets"], &plan),
             0,
         );
     }
@@ -612,13 +578,13 @@ fn security_trust_policy_binds_the_anchor_and_the_subject() {
 /// `engine_refuses_a_same_named_role_it_does_not_own`.)
 #[test]
 fn security_destroy_leaves_untagged_and_foreign_resources_alone() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
-    expect(xpart(&run, &["apply", "--yes"], &plan), 0);
+    expect(run.within(&["apply", "--yes"], &plan), 0);
 
     let ca = run.state.join("lookalike-ca.pem");
-    std::fs::write(&ca, util::pki::ca("look-alike", true).pem).unwrap();
+    std::fs::write(&ca, harness::pki::ca("look-alike", true).pem).unwrap();
     let mut made = vec![];
     for side in [Side::Commercial, Side::China] {
         let items = boto3(
@@ -642,7 +608,7 @@ fn security_destroy_leaves_untagged_and_foreign_resources_alone() {
     }
 
     expect(
-        xpart(&run, &["destroy", "--yes", "--force-delete-secrets"], &plan),
+        run.within(&["destroy", "--yes", "--force-delete-secrets"], &plan),
         0,
     );
     // Destroy did its work, so what it left is what it chose to leave.

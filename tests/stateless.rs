@@ -7,8 +7,7 @@ use std::path::Path;
 
 use x509_parser::prelude::*;
 
-use crate::engine::{assert_nothing_left, plan_file, text, Run};
-use crate::util::{self, Side};
+use crate::harness::{self, assert_nothing_left, plan_file, text, Run, Side};
 
 /// Every file under `dir` whose bytes hold a PEM private key.
 fn files_with_keys(dir: &Path) -> Vec<String> {
@@ -34,15 +33,14 @@ fn files_with_keys(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifies() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let a = Run::new(tb);
     let plan = plan_file("china-to-commercial.yaml");
-    let o = a.run(&["apply", "--yes", "-v"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = a.ok(&["apply", "--yes", "-v"], &plan);
     let mut shown = text(&o);
 
     // Machine B: its own copy of the plan in its own directory, and its own state directory.
-    let checkout = util::tempdir("checkout-b");
+    let checkout = harness::tempdir("checkout-b");
     let plan_b = checkout.join("china-to-commercial.yaml");
     std::fs::copy(&plan, &plan_b).unwrap();
     let b = Run {
@@ -85,7 +83,7 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
 
     // The trust anchor's certificate carries the public key KMS gives for the plan's key.
     let sfx = &a.suffix;
-    util::rt().block_on(async {
+    harness::rt().block_on(async {
         let conf = tb.sdk(Side::Commercial).await;
         let kms = aws_sdk_kms::Client::new(&conf);
         let public = kms
@@ -115,8 +113,7 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
         );
     });
 
-    let o = b.run(&["destroy", "--yes", "--force-delete-secrets"], &plan_b);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    b.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan_b);
     assert_nothing_left(&a, &plan);
 }
 
@@ -158,21 +155,19 @@ fn with_files_store(kms_plan: &str) -> String {
 /// and verify passes with the pair from the secret.
 #[test]
 fn a_plan_moves_from_ca_files_to_the_kms_store() {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
-    let dir = util::tempdir("move");
+    let dir = harness::tempdir("move");
     let plan = dir.join("china-to-commercial.yaml");
     let kms_plan = std::fs::read_to_string(plan_file("china-to-commercial.yaml")).unwrap();
     std::fs::write(&plan, with_files_store(&kms_plan)).unwrap();
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let pki = run.state.join(run.plan_name(&plan)).join("pki");
     assert!(
         pki.join("root_ca.key").is_file(),
         "the files store made no CA key"
     );
-    let o = run.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["verify"], &plan);
 
     std::fs::write(&plan, &kms_plan).unwrap();
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
@@ -187,14 +182,10 @@ fn a_plan_moves_from_ca_files_to_the_kms_store() {
         assert!(shown.contains(change), "missing `{change}`:\n{shown}");
     }
     assert!(!shown.contains("ec2.instance"), "{shown}");
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
+    run.ok(&["plan", "--detailed-exitcode"], &plan);
+    run.ok(&["verify"], &plan);
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     assert_nothing_left(&run, &plan);
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_rolesanywhere::types::Tag;
 use serde_json::Value;
 
-use crate::util::{chain, pki, ra_source, rt, testbed, third_party, unique, Side, Testbed, SECRET};
+use crate::harness::{
+    chain, pki, ra_source, rt, testbed, third_party, unique, Side, Testbed, SECRET,
+};
 
 const SIDES: [Side; 2] = [Side::Commercial, Side::China];
 
@@ -101,15 +103,8 @@ fn trust_anchor_requires_a_ca_certificate() {
             assert!(err.is_validation_exception(), "{side:?}: {err:?}");
 
             let good = pki::ca("good", true);
-            let ta = ra
-                .create_trust_anchor()
-                .name(unique("good"))
-                .source(ra_source(&good.pem))
-                .enabled(true)
-                .send()
-                .await
-                .unwrap();
-            let ta = ta.trust_anchor().unwrap();
+            let ta = crate::harness::trust_anchor(&ra, &unique("good"), &good.pem).await;
+            let ta = &ta;
             let arn = ta.trust_anchor_arn().unwrap();
             let prefix = format!(
                 "arn:{}:rolesanywhere:{}:{}:trust-anchor/",
@@ -1309,8 +1304,8 @@ fn roles_anywhere_quotas_throttle_and_xpart_stays_under_them() {
     let tb = Testbed::private();
     tb.set_faults(Side::Commercial, "quotas=1");
     tb.set_faults(Side::China, "quotas=1");
-    let run = crate::engine::Run::new(&tb);
-    let plan = crate::engine::plan_file("china-to-commercial.yaml");
+    let run = crate::harness::Run::new(&tb);
+    let plan = crate::harness::plan_file("china-to-commercial.yaml");
     for (args, what) in [
         (&["apply", "--yes"][..], "apply"),
         (&["plan", "--detailed-exitcode"][..], "a no-op plan"),
@@ -1325,7 +1320,7 @@ fn roles_anywhere_quotas_throttle_and_xpart_stays_under_them() {
             tb.await_rested_quotas(side);
         }
         let o = run.run(args, &plan);
-        assert_eq!(o.status.code(), Some(0), "{}", crate::engine::text(&o));
+        assert_eq!(o.status.code(), Some(0), "{}", crate::harness::text(&o));
         for side in [Side::Commercial, Side::China] {
             let throttled = tb.quota_throttles(side, true);
             assert_eq!(

@@ -2,21 +2,14 @@
 //! table → security group → instance (create, no diff, update, delete, delete again), and no
 //! duplicate after a lost CreateVpc or RunInstances answer.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use xpart::engine::resource::{
-    changed_attrs as diff, Ctx, Live, Options, Resource, TAG_ID, TAG_PLAN,
-};
+use xpart::engine::resource::{Ctx, Live, Options, Resource, TAG_ID, TAG_PLAN};
 use xpart::plan::types::{Instance, InternetGateway, RouteTable, SecurityGroup, Subnet, Vpc};
 
-use crate::util::{self, without_account, Side, Testbed};
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
+use crate::harness::{self, diff, set, without_account, Side, Testbed};
 
 /// A context with short waits, so a wrong retry shows as a failure, not a hang.
 async fn ctx(tb: &Testbed, plan: &str, id: &str) -> Ctx {
@@ -121,7 +114,7 @@ async fn create_and_check<T: Resource>(
         set(&[]),
         "{kind} as create returned it"
     );
-    util::assert_found_as_read::<T>(&without_account(cx), &live, &[]).await;
+    harness::assert_found_as_read::<T>(&without_account(cx), &live, &[]).await;
     live
 }
 
@@ -147,10 +140,7 @@ async fn update_and_check<T: Resource>(p: &T, cx: &Ctx, changed: &[&str]) -> Liv
 /// Delete, check read finds nothing, and that deleting again is fine.
 async fn delete_and_check<T: Resource>(p: &T, cx: &Ctx) {
     let live = T::read(p, cx).await.unwrap().unwrap();
-    T::delete(&live, cx).await.unwrap();
-    assert!(T::read(p, cx).await.unwrap().is_none(), "read after delete");
-    util::assert_not_found::<T>(cx).await;
-    T::delete(&live, cx).await.unwrap();
+    harness::deleted(p, &live, cx).await;
 }
 
 /// A complete `bootstrap` mapping (YAML, indented for a nested block) for user `run_as`.
@@ -170,14 +160,7 @@ fn bootstrap_settings(run_as: &str) -> String {
 /// A role and an instance profile for it, made directly (the IAM types have their own tests).
 async fn instance_profile(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-    let name = util::unique("ip");
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name(&name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
+    let name = harness::china_role(tb, "ip").await;
     iam.create_instance_profile()
         .instance_profile_name(&name)
         .send()
@@ -194,9 +177,9 @@ async fn instance_profile(tb: &Testbed) -> String {
 
 #[test]
 fn the_ec2_chain_lives_and_dies_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let conf = tb.sdk(Side::China).await;
 
         // vpc
@@ -267,7 +250,7 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         update_and_check::<RouteTable>(&rt, &rcx, &["subnets"]).await;
 
         // security groups
-        let gname = util::unique("ssh");
+        let gname = harness::unique("ssh");
         let sgcx = ctx(tb, &plan, "sg").await;
         let mut sg: SecurityGroup = props(&format!(
             "name: {gname}\nvpc: {vpc_id}\ndescription: SSH in\ningress:\n  - {{protocol: tcp, port: 22, cidr: 10.0.0.0/8, description: admins}}\n  - {{protocol: '-1', cidr: 10.20.0.0/16}}"
@@ -412,9 +395,9 @@ fn the_ec2_chain_lives_and_dies_in_china() {
 
 #[test]
 fn references_not_yet_known_plan_without_failing() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, &plan, "x").await;
         let u = xpart::unknown::Unknown::TEXT;
         let subnet: Subnet = props(&format!("name: s\nvpc: '{u}'\ncidr: 10.0.0.0/24"));
@@ -445,14 +428,14 @@ fn references_not_yet_known_plan_without_failing() {
 
 /// Calls of an operation the fault layer saw.
 fn calls(tb: &Testbed, op: &str) -> u64 {
-    tb.stats(Side::China)["calls"][op].as_u64().unwrap_or(0)
+    tb.calls(Side::China, op)
 }
 
 #[test]
 fn lost_create_answers_never_make_a_second_resource() {
     let tb = Testbed::private();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let conf = tb.sdk(Side::China).await;
 
         // CreateVpc runs once, its answer is lost; the tag lookup finds the VPC it made.
@@ -509,15 +492,15 @@ fn lost_create_answers_never_make_a_second_resource() {
 
 #[test]
 fn a_name_taken_by_another_group_is_not_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let conf = tb.sdk(Side::China).await;
         let vcx = ctx(tb, &plan, "vpc").await;
         let vpc: Vpc = props("name: net\ncidr: 10.50.0.0/16");
         let v = Vpc::create(&vpc, &vcx).await.unwrap();
         let vpc_id = v.outputs["id"].clone();
-        let name = util::unique("taken");
+        let name = harness::unique("taken");
         let other = ec2(&conf)
             .create_security_group()
             .group_name(&name)
@@ -549,9 +532,9 @@ fn a_name_taken_by_another_group_is_not_adopted() {
 
 #[test]
 fn a_vpc_delete_waits_for_its_subnet_to_go() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let vcx = ctx(tb, &plan, "vpc").await;
         let scx = ctx(tb, &plan, "subnet").await;
         let vpc: Vpc = props("name: net\ncidr: 10.60.0.0/16");
@@ -562,11 +545,13 @@ fn a_vpc_delete_waits_for_its_subnet_to_go() {
         ));
         let s = Subnet::create(&subnet, &scx).await.unwrap();
         // The VPC delete meets DependencyViolation until the subnet is gone, and then succeeds.
+        let tried = tb.calls(Side::China, "DeleteVpc");
         let deleting = tokio::spawn({
             let (v, vcx) = (v.clone(), vcx.clone());
             async move { Vpc::delete(&v, &vcx).await }
         });
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Refused twice: it has met the subnet and is waiting, not merely slow to start.
+        tokio::task::block_in_place(|| tb.await_calls(Side::China, "DeleteVpc", tried, 2));
         assert!(
             !deleting.is_finished(),
             "the VPC cannot go before its subnet"
@@ -602,8 +587,8 @@ fn describes(tb: &Testbed) -> u64 {
 fn creates_and_updates_take_the_fewest_round_trips() {
     const LATENCY_MS: u64 = 600;
     let tb = Testbed::private();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         tb.set_faults(Side::China, &format!("seed=1 latency_ms={LATENCY_MS}"));
         // Round trips `f` took, by the clock, and the Describe* calls it made.
         async fn timed<F: std::future::Future<Output = Live>>(tb: &Testbed, what: &str, bound: u64, f: F) -> Live {
@@ -663,7 +648,7 @@ fn creates_and_updates_take_the_fewest_round_trips() {
         let sg: SecurityGroup = props(&format!(
             "name: {}\nvpc: {vpc_id}\ningress: [{{protocol: tcp, port: 22, cidr: 10.0.0.0/8}}, \
              {{protocol: tcp, port: 443, cidr: 10.0.0.0/8}}]",
-            util::unique("g")
+            harness::unique("g")
         ));
         let create = async { SecurityGroup::create(&sg, &sgcx).await.unwrap() };
         let g = timed(&tb, "security group", 2, create).await;

@@ -9,16 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use xpart::engine::resource::{
-    changed_attrs as diff, Ctx, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN,
-};
+use xpart::engine::resource::{Ctx, Options, Resource, TAG_ID, TAG_LINEAGE, TAG_PLAN};
 use xpart::plan::types::{InstanceProfile, KmsKey, Role, Secret};
 
-use crate::util::{self, assert_read_back, without_account, Side, Testbed};
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
+use crate::harness::{self, assert_read_back, diff, set, without_account, Side, Testbed};
 
 /// A context with short propagation bounds, so a wrong retry shows as a failure, not a hang.
 async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
@@ -32,21 +26,19 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     cx
 }
 
-fn key_props(yaml: &str) -> KmsKey {
-    serde_yaml::from_str(yaml).unwrap()
+/// A test of one resource `id` in China: the shared test-bed, a plan name of its own, and a
+/// context for it.
+fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
+        let cx = ctx(tb, Side::China, &plan, id).await;
+        test(tb, plan, cx).await
+    })
 }
 
-async fn china_role(tb: &Testbed) -> String {
-    let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-    let name = util::unique("role");
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name(&name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
-    name
+fn key_props(yaml: &str) -> KmsKey {
+    serde_yaml::from_str(yaml).unwrap()
 }
 
 /// Keys carrying this resource's ownership tags, pending deletion or not.
@@ -67,14 +59,7 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
                 .any(|t| t.tag_key() == tk && t.tag_value() == tv)
         };
         if has(TAG_PLAN, plan) && has(TAG_ID, id) {
-            let meta = kms
-                .describe_key()
-                .key_id(key_id)
-                .send()
-                .await
-                .unwrap()
-                .key_metadata
-                .unwrap();
+            let meta = harness::key_metadata(&kms, key_id).await;
             let pending = meta.key_state() == Some(&aws_sdk_kms::types::KeyState::PendingDeletion);
             found.push((key_id.to_string(), pending));
         }
@@ -84,56 +69,59 @@ async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(Stri
 
 #[test]
 fn kms_key_lifecycle_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
-        let role = china_role(tb).await;
-        let alias = format!("alias/{}", util::unique("k"));
+        let role = harness::china_role(tb, "role").await;
+        let alias = format!("alias/{}", harness::unique("k"));
         let mut p = key_props(&format!(
             "alias: {alias}\ndescription: first\ndeletion_window_days: 9\nusers: [\"arn:aws-cn:iam::{account}:role/{role}\"]\ntags: {{team: a}}"
         ));
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
 
         let created = KmsKey::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         let arn = &created.outputs["arn"];
-        assert!(arn.starts_with(&format!("arn:aws-cn:kms:cn-north-1:{account}:key/")), "{arn}");
-        assert_eq!(created.outputs["alias_arn"], format!("arn:aws-cn:kms:cn-north-1:{account}:{alias}"));
+        assert!(
+            arn.starts_with(&format!("arn:aws-cn:kms:cn-north-1:{account}:key/")),
+            "{arn}"
+        );
+        assert_eq!(
+            created.outputs["alias_arn"],
+            format!("arn:aws-cn:kms:cn-north-1:{account}:{alias}")
+        );
         assert_eq!(created.outputs["alias"], alias);
         assert!(arn.ends_with(&created.outputs["id"]));
         let want = KmsKey::desired(&p, &cx).unwrap();
         // The generated policy names the China account principal and the role.
         let pol = want.attrs["policy"].to_string();
-        assert!(pol.contains(&format!("arn:aws-cn:iam::{account}:root")), "{pol}");
-        let live = assert_read_back::<KmsKey>(&p, &cx, &created).await;
-        assert_eq!(diff(&want, &live), set(&[]));
+        assert!(
+            pol.contains(&format!("arn:aws-cn:iam::{account}:root")),
+            "{pol}"
+        );
         // The plan's pending window (9 days) is unknown once the plan no longer has the key.
-        util::assert_found_as_read::<KmsKey>(&without_account(&cx), &live, &["deletion_window_days"]).await;
+        let live = harness::assert_created(&p, &cx, &created, &["deletion_window_days"]).await;
 
         // Change the description, the policy (no more users) and the tags.
         p.description = Some("second".into());
         p.users.clear();
         p.tags.insert("team".into(), "b".into());
-        let want = KmsKey::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["description", "policy", "tags"]));
-        let updated = KmsKey::update(&p, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        let live = assert_read_back::<KmsKey>(&p, &cx, &updated).await;
+        let live =
+            harness::changed_in_place(&p, &live, &cx, &["description", "policy", "tags"]).await;
         assert_eq!(live.outputs["id"], created.outputs["id"]);
 
-        KmsKey::delete(&live, &cx).await.unwrap();
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<KmsKey>(&cx).await;
-        KmsKey::delete(&live, &cx).await.unwrap();
+        harness::deleted::<KmsKey>(&p, &live, &cx).await;
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let meta = kms.describe_key().key_id(&live.outputs["id"]).send().await.unwrap().key_metadata.unwrap();
-        assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::PendingDeletion));
+        let meta = harness::key_metadata(&kms, &live.outputs["id"]).await;
+        assert_eq!(
+            meta.key_state(),
+            Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+        );
         // The alias went with it, so the name is free for a new key.
         let err = kms.describe_key().key_id(&alias).send().await.unwrap_err();
-        assert_eq!(err.into_service_error().meta().code(), Some("NotFoundException"));
+        assert_eq!(
+            err.into_service_error().meta().code(),
+            Some("NotFoundException")
+        );
     });
 }
 
@@ -142,25 +130,18 @@ fn kms_key_lifecycle_in_china() {
 /// spec replaces it. Its public key verifies what it signs.
 #[test]
 fn kms_signing_key_lifecycle() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "ca_key").await;
         let account = tb.account(Side::Commercial);
-        let alias = format!("alias/{}", util::unique("ca"));
+        let alias = format!("alias/{}", harness::unique("ca"));
         let p = key_props(&format!(
             "alias: {alias}\nusage: sign\nkey_spec: rsa_2048\nsigners: [\"arn:aws:iam::{account}:root\"]"
         ));
         let created = KmsKey::create(&p, &cx).await.unwrap();
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::Commercial).await);
-        let meta = kms
-            .describe_key()
-            .key_id(&created.outputs["id"])
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
+        let meta = harness::key_metadata(&kms, &created.outputs["id"]).await;
         assert_eq!(meta.key_usage().map(|u| u.as_str()), Some("SIGN_VERIFY"));
         assert_eq!(meta.key_spec().map(|s| s.as_str()), Some("RSA_2048"));
         let want = KmsKey::desired(&p, &cx).unwrap();
@@ -199,18 +180,15 @@ fn kms_signing_key_lifecycle() {
         assert_eq!(diff(&want4, &live), set(&["key_spec"]));
         assert!(want4.replace_on.contains("key_spec"));
         KmsKey::delete(&live, &cx).await.unwrap();
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
     });
 }
 
 #[test]
 fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, plan, cx| {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let theirs = kms
             .create_key()
             .send()
@@ -253,14 +231,7 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
             }
         };
         assert!(err.contains("does not own"), "{err}");
-        let target = kms
-            .describe_key()
-            .key_id(&alias)
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap();
+        let target = harness::key_metadata(&kms, &alias).await;
         assert_eq!(target.key_id, theirs);
         // The key create made before it found the alias taken is ours and aliasless: once the
         // alias is free, read finds it with no alias, and the update gives it the alias.
@@ -288,19 +259,10 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
 
 #[test]
 fn kms_key_left_without_alias_is_reused() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, plan, cx| {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         // A run killed between CreateKey and CreateAlias: a tagged key, no alias.
-        let tag = |k: &str, v: &str| {
-            aws_sdk_kms::types::Tag::builder()
-                .tag_key(k)
-                .tag_value(v)
-                .build()
-                .unwrap()
-        };
+        let tag = harness::kms_tag;
         let orphan = kms
             .create_key()
             .description("old")
@@ -313,7 +275,7 @@ fn kms_key_left_without_alias_is_reused() {
             .key_metadata
             .unwrap()
             .key_id;
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: new"));
         // Read finds it, with no alias: the plan shows an update (not a replacement) that adds
         // the alias, and creates no second key.
@@ -337,7 +299,7 @@ fn kms_key_left_without_alias_is_reused() {
         assert_eq!(owned_keys(tb, Side::China, &plan, "key").await.len(), 1);
         KmsKey::delete(&live, &cx).await.unwrap();
         // A key pending deletion is never reused: read finds none, and create makes a new one.
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
         let again = KmsKey::create(&p, &cx).await.unwrap();
         assert_ne!(again.outputs["id"], orphan);
         assert_read_back::<KmsKey>(&p, &cx, &again).await;
@@ -347,21 +309,21 @@ fn kms_key_left_without_alias_is_reused() {
 
 #[test]
 fn kms_key_without_alias_is_found_by_its_tags() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "bare").await;
         let p = key_props("description: no alias");
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
         let live = KmsKey::create(&p, &cx).await.unwrap();
         assert!(live.outputs["arn"].starts_with("arn:aws:kms:us-west-2:"));
         assert!(!live.outputs.contains_key("alias"));
         let again = assert_read_back::<KmsKey>(&p, &cx, &live).await;
         assert_eq!(diff(&KmsKey::desired(&p, &cx).unwrap(), &again), set(&[]));
-        util::assert_found_as_read::<KmsKey>(&without_account(&cx), &again, &[]).await;
+        harness::assert_found_as_read::<KmsKey>(&without_account(&cx), &again, &[]).await;
         KmsKey::delete(&again, &cx).await.unwrap();
-        assert!(KmsKey::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<KmsKey>(&cx).await;
+        harness::assert_absent::<KmsKey>(&p, &cx).await;
+        harness::assert_not_found::<KmsKey>(&cx).await;
     });
 }
 
@@ -372,10 +334,10 @@ fn kms_create_is_not_duplicated_after_a_lost_response() {
         Side::China,
         "seed=1 lost_response=1.0 match=CreateKey max_faults=1",
     );
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(&tb, Side::China, &plan, "key").await;
-        let alias = format!("alias/{}", util::unique("k"));
+        let alias = format!("alias/{}", harness::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: once"));
         let live = KmsKey::create(&p, &cx).await.unwrap();
         let stats = tb.stats(Side::China);
@@ -411,25 +373,27 @@ async fn secret_value(tb: &Testbed, side: Side, id: &str) -> String {
 
 #[test]
 fn secret_lifecycle_from_a_file_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "secret").await;
+    in_china("secret", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
-        let name = util::unique("s");
+        let name = harness::unique("s");
         let first = "first-value-Zq81";
         std::fs::write(cx.path("value.txt"), first).unwrap();
         let mut p = secret_props(&format!(
             "name: {name}\ndescription: one\nvalue: {{file: value.txt}}\nforce_delete: true\ntags: {{team: a}}"
         ));
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<Secret>(&p, &cx).await;
         let want = Secret::desired(&p, &cx).unwrap();
         assert!(want.sensitive.contains("value"));
 
         let created = Secret::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         let arn = &created.outputs["arn"];
-        assert!(arn.starts_with(&format!("arn:aws-cn:secretsmanager:cn-north-1:{account}:secret:{name}-")), "{arn}");
+        assert!(
+            arn.starts_with(&format!(
+                "arn:aws-cn:secretsmanager:cn-north-1:{account}:secret:{name}-"
+            )),
+            "{arn}"
+        );
         assert_eq!(created.outputs["id"], *arn);
         assert_eq!(created.outputs["name"], name);
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
@@ -438,42 +402,34 @@ fn secret_lifecycle_from_a_file_in_china() {
         let shown = format!("{live:?} {want:?}");
         assert!(!shown.contains(first), "{shown}");
         // The value is not read for a secret the plan no longer has, nor its settings known.
-        util::assert_found_as_read::<Secret>(&without_account(&cx), &live, &["value", "force_delete"]).await;
+        harness::assert_found_as_read::<Secret>(
+            &without_account(&cx),
+            &live,
+            &["value", "force_delete"],
+        )
+        .await;
 
         // A new value in the file, and a new description.
         let second = "second-value-Pw22";
         std::fs::write(cx.path("value.txt"), second).unwrap();
         p.description = Some("two".into());
-        let want = Secret::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["description", "value"]));
-        let updated = Secret::update(&p, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        assert_read_back::<Secret>(&p, &cx, &updated).await;
+        let updated = harness::changed_in_place(&p, &live, &cx, &["description", "value"]).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, second);
         // Back to the first value in the same run: the token of the first version is reused,
         // and the value still becomes current.
         std::fs::write(cx.path("value.txt"), first).unwrap();
-        let want = Secret::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &updated);
-        assert_eq!(changed, set(&["value"]));
-        let updated = Secret::update(&p, &updated, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        assert_read_back::<Secret>(&p, &cx, &updated).await;
+        let updated = harness::changed_in_place(&p, &updated, &cx, &["value"]).await;
         assert_eq!(secret_value(tb, Side::China, arn).await, first);
 
-        Secret::delete(&updated, &cx).await.unwrap();
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<Secret>(&cx).await;
-        Secret::delete(&updated, &cx).await.unwrap();
+        harness::deleted::<Secret>(&p, &updated, &cx).await;
     });
 }
 
 #[test]
 fn secret_value_errors_name_the_source_never_the_value() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let cx = ctx(tb, Side::China, &util::unique("p"), "secret").await;
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let cx = ctx(tb, Side::China, &harness::unique("p"), "secret").await;
         let missing = secret_props("name: x\nvalue: {file: nowhere/value.pem}");
         let err = Secret::desired(&missing, &cx).unwrap_err().to_string();
         assert!(err.contains("nowhere/value.pem"), "{err}");
@@ -518,11 +474,11 @@ fn secret_value_errors_name_the_source_never_the_value() {
 
 #[test]
 fn generated_secret_is_never_regenerated() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("p");
         let cx = ctx(tb, Side::Commercial, &plan, "generated").await;
-        let name = util::unique("g");
+        let name = harness::unique("g");
         let p = secret_props(&format!(
             "name: {name}\nvalue: {{generate: {{length: 40, exclude_punctuation: true}}}}\nforce_delete: true"
         ));
@@ -541,17 +497,14 @@ fn generated_secret_is_never_regenerated() {
         assert_read_back::<Secret>(&p, &cx, &twice).await;
         assert_eq!(secret_value(tb, Side::Commercial, &live.outputs["arn"]).await, value);
         Secret::delete(&again, &cx).await.unwrap();
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<Secret>(&p, &cx).await;
     });
 }
 
 #[test]
 fn secret_scheduled_for_deletion_is_restored() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let mut cx = ctx(tb, Side::China, &plan, "secret").await;
-        let name = util::unique("s");
+    in_china("secret", async |tb, _plan, mut cx| {
+        let name = harness::unique("s");
         let var = format!("XPART_TEST_SECRET_{}", std::process::id());
         std::env::set_var(&var, "from-env-Kx7");
         let p = secret_props(&format!(
@@ -593,22 +546,19 @@ fn secret_scheduled_for_deletion_is_restored() {
             ..Options::default()
         });
         Secret::delete(&restored, &cx).await.unwrap();
-        assert!(Secret::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<Secret>(&p, &cx).await;
         std::env::remove_var(&var);
     });
 }
 
 #[test]
 fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "secret").await;
+    in_china("secret", async |tb, _plan, cx| {
         let conf = tb.sdk(Side::China).await;
         let kms = aws_sdk_kms::Client::new(&conf);
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
         let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
-        let name = util::unique("s");
+        let name = harness::unique("s");
         // Made by hand: no tags, and the key named by its bare id.
         sm.create_secret()
             .name(&name)
@@ -630,7 +580,9 @@ fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
         let err = Secret::create(&p, &cx).await.unwrap_err().to_string();
         assert!(err.contains("not owned"), "{err}");
         // Adoption (update of an unowned secret) adds the ownership tags.
-        let adopted = Secret::update(&p, &live, &BTreeSet::new(), &cx).await.unwrap();
+        let adopted = Secret::update(&p, &live, &BTreeSet::new(), &cx)
+            .await
+            .unwrap();
         assert!(adopted.owned);
         assert_read_back::<Secret>(&p, &cx, &adopted).await;
         Secret::delete(&adopted, &cx).await.unwrap();
@@ -645,66 +597,64 @@ fn profile_props(yaml: &str) -> InstanceProfile {
 
 #[test]
 fn instance_profile_lifecycle_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "profile").await;
+    in_china("profile", async |tb, plan, cx| {
         let account = tb.account(Side::China);
-        let (r1, r2) = (china_role(tb).await, china_role(tb).await);
-        let name = util::unique("ip");
+        let (r1, r2) = (
+            harness::china_role(tb, "role").await,
+            harness::china_role(tb, "role").await,
+        );
+        let name = harness::unique("ip");
         let mut p = profile_props(&format!("name: {name}\nrole: {r1}\ntags: {{team: a}}"));
-        assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
+        harness::assert_absent::<InstanceProfile>(&p, &cx).await;
         let created = InstanceProfile::create(&p, &cx).await.unwrap();
         assert!(created.owned);
         assert_eq!(
             created.outputs["arn"],
             format!("arn:aws-cn:iam::{account}:instance-profile/xpart/{plan}/{name}")
         );
-        let want = InstanceProfile::desired(&p, &cx).unwrap();
-        let live = assert_read_back::<InstanceProfile>(&p, &cx, &created).await;
-        assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<InstanceProfile>(&without_account(&cx), &live, &[]).await;
+        let _want = InstanceProfile::desired(&p, &cx).unwrap();
+        let live = harness::assert_created(&p, &cx, &created, &[]).await;
         // A retried create finds its own profile.
         let again = InstanceProfile::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
 
         p.role = r2.clone();
         p.tags.clear();
-        let want = InstanceProfile::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["role", "tags"]));
-        let updated = InstanceProfile::update(&p, &live, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
+        let updated = harness::changed_in_place(&p, &live, &cx, &["role", "tags"]).await;
         assert_eq!(updated.attrs["role"], Json::from(r2));
-        assert_read_back::<InstanceProfile>(&p, &cx, &updated).await;
 
-        InstanceProfile::delete(&updated, &cx).await.unwrap();
-        assert!(InstanceProfile::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<InstanceProfile>(&cx).await;
-        InstanceProfile::delete(&updated, &cx).await.unwrap();
+        harness::deleted::<InstanceProfile>(&p, &updated, &cx).await;
     });
 }
 
 #[test]
 fn instance_profile_waits_for_a_new_role() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "profile").await;
-        let role = util::unique("late");
-        let name = util::unique("ip");
+    in_china("profile", async |tb, _plan, cx| {
+        let role = harness::unique("late");
+        let name = harness::unique("ip");
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
-        // The role appears two seconds after the profile asks for it, as a new role does
-        // while IAM propagates it.
+        // The role appears only after the profile has asked for it (and been told there is
+        // none), as a new role does while IAM propagates it.
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
+        let asked = tb.calls(Side::China, "AddRoleToInstanceProfile");
         let later = tokio::spawn({
             let role = role.clone();
             async move {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::task::block_in_place(|| {
+                    harness::testbed().await_calls(
+                        Side::China,
+                        "AddRoleToInstanceProfile",
+                        asked,
+                        1,
+                    )
+                });
                 let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-                iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
+                iam.create_role()
+                    .role_name(&role)
+                    .assume_role_policy_document(trust)
+                    .send()
+                    .await
+                    .unwrap();
             }
         });
         let live = InstanceProfile::create(&p, &cx).await.unwrap();
@@ -717,18 +667,15 @@ fn instance_profile_waits_for_a_new_role() {
 
 #[test]
 fn instance_profile_made_outside_xpart_reads_unowned() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "profile").await;
+    in_china("profile", async |tb, _plan, cx| {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-        let name = util::unique("ip");
+        let name = harness::unique("ip");
         iam.create_instance_profile()
             .instance_profile_name(&name)
             .send()
             .await
             .unwrap();
-        let role = china_role(tb).await;
+        let role = harness::china_role(tb, "role").await;
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
         let live = InstanceProfile::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
@@ -766,7 +713,7 @@ async fn china_policy(tb: &Testbed) -> String {
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
     let out = iam
         .create_policy()
-        .policy_name(util::unique("pol"))
+        .policy_name(harness::unique("pol"))
         .policy_document(doc)
         .send()
         .await
@@ -776,13 +723,10 @@ async fn china_policy(tb: &Testbed) -> String {
 
 #[test]
 fn iam_role_lifecycle_in_china() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "role").await;
+    in_china("role", async |tb, plan, cx| {
         let account = tb.account(Side::China);
         let (m1, m2) = (china_policy(tb).await, china_policy(tb).await);
-        let name = util::unique("role");
+        let name = harness::unique("role");
         let yaml = |rest: &str| format!("name: {name}\n{rest}");
         let p = role_props(&yaml(&format!(
             "description: first\ntrust: {{service: ec2}}\n\
@@ -790,7 +734,10 @@ fn iam_role_lifecycle_in_china() {
              read: {{statements: [{{actions: ['s3:GetObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m1}']\ntags: {{team: a}}"
         )));
-        assert!(Role::read(&p, &without_account(&cx)).await.unwrap().is_none());
+        assert!(Role::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .is_none());
         let want = Role::desired(&p, &cx).unwrap();
 
         let created = Role::create(&p, &cx).await.unwrap();
@@ -802,7 +749,7 @@ fn iam_role_lifecycle_in_china() {
         );
         assert_eq!(diff(&want, &created), set(&[]));
         let live = assert_read_back::<Role>(&p, &cx, &created).await;
-        util::assert_found_as_read::<Role>(&without_account(&cx), &live, &[]).await;
+        harness::assert_found_as_read::<Role>(&without_account(&cx), &live, &[]).await;
         // A retried create (EntityAlreadyExists) finds its own role as it is.
         let again = Role::create(&p, &cx).await.unwrap();
         assert_eq!(again, live);
@@ -815,35 +762,37 @@ fn iam_role_lifecycle_in_china() {
              write: {{statements: [{{actions: ['s3:PutObject'], resources: ['arn:aws-cn:s3:::b/*']}}]}}\n\
              managed_policy_arns: ['{m2}']\ntags: {{env: dev}}"
         )));
-        let want = Role::desired(&p, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(
-            changed,
-            set(&["description", "managed_policy_arns", "max_session_duration", "policies", "tags", "trust"])
-        );
-        let updated = Role::update(&p, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &updated), set(&[]));
-        let live = assert_read_back::<Role>(&p, &cx, &updated).await;
+        let live = harness::changed_in_place(
+            &p,
+            &live,
+            &cx,
+            &[
+                "description",
+                "managed_policy_arns",
+                "max_session_duration",
+                "policies",
+                "tags",
+                "trust",
+            ],
+        )
+        .await;
 
-        Role::delete(&live, &cx).await.unwrap();
-        assert!(Role::read(&p, &cx).await.unwrap().is_none());
-        util::assert_not_found::<Role>(&cx).await;
-        Role::delete(&live, &cx).await.unwrap();
+        harness::deleted::<Role>(&p, &live, &cx).await;
     });
 }
 
 #[test]
 fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "role").await;
-        let name = china_role(tb).await;
+    in_china("role", async |tb, _plan, cx| {
+        let name = harness::china_role(tb, "role").await;
         // Adopted where it is (`path: /`): IAM cannot move a role.
         let p = role_props(&format!(
             "name: {name}\npath: /\ntrust: {{service: ec2}}\npolicies:\n  list: {{statements: [{{actions: ['ec2:DescribeInstances'], resources: ['*']}}]}}"
         ));
-        let live = Role::read(&p, &without_account(&cx)).await.unwrap().unwrap();
+        let live = Role::read(&p, &without_account(&cx))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!live.owned);
         let want = Role::desired(&p, &cx).unwrap();
         let changed = diff(&want, &live);
@@ -866,17 +815,18 @@ fn iam_role_made_outside_xpart_reads_unowned_and_is_adopted() {
 /// propagation bound (20 s in these tests, 3 min by default).
 #[test]
 fn kms_key_policy_naming_only_a_foreign_account_fails_at_once() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("p");
-        let cx = ctx(tb, Side::China, &plan, "key").await;
+    in_china("key", async |tb, _plan, cx| {
         let account = tb.account(Side::China);
         let p = key_props(&format!(
             "policy: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Principal: {{AWS: \"arn:aws:iam::{account}:root\"}}, Action: \"kms:*\", Resource: \"*\"}}]}}"
         ));
         let t0 = std::time::Instant::now();
         let e = KmsKey::create(&p, &cx).await.unwrap_err().to_string();
-        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "waited {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "waited {:?}",
+            t0.elapsed()
+        );
         assert!(e.contains("MalformedPolicyDocumentException"), "{e}");
         assert!(e.contains("no propagation"), "{e}");
         assert!(e.contains("arn:aws-cn:iam::<account>:root"), "{e}");

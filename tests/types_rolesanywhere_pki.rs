@@ -7,18 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
-use xpart::engine::resource::{changed_attrs as diff, Ctx, Resource, TAG_ID, TAG_PLAN};
+use xpart::engine::resource::{Ctx, Resource, TAG_ID, TAG_PLAN};
 const UNKNOWN: &str = xpart::unknown::Unknown::TEXT;
 use xpart::plan::types::{PkiCa, PkiCert, Profile, TrustAnchor};
 
-use crate::util::{self, assert_read_back, without_account, Side, Testbed};
+use crate::harness::{self, assert_read_back, diff, set, without_account, Side, Testbed};
 
 fn props<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|n| n.to_string()).collect()
 }
 
 /// A context for a local (pki.*) resource.
@@ -46,8 +42,8 @@ fn mode(path: &str) -> u32 {
 
 #[test]
 fn pki_ca_is_created_once_and_kept() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
         let cx = local(tb, "p", "root").await;
         let p = ca_props("root");
         let want = PkiCa::desired(&p, &cx).unwrap();
@@ -99,10 +95,10 @@ fn pki_ca_is_created_once_and_kept() {
 
 #[test]
 fn pki_imported_ca_is_never_deleted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
         let cx = local(tb, "p", "imported").await;
-        let ca = util::pki::ca("imported root", true);
+        let ca = harness::pki::ca("imported root", true);
         let file = cx.base.join("ca.pem");
         std::fs::write(&file, &ca.pem).unwrap();
         let p: PkiCa = props("import: {certificate_file: ca.pem}\n");
@@ -118,8 +114,8 @@ fn pki_imported_ca_is_never_deleted() {
 
 #[test]
 fn pki_cert_inside_its_renewal_window_reads_as_a_renewal() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
         let ca = make_ca(tb, "p", "issuer").await;
         let mut cx = local(tb, "p", "client").await;
         let p: PkiCert = props(
@@ -175,12 +171,12 @@ fn anchor_props(name: &str, ca: &str, extra: &str) -> TrustAnchor {
 
 #[test]
 fn trust_anchor_lifecycle() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("plan");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("plan");
         let ca = make_ca(tb, &plan, "root").await;
         let mut cx = tb.ctx(Side::Commercial, &plan, "anchor").await;
-        let name = util::unique("ta");
+        let name = harness::unique("ta");
         let p = anchor_props(&name, "root", "");
 
         // Planning before the CA exists must not fail.
@@ -210,7 +206,7 @@ fn trust_anchor_lifecycle() {
         let live = assert_read_back::<TrustAnchor>(&p, &cx, &made).await;
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]));
-        util::assert_found_as_read::<TrustAnchor>(&without_account(&cx), &live, &[]).await;
+        harness::assert_found_as_read::<TrustAnchor>(&without_account(&cx), &live, &[]).await;
         assert_eq!(live.attrs["tags"], json!({"team": "xpart"}));
         assert_eq!(live.attrs["enabled"], json!(true));
 
@@ -228,62 +224,39 @@ fn trust_anchor_lifecycle() {
 
         // Disabled, another certificate and other tags: each a diff, each converging.
         let disabled = anchor_props(&name, "root", "enabled: false\n");
-        let want = TrustAnchor::desired(&disabled, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["enabled"]));
-        let live = TrustAnchor::update(&disabled, &live, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<TrustAnchor>(&disabled, &cx, &live).await;
+        let live = harness::changed_in_place(&disabled, &live, &cx, &["enabled"]).await;
 
         let other = make_ca(tb, &plan, "other").await;
         cx.refs.insert("other".into(), other.clone());
         let moved: TrustAnchor = props(&format!(
             "name: {name}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
         ));
-        let want = TrustAnchor::desired(&moved, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["certificate", "tags"]));
-        let live = TrustAnchor::update(&moved, &live, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = harness::changed_in_place(&moved, &live, &cx, &["certificate", "tags"]).await;
         assert_eq!(live.attrs["certificate"], json!(other["cert_pem"].trim()));
         assert!(live.owned);
-        assert_read_back::<TrustAnchor>(&moved, &cx, &live).await;
 
         // A new name in the plan finds the same anchor by its tags and renames it.
-        let renamed_to = util::unique("ta");
+        let renamed_to = harness::unique("ta");
         let renamed: TrustAnchor = props(&format!(
             "name: {renamed_to}\nca: other\nenabled: false\ntags: {{team: platform, env: dev}}\n"
         ));
-        let want = TrustAnchor::desired(&renamed, &cx).unwrap();
         let found = TrustAnchor::read(&renamed, &cx).await.unwrap().unwrap();
         assert_eq!(found.outputs["arn"], made.outputs["arn"]);
-        let changed = diff(&want, &found);
-        assert_eq!(changed, set(&["name"]));
-        let live = TrustAnchor::update(&renamed, &found, &changed, &cx)
-            .await
-            .unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = harness::changed_in_place(&renamed, &found, &cx, &["name"]).await;
         assert_eq!(live.outputs["name"], renamed_to);
-        assert_read_back::<TrustAnchor>(&renamed, &cx, &live).await;
 
-        TrustAnchor::delete(&live, &cx).await.unwrap();
-        assert_eq!(TrustAnchor::read(&renamed, &cx).await.unwrap(), None);
-        TrustAnchor::delete(&live, &cx).await.unwrap();
+        harness::deleted::<TrustAnchor>(&renamed, &live, &cx).await;
     });
 }
 
 #[test]
 fn trust_anchor_from_a_certificate_file() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
         let cx = tb
-            .ctx(Side::Commercial, &util::unique("plan"), "anchor")
+            .ctx(Side::Commercial, &harness::unique("plan"), "anchor")
             .await;
-        let ca = util::pki::ca("file root", true);
+        let ca = harness::pki::ca("file root", true);
         // CRLF and blank lines around it are not a difference.
         std::fs::write(
             cx.base.join("ca.pem"),
@@ -292,7 +265,7 @@ fn trust_anchor_from_a_certificate_file() {
         .unwrap();
         let p: TrustAnchor = props(&format!(
             "name: {}\ncertificate_file: ca.pem\n",
-            util::unique("ta")
+            harness::unique("ta")
         ));
         let want = TrustAnchor::desired(&p, &cx).unwrap();
         assert_eq!(want.attrs["certificate"], json!(ca.pem.trim()));
@@ -305,18 +278,18 @@ fn trust_anchor_from_a_certificate_file() {
 
 #[test]
 fn a_same_named_anchor_without_our_tags_is_not_ours_until_adopted() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let plan = util::unique("plan");
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let plan = harness::unique("plan");
         let ca = make_ca(tb, &plan, "root").await;
         let mut cx = tb.ctx(Side::Commercial, &plan, "anchor").await;
         cx.refs.insert("root".into(), ca.clone());
-        let name = util::unique("ta");
+        let name = harness::unique("ta");
         cx.clients()
             .rolesanywhere
             .create_trust_anchor()
             .name(&name)
-            .source(util::ra_source(&ca["cert_pem"]))
+            .source(harness::ra_source(&ca["cert_pem"]))
             .enabled(true)
             .send()
             .await
@@ -342,11 +315,11 @@ fn a_same_named_anchor_without_our_tags_is_not_ours_until_adopted() {
 
 #[test]
 fn profile_lifecycle() {
-    let tb = util::testbed();
-    util::rt().block_on(async {
-        let cx = tb.ctx(Side::Commercial, &util::unique("plan"), "profile").await;
+    let tb = harness::testbed();
+    harness::rt().block_on(async {
+        let cx = tb.ctx(Side::Commercial, &harness::unique("plan"), "profile").await;
         let account = tb.account(Side::Commercial);
-        let name = util::unique("profile");
+        let name = harness::unique("profile");
         let yaml = |duration: u32| {
             format!(
                 "name: {name}\nroles: ['arn:aws:iam::{account}:role/b-{name}', 'arn:aws:iam::{account}:role/a-{name}']\n\
@@ -364,41 +337,28 @@ fn profile_lifecycle() {
         assert!(live.owned);
         assert_eq!(diff(&want, &live), set(&[]), "{:#?}\n{:#?}", want.attrs, live.attrs);
         assert_eq!(live.attrs["session_policy"]["Statement"]["Action"], json!("secretsmanager:GetSecretValue"));
-        util::assert_found_as_read::<Profile>(&without_account(&cx), &live, &[]).await;
+        harness::assert_found_as_read::<Profile>(&without_account(&cx), &live, &[]).await;
 
         let longer: Profile = props(&yaml(7200));
-        let want = Profile::desired(&longer, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["duration_seconds"]));
-        let live = Profile::update(&longer, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
+        let live = harness::changed_in_place(&longer, &live, &cx, &["duration_seconds"]).await;
         assert_eq!(live.attrs["duration_seconds"], json!(7200));
-        assert_read_back::<Profile>(&longer, &cx, &live).await;
 
         let disabled: Profile = props(&format!("{}enabled: false\n", yaml(7200)));
-        let want = Profile::desired(&disabled, &cx).unwrap();
-        let changed = diff(&want, &live);
-        assert_eq!(changed, set(&["enabled"]));
-        let live = Profile::update(&disabled, &live, &changed, &cx).await.unwrap();
-        assert_eq!(diff(&want, &live), set(&[]));
-        assert_read_back::<Profile>(&disabled, &cx, &live).await;
+        let live = harness::changed_in_place(&disabled, &live, &cx, &["enabled"]).await;
 
-        Profile::delete(&live, &cx).await.unwrap();
-        assert_eq!(Profile::read(&p, &cx).await.unwrap(), None);
-        util::assert_not_found::<Profile>(&cx).await;
-        Profile::delete(&live, &cx).await.unwrap();
+        harness::deleted::<Profile>(&p, &live, &cx).await;
     });
 }
 
 #[test]
 fn trust_anchor_create_is_not_duplicated_after_a_lost_response() {
     let tb = Testbed::private();
-    util::rt().block_on(async {
-        let plan = util::unique("plan");
+    harness::rt().block_on(async {
+        let plan = harness::unique("plan");
         let ca = make_ca(&tb, &plan, "root").await;
         let mut cx = tb.ctx(Side::Commercial, &plan, "anchor").await;
         cx.refs.insert("root".into(), ca);
-        let name = util::unique("ta");
+        let name = harness::unique("ta");
         let p = anchor_props(&name, "root", "");
         // REST-JSON operations are named by method and path in the fault layer; the JSON form
         // allows the space. The lookups (GET /trustanchors) stay calm.

@@ -2,81 +2,11 @@
 //! the secret through a `credential_process = xpart credential-process …` profile, another CA's
 //! certificate is refused, and the PKI files are what AWS and the issue ask for.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::engine::{plan_file, text, Run};
-use crate::util::{self, Side};
-
-/// The plan's CA certificate (PEM) as its trust anchor in `target` holds it: the CA's key is
-/// KMS's, and nothing of the CA is kept in files.
-pub fn anchor_pem(run: &Run, target: Side) -> String {
-    let rt = util::rt();
-    let conf = rt.block_on(run.tb.sdk(target));
-    let ra = aws_sdk_rolesanywhere::Client::new(&conf);
-    let anchors = rt.block_on(ra.list_trust_anchors().send()).unwrap();
-    let anchor = anchors
-        .trust_anchors()
-        .iter()
-        .find(|t| t.name() == Some(&format!("xpart-root-{}", run.suffix)))
-        .expect("the plan's trust anchor");
-    match anchor.source().and_then(|s| s.source_data()) {
-        Some(aws_sdk_rolesanywhere::types::SourceData::X509CertificateData(pem)) => pem.clone(),
-        _ => panic!("the anchor holds no certificate: {anchor:?}"),
-    }
-}
-
-/// Write a certificate and key as the workload holds them (the key 0600), in a fresh directory.
-pub fn write_pair(cert: &[u8], key: &[u8]) -> (PathBuf, PathBuf) {
-    let dir = util::tempdir("client-pair");
-    let (c, k) = (dir.join("client.crt"), dir.join("client.key"));
-    std::fs::write(&c, cert).unwrap();
-    std::fs::write(&k, key).unwrap();
-    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
-    (c, k)
-}
-
-/// The secret that carries the client certificate and key (in the partition other than
-/// `target`): its value, read by the SDK with the test-bed's credentials.
-pub fn bundle_of(run: &Run, plan: &Path, target: Side) -> String {
-    let side = match target {
-        Side::Commercial => Side::China,
-        Side::China => Side::Commercial,
-    };
-    let arn = arn_of(run, side, plan, "client_key_secret");
-    let rt = util::rt();
-    rt.block_on(async {
-        let sm = aws_sdk_secretsmanager::Client::new(&run.tb.sdk(side).await);
-        let v = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
-        v.secret_string().unwrap().to_string()
-    })
-}
-
-/// The client certificate and key the plan issued into its secret (no machine keeps them),
-/// written as the workload holds them.
-pub fn secret_pair(run: &Run, plan: &Path, target: Side) -> (PathBuf, PathBuf) {
-    let bundle = bundle_of(run, plan, target);
-    let (cert, key) = split_bundle(&bundle);
-    write_pair(cert, key)
-}
-
-/// A PEM bundle's certificate part and key part.
-pub fn split_bundle(bundle: &str) -> (&[u8], &[u8]) {
-    let at = bundle
-        // In two halves, so that no scanner takes this source for a key.
-        .find(concat!("-----BEGIN ", "PRIVATE KEY-----"))
-        .expect("a key in the bundle");
-    bundle.as_bytes().split_at(at)
-}
-
-/// A resource's ARN as boto3 (an independent client) finds it by the plan's tags.
-pub fn arn_of(run: &Run, side: Side, plan: &Path, id: &str) -> String {
-    run.inventory(side, plan)
-        .into_iter()
-        .find(|r| r["id"] == id)
-        .and_then(|r| r["arn"].as_str().map(String::from))
-        .unwrap_or_else(|| panic!("{id} not found in {side:?}"))
-}
+use crate::harness::{
+    self, anchor_pem, arn_of, bundle_of, plan_file, secret_pair, text, Run, Side,
+};
 
 fn openssl_text(cert: &Path) -> String {
     let o = std::process::Command::new("openssl")
@@ -90,15 +20,14 @@ fn openssl_text(cert: &Path) -> String {
 
 /// The issue's acceptance for one plan. `target` is where the secret and role live.
 fn runtime_path(plan_name: &str, target: Side) {
-    let tb = util::testbed();
+    let tb = harness::testbed();
     let run = Run::new(tb);
     let plan = plan_file(plan_name);
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
 
     // The CA (from its trust anchor) and the client pair (from its secret): what
     // `openssl x509 -text` shows.
-    let ca = util::tempdir("ca").join("ca.crt");
+    let ca = harness::tempdir("ca").join("ca.crt");
     std::fs::write(&ca, anchor_pem(&run, target)).unwrap();
     let (cert, key) = secret_pair(&run, &plan, target);
     let t = openssl_text(&ca);
@@ -115,8 +44,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     let before = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
 
     // verify: exit 0, every step shown, no secret value printed.
-    let o = run.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run.ok(&["verify"], &plan);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     for step in [
         "ok   CreateSession",
@@ -127,7 +55,7 @@ fn runtime_path(plan_name: &str, target: Side) {
         assert!(out.contains(step), "missing `{step}`:\n{out}");
     }
     let secret_arn = arn_of(&run, target, &plan, "app_secret");
-    let rt = util::rt();
+    let rt = harness::rt();
     let value = rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(target).await);
         sm.get_secret_value()
@@ -145,11 +73,10 @@ fn runtime_path(plan_name: &str, target: Side) {
     // certificate and key come from the secret that carries them to the workload.
     let elsewhere = Run {
         tb,
-        state: util::tempdir("state-elsewhere"),
+        state: harness::tempdir("state-elsewhere"),
         suffix: run.suffix.clone(),
     };
-    let o = elsewhere.run(&["verify"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = elsewhere.ok(&["verify"], &plan);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     for step in [
         "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
@@ -161,7 +88,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     assert!(!text(&o).contains("PRIVATE KEY"), "verify printed the key");
     // The key read from the secret is not left on this machine (verify's own stranger CA
     // and key, which it mints for the negative check, are its business).
-    let left: Vec<_> = walk_files(&elsewhere.state);
+    let left: Vec<_> = harness::files_under(&elsewhere.state);
     assert!(
         left.iter().all(|f| !f
             .file_name()
@@ -172,8 +99,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     );
 
     // Re-running apply leaves the CA certificate and the client pair byte for byte unchanged.
-    let o = run.run(&["apply", "--yes"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["apply", "--yes"], &plan);
     let after = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
     assert!(
         before == after,
@@ -231,8 +157,8 @@ fn runtime_path(plan_name: &str, target: Side) {
     assert_eq!(serde_json::from_slice::<String>(&o.stdout).unwrap(), value);
 
     // A certificate from another CA in place of the plan's: refused, and verify exits 1.
-    let other = util::pki::ca("someone-else", true);
-    let leaf = other.issue_with("cn-ec2-workload", util::pki::KeyAlg::P256, false);
+    let other = harness::pki::ca("someone-else", true);
+    let leaf = other.issue_with("cn-ec2-workload", harness::pki::KeyAlg::P256, false);
     let (other_cert, other_key) = leaf.write(&run.state, "other");
     // Put in the secret that carries the pair (where verify and the workload take it from).
     let bundle = std::fs::read_to_string(&other_cert).unwrap()
@@ -259,8 +185,7 @@ fn runtime_path(plan_name: &str, target: Side) {
         text(&o)
     );
 
-    let o = run.run(&["destroy", "--yes", "--force-delete-secrets"], &plan);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
 }
 
 #[test]
@@ -271,18 +196,4 @@ fn verify_china_to_commercial() {
 #[test]
 fn verify_commercial_to_china() {
     runtime_path("commercial-to-china.yaml", Side::China);
-}
-
-/// Every file below `dir`.
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

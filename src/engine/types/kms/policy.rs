@@ -147,7 +147,9 @@ pub(super) async fn put_policy(cx: &Ctx, key_id: &str, doc: &str) -> Result<()> 
 /// taught it already.
 pub(super) async fn settle_policy(cx: &Ctx, p: &KmsKey, key_id: &str) -> Result<()> {
     let part = cx.part();
-    let known = super::Principals::of(part).learned(part.account()).is_some();
+    let known = super::Principals::of(part)
+        .learned(part.account())
+        .is_some();
     if !known && key_policy(cx, key_id).await?.is_none() {
         return Err(Error::other(format!(
             "key {key_id} vanished after CreateKey"
