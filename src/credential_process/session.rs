@@ -197,63 +197,10 @@ impl<'a> Call<'a> {
         deadline: Instant,
         diag: &mut dyn Write,
     ) -> Result<Outcome, CredentialError> {
-        let (args, p, ep) = (self.args, self.p, &self.p.endpoint);
-        let req = x509sign::Request {
-            method: "POST",
-            path: "/sessions",
-            query: &self.query,
-            host: &ep.authority,
-            content_type: "application/json",
-            body: &self.body,
-        };
-        let sig = x509sign::sign(
-            &req,
-            &p.signer,
-            &p.cert,
-            &p.chain,
-            &p.region,
-            OffsetDateTime::now_utc(),
-        )
-        .map_err(|e| CredentialError::Invalid(format!("cannot sign the request: {e}")))?;
-        if args.debug {
-            let _ = writeln!(
-                diag,
-                "debug: POST {} (attempt {attempt})\ndebug: canonical request:\n{}\ndebug: string to sign:\n{}",
-                self.url, sig.canonical_request, sig.string_to_sign
-            );
-        }
-        let mut rb = self
-            .agent
-            .post(&self.url)
-            .config()
-            .timeout_global(Some(deadline.saturating_duration_since(Instant::now())))
-            .build();
-        for (k, v) in &sig.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        let transport = |reason: String| CredentialError::Transport {
-            endpoint: ep.url.clone(),
-            reason,
-        };
-        let mut resp = match rb.send(&self.body[..]) {
+        let sig = self.sign(attempt, diag)?;
+        let mut resp = match self.send(&sig, attempt, deadline, diag) {
             Ok(r) => r,
-            Err(e) => {
-                let timed_out = matches!(e, ureq::Error::Timeout(_));
-                let reason = match &e {
-                    ureq::Error::Timeout(_) => {
-                        format!("no answer within {:?} ({e})", self.env.total_timeout)
-                    }
-                    _ => e.to_string(),
-                };
-                if args.debug {
-                    let _ = writeln!(diag, "debug: attempt {attempt}: {reason}");
-                }
-                // Out of time is final: the deadline is the whole exchange's.
-                return Ok(Outcome::Failed {
-                    error: transport(reason),
-                    retry: !timed_out,
-                });
-            }
+            Err(failed) => return Ok(failed),
         };
         let status = resp.status().as_u16();
         let header_type = resp
@@ -270,12 +217,12 @@ impl<'a> Call<'a> {
             Ok(t) => t,
             Err(e) => {
                 return Ok(Outcome::Failed {
-                    error: transport(format!("reading the reply: {e}")),
+                    error: self.transport(format!("reading the reply: {e}")),
                     retry: true,
                 })
             }
         };
-        if args.debug {
+        if self.args.debug {
             let _ = writeln!(
                 diag,
                 "debug: HTTP {status}{}",
@@ -285,19 +232,94 @@ impl<'a> Call<'a> {
                     .unwrap_or_default()
             );
         }
+        Ok(self.answer(status, header_type.as_deref(), &text))
+    }
+
+    /// The request signed now (a fresh date each attempt), shown with `--debug`.
+    fn sign(
+        &self,
+        attempt: u32,
+        diag: &mut dyn Write,
+    ) -> Result<x509sign::Signature, CredentialError> {
+        let p = self.p;
+        let req = x509sign::Request {
+            method: "POST",
+            path: "/sessions",
+            query: &self.query,
+            host: &p.endpoint.authority,
+            content_type: "application/json",
+            body: &self.body,
+        };
+        let sig = x509sign::sign(
+            &req,
+            &p.signer,
+            &p.cert,
+            &p.chain,
+            &p.region,
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| CredentialError::Invalid(format!("cannot sign the request: {e}")))?;
+        if self.args.debug {
+            let _ = writeln!(
+                diag,
+                "debug: POST {} (attempt {attempt})\ndebug: canonical request:\n{}\ndebug: string to sign:\n{}",
+                self.url, sig.canonical_request, sig.string_to_sign
+            );
+        }
+        Ok(sig)
+    }
+
+    /// Send the signed request, bounded by what is left of the deadline. Err: the attempt's
+    /// outcome when no answer came.
+    fn send(
+        &self,
+        sig: &x509sign::Signature,
+        attempt: u32,
+        deadline: Instant,
+        diag: &mut dyn Write,
+    ) -> Result<ureq::http::Response<ureq::Body>, Outcome> {
+        let mut rb = self
+            .agent
+            .post(&self.url)
+            .config()
+            .timeout_global(Some(deadline.saturating_duration_since(Instant::now())))
+            .build();
+        for (k, v) in &sig.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        rb.send(&self.body[..]).map_err(|e| {
+            let timed_out = matches!(e, ureq::Error::Timeout(_));
+            let reason = match &e {
+                ureq::Error::Timeout(_) => {
+                    format!("no answer within {:?} ({e})", self.env.total_timeout)
+                }
+                _ => e.to_string(),
+            };
+            if self.args.debug {
+                let _ = writeln!(diag, "debug: attempt {attempt}: {reason}");
+            }
+            // Out of time is final: the deadline is the whole exchange's.
+            Outcome::Failed {
+                error: self.transport(reason),
+                retry: !timed_out,
+            }
+        })
+    }
+
+    /// What an answer (HTTP `status`, `x-amzn-errortype` header, body `text`) ends the
+    /// attempt in: the credentials, or the service's error and whether to retry it.
+    fn answer(&self, status: u16, header_type: Option<&str>, text: &str) -> Outcome {
+        let endpoint = self.p.endpoint.url.clone();
         if (200..300).contains(&status) {
-            return Ok(match parse_credentials(&text) {
+            return match parse_credentials(text) {
                 Ok(c) => Outcome::Done(c),
                 Err(reason) => Outcome::Failed {
-                    error: CredentialError::Response {
-                        endpoint: ep.url.clone(),
-                        reason,
-                    },
+                    error: CredentialError::Response { endpoint, reason },
                     retry: false,
                 },
-            });
+            };
         }
-        let (code, message) = service_error(header_type.as_deref(), &text);
+        let (code, message) = service_error(header_type, text);
         let retry = retryable_status(status, code.as_deref());
         let message = message.unwrap_or_else(|| {
             let t = text.trim();
@@ -307,15 +329,23 @@ impl<'a> Call<'a> {
                 t.chars().take(300).collect()
             }
         });
-        Ok(Outcome::Failed {
+        Outcome::Failed {
             error: CredentialError::Service {
-                endpoint: ep.url.clone(),
+                endpoint,
                 status,
                 code: code.unwrap_or_else(|| format!("HTTP{status}")),
                 message,
             },
             retry,
-        })
+        }
+    }
+
+    /// A transport failure talking to the endpoint.
+    fn transport(&self, reason: String) -> CredentialError {
+        CredentialError::Transport {
+            endpoint: self.p.endpoint.url.clone(),
+            reason,
+        }
     }
 }
 

@@ -60,6 +60,42 @@ const SAMPLES: usize = 5;
 /// True when the partition answers (the bridge checks need every partition).
 async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) -> bool {
     let name = part.def.name.as_str();
+    let (answered, skew) = endpoints_reach(part, report).await;
+    if !answered {
+        report(
+            Check::new(name, "identity and latency", Instant::now()).fail(
+                "skipped: an endpoint of this partition does not answer",
+                "no API call can reach the partition",
+                "fix the endpoint's reach first (above)",
+            ),
+        );
+        return false;
+    }
+    if !caller_identity(part, skew, report).await {
+        return false;
+    }
+    if let Some(s) = skew.filter(net::Skew::too_far) {
+        // The SDK corrects its signing clock from a refusal's answer, so a call can pass while
+        // most others fail: nothing further is worth checking until the clock is right.
+        report(
+            Check::new(name, "identity and latency", Instant::now()).fail(
+                "skipped: this machine's clock is off",
+                s.cause(),
+                net::CLOCK_FIX,
+            ),
+        );
+        return false;
+    }
+    latency(part, report).await
+}
+
+/// Each endpoint of the partition, step by step, with the proxy the environment names for it:
+/// whether every one answered, and the clock skew of the last one whose answer showed it.
+async fn endpoints_reach(
+    part: &crate::engine::resource::PartCtx,
+    report: &dyn Fn(Check),
+) -> (bool, Option<net::Skew>) {
+    let name = part.def.name.as_str();
     let mut answered = true;
     let mut skew = None;
     for ep in endpoints(part) {
@@ -76,18 +112,17 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
         answered &= reached.answered;
         skew = reached.skew.or(skew);
     }
-    if !answered {
-        report(
-            Check::new(name, "identity and latency", Instant::now()).fail(
-                "skipped: an endpoint of this partition does not answer",
-                "no API call can reach the partition",
-                "fix the endpoint's reach first (above)",
-            ),
-        );
-        return false;
-    }
+    (answered, skew)
+}
 
-    // The caller, against the plan's account.
+/// The caller, against the plan's account; a refusal blamed on the clock when `skew` is too
+/// far, else on the profile's credentials. True when the call answered.
+async fn caller_identity(
+    part: &crate::engine::resource::PartCtx,
+    skew: Option<net::Skew>,
+    report: &dyn Fn(Check),
+) -> bool {
+    let name = part.def.name.as_str();
     let t = Instant::now();
     let sts = &part.clients.sts;
     let got = tokio::time::timeout(CALL_TIMEOUT, sts.get_caller_identity().send()).await;
@@ -104,6 +139,7 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
         Ok(id) => {
             let account = id.account().unwrap_or_default();
             let arn = id.arn().unwrap_or_default();
+            // A wrong account is reported but does not stop the partition's other checks.
             match part.def.account.as_deref() {
                 Some(want) if want != account => report(c2.fail(
                     format!("{arn}: account {account}"),
@@ -112,6 +148,7 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
                 )),
                 _ => report(c2.pass(arn.to_string())),
             }
+            true
         }
         Err(e) => {
             let e = part.clients.error("GetCallerIdentity", e);
@@ -129,24 +166,16 @@ async fn reach(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) 
                 ),
             };
             report(c2.fail(e.to_string(), cause, fix));
-            return false;
+            false
         }
     }
+}
 
-    if let Some(s) = skew.filter(net::Skew::too_far) {
-        // The SDK corrects its signing clock from a refusal's answer, so a call can pass while
-        // most others fail: nothing further is worth checking until the clock is right.
-        report(
-            Check::new(name, "identity and latency", Instant::now()).fail(
-                "skipped: this machine's clock is off",
-                s.cause(),
-                net::CLOCK_FIX,
-            ),
-        );
-        return false;
-    }
-
-    // Latency.
+/// Latency percentiles over `SAMPLES` GetCallerIdentity calls; a warning when the median is
+/// slow. True unless every call failed.
+async fn latency(part: &crate::engine::resource::PartCtx, report: &dyn Fn(Check)) -> bool {
+    let name = part.def.name.as_str();
+    let sts = &part.clients.sts;
     let t = Instant::now();
     let calls = (0..SAMPLES).map(|_| async {
         let t = Instant::now();

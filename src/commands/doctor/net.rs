@@ -136,10 +136,36 @@ pub async fn probe(partition: &str, ep: &Endpoint, trust: Trust) -> (Vec<Check>,
     let mut out = vec![];
     let mut reached = Reached::default();
     let target = format!("{}:{}", ep.host, ep.port);
+    // Each step needs the one before: the first that fails ends the probe.
+    let Some(addrs) = resolve(partition, ep, &target, &mut out).await else {
+        return (out, reached);
+    };
+    let Some((tcp, addr)) = connect(partition, ep, &target, &addrs, &mut out).await else {
+        return (out, reached);
+    };
+    if ep.https {
+        handshake(partition, ep, (tcp, addr), trust, &mut out, &mut reached).await;
+    } else {
+        answer(partition, ep, tcp, &mut out, &mut reached).await;
+    }
+    (out, reached)
+}
 
-    // DNS.
+/// The addresses of `ep`'s host, as one line.
+fn ips(addrs: &[SocketAddr]) -> String {
+    let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    shown.join(", ")
+}
+
+/// DNS: the addresses of `ep`'s host (`target`, with its port); None when the resolver has none or does not answer.
+async fn resolve(
+    partition: &str,
+    ep: &Endpoint,
+    target: &str,
+    out: &mut Vec<Check>,
+) -> Option<Vec<SocketAddr>> {
     let t = Instant::now();
-    let looked = tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host(target.clone())).await;
+    let looked = tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host(target)).await;
     let addrs: Vec<SocketAddr> = match looked {
         Ok(Ok(a)) => a.collect(),
         Ok(Err(e)) => {
@@ -148,7 +174,7 @@ pub async fn probe(partition: &str, ep: &Endpoint, trust: Trust) -> (Vec<Check>,
                 format!("the resolver has no answer for {}", ep.host),
                 "check /etc/resolv.conf; some resolvers in China return nothing for AWS names: try another resolver",
             ));
-            return (out, reached);
+            return None;
         }
         Err(_) => {
             out.push(check(partition, format!("DNS {}", ep.host), t).fail(
@@ -156,21 +182,29 @@ pub async fn probe(partition: &str, ep: &Endpoint, trust: Trust) -> (Vec<Check>,
                 "the resolver does not answer".to_string(),
                 "check the resolver in /etc/resolv.conf, or use another",
             ));
-            return (out, reached);
+            return None;
         }
     };
-    let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-    out.push(check(partition, format!("DNS {}", ep.host), t).pass(shown.join(", ")));
+    out.push(check(partition, format!("DNS {}", ep.host), t).pass(ips(&addrs)));
+    Some(addrs)
+}
 
-    // TCP, to the first address that takes the connection.
+/// TCP, to the first address that takes the connection. None when none does: refused by all
+/// (something answers and says no) is told apart from timeouts (packets dropped on the way).
+async fn connect(
+    partition: &str,
+    ep: &Endpoint,
+    target: &str,
+    addrs: &[SocketAddr],
+    out: &mut Vec<Check>,
+) -> Option<(TcpStream, SocketAddr)> {
     let t = Instant::now();
-    let mut stream = None;
     let mut why = vec![];
-    for a in &addrs {
+    for a in addrs {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
             Ok(Ok(s)) => {
-                stream = Some((s, *a));
-                break;
+                out.push(check(partition, format!("connect {target}"), t).pass(format!("to {a}")));
+                return Some((s, *a));
             }
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 why.push((a, "refused"));
@@ -186,72 +220,73 @@ pub async fn probe(partition: &str, ep: &Endpoint, trust: Trust) -> (Vec<Check>,
             Err(_) => why.push((a, "timeout")),
         }
     }
-    let Some((tcp, addr)) = stream else {
-        let refused = why.iter().all(|(_, w)| *w == "refused");
-        let c = check(partition, format!("connect {target}"), t);
-        out.push(if refused {
-            c.fail(
-                format!("connection refused by {} ({})", shown.join(", "), ep.url),
-                format!("nothing takes connections on {target}: the service is down, or a firewall rejects"),
-                "check the endpoint in the shared config (endpoint_url) and that the service runs",
-            )
-        } else {
-            c.fail(
-                format!("timeout: no answer to connect to {} within {} s", ep.url, CONNECT_TIMEOUT.as_secs()),
-                format!("packets to {target} are dropped on the way (a firewall, or no route)"),
-                "check the route and any firewall between here and the endpoint; behind the Great Firewall, try the region's other endpoints or a link that crosses it",
-            )
-        });
-        return (out, reached);
-    };
-    out.push(check(partition, format!("connect {target}"), t).pass(format!("to {addr}")));
-
-    // TLS, then one HTTP answer.
-    if ep.https {
-        let t = Instant::now();
-        let bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|b| !b.is_empty());
-        let first =
-            tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, tcp, trust == Trust::Helper)).await;
-        // The SDK trusts the system's CAs only: a certificate that only AWS_CA_BUNDLE vouches
-        // for is said so, since credential-process would take it and xpart's calls would not.
-        let bundle_only = match (&first, trust, &bundle) {
-            (Ok(Err(_)), Trust::Sdk, Some(_)) => match TcpStream::connect(addr).await {
-                Ok(again) => matches!(
-                    tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, again, true)).await,
-                    Ok(Ok(_))
-                ),
-                Err(_) => false,
-            },
-            _ => false,
-        };
-        if bundle_only {
-            out.push(check(partition, format!("TLS {}", ep.host), t).fail(
-                "the endpoint's certificate is trusted only through AWS_CA_BUNDLE",
-                "xpart's API calls (the AWS SDK for Rust) trust the system's CAs only; credential-process also takes AWS_CA_BUNDLE",
-                "add the CA to the system's store (update-ca-certificates), or set SSL_CERT_FILE to a bundle with it",
-            ));
-            return (out, reached);
-        }
-        match first {
-            Ok(Ok(s)) => {
-                out.push(check(partition, format!("TLS {}", ep.host), t).pass("handshake done, certificate valid"));
-                answer(partition, ep, s, &mut out, &mut reached).await;
-            }
-            Ok(Err(e)) => out.push(check(partition, format!("TLS {}", ep.host), t).fail(
-                e.clone(),
-                format!("the TLS handshake with {} failed", ep.host),
-                "a proxy or firewall that intercepts TLS needs its CA in AWS_CA_BUNDLE; otherwise check the system's CA certificates",
-            )),
-            Err(_) => out.push(check(partition, format!("TLS {}", ep.host), t).fail(
-                format!("timeout: no handshake within {} s", ANSWER_TIMEOUT.as_secs()),
-                "the connection stalls after it is made".to_string(),
-                "a middlebox holds the connection: check the path, or use a proxy that crosses it",
-            )),
-        }
+    let refused = why.iter().all(|(_, w)| *w == "refused");
+    let c = check(partition, format!("connect {target}"), t);
+    out.push(if refused {
+        c.fail(
+            format!("connection refused by {} ({})", ips(addrs), ep.url),
+            format!("nothing takes connections on {target}: the service is down, or a firewall rejects"),
+            "check the endpoint in the shared config (endpoint_url) and that the service runs",
+        )
     } else {
-        answer(partition, ep, tcp, &mut out, &mut reached).await;
+        c.fail(
+            format!("timeout: no answer to connect to {} within {} s", ep.url, CONNECT_TIMEOUT.as_secs()),
+            format!("packets to {target} are dropped on the way (a firewall, or no route)"),
+            "check the route and any firewall between here and the endpoint; behind the Great Firewall, try the region's other endpoints or a link that crosses it",
+        )
+    });
+    None
+}
+
+/// TLS over `tcp` (made to `addr`) with `trust`'s CAs, then one HTTP answer.
+async fn handshake(
+    partition: &str,
+    ep: &Endpoint,
+    (tcp, addr): (TcpStream, SocketAddr),
+    trust: Trust,
+    out: &mut Vec<Check>,
+    reached: &mut Reached,
+) {
+    let t = Instant::now();
+    let bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|b| !b.is_empty());
+    let first = tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, tcp, trust == Trust::Helper)).await;
+    // The SDK trusts the system's CAs only: a certificate that only AWS_CA_BUNDLE vouches
+    // for is said so, since credential-process would take it and xpart's calls would not.
+    let bundle_only = match (&first, trust, &bundle) {
+        (Ok(Err(_)), Trust::Sdk, Some(_)) => match TcpStream::connect(addr).await {
+            Ok(again) => matches!(
+                tokio::time::timeout(ANSWER_TIMEOUT, tls(ep, again, true)).await,
+                Ok(Ok(_))
+            ),
+            Err(_) => false,
+        },
+        _ => false,
+    };
+    let c = check(partition, format!("TLS {}", ep.host), t);
+    if bundle_only {
+        out.push(c.fail(
+            "the endpoint's certificate is trusted only through AWS_CA_BUNDLE",
+            "xpart's API calls (the AWS SDK for Rust) trust the system's CAs only; credential-process also takes AWS_CA_BUNDLE",
+            "add the CA to the system's store (update-ca-certificates), or set SSL_CERT_FILE to a bundle with it",
+        ));
+        return;
     }
-    (out, reached)
+    match first {
+        Ok(Ok(s)) => {
+            out.push(c.pass("handshake done, certificate valid"));
+            answer(partition, ep, s, out, reached).await;
+        }
+        Ok(Err(e)) => out.push(c.fail(
+            e.clone(),
+            format!("the TLS handshake with {} failed", ep.host),
+            "a proxy or firewall that intercepts TLS needs its CA in AWS_CA_BUNDLE; otherwise check the system's CA certificates",
+        )),
+        Err(_) => out.push(c.fail(
+            format!("timeout: no handshake within {} s", ANSWER_TIMEOUT.as_secs()),
+            "the connection stalls after it is made".to_string(),
+            "a middlebox holds the connection: check the path, or use a proxy that crosses it",
+        )),
+    }
 }
 
 /// A TLS handshake over `tcp`, trusting the system's CAs (as rustls-native-certs finds them,

@@ -120,13 +120,45 @@ pub async fn check(config: &Path, only: Option<&str>, root: &Path, report: &dyn 
     }
 }
 
+/// Every check of one profile, in the order the helper meets them; a check that leaves the
+/// helper unable to run ends the profile's checks.
 async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
     let name = format!("profile {}", p.name);
     let name = name.as_str();
+    helper(name, &p.program, report);
+    let args = match &p.args {
+        Ok(a) => a,
+        Err(e) => {
+            report(
+                Check::new(name, "credential_process flags", Instant::now()).fail(
+                    e.clone(),
+                    "the helper would refuse these flags",
+                    "re-run the bootstrap: it writes the line",
+                ),
+            );
+            return;
+        }
+    };
+    key_files(name, args, report);
+    let Some(endpoint) = certificate_and_key(name, args, report) else {
+        return;
+    };
 
-    // The helper.
+    // The other partition's Roles Anywhere endpoint.
+    if let Some(ep) = net::Endpoint::parse(&endpoint) {
+        let (checks, _) = net::probe(name, &ep, net::Trust::Helper).await;
+        for c in checks {
+            report(c);
+        }
+    }
+    refresher_secret(name, root, report).await;
+    session(name, args, report).await;
+}
+
+/// The helper `program` is an executable file.
+fn helper(name: &str, program: &str, report: &dyn Fn(Check)) {
     let t = Instant::now();
-    let exe = Path::new(&p.program);
+    let exe = Path::new(program);
     let c = Check::new(name, "helper", t);
     match std::fs::metadata(exe) {
         Ok(m) if m.is_file() && m.mode() & 0o111 != 0 => {
@@ -143,21 +175,11 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
             "re-run the bootstrap (it installs the helper), or install it",
         )),
     }
-    let args = match &p.args {
-        Ok(a) => a.clone(),
-        Err(e) => {
-            report(
-                Check::new(name, "credential_process flags", Instant::now()).fail(
-                    e.clone(),
-                    "the helper would refuse these flags",
-                    "re-run the bootstrap: it writes the line",
-                ),
-            );
-            return;
-        }
-    };
+}
 
-    // The files and every check before a request.
+/// The certificate and key files are there, with their owner and mode; a key every user
+/// can read fails.
+fn key_files(name: &str, args: &CredentialProcessArgs, report: &dyn Fn(Check)) {
     for (what, path) in [
         ("certificate", &args.certificate),
         ("private key", &args.private_key),
@@ -188,10 +210,19 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
             ),
         });
     }
+}
+
+/// Every check the helper makes before a request (key matches certificate, validity, ARNs):
+/// the Roles Anywhere endpoint it would call; None (reported) when it would refuse.
+fn certificate_and_key(
+    name: &str,
+    args: &CredentialProcessArgs,
+    report: &dyn Fn(Check),
+) -> Option<String> {
     let t = Instant::now();
-    let local = cp::check_local(&args);
+    let local = cp::check_local(args);
     let c = Check::new(name, "certificate and key", t);
-    let endpoint = match local {
+    match local {
         Ok((endpoint, not_after)) => {
             let days = (not_after - time::OffsetDateTime::now_utc()).whole_days();
             report(if days < 7 {
@@ -201,7 +232,7 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
             } else {
                 c.pass(format!("the key is the certificate's; {days} days left"))
             });
-            endpoint
+            Some(endpoint)
         }
         Err(e) => {
             report(c.fail(
@@ -209,19 +240,13 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
                 "the helper would refuse before any request",
                 "re-run the refresher, or fix what the message names",
             ));
-            return;
-        }
-    };
-
-    // The other partition's Roles Anywhere endpoint.
-    if let Some(ep) = net::Endpoint::parse(&endpoint) {
-        let (checks, _) = net::probe(name, &ep, net::Trust::Helper).await;
-        for c in checks {
-            report(c);
+            None
         }
     }
+}
 
-    // The instance role's access to the key secret, as the refresher reads it.
+/// The instance role's access to the key secret, as the refresher (under `root`) reads it.
+async fn refresher_secret(name: &str, root: &Path, report: &dyn Fn(Check)) {
     let refresher = root.join("usr/local/lib/xpart/refresh");
     let t = Instant::now();
     match std::fs::read_to_string(&refresher) {
@@ -240,8 +265,10 @@ async fn profile(p: &Profile, root: &Path, report: &dyn Fn(Check)) {
             ),
         },
     }
+}
 
-    // One real CreateSession.
+/// One real CreateSession, through verify's; an untrusted certificate names its anchor.
+async fn session(name: &str, args: &CredentialProcessArgs, report: &dyn Fn(Check)) {
     let t = Instant::now();
     let got = crate::commands::verify::create_session(args.clone()).await;
     let c = Check::new(name, "CreateSession", t);

@@ -301,132 +301,200 @@ impl Problem {
 /// Expand every entry that uses a block (`uses`, in the order read), recording in the source
 /// where each instance's resources are written.
 pub(super) fn expand(l: &mut Loader, mut blocks: Blocks, uses: Vec<(String, Value)>) -> Expanded {
-    let mut instances = vec![];
-    let mut origins = Origins::default();
+    let mut x = Expansion::default();
     for (name, src) in std::mem::take(&mut blocks.files) {
-        origins.block_file(name, src);
+        x.origins.block_file(name, src);
     }
-    let blocks = &blocks;
-    let mut names = Names::default();
-    let mut failed = vec![];
-    let mut failed_entries = vec![];
     for (entry, raw) in uses {
+        x.entry(l, &blocks, entry, raw);
+    }
+    x.finish(l)
+}
+
+/// An instance's own inputs, and where it is written (the entry, or its `for_each` key).
+type Site = (Option<String>, BTreeMap<String, String>, Path);
+
+/// Expansion under way. Every instance is read and placed first (`origins`), and only then
+/// are resources rewritten: the source takes the origins once, whole, and the rewriting's
+/// findings need them to point into the block.
+#[derive(Default)]
+struct Expansion<'b> {
+    instances: Vec<Instance<'b>>,
+    origins: Origins,
+    names: Names,
+    failed: Vec<String>,
+    failed_entries: Vec<String>,
+}
+
+impl<'b> Expansion<'b> {
+    /// One entry using a block: its instances, one per `for_each` key (or one). A malformed
+    /// entry, or one naming no block, is reported and fails whole.
+    fn entry(&mut self, l: &mut Loader, blocks: &'b Blocks, entry: String, raw: Value) {
         let at = Path::root().key("resources").key(&entry);
         let Some(u) = l.typed::<BlockUse>(raw, &at) else {
-            failed_entries.push(entry);
-            continue;
+            self.failed_entries.push(entry);
+            return;
         };
         let Some((block_name, block)) = blocks.defs.get_key_value(&u.block) else {
+            // A broken block was reported where it is declared: its uses fail quietly.
             if !blocks.broken.contains(&u.block) {
-                let hint = match nearest(&u.block, blocks.defs.keys().map(String::as_str)) {
-                    Some(n) => format!("did you mean `{n}`?"),
-                    None => "declare it under `blocks:`".to_string(),
-                };
-                l.push(
-                    Finding::error(CODE, format!("no block `{}`", u.block))
-                        .at(l.src.value_span(&at.key("block")))
-                        .hint(hint),
-                );
+                no_block(l, blocks, &u.block, &at);
             }
-            failed_entries.push(entry);
-            continue;
+            self.failed_entries.push(entry);
+            return;
         };
         let common = given(l, block, &u.inputs, &at.key("inputs"));
-        let keys: Vec<(Option<String>, BTreeMap<String, String>, Path)> = match u.for_each {
-            None => vec![(None, BTreeMap::new(), at.clone())],
-            Some(m) => {
-                let each_at = at.key("for_each");
-                names.keyed.insert(
-                    entry.clone(),
-                    m.keys().map(|k| format!("{entry}.{k}")).collect(),
-                );
-                m.into_iter()
-                    .map(|(k, v)| {
-                        let site = each_at.key(&k);
-                        (Some(k), v.unwrap_or_default(), site)
-                    })
-                    .collect()
-            }
+        for site in self.sites(&entry, &at, u.for_each) {
+            self.instance(l, &entry, (block_name, block), &common, site);
+        }
+    }
+
+    /// Where each instance of `entry` (at `at`) is written, with its own inputs; the keys of
+    /// a `for_each` are recorded as the entry's instance names.
+    fn sites(
+        &mut self,
+        entry: &str,
+        at: &Path,
+        for_each: Option<BTreeMap<String, Option<BTreeMap<String, String>>>>,
+    ) -> Vec<Site> {
+        let Some(m) = for_each else {
+            return vec![(None, BTreeMap::new(), at.clone())];
         };
-        for (key, own, site) in keys {
-            let name = match &key {
-                Some(k) => format!("{entry}.{k}"),
-                None => entry.clone(),
-            };
-            let site_span = l.src.key_span(&site);
-            if let Some(k) = &key {
-                if k.is_empty()
-                    || !k
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                {
-                    l.push(
-                        Finding::error(CODE, format!("`for_each` key `{k}` of `{entry}` may only use letters, digits, `_` and `-`"))
-                            .at(site_span)
-                            .hint("the key becomes part of resource ids (`ENTRY.KEY.ID`), which are AWS tag values"),
-                    );
-                    names.outputs.insert(name.clone(), None);
-                    failed.extend(block.resources.iter().map(|(id, _)| format!("{name}.{id}")));
-                    continue;
+        let each_at = at.key("for_each");
+        self.names.keyed.insert(
+            entry.to_string(),
+            m.keys().map(|k| format!("{entry}.{k}")).collect(),
+        );
+        m.into_iter()
+            .map(|(k, v)| {
+                let site = each_at.key(&k);
+                (Some(k), v.unwrap_or_default(), site)
+            })
+            .collect()
+    }
+
+    /// One instance of block `block_name` for `entry`: its inputs checked and its resources
+    /// placed in the block's text. One that cannot be built is reported and fails.
+    fn instance(
+        &mut self,
+        l: &mut Loader,
+        entry: &str,
+        (block_name, block): (&'b str, &'b Block),
+        common: &BTreeMap<String, String>,
+        (key, own, site): Site,
+    ) {
+        let name = match &key {
+            Some(k) => format!("{entry}.{k}"),
+            None => entry.to_string(),
+        };
+        let site_span = l.src.key_span(&site);
+        if let Some(k) = &key {
+            if !valid_key(k) {
+                l.push(
+                    Finding::error(CODE, format!("`for_each` key `{k}` of `{entry}` may only use letters, digits, `_` and `-`"))
+                        .at(site_span)
+                        .hint("the key becomes part of resource ids (`ENTRY.KEY.ID`), which are AWS tag values"),
+                );
+                self.fail_instance(&name, block);
+                return;
+            }
+        }
+        let own = given(l, block, &own, &site);
+        let inputs = inputs_of(
+            l,
+            &name,
+            key.as_deref(),
+            (block_name, block),
+            common,
+            own,
+            &site,
+        );
+        let index = self.origins.instance(name.clone(), site_span);
+        let Some(inputs) = inputs else {
+            self.fail_instance(&name, block);
+            return;
+        };
+        for (id, _) in &block.resources {
+            let text = Path::root()
+                .key("blocks")
+                .key(block_name)
+                .key("resources")
+                .key(id);
+            self.origins.resource(format!("{name}.{id}"), index, text);
+        }
+        self.instances.push(Instance {
+            name,
+            key,
+            block,
+            block_name,
+            inputs,
+        });
+    }
+
+    /// Instance `name` cannot be built (reported): it has no outputs, and its resources are
+    /// referred to quietly.
+    fn fail_instance(&mut self, name: &str, block: &Block) {
+        self.names.outputs.insert(name.to_string(), None);
+        self.failed
+            .extend(block.resources.iter().map(|(id, _)| format!("{name}.{id}")));
+    }
+
+    /// With the origins handed to the source: each instance's outputs, and its resources
+    /// rewritten into the plan's scope (one that cannot be is reported, and failed).
+    fn finish(self, l: &mut Loader) -> Expanded {
+        let Expansion {
+            instances,
+            origins,
+            mut names,
+            mut failed,
+            failed_entries,
+        } = self;
+        l.src.set_origins(origins);
+        let mut resources = vec![];
+        for inst in &instances {
+            let outputs = outputs_of(l, inst);
+            names.outputs.insert(inst.name.clone(), outputs);
+            for (id, raw) in &inst.block.resources {
+                let full = format!("{}.{id}", inst.name);
+                let at = Path::root().key("resources").key(&full);
+                let mut raw = raw.clone();
+                match rewrite_entry(l, inst, &mut raw, &at) {
+                    true => resources.push((full, raw)),
+                    false => failed.push(full),
                 }
             }
-            let own = given(l, block, &own, &site);
-            let inputs = inputs_of(
-                l,
-                &name,
-                key.as_deref(),
-                (block_name, block),
-                &common,
-                own,
-                &site,
-            );
-            let index = origins.instance(name.clone(), site_span);
-            let Some(inputs) = inputs else {
-                names.outputs.insert(name.clone(), None);
-                failed.extend(block.resources.iter().map(|(id, _)| format!("{name}.{id}")));
-                continue;
-            };
-            for (id, _) in &block.resources {
-                let text = Path::root()
-                    .key("blocks")
-                    .key(block_name)
-                    .key("resources")
-                    .key(id);
-                origins.resource(format!("{name}.{id}"), index, text);
-            }
-            instances.push(Instance {
-                name,
-                key,
-                block,
-                block_name,
-                inputs,
-            });
+        }
+        for e in &failed_entries {
+            names.failed.insert(e.clone());
+        }
+        Expanded {
+            resources,
+            failed,
+            failed_entries,
+            names,
         }
     }
-    l.src.set_origins(origins);
-    let mut resources = vec![];
-    for inst in &instances {
-        let outputs = outputs_of(l, inst);
-        names.outputs.insert(inst.name.clone(), outputs);
-        for (id, raw) in &inst.block.resources {
-            let full = format!("{}.{id}", inst.name);
-            let at = Path::root().key("resources").key(&full);
-            let mut raw = raw.clone();
-            match rewrite_entry(l, inst, &mut raw, &at) {
-                true => resources.push((full, raw)),
-                false => failed.push(full),
-            }
-        }
-    }
-    for e in &failed_entries {
-        names.failed.insert(e.clone());
-    }
-    Expanded {
-        resources,
-        failed,
-        failed_entries,
-        names,
-    }
+}
+
+/// Report that an entry (at `at`) uses `name`, which no block is, suggesting the nearest.
+fn no_block(l: &mut Loader, blocks: &Blocks, name: &str, at: &Path) {
+    let hint = match nearest(name, blocks.defs.keys().map(String::as_str)) {
+        Some(n) => format!("did you mean `{n}`?"),
+        None => "declare it under `blocks:`".to_string(),
+    };
+    l.push(
+        Finding::error(CODE, format!("no block `{name}`"))
+            .at(l.src.value_span(&at.key("block")))
+            .hint(hint),
+    );
+}
+
+/// Whether a `for_each` key is usable: letters, digits, `_` and `-` only, since it becomes part
+/// of resource ids, which are AWS tag values.
+fn valid_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The inputs an instantiation gives (at `at`), each checked against the block's declarations.
