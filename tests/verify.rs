@@ -54,6 +54,16 @@ fn runtime_path(plan_name: &str, target: Side) {
     ] {
         assert!(out.contains(step), "missing `{step}`:\n{out}");
     }
+    // Each chain's refusal is said once (it was printed twice after the revocation check).
+    let sessions = out
+        .lines()
+        .filter(|l| l.starts_with("ok   CreateSession"))
+        .count();
+    assert_eq!(
+        out.matches("another CA is refused").count(),
+        sessions,
+        "{out}"
+    );
     let secret_arn = arn_of(&run, target, &plan, "app_secret");
     let rt = harness::rt();
     let value = rt.block_on(async {

@@ -13,6 +13,7 @@ pub mod resource;
 pub mod retry;
 pub mod run;
 pub mod scan;
+pub mod slots;
 pub mod state;
 pub mod tags;
 pub mod types;

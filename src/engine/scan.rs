@@ -132,7 +132,7 @@ pub struct Scan {
     listings: Memo<Arc<dyn Any + Send + Sync>>,
     /// What type modules keep for this read phase (Roles Anywhere: the tags its exact
     /// searches asked).
-    pub slots: super::context::Slots,
+    pub slots: super::slots::Slots,
 }
 
 impl std::fmt::Debug for Scan {
