@@ -24,6 +24,7 @@ pub mod pki;
 pub mod plan;
 pub mod policy;
 pub mod progress;
+pub mod shell;
 pub mod unknown;
 
 pub mod view;

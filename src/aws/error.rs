@@ -81,11 +81,13 @@ impl AwsError {
         self.is("InvalidRequestException") && self.message.contains("deletion")
     }
 
-    /// Secrets Manager DeleteSecret refused a secret already marked for deletion (a retry
-    /// after a lost answer). `InvalidRequestException` has several documented causes
-    /// (Secrets Manager API Reference, DeleteSecret, Errors:
-    /// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html);
-    /// the message "…a secret that's currently marked deleted" tells this one apart.
+    /// Secrets Manager refused a call on a secret marked for deletion: DeleteSecret again (a
+    /// retry after a lost answer), or GetSecretValue of it (the plan's lease, deleted with a
+    /// recovery window). `InvalidRequestException` has several documented causes (Secrets
+    /// Manager API Reference, DeleteSecret and GetSecretValue, Errors: "The secret is scheduled
+    /// for deletion"; https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html,
+    /// .../API_GetSecretValue.html); the message ("…marked deleted", "…marked for deletion")
+    /// tells this one apart.
     pub fn is_secret_marked_deleted(&self) -> bool {
         self.is("InvalidRequestException") && self.message.contains("marked")
     }

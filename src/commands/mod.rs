@@ -51,21 +51,27 @@ impl Common {
         let mut words = vec![
             "xpart".to_string(),
             command.to_string(),
-            shell_quote(&self.plan_file.display().to_string()),
+            crate::shell::quote(&self.plan_file.display().to_string()),
         ];
         for (k, v) in &self.cli_vars {
-            words.push(format!("--var {}", shell_quote(&format!("{k}={v}"))));
+            words.push(format!(
+                "--var {}",
+                crate::shell::quote(&format!("{k}={v}"))
+            ));
         }
         if command != "unlock" && command != "lint" {
             for (k, v) in &self.profiles {
-                words.push(format!("--profile {}", shell_quote(&format!("{k}={v}"))));
+                words.push(format!(
+                    "--profile {}",
+                    crate::shell::quote(&format!("{k}={v}"))
+                ));
             }
         }
         if command != "lint" {
             if let Some(d) = &self.state_dir {
                 words.push(format!(
                     "--state-dir {}",
-                    shell_quote(&d.display().to_string())
+                    crate::shell::quote(&d.display().to_string())
                 ));
             }
         }
@@ -75,19 +81,6 @@ impl Common {
     /// `command_line` for `lint`: the plan and its variables.
     pub fn lint_line(&self) -> String {
         self.command_line("lint")
-    }
-}
-
-/// A word as a POSIX shell reads it back: as is when it holds only safe characters, else in
-/// single quotes.
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
-    if safe {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -89,8 +89,14 @@ pub enum LeaseError {
         renewed_ago: Duration,
         unlock: String,
     },
-    #[error("the lease secret {name} holds something else than a lease ({why}); nothing was changed. It is not xpart's: move or delete it, or set `lease.partition` to another partition")]
-    Foreign { name: String, why: String },
+    #[error("the lease secret {name} holds something else than a lease ({why}); nothing was changed. It is not xpart's: move it, or delete it at once (a deletion with a recovery window keeps the name taken for days): `{cli} secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery`; or set `lease.partition` to another partition")]
+    Foreign {
+        name: String,
+        why: String,
+        cli: String,
+    },
+    #[error("the lease secret {name} is scheduled for deletion, so no run can take the plan's lease until it is restored or gone; nothing was changed. Restore it (`{cli} secretsmanager restore-secret --secret-id {name}`, then `xpart unlock --force` if a run left it), or delete it at once (`{cli} secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery`)")]
+    PendingDeletion { name: String, cli: String },
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
@@ -139,6 +145,16 @@ impl Keeper {
         &self.name
     }
 
+    /// `aws --region R [--profile P]`: the start of an AWS CLI command for the lease's partition,
+    /// for the fixes messages give.
+    fn cli(&self) -> String {
+        let mut words = format!("aws --region {}", self.clients.region);
+        if let Some(p) = &self.clients.profile {
+            words.push_str(&format!(" --profile {}", crate::shell::quote(p)));
+        }
+        words
+    }
+
     /// The record as it stands; None when no run ever took this lease.
     pub async fn read(&self) -> Result<Option<Seen>, LeaseError> {
         let sm = &self.clients.secrets;
@@ -149,6 +165,12 @@ impl Keeper {
                 if e.code.as_deref().is_some_and(|c| NOT_FOUND.contains(&c)) {
                     return Ok(None);
                 }
+                if e.is_secret_marked_deleted() {
+                    return Err(LeaseError::PendingDeletion {
+                        name: self.name.clone(),
+                        cli: self.cli(),
+                    });
+                }
                 return Err(e.into());
             }
         };
@@ -156,6 +178,7 @@ impl Keeper {
         let record: Record = serde_json::from_str(text).map_err(|e| LeaseError::Foreign {
             name: self.name.clone(),
             why: e.to_string(),
+            cli: self.cli(),
         })?;
         let created = got
             .created_date()
@@ -249,6 +272,7 @@ impl Keeper {
         Err(LeaseError::Foreign {
             name: self.name.clone(),
             why: "it changed hands on every read".into(),
+            cli: self.cli(),
         })
     }
 
@@ -362,6 +386,7 @@ impl Keeper {
         Err(LeaseError::Foreign {
             name: self.name.clone(),
             why: "it changed hands on every attempt to break it".into(),
+            cli: self.cli(),
         })
     }
 }
