@@ -40,6 +40,7 @@ fn plant(tb: &Testbed, identity: &str, ttl: u64) -> Record {
             pid: 4242,
             command: "apply".into(),
             since: "2026-11-29T00:00:00Z".into(),
+            process: None,
         },
         ttl_seconds: ttl,
         released: false,

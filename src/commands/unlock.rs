@@ -59,7 +59,7 @@ async fn unlock_lease(engine: &Engine, c: &Common, force: bool) -> ExitCode {
             ));
             ExitCode::SUCCESS
         }
-        Some(s) if !force => fail(format!(
+        Some(s) if !force && !crate::engine::lease::dead_here(&s.record.holder) => fail(format!(
             "plan `{plan}` is leased to {}, renewed {}s ago; nothing was broken. Wait for it to \
              finish, or break the lease with `{} --force` (a run still writing stops at its next \
              renewal)",
@@ -67,6 +67,8 @@ async fn unlock_lease(engine: &Engine, c: &Common, force: bool) -> ExitCode {
             s.renewed_ago.as_secs(),
             c.command_line("unlock")
         )),
+        // Broken by force, or at once when its holder is proven gone from this machine (as
+        // apply would take it over).
         Some(_) => match keeper.force_release().await {
             Ok(Some(r)) => {
                 say(format!(

@@ -49,6 +49,54 @@ pub struct Holder {
     pub command: String,
     /// When the run took the lease (RFC 3339, UTC, its machine's clock).
     pub since: String,
+    /// Where its pid means something: the kernel's boot, the pid namespace and the process's
+    /// start (see `Process`). Absent in a record of an older xpart: such a holder is never
+    /// judged dead on sight, its lease runs out instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Process>,
+}
+
+/// What proves a holder's pid is gone on this machine, beyond a shared hostname: CI runners are
+/// containers, and containers often share one (a fixed `--hostname`, host networking, pods on
+/// one node) while each has pids of its own. The same boot (`/proc/sys/kernel/random/boot_id`)
+/// and the same pid namespace (`/proc/self/ns/pid`) say the pid is in the same numbering as
+/// ours; its start time (`/proc/PID/stat`, field 22, in clock ticks since boot) tells a reused
+/// pid apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub boot_id: String,
+    pub pid_namespace: String,
+    pub started: u64,
+}
+
+impl Process {
+    /// This process, where `/proc` says all three.
+    fn current() -> Option<Process> {
+        Some(Process {
+            boot_id: boot_id()?,
+            pid_namespace: pid_namespace()?,
+            started: started(std::process::id())?,
+        })
+    }
+}
+
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn pid_namespace() -> Option<String> {
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(ns.to_string_lossy().into_owned())
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat`, field 22); None
+/// when there is no such process.
+fn started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl std::fmt::Display for Holder {
@@ -212,6 +260,7 @@ impl Keeper {
                 pid: std::process::id(),
                 command: command.to_string(),
                 since: now_rfc3339(),
+                process: Process::current(),
             },
             ttl_seconds: ttl.as_secs(),
             released: false,
@@ -477,12 +526,20 @@ fn host() -> String {
         .unwrap_or_default()
 }
 
-/// A holder on this host whose process is gone: its lease is free at once. (A pid reused by
-/// another process counts as alive: the lease then expires the slow way.)
-fn dead_here(h: &Holder) -> bool {
-    h.host == host()
-        && !h.host.is_empty()
-        && !std::path::Path::new(&format!("/proc/{}", h.pid)).exists()
+/// Whether the holder is proven gone: on this host, in this boot and this pid namespace, and
+/// its pid is free or taken by a process started at another time. Then its lease is free at
+/// once. Anything less (another machine, another container with the same hostname, a record
+/// without the proof) is not a proof: the lease runs out its life instead, as a holder
+/// elsewhere's does.
+pub fn dead_here(h: &Holder) -> bool {
+    let Some(p) = &h.process else {
+        return false;
+    };
+    !h.host.is_empty()
+        && h.host == host()
+        && boot_id().as_ref() == Some(&p.boot_id)
+        && pid_namespace().as_ref() == Some(&p.pid_namespace)
+        && started(h.pid) != Some(p.started)
 }
 
 fn now_rfc3339() -> String {
@@ -516,21 +573,58 @@ mod tests {
     }
 
     #[test]
-    fn a_holder_on_this_host_is_dead_only_when_its_process_is_gone() {
-        let mut h = Holder {
+    fn a_holder_on_this_host_is_dead_only_when_its_process_is_proven_gone() {
+        let me = Holder {
             caller: "arn:aws:sts::111122223333:assumed-role/r/s".into(),
             host: host(),
             pid: std::process::id(),
             command: "apply".into(),
             since: now_rfc3339(),
+            process: Process::current(),
         };
-        assert!(!dead_here(&h), "this very process is alive");
-        h.pid = u32::MAX - 1;
-        assert!(dead_here(&h));
-        h.host = "another-host".into();
         assert!(
-            !dead_here(&h),
-            "a holder elsewhere is never judged by this host's pids"
+            me.process.is_some(),
+            "/proc tells this process's boot, namespace and start"
+        );
+        assert!(!dead_here(&me), "this very process is alive");
+        let gone = Holder {
+            pid: u32::MAX - 1,
+            ..me.clone()
+        };
+        assert!(dead_here(&gone), "a free pid in our boot and namespace");
+        let reused = Holder {
+            process: me.process.clone().map(|p| Process {
+                started: p.started + 1,
+                ..p
+            }),
+            ..me.clone()
+        };
+        assert!(
+            dead_here(&reused),
+            "our pid, but a process started at another time"
+        );
+        let elsewhere = |h: Holder| !dead_here(&h);
+        assert!(elsewhere(Holder {
+            host: "another-host".into(),
+            ..gone.clone()
+        }));
+        for other in [
+            |p: &mut Process| p.pid_namespace = "pid:[1]".into(),
+            |p: &mut Process| p.boot_id = "another boot".into(),
+        ] {
+            let mut h = gone.clone();
+            other(h.process.as_mut().unwrap());
+            assert!(
+                elsewhere(h),
+                "another container or boot with the same hostname"
+            );
+        }
+        assert!(
+            elsewhere(Holder {
+                process: None,
+                ..gone
+            }),
+            "a record without the proof (an older xpart's) runs out its life"
         );
     }
 }
