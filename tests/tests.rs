@@ -23,6 +23,7 @@ mod engine_scan;
 mod harness;
 mod layers;
 mod lease;
+mod lease_recovery;
 mod lint;
 mod pki;
 mod revocation;
