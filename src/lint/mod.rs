@@ -142,6 +142,18 @@ impl Checker<'_> {
     }
 }
 
+/// `Rules::documents` of a type with one policy document, its property `key`, when the plan
+/// gives one.
+pub(crate) fn one_document(
+    at: &Path,
+    key: &str,
+    doc: Option<&serde_yaml::Value>,
+) -> Vec<(Path, Json)> {
+    doc.map(|d| (at.key(key), policy::yaml_to_json(d)))
+        .into_iter()
+        .collect()
+}
+
 /// Lint's part of a resource type, implemented beside the type's engine module (its one home)
 /// and dispatched by `plan::types::with_props!`: a type without it does not compile.
 pub(crate) trait Rules {

@@ -13,6 +13,11 @@ use serde_json::Value as Json;
 use crate::engine::resource::{Ctx, Result};
 use crate::plan::PlanIdentity;
 
+/// `Resource::READS_LAG` of every IAM type: IAM is eventually consistent ("Changes that I
+/// make are not always immediately visible", IAM User Guide, Troubleshooting IAM), so a run
+/// reads each of its creates back before it ends.
+pub const READS_LAG: bool = true;
+
 /// The IAM path under which a plan keeps its roles and instance profiles: `/xpart/<plan>/`.
 ///
 /// IAM is outside the tag index (the Resource Groups Tagging API "does not currently support
