@@ -243,6 +243,11 @@ fn settle(
     partitions: &Partitions,
     kept: &dyn Fn(&str) -> bool,
 ) -> Option<Pending> {
+    // Not there yet: checked back later, as it is.
+    let (Pending::SamePartition { rid, .. } | Pending::Type { rid, .. }) = &check;
+    let Some(target) = resources.get(rid) else {
+        return Some(check);
+    };
     match check {
         Pending::SamePartition {
             from,
@@ -251,15 +256,6 @@ fn settle(
             rid,
             partition,
         } => {
-            let Some(target) = resources.get(&rid) else {
-                return Some(Pending::SamePartition {
-                    from,
-                    path,
-                    text,
-                    rid,
-                    partition,
-                });
-            };
             let tp = target.partition.as_ref().and_then(|p| partitions.get(p))?;
             if kept(&from) && tp.partition != partition {
                 cx.push(
@@ -279,14 +275,6 @@ fn settle(
             rid,
             want,
         } => {
-            let Some(target) = resources.get(&rid) else {
-                return Some(Pending::Type {
-                    from,
-                    path,
-                    rid,
-                    want,
-                });
-            };
             if kept(&from) && target.type_name != want {
                 cx.push(
                     Finding::error(

@@ -15,8 +15,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use super::{
-    all, converged, gone_ok, path_in_plan, plan_path, remove_from_profile, unless_gone, Call,
-    IAM_GONE,
+    all, converged, desired_at, gone_ok, path_in_plan, plan_path, remove_from_profile, unless_gone,
+    Call, IAM_GONE,
 };
 use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, until_seen, user_tags, Ctx, Desired,
@@ -117,9 +117,7 @@ impl Resource for InstanceProfile {
     type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::of::<Self>()
-            .attr("name", p.name.as_str())
-            .attr("path", path_of(p, cx))
+        Ok(desired_at::<Self>(&p.name, path_of(p, cx))
             .attr("role", p.role.as_str())
             .attr("tags", plan_tags(&p.tags))
             .forces_replacement(&["name", "path"]))

@@ -208,9 +208,7 @@ impl Resource for Role {
                 )
             })
             .collect();
-        Ok(Desired::of::<Self>()
-            .attr("name", p.name.as_str())
-            .attr("path", path_of(p, cx))
+        Ok(desired_at::<Self>(&p.name, path_of(p, cx))
             .attr("description", p.description.clone().unwrap_or_default())
             .attr(
                 "trust",
