@@ -223,6 +223,16 @@ mod tests {
         AttrChange::new(name, before.as_ref(), after.as_ref(), false, false)
     }
 
+    /// The commercial partition both samples plan in.
+    fn commercial() -> PartitionInfo {
+        PartitionInfo {
+            name: "commercial".into(),
+            partition: "aws".into(),
+            region: "us-west-2".into(),
+            account: None,
+        }
+    }
+
     fn sample() -> ChangeSet {
         ChangeSet {
             format_version: FORMAT_VERSION,
@@ -234,12 +244,7 @@ mod tests {
                     region: "cn-north-1".into(),
                     account: None,
                 },
-                PartitionInfo {
-                    name: "commercial".into(),
-                    partition: "aws".into(),
-                    region: "us-west-2".into(),
-                    account: None,
-                },
+                commercial(),
             ],
             changes: vec![
                 Change {
@@ -381,12 +386,7 @@ mod tests {
         let plan = ChangeSet {
             format_version: FORMAT_VERSION,
             plan: "china-to-commercial-dev".into(),
-            partitions: vec![PartitionInfo {
-                name: "commercial".into(),
-                partition: "aws".into(),
-                region: "us-west-2".into(),
-                account: None,
-            }],
+            partitions: vec![commercial()],
             changes: vec![
                 Change {
                     id: "reader_role".into(),

@@ -142,6 +142,18 @@ impl Checker<'_> {
     }
 }
 
+/// `Rules::documents` of a type with one policy document, its property `key`, when the plan
+/// gives one.
+pub(crate) fn one_document(
+    at: &Path,
+    key: &str,
+    doc: Option<&serde_yaml::Value>,
+) -> Vec<(Path, Json)> {
+    doc.map(|d| (at.key(key), policy::yaml_to_json(d)))
+        .into_iter()
+        .collect()
+}
+
 /// Lint's part of a resource type, implemented beside the type's engine module (its one home)
 /// and dispatched by `plan::types::with_props!`: a type without it does not compile.
 pub(crate) trait Rules {
@@ -231,6 +243,11 @@ fn settle(
     partitions: &Partitions,
     kept: &dyn Fn(&str) -> bool,
 ) -> Option<Pending> {
+    // Not there yet: checked back later, as it is.
+    let (Pending::SamePartition { rid, .. } | Pending::Type { rid, .. }) = &check;
+    let Some(target) = resources.get(rid) else {
+        return Some(check);
+    };
     match check {
         Pending::SamePartition {
             from,
@@ -239,15 +256,6 @@ fn settle(
             rid,
             partition,
         } => {
-            let Some(target) = resources.get(&rid) else {
-                return Some(Pending::SamePartition {
-                    from,
-                    path,
-                    text,
-                    rid,
-                    partition,
-                });
-            };
             let tp = target.partition.as_ref().and_then(|p| partitions.get(p))?;
             if kept(&from) && tp.partition != partition {
                 cx.push(
@@ -267,14 +275,6 @@ fn settle(
             rid,
             want,
         } => {
-            let Some(target) = resources.get(&rid) else {
-                return Some(Pending::Type {
-                    from,
-                    path,
-                    rid,
-                    want,
-                });
-            };
             if kept(&from) && target.type_name != want {
                 cx.push(
                     Finding::error(

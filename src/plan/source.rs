@@ -643,14 +643,21 @@ impl Source {
         Some((&ix.pos[cur as usize], true))
     }
 
+    /// Where `path` stands when `route` sends it to another document: the span `at` finds
+    /// there, marked as reached through it. None for a path of this document's own.
+    fn routed(&self, path: &Path, at: impl FnOnce(&Source, &Path) -> Span) -> Option<Span> {
+        let (src, real, via, file) = self.route(path)?;
+        Some(Span {
+            via,
+            file,
+            ..at(src, &real)
+        })
+    }
+
     /// The span of the value at `path`, or of the nearest ancestor that has one.
     pub fn value_span(&self, path: &Path) -> Span {
-        if let Some((src, real, via, file)) = self.route(path) {
-            return Span {
-                via,
-                file,
-                ..src.value_span(&real)
-            };
+        if let Some(span) = self.routed(path, |src, real| src.value_span(real)) {
+            return span;
         }
         match self.find(path) {
             Some((n, _)) => {
@@ -663,12 +670,8 @@ impl Source {
 
     /// The span of the key at `path` (the value's for sequence items), or of the nearest ancestor.
     pub fn key_span(&self, path: &Path) -> Span {
-        if let Some((src, real, via, file)) = self.route(path) {
-            return Span {
-                via,
-                file,
-                ..src.key_span(&real)
-            };
+        if let Some(span) = self.routed(path, |src, real| src.key_span(real)) {
+            return span;
         }
         match self.find(path) {
             Some((n, true)) => {
@@ -685,12 +688,8 @@ impl Source {
 
     /// The span of `needle` inside the scalar at `path` (e.g. one `${…}` of a longer string).
     pub fn span_within(&self, path: &Path, needle: &str) -> Span {
-        if let Some((src, real, via, file)) = self.route(path) {
-            return Span {
-                via,
-                file,
-                ..src.span_within(&real, needle)
-            };
+        if let Some(span) = self.routed(path, |src, real| src.span_within(real, needle)) {
+            return span;
         }
         let v = self.value_span(path);
         match self.text[v.start..v.end.max(v.start)].find(needle) {

@@ -92,6 +92,25 @@ fn days_left(t: OffsetDateTime) -> i64 {
     (t - OffsetDateTime::now_utc()).whole_days()
 }
 
+/// A certificate's expiry as a check, for `days` left of it: failed once it is past (with why
+/// that matters and the fix, `expired`), warned with `warning` inside `warn_within` days, else
+/// passed with `fine`.
+fn expiry(
+    check: Check,
+    (days, warn_within): (i64, i64),
+    (why, fix): (&str, &str),
+    warning: String,
+    fine: String,
+) -> Check {
+    if days < 0 {
+        check.fail(format!("expired {} days ago", -days), why, fix)
+    } else if days < warn_within {
+        check.warn(warning)
+    } else {
+        check.pass(fine)
+    }
+}
+
 /// Whether `ca` issued `leaf`: its subject is the leaf's issuer, and its key identifier the
 /// leaf's authority key identifier when both name one. Roles Anywhere checks the signature;
 /// this is what can be told from here, and names both sides when it does not hold.
@@ -243,19 +262,14 @@ async fn anchor(l: &Link<'_>) -> Option<(Vec<Cert>, Vec<String>)> {
             format!("CA {} expiry", ca.subject),
             Instant::now(),
         );
-        l.say(if days < 0 {
-            c2.fail(
-                format!("expired {} days ago", -days),
-                "an expired CA makes every certificate it issued untrusted",
-                "rotate the CA (README: \"Rotating the CA with no outage\")",
-            )
-        } else if days < 30 {
-            c2.warn(format!(
-                "{days} days left: rotate it (README: \"Rotating the CA with no outage\")"
-            ))
-        } else {
-            c2.pass(format!("{days} days left"))
-        });
+        let expired = (
+            "an expired CA makes every certificate it issued untrusted",
+            "rotate the CA (README: \"Rotating the CA with no outage\")",
+        );
+        let warning =
+            format!("{days} days left: rotate it (README: \"Rotating the CA with no outage\")");
+        let fine = format!("{days} days left");
+        l.say(expiry(c2, (days, 30), expired, warning, fine));
     }
     Some((cas, held))
 }
@@ -297,20 +311,14 @@ async fn client(
     };
     let days = days_left(leaf.not_after);
     let cc = Check::new(l.name(), format!("client certificate {}", leaf.subject), t);
-    l.say(if days < 0 {
-        cc.fail(
-            format!("expired {} days ago", -days),
-            "Roles Anywhere refuses an expired certificate",
-            "run `xpart apply`: it renews the certificate",
-        )
-    } else if days < 7 {
-        cc.warn(format!(
-            "serial {}, {days} days left: renewal is due (`xpart apply`)",
-            leaf.serial_hex
-        ))
-    } else {
-        cc.pass(format!("serial {}, {days} days left", leaf.serial_hex))
-    });
+    let expired = (
+        "Roles Anywhere refuses an expired certificate",
+        "run `xpart apply`: it renews the certificate",
+    );
+    let serial = &leaf.serial_hex;
+    let warning = format!("serial {serial}, {days} days left: renewal is due (`xpart apply`)");
+    let fine = format!("serial {serial}, {days} days left");
+    l.say(expiry(cc, (days, 7), expired, warning, fine));
     Some((leaf, cert_file, key_file))
 }
 

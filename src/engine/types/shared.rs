@@ -59,6 +59,20 @@ pub const IAM_GONE: &[&str] = &["NoSuchEntity"];
 /// Roles Anywhere's not-found code.
 pub const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+/// `live` (found or just made) brought to the plan: the attributes in `changed` updated in
+/// place, or `live` as it is when none differ.
+pub async fn to_plan<R: Resource>(
+    p: &R,
+    cx: &Ctx,
+    live: Live,
+    changed: BTreeSet<String>,
+) -> Result<Live> {
+    if changed.is_empty() {
+        return Ok(live);
+    }
+    R::update(p, &live, &changed, cx).await
+}
+
 /// `live` after an update that brought `changed` to `want` (and, for an adoption, the tags):
 /// what `read` would return now, without asking. Owned from then on.
 pub fn converged(live: &Live, want: &Desired, changed: &BTreeSet<String>) -> Live {

@@ -424,9 +424,7 @@ async fn set_profile(cx: &Ctx, instance: &str, want: Option<&str>, had: bool) ->
 }
 
 impl Resource for Instance {
-    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
-    // the system" (Eventual consistency in the Amazon EC2 API).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = None;
     type Handle = InstanceHandle;
 
@@ -462,37 +460,6 @@ impl Resource for Instance {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         find(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // EC2 leaves out ended instances (listed for about an hour after they terminate).
-        let live_states = Filter::builder()
-            .name("instance-state-name")
-            .set_values(Some(
-                ["pending", "running", "stopping", "stopped"]
-                    .map(String::from)
-                    .to_vec(),
-            ))
-            .build();
-        let mut pages = cx
-            .clients()
-            .ec2
-            .describe_instances()
-            .set_filters(Some(plan_filters(cx)))
-            .filters(live_states)
-            .into_paginator()
-            .send();
-        let mut found = vec![];
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| cx.aws("DescribeInstances", e))?;
-            found.extend(with_owner(page.reservations()).filter(|(i, _)| !ended(i)));
-        }
-        owned(
-            cx,
-            &found,
-            |(i, _)| i.tags(),
-            |(i, owner)| live_of(None, cx, i, owner.as_deref()),
-        )
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -622,6 +589,37 @@ impl Resource for Instance {
         }
         // Its subnet and security groups cannot be deleted while it is shutting down.
         wait_terminated(cx, &id).await
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // EC2 leaves out ended instances (listed for about an hour after they terminate).
+        let live_states = Filter::builder()
+            .name("instance-state-name")
+            .set_values(Some(
+                ["pending", "running", "stopping", "stopped"]
+                    .map(String::from)
+                    .to_vec(),
+            ))
+            .build();
+        let mut pages = cx
+            .clients()
+            .ec2
+            .describe_instances()
+            .set_filters(Some(plan_filters(cx)))
+            .filters(live_states)
+            .into_paginator()
+            .send();
+        let mut found = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cx.aws("DescribeInstances", e))?;
+            found.extend(with_owner(page.reservations()).filter(|(i, _)| !ended(i)));
+        }
+        owned(
+            cx,
+            &found,
+            |(i, _)| i.tags(),
+            |(i, owner)| live_of(None, cx, i, owner.as_deref()),
+        )
     }
 }
 

@@ -11,10 +11,10 @@ use aws_sdk_ec2::types::{AttachmentStatus, ResourceType};
 use serde_json::json;
 
 use super::{
-    create_tagged, end_with, finish, id_owner, live_tags, name_tag, outputs, tag_spec, want_tags,
-    Call, Creation, Ending,
+    create_tagged, end_with, finish, id_owner, live_tags, name_tag, tag_spec, want_tags, Call,
+    Creation, Ending,
 };
-use super::{need, owned_by_tags, read_by_tags};
+use super::{described_live, owned_by_tags, read_by_tags};
 use crate::engine::resource::{until_seen, Ctx, Desired, Live, Resource, Result};
 use crate::lint::{limits, Checker, Env, Rules};
 use crate::plan::types::InternetGateway;
@@ -60,13 +60,8 @@ fn live_of(
         ("vpc".to_string(), json!(vpc)),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    let id = need(g.internet_gateway_id(), "InternetGatewayId")?;
-    let owner = need(g.owner_id(), "OwnerId")?;
-    Ok(Live::new(
-        outputs(cx, "internet-gateway", id, &name, owner),
-        attrs,
-        true,
-    ))
+    let id = (g.internet_gateway_id(), "InternetGatewayId");
+    described_live(cx, "internet-gateway", id, (&name, g.owner_id()), attrs)
 }
 
 super::described! {
@@ -124,9 +119,7 @@ async fn attach(p: &InternetGateway, cx: &Ctx, igw: &str) -> Result<()> {
 }
 
 impl Resource for InternetGateway {
-    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
-    // the system" (Eventual consistency in the Amazon EC2 API).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = None;
     type Handle = ();
 
@@ -139,10 +132,6 @@ impl Resource for InternetGateway {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         read_by_tags(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        owned_by_tags::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -198,6 +187,10 @@ impl Resource for InternetGateway {
             internet_gateway_id,
             &id
         )
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
     }
 }
 

@@ -240,6 +240,20 @@ where
     .await
 }
 
+/// A resource as `Describe*` lists it: its outputs (see `outputs`) from the id and owner EC2
+/// answered (`id` with the field's name, for the error when it is missing), and its `attrs`.
+pub fn described_live(
+    cx: &Ctx,
+    kind: &str,
+    (id, field): (Option<&str>, &str),
+    (name, owner): (&str, Option<&str>),
+    attrs: BTreeMap<String, Json>,
+) -> Result<Live> {
+    let id = need(id, field)?;
+    let owner = need(owner, "OwnerId")?;
+    Ok(Live::new(outputs(cx, kind, id, name, owner), attrs, true))
+}
+
 /// A resource just created: exactly as asked for (no need to read back what one call set).
 /// `owner`: the `OwnerId` of the create's answer.
 pub fn fresh(cx: &Ctx, kind: &str, id: &str, name: &str, owner: &str, want: Desired) -> Live {
@@ -386,6 +400,11 @@ pub async fn finish<'a, P: Named>(
     together(calls).await?;
     Ok(applied(live, &P::desired(p, cx)?, changed))
 }
+
+/// `Resource::READS_LAG` of every EC2 type: EC2 is "eventually consistent", a new resource's
+/// "ID might not have propagated throughout the system" (Eventual consistency in the Amazon
+/// EC2 API), so a run reads each of its creates back before it ends.
+pub const READS_LAG: bool = true;
 
 /// Whether an update must (re)write the tags: they differ, or the resource is being adopted.
 pub fn needs_retag(live: &Live, changed: &BTreeSet<String>) -> bool {

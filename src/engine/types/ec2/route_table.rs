@@ -13,10 +13,10 @@ use aws_sdk_ec2::types::{ResourceType, RouteOrigin, RouteTableAssociationStateCo
 use serde_json::{json, Value as Json};
 
 use super::{
-    create_tagged, finish, gone_ok, id_owner, live_tags, name_tag, outputs, tag_spec, want_tags,
-    Call, Creation, Ending,
+    create_tagged, finish, gone_ok, id_owner, live_tags, name_tag, tag_spec, want_tags, Call,
+    Creation, Ending,
 };
-use super::{need, owned_by_tags, read_by_tags};
+use super::{described_live, need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{sorted, until_seen, Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::plan::types::{Route, RouteTable};
@@ -117,13 +117,12 @@ fn live_of(_p: Option<&RouteTable>, cx: &Ctx, t: &aws_sdk_ec2::types::RouteTable
         ("subnets".to_string(), sorted(assocs.keys().cloned())),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    let id = need(t.route_table_id(), "RouteTableId")?;
-    let owner = need(t.owner_id(), "OwnerId")?;
-    let outputs = outputs(cx, "route-table", id, &name, owner);
+    let id = (t.route_table_id(), "RouteTableId");
+    let live = described_live(cx, "route-table", id, (&name, t.owner_id()), attrs)?;
     let handle = RouteTableHandle {
         associations: assocs,
     };
-    Ok(Live::new(outputs, attrs, true).with_handle(&handle))
+    Ok(live.with_handle(&handle))
 }
 
 super::described! {
@@ -255,9 +254,7 @@ async fn associate(p: &RouteTable, cx: &Ctx, table: &str, subnet: &str) -> Resul
 }
 
 impl Resource for RouteTable {
-    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
-    // the system" (Eventual consistency in the Amazon EC2 API).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = None;
     type Handle = RouteTableHandle;
 
@@ -280,10 +277,6 @@ impl Resource for RouteTable {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         read_by_tags(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        owned_by_tags::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -363,6 +356,10 @@ impl Resource for RouteTable {
             disassociate(cx, assoc).await?;
         }
         super::end_by_id!(cx, &DELETE, delete_route_table, route_table_id, &id)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
     }
 }
 

@@ -12,10 +12,10 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType}
 use serde_json::{json, Value as Json};
 
 use super::{
-    arn_account, finish, fresh, gone_ok, live_tags, outputs, settle, tag_spec, together, want_tags,
-    Call, Ending,
+    arn_account, finish, fresh, gone_ok, live_tags, settle, tag_spec, together, want_tags, Call,
+    Ending,
 };
-use super::{need, owned_by_tags, read_by_tags};
+use super::{described_live, need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{
     create_once, owned_id, until_seen, until_seen_for, Ctx, Desired, Error, Live, Resource, Result,
 };
@@ -166,13 +166,8 @@ fn live_of(
         ("tags".to_string(), live_tags(g.tags())),
     ]);
     // The `Name` tag mirrors the group name (both set at create); the name is the group's.
-    let id = need(g.group_id(), "GroupId")?;
-    let owner = need(g.owner_id(), "OwnerId")?;
-    Ok(Live::new(
-        outputs(cx, "security-group", id, name, owner),
-        attrs,
-        true,
-    ))
+    let id = (g.group_id(), "GroupId");
+    described_live(cx, "security-group", id, (name, g.owner_id()), attrs)
 }
 
 super::described! {
@@ -261,9 +256,7 @@ async fn named_elsewhere(p: &SecurityGroup, cx: &Ctx) -> Result<bool> {
 }
 
 impl Resource for SecurityGroup {
-    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
-    // the system" (Eventual consistency in the Amazon EC2 API).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = None;
     type Handle = ();
 
@@ -279,10 +272,6 @@ impl Resource for SecurityGroup {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         read_by_tags(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        owned_by_tags::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -379,6 +368,10 @@ impl Resource for SecurityGroup {
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.output("id")?;
         super::end_by_id!(cx, &DELETE, delete_security_group, group_id, id)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
     }
 }
 

@@ -11,10 +11,10 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::json;
 
 use super::{
-    create_tagged, finish, id_owner, live_tags, name_tag, outputs, tag_spec, want_tags, Call,
-    Creation, Ending,
+    create_tagged, finish, id_owner, live_tags, name_tag, tag_spec, want_tags, Call, Creation,
+    Ending,
 };
-use super::{need, owned_by_tags, read_by_tags};
+use super::{described_live, need, owned_by_tags, read_by_tags};
 use crate::engine::resource::{Ctx, Desired, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
 use crate::plan::types::Subnet;
@@ -60,13 +60,8 @@ fn live_of(p: Option<&Subnet>, cx: &Ctx, s: &aws_sdk_ec2::types::Subnet) -> Resu
             json!(need(s.availability_zone(), "AvailabilityZone")?),
         );
     }
-    let id = need(s.subnet_id(), "SubnetId")?;
-    let owner = need(s.owner_id(), "OwnerId")?;
-    Ok(Live::new(
-        outputs(cx, "subnet", id, &name, owner),
-        attrs,
-        true,
-    ))
+    let id = (s.subnet_id(), "SubnetId");
+    described_live(cx, "subnet", id, (&name, s.owner_id()), attrs)
 }
 
 super::described! {
@@ -74,9 +69,7 @@ super::described! {
 }
 
 impl Resource for Subnet {
-    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
-    // the system" (Eventual consistency in the Amazon EC2 API).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = None;
     type Handle = ();
 
@@ -96,10 +89,6 @@ impl Resource for Subnet {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         read_by_tags(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        owned_by_tags::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -143,6 +132,10 @@ impl Resource for Subnet {
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.output("id")?;
         super::end_by_id!(cx, &DELETE, delete_subnet, subnet_id, id)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
     }
 }
 

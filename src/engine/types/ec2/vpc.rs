@@ -42,7 +42,6 @@ const DELETE: Ending = Ending {
 
 fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Result<Live> {
     let tags = vpc.tags();
-    let id = need(vpc.vpc_id(), "VpcId")?;
     let name = name_tag(tags);
     let attrs = BTreeMap::from([
         ("name".to_string(), json!(name)),
@@ -52,8 +51,8 @@ fn live_of(_p: Option<&Vpc>, cx: &Ctx, vpc: &aws_sdk_ec2::types::Vpc) -> Result<
         ),
         ("tags".to_string(), live_tags(tags)),
     ]);
-    let owner = need(vpc.owner_id(), "OwnerId")?;
-    Ok(Live::new(outputs(cx, "vpc", id, &name, owner), attrs, true))
+    let id = (vpc.vpc_id(), "VpcId");
+    described_live(cx, "vpc", id, (&name, vpc.owner_id()), attrs)
 }
 
 super::described! {
@@ -61,9 +60,7 @@ super::described! {
 }
 
 impl Resource for Vpc {
-    // EC2 "eventual consistency": a new resource's "ID might not have propagated throughout
-    // the system" (Eventual consistency in the Amazon EC2 API).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = None;
     type Handle = ();
 
@@ -77,10 +74,6 @@ impl Resource for Vpc {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         read_by_tags(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        owned_by_tags::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -99,6 +92,10 @@ impl Resource for Vpc {
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         let id = live.output("id")?;
         super::end_by_id!(cx, &DELETE, delete_vpc, vpc_id, id)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        owned_by_tags::<Self>(cx).await
     }
 }
 

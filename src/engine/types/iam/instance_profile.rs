@@ -15,8 +15,8 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 
 use super::{
-    all, converged, gone_ok, path_in_plan, plan_path, remove_from_profile, unless_gone, Call,
-    IAM_GONE,
+    all, converged, desired_at, gone_ok, path_in_plan, plan_path, remove_from_profile, unless_gone,
+    Call, IAM_GONE,
 };
 use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, retry_propagation, until_seen, user_tags, Ctx, Desired,
@@ -112,16 +112,12 @@ fn live_of(ip: &aws_sdk_iam::types::InstanceProfile, owned: bool) -> Live {
 }
 
 impl Resource for InstanceProfile {
-    // IAM is eventually consistent ("Changes that I make are not always immediately
-    // visible", IAM User Guide, Troubleshooting IAM).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
     type Handle = ();
 
     fn desired(p: &Self, cx: &Ctx) -> Result<Desired> {
-        Ok(Desired::of::<Self>()
-            .attr("name", p.name.as_str())
-            .attr("path", path_of(p, cx))
+        Ok(desired_at::<Self>(&p.name, path_of(p, cx))
             .attr("role", p.role.as_str())
             .attr("tags", plan_tags(&p.tags))
             .forces_replacement(&["name", "path"]))
@@ -150,55 +146,6 @@ impl Resource for InstanceProfile {
         };
         let owned = cx.owns(ip.tags().iter().map(|t| (t.key(), t.value())));
         Ok(Some(live_of(&ip, owned)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // IAM lists no profiles by tag, and ListInstanceProfiles leaves tags out, but it filters
-        // by path: the plan's path holds its profiles alone, so this is one listing (100 a
-        // page) whatever the account holds. A listed profile the plan no longer has costs a
-        // GetInstanceProfile (its tags and roles: all `read` needs).
-        let mut pages = cx
-            .clients()
-            .iam
-            .list_instance_profiles()
-            .path_prefix(plan_path(&cx.owner))
-            .into_paginator()
-            .items()
-            .send();
-        let mut names = vec![];
-        while let Some(ip) = pages.next().await {
-            let name = ip
-                .map_err(|e| cx.aws("ListInstanceProfiles", e))?
-                .instance_profile_name()
-                .to_string();
-            // The plan's own profiles were just read by name.
-            if !cx.planned_name(&name) {
-                names.push(name);
-            }
-        }
-        let found = lookup_all(names, |name| {
-            let cx = cx.clone();
-            async move {
-                let got = cx
-                    .call(
-                        "GetInstanceProfile",
-                        cx.clients()
-                            .iam
-                            .get_instance_profile()
-                            .instance_profile_name(&name)
-                            .send(),
-                    )
-                    .await;
-                // Deleted since the listing: not there.
-                let Some(ip) = gone_ok(got, IAM_GONE)?.and_then(|o| o.instance_profile) else {
-                    return Ok(None);
-                };
-                let id = owned_id(&cx.owner, ip.tags().iter().map(|t| (t.key(), t.value())));
-                Ok(id.map(|id| (id, live_of(&ip, true))))
-            }
-        })
-        .await?;
-        Ok(owned_in_order(found))
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -281,6 +228,55 @@ impl Resource for InstanceProfile {
         unless_gone(cx, "DeleteInstanceProfile", IAM_GONE, sent)
             .await
             .map(|_| ())
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // IAM lists no profiles by tag, and ListInstanceProfiles leaves tags out, but it filters
+        // by path: the plan's path holds its profiles alone, so this is one listing (100 a
+        // page) whatever the account holds. A listed profile the plan no longer has costs a
+        // GetInstanceProfile (its tags and roles: all `read` needs).
+        let mut pages = cx
+            .clients()
+            .iam
+            .list_instance_profiles()
+            .path_prefix(plan_path(&cx.owner))
+            .into_paginator()
+            .items()
+            .send();
+        let mut names = vec![];
+        while let Some(ip) = pages.next().await {
+            let name = ip
+                .map_err(|e| cx.aws("ListInstanceProfiles", e))?
+                .instance_profile_name()
+                .to_string();
+            // The plan's own profiles were just read by name.
+            if !cx.planned_name(&name) {
+                names.push(name);
+            }
+        }
+        let found = lookup_all(names, |name| {
+            let cx = cx.clone();
+            async move {
+                let got = cx
+                    .call(
+                        "GetInstanceProfile",
+                        cx.clients()
+                            .iam
+                            .get_instance_profile()
+                            .instance_profile_name(&name)
+                            .send(),
+                    )
+                    .await;
+                // Deleted since the listing: not there.
+                let Some(ip) = gone_ok(got, IAM_GONE)?.and_then(|o| o.instance_profile) else {
+                    return Ok(None);
+                };
+                let id = owned_id(&cx.owner, ip.tags().iter().map(|t| (t.key(), t.value())));
+                Ok(id.map(|id| (id, live_of(&ip, true))))
+            }
+        })
+        .await?;
+        Ok(owned_in_order(found))
     }
 }
 

@@ -10,8 +10,14 @@ pub use crate::policy::canonical;
 
 use serde_json::Value as Json;
 
-use crate::engine::resource::{Ctx, Result};
+use crate::engine::resource::{Ctx, Desired, Result};
+use crate::plan::types::Declared;
 use crate::plan::PlanIdentity;
+
+/// `Resource::READS_LAG` of every IAM type: IAM is eventually consistent ("Changes that I
+/// make are not always immediately visible", IAM User Guide, Troubleshooting IAM), so a run
+/// reads each of its creates back before it ends.
+pub const READS_LAG: bool = true;
 
 /// The IAM path under which a plan keeps its roles and instance profiles: `/xpart/<plan>/`.
 ///
@@ -35,6 +41,12 @@ pub fn plan_path(owner: &PlanIdentity) -> String {
 /// the plan no longer does (docs/plan.md says so).
 pub fn path_in_plan(owner: &PlanIdentity, declared: Option<&str>) -> String {
     declared.map_or_else(|| plan_path(owner), str::to_string)
+}
+
+/// What every IAM resource's desired state starts with: its `name` and the `path` it lives
+/// under, which together place it in the account (neither changes in place).
+pub fn desired_at<T: Declared>(name: &str, path: String) -> Desired {
+    Desired::of::<T>().attr("name", name).attr("path", path)
 }
 
 /// IAM calls that make or undo a link between two named things (a policy and a role, a role

@@ -23,8 +23,8 @@ use crate::engine::resource::{
     Error, Live, Propagation, Resource, Result,
 };
 use crate::engine::types::shared::answered;
-use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::lookup_all;
+use crate::engine::types::shared::{exists_as_ours, to_plan};
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::types::Role;
 use crate::plan::Path as PropPath;
@@ -192,9 +192,7 @@ fn live_of(
 }
 
 impl Resource for Role {
-    // IAM is eventually consistent ("Changes that I make are not always immediately
-    // visible", IAM User Guide, Troubleshooting IAM).
-    const READS_LAG: bool = true;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
     type Handle = ();
 
@@ -210,9 +208,7 @@ impl Resource for Role {
                 )
             })
             .collect();
-        Ok(Desired::of::<Self>()
-            .attr("name", p.name.as_str())
-            .attr("path", path_of(p, cx))
+        Ok(desired_at::<Self>(&p.name, path_of(p, cx))
             .attr("description", p.description.clone().unwrap_or_default())
             .attr(
                 "trust",
@@ -243,49 +239,6 @@ impl Resource for Role {
         };
         let owned = cx.owns(role.tags().iter().map(|t| (t.key(), t.value())));
         Ok(Some(live_of(&role, inline, attached, owned)))
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // IAM lists no roles by tag and ListRoles leaves tags out, but it filters by path: the
-        // plan's path holds its roles and nothing else of the account, so this is one listing
-        // (100 a page) whether the account holds ten roles or ten thousand. A listed role the
-        // plan no longer has (or under another of its names) costs a GetRole for its tags
-        // and, when they say it is ours, its policies.
-        let iam = &cx.clients().iam;
-        let mut pages = iam
-            .list_roles()
-            .path_prefix(plan_path(&cx.owner))
-            .into_paginator()
-            .items()
-            .send();
-        let mut names = vec![];
-        while let Some(r) = pages.next().await {
-            let r = r.map_err(|e| cx.aws("ListRoles", e))?;
-            // The plan's own roles were just read by name.
-            if !cx.planned_name(r.role_name()) {
-                names.push(r.role_name().to_string());
-            }
-        }
-        let found = lookup_all(names, |name| {
-            let cx = cx.clone();
-            async move {
-                // Deleted since the listing: not there.
-                let Some(role) = get_role(&cx, &name).await? else {
-                    return Ok(None);
-                };
-                let Some(id) =
-                    owned_id(&cx.owner, role.tags().iter().map(|t| (t.key(), t.value())))
-                else {
-                    return Ok(None);
-                };
-                let Some((inline, attached)) = policies_of(&cx, &name, &[]).await? else {
-                    return Ok(None);
-                };
-                Ok(Some((id, live_of(&role, inline, attached, true))))
-            }
-        })
-        .await?;
-        Ok(owned_in_order(found))
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -319,10 +272,7 @@ impl Resource for Role {
                     .into_iter()
                     .filter(|k| !want.replace_on.contains(k))
                     .collect();
-                if changed.is_empty() {
-                    return Ok(live);
-                }
-                return Self::update(p, &live, &changed, cx).await;
+                return to_plan(p, cx, live, changed).await;
             }
             Err(e) => return Err(e),
         };
@@ -333,10 +283,7 @@ impl Resource for Role {
         attrs.insert("managed_policy_arns".into(), json!([]));
         let made = Live::new(outputs_of(&role), attrs, true);
         let changed = changed_attrs(&want, &made);
-        if changed.is_empty() {
-            return Ok(made);
-        }
-        Self::update(p, &made, &changed, cx).await
+        to_plan(p, cx, made, changed).await
     }
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
@@ -470,6 +417,49 @@ impl Resource for Role {
         unless_gone(cx, "DeleteRole", IAM_GONE, sent)
             .await
             .map(|_| ())
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // IAM lists no roles by tag and ListRoles leaves tags out, but it filters by path: the
+        // plan's path holds its roles and nothing else of the account, so this is one listing
+        // (100 a page) whether the account holds ten roles or ten thousand. A listed role the
+        // plan no longer has (or under another of its names) costs a GetRole for its tags
+        // and, when they say it is ours, its policies.
+        let iam = &cx.clients().iam;
+        let mut pages = iam
+            .list_roles()
+            .path_prefix(plan_path(&cx.owner))
+            .into_paginator()
+            .items()
+            .send();
+        let mut names = vec![];
+        while let Some(r) = pages.next().await {
+            let r = r.map_err(|e| cx.aws("ListRoles", e))?;
+            // The plan's own roles were just read by name.
+            if !cx.planned_name(r.role_name()) {
+                names.push(r.role_name().to_string());
+            }
+        }
+        let found = lookup_all(names, |name| {
+            let cx = cx.clone();
+            async move {
+                // Deleted since the listing: not there.
+                let Some(role) = get_role(&cx, &name).await? else {
+                    return Ok(None);
+                };
+                let Some(id) =
+                    owned_id(&cx.owner, role.tags().iter().map(|t| (t.key(), t.value())))
+                else {
+                    return Ok(None);
+                };
+                let Some((inline, attached)) = policies_of(&cx, &name, &[]).await? else {
+                    return Ok(None);
+                };
+                Ok(Some((id, live_of(&role, inline, attached, true))))
+            }
+        })
+        .await?;
+        Ok(owned_in_order(found))
     }
 }
 

@@ -33,10 +33,9 @@ use crate::engine::scan::{key_ref, Memo};
 use crate::engine::types::shared::lookup_all;
 use crate::engine::types::shared::{all, converged, Call};
 use crate::engine::types::shared::{answered, gone_ok, need};
-use crate::lint::{kinds, limits, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, one_document, Checker, Env, NameCheck, Rules};
 use crate::plan::types::KmsKey;
 use crate::plan::Path as PropPath;
-use crate::policy;
 
 /// The pending window a key gets when the plan names none (and KMS's own default).
 const DEFAULT_WINDOW: u32 = 7;
@@ -496,56 +495,6 @@ impl Resource for KmsKey {
         unaliased_live(p, find_unaliased_in(p, cx, lists).await?)
     }
 
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // KMS lists no keys by tag: ListAliases ∥ ListKeys (the alias a key's delete removes,
-        // and which keys are AWS managed), then a ListResourceTags per key, `LOOKUPS_AT_ONCE`
-        // at a time; a key of this plan then costs a DescribeKey ∥ GetKeyPolicy (pending
-        // deletion is left out). For N keys that is N + N/100 + a few calls in 3 round trips
-        // per plan, apply and destroy. A key the plan no longer has is deleted with the
-        // default pending window.
-        let (mut aliases, ids) = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
-        let mut keys = vec![];
-        for key_id in ids {
-            let mut names = aliases.remove(&key_id).unwrap_or_default();
-            // AWS managed keys (alias/aws/…) are never a plan's.
-            if names.iter().any(|n| n.starts_with("alias/aws/")) {
-                continue;
-            }
-            // The plan's own keys were just read by their aliases.
-            if names.iter().any(|n| cx.planned_name(n)) {
-                continue;
-            }
-            names.sort();
-            keys.push((key_id, names.into_iter().next()));
-        }
-        let found = lookup_all(keys, |(key_id, alias)| {
-            let cx = cx.clone();
-            async move {
-                let Some(tags) = key_tags(&cx, &key_id).await? else {
-                    return Ok(None);
-                };
-                let Some(id) = owned_id(
-                    &cx.owner,
-                    tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                ) else {
-                    return Ok(None);
-                };
-                let (meta, policy) = tokio::join!(describe(&cx, &key_id), key_policy(&cx, &key_id));
-                let meta = match meta? {
-                    Some(meta) if !pending(&meta) => meta,
-                    _ => return Ok(None),
-                };
-                let Some(policy) = policy? else {
-                    return Ok(None);
-                };
-                let live = live_from(&meta, &tags, policy, alias.as_deref(), DEFAULT_WINDOW, true)?;
-                Ok(Some((id, live)))
-            }
-        })
-        .await?;
-        Ok(owned_in_order(found))
-    }
-
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let kms = &cx.clients().kms;
         let want = Self::desired(p, cx)?;
@@ -726,6 +675,56 @@ impl Resource for KmsKey {
             }
         }
     }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // KMS lists no keys by tag: ListAliases ∥ ListKeys (the alias a key's delete removes,
+        // and which keys are AWS managed), then a ListResourceTags per key, `LOOKUPS_AT_ONCE`
+        // at a time; a key of this plan then costs a DescribeKey ∥ GetKeyPolicy (pending
+        // deletion is left out). For N keys that is N + N/100 + a few calls in 3 round trips
+        // per plan, apply and destroy. A key the plan no longer has is deleted with the
+        // default pending window.
+        let (mut aliases, ids) = tokio::try_join!(aliases_by_key(cx), key_ids(cx))?;
+        let mut keys = vec![];
+        for key_id in ids {
+            let mut names = aliases.remove(&key_id).unwrap_or_default();
+            // AWS managed keys (alias/aws/…) are never a plan's.
+            if names.iter().any(|n| n.starts_with("alias/aws/")) {
+                continue;
+            }
+            // The plan's own keys were just read by their aliases.
+            if names.iter().any(|n| cx.planned_name(n)) {
+                continue;
+            }
+            names.sort();
+            keys.push((key_id, names.into_iter().next()));
+        }
+        let found = lookup_all(keys, |(key_id, alias)| {
+            let cx = cx.clone();
+            async move {
+                let Some(tags) = key_tags(&cx, &key_id).await? else {
+                    return Ok(None);
+                };
+                let Some(id) = owned_id(
+                    &cx.owner,
+                    tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                ) else {
+                    return Ok(None);
+                };
+                let (meta, policy) = tokio::join!(describe(&cx, &key_id), key_policy(&cx, &key_id));
+                let meta = match meta? {
+                    Some(meta) if !pending(&meta) => meta,
+                    _ => return Ok(None),
+                };
+                let Some(policy) = policy? else {
+                    return Ok(None);
+                };
+                let live = live_from(&meta, &tags, policy, alias.as_deref(), DEFAULT_WINDOW, true)?;
+                Ok(Some((id, live)))
+            }
+        })
+        .await?;
+        Ok(owned_in_order(found))
+    }
 }
 
 /// Delete an alias; one already gone is fine.
@@ -740,10 +739,7 @@ impl Rules for KmsKey {
         limits::key_limits(cx, at, self);
     }
     fn documents(&self, at: &PropPath) -> Vec<(PropPath, Json)> {
-        self.policy
-            .iter()
-            .map(|d| (at.key("policy"), policy::yaml_to_json(d)))
-            .collect()
+        one_document(at, "policy", self.policy.as_ref())
     }
     fn names(&self) -> Vec<(&str, NameCheck)> {
         self.alias

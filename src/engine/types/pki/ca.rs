@@ -82,19 +82,16 @@ impl Resource for PkiCa {
             return super::held::read(p, &want, cx).await;
         }
         let dir = dir_of(p.dir.as_deref(), cx)?;
-        let plan = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
-        let Some(attrs) = live_attrs(&want, &plan.action) else {
-            return Ok(None);
-        };
-        let outputs = match &plan.kept {
-            Some(m) => outputs_of(cx, m),
-            None => pending_outputs(cx, &dir),
-        };
-        Ok(Some(Live::new(outputs, attrs, true).with_handle(
-            &PkiHandle {
-                generated: p.import.is_none(),
-            },
-        )))
+        let verdict = pki::plan_ca(&dir, &cx.id, p, &cx.base)?;
+        let kept = |m: &pki::Material| outputs_of(cx, m);
+        let pending = || pending_outputs(cx, &dir);
+        Ok(read_files(
+            &want,
+            &verdict,
+            kept,
+            pending,
+            p.import.is_none(),
+        ))
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -109,11 +106,8 @@ impl Resource for PkiCa {
             cx.base.clone(),
         );
         let (material, _) = blocking(move || pki::ensure_ca(&dir, &id, &spec, &base)).await?;
-        Ok(
-            Live::new(outputs_of(cx, &material), want.attrs, true).with_handle(&PkiHandle {
-                generated: p.import.is_none(),
-            }),
-        )
+        let outputs = outputs_of(cx, &material);
+        Ok(files_live(outputs, want.attrs, p.import.is_none()))
     }
 
     async fn update(p: &Self, _: &Live, _: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

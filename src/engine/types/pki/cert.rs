@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{
-    as_planned, blocking, dir_of, key_json, live_attrs, outputs_of, pending_outputs, subject_json,
-    PkiHandle,
+    as_planned, blocking, dir_of, files_live, key_json, outputs_of, pending_outputs, read_files,
+    subject_json, PkiHandle,
 };
 use crate::engine::resource::{Ctx, Desired, Error, Live, Resource, Result};
 use crate::lint::{kinds, limits, Checker, Env, Rules};
@@ -88,21 +88,14 @@ impl Resource for PkiCert {
         let want = Self::desired(p, cx)?;
         let dir = dir_of(p.dir.as_deref(), cx)?;
         let ca = ca_material(p, cx)?;
-        let plan = pki::plan_cert(&dir, &cx.id, p, ca.as_ref())?;
-        let Some(attrs) = live_attrs(&want, &plan.action) else {
-            return Ok(None);
+        let verdict = pki::plan_cert(&dir, &cx.id, p, ca.as_ref())?;
+        let kept = |m: &Material| outputs_with_serial(cx, m);
+        let pending = || {
+            let mut o = pending_outputs(cx, &dir);
+            o.insert("serial".into(), Unknown.into());
+            o
         };
-        let outputs = match &plan.kept {
-            Some(m) => outputs_with_serial(cx, m),
-            None => {
-                let mut o = pending_outputs(cx, &dir);
-                o.insert("serial".into(), Unknown.into());
-                o
-            }
-        };
-        Ok(Some(
-            Live::new(outputs, attrs, true).with_handle(&PkiHandle { generated: true }),
-        ))
+        Ok(read_files(&want, &verdict, kept, pending, true))
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -110,10 +103,8 @@ impl Resource for PkiCert {
         let ca = required_ca(p, cx)?;
         let (dir, id, spec) = (dir_of(p.dir.as_deref(), cx)?, cx.id.clone(), p.clone());
         let (material, _) = blocking(move || pki::ensure_cert(&dir, &id, &spec, &ca)).await?;
-        Ok(
-            Live::new(outputs_with_serial(cx, &material), want.attrs, true)
-                .with_handle(&PkiHandle { generated: true }),
-        )
+        let outputs = outputs_with_serial(cx, &material);
+        Ok(files_live(outputs, want.attrs, true))
     }
 
     async fn update(p: &Self, _: &Live, _: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value as Json};
 
-use crate::engine::resource::{Ctx, Desired, Error, Live, Result};
+use crate::engine::resource::{Attrs, Ctx, Desired, Error, Live, Result};
 use crate::pki::{self, Material, PkiAction};
 use crate::plan::types::{Curve, KeyAlgorithm, KeySpec, Subject};
 use crate::unknown::Unknown;
@@ -127,6 +127,30 @@ pub fn pending_outputs(cx: &Ctx, dir: &Path) -> BTreeMap<String, String> {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PkiHandle {
     pub generated: bool,
+}
+
+/// A `pki.*` resource's `Live`: its files' `outputs` and its attributes, with whether this
+/// plan `generated` the files (what `remove_files` asks).
+pub fn files_live(outputs: BTreeMap<String, String>, attrs: Attrs, generated: bool) -> Live {
+    Live::new(outputs, attrs, true).with_handle(&PkiHandle { generated })
+}
+
+/// A `pki.*` resource as `read` describes it from `pki`'s verdict on its files: None when they
+/// do not exist yet; else with the outputs of the material kept (`kept`), or those `pending`
+/// gives while a new certificate is due.
+pub fn read_files(
+    want: &Desired,
+    verdict: &pki::Decision,
+    kept: impl FnOnce(&Material) -> BTreeMap<String, String>,
+    pending: impl FnOnce() -> BTreeMap<String, String>,
+    generated: bool,
+) -> Option<Live> {
+    let attrs = live_attrs(want, &verdict.action)?;
+    let outputs = match &verdict.kept {
+        Some(m) => kept(m),
+        None => pending(),
+    };
+    Some(files_live(outputs, attrs, generated))
 }
 
 /// Remove the certificate and key a plan generated; files already gone are fine. An imported

@@ -24,8 +24,7 @@ use serde_json::{json, Value as Json};
 use time::Duration;
 
 use super::{
-    create_tagged, delete_by_id, need, ra_tags, settle, switch, tags_attr, update_with, updated,
-    NOT_FOUND,
+    create_tagged, delete_by_id, need, ra_tags, settle, switch, tags_attr, update_with, NOT_FOUND,
 };
 use crate::engine::resource::{plan_tags, Ctx, Desired, Error, Live, Resource, Result};
 use crate::engine::types::pki::with_ca_key;
@@ -137,8 +136,7 @@ async fn signed(p: &Crl, cx: &Ctx) -> Result<Vec<u8>> {
 const SIGNED: &[&str] = &["issuer", "revoked", "status"];
 
 impl Resource for Crl {
-    // Found through the tag index, whose lag has its own search (`found_by_listing!`).
-    const READS_LAG: bool = false;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
     type Handle = ();
 
@@ -156,10 +154,6 @@ impl Resource for Crl {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         super::read_by_listing(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        super::owned_by_listing::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -191,7 +185,6 @@ impl Resource for Crl {
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
-        let want = Self::desired(p, cx)?;
         let id = live.output("id")?.to_string();
         let resign = SIGNED.iter().any(|a| changed.contains(*a));
         let der = if resign {
@@ -218,16 +211,15 @@ impl Resource for Crl {
             }
             Ok(())
         };
-        update_with(cx, live, changed, &p.tags, settings).await?;
-        let mut done = changed.clone();
-        if resign {
-            done.extend(SIGNED.iter().map(|a| a.to_string()));
-        }
-        Ok(updated(live, &want, &done, &p.name))
+        update_with(p, cx, live, changed, SIGNED, settings).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         delete_by_id!(cx, live, "DeleteCrl", delete_crl, crl_id)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        super::owned_by_listing::<Self>(cx).await
     }
 }
 

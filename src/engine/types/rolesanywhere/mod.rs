@@ -254,6 +254,10 @@ where
         .map(Made::New)
 }
 
+/// `Resource::READS_LAG` of every Roles Anywhere type: each is found through the tag index,
+/// whose lag has its own search (`read_by_listing`), so the run need not read creates back.
+pub const READS_LAG: bool = false;
+
 /// How long the tag index may miss a resource after its creation, as far as xpart counts on:
 /// AWS documents no bound; seconds are usual. Each resource younger than this costs the
 /// search a tagging call, at Roles Anywhere's one a second. A resource older than this that the index does
@@ -285,22 +289,30 @@ pub async fn settle<R: crate::engine::resource::Resource>(
     }
 }
 
-/// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
-/// Brings a live resource's own settings and its tags to the plan: `settings` (its own calls,
-/// one after the other) and, alongside, the tags when they changed or it is being adopted.
-pub async fn update_with(
+/// The tail every Roles Anywhere update shares: the resource's own `settings` (its calls, one
+/// after the other) and, alongside, its tags when they changed or it is being adopted; then
+/// what `read` would return after it. `together` names attributes one call sets all at once:
+/// when any of them changed, all of them are brought to the plan.
+pub async fn update_with<R: Named>(
+    p: &R,
     cx: &Ctx,
     live: &Live,
     changed: &BTreeSet<String>,
-    tags: &Tags,
+    together: &[&str],
     settings: impl std::future::Future<Output = Result<()>> + Send,
-) -> Result<()> {
+) -> Result<Live> {
+    let want = R::desired(p, cx)?;
     let arn = live.output("arn")?;
     let mut jobs: Vec<Call<'_>> = vec![Box::pin(settings)];
     if changed.contains("tags") || !live.owned {
-        jobs.push(Box::pin(retag(cx, arn, tags, live.attrs.get("tags"))));
+        jobs.push(Box::pin(retag(cx, arn, p.tags(), live.attrs.get("tags"))));
     }
-    all(jobs).await.map(|_| ())
+    all(jobs).await?;
+    let mut done = changed.clone();
+    if together.iter().any(|a| changed.contains(*a)) {
+        done.extend(together.iter().map(|a| a.to_string()));
+    }
+    Ok(updated(live, &want, &done, p.name()))
 }
 
 /// Enables or disables a resource (`$on`), with the call of each name.
@@ -330,6 +342,7 @@ macro_rules! delete_by_id {
 }
 pub(crate) use delete_by_id;
 
+/// A PEM bundle as compared and sent: `\n` line ends, no surrounding blank space.
 pub fn normalize_pem(pem: &str) -> String {
     pem.replace("\r\n", "\n").trim().to_string()
 }

@@ -17,14 +17,12 @@ use aws_sdk_rolesanywhere::types::{AttributeMapping, MappingRule, ProfileDetail}
 use serde_json::{json, Value as Json};
 
 use super::{
-    create_tagged, delete_by_id, need, ra_tags, settle, switch, tags_attr, update_with, updated,
-    NOT_FOUND,
+    create_tagged, delete_by_id, need, ra_tags, settle, switch, tags_attr, update_with, NOT_FOUND,
 };
 use crate::engine::resource::{plan_tags, sorted, Ctx, Desired, Error, Live, Resource, Result};
-use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
+use crate::lint::{kinds, limits, names, one_document, Checker, Env, NameCheck, Rules};
 use crate::plan::types::{CertificateField, Profile};
 use crate::plan::Path as PropPath;
-use crate::policy;
 use crate::policy::canonical;
 
 const DEFAULT_DURATION: u32 = 3600;
@@ -228,8 +226,7 @@ const UPDATABLE: &[&str] = &[
 ];
 
 impl Resource for Profile {
-    // Found through the tag index, whose lag has its own search (`found_by_listing!`).
-    const READS_LAG: bool = false;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
     type Handle = ();
 
@@ -251,10 +248,6 @@ impl Resource for Profile {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         super::read_by_listing(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        super::owned_by_listing::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -291,7 +284,6 @@ impl Resource for Profile {
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
-        let want = Self::desired(p, cx)?;
         let id = live.output("id")?.to_string();
         let policy = session_policy_text(p, cx)?.unwrap_or_default();
         // The profile's own settings one after the other; its tags alongside.
@@ -324,17 +316,16 @@ impl Resource for Profile {
             }
             Ok(())
         };
-        update_with(cx, live, changed, &p.tags, settings).await?;
         // UpdateProfile sets every one of its attributes to the plan's.
-        let mut done = changed.clone();
-        if UPDATABLE.iter().any(|a| changed.contains(*a)) {
-            done.extend(UPDATABLE.iter().map(|a| a.to_string()));
-        }
-        Ok(updated(live, &want, &done, &p.name))
+        update_with(p, cx, live, changed, UPDATABLE, settings).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
         delete_by_id!(cx, live, "DeleteProfile", delete_profile, profile_id)
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        super::owned_by_listing::<Self>(cx).await
     }
 }
 
@@ -344,10 +335,7 @@ impl Rules for Profile {
         limits::check_tags(cx, at, &self.tags);
     }
     fn documents(&self, at: &PropPath) -> Vec<(PropPath, Json)> {
-        self.session_policy
-            .iter()
-            .map(|d| (at.key("session_policy"), policy::yaml_to_json(d)))
-            .collect()
+        one_document(at, "session_policy", self.session_policy.as_ref())
     }
     fn names(&self) -> Vec<(&str, NameCheck)> {
         vec![(&self.name, NameCheck::Rule(&names::PROFILE_NAME))]

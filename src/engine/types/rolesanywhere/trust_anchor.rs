@@ -184,8 +184,7 @@ super::listed! {
 }
 
 impl Resource for TrustAnchor {
-    // Found through the tag index, whose lag has its own search (`found_by_listing!`).
-    const READS_LAG: bool = false;
+    const READS_LAG: bool = super::READS_LAG;
     const NAME_PROPERTY: Option<&'static str> = Some("name");
     type Handle = ();
 
@@ -200,10 +199,6 @@ impl Resource for TrustAnchor {
 
     async fn read(p: &Self, cx: &Ctx) -> Result<Option<Live>> {
         super::read_by_listing(p, cx).await
-    }
-
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        super::owned_by_listing::<Self>(cx).await
     }
 
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
@@ -234,7 +229,6 @@ impl Resource for TrustAnchor {
 
     async fn update(p: &Self, live: &Live, changed: &BTreeSet<String>, cx: &Ctx) -> Result<Live> {
         let ra = &cx.clients().rolesanywhere;
-        let want = Self::desired(p, cx)?;
         let id = live.output("id")?.to_string();
         let source_changed = changed.contains("certificate") || changed.contains("name");
         let pem = if source_changed {
@@ -265,8 +259,7 @@ impl Resource for TrustAnchor {
             }
             Ok(())
         };
-        update_with(cx, live, changed, &p.tags, settings).await?;
-        Ok(updated(live, &want, changed, &p.name))
+        update_with(p, cx, live, changed, &[], settings).await
     }
 
     async fn delete(live: &Live, cx: &Ctx) -> Result<()> {
@@ -277,6 +270,10 @@ impl Resource for TrustAnchor {
             delete_trust_anchor,
             trust_anchor_id
         )
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        super::owned_by_listing::<Self>(cx).await
     }
 }
 

@@ -27,9 +27,9 @@ use crate::engine::resource::{
     owned_id, owned_in_order, plan_tags, user_tags, Ctx, Desired, Error, Extensions, Live,
     Resource, Result, TAG_PLAN,
 };
-use crate::engine::types::shared::exists_as_ours;
 use crate::engine::types::shared::{all, converged, Call};
 use crate::engine::types::shared::{answered, gone_ok, NOT_FOUND};
+use crate::engine::types::shared::{exists_as_ours, to_plan};
 use crate::hex::hex;
 use crate::lint::{kinds, limits, names, Checker, Env, NameCheck, Rules};
 use crate::plan::types::Secret;
@@ -382,58 +382,6 @@ impl Resource for Secret {
         Ok(Some(planned_live(p, &seen, value, owned, cx)))
     }
 
-    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
-        // One ListSecrets (a page per 100): it filters by tag and returns the tags, and leaves
-        // out secrets scheduled for deletion. The filters match the key and the value each on
-        // any tag, so the tags are checked here too.
-        let mut pages = cx
-            .clients()
-            .secrets
-            .list_secrets()
-            .filters(
-                Filter::builder()
-                    .key(FilterNameStringType::TagKey)
-                    .values(TAG_PLAN)
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .key(FilterNameStringType::TagValue)
-                    .values(&cx.owner.name)
-                    .build(),
-            )
-            .into_paginator()
-            .send();
-        let mut found = vec![];
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| cx.aws("ListSecrets", e))?;
-            for entry in page.secret_list() {
-                let (Some(arn), Some(name)) = (entry.arn(), entry.name()) else {
-                    continue;
-                };
-                let seen = Seen {
-                    arn,
-                    name,
-                    description: entry.description().unwrap_or_default(),
-                    kms_key: kms_key_attr(None, entry.kms_key_id()),
-                    tags: pairs(entry.tags()),
-                    scheduled: entry.deleted_date().is_some(),
-                };
-                let Some(id) = owned_id(&cx.owner, seen.tags.iter().copied()) else {
-                    continue;
-                };
-                if seen.scheduled {
-                    continue;
-                }
-                // The value is not read: deleting never shows it, and GetSecretValue would need
-                // the secret's key, which may be going away too. The plan's recovery window and
-                // force setting are unknown: the defaults (7 days; forced only if the run is).
-                found.push((id, live_of(&seen, Json::Null, true, DEFAULT_WINDOW, false)));
-            }
-        }
-        Ok(owned_in_order(found))
-    }
-
     async fn create(p: &Self, cx: &Ctx) -> Result<Live> {
         let sm = &cx.clients().secrets;
         let want = Self::desired(p, cx)?;
@@ -488,10 +436,7 @@ impl Resource for Secret {
                 }
                 let live = exists_as_ours(p, cx, e, &format!("secret `{}`", p.name)).await?;
                 let changed = changed_attrs(&want, &live);
-                if changed.is_empty() {
-                    return Ok(live);
-                }
-                Self::update(p, &live, &changed, cx).await
+                to_plan(p, cx, live, changed).await
             }
         }
     }
@@ -613,6 +558,58 @@ impl Resource for Secret {
                 }
             }
         }
+    }
+
+    async fn find_owned(cx: &Ctx) -> Result<Vec<(String, Live)>> {
+        // One ListSecrets (a page per 100): it filters by tag and returns the tags, and leaves
+        // out secrets scheduled for deletion. The filters match the key and the value each on
+        // any tag, so the tags are checked here too.
+        let mut pages = cx
+            .clients()
+            .secrets
+            .list_secrets()
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagKey)
+                    .values(TAG_PLAN)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagValue)
+                    .values(&cx.owner.name)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let mut found = vec![];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cx.aws("ListSecrets", e))?;
+            for entry in page.secret_list() {
+                let (Some(arn), Some(name)) = (entry.arn(), entry.name()) else {
+                    continue;
+                };
+                let seen = Seen {
+                    arn,
+                    name,
+                    description: entry.description().unwrap_or_default(),
+                    kms_key: kms_key_attr(None, entry.kms_key_id()),
+                    tags: pairs(entry.tags()),
+                    scheduled: entry.deleted_date().is_some(),
+                };
+                let Some(id) = owned_id(&cx.owner, seen.tags.iter().copied()) else {
+                    continue;
+                };
+                if seen.scheduled {
+                    continue;
+                }
+                // The value is not read: deleting never shows it, and GetSecretValue would need
+                // the secret's key, which may be going away too. The plan's recovery window and
+                // force setting are unknown: the defaults (7 days; forced only if the run is).
+                found.push((id, live_of(&seen, Json::Null, true, DEFAULT_WINDOW, false)));
+            }
+        }
+        Ok(owned_in_order(found))
     }
 }
 
