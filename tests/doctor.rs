@@ -382,3 +382,37 @@ fn doctor_names_a_skewed_clock_as_the_cause() {
         );
     }
 }
+
+/// The budget runs out while china is still being checked (every china answer 5 s late, a
+/// budget of 8 s): the checks china finished (its DNS and connect at least) are printed before
+/// the verdict, and china is named as the partition that did not finish (issue #25, 10: none
+/// of a stalled partition's finished checks were printed).
+#[test]
+fn doctor_prints_a_stalled_partitions_finished_checks_before_the_budget() {
+    let tb = Testbed::private();
+    let run = Run::new(&tb);
+    let plan = plan_file("china-to-commercial.yaml");
+    tb.set_faults(Side::China, "latency_ms=5000");
+    let (o, checks, took) = doctor(
+        &run,
+        &plan,
+        &["--budget", "8"],
+        &[],
+        Duration::from_secs(60),
+    );
+    tb.set_faults(Side::China, "off");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    for name in ["DNS ", "connect "] {
+        assert_eq!(find(&checks, "china", name)["status"], "pass", "{checks:#?}");
+    }
+    let stalled = find(&checks, "china", "partition checks");
+    assert_eq!(stalled["status"], "fail", "{stalled}");
+    let last = checks.last().unwrap();
+    assert_eq!(last["check"], "time budget", "{checks:#?}");
+    let at = |c: &Json| checks.iter().position(|x| x == c).unwrap();
+    assert!(
+        at(stalled) < at(last),
+        "every finished check before the verdict"
+    );
+}

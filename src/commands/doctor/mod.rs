@@ -228,7 +228,12 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
         Err(code) => return code,
     };
     let apply_line = common.command_line("apply");
-    within_budget(format, budget, move |report| async move {
+    // Each partition's finished checks until its block is printed: when the budget runs out,
+    // what a stalled partition did check is printed before the verdict, so the reader sees
+    // which partition stopped where.
+    let blocks: Blocks = Default::default();
+    let unfinished = unfinished_of(blocks.clone());
+    let run = move |report: std::rc::Rc<dyn Fn(Check)>| async move {
         let report = &*report;
         let start = Instant::now();
         let engine = match Engine::connect(spec, setup).await {
@@ -251,10 +256,12 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
             .iter()
             .map(|n| {
                 let part = engine.partition(n).expect("a connected partition");
+                let blocks = &blocks;
                 async move {
-                    let block = std::sync::Mutex::new(vec![]);
-                    let ok = reach(part, &|c| block.lock().unwrap().push(c)).await;
-                    (ok, block.into_inner().unwrap())
+                    let keep = |c| blocks.lock().unwrap().entry(n.clone()).or_default().push(c);
+                    let ok = reach(part, &keep).await;
+                    let block = blocks.lock().unwrap().remove(n).unwrap_or_default();
+                    (ok, block)
                 }
             })
             .collect();
@@ -276,12 +283,40 @@ pub fn run(common: &Common, format: Format, budget: Duration) -> ExitCode {
                 ),
             );
         }
-    })
+    };
+    within_budget(format, budget, run, unfinished)
+}
+
+/// Each partition's checks so far, by partition, while it is being checked.
+type Blocks = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<Check>>>>;
+
+/// What the partitions still being checked when the budget ran out had found, each followed
+/// by a line naming it as the one that did not finish.
+fn unfinished_of(blocks: Blocks) -> impl FnOnce() -> Vec<Check> {
+    move || {
+        let start = Instant::now();
+        let held = std::mem::take(&mut *blocks.lock().unwrap());
+        let mut out = vec![];
+        for (name, block) in held {
+            out.extend(block);
+            out.push(Check::new(&name, "partition checks", start).fail(
+                "did not finish within the budget",
+                "the last check above is the last that answered in this partition",
+                "look at what comes after it (a proxy, an endpoint that never ends its answer)",
+            ));
+        }
+        out
+    }
 }
 
 /// Run the checks `body` makes, each printed as it is reported, within the run's budget: exit 0
 /// only when they finish in time and none failed.
-fn within_budget<F, Fut>(format: Format, budget: Duration, body: F) -> ExitCode
+fn within_budget<F, Fut>(
+    format: Format,
+    budget: Duration,
+    body: F,
+    unfinished: impl FnOnce() -> Vec<Check>,
+) -> ExitCode
 where
     F: FnOnce(std::rc::Rc<dyn Fn(Check)>) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -298,6 +333,10 @@ where
     let done = rt.block_on(async { tokio::time::timeout(budget, work).await });
     rt.shutdown_timeout(Duration::from_millis(100));
     if done.is_err() {
+        // Every check that finished is printed before the verdict.
+        for c in unfinished() {
+            render(&c, format);
+        }
         render(
             &Check::new("-", "time budget", start).fail(
                 format!("the checks did not finish within {} s", budget.as_secs()),
@@ -328,7 +367,12 @@ pub fn run_workload(
         profile.map(str::to_string),
         root.to_path_buf(),
     );
-    within_budget(format, budget, move |report| async move {
-        workload::check(&config, profile.as_deref(), &root, &*report).await;
-    })
+    within_budget(
+        format,
+        budget,
+        move |report| async move {
+            workload::check(&config, profile.as_deref(), &root, &*report).await;
+        },
+        Vec::new,
+    )
 }
