@@ -1,6 +1,8 @@
 //! `xpart credential-process`: Roles Anywhere credentials against the local test-bed, through
 //! the library, the built binary, the aws CLI, and next to a third-party client.
 
+use crate::harness::sent;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -122,13 +124,7 @@ async fn sdk_with(tb: &Testbed, side: Side, c: &ProcessCredentials) -> SdkConfig
 
 async fn whoami(tb: &Testbed, side: Side, c: &ProcessCredentials) -> String {
     let sts = aws_sdk_sts::Client::new(&sdk_with(tb, side, c).await);
-    sts.get_caller_identity()
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string()
+    sent!(sts.get_caller_identity()).arn().unwrap().to_string()
 }
 
 /// `arn:<p>:sts::<account>:assumed-role/<role name>/`, what a session of the chain's role looks like.
@@ -195,12 +191,7 @@ fn credential_process_rsa_and_ecdsa_keys_on_both_partitions() {
                     tb.account(side)
                 )));
                 let sm = aws_sdk_secretsmanager::Client::new(&sdk_with(tb, side, creds).await);
-                let secret = sm
-                    .get_secret_value()
-                    .secret_id(&c.secret_id)
-                    .send()
-                    .await
-                    .unwrap();
+                let secret = sent!(sm.get_secret_value().secret_id(&c.secret_id));
                 assert_eq!(secret.secret_string(), Some(SECRET));
 
                 // The cache holds these credentials, privately, and no key material.
@@ -483,12 +474,10 @@ fn credential_process_role_session_name() {
             other => panic!("{other:?}"),
         }
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::China).await);
-        ra.update_profile()
+        sent!(ra
+            .update_profile()
             .profile_id(&c.profile_id)
-            .accept_role_session_name(true)
-            .send()
-            .await
-            .unwrap();
+            .accept_role_session_name(true));
         let got = obtain(&args, &env(&dir)).unwrap();
         let arn = whoami(tb, Side::China, &got.credentials).await;
         assert_eq!(
@@ -1410,12 +1399,10 @@ fn a_profile_line_written_for_the_helper_works_with_xpart() {
     let c = rt().block_on(async {
         let c = chain(tb, side).await;
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
-        ra.update_profile()
+        sent!(ra
+            .update_profile()
             .profile_id(&c.profile_id)
-            .accept_role_session_name(true)
-            .send()
-            .await
-            .unwrap();
+            .accept_role_session_name(true));
         c
     });
     let inter = c.ca.intermediate(&unique("intermediate"));

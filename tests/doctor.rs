@@ -2,6 +2,8 @@
 //! endpoint that takes connections and never answers, a slow partition, a clock ten minutes
 //! ahead, a disabled profile, the workload's certificate from another CA.
 
+use crate::harness::sent;
+
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -211,7 +213,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let ra =
         rt.block_on(async { aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await) });
     let profile_id = rt.block_on(async {
-        let all = ra.list_profiles().send().await.unwrap();
+        let all = sent!(ra.list_profiles());
         let p = all
             .profiles()
             .iter()
@@ -220,13 +222,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
             .clone();
         p.profile_id().unwrap().to_string()
     });
-    rt.block_on(async {
-        ra.disable_profile()
-            .profile_id(&profile_id)
-            .send()
-            .await
-            .unwrap()
-    });
+    rt.block_on(async { sent!(ra.disable_profile().profile_id(&profile_id)) });
     let (o, checks, _) = doctor(&run, &plan, &[], &[], limit);
     assert_eq!(o.status.code(), Some(1));
     let c = find(&checks, "commercial", "profile");
@@ -242,25 +238,17 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
             .contains("the profile is disabled"),
         "{c}"
     );
-    rt.block_on(async {
-        ra.enable_profile()
-            .profile_id(&profile_id)
-            .send()
-            .await
-            .unwrap()
-    });
+    rt.block_on(async { sent!(ra.enable_profile().profile_id(&profile_id)) });
 
     // The workload's certificate from another CA: "untrusted certificate", naming the anchor.
     let other = harness::pki::ca(&harness::unique("other-root"), true);
     let leaf = other.issue("cn-ec2-workload", false, false);
     rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::China).await);
-        sm.put_secret_value()
+        sent!(sm
+            .put_secret_value()
             .secret_id(format!("xpart/workload-key-{sfx}"))
-            .secret_string(format!("{}{}", leaf.cert_pem, leaf.key_pem))
-            .send()
-            .await
-            .unwrap();
+            .secret_string(format!("{}{}", leaf.cert_pem, leaf.key_pem)));
     });
     let (o, checks, _) = doctor(&run, &plan, &[], &[], limit);
     assert_eq!(o.status.code(), Some(1));

@@ -1,6 +1,8 @@
 //! `xpart plan`, `apply` and `destroy` end to end on the test-bed, checked with an independent
 //! client (boto3) and against each other.
 
+use crate::harness::sent;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
@@ -157,12 +159,9 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
     let rt = harness::rt();
     rt.block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
-        iam.create_role()
+        sent!(iam.create_role()
             .role_name(&role)
-            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-            .send()
-            .await
-            .unwrap();
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#));
     });
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -194,7 +193,7 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
             .await
             .expect("the role is untouched");
         assert!(r.role().unwrap().tags().is_empty());
-        iam.delete_role().role_name(&role).send().await.unwrap();
+        sent!(iam.delete_role().role_name(&role));
     });
 }
 
@@ -466,13 +465,7 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
     let alias = format!("alias/xpart-extra-{}", run.suffix);
     let aliases = harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        kms.list_aliases()
-            .limit(1000)
-            .send()
-            .await
-            .unwrap()
-            .aliases()
-            .to_vec()
+        sent!(kms.list_aliases().limit(1000)).aliases().to_vec()
     });
     assert!(
         aliases
@@ -593,16 +586,13 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
         let mut arns = vec![];
         for i in 0..6 {
-            let made = ra
+            let made = sent!(ra
                 .create_profile()
                 .name(format!("foreign-{}-{i}", run.suffix))
                 .role_arns(format!(
                     "arn:aws:iam::{}:role/foreign",
                     tb.account(Side::Commercial)
-                ))
-                .send()
-                .await
-                .unwrap();
+                )));
             arns.push(made.profile().unwrap().profile_id().unwrap().to_string());
         }
         arns
@@ -650,7 +640,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         for id in foreign {
             let left = ra.get_profile().profile_id(&id).send().await;
             assert!(left.is_ok(), "another's profile is left alone: {left:?}");
-            ra.delete_profile().profile_id(&id).send().await.unwrap();
+            sent!(ra.delete_profile().profile_id(&id));
         }
     });
 }

@@ -2,6 +2,8 @@
 //! nothing to do costs in calls, also in a full account, and that answering from the scan
 //! never costs a duplicate.
 
+use crate::harness::sent;
+
 use std::collections::BTreeMap;
 
 use crate::harness::{self, plan_file, text, Run, Side, Testbed};
@@ -27,17 +29,15 @@ fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
     harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let tag = harness::kms_tag;
-        kms.create_key()
+        sent!(kms
+            .create_key()
             .tags(tag("xpart:plan", plan_name))
             .tags(tag("xpart:lineage", &seed_lineage()))
-            .tags(tag("xpart:id", "client_key_key"))
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_string()
+            .tags(tag("xpart:id", "client_key_key")))
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string()
     })
 }
 
@@ -66,7 +66,7 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
 fn china_role_arn(tb: &Testbed, name: &str) -> String {
     harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-        let got = iam.get_role().role_name(name).send().await.unwrap();
+        let got = sent!(iam.get_role().role_name(name));
         got.role().unwrap().arn().to_string()
     })
 }
@@ -377,7 +377,7 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
     let sfx = &run.suffix;
     let names: Vec<String> = harness::rt().block_on(async {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
-        let a = ra.list_trust_anchors().send().await.unwrap();
+        let a = sent!(ra.list_trust_anchors());
         a.trust_anchors()
             .iter()
             .filter_map(|t| t.name().map(str::to_string))
@@ -446,16 +446,14 @@ fn key_policies_name_the_account_as_kms_writes_it() {
         harness::rt().block_on(async {
             let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
             // GetKeyPolicy takes a key id or ARN, not an alias.
-            let meta = kms.describe_key().key_id(key).send().await.unwrap();
-            kms.get_key_policy()
+            let meta = sent!(kms.describe_key().key_id(key));
+            sent!(kms
+                .get_key_policy()
                 .key_id(meta.key_metadata().unwrap().key_id())
-                .policy_name("default")
-                .send()
-                .await
-                .unwrap()
-                .policy()
-                .unwrap()
-                .to_string()
+                .policy_name("default"))
+            .policy()
+            .unwrap()
+            .to_string()
         })
     };
     // The test-bed's KMS refuses the documented form now.

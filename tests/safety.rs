@@ -3,6 +3,8 @@
 //! broken under a live run, and a partition that stalls is never silent. Each test is one of
 //! the findings of issue #10, as it was found.
 
+use crate::harness::sent;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -265,7 +267,7 @@ fn safety_variable_values_are_literal_text() {
     let name = format!("xpart/lit-{}", suffix.trim_start_matches("suffix="));
     let desc = harness::rt().block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
-        let d = sm.describe_secret().secret_id(&name).send().await.unwrap();
+        let d = sent!(sm.describe_secret().secret_id(&name));
         d.description().unwrap_or_default().to_string()
     });
     assert_eq!(desc, "${app_secret.arn} $${x} ${x");

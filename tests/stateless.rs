@@ -3,6 +3,8 @@
 //! the bridge; no private key exists in any file of either, nor in their output; the trust
 //! anchor holds the certificate of the KMS key the plan made.
 
+use crate::harness::sent;
+
 use std::path::Path;
 
 use x509_parser::prelude::*;
@@ -86,14 +88,11 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
     harness::rt().block_on(async {
         let conf = tb.sdk(Side::Commercial).await;
         let kms = aws_sdk_kms::Client::new(&conf);
-        let public = kms
+        let public = sent!(kms
             .get_public_key()
-            .key_id(format!("alias/xpart-root-ca-{sfx}"))
-            .send()
-            .await
-            .unwrap();
+            .key_id(format!("alias/xpart-root-ca-{sfx}")));
         let ra = aws_sdk_rolesanywhere::Client::new(&conf);
-        let anchors = ra.list_trust_anchors().send().await.unwrap();
+        let anchors = sent!(ra.list_trust_anchors());
         let anchor = anchors
             .trust_anchors()
             .iter()

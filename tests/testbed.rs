@@ -1,5 +1,7 @@
 //! The local test-bed itself: partitions, Roles Anywhere emulation, fidelity fixes, faults, up/down.
 
+use crate::harness::{refused, sent};
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,7 @@ fn each_partition_has_its_own_account_and_arn_partition_sdk() {
         let mut accounts = vec![];
         for side in SIDES {
             let sts = aws_sdk_sts::Client::new(&tb.sdk(side).await);
-            let id = sts.get_caller_identity().send().await.unwrap();
+            let id = sent!(sts.get_caller_identity());
             let arn = id.arn().unwrap();
             assert!(
                 arn.starts_with(&format!("arn:{}:", side.partition())),
@@ -77,14 +79,10 @@ fn trust_anchor_requires_a_ca_certificate() {
         for side in SIDES {
             let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
             let no_bc = pki::ca("no-basic-constraints", false);
-            let err = ra
+            let err = refused!(ra
                 .create_trust_anchor()
                 .name(unique("bad"))
-                .source(ra_source(&no_bc.pem))
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error();
+                .source(ra_source(&no_bc.pem)));
             assert!(err.is_validation_exception(), "{side:?}: {err:?}");
             assert_eq!(
                 err.meta().message(),
@@ -92,14 +90,10 @@ fn trust_anchor_requires_a_ca_certificate() {
             );
 
             let no_sign = pki::ca_without_cert_sign("no-cert-sign");
-            let err = ra
+            let err = refused!(ra
                 .create_trust_anchor()
                 .name(unique("bad"))
-                .source(ra_source(&no_sign))
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error();
+                .source(ra_source(&no_sign)));
             assert!(err.is_validation_exception(), "{side:?}: {err:?}");
 
             let good = pki::ca("good", true);
@@ -156,99 +150,54 @@ fn roles_anywhere_control_plane_round_trip() {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
         let ca = pki::ca("crud", true);
         let name = unique("crud");
-        let ta = ra
+        let ta = sent!(ra
             .create_trust_anchor()
             .name(&name)
             .source(ra_source(&ca.pem))
-            .tags(Tag::builder().key("xpart:plan").value("t").build().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .trust_anchor
-            .unwrap();
+            .tags(Tag::builder().key("xpart:plan").value("t").build().unwrap()))
+        .trust_anchor
+        .unwrap();
         let id = ta.trust_anchor_id().unwrap().to_string();
         let arn = ta.trust_anchor_arn().unwrap().to_string();
         assert_eq!(ta.enabled(), Some(false));
 
-        let got = ra
-            .get_trust_anchor()
-            .trust_anchor_id(&id)
-            .send()
-            .await
-            .unwrap();
+        let got = sent!(ra.get_trust_anchor().trust_anchor_id(&id));
         assert_eq!(got.trust_anchor().unwrap().name(), Some(name.as_str()));
-        let listed = ra.list_trust_anchors().send().await.unwrap();
+        let listed = sent!(ra.list_trust_anchors());
         assert!(listed
             .trust_anchors()
             .iter()
             .any(|t| t.trust_anchor_arn() == Some(arn.as_str())));
 
         let renamed = format!("{name}-2");
-        let up = ra
-            .update_trust_anchor()
-            .trust_anchor_id(&id)
-            .name(&renamed)
-            .send()
-            .await
-            .unwrap();
+        let up = sent!(ra.update_trust_anchor().trust_anchor_id(&id).name(&renamed));
         assert_eq!(up.trust_anchor().unwrap().name(), Some(renamed.as_str()));
-        let en = ra
-            .enable_trust_anchor()
-            .trust_anchor_id(&id)
-            .send()
-            .await
-            .unwrap();
+        let en = sent!(ra.enable_trust_anchor().trust_anchor_id(&id));
         assert_eq!(en.trust_anchor().unwrap().enabled(), Some(true));
-        let dis = ra
-            .disable_trust_anchor()
-            .trust_anchor_id(&id)
-            .send()
-            .await
-            .unwrap();
+        let dis = sent!(ra.disable_trust_anchor().trust_anchor_id(&id));
         assert_eq!(dis.trust_anchor().unwrap().enabled(), Some(false));
 
-        ra.tag_resource()
+        sent!(ra
+            .tag_resource()
             .resource_arn(&arn)
-            .tags(Tag::builder().key("extra").value("1").build().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let tags = ra
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .unwrap();
+            .tags(Tag::builder().key("extra").value("1").build().unwrap()));
+        let tags = sent!(ra.list_tags_for_resource().resource_arn(&arn));
         let keys: Vec<_> = tags.tags().iter().map(|t| t.key().to_string()).collect();
         assert!(
             keys.contains(&"xpart:plan".to_string()) && keys.contains(&"extra".to_string()),
             "{keys:?}"
         );
-        ra.untag_resource()
-            .resource_arn(&arn)
-            .tag_keys("extra")
-            .send()
-            .await
-            .unwrap();
-        let tags = ra
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .unwrap();
+        sent!(ra.untag_resource().resource_arn(&arn).tag_keys("extra"));
+        let tags = sent!(ra.list_tags_for_resource().resource_arn(&arn));
         assert_eq!(tags.tags().len(), 1);
 
         let role_arn = format!("arn:aws-cn:iam::{}:role/{}", tb.account(side), unique("r"));
         for bad in [899, 43201] {
-            let err = ra
+            let err = refused!(ra
                 .create_profile()
                 .name(unique("p"))
                 .role_arns(&role_arn)
-                .duration_seconds(bad)
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error();
+                .duration_seconds(bad));
             assert!(err.is_validation_exception(), "{bad}: {err:?}");
         }
         let foreign = format!("arn:aws:iam::{}:role/x", tb.account(side));
@@ -261,54 +210,29 @@ fn roles_anywhere_control_plane_round_trip() {
             .unwrap_err();
         assert!(err.into_service_error().is_validation_exception());
 
-        let p = ra
+        let p = sent!(ra
             .create_profile()
             .name(unique("p"))
             .role_arns(&role_arn)
-            .duration_seconds(3600)
-            .send()
-            .await
-            .unwrap()
-            .profile
-            .unwrap();
+            .duration_seconds(3600))
+        .profile
+        .unwrap();
         let pid = p.profile_id().unwrap().to_string();
         assert!(p
             .profile_arn()
             .unwrap()
             .starts_with("arn:aws-cn:rolesanywhere:"));
-        let up = ra
-            .update_profile()
-            .profile_id(&pid)
-            .duration_seconds(900)
-            .send()
-            .await
-            .unwrap();
+        let up = sent!(ra.update_profile().profile_id(&pid).duration_seconds(900));
         assert_eq!(up.profile().unwrap().duration_seconds(), Some(900));
-        let en = ra.enable_profile().profile_id(&pid).send().await.unwrap();
+        let en = sent!(ra.enable_profile().profile_id(&pid));
         assert_eq!(en.profile().unwrap().enabled(), Some(true));
-        ra.disable_profile().profile_id(&pid).send().await.unwrap();
+        sent!(ra.disable_profile().profile_id(&pid));
 
-        ra.delete_profile().profile_id(&pid).send().await.unwrap();
-        let err = ra
-            .get_profile()
-            .profile_id(&pid)
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error();
+        sent!(ra.delete_profile().profile_id(&pid));
+        let err = refused!(ra.get_profile().profile_id(&pid));
         assert!(err.is_resource_not_found_exception(), "{err:?}");
-        ra.delete_trust_anchor()
-            .trust_anchor_id(&id)
-            .send()
-            .await
-            .unwrap();
-        let err = ra
-            .get_trust_anchor()
-            .trust_anchor_id(&id)
-            .send()
-            .await
-            .unwrap_err()
-            .into_service_error();
+        sent!(ra.delete_trust_anchor().trust_anchor_id(&id));
+        let err = refused!(ra.get_trust_anchor().trust_anchor_id(&id));
         assert!(err.is_resource_not_found_exception(), "{err:?}");
     });
 }
@@ -394,31 +318,15 @@ fn create_session_refuses_what_aws_refuses() {
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
 
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(side).await);
-        ra.disable_trust_anchor()
-            .trust_anchor_id(&c.anchor_id)
-            .send()
-            .await
-            .unwrap();
+        sent!(ra.disable_trust_anchor().trust_anchor_id(&c.anchor_id));
         let v = third_party(tb, &c, &good, false);
         assert_eq!(v["code"], "AccessDeniedException", "disabled anchor: {v}");
-        ra.enable_trust_anchor()
-            .trust_anchor_id(&c.anchor_id)
-            .send()
-            .await
-            .unwrap();
+        sent!(ra.enable_trust_anchor().trust_anchor_id(&c.anchor_id));
 
-        ra.disable_profile()
-            .profile_id(&c.profile_id)
-            .send()
-            .await
-            .unwrap();
+        sent!(ra.disable_profile().profile_id(&c.profile_id));
         let v = third_party(tb, &c, &good, false);
         assert_eq!(v["code"], "AccessDeniedException", "disabled profile: {v}");
-        ra.enable_profile()
-            .profile_id(&c.profile_id)
-            .send()
-            .await
-            .unwrap();
+        sent!(ra.enable_profile().profile_id(&c.profile_id));
 
         // Back to a working chain: the refusals above were for the stated reasons only.
         let v = third_party(tb, &c, &good, false);
@@ -445,12 +353,10 @@ fn trust_policy_conditions_are_enforced() {
                 }
             }]
         });
-        iam.update_assume_role_policy()
+        sent!(iam
+            .update_assume_role_policy()
             .role_name(name)
-            .policy_document(trust.to_string())
-            .send()
-            .await
-            .unwrap();
+            .policy_document(trust.to_string()));
         let v = third_party(tb, &c, &c.ca.issue("workload", false, false), false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
 
@@ -467,12 +373,10 @@ fn trust_policy_conditions_are_enforced() {
                 }
             }]
         });
-        iam.update_assume_role_policy()
+        sent!(iam
+            .update_assume_role_policy()
             .role_name(name)
-            .policy_document(trust.to_string())
-            .send()
-            .await
-            .unwrap();
+            .policy_document(trust.to_string()));
         let v = third_party(tb, &c, &c.ca.issue("someone-else", false, false), false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
         let v = third_party(tb, &c, &c.ca.issue("cn-ec2-workload", false, false), false);
@@ -502,21 +406,14 @@ fn cross_partition_principals_are_refused_like_aws() {
                 .to_string()
             };
             let iam = aws_sdk_iam::Client::new(&conf);
-            let err = iam
+            let err = refused!(iam
                 .create_role()
                 .role_name(unique("xp"))
-                .assume_role_policy_document(doc(other))
-                .send()
-                .await
-                .unwrap_err()
-                .into_service_error();
+                .assume_role_policy_document(doc(other)));
             assert!(err.is_malformed_policy_document_exception(), "{side:?}: {err:?}");
-            iam.create_role()
+            sent!(iam.create_role()
                 .role_name(unique("ok"))
-                .assume_role_policy_document(doc(side.partition()))
-                .send()
-                .await
-                .unwrap();
+                .assume_role_policy_document(doc(side.partition())));
 
             let key_policy = |partition: &str| {
                 serde_json::json!({
@@ -532,11 +429,11 @@ fn cross_partition_principals_are_refused_like_aws() {
                 .to_string()
             };
             let kms = aws_sdk_kms::Client::new(&conf);
-            let err = kms.create_key().policy(key_policy(other)).send().await.unwrap_err().into_service_error();
+            let err = refused!(kms.create_key().policy(key_policy(other)));
             assert!(err.is_malformed_policy_document_exception(), "{side:?}: {err:?}");
             // The documented default key policy, with the account principal, is accepted in
             // both partitions (arn:aws-cn:iam::<account>:root in China).
-            let key = kms.create_key().policy(key_policy(side.partition())).send().await.unwrap();
+            let key = sent!(kms.create_key().policy(key_policy(side.partition())));
             let key_arn = key.key_metadata().unwrap().arn().unwrap();
             assert!(key_arn.starts_with(&format!("arn:{}:kms:", side.partition())), "{key_arn}");
         }
@@ -551,12 +448,12 @@ fn latency_is_per_partition() {
         let china = aws_sdk_sts::Client::new(&tb.sdk(Side::China).await);
         let commercial = aws_sdk_sts::Client::new(&tb.sdk(Side::Commercial).await);
         // Warm both connections' code paths once so only latency is measured.
-        commercial.get_caller_identity().send().await.unwrap();
+        sent!(commercial.get_caller_identity());
         let t = Instant::now();
-        china.get_caller_identity().send().await.unwrap();
+        sent!(china.get_caller_identity());
         let slow = t.elapsed();
         let t = Instant::now();
-        commercial.get_caller_identity().send().await.unwrap();
+        sent!(commercial.get_caller_identity());
         let fast = t.elapsed();
         assert!(slow >= Duration::from_millis(800), "china took {slow:?}");
         assert!(
@@ -578,31 +475,23 @@ fn lost_response_on_run_instances_yields_one_instance() {
     rt().block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
         let token = unique("token");
-        let out = ec2
+        let out = sent!(ec2
             .run_instances()
             .image_id("ami-12c6146b")
             .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
             .min_count(1)
             .max_count(1)
-            .client_token(&token)
-            .send()
-            .await
-            .unwrap();
+            .client_token(&token));
         let id = out.instances()[0].instance_id().unwrap().to_string();
         let stats = tb.stats(Side::China);
         assert_eq!(stats["injected"]["lost_response"], 1, "{stats}");
         assert_eq!(stats["calls"]["RunInstances"], 2, "{stats}");
-        let found = ec2
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("client-token")
-                    .values(&token)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let found = sent!(ec2.describe_instances().filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("client-token")
+                .values(&token)
+                .build(),
+        ));
         let ids: Vec<_> = found
             .reservations()
             .iter()
@@ -702,7 +591,7 @@ fn stall_holds_the_request() {
     rt().block_on(async {
         let sts = aws_sdk_sts::Client::new(&tb.sdk(Side::China).await);
         let t = Instant::now();
-        sts.get_caller_identity().send().await.unwrap();
+        sent!(sts.get_caller_identity());
         assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
         assert_eq!(tb.stats(Side::China)["injected"]["stall"], 1);
     });
@@ -800,26 +689,18 @@ fn lost_response_on_terminate_instances_still_succeeds() {
     let tb = Testbed::private();
     rt().block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
-        let out = ec2
+        let out = sent!(ec2
             .run_instances()
             .image_id("ami-12c6146b")
             .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
             .min_count(1)
-            .max_count(1)
-            .send()
-            .await
-            .unwrap();
+            .max_count(1));
         let id = out.instances()[0].instance_id().unwrap().to_string();
         tb.set_faults(
             Side::China,
             "lost_response=1 match=TerminateInstances max_faults=1",
         );
-        let out = ec2
-            .terminate_instances()
-            .instance_ids(&id)
-            .send()
-            .await
-            .unwrap();
+        let out = sent!(ec2.terminate_instances().instance_ids(&id));
         let stats = tb.stats(Side::China);
         assert_eq!(stats["calls"]["TerminateInstances"], 2, "{stats}");
         let state = out.terminating_instances()[0]
@@ -938,7 +819,7 @@ fn concurrent_creates_of_one_name_have_one_winner() {
             let alias = format!("alias/{}", unique("race-alias"));
             let mut keys = vec![];
             for _ in 0..16 {
-                let k = kms.create_key().send().await.unwrap();
+                let k = sent!(kms.create_key());
                 keys.push(k.key_metadata().unwrap().key_id().to_string());
             }
             let tries = keys.iter().map(|k| {
@@ -972,28 +853,19 @@ fn a_conditional_stage_move_has_one_winner() {
         let conf = no_retry(tb, Side::China).await;
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
         let name = unique("cas-secret");
-        let first = sm
-            .create_secret()
-            .name(&name)
-            .secret_string("holder-0")
-            .send()
-            .await
-            .unwrap();
+        let first = sent!(sm.create_secret().name(&name).secret_string("holder-0"));
         let base = first.version_id().unwrap().to_string();
         let mut versions = vec![];
         for i in 1..=16 {
-            let put = sm
+            let put = sent!(sm
                 .put_secret_value()
                 .secret_id(&name)
                 .secret_string(format!("holder-{i}"))
-                .version_stages(format!("CANDIDATE{i}"))
-                .send()
-                .await
-                .unwrap();
+                .version_stages(format!("CANDIDATE{i}")));
             versions.push(put.version_id().unwrap().to_string());
         }
         // Staged versions leave the current one alone.
-        let now = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+        let now = sent!(sm.get_secret_value().secret_id(&name));
         assert_eq!(now.secret_string(), Some("holder-0"));
         let moves = versions.iter().map(|v| {
             sm.update_secret_version_stage()
@@ -1015,7 +887,7 @@ fn a_conditional_stage_move_has_one_winner() {
             let code = r.as_service_error().and_then(|e| e.meta().code());
             assert_eq!(code, Some("InvalidParameterException"), "{r:?}");
         }
-        let now = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+        let now = sent!(sm.get_secret_value().secret_id(&name));
         assert_eq!(now.version_id(), Some(winners[0].as_str()));
     });
 }
@@ -1034,13 +906,10 @@ fn kms_signs_with_asymmetric_keys_on_both_partitions() {
                 (KeySpec::Rsa2048, SigningAlgorithmSpec::RsassaPkcs1V15Sha256),
                 (KeySpec::EccNistP256, SigningAlgorithmSpec::EcdsaSha256),
             ] {
-                let key = kms
+                let key = sent!(kms
                     .create_key()
                     .key_usage(KeyUsageType::SignVerify)
-                    .key_spec(spec.clone())
-                    .send()
-                    .await
-                    .unwrap();
+                    .key_spec(spec.clone()));
                 let meta = key.key_metadata().unwrap();
                 assert!(
                     meta.arn()
@@ -1050,21 +919,13 @@ fn kms_signs_with_asymmetric_keys_on_both_partitions() {
                     meta.arn()
                 );
                 let message = b"tbsCertificate bytes stand here".to_vec();
-                let signed = kms
+                let signed = sent!(kms
                     .sign()
                     .key_id(meta.key_id())
                     .message(aws_sdk_kms::primitives::Blob::new(message.clone()))
                     .message_type(MessageType::Raw)
-                    .signing_algorithm(alg.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                let public = kms
-                    .get_public_key()
-                    .key_id(meta.key_id())
-                    .send()
-                    .await
-                    .unwrap();
+                    .signing_algorithm(alg.clone()));
+                let public = sent!(kms.get_public_key().key_id(meta.key_id()));
                 let der = public.public_key().unwrap().as_ref().to_vec();
                 let sig = signed.signature().unwrap().as_ref().to_vec();
                 let check = r#"
@@ -1120,13 +981,10 @@ fn kms_refuses_oversized_messages_and_tags() {
     let tb = testbed();
     rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        let key = kms
+        let key = sent!(kms
             .create_key()
             .key_usage(KeyUsageType::SignVerify)
-            .key_spec(KeySpec::Rsa2048)
-            .send()
-            .await
-            .unwrap();
+            .key_spec(KeySpec::Rsa2048));
         let id = key.key_metadata().unwrap().key_id().to_string();
         let sign = |n: usize| {
             kms.sign()
@@ -1188,13 +1046,10 @@ fn iam_changes_reach_kms_and_ec2_after_a_seeded_delay() {
         let iam = aws_sdk_iam::Client::new(&conf);
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
         let t0 = std::time::Instant::now();
-        let role = iam
+        let role = sent!(iam
             .create_role()
             .role_name("lag-role")
-            .assume_role_policy_document(trust)
-            .send()
-            .await
-            .unwrap();
+            .assume_role_policy_document(trust));
         let arn = role.role().unwrap().arn().to_string();
         let account = tb.account(Side::China);
         let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
@@ -1223,11 +1078,8 @@ fn iam_changes_reach_kms_and_ec2_after_a_seeded_delay() {
         let waited = t0.elapsed().as_secs_f64();
         assert!((1.5..4.5).contains(&waited), "taken after {waited} s");
 
-        iam.create_instance_profile()
-            .instance_profile_name("lag-profile")
-            .send()
-            .await
-            .unwrap();
+        sent!(iam.create_instance_profile()
+            .instance_profile_name("lag-profile"));
         let ec2 = aws_sdk_ec2::Client::new(&conf);
         let e = ec2
             .run_instances()
@@ -1265,23 +1117,14 @@ fn removing_a_role_from_a_profile_twice_answers_no_such_entity() {
         let iam = aws_sdk_iam::Client::new(&no_retry(tb, Side::Commercial).await);
         let (role, profile) = (unique("rm-role"), unique("rm-profile"));
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        iam.create_role()
+        sent!(iam.create_role()
             .role_name(&role)
-            .assume_role_policy_document(trust)
-            .send()
-            .await
-            .unwrap();
-        iam.create_instance_profile()
+            .assume_role_policy_document(trust));
+        sent!(iam.create_instance_profile()
+            .instance_profile_name(&profile));
+        sent!(iam.add_role_to_instance_profile()
             .instance_profile_name(&profile)
-            .send()
-            .await
-            .unwrap();
-        iam.add_role_to_instance_profile()
-            .instance_profile_name(&profile)
-            .role_name(&role)
-            .send()
-            .await
-            .unwrap();
+            .role_name(&role));
         let remove = || {
             iam.remove_role_from_instance_profile()
                 .instance_profile_name(&profile)
@@ -1361,7 +1204,7 @@ fn the_tag_index_lags_a_create_in_the_consistency_mode() {
         let conf = no_retry(&tb, Side::Commercial).await;
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
         let tag = unique("lag");
-        let made = sm
+        let made = sent!(sm
             .create_secret()
             .name(unique("lagging-secret"))
             .secret_string("v")
@@ -1370,27 +1213,19 @@ fn the_tag_index_lags_a_create_in_the_consistency_mode() {
                     .key("lag-test")
                     .value(&tag)
                     .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+            ));
         let arn = made.arn().unwrap().to_string();
         let tagging = aws_sdk_resourcegroupstagging::Client::new(&conf);
         let listed = || async {
-            tagging
-                .get_resources()
-                .tag_filters(
-                    aws_sdk_resourcegroupstagging::types::TagFilter::builder()
-                        .key("lag-test")
-                        .values(&tag)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .resource_tag_mapping_list()
-                .iter()
-                .any(|m| m.resource_arn() == Some(arn.as_str()))
+            sent!(tagging.get_resources().tag_filters(
+                aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                    .key("lag-test")
+                    .values(&tag)
+                    .build(),
+            ))
+            .resource_tag_mapping_list()
+            .iter()
+            .any(|m| m.resource_arn() == Some(arn.as_str()))
         };
         let t0 = std::time::Instant::now();
         assert!(!listed().await, "listed at once");
@@ -1424,30 +1259,30 @@ fn a_read_straight_after_a_create_may_not_find_it() {
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
         let trust = r#"{"Version":"2012-10-17","Statement":[]}"#;
         let role = unique("fresh-role");
-        iam.create_role().role_name(&role).assume_role_policy_document(trust).send().await.unwrap();
-        let vpc = ec2.create_vpc().cidr_block("10.42.0.0/16").send().await.unwrap();
+        sent!(iam.create_role().role_name(&role).assume_role_policy_document(trust));
+        let vpc = sent!(ec2.create_vpc().cidr_block("10.42.0.0/16"));
         let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
         let secret = unique("fresh-secret");
-        sm.create_secret().name(&secret).secret_string("x").send().await.unwrap();
+        sent!(sm.create_secret().name(&secret).secret_string("x"));
 
         let e = iam.get_role().role_name(&role).send().await.unwrap_err();
         assert_eq!(e.code(), Some("NoSuchEntity"), "{e:?}");
         let roles = |d: aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput| {
             d.role_detail_list().iter().filter_map(|r| r.role_name().map(str::to_string)).collect::<Vec<_>>()
         };
-        let snapshot = iam.get_account_authorization_details().send().await.unwrap();
+        let snapshot = sent!(iam.get_account_authorization_details());
         assert!(!roles(snapshot).contains(&role));
         let listed = |v: aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput| {
             v.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect::<Vec<_>>()
         };
-        assert!(!listed(ec2.describe_vpcs().send().await.unwrap()).contains(&vpc));
+        assert!(!listed(sent!(ec2.describe_vpcs())).contains(&vpc));
         let e = ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap_err();
         assert_eq!(e.code(), Some("InvalidVpcID.NotFound"), "{e:?}");
         let names = |l: aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput| {
             l.secret_list().iter().filter_map(|s| s.name().map(str::to_string)).collect::<Vec<_>>()
         };
-        assert!(!names(sm.list_secrets().send().await.unwrap()).contains(&secret));
-        sm.describe_secret().secret_id(&secret).send().await.unwrap();
+        assert!(!names(sent!(sm.list_secrets())).contains(&secret));
+        sent!(sm.describe_secret().secret_id(&secret));
 
         // Visible within the setting: polled, bounded.
         let mut seen = false;
@@ -1461,11 +1296,11 @@ fn a_read_straight_after_a_create_may_not_find_it() {
         assert!(seen, "the role never showed");
         let mut all = false;
         for _ in 0..40 {
-            let snapshot = iam.get_account_authorization_details().send().await.unwrap();
+            let snapshot = sent!(iam.get_account_authorization_details());
             all = ec2.describe_vpcs().vpc_ids(&vpc).send().await.is_ok()
-                && listed(ec2.describe_vpcs().send().await.unwrap()).contains(&vpc)
+                && listed(sent!(ec2.describe_vpcs())).contains(&vpc)
                 && roles(snapshot).contains(&role)
-                && names(sm.list_secrets().send().await.unwrap()).contains(&secret);
+                && names(sent!(sm.list_secrets())).contains(&secret);
             if all {
                 break;
             }
@@ -1491,7 +1326,7 @@ fn create_route_table_is_idempotent_by_its_client_token() {
         let vpc = |cidr: &'static str| {
             let ec2 = ec2.clone();
             async move {
-                let v = ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+                let v = sent!(ec2.create_vpc().cidr_block(cidr));
                 v.vpc().unwrap().vpc_id().unwrap().to_string()
             }
         };
@@ -1533,30 +1368,23 @@ fn instance_profiles_are_listed_by_path_in_pages_and_without_tags() {
             .build()
             .unwrap();
         for i in 0..5 {
-            iam.create_instance_profile()
+            sent!(iam
+                .create_instance_profile()
                 .instance_profile_name(format!("{name}-{i}"))
                 .path(&path)
-                .tags(tag.clone())
-                .send()
-                .await
-                .unwrap();
+                .tags(tag.clone()));
         }
-        iam.create_instance_profile()
+        sent!(iam
+            .create_instance_profile()
             .instance_profile_name(format!("{name}-elsewhere"))
-            .tags(tag.clone())
-            .send()
-            .await
-            .unwrap();
+            .tags(tag.clone()));
         let (mut seen, mut marker, mut pages) = (vec![], None::<String>, 0);
         loop {
-            let page = iam
+            let page = sent!(iam
                 .list_instance_profiles()
                 .path_prefix(&path)
                 .max_items(2)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .unwrap();
+                .set_marker(marker.take()));
             pages += 1;
             assert!(page.instance_profiles().len() <= 2);
             for ip in page.instance_profiles() {
@@ -1574,12 +1402,9 @@ fn instance_profiles_are_listed_by_path_in_pages_and_without_tags() {
         assert_eq!(seen, want, "the path's profiles, each once, and no other");
         assert_eq!(pages, 3);
         // GetInstanceProfile still has them.
-        let got = iam
+        let got = sent!(iam
             .get_instance_profile()
-            .instance_profile_name(format!("{name}-0"))
-            .send()
-            .await
-            .unwrap();
+            .instance_profile_name(format!("{name}-0")));
         assert_eq!(got.instance_profile().unwrap().tags().len(), 1);
         let e = iam.list_instance_profiles().max_items(0).send().await;
         assert!(e.is_err(), "MaxItems 0 is refused");
@@ -1587,11 +1412,9 @@ fn instance_profiles_are_listed_by_path_in_pages_and_without_tags() {
             .map(|i| i.to_string())
             .chain(["elsewhere".to_string()])
         {
-            iam.delete_instance_profile()
-                .instance_profile_name(format!("{name}-{i}"))
-                .send()
-                .await
-                .unwrap();
+            sent!(iam
+                .delete_instance_profile()
+                .instance_profile_name(format!("{name}-{i}")));
         }
     });
 }
@@ -1604,19 +1427,16 @@ fn account_authorization_details_come_in_pages() {
         let prefix = unique("paged");
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
         for i in 0..5 {
-            iam.create_role()
+            sent!(iam.create_role()
                 .role_name(format!("{prefix}-{i}"))
-                .assume_role_policy_document(trust)
-                .send()
-                .await
-                .unwrap();
+                .assume_role_policy_document(trust));
         }
         let gaad = || iam.get_account_authorization_details().filter(aws_sdk_iam::types::EntityType::Role);
         let mut seen = vec![];
         let mut marker: Option<String> = None;
         let mut pages = 0;
         loop {
-            let page = gaad().max_items(2).set_marker(marker.take()).send().await.unwrap();
+            let page = sent!(gaad().max_items(2).set_marker(marker.take()));
             pages += 1;
             assert!(page.role_detail_list().len() <= 2);
             seen.extend(page.role_detail_list().iter().filter_map(|r| r.role_name()).map(str::to_string));
@@ -1632,13 +1452,13 @@ fn account_authorization_details_come_in_pages() {
         assert_eq!(unique.len(), seen.len(), "an entity on two pages");
         assert!(pages >= 3, "{pages} pages for {} roles", seen.len());
         // Without MaxItems: 100 at most.
-        let first = gaad().send().await.unwrap();
+        let first = sent!(gaad());
         assert!(first.role_detail_list().len() <= 100);
         assert_eq!(first.is_truncated(), seen.len() > 100);
         let e = gaad().max_items(1001).send().await.unwrap_err();
         assert_eq!(e.into_service_error().meta().code(), Some("ValidationError"));
         for i in 0..5 {
-            iam.delete_role().role_name(format!("{prefix}-{i}")).send().await.unwrap();
+            sent!(iam.delete_role().role_name(format!("{prefix}-{i}")));
         }
     });
 }

@@ -4,6 +4,8 @@
 //! return (they do not read back) must be what `read` finds right after; reads and listings run
 //! without the caller's account, as the engine runs them alongside the identity check.
 
+use crate::harness::sent;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,14 +47,9 @@ fn key_props(yaml: &str) -> KmsKey {
 async fn owned_keys(tb: &Testbed, side: Side, plan: &str, id: &str) -> Vec<(String, bool)> {
     let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
     let mut found = vec![];
-    for k in kms.list_keys().send().await.unwrap().keys() {
+    for k in sent!(kms.list_keys()).keys() {
         let key_id = k.key_id().unwrap();
-        let tags = kms
-            .list_resource_tags()
-            .key_id(key_id)
-            .send()
-            .await
-            .unwrap();
+        let tags = sent!(kms.list_resource_tags().key_id(key_id));
         let has = |tk: &str, tv: &str| {
             tags.tags()
                 .iter()
@@ -155,23 +152,17 @@ fn kms_signing_key_lifecycle() {
         // What it signs, its public key verifies (KMS's own check of its RSA signature).
         let msg = aws_sdk_kms::primitives::Blob::new(b"to be signed".to_vec());
         let alg = aws_sdk_kms::types::SigningAlgorithmSpec::RsassaPkcs1V15Sha256;
-        let sig = kms
+        let sig = sent!(kms
             .sign()
             .key_id(&alias)
             .message(msg.clone())
-            .signing_algorithm(alg.clone())
-            .send()
-            .await
-            .unwrap();
-        let ok = kms
+            .signing_algorithm(alg.clone()));
+        let ok = sent!(kms
             .verify()
             .key_id(&alias)
             .message(msg)
             .signature(sig.signature().unwrap().clone())
-            .signing_algorithm(alg)
-            .send()
-            .await
-            .unwrap();
+            .signing_algorithm(alg));
         assert!(ok.signature_valid());
         // Another key spec cannot be had in place.
         let mut p4 = p.clone();
@@ -189,20 +180,8 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
     in_china("key", async |tb, plan, cx| {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let alias = format!("alias/{}", harness::unique("k"));
-        let theirs = kms
-            .create_key()
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap()
-            .key_id;
-        kms.create_alias()
-            .alias_name(&alias)
-            .target_key_id(&theirs)
-            .send()
-            .await
-            .unwrap();
+        let theirs = sent!(kms.create_key()).key_metadata.unwrap().key_id;
+        sent!(kms.create_alias().alias_name(&alias).target_key_id(&theirs));
         let p = key_props(&format!("alias: {alias}"));
         let live = KmsKey::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
@@ -235,7 +214,7 @@ fn kms_key_found_by_an_alias_it_does_not_own_reads_unowned() {
         assert_eq!(target.key_id, theirs);
         // The key create made before it found the alias taken is ours and aliasless: once the
         // alias is free, read finds it with no alias, and the update gives it the alias.
-        kms.delete_alias().alias_name(&alias).send().await.unwrap();
+        sent!(kms.delete_alias().alias_name(&alias));
         let before = owned_keys(tb, Side::China, &plan, "key").await;
         assert_eq!(before.len(), 1, "{before:?}");
         let found = KmsKey::read(&p, &without_account(&cx))
@@ -263,18 +242,15 @@ fn kms_key_left_without_alias_is_reused() {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         // A run killed between CreateKey and CreateAlias: a tagged key, no alias.
         let tag = harness::kms_tag;
-        let orphan = kms
+        let orphan = sent!(kms
             .create_key()
             .description("old")
             .tags(tag(TAG_PLAN, &plan))
             .tags(tag(TAG_LINEAGE, &cx.owner.lineage))
-            .tags(tag(TAG_ID, "key"))
-            .send()
-            .await
-            .unwrap()
-            .key_metadata
-            .unwrap()
-            .key_id;
+            .tags(tag(TAG_ID, "key")))
+        .key_metadata
+        .unwrap()
+        .key_id;
         let alias = format!("alias/{}", harness::unique("k"));
         let p = key_props(&format!("alias: {alias}\ndescription: new"));
         // Read finds it, with no alias: the plan shows an update (not a replacement) that adds
@@ -361,13 +337,10 @@ fn secret_props(yaml: &str) -> Secret {
 /// GetSecretValue with the last version written, not the one labelled AWSCURRENT.
 async fn secret_value(tb: &Testbed, side: Side, id: &str) -> String {
     let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(side).await);
-    let out = sm
+    let out = sent!(sm
         .get_secret_value()
         .secret_id(id)
-        .version_stage("AWSCURRENT")
-        .send()
-        .await
-        .unwrap();
+        .version_stage("AWSCURRENT"));
     out.secret_string().unwrap().to_string()
 }
 
@@ -533,12 +506,7 @@ fn secret_scheduled_for_deletion_is_restored() {
         );
         // Restoring found the value unchanged: no new version.
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::China).await);
-        let versions = sm
-            .list_secret_version_ids()
-            .secret_id(&name)
-            .send()
-            .await
-            .unwrap();
+        let versions = sent!(sm.list_secret_version_ids().secret_id(&name));
         assert_eq!(versions.versions().len(), 1);
         // Tests force-delete whatever the plan says.
         cx.opts = Arc::new(Options {
@@ -557,16 +525,14 @@ fn secret_made_outside_xpart_reads_unowned_and_is_adopted() {
         let conf = tb.sdk(Side::China).await;
         let kms = aws_sdk_kms::Client::new(&conf);
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
-        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+        let key = sent!(kms.create_key()).key_metadata.unwrap();
         let name = harness::unique("s");
         // Made by hand: no tags, and the key named by its bare id.
-        sm.create_secret()
+        sent!(sm
+            .create_secret()
             .name(&name)
             .kms_key_id(&key.key_id)
-            .secret_string("by-hand-Qq3")
-            .send()
-            .await
-            .unwrap();
+            .secret_string("by-hand-Qq3"));
         let p = secret_props(&format!(
             "name: {name}\nvalue: {{literal: by-hand-Qq3}}\nallow_literal: true\nkms_key: {}\nforce_delete: true",
             key.arn.as_deref().unwrap()
@@ -649,12 +615,10 @@ fn instance_profile_waits_for_a_new_role() {
                     )
                 });
                 let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-                iam.create_role()
+                sent!(iam
+                    .create_role()
                     .role_name(&role)
-                    .assume_role_policy_document(trust)
-                    .send()
-                    .await
-                    .unwrap();
+                    .assume_role_policy_document(trust));
             }
         });
         let live = InstanceProfile::create(&p, &cx).await.unwrap();
@@ -670,11 +634,7 @@ fn instance_profile_made_outside_xpart_reads_unowned() {
     in_china("profile", async |tb, _plan, cx| {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = harness::unique("ip");
-        iam.create_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-            .unwrap();
+        sent!(iam.create_instance_profile().instance_profile_name(&name));
         let role = harness::china_role(tb, "role").await;
         let p = profile_props(&format!("name: {name}\nrole: {role}"));
         let live = InstanceProfile::read(&p, &cx).await.unwrap().unwrap();
@@ -686,18 +646,9 @@ fn instance_profile_made_outside_xpart_reads_unowned() {
             .to_string();
         assert!(err.contains("not owned"), "{err}");
         // Nothing was changed on it.
-        let ip = iam
-            .get_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-            .unwrap();
+        let ip = sent!(iam.get_instance_profile().instance_profile_name(&name));
         assert!(ip.instance_profile.unwrap().roles.is_empty());
-        iam.delete_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-            .unwrap();
+        sent!(iam.delete_instance_profile().instance_profile_name(&name));
     });
 }
 
@@ -711,13 +662,10 @@ fn role_props(yaml: &str) -> Role {
 async fn china_policy(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
-    let out = iam
+    let out = sent!(iam
         .create_policy()
         .policy_name(harness::unique("pol"))
-        .policy_document(doc)
-        .send()
-        .await
-        .unwrap();
+        .policy_document(doc));
     out.policy.unwrap().arn.unwrap()
 }
 

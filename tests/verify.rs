@@ -2,6 +2,8 @@
 //! the secret through a `credential_process = xpart credential-process …` profile, another CA's
 //! certificate is refused, and the PKI files are what AWS and the issue ask for.
 
+use crate::harness::sent;
+
 use std::path::Path;
 
 use crate::harness::{
@@ -58,11 +60,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     let rt = harness::rt();
     let value = rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(target).await);
-        sm.get_secret_value()
-            .secret_id(&secret_arn)
-            .send()
-            .await
-            .unwrap()
+        sent!(sm.get_secret_value().secret_id(&secret_arn))
             .secret_string()
             .unwrap()
             .to_string()
@@ -170,12 +168,10 @@ fn runtime_path(plan_name: &str, target: Side) {
     let carrier_arn = arn_of(&run, carrier, &plan, "client_key_secret");
     rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(carrier).await);
-        sm.put_secret_value()
+        sent!(sm
+            .put_secret_value()
             .secret_id(&carrier_arn)
-            .secret_string(bundle)
-            .send()
-            .await
-            .unwrap();
+            .secret_string(bundle));
     });
     let o = run.run(&["verify"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
