@@ -62,10 +62,8 @@ fn config_with_china_at(tb: &Testbed, dir: &Path, url: &str) -> String {
 /// certificate", with the anchor it was checked against).
 #[test]
 fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let plan = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan) = harness::applied("china-to-commercial.yaml");
+    let tb = run.tb;
     let limit = Duration::from_secs(120);
 
     let (o, checks, _) = doctor(&run, &plan, &[], &[], limit);

@@ -22,13 +22,7 @@ fn lifecycle(name: &str) {
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     run.ok(&["apply", "--yes"], &plan);
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "a second plan must show no changes:\n{}",
-        text(&o)
-    );
+    run.no_changes(&plan, "a second plan must show no changes");
 
     let mut seen = vec![];
     for side in [Side::Commercial, Side::China] {
@@ -84,10 +78,7 @@ fn engine_lifecycle_commercial_to_china() {
 /// One changed property shows as exactly one `~` and apply converges.
 #[test]
 fn engine_one_changed_property_is_one_update() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let plan = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan) = harness::applied("china-to-commercial.yaml");
 
     let changed = run.state.join("changed.yaml");
     let src = std::fs::read_to_string(&plan).unwrap();
@@ -95,9 +86,7 @@ fn engine_one_changed_property_is_one_update() {
     assert_ne!(src, edited);
     std::fs::write(&changed, edited).unwrap();
     // Relative paths in the plan resolve against its directory: keep the copy's PKI with the run.
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let (_, out) = run.changes(&changed);
     let updates: Vec<&str> = out
         .lines()
         .filter(|l| {
@@ -123,9 +112,7 @@ fn engine_one_changed_property_is_one_update() {
     );
     assert_ne!(src, edited);
     std::fs::write(&changed, edited).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let (_, out) = run.changes(&changed);
     let plus: Vec<&str> = out
         .lines()
         .map(str::trim_start)
@@ -403,9 +390,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         "apply made no `extra`"
     );
 
-    let o = run.run(&["plan", "--detailed-exitcode"], &without);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (o, out) = run.changes(&without);
     assert!(out.contains("- ec2.security_group extra"), "{}", text(&o));
     assert!(
         out.contains("Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy."),
@@ -423,13 +408,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         !owned_ids(&run, Side::China, &with).contains(&extra),
         "apply left `extra`"
     );
-    let o = run.run(&["plan", "--detailed-exitcode"], &without);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "nothing is left to do:\n{}",
-        text(&o)
-    );
+    run.no_changes(&without, "nothing is left to do");
 
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &without);
     assert_nothing_left(&run, &without);
@@ -622,13 +601,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         assert!(commercial.contains(id), "{id}: {commercial:?}");
     }
 
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "a no-op after apply:\n{}",
-        text(&o)
-    );
+    run.no_changes(&plan, "a no-op after apply");
 
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::Commercial, Side::China] {

@@ -137,9 +137,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
         "the plan's roles live under its path: {arn}"
     );
     std::fs::write(&plan, &src).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (_, out) = run.changes(&plan);
     for (ty, id) in [
         ("iam.role", "extra_role"),
         ("iam.instance_profile", "extra_profile"),
@@ -312,8 +310,7 @@ fn renamed_resources_are_replaced_not_left_behind() {
     );
 
     run.ok(&["apply", "--yes"], &after);
-    let o = run.run(&["plan", "--detailed-exitcode"], &after);
-    assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
+    run.no_changes(&after, "converged");
     let census = |side: Side| -> Vec<(String, String)> {
         run.inventory(side, &after)
             .iter()
@@ -572,9 +569,7 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
         );
     assert_ne!(edited, src);
     std::fs::write(&plan, &edited).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    let (_, shown) = run.changes(&plan);
     for line in [
         "~ rolesanywhere.trust_anchor trust_anchor",
         "~ rolesanywhere.profile ra_profile",
@@ -622,13 +617,10 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
     };
     write("      path: /\n");
     run.ok(&["apply", "--yes"], &plan);
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "kept where it is:\n{}", text(&o));
+    run.no_changes(&plan, "kept where it is");
 
     write("");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (_, out) = run.changes(&plan);
     let path = format!("/xpart/legacy-{}/", run.suffix);
     assert!(
         out.contains("-/+ iam.role role") && out.contains(&path),
@@ -637,8 +629,7 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
     run.ok(&["apply", "--yes"], &plan);
     let arn = china_role_arn(tb, &format!("xpart-legacy-{}", run.suffix));
     assert!(arn.contains(&format!(":role{path}")), "{arn}");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
+    run.no_changes(&plan, "converged");
 
     run.ok(&["destroy", "--yes"], &plan);
 }

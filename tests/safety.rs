@@ -61,10 +61,8 @@ fn vpc_plan(dir: &Path, file: &str, name: &str) -> PathBuf {
 /// (boto3's count), while deleting B's own VPC.
 #[test]
 fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let a = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &a);
+    let (run, a) = harness::applied("china-to-commercial.yaml");
+    let tb = run.tb;
 
     let b = vpc_plan(&run.state, "b.yaml", "china-${var.suffix}");
     let b_s = b.to_str().unwrap();
@@ -118,10 +116,7 @@ fn run_args(tb: &Testbed, args: &[String]) -> std::process::Output {
 /// resources to keep 1: both refuse, name `--allow-prune`, and change nothing.
 #[test]
 fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let a = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &a);
+    let (run, a) = harness::applied("china-to-commercial.yaml");
     let dir = run.state.join("copy");
     std::fs::create_dir_all(&dir).unwrap();
     // Same file name as A, so `Run` reads the same plan name from it.

@@ -49,6 +49,20 @@ impl<'a> Run<'a> {
         o
     }
 
+    /// A plan that must show changes (`--detailed-exitcode` exits 2): the run and its stdout.
+    pub fn changes(&self, plan: &Path) -> (Output, String) {
+        let o = self.run(&["plan", "--detailed-exitcode"], plan);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        (o, out)
+    }
+
+    /// A plan that must show none (exit 0); `why` is the moment, for the failure message.
+    pub fn no_changes(&self, plan: &Path, why: &str) {
+        let o = self.run(&["plan", "--detailed-exitcode"], plan);
+        assert_eq!(o.status.code(), Some(0), "{why}:\n{}", text(&o));
+    }
+
     /// The end of most tests: a plan shows no change, and destroy (secrets at once) succeeds.
     pub fn converged_then_destroyed(&self, plan: &Path) {
         self.ok(&["plan", "--detailed-exitcode"], plan);
@@ -277,4 +291,12 @@ pub fn assert_nothing_left(run: &Run, plan: &Path) {
         let left = run.inventory(side, plan);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
     }
+}
+
+/// A run on the shared test-bed with the shipped plan `name` applied: where most tests start.
+pub fn applied(name: &str) -> (Run<'static>, PathBuf) {
+    let run = Run::new(super::testbed());
+    let plan = plan_file(name);
+    run.ok(&["apply", "--yes"], &plan);
+    (run, plan)
 }
