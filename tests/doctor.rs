@@ -36,6 +36,23 @@ fn doctor(
     (o, checks, took)
 }
 
+/// Doctor with china's endpoint at `url`: it must fail (exit 1) well within its budget of
+/// `budget` seconds; its checks.
+fn doctor_fails_within(run: &Run, plan: &Path, dir: &Path, url: &str, budget: u64) -> Vec<Json> {
+    let cfg = config_with_china_at(run.tb, dir, url);
+    let limit = Duration::from_secs(120);
+    let (o, checks, took) = doctor(
+        run,
+        plan,
+        &["--budget", &budget.to_string()],
+        &[("AWS_CONFIG_FILE", &cfg)],
+        limit,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(took < Duration::from_secs(budget), "{took:?}");
+    checks
+}
+
 /// The check of `partition` whose name starts with `name`.
 fn find<'a>(checks: &'a [Json], partition: &str, name: &str) -> &'a Json {
     checks
@@ -121,16 +138,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
     };
-    let cfg = config_with_china_at(tb, &dir, &closed);
-    let (o, checks, took) = doctor(
-        &run,
-        &plan,
-        &["--budget", "30"],
-        &[("AWS_CONFIG_FILE", &cfg)],
-        limit,
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(took < Duration::from_secs(30), "{took:?}");
+    let checks = doctor_fails_within(&run, &plan, &dir, &closed, 30);
     let c = find(&checks, "china", "connect ");
     assert_eq!(c["status"], "fail");
     assert!(
@@ -155,16 +163,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     // An endpoint that takes the connection and never answers: a timeout, not a refusal.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port());
-    let cfg = config_with_china_at(tb, &dir, &url);
-    let (o, checks, took) = doctor(
-        &run,
-        &plan,
-        &["--budget", "40"],
-        &[("AWS_CONFIG_FILE", &cfg)],
-        limit,
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(took < Duration::from_secs(40), "{took:?}");
+    let checks = doctor_fails_within(&run, &plan, &dir, &url, 40);
     assert_eq!(find(&checks, "china", "connect ")["status"], "pass");
     let c = find(&checks, "china", "answer ");
     assert_eq!(c["status"], "fail");

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use crate::harness::{
-    self, assert_exactly_once, assert_nothing_left, plan_file, plan_resources, side_of, text, Run,
-    Side,
+    self, assert_exactly_once, assert_nothing_left, assert_shows, plan_file, plan_resources,
+    side_of, text, Run, Side,
 };
 
 /// The whole life of one plan: plan shows changes, apply, plan shows none, boto3 sees every
@@ -391,16 +391,14 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
     );
 
     let (o, out) = run.changes(&without);
-    assert!(out.contains("- ec2.security_group extra"), "{}", text(&o));
-    assert!(
-        out.contains("Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy."),
-        "{}",
-        text(&o)
-    );
-    assert!(
-        out.contains("Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy."),
-        "{}",
-        text(&o)
+    assert_shows(
+        &o,
+        &out,
+        &[
+            "- ec2.security_group extra",
+            "Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy.",
+            "Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy.",
+        ],
     );
 
     run.ok(&["apply", "--yes"], &without);

@@ -11,6 +11,19 @@ use std::process::Command;
 use super::{pki, repo, rt, tempdir, unique, Run, Side, Testbed};
 
 /// A Roles Anywhere trust-anchor source from a PEM bundle.
+/// A role trust policy for Roles Anywhere sessions under `condition`.
+pub fn rolesanywhere_trust(condition: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            "Condition": condition,
+        }]
+    })
+}
+
 pub fn ra_source(pem: &str) -> aws_sdk_rolesanywhere::types::Source {
     use aws_sdk_rolesanywhere::types::{Source, SourceData, TrustAnchorType};
     Source::builder()
@@ -42,15 +55,8 @@ pub async fn chain(tb: &Testbed, side: Side) -> Chain {
     let ca = pki::ca(&unique("root"), true);
     let ta = trust_anchor(&ra, &unique("ta"), &ca.pem).await;
     let anchor_arn = ta.trust_anchor_arn().unwrap().to_string();
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-            "Condition": {"ArnEquals": {"aws:SourceArn": anchor_arn}}
-        }]
-    });
+    let trust =
+        rolesanywhere_trust(serde_json::json!({"ArnEquals": {"aws:SourceArn": anchor_arn}}));
     let role = sent!(iam
         .create_role()
         .role_name(unique("reader"))

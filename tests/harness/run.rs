@@ -162,6 +162,13 @@ pub fn lineage_of(plan: &Path) -> String {
     xpart::plan::lineage(template)
 }
 
+/// Each of `lines` stands in `out` (what `o` printed), or the failure shows all `o` printed.
+pub fn assert_shows(o: &Output, out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "{line}:\n{}", text(o));
+    }
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",

@@ -1,6 +1,7 @@
 //! Roles Anywhere's emulation: trust anchors, profiles, CreateSession and its refusals, as AWS answers them.
 
 use super::*;
+use crate::harness::rolesanywhere_trust;
 
 #[test]
 fn trust_anchor_requires_a_ca_certificate() {
@@ -272,17 +273,9 @@ fn trust_policy_conditions_are_enforced() {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = c.role_arn.rsplit('/').next().unwrap();
         // Bind the role to another trust anchor: the session must now be refused.
-        let trust = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": format!("{}-other", c.anchor_arn)},
-                }
-            }]
-        });
+        let trust = rolesanywhere_trust(serde_json::json!({
+            "ArnEquals": {"aws:SourceArn": format!("{}-other", c.anchor_arn)},
+        }));
         sent!(iam
             .update_assume_role_policy()
             .role_name(name)
@@ -291,18 +284,10 @@ fn trust_policy_conditions_are_enforced() {
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
 
         // Bound to the anchor and to the subject CN: only that CN gets in.
-        let trust = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": c.anchor_arn},
-                    "StringEquals": {"aws:PrincipalTag/x509Subject/CN": "cn-ec2-workload"}
-                }
-            }]
-        });
+        let trust = rolesanywhere_trust(serde_json::json!({
+            "ArnEquals": {"aws:SourceArn": c.anchor_arn},
+            "StringEquals": {"aws:PrincipalTag/x509Subject/CN": "cn-ec2-workload"}
+        }));
         sent!(iam
             .update_assume_role_policy()
             .role_name(name)
