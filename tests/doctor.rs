@@ -53,11 +53,16 @@ fn doctor_fails_within(run: &Run, plan: &Path, dir: &Path, url: &str, budget: u6
     checks
 }
 
+/// A check's text `name` (detail, cause, fix).
+fn field<'a>(check: &'a Json, name: &str) -> &'a str {
+    check[name].as_str().unwrap()
+}
+
 /// The check of `partition` whose name starts with `name`.
 fn find<'a>(checks: &'a [Json], partition: &str, name: &str) -> &'a Json {
     checks
         .iter()
-        .find(|c| c["partition"] == partition && c["check"].as_str().unwrap().starts_with(name))
+        .find(|c| c["partition"] == partition && field(&c, "check").starts_with(name))
         .unwrap_or_else(|| panic!("no check {partition} {name:?} in {checks:#?}"))
 }
 
@@ -142,17 +147,11 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let c = find(&checks, "china", "connect ");
     assert_eq!(c["status"], "fail");
     assert!(
-        c["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("connection refused by 127.0.0.1 ({closed})")),
+        field(&c, "detail").contains(&format!("connection refused by 127.0.0.1 ({closed})")),
         "{c}"
     );
     assert!(
-        c["cause"]
-            .as_str()
-            .unwrap()
-            .contains("nothing takes connections"),
+        field(&c, "cause").contains("nothing takes connections"),
         "{c}"
     );
     assert_eq!(
@@ -168,10 +167,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let c = find(&checks, "china", "answer ");
     assert_eq!(c["status"], "fail");
     assert!(
-        c["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("timeout: connected, but no HTTP answer"),
+        field(&c, "detail").starts_with("timeout: connected, but no HTTP answer"),
         "{c}"
     );
     drop(silent);
@@ -194,15 +190,12 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let c = tls(&[("AWS_CA_BUNDLE", &bundle)]);
     assert_eq!(c["status"], "fail", "{c}");
     assert!(
-        c["cause"]
-            .as_str()
-            .unwrap()
-            .contains("trust the system's CAs only"),
+        field(&c, "cause").contains("trust the system's CAs only"),
         "{c}"
     );
     let c = tls(&[]);
     assert_eq!(c["status"], "fail", "{c}");
-    assert!(c["fix"].as_str().unwrap().contains("AWS_CA_BUNDLE"), "{c}");
+    assert!(field(&c, "fix").contains("AWS_CA_BUNDLE"), "{c}");
 
     // The profile disabled: said so.
     let sfx = &run.suffix;
@@ -224,15 +217,9 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     assert_eq!(o.status.code(), Some(1));
     let c = find(&checks, "commercial", "profile");
     assert_eq!(c["status"], "fail");
+    assert!(field(&c, "detail").ends_with("is disabled"), "{c}");
     assert!(
-        c["detail"].as_str().unwrap().ends_with("is disabled"),
-        "{c}"
-    );
-    assert!(
-        c["cause"]
-            .as_str()
-            .unwrap()
-            .contains("the profile is disabled"),
+        field(&c, "cause").contains("the profile is disabled"),
         "{c}"
     );
     rt.block_on(async { sent!(ra.enable_profile().profile_id(&profile_id)) });
@@ -251,7 +238,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     assert_eq!(o.status.code(), Some(1));
     let chain = find(&checks, "commercial", "certificate chain");
     assert_eq!(chain["status"], "fail");
-    let detail = chain["detail"].as_str().unwrap();
+    let detail = field(&chain, "detail");
     assert!(detail.starts_with("untrusted certificate"), "{chain}");
     assert!(
         detail.contains("arn:aws:rolesanywhere:us-west-2:") && detail.contains(":trust-anchor/"),
@@ -260,16 +247,14 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let session = find(&checks, "commercial", "CreateSession");
     assert_eq!(session["status"], "fail");
     assert!(
-        session["cause"]
-            .as_str()
-            .unwrap()
+        field(&session, "cause")
             .starts_with("untrusted certificate: trust anchor arn:aws:rolesanywhere:"),
         "{session}"
     );
     // Roles Anywhere recorded the refused attempt.
     let recorded = find(&checks, "commercial", "recorded CreateSession attempts");
     assert!(
-        recorded["detail"].as_str().unwrap().contains("1 failed"),
+        field(&recorded, "detail").contains("1 failed"),
         "{recorded}"
     );
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
@@ -296,9 +281,7 @@ fn doctor_reports_a_slow_partition_within_its_budget() {
     assert!(took < Duration::from_secs(budget), "{took:?}");
     let c = find(&checks, "china", "latency");
     assert_eq!(c["status"], "warn", "{c}");
-    let p50: u64 = c["detail"]
-        .as_str()
-        .unwrap()
+    let p50: u64 = field(&c, "detail")
         .strip_prefix("p50 ")
         .unwrap()
         .split(' ')
@@ -347,7 +330,7 @@ fn doctor_names_a_skewed_clock_as_the_cause() {
     for side in ["china", "commercial"] {
         let c = find(&checks, side, "clock against");
         assert_eq!(c["status"], "fail", "{c}");
-        let detail = c["detail"].as_str().unwrap();
+        let detail = field(&c, "detail");
         let secs: u64 = detail
             .strip_prefix("this machine's clock is ")
             .unwrap()
@@ -359,9 +342,7 @@ fn doctor_names_a_skewed_clock_as_the_cause() {
         assert!((595..=605).contains(&secs), "{c}");
         assert!(detail.ends_with("ahead of the service's"), "{c}");
         assert!(
-            c["cause"]
-                .as_str()
-                .unwrap()
+            field(&c, "cause")
                 .contains("AWS refuses requests signed more than 5 minutes off (SigV4)"),
             "{c}"
         );

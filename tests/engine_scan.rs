@@ -120,9 +120,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
   extra_role:
     type: iam.role
     partition: china
-    properties:
-      name: xpart-extra-${var.suffix}
-      trust: {service: ec2}
+    properties: {name: \"xpart-extra-${var.suffix}\", trust: {service: ec2}}
   extra_profile:
     type: iam.instance_profile
     partition: china
