@@ -58,6 +58,12 @@ fn field<'a>(check: &'a Json, name: &str) -> &'a str {
     check[name].as_str().unwrap()
 }
 
+/// The number that follows `prefix` in a check's text ("p50 5012 ms", "clock is 600 s ...").
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let rest = text.strip_prefix(prefix).unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
 /// The check of `partition` whose name starts with `name`.
 fn find<'a>(checks: &'a [Json], partition: &str, name: &str) -> &'a Json {
     checks
@@ -281,14 +287,7 @@ fn doctor_reports_a_slow_partition_within_its_budget() {
     assert!(took < Duration::from_secs(budget), "{took:?}");
     let c = find(&checks, "china", "latency");
     assert_eq!(c["status"], "warn", "{c}");
-    let p50: u64 = field(&c, "detail")
-        .strip_prefix("p50 ")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let p50: u64 = number_after(field(&c, "detail"), "p50 ");
     assert!(p50 >= 5000, "{c}");
     assert!(
         failed(&checks).is_empty(),
@@ -331,14 +330,7 @@ fn doctor_names_a_skewed_clock_as_the_cause() {
         let c = find(&checks, side, "clock against");
         assert_eq!(c["status"], "fail", "{c}");
         let detail = field(&c, "detail");
-        let secs: u64 = detail
-            .strip_prefix("this machine's clock is ")
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let secs: u64 = number_after(detail, "this machine's clock is ");
         assert!((595..=605).contains(&secs), "{c}");
         assert!(detail.ends_with("ahead of the service's"), "{c}");
         assert!(

@@ -2,6 +2,8 @@
 //! nothing to do costs in calls, also in a full account, and that answering from the scan
 //! never costs a duplicate.
 
+use crate::harness::assert_shows;
+
 use crate::harness::sent;
 
 use std::collections::BTreeMap;
@@ -568,12 +570,13 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
     assert_ne!(edited, src);
     std::fs::write(&plan, &edited).unwrap();
     let (_, shown) = run.changes(&plan);
-    for line in [
-        "~ rolesanywhere.trust_anchor trust_anchor",
-        "~ rolesanywhere.profile ra_profile",
-    ] {
-        assert!(shown.contains(line), "{line} missing:\n{shown}");
-    }
+    assert_shows(
+        &shown,
+        &[
+            "~ rolesanywhere.trust_anchor trust_anchor",
+            "~ rolesanywhere.profile ra_profile",
+        ],
+    );
     assert!(
         !shown.contains("-/+"),
         "replaced, not changed in place:\n{shown}"

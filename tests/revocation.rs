@@ -2,6 +2,8 @@
 //! a serial added to it refused by Roles Anywhere, the workload's certificate issued again in the
 //! same apply.
 
+use crate::harness::assert_shows;
+
 use crate::harness::{self, client_secret, plan_third_party, Run};
 
 #[test]
@@ -27,13 +29,14 @@ fn a_revoked_certificate_is_refused_and_the_workload_gets_a_new_one() {
     assert_ne!(revoking, src);
     std::fs::write(&plan, &revoking).unwrap();
     let (_, shown) = run.changes(&plan);
-    for line in [
-        "~ rolesanywhere.crl revoked_certificates",
-        "~ secretsmanager.secret client_key_secret",
-        &format!("serial {serial} is revoked by the plan"),
-    ] {
-        assert!(shown.contains(line), "`{line}` missing:\n{shown}");
-    }
+    assert_shows(
+        &shown,
+        &[
+            "~ rolesanywhere.crl revoked_certificates",
+            "~ secretsmanager.secret client_key_secret",
+            &format!("serial {serial} is revoked by the plan"),
+        ],
+    );
     assert!(
         !shown.contains("ec2.instance"),
         "the workload is not replaced:\n{shown}"

@@ -3,6 +3,8 @@
 //! the bridge; no private key exists in any file of either, nor in their output; the trust
 //! anchor holds the certificate of the KMS key the plan made.
 
+use crate::harness::assert_shows;
+
 use crate::harness::sent;
 
 use std::path::Path;
@@ -170,14 +172,15 @@ fn a_plan_moves_from_ca_files_to_the_kms_store() {
 
     std::fs::write(&plan, &kms_plan).unwrap();
     let (_, shown) = run.changes(&plan);
-    for change in [
-        "+ kms.key ca_key",
-        "+ pki.ca root_ca",
-        "~ rolesanywhere.trust_anchor trust_anchor",
-        "~ secretsmanager.secret client_key_secret",
-    ] {
-        assert!(shown.contains(change), "missing `{change}`:\n{shown}");
-    }
+    assert_shows(
+        &shown,
+        &[
+            "+ kms.key ca_key",
+            "+ pki.ca root_ca",
+            "~ rolesanywhere.trust_anchor trust_anchor",
+            "~ secretsmanager.secret client_key_secret",
+        ],
+    );
     assert!(!shown.contains("ec2.instance"), "{shown}");
     run.ok(&["apply", "--yes"], &plan);
     run.ok(&["plan", "--detailed-exitcode"], &plan);

@@ -2,6 +2,8 @@
 //! the secret through a `credential_process = xpart credential-process …` profile, another CA's
 //! certificate is refused, and the PKI files are what AWS and the issue ask for.
 
+use crate::harness::assert_shows;
+
 use crate::harness::sent;
 
 use std::path::Path;
@@ -48,14 +50,15 @@ fn runtime_path(plan_name: &str, target: Side) {
     // verify: exit 0, every step shown, no secret value printed.
     let o = run.ok(&["verify"], &plan);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    for step in [
-        "ok   CreateSession",
-        "ok   GetCallerIdentity",
-        "ok   GetSecretValue app_secret",
-        "ok   another CA is refused",
-    ] {
-        assert!(out.contains(step), "missing `{step}`:\n{out}");
-    }
+    assert_shows(
+        &out,
+        &[
+            "ok   CreateSession",
+            "ok   GetCallerIdentity",
+            "ok   GetSecretValue app_secret",
+            "ok   another CA is refused",
+        ],
+    );
     let secret_arn = arn_of(&run, target, &plan, "app_secret");
     let rt = harness::rt();
     let value = rt.block_on(async {
@@ -76,13 +79,14 @@ fn runtime_path(plan_name: &str, target: Side) {
     };
     let o = elsewhere.ok(&["verify"], &plan);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
-    for step in [
-        "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
-        "ok   CreateSession",
-        "ok   another CA is refused",
-    ] {
-        assert!(out.contains(step), "missing `{step}`:\n{out}");
-    }
+    assert_shows(
+        &out,
+        &[
+            "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
+            "ok   CreateSession",
+            "ok   another CA is refused",
+        ],
+    );
     assert!(!text(&o).contains("PRIVATE KEY"), "verify printed the key");
     // The key read from the secret is not left on this machine (verify's own stranger CA
     // and key, which it mints for the negative check, are its business).

@@ -162,10 +162,10 @@ pub fn lineage_of(plan: &Path) -> String {
     xpart::plan::lineage(template)
 }
 
-/// Each of `lines` stands in `out` (what `o` printed), or the failure shows all `o` printed.
-pub fn assert_shows(o: &Output, out: &str, lines: &[&str]) {
+/// Each of `lines` stands in `out` (what a command printed), or the failure shows all of it.
+pub fn assert_shows(out: &str, lines: &[&str]) {
     for line in lines {
-        assert!(out.contains(line), "{line}:\n{}", text(o));
+        assert!(out.contains(line), "`{line}` missing:\n{out}");
     }
 }
 
