@@ -2,8 +2,6 @@
 //! nothing to do costs in calls, also in a full account, and that answering from the scan
 //! never costs a duplicate.
 
-use crate::harness::assert_shows;
-
 use crate::harness::sent;
 
 use std::collections::BTreeMap;
@@ -568,18 +566,14 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
             "      duration_seconds: 3600\n      attribute_mappings:\n        x509Subject: [CN, OU]\n        x509SAN: [DNS]\n",
         );
     assert_ne!(edited, src);
-    std::fs::write(&plan, &edited).unwrap();
-    let (_, shown) = run.changes(&plan);
-    assert_shows(
-        &shown,
+    run.edited(
+        &plan,
+        &edited,
         &[
             "~ rolesanywhere.trust_anchor trust_anchor",
             "~ rolesanywhere.profile ra_profile",
         ],
-    );
-    assert!(
-        !shown.contains("-/+"),
-        "replaced, not changed in place:\n{shown}"
+        &["-/+"],
     );
     run.ok(&["apply", "--yes"], &plan);
     let got = ra_settings(&tb, &run);

@@ -37,14 +37,7 @@ fn edit(src: &str, from: &str, to: &str) -> String {
 
 /// Write `src` as the plan, show its plan (exit 2) and check `shows` and `hides`, apply it.
 fn step(run: &Run, plan: &Path, src: &str, shows: &[&str], hides: &[&str]) {
-    std::fs::write(plan, src).unwrap();
-    let (_, shown) = run.changes(plan);
-    for line in shows {
-        assert!(shown.contains(line), "`{line}` missing:\n{shown}");
-    }
-    for line in hides {
-        assert!(!shown.contains(line), "`{line}` shown:\n{shown}");
-    }
+    run.edited(plan, src, shows, hides);
     run.ok(&["apply", "--yes"], plan);
 }
 

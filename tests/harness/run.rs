@@ -63,6 +63,18 @@ impl<'a> Run<'a> {
         assert_eq!(o.status.code(), Some(0), "{why}:\n{}", text(&o));
     }
 
+    /// Write `src` as the plan and plan it: it must show changes, each of `shows` and none of
+    /// `hides`. Its stdout.
+    pub fn edited(&self, plan: &Path, src: &str, shows: &[&str], hides: &[&str]) -> String {
+        std::fs::write(plan, src).unwrap();
+        let (_, shown) = self.changes(plan);
+        assert_shows(&shown, shows);
+        for line in hides {
+            assert!(!shown.contains(line), "`{line}` shown:\n{shown}");
+        }
+        shown
+    }
+
     /// The end of most tests: a plan shows no change, and destroy (secrets at once) succeeds.
     pub fn converged_then_destroyed(&self, plan: &Path) {
         self.ok(&["plan", "--detailed-exitcode"], plan);
