@@ -10,9 +10,7 @@ fn stat(tb: &Testbed, side: Side, what: &str, name: &str) -> u64 {
 fn credential_process_cache_saves_create_session_calls() {
     let tb = Testbed::private();
     let side = Side::Commercial;
-    let c = rt().block_on(chain(&tb, side));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(&tb, side, KeyAlg::P256);
     let e = env(&dir);
     let calls = || stat(&tb, side, "calls", "POST /sessions");
     assert_eq!(calls(), 0);
@@ -95,9 +93,7 @@ fn credential_process_cache_saves_create_session_calls() {
 fn credential_process_retries_throttling_and_resets_and_bounds_a_stall() {
     let tb = Testbed::private();
     let side = Side::China;
-    let c = rt().block_on(chain(&tb, side));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P384, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(&tb, side, KeyAlg::P384);
     let args = parse(&with(flags(&tb, &c, &cert, &key), &["--no-cache"]));
     let calls = || stat(&tb, side, "calls", "POST /sessions");
 
@@ -201,9 +197,7 @@ fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
 #[test]
 fn credential_process_uses_proxies_only_with_the_flag() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::Commercial));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(tb, Side::Commercial, KeyAlg::P256);
     let base = with(flags(tb, &c, &cert, &key), &["--no-cache"]);
     let host_port = tb
         .endpoint(Side::Commercial)
@@ -244,9 +238,7 @@ fn credential_process_uses_proxies_only_with_the_flag() {
 #[test]
 fn credential_process_over_tls() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::China));
-    let leaf = c.ca.issue_with("workload", KeyAlg::Rsa2048, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(tb, Side::China, KeyAlg::Rsa2048);
     let mut f = with(flags(tb, &c, &cert, &key), &["--no-cache"]);
     let i = f.iter().position(|a| a == "--endpoint").unwrap();
     f[i + 1] = tb.tls_endpoint(Side::China).to_string();
@@ -274,9 +266,7 @@ fn credential_process_over_tls() {
 #[test]
 fn credential_process_binary_prints_json_and_caches() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::Commercial));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P384, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(tb, Side::Commercial, KeyAlg::P384);
     let run = |extra: &[&str]| -> Value {
         let out = assert_cmd::Command::new(xpart_bin())
             .arg("credential-process")
@@ -323,9 +313,7 @@ fn credential_process_binary_prints_json_and_caches() {
 fn credential_process_feeds_the_aws_cli() {
     let tb = testbed();
     for side in SIDES {
-        let c = rt().block_on(chain(tb, side));
-        let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-        let (dir, cert, key) = write_leaf(&leaf, "client");
+        let (c, _, dir, cert, key) = chain_with_leaf(tb, side, KeyAlg::P256);
         let line = std::iter::once(xpart_bin().to_string())
             .chain(std::iter::once("credential-process".to_string()))
             .chain(flags(tb, &c, &cert, &key))

@@ -58,9 +58,7 @@ fn credential_process_rsa_and_ecdsa_keys_on_both_partitions() {
 #[test]
 fn credential_process_run_prints_one_json_line() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::China));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(tb, Side::China, KeyAlg::P256);
     let args = parse(&flags(tb, &c, &cert, &key));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
@@ -98,9 +96,7 @@ fn credential_process_run_prints_one_json_line() {
 #[test]
 fn credential_process_debug_output_shows_the_request_but_no_secrets() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::Commercial));
-    let leaf = c.ca.issue_with("workload", KeyAlg::Rsa2048, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, leaf, dir, cert, key) = chain_with_leaf(tb, Side::Commercial, KeyAlg::Rsa2048);
     let args = parse(&with(
         flags(tb, &c, &cert, &key),
         &["--debug", "--no-cache"],
@@ -356,9 +352,7 @@ fn credential_process_and_a_third_party_client_use_the_same_profile() {
 #[test]
 fn credential_process_refuses_what_cannot_work() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::Commercial));
-    let good = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (dir, cert, key) = write_leaf(&good, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(tb, Side::Commercial, KeyAlg::P256);
 
     // A certificate of another CA: the service refuses it, exit code 1, its error on stderr.
     let other = pki::ca(&unique("other-root"), true).issue_with("workload", KeyAlg::P256, false);
@@ -484,9 +478,7 @@ fn credential_process_refuses_what_cannot_work() {
 #[test]
 fn credential_process_unreadable_key_names_owner_and_mode() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::China));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (_dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, _dir, cert, key) = chain_with_leaf(tb, Side::China, KeyAlg::P256);
     if is_root() {
         // Root reads any file, so run the built binary as `nobody` against root's 0600 key:
         // the seed runbook's failure. The error's formatting is also unit-tested in the module.

@@ -142,6 +142,19 @@ fn assumed_role_prefix(c: &Chain) -> String {
     )
 }
 
+/// A Roles Anywhere chain on `side` and a workload certificate of `alg` from its CA, written
+/// to files: the chain, the certificate, and the leaf's directory, certificate and key paths.
+fn chain_with_leaf(
+    tb: &Testbed,
+    side: Side,
+    alg: KeyAlg,
+) -> (Chain, Leaf, PathBuf, PathBuf, PathBuf) {
+    let c = rt().block_on(chain(tb, side));
+    let leaf = c.ca.issue_with("workload", alg, false);
+    let (dir, cert, key) = write_leaf(&leaf, "client");
+    (c, leaf, dir, cert, key)
+}
+
 fn write_leaf(leaf: &Leaf, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = tempdir("cp");
     let (cert, key) = leaf.write(&dir, name);

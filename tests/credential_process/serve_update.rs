@@ -186,9 +186,7 @@ fn renew(c: &Chain, cert: &Path, key: &Path) {
 #[test]
 fn serve_feeds_the_instance_metadata_provider_and_follows_a_renewal() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::Commercial));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (_dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, _dir, cert, key) = chain_with_leaf(tb, Side::Commercial, KeyAlg::P256);
     let mut args = vec!["serve".to_string(), "--port".into(), "0".into()];
     args.extend(flags(tb, &c, &cert, &key));
     let mut d = Daemon::start(&args, &[]);
@@ -253,9 +251,7 @@ fn profile_key(path: &Path, profile: &str) -> Option<String> {
 #[test]
 fn update_keeps_a_credentials_file_profile_fresh_across_a_renewal() {
     let tb = testbed();
-    let c = rt().block_on(chain(tb, Side::Commercial));
-    let leaf = c.ca.issue_with("workload", KeyAlg::P256, false);
-    let (dir, cert, key) = write_leaf(&leaf, "client");
+    let (c, _, dir, cert, key) = chain_with_leaf(tb, Side::Commercial, KeyAlg::P256);
     let file = dir.join("aws/credentials");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(
