@@ -2,14 +2,11 @@
 //! a serial added to it refused by Roles Anywhere, the workload's certificate issued again in the
 //! same apply.
 
-use crate::harness::{self, client_secret, plan_third_party, Run};
+use crate::harness::{self, client_secret, plan_third_party};
 
 #[test]
 fn a_revoked_certificate_is_refused_and_the_workload_gets_a_new_one() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let (plan, src) = run.own_plan("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan, src) = harness::applied_own("china-to-commercial.yaml");
     let (old, tags) = client_secret(&run, &plan);
     let serial = tags["xpart:cert-serial-hex"].clone();
     assert!(!serial.is_empty(), "{tags:?}");

@@ -43,10 +43,7 @@ fn step(run: &Run, plan: &Path, src: &str, shows: &[&str], hides: &[&str]) {
 
 #[test]
 fn a_ca_is_rotated_with_no_gap_in_service() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let (plan, src) = run.own_plan("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan, src) = harness::applied_own("china-to-commercial.yaml");
     let (old, _) = client_secret(&run, &plan);
     let works = |bundle: &str| plan_third_party(&run, &plan, bundle)["ok"] == true;
     assert!(works(&old));

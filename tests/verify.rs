@@ -48,10 +48,9 @@ fn runtime_path(plan_name: &str, target: Side) {
     let before = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
 
     // verify: exit 0, every step shown, no secret value printed.
-    let o = run.ok(&["verify"], &plan);
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_shows(
-        &out,
+    let o = verified(
+        &run,
+        &plan,
         &[
             "ok   CreateSession",
             "ok   GetCallerIdentity",
@@ -77,10 +76,9 @@ fn runtime_path(plan_name: &str, target: Side) {
         state: harness::tempdir("state-elsewhere"),
         suffix: run.suffix.clone(),
     };
-    let o = elsewhere.ok(&["verify"], &plan);
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_shows(
-        &out,
+    let o = verified(
+        &elsewhere,
+        &plan,
         &[
             "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
             "ok   CreateSession",
@@ -186,6 +184,13 @@ fn runtime_path(plan_name: &str, target: Side) {
     );
 
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+}
+
+/// `xpart verify` succeeds and shows each of `steps`: its run.
+fn verified(run: &Run, plan: &std::path::Path, steps: &[&str]) -> std::process::Output {
+    let o = run.ok(&["verify"], plan);
+    assert_shows(&String::from_utf8_lossy(&o.stdout), steps);
+    o
 }
 
 #[test]

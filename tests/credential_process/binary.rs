@@ -319,15 +319,7 @@ fn credential_process_feeds_the_aws_cli() {
             .chain(flags(tb, &c, &cert, &key))
             .collect::<Vec<_>>()
             .join(" ");
-        let config = dir.join("aws-config");
-        std::fs::write(
-            &config,
-            format!(
-                "[profile x]\nregion = {}\ncredential_process = {line}\n",
-                tb.region(side)
-            ),
-        )
-        .unwrap();
+        let config = profile_config(&dir, "x", tb.region(side), &line);
         let run = || {
             Command::new("aws")
                 .args(["--profile", "x", "secretsmanager", "get-secret-value"])

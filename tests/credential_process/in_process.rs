@@ -233,18 +233,13 @@ fn credential_process_traditional_pem_keys() {
         let leaf = c.ca.issue_with("workload", alg, false);
         let (dir, cert, key) = write_leaf(&leaf, "client");
         let trad = dir.join("traditional.key");
-        let out = Command::new("openssl")
+        let mut openssl = Command::new("openssl");
+        openssl
             .args(["pkey", "-traditional", "-in"])
             .arg(&key)
             .arg("-out")
-            .arg(&trad)
-            .output()
-            .expect("openssl on PATH");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .arg(&trad);
+        crate::harness::stdout_of(&mut openssl);
         let text = std::fs::read_to_string(&trad).unwrap();
         let label = if alg == KeyAlg::Rsa2048 {
             "RSA PRIVATE KEY"

@@ -155,6 +155,14 @@ fn chain_with_leaf(
     (c, leaf, dir, cert, key)
 }
 
+/// An aws config file in `dir` with one profile, `name`, whose credential_process is `line`.
+fn profile_config(dir: &Path, name: &str, region: &str, line: &str) -> PathBuf {
+    let config = dir.join("aws-config");
+    let text = format!("[profile {name}]\nregion = {region}\ncredential_process = {line}\n");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 fn write_leaf(leaf: &Leaf, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = tempdir("cp");
     let (cert, key) = leaf.write(&dir, name);

@@ -390,15 +390,7 @@ fn a_profile_line_written_for_the_helper_works_with_xpart() {
     assert_eq!(flags.len(), 13, "{flags:?}");
     // The program name is all that changes.
     let line = line.replacen("/path/to/aws_signing_helper", xpart_bin(), 1);
-    let config = dir.join("aws-config");
-    std::fs::write(
-        &config,
-        format!(
-            "[profile helper]\nregion = {}\ncredential_process = {line}\n",
-            tb.region(side)
-        ),
-    )
-    .unwrap();
+    let config = profile_config(&dir, "helper", tb.region(side), &line);
     let xdg = dir.join("xdg");
     let set = [
         ("AWS_CONFIG_FILE", config.to_str().unwrap()),

@@ -319,3 +319,11 @@ pub fn applied(name: &str) -> (Run<'static>, PathBuf) {
     run.ok(&["apply", "--yes"], &plan);
     (run, plan)
 }
+
+/// A run with its own copy of the shipped plan `name`, applied: the run, the plan and its text.
+pub fn applied_own(name: &str) -> (Run<'static>, PathBuf, String) {
+    let run = Run::new(super::testbed());
+    let (plan, src) = run.own_plan(name);
+    run.ok(&["apply", "--yes"], &plan);
+    (run, plan, src)
+}

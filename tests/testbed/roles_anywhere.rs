@@ -272,26 +272,27 @@ fn trust_policy_conditions_are_enforced() {
         let c = chain(tb, Side::China).await;
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
         let name = c.role_arn.rsplit('/').next().unwrap();
+        let bind = async |trust: serde_json::Value| {
+            let doc = trust.to_string();
+            sent!(iam
+                .update_assume_role_policy()
+                .role_name(name)
+                .policy_document(doc));
+        };
         // Bind the role to another trust anchor: the session must now be refused.
-        let trust = rolesanywhere_trust(serde_json::json!({
+        bind(rolesanywhere_trust(serde_json::json!({
             "ArnEquals": {"aws:SourceArn": format!("{}-other", c.anchor_arn)},
-        }));
-        sent!(iam
-            .update_assume_role_policy()
-            .role_name(name)
-            .policy_document(trust.to_string()));
+        })))
+        .await;
         let v = third_party(tb, &c, &c.ca.issue("workload", false, false), false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
 
         // Bound to the anchor and to the subject CN: only that CN gets in.
-        let trust = rolesanywhere_trust(serde_json::json!({
+        bind(rolesanywhere_trust(serde_json::json!({
             "ArnEquals": {"aws:SourceArn": c.anchor_arn},
             "StringEquals": {"aws:PrincipalTag/x509Subject/CN": "cn-ec2-workload"}
-        }));
-        sent!(iam
-            .update_assume_role_policy()
-            .role_name(name)
-            .policy_document(trust.to_string()));
+        })))
+        .await;
         let v = third_party(tb, &c, &c.ca.issue("someone-else", false, false), false);
         assert_eq!(v["code"], "AccessDeniedException", "{v}");
         let v = third_party(tb, &c, &c.ca.issue("cn-ec2-workload", false, false), false);
