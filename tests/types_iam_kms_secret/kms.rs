@@ -90,10 +90,7 @@ fn kms_key_lifecycle_in_china() {
 /// spec replaces it. Its public key verifies what it signs.
 #[test]
 fn kms_signing_key_lifecycle() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::Commercial, &plan, "ca_key").await;
+    in_partition(Side::Commercial, "ca_key", async |tb, _, cx| {
         let account = tb.account(Side::Commercial);
         let alias = format!("alias/{}", harness::unique("ca"));
         let p = key_props(&format!(
@@ -109,7 +106,9 @@ fn kms_signing_key_lifecycle() {
         assert_eq!(diff(&want, &live), set(&[]));
         let pol = want.attrs["policy"].to_string();
         assert!(
-            pol.contains("kms:Sign") && pol.contains("kms:GetPublicKey") && !pol.contains("kms:Decrypt"),
+            pol.contains("kms:Sign")
+                && pol.contains("kms:GetPublicKey")
+                && !pol.contains("kms:Decrypt"),
             "{pol}"
         );
         // What it signs, its public key verifies (KMS's own check of its RSA signature).
@@ -248,10 +247,7 @@ fn kms_key_left_without_alias_is_reused() {
 
 #[test]
 fn kms_key_without_alias_is_found_by_its_tags() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::Commercial, &plan, "bare").await;
+    in_partition(Side::Commercial, "bare", async |_, _, cx| {
         let p = key_props("description: no alias");
         harness::assert_absent::<KmsKey>(&p, &cx).await;
         let live = KmsKey::create(&p, &cx).await.unwrap();

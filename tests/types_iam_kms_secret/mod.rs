@@ -32,13 +32,18 @@ async fn ctx(tb: &Testbed, side: Side, plan: &str, id: &str) -> Ctx {
     cx
 }
 
-/// A test of one resource `id` in China: the shared test-bed, a plan name of its own, and a
+/// A test of one resource `id` in `side`: the shared test-bed, a plan name of its own, and a
 /// context for it.
-fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
+fn in_partition(side: Side, id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
     let tb = harness::testbed();
     harness::rt().block_on(async {
         let plan = harness::unique("p");
-        let cx = ctx(tb, Side::China, &plan, id).await;
+        let cx = ctx(tb, side, &plan, id).await;
         test(tb, plan, cx).await
     })
+}
+
+/// [`in_partition`] China, where most types' tests run.
+fn in_china(id: &str, test: impl AsyncFnOnce(&'static Testbed, String, Ctx)) {
+    in_partition(Side::China, id, test)
 }

@@ -120,10 +120,7 @@ fn secret_value_errors_name_the_source_never_the_value() {
 
 #[test]
 fn generated_secret_is_never_regenerated() {
-    let tb = harness::testbed();
-    harness::rt().block_on(async {
-        let plan = harness::unique("p");
-        let cx = ctx(tb, Side::Commercial, &plan, "generated").await;
+    in_partition(Side::Commercial, "generated", async |tb, _, cx| {
         let name = harness::unique("g");
         let p = secret_props(&format!(
             "name: {name}\nvalue: {{generate: {{length: 40, exclude_punctuation: true}}}}\nforce_delete: true"
@@ -132,7 +129,10 @@ fn generated_secret_is_never_regenerated() {
         assert!(live.outputs["arn"].starts_with("arn:aws:secretsmanager:us-west-2:"));
         let value = secret_value(tb, Side::Commercial, &live.outputs["arn"]).await;
         assert_eq!(value.len(), 40);
-        assert!(value.chars().all(|c| c.is_ascii_alphanumeric()), "punctuation in the password");
+        assert!(
+            value.chars().all(|c| c.is_ascii_alphanumeric()),
+            "punctuation in the password"
+        );
         assert!(!format!("{live:?}").contains(&value));
         let want = Secret::desired(&p, &cx).unwrap();
         let again = assert_read_back::<Secret>(&p, &cx, &live).await;
@@ -141,7 +141,10 @@ fn generated_secret_is_never_regenerated() {
         let twice = Secret::create(&p, &cx).await.unwrap();
         assert_eq!(twice.outputs["arn"], live.outputs["arn"]);
         assert_read_back::<Secret>(&p, &cx, &twice).await;
-        assert_eq!(secret_value(tb, Side::Commercial, &live.outputs["arn"]).await, value);
+        assert_eq!(
+            secret_value(tb, Side::Commercial, &live.outputs["arn"]).await,
+            value
+        );
         Secret::delete(&again, &cx).await.unwrap();
         harness::assert_absent::<Secret>(&p, &cx).await;
     });
