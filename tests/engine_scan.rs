@@ -236,8 +236,7 @@ fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
 /// the read left running and brings it to the plan instead of making a second one.
 #[test]
 fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "stale_index=true");
+    let tb = Testbed::with_faults(Side::China, "stale_index=true");
     let plan = plan_file("china-to-commercial.yaml");
     let run = Run::new(&tb);
     let key_id = aliasless_key(&tb, &run.plan_name(&plan));

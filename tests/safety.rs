@@ -311,8 +311,7 @@ fn safety_credentials_of_the_wrong_partition_are_refused() {
 /// lock.
 #[test]
 fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "seed=3 latency_ms=400");
+    let tb = Testbed::with_faults(Side::China, "seed=3 latency_ms=400");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
     let mut first = run
@@ -375,8 +374,7 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
 /// and which call it is waiting for, and for how long.
 #[test]
 fn safety_a_stalled_partition_is_reported_within_10_seconds() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "stall=1.0 stall_s=60");
+    let tb = Testbed::with_faults(Side::China, "stall=1.0 stall_s=60");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
     let b = harness::run_bounded(

@@ -9,8 +9,7 @@ use super::*;
 #[test]
 fn iam_changes_reach_kms_and_ec2_after_a_seeded_delay() {
     use aws_sdk_kms::error::ProvideErrorMetadata;
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "seed=3 consistency_s=3");
+    let tb = Testbed::with_faults(Side::China, "seed=3 consistency_s=3");
     rt().block_on(async {
         let conf = no_retry(&tb, Side::China).await;
         let iam = aws_sdk_iam::Client::new(&conf);
@@ -114,8 +113,7 @@ fn removing_a_role_from_a_profile_twice_answers_no_such_entity() {
 #[test]
 fn roles_anywhere_quotas_throttle_and_xpart_stays_under_them() {
     use aws_sdk_rolesanywhere::error::ProvideErrorMetadata;
-    let tb = Testbed::private();
-    tb.set_faults(Side::Commercial, "quotas=1");
+    let tb = Testbed::with_faults(Side::Commercial, "quotas=1");
     tb.set_faults(Side::China, "quotas=1");
     let run = crate::harness::Run::new(&tb);
     let plan = crate::harness::plan_file("china-to-commercial.yaml");
@@ -168,8 +166,7 @@ fn roles_anywhere_quotas_throttle_and_xpart_stays_under_them() {
 /// GetResources, and listed once its seeded delay (half to all of the setting) has passed.
 #[test]
 fn the_tag_index_lags_a_create_in_the_consistency_mode() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::Commercial, "seed=4 consistency_s=2");
+    let tb = Testbed::with_faults(Side::Commercial, "seed=4 consistency_s=2");
     rt().block_on(async {
         let conf = no_retry(&tb, Side::Commercial).await;
         let sm = aws_sdk_secretsmanager::Client::new(&conf);
@@ -221,8 +218,7 @@ fn the_tag_index_lags_a_create_in_the_consistency_mode() {
 #[test]
 fn a_read_straight_after_a_create_may_not_find_it() {
     use aws_sdk_ec2::error::ProvideErrorMetadata;
-    let tb = Testbed::private();
-    tb.set_faults(Side::Commercial, "seed=5 consistency_s=3");
+    let tb = Testbed::with_faults(Side::Commercial, "seed=5 consistency_s=3");
     rt().block_on(async {
         let conf = no_retry(&tb, Side::Commercial).await;
         let (iam, ec2) = (aws_sdk_iam::Client::new(&conf), aws_sdk_ec2::Client::new(&conf));

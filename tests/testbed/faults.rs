@@ -4,8 +4,7 @@ use super::*;
 
 #[test]
 fn latency_is_per_partition() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "latency_ms=800");
+    let tb = Testbed::with_faults(Side::China, "latency_ms=800");
     rt().block_on(async {
         let china = aws_sdk_sts::Client::new(&tb.sdk(Side::China).await);
         let commercial = aws_sdk_sts::Client::new(&tb.sdk(Side::Commercial).await);
@@ -148,8 +147,7 @@ fn transient_faults_are_injected_and_retried() {
 
 #[test]
 fn stall_holds_the_request() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "stall=1 stall_s=2 max_faults=1");
+    let tb = Testbed::with_faults(Side::China, "stall=1 stall_s=2 max_faults=1");
     rt().block_on(async {
         let sts = aws_sdk_sts::Client::new(&tb.sdk(Side::China).await);
         let t = Instant::now();
