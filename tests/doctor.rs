@@ -54,8 +54,8 @@ fn doctor_fails_within(run: &Run, plan: &Path, dir: &Path, url: &str, budget: u6
 }
 
 /// A check's text `name` (detail, cause, fix).
-fn field<'a>(check: &'a Json, name: &str) -> &'a str {
-    check[name].as_str().unwrap()
+fn field<'a, J: std::borrow::Borrow<Json>>(check: &'a J, name: &str) -> &'a str {
+    check.borrow()[name].as_str().unwrap()
 }
 
 /// The number that follows `prefix` in a check's text ("p50 5012 ms", "clock is 600 s ...").
@@ -68,7 +68,7 @@ fn number_after(text: &str, prefix: &str) -> u64 {
 fn find<'a>(checks: &'a [Json], partition: &str, name: &str) -> &'a Json {
     checks
         .iter()
-        .find(|c| c["partition"] == partition && field(&c, "check").starts_with(name))
+        .find(|c| c["partition"] == partition && field(*c, "check").starts_with(name))
         .unwrap_or_else(|| panic!("no check {partition} {name:?} in {checks:#?}"))
 }
 
