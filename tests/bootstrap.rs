@@ -2,6 +2,8 @@
 //! the user data that `xpart apply` gives the seed plan's instance, run as it is under a
 //! scratch root against the test-bed, ending in a profile that reads the commercial secret.
 
+use crate::harness::sent;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -62,7 +64,7 @@ fn bootstrap_passes_shellcheck() {
 /// The user data of the plan's instance, as EC2 holds it.
 async fn user_data_of(tb: &Testbed, name: &str) -> String {
     let ec2 = aws_sdk_ec2::Client::new(&tb.sdk(Side::China).await);
-    let out = ec2
+    let out = sent!(ec2
         .describe_instances()
         .filters(
             aws_sdk_ec2::types::Filter::builder()
@@ -75,10 +77,7 @@ async fn user_data_of(tb: &Testbed, name: &str) -> String {
                 .name("instance-state-name")
                 .values("running")
                 .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+        ));
     let ids: Vec<String> = out
         .reservations()
         .iter()
@@ -86,13 +85,10 @@ async fn user_data_of(tb: &Testbed, name: &str) -> String {
         .filter_map(|i| i.instance_id().map(String::from))
         .collect();
     assert_eq!(ids.len(), 1, "one running instance named {name}: {ids:?}");
-    let attr = ec2
+    let attr = sent!(ec2
         .describe_instance_attribute()
         .instance_id(&ids[0])
-        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
-        .send()
-        .await
-        .unwrap();
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData));
     let b64 = attr
         .user_data()
         .and_then(|u| u.value())
@@ -108,7 +104,7 @@ async fn user_data_of(tb: &Testbed, name: &str) -> String {
 /// ARN and value of a secret, read with the partition's own (test-bed) credentials.
 async fn secret(tb: &Testbed, side: Side, name: &str) -> (String, String) {
     let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(side).await);
-    let v = sm.get_secret_value().secret_id(name).send().await.unwrap();
+    let v = sent!(sm.get_secret_value().secret_id(name));
     (
         v.arn().unwrap().to_string(),
         v.secret_string().unwrap().to_string(),

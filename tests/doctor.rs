@@ -2,6 +2,8 @@
 //! endpoint that takes connections and never answers, a slow partition, a clock ten minutes
 //! ahead, a disabled profile, the workload's certificate from another CA.
 
+use crate::harness::sent;
+
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -34,11 +36,39 @@ fn doctor(
     (o, checks, took)
 }
 
+/// Doctor with china's endpoint at `url`: it must fail (exit 1) well within its budget of
+/// `budget` seconds; its checks.
+fn doctor_fails_within(run: &Run, plan: &Path, dir: &Path, url: &str, budget: u64) -> Vec<Json> {
+    let cfg = config_with_china_at(run.tb, dir, url);
+    let limit = Duration::from_secs(120);
+    let (o, checks, took) = doctor(
+        run,
+        plan,
+        &["--budget", &budget.to_string()],
+        &[("AWS_CONFIG_FILE", &cfg)],
+        limit,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(took < Duration::from_secs(budget), "{took:?}");
+    checks
+}
+
+/// A check's text `name` (detail, cause, fix).
+fn field<'a, J: std::borrow::Borrow<Json>>(check: &'a J, name: &str) -> &'a str {
+    check.borrow()[name].as_str().unwrap()
+}
+
+/// The number that follows `prefix` in a check's text ("p50 5012 ms", "clock is 600 s ...").
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let rest = text.strip_prefix(prefix).unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
 /// The check of `partition` whose name starts with `name`.
 fn find<'a>(checks: &'a [Json], partition: &str, name: &str) -> &'a Json {
     checks
         .iter()
-        .find(|c| c["partition"] == partition && c["check"].as_str().unwrap().starts_with(name))
+        .find(|c| c["partition"] == partition && field(*c, "check").starts_with(name))
         .unwrap_or_else(|| panic!("no check {partition} {name:?} in {checks:#?}"))
 }
 
@@ -60,10 +90,8 @@ fn config_with_china_at(tb: &Testbed, dir: &Path, url: &str) -> String {
 /// certificate", with the anchor it was checked against).
 #[test]
 fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let plan = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan) = harness::applied("china-to-commercial.yaml");
+    let tb = run.tb;
     let limit = Duration::from_secs(120);
 
     let (o, checks, _) = doctor(&run, &plan, &[], &[], limit);
@@ -121,30 +149,15 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
     };
-    let cfg = config_with_china_at(tb, &dir, &closed);
-    let (o, checks, took) = doctor(
-        &run,
-        &plan,
-        &["--budget", "30"],
-        &[("AWS_CONFIG_FILE", &cfg)],
-        limit,
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(took < Duration::from_secs(30), "{took:?}");
+    let checks = doctor_fails_within(&run, &plan, &dir, &closed, 30);
     let c = find(&checks, "china", "connect ");
     assert_eq!(c["status"], "fail");
     assert!(
-        c["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("connection refused by 127.0.0.1 ({closed})")),
+        field(&c, "detail").contains(&format!("connection refused by 127.0.0.1 ({closed})")),
         "{c}"
     );
     assert!(
-        c["cause"]
-            .as_str()
-            .unwrap()
-            .contains("nothing takes connections"),
+        field(&c, "cause").contains("nothing takes connections"),
         "{c}"
     );
     assert_eq!(
@@ -155,24 +168,12 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     // An endpoint that takes the connection and never answers: a timeout, not a refusal.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port());
-    let cfg = config_with_china_at(tb, &dir, &url);
-    let (o, checks, took) = doctor(
-        &run,
-        &plan,
-        &["--budget", "40"],
-        &[("AWS_CONFIG_FILE", &cfg)],
-        limit,
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(took < Duration::from_secs(40), "{took:?}");
+    let checks = doctor_fails_within(&run, &plan, &dir, &url, 40);
     assert_eq!(find(&checks, "china", "connect ")["status"], "pass");
     let c = find(&checks, "china", "answer ");
     assert_eq!(c["status"], "fail");
     assert!(
-        c["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("timeout: connected, but no HTTP answer"),
+        field(&c, "detail").starts_with("timeout: connected, but no HTTP answer"),
         "{c}"
     );
     drop(silent);
@@ -195,15 +196,12 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let c = tls(&[("AWS_CA_BUNDLE", &bundle)]);
     assert_eq!(c["status"], "fail", "{c}");
     assert!(
-        c["cause"]
-            .as_str()
-            .unwrap()
-            .contains("trust the system's CAs only"),
+        field(&c, "cause").contains("trust the system's CAs only"),
         "{c}"
     );
     let c = tls(&[]);
     assert_eq!(c["status"], "fail", "{c}");
-    assert!(c["fix"].as_str().unwrap().contains("AWS_CA_BUNDLE"), "{c}");
+    assert!(field(&c, "fix").contains("AWS_CA_BUNDLE"), "{c}");
 
     // The profile disabled: said so.
     let sfx = &run.suffix;
@@ -211,7 +209,7 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let ra =
         rt.block_on(async { aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await) });
     let profile_id = rt.block_on(async {
-        let all = ra.list_profiles().send().await.unwrap();
+        let all = sent!(ra.list_profiles());
         let p = all
             .profiles()
             .iter()
@@ -220,53 +218,33 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
             .clone();
         p.profile_id().unwrap().to_string()
     });
-    rt.block_on(async {
-        ra.disable_profile()
-            .profile_id(&profile_id)
-            .send()
-            .await
-            .unwrap()
-    });
+    rt.block_on(async { sent!(ra.disable_profile().profile_id(&profile_id)) });
     let (o, checks, _) = doctor(&run, &plan, &[], &[], limit);
     assert_eq!(o.status.code(), Some(1));
     let c = find(&checks, "commercial", "profile");
     assert_eq!(c["status"], "fail");
+    assert!(field(&c, "detail").ends_with("is disabled"), "{c}");
     assert!(
-        c["detail"].as_str().unwrap().ends_with("is disabled"),
+        field(&c, "cause").contains("the profile is disabled"),
         "{c}"
     );
-    assert!(
-        c["cause"]
-            .as_str()
-            .unwrap()
-            .contains("the profile is disabled"),
-        "{c}"
-    );
-    rt.block_on(async {
-        ra.enable_profile()
-            .profile_id(&profile_id)
-            .send()
-            .await
-            .unwrap()
-    });
+    rt.block_on(async { sent!(ra.enable_profile().profile_id(&profile_id)) });
 
     // The workload's certificate from another CA: "untrusted certificate", naming the anchor.
     let other = harness::pki::ca(&harness::unique("other-root"), true);
     let leaf = other.issue("cn-ec2-workload", false, false);
     rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::China).await);
-        sm.put_secret_value()
+        sent!(sm
+            .put_secret_value()
             .secret_id(format!("xpart/workload-key-{sfx}"))
-            .secret_string(format!("{}{}", leaf.cert_pem, leaf.key_pem))
-            .send()
-            .await
-            .unwrap();
+            .secret_string(format!("{}{}", leaf.cert_pem, leaf.key_pem)));
     });
     let (o, checks, _) = doctor(&run, &plan, &[], &[], limit);
     assert_eq!(o.status.code(), Some(1));
     let chain = find(&checks, "commercial", "certificate chain");
     assert_eq!(chain["status"], "fail");
-    let detail = chain["detail"].as_str().unwrap();
+    let detail = field(&chain, "detail");
     assert!(detail.starts_with("untrusted certificate"), "{chain}");
     assert!(
         detail.contains("arn:aws:rolesanywhere:us-west-2:") && detail.contains(":trust-anchor/"),
@@ -275,16 +253,14 @@ fn doctor_checks_the_reach_and_the_bridge_and_names_what_breaks() {
     let session = find(&checks, "commercial", "CreateSession");
     assert_eq!(session["status"], "fail");
     assert!(
-        session["cause"]
-            .as_str()
-            .unwrap()
+        field(&session, "cause")
             .starts_with("untrusted certificate: trust anchor arn:aws:rolesanywhere:"),
         "{session}"
     );
     // Roles Anywhere recorded the refused attempt.
     let recorded = find(&checks, "commercial", "recorded CreateSession attempts");
     assert!(
-        recorded["detail"].as_str().unwrap().contains("1 failed"),
+        field(&recorded, "detail").contains("1 failed"),
         "{recorded}"
     );
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
@@ -311,16 +287,7 @@ fn doctor_reports_a_slow_partition_within_its_budget() {
     assert!(took < Duration::from_secs(budget), "{took:?}");
     let c = find(&checks, "china", "latency");
     assert_eq!(c["status"], "warn", "{c}");
-    let p50: u64 = c["detail"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("p50 ")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let p50: u64 = number_after(field(&c, "detail"), "p50 ");
     assert!(p50 >= 5000, "{c}");
     assert!(
         failed(&checks).is_empty(),
@@ -362,21 +329,12 @@ fn doctor_names_a_skewed_clock_as_the_cause() {
     for side in ["china", "commercial"] {
         let c = find(&checks, side, "clock against");
         assert_eq!(c["status"], "fail", "{c}");
-        let detail = c["detail"].as_str().unwrap();
-        let secs: u64 = detail
-            .strip_prefix("this machine's clock is ")
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let detail = field(&c, "detail");
+        let secs: u64 = number_after(detail, "this machine's clock is ");
         assert!((595..=605).contains(&secs), "{c}");
         assert!(detail.ends_with("ahead of the service's"), "{c}");
         assert!(
-            c["cause"]
-                .as_str()
-                .unwrap()
+            field(&c, "cause")
                 .contains("AWS refuses requests signed more than 5 minutes off (SigV4)"),
             "{c}"
         );
@@ -404,7 +362,11 @@ fn doctor_prints_a_stalled_partitions_finished_checks_before_the_budget() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(took < Duration::from_secs(20), "{took:?}");
     for name in ["DNS ", "connect "] {
-        assert_eq!(find(&checks, "china", name)["status"], "pass", "{checks:#?}");
+        assert_eq!(
+            find(&checks, "china", name)["status"],
+            "pass",
+            "{checks:#?}"
+        );
     }
     let stalled = find(&checks, "china", "partition checks");
     assert_eq!(stalled["status"], "fail", "{stalled}");

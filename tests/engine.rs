@@ -1,13 +1,15 @@
 //! `xpart plan`, `apply` and `destroy` end to end on the test-bed, checked with an independent
 //! client (boto3) and against each other.
 
+use crate::harness::sent;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
 use crate::harness::{
-    self, assert_exactly_once, assert_nothing_left, plan_file, plan_resources, side_of, text, Run,
-    Side,
+    self, assert_exactly_once, assert_nothing_left, assert_shows, plan_file, plan_resources,
+    side_of, text, Run, Side,
 };
 
 /// The whole life of one plan: plan shows changes, apply, plan shows none, boto3 sees every
@@ -20,13 +22,7 @@ fn lifecycle(name: &str) {
     let o = run.run(&["plan", "--detailed-exitcode"], &plan);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     run.ok(&["apply", "--yes"], &plan);
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "a second plan must show no changes:\n{}",
-        text(&o)
-    );
+    run.no_changes(&plan, "a second plan must show no changes");
 
     let mut seen = vec![];
     for side in [Side::Commercial, Side::China] {
@@ -82,10 +78,7 @@ fn engine_lifecycle_commercial_to_china() {
 /// One changed property shows as exactly one `~` and apply converges.
 #[test]
 fn engine_one_changed_property_is_one_update() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let plan = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan) = harness::applied("china-to-commercial.yaml");
 
     let changed = run.state.join("changed.yaml");
     let src = std::fs::read_to_string(&plan).unwrap();
@@ -93,9 +86,7 @@ fn engine_one_changed_property_is_one_update() {
     assert_ne!(src, edited);
     std::fs::write(&changed, edited).unwrap();
     // Relative paths in the plan resolve against its directory: keep the copy's PKI with the run.
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let (_, out) = run.changes(&changed);
     let updates: Vec<&str> = out
         .lines()
         .filter(|l| {
@@ -121,9 +112,7 @@ fn engine_one_changed_property_is_one_update() {
     );
     assert_ne!(src, edited);
     std::fs::write(&changed, edited).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &changed);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let (_, out) = run.changes(&changed);
     let plus: Vec<&str> = out
         .lines()
         .map(str::trim_start)
@@ -157,12 +146,9 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
     let rt = harness::rt();
     rt.block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::Commercial).await);
-        iam.create_role()
+        sent!(iam.create_role()
             .role_name(&role)
-            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-            .send()
-            .await
-            .unwrap();
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#));
     });
     let o = run.run(&["apply", "--yes"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -194,7 +180,7 @@ fn engine_refuses_a_same_named_role_it_does_not_own() {
             .await
             .expect("the role is untouched");
         assert!(r.role().unwrap().tags().is_empty());
-        iam.delete_role().role_name(&role).send().await.unwrap();
+        sent!(iam.delete_role().role_name(&role));
     });
 }
 
@@ -404,19 +390,14 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         "apply made no `extra`"
     );
 
-    let o = run.run(&["plan", "--detailed-exitcode"], &without);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("- ec2.security_group extra"), "{}", text(&o));
-    assert!(
-        out.contains("Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy."),
-        "{}",
-        text(&o)
-    );
-    assert!(
-        out.contains("Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy."),
-        "{}",
-        text(&o)
+    let (_, out) = run.changes(&without);
+    assert_shows(
+        &out,
+        &[
+            "- ec2.security_group extra",
+            "Plan for china (aws-cn, cn-north-1): 0 to add, 0 to change, 1 to destroy.",
+            "Plan for commercial (aws, us-west-2): 0 to add, 0 to change, 0 to destroy.",
+        ],
     );
 
     run.ok(&["apply", "--yes"], &without);
@@ -424,13 +405,7 @@ fn engine_apply_destroys_what_the_plan_no_longer_has() {
         !owned_ids(&run, Side::China, &with).contains(&extra),
         "apply left `extra`"
     );
-    let o = run.run(&["plan", "--detailed-exitcode"], &without);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "nothing is left to do:\n{}",
-        text(&o)
-    );
+    run.no_changes(&without, "nothing is left to do");
 
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &without);
     assert_nothing_left(&run, &without);
@@ -466,13 +441,7 @@ fn engine_destroy_deletes_what_the_plan_no_longer_has() {
     let alias = format!("alias/xpart-extra-{}", run.suffix);
     let aliases = harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
-        kms.list_aliases()
-            .limit(1000)
-            .send()
-            .await
-            .unwrap()
-            .aliases()
-            .to_vec()
+        sent!(kms.list_aliases().limit(1000)).aliases().to_vec()
     });
     assert!(
         aliases
@@ -593,16 +562,13 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
         let mut arns = vec![];
         for i in 0..6 {
-            let made = ra
+            let made = sent!(ra
                 .create_profile()
                 .name(format!("foreign-{}-{i}", run.suffix))
                 .role_arns(format!(
                     "arn:aws:iam::{}:role/foreign",
                     tb.account(Side::Commercial)
-                ))
-                .send()
-                .await
-                .unwrap();
+                )));
             arns.push(made.profile().unwrap().profile_id().unwrap().to_string());
         }
         arns
@@ -632,13 +598,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         assert!(commercial.contains(id), "{id}: {commercial:?}");
     }
 
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "a no-op after apply:\n{}",
-        text(&o)
-    );
+    run.no_changes(&plan, "a no-op after apply");
 
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
     for side in [Side::Commercial, Side::China] {
@@ -650,7 +610,7 @@ fn the_fleet_applies_plans_nothing_after_and_destroys() {
         for id in foreign {
             let left = ra.get_profile().profile_id(&id).send().await;
             assert!(left.is_ok(), "another's profile is left alone: {left:?}");
-            ra.delete_profile().profile_id(&id).send().await.unwrap();
+            sent!(ra.delete_profile().profile_id(&id));
         }
     });
 }

@@ -9,8 +9,7 @@ use crate::harness::{self, plan_file, text, Run, Side, Testbed};
 /// Ctrl-C: nothing new starts, calls in flight finish, exit 1 with a hint; apply again converges.
 #[test]
 fn engine_guard_interrupt_stops_scheduling_and_a_rerun_converges() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "seed=2 latency_ms=400");
+    let tb = Testbed::with_faults(Side::China, "seed=2 latency_ms=400");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
     let mut child = run
@@ -78,8 +77,7 @@ fn engine_guard_expected_account_mismatch_is_refused() {
 /// named by partition, well inside the default bounds.
 #[test]
 fn engine_guard_tune_flags_override_the_plans_timeouts() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "seed=3 latency_ms=1500");
+    let tb = Testbed::with_faults(Side::China, "seed=3 latency_ms=1500");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
     let start = std::time::Instant::now();

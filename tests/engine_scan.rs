@@ -2,6 +2,8 @@
 //! nothing to do costs in calls, also in a full account, and that answering from the scan
 //! never costs a duplicate.
 
+use crate::harness::sent;
+
 use std::collections::BTreeMap;
 
 use crate::harness::{self, plan_file, text, Run, Side, Testbed};
@@ -27,17 +29,15 @@ fn aliasless_key(tb: &Testbed, plan_name: &str) -> String {
     harness::rt().block_on(async {
         let kms = aws_sdk_kms::Client::new(&tb.sdk(Side::China).await);
         let tag = harness::kms_tag;
-        kms.create_key()
+        sent!(kms
+            .create_key()
             .tags(tag("xpart:plan", plan_name))
             .tags(tag("xpart:lineage", &seed_lineage()))
-            .tags(tag("xpart:id", "client_key_key"))
-            .send()
-            .await
-            .unwrap()
-            .key_metadata()
-            .unwrap()
-            .key_id()
-            .to_string()
+            .tags(tag("xpart:id", "client_key_key")))
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string()
     })
 }
 
@@ -66,7 +66,7 @@ fn assert_one_key_named_by_alias(tb: &Testbed, run: &Run, plan: &std::path::Path
 fn china_role_arn(tb: &Testbed, name: &str) -> String {
     harness::rt().block_on(async {
         let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
-        let got = iam.get_role().role_name(name).send().await.unwrap();
+        let got = sent!(iam.get_role().role_name(name));
         got.role().unwrap().arn().to_string()
     })
 }
@@ -120,9 +120,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
   extra_role:
     type: iam.role
     partition: china
-    properties:
-      name: xpart-extra-${var.suffix}
-      trust: {service: ec2}
+    properties: {name: \"xpart-extra-${var.suffix}\", trust: {service: ec2}}
   extra_profile:
     type: iam.instance_profile
     partition: china
@@ -137,9 +135,7 @@ fn no_op_plan_costs_at_most_two_calls_per_resource_in_a_full_account_and_finds_o
         "the plan's roles live under its path: {arn}"
     );
     std::fs::write(&plan, &src).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (_, out) = run.changes(&plan);
     for (ty, id) in [
         ("iam.role", "extra_role"),
         ("iam.instance_profile", "extra_profile"),
@@ -240,8 +236,7 @@ fn kms_key_left_without_its_alias_is_adopted_not_duplicated() {
 /// the read left running and brings it to the plan instead of making a second one.
 #[test]
 fn kms_key_left_without_its_alias_is_adopted_when_the_tag_index_lags() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "stale_index=true");
+    let tb = Testbed::with_faults(Side::China, "stale_index=true");
     let plan = plan_file("china-to-commercial.yaml");
     let run = Run::new(&tb);
     let key_id = aliasless_key(&tb, &run.plan_name(&plan));
@@ -312,8 +307,7 @@ fn renamed_resources_are_replaced_not_left_behind() {
     );
 
     run.ok(&["apply", "--yes"], &after);
-    let o = run.run(&["plan", "--detailed-exitcode"], &after);
-    assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
+    run.no_changes(&after, "converged");
     let census = |side: Side| -> Vec<(String, String)> {
         run.inventory(side, &after)
             .iter()
@@ -377,7 +371,7 @@ fn a_renamed_anchor_a_lagging_index_misses_is_not_made_twice() {
     let sfx = &run.suffix;
     let names: Vec<String> = harness::rt().block_on(async {
         let ra = aws_sdk_rolesanywhere::Client::new(&tb.sdk(Side::Commercial).await);
-        let a = ra.list_trust_anchors().send().await.unwrap();
+        let a = sent!(ra.list_trust_anchors());
         a.trust_anchors()
             .iter()
             .filter_map(|t| t.name().map(str::to_string))
@@ -446,16 +440,14 @@ fn key_policies_name_the_account_as_kms_writes_it() {
         harness::rt().block_on(async {
             let kms = aws_sdk_kms::Client::new(&tb.sdk(side).await);
             // GetKeyPolicy takes a key id or ARN, not an alias.
-            let meta = kms.describe_key().key_id(key).send().await.unwrap();
-            kms.get_key_policy()
+            let meta = sent!(kms.describe_key().key_id(key));
+            sent!(kms
+                .get_key_policy()
                 .key_id(meta.key_metadata().unwrap().key_id())
-                .policy_name("default")
-                .send()
-                .await
-                .unwrap()
-                .policy()
-                .unwrap()
-                .to_string()
+                .policy_name("default"))
+            .policy()
+            .unwrap()
+            .to_string()
         })
     };
     // The test-bed's KMS refuses the documented form now.
@@ -573,19 +565,14 @@ fn notifications_and_attribute_mappings_are_applied_and_changed_in_place() {
             "      duration_seconds: 3600\n      attribute_mappings:\n        x509Subject: [CN, OU]\n        x509SAN: [DNS]\n",
         );
     assert_ne!(edited, src);
-    std::fs::write(&plan, &edited).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let shown = String::from_utf8_lossy(&o.stdout).to_string();
-    for line in [
-        "~ rolesanywhere.trust_anchor trust_anchor",
-        "~ rolesanywhere.profile ra_profile",
-    ] {
-        assert!(shown.contains(line), "{line} missing:\n{shown}");
-    }
-    assert!(
-        !shown.contains("-/+"),
-        "replaced, not changed in place:\n{shown}"
+    run.edited(
+        &plan,
+        &edited,
+        &[
+            "~ rolesanywhere.trust_anchor trust_anchor",
+            "~ rolesanywhere.profile ra_profile",
+        ],
+        &["-/+"],
     );
     run.ok(&["apply", "--yes"], &plan);
     let got = ra_settings(&tb, &run);
@@ -624,13 +611,10 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
     };
     write("      path: /\n");
     run.ok(&["apply", "--yes"], &plan);
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "kept where it is:\n{}", text(&o));
+    run.no_changes(&plan, "kept where it is");
 
     write("");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (_, out) = run.changes(&plan);
     let path = format!("/xpart/legacy-{}/", run.suffix);
     assert!(
         out.contains("-/+ iam.role role") && out.contains(&path),
@@ -639,8 +623,7 @@ fn a_role_outside_the_plans_path_is_replaced_into_it_unless_the_plan_keeps_it() 
     run.ok(&["apply", "--yes"], &plan);
     let arn = china_role_arn(tb, &format!("xpart-legacy-{}", run.suffix));
     assert!(arn.contains(&format!(":role{path}")), "{arn}");
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(0), "converged:\n{}", text(&o));
+    run.no_changes(&plan, "converged");
 
     run.ok(&["destroy", "--yes"], &plan);
 }

@@ -3,6 +3,8 @@
 //! anywhere; `xpart unlock` shows it and breaks it only with `--force`; of two breakers, one
 //! wins.
 
+use crate::harness::sent;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -47,12 +49,10 @@ fn plant(tb: &Testbed, identity: &str, ttl: u64) -> Record {
     };
     rt().block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
-        sm.create_secret()
+        sent!(sm
+            .create_secret()
             .name(secret_name(identity))
-            .secret_string(serde_json::to_string(&record).unwrap())
-            .send()
-            .await
-            .unwrap();
+            .secret_string(serde_json::to_string(&record).unwrap()));
     });
     record
 }
@@ -64,12 +64,7 @@ fn await_unrenewed(tb: &Testbed, identity: &str, life: Duration) {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let got = sm
-                .get_secret_value()
-                .secret_id(secret_name(identity))
-                .send()
-                .await
-                .unwrap();
+            let got = sent!(sm.get_secret_value().secret_id(secret_name(identity)));
             let renewed = std::time::SystemTime::try_from(*got.created_date().unwrap()).unwrap();
             if renewed.elapsed().unwrap_or_default() > life {
                 return;

@@ -2,14 +2,11 @@
 //! a serial added to it refused by Roles Anywhere, the workload's certificate issued again in the
 //! same apply.
 
-use crate::harness::{self, client_secret, plan_third_party, text, Run};
+use crate::harness::{self, client_secret, plan_third_party};
 
 #[test]
 fn a_revoked_certificate_is_refused_and_the_workload_gets_a_new_one() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let (plan, src) = run.own_plan("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan, src) = harness::applied_own("china-to-commercial.yaml");
     let (old, tags) = client_secret(&run, &plan);
     let serial = tags["xpart:cert-serial-hex"].clone();
     assert!(!serial.is_empty(), "{tags:?}");
@@ -25,20 +22,15 @@ fn a_revoked_certificate_is_refused_and_the_workload_gets_a_new_one() {
         &format!("      revoked: [\"{serial}\"]\n"),
     );
     assert_ne!(revoking, src);
-    std::fs::write(&plan, &revoking).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let shown = String::from_utf8_lossy(&o.stdout).to_string();
-    for line in [
-        "~ rolesanywhere.crl revoked_certificates",
-        "~ secretsmanager.secret client_key_secret",
-        &format!("serial {serial} is revoked by the plan"),
-    ] {
-        assert!(shown.contains(line), "`{line}` missing:\n{shown}");
-    }
-    assert!(
-        !shown.contains("ec2.instance"),
-        "the workload is not replaced:\n{shown}"
+    run.edited(
+        &plan,
+        &revoking,
+        &[
+            "~ rolesanywhere.crl revoked_certificates",
+            "~ secretsmanager.secret client_key_secret",
+            &format!("serial {serial} is revoked by the plan"),
+        ],
+        &["ec2.instance"],
     );
     run.ok(&["apply", "--yes"], &plan);
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::harness::{self, client_secret, plan_third_party, text, Run};
+use crate::harness::{self, client_secret, plan_third_party, Run};
 
 const NEXT: &str = "  ca_key_next:
     type: kms.key
@@ -37,25 +37,13 @@ fn edit(src: &str, from: &str, to: &str) -> String {
 
 /// Write `src` as the plan, show its plan (exit 2) and check `shows` and `hides`, apply it.
 fn step(run: &Run, plan: &Path, src: &str, shows: &[&str], hides: &[&str]) {
-    std::fs::write(plan, src).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let shown = String::from_utf8_lossy(&o.stdout).to_string();
-    for line in shows {
-        assert!(shown.contains(line), "`{line}` missing:\n{shown}");
-    }
-    for line in hides {
-        assert!(!shown.contains(line), "`{line}` shown:\n{shown}");
-    }
+    run.edited(plan, src, shows, hides);
     run.ok(&["apply", "--yes"], plan);
 }
 
 #[test]
 fn a_ca_is_rotated_with_no_gap_in_service() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let (plan, src) = run.own_plan("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &plan);
+    let (run, plan, src) = harness::applied_own("china-to-commercial.yaml");
     let (old, _) = client_secret(&run, &plan);
     let works = |bundle: &str| plan_third_party(&run, &plan, bundle)["ok"] == true;
     assert!(works(&old));

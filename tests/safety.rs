@@ -3,6 +3,8 @@
 //! broken under a live run, and a partition that stalls is never silent. Each test is one of
 //! the findings of issue #10, as it was found.
 
+use crate::harness::sent;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -59,10 +61,8 @@ fn vpc_plan(dir: &Path, file: &str, name: &str) -> PathBuf {
 /// (boto3's count), while deleting B's own VPC.
 #[test]
 fn safety_two_plans_whose_names_render_alike_never_touch_each_other() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let a = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &a);
+    let (run, a) = harness::applied("china-to-commercial.yaml");
+    let tb = run.tb;
 
     let b = vpc_plan(&run.state, "b.yaml", "china-${var.suffix}");
     let b_s = b.to_str().unwrap();
@@ -116,10 +116,7 @@ fn run_args(tb: &Testbed, args: &[String]) -> std::process::Output {
 /// resources to keep 1: both refuse, name `--allow-prune`, and change nothing.
 #[test]
 fn safety_a_plan_that_would_prune_more_than_it_declares_is_refused() {
-    let tb = harness::testbed();
-    let run = Run::new(tb);
-    let a = plan_file("china-to-commercial.yaml");
-    run.ok(&["apply", "--yes"], &a);
+    let (run, a) = harness::applied("china-to-commercial.yaml");
     let dir = run.state.join("copy");
     std::fs::create_dir_all(&dir).unwrap();
     // Same file name as A, so `Run` reads the same plan name from it.
@@ -265,7 +262,7 @@ fn safety_variable_values_are_literal_text() {
     let name = format!("xpart/lit-{}", suffix.trim_start_matches("suffix="));
     let desc = harness::rt().block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
-        let d = sm.describe_secret().secret_id(&name).send().await.unwrap();
+        let d = sent!(sm.describe_secret().secret_id(&name));
         d.description().unwrap_or_default().to_string()
     });
     assert_eq!(desc, "${app_secret.arn} $${x} ${x");
@@ -314,8 +311,7 @@ fn safety_credentials_of_the_wrong_partition_are_refused() {
 /// lock.
 #[test]
 fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "seed=3 latency_ms=400");
+    let tb = Testbed::with_faults(Side::China, "seed=3 latency_ms=400");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
     let mut first = run
@@ -378,8 +374,7 @@ fn safety_unlock_refuses_a_live_lock_and_its_hint_works_pasted() {
 /// and which call it is waiting for, and for how long.
 #[test]
 fn safety_a_stalled_partition_is_reported_within_10_seconds() {
-    let tb = Testbed::private();
-    tb.set_faults(Side::China, "stall=1.0 stall_s=60");
+    let tb = Testbed::with_faults(Side::China, "stall=1.0 stall_s=60");
     let run = Run::new(&tb);
     let plan = plan_file("china-to-commercial.yaml");
     let b = harness::run_bounded(

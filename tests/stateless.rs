@@ -3,6 +3,8 @@
 //! the bridge; no private key exists in any file of either, nor in their output; the trust
 //! anchor holds the certificate of the KMS key the plan made.
 
+use crate::harness::sent;
+
 use std::path::Path;
 
 use x509_parser::prelude::*;
@@ -86,14 +88,11 @@ fn a_second_machine_with_no_local_state_plans_nothing_applies_nothing_and_verifi
     harness::rt().block_on(async {
         let conf = tb.sdk(Side::Commercial).await;
         let kms = aws_sdk_kms::Client::new(&conf);
-        let public = kms
+        let public = sent!(kms
             .get_public_key()
-            .key_id(format!("alias/xpart-root-ca-{sfx}"))
-            .send()
-            .await
-            .unwrap();
+            .key_id(format!("alias/xpart-root-ca-{sfx}")));
         let ra = aws_sdk_rolesanywhere::Client::new(&conf);
-        let anchors = ra.list_trust_anchors().send().await.unwrap();
+        let anchors = sent!(ra.list_trust_anchors());
         let anchor = anchors
             .trust_anchors()
             .iter()
@@ -169,19 +168,17 @@ fn a_plan_moves_from_ca_files_to_the_kms_store() {
     );
     run.ok(&["verify"], &plan);
 
-    std::fs::write(&plan, &kms_plan).unwrap();
-    let o = run.run(&["plan", "--detailed-exitcode"], &plan);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let shown = String::from_utf8_lossy(&o.stdout).to_string();
-    for change in [
-        "+ kms.key ca_key",
-        "+ pki.ca root_ca",
-        "~ rolesanywhere.trust_anchor trust_anchor",
-        "~ secretsmanager.secret client_key_secret",
-    ] {
-        assert!(shown.contains(change), "missing `{change}`:\n{shown}");
-    }
-    assert!(!shown.contains("ec2.instance"), "{shown}");
+    run.edited(
+        &plan,
+        &kms_plan,
+        &[
+            "+ kms.key ca_key",
+            "+ pki.ca root_ca",
+            "~ rolesanywhere.trust_anchor trust_anchor",
+            "~ secretsmanager.secret client_key_secret",
+        ],
+        &["ec2.instance"],
+    );
     run.ok(&["apply", "--yes"], &plan);
     run.ok(&["plan", "--detailed-exitcode"], &plan);
     run.ok(&["verify"], &plan);

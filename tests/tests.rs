@@ -7,7 +7,7 @@
 //!   `tests/lint/campaign/` (the bad-input campaign's), with its `# expect:` lines, no code;
 //! - a fault only a run can see (file modes, endpoints, profiles, credential-process): a named
 //!   test in `bad_input.rs`;
-//! - one resource type called directly: `types_<family>.rs`, through `harness::lifecycle`;
+//! - one resource type called directly: `types_<family>.rs`, through the resource steps of `harness/resource.rs`;
 //! - a command end to end: the module named for it (`engine`, `verify`, `doctor`, ...).
 
 mod aws;

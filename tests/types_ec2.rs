@@ -2,6 +2,8 @@
 //! table → security group → instance (create, no diff, update, delete, delete again), and no
 //! duplicate after a lost CreateVpc or RunInstances answer.
 
+use crate::harness::sent;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,17 +163,11 @@ fn bootstrap_settings(run_as: &str) -> String {
 async fn instance_profile(tb: &Testbed) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
     let name = harness::china_role(tb, "ip").await;
-    iam.create_instance_profile()
+    sent!(iam.create_instance_profile().instance_profile_name(&name));
+    sent!(iam
+        .add_role_to_instance_profile()
         .instance_profile_name(&name)
-        .send()
-        .await
-        .unwrap();
-    iam.add_role_to_instance_profile()
-        .instance_profile_name(&name)
-        .role_name(&name)
-        .send()
-        .await
-        .unwrap();
+        .role_name(&name));
     name
 }
 
@@ -303,13 +299,10 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         assert_eq!(live.attrs["instance_profile"], json!(profile1));
         assert_eq!(live.attrs["tags"], json!({"role": "app"}), "the user-data hash is not a user tag");
         // The user data is the bootstrap script, and the tag holds its SHA-256.
-        let attr = ec2(&conf)
+        let attr = sent!(ec2(&conf)
             .describe_instance_attribute()
             .instance_id(&first)
-            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
-            .send()
-            .await
-            .unwrap();
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData));
         use base64::Engine;
         let script = base64::engine::general_purpose::STANDARD
             .decode(attr.user_data().unwrap().value().unwrap())
@@ -354,12 +347,9 @@ fn the_ec2_chain_lives_and_dies_in_china() {
         let read = Instance::read(&inst, &icx).await.unwrap().unwrap();
         assert_as_read("instance", &again, &read);
         let alive = || async {
-            let found = ec2(&conf)
+            let found = sent!(ec2(&conf)
                 .describe_instances()
-                .set_filters(Some(owner_filters(&plan, "workload")))
-                .send()
-                .await
-                .unwrap();
+                .set_filters(Some(owner_filters(&plan, "workload"))));
             found
                 .reservations()
                 .iter()
@@ -444,7 +434,7 @@ fn lost_create_answers_never_make_a_second_resource() {
         let vpc: Vpc = props("name: net\ncidr: 10.40.0.0/16");
         let live = Vpc::create(&vpc, &vcx).await.unwrap();
         assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], json!(1), "the fault happened");
-        let found = ec2(&conf).describe_vpcs().set_filters(Some(owner_filters(&plan, "vpc"))).send().await.unwrap();
+        let found = sent!(ec2(&conf).describe_vpcs().set_filters(Some(owner_filters(&plan, "vpc"))));
         assert_eq!(found.vpcs().len(), 1, "exactly one VPC with the tags");
         assert_eq!(found.vpcs()[0].vpc_id(), Some(live.outputs["id"].as_str()));
         assert_eq!(calls(&tb, "CreateVpc"), 1, "no second CreateVpc");
@@ -460,7 +450,7 @@ fn lost_create_answers_never_make_a_second_resource() {
         assert_eq!(tb.stats(Side::China)["injected"]["lost_response"], json!(1));
         assert_eq!(calls(&tb, "CreateSecurityGroup"), 1, "no second CreateSecurityGroup");
         let found =
-            ec2(&conf).describe_security_groups().set_filters(Some(owner_filters(&plan, "sg"))).send().await.unwrap();
+            sent!(ec2(&conf).describe_security_groups().set_filters(Some(owner_filters(&plan, "sg"))));
         assert_eq!(found.security_groups().len(), 1);
         assert_eq!(diff(&SecurityGroup::desired(&sg, &sgcx).unwrap(), &g), set(&[]));
         let read = SecurityGroup::read(&sg, &sgcx).await.unwrap().unwrap();
@@ -482,7 +472,7 @@ fn lost_create_answers_never_make_a_second_resource() {
         let i = Instance::create(&inst, &icx).await.unwrap();
         assert_eq!(calls(&tb, "RunInstances") - before, 2, "one lost answer, one retry");
         let found =
-            ec2(&conf).describe_instances().set_filters(Some(owner_filters(&plan, "workload"))).send().await.unwrap();
+            sent!(ec2(&conf).describe_instances().set_filters(Some(owner_filters(&plan, "workload"))));
         let ids: Vec<&str> =
             found.reservations().iter().flat_map(|r| r.instances()).filter_map(|i| i.instance_id()).collect();
         assert_eq!(ids, vec![i.outputs["id"].as_str()], "exactly one instance");
@@ -501,14 +491,11 @@ fn a_name_taken_by_another_group_is_not_adopted() {
         let v = Vpc::create(&vpc, &vcx).await.unwrap();
         let vpc_id = v.outputs["id"].clone();
         let name = harness::unique("taken");
-        let other = ec2(&conf)
+        let other = sent!(ec2(&conf)
             .create_security_group()
             .group_name(&name)
             .description("not ours")
-            .vpc_id(&vpc_id)
-            .send()
-            .await
-            .unwrap();
+            .vpc_id(&vpc_id));
         let sgcx = ctx(tb, &plan, "sg").await;
         let sg: SecurityGroup = props(&format!("name: {name}\nvpc: {vpc_id}"));
         assert!(
@@ -520,12 +507,9 @@ fn a_name_taken_by_another_group_is_not_adopted() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not owned by this plan"), "{err}");
-        ec2(&conf)
+        sent!(ec2(&conf)
             .delete_security_group()
-            .group_id(other.group_id().unwrap())
-            .send()
-            .await
-            .unwrap();
+            .group_id(other.group_id().unwrap()));
         Vpc::delete(&v, &vcx).await.unwrap();
     });
 }

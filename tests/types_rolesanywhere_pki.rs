@@ -3,6 +3,8 @@
 //! update of the Roles Anywhere types return (they do not read back) must be what `read` finds
 //! right after; reads and listings run without the caller's account.
 
+use crate::harness::sent;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 
@@ -212,12 +214,7 @@ fn trust_anchor_lifecycle() {
 
         // The ownership tags are on it.
         let ra = &cx.clients().rolesanywhere;
-        let tags = ra
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .unwrap();
+        let tags = sent!(ra.list_tags_for_resource().resource_arn(arn));
         let tags: BTreeMap<&str, &str> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
         assert_eq!(tags.get(TAG_PLAN), Some(&plan.as_str()));
         assert_eq!(tags.get(TAG_ID), Some(&"anchor"));
@@ -285,15 +282,13 @@ fn a_same_named_anchor_without_our_tags_is_not_ours_until_adopted() {
         let mut cx = tb.ctx(Side::Commercial, &plan, "anchor").await;
         cx.refs.insert("root".into(), ca.clone());
         let name = harness::unique("ta");
-        cx.clients()
+        sent!(cx
+            .clients()
             .rolesanywhere
             .create_trust_anchor()
             .name(&name)
             .source(harness::ra_source(&ca["cert_pem"]))
-            .enabled(true)
-            .send()
-            .await
-            .unwrap();
+            .enabled(true));
         let p = anchor_props(&name, "root", "");
         let live = TrustAnchor::read(&p, &cx).await.unwrap().unwrap();
         assert!(!live.owned);
@@ -373,7 +368,7 @@ fn trust_anchor_create_is_not_duplicated_after_a_lost_response() {
         assert_eq!(stats["calls"]["POST /trustanchors"], json!(1), "{stats}");
 
         let ra = &cx.clients().rolesanywhere;
-        let all = ra.list_trust_anchors().send().await.unwrap();
+        let all = sent!(ra.list_trust_anchors());
         let named: Vec<_> = all.trust_anchors().iter().filter(|t| t.name() == Some(name.as_str())).collect();
         assert_eq!(named.len(), 1, "{named:#?}");
         assert_eq!(named[0].trust_anchor_arn(), Some(made.outputs["arn"].as_str()));

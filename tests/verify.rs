@@ -2,6 +2,10 @@
 //! the secret through a `credential_process = xpart credential-process …` profile, another CA's
 //! certificate is refused, and the PKI files are what AWS and the issue ask for.
 
+use crate::harness::assert_shows;
+
+use crate::harness::sent;
+
 use std::path::Path;
 
 use crate::harness::{
@@ -44,17 +48,18 @@ fn runtime_path(plan_name: &str, target: Side) {
     let before = (anchor_pem(&run, target), bundle_of(&run, &plan, target));
 
     // verify: exit 0, every step shown, no secret value printed.
-    let o = run.ok(&["verify"], &plan);
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    for step in [
-        "ok   CreateSession",
-        "ok   GetCallerIdentity",
-        "ok   GetSecretValue app_secret",
-        "ok   another CA is refused",
-    ] {
-        assert!(out.contains(step), "missing `{step}`:\n{out}");
-    }
+    let o = verified(
+        &run,
+        &plan,
+        &[
+            "ok   CreateSession",
+            "ok   GetCallerIdentity",
+            "ok   GetSecretValue app_secret",
+            "ok   another CA is refused",
+        ],
+    );
     // Each chain's refusal is said once (it was printed twice after the revocation check).
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
     let sessions = out
         .lines()
         .filter(|l| l.starts_with("ok   CreateSession"))
@@ -68,11 +73,7 @@ fn runtime_path(plan_name: &str, target: Side) {
     let rt = harness::rt();
     let value = rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(target).await);
-        sm.get_secret_value()
-            .secret_id(&secret_arn)
-            .send()
-            .await
-            .unwrap()
+        sent!(sm.get_secret_value().secret_id(&secret_arn))
             .secret_string()
             .unwrap()
             .to_string()
@@ -86,15 +87,15 @@ fn runtime_path(plan_name: &str, target: Side) {
         state: harness::tempdir("state-elsewhere"),
         suffix: run.suffix.clone(),
     };
-    let o = elsewhere.ok(&["verify"], &plan);
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    for step in [
-        "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
-        "ok   CreateSession",
-        "ok   another CA is refused",
-    ] {
-        assert!(out.contains(step), "missing `{step}`:\n{out}");
-    }
+    let o = verified(
+        &elsewhere,
+        &plan,
+        &[
+            "ok   GetSecretValue client_key_secret (the client certificate and key: no local copy)",
+            "ok   CreateSession",
+            "ok   another CA is refused",
+        ],
+    );
     assert!(!text(&o).contains("PRIVATE KEY"), "verify printed the key");
     // The key read from the secret is not left on this machine (verify's own stranger CA
     // and key, which it mints for the negative check, are its business).
@@ -180,12 +181,10 @@ fn runtime_path(plan_name: &str, target: Side) {
     let carrier_arn = arn_of(&run, carrier, &plan, "client_key_secret");
     rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(carrier).await);
-        sm.put_secret_value()
+        sent!(sm
+            .put_secret_value()
             .secret_id(&carrier_arn)
-            .secret_string(bundle)
-            .send()
-            .await
-            .unwrap();
+            .secret_string(bundle));
     });
     let o = run.run(&["verify"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -196,6 +195,13 @@ fn runtime_path(plan_name: &str, target: Side) {
     );
 
     run.ok(&["destroy", "--yes", "--force-delete-secrets"], &plan);
+}
+
+/// `xpart verify` succeeds and shows each of `steps`: its run.
+fn verified(run: &Run, plan: &std::path::Path, steps: &[&str]) -> std::process::Output {
+    let o = run.ok(&["verify"], plan);
+    assert_shows(&String::from_utf8_lossy(&o.stdout), steps);
+    o
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! plan's as boto3 finds it after apply; and the third-party client (iam-rolesanywhere-session)
 //! that takes a session through one.
 
+use crate::harness::sent;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +11,19 @@ use std::process::Command;
 use super::{pki, repo, rt, tempdir, unique, Run, Side, Testbed};
 
 /// A Roles Anywhere trust-anchor source from a PEM bundle.
+/// A role trust policy for Roles Anywhere sessions under `condition`.
+pub fn rolesanywhere_trust(condition: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+            "Condition": condition,
+        }]
+    })
+}
+
 pub fn ra_source(pem: &str) -> aws_sdk_rolesanywhere::types::Source {
     use aws_sdk_rolesanywhere::types::{Source, SourceData, TrustAnchorType};
     Source::builder()
@@ -40,41 +55,25 @@ pub async fn chain(tb: &Testbed, side: Side) -> Chain {
     let ca = pki::ca(&unique("root"), true);
     let ta = trust_anchor(&ra, &unique("ta"), &ca.pem).await;
     let anchor_arn = ta.trust_anchor_arn().unwrap().to_string();
-    let trust = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-            "Condition": {"ArnEquals": {"aws:SourceArn": anchor_arn}}
-        }]
-    });
-    let role = iam
+    let trust =
+        rolesanywhere_trust(serde_json::json!({"ArnEquals": {"aws:SourceArn": anchor_arn}}));
+    let role = sent!(iam
         .create_role()
         .role_name(unique("reader"))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap();
-    let profile = ra
+        .assume_role_policy_document(trust.to_string()))
+    .role
+    .unwrap();
+    let profile = sent!(ra
         .create_profile()
         .name(unique("profile"))
         .role_arns(role.arn())
-        .enabled(true)
-        .send()
-        .await
-        .unwrap()
-        .profile
-        .unwrap();
-    let secret = sm
+        .enabled(true))
+    .profile
+    .unwrap();
+    let secret = sent!(sm
         .create_secret()
         .name(unique("secret"))
-        .secret_string(SECRET)
-        .send()
-        .await
-        .unwrap();
+        .secret_string(SECRET));
     Chain {
         side,
         ca,
@@ -93,12 +92,10 @@ pub async fn china_role(tb: &Testbed, prefix: &str) -> String {
     let iam = aws_sdk_iam::Client::new(&tb.sdk(Side::China).await);
     let name = unique(prefix);
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com.cn"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
+    sent!(iam
+        .create_role()
         .role_name(&name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
+        .assume_role_policy_document(trust));
     name
 }
 
@@ -113,13 +110,7 @@ pub fn kms_tag(k: &str, v: &str) -> aws_sdk_kms::types::Tag {
 
 /// What KMS says of key `id`.
 pub async fn key_metadata(kms: &aws_sdk_kms::Client, id: &str) -> aws_sdk_kms::types::KeyMetadata {
-    kms.describe_key()
-        .key_id(id)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
+    sent!(kms.describe_key().key_id(id)).key_metadata.unwrap()
 }
 
 /// An enabled trust anchor of `pem`, named `name`, made directly.
@@ -128,15 +119,13 @@ pub async fn trust_anchor(
     name: &str,
     pem: &str,
 ) -> aws_sdk_rolesanywhere::types::TrustAnchorDetail {
-    ra.create_trust_anchor()
+    sent!(ra
+        .create_trust_anchor()
         .name(name)
         .source(ra_source(pem))
-        .enabled(true)
-        .send()
-        .await
-        .unwrap()
-        .trust_anchor
-        .unwrap()
+        .enabled(true))
+    .trust_anchor
+    .unwrap()
 }
 
 /// `xpart credential-process` with a certificate and key, and the trust anchor's, profile's
@@ -270,7 +259,7 @@ pub fn bundle_of(run: &Run, plan: &Path, target: Side) -> String {
     let rt = rt();
     rt.block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&run.tb.sdk(side).await);
-        let v = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
+        let v = sent!(sm.get_secret_value().secret_id(&arn));
         v.secret_string().unwrap().to_string()
     })
 }
@@ -309,8 +298,8 @@ pub fn client_secret(
     let arn = arn_of(run, Side::China, plan, "client_key_secret");
     rt().block_on(async {
         let sm = aws_sdk_secretsmanager::Client::new(&run.tb.sdk(Side::China).await);
-        let v = sm.get_secret_value().secret_id(&arn).send().await.unwrap();
-        let d = sm.describe_secret().secret_id(&arn).send().await.unwrap();
+        let v = sent!(sm.get_secret_value().secret_id(&arn));
+        let d = sent!(sm.describe_secret().secret_id(&arn));
         let tags = d
             .tags()
             .iter()

@@ -19,6 +19,23 @@ pub use resource::*;
 pub use run::*;
 pub use testbed::*;
 
+/// Send an AWS SDK request and require success: the one spelling of `.send().await.unwrap()`,
+/// so that a test's call chains say only what they ask.
+macro_rules! sent {
+    ($request:expr) => {
+        $request.send().await.unwrap()
+    };
+}
+pub(crate) use sent;
+
+/// Send an AWS SDK request that must be refused: its service error, for the test to name.
+macro_rules! refused {
+    ($request:expr) => {
+        $request.send().await.unwrap_err().into_service_error()
+    };
+}
+pub(crate) use refused;
+
 /// How long any one child process may run before it is killed and its test fails: longer than
 /// the slowest command of the suite (an apply under injected latency), so that only a hang
 /// reaches it.

@@ -49,6 +49,32 @@ impl<'a> Run<'a> {
         o
     }
 
+    /// A plan that must show changes (`--detailed-exitcode` exits 2): the run and its stdout.
+    pub fn changes(&self, plan: &Path) -> (Output, String) {
+        let o = self.run(&["plan", "--detailed-exitcode"], plan);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        (o, out)
+    }
+
+    /// A plan that must show none (exit 0); `why` is the moment, for the failure message.
+    pub fn no_changes(&self, plan: &Path, why: &str) {
+        let o = self.run(&["plan", "--detailed-exitcode"], plan);
+        assert_eq!(o.status.code(), Some(0), "{why}:\n{}", text(&o));
+    }
+
+    /// Write `src` as the plan and plan it: it must show changes, each of `shows` and none of
+    /// `hides`. Its stdout.
+    pub fn edited(&self, plan: &Path, src: &str, shows: &[&str], hides: &[&str]) -> String {
+        std::fs::write(plan, src).unwrap();
+        let (_, shown) = self.changes(plan);
+        assert_shows(&shown, shows);
+        for line in hides {
+            assert!(!shown.contains(line), "`{line}` shown:\n{shown}");
+        }
+        shown
+    }
+
     /// The end of most tests: a plan shows no change, and destroy (secrets at once) succeeds.
     pub fn converged_then_destroyed(&self, plan: &Path) {
         self.ok(&["plan", "--detailed-exitcode"], plan);
@@ -146,6 +172,13 @@ pub fn lineage_of(plan: &Path) -> String {
         .or(doc["name"].as_str())
         .expect("a plan has a name");
     xpart::plan::lineage(template)
+}
+
+/// Each of `lines` stands in `out` (what a command printed), or the failure shows all of it.
+pub fn assert_shows(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "`{line}` missing:\n{out}");
+    }
 }
 
 pub fn text(o: &Output) -> String {
@@ -277,4 +310,20 @@ pub fn assert_nothing_left(run: &Run, plan: &Path) {
         let left = run.inventory(side, plan);
         assert!(left.is_empty(), "left behind in {side:?}: {left:?}");
     }
+}
+
+/// A run on the shared test-bed with the shipped plan `name` applied: where most tests start.
+pub fn applied(name: &str) -> (Run<'static>, PathBuf) {
+    let run = Run::new(super::testbed());
+    let plan = plan_file(name);
+    run.ok(&["apply", "--yes"], &plan);
+    (run, plan)
+}
+
+/// A run with its own copy of the shipped plan `name`, applied: the run, the plan and its text.
+pub fn applied_own(name: &str) -> (Run<'static>, PathBuf, String) {
+    let run = Run::new(super::testbed());
+    let (plan, src) = run.own_plan(name);
+    run.ok(&["apply", "--yes"], &plan);
+    (run, plan, src)
 }

@@ -212,6 +212,13 @@ impl Testbed {
         serde_json::from_slice(&out).unwrap()
     }
 
+    /// A private test-bed with the faults `spec` on `side` from the start.
+    pub fn with_faults(side: Side, spec: &str) -> Testbed {
+        let tb = Testbed::private();
+        tb.set_faults(side, spec);
+        tb
+    }
+
     /// A second, private test-bed on free ports with its own state dir, stopped on drop.
     pub fn private() -> Testbed {
         let dir = tempdir("testbed");
