@@ -14,19 +14,9 @@ use crate::harness::{
     self, assert_exactly_once, assert_nothing_left, plan_file, rt, text, Run, Side, Testbed,
 };
 
-/// The plan's lease secret, as the test-bed's commercial partition (the lease partition of the
-/// shipped plans) holds it: its record, or None.
+/// The plan's lease record, or None.
 fn lease_of(tb: &Testbed, identity: &str) -> Option<Record> {
-    rt().block_on(async {
-        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
-        let got = sm
-            .get_secret_value()
-            .secret_id(secret_name(identity))
-            .send()
-            .await
-            .ok()?;
-        serde_json::from_str(got.secret_string()?).ok()
-    })
+    serde_json::from_str(&tb.lease_value(identity)?).ok()
 }
 
 /// Plant a lease held by a run on another machine that renewed it just now, living `ttl`.

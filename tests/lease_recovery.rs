@@ -18,18 +18,6 @@ fn put_lease(tb: &Testbed, identity: &str, value: &str) {
     })
 }
 
-fn lease_value(tb: &Testbed, identity: &str) -> Option<String> {
-    rt().block_on(async {
-        let sm = aws_sdk_secretsmanager::Client::new(&tb.sdk(Side::Commercial).await);
-        let got = sm
-            .get_secret_value()
-            .secret_id(secret_name(identity))
-            .send()
-            .await
-            .ok()?;
-        got.secret_string().map(str::to_string)
-    })
-}
 
 /// A lease secret that is not a lease names the way to delete it at once; deleted with the
 /// default recovery window, it is named by apply, destroy and `unlock --force` with the
@@ -121,7 +109,7 @@ fn unlock_breaks_a_dead_holders_lease_and_not_a_look_alike() {
     put_lease(tb, &identity, &record(here(gone, 1)));
     let o = run.ok(&["unlock"], &plan);
     assert!(text(&o).contains("broke the lease"), "{}", text(&o));
-    let after: Record = serde_json::from_str(&lease_value(tb, &identity).unwrap()).unwrap();
+    let after: Record = serde_json::from_str(&tb.lease_value(&identity).unwrap()).unwrap();
     assert!(after.released, "the lease is free after unlock");
 
     let run = Run::new(tb);
@@ -134,7 +122,7 @@ fn unlock_breaks_a_dead_holders_lease_and_not_a_look_alike() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("leased to"), "{}", text(&o));
     assert_eq!(
-        lease_value(tb, &identity).as_deref(),
+        tb.lease_value(&identity).as_deref(),
         Some(planted.as_str())
     );
     run.ok(&["unlock", "--force"], &plan);

@@ -25,6 +25,21 @@ pub struct Testbed {
 }
 
 impl Testbed {
+    /// The value of plan `identity`'s lease secret as the commercial partition (the lease
+    /// partition of the shipped plans) holds it, or None.
+    pub fn lease_value(&self, identity: &str) -> Option<String> {
+        super::rt().block_on(async {
+            let sm = aws_sdk_secretsmanager::Client::new(&self.sdk(Side::Commercial).await);
+            let got = sm
+                .get_secret_value()
+                .secret_id(xpart::engine::lease::secret_name(identity))
+                .send()
+                .await
+                .ok()?;
+            got.secret_string().map(str::to_string)
+        })
+    }
+
     fn up(extra_env: &[(String, String)]) -> Testbed {
         let out = Command::new("bash")
             .arg(repo().join("localstack/up"))
