@@ -18,7 +18,6 @@ fn put_lease(tb: &Testbed, identity: &str, value: &str) {
     })
 }
 
-
 /// A lease secret that is not a lease names the way to delete it at once; deleted with the
 /// default recovery window, it is named by apply, destroy and `unlock --force` with the
 /// commands that restore it or delete it for good (each said only "InvalidRequestException
@@ -121,9 +120,6 @@ fn unlock_breaks_a_dead_holders_lease_and_not_a_look_alike() {
     let o = run.run(&["unlock"], &plan);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("leased to"), "{}", text(&o));
-    assert_eq!(
-        tb.lease_value(&identity).as_deref(),
-        Some(planted.as_str())
-    );
+    assert_eq!(tb.lease_value(&identity).as_deref(), Some(planted.as_str()));
     run.ok(&["unlock", "--force"], &plan);
 }
